@@ -1,0 +1,541 @@
+//! Settings: `config.json` in the state directory, overridden by
+//! `HCLOUD_TOKEN` and `HCLOUD_ENDPOINT`, with built-in defaults.
+//!
+//! The file is a flat JSON object of known keys only; unknown keys and
+//! invalid values are refused with the key named, whether they come from
+//! `hcc config set`, `hcc setup` or a hand edit. It is written atomically
+//! (temporary file, fsync, rename) with mode 0600 because it may hold the
+//! API token. The token is never printed: every display path goes through
+//! [`Secret`], whose `Debug` and `Display` are redacted.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::verb::{check_server_name, shown};
+
+/// A setting's value that must never be shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<redacted, {} characters>", self.0.chars().count())
+    }
+}
+
+#[derive(Debug)]
+pub enum Error {
+    UnknownKey(String),
+    Invalid {
+        key: &'static str,
+        why: String,
+    },
+    Read {
+        path: PathBuf,
+        why: String,
+    },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownKey(key) => write!(
+                f,
+                "unknown setting `{}` (known: {})",
+                shown(key),
+                KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+            ),
+            Error::Invalid { key, why } => write!(f, "invalid value for `{key}`: {why}"),
+            Error::Read { path, why } => write!(
+                f,
+                "cannot read configuration `{}`: {why} (fix the file or run `hcc setup`)",
+                path.display()
+            ),
+            Error::Write { path, source } => {
+                write!(
+                    f,
+                    "cannot write configuration `{}`: {source}",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+/// How a key's value is checked and stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Token,
+    Path,
+    Url,
+    Name,
+    LabelKey,
+    Prefix,
+    BaseUrl,
+    Count { min: u64, max: u64 },
+}
+
+/// One setting: its key, what `hcc setup` shows, its default.
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub hint: &'static str,
+    pub default: Option<&'static str>,
+    /// An environment variable that overrides the file.
+    pub env: Option<&'static str>,
+    kind: Kind,
+}
+
+impl Key {
+    pub fn is_secret(&self) -> bool {
+        self.kind == Kind::Token
+    }
+}
+
+pub const DEFAULT_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
+
+/// Every setting, in the order `hcc setup` asks for them.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "token",
+        title: "API token",
+        hint: "create one in the Hetzner Cloud Console: project, Security, API tokens",
+        default: None,
+        env: Some("HCLOUD_TOKEN"),
+        kind: Kind::Token,
+    },
+    Key {
+        name: "token_file",
+        title: "API token file",
+        hint: "absolute path of a file holding the token, read at each use (used when `token` is empty)",
+        default: None,
+        env: None,
+        kind: Kind::Path,
+    },
+    Key {
+        name: "endpoint",
+        title: "API endpoint",
+        hint: "base URL of the Hetzner Cloud API",
+        default: Some(DEFAULT_ENDPOINT),
+        env: Some("HCLOUD_ENDPOINT"),
+        kind: Kind::Url,
+    },
+    Key {
+        name: "location",
+        title: "Default location",
+        hint: "where new servers are created, e.g. fsn1, nbg1, hel1, ash, hil, sin",
+        default: Some("fsn1"),
+        env: None,
+        kind: Kind::Name,
+    },
+    Key {
+        name: "server_type",
+        title: "Default server type",
+        hint: "type of new servers, e.g. cx22, cpx11, cax11",
+        default: Some("cx22"),
+        env: None,
+        kind: Kind::Name,
+    },
+    Key {
+        name: "image",
+        title: "Default image",
+        hint: "image of new servers, e.g. debian-12, ubuntu-24.04",
+        default: Some("debian-12"),
+        env: None,
+        kind: Kind::Name,
+    },
+    Key {
+        name: "label",
+        title: "Managed label",
+        hint: "label key marking the servers hcc may touch",
+        default: Some("managed"),
+        env: None,
+        kind: Kind::LabelKey,
+    },
+    Key {
+        name: "prefix",
+        title: "Name prefix",
+        hint: "names of new servers must begin with it, e.g. m-; empty for none",
+        default: Some(""),
+        env: None,
+        kind: Kind::Prefix,
+    },
+    Key {
+        name: "console_url",
+        title: "Console base URL",
+        hint: "printed before console URLs, e.g. https://panel.example.org/vnc/l.html? ; empty for none",
+        default: Some(""),
+        env: None,
+        kind: Kind::BaseUrl,
+    },
+    Key {
+        name: "ring_size",
+        title: "Message ring size",
+        hint: "how many notifications the message ring keeps",
+        default: Some("1000"),
+        env: None,
+        kind: Kind::Count {
+            min: 10,
+            max: 1_000_000,
+        },
+    },
+];
+
+pub fn key(name: &str) -> Result<&'static Key, Error> {
+    KEYS.iter()
+        .find(|k| k.name == name)
+        .ok_or_else(|| Error::UnknownKey(name.to_string()))
+}
+
+/// Where a setting's effective value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Env(&'static str),
+    File,
+    Default,
+    Unset,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Env(var) => write!(f, "from {var}"),
+            Source::File => f.write_str("from config.json"),
+            Source::Default => f.write_str("default"),
+            Source::Unset => f.write_str("not set"),
+        }
+    }
+}
+
+/// The settings of one state directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    path: PathBuf,
+    file: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads and checks `config.json`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let read_err = |why: String| Error::Read {
+            path: path.to_path_buf(),
+            why,
+        };
+        let text = fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
+        let object: Map<String, Value> = if text.trim().is_empty() {
+            Map::new()
+        } else {
+            serde_json::from_str(&text).map_err(|e| read_err(format!("not a JSON object: {e}")))?
+        };
+        let mut file = BTreeMap::new();
+        for (name, value) in object {
+            let key = key(&name).map_err(|e| read_err(e.to_string()))?;
+            let text = match value {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Null => continue,
+                other => {
+                    return Err(read_err(format!(
+                        "`{name}` must be a string or number, not {other}"
+                    )));
+                }
+            };
+            let text = check(key, &text).map_err(|e| read_err(e.to_string()))?;
+            file.insert(name, text);
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// The effective value and where it comes from.
+    pub fn lookup(&self, key: &Key) -> (Option<String>, Source) {
+        if let Some(var) = key.env {
+            if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+                return (Some(value), Source::Env(var));
+            }
+        }
+        if let Some(value) = self.file.get(key.name) {
+            return (Some(value.clone()), Source::File);
+        }
+        match key.default {
+            Some(value) => (Some(value.to_string()), Source::Default),
+            None => (None, Source::Unset),
+        }
+    }
+
+    /// The value stored in the file, ignoring the environment.
+    pub fn stored(&self, key: &Key) -> Option<&str> {
+        self.file.get(key.name).map(String::as_str)
+    }
+
+    /// The effective value as it may be shown: secrets redacted.
+    pub fn display_value(&self, key: &Key) -> (String, Source) {
+        let (value, source) = self.lookup(key);
+        let shown = match value {
+            None => "<not set>".to_string(),
+            Some(v) if key.is_secret() => Secret::new(v).to_string(),
+            Some(v) if v.is_empty() => "<empty>".to_string(),
+            Some(v) => v,
+        };
+        (shown, source)
+    }
+
+    /// Checks and stores a value (not yet saved). An empty value clears a
+    /// key that has no default or an empty one; other keys refuse it.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), Error> {
+        let key = key(name)?;
+        if value.is_empty() && key.default.is_none_or(str::is_empty) {
+            self.file.remove(key.name);
+            return Ok(());
+        }
+        let value = check(key, value)?;
+        self.file.insert(key.name.to_string(), value);
+        Ok(())
+    }
+
+    /// Removes a key from the file, so its default applies again.
+    pub fn unset(&mut self, name: &str) -> Result<(), Error> {
+        let key = key(name)?;
+        self.file.remove(key.name);
+        Ok(())
+    }
+
+    /// Writes the file atomically with mode 0600.
+    pub fn save(&self) -> Result<(), Error> {
+        let write_err = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let mut object = Map::new();
+        for key in KEYS {
+            if let Some(value) = self.file.get(key.name) {
+                let json = match key.kind {
+                    Kind::Count { .. } => value
+                        .parse::<u64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::from(value.clone())),
+                    _ => Value::from(value.clone()),
+                };
+                object.insert(key.name.to_string(), json);
+            }
+        }
+        let mut text = serde_json::to_string_pretty(&Value::Object(object))
+            .map_err(|e| write_err(std::io::Error::other(e)))?;
+        text.push('\n');
+        let tmp = self.path.with_extension("json.tmp");
+        let _ = fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(write_err)?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(write_err)?;
+        fs::rename(&tmp, &self.path).map_err(write_err)?;
+        Ok(())
+    }
+
+    /// The message ring's capacity.
+    pub fn ring_size(&self) -> u64 {
+        let key = key("ring_size").expect("ring_size is a known key");
+        self.lookup(key)
+            .0
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000)
+    }
+}
+
+/// Validates a value for `key`, returning it as it is stored.
+fn check(key: &Key, value: &str) -> Result<String, Error> {
+    let invalid = |why: String| Error::Invalid { key: key.name, why };
+    let value = value.trim();
+    if value.chars().any(char::is_control) {
+        return Err(invalid("control characters are not allowed".into()));
+    }
+    match key.kind {
+        Kind::Token => {
+            if value.len() > 256 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(invalid(
+                    "a token is up to 256 printable ASCII characters without spaces".into(),
+                ));
+            }
+        }
+        Kind::Path => {
+            if !Path::new(value).is_absolute() {
+                return Err(invalid(format!(
+                    "`{}` is not an absolute path",
+                    shown(value)
+                )));
+            }
+        }
+        Kind::Url | Kind::BaseUrl => {
+            let empty_ok = key.kind == Kind::BaseUrl && value.is_empty();
+            let scheme_ok = value.starts_with("http://") || value.starts_with("https://");
+            if !empty_ok && (!scheme_ok || value.contains(char::is_whitespace)) {
+                return Err(invalid(format!(
+                    "`{}` is not an http:// or https:// URL",
+                    shown(value)
+                )));
+            }
+        }
+        Kind::Name => {
+            let ok = !value.is_empty()
+                && value.len() <= 63
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !ok {
+                return Err(invalid(format!(
+                    "`{}` is not a Hetzner name (letters, digits, `-`, `_`, `.`)",
+                    shown(value)
+                )));
+            }
+        }
+        Kind::LabelKey => check_label_key(value).map_err(invalid)?,
+        Kind::Prefix => {
+            if !value.is_empty() {
+                // A prefix must itself be the start of a valid name.
+                let probe = format!("{value}x");
+                check_server_name(&probe).map_err(|_| {
+                    invalid(format!(
+                        "`{}` cannot begin a server name (letters, digits, dashes, dots; no leading dash)",
+                        shown(value)
+                    ))
+                })?;
+            }
+        }
+        Kind::Count { min, max } => {
+            let n: u64 = value
+                .parse()
+                .map_err(|_| invalid(format!("`{}` is not a whole number", shown(value))))?;
+            if !(min..=max).contains(&n) {
+                return Err(invalid(format!("{n} is outside {min}..={max}")));
+            }
+            return Ok(n.to_string());
+        }
+    }
+    Ok(value.to_string())
+}
+
+/// Hetzner's label key rules: an optional DNS-subdomain prefix and `/`,
+/// then a name of at most 63 characters that begins and ends with an
+/// alphanumeric and has `-`, `_`, `.` or alphanumerics between.
+fn check_label_key(value: &str) -> Result<(), String> {
+    let (prefix, name) = match value.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, value),
+    };
+    let edge_ok = |s: &str| {
+        s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    let name_ok = name.len() <= 63
+        && edge_ok(name)
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let prefix_ok = prefix.is_none_or(|p| {
+        p.len() <= 253
+            && p.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && edge_ok(label)
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    });
+    if name_ok && prefix_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a Hetzner label key (e.g. `managed` or `example.com/managed`)",
+            shown(value)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config {
+            path: PathBuf::from("/nonexistent/config.json"),
+            file: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn secrets_never_display() {
+        let s = Secret::new("abc123".into());
+        assert!(!format!("{s} {s:?}").contains("abc123"));
+    }
+
+    #[test]
+    fn values_are_checked_per_key() {
+        let mut c = cfg();
+        assert!(c.set("location", "nbg1").is_ok());
+        assert!(matches!(
+            c.set("location", "n b g"),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(c.set("colour", "red"), Err(Error::UnknownKey(_))));
+        assert!(c.set("endpoint", "ftp://x").is_err());
+        assert!(c.set("endpoint", "http://127.0.0.1:8080/v1").is_ok());
+        assert!(c.set("console_url", "").is_ok());
+        assert!(c.set("ring_size", "5").is_err());
+        assert!(c.set("ring_size", "many").is_err());
+        assert!(c.set("ring_size", "50").is_ok());
+        assert!(c.set("label", "example.com/managed").is_ok());
+        assert!(c.set("label", "-managed").is_err());
+        assert!(c.set("label", "bad key").is_err());
+        assert!(c.set("prefix", "m-").is_ok());
+        assert!(c.set("prefix", "-m").is_err());
+        assert!(c.set("token_file", "relative/path").is_err());
+        assert!(c.set("token", "has space").is_err());
+        assert_eq!(c.ring_size(), 50);
+    }
+
+    #[test]
+    fn empty_resets_to_default() {
+        let mut c = cfg();
+        c.set("location", "hel1").unwrap();
+        c.set("location", "").unwrap_err();
+        c.unset("location").unwrap();
+        let (value, source) = c.lookup(key("location").unwrap());
+        assert_eq!((value.as_deref(), source), (Some("fsn1"), Source::Default));
+    }
+}

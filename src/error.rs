@@ -1,0 +1,97 @@
+//! The crate's error: one variant per kind of failure a user can meet, each
+//! rendered as one line (without the `hcc: ` prefix, which `main` adds) and
+//! mapped to a documented exit code.
+//!
+//! Exit codes (also in the man page, EXIT STATUS):
+//! - 0: done.
+//! - 1: the operation failed or found nothing to do (`pull` on an empty
+//!   queue, `done` on a command that is not running, a database or file
+//!   system failure).
+//! - 2: usage or configuration: a bad argument, an unknown command, an
+//!   invalid setting, a database written by a newer hcc.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::{config, store};
+
+/// Exit code for a failed operation.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for usage and configuration errors (clap uses 2 as well).
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug)]
+pub enum Error {
+    /// A setting or the configuration file is wrong.
+    Config(config::Error),
+    /// The SQLite state could not be opened, migrated, read or written.
+    Store(store::Error),
+    /// An argument was refused: unknown command, invalid server name, ...
+    Input(String),
+    /// The operation could not be carried out as asked.
+    Failed(String),
+    /// A file or directory operation failed.
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Writing to stdout failed (usually a closed pipe).
+    Output(io::Error),
+    /// The inotify watch could not be set up.
+    Watch(String),
+}
+
+impl Error {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Input(_) => EXIT_USAGE,
+            Error::Store(err) if err.is_usage() => EXIT_USAGE,
+            _ => EXIT_FAILED,
+        }
+    }
+
+    /// True when stdout's reader went away; `main` exits 0 silently then.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(err) if err.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(err) => err.fmt(f),
+            Error::Store(err) => err.fmt(f),
+            Error::Input(msg) | Error::Failed(msg) | Error::Watch(msg) => f.write_str(msg),
+            Error::Io {
+                action,
+                path,
+                source,
+            } => write!(f, "cannot {action} `{}`: {source}", path.display()),
+            Error::Output(err) => write!(f, "cannot write output: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<config::Error> for Error {
+    fn from(err: config::Error) -> Self {
+        Error::Config(err)
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(err: store::Error) -> Self {
+        Error::Store(err)
+    }
+}

@@ -1,0 +1,318 @@
+//! hcc: the middleware between a hosting panel and the Hetzner Cloud API.
+//!
+//! `run` resolves the state directory and runs one subcommand; each has a
+//! function here that wires the modules together. Output goes through
+//! [`Output`] so that a closed pipe ends the program quietly.
+
+pub mod cli;
+pub mod config;
+mod consumer;
+pub mod error;
+pub mod home;
+pub mod man;
+mod setup;
+pub mod spool;
+pub mod store;
+pub mod verb;
+mod wakeup;
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, ConfigCommand, LeaseArgs};
+use crate::config::Config;
+use crate::error::{EXIT_FAILED, Error};
+use crate::home::Home;
+use crate::store::{Finish, Store};
+use crate::verb::CommandLine;
+use crate::wakeup::Wakeup;
+
+/// How often a blocked `next` or `wait` looks again without any event: a
+/// safety net for dropped inotify events, not the way work is found.
+const RESCAN: Duration = Duration::from_secs(30);
+
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "hcc", &mut io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            Output::new().write(&man::render())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let home = Home::open(Home::locate(cli.home)?)?;
+    match cli.command {
+        Command::Setup => setup::run(&home),
+        Command::Config(cmd) => config_command(&home, cmd),
+        Command::Push { id, cmd, args } => push(&home, id, &cmd, &args),
+        Command::Pull(lease) => pull(&home, &lease),
+        Command::Next(lease) => next(&home, &lease),
+        Command::Done { id, result } => done(&home, id, result),
+        Command::Fail { id, reason } => fail(&home, id, &reason),
+        Command::Put { msg } => put(&home, &msg),
+        Command::Wait { progress } => wait(&home, progress.as_deref()),
+        Command::Ingest => ingest(&home),
+        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+    }
+}
+
+fn config_command(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {
+    let mut config = Config::load(&home.config_path())?;
+    let mut out = Output::new();
+    match cmd {
+        ConfigCommand::Get { key } => {
+            let key = config::key(&key)?;
+            let (value, _) = config.display_value(key);
+            out.line(&value)?;
+        }
+        ConfigCommand::Set { key, value } => {
+            let value = if value == "-" {
+                read_stdin_line()?
+            } else {
+                value
+            };
+            config.set(&key, &value)?;
+            config.save()?;
+        }
+        ConfigCommand::Unset { key } => {
+            config.unset(&key)?;
+            config.save()?;
+        }
+        ConfigCommand::Show => {
+            let width = config::KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);
+            for key in config::KEYS {
+                let (value, source) = config.display_value(key);
+                out.line(&format!("{:width$}  {value}  ({source})", key.name))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn push(home: &Home, print_id: bool, cmd: &str, args: &[String]) -> Result<ExitCode, Error> {
+    let line = CommandLine::from_words(cmd, args).map_err(Error::Input)?;
+    let store = Store::open(&home.db_path())?;
+    let id = store.queue(&line, "cli")?;
+    if print_id {
+        Output::new().line(&id.to_string())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
+    let mut store = Store::open(&home.db_path())?;
+    let owner = consumer::parent_identity();
+    match store.lease_next(&owner, lease.lease, !lease.id)? {
+        Some(leased) => {
+            print_leased(&leased, lease.id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Ok(ExitCode::from(EXIT_FAILED)),
+    }
+}
+
+fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
+    // Watch before the first look, so nothing that lands in between is missed.
+    let wakeup = Wakeup::new(home)?;
+    let mut store = Store::open(&home.db_path())?;
+    let owner = consumer::parent_identity();
+    loop {
+        let report = spool::ingest(home, &mut store)?;
+        spool::warn_rejected(&report);
+        if let Some(leased) = store.lease_next(&owner, lease.lease, !lease.id)? {
+            print_leased(&leased, lease.id)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        // A running command whose lease expires becomes leasable without
+        // any file event: wake up for that moment too.
+        let timeout = match store.next_lease_expiry()? {
+            Some(until) => {
+                let secs = (until - store::now() + 1).clamp(0, RESCAN.as_secs() as i64);
+                Duration::from_secs(secs as u64).min(RESCAN)
+            }
+            None => RESCAN,
+        };
+        wakeup.wait(timeout);
+    }
+}
+
+fn print_leased(leased: &store::Leased, with_id: bool) -> Result<(), Error> {
+    let text = if with_id {
+        format!("{} {}", leased.id, leased.line)
+    } else {
+        leased.line.to_string()
+    };
+    Output::new().line(&text)
+}
+
+fn done(home: &Home, id: i64, result: Option<String>) -> Result<ExitCode, Error> {
+    let result = result.map(
+        |text| match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(json) => json.to_string(),
+            Err(_) => serde_json::Value::String(text).to_string(),
+        },
+    );
+    let store = Store::open(&home.db_path())?;
+    store.finish(id, &Finish::Done { result })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fail(home: &Home, id: i64, reason: &[String]) -> Result<ExitCode, Error> {
+    let reason = one_line(&reason.join(" "));
+    if reason.is_empty() {
+        return Err(Error::Input("`fail` needs a reason".into()));
+    }
+    let store = Store::open(&home.db_path())?;
+    store.finish(id, &Finish::Failed { reason })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn put(home: &Home, words: &[String]) -> Result<ExitCode, Error> {
+    let line = CommandLine::from_words("notify", words).map_err(Error::Input)?;
+    let config = Config::load(&home.config_path())?;
+    let store = Store::open(&home.db_path())?;
+    store.put_message(&line.arg, config.ring_size())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Progress characters for `wait`, after the original's debug string.
+struct Progress {
+    chars: Option<[char; 5]>,
+}
+
+impl Progress {
+    const IDLE: usize = 0;
+    const MESSAGE: usize = 1;
+    const EMPTY_WAKEUP: usize = 2;
+    const STARTED: usize = 3;
+    const SKIPPED: usize = 4;
+
+    fn new(spec: Option<&str>) -> Progress {
+        let chars = spec.map(|spec| {
+            let mut chars = ['.', 'x', '_', ':', '-'];
+            for (slot, c) in chars.iter_mut().zip(spec.chars()) {
+                *slot = c;
+            }
+            chars
+        });
+        Progress { chars }
+    }
+
+    fn show(&self, what: usize, times: usize) {
+        if let Some(chars) = self.chars {
+            let text: String = std::iter::repeat_n(chars[what], times).collect();
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.flush();
+        }
+    }
+}
+
+fn wait(home: &Home, progress: Option<&str>) -> Result<ExitCode, Error> {
+    let progress = Progress::new(progress);
+    let wakeup = Wakeup::new(home)?;
+    let mut store = Store::open(&home.db_path())?;
+    let mut out = Output::new();
+    let mut last_message = store.last_message_id()?;
+    let mut last_command = store.last_command_id()?;
+    progress.show(Progress::STARTED, 1);
+    let mut woken = false;
+    loop {
+        let report = spool::ingest(home, &mut store)?;
+        spool::warn_rejected(&report);
+        let mut printed = 0;
+        for message in store.messages_after(last_message)? {
+            // Ids are consecutive; a gap means the ring dropped messages
+            // before this waiter could read them.
+            let skipped = (message.id - last_message - 1).max(0) as usize;
+            progress.show(Progress::SKIPPED, skipped.min(1000));
+            out.line(&message.msg)?;
+            progress.show(Progress::MESSAGE, 1);
+            last_message = message.id;
+            printed += 1;
+        }
+        let newest_command = store.last_command_id()?;
+        if newest_command > last_command {
+            out.line("cmd")?;
+            progress.show(Progress::MESSAGE, 1);
+            last_command = newest_command;
+            printed += 1;
+        }
+        if woken && printed == 0 {
+            progress.show(Progress::EMPTY_WAKEUP, 1);
+        }
+        woken = wakeup.wait(RESCAN);
+        if !woken {
+            progress.show(Progress::IDLE, 1);
+        }
+    }
+}
+
+fn ingest(home: &Home) -> Result<ExitCode, Error> {
+    let mut store = Store::open(&home.db_path())?;
+    let report = spool::ingest(home, &mut store)?;
+    spool::warn_rejected(&report);
+    if !report.is_empty() {
+        let mut summary = format!("queued {}", report.queued);
+        if report.recovered > 0 {
+            summary.push_str(&format!(", recovered {}", report.recovered));
+        }
+        if !report.rejected.is_empty() {
+            summary.push_str(&format!(
+                ", rejected {} (see spool/bad)",
+                report.rejected.len()
+            ));
+        }
+        Output::new().line(&summary)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads one line from stdin (a token for `config set token -`).
+fn read_stdin_line() -> Result<String, Error> {
+    let mut text = String::new();
+    io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Input(format!("cannot read standard input: {e}")))?;
+    Ok(text.lines().next().unwrap_or("").trim().to_string())
+}
+
+/// Control characters become spaces: stored texts stay one line.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Stdout, flushed after every line so that `wait | while read` loops see
+/// each line at once; write errors become [`Error::Output`].
+struct Output {
+    out: io::Stdout,
+}
+
+impl Output {
+    fn new() -> Output {
+        Output { out: io::stdout() }
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), Error> {
+        let mut out = self.out.lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(Error::Output)
+    }
+
+    fn line(&mut self, text: &str) -> Result<(), Error> {
+        self.write(&format!("{text}\n"))
+    }
+}

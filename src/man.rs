@@ -1,0 +1,169 @@
+//! The man page, generated from the clap definitions (so `--help`, the man
+//! page and the completions cannot drift apart) plus the sections clap
+//! cannot know: every subcommand in full, exit status, environment, files.
+//! `man/hcc.1` is this output; a test fails when it is stale.
+
+use clap::CommandFactory;
+use clap_mangen::Man;
+
+use crate::cli::Cli;
+
+pub fn render() -> String {
+    let cmd = Cli::command();
+    let man = Man::new(cmd.clone()).date("2026-11-23");
+    let mut page = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = man.render_title(&mut page);
+    let _ = man.render_name_section(&mut page);
+    let _ = man.render_synopsis_section(&mut page);
+    let _ = man.render_description_section(&mut page);
+    let _ = man.render_options_section(&mut page);
+    let mut page = String::from_utf8_lossy(&page).into_owned();
+
+    page.push_str(".SH COMMANDS\n");
+    for sub in cmd.get_subcommands() {
+        render_subcommand(&mut page, "hcc", sub);
+    }
+    page.push_str(EXTRA_SECTIONS);
+    let mut version = Vec::new();
+    let _ = man.render_version_section(&mut version);
+    page.push_str(&String::from_utf8_lossy(&version));
+    page
+}
+
+fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
+    let path = format!("{parent} {}", sub.get_name());
+    if sub.has_subcommands() {
+        for nested in sub.get_subcommands() {
+            render_subcommand(page, &path, nested);
+        }
+        return;
+    }
+    let mut usage = path.clone();
+    for arg in sub.get_arguments() {
+        if arg.is_positional() {
+            let name = arg
+                .get_value_names()
+                .and_then(|n| n.first())
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
+            let many = matches!(arg.get_num_args(), Some(r) if r.max_values() > 1);
+            let name = if many { format!("{name}...") } else { name };
+            if arg.is_required_set() {
+                usage.push_str(&format!(" {name}"));
+            } else {
+                usage.push_str(&format!(" [{name}]"));
+            }
+        }
+    }
+    page.push_str(&format!(".TP\n\\fB{}\\fR\n", escape(&usage)));
+    let about = sub
+        .get_long_about()
+        .or(sub.get_about())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    for (i, para) in about.split("\n\n").enumerate() {
+        if i > 0 {
+            page.push_str(".IP\n");
+        }
+        page.push_str(&escape(&para.replace('\n', " ")));
+        page.push('\n');
+    }
+    let aliases: Vec<&str> = sub.get_visible_aliases().collect();
+    if !aliases.is_empty() {
+        page.push_str(".IP\n");
+        page.push_str(&escape(&format!("Alias: {}.", aliases.join(", "))));
+        page.push('\n');
+    }
+    for arg in sub.get_arguments() {
+        let id = arg.get_id().as_str();
+        if id == "home" || id == "help" || id == "version" {
+            continue;
+        }
+        let help = arg
+            .get_long_help()
+            .or(arg.get_help())
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+            .replace('\n', " ");
+        let name = match arg.get_long() {
+            Some(long) => {
+                let value = arg
+                    .get_value_names()
+                    .and_then(|n| n.first())
+                    .map(|n| format!(" {n}"))
+                    .unwrap_or_default();
+                format!("--{long}{value}")
+            }
+            None => arg
+                .get_value_names()
+                .and_then(|n| n.first())
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| id.to_uppercase()),
+        };
+        let default = arg
+            .get_default_values()
+            .first()
+            .map(|d| format!(" [default: {}]", d.to_string_lossy()))
+            .unwrap_or_default();
+        page.push_str(&format!(
+            ".IP\n\\fI{}\\fR: {}{}\n",
+            escape(&name),
+            escape(&help),
+            escape(&default)
+        ));
+    }
+}
+
+/// Escapes text for roff: backslashes, and a leading dot or quote that
+/// roff would read as a request.
+fn escape(text: &str) -> String {
+    let text = text.replace('\\', "\\e").replace('-', "\\-");
+    if text.starts_with('.') || text.starts_with('\'') {
+        format!("\\&{text}")
+    } else {
+        text
+    }
+}
+
+const EXTRA_SECTIONS: &str = r#".SH EXIT STATUS
+.TP
+\fB0\fR
+Success.
+.TP
+\fB1\fR
+The operation failed or found nothing to do: \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed, a database or file system error.
+.TP
+\fB2\fR
+Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, a database written by a newer hcc.
+.PP
+Errors are one line on standard error, beginning with \fBhcc:\fR. A closed output pipe ends hcc silently with status 0.
+.SH ENVIRONMENT
+.TP
+\fBHCC_HOME\fR
+State directory, as \fB\-\-home\fR.
+.TP
+\fBXDG_STATE_HOME\fR
+When neither is given, the state directory is \fI$XDG_STATE_HOME/hcc\fR, else \fI~/.local/state/hcc\fR.
+.TP
+\fBHCLOUD_TOKEN\fR
+Hetzner Cloud API token; overrides the \fBtoken\fR setting.
+.TP
+\fBHCLOUD_ENDPOINT\fR
+Hetzner Cloud API base URL; overrides the \fBendpoint\fR setting.
+.SH FILES
+.TP
+\fIhcc.db\fR
+SQLite database (WAL mode): tables \fBservers\fR, \fBcommands\fR, \fBmessages\fR and the view \fBvms\fR. Panels may read it and insert into \fBcommands\fR.
+.TP
+\fIconfig.json\fR
+Settings, mode 0600 (it may hold the API token).
+.TP
+\fIspool/tmp\fR, \fIspool/new\fR
+Maildir-style spool: write a file holding one line \fBCMD ARG...\fR into \fIspool/tmp\fR, then rename it into \fIspool/new\fR under a unique name.
+.TP
+\fIspool/bad\fR
+Rejected spool files, each with \fINAME.why\fR giving the reason.
+.SH SEE ALSO
+\fBsqlite3\fR(1), \fBinotify\fR(7)
+"#;

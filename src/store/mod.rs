@@ -1,0 +1,254 @@
+//! The SQLite state: opening, pragmas, migrations, and the queries of each
+//! table (one file per table). SQL lives here and nowhere else.
+//!
+//! Locking: the database runs in WAL mode, so readers never block and
+//! writers take turns; every read-then-write (leasing a command) runs in a
+//! `BEGIN IMMEDIATE` transaction, because a deferred transaction that turns
+//! into a write after another process committed fails with `SQLITE_BUSY` at
+//! once, whatever the busy timeout. Transactions stay short and never span
+//! network I/O. One `Store` per thread.
+//!
+//! Compatibility: the schema version is `PRAGMA user_version`; migrations
+//! are append-only ([`schema::MIGRATIONS`]). A database newer than this
+//! binary is refused ("upgrade hcc"); a damaged one is named and left alone,
+//! never deleted or recreated.
+
+mod commands;
+mod messages;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+
+pub use commands::{Finish, Leased, SpoolItem, SpoolOutcome};
+pub use messages::Message;
+
+#[derive(Debug)]
+pub enum Error {
+    /// SQLite failed; `action` says what hcc was doing.
+    Sqlite {
+        path: PathBuf,
+        action: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer hcc.
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    /// A command id that does not exist, or is in the wrong state.
+    Command(String),
+}
+
+impl Error {
+    /// Errors the user fixes by changing their setup, not by retrying.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::TooNew { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Sqlite {
+                path,
+                action,
+                source,
+            } => {
+                let code = source.sqlite_error_code();
+                if matches!(
+                    code,
+                    Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+                ) {
+                    write!(
+                        f,
+                        "database `{}` is damaged ({source}); hcc leaves it untouched: restore it from a backup or move it away",
+                        path.display()
+                    )
+                } else if code == Some(ErrorCode::DatabaseBusy) {
+                    write!(
+                        f,
+                        "database `{}` stayed locked while trying to {action}; another process holds a long write transaction",
+                        path.display()
+                    )
+                } else {
+                    write!(f, "cannot {action} in `{}`: {source}", path.display())
+                }
+            }
+            Error::TooNew { path, found, known } => write!(
+                f,
+                "database `{}` has schema version {found}, this hcc knows up to {known}: upgrade hcc",
+                path.display()
+            ),
+            Error::Command(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// How long a writer waits for another process's write to finish before
+/// giving up (rusqlite's default as well; panels write small rows).
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if empty) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        let conn = Connection::open(path).map_err(|source| Error::Sqlite {
+            path: path.to_path_buf(),
+            action: "open the database",
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&self) -> Result<(), Error> {
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(self.err("set the busy timeout"))?;
+        // WAL: panels read while hcc writes, and every commit lands in
+        // `hcc.db-wal`, whose writes wake `next` and `wait` via inotify.
+        // Must be set outside a transaction; it persists in the file.
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(self.err("switch to WAL mode"))?;
+        // NORMAL stays consistent after kill -9 (WAL is append-only); a
+        // power cut may lose the last commits, which leases make harmless.
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(self.err("set synchronous mode"))?;
+        self.conn
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(self.err("enable foreign keys"))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<(), Error> {
+        let known = schema::MIGRATIONS.len();
+        let version = self.user_version()?;
+        if version as usize == known {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| Error::Sqlite {
+                path: path.clone(),
+                action: "start the schema upgrade",
+                source,
+            })?;
+        // Re-read under the write lock: another process may have migrated.
+        let version: i64 = tx
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|source| Error::Sqlite {
+                path: path.clone(),
+                action: "read the schema version",
+                source,
+            })?;
+        if version < 0 || version as usize > known {
+            return Err(Error::TooNew {
+                path,
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql).map_err(|source| Error::Sqlite {
+                path: path.clone(),
+                action: "upgrade the schema",
+                source,
+            })?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|source| Error::Sqlite {
+                    path: path.clone(),
+                    action: "record the schema version",
+                    source,
+                })?;
+        }
+        tx.commit().map_err(|source| Error::Sqlite {
+            path,
+            action: "commit the schema upgrade",
+            source,
+        })
+    }
+
+    fn user_version(&self) -> Result<i64, Error> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(self.err("read the schema version"))?;
+        if version < 0 || version as usize > schema::MIGRATIONS.len() {
+            return Err(Error::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: schema::MIGRATIONS.len(),
+            });
+        }
+        Ok(version)
+    }
+
+    /// A closure turning a SQLite error into [`Error::Sqlite`].
+    fn err(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |source| Error::Sqlite {
+            path: self.path.clone(),
+            action,
+            source,
+        }
+    }
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hcc.db");
+        drop(Store::open(&path).unwrap());
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.user_version().unwrap(),
+            schema::MIGRATIONS.len() as i64
+        );
+        store.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(store);
+        let err = Store::open(&path).err().unwrap();
+        assert!(err.to_string().contains("upgrade hcc"), "{err}");
+        assert!(err.is_usage());
+    }
+
+    #[test]
+    fn a_damaged_file_is_named_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hcc.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(&path).err().unwrap().to_string();
+        assert!(err.contains("damaged"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0x42u8; 8192]);
+    }
+}

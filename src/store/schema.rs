@@ -1,0 +1,73 @@
+//! The schema, as an append-only list of migrations.
+//!
+//! Entry `i` upgrades a database from `user_version = i` to `i + 1`.
+//! Compatibility: never edit, remove or reorder an entry once released;
+//! add tables and columns, never drop or rename them, because panels read
+//! these tables directly (README, "The database"). Defaults are written so
+//! that a panel's plain `INSERT INTO commands (cmd, arg) VALUES (..)` gets a
+//! complete queued row, and use only SQL that old SQLite libraries (PHP's,
+//! the sqlite3 CLI) understand.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: servers, the vms view, commands, messages.
+    r#"
+CREATE TABLE servers (
+    name             TEXT PRIMARY KEY NOT NULL,
+    id               INTEGER UNIQUE,
+    status           TEXT,
+    ipv4             TEXT,
+    ipv6             TEXT,
+    server_type      TEXT,
+    image            TEXT,
+    datacenter       TEXT,
+    location         TEXT,
+    labels           TEXT NOT NULL DEFAULT '{}',
+    protection       TEXT,
+    traffic_in       INTEGER,
+    traffic_out      INTEGER,
+    traffic_included INTEGER,
+    created          TEXT,
+    api              TEXT,
+    stage            TEXT,
+    console_url      TEXT,
+    console_password TEXT,
+    console_at       REAL,
+    root_password    TEXT,
+    synced_at        INTEGER
+);
+
+CREATE VIEW vms AS
+SELECT name, id, status,
+       ipv4 AS ip4, ipv6 AS ip6,
+       console_url AS url, console_password AS auth, console_at AS ts,
+       root_password AS pw, stage, labels
+FROM servers;
+
+CREATE TABLE commands (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    cmd         TEXT NOT NULL,
+    arg         TEXT NOT NULL DEFAULT '',
+    state       TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    source      TEXT NOT NULL DEFAULT 'sql',
+    spool_name  TEXT UNIQUE,
+    spool_stamp TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER,
+    lease_owner TEXT,
+    result      TEXT,
+    error       TEXT,
+    created_at  INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER)),
+    started_at  INTEGER,
+    finished_at INTEGER
+);
+
+CREATE INDEX commands_by_state ON commands (state, id);
+
+CREATE TABLE messages (
+    id  INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg TEXT NOT NULL,
+    at  INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
+);
+"#,
+];

@@ -1,0 +1,339 @@
+//! The command vocabulary shared by the CLI, the spool, the `commands` table
+//! and (later) the HTTP API, and the validation of a queued command line.
+//!
+//! A queued command is `CMD ARG...`: the verb as written (aliases such as
+//! `off` and `new` stay as the panel wrote them, so consumers written for
+//! the original tool still recognise them) and its arguments joined by one
+//! space. Validation happens before anything is queued, so a consumer only
+//! ever sees lines it can act on.
+
+use std::fmt;
+
+/// Every verb hcc knows; aliases map onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Sync,
+    Start,
+    Stop,
+    Force,
+    Reboot,
+    Reset,
+    Console,
+    Create,
+    Kill,
+    SetTag,
+    DelTag,
+    Notify,
+}
+
+/// The words a verb accepts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// An optional server name (`sync`, `sync NAME`).
+    OptionalName,
+    /// Exactly one server name.
+    Name,
+    /// A server name followed by up to three optional words
+    /// (`create NAME [TYPE [IMAGE [LOCATION]]]`).
+    NameAndOptions,
+    /// Free text (`notify MSG`).
+    Message,
+}
+
+/// (word, verb) for every accepted spelling, canonical names first.
+const SPELLINGS: &[(&str, Verb)] = &[
+    ("sync", Verb::Sync),
+    ("start", Verb::Start),
+    ("stop", Verb::Stop),
+    ("force", Verb::Force),
+    ("reboot", Verb::Reboot),
+    ("reset", Verb::Reset),
+    ("console", Verb::Console),
+    ("create", Verb::Create),
+    ("kill", Verb::Kill),
+    ("settag", Verb::SetTag),
+    ("deltag", Verb::DelTag),
+    ("notify", Verb::Notify),
+    ("off", Verb::Force),
+    ("new", Verb::Create),
+    ("put", Verb::Notify),
+];
+
+/// The longest message `notify` carries, in bytes.
+pub const MAX_MESSAGE_LEN: usize = 1000;
+
+impl Verb {
+    /// Looks up a verb by any of its spellings (`off`, `new`, `put` included).
+    pub fn from_word(word: &str) -> Option<Verb> {
+        SPELLINGS.iter().find(|(w, _)| *w == word).map(|(_, v)| *v)
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        SPELLINGS
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map(|(w, _)| *w)
+            .unwrap_or("?")
+    }
+
+    fn shape(self) -> Shape {
+        match self {
+            Verb::Sync => Shape::OptionalName,
+            Verb::Create => Shape::NameAndOptions,
+            Verb::Notify => Shape::Message,
+            _ => Shape::Name,
+        }
+    }
+
+    /// All accepted spellings, for messages.
+    pub fn spellings() -> String {
+        SPELLINGS
+            .iter()
+            .map(|(w, _)| *w)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A validated command, ready to be queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine {
+    /// The verb as written (`off`, not `force`).
+    pub cmd: String,
+    /// The arguments joined by one space; empty when there are none.
+    pub arg: String,
+}
+
+impl CommandLine {
+    /// Validates a verb and its argument words.
+    pub fn from_words<S: AsRef<str>>(cmd: &str, args: &[S]) -> Result<CommandLine, String> {
+        let verb = Verb::from_word(cmd).ok_or_else(|| {
+            format!(
+                "unknown command `{}` (known: {})",
+                shown(cmd),
+                Verb::spellings()
+            )
+        })?;
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        let arg = match verb.shape() {
+            Shape::Message => {
+                let msg = args.join(" ");
+                check_message(&msg)?;
+                msg
+            }
+            Shape::OptionalName if args.is_empty() || args == [""] => String::new(),
+            shape => {
+                let max = if shape == Shape::NameAndOptions { 4 } else { 1 };
+                let Some(name) = args.first() else {
+                    return Err(format!("`{cmd}` needs a server name"));
+                };
+                if args.len() > max {
+                    return Err(format!(
+                        "`{cmd}` takes {}, got {} words",
+                        if max == 1 {
+                            "one server name".to_string()
+                        } else {
+                            "a server name and at most TYPE, IMAGE and LOCATION".to_string()
+                        },
+                        args.len()
+                    ));
+                }
+                check_server_name(name)?;
+                for word in &args[1..] {
+                    check_option_word(word)?;
+                }
+                args.join(" ")
+            }
+        };
+        Ok(CommandLine {
+            cmd: cmd.to_string(),
+            arg,
+        })
+    }
+
+    /// Re-checks a row of the `commands` table, which panels may fill with
+    /// plain SQL: `arg` holds the words after the verb.
+    pub fn from_row(cmd: &str, arg: &str) -> Result<CommandLine, String> {
+        if Verb::from_word(cmd) == Some(Verb::Notify) {
+            return CommandLine::from_words(cmd, &[arg.trim()]);
+        }
+        CommandLine::from_words(cmd, &arg.split_ascii_whitespace().collect::<Vec<_>>())
+    }
+
+    /// Parses one spool line: `CMD ARG...`, words separated by blanks.
+    pub fn parse_line(line: &str) -> Result<CommandLine, String> {
+        let mut words = line.split_ascii_whitespace();
+        let cmd = words.next().ok_or("empty command line")?;
+        if Verb::from_word(cmd) == Some(Verb::Notify) {
+            // A message keeps its inner spacing.
+            let rest = line.trim_start().strip_prefix(cmd).unwrap_or("").trim();
+            return CommandLine::from_words(cmd, &[rest]);
+        }
+        CommandLine::from_words(cmd, &words.collect::<Vec<_>>())
+    }
+}
+
+impl fmt::Display for CommandLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.arg.is_empty() {
+            f.write_str(&self.cmd)
+        } else {
+            write!(f, "{} {}", self.cmd, self.arg)
+        }
+    }
+}
+
+/// Checks a server name as Hetzner does: a hostname per RFC 1123, i.e.
+/// dot-separated labels of 1 to 63 letters, digits and dashes, no label
+/// starting or ending with a dash, 253 characters in all.
+pub fn check_server_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("invalid server name `{}`: {why}", shown(name)));
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > 253 {
+        return bad("longer than 253 characters");
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return bad("empty label between dots");
+        }
+        if label.len() > 63 {
+            return bad("a label is longer than 63 characters");
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return bad("only letters, digits, dashes and dots are allowed");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label may not start or end with a dash");
+        }
+    }
+    Ok(())
+}
+
+/// Checks TYPE, IMAGE and LOCATION words of `create`: Hetzner names or ids.
+fn check_option_word(word: &str) -> Result<(), String> {
+    let ok = !word.is_empty()
+        && word.len() <= 63
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid create option `{}`: expected a Hetzner name or id (letters, digits, `-`, `_`, `.`)",
+            shown(word)
+        ))
+    }
+}
+
+fn check_message(msg: &str) -> Result<(), String> {
+    if msg.is_empty() {
+        return Err("`notify` needs a message".into());
+    }
+    if msg.len() > MAX_MESSAGE_LEN {
+        return Err(format!("message longer than {MAX_MESSAGE_LEN} bytes"));
+    }
+    if msg.chars().any(char::is_control) {
+        return Err("message contains control characters".into());
+    }
+    Ok(())
+}
+
+/// A user-supplied string made safe to quote in a one-line message:
+/// control characters escaped, long values cut.
+pub fn shown(value: &str) -> String {
+    let escaped: String = value.escape_debug().collect();
+    if escaped.chars().count() > 80 {
+        let cut: String = escaped.chars().take(77).collect();
+        format!("{cut}...")
+    } else {
+        escaped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(s: &str) -> Result<String, String> {
+        CommandLine::parse_line(s).map(|c| c.to_string())
+    }
+
+    #[test]
+    fn accepts_the_vocabulary_and_aliases() {
+        assert_eq!(line("start vm1").unwrap(), "start vm1");
+        assert_eq!(line("off vm1\n").unwrap(), "off vm1");
+        assert_eq!(
+            line("  new  m-vm1 cx22 debian-12 fsn1 ").unwrap(),
+            "new m-vm1 cx22 debian-12 fsn1"
+        );
+        assert_eq!(line("sync").unwrap(), "sync");
+        assert_eq!(
+            line("sync web.example.com").unwrap(),
+            "sync web.example.com"
+        );
+        assert_eq!(line("put hello  world").unwrap(), "put hello  world");
+        assert_eq!(Verb::from_word("off"), Some(Verb::Force));
+        assert_eq!(Verb::Force.name(), "force");
+        assert_eq!(Verb::Create.name(), "create");
+    }
+
+    #[test]
+    fn refuses_what_a_consumer_could_not_run() {
+        assert!(line("").unwrap_err().contains("empty"));
+        assert!(
+            line("explode vm1")
+                .unwrap_err()
+                .contains("unknown command `explode`")
+        );
+        assert!(line("START vm1").unwrap_err().contains("unknown command"));
+        assert!(line("start").unwrap_err().contains("needs a server name"));
+        assert!(
+            line("start vm1 vm2")
+                .unwrap_err()
+                .contains("one server name")
+        );
+        assert!(line("create a b c d e").unwrap_err().contains("at most"));
+        assert!(
+            line("create vm1 cx22;rm")
+                .unwrap_err()
+                .contains("invalid create option")
+        );
+        assert!(line("kill -vm1").unwrap_err().contains("dash"));
+        assert!(line("kill vm_1").unwrap_err().contains("only letters"));
+        assert!(line("kill a..b").unwrap_err().contains("empty label"));
+        assert!(
+            line(&format!("kill {}", "a".repeat(64)))
+                .unwrap_err()
+                .contains("63")
+        );
+        assert!(line("notify").unwrap_err().contains("needs a message"));
+    }
+
+    #[test]
+    fn server_names_follow_rfc_1123() {
+        assert!(check_server_name("vm1").is_ok());
+        assert!(check_server_name("M-Vm-1").is_ok());
+        assert!(check_server_name("1a").is_ok());
+        assert!(check_server_name(&format!("{}.{}", "a".repeat(63), "b".repeat(63))).is_ok());
+        assert!(check_server_name(&vec!["a".repeat(63); 4].join(".")).is_err());
+        assert!(check_server_name("vm1-").is_err());
+        assert!(check_server_name("vm 1").is_err());
+        assert!(check_server_name("vm1.").is_err());
+        assert!(check_server_name("vm\u{e9}").is_err());
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_and_cut_in_messages() {
+        let err = line("kill a\u{1b}[31mred").unwrap_err();
+        assert!(!err.contains('\u{1b}'), "{err}");
+        let err = line(&format!("{} vm1", "x".repeat(500))).unwrap_err();
+        assert!(err.len() < 300, "{err}");
+    }
+}

@@ -1,0 +1,100 @@
+//! Wake-ups without polling: inotify (through notify) on `spool/new` and on
+//! the state directory's `hcc.db-wal`.
+//!
+//! Every commit by any process (hcc, PHP's PDO, the sqlite3 CLI) writes to
+//! the WAL file, and every spool file arrives by a rename into `spool/new`.
+//! The folder is watched, not the WAL file itself, because SQLite removes
+//! and recreates that file. An event only says "look again": callers re-read
+//! the tables and the spool after each wake-up, since backends may drop or
+//! merge events. To wait without a race, create the `Wakeup` first, then
+//! check, then wait: anything that changes after creation is queued.
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
+
+use crate::error::Error;
+use crate::home::Home;
+
+pub struct Wakeup {
+    // Dropping the watcher ends the watch; it is kept for that alone.
+    _watcher: RecommendedWatcher,
+    events: Receiver<()>,
+}
+
+impl Wakeup {
+    pub fn new(home: &Home) -> Result<Wakeup, Error> {
+        let (tx, events) = sync_channel(1);
+        let wal_name = home.wal_file_name();
+        let spool_new = home.spool_new();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+            let relevant = match &event {
+                Ok(event) => is_relevant(event, wal_name, &spool_new),
+                // A failed or overflowed watch: rescan to be safe.
+                Err(_) => true,
+            };
+            if relevant {
+                signal(&tx);
+            }
+        })
+        .map_err(|e| watch_error(home.root(), e))?;
+        watcher
+            .watch(home.root(), RecursiveMode::NonRecursive)
+            .map_err(|e| watch_error(home.root(), e))?;
+        watcher
+            .watch(&home.spool_new(), RecursiveMode::NonRecursive)
+            .map_err(|e| watch_error(&home.spool_new(), e))?;
+        Ok(Wakeup {
+            _watcher: watcher,
+            events,
+        })
+    }
+
+    /// Blocks until something may have changed or `timeout` passes.
+    /// Returns false on timeout.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let woken = self.events.recv_timeout(timeout).is_ok();
+        // Coalesce whatever else arrived meanwhile: one re-read covers it.
+        while self.events.try_recv().is_ok() {}
+        woken
+    }
+}
+
+/// One pending signal is enough; more would only repeat the same re-read.
+fn signal(tx: &SyncSender<()>) {
+    match tx.try_send(()) {
+        Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+    }
+}
+
+fn is_relevant(event: &Event, wal_name: &str, spool_new: &Path) -> bool {
+    if event.need_rescan() {
+        return true;
+    }
+    let kind_matters = match event.kind {
+        // Reads of spool files and of the database are ours or a reader's.
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    };
+    kind_matters
+        && event.paths.iter().any(|path| {
+            path.parent() == Some(spool_new)
+                || path.file_name().is_some_and(|name| name == wal_name)
+        })
+}
+
+fn watch_error(path: &Path, err: notify::Error) -> Error {
+    let hint = if matches!(err.kind, notify::ErrorKind::MaxFilesWatch) {
+        " (raise fs.inotify.max_user_watches or max_user_instances)"
+    } else {
+        ""
+    };
+    Error::Watch(format!(
+        "cannot watch `{}` for changes: {err}{hint}",
+        path.display()
+    ))
+}
