@@ -279,10 +279,10 @@ impl Config {
 
     /// The effective value and where it comes from.
     pub fn lookup(&self, key: &Key) -> (Option<String>, Source) {
-        if let Some(var) = key.env {
-            if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
-                return (Some(value), Source::Env(var));
-            }
+        if let Some(var) = key.env
+            && let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty())
+        {
+            return (Some(value), Source::Env(var));
         }
         if let Some(value) = self.file.get(key.name) {
             return (Some(value.clone()), Source::File);

@@ -7,6 +7,14 @@
 //! so the parent process (pid plus its start time, which tells a reused pid
 //! apart) identifies the loop.
 
+/// The `lease_owner` recorded for a lease: `ack:` marks leases that the
+/// owner's next request acknowledges, `id:` leases closed explicitly with
+/// `hcc done` or `hcc fail`.
+pub fn lease_owner(explicit: bool) -> String {
+    let kind = if explicit { "id" } else { "ack" };
+    format!("{kind}:{}", parent_identity())
+}
+
 /// `PID@STARTTIME` of the parent process; `PID` alone where /proc is absent.
 pub fn parent_identity() -> String {
     let ppid = std::os::unix::process::parent_id();

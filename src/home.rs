@@ -18,6 +18,8 @@ use crate::error::Error;
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    /// True when this run created the database file.
+    new: bool,
 }
 
 impl Home {
@@ -29,10 +31,10 @@ impl Home {
             return Ok(dir);
         }
         // The XDG spec says relative values are invalid and must be ignored.
-        if let Some(state) = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
-            if state.is_absolute() {
-                return Ok(state.join("hcc"));
-            }
+        if let Some(state) = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from)
+            && state.is_absolute()
+        {
+            return Ok(state.join("hcc"));
         }
         match std::env::var_os("HOME").map(PathBuf::from) {
             Some(home) if home.is_absolute() => Ok(home.join(".local/state/hcc")),
@@ -45,7 +47,7 @@ impl Home {
 
     /// Opens the state directory at `root`, creating whatever is missing.
     pub fn open(root: PathBuf) -> Result<Home, Error> {
-        let home = Home { root };
+        let mut home = Home { root, new: false };
         let mut dirs = DirBuilder::new();
         dirs.recursive(true).mode(0o700);
         for dir in [
@@ -57,9 +59,17 @@ impl Home {
             dirs.create(&dir)
                 .map_err(|e| Error::io("create directory", &dir, e))?;
         }
-        create_private_file(&home.db_path(), b"")?;
+        home.new = create_private_file(&home.db_path(), b"")?;
         create_private_file(&home.config_path(), b"{}\n")?;
+        // Absolute paths: inotify reports events under the watched path.
+        home.root =
+            fs::canonicalize(&home.root).map_err(|e| Error::io("resolve", &home.root, e))?;
         Ok(home)
+    }
+
+    /// True when this run created the state (the database was missing).
+    pub fn is_new(&self) -> bool {
+        self.new
     }
 
     pub fn root(&self) -> &Path {
@@ -93,12 +103,13 @@ impl Home {
     }
 }
 
-/// Creates `path` with mode 0600 holding `contents` unless it exists. An
+/// Creates `path` with mode 0600 holding `contents` unless it exists
+/// (returns true when it created it). An
 /// existing file keeps its contents; if it is readable by others it is
 /// narrowed to 0600 only when it is the configuration (which may hold the
 /// API token) — the database's mode is the operator's choice (panels may
 /// share it through a group).
-fn create_private_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+fn create_private_file(path: &Path, contents: &[u8]) -> Result<bool, Error> {
     use std::io::Write;
     match OpenOptions::new()
         .write(true)
@@ -109,12 +120,13 @@ fn create_private_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
         Ok(mut file) => file
             .write_all(contents)
             .and_then(|()| file.sync_all())
+            .map(|()| true)
             .map_err(|e| Error::io("write", path, e)),
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
             if path.file_name().is_some_and(|n| n == "config.json") {
                 restrict_to_owner(path)?;
             }
-            Ok(())
+            Ok(false)
         }
         Err(err) => Err(Error::io("create", path, err)),
     }

@@ -48,6 +48,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         _ => {}
     }
     let home = Home::open(Home::locate(cli.home)?)?;
+    if home.is_new() {
+        // A panel may open hcc.db right after `hcc setup`: give it tables.
+        Store::open(&home.db_path())?;
+    }
     match cli.command {
         Command::Setup => setup::run(&home),
         Command::Config(cmd) => config_command(&home, cmd),
@@ -108,7 +112,7 @@ fn push(home: &Home, print_id: bool, cmd: &str, args: &[String]) -> Result<ExitC
 
 fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
-    let owner = consumer::parent_identity();
+    let owner = consumer::lease_owner(lease.id);
     match store.lease_next(&owner, lease.lease, !lease.id)? {
         Some(leased) => {
             print_leased(&leased, lease.id)?;
@@ -122,7 +126,7 @@ fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     // Watch before the first look, so nothing that lands in between is missed.
     let wakeup = Wakeup::new(home)?;
     let mut store = Store::open(&home.db_path())?;
-    let owner = consumer::parent_identity();
+    let owner = consumer::lease_owner(lease.id);
     loop {
         let report = spool::ingest(home, &mut store)?;
         spool::warn_rejected(&report);
@@ -233,15 +237,15 @@ fn wait(home: &Home, progress: Option<&str>) -> Result<ExitCode, Error> {
             // before this waiter could read them.
             let skipped = (message.id - last_message - 1).max(0) as usize;
             progress.show(Progress::SKIPPED, skipped.min(1000));
-            out.line(&message.msg)?;
             progress.show(Progress::MESSAGE, 1);
+            out.line(&message.msg)?;
             last_message = message.id;
             printed += 1;
         }
         let newest_command = store.last_command_id()?;
         if newest_command > last_command {
-            out.line("cmd")?;
             progress.show(Progress::MESSAGE, 1);
+            out.line("cmd")?;
             last_command = newest_command;
             printed += 1;
         }

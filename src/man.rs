@@ -40,21 +40,28 @@ fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
         return;
     }
     let mut usage = path.clone();
-    for arg in sub.get_arguments() {
-        if arg.is_positional() {
-            let name = arg
-                .get_value_names()
-                .and_then(|n| n.first())
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
-            let many = matches!(arg.get_num_args(), Some(r) if r.max_values() > 1);
-            let name = if many { format!("{name}...") } else { name };
-            if arg.is_required_set() {
-                usage.push_str(&format!(" {name}"));
-            } else {
-                usage.push_str(&format!(" [{name}]"));
-            }
+    for arg in sub.get_arguments().filter(|a| !a.is_global_set()) {
+        let id = arg.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
         }
+        let value = value_name(arg);
+        let word = match (arg.get_long(), value) {
+            (Some(long), Some(value)) => format!("[--{long} {value}]"),
+            (Some(long), None) => format!("[--{long}]"),
+            (None, value) => {
+                let name = value.unwrap_or_else(|| id.to_uppercase());
+                let many = matches!(arg.get_num_args(), Some(r) if r.max_values() > 1);
+                let name = if many { format!("{name}...") } else { name };
+                if arg.is_required_set() {
+                    name
+                } else {
+                    format!("[{name}]")
+                }
+            }
+        };
+        usage.push(' ');
+        usage.push_str(&word);
     }
     page.push_str(&format!(".TP\n\\fB{}\\fR\n", escape(&usage)));
     let about = sub
@@ -86,20 +93,10 @@ fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
             .map(|s| s.to_string())
             .unwrap_or_default()
             .replace('\n', " ");
-        let name = match arg.get_long() {
-            Some(long) => {
-                let value = arg
-                    .get_value_names()
-                    .and_then(|n| n.first())
-                    .map(|n| format!(" {n}"))
-                    .unwrap_or_default();
-                format!("--{long}{value}")
-            }
-            None => arg
-                .get_value_names()
-                .and_then(|n| n.first())
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| id.to_uppercase()),
+        let name = match (arg.get_long(), value_name(arg)) {
+            (Some(long), Some(value)) => format!("--{long} {value}"),
+            (Some(long), None) => format!("--{long}"),
+            (None, value) => value.unwrap_or_else(|| id.to_uppercase()),
         };
         let default = arg
             .get_default_values()
@@ -113,6 +110,19 @@ fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
             escape(&default)
         ));
     }
+}
+
+/// The value placeholder of an argument that takes a value.
+fn value_name(arg: &clap::Arg) -> Option<String> {
+    if !arg.get_action().takes_values() {
+        return None;
+    }
+    let name = arg
+        .get_value_names()
+        .and_then(|names| names.first())
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| arg.get_id().as_str().to_uppercase());
+    Some(name)
 }
 
 /// Escapes text for roff: backslashes, and a leading dot or quote that

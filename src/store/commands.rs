@@ -140,6 +140,22 @@ impl Store {
             }
         };
         let now = now();
+        // Look before locking: a consumer woken by someone else's write
+        // must not take the write lock when there is nothing for it, or a
+        // panel writing without a busy timeout would meet `database is locked`.
+        let work: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM commands
+                   WHERE state = 'queued'
+                      OR (state = 'running' AND (lease_until < ?1 OR lease_owner = ?2)))",
+                params![now, if ack_owner { owner } else { "" }],
+                |row| row.get(0),
+            )
+            .map_err(err("look for queued commands"))?;
+        if !work {
+            return Ok(None);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -296,8 +312,8 @@ mod tests {
     fn asking_again_acknowledges_the_owners_lease() {
         let (_dir, mut store) = store();
         let a = store.queue(&line("start a"), "cli").unwrap();
-        store.lease_next("loop", 60, true).unwrap().unwrap();
-        assert!(store.lease_next("loop", 60, true).unwrap().is_none());
+        store.lease_next("ack:loop", 60, true).unwrap().unwrap();
+        assert!(store.lease_next("ack:loop", 60, true).unwrap().is_none());
         let err = store.finish(a, &Finish::Failed { reason: "x".into() });
         assert!(err.unwrap_err().to_string().contains("already done"));
     }

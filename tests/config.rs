@@ -1,0 +1,203 @@
+//! The state directory and its settings: creation, modes, `config`,
+//! `setup`, environment overrides, and the token never shown.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use crate::test::{Env, HCC};
+
+const TOKEN: &str = "Zk3rT9vX2mQ8pL4sW7yB1nC6hJ0dF5gA3eR8tY2uI7oP4aS9dF1gH6jK0lZ5xC3v";
+
+fn mode(path: &std::path::Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn first_use_creates_the_layout_with_private_modes() {
+    let env = Env::new();
+    for dir in ["spool/tmp", "spool/new", "spool/bad"] {
+        assert!(env.path(dir).is_dir(), "{dir}");
+    }
+    assert_eq!(mode(&env.path("config.json")), 0o600);
+    assert_eq!(mode(&env.path("hcc.db")), 0o600);
+    let tables: String = env.value(
+        "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master
+         WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name)",
+    );
+    assert_eq!(tables, "commands,messages,servers,vms");
+    let journal: String = env.value("PRAGMA journal_mode");
+    assert_eq!(journal, "wal");
+}
+
+#[test]
+fn the_state_directory_follows_xdg_state_home() {
+    let xdg = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(HCC)
+        .args(["push", "start", "vm1"])
+        .env_remove("HCC_HOME")
+        .env("XDG_STATE_HOME", xdg.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(xdg.path().join("hcc/hcc.db").is_file());
+    // --home wins over HCC_HOME.
+    let flag = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(HCC)
+        .args(["--home"])
+        .arg(flag.path())
+        .args(["push", "start", "vm1"])
+        .env("HCC_HOME", xdg.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(flag.path().join("hcc.db").is_file());
+}
+
+#[test]
+fn config_set_get_unset_and_refusals() {
+    let env = Env::new();
+    env.ok(&["config", "set", "location", "nbg1"]);
+    env.ok(&["config", "set", "prefix", "m-"]);
+    env.ok(&["config", "set", "ring_size", "50"]);
+    assert_eq!(env.ok(&["config", "get", "location"]), "nbg1\n");
+    env.run(&["config", "set", "colour", "red"])
+        .fails(2, "unknown setting `colour`");
+    env.run(&["config", "set", "ring_size", "lots"])
+        .fails(2, "invalid value for `ring_size`");
+    env.run(&["config", "set", "endpoint", "gopher://x"])
+        .fails(2, "not an http:// or https:// URL");
+    env.run(&["config", "get", "nope"])
+        .fails(2, "unknown setting `nope`");
+    env.ok(&["config", "unset", "location"]);
+    assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");
+    let file: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(env.path("config.json")).unwrap()).unwrap();
+    assert_eq!(file, serde_json::json!({"prefix": "m-", "ring_size": 50}));
+    assert_eq!(mode(&env.path("config.json")), 0o600);
+}
+
+#[test]
+fn the_token_is_stored_but_never_printed() {
+    let env = Env::new();
+    let mut child = env
+        .cmd(&["config", "set", "token", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{TOKEN}").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(
+        fs::read_to_string(env.path("config.json"))
+            .unwrap()
+            .contains(TOKEN)
+    );
+    assert_eq!(mode(&env.path("config.json")), 0o600);
+    let show = env.ok(&["config", "show"]);
+    let get = env.ok(&["config", "get", "token"]);
+    assert!(!show.contains(TOKEN) && !get.contains(TOKEN), "{show}{get}");
+    assert!(
+        show.contains("token        <redacted, 64 characters>  (from config.json)"),
+        "{show}"
+    );
+    // HCLOUD_TOKEN and HCLOUD_ENDPOINT override the file.
+    let out = env
+        .cmd(&["config", "show"])
+        .env("HCLOUD_TOKEN", "other-token")
+        .env("HCLOUD_ENDPOINT", "http://127.0.0.1:9/v1")
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        show.contains("(from HCLOUD_TOKEN)") && !show.contains("other-token"),
+        "{show}"
+    );
+    assert!(
+        show.contains("http://127.0.0.1:9/v1  (from HCLOUD_ENDPOINT)"),
+        "{show}"
+    );
+}
+
+#[test]
+fn a_loose_config_file_is_narrowed_to_0600() {
+    let env = Env::new();
+    fs::set_permissions(env.path("config.json"), fs::Permissions::from_mode(0o644)).unwrap();
+    env.ok(&["config", "show"]);
+    assert_eq!(mode(&env.path("config.json")), 0o600);
+}
+
+fn setup(env: &Env, answers: &str) -> crate::test::Run {
+    let mut child = env
+        .cmd(&["setup"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answers.as_bytes())
+        .unwrap();
+    crate::test::Run::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
+    let env = Env::new();
+    env.ok(&["config", "set", "image", "ubuntu-24.04"]);
+    // token, token_file, endpoint, location (bad, then good), server_type,
+    // image (keep), label, prefix, console_url, ring_size, save.
+    let answers = format!(
+        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\ny\n"
+    );
+    let run = setup(&env, &answers);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("invalid value for `location`"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("image [ubuntu-24.04]: "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("saved"), "{}", run.stdout);
+    assert!(!run.stdout.contains(TOKEN), "setup printed the token");
+    assert_eq!(env.ok(&["config", "get", "location"]), "hel1\n");
+    assert_eq!(env.ok(&["config", "get", "server_type"]), "cpx11\n");
+    assert_eq!(env.ok(&["config", "get", "image"]), "ubuntu-24.04\n");
+    assert_eq!(env.ok(&["config", "get", "prefix"]), "m-\n");
+    assert_eq!(
+        env.ok(&["config", "get", "console_url"]),
+        "https://panel.example.org/vnc/l.html?\n"
+    );
+    assert_eq!(env.ok(&["config", "get", "ring_size"]), "1000\n");
+    // The token prompt now shows it redacted.
+    let run = setup(&env, "");
+    assert!(
+        run.stdout.contains("token [<redacted, 64 characters>]: "),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn setup_saves_nothing_unless_told_to() {
+    let env = Env::new();
+    let run = setup(&env, "\n\n\nhel1\n\n\n\n\n\n\nn\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.ends_with("not saved\n"));
+    assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");
+    // Input that ends early aborts, unsaved.
+    let run = setup(&env, "\n\n\nhel1\n");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "hcc: setup aborted: standard input ended; nothing saved\n"
+    );
+    assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");
+}

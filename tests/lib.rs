@@ -1,0 +1,11 @@
+//! The one integration-test binary: every test drives the built `hcc` on a
+//! temporary state directory. One file per area.
+
+mod test;
+
+mod config;
+mod errors;
+mod man;
+mod queue;
+mod spool;
+mod wakeups;

@@ -1,0 +1,254 @@
+//! The harness: a fresh state directory per test, the built `hcc` binary
+//! run against it with a clean environment, and helpers to read its
+//! database and to wait on a condition with a deadline.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const HCC: &str = env!("CARGO_BIN_EXE_hcc");
+
+/// A temporary state directory and the means to drive hcc on it.
+pub struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().expect("create a temporary directory"),
+        };
+        // Create the layout, as any first command does.
+        env.ok(&["config", "show"]);
+        env
+    }
+
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `hcc ARGS` on this home, with no inherited HCC_*/HCLOUD_* variables.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(HCC);
+        cmd.args(args)
+            .env("HCC_HOME", self.home())
+            .env_remove("HCLOUD_TOKEN")
+            .env_remove("HCLOUD_ENDPOINT")
+            .env_remove("XDG_STATE_HOME")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().expect("run hcc"))
+    }
+
+    /// Runs and insists on exit 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "hcc {args:?} failed: {run:?}");
+        run.stdout
+    }
+
+    /// Drops a spool file as a panel does: write in tmp/, rename into new/.
+    pub fn spool(&self, name: &str, contents: &[u8]) {
+        let tmp = self.path("spool/tmp").join(name);
+        let mut file = std::fs::File::create(&tmp).expect("create spool file");
+        file.write_all(contents).expect("write spool file");
+        file.sync_all().expect("sync spool file");
+        std::fs::rename(&tmp, self.path("spool/new").join(name)).expect("rename spool file");
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.path("hcc.db")).expect("open hcc.db");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn
+    }
+
+    /// One value from the database.
+    pub fn value<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
+        self.db()
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// `hcc ARGS` in the background, its stdout lines arriving on a channel.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hcc");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts a failure: exit `code`, no stdout, exactly one `hcc: ` line
+    /// on stderr containing `needle`, and never a panic.
+    pub fn fails(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "{self:?}");
+        assert_eq!(self.stdout, "", "{self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "want one stderr line: {self:?}");
+        assert!(lines[0].starts_with("hcc: "), "{self:?}");
+        assert!(lines[0].contains(needle), "want {needle:?} in {self:?}");
+        assert!(!self.stderr.contains("panicked"), "{self:?}");
+    }
+}
+
+/// A background hcc; killed when dropped.
+pub struct Running {
+    pub child: Child,
+    lines: Receiver<String>,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next stdout line, or None after `timeout`.
+    pub fn line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Waits until the process is blocked on its inotify watch.
+    pub fn wait_blocked(&self) {
+        wait_blocked(self.pid());
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until process `pid` sleeps in the kernel with an inotify watch
+/// open, i.e. it is blocked waiting for a wake-up, not busy.
+pub fn wait_blocked(pid: u32) {
+    let blocked = eventually(Duration::from_secs(10), || {
+        has_inotify_fd(pid) && proc_state(pid) == Some('S') && {
+            // Still asleep a moment later: blocked, not between steps.
+            std::thread::sleep(Duration::from_millis(50));
+            proc_state(pid) == Some('S')
+        }
+    });
+    assert!(
+        blocked,
+        "hcc (pid {pid}) never blocked on its inotify watch"
+    );
+}
+
+/// The pids of the processes whose parent is `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The command name of process `pid`.
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn has_inotify_fd(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries.flatten().any(|e| {
+                std::fs::read_link(e.path())
+                    .map(|target| target.to_string_lossy().contains("inotify"))
+                    .unwrap_or(false)
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// The state letter of the process's main thread (R, S, D, Z, ...).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// CPU time used by a process so far, in clock ticks (utime + stime).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(end) = stat.rfind(')') else { return 0 };
+    let fields: Vec<&str> = stat[end + 1..].split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    tick(11) + tick(12)
+}
+
+/// True when a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
