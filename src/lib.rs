@@ -11,6 +11,7 @@ pub mod error;
 pub mod home;
 pub mod man;
 mod setup;
+pub mod hetzner;
 pub mod spool;
 pub mod store;
 pub mod verb;

@@ -70,4 +70,19 @@ CREATE TABLE messages (
     at  INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
 );
 "#,
+    // 2: the shared rate budget and the incremental sync's bookmark.
+    r#"
+CREATE TABLE rate_budget (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    limit_per_hour REAL NOT NULL,
+    remaining      REAL NOT NULL,
+    reset_at       REAL NOT NULL,
+    observed_at    REAL NOT NULL
+);
+
+CREATE TABLE sync_state (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+"#,
 ];

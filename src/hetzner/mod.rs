@@ -1,0 +1,367 @@
+//! The Hetzner Cloud API client: one request pipeline (reserve a token of
+//! the shared budget, send, read the rate-limit headers, turn an error
+//! envelope into [`Error`], retry as [`retry`] decides, parse) and the
+//! calls hcc makes, in `api`. It knows neither clap nor SQLite: the budget
+//! is a trait the store implements, notices go to a callback.
+
+mod actions;
+mod api;
+pub mod budget;
+mod error;
+pub mod retry;
+pub mod wire;
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub use actions::{ActionWait, Waiter};
+pub use api::CreateRequest;
+pub use budget::{Budget, Priority, RateState};
+pub use error::Error;
+
+use retry::{Decision, Outcome};
+
+/// The API token. Never shown: `Debug` and `Display` are redacted.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: String) -> Token {
+        Token(token)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A request method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: String,
+    token: Token,
+    budget: Box<dyn Budget>,
+    priority: Priority,
+    notice: Box<dyn Fn(&str)>,
+    /// Requests sent, for summaries ("sync: 3 requests").
+    sent: std::cell::Cell<u64>,
+    /// The bucket as the last response described it.
+    last_rate: std::cell::Cell<Option<RateState>>,
+}
+
+impl Client {
+    pub fn new(endpoint: &str, token: Token, budget: Box<dyn Budget>) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(format!("hcc/{}", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(60)))
+            .max_redirects(0)
+            .build()
+            .into();
+        Client {
+            agent,
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            token,
+            budget,
+            priority: Priority::Interactive,
+            notice: Box::new(|_| {}),
+            sent: std::cell::Cell::new(0),
+            last_rate: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Background work keeps the budget's reserve for interactive work.
+    pub fn with_priority(mut self, priority: Priority) -> Client {
+        self.priority = priority;
+        self
+    }
+
+    /// Where notices go (waits for the budget, retries).
+    pub fn with_notice(mut self, notice: impl Fn(&str) + 'static) -> Client {
+        self.notice = Box::new(notice);
+        self
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// How many requests this client has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.get()
+    }
+
+    /// Sends one request, with retries; returns the parsed JSON body
+    /// (`Value::Null` for an empty one).
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let what = format!("{} {path}", method.as_str());
+        let mut retries = 0;
+        loop {
+            self.wait_for_budget()?;
+            let (outcome, result) = self.attempt(method, path, query, body, &what);
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let rate_wait = self.rate_wait();
+            let decision = retry::decide(
+                &outcome,
+                method == Method::Get,
+                retries,
+                rate_wait,
+                jitter(),
+            );
+            match decision {
+                Decision::Fail => return Err(error),
+                Decision::Retry(wait) => {
+                    if wait >= Duration::from_secs(1) {
+                        (self.notice)(&format!(
+                            "{error}; retrying in {:.0} s",
+                            wait.as_secs_f64().ceil()
+                        ));
+                    }
+                    std::thread::sleep(wait);
+                    retries += 1;
+                }
+            }
+        }
+    }
+
+    fn wait_for_budget(&self) -> Result<(), Error> {
+        let wait = self
+            .budget
+            .reserve(self.priority, now())
+            .map_err(Error::Budget)?;
+        if wait > Duration::from_secs(1) {
+            (self.notice)(&format!(
+                "waiting {:.0} s for the Hetzner rate budget",
+                wait.as_secs_f64().ceil()
+            ));
+        }
+        std::thread::sleep(wait);
+        Ok(())
+    }
+
+    /// After a 429: how long until the bucket holds a token, if known.
+    fn rate_wait(&self) -> Option<Duration> {
+        self.last_rate
+            .get()
+            .map(|state| state.next_token_in(now()).max(Duration::from_secs(1)))
+    }
+
+    fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        what: &str,
+    ) -> (Outcome, Result<Value, Error>) {
+        let mut url = format!("{}{path}", self.endpoint);
+        for (i, (key, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(key);
+            url.push('=');
+            url.push_str(&encode(value));
+        }
+        let auth = format!("Bearer {}", self.token.0);
+        self.sent.set(self.sent.get() + 1);
+        let response = match method {
+            Method::Get | Method::Delete => {
+                let request = if method == Method::Get {
+                    self.agent.get(&url)
+                } else {
+                    self.agent.delete(&url)
+                };
+                request
+                    .header("Authorization", &auth)
+                    .header("Accept", "application/json")
+                    .call()
+            }
+            Method::Post | Method::Put => {
+                let request = if method == Method::Post {
+                    self.agent.post(&url)
+                } else {
+                    self.agent.put(&url)
+                };
+                let bytes = body.map(Value::to_string).unwrap_or_else(|| "{}".into());
+                request
+                    .header("Authorization", &auth)
+                    .header("Accept", "application/json")
+                    .header("Content-Type", "application/json")
+                    .send(bytes.as_bytes())
+            }
+        };
+        let mut response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                return (
+                    Outcome::Transport,
+                    Err(Error::Transport {
+                        endpoint: self.endpoint.clone(),
+                        detail: transport_detail(&err),
+                    }),
+                );
+            }
+        };
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Some(state) = RateState::from_headers(
+            header("RateLimit-Limit").as_deref(),
+            header("RateLimit-Remaining").as_deref(),
+            header("RateLimit-Reset").as_deref(),
+            now(),
+        ) {
+            self.last_rate.set(Some(state));
+            if let Err(why) = self.budget.record(state) {
+                (self.notice)(&format!("cannot record the rate budget: {why}"));
+            }
+        }
+        let correlation_id = header("X-Correlation-Id");
+        let status = response.status().as_u16();
+        let text = match response.body_mut().read_to_string() {
+            Ok(text) => text,
+            Err(err) => {
+                return (
+                    Outcome::Transport,
+                    Err(Error::Transport {
+                        endpoint: self.endpoint.clone(),
+                        detail: format!("reading the answer failed: {}", transport_detail(&err)),
+                    }),
+                );
+            }
+        };
+        if (200..300).contains(&status) {
+            if text.trim().is_empty() {
+                return (Outcome::Status { status, code: None }, Ok(Value::Null));
+            }
+            let parsed = serde_json::from_str(&text).map_err(|e| Error::Decode {
+                what: what.to_string(),
+                detail: e.to_string(),
+            });
+            return (Outcome::Status { status, code: None }, parsed);
+        }
+        let envelope = serde_json::from_str::<wire::ErrorEnvelope>(&text).ok();
+        let code = envelope.as_ref().map(|e| e.error.code.clone());
+        let message = envelope
+            .map(|e| e.error.message)
+            .unwrap_or_else(|| format!("HTTP {status} without an error body"));
+        (
+            Outcome::Status {
+                status,
+                code: code.clone(),
+            },
+            Err(Error::Api {
+                status,
+                code: code.unwrap_or_else(|| "http_error".into()),
+                message,
+                correlation_id,
+            }),
+        )
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn transport_detail(err: &ureq::Error) -> String {
+    match err {
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::HostNotFound => "host not found".into(),
+        ureq::Error::ConnectionFailed => "connection refused or failed".into(),
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::UnexpectedEof => "connection closed without an answer".into(),
+            _ => io.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Unix seconds, with fractions.
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A number in [0, 1) for backoff jitter: a fresh random draw, so that
+/// several processes retrying at once spread out.
+fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_never_show() {
+        let t = Token::new("secret-token".into());
+        assert!(!format!("{t} {t:?}").contains("secret"));
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(encode("managed"), "managed");
+        assert_eq!(encode("a b&c=d,!e"), "a%20b%26c%3Dd%2C%21e");
+        assert_eq!(encode("id:desc"), "id%3Adesc");
+    }
+}
