@@ -61,11 +61,13 @@ pub enum Command {
 
     /// Lease the oldest queued command and print `CMD ARG`; exit 1 if none.
     ///
-    /// The command is marked running until the lease expires, then queued
-    /// again, so no command is lost when a consumer dies. Without --id, the
-    /// next `pull` or `next` from the same parent process marks it done (the
-    /// original tool's loops never acknowledge); with --id, close it with
-    /// `hcc done ID` or `hcc fail ID REASON`.
+    /// Ingests the spool first. The command is marked running until the
+    /// lease expires, then queued again (up to max_attempts times), so no
+    /// command is lost when a consumer dies. Without --id, the same
+    /// consumer's next `pull` or `next` marks it done (the original tool's
+    /// loops never acknowledge; the consumer is the parent process or
+    /// process group, or HCC_CONSUMER); with --id, close it with `hcc done
+    /// ID` or `hcc fail ID REASON`.
     Pull(LeaseArgs),
 
     /// Like pull, but block until a command can be leased.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::verb::{check_server_name, shown};
+use crate::verb::{check_server_name, is_hetzner_name, shown};
 
 /// A setting's value that must never be shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -207,6 +207,14 @@ pub const KEYS: &[Key] = &[
             max: 1_000_000,
         },
     },
+    Key {
+        name: "max_attempts",
+        title: "Attempts per command",
+        hint: "how often a command is handed out before it ends failed (leases that expire, transient failures)",
+        default: Some("5"),
+        env: None,
+        kind: Kind::Count { min: 1, max: 100 },
+    },
 ];
 
 pub fn key(name: &str) -> Result<&'static Key, Error> {
@@ -236,10 +244,27 @@ impl fmt::Display for Source {
 }
 
 /// The settings of one state directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     path: PathBuf,
     file: BTreeMap<String, String>,
+}
+
+/// Redacts secrets, like every other way of showing a setting.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for key in KEYS {
+            if let Some(value) = self.file.get(key.name) {
+                if key.is_secret() {
+                    map.entry(&key.name, &Secret::new(value.clone()));
+                } else {
+                    map.entry(&key.name, value);
+                }
+            }
+        }
+        map.finish()
+    }
 }
 
 impl Config {
@@ -263,8 +288,13 @@ impl Config {
                 Value::Number(n) => n.to_string(),
                 Value::Null => continue,
                 other => {
+                    let shown = if key.is_secret() {
+                        "something else".to_string()
+                    } else {
+                        other.to_string()
+                    };
                     return Err(read_err(format!(
-                        "`{name}` must be a string or number, not {other}"
+                        "`{name}` must be a string or number, not {shown}"
                     )));
                 }
             };
@@ -369,11 +399,21 @@ impl Config {
 
     /// The message ring's capacity.
     pub fn ring_size(&self) -> u64 {
-        let key = key("ring_size").expect("ring_size is a known key");
-        self.lookup(key)
-            .0
+        self.count("ring_size", 1000)
+    }
+
+    /// How often a command is handed out before it ends failed.
+    pub fn max_attempts(&self) -> i64 {
+        self.count("max_attempts", 5) as i64
+    }
+
+    /// A `Count` setting's value (checked when it was set or loaded).
+    fn count(&self, name: &str, fallback: u64) -> u64 {
+        KEYS.iter()
+            .find(|k| k.name == name)
+            .and_then(|key| self.lookup(key).0)
             .and_then(|v| v.parse().ok())
-            .unwrap_or(1000)
+            .unwrap_or(fallback)
     }
 }
 
@@ -411,12 +451,7 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
             }
         }
         Kind::Name => {
-            let ok = !value.is_empty()
-                && value.len() <= 63
-                && value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-            if !ok {
+            if !is_hetzner_name(value) {
                 return Err(invalid(format!(
                     "`{}` is not a Hetzner name (letters, digits, `-`, `_`, `.`)",
                     shown(value)
@@ -502,6 +537,9 @@ mod tests {
     fn secrets_never_display() {
         let s = Secret::new("abc123".into());
         assert!(!format!("{s} {s:?}").contains("abc123"));
+        let mut c = cfg();
+        c.set("token", "abc123").unwrap();
+        assert!(!format!("{c:?}").contains("abc123"));
     }
 
     #[test]

@@ -1,26 +1,49 @@
 //! Who is asking for work: the identity under which `pull` and `next`
-//! record a lease when the caller gives no explicit acknowledgement.
+//! record a lease.
 //!
 //! The original tool's loops (`while cmd="$(server.py next)"; do ...; done`)
 //! never acknowledge a command: asking for the next one means the last one
-//! is finished. Each `hcc` run in such a loop is a child of the same shell,
-//! so the parent process (pid plus its start time, which tells a reused pid
-//! apart) identifies the loop.
+//! is finished. hcc recognises "the same loop" by the asking process's
+//! parent (the loop's shell, when it runs `hcc` directly) or its process
+//! group (the loop's script, when bash forks a subshell for a redirection
+//! such as `$(hcc pull 2>/dev/null)`), each with the start time of the
+//! process it names, which tells a reused pid apart. `HCC_CONSUMER=NAME`
+//! names the consumer explicitly instead.
 
-/// The `lease_owner` recorded for a lease: `ack:` marks leases that the
-/// owner's next request acknowledges, `id:` leases closed explicitly with
-/// `hcc done` or `hcc fail`.
-pub fn lease_owner(explicit: bool) -> String {
-    let kind = if explicit { "id" } else { "ack" };
-    format!("{kind}:{}", parent_identity())
+use crate::store::Owner;
+
+/// The owner recorded for a lease: explicit (`--id`, closed with `hcc
+/// done`/`hcc fail`) or implicit (closed by the same consumer's next ask).
+pub fn lease_owner(explicit: bool) -> Owner {
+    if let Some(name) = std::env::var("HCC_CONSUMER").ok().filter(|n| !n.is_empty()) {
+        let token = format!("N{name};");
+        return if explicit {
+            Owner::Explicit(token)
+        } else {
+            Owner::Implicit {
+                tokens: vec![token.clone(), token],
+            }
+        };
+    }
+    let parent = std::os::unix::process::parent_id();
+    let parent_token = format!("P{};", with_start(parent));
+    if explicit {
+        return Owner::Explicit(parent_token);
+    }
+    let group = rustix::process::getpgrp().as_raw_pid() as u32;
+    let mut tokens = vec![parent_token];
+    // A group led by init or by nobody alive is no identity at all.
+    if group > 1 && start_time(group).is_some() {
+        tokens.push(format!("G{};", with_start(group)));
+    }
+    Owner::Implicit { tokens }
 }
 
-/// `PID@STARTTIME` of the parent process; `PID` alone where /proc is absent.
-pub fn parent_identity() -> String {
-    let ppid = std::os::unix::process::parent_id();
-    match start_time(ppid) {
-        Some(start) => format!("{ppid}@{start}"),
-        None => ppid.to_string(),
+/// `PID@STARTTIME`, or `PID` alone where /proc is absent.
+fn with_start(pid: u32) -> String {
+    match start_time(pid) {
+        Some(start) => format!("{pid}@{start}"),
+        None => pid.to_string(),
     }
 }
 
@@ -38,9 +61,15 @@ mod tests {
 
     #[test]
     fn identity_is_stable_and_names_the_parent() {
-        let a = parent_identity();
-        assert_eq!(a, parent_identity());
-        assert!(a.starts_with(&std::os::unix::process::parent_id().to_string()));
-        assert!(a.contains('@'), "{a}");
+        let Owner::Implicit { tokens } = lease_owner(false) else {
+            panic!("implicit expected")
+        };
+        let Owner::Implicit { tokens: again } = lease_owner(false) else {
+            panic!("implicit expected")
+        };
+        assert_eq!(tokens, again);
+        let parent = std::os::unix::process::parent_id();
+        assert!(tokens[0].starts_with(&format!("P{parent}@")), "{tokens:?}");
+        assert!(tokens.iter().all(|t| t.ends_with(';')));
     }
 }

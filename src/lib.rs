@@ -104,7 +104,7 @@ fn config_command(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {
 fn push(home: &Home, print_id: bool, cmd: &str, args: &[String]) -> Result<ExitCode, Error> {
     let line = CommandLine::from_words(cmd, args).map_err(Error::Input)?;
     let store = Store::open(&home.db_path())?;
-    let id = store.queue(&line, "cli")?;
+    let id = store.queue(&line, store::Source::Cli)?;
     if print_id {
         Output::new().line(&id.to_string())?;
     }
@@ -112,9 +112,12 @@ fn push(home: &Home, print_id: bool, cmd: &str, args: &[String]) -> Result<ExitC
 }
 
 fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
+    let config = Config::load(&home.config_path())?;
     let mut store = Store::open(&home.db_path())?;
+    let report = spool::ingest(home, &mut store)?;
+    spool::warn_rejected(&report);
     let owner = consumer::lease_owner(lease.id);
-    match store.lease_next(&owner, lease.lease, !lease.id)? {
+    match store.lease_next(&owner, lease.lease, config.max_attempts())? {
         Some(leased) => {
             print_leased(&leased, lease.id)?;
             Ok(ExitCode::SUCCESS)
@@ -124,27 +127,55 @@ fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
 }
 
 fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
+    let config = Config::load(&home.config_path())?;
     // Watch before the first look, so nothing that lands in between is missed.
     let wakeup = Wakeup::new(home)?;
     let mut store = Store::open(&home.db_path())?;
     let owner = consumer::lease_owner(lease.id);
     loop {
-        let report = spool::ingest(home, &mut store)?;
-        spool::warn_rejected(&report);
-        if let Some(leased) = store.lease_next(&owner, lease.lease, !lease.id)? {
-            print_leased(&leased, lease.id)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        // A running command whose lease expires becomes leasable without
-        // any file event: wake up for that moment too.
-        let timeout = match store.next_lease_expiry()? {
-            Some(until) => {
-                let secs = (until - store::now() + 1).clamp(0, RESCAN.as_secs() as i64);
-                Duration::from_secs(secs as u64).min(RESCAN)
+        let look = (|| -> Result<(Option<store::Leased>, Option<i64>), Error> {
+            let report = spool::ingest(home, &mut store)?;
+            spool::warn_rejected(&report);
+            let leased = store.lease_next(&owner, lease.lease, config.max_attempts())?;
+            Ok((leased, store.next_lease_expiry()?))
+        })();
+        let timeout = match outlive(look)? {
+            Some((Some(leased), _)) => {
+                print_leased(&leased, lease.id)?;
+                return Ok(ExitCode::SUCCESS);
             }
-            None => RESCAN,
+            // A running command whose lease expires becomes leasable
+            // without any file event: wake up for that moment too.
+            Some((None, Some(until))) => {
+                let secs = (until - store::now() + 1).clamp(0, RESCAN.as_secs() as i64);
+                Duration::from_secs(secs as u64)
+            }
+            Some((None, None)) => RESCAN,
+            None => RETRY_AFTER_ERROR,
         };
         wakeup.wait(timeout);
+    }
+}
+
+/// How soon a waiting loop looks again after a transient failure.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
+
+/// For the long-running loops (`next`, `wait`): a transient failure (the
+/// database locked by another process's long transaction, a full disk, a
+/// spool file system error) is reported and outlived (`Ok(None)`); anything
+/// else ends the loop.
+fn outlive<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(Error::Store(err)) if err.is_transient() => {
+            eprintln!("hcc: {err}; trying again");
+            Ok(None)
+        }
+        Err(err @ Error::Io { .. }) => {
+            eprintln!("hcc: {err}; trying again");
+            Ok(None)
+        }
+        Err(err) => Err(err),
     }
 }
 
@@ -182,7 +213,7 @@ fn fail(home: &Home, id: i64, reason: &[String]) -> Result<ExitCode, Error> {
 fn put(home: &Home, words: &[String]) -> Result<ExitCode, Error> {
     let line = CommandLine::from_words("notify", words).map_err(Error::Input)?;
     let config = Config::load(&home.config_path())?;
-    let store = Store::open(&home.db_path())?;
+    let mut store = Store::open(&home.db_path())?;
     store.put_message(&line.arg, config.ring_size())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -230,30 +261,38 @@ fn wait(home: &Home, progress: Option<&str>) -> Result<ExitCode, Error> {
     progress.show(Progress::STARTED, 1);
     let mut woken = false;
     loop {
-        let report = spool::ingest(home, &mut store)?;
-        spool::warn_rejected(&report);
-        let mut printed = 0;
-        for message in store.messages_after(last_message)? {
-            // Ids are consecutive; a gap means the ring dropped messages
-            // before this waiter could read them.
-            let skipped = (message.id - last_message - 1).max(0) as usize;
-            progress.show(Progress::SKIPPED, skipped.min(1000));
-            progress.show(Progress::MESSAGE, 1);
-            out.line(&message.msg)?;
-            last_message = message.id;
-            printed += 1;
-        }
-        let newest_command = store.last_command_id()?;
-        if newest_command > last_command {
-            progress.show(Progress::MESSAGE, 1);
-            out.line("cmd")?;
-            last_command = newest_command;
-            printed += 1;
-        }
-        if woken && printed == 0 {
-            progress.show(Progress::EMPTY_WAKEUP, 1);
-        }
-        woken = wakeup.wait(RESCAN);
+        let look = (|| -> Result<usize, Error> {
+            let report = spool::ingest(home, &mut store)?;
+            spool::warn_rejected(&report);
+            let mut printed = 0;
+            for message in store.messages_after(last_message)? {
+                // Ids are consecutive; a gap means the ring dropped messages
+                // before this waiter could read them.
+                let skipped = (message.id - last_message - 1).max(0) as usize;
+                progress.show(Progress::SKIPPED, skipped.min(1000));
+                progress.show(Progress::MESSAGE, 1);
+                out.line(&message.msg)?;
+                last_message = message.id;
+                printed += 1;
+            }
+            let newest_command = store.last_command_id()?;
+            if newest_command > last_command {
+                progress.show(Progress::MESSAGE, 1);
+                out.line("cmd")?;
+                last_command = newest_command;
+                printed += 1;
+            }
+            Ok(printed)
+        })();
+        let timeout = match outlive(look)? {
+            Some(0) if woken => {
+                progress.show(Progress::EMPTY_WAKEUP, 1);
+                RESCAN
+            }
+            Some(_) => RESCAN,
+            None => RETRY_AFTER_ERROR,
+        };
+        woken = wakeup.wait(timeout);
         if !woken {
             progress.show(Progress::IDLE, 1);
         }

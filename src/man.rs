@@ -142,7 +142,7 @@ const EXTRA_SECTIONS: &str = r#".SH EXIT STATUS
 Success.
 .TP
 \fB1\fR
-The operation failed or found nothing to do: \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed, a database or file system error.
+The operation failed or found nothing to do: \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed or does not exist, a database or file system error.
 .TP
 \fB2\fR
 Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, a database written by a newer hcc.
@@ -161,6 +161,9 @@ Hetzner Cloud API token; overrides the \fBtoken\fR setting.
 .TP
 \fBHCLOUD_ENDPOINT\fR
 Hetzner Cloud API base URL; overrides the \fBendpoint\fR setting.
+.TP
+\fBHCC_CONSUMER\fR
+Names the consumer for \fBpull\fR and \fBnext\fR: a request without \fB\-\-id\fR closes, as done, what the same consumer leased before. Without it, the consumer is the calling process's parent or process group.
 .SH FILES
 .TP
 \fIhcc.db\fR

@@ -14,6 +14,15 @@
 //! with `spool/bad/NAME.why` holding the reason; ingest goes on. Several
 //! ingesters may run at once (`next`, `wait`, `ingest`, the worker): each
 //! step tolerates a file that another one already took.
+//!
+//! Locking: none of its own. The database's unique `spool_name` decides
+//! which ingester queues a file; an atomic no-replace rename decides which
+//! one rejects it. A file that cannot be read or moved now (I/O error,
+//! full disk) stays in `spool/new` and is reported; the pass goes on.
+//!
+//! Compatibility: the file format (one line `CMD ARG...`, UTF-8, at most
+//! 4096 bytes) and the `bad/NAME` + `bad/NAME.why` layout are a contract
+//! with panels (README, "The spool directory").
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -41,11 +50,17 @@ pub struct Report {
     pub recovered: usize,
     /// Files moved to `spool/bad`, with the reason.
     pub rejected: Vec<(String, String)>,
+    /// Files left in `spool/new` for the next pass, with the failure that
+    /// kept them there (a full disk, a read error).
+    pub deferred: Vec<(String, String)>,
 }
 
 impl Report {
     pub fn is_empty(&self) -> bool {
-        self.queued == 0 && self.recovered == 0 && self.rejected.is_empty()
+        self.queued == 0
+            && self.recovered == 0
+            && self.rejected.is_empty()
+            && self.deferred.is_empty()
     }
 }
 
@@ -76,13 +91,14 @@ pub fn ingest(home: &Home, store: &mut Store) -> Result<Report, Error> {
                 &os_name,
                 "file name is not UTF-8",
                 &mut report,
-            )?;
+            );
             continue;
         };
         match examine(&new_dir.join(&name)) {
-            Ok(Some((stamp, line))) => batch.push(SpoolItem { name, stamp, line }),
-            Ok(None) => {} // taken by another ingester meanwhile
-            Err(why) => reject(home, &name, &os_name, &why, &mut report)?,
+            Verdict::Good(stamp, line) => batch.push(SpoolItem { name, stamp, line }),
+            Verdict::Gone => {} // taken by another ingester meanwhile
+            Verdict::Bad(why) => reject(home, &name, &os_name, &why, &mut report),
+            Verdict::Unreadable(why) => report.deferred.push((name, why)),
         }
         if batch.len() == BATCH {
             flush(home, store, &mut batch, &mut report)?;
@@ -106,46 +122,60 @@ fn flush(
     for (item, outcome) in batch.drain(..).zip(outcomes) {
         match outcome {
             SpoolOutcome::Queued(_) | SpoolOutcome::AlreadyQueued(_) => {
-                if matches!(outcome, SpoolOutcome::Queued(_)) {
-                    report.queued += 1;
-                } else {
-                    report.recovered += 1;
+                match outcome {
+                    SpoolOutcome::Queued(_) => report.queued += 1,
+                    _ => report.recovered += 1,
                 }
                 let path = home.spool_new().join(&item.name);
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove spool file", path, e)),
+                    // Queued already; the next pass sees it as recovered.
+                    Err(e) => report.deferred.push((
+                        item.name.clone(),
+                        format!("queued, but cannot remove it: {e}"),
+                    )),
                 }
             }
             SpoolOutcome::NameReused(id) => {
                 let why = format!(
                     "the name was already used by command {id}; give every spool file a new unique name (maildir style: time.pid.host)"
                 );
-                reject(home, &item.name, item.name.as_ref(), &why, report)?;
+                reject(home, &item.name, item.name.as_ref(), &why, report);
             }
         }
     }
     Ok(())
 }
 
-/// Reads and checks one spool file. `Ok(None)`: it vanished (another
-/// ingester took it). `Err(reason)`: it belongs in `spool/bad`.
-fn examine(path: &Path) -> Result<Option<(String, CommandLine)>, String> {
+/// What one look at a spool file found.
+enum Verdict {
+    /// A valid command; its stamp.
+    Good(String, CommandLine),
+    /// Another ingester took it meanwhile.
+    Gone,
+    /// Not a valid command file: it belongs in `spool/bad`.
+    Bad(String),
+    /// Could not be read now (I/O error): left for the next pass.
+    Unreadable(String),
+}
+
+/// Reads and checks one spool file.
+fn examine(path: &Path) -> Verdict {
     let meta = match fs::symlink_metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read file metadata: {e}")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Gone,
+        Err(e) => return Verdict::Unreadable(format!("cannot read file metadata: {e}")),
     };
     let kind = meta.file_type();
     if kind.is_symlink() {
-        return Err("a symlink; spool files must be regular files".into());
+        return Verdict::Bad("a symlink; spool files must be regular files".into());
     }
     if kind.is_dir() {
-        return Err("a directory; spool files must be regular files".into());
+        return Verdict::Bad("a directory; spool files must be regular files".into());
     }
     if !kind.is_file() {
-        return Err("not a regular file".into());
+        return Verdict::Bad("not a regular file".into());
     }
     // O_NOFOLLOW: a symlink swapped in after the check is refused, never
     // followed to a file outside the spool.
@@ -155,35 +185,47 @@ fn examine(path: &Path) -> Result<Option<(String, CommandLine)>, String> {
         .open(path)
     {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot open: {e}")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Gone,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Verdict::Bad("a symlink; spool files must be regular files".into());
+        }
+        Err(e) => return Verdict::Unreadable(format!("cannot open: {e}")),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot read file metadata: {e}"))?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
+    let meta = match file.metadata() {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Verdict::Bad("not a regular file".into()),
+        Err(e) => return Verdict::Unreadable(format!("cannot read file metadata: {e}")),
+    };
     let mut bytes = Vec::new();
-    (&mut file as &mut File)
+    if let Err(e) = (&mut file as &mut File)
         .take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+    {
+        return Verdict::Unreadable(format!("cannot read: {e}"));
+    }
     if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(format!(
+        return Verdict::Bad(format!(
             "larger than {MAX_FILE_SIZE} bytes; a spool file holds one command line"
         ));
     }
-    let line = parse(&bytes)?;
-    let stamp = format!(
-        "{}:{}:{}:{}.{:09}",
-        meta.dev(),
+    match parse(&bytes) {
+        Ok(line) => Verdict::Good(stamp(&meta), line),
+        Err(why) => Verdict::Bad(why),
+    }
+}
+
+/// Identifies one file: inode, size and modification time. A file seen
+/// again after a crash has the same stamp; a new file reusing a name
+/// almost surely does not. (No device number: it can change across a
+/// reboot on some file systems.)
+fn stamp(meta: &fs::Metadata) -> String {
+    format!(
+        "{}:{}:{}.{:09}",
         meta.ino(),
         meta.size(),
         meta.mtime(),
         meta.mtime_nsec()
-    );
-    Ok(Some((stamp, line)))
+    )
 }
 
 /// Parses a spool file's bytes: one UTF-8 line `CMD ARG...`, an optional
@@ -204,66 +246,98 @@ pub fn parse(bytes: &[u8]) -> Result<CommandLine, String> {
     CommandLine::parse_line(text)
 }
 
-/// Moves `spool/new/NAME` to `spool/bad/` with a `.why` beside it. The
-/// reason is written first, so a crash leaves at worst a reason without
-/// its file, never a rejected file without its reason.
-fn reject(
-    home: &Home,
-    name: &str,
-    os_name: &std::ffi::OsStr,
-    why: &str,
-    report: &mut Report,
-) -> Result<(), Error> {
+/// Moves `spool/new/NAME` to `spool/bad/` with a `.why` beside it.
+///
+/// The file is claimed by an atomic rename that never replaces anything
+/// (`RENAME_NOREPLACE`): of several ingesters rejecting the same file, one
+/// wins and writes the reason; the others find it gone and do nothing.
+/// The reason goes through a temporary file created anew (`O_EXCL`,
+/// `O_NOFOLLOW`), so nothing planted in `spool/bad` is ever written
+/// through. A failure leaves the file in `spool/new` for the next pass.
+fn reject(home: &Home, name: &str, os_name: &std::ffi::OsStr, why: &str, report: &mut Report) {
     let bad_dir = home.spool_bad();
     let source = home.spool_new().join(os_name);
-    let target = free_name(&bad_dir, name);
-    let why_path = bad_dir.join(format!("{target}.why"));
-    let tmp = bad_dir.join(format!(".{target}.why.tmp"));
-    write_file(&tmp, format!("{why}\n").as_bytes())
-        .and_then(|()| fs::rename(&tmp, &why_path))
-        .map_err(|e| Error::io("write", &why_path, e))?;
-    match fs::rename(&source, bad_dir.join(&target)) {
-        Ok(()) => {
-            report.rejected.push((name.to_string(), why.to_string()));
-            Ok(())
+    let base = bad_name(name);
+    let mut target = None;
+    for attempt in 0..1000 {
+        let candidate = if attempt == 0 {
+            base.clone()
+        } else {
+            format!("{base}.{attempt}")
+        };
+        if fs::symlink_metadata(bad_dir.join(format!("{candidate}.why"))).is_ok() {
+            continue;
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // Another ingester moved it first.
-            let _ = fs::remove_file(&why_path);
-            Ok(())
+        match rename_noreplace(&source, &bad_dir.join(&candidate)) {
+            Ok(()) => {
+                target = Some(candidate);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return, // another ingester's
+            Err(e) => {
+                report
+                    .deferred
+                    .push((name.to_string(), format!("cannot move to spool/bad: {e}")));
+                return;
+            }
         }
-        Err(e) => Err(Error::io("move to spool/bad", source, e)),
+    }
+    let Some(target) = target else {
+        report
+            .deferred
+            .push((name.to_string(), "no free name left in spool/bad".into()));
+        return;
+    };
+    report.rejected.push((name.to_string(), why.to_string()));
+    if let Err(e) = write_reason(&bad_dir, &target, why) {
+        report.deferred.push((
+            name.to_string(),
+            format!("moved to spool/bad/{target}, but cannot write its .why: {e}"),
+        ));
     }
 }
 
-/// A name in `bad/` that neither a file nor a reason uses yet.
-fn free_name(bad_dir: &Path, name: &str) -> String {
-    let taken = |n: &str| {
-        fs::symlink_metadata(bad_dir.join(n)).is_ok()
-            || fs::symlink_metadata(bad_dir.join(format!("{n}.why"))).is_ok()
-    };
-    // Non-UTF-8 names arrive lossily converted; keep them printable.
-    let base: String = name
+/// The name a rejected file gets in `spool/bad`: printable, and short
+/// enough that `.NAME.why.PID.tmp` still fits a file name (255 bytes).
+fn bad_name(name: &str) -> String {
+    let printable: String = name
         .chars()
         .map(|c| if c.is_control() || c == '/' { '_' } else { c })
         .collect();
-    if !taken(&base) {
-        return base;
+    if printable.len() <= 200 {
+        return printable;
     }
-    (1..)
-        .map(|i| format!("{base}.{i}"))
-        .find(|n| !taken(n))
-        .unwrap_or(base)
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    let mut cut = 180;
+    while !printable.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{:016x}", &printable[..cut], hasher.finish())
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
+}
+
+fn write_reason(bad_dir: &Path, target: &str, why: &str) -> io::Result<()> {
+    let tmp = bad_dir.join(format!(".{target}.why.{}.tmp", std::process::id()));
     let mut file = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    let written = file
+        .write_all(format!("{why}\n").as_bytes())
+        .and_then(|()| fs::rename(&tmp, bad_dir.join(format!("{target}.why"))));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Prints what a pass rejected, one `hcc:` line per file, for commands
@@ -271,6 +345,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub fn warn_rejected(report: &Report) {
     for (name, why) in &report.rejected {
         eprintln!("hcc: spool: rejected `{}`: {why}", shown(name));
+    }
+    for (name, why) in &report.deferred {
+        eprintln!(
+            "hcc: spool: left `{}` for the next pass: {why}",
+            shown(name)
+        );
     }
 }
 

@@ -163,14 +163,12 @@ impl CommandLine {
 
     /// Parses one spool line: `CMD ARG...`, words separated by blanks.
     pub fn parse_line(line: &str) -> Result<CommandLine, String> {
-        let mut words = line.split_ascii_whitespace();
-        let cmd = words.next().ok_or("empty command line")?;
-        if Verb::from_word(cmd) == Some(Verb::Notify) {
-            // A message keeps its inner spacing.
-            let rest = line.trim_start().strip_prefix(cmd).unwrap_or("").trim();
-            return CommandLine::from_words(cmd, &[rest]);
-        }
-        CommandLine::from_words(cmd, &words.collect::<Vec<_>>())
+        let line = line.trim_start();
+        let cmd = line
+            .split_ascii_whitespace()
+            .next()
+            .ok_or("empty command line")?;
+        CommandLine::from_row(cmd, &line[cmd.len()..])
     }
 }
 
@@ -215,14 +213,19 @@ pub fn check_server_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks TYPE, IMAGE and LOCATION words of `create`: Hetzner names or ids.
-fn check_option_word(word: &str) -> Result<(), String> {
-    let ok = !word.is_empty()
+/// A Hetzner catalog name or id (server type, image, location): letters,
+/// digits, `-`, `_`, `.`, at most 63 characters.
+pub fn is_hetzner_name(word: &str) -> bool {
+    !word.is_empty()
         && word.len() <= 63
         && word
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Checks TYPE, IMAGE and LOCATION words of `create`.
+fn check_option_word(word: &str) -> Result<(), String> {
+    if is_hetzner_name(word) {
         Ok(())
     } else {
         Err(format!(

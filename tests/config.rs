@@ -97,8 +97,10 @@ fn the_token_is_stored_but_never_printed() {
     let show = env.ok(&["config", "show"]);
     let get = env.ok(&["config", "get", "token"]);
     assert!(!show.contains(TOKEN) && !get.contains(TOKEN), "{show}{get}");
+    let token_line = show.lines().next().unwrap_or_default();
+    assert!(token_line.starts_with("token "), "{show}");
     assert!(
-        show.contains("token        <redacted, 64 characters>  (from config.json)"),
+        token_line.ends_with(" <redacted, 64 characters>  (from config.json)"),
         "{show}"
     );
     // HCLOUD_TOKEN and HCLOUD_ENDPOINT override the file.
@@ -151,7 +153,7 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
     // token, token_file, endpoint, location (bad, then good), server_type,
     // image (keep), label, prefix, console_url, ring_size, save.
     let answers = format!(
-        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\ny\n"
+        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n3\ny\n"
     );
     let run = setup(&env, &answers);
     assert_eq!(run.code, 0, "{run:?}");
@@ -176,6 +178,8 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
         "https://panel.example.org/vnc/l.html?\n"
     );
     assert_eq!(env.ok(&["config", "get", "ring_size"]), "1000\n");
+    assert_eq!(env.ok(&["config", "get", "max_attempts"]), "3\n");
+    assert_eq!(env.ok(&["config", "get", "max_attempts"]), "3\n");
     // The token prompt now shows it redacted.
     let run = setup(&env, "");
     assert!(
@@ -188,7 +192,7 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
 #[test]
 fn setup_saves_nothing_unless_told_to() {
     let env = Env::new();
-    let run = setup(&env, "\n\n\nhel1\n\n\n\n\n\n\nn\n");
+    let run = setup(&env, "\n\n\nhel1\n\n\n\n\n\n\n\nn\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with("not saved\n"));
     assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");

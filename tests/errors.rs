@@ -67,18 +67,65 @@ fn an_unusable_state_directory_is_one_line() {
 #[test]
 fn a_closed_pipe_ends_quietly() {
     let env = Env::new();
-    env.ok(&["push", "start", "vm1"]);
     // `head` closes the pipe after one line; wait must then exit 0, silently.
-    let script =
-        format!(r#"( sleep 0.3; "{HCC}" put one; "{HCC}" put two ) & "{HCC}" wait | head -n 1"#);
-    let out = std::process::Command::new("bash")
+    let mut child = std::process::Command::new("bash")
         .args([
             "-c",
-            &format!("{script}; \"{HCC}\" put three; exit ${{PIPESTATUS[0]}}"),
+            &format!(r#""{HCC}" wait | head -n 1; exit ${{PIPESTATUS[0]}}"#),
         ])
         .env("HCC_HOME", env.home())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let mut waiter = None;
+    assert!(crate::test::eventually(
+        std::time::Duration::from_secs(10),
+        || {
+            waiter = crate::test::children(child.id())
+                .into_iter()
+                .find(|&p| crate::test::comm(p) == "hcc");
+            waiter.is_some()
+        }
+    ));
+    crate::test::wait_blocked(waiter.unwrap());
+    env.ok(&["put", "one"]);
+    env.ok(&["put", "two"]);
+    env.ok(&["put", "three"]);
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!((stdout.as_str(), stderr.as_str()), ("one\n", ""));
+    assert_eq!(status.code(), Some(0), "wait's own exit status");
+}
+
+#[test]
+fn wait_and_next_outlive_a_locked_database() {
+    let env = Env::new();
+    let wait = env.spawn(&["wait"]);
+    wait.wait_blocked();
+    // Another process holds the write lock longer than hcc's busy timeout.
+    let db = env.db();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    env.spool("during-lock", b"start vm1\n");
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    db.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        wait.line(std::time::Duration::from_secs(10)).as_deref(),
+        Some("cmd"),
+        "wait gave up instead of trying again"
+    );
 }

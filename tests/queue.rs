@@ -131,6 +131,52 @@ fn the_original_shell_loop_runs_each_command_once() {
 }
 
 #[test]
+fn a_bash_loop_with_redirections_runs_each_command_once() {
+    // bash forks a subshell for `$(hcc pull 2>/dev/null)`: the parent
+    // differs every time, the process group does not.
+    let env = Env::new();
+    for name in ["vm1", "vm2", "vm3"] {
+        env.ok(&["push", "stop", name]);
+    }
+    let script = format!(
+        r#"while cmd="$("{hcc}" pull 2>/dev/null)"; do echo "got $cmd"; done"#,
+        hcc = crate::test::HCC
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("HCC_HOME", env.home())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "got stop vm1\ngot stop vm2\ngot stop vm3\n"
+    );
+    let done: i64 = env.value("SELECT count(*) FROM commands WHERE state = 'done'");
+    assert_eq!(done, 3);
+}
+
+#[test]
+fn hcc_consumer_names_a_loop_explicitly() {
+    let env = Env::new();
+    env.ok(&["push", "start", "vm1"]);
+    env.ok(&["push", "start", "vm2"]);
+    let pull = || {
+        let out = env
+            .cmd(&["pull"])
+            .env("HCC_CONSUMER", "billing")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(pull(), "start vm1\n");
+    assert_eq!(pull(), "start vm2\n");
+    let owner: String = env.value("SELECT lease_owner FROM commands WHERE id = 2");
+    assert_eq!(owner, "ack:Nbilling;Nbilling;");
+    let state: String = env.value("SELECT state FROM commands WHERE id = 1");
+    assert_eq!(state, "done");
+}
+
+#[test]
 fn rows_inserted_by_sql_are_checked_before_a_consumer_sees_them() {
     let env = Env::new();
     env.db()

@@ -90,6 +90,52 @@ fn malformed_files_go_to_bad_with_a_reason_and_good_ones_still_queue() {
 }
 
 #[test]
+fn a_long_name_is_rejected_like_any_other_and_the_pass_goes_on() {
+    let env = Env::new();
+    let long = format!("{}.bad", "x".repeat(250));
+    env.spool(&long, b"bogus vm1\n");
+    env.spool("zz-good", b"start vm1\n");
+    let run = env.run(&["ingest"]);
+    assert_eq!(
+        run.stdout, "queued 1, rejected 1 (see spool/bad)\n",
+        "{run:?}"
+    );
+    let bad = names_in(&env, "spool/bad");
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    let why = bad.iter().find(|n| n.ends_with(".why")).unwrap();
+    assert!(why.len() < 255 && why.starts_with("xxxx"), "{why}");
+    let reason = fs::read_to_string(env.path("spool/bad").join(why)).unwrap();
+    assert!(reason.contains("unknown command `bogus`"), "{reason}");
+}
+
+#[test]
+fn nothing_planted_in_bad_is_written_through() {
+    let env = Env::new();
+    let victim = env.path("victim.txt");
+    fs::write(&victim, "precious").unwrap();
+    // Whatever names a panel user plants in spool/bad, hcc neither follows
+    // nor replaces them.
+    symlink(&victim, env.path("spool/bad/evil")).unwrap();
+    symlink(&victim, env.path("spool/bad/evil.1.why")).unwrap();
+    for i in 0..64 {
+        symlink(&victim, env.path(&format!("spool/bad/.evil.2.why.{i}.tmp"))).unwrap();
+    }
+    env.spool("evil", b"bogus\n");
+    let run = env.run(&["ingest"]);
+    assert_eq!(
+        run.stdout, "queued 0, rejected 1 (see spool/bad)\n",
+        "{run:?}"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(fs::read(env.path("spool/bad/evil.2")).unwrap(), b"bogus\n");
+    assert!(
+        fs::read_to_string(env.path("spool/bad/evil.2.why"))
+            .unwrap()
+            .contains("unknown command")
+    );
+}
+
+#[test]
 fn a_reused_spool_name_is_rejected_not_dropped() {
     let env = Env::new();
     env.spool("console-vm1", b"console vm1\n");
@@ -118,12 +164,14 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
     const WRITERS: usize = 8;
     const FILES: usize = 500;
     let env = Env::new();
-    // Two consumers ingest while the writers write.
+    let failed = env.path("ingester-failed");
+    // Two consumers ingest while the writers write; a failing pass leaves a mark.
     let mut ingesters: Vec<_> = (0..2)
         .map(|_| {
             let script = format!(
-                r#"while :; do "{}" ingest >/dev/null || exit 1; done"#,
-                crate::test::HCC
+                r#"while :; do "{}" ingest >/dev/null 2>&1 || touch "{}"; done"#,
+                crate::test::HCC,
+                failed.display()
             );
             std::process::Command::new("sh")
                 .args(["-c", &script])
@@ -140,6 +188,10 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
                 for i in 0..FILES {
                     let name = format!("{}.w{w}i{i}.test", 1_700_000_000 + i);
                     env.spool(&name, format!("console w{w}-i{i}\n").as_bytes());
+                    // Every tenth writer round also drops a bad file.
+                    if i % 10 == 0 {
+                        env.spool(&format!("{name}.bad"), b"bogus\n");
+                    }
                 }
             });
         }
@@ -152,6 +204,7 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
         child.wait().unwrap();
     }
     env.ok(&["ingest"]);
+    assert!(!failed.exists(), "an ingest pass failed while others ran");
 
     let got = args(&env);
     let unique: BTreeSet<&String> = got.iter().collect();
@@ -163,7 +216,14 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
         }
     }
     assert!(names_in(&env, "spool/new").is_empty());
-    assert!(names_in(&env, "spool/bad").is_empty());
+    let bad = names_in(&env, "spool/bad");
+    let files = bad.iter().filter(|n| !n.ends_with(".why")).count();
+    let reasons = bad.iter().filter(|n| n.ends_with(".why")).count();
+    assert_eq!(
+        (files, reasons),
+        (WRITERS * FILES / 10, WRITERS * FILES / 10),
+        "{bad:?}"
+    );
 }
 
 #[test]

@@ -39,10 +39,10 @@ fn next_wakes_when_another_process_inserts_a_row() {
 
 #[test]
 fn next_wakes_when_the_sqlite3_cli_inserts_a_row() {
-    if !have("sqlite3") {
-        eprintln!("SKIPPED: sqlite3 CLI not installed (scripts/test installs it)");
-        return;
-    }
+    assert!(
+        have("sqlite3"),
+        "the sqlite3 CLI is missing: scripts/test installs it"
+    );
     let env = Env::new();
     let next = env.spawn(&["next"]);
     next.wait_blocked();

@@ -8,10 +8,46 @@
 //! one that is not a valid command ends `failed` with the reason instead of
 //! reaching a consumer.
 
+use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Error, Store, now};
+use super::{Error, Store, now, sqlite_err};
 use crate::verb::CommandLine;
+
+/// How a command arrived; stored in `commands.source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `hcc push`.
+    Cli,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Cli => "cli",
+        }
+    }
+}
+
+/// Who holds a lease, as recorded in `commands.lease_owner`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Closed by the holder's own `hcc done` / `hcc fail` (`--id`).
+    Explicit(String),
+    /// Closed by the holder's next request; `tokens` identify the holder
+    /// (its parent process and its process group, each `;`-terminated), and
+    /// a new request matching any of them acknowledges the lease.
+    Implicit { tokens: Vec<String> },
+}
+
+impl Owner {
+    fn column(&self) -> String {
+        match self {
+            Owner::Explicit(who) => format!("id:{who}"),
+            Owner::Implicit { tokens } => format!("ack:{}", tokens.concat()),
+        }
+    }
+}
 
 /// A command handed to a consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +85,28 @@ pub enum SpoolOutcome {
     NameReused(i64),
 }
 
+/// `cmd` and `arg` of a queued row, or why they cannot be used.
+type Decoded = Result<(String, String), String>;
+
+/// A text column of a row a panel may have written with anything in it:
+/// NULL (for `arg`) reads as empty; a blob or invalid UTF-8 is a reason.
+fn text_column(row: &rusqlite::Row, index: usize, name: &str) -> Result<String, String> {
+    match row.get_ref(index) {
+        Ok(ValueRef::Text(bytes)) => String::from_utf8(bytes.to_vec())
+            .map_err(|_| format!("column `{name}` is not UTF-8 text")),
+        Ok(ValueRef::Null) if name == "arg" => Ok(String::new()),
+        Ok(_) => Err(format!("column `{name}` is not text")),
+        Err(e) => Err(format!("column `{name}` cannot be read: {e}")),
+    }
+}
+
 impl Store {
     /// Queues one command; returns its id.
-    pub fn queue(&self, line: &CommandLine, source: &str) -> Result<i64, Error> {
+    pub fn queue(&self, line: &CommandLine, source: Source) -> Result<i64, Error> {
         self.conn
             .execute(
                 "INSERT INTO commands (cmd, arg, source, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![line.cmd, line.arg, source, now()],
+                params![line.cmd, line.arg, source.as_str(), now()],
             )
             .map_err(self.err("queue a command"))?;
         Ok(self.conn.last_insert_rowid())
@@ -65,14 +116,7 @@ impl Store {
     /// file seen twice (a crash between commit and unlink) is queued once.
     pub fn queue_spool(&mut self, items: &[SpoolItem]) -> Result<Vec<SpoolOutcome>, Error> {
         let path = self.path.clone();
-        let err = |action| {
-            let path = path.clone();
-            move |source| Error::Sqlite {
-                path,
-                action,
-                source,
-            }
-        };
+        let err = |action| sqlite_err(&path, action);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -120,26 +164,27 @@ impl Store {
 
     /// Leases the oldest queued command to `owner` for `lease_secs`.
     ///
-    /// First, expired leases go back to `queued`. With `ack_owner`, the
-    /// owner's earlier leases are closed as done: a consumer that asks for
-    /// more has finished what it held (the original tool's loops never
-    /// acknowledge). Rows that are not valid commands end `failed`.
+    /// First, an implicit owner's earlier leases are closed as done: a
+    /// consumer that asks for more has finished what it held (the original
+    /// tool's loops never acknowledge). Then expired leases go back to
+    /// `queued`, or end `failed` once leased `max_attempts` times. Rows that
+    /// are not valid commands end `failed` with the reason.
     pub fn lease_next(
         &mut self,
-        owner: &str,
+        owner: &Owner,
         lease_secs: i64,
-        ack_owner: bool,
+        max_attempts: i64,
     ) -> Result<Option<Leased>, Error> {
         let path = self.path.clone();
-        let err = |action| {
-            let path = path.clone();
-            move |source| Error::Sqlite {
-                path,
-                action,
-                source,
-            }
-        };
+        let err = |action| sqlite_err(&path, action);
         let now = now();
+        let (token_a, token_b) = match owner {
+            Owner::Implicit { tokens } => (
+                tokens.first().cloned().unwrap_or_default(),
+                tokens.get(1).cloned().unwrap_or_default(),
+            ),
+            Owner::Explicit(_) => (String::new(), String::new()),
+        };
         // Look before locking: a consumer woken by someone else's write
         // must not take the write lock when there is nothing for it, or a
         // panel writing without a busy timeout would meet `database is locked`.
@@ -148,8 +193,10 @@ impl Store {
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM commands
                    WHERE state = 'queued'
-                      OR (state = 'running' AND (lease_until < ?1 OR lease_owner = ?2)))",
-                params![now, if ack_owner { owner } else { "" }],
+                      OR (state = 'running' AND (lease_until < ?1
+                          OR (lease_owner LIKE 'ack:%' AND ?2 != ''
+                              AND (instr(lease_owner, ?2) > 0 OR instr(lease_owner, ?3) > 0)))))",
+                params![now, token_a, token_b],
                 |row| row.get(0),
             )
             .map_err(err("look for queued commands"))?;
@@ -160,36 +207,50 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("start leasing a command"))?;
+        if !token_a.is_empty() {
+            tx.execute(
+                "UPDATE commands
+                 SET state = 'done', finished_at = ?3, lease_until = NULL,
+                     result = '{\"acknowledged\":\"next lease\"}'
+                 WHERE state = 'running' AND lease_owner LIKE 'ack:%'
+                   AND (instr(lease_owner, ?1) > 0 OR instr(lease_owner, ?2) > 0)",
+                params![token_a, token_b, now],
+            )
+            .map_err(err("acknowledge earlier leases"))?;
+        }
+        tx.execute(
+            "UPDATE commands
+             SET state = 'failed', finished_at = ?1, lease_until = NULL,
+                 error = 'lease expired ' || attempts || ' times: no consumer closed it'
+             WHERE state = 'running' AND lease_until < ?1 AND attempts >= ?2",
+            params![now, max_attempts],
+        )
+        .map_err(err("fail exhausted leases"))?;
         tx.execute(
             "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
              WHERE state = 'running' AND lease_until < ?1",
             params![now],
         )
         .map_err(err("return expired leases"))?;
-        if ack_owner {
-            tx.execute(
-                "UPDATE commands
-                 SET state = 'done', finished_at = ?2, lease_until = NULL,
-                     result = '{\"acknowledged\":\"next lease\"}'
-                 WHERE state = 'running' AND lease_owner = ?1",
-                params![owner, now],
-            )
-            .map_err(err("acknowledge earlier leases"))?;
-        }
         let leased = loop {
-            let row: Option<(i64, String, Option<String>, i64)> = tx
+            // Columns are read raw: a panel may have written anything.
+            let row: Option<(i64, Decoded, i64)> = tx
                 .query_row(
                     "SELECT id, cmd, arg, attempts FROM commands
                      WHERE state = 'queued' ORDER BY id LIMIT 1",
                     [],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                    |row| {
+                        let fields = text_column(row, 1, "cmd")
+                            .and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
+                        Ok((row.get(0)?, fields, row.get(3).unwrap_or(0)))
+                    },
                 )
                 .optional()
                 .map_err(err("find a queued command"))?;
-            let Some((id, cmd, arg, attempts)) = row else {
+            let Some((id, fields, attempts)) = row else {
                 break None;
             };
-            let checked = CommandLine::from_row(&cmd, arg.as_deref().unwrap_or(""));
+            let checked = fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg));
             match checked {
                 Ok(line) => {
                     tx.execute(
@@ -197,7 +258,7 @@ impl Store {
                          SET state = 'running', lease_until = ?2, lease_owner = ?3,
                              attempts = attempts + 1, started_at = ?4
                          WHERE id = ?1",
-                        params![id, now + lease_secs, owner, now],
+                        params![id, now + lease_secs, owner.column(), now],
                     )
                     .map_err(err("lease a command"))?;
                     break Some(Leased {
@@ -255,7 +316,7 @@ impl Store {
     pub fn next_lease_expiry(&self) -> Result<Option<i64>, Error> {
         self.conn
             .query_row(
-                "SELECT min(lease_until) FROM commands WHERE state = 'running'",
+                "SELECT CAST(min(lease_until) AS INTEGER) FROM commands WHERE state = 'running'",
                 [],
                 |row| row.get(0),
             )
@@ -286,24 +347,34 @@ mod tests {
         CommandLine::parse_line(s).unwrap()
     }
 
+    fn explicit(who: &str) -> Owner {
+        Owner::Explicit(who.into())
+    }
+
+    fn implicit(parent: &str, group: &str) -> Owner {
+        Owner::Implicit {
+            tokens: vec![format!("P{parent};"), format!("G{group};")],
+        }
+    }
+
     #[test]
     fn leases_in_order_and_never_twice() {
         let (_dir, mut store) = store();
-        store.queue(&line("start a"), "cli").unwrap();
-        store.queue(&line("stop b"), "cli").unwrap();
-        let first = store.lease_next("x", 60, false).unwrap().unwrap();
-        let second = store.lease_next("y", 60, false).unwrap().unwrap();
+        store.queue(&line("start a"), Source::Cli).unwrap();
+        store.queue(&line("stop b"), Source::Cli).unwrap();
+        let first = store.lease_next(&explicit("x"), 60, 5).unwrap().unwrap();
+        let second = store.lease_next(&explicit("y"), 60, 5).unwrap().unwrap();
         assert_eq!(first.line.to_string(), "start a");
         assert_eq!(second.line.to_string(), "stop b");
-        assert!(store.lease_next("z", 60, false).unwrap().is_none());
+        assert!(store.lease_next(&explicit("z"), 60, 5).unwrap().is_none());
     }
 
     #[test]
     fn an_expired_lease_is_queued_again() {
         let (_dir, mut store) = store();
-        store.queue(&line("start a"), "cli").unwrap();
-        let first = store.lease_next("x", -2, false).unwrap().unwrap();
-        let again = store.lease_next("y", 60, false).unwrap().unwrap();
+        store.queue(&line("start a"), Source::Cli).unwrap();
+        let first = store.lease_next(&explicit("x"), -2, 5).unwrap().unwrap();
+        let again = store.lease_next(&explicit("y"), 60, 5).unwrap().unwrap();
         assert_eq!(first.id, again.id);
         assert_eq!(again.attempts, 2);
     }
@@ -311,11 +382,91 @@ mod tests {
     #[test]
     fn asking_again_acknowledges_the_owners_lease() {
         let (_dir, mut store) = store();
-        let a = store.queue(&line("start a"), "cli").unwrap();
-        store.lease_next("ack:loop", 60, true).unwrap().unwrap();
-        assert!(store.lease_next("ack:loop", 60, true).unwrap().is_none());
+        let a = store.queue(&line("start a"), Source::Cli).unwrap();
+        let b = store.queue(&line("start b"), Source::Cli).unwrap();
+        // Same process group, another parent (bash forked a subshell).
+        store
+            .lease_next(&implicit("1", "9"), 60, 5)
+            .unwrap()
+            .unwrap();
+        let second = store
+            .lease_next(&implicit("2", "9"), 60, 5)
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.id, b);
         let err = store.finish(a, &Finish::Failed { reason: "x".into() });
         assert!(err.unwrap_err().to_string().contains("already done"));
+        // Another consumer altogether does not acknowledge it.
+        assert!(
+            store
+                .lease_next(&implicit("3", "8"), 60, 5)
+                .unwrap()
+                .is_none()
+        );
+        store.finish(b, &Finish::Done { result: None }).unwrap();
+    }
+
+    #[test]
+    fn acknowledging_comes_before_expiry() {
+        let (_dir, mut store) = store();
+        let a = store.queue(&line("start a"), Source::Cli).unwrap();
+        store.queue(&line("start b"), Source::Cli).unwrap();
+        // The owner's lease has expired by the time it asks again: it was
+        // still finished, not handed out a second time.
+        store
+            .lease_next(&implicit("1", "1"), -5, 5)
+            .unwrap()
+            .unwrap();
+        let next = store
+            .lease_next(&implicit("1", "1"), 60, 5)
+            .unwrap()
+            .unwrap();
+        assert_ne!(next.id, a);
+    }
+
+    #[test]
+    fn a_lease_that_keeps_expiring_ends_failed() {
+        let (_dir, mut store) = store();
+        let a = store.queue(&line("kill a"), Source::Cli).unwrap();
+        for attempt in 1..=3 {
+            let leased = store.lease_next(&explicit("x"), -5, 3).unwrap().unwrap();
+            assert_eq!((leased.id, leased.attempts), (a, attempt));
+        }
+        assert!(store.lease_next(&explicit("x"), 60, 3).unwrap().is_none());
+        let error: String = store
+            .conn
+            .query_row("SELECT error FROM commands WHERE id = ?1", [a], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(error, "lease expired 3 times: no consumer closed it");
+    }
+
+    #[test]
+    fn rows_that_cannot_be_decoded_fail_and_the_queue_goes_on() {
+        let (_dir, mut store) = store();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO commands (cmd, arg) VALUES ('start', CAST(x'ff' AS TEXT));
+                 INSERT INTO commands (cmd, arg) VALUES (x'00', 'vm1');
+                 INSERT INTO commands (cmd) VALUES ('sync');",
+            )
+            .unwrap();
+        let leased = store.lease_next(&explicit("x"), 60, 5).unwrap().unwrap();
+        assert_eq!(leased.line.to_string(), "sync");
+        let errors: String = store
+            .conn
+            .query_row(
+                "SELECT group_concat(error, ' | ') FROM (SELECT error FROM commands WHERE id < 3 ORDER BY id)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            errors,
+            "column `arg` is not UTF-8 text | column `cmd` is not text"
+        );
     }
 
     #[test]
@@ -328,8 +479,8 @@ mod tests {
                 [],
             )
             .unwrap();
-        store.queue(&line("start ok"), "cli").unwrap();
-        let leased = store.lease_next("x", 60, false).unwrap().unwrap();
+        store.queue(&line("start ok"), Source::Cli).unwrap();
+        let leased = store.lease_next(&explicit("x"), 60, 5).unwrap().unwrap();
         assert_eq!(leased.line.to_string(), "start ok");
         let error: String = store
             .conn

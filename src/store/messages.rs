@@ -4,8 +4,9 @@
 //! falls more than a ring behind misses the oldest ones.
 
 use rusqlite::params;
+use rusqlite::types::ValueRef;
 
-use super::{Error, Store, now};
+use super::{Error, Store, now, sqlite_err};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -15,20 +16,23 @@ pub struct Message {
 
 impl Store {
     /// Appends a message and trims the ring to `ring_size` entries.
-    pub fn put_message(&self, msg: &str, ring_size: u64) -> Result<i64, Error> {
-        self.conn
-            .execute(
-                "INSERT INTO messages (msg, at) VALUES (?1, ?2)",
-                params![msg, now()],
-            )
-            .map_err(self.err("add a message"))?;
-        let id = self.conn.last_insert_rowid();
-        self.conn
-            .execute(
-                "DELETE FROM messages WHERE id <= ?1",
-                params![id - ring_size as i64],
-            )
-            .map_err(self.err("trim the message ring"))?;
+    pub fn put_message(&mut self, msg: &str, ring_size: u64) -> Result<i64, Error> {
+        let path = self.path.clone();
+        let err = |action| sqlite_err(&path, action);
+        // One transaction, one commit: waiters wake once.
+        let tx = self.conn.transaction().map_err(err("add a message"))?;
+        tx.execute(
+            "INSERT INTO messages (msg, at) VALUES (?1, ?2)",
+            params![msg, now()],
+        )
+        .map_err(err("add a message"))?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "DELETE FROM messages WHERE id <= ?1",
+            params![id - ring_size as i64],
+        )
+        .map_err(err("trim the message ring"))?;
+        tx.commit().map_err(err("add a message"))?;
         Ok(id)
     }
 
@@ -40,9 +44,18 @@ impl Store {
             .map_err(self.err("read messages"))?;
         let rows = stmt
             .query_map([after], |row| {
+                // Panels may insert anything; a message is shown, not parsed.
+                let msg = match row.get_ref(1)? {
+                    ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+                        String::from_utf8_lossy(bytes).into_owned()
+                    }
+                    ValueRef::Integer(n) => n.to_string(),
+                    ValueRef::Real(x) => x.to_string(),
+                    ValueRef::Null => String::new(),
+                };
                 Ok(Message {
                     id: row.get(0)?,
-                    msg: row.get(1)?,
+                    msg,
                 })
             })
             .map_err(self.err("read messages"))?;
@@ -67,7 +80,7 @@ mod tests {
     #[test]
     fn the_ring_keeps_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        let mut store = Store::open(&dir.path().join("hcc.db")).unwrap();
         for i in 0..25 {
             store.put_message(&format!("m{i}"), 10).unwrap();
         }

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-pub use commands::{Finish, Leased, SpoolItem, SpoolOutcome};
+pub use commands::{Finish, Leased, Owner, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 
 #[derive(Debug)]
@@ -42,6 +42,27 @@ pub enum Error {
     },
     /// A command id that does not exist, or is in the wrong state.
     Command(String),
+}
+
+impl Error {
+    /// Errors a long-running loop (`next`, `wait`) outlives: another
+    /// process holding the lock, a passing I/O failure. It reports them and
+    /// looks again later instead of exiting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::DiskFull
+                        | ErrorCode::OutOfMemory
+                )
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl Error {
@@ -132,6 +153,8 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(self.err("set synchronous mode"))?;
+        // Not used by today's schema; on so that future references between
+        // tables are enforced from the first row.
         self.conn
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(self.err("enable foreign keys"))?;
@@ -148,44 +171,20 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|source| Error::Sqlite {
-                path: path.clone(),
-                action: "start the schema upgrade",
-                source,
-            })?;
+            .map_err(sqlite_err(&path, "start the schema upgrade"))?;
         // Re-read under the write lock: another process may have migrated.
         let version: i64 = tx
             .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|source| Error::Sqlite {
-                path: path.clone(),
-                action: "read the schema version",
-                source,
-            })?;
-        if version < 0 || version as usize > known {
-            return Err(Error::TooNew {
-                path,
-                found: version,
-                known,
-            });
-        }
+            .map_err(sqlite_err(&path, "read the schema version"))?;
+        check_version(&path, version)?;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql).map_err(|source| Error::Sqlite {
-                path: path.clone(),
-                action: "upgrade the schema",
-                source,
-            })?;
+            tx.execute_batch(sql)
+                .map_err(sqlite_err(&path, "upgrade the schema"))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(|source| Error::Sqlite {
-                    path: path.clone(),
-                    action: "record the schema version",
-                    source,
-                })?;
+                .map_err(sqlite_err(&path, "record the schema version"))?;
         }
-        tx.commit().map_err(|source| Error::Sqlite {
-            path,
-            action: "commit the schema upgrade",
-            source,
-        })
+        tx.commit()
+            .map_err(sqlite_err(&path, "commit the schema upgrade"))
     }
 
     fn user_version(&self) -> Result<i64, Error> {
@@ -193,23 +192,36 @@ impl Store {
             .conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(self.err("read the schema version"))?;
-        if version < 0 || version as usize > schema::MIGRATIONS.len() {
-            return Err(Error::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known: schema::MIGRATIONS.len(),
-            });
-        }
+        check_version(&self.path, version)?;
         Ok(version)
     }
 
     /// A closure turning a SQLite error into [`Error::Sqlite`].
     fn err(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
-        move |source| Error::Sqlite {
-            path: self.path.clone(),
-            action,
-            source,
-        }
+        sqlite_err(&self.path, action)
+    }
+}
+
+/// Refuses a schema version this binary does not know.
+fn check_version(path: &Path, version: i64) -> Result<(), Error> {
+    let known = schema::MIGRATIONS.len();
+    if version < 0 || version as usize > known {
+        return Err(Error::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known,
+        });
+    }
+    Ok(())
+}
+
+/// A closure turning a SQLite error into [`Error::Sqlite`]; for code that
+/// holds a transaction and so cannot borrow the whole `Store`.
+fn sqlite_err<'a>(path: &'a Path, action: &'static str) -> impl Fn(rusqlite::Error) -> Error + 'a {
+    move |source| Error::Sqlite {
+        path: path.to_path_buf(),
+        action,
+        source,
     }
 }
 
