@@ -131,6 +131,132 @@ pub enum Command {
     /// others go to spool/bad with a .why file.
     Ingest,
 
+    /// List servers from the local table (no API call): managed ones, or
+    /// all with --all. Columns: name, status, IPv4, IPv6, type, location,
+    /// age of the last console credentials.
+    List {
+        /// Include servers without the managed label.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// List Hetzner's system images.
+    Images(JsonArgs),
+
+    /// List server types with cores, memory, disk and monthly price.
+    Types(JsonArgs),
+
+    /// List datacenters.
+    #[command(visible_alias = "datacenters")]
+    Dc(JsonArgs),
+
+    /// List locations.
+    Locations(JsonArgs),
+
+    /// Bring the local servers table in step with Hetzner.
+    ///
+    /// Without NAME: every server, in pages of 50; rows of servers gone at
+    /// Hetzner are removed. With NAME: that managed server only. With
+    /// --changes: only the servers that Hetzner's action log says changed
+    /// since the last sync (one request when nothing did). Never spends the
+    /// rate budget's reserve. Prints a one-line summary.
+    Sync {
+        /// One server to sync.
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+        /// Refetch only servers touched by new actions.
+        #[arg(long, conflicts_with = "name")]
+        changes: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Create a managed server; prints its root password once.
+    ///
+    /// TYPE, IMAGE and LOCATION default to the settings server_type, image
+    /// and location. The name must begin with the configured prefix and
+    /// must not exist yet. The server gets the managed label.
+    #[command(visible_alias = "new")]
+    Create {
+        /// Server name (a hostname, RFC 1123).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Server type, e.g. cx22.
+        #[arg(value_name = "TYPE")]
+        server_type: Option<String>,
+        /// Image, e.g. debian-12.
+        #[arg(value_name = "IMAGE")]
+        image: Option<String>,
+        /// Location, e.g. fsn1.
+        #[arg(value_name = "LOCATION")]
+        location: Option<String>,
+        #[command(flatten)]
+        opts: ActionArgs,
+    },
+
+    /// Power a managed server on.
+    Start(ServerArgs),
+
+    /// Shut a managed server down gracefully (ACPI).
+    Stop(ServerArgs),
+
+    /// Power a managed server off hard.
+    #[command(visible_alias = "off")]
+    Force(ServerArgs),
+
+    /// Reboot a managed server gracefully (ACPI).
+    Reboot(ServerArgs),
+
+    /// Reset a managed server hard.
+    Reset(ServerArgs),
+
+    /// Delete a managed server and its row.
+    ///
+    /// Asks for the name on a terminal; elsewhere --yes is required.
+    Kill {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Return once Hetzner accepted the request.
+        #[arg(long)]
+        no_wait: bool,
+    },
+
+    /// Adopt a server: add the managed label.
+    Settag {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+
+    /// Release a server: remove the managed label.
+    Deltag {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+
+    /// Request console credentials for a managed server and print
+    /// `<console_url setting><wss_url>#<password>`.
+    ///
+    /// Stores them in servers.console_url, console_password and console_at.
+    /// Hetzner's URL must be used within one minute.
+    Console {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Print JSON (url, wss_url, password, console_at).
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -139,6 +265,33 @@ pub enum Command {
 
     /// Print the man page (roff).
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    /// Return once Hetzner accepted the request, without waiting for the
+    /// action to finish.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Server name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub opts: ActionArgs,
 }
 
 #[derive(Debug, Args)]

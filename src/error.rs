@@ -8,18 +8,23 @@
 //!   queue, `done` on a command that is not running, a database or file
 //!   system failure).
 //! - 2: usage or configuration: a bad argument, an unknown command, an
-//!   invalid setting, a database written by a newer hcc.
+//!   invalid setting, no API token, a database written by a newer hcc.
+//! - 3: refused by the guard: the server lacks the managed label, or a new
+//!   server's name lacks the prefix.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::{config, store};
+use crate::{config, hetzner, store};
 
 /// Exit code for a failed operation.
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for usage and configuration errors (clap uses 2 as well).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a request the guard refused: the server is not managed
+/// by hcc, or a new name lacks the prefix.
+pub const EXIT_REFUSED: u8 = 3;
 
 #[derive(Debug)]
 pub enum Error {
@@ -41,6 +46,10 @@ pub enum Error {
     Output(io::Error),
     /// The inotify watch could not be set up.
     Watch(String),
+    /// Talking to Hetzner failed.
+    Hetzner(hetzner::Error),
+    /// The guard refused: unmanaged server, name without the prefix.
+    Refused(String),
 }
 
 impl Error {
@@ -55,6 +64,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Input(_) => EXIT_USAGE,
+            Error::Hetzner(hetzner::Error::NoToken(_)) => EXIT_USAGE,
+            Error::Refused(_) => EXIT_REFUSED,
             Error::Store(err) if err.is_usage() => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
@@ -71,7 +82,10 @@ impl fmt::Display for Error {
         match self {
             Error::Config(err) => err.fmt(f),
             Error::Store(err) => err.fmt(f),
-            Error::Input(msg) | Error::Failed(msg) | Error::Watch(msg) => f.write_str(msg),
+            Error::Input(msg) | Error::Failed(msg) | Error::Watch(msg) | Error::Refused(msg) => {
+                f.write_str(msg)
+            }
+            Error::Hetzner(err) => err.fmt(f),
             Error::Io {
                 action,
                 path,
@@ -87,6 +101,12 @@ impl std::error::Error for Error {}
 impl From<config::Error> for Error {
     fn from(err: config::Error) -> Self {
         Error::Config(err)
+    }
+}
+
+impl From<hetzner::Error> for Error {
+    fn from(err: hetzner::Error) -> Self {
+        Error::Hetzner(err)
     }
 }
 

@@ -5,6 +5,7 @@
 //! [`Output`] so that a closed pipe ends the program quietly.
 
 pub mod cli;
+mod cloud;
 pub mod config;
 mod consumer;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod home;
 pub mod man;
 mod setup;
 pub mod hetzner;
+mod table;
 pub mod spool;
 pub mod store;
 pub mod verb;
@@ -64,8 +66,53 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Put { msg } => put(&home, &msg),
         Command::Wait { progress } => wait(&home, progress.as_deref()),
         Command::Ingest => ingest(&home),
+        Command::List { all, json } => cloud::list(&home, all, json),
+        Command::Images(a) => cloud::images(&home, a.json),
+        Command::Types(a) => cloud::server_types(&home, a.json),
+        Command::Dc(a) => cloud::datacenters(&home, a.json),
+        Command::Locations(a) => cloud::locations(&home, a.json),
+        Command::Sync {
+            name,
+            changes,
+            json,
+        } => cloud::sync(&home, name.as_deref(), changes, json),
+        Command::Create {
+            name,
+            server_type,
+            image,
+            location,
+            opts,
+        } => cloud::create(
+            &home,
+            cloud::CreateArgs {
+                name: &name,
+                server_type: server_type.as_deref(),
+                image: image.as_deref(),
+                location: location.as_deref(),
+                no_wait: opts.no_wait,
+                json: opts.json,
+            },
+        ),
+        Command::Start(a) => power(&home, cloud::Verb::Start, a),
+        Command::Stop(a) => power(&home, cloud::Verb::Stop, a),
+        Command::Force(a) => power(&home, cloud::Verb::Force, a),
+        Command::Reboot(a) => power(&home, cloud::Verb::Reboot, a),
+        Command::Reset(a) => power(&home, cloud::Verb::Reset, a),
+        Command::Kill { name, yes, no_wait } => cloud::kill(&home, &name, yes, no_wait),
+        Command::Settag { name } => cloud::settag(&home, &name),
+        Command::Deltag { name } => cloud::deltag(&home, &name),
+        Command::Console { name, json } => cloud::console(&home, &name, json),
         Command::Completions { .. } | Command::Man => unreachable!("handled above"),
     }
+}
+
+fn power(home: &Home, verb: cloud::Verb, args: cli::ServerArgs) -> Result<ExitCode, Error> {
+    cloud::power(home, verb, &args.name, args.opts.no_wait, args.opts.json)
+}
+
+/// Writes to stdout at once; a closed pipe becomes [`Error::Output`].
+pub(crate) fn print(text: &str) -> Result<(), Error> {
+    Output::new().write(text)
 }
 
 fn config_command(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {

@@ -13,9 +13,11 @@
 //! binary is refused ("upgrade hcc"); a damaged one is named and left alone,
 //! never deleted or recreated.
 
+mod budget;
 mod commands;
 mod messages;
 mod schema;
+mod servers;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 pub use commands::{Finish, Leased, Owner, Source, SpoolItem, SpoolOutcome};
+pub use budget::SharedBudget;
 pub use messages::Message;
+pub use servers::{Listed, Refreshed, ServerRow};
 
 #[derive(Debug)]
 pub enum Error {

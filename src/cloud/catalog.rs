@@ -1,0 +1,237 @@
+//! Listings: the local `servers` table (`list`, no API call) and Hetzner's
+//! catalog (`images`, `types`, `dc`, `locations`), as tables or JSON.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use super::{Cloud, print_json, setting};
+use crate::config::Config;
+use crate::error::Error;
+use crate::home::Home;
+use crate::hetzner::Priority;
+use crate::store::Store;
+use crate::table::Table;
+
+/// `hcc list`: servers from the local table; managed ones unless `all`.
+pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
+    let config = Config::load(&home.config_path())?;
+    let label = setting(&config, "label").unwrap_or_else(|| "managed".into());
+    let store = Store::open(&home.db_path())?;
+    let now = crate::hetzner::now();
+    let mut shown = Vec::new();
+    for server in store.listed_servers()? {
+        let labels: BTreeMap<String, String> =
+            serde_json::from_str(&server.labels).unwrap_or_default();
+        // A server being created has no labels yet but is hcc's own.
+        let managed = labels.contains_key(&label) || server.stage.as_deref() == Some("new");
+        if all || managed {
+            shown.push((server, labels));
+        }
+    }
+    if json_out {
+        let list: Vec<Value> = shown
+            .iter()
+            .map(|(s, labels)| {
+                json!({
+                    "name": s.name, "id": s.id, "status": s.status, "ipv4": s.ipv4,
+                    "ipv6": s.ipv6, "server_type": s.server_type, "location": s.location,
+                    "labels": labels, "stage": s.stage, "console_at": s.console_at,
+                })
+            })
+            .collect();
+        print_json(&Value::Array(list))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&["NAME", "STATUS", "IPV4", "IPV6", "TYPE", "LOCATION", "CONSOLE"]);
+    for (s, _) in &shown {
+        let status = s
+            .status
+            .clone()
+            .or_else(|| s.stage.as_ref().map(|st| format!("({st})")))
+            .unwrap_or_default();
+        table.row(vec![
+            s.name.clone(),
+            status,
+            dash(&s.ipv4),
+            dash(&s.ipv6),
+            dash(&s.server_type),
+            dash(&s.location),
+            s.console_at.map(|at| age(now - at)).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    crate::print(&table.render())?;
+    if shown.is_empty() {
+        eprintln!("hcc: no servers in the local table yet: run `hcc sync`");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hcc images`: system images, by name.
+pub fn images(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let images = cloud.client.images()?;
+    if json_out {
+        let list: Vec<Value> = images
+            .iter()
+            .map(|i| {
+                json!({"id": i.id, "name": i.name, "description": i.description,
+                       "os_flavor": i.os_flavor, "os_version": i.os_version,
+                       "architecture": i.architecture})
+            })
+            .collect();
+        print_json(&Value::Array(list))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&["NAME", "DESCRIPTION", "OS", "VERSION", "ARCH", "ID"]);
+    for i in &images {
+        table.row(vec![
+            i.name.clone().unwrap_or_else(|| "-".into()),
+            i.description.clone(),
+            i.os_flavor.clone(),
+            dash(&i.os_version),
+            i.architecture.clone(),
+            i.id.to_string(),
+        ]);
+    }
+    crate::print(&table.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hcc types`: server types with cores, memory, disk and the monthly
+/// gross price in the default location.
+pub fn server_types(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let location = cloud.setting("location").unwrap_or_default();
+    let types = cloud.client.server_types()?;
+    let price = |t: &crate::hetzner::wire::ServerType| {
+        t.prices
+            .iter()
+            .find(|p| p.location == location)
+            .or(t.prices.first())
+            .map(|p| (p.location.clone(), p.price_monthly.gross.clone()))
+    };
+    if json_out {
+        let list: Vec<Value> = types
+            .iter()
+            .map(|t| {
+                let (loc, gross) = price(t).unzip();
+                json!({"id": t.id, "name": t.name, "description": t.description,
+                       "cores": t.cores, "memory_gb": t.memory, "disk_gb": t.disk,
+                       "cpu_type": t.cpu_type, "architecture": t.architecture,
+                       "price_location": loc, "price_monthly_gross": gross})
+            })
+            .collect();
+        print_json(&Value::Array(list))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&[
+        "NAME", "CORES", "MEMORY", "DISK", "CPU", "ARCH", "PRICE/MONTH",
+    ]);
+    for t in &types {
+        let price = price(t)
+            .map(|(loc, gross)| format!("{} ({loc})", money(&gross)))
+            .unwrap_or_else(|| "-".into());
+        table.row(vec![
+            t.name.clone(),
+            number(t.cores),
+            format!("{} GB", number(t.memory)),
+            format!("{} GB", number(t.disk)),
+            t.cpu_type.clone(),
+            t.architecture.clone(),
+            price,
+        ]);
+    }
+    crate::print(&table.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hcc dc`: datacenters.
+pub fn datacenters(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let dcs = cloud.client.datacenters()?;
+    if json_out {
+        let list: Vec<Value> = dcs
+            .iter()
+            .map(|d| {
+                json!({"id": d.id, "name": d.name, "description": d.description,
+                       "location": d.location.name, "city": d.location.city})
+            })
+            .collect();
+        print_json(&Value::Array(list))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&["NAME", "DESCRIPTION", "LOCATION", "CITY"]);
+    for d in &dcs {
+        table.row(vec![
+            d.name.clone(),
+            d.description.clone(),
+            d.location.name.clone(),
+            d.location.city.clone(),
+        ]);
+    }
+    crate::print(&table.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hcc locations`.
+pub fn locations(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let locations = cloud.client.locations()?;
+    if json_out {
+        let list: Vec<Value> = locations
+            .iter()
+            .map(|l| {
+                json!({"id": l.id, "name": l.name, "description": l.description,
+                       "city": l.city, "country": l.country, "network_zone": l.network_zone})
+            })
+            .collect();
+        print_json(&Value::Array(list))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&["NAME", "DESCRIPTION", "CITY", "COUNTRY", "ZONE"]);
+    for l in &locations {
+        table.row(vec![
+            l.name.clone(),
+            l.description.clone(),
+            l.city.clone(),
+            l.country.clone(),
+            l.network_zone.clone(),
+        ]);
+    }
+    crate::print(&table.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dash(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "-".into())
+}
+
+/// `4`, `0.5`: no trailing `.0`.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `"4.5100000000"` -> `4.51 €`.
+fn money(gross: &str) -> String {
+    match gross.parse::<f64>() {
+        Ok(v) => format!("{v:.2} €"),
+        Err(_) => gross.to_string(),
+    }
+}
+
+/// A console URL's age: `12s`, `3m`, `5h`, `2d` (valid for one minute).
+fn age(secs: f64) -> String {
+    let secs = secs.max(0.0) as u64;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}

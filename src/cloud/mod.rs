@@ -1,0 +1,130 @@
+//! The cloud commands: what `hcc list`, `sync`, `create`, `start`, ...,
+//! `console` do, on top of the Hetzner client and the store. One file per
+//! group: `catalog` (lists), `sync`, `server` (actions on one server).
+//! The worker will call the same functions.
+//!
+//! The guard (DESIGN.md): every verb that touches a server requires the
+//! managed label (`console` and `sync NAME` included); new names must carry
+//! the configured prefix; `settag` and `deltag` are how an operator adopts
+//! or releases a server.
+
+mod catalog;
+mod server;
+mod sync;
+
+pub use catalog::{datacenters, images, list, locations, server_types};
+pub use server::{CreateArgs, Verb, console, create, deltag, kill, power, settag};
+pub use sync::sync;
+
+use std::fs;
+
+use serde_json::Value;
+
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::hetzner::{self, Client, Priority, Token, wire};
+use crate::home::Home;
+use crate::store::{ServerRow, SharedBudget, Store};
+
+/// Everything a cloud command needs.
+pub struct Cloud {
+    pub config: Config,
+    pub store: Store,
+    pub client: Client,
+    pub label: String,
+}
+
+impl Cloud {
+    pub fn open(home: &Home, priority: Priority) -> Result<Cloud, Error> {
+        let config = Config::load(&home.config_path())?;
+        let store = Store::open(&home.db_path())?;
+        let budget = SharedBudget::new(Store::open(&home.db_path())?);
+        let endpoint = setting(&config, "endpoint").unwrap_or_default();
+        let client = Client::new(&endpoint, token(&config)?, Box::new(budget))
+            .with_priority(priority)
+            .with_notice(|msg| eprintln!("hcc: {msg}"));
+        let label = setting(&config, "label").unwrap_or_else(|| "managed".into());
+        Ok(Cloud {
+            config,
+            store,
+            client,
+            label,
+        })
+    }
+
+    pub fn setting(&self, name: &str) -> Option<String> {
+        setting(&self.config, name)
+    }
+
+    /// Refuses a server that lacks the managed label.
+    pub fn guard(&self, server: &wire::Server) -> Result<(), Error> {
+        if server.labels.contains_key(&self.label) {
+            Ok(())
+        } else {
+            Err(Error::Refused(format!(
+                "server `{}` is not managed by hcc: it lacks the label `{}` (adopt it with `hcc settag {}`)",
+                server.name, self.label, server.name
+            )))
+        }
+    }
+}
+
+/// The token: `HCLOUD_TOKEN`, else the `token` setting, else the file
+/// named by `token_file`.
+pub fn token(config: &Config) -> Result<Token, Error> {
+    if let Some(token) = setting(config, "token") {
+        return Ok(Token::new(token));
+    }
+    if let Some(path) = setting(config, "token_file") {
+        let text = fs::read_to_string(&path).map_err(|e| {
+            Error::Hetzner(hetzner::Error::NoToken(format!(
+                "cannot read the token file `{path}`: {e}"
+            )))
+        })?;
+        let token = text.trim();
+        if !token.is_empty() {
+            return Ok(Token::new(token.to_string()));
+        }
+    }
+    Err(Error::Hetzner(hetzner::Error::NoToken(
+        "no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run `hcc setup`".into(),
+    )))
+}
+
+fn setting(config: &Config, name: &str) -> Option<String> {
+    config::key(name)
+        .ok()
+        .and_then(|key| config.lookup(key).0)
+        .filter(|v| !v.is_empty())
+}
+
+/// A server as the `servers` table stores it.
+pub fn row(server: &wire::Server, raw: &Value) -> ServerRow {
+    let net = server.public_net.clone().unwrap_or_default();
+    ServerRow {
+        name: server.name.clone(),
+        id: server.id,
+        status: server.status.clone(),
+        ipv4: net.ipv4.map(|a| a.ip),
+        ipv6: net.ipv6.map(|a| a.ip),
+        server_type: server.server_type.as_ref().map(|t| t.name.clone()),
+        image: server
+            .image
+            .as_ref()
+            .map(|i| i.name.clone().unwrap_or_else(|| i.id.to_string())),
+        datacenter: server.datacenter.as_ref().map(|d| d.name.clone()),
+        location: server.datacenter.as_ref().map(|d| d.location.name.clone()),
+        labels: serde_json::to_string(&server.labels).unwrap_or_else(|_| "{}".into()),
+        protection: server.protection.as_ref().map(Value::to_string),
+        traffic_in: server.ingoing_traffic,
+        traffic_out: server.outgoing_traffic,
+        traffic_included: server.included_traffic,
+        created: server.created.clone(),
+        api: raw.to_string(),
+    }
+}
+
+/// Prints `value` as one line of JSON.
+pub fn print_json(value: &Value) -> Result<(), Error> {
+    crate::print(&format!("{value}\n"))
+}

@@ -1,0 +1,284 @@
+//! Verbs on one server: `create`, `start`/`stop`/`force`/`reboot`/`reset`,
+//! `kill`, `settag`/`deltag`, `console`. Each looks the server up by name
+//! (one request), applies the guard, calls the API, waits for the action
+//! unless told not to, and records the outcome in the `servers` table.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{Cloud, print_json, row};
+use crate::error::Error;
+use crate::hetzner::{ActionWait, CreateRequest, Priority, Waiter, wire};
+use crate::home::Home;
+use crate::verb::check_server_name;
+
+/// The power verbs and the Hetzner action each runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Force,
+    Reboot,
+    Reset,
+}
+
+impl Verb {
+    fn action(self) -> &'static str {
+        match self {
+            Verb::Start => "poweron",
+            Verb::Stop => "shutdown",
+            Verb::Force => "poweroff",
+            Verb::Reboot => "reboot",
+            Verb::Reset => "reset",
+        }
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            Verb::Start => "started",
+            Verb::Stop => "shut down (ACPI)",
+            Verb::Force => "powered off",
+            Verb::Reboot => "rebooted (ACPI)",
+            Verb::Reset => "reset",
+        }
+    }
+}
+
+/// Looks a managed server up by name.
+fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value), Error> {
+    check_server_name(name).map_err(Error::Input)?;
+    let (server, raw) = cloud.client.server_by_name(name)?;
+    cloud.guard(&server)?;
+    Ok((server, raw))
+}
+
+/// Refetches a server after an action and stores it.
+fn refresh(cloud: &mut Cloud, id: i64) -> Result<Option<wire::Server>, Error> {
+    match cloud.client.server(id)? {
+        Some((server, raw)) => {
+            cloud.store.refresh_server(&row(&server, &raw))?;
+            Ok(Some(server))
+        }
+        None => {
+            cloud.store.remove_server_id(id)?;
+            Ok(None)
+        }
+    }
+}
+
+pub fn power(
+    home: &Home,
+    verb: Verb,
+    name: &str,
+    no_wait: bool,
+    json_out: bool,
+) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+    let (server, _) = managed(&cloud, name)?;
+    let action = cloud.client.server_action(server.id, verb.action())?;
+    let mut status = server.status.clone();
+    if !no_wait {
+        Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
+        if let Some(server) = refresh(&mut cloud, server.id)? {
+            status = server.status;
+        }
+    }
+    if json_out {
+        print_json(&json!({"name": name, "id": server.id, "action": action.command,
+                           "action_id": action.id, "waited": !no_wait, "status": status}))?;
+    } else if no_wait {
+        crate::print(&format!("{name}: {} requested (action {})\n", verb.action(), action.id))?;
+    } else {
+        crate::print(&format!("{name}: {}, now {status}\n", verb.done()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub struct CreateArgs<'a> {
+    pub name: &'a str,
+    pub server_type: Option<&'a str>,
+    pub image: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub no_wait: bool,
+    pub json: bool,
+}
+
+pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+    let name = args.name;
+    check_server_name(name).map_err(Error::Input)?;
+    let prefix = cloud.setting("prefix").unwrap_or_default();
+    if !name.starts_with(&prefix) {
+        return Err(Error::Refused(format!(
+            "server name `{name}` must begin with the prefix `{prefix}` (`hcc config get prefix`)"
+        )));
+    }
+    if let Some((Some(id), _)) = cloud.store.server_id(name)? {
+        return Err(Error::Failed(format!(
+            "server `{name}` already exists (id {id}); if it was deleted elsewhere, run `hcc sync {name}`"
+        )));
+    }
+    match cloud.client.server_by_name(name) {
+        Ok((server, _)) => {
+            return Err(Error::Failed(format!(
+                "server `{name}` already exists at Hetzner (id {}); `hcc sync {name}` records it",
+                server.id
+            )));
+        }
+        Err(err) if err.code() == Some("not_found") => {}
+        Err(err) => return Err(err.into()),
+    }
+    let pick = |given: Option<&str>, key: &str| {
+        given
+            .map(str::to_string)
+            .or_else(|| cloud.setting(key))
+            .unwrap_or_default()
+    };
+    let request = CreateRequest {
+        name: name.to_string(),
+        server_type: pick(args.server_type, "server_type"),
+        image: pick(args.image, "image"),
+        location: pick(args.location, "location"),
+        labels: BTreeMap::from([(cloud.label.clone(), "1".to_string())]),
+    };
+    cloud.store.mark_creating(name)?;
+    let created = match cloud.client.create_server(&request) {
+        Ok(created) => created,
+        Err(err) => {
+            // Nothing was created: leave no `new` row behind to block a retry.
+            if let Some((None, _)) = cloud.store.server_id(name)? {
+                cloud.store.remove_server_name(name)?;
+            }
+            return Err(err.into());
+        }
+    };
+    let server: wire::Server = serde_json::from_value(created.server.clone()).map_err(|e| {
+        Error::Hetzner(crate::hetzner::Error::Decode {
+            what: "POST /servers".into(),
+            detail: e.to_string(),
+        })
+    })?;
+    cloud.store.refresh_server(&row(&server, &created.server))?;
+    if let Some(password) = &created.root_password {
+        cloud.store.record_root_password(name, password)?;
+    }
+    let mut status = server.status.clone();
+    if !args.no_wait {
+        let mut actions = vec![created.action.clone()];
+        actions.extend(created.next_actions.iter().cloned());
+        Waiter::new(&cloud.client, ActionWait::default()).wait(&actions)?;
+        if let Some(server) = refresh(&mut cloud, server.id)? {
+            status = server.status;
+        }
+    }
+    if args.json {
+        print_json(&json!({"name": name, "id": server.id, "status": status,
+                           "server_type": request.server_type, "image": request.image,
+                           "location": request.location,
+                           "root_password": created.root_password}))?;
+    } else {
+        let mut text = format!(
+            "created {name} (id {}, {} {} in {}), {status}\n",
+            server.id, request.server_type, request.image, request.location
+        );
+        if let Some(password) = &created.root_password {
+            text.push_str(&format!("root password: {password}\n"));
+        }
+        crate::print(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn kill(home: &Home, name: &str, yes: bool, no_wait: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let (server, _) = managed(&cloud, name)?;
+    if !yes {
+        confirm_delete(name, server.id)?;
+    }
+    let action = cloud.client.delete_server(server.id)?;
+    if !no_wait {
+        Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
+    }
+    cloud.store.remove_server_id(server.id)?;
+    crate::print(&format!("deleted {name} (id {})\n", server.id))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// On a terminal, asks for the name; elsewhere, `--yes` is required.
+fn confirm_delete(name: &str, id: i64) -> Result<(), Error> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::Input(format!(
+            "refusing to delete `{name}` without --yes (standard input is not a terminal)"
+        )));
+    }
+    eprint!("delete server `{name}` (id {id}) and all its data? type its name to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Input(format!("cannot read the confirmation: {e}")))?;
+    if answer.trim() == name {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!("not confirmed; `{name}` was not deleted")))
+    }
+}
+
+/// `settag`: adopt a server (add the managed label).
+pub fn settag(home: &Home, name: &str) -> Result<ExitCode, Error> {
+    label(home, name, true)
+}
+
+/// `deltag`: release a server (remove the managed label).
+pub fn deltag(home: &Home, name: &str) -> Result<ExitCode, Error> {
+    label(home, name, false)
+}
+
+fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+    check_server_name(name).map_err(Error::Input)?;
+    let (server, _) = cloud.client.server_by_name(name)?;
+    let mut labels = server.labels.clone();
+    let had = labels.contains_key(&cloud.label);
+    if had == add {
+        let state = if add { "already" } else { "not" };
+        crate::print(&format!("{name} is {state} managed (label `{}`)\n", cloud.label))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if add {
+        labels.insert(cloud.label.clone(), "1".into());
+    } else {
+        labels.remove(&cloud.label);
+    }
+    let (server, raw) = cloud.client.set_labels(server.id, &labels)?;
+    cloud.store.refresh_server(&row(&server, &raw))?;
+    let verb = if add { "now managed" } else { "released" };
+    crate::print(&format!("{name}: {verb} (label `{}`)\n", cloud.label))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `console`: fresh credentials, stored and printed as the original did:
+/// `<console base URL><wss_url>#<password>`.
+pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let (server, _) = managed(&cloud, name)?;
+    let console = cloud.client.request_console(server.id)?;
+    let at = cloud
+        .store
+        .record_console(name, &console.wss_url, &console.password)?;
+    let base = cloud.setting("console_url").unwrap_or_default();
+    let url = format!("{base}{}#{}", console.wss_url, console.password);
+    if json_out {
+        print_json(&json!({"name": name, "id": server.id, "url": url,
+                           "wss_url": console.wss_url, "password": console.password,
+                           "console_at": at}))?;
+    } else {
+        crate::print(&format!("{url}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

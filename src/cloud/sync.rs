@@ -1,0 +1,227 @@
+//! `hcc sync`: bring the `servers` table in step with Hetzner.
+//!
+//! - full (`hcc sync`): every server, in pages of 50; rows of servers gone
+//!   remotely are removed. 10,000 servers cost 200 requests, not 10,000.
+//! - one (`hcc sync NAME`): one managed server; its row goes if the server
+//!   is gone.
+//! - incremental (`hcc sync --changes`): one `GET /servers/actions` (newest
+//!   first) tells which servers changed since the last seen action id (kept
+//!   in `sync_state`); only those are fetched again. Nothing changed: one
+//!   request. When the gap is wider than a few pages, or nothing was seen
+//!   before, it falls back to a full sync.
+//!
+//! Background priority: sync never spends the budget's reserve.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::{Cloud, print_json, row};
+use crate::error::Error;
+use crate::hetzner::{Client, Priority};
+use crate::home::Home;
+
+/// The newest server action id seen by the last sync.
+const LAST_ACTION: &str = "last_action_id";
+/// Pages of actions an incremental sync reads before a full sync is cheaper.
+const MAX_ACTION_PAGES: u32 = 3;
+
+pub fn sync(
+    home: &Home,
+    name: Option<&str>,
+    changes: bool,
+    json_out: bool,
+) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, Priority::Background)?;
+    let summary = match (name, changes) {
+        (Some(name), _) => sync_one(&mut cloud, name)?,
+        (None, true) => sync_changes(&mut cloud)?,
+        (None, false) => sync_all(&mut cloud)?,
+    };
+    if json_out {
+        print_json(&summary.json(cloud.client.requests_sent()))?;
+    } else {
+        crate::print(&format!(
+            "{} ({} requests)\n",
+            summary.text,
+            cloud.client.requests_sent()
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Summary {
+    text: String,
+    mode: &'static str,
+    servers: usize,
+    added: usize,
+    updated: usize,
+    removed: usize,
+}
+
+impl Summary {
+    fn json(&self, requests: u64) -> serde_json::Value {
+        json!({"mode": self.mode, "servers": self.servers, "added": self.added,
+               "updated": self.updated, "removed": self.removed, "requests": requests})
+    }
+}
+
+fn sync_one(cloud: &mut Cloud, name: &str) -> Result<Summary, Error> {
+    crate::verb::check_server_name(name).map_err(Error::Input)?;
+    match cloud.client.server_by_name(name) {
+        Ok((server, raw)) => {
+            cloud.guard(&server)?;
+            cloud.store.refresh_server(&row(&server, &raw))?;
+            Ok(Summary {
+                text: format!("synced {name}: {}", server.status),
+                mode: "one",
+                servers: 1,
+                added: 0,
+                updated: 1,
+                removed: 0,
+            })
+        }
+        Err(err) if err.code() == Some("not_found") => {
+            if cloud.store.remove_server_name(name)? {
+                Ok(Summary {
+                    text: format!("{name} is gone at Hetzner; its row was removed"),
+                    mode: "one",
+                    servers: 0,
+                    added: 0,
+                    updated: 0,
+                    removed: 1,
+                })
+            } else {
+                Err(err.into())
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
+    // The bookmark first, so nothing that happens during the listing is
+    // missed by the next incremental sync.
+    let (newest, _) = cloud.client.recent_server_actions(1)?;
+    let servers = list_with_progress(&cloud.client)?;
+    let rows: Vec<_> = servers.iter().map(|(s, raw)| row(s, raw)).collect();
+    let outcome = cloud.store.refresh_all_servers(&rows)?;
+    if let Some(first) = newest.first() {
+        let running = newest.iter().filter(|a| a.status == "running").map(|a| a.id).min();
+        let mark = running.map(|id| id - 1).unwrap_or(first.id);
+        cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
+    } else {
+        cloud.store.set_sync_value(LAST_ACTION, "0")?;
+    }
+    Ok(Summary {
+        text: format!(
+            "synced {} servers ({} added, {} updated, {} removed)",
+            rows.len(),
+            outcome.added,
+            outcome.updated,
+            outcome.removed
+        ),
+        mode: "full",
+        servers: rows.len(),
+        added: outcome.added,
+        updated: outcome.updated,
+        removed: outcome.removed,
+    })
+}
+
+fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
+    let Some(last) = cloud
+        .store
+        .sync_value(LAST_ACTION)?
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return sync_all(cloud);
+    };
+    let mut touched = BTreeSet::new();
+    let mut newest = None;
+    let mut oldest_running = None;
+    let mut bridged = false;
+    for page in 1..=MAX_ACTION_PAGES {
+        let (actions, more) = cloud.client.recent_server_actions(page)?;
+        if newest.is_none() {
+            newest = actions.first().map(|a| a.id);
+        }
+        for action in &actions {
+            if action.id <= last {
+                bridged = true;
+                break;
+            }
+            if action.status == "running" {
+                oldest_running = Some(action.id);
+            }
+            for resource in action.resources.iter().filter(|r| r.kind == "server") {
+                touched.insert(resource.id);
+            }
+        }
+        if !more {
+            // Everything Hetzner still keeps was seen; if the bookmark is
+            // older than all of it (old actions are purged), the gap is open.
+            bridged = bridged || last == 0;
+            break;
+        }
+        if bridged {
+            break;
+        }
+    }
+    if !bridged {
+        let mut summary = sync_all(cloud)?;
+        summary.text.push_str(" (too many changes for an incremental sync)");
+        return Ok(summary);
+    }
+    let (mut updated, mut removed) = (0, 0);
+    for id in &touched {
+        match cloud.client.server(*id)? {
+            Some((server, raw)) => {
+                cloud.store.refresh_server(&row(&server, &raw))?;
+                updated += 1;
+            }
+            None => {
+                if cloud.store.remove_server_id(*id)? {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    // A running action will change its server again: see it next time.
+    let mark = match (oldest_running, newest) {
+        (Some(running), _) => running - 1,
+        (None, Some(newest)) => newest,
+        (None, None) => last,
+    };
+    cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
+    Ok(Summary {
+        text: format!(
+            "synced changes: {} servers touched ({updated} updated, {removed} removed)",
+            touched.len()
+        ),
+        mode: "changes",
+        servers: touched.len(),
+        added: 0,
+        updated,
+        removed,
+    })
+}
+
+/// Lists every server, showing progress on a terminal.
+fn list_with_progress(
+    client: &Client,
+) -> Result<Vec<(crate::hetzner::wire::Server, serde_json::Value)>, Error> {
+    let terminal = std::io::stderr().is_terminal();
+    let servers = client.servers(None, &mut |done, total| {
+        if terminal {
+            let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
+            eprint!("\rhcc: sync: {done}/{total} servers");
+        }
+    })?;
+    if terminal {
+        eprint!("\r\x1b[K");
+    }
+    Ok(servers)
+}
