@@ -11,6 +11,7 @@ pub mod error;
 pub mod home;
 pub mod man;
 mod setup;
+pub mod sim;
 pub mod spool;
 pub mod store;
 pub mod verb;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             Output::new().write(&man::render())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Sim(args) => return sim::run(args),
         _ => {}
     }
     let home = Home::open(Home::locate(cli.home)?)?;
@@ -63,7 +65,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Put { msg } => put(&home, &msg),
         Command::Wait { progress } => wait(&home, progress.as_deref()),
         Command::Ingest => ingest(&home),
-        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man | Command::Sim(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
