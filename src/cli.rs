@@ -256,6 +256,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a Hetzner Cloud API simulator on this machine, for tests and the
+    /// demo.
+    ///
+    /// Serves the part of the API that hcc and the official hcloud CLI use,
+    /// with the real JSON shapes, error envelopes, pagination, label
+    /// selectors, actions that take time, a real token bucket behind the
+    /// RateLimit-* headers, and fault injection. Prints
+    /// `HCLOUD_ENDPOINT=URL HCLOUD_TOKEN=TOKEN` as its first line.
+    Sim(SimArgs),
 
     /// Print a shell completion script.
     Completions {
@@ -304,6 +313,50 @@ pub struct LeaseArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(i64).range(1..=86_400))]
     pub lease: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// API token clients must send as `Authorization: Bearer TOKEN`; a
+    /// random 64-character one when not given.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Servers to create at start: running, named srv-00001, srv-00002, ...
+    /// and labelled `managed=1`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub servers: u32,
+    /// Size of the token bucket in requests per hour (`N/h` or `N`); it
+    /// refills at that rate. Every request spends a token; an empty bucket
+    /// answers 429.
+    #[arg(long, value_name = "N/h", default_value = "3600/h")]
+    pub rate_limit: String,
+    /// How long an action runs before it succeeds, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub action_ms: u64,
+    /// Faults to inject into API requests, as KIND:PROBABILITY pairs
+    /// joined by commas, e.g. 429:0.1,500:0.05,reset:0.02. Kinds: 429, 500,
+    /// 502, 503, 504, timeout (a JSON `timeout` error), reset (the
+    /// connection closes without an answer). A fault answers before the
+    /// request has any effect.
+    #[arg(long, value_name = "SPEC")]
+    pub fail: Option<String>,
+    /// Extra delay before every API answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+    /// Make the rate-limit clock run this many times faster than real time.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Seed for fault injection and generated passwords, for repeatable
+    /// runs; random when not given.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Stop when standard input closes, so the simulator never outlives
+    /// the test or demo that started it.
+    #[arg(long)]
+    pub stop_on_eof: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ pub mod man;
 mod setup;
 pub mod hetzner;
 mod table;
+pub mod sim;
 pub mod spool;
 pub mod store;
 pub mod verb;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             Output::new().write(&man::render())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Sim(args) => return sim::run(args),
         _ => {}
     }
     let home = Home::open(Home::locate(cli.home)?)?;
@@ -102,7 +104,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Settag { name } => cloud::settag(&home, &name),
         Command::Deltag { name } => cloud::deltag(&home, &name),
         Command::Console { name, json } => cloud::console(&home, &name, json),
-        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man | Command::Sim(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

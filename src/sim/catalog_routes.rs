@@ -1,0 +1,107 @@
+//! Handlers for the read-only catalogue: `/server_types`, `/images`,
+//! `/locations`, `/datacenters` and their `/{id}` forms. They filter,
+//! sort and page the prebuilt JSON entries directly.
+
+use std::cmp::Ordering;
+
+use serde_json::{Value, json};
+
+use super::api_error::ApiError;
+use super::catalog::{Catalog, DATACENTERS, RECOMMENDED_DATACENTER};
+use super::json;
+use super::query::{Query, sort_by};
+use super::routes::Answer;
+use super::selector::Selector;
+
+/// Compares two entries on a field: numbers as numbers, else as strings
+/// (RFC 3339 timestamps sort as text).
+fn compare(field: &str, a: &Value, b: &Value) -> Ordering {
+    let (a, b) = (&a[field], &b[field]);
+    match (a.as_u64(), b.as_u64()) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => a.as_str().unwrap_or("").cmp(b.as_str().unwrap_or("")),
+    }
+}
+
+fn listing(key: &str, mut entries: Vec<&Value>, q: &Query, fields: &[&str]) -> Answer {
+    let sort = q.sort(fields)?;
+    let page = q.page()?;
+    if let Some(name) = q.get("name") {
+        entries.retain(|e| e["name"] == name);
+    }
+    entries.sort_by(|a, b| compare("id", a, b));
+    sort_by(&mut entries, &sort, |field, a, b| compare(field, a, b));
+    let total = entries.len();
+    let items = entries[page.range(total)]
+        .iter()
+        .map(|e| (*e).clone())
+        .collect();
+    Ok((200, json::page(key, items, page, total)))
+}
+
+pub fn server_types(catalog: &Catalog, q: &Query) -> Answer {
+    listing(
+        "server_types",
+        catalog.server_types.iter().collect(),
+        q,
+        &["id", "name"],
+    )
+}
+
+pub fn locations(catalog: &Catalog, q: &Query) -> Answer {
+    listing(
+        "locations",
+        catalog.locations.iter().collect(),
+        q,
+        &["id", "name"],
+    )
+}
+
+pub fn datacenters(catalog: &Catalog, q: &Query) -> Answer {
+    let (status, mut body) = listing(
+        "datacenters",
+        catalog.datacenters.iter().collect(),
+        q,
+        &["id", "name"],
+    )?;
+    body["recommendation"] = json!(DATACENTERS[RECOMMENDED_DATACENTER].id);
+    Ok((status, body))
+}
+
+pub fn images(catalog: &Catalog, q: &Query) -> Answer {
+    let types = q.all("type");
+    let statuses = q.all("status");
+    let architecture = q.get("architecture");
+    let include_deprecated = q.flag("include_deprecated", false)?;
+    let selector = q
+        .get("label_selector")
+        .map(Selector::parse)
+        .transpose()
+        .map_err(|why| ApiError::invalid_param("label_selector", &why))?;
+    let entries = catalog
+        .images
+        .iter()
+        .filter(|i| types.is_empty() || types.iter().any(|t| i["type"] == *t))
+        .filter(|i| statuses.is_empty() || statuses.iter().any(|s| i["status"] == *s))
+        .filter(|i| architecture.is_none_or(|a| i["architecture"] == a))
+        .filter(|i| include_deprecated || i["deprecated"].is_null())
+        .filter(|i| {
+            selector.as_ref().is_none_or(|sel| {
+                let labels = serde_json::from_value(i["labels"].clone()).unwrap_or_default();
+                sel.matches(&labels)
+            })
+        })
+        .collect();
+    listing("images", entries, q, &["id", "name", "created"])
+}
+
+/// `GET /KIND/{id}`: `{"<key>": entry}`.
+pub fn one(entries: &[Value], key: &str, id: u64) -> Answer {
+    let entry = entries
+        .iter()
+        .find(|e| e["id"].as_u64() == Some(id))
+        .ok_or_else(|| ApiError::not_found(&key.replace('_', " ")))?;
+    let mut body = json!({});
+    body[key] = entry.clone();
+    Ok((200, body))
+}

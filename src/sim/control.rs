@@ -1,0 +1,89 @@
+//! The control endpoints under `/_sim/`, outside the API: no token, no
+//! rate limit, not counted. Tests use them to read the request counters
+//! and to change the world behind the client's back.
+//!
+//! - `GET /_sim/stats`: counters (`requests`, `rate_limited`, `faults`,
+//!   `by_route`, ...).
+//! - `POST /_sim/servers` `{"name", "labels", "status"}`: a server made
+//!   outside hcc (status `running` or `off`).
+//! - `DELETE /_sim/servers/{id}`: a server gone without an action.
+//! - `POST /_sim/fail_next_action`: the next action ends in `error`.
+//! - `GET /_sim/consoles`: the console tickets handed out (server, token,
+//!   password, issue time), to check what a client shows against them.
+
+use serde_json::{Value, json};
+
+use super::api_error::ApiError;
+use super::http::{Request, Response};
+use super::json;
+use super::routes::body_json;
+use super::service::Sim;
+use super::state::{Labels, labels_from};
+
+pub fn handle(sim: &Sim, request: &Request) -> Response {
+    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    let result = match (request.method.as_str(), &segments[..]) {
+        ("GET", ["_sim", "stats"]) => Ok((200, sim.stats_json())),
+        ("POST", ["_sim", "servers"]) => create_server(sim, &request.body),
+        ("DELETE", ["_sim", "servers", id]) => match id.parse::<u64>() {
+            Ok(id) => sim.lock().state.remove(id).map(|()| (200, json!({}))),
+            Err(_) => Err(ApiError::not_found("server")),
+        },
+        ("POST", ["_sim", "fail_next_action"]) => {
+            sim.lock().state.fail_next_action();
+            Ok((200, json!({})))
+        }
+        ("GET", ["_sim", "consoles"]) => Ok((200, consoles(sim))),
+        _ => Err(ApiError::not_found("route")),
+    };
+    match result {
+        Ok((status, body)) => Response::json(status, &body),
+        Err(error) => Response::json(error.status, &error.body()),
+    }
+}
+
+fn create_server(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {
+    let body = body_json(body)?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid_input("name", "is required"))?
+        .to_string();
+    let labels = match body.get("labels") {
+        None | Some(Value::Null) => Labels::new(),
+        Some(v) => labels_from(v)?,
+    };
+    let status = match body.get("status").and_then(Value::as_str) {
+        None | Some("running") => "running",
+        Some("off") => "off",
+        Some(_) => return Err(ApiError::invalid_input("status", "must be running or off")),
+    };
+    let now_ms = sim.clock.now_ms();
+    let mut inner = sim.lock();
+    let id = inner
+        .state
+        .create_direct(name, labels, status, sim.clock.unix_secs(now_ms))?;
+    let server = inner.state.server(id)?;
+    Ok((
+        201,
+        json!({ "server": json::server(server, &sim.catalog, false) }),
+    ))
+}
+
+fn consoles(sim: &Sim) -> Value {
+    let inner = sim.lock();
+    let tickets: Vec<Value> = inner
+        .state
+        .consoles()
+        .iter()
+        .map(|t| {
+            json!({
+                "server": t.server,
+                "token": t.token,
+                "password": t.password,
+                "issued": sim.clock.rfc3339(t.issued_ms),
+            })
+        })
+        .collect();
+    json!({ "consoles": tickets })
+}

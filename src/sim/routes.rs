@@ -1,0 +1,171 @@
+//! The routing table of `/v1`: (method, path segments) to a [`Route`],
+//! with the label `/_sim/stats` counts it under, and the dispatch of a
+//! route to its handler.
+
+use serde_json::Value;
+
+use super::api_error::ApiError;
+use super::catalog::Catalog;
+use super::clock::Clock;
+use super::http::Request;
+use super::query::Query;
+use super::rng::Rng;
+use super::state::{State, Verb};
+use super::{actions, catalog_routes, servers};
+
+/// What a handler works with: the state under the lock, and the moment
+/// the request arrived.
+pub struct Ctx<'a> {
+    pub state: &'a mut State,
+    pub rng: &'a mut Rng,
+    pub clock: &'a Clock,
+    pub catalog: &'a Catalog,
+    pub now_ms: u64,
+    /// `ws://HOST:PORT`, where console websockets will be served.
+    pub console_base: &'a str,
+}
+
+/// A handler's answer: status and JSON body, or an API error.
+pub type Answer = Result<(u16, Value), ApiError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    ListServers,
+    CreateServer,
+    GetServer(u64),
+    UpdateServer(u64),
+    DeleteServer(u64),
+    ServerAction(u64, Verb),
+    ListServerActions(u64),
+    GetServerAction(u64, u64),
+    ListAllServerActions,
+    GetAnyServerAction(u64),
+    ListActions,
+    GetAction(u64),
+    ListServerTypes,
+    GetServerType(u64),
+    ListImages,
+    GetImage(u64),
+    ListLocations,
+    GetLocation(u64),
+    ListDatacenters,
+    GetDatacenter(u64),
+}
+
+/// The route and its stats label; `Err` carries the label `unknown`.
+pub fn resolve(method: &str, segments: &[&str]) -> Result<(&'static str, Route), ApiError> {
+    use Route::*;
+    let id = |s: &str| s.parse::<u64>().ok();
+    let found = match (method, segments) {
+        ("GET", ["servers"]) => Some(("GET /servers", ListServers)),
+        ("POST", ["servers"]) => Some(("POST /servers", CreateServer)),
+        ("GET", ["servers", "actions"]) => Some(("GET /servers/actions", ListAllServerActions)),
+        ("GET", ["servers", "actions", a]) => {
+            id(a).map(|a| ("GET /servers/actions/{id}", GetAnyServerAction(a)))
+        }
+        ("GET", ["servers", s]) => id(s).map(|s| ("GET /servers/{id}", GetServer(s))),
+        ("PUT", ["servers", s]) => id(s).map(|s| ("PUT /servers/{id}", UpdateServer(s))),
+        ("DELETE", ["servers", s]) => id(s).map(|s| ("DELETE /servers/{id}", DeleteServer(s))),
+        ("GET", ["servers", s, "actions"]) => {
+            id(s).map(|s| ("GET /servers/{id}/actions", ListServerActions(s)))
+        }
+        ("GET", ["servers", s, "actions", a]) => id(s)
+            .zip(id(a))
+            .map(|(s, a)| ("GET /servers/{id}/actions/{id}", GetServerAction(s, a))),
+        ("POST", ["servers", s, "actions", verb]) => id(s)
+            .zip(Verb::parse(verb))
+            .map(|(s, v)| (verb_label(v), ServerAction(s, v))),
+        ("GET", ["actions"]) => Some(("GET /actions", ListActions)),
+        ("GET", ["actions", a]) => id(a).map(|a| ("GET /actions/{id}", GetAction(a))),
+        ("GET", ["server_types"]) => Some(("GET /server_types", ListServerTypes)),
+        ("GET", ["server_types", t]) => id(t).map(|t| ("GET /server_types/{id}", GetServerType(t))),
+        ("GET", ["images"]) => Some(("GET /images", ListImages)),
+        ("GET", ["images", i]) => id(i).map(|i| ("GET /images/{id}", GetImage(i))),
+        ("GET", ["locations"]) => Some(("GET /locations", ListLocations)),
+        ("GET", ["locations", l]) => id(l).map(|l| ("GET /locations/{id}", GetLocation(l))),
+        ("GET", ["datacenters"]) => Some(("GET /datacenters", ListDatacenters)),
+        ("GET", ["datacenters", d]) => id(d).map(|d| ("GET /datacenters/{id}", GetDatacenter(d))),
+        _ => None,
+    };
+    found.ok_or_else(|| ApiError::not_found("route"))
+}
+
+fn verb_label(verb: Verb) -> &'static str {
+    match verb {
+        Verb::PowerOn => "POST /servers/{id}/actions/poweron",
+        Verb::PowerOff => "POST /servers/{id}/actions/poweroff",
+        Verb::Shutdown => "POST /servers/{id}/actions/shutdown",
+        Verb::Reboot => "POST /servers/{id}/actions/reboot",
+        Verb::Reset => "POST /servers/{id}/actions/reset",
+        Verb::RequestConsole => "POST /servers/{id}/actions/request_console",
+    }
+}
+
+pub fn dispatch(route: Route, ctx: &mut Ctx<'_>, request: &Request) -> Answer {
+    let query = Query::parse(&request.query);
+    let q = &query;
+    match route {
+        Route::ListServers => servers::list(ctx, q),
+        Route::CreateServer => servers::create(ctx, &request.body),
+        Route::GetServer(id) => servers::get(ctx, id),
+        Route::UpdateServer(id) => servers::update(ctx, id, &request.body),
+        Route::DeleteServer(id) => servers::delete(ctx, id),
+        Route::ServerAction(id, verb) => servers::act(ctx, id, verb),
+        Route::ListServerActions(id) => actions::list_for_server(ctx, id, q),
+        Route::GetServerAction(server, id) => actions::get_for_server(ctx, server, id),
+        Route::ListAllServerActions => actions::list_all(ctx, q),
+        Route::GetAnyServerAction(id) | Route::GetAction(id) => actions::get(ctx, id),
+        Route::ListActions => actions::list_by_ids(ctx, q),
+        Route::ListServerTypes => catalog_routes::server_types(ctx.catalog, q),
+        Route::GetServerType(id) => {
+            catalog_routes::one(&ctx.catalog.server_types, "server_type", id)
+        }
+        Route::ListImages => catalog_routes::images(ctx.catalog, q),
+        Route::GetImage(id) => catalog_routes::one(&ctx.catalog.images, "image", id),
+        Route::ListLocations => catalog_routes::locations(ctx.catalog, q),
+        Route::GetLocation(id) => catalog_routes::one(&ctx.catalog.locations, "location", id),
+        Route::ListDatacenters => catalog_routes::datacenters(ctx.catalog, q),
+        Route::GetDatacenter(id) => catalog_routes::one(&ctx.catalog.datacenters, "datacenter", id),
+    }
+}
+
+/// A request body as JSON; a body that does not parse is `json_error`.
+pub fn body_json(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::json_error(&e.to_string()))?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(ApiError::json_error("the body must be a JSON object"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_the_routes_clients_use() {
+        assert_eq!(resolve("GET", &["servers"]).unwrap().1, Route::ListServers);
+        assert_eq!(
+            resolve("GET", &["servers", "actions"]).unwrap().1,
+            Route::ListAllServerActions
+        );
+        assert_eq!(
+            resolve("GET", &["servers", "42"]).unwrap().1,
+            Route::GetServer(42)
+        );
+        assert_eq!(
+            resolve("POST", &["servers", "42", "actions", "poweroff"]).unwrap(),
+            (
+                "POST /servers/{id}/actions/poweroff",
+                Route::ServerAction(42, Verb::PowerOff)
+            )
+        );
+        assert!(resolve("POST", &["servers", "42", "actions", "explode"]).is_err());
+        assert!(resolve("GET", &["servers", "abc"]).is_err());
+        assert!(resolve("PATCH", &["servers", "1"]).is_err());
+        assert!(resolve("GET", &[]).is_err());
+        assert_eq!(resolve("GET", &["nope"]).unwrap_err().code, "not_found");
+    }
+}
