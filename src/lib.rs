@@ -5,7 +5,7 @@
 //! [`Output`] so that a closed pipe ends the program quietly.
 
 pub mod cli;
-mod cloud;
+pub(crate) mod cloud;
 pub mod config;
 mod consumer;
 pub mod error;

@@ -142,10 +142,13 @@ const EXTRA_SECTIONS: &str = r#".SH EXIT STATUS
 Success.
 .TP
 \fB1\fR
-The operation failed or found nothing to do: \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed or does not exist, a database or file system error.
+The operation failed or found nothing to do: an error from the Hetzner API or the network, an action that ended in error, a server not found, \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed or does not exist, a database or file system error.
 .TP
 \fB2\fR
-Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, a database written by a newer hcc.
+Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, no API token, \fBkill\fR without \fB\-\-yes\fR when standard input is not a terminal, a database written by a newer hcc.
+.TP
+\fB3\fR
+Refused by the guard: the server lacks the managed label, or a new server's name lacks the configured prefix.
 .PP
 Errors are one line on standard error, beginning with \fBhcc:\fR. A closed output pipe ends hcc silently with status 0.
 .SH ENVIRONMENT

@@ -3,6 +3,7 @@
 
 mod test;
 
+mod cloud;
 mod config;
 mod errors;
 mod man;

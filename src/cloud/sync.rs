@@ -43,11 +43,9 @@ pub fn sync(
     if json_out {
         print_json(&summary.json(cloud.client.requests_sent()))?;
     } else {
-        crate::print(&format!(
-            "{} ({} requests)\n",
-            summary.text,
-            cloud.client.requests_sent()
-        ))?;
+        let requests = cloud.client.requests_sent();
+        let plural = if requests == 1 { "" } else { "s" };
+        crate::print(&format!("{} ({requests} request{plural})\n", summary.text))?;
     }
     Ok(ExitCode::SUCCESS)
 }
