@@ -51,11 +51,7 @@ pub enum Command {
         #[arg(value_name = "CMD")]
         cmd: String,
         /// Its arguments.
-        #[arg(
-            value_name = "ARG",
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
+        #[arg(value_name = "ARG")]
         args: Vec<String>,
     },
 
@@ -91,12 +87,7 @@ pub enum Command {
         /// The command's id, as printed by `pull --id`.
         id: i64,
         /// Why it failed (one line).
-        #[arg(
-            value_name = "REASON",
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
+        #[arg(value_name = "REASON", required = true)]
         reason: Vec<String>,
     },
 
@@ -104,12 +95,7 @@ pub enum Command {
     #[command(visible_alias = "notify")]
     Put {
         /// The message; several words are joined by spaces.
-        #[arg(
-            value_name = "MSG",
-            required = true,
-            trailing_var_arg = true,
-            allow_hyphen_values = true
-        )]
+        #[arg(value_name = "MSG", required = true)]
         msg: Vec<String>,
     },
 
@@ -371,7 +357,7 @@ pub enum ConfigCommand {
     Set {
         /// Setting name.
         key: String,
-        /// New value; `-` reads it from standard input.
+        /// New value; for `token`, `-` reads it from standard input.
         value: String,
     },
     /// Remove a setting from config.json so its default applies.

@@ -57,6 +57,11 @@ pub enum Error {
         path: PathBuf,
         why: String,
     },
+    /// The file exists but this user may not read it.
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -76,6 +81,11 @@ impl fmt::Display for Error {
             Error::Read { path, why } => write!(
                 f,
                 "cannot read configuration `{}`: {why} (fix the file or run `hcc setup`)",
+                path.display()
+            ),
+            Error::Unreadable { path, source } => write!(
+                f,
+                "cannot read configuration `{}`: {source} (it is private to its owner, mode 0600, as it may hold the API token: run hcc as that user)",
                 path.display()
             ),
             Error::Write { path, source } => {
@@ -274,7 +284,16 @@ impl Config {
             path: path.to_path_buf(),
             why,
         };
-        let text = fs::read_to_string(path).map_err(|e| read_err(e.to_string()))?;
+        let text = fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Error::Unreadable {
+                    path: path.to_path_buf(),
+                    source: e,
+                }
+            } else {
+                read_err(e.to_string())
+            }
+        })?;
         let object: Map<String, Value> = if text.trim().is_empty() {
             Map::new()
         } else {

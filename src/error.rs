@@ -63,6 +63,7 @@ impl Error {
 
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Config(config::Error::Unreadable { .. }) => EXIT_FAILED,
             Error::Config(_) | Error::Input(_) => EXIT_USAGE,
             Error::Hetzner(hetzner::Error::NoToken(_)) => EXIT_USAGE,
             Error::Refused(_) => EXIT_REFUSED,
@@ -90,7 +91,11 @@ impl fmt::Display for Error {
                 action,
                 path,
                 source,
-            } => write!(f, "cannot {action} `{}`: {source}", path.display()),
+            } => write!(
+                f,
+                "cannot {action} `{}`: {source}",
+                crate::verb::escaped(&path.display().to_string())
+            ),
             Error::Output(err) => write!(f, "cannot write output: {err}"),
         }
     }

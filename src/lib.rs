@@ -41,8 +41,9 @@ const RESCAN: Duration = Duration::from_secs(30);
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "hcc", &mut io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "hcc", &mut script);
+            Output::new().write(&String::from_utf8_lossy(&script))?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Man => {
@@ -129,7 +130,7 @@ fn config_command(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {
             out.line(&value)?;
         }
         ConfigCommand::Set { key, value } => {
-            let value = if value == "-" {
+            let value = if value == "-" && key == "token" {
                 read_stdin_line()?
             } else {
                 value
@@ -170,7 +171,7 @@ fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let owner = consumer::lease_owner(lease.id);
     match store.lease_next(&owner, lease.lease, config.max_attempts())? {
         Some(leased) => {
-            print_leased(&leased, lease.id)?;
+            deliver(&store, &leased, lease.id)?;
             Ok(ExitCode::SUCCESS)
         }
         None => Ok(ExitCode::from(EXIT_FAILED)),
@@ -179,10 +180,12 @@ fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
 
 fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let config = Config::load(&home.config_path())?;
-    // Watch before the first look, so nothing that lands in between is missed.
-    let wakeup = Wakeup::new(home)?;
     let mut store = Store::open(&home.db_path())?;
+    // Watch before the first look, so nothing that lands in between is
+    // missed (and after opening, which creates the WAL: not news).
+    let wakeup = Wakeup::new(home)?;
     let owner = consumer::lease_owner(lease.id);
+    let mut woken = false;
     loop {
         let look = (|| -> Result<(Option<store::Leased>, Option<i64>), Error> {
             let report = spool::ingest(home, &mut store)?;
@@ -192,7 +195,7 @@ fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
         })();
         let timeout = match outlive(look)? {
             Some((Some(leased), _)) => {
-                print_leased(&leased, lease.id)?;
+                deliver(&store, &leased, lease.id)?;
                 return Ok(ExitCode::SUCCESS);
             }
             // A running command whose lease expires becomes leasable
@@ -204,7 +207,8 @@ fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
             Some((None, None)) => RESCAN,
             None => RETRY_AFTER_ERROR,
         };
-        wakeup.wait(timeout);
+        let timeout = if woken { wakeup::FOLLOW_UP } else { timeout };
+        woken = wakeup.wait(timeout);
     }
 }
 
@@ -230,13 +234,19 @@ fn outlive<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
     }
 }
 
-fn print_leased(leased: &store::Leased, with_id: bool) -> Result<(), Error> {
+/// Prints a leased command; if it cannot be printed (closed or full
+/// output), the lease goes back so the command is not lost.
+fn deliver(store: &Store, leased: &store::Leased, with_id: bool) -> Result<(), Error> {
     let text = if with_id {
         format!("{} {}", leased.id, leased.line)
     } else {
         leased.line.to_string()
     };
-    Output::new().line(&text)
+    let printed = Output::new().line(&text);
+    if printed.is_err() {
+        store.release(leased.id)?;
+    }
+    printed
 }
 
 fn done(home: &Home, id: i64, result: Option<String>) -> Result<ExitCode, Error> {
@@ -304,8 +314,8 @@ impl Progress {
 
 fn wait(home: &Home, progress: Option<&str>) -> Result<ExitCode, Error> {
     let progress = Progress::new(progress);
-    let wakeup = Wakeup::new(home)?;
     let mut store = Store::open(&home.db_path())?;
+    let wakeup = Wakeup::new(home)?;
     let mut out = Output::new();
     let mut last_message = store.last_message_id()?;
     let mut last_command = store.last_command_id()?;
@@ -336,15 +346,17 @@ fn wait(home: &Home, progress: Option<&str>) -> Result<ExitCode, Error> {
             Ok(printed)
         })();
         let timeout = match outlive(look)? {
+            // Found nothing after an event: one follow-up look (wakeup.rs).
             Some(0) if woken => {
                 progress.show(Progress::EMPTY_WAKEUP, 1);
-                RESCAN
+                wakeup::FOLLOW_UP
             }
             Some(_) => RESCAN,
             None => RETRY_AFTER_ERROR,
         };
+        let following_up = timeout == wakeup::FOLLOW_UP;
         woken = wakeup.wait(timeout);
-        if !woken {
+        if !woken && !following_up {
             progress.show(Progress::IDLE, 1);
         }
     }

@@ -6,9 +6,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
-    let cli = hcc::cli::Cli::parse();
+    let cli = match hcc::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage(err),
+    };
     match hcc::run(cli) {
         Ok(code) => code,
         Err(err) if err.is_broken_pipe() => {
@@ -21,4 +25,30 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// Help and version go out as clap renders them; a usage error becomes one
+/// `hcc:` line, like every other error, with exit code 2.
+fn usage(err: clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+    }
+    let text = err.to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    let first: String = first
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    eprintln!("hcc: {first} (see `hcc --help`)");
+    ExitCode::from(hcc::error::EXIT_USAGE)
 }

@@ -125,6 +125,12 @@ impl CommandLine {
             Shape::OptionalName if args.is_empty() || args == [""] => String::new(),
             shape => {
                 let max = if shape == Shape::NameAndOptions { 4 } else { 1 };
+                if shape == Shape::OptionalName && args.len() > 1 {
+                    return Err(format!(
+                        "`{cmd}` takes at most one server name, got {} words",
+                        args.len()
+                    ));
+                }
                 let Some(name) = args.first() else {
                     return Err(format!("`{cmd}` needs a server name"));
                 };
@@ -246,6 +252,11 @@ fn check_message(msg: &str) -> Result<(), String> {
         return Err("message contains control characters".into());
     }
     Ok(())
+}
+
+/// A string with control characters escaped, kept whole (paths).
+pub fn escaped(value: &str) -> String {
+    value.escape_debug().collect()
 }
 
 /// A user-supplied string made safe to quote in a one-line message:

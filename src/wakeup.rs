@@ -7,13 +7,14 @@
 //! and recreates that file. An event only says "look again": callers re-read
 //! the tables and the spool after each wake-up, since backends may drop or
 //! merge events. To wait without a race, create the `Wakeup` first, then
-//! check, then wait: anything that changes after creation is queued.
+//! check, then wait: anything that changes after creation is queued. After
+//! a wake-up that found nothing, look once more [`FOLLOW_UP`] later.
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::event::{EventKind, ModifyKind};
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::error::Error;
@@ -63,6 +64,13 @@ impl Wakeup {
     }
 }
 
+/// How soon to look again after a wake-up that found nothing new. A commit
+/// writes the WAL (the event) and only then publishes it in the shared
+/// memory index, which inotify cannot see; a look right after the event may
+/// be a moment early, and no further event follows. One more look shortly
+/// after closes that gap, without polling while nothing happens.
+pub const FOLLOW_UP: Duration = Duration::from_millis(25);
+
 /// One pending signal is enough; more would only repeat the same re-read.
 fn signal(tx: &SyncSender<()>) {
     match tx.try_send(()) {
@@ -74,17 +82,22 @@ fn is_relevant(event: &Event, wal_name: &str, spool_new: &Path) -> bool {
     if event.need_rescan() {
         return true;
     }
-    let kind_matters = match event.kind {
-        // Reads of spool files and of the database are ours or a reader's.
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        _ => true,
-    };
-    kind_matters
-        && event.paths.iter().any(|path| {
-            path.parent() == Some(spool_new)
-                || path.file_name().is_some_and(|name| name == wal_name)
-        })
+    event.paths.iter().any(|path| {
+        if path.parent() == Some(spool_new) {
+            // A rename or write into spool/new; reading a file is not news.
+            !matches!(event.kind, EventKind::Access(_))
+        } else if path.file_name().is_some_and(|name| name == wal_name) {
+            // A commit writes to the WAL (IN_MODIFY). A reader also opens it
+            // read-write and closes it (IN_CLOSE_WRITE) without writing:
+            // that must not wake anyone.
+            matches!(
+                event.kind,
+                EventKind::Modify(ModifyKind::Data(_)) | EventKind::Create(_)
+            )
+        } else {
+            false
+        }
+    })
 }
 
 fn watch_error(path: &Path, err: notify::Error) -> Error {

@@ -129,3 +129,55 @@ fn wait_and_next_outlive_a_locked_database() {
         "wait gave up instead of trying again"
     );
 }
+
+#[test]
+fn usage_errors_are_one_line_too() {
+    let env = Env::new();
+    let run = env.run(&["frobnicate"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(
+        run.stderr.starts_with("hcc: ") && run.stderr.contains("frobnicate"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.trim_end().ends_with("(see `hcc --help`)"),
+        "{run:?}"
+    );
+    let help = env.run(&["--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Usage: hcc"));
+}
+
+#[test]
+fn flags_after_words_are_still_flags() {
+    let env = Env::new();
+    let other = tempfile::tempdir().unwrap();
+    let other_home = other.path().to_str().unwrap();
+    env.ok(&["put", "hello", "--home", other_home]);
+    let count: i64 = rusqlite::Connection::open(other.path().join("hcc.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM messages WHERE msg = 'hello'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(count, 1);
+    env.ok(&["put", "--", "-starts-with-a-dash"]);
+}
+
+#[test]
+fn completions_into_a_full_disk_fail_cleanly() {
+    let env = Env::new();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = env
+        .cmd(&["completions", "bash"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    crate::test::Run::from(out).fails(1, "cannot write output");
+}

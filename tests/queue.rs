@@ -214,3 +214,55 @@ fn push_refuses_what_no_consumer_could_run() {
     let arg: String = env.value("SELECT arg FROM commands WHERE id = 1");
     assert_eq!(arg, "hello world");
 }
+
+#[test]
+fn a_command_that_cannot_be_printed_goes_back_to_the_queue() {
+    let env = Env::new();
+    env.ok(&["push", "start", "vm1"]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = env.cmd(&["pull"]).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (state, attempts): (String, i64) = env
+        .db()
+        .query_row(
+            "SELECT state, attempts FROM commands WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), attempts), ("queued", 0));
+    assert_eq!(env.ok(&["pull", "--id"]), "1 start vm1\n");
+}
+
+#[test]
+fn done_needs_a_command_that_was_leased() {
+    let env = Env::new();
+    env.ok(&["push", "start", "vm1"]);
+    env.run(&["done", "1"])
+        .fails(1, "command 1 was never leased");
+    env.ok(&["pull", "--id", "--lease", "1"]);
+    // Its lease expired and it went back to the queue: a late `done` from
+    // the consumer that ran it still closes it.
+    env.db()
+        .execute(
+            "UPDATE commands SET state = 'queued', lease_until = NULL WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    env.ok(&["done", "1"]);
+}
+
+#[test]
+fn a_running_row_without_a_lease_is_taken_over() {
+    let env = Env::new();
+    env.db()
+        .execute(
+            "INSERT INTO commands (cmd, arg, state) VALUES ('start', 'vm1', 'running')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(env.ok(&["pull", "--id"]), "1 start vm1\n");
+}

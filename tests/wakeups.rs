@@ -175,3 +175,28 @@ fn the_original_wait_loop_pulls_what_was_pushed() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn readers_do_not_wake_waiters() {
+    let env = Env::new();
+    let mut wait = env.spawn(&["wait", ""]);
+    wait.wait_blocked();
+    for _ in 0..3 {
+        let db = env.db();
+        let _: i64 = db
+            .query_row("SELECT count(*) FROM commands", [], |r| r.get(0))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = wait.child.kill();
+    let mut stderr = String::new();
+    use std::io::Read;
+    wait.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    // Started, and nothing since: no wake-ups from the three readers.
+    assert_eq!(stderr, ":");
+}

@@ -193,7 +193,7 @@ impl Store {
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM commands
                    WHERE state = 'queued'
-                      OR (state = 'running' AND (lease_until < ?1
+                      OR (state = 'running' AND (lease_until IS NULL OR lease_until < ?1
                           OR (lease_owner LIKE 'ack:%' AND ?2 != ''
                               AND (instr(lease_owner, ?2) > 0 OR instr(lease_owner, ?3) > 0)))))",
                 params![now, token_a, token_b],
@@ -222,13 +222,14 @@ impl Store {
             "UPDATE commands
              SET state = 'failed', finished_at = ?1, lease_until = NULL,
                  error = 'lease expired ' || attempts || ' times: no consumer closed it'
-             WHERE state = 'running' AND lease_until < ?1 AND attempts >= ?2",
+             WHERE state = 'running' AND (lease_until IS NULL OR lease_until < ?1)
+               AND attempts >= ?2",
             params![now, max_attempts],
         )
         .map_err(err("fail exhausted leases"))?;
         tx.execute(
             "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
-             WHERE state = 'running' AND lease_until < ?1",
+             WHERE state = 'running' AND (lease_until IS NULL OR lease_until < ?1)",
             params![now],
         )
         .map_err(err("return expired leases"))?;
@@ -281,7 +282,22 @@ impl Store {
         Ok(leased)
     }
 
-    /// Closes a queued or running command as done or failed.
+    /// Gives a lease back, as if it had expired: for a consumer that could
+    /// not deliver the command it took (its output failed).
+    pub fn release(&self, id: i64) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL,
+                     attempts = max(attempts - 1, 0)
+                 WHERE id = ?1 AND state = 'running'",
+                [id],
+            )
+            .map_err(self.err("give a lease back"))?;
+        Ok(())
+    }
+
+    /// Closes a leased command as done or failed: one that is running, or
+    /// one whose lease expired (its consumer finished late).
     pub fn finish(&self, id: i64, finish: &Finish) -> Result<(), Error> {
         let (state, result, error) = match finish {
             Finish::Done { result } => ("done", result.as_deref(), None),
@@ -292,7 +308,8 @@ impl Store {
             .execute(
                 "UPDATE commands
                  SET state = ?2, result = ?3, error = ?4, finished_at = ?5, lease_until = NULL
-                 WHERE id = ?1 AND state IN ('queued', 'running')",
+                 WHERE id = ?1
+                   AND (state = 'running' OR (state = 'queued' AND attempts > 0))",
                 params![id, state, result, error, now()],
             )
             .map_err(self.err("close a command"))?;
@@ -306,8 +323,9 @@ impl Store {
             })
             .optional()
             .map_err(self.err("look up a command"))?;
-        Err(Error::Command(match current {
+        Err(Error::Command(match current.as_deref() {
             None => format!("no command with id {id}"),
+            Some("queued") => format!("command {id} was never leased; nothing to close"),
             Some(state) => format!("command {id} is already {state}"),
         }))
     }
