@@ -9,14 +9,14 @@ pub(crate) mod cloud;
 pub mod config;
 mod consumer;
 pub mod error;
+pub mod hetzner;
 pub mod home;
 pub mod man;
 mod setup;
-pub mod hetzner;
-mod table;
 pub mod sim;
 pub mod spool;
 pub mod store;
+mod table;
 pub mod verb;
 mod wakeup;
 

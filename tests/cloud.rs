@@ -1,8 +1,6 @@
 //! The cloud commands against `hcc sim`: after each, the SQLite row and the
 //! simulator's own state must agree.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::test::{Env, Run, Sim, have};
@@ -54,14 +52,23 @@ fn sync_fills_the_table_in_pages_and_list_reads_it_back() {
     let env = Env::new();
     let out = ok(&env, &sim, &["sync"]);
     // One action-log request for the bookmark, then three pages of 50.
-    assert_eq!(out, "synced 120 servers (120 added, 0 updated, 0 removed) (4 requests)\n");
+    assert_eq!(
+        out,
+        "synced 120 servers (120 added, 0 updated, 0 removed) (4 requests)\n"
+    );
     assert_eq!(requests(&sim), 4);
     let count: i64 = env.value("SELECT count(*) FROM servers");
     assert_eq!(count, 120);
     let id = id_of(&env, "srv-00042");
     let server = remote(&sim, id).unwrap();
-    assert_eq!(column(&env, "srv-00042", "status").as_deref(), server["status"].as_str());
-    assert_eq!(column(&env, "srv-00042", "ipv4").as_deref(), server["public_net"]["ipv4"]["ip"].as_str());
+    assert_eq!(
+        column(&env, "srv-00042", "status").as_deref(),
+        server["status"].as_str()
+    );
+    assert_eq!(
+        column(&env, "srv-00042", "ipv4").as_deref(),
+        server["public_net"]["ipv4"]["ip"].as_str()
+    );
     assert_eq!(
         column(&env, "srv-00042", "location").as_deref(),
         server["datacenter"]["location"]["name"].as_str()
@@ -70,7 +77,10 @@ fn sync_fills_the_table_in_pages_and_list_reads_it_back() {
     assert_eq!(api["id"], server["id"]);
     // The vms view keeps the original's names.
     let ip4: String = env.value("SELECT ip4 FROM vms WHERE name = 'srv-00042'");
-    assert_eq!(Some(ip4.as_str()), server["public_net"]["ipv4"]["ip"].as_str());
+    assert_eq!(
+        Some(ip4.as_str()),
+        server["public_net"]["ipv4"]["ip"].as_str()
+    );
 
     let before = requests(&sim);
     let list: Value = serde_json::from_str(&ok(&env, &sim, &["list", "--json"])).unwrap();
@@ -87,9 +97,16 @@ fn a_full_sync_removes_rows_of_servers_gone_remotely() {
     let env = Env::new();
     ok(&env, &sim, &["sync"]);
     let id = id_of(&env, "srv-00003");
-    assert_eq!(sim.control("DELETE", &format!("/_sim/servers/{id}"), None).status, 200);
+    assert_eq!(
+        sim.control("DELETE", &format!("/_sim/servers/{id}"), None)
+            .status,
+        200
+    );
     let out = ok(&env, &sim, &["sync"]);
-    assert!(out.starts_with("synced 4 servers (0 added, 4 updated, 1 removed)"), "{out}");
+    assert!(
+        out.starts_with("synced 4 servers (0 added, 4 updated, 1 removed)"),
+        "{out}"
+    );
     assert!(column(&env, "srv-00003", "name").is_none());
 }
 
@@ -100,18 +117,29 @@ fn sync_changes_costs_one_request_when_nothing_changed() {
     ok(&env, &sim, &["sync"]);
     let before = requests(&sim);
     let out = ok(&env, &sim, &["sync", "--changes"]);
-    assert_eq!(out, "synced changes: 0 servers touched (0 updated, 0 removed) (1 request)\n");
+    assert_eq!(
+        out,
+        "synced changes: 0 servers touched (0 updated, 0 removed) (1 request)\n"
+    );
     assert_eq!(requests(&sim) - before, 1);
     // Another client powers a server off: only that one is fetched again.
     let id = id_of(&env, "srv-00007");
-    let answer = sim.api("POST", &format!("/servers/{id}/actions/poweroff"), Some("{}"));
+    let answer = sim.api(
+        "POST",
+        &format!("/servers/{id}/actions/poweroff"),
+        Some("{}"),
+    );
     assert_eq!(answer.status, 201, "{answer:?}");
     let before = requests(&sim);
     let out = ok(&env, &sim, &["sync", "--changes"]);
-    assert!(out.starts_with("synced changes: 1 servers touched (1 updated"), "{out}");
+    assert!(
+        out.starts_with("synced changes: 1 servers touched (1 updated"),
+        "{out}"
+    );
     assert_eq!(requests(&sim) - before, 2);
     assert_eq!(column(&env, "srv-00007", "status").as_deref(), Some("off"));
-    let json: Value = serde_json::from_str(&ok(&env, &sim, &["sync", "--changes", "--json"])).unwrap();
+    let json: Value =
+        serde_json::from_str(&ok(&env, &sim, &["sync", "--changes", "--json"])).unwrap();
     assert_eq!(json["requests"], 1);
 }
 
@@ -134,11 +162,22 @@ fn power_verbs_change_the_server_and_its_row() {
         let out = ok(&env, &sim, &[verb, "srv-00001"]);
         assert!(out.ends_with(&format!("now {want}\n")), "{verb}: {out}");
         assert_eq!(remote(&sim, id).unwrap()["status"], want, "{verb}");
-        assert_eq!(column(&env, "srv-00001", "status").as_deref(), Some(want), "{verb}");
+        assert_eq!(
+            column(&env, "srv-00001", "status").as_deref(),
+            Some(want),
+            "{verb}"
+        );
     }
-    let json: Value =
-        serde_json::from_str(&ok(&env, &sim, &["stop", "srv-00002", "--no-wait", "--json"])).unwrap();
-    assert_eq!((json["action"].as_str(), json["waited"].as_bool()), (Some("shutdown_server"), Some(false)));
+    let json: Value = serde_json::from_str(&ok(
+        &env,
+        &sim,
+        &["stop", "srv-00002", "--no-wait", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(
+        (json["action"].as_str(), json["waited"].as_bool()),
+        (Some("shutdown_server"), Some(false))
+    );
     let by_route = &sim.stats()["by_route"];
     assert_eq!(by_route["POST /servers/{id}/actions/reset"], 1);
     assert_eq!(by_route["POST /servers/{id}/actions/reboot"], 1);
@@ -149,14 +188,21 @@ fn create_records_the_server_and_its_root_password() {
     let sim = Sim::start(&["--action-ms", "50"]);
     let env = Env::new();
     env.ok(&["config", "set", "prefix", "m-"]);
-    let out = ok(&env, &sim, &["create", "m-vm1", "cx22", "debian-12", "hel1"]);
+    let out = ok(
+        &env,
+        &sim,
+        &["create", "m-vm1", "cx22", "debian-12", "hel1"],
+    );
     let password = out
         .lines()
         .find_map(|l| l.strip_prefix("root password: "))
         .unwrap_or_else(|| panic!("no root password in {out}"))
         .to_string();
     assert!(out.starts_with("created m-vm1 (id "), "{out}");
-    assert_eq!(column(&env, "m-vm1", "root_password"), Some(password.clone()));
+    assert_eq!(
+        column(&env, "m-vm1", "root_password"),
+        Some(password.clone())
+    );
     assert_eq!(column(&env, "m-vm1", "stage").as_deref(), Some("created"));
     assert_eq!(column(&env, "m-vm1", "status").as_deref(), Some("running"));
     assert_eq!(column(&env, "m-vm1", "location").as_deref(), Some("hel1"));
@@ -170,11 +216,17 @@ fn create_records_the_server_and_its_root_password() {
     hcc(&env, &sim, &["create", "m-vm1"]).fails(1, "already exists");
     // Without the prefix: refused by the guard.
     hcc(&env, &sim, &["new", "vm2"]).fails(3, "must begin with the prefix `m-`");
-    let count = sim.get("/servers").json()["servers"].as_array().unwrap().len();
+    let count = sim.get("/servers").json()["servers"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(count, 1);
     // The alias and the defaults.
     ok(&env, &sim, &["new", "m-vm3", "--no-wait"]);
-    assert_eq!(column(&env, "m-vm3", "server_type").as_deref(), Some("cx22"));
+    assert_eq!(
+        column(&env, "m-vm3", "server_type").as_deref(),
+        Some("cx22")
+    );
     assert_eq!(column(&env, "m-vm3", "location").as_deref(), Some("fsn1"));
 }
 
@@ -196,7 +248,10 @@ fn kill_asks_or_needs_yes() {
     let id = id_of(&env, "srv-00001");
     hcc(&env, &sim, &["kill", "srv-00001"]).fails(2, "without --yes");
     assert!(remote(&sim, id).is_some());
-    assert_eq!(ok(&env, &sim, &["kill", "srv-00001", "--yes"]), format!("deleted srv-00001 (id {id})\n"));
+    assert_eq!(
+        ok(&env, &sim, &["kill", "srv-00001", "--yes"]),
+        format!("deleted srv-00001 (id {id})\n")
+    );
     assert!(remote(&sim, id).is_none());
     assert!(column(&env, "srv-00001", "name").is_none());
 }
@@ -225,11 +280,17 @@ fn the_guard_refuses_every_verb_on_an_unmanaged_server() {
         hcc(&env, &sim, args).fails(3, "is not managed by hcc: it lacks the label `managed`");
     }
     let by_route = &sim.stats()["by_route"];
-    assert!(by_route.get("POST /servers/{id}/actions/poweron").is_none(), "{by_route}");
+    assert!(
+        by_route.get("POST /servers/{id}/actions/poweron").is_none(),
+        "{by_route}"
+    );
     assert!(by_route.get("DELETE /servers/{id}").is_none(), "{by_route}");
     assert!(column(&env, "foreign", "name").is_none());
     // Adopt, act, release.
-    assert_eq!(ok(&env, &sim, &["settag", "foreign"]), "foreign: now managed (label `managed`)\n");
+    assert_eq!(
+        ok(&env, &sim, &["settag", "foreign"]),
+        "foreign: now managed (label `managed`)\n"
+    );
     ok(&env, &sim, &["stop", "foreign"]);
     ok(&env, &sim, &["deltag", "foreign"]);
     let labels = sim.get("/servers?name=foreign").json()["servers"][0]["labels"].clone();
@@ -241,17 +302,33 @@ fn the_guard_refuses_every_verb_on_an_unmanaged_server() {
 fn console_prints_the_original_url_and_stores_the_credentials() {
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
-    env.ok(&["config", "set", "console_url", "https://panel.example.org/vnc/l.html?"]);
+    env.ok(&[
+        "config",
+        "set",
+        "console_url",
+        "https://panel.example.org/vnc/l.html?",
+    ]);
     let out = ok(&env, &sim, &["console", "srv-00001"]);
     let url = column(&env, "srv-00001", "console_url").unwrap();
     let password = column(&env, "srv-00001", "console_password").unwrap();
-    assert_eq!(out, format!("https://panel.example.org/vnc/l.html?{url}#{password}\n"));
+    assert_eq!(
+        out,
+        format!("https://panel.example.org/vnc/l.html?{url}#{password}\n")
+    );
     assert!(url.starts_with("ws"), "{url}");
     let at: f64 = env.value("SELECT ts FROM vms WHERE name = 'srv-00001'");
     assert!((crate::test::unix_now() - at).abs() < 30.0);
-    let json: Value = serde_json::from_str(&ok(&env, &sim, &["console", "srv-00001", "--json"])).unwrap();
-    assert_eq!(json["password"].as_str(), column(&env, "srv-00001", "console_password").as_deref());
-    assert_ne!(json["password"].as_str(), Some(password.as_str()), "fresh credentials each time");
+    let json: Value =
+        serde_json::from_str(&ok(&env, &sim, &["console", "srv-00001", "--json"])).unwrap();
+    assert_eq!(
+        json["password"].as_str(),
+        column(&env, "srv-00001", "console_password").as_deref()
+    );
+    assert_ne!(
+        json["password"].as_str(),
+        Some(password.as_str()),
+        "fresh credentials each time"
+    );
 }
 
 #[test]
@@ -259,11 +336,26 @@ fn catalog_commands_show_hetzners_lists() {
     let sim = Sim::start(&[]);
     let env = Env::new();
     let images: Value = serde_json::from_str(&ok(&env, &sim, &["images", "--json"])).unwrap();
-    assert!(images.as_array().unwrap().iter().any(|i| i["name"] == "debian-12"));
+    assert!(
+        images
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == "debian-12")
+    );
     let types = ok(&env, &sim, &["types"]);
-    assert!(types.starts_with("NAME ") && types.contains("cx22"), "{types}");
+    assert!(
+        types.starts_with("NAME ") && types.contains("cx22"),
+        "{types}"
+    );
     let types: Value = serde_json::from_str(&ok(&env, &sim, &["types", "--json"])).unwrap();
-    assert!(types.as_array().unwrap().iter().all(|t| t["cores"].as_f64().unwrap_or(0.0) > 0.0));
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["cores"].as_f64().unwrap_or(0.0) > 0.0)
+    );
     assert!(ok(&env, &sim, &["dc"]).contains("fsn1-dc14"));
     assert!(ok(&env, &sim, &["datacenters"]).contains("fsn1"));
     assert!(ok(&env, &sim, &["locations"]).contains("Falkenstein"));
@@ -299,7 +391,7 @@ fn errors_are_one_line_with_hetzners_code() {
 
 #[test]
 fn secrets_never_reach_stderr() {
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "20", "--fail", "500:0.3", "--seed", "3"]);
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "20"]);
     let env = Env::new();
     let mut stderr = String::new();
     let mut stdout = String::new();
@@ -319,19 +411,35 @@ fn secrets_never_reach_stderr() {
     for secret in [sim.token.as_str(), &console_password, &root_password] {
         assert!(!stderr.contains(secret), "secret on stderr: {stderr}");
     }
-    assert!(stdout.contains(&root_password), "create prints the root password once");
+    assert!(
+        stdout.contains(&root_password),
+        "create prints the root password once"
+    );
 }
 
 #[test]
 fn sync_survives_injected_faults() {
-    let sim = Sim::start(&["--servers", "500", "--fail", "429:0.2,500:0.1,reset:0.05", "--seed", "11"]);
+    let sim = Sim::start(&[
+        "--servers",
+        "500",
+        "--fail",
+        "429:0.2,500:0.1,reset:0.05",
+        "--seed",
+        "11",
+    ]);
     let env = Env::new();
     let run = hcc(&env, &sim, &["sync"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.starts_with("synced 500 servers (500 added"), "{run:?}");
+    assert!(
+        run.stdout.starts_with("synced 500 servers (500 added"),
+        "{run:?}"
+    );
     let count: i64 = env.value("SELECT count(DISTINCT id) FROM servers");
     assert_eq!(count, 500);
-    assert!(sim.stats()["faults"].as_i64().unwrap() > 0, "no fault was injected");
+    assert!(
+        sim.stats()["faults"].as_i64().unwrap() > 0,
+        "no fault was injected"
+    );
     assert!(!run.stderr.contains("panicked"));
 }
 
@@ -339,7 +447,14 @@ fn sync_survives_injected_faults() {
 fn two_concurrent_syncs_share_the_budget_and_earn_no_429() {
     // 60 requests an hour, the clock sped up 360 times (6 a second): two
     // syncs of 51 requests each need more than the bucket holds.
-    let sim = Sim::start(&["--servers", "2500", "--rate-limit", "60/h", "--time-scale", "360"]);
+    let sim = Sim::start(&[
+        "--servers",
+        "2500",
+        "--rate-limit",
+        "60/h",
+        "--time-scale",
+        "360",
+    ]);
     let env = Env::new();
     let spawn = || {
         env.cmd(&["sync"])
@@ -378,7 +493,16 @@ fn the_official_cli_and_hcc_agree() {
         assert!(out.status.success(), "hcloud {args:?}: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    hcloud(&["server", "create", "--name", "from-cli", "--type", "cx22", "--image", "debian-12"]);
+    hcloud(&[
+        "server",
+        "create",
+        "--name",
+        "from-cli",
+        "--type",
+        "cx22",
+        "--image",
+        "debian-12",
+    ]);
     hcloud(&["server", "poweroff", "from-cli"]);
     ok(&env, &sim, &["sync"]);
     let listed: Value = serde_json::from_str(&hcloud(&["server", "list", "-o", "json"])).unwrap();

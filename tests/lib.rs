@@ -8,5 +8,6 @@ mod config;
 mod errors;
 mod man;
 mod queue;
+mod simulator;
 mod spool;
 mod wakeups;

@@ -260,3 +260,180 @@ pub fn unix_now() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+/// `hcc sim --stop-on-eof ARGS` in the background, its first line parsed;
+/// killed when dropped (and it stops by itself when its stdin closes).
+pub struct Sim {
+    child: Child,
+    /// `http://127.0.0.1:PORT/v1`, as printed.
+    pub endpoint: String,
+    pub token: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Sim {
+    pub fn start(args: &[&str]) -> Sim {
+        let mut child = Command::new(HCC)
+            .arg("sim")
+            .arg("--stop-on-eof")
+            .args(args)
+            .env_remove("HCLOUD_TOKEN")
+            .env_remove("HCLOUD_ENDPOINT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn hcc sim");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the sim's first line");
+        let mut endpoint = None;
+        let mut token = None;
+        for word in line.split_whitespace() {
+            if let Some(v) = word.strip_prefix("HCLOUD_ENDPOINT=") {
+                endpoint = Some(v.to_string());
+            } else if let Some(v) = word.strip_prefix("HCLOUD_TOKEN=") {
+                token = Some(v.to_string());
+            }
+        }
+        let (Some(endpoint), Some(token)) = (endpoint, token) else {
+            let _ = child.kill();
+            panic!("hcc sim {args:?} printed {line:?}, not its endpoint and token");
+        };
+        let addr = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches("/v1")
+            .to_string();
+        Sim {
+            child,
+            endpoint,
+            token,
+            addr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes the sim's stdin and waits (up to 5 s) for it to exit.
+    pub fn close_stdin(&mut self) -> bool {
+        drop(self.child.stdin.take());
+        eventually(Duration::from_secs(5), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        })
+    }
+
+    /// An authenticated API request; `path` is relative to `/v1`.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> Http {
+        let auth = format!("Bearer {}", self.token);
+        http(&self.addr, method, &format!("/v1{path}"), body, Some(&auth))
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    pub fn get(&self, path: &str) -> Http {
+        self.api("GET", path, None)
+    }
+
+    /// A request to a control endpoint (`/_sim/...`, no token).
+    pub fn control(&self, method: &str, path: &str, body: Option<&str>) -> Http {
+        http(&self.addr, method, path, body, None)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        self.control("GET", "/_sim/stats", None).json()
+    }
+
+    /// Env for a client of this sim: HCLOUD_ENDPOINT and HCLOUD_TOKEN.
+    pub fn client_env(&self) -> [(&'static str, String); 2] {
+        [
+            ("HCLOUD_ENDPOINT", self.endpoint.clone()),
+            ("HCLOUD_TOKEN", self.token.clone()),
+        ]
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Http {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Http {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), read
+/// to the end. A connection closed without an answer is an error.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    authorization: Option<&str>,
+) -> std::io::Result<Http> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(auth) = authorization {
+        head.push_str(&format!("Authorization: {auth}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
+    stream.write_all(head.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("connection closed without an answer ({} bytes)", raw.len()),
+        ));
+    };
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Http {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::{Cloud, print_json, setting};
 use crate::config::Config;
 use crate::error::Error;
-use crate::home::Home;
 use crate::hetzner::Priority;
+use crate::home::Home;
 use crate::store::Store;
 use crate::table::Table;
 
@@ -44,7 +44,9 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
         print_json(&Value::Array(list))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new(&["NAME", "STATUS", "IPV4", "IPV6", "TYPE", "LOCATION", "CONSOLE"]);
+    let mut table = Table::new(&[
+        "NAME", "STATUS", "IPV4", "IPV6", "TYPE", "LOCATION", "CONSOLE",
+    ]);
     for (s, _) in &shown {
         let status = s
             .status
@@ -58,7 +60,9 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
             dash(&s.ipv6),
             dash(&s.server_type),
             dash(&s.location),
-            s.console_at.map(|at| age(now - at)).unwrap_or_else(|| "-".into()),
+            s.console_at
+                .map(|at| age(now - at))
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
     crate::print(&table.render())?;
@@ -127,7 +131,13 @@ pub fn server_types(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new(&[
-        "NAME", "CORES", "MEMORY", "DISK", "CPU", "ARCH", "PRICE/MONTH",
+        "NAME",
+        "CORES",
+        "MEMORY",
+        "DISK",
+        "CPU",
+        "ARCH",
+        "PRICE/MONTH",
     ]);
     for t in &types {
         let price = price(t)

@@ -87,10 +87,16 @@ pub fn power(
         }
     }
     if json_out {
-        print_json(&json!({"name": name, "id": server.id, "action": action.command,
-                           "action_id": action.id, "waited": !no_wait, "status": status}))?;
+        print_json(
+            &json!({"name": name, "id": server.id, "action": action.command,
+                           "action_id": action.id, "waited": !no_wait, "status": status}),
+        )?;
     } else if no_wait {
-        crate::print(&format!("{name}: {} requested (action {})\n", verb.action(), action.id))?;
+        crate::print(&format!(
+            "{name}: {} requested (action {})\n",
+            verb.action(),
+            action.id
+        ))?;
     } else {
         crate::print(&format!("{name}: {}, now {status}\n", verb.done()))?;
     }
@@ -225,7 +231,9 @@ fn confirm_delete(name: &str, id: i64) -> Result<(), Error> {
     if answer.trim() == name {
         Ok(())
     } else {
-        Err(Error::Failed(format!("not confirmed; `{name}` was not deleted")))
+        Err(Error::Failed(format!(
+            "not confirmed; `{name}` was not deleted"
+        )))
     }
 }
 
@@ -247,7 +255,10 @@ fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
     let had = labels.contains_key(&cloud.label);
     if had == add {
         let state = if add { "already" } else { "not" };
-        crate::print(&format!("{name} is {state} managed (label `{}`)\n", cloud.label))?;
+        crate::print(&format!(
+            "{name} is {state} managed (label `{}`)\n",
+            cloud.label
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     if add {

@@ -107,7 +107,11 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     let rows: Vec<_> = servers.iter().map(|(s, raw)| row(s, raw)).collect();
     let outcome = cloud.store.refresh_all_servers(&rows)?;
     if let Some(first) = newest.first() {
-        let running = newest.iter().filter(|a| a.status == "running").map(|a| a.id).min();
+        let running = newest
+            .iter()
+            .filter(|a| a.status == "running")
+            .map(|a| a.id)
+            .min();
         let mark = running.map(|id| id - 1).unwrap_or(first.id);
         cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
     } else {
@@ -170,7 +174,9 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
     }
     if !bridged {
         let mut summary = sync_all(cloud)?;
-        summary.text.push_str(" (too many changes for an incremental sync)");
+        summary
+            .text
+            .push_str(" (too many changes for an incremental sync)");
         return Ok(summary);
     }
     let (mut updated, mut removed) = (0, 0);

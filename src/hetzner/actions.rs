@@ -115,7 +115,9 @@ mod tests {
 
     #[test]
     fn polls_on_the_cli_schedule() {
-        let waits: Vec<u64> = (0..16).map(|n| poll_interval(n).as_millis() as u64).collect();
+        let waits: Vec<u64> = (0..16)
+            .map(|n| poll_interval(n).as_millis() as u64)
+            .collect();
         assert_eq!(waits[..10], [500; 10]);
         assert_eq!(waits[10..], [750, 1125, 1687, 2500, 2500, 2500]);
     }

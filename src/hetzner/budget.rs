@@ -169,7 +169,10 @@ mod tests {
         let (wait, after) = s.spend(Priority::Background, 1000.0);
         assert_eq!(wait, Duration::ZERO);
         let (wait, _) = after.spend(Priority::Background, 1000.0);
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         let (wait, _) = after.spend(Priority::Interactive, 1000.0);
         assert_eq!(wait, Duration::ZERO);
     }
@@ -184,6 +187,9 @@ mod tests {
             s = after;
         }
         assert_eq!(waits, [0, 1, 2]);
-        assert_eq!(state(60.0, 0.0, 60.0).next_token_in(1000.0), Duration::from_secs(1));
+        assert_eq!(
+            state(60.0, 0.0, 60.0).next_token_in(1000.0),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -150,7 +150,8 @@ impl Client {
             match decision {
                 Decision::Fail => return Err(error),
                 Decision::Retry(wait) => {
-                    if wait >= Duration::from_secs(1) {
+                    // Short retries are routine; a long one deserves a word.
+                    if wait >= Duration::from_secs(5) {
                         (self.notice)(&format!(
                             "{error}; retrying in {:.0} s",
                             wait.as_secs_f64().ceil()
@@ -231,8 +232,18 @@ impl Client {
         let mut response = match response {
             Ok(response) => response,
             Err(err) => {
+                let outcome = if matches!(
+                    err,
+                    ureq::Error::HostNotFound | ureq::Error::ConnectionFailed
+                ) || matches!(&err, ureq::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::ConnectionRefused)
+                {
+                    Outcome::Unreachable
+                } else {
+                    Outcome::Transport
+                };
                 return (
-                    Outcome::Transport,
+                    outcome,
                     Err(Error::Transport {
                         endpoint: self.endpoint.clone(),
                         detail: transport_detail(&err),

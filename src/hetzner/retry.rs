@@ -22,8 +22,12 @@ const CAP: Duration = Duration::from_secs(60);
 /// What happened to one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// No answer: connect, reset, timeout.
+    /// The request may have been sent but no answer came: a reset, a
+    /// timeout, a connection closed early. Worth another try.
     Transport,
+    /// Nothing could be sent: the name does not resolve, the port refuses.
+    /// Retrying in seconds rarely helps; the user should know at once.
+    Unreachable,
     /// An HTTP status; `code` from the error envelope if there was one.
     Status { status: u16, code: Option<String> },
 }
@@ -54,11 +58,14 @@ pub fn decide(
     }
     let retryable = match outcome {
         Outcome::Transport => idempotent,
+        Outcome::Unreachable => false,
         Outcome::Status { status, code } => match code.as_deref() {
             Some("conflict" | "rate_limit_exceeded" | "bad_gateway" | "timeout") => true,
+            // A read is safe to repeat after any server-side failure.
+            _ if idempotent && *status >= 500 => true,
             Some(_) => false,
             // No envelope: a proxy or load balancer answered.
-            None => matches!(status, 502..=504) || (idempotent && *status >= 500),
+            None => matches!(status, 502..=504),
         },
     };
     if !retryable {
@@ -101,7 +108,9 @@ mod tests {
             (status(504, None), true, true),
             (status(500, None), true, true),
             (status(500, None), false, false),
-            (status(500, Some("server_error")), true, false),
+            (status(500, Some("server_error")), true, true),
+            (status(500, Some("server_error")), false, false),
+            (Outcome::Unreachable, true, false),
             (status(409, Some("conflict")), false, true),
             (status(429, Some("rate_limit_exceeded")), false, true),
             (status(503, Some("timeout")), false, true),
@@ -118,8 +127,14 @@ mod tests {
 
     #[test]
     fn gives_up_after_five_retries() {
-        assert_ne!(decide(&Outcome::Transport, true, 4, None, 0.0), Decision::Fail);
-        assert_eq!(decide(&Outcome::Transport, true, 5, None, 0.0), Decision::Fail);
+        assert_ne!(
+            decide(&Outcome::Transport, true, 4, None, 0.0),
+            Decision::Fail
+        );
+        assert_eq!(
+            decide(&Outcome::Transport, true, 5, None, 0.0),
+            Decision::Fail
+        );
     }
 
     #[test]
@@ -135,9 +150,21 @@ mod tests {
 
     #[test]
     fn a_429_waits_for_the_next_token() {
-        let d = decide(&status(429, Some("rate_limit_exceeded")), false, 0, Some(Duration::from_secs(3)), 0.0);
+        let d = decide(
+            &status(429, Some("rate_limit_exceeded")),
+            false,
+            0,
+            Some(Duration::from_secs(3)),
+            0.0,
+        );
         assert_eq!(d, Decision::Retry(Duration::from_secs(3)));
-        let d = decide(&status(429, Some("rate_limit_exceeded")), true, 0, Some(Duration::from_secs(600)), 0.0);
+        let d = decide(
+            &status(429, Some("rate_limit_exceeded")),
+            true,
+            0,
+            Some(Duration::from_secs(600)),
+            0.0,
+        );
         assert_eq!(d, Decision::Retry(Duration::from_secs(60)));
     }
 }

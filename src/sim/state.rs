@@ -179,13 +179,18 @@ impl State {
         let images: Vec<usize> = (0..IMAGES.len())
             .filter(|&i| IMAGES[i].deprecated.is_none())
             .collect();
+        // Where each server type is offered (every type is offered somewhere).
+        let offered: Vec<Vec<usize>> = SERVER_TYPES
+            .iter()
+            .map(|t| {
+                (0..DATACENTERS.len())
+                    .filter(|&d| t.offered_in(&LOCATIONS[DATACENTERS[d].location]))
+                    .collect()
+            })
+            .collect();
         for i in 0..count as usize {
             let server_type = i % SERVER_TYPES.len();
-            let datacenters: Vec<usize> = (0..DATACENTERS.len())
-                .filter(|&d| {
-                    SERVER_TYPES[server_type].offered_in(&LOCATIONS[DATACENTERS[d].location])
-                })
-                .collect();
+            let datacenters = &offered[server_type];
             let datacenter = datacenters[(i / SERVER_TYPES.len()) % datacenters.len()];
             let labels = Labels::from([("managed".to_string(), "1".to_string())]);
             self.insert(

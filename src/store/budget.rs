@@ -93,7 +93,12 @@ impl Store {
                  ON CONFLICT (id) DO UPDATE SET limit_per_hour = excluded.limit_per_hour,
                    remaining = excluded.remaining, reset_at = excluded.reset_at,
                    observed_at = excluded.observed_at",
-                params![state.limit, state.remaining, state.reset_at, state.observed_at],
+                params![
+                    state.limit,
+                    state.remaining,
+                    state.reset_at,
+                    state.observed_at
+                ],
             )
             .map_err(self.err("record the rate budget"))?;
         Ok(())
@@ -121,9 +126,11 @@ impl Store {
     /// A value of the `sync_state` table.
     pub fn sync_value(&self, key: &str) -> Result<Option<String>, Error> {
         self.conn
-            .query_row("SELECT value FROM sync_state WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT value FROM sync_state WHERE key = ?1",
+                [key],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(self.err("read the sync state"))
     }
@@ -150,7 +157,10 @@ mod tests {
         let path = dir.path().join("hcc.db");
         let a = SharedBudget::new(Store::open(&path).unwrap());
         let b = SharedBudget::new(Store::open(&path).unwrap());
-        assert_eq!(a.reserve(Priority::Background, 1000.0).unwrap(), Duration::ZERO);
+        assert_eq!(
+            a.reserve(Priority::Background, 1000.0).unwrap(),
+            Duration::ZERO
+        );
         // 60/h, one a second, reserve 3: five tokens left.
         a.record(RateState {
             limit: 60.0,
@@ -159,10 +169,19 @@ mod tests {
             observed_at: 1000.0,
         })
         .unwrap();
-        assert_eq!(a.reserve(Priority::Background, 1000.0).unwrap(), Duration::ZERO);
-        assert_eq!(b.reserve(Priority::Background, 1000.0).unwrap(), Duration::ZERO);
+        assert_eq!(
+            a.reserve(Priority::Background, 1000.0).unwrap(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            b.reserve(Priority::Background, 1000.0).unwrap(),
+            Duration::ZERO
+        );
         let wait = a.reserve(Priority::Background, 1000.0).unwrap();
         assert!(wait >= Duration::from_millis(900), "{wait:?}");
-        assert_eq!(b.reserve(Priority::Interactive, 1000.0).unwrap(), Duration::ZERO);
+        assert_eq!(
+            b.reserve(Priority::Interactive, 1000.0).unwrap(),
+            Duration::ZERO
+        );
     }
 }

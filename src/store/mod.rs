@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-pub use commands::{Finish, Leased, Owner, Source, SpoolItem, SpoolOutcome};
 pub use budget::SharedBudget;
+pub use commands::{Finish, Leased, Owner, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 pub use servers::{Listed, Refreshed, ServerRow};
 

@@ -50,6 +50,10 @@ pub struct Listed {
     pub console_at: Option<f64>,
 }
 
+/// What the table knows of a name: its Hetzner id (none while being
+/// created) and its stage.
+pub type Known = (Option<i64>, Option<String>);
+
 /// What a full refresh changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Refreshed {
@@ -218,7 +222,7 @@ impl Store {
     }
 
     /// The Hetzner id stored for `name`, and its stage.
-    pub fn server_id(&self, name: &str) -> Result<Option<(Option<i64>, Option<String>)>, Error> {
+    pub fn server_id(&self, name: &str) -> Result<Option<Known>, Error> {
         self.conn
             .query_row(
                 "SELECT id, stage FROM servers WHERE name = ?1",
@@ -249,7 +253,9 @@ impl Store {
                     ipv6: r.get(4)?,
                     server_type: r.get(5)?,
                     location: r.get(6)?,
-                    labels: r.get::<_, Option<String>>(7)?.unwrap_or_else(|| "{}".into()),
+                    labels: r
+                        .get::<_, Option<String>>(7)?
+                        .unwrap_or_else(|| "{}".into()),
                     stage: r.get(8)?,
                     console_at: r.get(9)?,
                 })
