@@ -165,11 +165,14 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
     const FILES: usize = 500;
     let env = Env::new();
     let failed = env.path("ingester-failed");
-    // Two consumers ingest while the writers write; a failing pass leaves a mark.
+    let stop = env.path("stop-ingesting");
+    // Two consumers ingest while the writers write; a failing pass leaves a
+    // mark. They stop by themselves when told, never killed mid-pass.
     let mut ingesters: Vec<_> = (0..2)
         .map(|_| {
             let script = format!(
-                r#"while :; do "{}" ingest >/dev/null 2>&1 || touch "{}"; done"#,
+                r#"while [ ! -e "{}" ]; do out=$("{}" ingest 2>&1) || echo "$out" >> "{}"; done"#,
+                stop.display(),
                 crate::test::HCC,
                 failed.display()
             );
@@ -196,15 +199,16 @@ fn eight_concurrent_writers_lose_and_duplicate_nothing() {
             });
         }
     });
+    fs::write(&stop, "").unwrap();
     for child in &mut ingesters {
-        let _ = std::process::Command::new("pkill")
-            .args(["-P", &child.id().to_string()])
-            .status();
-        child.kill().unwrap();
         child.wait().unwrap();
     }
     env.ok(&["ingest"]);
-    assert!(!failed.exists(), "an ingest pass failed while others ran");
+    assert!(
+        !failed.exists(),
+        "an ingest pass failed while others ran: {}",
+        fs::read_to_string(&failed).unwrap_or_default()
+    );
 
     let got = args(&env);
     let unique: BTreeSet<&String> = got.iter().collect();
