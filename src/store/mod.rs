@@ -259,6 +259,31 @@ mod tests {
     }
 
     #[test]
+    fn every_past_schema_upgrades_with_its_data() {
+        for version in 1..schema::MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("hcc.db");
+            {
+                // A database as that release left it, with a queued command.
+                let conn = Connection::open(&path).unwrap();
+                for sql in &schema::MIGRATIONS[..version] {
+                    conn.execute_batch(sql).unwrap();
+                }
+                conn.pragma_update(None, "user_version", version as i64).unwrap();
+                conn.execute("INSERT INTO commands (cmd, arg) VALUES ('start', 'vm1')", [])
+                    .unwrap();
+            }
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.user_version().unwrap(), schema::MIGRATIONS.len() as i64);
+            let arg: String = store
+                .conn
+                .query_row("SELECT arg FROM commands", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(arg, "vm1", "from version {version}");
+        }
+    }
+
+    #[test]
     fn a_damaged_file_is_named_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hcc.db");
