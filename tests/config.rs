@@ -26,7 +26,10 @@ fn first_use_creates_the_layout_with_private_modes() {
         "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master
          WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name)",
     );
-    assert_eq!(tables, "commands,messages,rate_budget,servers,sync_state,vms");
+    assert_eq!(
+        tables,
+        "commands,messages,rate_budget,servers,sync_state,vms"
+    );
     let journal: String = env.value("PRAGMA journal_mode");
     assert_eq!(journal, "wal");
 }

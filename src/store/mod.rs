@@ -269,12 +269,19 @@ mod tests {
                 for sql in &schema::MIGRATIONS[..version] {
                     conn.execute_batch(sql).unwrap();
                 }
-                conn.pragma_update(None, "user_version", version as i64).unwrap();
-                conn.execute("INSERT INTO commands (cmd, arg) VALUES ('start', 'vm1')", [])
+                conn.pragma_update(None, "user_version", version as i64)
                     .unwrap();
+                conn.execute(
+                    "INSERT INTO commands (cmd, arg) VALUES ('start', 'vm1')",
+                    [],
+                )
+                .unwrap();
             }
             let store = Store::open(&path).unwrap();
-            assert_eq!(store.user_version().unwrap(), schema::MIGRATIONS.len() as i64);
+            assert_eq!(
+                store.user_version().unwrap(),
+                schema::MIGRATIONS.len() as i64
+            );
             let arg: String = store
                 .conn
                 .query_row("SELECT arg FROM commands", [], |r| r.get(0))
