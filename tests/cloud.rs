@@ -521,3 +521,71 @@ fn the_official_cli_and_hcc_agree() {
     let described: Value = serde_json::from_str(&described).unwrap();
     assert_eq!(described["status"], "running");
 }
+
+#[test]
+fn setup_offers_pick_lists_from_the_api() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    // token, token_file, endpoint: keep (the environment provides them);
+    // location: row 2 of the list; server type: row 1; image: keep, then
+    // type `ubuntu-24.04`; the rest: keep; save.
+    let answers = "\n\n\n2\n1\n\nubuntu-24.04\n\n\n\n\n\ny\n";
+    let mut child = env
+        .cmd(&["setup"])
+        .envs(sim.client_env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answers.as_bytes())
+        .unwrap();
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("location [fsn1]: pick one"),
+        "{}",
+        run.stdout
+    );
+    let locations: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("location [fsn1]: pick one"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("select row"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+        .collect();
+    assert!(locations.len() >= 3, "{locations:?}");
+    let location = env.ok(&["config", "get", "location"]);
+    assert_eq!(location.trim(), locations[1]);
+    // The types offered are those the chosen location has available.
+    let dcs = sim.get("/datacenters").json();
+    let available: Vec<i64> = dcs["datacenters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|dc| dc["location"]["name"] == location.trim())
+        .flat_map(|dc| dc["server_types"]["available"].as_array().unwrap().clone())
+        .filter_map(|v| v.as_i64())
+        .collect();
+    let chosen = env.ok(&["config", "get", "server_type"]);
+    let types = sim.get("/server_types").json();
+    let chosen_id = types["server_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == chosen.trim())
+        .and_then(|t| t["id"].as_i64())
+        .unwrap();
+    assert!(
+        available.contains(&chosen_id),
+        "{chosen} not available in {location}"
+    );
+    assert_eq!(env.ok(&["config", "get", "image"]), "ubuntu-24.04\n");
+    assert!(run.stdout.contains("debian-12"), "images were offered");
+}
