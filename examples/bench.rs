@@ -30,6 +30,154 @@ fn main() {
         "`hcc ingest` of 4000 spool files (whole pass)",
         ingest(&hcc, 4000, 3),
     );
+    println!();
+    cloud(&hcc);
+}
+
+/// The cloud figures against `hcc sim`.
+fn cloud(hcc: &str) {
+    println!("| measurement | wall | API requests | peak RSS |");
+    println!("|---|---|---|---|");
+    let sim = Sim::start(hcc, &["--servers", "10000", "--action-ms", "0"]);
+    let big = home();
+    let (wall, rss) = measured(hcc_cmd(hcc, big.path(), &["sync"]).envs(sim.env()));
+    let requests = sim.requests();
+    println!("| `hcc sync`, 10,000 servers | {} | {requests} | {rss} |", ms(wall));
+    let before = sim.requests();
+    let mut cli = Command::new("hcloud");
+    cli.args(["server", "list", "-o", "json"])
+        .envs(sim.env())
+        .env("HCLOUD_CONFIG", "/nonexistent/hcloud.toml");
+    if Command::new("hcloud").arg("version").output().is_ok() {
+        let (wall, rss) = measured(&mut cli);
+        let requests = sim.requests() - before;
+        println!("| `hcloud server list -o json`, same 10,000 | {} | {requests} | {rss} |", ms(wall));
+    } else {
+        println!("| `hcloud server list -o json` | hcloud not installed | | |");
+    }
+    drop(sim);
+
+    let sim = Sim::start(hcc, &["--servers", "500", "--action-ms", "0"]);
+    let small = home();
+    measured(hcc_cmd(hcc, small.path(), &["sync"]).envs(sim.env()));
+    let mut walls = Vec::new();
+    let before = sim.requests();
+    for _ in 0..20 {
+        walls.push(measured(hcc_cmd(hcc, small.path(), &["sync", "--changes"]).envs(sim.env())).0);
+    }
+    let per_call = (sim.requests() - before) as f64 / 20.0;
+    walls.sort();
+    println!(
+        "| `hcc sync --changes`, 500 servers, no change (median of 20) | {} | {per_call} per call | |",
+        ms(walls[10])
+    );
+    let mut walls: Vec<Duration> = (0..200)
+        .map(|_| timed(hcc_cmd(hcc, small.path(), &["list"])))
+        .collect();
+    walls.sort();
+    println!(
+        "| `hcc list`, 500 servers (median of 200; p99 {}) | {} | 0 | |",
+        ms(walls[198]),
+        ms(walls[100])
+    );
+}
+
+/// Wall time and peak RSS (through GNU time, when installed).
+fn measured(cmd: &mut Command) -> (Duration, String) {
+    let rss_file = std::env::temp_dir().join(format!("hcc-bench-rss-{}", std::process::id()));
+    let mut run = if Path::new("/usr/bin/time").exists() {
+        let mut wrapped = Command::new("/usr/bin/time");
+        wrapped
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        wrapped
+    } else {
+        std::mem::replace(cmd, Command::new("true"))
+    };
+    let start = Instant::now();
+    let status = run
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    let wall = start.elapsed();
+    assert!(status.success(), "{run:?} failed");
+    let rss = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|t| t.trim().lines().last().map(|l| l.trim().to_string()))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| format!("{:.1} MB", kb / 1024.0))
+        .unwrap_or_else(|| "n/a".into());
+    let _ = std::fs::remove_file(&rss_file);
+    (wall, rss)
+}
+
+/// `hcc sim` for the benchmarks, stopped when dropped.
+struct Sim {
+    child: std::process::Child,
+    line: String,
+    addr: String,
+}
+
+impl Sim {
+    fn start(hcc: &str, args: &[&str]) -> Sim {
+        let mut child = Command::new(hcc)
+            .arg("sim")
+            .arg("--stop-on-eof")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start hcc sim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("sim's first line");
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("HCLOUD_ENDPOINT=http://"))
+            .and_then(|rest| rest.strip_suffix("/v1"))
+            .expect("endpoint")
+            .to_string();
+        Sim { child, line, addr }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        self.line
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn requests(&self) -> u64 {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect to sim");
+        write!(stream, "GET /_sim/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("ask sim");
+        let mut text = String::new();
+        stream.read_to_string(&mut text).expect("read sim");
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        json["requests"].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn row(what: &str, mut samples: Vec<Duration>) {

@@ -12,7 +12,7 @@
 //!
 //! Background priority: sync never spends the budget's reserve.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -20,7 +20,8 @@ use serde_json::json;
 
 use super::{Cloud, print_json, row};
 use crate::error::Error;
-use crate::hetzner::{Client, Priority};
+use crate::hetzner::Priority;
+use crate::store::Refreshed;
 use crate::home::Home;
 
 /// The newest server action id seen by the last sync.
@@ -103,15 +104,30 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     // The bookmark first, so nothing that happens during the listing is
     // missed by the next incremental sync.
     let (newest, _) = cloud.client.recent_server_actions(1)?;
-    let servers = list_with_progress(&cloud.client)?;
-    let rows: Vec<_> = servers.iter().map(|(s, raw)| row(s, raw)).collect();
-    let outcome = cloud.store.refresh_all_servers(&rows)?;
+    // Page by page: each page is stored (its own short transaction) and
+    // dropped, so 10,000 servers take no more memory than 50.
+    let terminal = std::io::stderr().is_terminal();
+    let mut seen = HashSet::new();
+    let mut outcome = Refreshed::default();
+    let store = &mut cloud.store;
+    cloud.client.each_server_page(|page, total| {
+        let rows: Vec<_> = page.iter().map(|(s, raw)| row(s, raw)).collect();
+        let stored = store.refresh_servers(&rows)?;
+        outcome.added += stored.added;
+        outcome.updated += stored.updated;
+        seen.extend(rows.iter().map(|r| r.id));
+        if terminal {
+            let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
+            eprint!("\rhcc: sync: {}/{total} servers", seen.len());
+        }
+        Ok::<(), Error>(())
+    })?;
+    if terminal {
+        eprint!("\r\x1b[K");
+    }
+    outcome.removed = cloud.store.remove_servers_except(&seen)?;
     if let Some(first) = newest.first() {
-        let running = newest
-            .iter()
-            .filter(|a| a.status == "running")
-            .map(|a| a.id)
-            .min();
+        let running = newest.iter().filter(|a| a.status == "running").map(|a| a.id).min();
         let mark = running.map(|id| id - 1).unwrap_or(first.id);
         cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
     } else {
@@ -120,13 +136,13 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     Ok(Summary {
         text: format!(
             "synced {} servers ({} added, {} updated, {} removed)",
-            rows.len(),
+            seen.len(),
             outcome.added,
             outcome.updated,
             outcome.removed
         ),
         mode: "full",
-        servers: rows.len(),
+        servers: seen.len(),
         added: outcome.added,
         updated: outcome.updated,
         removed: outcome.removed,
@@ -213,19 +229,3 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
     })
 }
 
-/// Lists every server, showing progress on a terminal.
-fn list_with_progress(
-    client: &Client,
-) -> Result<Vec<(crate::hetzner::wire::Server, serde_json::Value)>, Error> {
-    let terminal = std::io::stderr().is_terminal();
-    let servers = client.servers(None, &mut |done, total| {
-        if terminal {
-            let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
-            eprint!("\rhcc: sync: {done}/{total} servers");
-        }
-    })?;
-    if terminal {
-        eprint!("\r\x1b[K");
-    }
-    Ok(servers)
-}

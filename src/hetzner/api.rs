@@ -23,16 +23,26 @@ pub struct CreateRequest {
 }
 
 impl Client {
-    /// Every item of a paginated list, page after page. `progress` hears
-    /// (items so far, total if known) after each page.
-    pub fn list_all(
+    /// Every item of a paginated list, page after page.
+    pub fn list_all(&self, path: &str, key: &str, query: &[(&str, String)]) -> Result<Vec<Value>, Error> {
+        let mut items = Vec::new();
+        self.each_page(path, key, query, |page, _| {
+            items.extend(page);
+            Ok::<(), Error>(())
+        })?;
+        Ok(items)
+    }
+
+    /// Hands each page of a paginated list to `on_page` with the total, if
+    /// known, so a caller can store it and let it go: memory stays at one
+    /// page whatever the list's length.
+    pub fn each_page<E: From<Error>>(
         &self,
         path: &str,
         key: &str,
         query: &[(&str, String)],
-        progress: &mut dyn FnMut(usize, Option<u64>),
-    ) -> Result<Vec<Value>, Error> {
-        let mut items = Vec::new();
+        mut on_page: impl FnMut(Vec<Value>, Option<u64>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut page = 1u32;
         loop {
             let mut q: Vec<(&str, String)> = query.to_vec();
@@ -40,40 +50,38 @@ impl Client {
             q.push(("per_page", PER_PAGE.to_string()));
             let body = self.call(Method::Get, path, &q, None)?;
             let Value::Object(mut object) = body else {
-                return Err(decode_error(path, "not a JSON object"));
+                return Err(decode_error(path, "not a JSON object").into());
             };
-            match object.remove(key) {
-                Some(Value::Array(list)) => items.extend(list),
-                _ => return Err(decode_error(path, &format!("no `{key}` list"))),
-            }
+            let items = match object.remove(key) {
+                Some(Value::Array(list)) => list,
+                _ => return Err(decode_error(path, &format!("no `{key}` list")).into()),
+            };
             let meta: wire::Meta = object
                 .remove("meta")
                 .and_then(|m| serde_json::from_value(m).ok())
                 .unwrap_or_default();
             let pagination = meta.pagination.unwrap_or_default();
-            progress(items.len(), pagination.total_entries);
+            on_page(items, pagination.total_entries)?;
             match pagination.next_page {
                 Some(next) if next > page => page = next,
-                _ => return Ok(items),
+                _ => return Ok(()),
             }
         }
     }
 
-    /// All servers, optionally filtered by a label selector; each with its
-    /// raw JSON.
-    pub fn servers(
+    /// Each page of servers (sorted by id), parsed, with their raw JSON.
+    pub fn each_server_page<E: From<Error>>(
         &self,
-        label_selector: Option<&str>,
-        progress: &mut dyn FnMut(usize, Option<u64>),
-    ) -> Result<Vec<(Server, Value)>, Error> {
-        let mut query = vec![("sort", "id:asc".to_string())];
-        if let Some(selector) = label_selector {
-            query.push(("label_selector", selector.to_string()));
-        }
-        self.list_all("/servers", "servers", &query, progress)?
-            .into_iter()
-            .map(|raw| Ok((parse::<Server>("/servers", raw.clone())?, raw)))
-            .collect()
+        mut on_page: impl FnMut(Vec<(Server, Value)>, Option<u64>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let query = [("sort", "id:asc".to_string())];
+        self.each_page("/servers", "servers", &query, |items, total| {
+            let servers = items
+                .into_iter()
+                .map(|raw| Ok((parse::<Server>("/servers", raw.clone())?, raw)))
+                .collect::<Result<Vec<_>, Error>>()?;
+            on_page(servers, total)
+        })
     }
 
     /// The server called `name`, or `Error::ServerNotFound`.
@@ -196,7 +204,7 @@ impl Client {
         key: &str,
         query: &[(&str, String)],
     ) -> Result<Vec<T>, Error> {
-        self.list_all(path, key, query, &mut |_, _| {})?
+        self.list_all(path, key, query)?
             .into_iter()
             .map(|raw| parse(path, raw))
             .collect()

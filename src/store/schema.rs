@@ -84,5 +84,10 @@ CREATE TABLE sync_state (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
 );
+
+-- `hcc list` reads only these columns; from this index it reads a few
+-- compact pages instead of every row with its full API JSON.
+CREATE INDEX servers_list ON servers
+    (name, id, status, ipv4, ipv6, server_type, location, labels, stage, console_at);
 "#,
 ];

@@ -110,16 +110,15 @@ fn upsert(tx: &Transaction, row: &ServerRow, at: i64) -> rusqlite::Result<bool> 
 }
 
 impl Store {
-    /// Replaces the table's view of Hetzner with `rows` (a full listing):
-    /// upserts each, removes rows of servers that are gone. Rows without a
-    /// Hetzner id (a create in flight) stay.
-    pub fn refresh_all_servers(&mut self, rows: &[ServerRow]) -> Result<Refreshed, Error> {
+    /// Stores a page of servers in one transaction; counts new and
+    /// updated rows.
+    pub fn refresh_servers(&mut self, rows: &[ServerRow]) -> Result<Refreshed, Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err("start the sync"))?;
+            .map_err(err("start storing servers"))?;
         let at = now();
         let mut outcome = Refreshed::default();
         for row in rows {
@@ -129,7 +128,19 @@ impl Store {
                 outcome.updated += 1;
             }
         }
-        let keep: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        tx.commit().map_err(err("commit servers"))?;
+        Ok(outcome)
+    }
+
+    /// After a full listing: removes rows of servers not in `seen`. Rows
+    /// without a Hetzner id (a create in flight) stay. Returns how many went.
+    pub fn remove_servers_except(&mut self, seen: &HashSet<i64>) -> Result<usize, Error> {
+        let path = self.path.clone();
+        let err = |action| sqlite_err(&path, action);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err("start removing servers"))?;
         let known: Vec<i64> = {
             let mut stmt = tx
                 .prepare("SELECT id FROM servers WHERE id IS NOT NULL")
@@ -139,12 +150,21 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .map_err(err("read servers"))?
         };
-        for id in known.into_iter().filter(|id| !keep.contains(id)) {
+        let mut removed = 0;
+        for id in known.into_iter().filter(|id| !seen.contains(id)) {
             tx.execute("DELETE FROM servers WHERE id = ?1", [id])
                 .map_err(err("remove a server"))?;
-            outcome.removed += 1;
+            removed += 1;
         }
-        tx.commit().map_err(err("commit the sync"))?;
+        tx.commit().map_err(err("commit the removals"))?;
+        Ok(removed)
+    }
+
+    /// Replaces the table's view of Hetzner with `rows` (a full listing).
+    #[cfg(test)]
+    pub fn refresh_all_servers(&mut self, rows: &[ServerRow]) -> Result<Refreshed, Error> {
+        let mut outcome = self.refresh_servers(rows)?;
+        outcome.removed = self.remove_servers_except(&rows.iter().map(|r| r.id).collect())?;
         Ok(outcome)
     }
 
