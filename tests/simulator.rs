@@ -90,6 +90,65 @@ fn bad_flags_are_one_line_and_exit_2() {
     }
 }
 
+/// Keep-alive, a chunked body, and `Expect: 100-continue`, on one
+/// connection, as HTTP clients send them.
+#[test]
+fn speaks_http_1_1_on_a_kept_alive_connection() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let sim = Sim::start(&[]);
+    let mut stream = std::net::TcpStream::connect(&sim.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let read_answer = |reader: &mut BufReader<std::net::TcpStream>| -> (String, String) {
+        let mut status = String::new();
+        reader.read_line(&mut status).expect("status line");
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("header");
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().expect("length");
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).expect("body");
+        (
+            status.trim().to_string(),
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    };
+
+    let body = r#"{"name":"chunky","status":"off"}"#;
+    let (a, b) = body.split_at(10);
+    write!(
+        stream,
+        "POST /_sim/servers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+         Expect: 100-continue\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    )
+    .expect("write");
+    let (status, _) = read_answer(&mut reader);
+    assert_eq!(status, "HTTP/1.1 100 Continue");
+    let (status, text) = read_answer(&mut reader);
+    assert_eq!(status, "HTTP/1.1 201 Created", "{text}");
+
+    write!(
+        stream,
+        "GET /v1/servers?name=chunky HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        sim.token
+    )
+    .expect("write");
+    let (status, text) = read_answer(&mut reader);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(text.contains(r#""status":"off""#), "{text}");
+}
+
 #[test]
 fn refuses_requests_without_the_token() {
     let sim = Sim::start(&["--servers", "2"]);
@@ -435,7 +494,7 @@ fn an_empty_bucket_answers_429() {
 
 #[test]
 fn time_scale_refills_the_bucket_faster() {
-    // 3600/h at 100x: 100 tokens a second.
+    // 3/h at 3600x: three tokens a second.
     let sim = Sim::start(&["--rate-limit", "3/h", "--time-scale", "3600"]);
     for _ in 0..3 {
         sim.get("/servers");
