@@ -90,9 +90,21 @@ fn a_closed_pipe_ends_quietly() {
     ));
     crate::test::wait_blocked(waiter.unwrap());
     env.ok(&["put", "one"]);
-    env.ok(&["put", "two"]);
-    env.ok(&["put", "three"]);
-    let status = child.wait().unwrap();
+    // wait learns that `head` is gone only when it writes again; lines
+    // that still fit the pipe buffer go unnoticed, so keep putting.
+    let mut status = None;
+    for i in 0..200 {
+        if let Some(done) = child.try_wait().unwrap() {
+            status = Some(done);
+            break;
+        }
+        env.ok(&["put", &format!("more {i}")]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("wait never noticed that its reader was gone");
+    };
     let mut stdout = String::new();
     let mut stderr = String::new();
     use std::io::Read;
