@@ -42,7 +42,10 @@ fn cloud(hcc: &str) {
     let big = home();
     let (wall, rss) = measured(hcc_cmd(hcc, big.path(), &["sync"]).envs(sim.env()));
     let requests = sim.requests();
-    println!("| `hcc sync`, 10,000 servers | {} | {requests} | {rss} |", ms(wall));
+    println!(
+        "| `hcc sync`, 10,000 servers | {} | {requests} | {rss} |",
+        ms(wall)
+    );
     let before = sim.requests();
     let mut cli = Command::new("hcloud");
     cli.args(["server", "list", "-o", "json"])
@@ -51,7 +54,10 @@ fn cloud(hcc: &str) {
     if Command::new("hcloud").arg("version").output().is_ok() {
         let (wall, rss) = measured(&mut cli);
         let requests = sim.requests() - before;
-        println!("| `hcloud server list -o json`, same 10,000 | {} | {requests} | {rss} |", ms(wall));
+        println!(
+            "| `hcloud server list -o json`, same 10,000 | {} | {requests} | {rss} |",
+            ms(wall)
+        );
     } else {
         println!("| `hcloud server list -o json` | hcloud not installed | | |");
     }
@@ -163,8 +169,11 @@ impl Sim {
     fn requests(&self) -> u64 {
         use std::io::Read;
         let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect to sim");
-        write!(stream, "GET /_sim/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .expect("ask sim");
+        write!(
+            stream,
+            "GET /_sim/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("ask sim");
         let mut text = String::new();
         stream.read_to_string(&mut text).expect("read sim");
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");

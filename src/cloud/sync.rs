@@ -21,8 +21,8 @@ use serde_json::json;
 use super::{Cloud, print_json, row};
 use crate::error::Error;
 use crate::hetzner::Priority;
-use crate::store::Refreshed;
 use crate::home::Home;
+use crate::store::Refreshed;
 
 /// The newest server action id seen by the last sync.
 const LAST_ACTION: &str = "last_action_id";
@@ -127,7 +127,11 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     }
     outcome.removed = cloud.store.remove_servers_except(&seen)?;
     if let Some(first) = newest.first() {
-        let running = newest.iter().filter(|a| a.status == "running").map(|a| a.id).min();
+        let running = newest
+            .iter()
+            .filter(|a| a.status == "running")
+            .map(|a| a.id)
+            .min();
         let mark = running.map(|id| id - 1).unwrap_or(first.id);
         cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
     } else {
@@ -228,4 +232,3 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
         removed,
     })
 }
-

@@ -24,7 +24,12 @@ pub struct CreateRequest {
 
 impl Client {
     /// Every item of a paginated list, page after page.
-    pub fn list_all(&self, path: &str, key: &str, query: &[(&str, String)]) -> Result<Vec<Value>, Error> {
+    pub fn list_all(
+        &self,
+        path: &str,
+        key: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<Value>, Error> {
         let mut items = Vec::new();
         self.each_page(path, key, query, |page, _| {
             items.extend(page);
