@@ -40,6 +40,23 @@ impl Budget for SharedBudget {
     }
 }
 
+/// The stored bucket, if any answer has described it yet.
+fn read_rate(conn: &rusqlite::Connection) -> rusqlite::Result<Option<RateState>> {
+    conn.query_row(
+        "SELECT limit_per_hour, remaining, reset_at, observed_at FROM rate_budget",
+        [],
+        |row| {
+            Ok(RateState {
+                limit: row.get(0)?,
+                remaining: row.get(1)?,
+                reset_at: row.get(2)?,
+                observed_at: row.get(3)?,
+            })
+        },
+    )
+    .optional()
+}
+
 impl Store {
     fn reserve_token(&mut self, priority: Priority, now: f64) -> Result<Duration, Error> {
         let path = self.path.clone();
@@ -55,21 +72,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("reserve a request"))?;
-        let state = tx
-            .query_row(
-                "SELECT limit_per_hour, remaining, reset_at, observed_at FROM rate_budget",
-                [],
-                |row| {
-                    Ok(RateState {
-                        limit: row.get(0)?,
-                        remaining: row.get(1)?,
-                        reset_at: row.get(2)?,
-                        observed_at: row.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(err("read the rate budget"))?;
+        let state = read_rate(&tx).map_err(err("read the rate budget"))?;
         // Nothing known yet: the first answer will tell.
         let Some(state) = state else {
             return Ok(Duration::ZERO);
@@ -106,21 +109,7 @@ impl Store {
 
     /// The budget as last recorded, if any.
     pub fn rate_state(&self) -> Result<Option<RateState>, Error> {
-        self.conn
-            .query_row(
-                "SELECT limit_per_hour, remaining, reset_at, observed_at FROM rate_budget",
-                [],
-                |row| {
-                    Ok(RateState {
-                        limit: row.get(0)?,
-                        remaining: row.get(1)?,
-                        reset_at: row.get(2)?,
-                        observed_at: row.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.err("read the rate budget"))
+        read_rate(&self.conn).map_err(self.err("read the rate budget"))
     }
 
     /// A value of the `sync_state` table.
