@@ -242,6 +242,29 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the queue against Hetzner and keep the servers table fresh.
+    ///
+    /// One per state directory. Wakes on inotify, leases every queued
+    /// command, starts it at Hetzner and polls all running actions together;
+    /// a server's commands run in order, different servers overlap. When
+    /// idle for a cycle, runs `sync --changes` (a full sync every
+    /// full_sync_every cycles). Stops cleanly on SIGTERM or SIGINT, handing
+    /// what it holds back to the queue. Logs one line per event to stderr.
+    Worker {
+        /// Seconds of idleness between refresh cycles.
+        #[arg(long, value_name = "SECONDS", default_value_t = 100,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        cycle: u64,
+    },
+
+    /// Show whether the worker runs, the queue, the last sync, the rate
+    /// budget and the last error. Exits 1 when no worker runs.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Run a Hetzner Cloud API simulator on this machine, for tests and the
     /// demo.
     ///

@@ -110,6 +110,7 @@ enum Kind {
     Prefix,
     BaseUrl,
     Count { min: u64, max: u64 },
+    VerbList,
 }
 
 /// One setting: its key, what `hcc setup` shows, its default.
@@ -131,6 +132,11 @@ impl Key {
 }
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
+
+/// Every verb but `settag` and `deltag`, which adopt or release servers:
+/// an operator's decision, not a panel's.
+pub const DEFAULT_QUEUE_VERBS: &str =
+    "sync,start,stop,force,off,reboot,reset,console,create,new,kill,notify,put";
 
 /// Every setting, in the order `hcc setup` asks for them.
 pub const KEYS: &[Key] = &[
@@ -215,6 +221,25 @@ pub const KEYS: &[Key] = &[
         kind: Kind::Count {
             min: 10,
             max: 1_000_000,
+        },
+    },
+    Key {
+        name: "queue_verbs",
+        title: "Verbs the queue accepts",
+        hint: "commands the worker runs from the queue, comma-separated; others end failed",
+        default: Some(DEFAULT_QUEUE_VERBS),
+        env: None,
+        kind: Kind::VerbList,
+    },
+    Key {
+        name: "full_sync_every",
+        title: "Full sync every N cycles",
+        hint: "the worker's idle cycles between full syncs; incremental syncs in between",
+        default: Some("36"),
+        env: None,
+        kind: Kind::Count {
+            min: 1,
+            max: 100_000,
         },
     },
     Key {
@@ -421,6 +446,21 @@ impl Config {
         self.count("ring_size", 1000)
     }
 
+    /// Idle worker cycles between full syncs.
+    pub fn full_sync_every(&self) -> u64 {
+        self.count("full_sync_every", 36)
+    }
+
+    /// Whether the queue may run `word` (a verb spelling).
+    pub fn queue_allows(&self, word: &str) -> bool {
+        let list = KEYS
+            .iter()
+            .find(|k| k.name == "queue_verbs")
+            .and_then(|key| self.lookup(key).0)
+            .unwrap_or_default();
+        list.split(',').any(|w| w == word)
+    }
+
     /// How often a command is handed out before it ends failed.
     pub fn max_attempts(&self) -> i64 {
         self.count("max_attempts", 5) as i64
@@ -489,6 +529,20 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
                     ))
                 })?;
             }
+        }
+        Kind::VerbList => {
+            let mut words = Vec::new();
+            for word in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                if crate::verb::Verb::from_word(word).is_none() {
+                    return Err(invalid(format!(
+                        "`{}` is not a command (known: {})",
+                        shown(word),
+                        crate::verb::Verb::spellings()
+                    )));
+                }
+                words.push(word);
+            }
+            return Ok(words.join(","));
         }
         Kind::Count { min, max } => {
             let n: u64 = value

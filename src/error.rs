@@ -9,6 +9,7 @@
 //!   system failure).
 //! - 2: usage or configuration: a bad argument, an unknown command, an
 //!   invalid setting, no API token, a database written by a newer hcc.
+//! - 4: busy: another worker already runs on this state directory.
 //! - 3: refused by the guard: the server lacks the managed label, or a new
 //!   server's name lacks the prefix.
 
@@ -22,6 +23,9 @@ use crate::{config, hetzner, store};
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for usage and configuration errors (clap uses 2 as well).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when another process holds what this one needs (a second
+/// worker on the same state directory).
+pub const EXIT_BUSY: u8 = 4;
 /// Exit code for a request the guard refused: the server is not managed
 /// by hcc, or a new name lacks the prefix.
 pub const EXIT_REFUSED: u8 = 3;
@@ -50,6 +54,8 @@ pub enum Error {
     Hetzner(hetzner::Error),
     /// The guard refused: unmanaged server, name without the prefix.
     Refused(String),
+    /// Another process holds the state directory's worker lock.
+    Busy(String),
 }
 
 impl Error {
@@ -67,6 +73,7 @@ impl Error {
             Error::Config(_) | Error::Input(_) => EXIT_USAGE,
             Error::Hetzner(hetzner::Error::NoToken(_)) => EXIT_USAGE,
             Error::Refused(_) => EXIT_REFUSED,
+            Error::Busy(_) => EXIT_BUSY,
             Error::Store(err) if err.is_usage() => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
@@ -83,9 +90,11 @@ impl fmt::Display for Error {
         match self {
             Error::Config(err) => err.fmt(f),
             Error::Store(err) => err.fmt(f),
-            Error::Input(msg) | Error::Failed(msg) | Error::Watch(msg) | Error::Refused(msg) => {
-                f.write_str(msg)
-            }
+            Error::Input(msg)
+            | Error::Failed(msg)
+            | Error::Watch(msg)
+            | Error::Refused(msg)
+            | Error::Busy(msg) => f.write_str(msg),
             Error::Hetzner(err) => err.fmt(f),
             Error::Io {
                 action,

@@ -19,6 +19,7 @@ pub mod store;
 mod table;
 pub mod verb;
 mod wakeup;
+mod worker;
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -105,6 +106,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Settag { name } => cloud::settag(&home, &name),
         Command::Deltag { name } => cloud::deltag(&home, &name),
         Command::Console { name, json } => cloud::console(&home, &name, json),
+        Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
+        Command::Status { json } => worker::status::run(&home, json),
         Command::Completions { .. } | Command::Man | Command::Sim(_) => {
             unreachable!("handled above")
         }

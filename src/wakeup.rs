@@ -24,11 +24,13 @@ pub struct Wakeup {
     // Dropping the watcher ends the watch; it is kept for that alone.
     _watcher: RecommendedWatcher,
     events: Receiver<()>,
+    poke: SyncSender<()>,
 }
 
 impl Wakeup {
     pub fn new(home: &Home) -> Result<Wakeup, Error> {
         let (tx, events) = sync_channel(1);
+        let poke = tx.clone();
         let wal_name = home.wal_file_name();
         let spool_new = home.spool_new();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
@@ -51,7 +53,15 @@ impl Wakeup {
         Ok(Wakeup {
             _watcher: watcher,
             events,
+            poke,
         })
+    }
+
+    /// Something that wakes a waiter from another thread (a signal
+    /// handler asking the worker to stop).
+    pub fn poker(&self) -> impl Fn() + Send + 'static {
+        let tx = self.poke.clone();
+        move || signal(&tx)
     }
 
     /// Blocks until something may have changed or `timeout` passes.

@@ -9,8 +9,8 @@
 //! or releases a server.
 
 mod catalog;
-mod server;
-mod sync;
+pub mod server;
+pub mod sync;
 
 pub use catalog::{datacenters, images, list, locations, server_types};
 pub use server::{CreateArgs, Verb, console, create, deltag, kill, power, settag};

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{Cloud, print_json, row};
 use crate::error::Error;
+use crate::hetzner::wire::Action;
 use crate::hetzner::{ActionWait, CreateRequest, Priority, Waiter, wire};
 use crate::home::Home;
 use crate::verb::check_server_name;
@@ -56,7 +57,7 @@ fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value
 }
 
 /// Refetches a server after an action and stores it.
-fn refresh(cloud: &mut Cloud, id: i64) -> Result<Option<wire::Server>, Error> {
+pub fn refresh(cloud: &mut Cloud, id: i64) -> Result<Option<wire::Server>, Error> {
     match cloud.client.server(id)? {
         Some((server, raw)) => {
             cloud.store.refresh_server(&row(&server, &raw))?;
@@ -69,6 +70,14 @@ fn refresh(cloud: &mut Cloud, id: i64) -> Result<Option<wire::Server>, Error> {
     }
 }
 
+/// Starts a power action on a managed server; returns the server as it
+/// was and the running action.
+pub fn begin_power(cloud: &Cloud, verb: Verb, name: &str) -> Result<(wire::Server, Action), Error> {
+    let (server, _) = managed(cloud, name)?;
+    let action = cloud.client.server_action(server.id, verb.action())?;
+    Ok((server, action))
+}
+
 pub fn power(
     home: &Home,
     verb: Verb,
@@ -77,8 +86,7 @@ pub fn power(
     json_out: bool,
 ) -> Result<ExitCode, Error> {
     let mut cloud = Cloud::open(home, Priority::Interactive)?;
-    let (server, _) = managed(&cloud, name)?;
-    let action = cloud.client.server_action(server.id, verb.action())?;
+    let (server, action) = begin_power(&cloud, verb, name)?;
     let mut status = server.status.clone();
     if !no_wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
@@ -112,9 +120,31 @@ pub struct CreateArgs<'a> {
     pub json: bool,
 }
 
-pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
-    let name = args.name;
+/// What `begin_create` did.
+pub enum Creation {
+    /// Hetzner is building it: these actions run.
+    Started {
+        server: wire::Server,
+        actions: Vec<Action>,
+        root_password: Option<String>,
+    },
+    /// An earlier attempt of the same command already created it (found
+    /// by name, carrying the managed label, and known to the table as
+    /// ours): nothing to do, no second server.
+    Existing(wire::Server),
+}
+
+/// Checks and creates a server; records it in the table.
+///
+/// `retry`: this command ran before (a worker died meanwhile). Then a
+/// server that already exists under this name, managed and remembered
+/// as ours, is that earlier attempt's result, not a conflict.
+pub fn begin_create(
+    cloud: &mut Cloud,
+    request: &CreateRequest,
+    retry: bool,
+) -> Result<Creation, Error> {
+    let name = request.name.as_str();
     check_server_name(name).map_err(Error::Input)?;
     let prefix = cloud.setting("prefix").unwrap_or_default();
     if !name.starts_with(&prefix) {
@@ -122,13 +152,16 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
             "server name `{name}` must begin with the prefix `{prefix}` (`hcc config get prefix`)"
         )));
     }
-    if let Some((Some(id), _)) = cloud.store.server_id(name)? {
-        return Err(Error::Failed(format!(
-            "server `{name}` already exists (id {id}); if it was deleted elsewhere, run `hcc sync {name}`"
-        )));
-    }
+    let known = cloud.store.server_id(name)?;
     match cloud.client.server_by_name(name) {
-        Ok((server, _)) => {
+        Ok((server, raw)) => {
+            let ours = retry
+                && server.labels.contains_key(&cloud.label)
+                && matches!(&known, Some((_, Some(stage))) if stage == "new" || stage == "created");
+            if ours {
+                cloud.store.refresh_server(&row(&server, &raw))?;
+                return Ok(Creation::Existing(server));
+            }
             return Err(Error::Failed(format!(
                 "server `{name}` already exists at Hetzner (id {}); `hcc sync {name}` records it",
                 server.id
@@ -137,21 +170,12 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
         Err(err) if err.code() == Some("not_found") => {}
         Err(err) => return Err(err.into()),
     }
-    let pick = |given: Option<&str>, key: &str| {
-        given
-            .map(str::to_string)
-            .or_else(|| cloud.setting(key))
-            .unwrap_or_default()
-    };
-    let request = CreateRequest {
-        name: name.to_string(),
-        server_type: pick(args.server_type, "server_type"),
-        image: pick(args.image, "image"),
-        location: pick(args.location, "location"),
-        labels: BTreeMap::from([(cloud.label.clone(), "1".to_string())]),
-    };
+    if let Some((Some(id), _)) = known {
+        // Gone at Hetzner but still in the table: the row is stale.
+        cloud.store.remove_server_id(id)?;
+    }
     cloud.store.mark_creating(name)?;
-    let created = match cloud.client.create_server(&request) {
+    let created = match cloud.client.create_server(request) {
         Ok(created) => created,
         Err(err) => {
             // Nothing was created: leave no `new` row behind to block a retry.
@@ -171,10 +195,57 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
     if let Some(password) = &created.root_password {
         cloud.store.record_root_password(name, password)?;
     }
+    let mut actions = vec![created.action.clone()];
+    actions.extend(created.next_actions.iter().cloned());
+    Ok(Creation::Started {
+        server,
+        actions,
+        root_password: created.root_password,
+    })
+}
+
+/// The create request for `name`, with defaults from the settings.
+pub fn create_request(
+    cloud: &Cloud,
+    name: &str,
+    server_type: Option<&str>,
+    image: Option<&str>,
+    location: Option<&str>,
+) -> CreateRequest {
+    let pick = |given: Option<&str>, key: &str| {
+        given
+            .map(str::to_string)
+            .or_else(|| cloud.setting(key))
+            .unwrap_or_default()
+    };
+    CreateRequest {
+        name: name.to_string(),
+        server_type: pick(server_type, "server_type"),
+        image: pick(image, "image"),
+        location: pick(location, "location"),
+        labels: BTreeMap::from([(cloud.label.clone(), "1".to_string())]),
+    }
+}
+
+pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+    let name = args.name;
+    let request = create_request(&cloud, name, args.server_type, args.image, args.location);
+    if let Some((Some(id), _)) = cloud.store.server_id(name)? {
+        return Err(Error::Failed(format!(
+            "server `{name}` already exists (id {id}); if it was deleted elsewhere, run `hcc sync {name}`"
+        )));
+    }
+    let (server, actions, root_password) = match begin_create(&mut cloud, &request, false)? {
+        Creation::Started {
+            server,
+            actions,
+            root_password,
+        } => (server, actions, root_password),
+        Creation::Existing(server) => (server, Vec::new(), None),
+    };
     let mut status = server.status.clone();
     if !args.no_wait {
-        let mut actions = vec![created.action.clone()];
-        actions.extend(created.next_actions.iter().cloned());
         Waiter::new(&cloud.client, ActionWait::default()).wait(&actions)?;
         if let Some(server) = refresh(&mut cloud, server.id)? {
             status = server.status;
@@ -184,13 +255,13 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
         print_json(&json!({"name": name, "id": server.id, "status": status,
                            "server_type": request.server_type, "image": request.image,
                            "location": request.location,
-                           "root_password": created.root_password}))?;
+                           "root_password": root_password}))?;
     } else {
         let mut text = format!(
             "created {name} (id {}, {} {} in {}), {status}\n",
             server.id, request.server_type, request.image, request.location
         );
-        if let Some(password) = &created.root_password {
+        if let Some(password) = &root_password {
             text.push_str(&format!("root password: {password}\n"));
         }
         crate::print(&text)?;
@@ -198,18 +269,25 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Deletes a managed server and its row; returns its id and the action.
+pub fn begin_kill(cloud: &Cloud, name: &str) -> Result<(i64, Action), Error> {
+    let (server, _) = managed(cloud, name)?;
+    let action = cloud.client.delete_server(server.id)?;
+    cloud.store.remove_server_id(server.id)?;
+    Ok((server.id, action))
+}
+
 pub fn kill(home: &Home, name: &str, yes: bool, no_wait: bool) -> Result<ExitCode, Error> {
     let cloud = Cloud::open(home, Priority::Interactive)?;
-    let (server, _) = managed(&cloud, name)?;
     if !yes {
+        let (server, _) = managed(&cloud, name)?;
         confirm_delete(name, server.id)?;
     }
-    let action = cloud.client.delete_server(server.id)?;
+    let (id, action) = begin_kill(&cloud, name)?;
     if !no_wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
     }
-    cloud.store.remove_server_id(server.id)?;
-    crate::print(&format!("deleted {name} (id {})\n", server.id))?;
+    crate::print(&format!("deleted {name} (id {id})\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -275,17 +353,24 @@ fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
 
 /// `console`: fresh credentials, stored and printed as the original did:
 /// `<console base URL><wss_url>#<password>`.
-pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
-    let (server, _) = managed(&cloud, name)?;
+/// Fresh console credentials for a managed server, stored in its row.
+/// Returns the server id, the credentials and when they were stored.
+pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, f64), Error> {
+    let (server, _) = managed(cloud, name)?;
     let console = cloud.client.request_console(server.id)?;
     let at = cloud
         .store
         .record_console(name, &console.wss_url, &console.password)?;
+    Ok((server.id, console, at))
+}
+
+pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let (id, console, at) = console_now(&cloud, name)?;
     let base = cloud.setting("console_url").unwrap_or_default();
     let url = format!("{base}{}#{}", console.wss_url, console.password);
     if json_out {
-        print_json(&json!({"name": name, "id": server.id, "url": url,
+        print_json(&json!({"name": name, "id": id, "url": url,
                            "wss_url": console.wss_url, "password": console.password,
                            "console_at": at}))?;
     } else {

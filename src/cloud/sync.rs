@@ -36,11 +36,12 @@ pub fn sync(
     json_out: bool,
 ) -> Result<ExitCode, Error> {
     let mut cloud = Cloud::open(home, Priority::Background)?;
-    let summary = match (name, changes) {
-        (Some(name), _) => sync_one(&mut cloud, name)?,
-        (None, true) => sync_changes(&mut cloud)?,
-        (None, false) => sync_all(&mut cloud)?,
+    let mode = match (name, changes) {
+        (Some(name), _) => Mode::One(name),
+        (None, true) => Mode::Changes,
+        (None, false) => Mode::Full,
     };
+    let summary = run(&mut cloud, mode)?;
     if json_out {
         print_json(&summary.json(cloud.client.requests_sent()))?;
     } else {
@@ -51,13 +52,42 @@ pub fn sync(
     Ok(ExitCode::SUCCESS)
 }
 
-struct Summary {
-    text: String,
-    mode: &'static str,
-    servers: usize,
-    added: usize,
-    updated: usize,
-    removed: usize,
+/// Which sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode<'a> {
+    Full,
+    Changes,
+    One(&'a str),
+}
+
+/// What a sync did.
+pub struct Summary {
+    pub text: String,
+    pub mode: &'static str,
+    pub servers: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+}
+
+/// Runs a sync and records when it ran and what it cost (`sync_state`:
+/// `last_sync_at`, `last_sync_mode`, `last_sync_requests`, for `hcc status`).
+pub fn run(cloud: &mut Cloud, mode: Mode) -> Result<Summary, Error> {
+    let before = cloud.client.requests_sent();
+    let summary = match mode {
+        Mode::One(name) => sync_one(cloud, name)?,
+        Mode::Changes => sync_changes(cloud)?,
+        Mode::Full => sync_all(cloud)?,
+    };
+    let requests = cloud.client.requests_sent() - before;
+    cloud
+        .store
+        .set_sync_value("last_sync_at", &crate::store::now().to_string())?;
+    cloud.store.set_sync_value("last_sync_mode", summary.mode)?;
+    cloud
+        .store
+        .set_sync_value("last_sync_requests", &requests.to_string())?;
+    Ok(summary)
 }
 
 impl Summary {

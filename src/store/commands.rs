@@ -85,6 +85,15 @@ pub enum SpoolOutcome {
     NameReused(i64),
 }
 
+/// The queue at a glance.
+#[derive(Debug, Clone, Default)]
+pub struct QueueOverview {
+    pub by_state: Vec<(String, i64)>,
+    pub oldest_queued_at: Option<i64>,
+    /// The newest failed command: id and error.
+    pub last_error: Option<(i64, String)>,
+}
+
 /// `cmd` and `arg` of a queued row, or why they cannot be used.
 type Decoded = Result<(String, String), String>;
 
@@ -175,6 +184,20 @@ impl Store {
         lease_secs: i64,
         max_attempts: i64,
     ) -> Result<Option<Leased>, Error> {
+        self.lease_first(owner, lease_secs, max_attempts, &|_| true)
+    }
+
+    /// As [`Store::lease_next`], but only a command `eligible` accepts; the
+    /// others stay queued, in order (the worker skips servers it is busy
+    /// with, so commands on one server run one after another). Commands
+    /// waiting out a retry delay (`not_before`) are not handed out yet.
+    pub fn lease_first(
+        &mut self,
+        owner: &Owner,
+        lease_secs: i64,
+        max_attempts: i64,
+        eligible: &dyn Fn(&CommandLine) -> bool,
+    ) -> Result<Option<Leased>, Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
         let now = now();
@@ -192,7 +215,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM commands
-                   WHERE state = 'queued'
+                   WHERE (state = 'queued' AND (not_before IS NULL OR not_before <= ?1))
                       OR (state = 'running' AND (lease_until IS NULL OR lease_until < ?1
                           OR (lease_owner LIKE 'ack:%' AND ?2 != ''
                               AND (instr(lease_owner, ?2) > 0 OR instr(lease_owner, ?3) > 0)))))",
@@ -233,53 +256,143 @@ impl Store {
             params![now],
         )
         .map_err(err("return expired leases"))?;
-        let leased = loop {
-            // Columns are read raw: a panel may have written anything.
-            let row: Option<(i64, Decoded, i64)> = tx
-                .query_row(
+        let leased = {
+            let mut select = tx
+                .prepare(
                     "SELECT id, cmd, arg, attempts FROM commands
-                     WHERE state = 'queued' ORDER BY id LIMIT 1",
-                    [],
-                    |row| {
-                        let fields = text_column(row, 1, "cmd")
-                            .and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
-                        Ok((row.get(0)?, fields, row.get(3).unwrap_or(0)))
-                    },
+                     WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?1)
+                     ORDER BY id",
                 )
-                .optional()
                 .map_err(err("find a queued command"))?;
-            let Some((id, fields, attempts)) = row else {
-                break None;
-            };
-            let checked = fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg));
-            match checked {
-                Ok(line) => {
-                    tx.execute(
-                        "UPDATE commands
-                         SET state = 'running', lease_until = ?2, lease_owner = ?3,
-                             attempts = attempts + 1, started_at = ?4
-                         WHERE id = ?1",
-                        params![id, now + lease_secs, owner.column(), now],
-                    )
-                    .map_err(err("lease a command"))?;
-                    break Some(Leased {
-                        id,
-                        line,
-                        attempts: attempts + 1,
-                    });
-                }
-                Err(why) => {
-                    tx.execute(
-                        "UPDATE commands SET state = 'failed', error = ?2, finished_at = ?3
-                         WHERE id = ?1",
-                        params![id, why, now],
-                    )
-                    .map_err(err("reject an invalid command"))?;
+            // Columns are read raw: a panel may have written anything.
+            let mut rows = select.query([now]).map_err(err("find a queued command"))?;
+            let mut leased = None;
+            let mut invalid = Vec::new();
+            while let Some(row) = rows.next().map_err(err("find a queued command"))? {
+                let id: i64 = row.get(0).map_err(err("find a queued command"))?;
+                let attempts: i64 = row.get(3).unwrap_or(0);
+                let fields: Decoded = text_column(row, 1, "cmd")
+                    .and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
+                match fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg)) {
+                    Ok(line) if eligible(&line) => {
+                        leased = Some(Leased {
+                            id,
+                            line,
+                            attempts: attempts + 1,
+                        });
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(why) => invalid.push((id, why)),
                 }
             }
+            drop(rows);
+            drop(select);
+            for (id, why) in invalid {
+                tx.execute(
+                    "UPDATE commands SET state = 'failed', error = ?2, finished_at = ?3
+                     WHERE id = ?1",
+                    params![id, why, now],
+                )
+                .map_err(err("reject an invalid command"))?;
+            }
+            if let Some(leased) = &leased {
+                tx.execute(
+                    "UPDATE commands
+                     SET state = 'running', lease_until = ?2, lease_owner = ?3,
+                         attempts = attempts + 1, started_at = ?4, not_before = NULL
+                     WHERE id = ?1",
+                    params![leased.id, now + lease_secs, owner.column(), now],
+                )
+                .map_err(err("lease a command"))?;
+            }
+            leased
         };
         tx.commit().map_err(err("commit the lease"))?;
         Ok(leased)
+    }
+
+    /// Puts a running command back in the queue to be tried again at
+    /// `not_before` (a transient failure), remembering why.
+    pub fn retry_later(&self, id: i64, not_before: i64, why: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL,
+                     not_before = ?2, error = ?3
+                 WHERE id = ?1 AND state = 'running'",
+                params![id, not_before, why],
+            )
+            .map_err(self.err("queue a command for a retry"))?;
+        Ok(())
+    }
+
+    /// When the next command waiting out a retry delay may run.
+    pub fn next_retry_at(&self) -> Result<Option<i64>, Error> {
+        self.conn
+            .query_row(
+                "SELECT CAST(min(not_before) AS INTEGER) FROM commands WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err("read retry times"))
+    }
+
+    /// Extends a running command's lease (a long action at Hetzner).
+    pub fn renew_lease(&self, id: i64, until: i64) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE commands SET lease_until = ?2 WHERE id = ?1 AND state = 'running'",
+                params![id, until],
+            )
+            .map_err(self.err("renew a lease"))?;
+        Ok(())
+    }
+
+    /// Returns every lease whose owner begins with `prefix` to the queue
+    /// at once: a new worker takes over what a dead one held.
+    pub fn reclaim_leases(&self, prefix: &str) -> Result<usize, Error> {
+        self.conn
+            .execute(
+                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
+                 WHERE state = 'running' AND substr(lease_owner, 1, length(?1)) = ?1",
+                [prefix],
+            )
+            .map_err(self.err("take over leases"))
+    }
+
+    /// Counts by state, the oldest queued command's age, and the newest
+    /// failure, for `hcc status`.
+    pub fn queue_overview(&self) -> Result<QueueOverview, Error> {
+        let mut overview = QueueOverview::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, count(*) FROM commands GROUP BY state")
+            .map_err(self.err("count commands"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.err("count commands"))?;
+        for row in rows {
+            let (state, n) = row.map_err(self.err("count commands"))?;
+            overview.by_state.push((state, n));
+        }
+        overview.oldest_queued_at = self
+            .conn
+            .query_row(
+                "SELECT min(created_at) FROM commands WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err("count commands"))?;
+        overview.last_error = self
+            .conn
+            .query_row(
+                "SELECT id, error FROM commands WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())),
+            )
+            .optional()
+            .map_err(self.err("count commands"))?;
+        Ok(overview)
     }
 
     /// Gives a lease back, as if it had expired: for a consumer that could

@@ -90,4 +90,8 @@ CREATE TABLE sync_state (
 CREATE INDEX servers_list ON servers
     (name, id, status, ipv4, ipv6, server_type, location, labels, stage, console_at);
 "#,
+    // 3: retry backoff for the worker.
+    r#"
+ALTER TABLE commands ADD COLUMN not_before INTEGER;
+"#,
 ];

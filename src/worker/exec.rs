@@ -1,0 +1,134 @@
+//! Running one queued command against Hetzner without waiting for it: the
+//! first request goes out at once, and what it started (actions) is handed
+//! back for the worker's shared poll. Commands that finish with their
+//! first request (`console`, `notify`, `sync`) are done at once.
+
+use serde_json::{Value, json};
+
+use crate::cloud::server::{self, Creation, Verb as Power};
+use crate::cloud::{Cloud, sync};
+use crate::error::Error;
+use crate::hetzner::wire::Action;
+use crate::verb::{CommandLine, Verb};
+
+/// What starting a command led to.
+pub enum Started {
+    /// Finished; the result to record.
+    Done(Value),
+    /// These actions run at Hetzner; when all succeed, `server_id` is
+    /// refreshed and the command is done with `result`.
+    Waiting {
+        actions: Vec<Action>,
+        server_id: Option<i64>,
+        result: Value,
+    },
+}
+
+/// The server a command is about, for keeping one server's commands in
+/// order; `None` for commands about no server (`sync`, `notify`).
+pub fn target(line: &CommandLine) -> Option<String> {
+    match Verb::from_word(&line.cmd)? {
+        Verb::Notify => None,
+        _ => line
+            .arg
+            .split(' ')
+            .next()
+            .filter(|w| !w.is_empty())
+            .map(str::to_string),
+    }
+}
+
+/// Starts `line`. `attempt` counts from 1; a later attempt may find what
+/// an earlier, interrupted one already did.
+pub fn start(cloud: &mut Cloud, line: &CommandLine, attempt: i64) -> Result<Started, Error> {
+    let verb = Verb::from_word(&line.cmd)
+        .ok_or_else(|| Error::Input(format!("unknown command `{}`", line.cmd)))?;
+    if !cloud.config.queue_allows(&line.cmd) {
+        return Err(Error::Refused(format!(
+            "`{}` is not allowed from the queue (setting queue_verbs)",
+            line.cmd
+        )));
+    }
+    let words: Vec<&str> = line.arg.split(' ').filter(|w| !w.is_empty()).collect();
+    let name = words.first().copied().unwrap_or("");
+    let power = |p: Power, cloud: &mut Cloud| -> Result<Started, Error> {
+        let (server, action) = server::begin_power(cloud, p, name)?;
+        Ok(Started::Waiting {
+            result: json!({"server_id": server.id, "action": action.command}),
+            actions: vec![action],
+            server_id: Some(server.id),
+        })
+    };
+    match verb {
+        Verb::Start => power(Power::Start, cloud),
+        Verb::Stop => power(Power::Stop, cloud),
+        Verb::Force => power(Power::Force, cloud),
+        Verb::Reboot => power(Power::Reboot, cloud),
+        Verb::Reset => power(Power::Reset, cloud),
+        Verb::Console => {
+            let (id, _, at) = server::console_now(cloud, name)?;
+            // The credentials are in the row; the result says only when.
+            Ok(Started::Done(json!({"server_id": id, "console_at": at})))
+        }
+        Verb::Create => {
+            let request = server::create_request(
+                cloud,
+                name,
+                words.get(1).copied(),
+                words.get(2).copied(),
+                words.get(3).copied(),
+            );
+            match server::begin_create(cloud, &request, attempt > 1)? {
+                Creation::Started {
+                    server, actions, ..
+                } => Ok(Started::Waiting {
+                    result: json!({"server_id": server.id, "server_type": request.server_type,
+                                   "image": request.image, "location": request.location}),
+                    actions,
+                    server_id: Some(server.id),
+                }),
+                Creation::Existing(server) => Ok(Started::Done(
+                    json!({"server_id": server.id, "existing": true}),
+                )),
+            }
+        }
+        Verb::Kill => {
+            // An earlier attempt may have deleted it already.
+            if attempt > 1
+                && let Err(err) = cloud.client.server_by_name(name)
+                && err.code() == Some("not_found")
+            {
+                cloud.store.remove_server_name(name)?;
+                return Ok(Started::Done(json!({"deleted": name, "already": true})));
+            }
+            let (id, action) = server::begin_kill(cloud, name)?;
+            Ok(Started::Waiting {
+                result: json!({"server_id": id, "action": action.command}),
+                actions: vec![action],
+                server_id: None,
+            })
+        }
+        Verb::Sync => {
+            let mode = if name.is_empty() {
+                sync::Mode::Full
+            } else {
+                sync::Mode::One(name)
+            };
+            let summary = sync::run(cloud, mode)?;
+            Ok(Started::Done(
+                json!({"sync": summary.mode, "servers": summary.servers,
+                                    "added": summary.added, "updated": summary.updated,
+                                    "removed": summary.removed}),
+            ))
+        }
+        Verb::SetTag | Verb::DelTag => Err(Error::Refused(format!(
+            "`{}` is an operator's command; run it with the CLI",
+            line.cmd
+        ))),
+        Verb::Notify => {
+            let ring = cloud.config.ring_size();
+            cloud.store.put_message(&line.arg, ring)?;
+            Ok(Started::Done(json!({"notified": true})))
+        }
+    }
+}

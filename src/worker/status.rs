@@ -1,0 +1,108 @@
+//! `hcc status`: is the worker alive, how deep is the queue, when did the
+//! last sync run and what did it cost, how much rate budget is left, what
+//! failed last. Exits 1 when no worker runs, so it doubles as a health
+//! check.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::lock;
+use crate::error::{EXIT_FAILED, Error};
+use crate::home::Home;
+use crate::store::{Store, now};
+
+pub fn run(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
+    let holder = lock::holder(&home.root().join("worker.lock"))?;
+    let store = Store::open(&home.db_path())?;
+    let queue = store.queue_overview()?;
+    let t = now();
+    let count = |state: &str| {
+        queue
+            .by_state
+            .iter()
+            .find(|(s, _)| s == state)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    let value = |key: &str| store.sync_value(key).ok().flatten();
+    let last_sync_at: Option<i64> = value("last_sync_at").and_then(|v| v.parse().ok());
+    let last_sync_requests: Option<i64> = value("last_sync_requests").and_then(|v| v.parse().ok());
+    let last_sync_mode = value("last_sync_mode");
+    let budget = store.rate_state()?.map(|s| {
+        (
+            s.estimate(crate::hetzner::now()).floor() as i64,
+            s.limit as i64,
+        )
+    });
+    if json_out {
+        let report = json!({
+            "worker": holder.as_ref().map(|h| json!({"pid": h.pid, "since": h.since})),
+            "queue": {
+                "queued": count("queued"), "running": count("running"),
+                "done": count("done"), "failed": count("failed"),
+                "oldest_queued_age": queue.oldest_queued_at.map(|at| t - at),
+            },
+            "last_sync": last_sync_at.map(|at| json!({
+                "at": at, "mode": last_sync_mode, "requests": last_sync_requests})),
+            "rate_budget": budget.map(|(left, limit)| json!({"remaining": left, "limit": limit})),
+            "last_error": queue.last_error.as_ref().map(|(id, e)| json!({"command": id, "error": e})),
+        });
+        crate::print(&format!("{report}\n"))?;
+    } else {
+        let mut text = String::new();
+        match &holder {
+            Some(h) => text.push_str(&format!(
+                "worker:      running (pid {}, up {})\n",
+                h.pid,
+                age(t - h.since)
+            )),
+            None => text.push_str("worker:      not running\n"),
+        }
+        let oldest = queue
+            .oldest_queued_at
+            .map(|at| format!(" (oldest {} old)", age(t - at)))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "queue:       {} queued{oldest}, {} running, {} done, {} failed\n",
+            count("queued"),
+            count("running"),
+            count("done"),
+            count("failed")
+        ));
+        match last_sync_at {
+            Some(at) => text.push_str(&format!(
+                "last sync:   {} ago, {}, {} requests\n",
+                age(t - at),
+                last_sync_mode.as_deref().unwrap_or("?"),
+                last_sync_requests.unwrap_or(0)
+            )),
+            None => text.push_str("last sync:   never\n"),
+        }
+        match budget {
+            Some((left, limit)) => {
+                text.push_str(&format!("rate budget: {left} of {limit} requests left\n"))
+            }
+            None => text.push_str("rate budget: unknown (no request yet)\n"),
+        }
+        if let Some((id, error)) = &queue.last_error {
+            text.push_str(&format!("last error:  command {id}: {error}\n"));
+        }
+        crate::print(&text)?;
+    }
+    Ok(if holder.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7200 => format!("{} min", secs / 60),
+        7200..172_800 => format!("{} h", secs / 3600),
+        _ => format!("{} days", secs / 86400),
+    }
+}
