@@ -331,7 +331,7 @@ impl Worker {
     /// The refresh cycle: incremental, with a full sync every few cycles.
     fn refresh(&mut self, background: &mut Cloud) {
         self.cycles += 1;
-        let mode = if self.cycles % self.full_every == 0 {
+        let mode = if self.cycles.is_multiple_of(self.full_every) {
             sync::Mode::Full
         } else {
             sync::Mode::Changes
