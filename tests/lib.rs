@@ -11,3 +11,4 @@ mod queue;
 mod simulator;
 mod spool;
 mod wakeups;
+mod worker;

@@ -36,12 +36,19 @@ pub struct Cloud {
 
 impl Cloud {
     pub fn open(home: &Home, priority: Priority) -> Result<Cloud, Error> {
+        Cloud::open_with(home, priority, hetzner::retry::MAX_RETRIES)
+    }
+
+    /// With `max_retries` 0 the client never sleeps to retry a request:
+    /// the caller (the worker) schedules retries itself and serves others.
+    pub fn open_with(home: &Home, priority: Priority, max_retries: u32) -> Result<Cloud, Error> {
         let config = Config::load(&home.config_path())?;
         let store = Store::open(&home.db_path())?;
         let budget = SharedBudget::new(Store::open(&home.db_path())?);
         let endpoint = setting(&config, "endpoint").unwrap_or_default();
         let client = Client::new(&endpoint, token(&config)?, Box::new(budget))
             .with_priority(priority)
+            .with_max_retries(max_retries)
             .with_notice(|msg| eprintln!("hcc: {msg}"));
         let label = setting(&config, "label").unwrap_or_else(|| "managed".into());
         Ok(Cloud {

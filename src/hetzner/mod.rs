@@ -76,6 +76,7 @@ pub struct Client {
     sent: std::cell::Cell<u64>,
     /// The bucket as the last response described it.
     last_rate: std::cell::Cell<Option<RateState>>,
+    max_retries: u32,
 }
 
 impl Client {
@@ -97,12 +98,19 @@ impl Client {
             notice: Box::new(|_| {}),
             sent: std::cell::Cell::new(0),
             last_rate: std::cell::Cell::new(None),
+            max_retries: retry::MAX_RETRIES,
         }
     }
 
     /// Background work keeps the budget's reserve for interactive work.
     pub fn with_priority(mut self, priority: Priority) -> Client {
         self.priority = priority;
+        self
+    }
+
+    /// How often one request is retried before its error is returned.
+    pub fn with_max_retries(mut self, retries: u32) -> Client {
+        self.max_retries = retries;
         self
     }
 
@@ -140,10 +148,11 @@ impl Client {
                 Err(error) => error,
             };
             let rate_wait = self.rate_wait();
-            let decision = retry::decide(
+            let decision = retry::decide_with(
                 &outcome,
                 method == Method::Get,
                 retries,
+                self.max_retries,
                 rate_wait,
                 jitter(),
             );
@@ -351,7 +360,7 @@ pub fn now() -> f64 {
 
 /// A number in [0, 1) for backoff jitter: a fresh random draw, so that
 /// several processes retrying at once spread out.
-fn jitter() -> f64 {
+pub fn jitter() -> f64 {
     let mut bytes = [0u8; 8];
     if getrandom::fill(&mut bytes).is_err() {
         return 0.5;

@@ -53,7 +53,20 @@ pub fn decide(
     rate_wait: Option<Duration>,
     jitter: f64,
 ) -> Decision {
-    if retries >= MAX_RETRIES {
+    decide_with(outcome, idempotent, retries, MAX_RETRIES, rate_wait, jitter)
+}
+
+/// [`decide`] with another retry limit (0: never retry; the worker
+/// schedules its own retries instead of sleeping in a request).
+pub fn decide_with(
+    outcome: &Outcome,
+    idempotent: bool,
+    retries: u32,
+    max_retries: u32,
+    rate_wait: Option<Duration>,
+    jitter: f64,
+) -> Decision {
+    if retries >= max_retries {
         return Decision::Fail;
     }
     let retryable = match outcome {

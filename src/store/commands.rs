@@ -184,19 +184,21 @@ impl Store {
         lease_secs: i64,
         max_attempts: i64,
     ) -> Result<Option<Leased>, Error> {
-        self.lease_first(owner, lease_secs, max_attempts, &|_| true)
+        self.lease_first(owner, lease_secs, max_attempts, &mut |_, delayed| !delayed)
     }
 
     /// As [`Store::lease_next`], but only a command `eligible` accepts; the
     /// others stay queued, in order (the worker skips servers it is busy
-    /// with, so commands on one server run one after another). Commands
-    /// waiting out a retry delay (`not_before`) are not handed out yet.
+    /// with, so commands on one server run one after another). `eligible`
+    /// also sees, in order, the commands waiting out a retry delay
+    /// (`not_before`, passed as `delayed`); they are never handed out early,
+    /// but a caller may hold back what queued behind them.
     pub fn lease_first(
         &mut self,
         owner: &Owner,
         lease_secs: i64,
         max_attempts: i64,
-        eligible: &dyn Fn(&CommandLine) -> bool,
+        eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
     ) -> Result<Option<Leased>, Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
@@ -259,8 +261,8 @@ impl Store {
         let leased = {
             let mut select = tx
                 .prepare(
-                    "SELECT id, cmd, arg, attempts FROM commands
-                     WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?1)
+                    "SELECT id, cmd, arg, attempts, coalesce(not_before > ?1, 0) FROM commands
+                     WHERE state = 'queued'
                      ORDER BY id",
                 )
                 .map_err(err("find a queued command"))?;
@@ -271,10 +273,11 @@ impl Store {
             while let Some(row) = rows.next().map_err(err("find a queued command"))? {
                 let id: i64 = row.get(0).map_err(err("find a queued command"))?;
                 let attempts: i64 = row.get(3).unwrap_or(0);
+                let delayed: bool = row.get(4).unwrap_or(false);
                 let fields: Decoded = text_column(row, 1, "cmd")
                     .and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
                 match fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg)) {
-                    Ok(line) if eligible(&line) => {
+                    Ok(line) if eligible(&line, delayed) && !delayed => {
                         leased = Some(Leased {
                             id,
                             line,
@@ -395,6 +398,20 @@ impl Store {
         Ok(overview)
     }
 
+    /// Hands a running command back to the queue, its attempt counted: a
+    /// worker stopping while the command's action still runs at Hetzner.
+    /// The next attempt knows it may find that action's result.
+    pub fn hand_back(&self, id: i64) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
+                 WHERE id = ?1 AND state = 'running'",
+                [id],
+            )
+            .map_err(self.err("hand a command back"))?;
+        Ok(())
+    }
+
     /// Gives a lease back, as if it had expired: for a consumer that could
     /// not deliver the command it took (its output failed).
     pub fn release(&self, id: i64) -> Result<(), Error> {
@@ -407,6 +424,32 @@ impl Store {
             )
             .map_err(self.err("give a lease back"))?;
         Ok(())
+    }
+
+    /// Closes a command and announces it (`done ID`) in one transaction,
+    /// so a crash never leaves one without the other.
+    pub fn finish_and_notify(
+        &mut self,
+        id: i64,
+        finish: &Finish,
+        message: &str,
+        ring_size: u64,
+    ) -> Result<(), Error> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err("close a command"))?;
+        let outcome = self
+            .finish(id, finish)
+            .and_then(|()| self.put_message_in_transaction(message, ring_size));
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        self.conn
+            .execute_batch(end)
+            .map_err(self.err("close a command"))?;
+        outcome
     }
 
     /// Closes a leased command as done or failed: one that is running, or

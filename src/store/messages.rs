@@ -36,6 +36,28 @@ impl Store {
         Ok(id)
     }
 
+    /// Appends and trims inside a transaction the caller holds.
+    pub(super) fn put_message_in_transaction(
+        &self,
+        msg: &str,
+        ring_size: u64,
+    ) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT INTO messages (msg, at) VALUES (?1, ?2)",
+                params![msg, now()],
+            )
+            .map_err(self.err("add a message"))?;
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .execute(
+                "DELETE FROM messages WHERE id <= ?1",
+                params![id - ring_size as i64],
+            )
+            .map_err(self.err("trim the message ring"))?;
+        Ok(())
+    }
+
     /// Messages with an id above `after`, oldest first.
     pub fn messages_after(&self, after: i64) -> Result<Vec<Message>, Error> {
         let mut stmt = self

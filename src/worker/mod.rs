@@ -58,9 +58,11 @@ struct InFlight {
 
 pub fn run(home: &Home, cycle: Duration) -> Result<ExitCode, Error> {
     let _lock = WorkerLock::acquire(&home.root().join("worker.lock"))?;
-    // Queue work is interactive (a console request may spend the reserve);
-    // the refresh cycle is background work.
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+    // Queue work is interactive (a console request may spend the reserve)
+    // and never sleeps in a request: a transient failure goes back to the
+    // queue with a delay while other commands go on. The refresh cycle is
+    // background work.
+    let mut cloud = Cloud::open_with(home, Priority::Interactive, 0)?;
     let mut background = Cloud::open(home, Priority::Background)?;
     let owner = Owner::Explicit(format!("worker:{}", std::process::id()));
     let taken = cloud.store.reclaim_leases("id:worker:")?;
@@ -142,17 +144,27 @@ impl Worker {
     /// Leases and starts every command it may start now.
     fn start_queued(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
         loop {
-            let busy: HashSet<String> = self
+            let mut busy: HashSet<String> = self
                 .inflight
                 .iter()
                 .filter_map(|f| f.target.clone())
                 .collect();
-            let eligible =
-                |line: &CommandLine| exec::target(line).is_none_or(|t| !busy.contains(&t));
-            let Some(leased) =
-                cloud
-                    .store
-                    .lease_first(&self.owner, LEASE_SECS, self.max_attempts, &eligible)?
+            // A server whose earlier command waits for a retry is busy too:
+            // what was queued after it waits its turn.
+            let mut eligible = |line: &CommandLine, delayed: bool| match exec::target(line) {
+                Some(target) if delayed => {
+                    busy.insert(target);
+                    false
+                }
+                Some(target) => !busy.contains(&target),
+                None => true,
+            };
+            let Some(leased) = cloud.store.lease_first(
+                &self.owner,
+                LEASE_SECS,
+                self.max_attempts,
+                &mut eligible,
+            )?
             else {
                 return Ok(());
             };
@@ -274,14 +286,15 @@ impl Worker {
         line: &CommandLine,
         result: Value,
     ) -> Result<(), Error> {
-        cloud.store.finish(
+        let ring = cloud.config.ring_size();
+        cloud.store.finish_and_notify(
             id,
             &Finish::Done {
                 result: Some(result.to_string()),
             },
+            &format!("done {id}"),
+            ring,
         )?;
-        let ring = cloud.config.ring_size();
-        cloud.store.put_message(&format!("done {id}"), ring)?;
         log(&format!("command {id} `{line}`: done"));
         Ok(())
     }
@@ -293,14 +306,15 @@ impl Worker {
         line: &CommandLine,
         why: &str,
     ) -> Result<(), Error> {
-        cloud.store.finish(
+        let ring = cloud.config.ring_size();
+        cloud.store.finish_and_notify(
             id,
             &Finish::Failed {
                 reason: why.to_string(),
             },
+            &format!("failed {id}"),
+            ring,
         )?;
-        let ring = cloud.config.ring_size();
-        cloud.store.put_message(&format!("failed {id}"), ring)?;
         log(&format!("command {id} `{line}`: failed: {why}"));
         Ok(())
     }
@@ -315,7 +329,9 @@ impl Worker {
         err: Error,
     ) -> Result<(), Error> {
         if is_transient(&err) && attempts < self.max_attempts {
-            let wait = retry::backoff(attempts as u32, 0.5);
+            // 1 s, then up to 2, 4, 8 s: later commands on the same server
+            // wait behind this one, so the delay stays short.
+            let wait = retry::backoff((attempts - 1).clamp(0, 3) as u32, crate::hetzner::jitter());
             let at = now() + wait.as_secs().max(1) as i64;
             cloud.store.retry_later(id, at, &err.to_string())?;
             log(&format!(
@@ -371,7 +387,7 @@ impl Worker {
     fn shut_down(&mut self, cloud: &Cloud) {
         let held = self.inflight.len();
         for flight in self.inflight.drain(..) {
-            let _ = cloud.store.release(flight.id);
+            let _ = cloud.store.hand_back(flight.id);
         }
         log(&format!(
             "stopping; {held} running commands returned to the queue"

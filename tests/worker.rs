@@ -1,0 +1,435 @@
+//! `hcc worker` against `hcc sim`: every verb through every route of the
+//! queue, ordering, faults, kill -9, a second worker, a clean stop.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::test::{Env, HCC, Sim, eventually};
+
+/// A running `hcc worker`; killed (SIGKILL) when dropped.
+struct Worker {
+    child: Child,
+}
+
+impl Worker {
+    fn start(env: &Env, sim: &Sim) -> Worker {
+        let child = env
+            .cmd(&["worker", "--cycle", "3600"])
+            .envs(sim.client_env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hcc worker");
+        Worker { child }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to `timeout` for the worker to exit; its exit code.
+    fn exit_code(&mut self, timeout: Duration) -> Option<i32> {
+        let mut code = None;
+        eventually(timeout, || match self.child.try_wait() {
+            Ok(Some(status)) => {
+                code = status.code();
+                true
+            }
+            _ => false,
+        });
+        code
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn push(env: &Env, words: &[&str]) -> i64 {
+    let mut args = vec!["push", "--id"];
+    args.extend_from_slice(words);
+    env.ok(&args).trim().parse().unwrap()
+}
+
+fn insert(env: &Env, cmd: &str, arg: &str) -> i64 {
+    let db = env.db();
+    db.execute(
+        "INSERT INTO commands (cmd, arg) VALUES (?1, ?2)",
+        [cmd, arg],
+    )
+    .unwrap();
+    db.last_insert_rowid()
+}
+
+/// (state, result, error) of every command, by id.
+fn commands(env: &Env) -> BTreeMap<i64, (String, Option<String>, Option<String>)> {
+    let db = env.db();
+    let mut stmt = db
+        .prepare("SELECT id, state, result, error FROM commands")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Waits until no command is queued or running.
+fn settle(env: &Env, timeout: Duration) {
+    let settled = eventually(timeout, || {
+        env.value::<i64>("SELECT count(*) FROM commands WHERE state IN ('queued', 'running')") == 0
+    });
+    assert!(settled, "commands still open: {:?}", commands(env));
+}
+
+/// The sim's servers called `name`, asked until an answer gets through
+/// the sim's own fault injection.
+fn sim_servers(sim: &Sim, name: &str) -> Vec<Value> {
+    for _ in 0..50 {
+        if let Ok(answer) = crate::test::http(
+            &sim.addr,
+            "GET",
+            &format!("/v1/servers?name={name}"),
+            None,
+            Some(&format!("Bearer {}", sim.token)),
+        ) && answer.status == 200
+        {
+            return answer.json()["servers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+        }
+    }
+    panic!("the sim never answered GET /servers?name={name}");
+}
+
+fn sim_server(sim: &Sim, name: &str) -> Option<Value> {
+    sim_servers(sim, name).first().cloned()
+}
+
+#[test]
+fn every_verb_runs_from_every_route_of_the_queue() {
+    let sim = Sim::start(&["--servers", "3", "--action-ms", "50"]);
+    let env = Env::new();
+    let worker = Worker::start(&env, &sim);
+    let stop = push(&env, &["stop", "srv-00001"]);
+    env.spool("1700000000.1.panel", b"start srv-00001\n");
+    let reboot = insert(&env, "reboot", "srv-00002");
+    let force = push(&env, &["off", "srv-00003"]);
+    env.spool("1700000000.2.panel", b"console srv-00002\n");
+    let create = insert(&env, "new", "m-x cx32 ubuntu-24.04 hel1");
+    let notify = push(&env, &["notify", "hello", "panel"]);
+    settle(&env, Duration::from_secs(30));
+    let kill = push(&env, &["kill", "srv-00003"]);
+    let reset = push(&env, &["reset", "srv-00002"]);
+    let sync = push(&env, &["sync"]);
+    let settag = push(&env, &["settag", "srv-00001"]);
+    settle(&env, Duration::from_secs(30));
+    drop(worker);
+
+    let all = commands(&env);
+    for (id, (state, result, error)) in &all {
+        if *id == settag {
+            assert_eq!(state, "failed");
+            assert!(
+                error
+                    .as_deref()
+                    .unwrap()
+                    .contains("not allowed from the queue"),
+                "{error:?}"
+            );
+        } else {
+            assert_eq!(state, "done", "command {id}: {error:?}");
+            assert!(result.is_some(), "command {id} has no result");
+        }
+    }
+    // The sim agrees with what the table says.
+    assert_eq!(sim_server(&sim, "srv-00001").unwrap()["status"], "running");
+    assert!(
+        sim_server(&sim, "srv-00003").is_none(),
+        "kill did not delete"
+    );
+    let created = sim_server(&sim, "m-x").unwrap();
+    assert_eq!(created["server_type"]["name"], "cx32");
+    assert_eq!(created["datacenter"]["location"]["name"], "hel1");
+    assert_eq!(created["image"]["name"], "ubuntu-24.04");
+    assert_eq!(created["status"], "running");
+    let result: Value = serde_json::from_str(all[&create].1.as_deref().unwrap()).unwrap();
+    assert_eq!(result["server_id"], created["id"]);
+    assert_eq!(result["status"], "running");
+    let url: Option<String> = env
+        .db()
+        .query_row("SELECT url FROM vms WHERE name = 'srv-00002'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(url.unwrap().starts_with("ws"));
+    for id in [stop, reboot, force, kill, reset, sync, notify] {
+        assert_eq!(all[&id].0, "done");
+    }
+    // Every outcome was announced.
+    let messages: String = env.value("SELECT group_concat(msg, '|') FROM messages");
+    assert!(messages.contains("hello panel"), "{messages}");
+    for (id, (state, _, _)) in &all {
+        assert!(messages.contains(&format!("{state} {id}")), "{messages}");
+    }
+}
+
+#[test]
+fn refusals_end_failed_and_are_never_retried() {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "20"]);
+    sim.control(
+        "POST",
+        "/_sim/servers",
+        Some(r#"{"name": "foreign", "labels": {}, "status": "running"}"#),
+    );
+    let env = Env::new();
+    let _worker = Worker::start(&env, &sim);
+    let unmanaged = push(&env, &["stop", "foreign"]);
+    let missing = push(&env, &["start", "nope"]);
+    let bad = insert(&env, "start", "vm_1");
+    let unknown = insert(&env, "explode", "srv-00001");
+    settle(&env, Duration::from_secs(20));
+    let all = commands(&env);
+    let error = |id: i64| all[&id].2.clone().unwrap_or_default();
+    assert!(error(unmanaged).contains("not managed by hcc"), "{all:?}");
+    assert!(
+        error(missing).contains("server \"nope\" not found"),
+        "{all:?}"
+    );
+    assert!(error(bad).contains("invalid server name"), "{all:?}");
+    assert!(error(unknown).contains("unknown command"), "{all:?}");
+    let attempts: i64 = env.value("SELECT max(attempts) FROM commands");
+    assert!(attempts <= 1, "a refusal was retried");
+    assert_eq!(sim_server(&sim, "foreign").unwrap()["status"], "running");
+}
+
+#[test]
+fn a_console_request_overtakes_a_create_that_is_still_building() {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "4000"]);
+    let env = Env::new();
+    let _worker = Worker::start(&env, &sim);
+    let create = push(&env, &["create", "m-slow"]);
+    let console = push(&env, &["console", "srv-00001"]);
+    let answered = eventually(Duration::from_secs(3), || {
+        commands(&env)[&console].0 == "done"
+    });
+    assert!(answered, "{:?}", commands(&env));
+    assert_eq!(
+        commands(&env)[&create].0,
+        "running",
+        "the create should still be building"
+    );
+    settle(&env, Duration::from_secs(30));
+    let (c, k): (i64, i64) = env
+        .db()
+        .query_row(
+            &format!(
+                "SELECT (SELECT finished_at FROM commands WHERE id = {console}),
+                        (SELECT finished_at FROM commands WHERE id = {create})"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(c <= k);
+}
+
+#[test]
+fn commands_on_one_server_run_in_order() {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "300"]);
+    let env = Env::new();
+    let _worker = Worker::start(&env, &sim);
+    for verb in ["stop", "start", "force", "start", "stop"] {
+        push(&env, &[verb, "srv-00001"]);
+    }
+    settle(&env, Duration::from_secs(30));
+    let order: String = env.value(
+        "SELECT group_concat(cmd, ',') FROM (SELECT cmd FROM commands ORDER BY started_at, id)",
+    );
+    assert_eq!(order, "stop,start,force,start,stop");
+    assert_eq!(sim_server(&sim, "srv-00001").unwrap()["status"], "off");
+    for (_, (state, _, error)) in commands(&env) {
+        assert_eq!(state, "done", "{error:?}");
+    }
+}
+
+#[test]
+fn faults_lose_nothing_and_run_nothing_twice() {
+    let sim = Sim::start(&[
+        "--servers",
+        "20",
+        "--action-ms",
+        "20",
+        "--fail",
+        "429:0.2,500:0.1,reset:0.05",
+        "--seed",
+        "5",
+    ]);
+    let env = Env::new();
+    env.ok(&["config", "set", "max_attempts", "6"]);
+    let _worker = Worker::start(&env, &sim);
+    let verbs = ["start", "stop", "reboot", "reset", "console", "off"];
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let server = format!("srv-{:05}", i % 15 + 1);
+        let id = match i {
+            i if i % 40 == 7 => push(&env, &["create", &format!("m-c{i}")]),
+            i if i % 40 == 9 => push(&env, &["kill", &format!("srv-{:05}", 16 + i / 40)]),
+            _ => push(&env, &[verbs[i % verbs.len()], &server]),
+        };
+        ids.push(id);
+    }
+    settle(&env, Duration::from_secs(180));
+    let all = commands(&env);
+    assert_eq!(all.len(), 200);
+    for (id, (state, _, error)) in &all {
+        match state.as_str() {
+            "done" => {}
+            "failed" => assert!(error.as_deref().is_some_and(|e| !e.is_empty()), "{id}"),
+            other => panic!("command {id} ended {other}"),
+        }
+    }
+    // Each create made one server at most, each kill deleted its server.
+    let creates: Vec<String> = (0..200)
+        .filter(|i| i % 40 == 7)
+        .map(|i| format!("m-c{i}"))
+        .collect();
+    for name in &creates {
+        let count = sim_servers(&sim, name).len();
+        assert!(count <= 1, "{name} exists {count} times");
+    }
+    let messages: Vec<String> = {
+        let db = env.db();
+        let mut stmt = db.prepare("SELECT msg FROM messages").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let announced: BTreeSet<&String> = messages.iter().collect();
+    assert_eq!(
+        announced.len(),
+        messages.len(),
+        "an outcome was announced twice"
+    );
+    assert!(sim.stats()["faults"].as_i64().unwrap() > 20);
+}
+
+#[test]
+fn kill_9_of_the_worker_loses_nothing_and_duplicates_no_server() {
+    let sim = Sim::start(&["--servers", "30", "--action-ms", "400"]);
+    let env = Env::new();
+    let mut names = Vec::new();
+    for i in 0..100 {
+        match i % 10 {
+            0 => {
+                let name = format!("m-k{i}");
+                push(&env, &["create", &name]);
+                names.push(name);
+            }
+            5 => {
+                push(&env, &["kill", &format!("srv-{:05}", 21 + i / 10)]);
+            }
+            _ => {
+                let verb = ["start", "stop", "reboot", "console"][i % 4];
+                push(&env, &[verb, &format!("srv-{:05}", i % 20 + 1)]);
+            }
+        }
+    }
+    let mut rng = fastrand::Rng::with_seed(9);
+    for _ in 0..4 {
+        let worker = Worker::start(&env, &sim);
+        std::thread::sleep(Duration::from_millis(rng.u64(300..1500)));
+        drop(worker); // SIGKILL
+    }
+    let _worker = Worker::start(&env, &sim);
+    settle(&env, Duration::from_secs(120));
+    let all = commands(&env);
+    assert_eq!(all.len(), 100);
+    let messages: Vec<String> = {
+        let db = env.db();
+        let mut stmt = db.prepare("SELECT msg FROM messages").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    for (id, (state, _, error)) in &all {
+        assert!(state == "done" || state == "failed", "{id}: {state}");
+        let times = messages
+            .iter()
+            .filter(|m| **m == format!("{state} {id}"))
+            .count();
+        assert_eq!(
+            times, 1,
+            "command {id} ({state}, {error:?}) announced {times} times"
+        );
+    }
+    for name in &names {
+        assert_eq!(sim_servers(&sim, name).len(), 1, "{name}");
+    }
+    let creates_done: i64 =
+        env.value("SELECT count(*) FROM commands WHERE cmd = 'create' AND state = 'done'");
+    assert_eq!(creates_done, names.len() as i64);
+}
+
+#[test]
+fn a_second_worker_is_refused() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let _first = Worker::start(&env, &sim);
+    let started = eventually(Duration::from_secs(10), || env.run(&["status"]).code == 0);
+    assert!(started);
+    let second = env
+        .cmd(&["worker"])
+        .envs(sim.client_env())
+        .output()
+        .unwrap();
+    let run = crate::test::Run::from(second);
+    run.fails(4, "worker already running (pid ");
+}
+
+#[test]
+fn sigterm_stops_within_five_seconds_and_hands_work_back() {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "30000"]);
+    let env = Env::new();
+    let mut worker = Worker::start(&env, &sim);
+    let id = push(&env, &["create", "m-long"]);
+    assert!(eventually(Duration::from_secs(10), || commands(&env)[&id]
+        .0
+        == "running"));
+    let status = env.run(&["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(
+        status.stdout.starts_with("worker:      running (pid"),
+        "{status:?}"
+    );
+    worker.signal("-TERM");
+    assert_eq!(worker.exit_code(Duration::from_secs(5)), Some(0));
+    let running: i64 = env.value("SELECT count(*) FROM commands WHERE state = 'running'");
+    assert_eq!(running, 0);
+    assert_eq!(commands(&env)[&id].0, "queued");
+    let down = env.run(&["status", "--json"]);
+    assert_eq!(down.code, 1);
+    let report: Value = serde_json::from_str(&down.stdout).unwrap();
+    assert_eq!(report["worker"], Value::Null);
+    assert_eq!(report["queue"]["queued"], 1);
+    // The next worker finds the server the first one started and adopts it.
+    let _next = Worker::start(&env, &sim);
+    assert!(eventually(Duration::from_secs(10), || commands(&env)[&id]
+        .0
+        == "done"));
+    let result: Value = serde_json::from_str(commands(&env)[&id].1.as_deref().unwrap()).unwrap();
+    assert_eq!(result["existing"], true);
+    let _ = HCC;
+}
