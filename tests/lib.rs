@@ -7,6 +7,7 @@ mod cloud;
 mod config;
 mod errors;
 mod man;
+mod panel;
 mod queue;
 mod simulator;
 mod spool;
