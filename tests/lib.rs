@@ -5,6 +5,7 @@ mod test;
 
 mod cloud;
 mod config;
+mod deploy;
 mod errors;
 mod man;
 mod panel;
