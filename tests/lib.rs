@@ -5,8 +5,10 @@ mod test;
 
 mod cloud;
 mod config;
+mod deploy;
 mod errors;
 mod man;
+mod panel;
 mod queue;
 mod simulator;
 mod spool;
