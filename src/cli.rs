@@ -242,6 +242,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Try everything on this machine: starts the simulator and a worker
+    /// on a temporary state directory, queues work as a panel would, shows
+    /// what happens, and cleans up.
+    Demo,
+
     /// Run the queue against Hetzner and keep the servers table fresh.
     ///
     /// One per state directory. Wakes on inotify, leases every queued

@@ -8,6 +8,7 @@ pub mod cli;
 pub(crate) mod cloud;
 pub mod config;
 mod consumer;
+mod demo;
 pub mod error;
 pub mod hetzner;
 pub mod home;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Sim(args) => return sim::run(args),
+        Command::Demo => return demo::run(),
         _ => {}
     }
     let home = Home::open(Home::locate(cli.home)?)?;
@@ -108,7 +110,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { name, json } => cloud::console(&home, &name, json),
         Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
         Command::Status { json } => worker::status::run(&home, json),
-        Command::Completions { .. } | Command::Man | Command::Sim(_) => {
+        Command::Completions { .. } | Command::Man | Command::Sim(_) | Command::Demo => {
             unreachable!("handled above")
         }
     }

@@ -149,6 +149,9 @@ Usage or configuration error: a bad argument, an unknown command or server name,
 .TP
 \fB3\fR
 Refused by the guard: the server lacks the managed label, or a new server's name lacks the configured prefix.
+.TP
+\fB4\fR
+Busy: another \fBhcc worker\fR already runs on this state directory.
 .PP
 Errors are one line on standard error, beginning with \fBhcc:\fR. A closed output pipe ends hcc silently with status 0.
 .SH ENVIRONMENT

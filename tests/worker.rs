@@ -433,3 +433,43 @@ fn sigterm_stops_within_five_seconds_and_hands_work_back() {
     assert_eq!(result["existing"], true);
     let _ = HCC;
 }
+
+#[test]
+fn the_demo_runs_and_leaves_nothing_behind() {
+    let env = Env::new();
+    let run = env.run(&["demo"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("5. every command is done"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("demo-web   running"), "{}", run.stdout);
+    assert!(
+        run.stdout.trim_end().ends_with("README.md"),
+        "{}",
+        run.stdout
+    );
+    // The simulator's port is closed and the state directory is gone.
+    let endpoint = run
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap();
+    let addr = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the simulator still runs"
+    );
+    let dir = run
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap();
+    assert!(!std::path::Path::new(dir).exists(), "{dir} is left behind");
+    let leftover = Command::new("pgrep").args(["-f", dir]).output().unwrap();
+    assert!(leftover.stdout.is_empty(), "processes left: {:?}", leftover);
+}

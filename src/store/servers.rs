@@ -253,6 +253,20 @@ impl Store {
             .map_err(self.err("read a server"))
     }
 
+    /// The panel's view of a console: `<console_url><wss_url>#<password>`
+    /// needs the base from the settings; this is the stored URL and password.
+    pub fn console_url(&self, name: &str) -> Result<Option<String>, Error> {
+        self.conn
+            .query_row(
+                "SELECT console_url || '#' || console_password FROM servers WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.err("read a server"))
+    }
+
     /// All rows, by name.
     pub fn listed_servers(&self) -> Result<Vec<Listed>, Error> {
         let mut stmt = self

@@ -1,0 +1,195 @@
+//! `hcc demo`: the whole chain on this machine, nothing to set up. It
+//! starts `hcc sim` with a few servers and `hcc worker` on a temporary
+//! state directory, queues work the three ways a panel does (a spool file,
+//! an SQL INSERT, `hcc push`), shows what happens, and cleans up: no
+//! process and no file is left behind.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::home::Home;
+use crate::store::Store;
+use crate::verb::CommandLine;
+use crate::wakeup::Wakeup;
+
+/// Children and the temporary directory, ended and removed on drop (also
+/// when the demo fails half-way).
+struct Scene {
+    dir: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            // SIGTERM first: the worker hands its work back and exits.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for child in &mut self.children {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn say(text: &str) -> Result<(), Error> {
+    crate::print(&format!("{text}\n"))
+}
+
+pub fn run() -> Result<ExitCode, Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::io("find", "hcc", e))?;
+    let dir = std::env::temp_dir().join(format!("hcc-demo-{}", std::process::id()));
+    let mut scene = Scene {
+        dir: dir.clone(),
+        children: Vec::new(),
+    };
+    let home = Home::open(dir.clone())?;
+    say(&format!(
+        "hcc demo: a temporary state directory in {}",
+        dir.display()
+    ))?;
+
+    // The simulator plays Hetzner.
+    let mut sim = Command::new(&exe)
+        .args([
+            "sim",
+            "--servers",
+            "5",
+            "--action-ms",
+            "800",
+            "--stop-on-eof",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| Error::io("start", &exe, e))?;
+    let mut first = String::new();
+    if let Some(out) = sim.stdout.take() {
+        BufReader::new(out)
+            .read_line(&mut first)
+            .map_err(|e| Error::io("read from", "hcc sim", e))?;
+    }
+    scene.children.push(sim);
+    let env: Vec<(String, String)> = first
+        .split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let endpoint = env
+        .iter()
+        .find(|(k, _)| k == "HCLOUD_ENDPOINT")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| Error::Failed("the simulator did not start".into()))?;
+    say(&format!(
+        "1. `hcc sim` plays the Hetzner API at {endpoint}, with 5 servers"
+    ))?;
+
+    let hcc = |args: &[&str]| -> Result<String, Error> {
+        let out = Command::new(&exe)
+            .arg("--home")
+            .arg(&dir)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::io("run", &exe, e))?;
+        if !out.status.success() {
+            return Err(Error::Failed(format!(
+                "`hcc {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    hcc(&["config", "set", "prefix", "demo-"])?;
+    let synced = hcc(&["sync"])?;
+    say(&format!(
+        "2. `hcc sync` fills the servers table: {}",
+        synced.trim()
+    ))?;
+
+    // The worker runs the queue; its log lines are shown as they come.
+    let mut worker = Command::new(&exe)
+        .arg("--home")
+        .arg(&dir)
+        .args(["worker", "--cycle", "3600"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("start", &exe, e))?;
+    if let Some(err) = worker.stderr.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "   | {line}");
+            }
+        });
+    }
+    scene.children.push(worker);
+    say("3. `hcc worker` runs the queue (its log is indented below)")?;
+
+    let wakeup = Wakeup::new(&home)?;
+    let store = Store::open(&home.db_path())?;
+    say("4. a panel queues work three ways:")?;
+    spool(&home, "console srv-00001")?;
+    say("   - a spool file: `console srv-00001`")?;
+    let create =
+        CommandLine::parse_line("create demo-web cx22 debian-12 nbg1").map_err(Error::Input)?;
+    store.queue(&create, crate::store::Source::Cli)?;
+    say("   - `hcc push create demo-web cx22 debian-12 nbg1`")?;
+    store.execute_sql("INSERT INTO commands (cmd, arg) VALUES ('stop', 'srv-00002')")?;
+    say("   - SQL: INSERT INTO commands (cmd, arg) VALUES ('stop', 'srv-00002')")?;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.open_commands()? > 0 {
+        if Instant::now() > deadline {
+            return Err(Error::Failed(
+                "the demo's commands did not finish in 60 s".into(),
+            ));
+        }
+        wakeup.wait(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    say("5. every command is done; the servers table now says:")?;
+    for line in hcc(&["list"])?.lines() {
+        say(&format!("   {line}"))?;
+    }
+    let console = store.console_url("srv-00001")?.unwrap_or_default();
+    say(&format!(
+        "6. the console credentials stored for srv-00001 (URL#password, valid for a minute):\n   {console}"
+    ))?;
+    say("7. cleaning up: worker and simulator stopped, state directory removed")?;
+    drop(scene);
+    say("done. Next: `hcc sim --help`, `hcc worker --help`, README.md")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a spool file the maildir way, as a panel does.
+fn spool(home: &Home, line: &str) -> Result<(), Error> {
+    let name = format!("{}.{}.demo", crate::store::now(), std::process::id());
+    let tmp = home.spool_tmp().join(&name);
+    write_synced(&tmp, line)?;
+    std::fs::rename(&tmp, home.spool_new().join(&name)).map_err(|e| Error::io("rename", &tmp, e))
+}
+
+fn write_synced(path: &Path, line: &str) -> Result<(), Error> {
+    let mut file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    file.write_all(format!("{line}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io("write", path, e))
+}
