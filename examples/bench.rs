@@ -32,6 +32,169 @@ fn main() {
     );
     println!();
     cloud(&hcc);
+    println!();
+    worker(&hcc);
+}
+
+/// The worker's figures against `hcc sim` with instant actions.
+fn worker(hcc: &str) {
+    println!("| measurement | n | median | p99 | max |");
+    println!("|---|---|---|---|---|");
+    let sim = Sim::start(hcc, &["--servers", "500", "--action-ms", "0"]);
+    let home = home();
+    let db_path = home.path().join("hcc.db");
+    timed(hcc_cmd(hcc, home.path(), &["pull"]));
+    let start_worker = |cycle: &str| {
+        hcc_cmd(hcc, home.path(), &["worker", "--cycle", cycle])
+            .envs(sim.env())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the worker")
+    };
+    // Idle cycles of one second: let the first (a full sync) pass, then count.
+    let mut idle = start_worker("1");
+    std::thread::sleep(Duration::from_secs(3));
+    let before = sim.requests();
+    std::thread::sleep(Duration::from_millis(10_500));
+    let idle_requests = sim.requests() - before;
+    let _ = idle.kill();
+    let _ = idle.wait();
+
+    // Latency and memory with the refresh cycle out of the way.
+    let mut worker = start_worker("3600");
+    let db = rusqlite::Connection::open(&db_path).expect("open hcc.db");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Rename into spool/new -> the worker has run it (a notify: no API).
+    let mut picked = Vec::new();
+    for i in 0..1000 {
+        let name = format!("{i}.bench");
+        let tmp = home.path().join("spool/tmp").join(&name);
+        std::fs::write(&tmp, format!("notify bench-{i}\n")).expect("spool file");
+        let start = Instant::now();
+        std::fs::rename(&tmp, home.path().join("spool/new").join(&name)).expect("rename");
+        let want = format!("bench-{i}");
+        loop {
+            let seen: bool = db
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE msg = ?1)",
+                    [&want],
+                    |r| r.get(0),
+                )
+                .unwrap_or(false);
+            if seen {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        picked.push(start.elapsed());
+    }
+    quantiles("spool rename -> worker ran the command (notify)", picked);
+
+    // Rename -> console credentials in the row.
+    let mut consoles = Vec::new();
+    for i in 0..200 {
+        let server = format!("srv-{:05}", i % 500 + 1);
+        let before: Option<f64> = db
+            .query_row(
+                "SELECT console_at FROM servers WHERE name = ?1",
+                [&server],
+                |r| r.get(0),
+            )
+            .unwrap_or(None);
+        let name = format!("c{i}.bench");
+        let tmp = home.path().join("spool/tmp").join(&name);
+        std::fs::write(&tmp, format!("console {server}\n")).expect("spool file");
+        let start = Instant::now();
+        std::fs::rename(&tmp, home.path().join("spool/new").join(&name)).expect("rename");
+        loop {
+            let now: Option<f64> = db
+                .query_row(
+                    "SELECT console_at FROM servers WHERE name = ?1",
+                    [&server],
+                    |r| r.get(0),
+                )
+                .unwrap_or(None);
+            if now.is_some() && now != before {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        consoles.push(start.elapsed());
+    }
+    quantiles(
+        "spool rename -> console_url in the row (sim, 0 ms actions)",
+        consoles,
+    );
+
+    let idle_rss = rss_kb(worker.id());
+    // 10,000 commands more, in one INSERT as a busy panel would.
+    db.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+         INSERT INTO commands (cmd, arg) SELECT 'notify', 'load-' || i FROM n",
+    )
+    .expect("insert 10,000 commands");
+    let start = Instant::now();
+    loop {
+        let open: i64 = db
+            .query_row(
+                "SELECT count(*) FROM commands WHERE state IN ('queued', 'running')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(1);
+        if open == 0 || start.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let drained = start.elapsed();
+    let loaded_rss = rss_kb(worker.id());
+    let _ = worker.kill();
+    let _ = worker.wait();
+    println!();
+    println!("| worker figure | value |");
+    println!("|---|---|");
+    println!(
+        "| API requests per idle cycle, 500 servers (10 cycles of 1 s) | {:.1} |",
+        idle_requests as f64 / 10.0
+    );
+    println!(
+        "| worker RSS, idle after start | {:.1} MB |",
+        idle_rss as f64 / 1024.0
+    );
+    println!(
+        "| worker RSS after 11,200 commands | {:.1} MB |",
+        loaded_rss as f64 / 1024.0
+    );
+    println!(
+        "| 10,000 queued notify commands drained in | {} |",
+        ms(drained)
+    );
+}
+
+fn quantiles(what: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "| {what} | {} | {} | {} | {} |",
+        samples.len(),
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(at(1.0))
+    );
+}
+
+/// Resident memory of a process, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
 }
 
 /// The cloud figures against `hcc sim`.

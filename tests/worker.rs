@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::test::{Env, HCC, Sim, eventually};
+use crate::test::{Env, Sim, eventually};
 
 /// A running `hcc worker`; killed (SIGKILL) when dropped.
 struct Worker {
@@ -431,7 +431,6 @@ fn sigterm_stops_within_five_seconds_and_hands_work_back() {
         == "done"));
     let result: Value = serde_json::from_str(commands(&env)[&id].1.as_deref().unwrap()).unwrap();
     assert_eq!(result["existing"], true);
-    let _ = HCC;
 }
 
 #[test]
@@ -472,4 +471,26 @@ fn the_demo_runs_and_leaves_nothing_behind() {
     assert!(!std::path::Path::new(dir).exists(), "{dir} is left behind");
     let leftover = Command::new("pgrep").args(["-f", dir]).output().unwrap();
     assert!(leftover.stdout.is_empty(), "processes left: {:?}", leftover);
+}
+
+#[test]
+fn a_big_insert_by_another_process_wakes_the_worker_at_once() {
+    // The commit's last write to the WAL can arrive before the commit is
+    // visible; the worker must look again shortly after, not at its 30 s
+    // safety rescan.
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let _worker = Worker::start(&env, &sim);
+    assert!(eventually(Duration::from_secs(10), || env
+        .run(&["status"])
+        .code
+        == 0));
+    std::thread::sleep(Duration::from_millis(300));
+    env.db()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO commands (cmd, arg) SELECT 'notify', 'load-' || i FROM n",
+        )
+        .unwrap();
+    settle(&env, Duration::from_secs(15));
 }

@@ -216,11 +216,17 @@ impl Store {
         let work: bool = self
             .conn
             .query_row(
+                // Two EXISTS, each served by the (state, id) index; one
+                // with OR would scan the whole table, done rows included.
                 "SELECT EXISTS (SELECT 1 FROM commands
-                   WHERE (state = 'queued' AND (not_before IS NULL OR not_before <= ?1))
-                      OR (state = 'running' AND (lease_until IS NULL OR lease_until < ?1
-                          OR (lease_owner LIKE 'ack:%' AND ?2 != ''
-                              AND (instr(lease_owner, ?2) > 0 OR instr(lease_owner, ?3) > 0)))))",
+                                WHERE state = 'queued'
+                                  AND (not_before IS NULL OR not_before <= ?1))
+                     OR EXISTS (SELECT 1 FROM commands
+                                WHERE state = 'running'
+                                  AND (lease_until IS NULL OR lease_until < ?1
+                                       OR (lease_owner LIKE 'ack:%' AND ?2 != ''
+                                           AND (instr(lease_owner, ?2) > 0
+                                                OR instr(lease_owner, ?3) > 0))))",
                 params![now, token_a, token_b],
                 |row| row.get(0),
             )

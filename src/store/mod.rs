@@ -157,6 +157,12 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(self.err("set synchronous mode"))?;
+        // A small page cache (1 MB; SQLite's default is 2 MB per
+        // connection): hcc's queries touch few pages, and the worker keeps
+        // three connections open for days.
+        self.conn
+            .pragma_update(None, "cache_size", -1024)
+            .map_err(self.err("set the cache size"))?;
         // Not used by today's schema; on so that future references between
         // tables are enforced from the first row.
         self.conn

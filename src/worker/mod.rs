@@ -90,6 +90,7 @@ pub fn run(home: &Home, cycle: Duration) -> Result<ExitCode, Error> {
         max_attempts: cloud.config.max_attempts(),
         full_every: cloud.config.full_sync_every(),
     };
+    let mut woken = false;
     loop {
         if stop.load(Ordering::SeqCst) {
             worker.shut_down(&cloud);
@@ -105,8 +106,12 @@ pub fn run(home: &Home, cycle: Duration) -> Result<ExitCode, Error> {
                 return Err(err);
             }
         }
-        let timeout = worker.timeout(&cloud, cycle);
-        wakeup.wait(timeout);
+        let mut timeout = worker.timeout(&cloud, cycle);
+        if woken {
+            // A commit may become visible just after its event (wakeup.rs).
+            timeout = timeout.min(crate::wakeup::FOLLOW_UP);
+        }
+        woken = wakeup.wait(timeout);
     }
 }
 
