@@ -50,6 +50,15 @@ fn say(text: &str) -> Result<(), Error> {
 pub fn run() -> Result<ExitCode, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::io("find", "hcc", e))?;
     let dir = std::env::temp_dir().join(format!("hcc-demo-{}", std::process::id()));
+    // Made here, new and private: a path someone planted (a symlink) is
+    // refused rather than followed.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::io("create directory", &dir, e))?;
+    }
     let mut scene = Scene {
         dir: dir.clone(),
         children: Vec::new(),

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -436,4 +436,49 @@ pub fn http(
         headers,
         body: body.to_string(),
     })
+}
+
+/// `hcc worker` in the background; stopped when dropped, so no test leaves
+/// one behind, even when an assertion fails.
+pub struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    pub fn start(env: &Env, sim: &Sim, cycle: &str) -> Worker {
+        let log = env.path("worker.log");
+        let child = env
+            .cmd(&["worker", "--cycle", cycle])
+            .envs(sim.client_env())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create worker.log"))
+            .spawn()
+            .expect("spawn hcc worker");
+        Worker { child, log }
+    }
+
+    /// What it logged so far, for assertion messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then its exit status within 5 s (None if it did not stop).
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let mut status = None;
+        eventually(Duration::from_secs(5), || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -2,58 +2,12 @@
 //! queue, ordering, faults, kill -9, a second worker, a clean stop.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::test::{Env, Sim, eventually};
-
-/// A running `hcc worker`; killed (SIGKILL) when dropped.
-struct Worker {
-    child: Child,
-}
-
-impl Worker {
-    fn start(env: &Env, sim: &Sim) -> Worker {
-        let child = env
-            .cmd(&["worker", "--cycle", "3600"])
-            .envs(sim.client_env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start hcc worker");
-        Worker { child }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits up to `timeout` for the worker to exit; its exit code.
-    fn exit_code(&mut self, timeout: Duration) -> Option<i32> {
-        let mut code = None;
-        eventually(timeout, || match self.child.try_wait() {
-            Ok(Some(status)) => {
-                code = status.code();
-                true
-            }
-            _ => false,
-        });
-        code
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::test::{Env, Sim, Worker, eventually};
 
 fn push(env: &Env, words: &[&str]) -> i64 {
     let mut args = vec!["push", "--id"];
@@ -78,6 +32,16 @@ fn commands(env: &Env) -> BTreeMap<i64, (String, Option<String>, Option<String>)
         .prepare("SELECT id, state, result, error FROM commands")
         .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Every message in the ring, oldest first.
+fn messages(env: &Env) -> Vec<String> {
+    let db = env.db();
+    let mut stmt = db.prepare("SELECT msg FROM messages ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
         .collect()
@@ -120,7 +84,7 @@ fn sim_server(sim: &Sim, name: &str) -> Option<Value> {
 fn every_verb_runs_from_every_route_of_the_queue() {
     let sim = Sim::start(&["--servers", "3", "--action-ms", "50"]);
     let env = Env::new();
-    let worker = Worker::start(&env, &sim);
+    let worker = Worker::start(&env, &sim, "3600");
     let stop = push(&env, &["stop", "srv-00001"]);
     env.spool("1700000000.1.panel", b"start srv-00001\n");
     let reboot = insert(&env, "reboot", "srv-00002");
@@ -193,7 +157,7 @@ fn refusals_end_failed_and_are_never_retried() {
         Some(r#"{"name": "foreign", "labels": {}, "status": "running"}"#),
     );
     let env = Env::new();
-    let _worker = Worker::start(&env, &sim);
+    let _worker = Worker::start(&env, &sim, "3600");
     let unmanaged = push(&env, &["stop", "foreign"]);
     let missing = push(&env, &["start", "nope"]);
     let bad = insert(&env, "start", "vm_1");
@@ -217,7 +181,7 @@ fn refusals_end_failed_and_are_never_retried() {
 fn a_console_request_overtakes_a_create_that_is_still_building() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "4000"]);
     let env = Env::new();
-    let _worker = Worker::start(&env, &sim);
+    let _worker = Worker::start(&env, &sim, "3600");
     let create = push(&env, &["create", "m-slow"]);
     let console = push(&env, &["console", "srv-00001"]);
     let answered = eventually(Duration::from_secs(3), || {
@@ -248,7 +212,7 @@ fn a_console_request_overtakes_a_create_that_is_still_building() {
 fn commands_on_one_server_run_in_order() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "300"]);
     let env = Env::new();
-    let _worker = Worker::start(&env, &sim);
+    let _worker = Worker::start(&env, &sim, "3600");
     for verb in ["stop", "start", "force", "start", "stop"] {
         push(&env, &[verb, "srv-00001"]);
     }
@@ -277,7 +241,7 @@ fn faults_lose_nothing_and_run_nothing_twice() {
     ]);
     let env = Env::new();
     env.ok(&["config", "set", "max_attempts", "6"]);
-    let _worker = Worker::start(&env, &sim);
+    let _worker = Worker::start(&env, &sim, "3600");
     let verbs = ["start", "stop", "reboot", "reset", "console", "off"];
     let mut ids = Vec::new();
     for i in 0..200 {
@@ -308,14 +272,7 @@ fn faults_lose_nothing_and_run_nothing_twice() {
         let count = sim_servers(&sim, name).len();
         assert!(count <= 1, "{name} exists {count} times");
     }
-    let messages: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db.prepare("SELECT msg FROM messages").unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let messages = messages(&env);
     let announced: BTreeSet<&String> = messages.iter().collect();
     assert_eq!(
         announced.len(),
@@ -348,22 +305,15 @@ fn kill_9_of_the_worker_loses_nothing_and_duplicates_no_server() {
     }
     let mut rng = fastrand::Rng::with_seed(9);
     for _ in 0..4 {
-        let worker = Worker::start(&env, &sim);
+        let worker = Worker::start(&env, &sim, "3600");
         std::thread::sleep(Duration::from_millis(rng.u64(300..1500)));
         drop(worker); // SIGKILL
     }
-    let _worker = Worker::start(&env, &sim);
+    let _worker = Worker::start(&env, &sim, "3600");
     settle(&env, Duration::from_secs(120));
     let all = commands(&env);
     assert_eq!(all.len(), 100);
-    let messages: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db.prepare("SELECT msg FROM messages").unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let messages = messages(&env);
     for (id, (state, _, error)) in &all {
         assert!(state == "done" || state == "failed", "{id}: {state}");
         let times = messages
@@ -387,7 +337,7 @@ fn kill_9_of_the_worker_loses_nothing_and_duplicates_no_server() {
 fn a_second_worker_is_refused() {
     let sim = Sim::start(&[]);
     let env = Env::new();
-    let _first = Worker::start(&env, &sim);
+    let _first = Worker::start(&env, &sim, "3600");
     let started = eventually(Duration::from_secs(10), || env.run(&["status"]).code == 0);
     assert!(started);
     let second = env
@@ -403,7 +353,7 @@ fn a_second_worker_is_refused() {
 fn sigterm_stops_within_five_seconds_and_hands_work_back() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "30000"]);
     let env = Env::new();
-    let mut worker = Worker::start(&env, &sim);
+    let mut worker = Worker::start(&env, &sim, "3600");
     let id = push(&env, &["create", "m-long"]);
     assert!(eventually(Duration::from_secs(10), || commands(&env)[&id]
         .0
@@ -414,8 +364,12 @@ fn sigterm_stops_within_five_seconds_and_hands_work_back() {
         status.stdout.starts_with("worker:      running (pid"),
         "{status:?}"
     );
-    worker.signal("-TERM");
-    assert_eq!(worker.exit_code(Duration::from_secs(5)), Some(0));
+    assert_eq!(
+        worker.stop().and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        worker.log()
+    );
     let running: i64 = env.value("SELECT count(*) FROM commands WHERE state = 'running'");
     assert_eq!(running, 0);
     assert_eq!(commands(&env)[&id].0, "queued");
@@ -425,7 +379,7 @@ fn sigterm_stops_within_five_seconds_and_hands_work_back() {
     assert_eq!(report["worker"], Value::Null);
     assert_eq!(report["queue"]["queued"], 1);
     // The next worker finds the server the first one started and adopts it.
-    let _next = Worker::start(&env, &sim);
+    let _next = Worker::start(&env, &sim, "3600");
     assert!(eventually(Duration::from_secs(10), || commands(&env)[&id]
         .0
         == "done"));
@@ -480,7 +434,7 @@ fn a_big_insert_by_another_process_wakes_the_worker_at_once() {
     // safety rescan.
     let sim = Sim::start(&[]);
     let env = Env::new();
-    let _worker = Worker::start(&env, &sim);
+    let _worker = Worker::start(&env, &sim, "3600");
     assert!(eventually(Duration::from_secs(10), || env
         .run(&["status"])
         .code
@@ -493,4 +447,51 @@ fn a_big_insert_by_another_process_wakes_the_worker_at_once() {
         )
         .unwrap();
     settle(&env, Duration::from_secs(15));
+}
+
+#[test]
+fn a_command_closed_by_someone_else_does_not_stop_the_worker() {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "1500"]);
+    let env = Env::new();
+    let _worker = Worker::start(&env, &sim, "3600");
+    let id = push(&env, &["reboot", "srv-00001"]);
+    assert!(eventually(Duration::from_secs(10), || commands(&env)[&id]
+        .0
+        == "running"));
+    env.ok(&[
+        "fail",
+        &id.to_string(),
+        "cancelled",
+        "by",
+        "the",
+        "operator",
+    ]);
+    // The worker notes it, keeps running, and serves the next command.
+    let next = push(&env, &["console", "srv-00001"]);
+    assert!(eventually(Duration::from_secs(10), || commands(&env)
+        [&next]
+        .0
+        == "done"));
+    assert_eq!(env.run(&["status"]).code, 0, "the worker died");
+    assert_eq!(
+        commands(&env)[&id].2.as_deref(),
+        Some("cancelled by the operator")
+    );
+}
+
+#[test]
+fn a_stream_of_new_commands_does_not_starve_the_running_ones() {
+    let sim = Sim::start(&["--servers", "30", "--action-ms", "500"]);
+    let env = Env::new();
+    let _worker = Worker::start(&env, &sim, "3600");
+    let first = push(&env, &["reboot", "srv-00001"]);
+    // A new command every 200 ms for 4 s: the first must finish meanwhile.
+    let mut done_early = false;
+    for i in 2..=21 {
+        push(&env, &["reboot", &format!("srv-{i:05}")]);
+        std::thread::sleep(Duration::from_millis(200));
+        done_early |= commands(&env)[&first].0 == "done";
+    }
+    assert!(done_early, "the first command waited for the stream to end");
+    settle(&env, Duration::from_secs(20));
 }

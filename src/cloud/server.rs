@@ -178,8 +178,11 @@ pub fn begin_create(
     let created = match cloud.client.create_server(request) {
         Ok(created) => created,
         Err(err) => {
-            // Nothing was created: leave no `new` row behind to block a retry.
-            if let Some((None, _)) = cloud.store.server_id(name)? {
+            // A definite refusal (4xx) created nothing: leave no `new` row
+            // behind. After a lost answer or a 5xx the server may exist:
+            // the row stays, so a retry can recognise it as ours.
+            let refused = matches!(&err, crate::hetzner::Error::Api { status, .. } if (400..500).contains(status));
+            if refused && let Some((None, _)) = cloud.store.server_id(name)? {
                 cloud.store.remove_server_name(name)?;
             }
             return Err(err.into());

@@ -192,8 +192,8 @@ pub struct Pagination {
     pub total_entries: Option<u64>,
 }
 
-/// The answer to `POST /servers`.
-#[derive(Debug, Clone, Deserialize)]
+/// The answer to `POST /servers`. Its `Debug` hides the root password.
+#[derive(Clone, Deserialize)]
 pub struct CreatedServer {
     pub server: serde_json::Value,
     pub action: Action,
@@ -203,10 +203,32 @@ pub struct CreatedServer {
     pub root_password: Option<String>,
 }
 
-/// The answer to `request_console`.
-#[derive(Debug, Clone, Deserialize)]
+/// The answer to `request_console`. Its `Debug` hides the credentials.
+#[derive(Clone, Deserialize)]
 pub struct Console {
     pub wss_url: String,
     pub password: String,
     pub action: Action,
+}
+
+impl std::fmt::Debug for CreatedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedServer")
+            .field("action", &self.action.id)
+            .field(
+                "root_password",
+                &self.root_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("wss_url", &"<redacted>")
+            .field("password", &"<redacted>")
+            .field("action", &self.action.id)
+            .finish()
+    }
 }

@@ -374,8 +374,19 @@ impl Store {
     }
 
     /// Returns every lease whose owner begins with `prefix` to the queue
-    /// at once: a new worker takes over what a dead one held.
-    pub fn reclaim_leases(&self, prefix: &str) -> Result<usize, Error> {
+    /// at once: a new worker takes over what a dead one held. A command
+    /// already tried `max_attempts` times ends failed instead: it may be
+    /// what killed the worker.
+    pub fn reclaim_leases(&self, prefix: &str, max_attempts: i64) -> Result<usize, Error> {
+        self.conn
+            .execute(
+                "UPDATE commands SET state = 'failed', finished_at = ?3, lease_until = NULL,
+                     error = 'its worker died ' || attempts || ' times while running it'
+                 WHERE state = 'running' AND substr(lease_owner, 1, length(?1)) = ?1
+                   AND attempts >= ?2",
+                params![prefix, max_attempts, now()],
+            )
+            .map_err(self.err("take over leases"))?;
         self.conn
             .execute(
                 "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL

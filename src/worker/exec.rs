@@ -40,7 +40,14 @@ pub fn target(line: &CommandLine) -> Option<String> {
 
 /// Starts `line`. `attempt` counts from 1; a later attempt may find what
 /// an earlier, interrupted one already did.
-pub fn start(cloud: &mut Cloud, line: &CommandLine, attempt: i64) -> Result<Started, Error> {
+/// `background` runs a queued `sync`: with retries and without spending
+/// the interactive reserve.
+pub fn start(
+    cloud: &mut Cloud,
+    background: &mut Cloud,
+    line: &CommandLine,
+    attempt: i64,
+) -> Result<Started, Error> {
     let verb = Verb::from_word(&line.cmd)
         .ok_or_else(|| Error::Input(format!("unknown command `{}`", line.cmd)))?;
     if !cloud.config.queue_allows(&line.cmd) {
@@ -114,7 +121,7 @@ pub fn start(cloud: &mut Cloud, line: &CommandLine, attempt: i64) -> Result<Star
             } else {
                 sync::Mode::One(name)
             };
-            let summary = sync::run(cloud, mode)?;
+            let summary = sync::run(background, mode)?;
             Ok(Started::Done(
                 json!({"sync": summary.mode, "servers": summary.servers,
                                     "added": summary.added, "updated": summary.updated,

@@ -42,11 +42,17 @@ pub use lock::WorkerLock;
 
 /// A lease long enough for most actions; renewed while one runs longer.
 const LEASE_SECS: i64 = 300;
+/// How long a command's actions may run at Hetzner (or stay unanswered)
+/// before the command ends failed, so one stuck action never holds its
+/// server's queue for good.
+const ACTION_DEADLINE: Duration = Duration::from_secs(300);
 /// The longest sleep without any event: a safety net for lost events.
 const RESCAN: Duration = Duration::from_secs(30);
 
 /// A command whose actions run at Hetzner.
 struct InFlight {
+    /// When its first request went out; past `ACTION_DEADLINE` it fails.
+    started: Instant,
     id: i64,
     line: CommandLine,
     target: Option<String>,
@@ -65,7 +71,9 @@ pub fn run(home: &Home, cycle: Duration) -> Result<ExitCode, Error> {
     let mut cloud = Cloud::open_with(home, Priority::Interactive, 0)?;
     let mut background = Cloud::open(home, Priority::Background)?;
     let owner = Owner::Explicit(format!("worker:{}", std::process::id()));
-    let taken = cloud.store.reclaim_leases("id:worker:")?;
+    let taken = cloud
+        .store
+        .reclaim_leases("id:worker:", cloud.config.max_attempts())?;
     let wakeup = Wakeup::new(home)?;
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone(), wakeup.poker())?;
@@ -136,10 +144,11 @@ impl Worker {
     ) -> Result<(), Error> {
         let report = spool::ingest(home, &mut cloud.store)?;
         spool::warn_rejected(&report);
-        self.start_queued(cloud)?;
+        self.start_queued(cloud, background)?;
         if self.next_poll.is_some_and(|at| Instant::now() >= at) {
             self.poll(cloud)?;
         }
+        self.keep_leases(cloud)?;
         if self.inflight.is_empty() && self.last_refresh.elapsed() >= cycle {
             self.refresh(background);
         }
@@ -147,7 +156,7 @@ impl Worker {
     }
 
     /// Leases and starts every command it may start now.
-    fn start_queued(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
+    fn start_queued(&mut self, cloud: &mut Cloud, background: &mut Cloud) -> Result<(), Error> {
         loop {
             let mut busy: HashSet<String> = self
                 .inflight
@@ -174,7 +183,7 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
-            match exec::start(cloud, &line, leased.attempts) {
+            match exec::start(cloud, background, &line, leased.attempts) {
                 Ok(exec::Started::Done(result)) => self.done(cloud, leased.id, &line, result)?,
                 Ok(exec::Started::Waiting {
                     actions,
@@ -193,6 +202,7 @@ impl Worker {
                     }
                     log(&format!("command {} `{line}`: started", leased.id));
                     let flight = InFlight {
+                        started: Instant::now(),
                         id: leased.id,
                         target: exec::target(&line),
                         line,
@@ -206,7 +216,10 @@ impl Worker {
                     } else {
                         self.inflight.push(flight);
                         self.polls = 0;
-                        self.next_poll = Some(Instant::now() + crate::hetzner::poll_interval(0));
+                        // Never push a due poll back: a stream of new
+                        // commands must not starve the ones in flight.
+                        let soon = Instant::now() + crate::hetzner::poll_interval(0);
+                        self.next_poll = Some(self.next_poll.map_or(soon, |at| at.min(soon)));
                     }
                 }
                 Err(err) => self.handle_error(cloud, leased.id, leased.attempts, &line, err)?,
@@ -258,7 +271,14 @@ impl Worker {
                 _ => {}
             }
         }
-        // Long actions keep their lease.
+        self.next_poll = (!self.inflight.is_empty())
+            .then(|| Instant::now() + crate::hetzner::poll_interval(self.polls));
+        Ok(())
+    }
+
+    /// Long actions keep their lease; actions past the deadline end their
+    /// command failed.
+    fn keep_leases(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
         let t = now();
         for flight in &mut self.inflight {
             if flight.lease_until - t < 60 {
@@ -266,8 +286,22 @@ impl Worker {
                 cloud.store.renew_lease(flight.id, flight.lease_until)?;
             }
         }
-        self.next_poll = (!self.inflight.is_empty())
-            .then(|| Instant::now() + crate::hetzner::poll_interval(self.polls));
+        while let Some(index) = self
+            .inflight
+            .iter()
+            .position(|f| f.started.elapsed() > ACTION_DEADLINE)
+        {
+            let flight = self.inflight.remove(index);
+            if let Some(id) = flight.server_id {
+                let _ = cloud::server::refresh(cloud, id);
+            }
+            let why = format!(
+                "hetzner: actions {:?} still unfinished after {} s; they may still finish (`hcc sync` shows the outcome)",
+                flight.pending,
+                ACTION_DEADLINE.as_secs()
+            );
+            self.failed(cloud, flight.id, &flight.line, &why)?;
+        }
         Ok(())
     }
 
@@ -292,16 +326,16 @@ impl Worker {
         result: Value,
     ) -> Result<(), Error> {
         let ring = cloud.config.ring_size();
-        cloud.store.finish_and_notify(
+        let outcome = cloud.store.finish_and_notify(
             id,
             &Finish::Done {
                 result: Some(result.to_string()),
             },
             &format!("done {id}"),
             ring,
-        )?;
+        );
         log(&format!("command {id} `{line}`: done"));
-        Ok(())
+        closed_elsewhere(id, outcome)
     }
 
     fn failed(
@@ -312,14 +346,15 @@ impl Worker {
         why: &str,
     ) -> Result<(), Error> {
         let ring = cloud.config.ring_size();
-        cloud.store.finish_and_notify(
+        let outcome = cloud.store.finish_and_notify(
             id,
             &Finish::Failed {
                 reason: why.to_string(),
             },
             &format!("failed {id}"),
             ring,
-        )?;
+        );
+        closed_elsewhere(id, outcome)?;
         log(&format!("command {id} `{line}`: failed: {why}"));
         Ok(())
     }
@@ -397,6 +432,18 @@ impl Worker {
         log(&format!(
             "stopping; {held} running commands returned to the queue"
         ));
+    }
+}
+
+/// Someone else (`hcc done`/`hcc fail`, a panel's UPDATE) closed the
+/// command meanwhile: their word stands; the worker notes it and goes on.
+fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result<(), Error> {
+    match outcome {
+        Err(crate::store::Error::Command(why)) => {
+            log(&format!("command {id}: {why}; leaving it as it is"));
+            Ok(())
+        }
+        other => Ok(other?),
     }
 }
 
