@@ -530,22 +530,9 @@ fn setup_offers_pick_lists_from_the_api() {
     // location: row 2 of the list; server type: row 1; image: keep, then
     // type `ubuntu-24.04`; the rest: keep; save.
     let answers = "\n\n\n2\n1\n\nubuntu-24.04\n\n\n\n\n\n\n\ny\n";
-    let mut child = env
-        .cmd(&["setup"])
-        .envs(sim.client_env())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answers.as_bytes())
-        .unwrap();
-    let run = Run::from(child.wait_with_output().unwrap());
+    let mut setup = env.cmd(&["setup"]);
+    setup.envs(sim.client_env());
+    let run = crate::test::run_with_input(setup, answers);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("location [fsn1]: pick one"),

@@ -133,20 +133,7 @@ fn a_loose_config_file_is_narrowed_to_0600() {
 }
 
 fn setup(env: &Env, answers: &str) -> crate::test::Run {
-    let mut child = env
-        .cmd(&["setup"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answers.as_bytes())
-        .unwrap();
-    crate::test::Run::from(child.wait_with_output().unwrap())
+    crate::test::run_with_input(env.cmd(&["setup"]), answers)
 }
 
 #[test]

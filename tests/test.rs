@@ -103,6 +103,24 @@ impl Env {
     }
 }
 
+/// Runs `cmd` with `input` on its standard input (answers to `hcc setup`,
+/// a token for `config set token -`).
+pub fn run_with_input(mut cmd: Command, input: &str) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hcc");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    Run::from(child.wait_with_output().expect("wait for hcc"))
+}
+
 /// A finished run.
 #[derive(Debug)]
 pub struct Run {
