@@ -270,6 +270,20 @@ pub enum Command {
         json: bool,
     },
 
+    /// Serve console pages, one-time console links and the JSON API.
+    ///
+    /// Listens on 127.0.0.1:8479 by default. Every `/api/v1` route needs an
+    /// API key (`hcc apikey add`); a one-time link (`/c/TOKEN`) needs
+    /// nothing else. A non-loopback address is refused until an API key
+    /// exists; put a TLS proxy in front (scripts/nginx/hcc.conf). Logs one
+    /// line per request to stderr, without query strings or secrets. Stops
+    /// on SIGTERM or SIGINT.
+    Serve(ServeArgs),
+
+    /// Manage the API keys of `hcc serve`.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+
     /// Run a Hetzner Cloud API simulator on this machine, for tests and the
     /// demo.
     ///
@@ -395,4 +409,60 @@ pub enum ConfigCommand {
     },
     /// Print every setting with its value and where it comes from.
     Show,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8479")]
+    pub listen: String,
+    /// Run the worker in the same process.
+    #[arg(long)]
+    pub worker: bool,
+    /// Seconds of idleness between the worker's refresh cycles.
+    #[arg(long, value_name = "SECONDS", default_value_t = 100, requires = "worker",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub cycle: u64,
+    /// The address customers reach this server at, for console links
+    /// (e.g. https://console.example.com); the `public_url` setting, else
+    /// http://ADDR.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create a key and print it once; hcc keeps only its hash.
+    ///
+    /// Scopes: `read` (servers, commands, status), `act` (read, and queue
+    /// actions), `console` (read, console credentials and one-time console
+    /// links), `admin` (everything).
+    Add {
+        /// A name for the key, e.g. the billing system's: letters, digits,
+        /// `-`, `_`, `.`.
+        name: String,
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        scope: KeyScope,
+    },
+    /// List the keys: name, scope, created, last used. Never the keys.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a key; requests with it fail from now on.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyScope {
+    Read,
+    Act,
+    Console,
+    Admin,
 }

@@ -109,8 +109,13 @@ enum Kind {
     LabelKey,
     Prefix,
     BaseUrl,
-    Count { min: u64, max: u64 },
+    Count {
+        min: u64,
+        max: u64,
+    },
     VerbList,
+    /// A CSP `frame-ancestors` source list.
+    FrameAncestors,
 }
 
 /// One setting: its key, what `hcc setup` shows, its default.
@@ -249,6 +254,44 @@ pub const KEYS: &[Key] = &[
         default: Some("5"),
         env: None,
         kind: Kind::Count { min: 1, max: 100 },
+    },
+    Key {
+        name: "public_url",
+        title: "Public URL of hcc serve",
+        hint: "where customers reach `hcc serve`, the start of console links, e.g. https://console.example.com ; empty: the listen address",
+        default: Some(""),
+        env: None,
+        kind: Kind::BaseUrl,
+    },
+    Key {
+        name: "link_ttl",
+        title: "Console link lifetime",
+        hint: "seconds a one-time console link stays valid until it is opened",
+        default: Some("300"),
+        env: None,
+        kind: Kind::Count {
+            min: 10,
+            max: 86_400,
+        },
+    },
+    Key {
+        name: "session_ttl",
+        title: "Console session lifetime",
+        hint: "seconds an opened console page may fetch fresh credentials without a new link",
+        default: Some("28800"),
+        env: None,
+        kind: Kind::Count {
+            min: 60,
+            max: 604_800,
+        },
+    },
+    Key {
+        name: "frame_ancestors",
+        title: "Pages that may embed the console",
+        hint: "CSP frame-ancestors: 'none', 'self', or origins such as https://panel.example.com",
+        default: Some("'none'"),
+        env: None,
+        kind: Kind::FrameAncestors,
     },
 ];
 
@@ -466,6 +509,16 @@ impl Config {
         self.count("max_attempts", 5) as i64
     }
 
+    /// A `Count` setting's value, its default when unset.
+    pub fn count_setting(&self, name: &str) -> u64 {
+        let fallback = key(name)
+            .ok()
+            .and_then(|k| k.default)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        self.count(name, fallback)
+    }
+
     /// A `Count` setting's value (checked when it was set or loaded).
     fn count(&self, name: &str, fallback: u64) -> u64 {
         KEYS.iter()
@@ -543,6 +596,25 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
                 words.push(word);
             }
             return Ok(words.join(","));
+        }
+        Kind::FrameAncestors => {
+            let sources: Vec<&str> = value.split_whitespace().collect();
+            let source_ok = |s: &str| {
+                matches!(s, "'self'" | "'none'")
+                    || (!s.is_empty()
+                        && s.bytes().all(|b| {
+                            b.is_ascii_alphanumeric()
+                                || matches!(b, b'.' | b'-' | b':' | b'/' | b'*')
+                        }))
+            };
+            let none_alone = !sources.contains(&"'none'") || sources.len() == 1;
+            if sources.is_empty() || !none_alone || !sources.iter().all(|s| source_ok(s)) {
+                return Err(invalid(format!(
+                    "`{}` is not a frame-ancestors list: 'none', 'self' or origins like https://panel.example.com, separated by spaces",
+                    shown(value)
+                )));
+            }
+            return Ok(sources.join(" "));
         }
         Kind::Count { min, max } => {
             let n: u64 = value

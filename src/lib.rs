@@ -4,6 +4,8 @@
 //! function here that wires the modules together. Output goes through
 //! [`Output`] so that a closed pipe ends the program quietly.
 
+mod apikey;
+pub mod assets;
 pub mod cli;
 pub(crate) mod cloud;
 pub mod config;
@@ -13,6 +15,7 @@ pub mod error;
 pub mod hetzner;
 pub mod home;
 pub mod man;
+pub mod serve;
 mod setup;
 pub mod sim;
 pub mod spool;
@@ -110,6 +113,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { name, json } => cloud::console(&home, &name, json),
         Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
         Command::Status { json } => worker::status::run(&home, json),
+        Command::Serve(args) => serve::run(&home, args),
+        Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Completions { .. } | Command::Man | Command::Sim(_) | Command::Demo => {
             unreachable!("handled above")
         }

@@ -10,6 +10,7 @@ mod errors;
 mod man;
 mod panel;
 mod queue;
+mod serve;
 mod simulator;
 mod spool;
 mod wakeups;

@@ -98,7 +98,8 @@ pub fn token(config: &Config) -> Result<Token, Error> {
     )))
 }
 
-fn setting(config: &Config, name: &str) -> Option<String> {
+/// A setting's effective value; `None` when it is empty.
+pub fn setting(config: &Config, name: &str) -> Option<String> {
     config::key(name)
         .ok()
         .and_then(|key| config.lookup(key).0)

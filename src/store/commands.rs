@@ -19,12 +19,15 @@ use crate::verb::CommandLine;
 pub enum Source {
     /// `hcc push`.
     Cli,
+    /// `hcc serve`'s JSON API.
+    Api,
 }
 
 impl Source {
     fn as_str(self) -> &'static str {
         match self {
             Source::Cli => "cli",
+            Source::Api => "api",
         }
     }
 }

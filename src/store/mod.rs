@@ -13,11 +13,13 @@
 //! binary is refused ("upgrade hcc"); a damaged one is named and left alone,
 //! never deleted or recreated.
 
+mod access;
 mod budget;
 mod commands;
 mod messages;
 mod schema;
 mod servers;
+mod views;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,10 +27,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
+pub use access::{ApiKey, OpenedLink, Session};
 pub use budget::SharedBudget;
 pub use commands::{Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 pub use servers::{Listed, Refreshed, ServerRow};
+pub use views::{CommandView, ServerView};
 
 #[derive(Debug)]
 pub enum Error {

@@ -94,4 +94,40 @@ CREATE INDEX servers_list ON servers
     r#"
 ALTER TABLE commands ADD COLUMN not_before INTEGER;
 "#,
+    // 4: hcc serve: API keys, one-time console links, console sessions.
+    // Only hashes of keys and tokens are stored: a copy of this file
+    // opens nothing.
+    r#"
+CREATE TABLE api_keys (
+    name         TEXT PRIMARY KEY NOT NULL,
+    scope        TEXT NOT NULL CHECK (scope IN ('read', 'act', 'console', 'admin')),
+    key_hash     TEXT NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+
+CREATE TABLE console_links (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash  TEXT NOT NULL UNIQUE,
+    server      TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    opened_at   INTEGER,
+    opened_from TEXT
+);
+
+CREATE TABLE console_sessions (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_hash TEXT NOT NULL UNIQUE,
+    server       TEXT NOT NULL,
+    link_id      INTEGER,
+    created_by   TEXT,
+    remote       TEXT,
+    started_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    refreshes    INTEGER NOT NULL DEFAULT 0,
+    expires_at   INTEGER NOT NULL
+);
+"#,
 ];

@@ -63,7 +63,18 @@ struct InFlight {
 }
 
 pub fn run(home: &Home, cycle: Duration) -> Result<ExitCode, Error> {
-    let _lock = WorkerLock::acquire(&home.root().join("worker.lock"))?;
+    run_locked(home, cycle, lock(home)?)
+}
+
+/// Takes the state directory's worker lock (exit 4 when another worker
+/// holds it).
+pub fn lock(home: &Home) -> Result<WorkerLock, Error> {
+    WorkerLock::acquire(&home.root().join("worker.lock"))
+}
+
+/// The worker loop, under a lock taken with [`lock`]; `hcc serve --worker`
+/// takes it before it starts serving, so a second worker is refused at once.
+pub fn run_locked(home: &Home, cycle: Duration, _lock: WorkerLock) -> Result<ExitCode, Error> {
     // Queue work is interactive (a console request may spend the reserve)
     // and never sleeps in a request: a transient failure goes back to the
     // queue with a delay while other commands go on. The refresh cycle is

@@ -5,14 +5,15 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::lock;
 use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
 use crate::store::{Store, now};
 
-pub fn run(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
+/// What `hcc status --json` prints (and `GET /api/v1/status` answers).
+pub fn report(home: &Home) -> Result<Value, Error> {
     let holder = lock::holder(&home.root().join("worker.lock"))?;
     let store = Store::open(&home.db_path())?;
     let queue = store.queue_overview()?;
@@ -35,66 +36,91 @@ pub fn run(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
             s.limit as i64,
         )
     });
+    Ok(json!({
+        "worker": holder.as_ref().map(|h| json!({"pid": h.pid, "since": h.since})),
+        "queue": {
+            "queued": count("queued"), "running": count("running"),
+            "done": count("done"), "failed": count("failed"),
+            "oldest_queued_age": queue.oldest_queued_at.map(|at| t - at),
+        },
+        "last_sync": last_sync_at.map(|at| json!({
+            "at": at, "mode": last_sync_mode, "requests": last_sync_requests})),
+        "rate_budget": budget.map(|(left, limit)| json!({"remaining": left, "limit": limit})),
+        "last_error": queue.last_error.as_ref().map(|(id, e)| json!({"command": id, "error": e})),
+    }))
+}
+
+pub fn run(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
+    let report = report(home)?;
+    let running = !report["worker"].is_null();
     if json_out {
-        let report = json!({
-            "worker": holder.as_ref().map(|h| json!({"pid": h.pid, "since": h.since})),
-            "queue": {
-                "queued": count("queued"), "running": count("running"),
-                "done": count("done"), "failed": count("failed"),
-                "oldest_queued_age": queue.oldest_queued_at.map(|at| t - at),
-            },
-            "last_sync": last_sync_at.map(|at| json!({
-                "at": at, "mode": last_sync_mode, "requests": last_sync_requests})),
-            "rate_budget": budget.map(|(left, limit)| json!({"remaining": left, "limit": limit})),
-            "last_error": queue.last_error.as_ref().map(|(id, e)| json!({"command": id, "error": e})),
-        });
         crate::print(&format!("{report}\n"))?;
     } else {
-        let mut text = String::new();
-        match &holder {
-            Some(h) => text.push_str(&format!(
-                "worker:      running (pid {}, up {})\n",
-                h.pid,
-                age(t - h.since)
-            )),
-            None => text.push_str("worker:      not running\n"),
-        }
-        let oldest = queue
-            .oldest_queued_at
-            .map(|at| format!(" (oldest {} old)", age(t - at)))
-            .unwrap_or_default();
-        text.push_str(&format!(
-            "queue:       {} queued{oldest}, {} running, {} done, {} failed\n",
-            count("queued"),
-            count("running"),
-            count("done"),
-            count("failed")
-        ));
-        match last_sync_at {
-            Some(at) => text.push_str(&format!(
-                "last sync:   {} ago, {}, {} requests\n",
-                age(t - at),
-                last_sync_mode.as_deref().unwrap_or("?"),
-                last_sync_requests.unwrap_or(0)
-            )),
-            None => text.push_str("last sync:   never\n"),
-        }
-        match budget {
-            Some((left, limit)) => {
-                text.push_str(&format!("rate budget: {left} of {limit} requests left\n"))
-            }
-            None => text.push_str("rate budget: unknown (no request yet)\n"),
-        }
-        if let Some((id, error)) = &queue.last_error {
-            text.push_str(&format!("last error:  command {id}: {error}\n"));
-        }
-        crate::print(&text)?;
+        crate::print(&text(&report, now()))?;
     }
-    Ok(if holder.is_some() {
+    Ok(if running {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// The report for a person.
+fn text(report: &Value, t: i64) -> String {
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    let mut text = String::new();
+    let worker = &report["worker"];
+    if worker.is_null() {
+        text.push_str("worker:      not running\n");
+    } else {
+        text.push_str(&format!(
+            "worker:      running (pid {}, up {})\n",
+            int(&worker["pid"]),
+            age(t - int(&worker["since"]))
+        ));
+    }
+    let queue = &report["queue"];
+    let oldest = queue["oldest_queued_age"]
+        .as_i64()
+        .map(|secs| format!(" (oldest {} old)", age(secs)))
+        .unwrap_or_default();
+    text.push_str(&format!(
+        "queue:       {} queued{oldest}, {} running, {} done, {} failed\n",
+        int(&queue["queued"]),
+        int(&queue["running"]),
+        int(&queue["done"]),
+        int(&queue["failed"])
+    ));
+    let sync = &report["last_sync"];
+    if sync.is_null() {
+        text.push_str("last sync:   never\n");
+    } else {
+        text.push_str(&format!(
+            "last sync:   {} ago, {}, {} requests\n",
+            age(t - int(&sync["at"])),
+            sync["mode"].as_str().unwrap_or("?"),
+            int(&sync["requests"])
+        ));
+    }
+    let budget = &report["rate_budget"];
+    if budget.is_null() {
+        text.push_str("rate budget: unknown (no request yet)\n");
+    } else {
+        text.push_str(&format!(
+            "rate budget: {} of {} requests left\n",
+            int(&budget["remaining"]),
+            int(&budget["limit"])
+        ));
+    }
+    let error = &report["last_error"];
+    if !error.is_null() {
+        text.push_str(&format!(
+            "last error:  command {}: {}\n",
+            int(&error["command"]),
+            error["error"].as_str().unwrap_or("")
+        ));
+    }
+    text
 }
 
 fn age(secs: i64) -> String {

@@ -1,0 +1,76 @@
+//! `hcc apikey add|list|revoke`: the keys billing systems and panels send
+//! to `hcc serve`. A key is printed once, at `add`; only its hash is kept.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::cli::{ApikeyCommand, KeyScope};
+use crate::error::Error;
+use crate::home::Home;
+use crate::serve::{check_key_name, hash_secret, new_api_key};
+use crate::store::{Store, now};
+use crate::table::Table;
+
+pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
+    let store = Store::open(&home.db_path())?;
+    match cmd {
+        ApikeyCommand::Add { name, scope } => add(&store, &name, scope),
+        ApikeyCommand::List { json } => list(&store, json),
+        ApikeyCommand::Revoke { name } => {
+            if store.revoke_api_key(&name)? {
+                eprintln!("hcc: API key `{name}` revoked");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(Error::Failed(format!(
+                    "no API key named `{}` (see `hcc apikey list`)",
+                    crate::verb::shown(&name)
+                )))
+            }
+        }
+    }
+}
+
+fn add(store: &Store, name: &str, scope: KeyScope) -> Result<ExitCode, Error> {
+    check_key_name(name)?;
+    let key = new_api_key()?;
+    if !store.add_api_key(name, scope.as_str(), &hash_secret(&key), now())? {
+        return Err(Error::Failed(format!(
+            "an API key named `{name}` exists already (revoke it first, or pick another name)"
+        )));
+    }
+    crate::print(&format!("{key}\n"))?;
+    eprintln!(
+        "hcc: API key `{name}` (scope {}) created; it is shown only now, hcc keeps only its hash",
+        scope.as_str()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(store: &Store, json_out: bool) -> Result<ExitCode, Error> {
+    let keys = store.api_keys()?;
+    if json_out {
+        let rows: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                json!({"name": k.name, "scope": k.scope, "created_at": k.created_at,
+                       "last_used_at": k.last_used_at})
+            })
+            .collect();
+        crate::print(&format!("{}\n", json!({ "api_keys": rows })))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&["NAME", "SCOPE", "CREATED", "LAST USED"]);
+    for k in &keys {
+        table.row(vec![
+            k.name.clone(),
+            k.scope.clone(),
+            k.created_at.to_string(),
+            k.last_used_at
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "never".into()),
+        ]);
+    }
+    crate::print(&table.render())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,503 @@
+//! The JSON API under `/api/v1`: a route table (which `openapi.json`
+//! must match, see the tests), bearer authentication, scopes, and one
+//! handler per route. Reads come from the local tables, never from
+//! Hetzner; actions are queued for the worker; only console requests call
+//! Hetzner at once, within the shared rate budget.
+
+use serde_json::{Map, Value, json};
+
+use super::auth::{self, Need};
+use super::reply::{ApiError, Reply};
+use super::{Ctx, Incoming};
+use crate::cli::KeyScope;
+use crate::store::{ApiKey, CommandView, ServerView, Source, now};
+use crate::verb::{CommandLine, Verb, check_server_name, shown};
+
+pub const PREFIX: &str = "/api/v1";
+
+/// The OpenAPI document served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+type Handler = fn(&mut Ctx, &Call) -> Result<Reply, ApiError>;
+
+pub struct Route {
+    pub method: &'static str,
+    /// Below [`PREFIX`]; `{x}` matches one path segment.
+    pub path: &'static str,
+    /// `None`: no key needed.
+    pub need: Option<Need>,
+    handler: Handler,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/openapi.json",
+        need: None,
+        handler: openapi,
+    },
+    Route {
+        method: "GET",
+        path: "/servers",
+        need: Some(Need::Read),
+        handler: list_servers,
+    },
+    Route {
+        method: "GET",
+        path: "/servers/{name}",
+        need: Some(Need::Read),
+        handler: show_server,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/actions/{verb}",
+        need: Some(Need::Act),
+        handler: queue_action,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/console",
+        need: Some(Need::Console),
+        handler: console,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/console-link",
+        need: Some(Need::Console),
+        handler: console_link,
+    },
+    Route {
+        method: "GET",
+        path: "/commands/{id}",
+        need: Some(Need::Read),
+        handler: show_command,
+    },
+    Route {
+        method: "GET",
+        path: "/status",
+        need: Some(Need::Read),
+        handler: status,
+    },
+];
+
+/// One authenticated call: the route's parameters, the body, the key.
+pub struct Call<'a> {
+    pub params: Vec<&'a str>,
+    pub body: &'a [u8],
+    pub key: Option<ApiKey>,
+}
+
+/// Answers a request whose path starts with [`PREFIX`].
+pub fn handle(ctx: &mut Ctx, req: &Incoming) -> Reply {
+    match dispatch(ctx, req) {
+        Ok(reply) => reply,
+        Err(err) => err.to_json(),
+    }
+}
+
+fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
+    let path = req.path.strip_prefix(PREFIX).unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let matching: Vec<(&Route, Vec<&str>)> = ROUTES
+        .iter()
+        .filter_map(|route| matches(route.path, &segments).map(|p| (route, p)))
+        .collect();
+    let found = matching.iter().find(|(route, _)| {
+        route.method == req.method || (req.method == "HEAD" && route.method == "GET")
+    });
+    // A key is checked before anything is said about the route, so the
+    // API's shape is not open to callers without one.
+    let public = found.is_some_and(|(route, _)| route.need.is_none());
+    let key = if public {
+        None
+    } else {
+        Some(authenticate(ctx, req)?)
+    };
+    let Some((route, params)) = found else {
+        if matching.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "no such API route: {} {}",
+                req.method,
+                shown(&req.path)
+            )));
+        }
+        let allow: Vec<&str> = matching.iter().map(|(r, _)| r.method).collect();
+        return Err(ApiError::new(
+            405,
+            "method_not_allowed",
+            format!(
+                "{} is not allowed here; use {}",
+                req.method,
+                allow.join(", ")
+            ),
+        ));
+    };
+    if let (Some(need), Some(key)) = (route.need, &key) {
+        let scope = KeyScope::from_stored(&key.scope).unwrap_or(KeyScope::Read);
+        if !scope.allows(need) {
+            return Err(ApiError::new(
+                403,
+                "forbidden",
+                format!(
+                    "the API key `{}` has scope `{}`, which may not do this (needs `{}` or `admin`)",
+                    key.name,
+                    key.scope,
+                    match need {
+                        Need::Act => "act",
+                        Need::Console => "console",
+                        Need::Read => "read",
+                    }
+                ),
+            ));
+        }
+    }
+    let call = Call {
+        params: params.clone(),
+        body: &req.body,
+        key,
+    };
+    (route.handler)(ctx, &call)
+}
+
+/// The route's parameters when `segments` fit its pattern.
+fn matches<'a>(pattern: &str, segments: &[&'a str]) -> Option<Vec<&'a str>> {
+    let parts: Vec<&str> = pattern.split('/').skip(1).collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (part, segment) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            if segment.is_empty() {
+                return None;
+            }
+            params.push(*segment);
+        } else if part != segment {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
+    let unauthorized = |msg: &str| ApiError::new(401, "unauthorized", msg);
+    let Some(header) = req.authorization.as_deref() else {
+        return Err(unauthorized(
+            "this route needs an API key: send `Authorization: Bearer KEY` (create one with `hcc apikey add`)",
+        ));
+    };
+    let Some(secret) = auth::bearer(header) else {
+        return Err(unauthorized(
+            "the Authorization header must be `Bearer KEY`",
+        ));
+    };
+    let key = ctx
+        .store
+        .api_key_by_hash(&auth::hash(secret))?
+        .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
+    // Last use is recorded at most once a minute: a write per request
+    // would cost more than the request.
+    let t = now();
+    if key.last_used_at.is_none_or(|at| t - at >= 60) {
+        ctx.store.touch_api_key(&key.name, t)?;
+    }
+    Ok(key)
+}
+
+fn openapi(_: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
+    Ok(Reply {
+        status: 200,
+        content_type: super::reply::JSON,
+        body: std::borrow::Cow::Borrowed(OPENAPI.as_bytes()),
+        headers: Vec::new(),
+    })
+}
+
+fn list_servers(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
+    let servers: Vec<Value> = ctx
+        .store
+        .server_views()?
+        .iter()
+        .map(|s| server_json(s, &ctx.settings.label))
+        .collect();
+    Ok(Reply::json(200, &json!({ "servers": servers })))
+}
+
+fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    let server = known_server(ctx, call.params[0])?;
+    Ok(Reply::json(
+        200,
+        &json!({ "server": server_json(&server, &ctx.settings.label) }),
+    ))
+}
+
+/// A valid name of a server in the local table.
+fn known_server(ctx: &Ctx, name: &str) -> Result<ServerView, ApiError> {
+    check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
+    ctx.store.server_view(name)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no server named `{name}` (hcc sync refreshes the table)"
+        ))
+    })
+}
+
+/// A known server that carries the managed label and exists at Hetzner.
+pub fn managed_server(ctx: &Ctx, name: &str) -> Result<(ServerView, i64), ApiError> {
+    let server = known_server(ctx, name)?;
+    if !is_managed(&server, &ctx.settings.label) {
+        return Err(ApiError::new(
+            403,
+            "not_managed",
+            format!(
+                "server `{name}` is not managed by hcc: it lacks the label `{}`",
+                ctx.settings.label
+            ),
+        ));
+    }
+    let id = server.id.ok_or_else(|| {
+        ApiError::new(
+            409,
+            "not_ready",
+            format!("server `{name}` is still being created"),
+        )
+        .retry_after(5)
+    })?;
+    Ok((server, id))
+}
+
+fn is_managed(server: &ServerView, label: &str) -> bool {
+    serde_json::from_str::<Map<String, Value>>(&server.labels)
+        .map(|labels| labels.contains_key(label))
+        .unwrap_or(false)
+}
+
+pub fn server_json(s: &ServerView, label: &str) -> Value {
+    let labels: Value = serde_json::from_str(&s.labels).unwrap_or_else(|_| json!({}));
+    json!({
+        "name": s.name, "id": s.id, "status": s.status,
+        "ip4": s.ipv4, "ip6": s.ipv6,
+        "server_type": s.server_type, "image": s.image,
+        "datacenter": s.datacenter, "location": s.location,
+        "labels": labels, "managed": is_managed(s, label),
+        "created": s.created, "stage": s.stage,
+        "console_at": s.console_at, "synced_at": s.synced_at,
+    })
+}
+
+/// `POST /servers/{name}/actions/{verb}`: queues the command for the
+/// worker; the body is `{}` or, for `create`, the optional
+/// `server_type`, `image`, `location`.
+fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    let (name, word) = (call.params[0], call.params[1]);
+    let verb =
+        Verb::from_word(word).filter(|v| !matches!(v, Verb::Notify | Verb::SetTag | Verb::DelTag));
+    let Some(verb) = verb else {
+        return Err(ApiError::not_found(format!(
+            "unknown action `{}` (known: sync, start, stop, force, off, reboot, reset, console, create, new, kill)",
+            shown(word)
+        )));
+    };
+    if !ctx.settings.queue_allows(word) {
+        return Err(ApiError::new(
+            403,
+            "verb_not_allowed",
+            format!("this hcc does not take `{word}` from its queue (setting queue_verbs)"),
+        ));
+    }
+    let body = json_body(call.body)?;
+    let mut words = vec![name.to_string()];
+    if verb == Verb::Create {
+        check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
+        if ctx.store.server_view(name)?.is_some() {
+            return Err(ApiError::new(
+                409,
+                "exists",
+                format!("a server named `{name}` exists already"),
+            ));
+        }
+        if !name.starts_with(&ctx.settings.prefix) {
+            return Err(ApiError::new(
+                403,
+                "bad_prefix",
+                format!("new server names must begin with `{}`", ctx.settings.prefix),
+            ));
+        }
+        let options = ["server_type", "image", "location"];
+        if options.iter().any(|k| body.get(*k).is_some()) {
+            for key in options {
+                let value = match body.get(key) {
+                    None | Some(Value::Null) => ctx.settings.default(key),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(_) => {
+                        return Err(ApiError::bad_request(
+                            "bad_field",
+                            format!("`{key}` must be a string"),
+                        ));
+                    }
+                };
+                words.push(value);
+            }
+        }
+    } else {
+        managed_server(ctx, name)?;
+    }
+    let line = CommandLine::from_words(word, &words)
+        .map_err(|why| ApiError::bad_request("bad_request", why))?;
+    let id = ctx.store.queue(&line, Source::Api)?;
+    let command = ctx
+        .store
+        .command_view(id)?
+        .map(|c| command_json(&c))
+        .unwrap_or(Value::Null);
+    Ok(Reply::json(202, &json!({ "command": command }))
+        .with_header("Location", format!("{PREFIX}/commands/{id}")))
+}
+
+/// The body as a JSON object; an empty body is `{}`.
+pub fn json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request(
+            "bad_json",
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "bad_json",
+            format!("the request body is not valid JSON: {e}"),
+        )),
+    }
+}
+
+fn show_command(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    let id: i64 = call.params[0].parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("`{}` is not a command id", shown(call.params[0])),
+        )
+    })?;
+    let command = ctx
+        .store
+        .command_view(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
+    Ok(Reply::json(
+        200,
+        &json!({ "command": command_json(&command) }),
+    ))
+}
+
+pub fn command_json(c: &CommandView) -> Value {
+    let result = c
+        .result
+        .as_deref()
+        .map(|r| serde_json::from_str(r).unwrap_or_else(|_| Value::String(r.into())));
+    json!({
+        "id": c.id, "cmd": c.cmd, "arg": c.arg, "state": c.state, "source": c.source,
+        "attempts": c.attempts, "result": result, "error": c.error,
+        "created_at": c.created_at, "started_at": c.started_at,
+        "finished_at": c.finished_at, "not_before": c.not_before,
+    })
+}
+
+/// `POST /servers/{name}/console`: fresh credentials now, for a panel
+/// that runs its own console page.
+fn console(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    json_body(call.body)?;
+    let (server, id) = managed_server(ctx, call.params[0])?;
+    let fresh = ctx.request_console(&server.name, id)?;
+    Ok(Reply::json(
+        200,
+        &json!({
+            "server": server.name, "wss_url": fresh.wss_url, "password": fresh.password,
+            "issued_at": fresh.issued_at, "expires_at": fresh.issued_at + 60.0,
+        }),
+    ))
+}
+
+/// `POST /servers/{name}/console-link`: a one-time link for a customer.
+fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    json_body(call.body)?;
+    let (server, _) = managed_server(ctx, call.params[0])?;
+    let token = auth::random_token()?;
+    let t = now();
+    let expires_at = t + ctx.settings.link_ttl;
+    let by = call.key.as_ref().map(|k| k.name.as_str()).unwrap_or("");
+    ctx.store
+        .add_console_link(&auth::hash(&token), &server.name, by, t, expires_at)?;
+    Ok(Reply::json(
+        201,
+        &json!({
+            "url": format!("{}/c/{token}", ctx.settings.public_url),
+            "server": server.name,
+            "expires_at": expires_at,
+        }),
+    ))
+}
+
+fn status(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
+    let mut report = crate::worker::status::report(&ctx.settings.home)?;
+    report["servers"] = json!(ctx.store.server_views()?.len());
+    Ok(Reply::json(200, &report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert_eq!(
+            matches("/servers/{name}", &["servers", "web1"]),
+            Some(vec!["web1"])
+        );
+        assert_eq!(matches("/servers/{name}", &["servers", ""]), None);
+        assert_eq!(matches("/servers/{name}", &["servers", "a", "b"]), None);
+        assert_eq!(
+            matches(
+                "/servers/{name}/actions/{verb}",
+                &["servers", "a", "actions", "start"]
+            ),
+            Some(vec!["a", "start"])
+        );
+        assert_eq!(matches("/status", &["statuses"]), None);
+    }
+
+    /// Every route is in the OpenAPI document, and the document names no
+    /// route the server lacks.
+    #[test]
+    fn the_openapi_document_matches_the_routes() {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented = Vec::new();
+        for (path, ops) in paths {
+            for method in ops.as_object().unwrap().keys() {
+                if method != "parameters" {
+                    documented.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_string(), r.path.to_string()))
+            .collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(documented, served);
+        for route in ROUTES {
+            let op = &paths[route.path][route.method.to_lowercase()];
+            let secured = op
+                .get("security")
+                .is_none_or(|s| s.as_array().is_some_and(|a| !a.is_empty()));
+            assert_eq!(
+                secured,
+                route.need.is_some(),
+                "security of {} {}",
+                route.method,
+                route.path
+            );
+        }
+    }
+}

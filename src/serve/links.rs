@@ -1,0 +1,206 @@
+//! One-time console links (`/c/TOKEN`) and the console sessions they open.
+//!
+//! Opening a link consumes it (one conditional UPDATE: of two concurrent
+//! opens exactly one wins), and only then asks Hetzner for a console, so
+//! the credentials in the page are seconds old. If Hetzner cannot be
+//! reached the link is released again and the customer may reload. The
+//! page carries a session token in its body (never in a URL); with it the
+//! page fetches fresh credentials (`POST /c/refresh`) when the connection
+//! drops or its credentials have aged, without a second login.
+
+use serde_json::json;
+
+use super::api::{json_body, managed_server};
+use super::auth;
+use super::pages;
+use super::reply::{ApiError, Reply};
+use super::{Ctx, Incoming};
+use crate::assets;
+use crate::store::now;
+
+/// The marker in `console.html` that the page's data replaces.
+const DATA_MARKER: &str = "<!--hcc-console-data-->";
+/// A page may ask for fresh credentials at most this often.
+const REFRESH_EVERY_SECS: i64 = 3;
+
+/// `GET /c/TOKEN`.
+pub fn open(ctx: &mut Ctx, req: &Incoming, token: &str) -> Reply {
+    match open_page(ctx, req, token) {
+        Ok(reply) => reply,
+        Err(err) => pages::secure(err.to_page(), "'self'", &ctx.settings.frame_ancestors),
+    }
+}
+
+fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiError> {
+    if !auth::is_token(token) {
+        return Err(ApiError::not_found("This is not a console link."));
+    }
+    // Checked before the link is spent, so a binary without noVNC keeps it.
+    let Some(template) = assets::get("/console.html").filter(|_| assets::novnc_embedded()) else {
+        return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
+    };
+    let gone = || {
+        ApiError::new(
+            410,
+            "link_gone",
+            "This console link was already used or has expired. Open a new console from your control panel.",
+        )
+    };
+    let link = ctx
+        .store
+        .consume_console_link(&auth::hash(token), now(), &req.remote)?
+        .ok_or_else(gone)?;
+    let fresh = managed_server(ctx, &link.server)
+        .and_then(|(server, id)| ctx.request_console(&server.name, id));
+    let fresh = match fresh {
+        Ok(fresh) => fresh,
+        Err(err) => {
+            if err.status >= 500 {
+                // Hetzner is busy or away: the customer may reload.
+                ctx.store.release_console_link(link.id)?;
+            }
+            return Err(err);
+        }
+    };
+    let session = auth::random_token()?;
+    let t = now();
+    ctx.store.add_console_session(
+        &auth::hash(&session),
+        &link.server,
+        Some(link.id),
+        &link.created_by,
+        &req.remote,
+        t,
+        t + ctx.settings.session_ttl,
+    )?;
+    let data = json!({
+        "server": link.server,
+        "wss_url": fresh.wss_url,
+        "password": fresh.password,
+        "issued_at": fresh.issued_at,
+        "refresh": "/c/refresh",
+        "session": session,
+    });
+    let page = String::from_utf8_lossy(template.body).replacen(
+        DATA_MARKER,
+        &format!(
+            "<script type=\"application/json\" id=\"hcc-console\">{}</script>",
+            script_safe(&data.to_string())
+        ),
+        1,
+    );
+    let connect = format!("'self' {}", websocket_origin(&fresh.wss_url));
+    Ok(pages::secure(
+        Reply::html(200, page),
+        &connect,
+        &ctx.settings.frame_ancestors,
+    ))
+}
+
+/// `POST /c/refresh` with `{"session": ...}`: fresh credentials for the
+/// session's server.
+pub fn refresh(ctx: &mut Ctx, req: &Incoming) -> Reply {
+    match refresh_json(ctx, req) {
+        Ok(reply) => reply,
+        Err(err) => err.to_json(),
+    }
+}
+
+fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
+    let body = json_body(&req.body)?;
+    let Some(session) = body.get("session").and_then(|s| s.as_str()) else {
+        return Err(ApiError::bad_request(
+            "bad_field",
+            "the body must be {\"session\": \"...\"}",
+        ));
+    };
+    let ended = || {
+        ApiError::new(
+            410,
+            "session_expired",
+            "This console session has ended; open a new console from your control panel.",
+        )
+    };
+    if !auth::is_token(session) {
+        return Err(ended());
+    }
+    let t = now();
+    let session = ctx
+        .store
+        .console_session(&auth::hash(session), t)?
+        .ok_or_else(ended)?;
+    if session.refreshes > 0 && t - session.last_seen_at < REFRESH_EVERY_SECS {
+        return Err(ApiError::new(
+            429,
+            "too_many_requests",
+            "fresh console credentials were handed out a moment ago",
+        )
+        .retry_after(REFRESH_EVERY_SECS as u64));
+    }
+    let (server, id) = managed_server(ctx, &session.server)?;
+    let fresh = ctx.request_console(&server.name, id)?;
+    ctx.store.touch_console_session(session.id, t)?;
+    Ok(Reply::json(
+        200,
+        &json!({
+            "server": server.name, "wss_url": fresh.wss_url,
+            "password": fresh.password, "issued_at": fresh.issued_at,
+        }),
+    ))
+}
+
+/// JSON inside a `<script>` element: nothing in it may close the element
+/// or open a comment.
+fn script_safe(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+/// `scheme://host[:port]` of a websocket URL, for the page's CSP; `wss:`
+/// when the URL is not one this can state safely.
+fn websocket_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "wss:".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let safe = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if matches!(scheme, "ws" | "wss") && safe {
+        format!("{scheme}://{authority}")
+    } else {
+        "wss:".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csp_names_only_the_consoles_origin() {
+        assert_eq!(
+            websocket_origin("wss://web-console.hetzner.cloud/?server_id=1&token=x"),
+            "wss://web-console.hetzner.cloud"
+        );
+        assert_eq!(
+            websocket_origin("ws://127.0.0.1:5901"),
+            "ws://127.0.0.1:5901"
+        );
+        assert_eq!(websocket_origin("wss://a b;script-src *"), "wss:");
+        assert_eq!(websocket_origin("javascript:alert(1)"), "wss:");
+        assert_eq!(websocket_origin("https://x"), "wss:");
+    }
+
+    #[test]
+    fn page_data_cannot_close_its_script_element() {
+        let safe = script_safe(r#"{"password":"</script><script>alert(1)//"}"#);
+        assert!(!safe.contains('<') && !safe.contains('>'));
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["password"], "</script><script>alert(1)//");
+    }
+}

@@ -1,0 +1,207 @@
+//! What a handler answers: a status, a body and headers, plus the JSON
+//! error envelope `{"error":{"code":..,"message":..}}` every API route
+//! uses and the HTML error page the console routes use.
+
+use std::borrow::Cow;
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+use crate::hetzner;
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Cow<'static, [u8]>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+pub const JSON: &str = "application/json";
+pub const HTML: &str = "text/html; charset=utf-8";
+
+impl Reply {
+    pub fn json(status: u16, value: &Value) -> Reply {
+        let mut body = value.to_string().into_bytes();
+        body.push(b'\n');
+        Reply {
+            status,
+            content_type: JSON,
+            body: Cow::Owned(body),
+            headers: vec![("Cache-Control", "no-store".into())],
+        }
+    }
+
+    pub fn html(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: HTML,
+            body: Cow::Owned(body.into_bytes()),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// A failed API request: the status, a stable machine-readable code and a
+/// message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    /// Seconds to wait before trying again (429, 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(400, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(404, "not_found", message)
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> ApiError {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    pub fn to_json(&self) -> Reply {
+        let reply = Reply::json(
+            self.status,
+            &json!({"error": {"code": self.code, "message": self.message}}),
+        );
+        self.decorate(reply)
+    }
+
+    /// The same error as a small HTML page, for a person at a browser.
+    pub fn to_page(&self) -> Reply {
+        let title = match self.status {
+            410 => "This console link has expired",
+            404 => "Not found",
+            403 => "Not allowed",
+            429 | 503 | 502 => "Please try again in a moment",
+            _ => "Something went wrong",
+        };
+        let reply = Reply::html(self.status, message_page(title, &self.message));
+        self.decorate(reply)
+    }
+
+    fn decorate(&self, reply: Reply) -> Reply {
+        let reply = if self.status == 401 {
+            reply.with_header("WWW-Authenticate", "Bearer realm=\"hcc\"")
+        } else {
+            reply
+        };
+        match self.retry_after {
+            Some(secs) => reply.with_header("Retry-After", secs.to_string()),
+            None => reply,
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> ApiError {
+        match &err {
+            Error::Store(store) if store.is_transient() => {
+                ApiError::new(503, "busy", err.to_string()).retry_after(1)
+            }
+            Error::Hetzner(hetzner::Error::NoToken(_)) | Error::Config(_) => {
+                ApiError::new(503, "not_configured", err.to_string())
+            }
+            Error::Hetzner(hetzner::Error::ServerNotFound(_)) => {
+                ApiError::new(404, "not_found", err.to_string())
+            }
+            Error::Hetzner(hetzner::Error::Api { status: 404, .. }) => ApiError::new(
+                404,
+                "not_found",
+                format!("{err} (the server is gone at Hetzner)"),
+            ),
+            Error::Hetzner(hetzner::Error::Budget(_)) => {
+                ApiError::new(503, "rate_limited", err.to_string()).retry_after(5)
+            }
+            Error::Hetzner(h) if h.is_transient() => {
+                ApiError::new(503, "hetzner_unavailable", err.to_string()).retry_after(2)
+            }
+            Error::Hetzner(_) => ApiError::new(502, "hetzner_error", err.to_string()),
+            Error::Refused(_) => ApiError::new(403, "not_managed", err.to_string()),
+            Error::Input(_) => ApiError::bad_request("bad_request", err.to_string()),
+            _ => ApiError::new(500, "internal", err.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(err: crate::store::Error) -> ApiError {
+        Error::Store(err).into()
+    }
+}
+
+/// A minimal page with one message, styled by `/style.css`.
+pub fn message_page(title: &str, message: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/style.css\">\
+         <title>{title}</title></head>\n<body class=\"message\"><main><h1>{title}</h1><p>{}</p></main></body></html>\n",
+        escape_html(message),
+        title = escape_html(title),
+    )
+}
+
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_envelope_and_retry_hints() {
+        let reply = ApiError::new(429, "too_many_requests", "slow down")
+            .retry_after(3)
+            .to_json();
+        assert_eq!(reply.status, 429);
+        let body: Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(body["error"]["code"], "too_many_requests");
+        assert_eq!(body["error"]["message"], "slow down");
+        assert!(reply.headers.contains(&("Retry-After", "3".into())));
+        let reply = ApiError::new(401, "unauthorized", "no key").to_json();
+        assert!(reply.headers.iter().any(|(n, _)| *n == "WWW-Authenticate"));
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let page = message_page("x", "<script>alert(1)</script> & 'q'");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;q&#39;"));
+        assert!(!page.contains("<script>"));
+    }
+}

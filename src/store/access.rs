@@ -1,0 +1,325 @@
+//! Who may reach the servers through `hcc serve`: API keys, one-time
+//! console links and the console sessions they open.
+//!
+//! Only SHA-256 hashes of keys, link tokens and session tokens are stored,
+//! so a copy of the database opens nothing. A link is consumed by one
+//! conditional UPDATE: of two concurrent opens exactly one wins.
+//! `console_sessions` is also the audit trail: which server, opened by
+//! which key's link, from where, when, how often refreshed; never a secret.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Error, Store};
+
+/// An API key as listed (its hash stays inside the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub name: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A consumed link: which server it opens and whose key made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedLink {
+    pub id: i64,
+    pub server: String,
+    pub created_by: String,
+}
+
+/// A live console session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub server: String,
+    pub last_seen_at: i64,
+    pub refreshes: i64,
+}
+
+/// Links this long past their expiry are deleted when a new one is made;
+/// sessions stay as the audit trail.
+const LINK_KEEP_SECS: i64 = 7 * 24 * 3600;
+
+impl Store {
+    /// Adds a key; false when the name is taken.
+    pub fn add_api_key(
+        &self,
+        name: &str,
+        scope: &str,
+        key_hash: &str,
+        at: i64,
+    ) -> Result<bool, Error> {
+        self.conn
+            .execute(
+                "INSERT INTO api_keys (name, scope, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, scope, key_hash, at],
+            )
+            .map(|n| n == 1)
+            .map_err(self.err("add an API key"))
+    }
+
+    pub fn api_keys(&self) -> Result<Vec<ApiKey>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, scope, created_at, last_used_at FROM api_keys ORDER BY name")
+            .map_err(self.err("read API keys"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ApiKey {
+                    name: r.get(0)?,
+                    scope: r.get(1)?,
+                    created_at: r.get(2)?,
+                    last_used_at: r.get(3)?,
+                })
+            })
+            .map_err(self.err("read API keys"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("read API keys"))
+    }
+
+    /// Deletes a key; false when there was none by that name.
+    pub fn revoke_api_key(&self, name: &str) -> Result<bool, Error> {
+        self.conn
+            .execute("DELETE FROM api_keys WHERE name = ?1", [name])
+            .map(|n| n == 1)
+            .map_err(self.err("revoke an API key"))
+    }
+
+    pub fn api_key_count(&self) -> Result<i64, Error> {
+        self.conn
+            .query_row("SELECT count(*) FROM api_keys", [], |r| r.get(0))
+            .map_err(self.err("count API keys"))
+    }
+
+    /// The key with this hash: name, scope, last use.
+    pub fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, Error> {
+        self.conn
+            .prepare_cached(
+                "SELECT name, scope, created_at, last_used_at FROM api_keys WHERE key_hash = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([key_hash], |r| {
+                    Ok(ApiKey {
+                        name: r.get(0)?,
+                        scope: r.get(1)?,
+                        created_at: r.get(2)?,
+                        last_used_at: r.get(3)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(self.err("read an API key"))
+    }
+
+    pub fn touch_api_key(&self, name: &str, at: i64) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE api_keys SET last_used_at = ?2 WHERE name = ?1",
+                params![name, at],
+            )
+            .map(drop)
+            .map_err(self.err("record an API key's use"))
+    }
+
+    /// Records a new link and forgets links long expired.
+    pub fn add_console_link(
+        &self,
+        token_hash: &str,
+        server: &str,
+        created_by: &str,
+        at: i64,
+        expires_at: i64,
+    ) -> Result<i64, Error> {
+        self.conn
+            .execute(
+                "DELETE FROM console_links WHERE expires_at < ?1",
+                [at - LINK_KEEP_SECS],
+            )
+            .map_err(self.err("forget old console links"))?;
+        self.conn
+            .execute(
+                "INSERT INTO console_links (token_hash, server, created_by, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![token_hash, server, created_by, at, expires_at],
+            )
+            .map_err(self.err("add a console link"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Consumes an unused, unexpired link: exactly one caller gets it.
+    pub fn consume_console_link(
+        &self,
+        token_hash: &str,
+        at: i64,
+        from: &str,
+    ) -> Result<Option<OpenedLink>, Error> {
+        self.conn
+            .query_row(
+                "UPDATE console_links SET opened_at = ?2, opened_from = ?3
+                 WHERE token_hash = ?1 AND opened_at IS NULL AND expires_at > ?2
+                 RETURNING id, server, created_by",
+                params![token_hash, at, from],
+                |r| {
+                    Ok(OpenedLink {
+                        id: r.get(0)?,
+                        server: r.get(1)?,
+                        created_by: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("open a console link"))
+    }
+
+    /// Makes a consumed link usable again (the console could not be
+    /// requested, so the customer may reload); it keeps its expiry.
+    pub fn release_console_link(&self, id: i64) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE console_links SET opened_at = NULL, opened_from = NULL WHERE id = ?1",
+                [id],
+            )
+            .map(drop)
+            .map_err(self.err("release a console link"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_console_session(
+        &self,
+        session_hash: &str,
+        server: &str,
+        link_id: Option<i64>,
+        created_by: &str,
+        remote: &str,
+        at: i64,
+        expires_at: i64,
+    ) -> Result<i64, Error> {
+        self.conn
+            .execute(
+                "INSERT INTO console_sessions
+                     (session_hash, server, link_id, created_by, remote, started_at, last_seen_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+                params![session_hash, server, link_id, created_by, remote, at, expires_at],
+            )
+            .map_err(self.err("record a console session"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The unexpired session with this hash.
+    pub fn console_session(&self, session_hash: &str, at: i64) -> Result<Option<Session>, Error> {
+        self.conn
+            .query_row(
+                "SELECT id, server, last_seen_at, refreshes FROM console_sessions
+                 WHERE session_hash = ?1 AND expires_at > ?2",
+                params![session_hash, at],
+                |r| {
+                    Ok(Session {
+                        id: r.get(0)?,
+                        server: r.get(1)?,
+                        last_seen_at: r.get(2)?,
+                        refreshes: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("read a console session"))
+    }
+
+    /// Counts a refresh of the session's credentials.
+    pub fn touch_console_session(&self, id: i64, at: i64) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET last_seen_at = ?2, refreshes = refreshes + 1
+                 WHERE id = ?1",
+                params![id, at],
+            )
+            .map(drop)
+            .map_err(self.err("record a console refresh"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn keys_are_found_by_hash_and_names_are_unique() {
+        let (_dir, store) = store();
+        assert!(store.add_api_key("billing", "console", "h1", 10).unwrap());
+        assert!(!store.add_api_key("billing", "admin", "h2", 11).unwrap());
+        let key = store.api_key_by_hash("h1").unwrap().unwrap();
+        assert_eq!(
+            (key.name.as_str(), key.scope.as_str()),
+            ("billing", "console")
+        );
+        assert!(store.api_key_by_hash("h2").unwrap().is_none());
+        store.touch_api_key("billing", 20).unwrap();
+        assert_eq!(store.api_keys().unwrap()[0].last_used_at, Some(20));
+        assert!(store.revoke_api_key("billing").unwrap());
+        assert!(!store.revoke_api_key("billing").unwrap());
+        assert!(store.api_key_by_hash("h1").unwrap().is_none());
+        assert_eq!(store.api_key_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_link_opens_once_before_it_expires_and_can_be_released() {
+        let (_dir, store) = store();
+        store
+            .add_console_link("t1", "web1", "billing", 100, 400)
+            .unwrap();
+        store
+            .add_console_link("t2", "web1", "billing", 100, 400)
+            .unwrap();
+        let opened = store
+            .consume_console_link("t1", 200, "10.0.0.1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.server, "web1");
+        assert!(
+            store
+                .consume_console_link("t1", 201, "10.0.0.1")
+                .unwrap()
+                .is_none()
+        );
+        store.release_console_link(opened.id).unwrap();
+        assert!(
+            store
+                .consume_console_link("t1", 202, "x")
+                .unwrap()
+                .is_some()
+        );
+        // Expired: at 400 the link is over.
+        assert!(
+            store
+                .consume_console_link("t2", 400, "x")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .consume_console_link("nope", 200, "x")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn sessions_expire_and_count_refreshes() {
+        let (_dir, store) = store();
+        let id = store
+            .add_console_session("s1", "web1", None, "billing", "127.0.0.1", 100, 200)
+            .unwrap();
+        store.touch_console_session(id, 150).unwrap();
+        let session = store.console_session("s1", 150).unwrap().unwrap();
+        assert_eq!((session.refreshes, session.last_seen_at), (1, 150));
+        assert!(store.console_session("s1", 200).unwrap().is_none());
+    }
+}

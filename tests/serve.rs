@@ -1,0 +1,748 @@
+//! `hcc serve`: API keys and scopes on every route, bad input, one-time
+//! console links, console sessions, the request log, start-up checks.
+
+use std::path::PathBuf;
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::test::{Env, Http, Sim, eventually, http};
+
+/// `hcc serve` on an ephemeral loopback port; stopped when dropped.
+pub struct Serve {
+    child: Child,
+    log: PathBuf,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Serve {
+    pub fn start(env: &Env, sim: &Sim, extra: &[&str]) -> Serve {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Serve::start_with(env, sim, &args)
+    }
+
+    pub fn start_with(env: &Env, sim: &Sim, args: &[&str]) -> Serve {
+        let log = env.path(&format!("serve-{}.log", fastrand::u32(..)));
+        let child = env
+            .cmd(args)
+            .envs(sim.client_env())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("create the serve log"))
+            .spawn()
+            .expect("spawn hcc serve");
+        let mut serve = Serve {
+            child,
+            log,
+            addr: String::new(),
+        };
+        let mut addr = None;
+        let up = eventually(Duration::from_secs(10), || {
+            addr = serve.log().lines().find_map(|l| {
+                l.split("listening on http://")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_string)
+            });
+            addr.is_some() || matches!(serve.child.try_wait(), Ok(Some(_)))
+        });
+        assert!(up, "hcc serve did not start: {}", serve.log());
+        serve.addr = addr.unwrap_or_else(|| panic!("hcc serve exited: {}", serve.log()));
+        serve
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>, key: Option<&str>) -> Http {
+        let auth = key.map(|k| format!("Bearer {k}"));
+        http(&self.addr, method, path, body, auth.as_deref())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> Http {
+        self.request("GET", path, None, Some(key))
+    }
+
+    pub fn post(&self, path: &str, key: &str) -> Http {
+        self.request("POST", path, Some("{}"), Some(key))
+    }
+
+    /// SIGTERM, then the exit status within 10 s.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let mut status = None;
+        eventually(Duration::from_secs(10), || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A state directory that knows the sim's servers, with one key per scope.
+pub struct Keys {
+    pub read: String,
+    pub act: String,
+    pub console: String,
+    pub admin: String,
+}
+
+pub fn setup(env: &Env, sim: &Sim) -> Keys {
+    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    assert!(run.status.success(), "sync: {run:?}");
+    let add = |scope: &str| {
+        env.ok(&["apikey", "add", &format!("{scope}-key"), "--scope", scope])
+            .trim()
+            .to_string()
+    };
+    Keys {
+        read: add("read"),
+        act: add("act"),
+        console: add("console"),
+        admin: add("admin"),
+    }
+}
+
+fn code(reply: &Http) -> String {
+    reply.json()["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn assert_status(reply: &Http, status: u16, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.body);
+}
+
+/// Adds a server without the managed label at the sim and syncs it in.
+fn unmanaged_server(env: &Env, sim: &Sim, name: &str) {
+    let body = format!(r#"{{"name":"{name}","server_type":"cx22","image":"debian-12"}}"#);
+    let created = sim.api("POST", "/servers", Some(&body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    assert!(run.status.success());
+}
+
+#[test]
+fn every_route_needs_a_key_with_the_right_scope() {
+    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let doc = serve.request("GET", "/api/v1/openapi.json", None, None);
+    assert_status(&doc, 200, "openapi.json without a key");
+    let doc = doc.json();
+    let routes = [
+        ("GET", "/api/v1/servers", "read"),
+        ("GET", "/api/v1/servers/srv-00001", "read"),
+        ("POST", "/api/v1/servers/srv-00001/actions/start", "act"),
+        ("POST", "/api/v1/servers/srv-00001/console", "console"),
+        ("POST", "/api/v1/servers/srv-00001/console-link", "console"),
+        ("GET", "/api/v1/commands/1", "read"),
+        ("GET", "/api/v1/status", "read"),
+    ];
+    // The list above is the document's list: no route untested.
+    let mut documented = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        documented += ops
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| *m != "parameters")
+            .count();
+        assert!(path.starts_with('/'), "{path}");
+    }
+    assert_eq!(
+        documented,
+        routes.len() + 1,
+        "openapi.json lists other routes"
+    );
+    // Queue a command first so that /commands/1 exists.
+    let queued = serve.post("/api/v1/servers/srv-00002/actions/stop", &keys.admin);
+    assert_status(&queued, 202, "admin queues");
+    for (method, path, need) in routes {
+        for (key, what) in [(None, "no key"), (Some("hcc_wrong"), "unknown key")] {
+            let reply = serve.request(method, path, Some("{}"), key);
+            assert_status(&reply, 401, &format!("{method} {path} with {what}"));
+            assert_eq!(code(&reply), "unauthorized");
+            assert!(reply.header("WWW-Authenticate").is_some());
+        }
+        for (scope, key) in [
+            ("read", &keys.read),
+            ("act", &keys.act),
+            ("console", &keys.console),
+            ("admin", &keys.admin),
+        ] {
+            let allowed = need == "read" || scope == need || scope == "admin";
+            let reply = serve.request(method, path, Some("{}"), Some(key));
+            let what = format!("{method} {path} with a {scope} key");
+            if allowed {
+                assert!(
+                    (200..300).contains(&reply.status),
+                    "{what}: {} {}",
+                    reply.status,
+                    reply.body
+                );
+                assert_eq!(reply.header("Content-Type"), Some("application/json"));
+            } else {
+                assert_status(&reply, 403, &what);
+                assert_eq!(code(&reply), "forbidden", "{what}");
+            }
+        }
+    }
+    // A malformed Authorization header is a 401 too.
+    let reply = http(
+        &serve.addr,
+        "GET",
+        "/api/v1/servers",
+        None,
+        Some("Basic abc"),
+    )
+    .unwrap();
+    assert_status(&reply, 401, "basic auth");
+    // A revoked key stops working at once.
+    env.ok(&["apikey", "revoke", "read-key"]);
+    assert_status(
+        &serve.get("/api/v1/servers", &keys.read),
+        401,
+        "revoked key",
+    );
+}
+
+#[test]
+fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
+    let sim = Sim::start(&["--servers", "3", "--action-ms", "0"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
+    let before = sim.stats()["requests"].as_i64().unwrap_or(0);
+    let list = serve.get("/api/v1/servers", &keys.read);
+    assert_status(&list, 200, "list");
+    let list = list.json();
+    let names: Vec<&str> = list["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["srv-00001", "srv-00002", "srv-00003"]);
+    let one = serve.get("/api/v1/servers/srv-00002", &keys.read).json();
+    assert_eq!(one["server"]["status"], "running");
+    assert_eq!(one["server"]["managed"], true);
+    assert!(one["server"].get("console_password").is_none());
+    assert!(!list.to_string().contains("password"), "{list}");
+    // No Hetzner request for reads.
+    let after = sim.stats()["requests"].as_i64().unwrap_or(0);
+    assert!(
+        after - before <= 1,
+        "reads called Hetzner: {before} -> {after}"
+    );
+
+    let queued = serve.post("/api/v1/servers/srv-00002/actions/stop", &keys.act);
+    assert_status(&queued, 202, "stop");
+    let id = queued.json()["command"]["id"].as_i64().unwrap();
+    assert_eq!(
+        queued.header("Location"),
+        Some(format!("/api/v1/commands/{id}").as_str())
+    );
+    let mut state = String::new();
+    let done = eventually(Duration::from_secs(20), || {
+        let command = serve
+            .get(&format!("/api/v1/commands/{id}"), &keys.read)
+            .json();
+        state = command["command"]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        state == "done" || state == "failed"
+    });
+    assert!(
+        done && state == "done",
+        "command {id} ended {state}: {}",
+        serve.log()
+    );
+    let server = serve.get("/api/v1/servers/srv-00002", &keys.read).json();
+    assert_eq!(server["server"]["status"], "off");
+    let source: String = env.value(&format!("SELECT source FROM commands WHERE id = {id}"));
+    assert_eq!(source, "api");
+    // create: options from the body, the name must be new.
+    let create = serve.request(
+        "POST",
+        "/api/v1/servers/web-new/actions/create",
+        Some(r#"{"server_type":"cpx11","location":"hel1"}"#),
+        Some(&keys.act),
+    );
+    assert_status(&create, 202, "create");
+    assert_eq!(
+        create.json()["command"]["arg"],
+        "web-new cpx11 debian-12 hel1"
+    );
+    let again = serve.post("/api/v1/servers/srv-00001/actions/create", &keys.act);
+    assert_status(&again, 409, "create of an existing name");
+    let status = serve.get("/api/v1/status", &keys.read).json();
+    assert!(status["worker"]["pid"].as_i64().is_some(), "{status}");
+    assert_eq!(status["servers"], 3);
+}
+
+#[test]
+fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    unmanaged_server(&env, &sim, "plain");
+    let serve = Serve::start(&env, &sim, &[]);
+    let admin = Some(keys.admin.as_str());
+    let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
+        (
+            "POST",
+            "/api/v1/servers/srv-00001/actions/start",
+            Some("{not json"),
+            400,
+            "bad_json",
+        ),
+        (
+            "POST",
+            "/api/v1/servers/srv-00001/actions/start",
+            Some("[1,2]"),
+            400,
+            "bad_json",
+        ),
+        (
+            "POST",
+            "/api/v1/servers/srv-00001/console-link",
+            Some("nope"),
+            400,
+            "bad_json",
+        ),
+        ("GET", "/api/v1/servers/nosuch", None, 404, "not_found"),
+        (
+            "POST",
+            "/api/v1/servers/nosuch/console",
+            Some("{}"),
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/servers/nosuch/actions/start",
+            Some("{}"),
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/servers/plain/actions/start",
+            Some("{}"),
+            403,
+            "not_managed",
+        ),
+        (
+            "POST",
+            "/api/v1/servers/plain/console",
+            Some("{}"),
+            403,
+            "not_managed",
+        ),
+        (
+            "POST",
+            "/api/v1/servers/plain/console-link",
+            Some("{}"),
+            403,
+            "not_managed",
+        ),
+        (
+            "GET",
+            "/api/v1/servers/Bad_Name!",
+            None,
+            400,
+            "invalid_name",
+        ),
+        ("GET", "/api/v1/servers/%2e%2e", None, 400, "invalid_name"),
+        (
+            "POST",
+            "/api/v1/servers/srv-00001/actions/explode",
+            Some("{}"),
+            404,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/api/v1/servers/srv-00001/actions/settag",
+            Some("{}"),
+            404,
+            "not_found",
+        ),
+        ("GET", "/api/v1/commands/abc", None, 400, "invalid_id"),
+        ("GET", "/api/v1/commands/999999", None, 404, "not_found"),
+        ("GET", "/api/v1/nothing/here", None, 404, "not_found"),
+        (
+            "DELETE",
+            "/api/v1/servers/srv-00001",
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        ("GET", "/c/refresh", None, 405, "method_not_allowed"),
+        ("POST", "/c/refresh", Some("{}"), 400, "bad_field"),
+        (
+            "POST",
+            "/c/refresh",
+            Some(r#"{"session":"forged"}"#),
+            410,
+            "session_expired",
+        ),
+    ];
+    for (method, path, body, status, want) in cases {
+        let reply = serve.request(method, path, *body, admin);
+        assert_status(&reply, *status, &format!("{method} {path}"));
+        assert_eq!(&code(&reply), want, "{method} {path}: {}", reply.body);
+    }
+    // Oversized body: refused before it is read.
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(100_000));
+    let reply = serve.request(
+        "POST",
+        "/api/v1/servers/srv-00001/console-link",
+        Some(&big),
+        admin,
+    );
+    assert_status(&reply, 413, "oversized body");
+    assert_eq!(code(&reply), "too_large");
+    // Static files: only the embedded set, whatever the spelling.
+    for path in [
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/%2E%2E%2FCargo.toml",
+        "/novnc/../../Cargo.toml",
+        "/novnc/..%2f..%2fCargo.toml",
+        "/..%5c..%5cCargo.toml",
+        "//etc/passwd",
+        "/www/index.html",
+        "/src/main.rs",
+        "/console.html",
+        "/c/../../etc/passwd",
+        "/c/%2e%2e%2fetc%2fpasswd",
+    ] {
+        let reply = serve.request("GET", path, None, None);
+        assert!(
+            reply.status == 404 || reply.status == 400,
+            "GET {path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            !reply.body.contains("[package]") && !reply.body.contains("root:"),
+            "{path}"
+        );
+        assert_eq!(
+            reply.header("Content-Type"),
+            Some("text/html; charset=utf-8"),
+            "{path}"
+        );
+    }
+    assert!(
+        !serve.log().contains(" 500 "),
+        "a 500 was served: {}",
+        serve.log()
+    );
+}
+
+/// The page's embedded data.
+fn page_data(page: &str) -> Value {
+    let start = page
+        .find(r#"<script type="application/json" id="hcc-console">"#)
+        .unwrap_or_else(|| panic!("no console data in the page: {page}"));
+    let rest = &page[start..];
+    let json = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(json).unwrap()
+}
+
+fn link(serve: &Serve, key: &str, server: &str) -> String {
+    let made = serve.post(&format!("/api/v1/servers/{server}/console-link"), key);
+    assert_status(&made, 201, "console-link");
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let prefix = format!("http://{}", serve.addr);
+    url.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{url} is not below {prefix}"))
+        .to_string()
+}
+
+#[test]
+fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    assert_eq!(
+        serve
+            .request("GET", "/novnc/core/rfb.js", None, None)
+            .status,
+        200,
+        "noVNC is not embedded: run `npm ci --prefix noVNC` and rebuild (scripts/test does)"
+    );
+    let path = link(&serve, &keys.console, "srv-00001");
+    assert!(path.starts_with("/c/") && path.len() == 3 + 64, "{path}");
+    // Nothing is asked of Hetzner until the link is opened.
+    assert_eq!(
+        sim.control("GET", "/_sim/consoles", None).json()["consoles"],
+        serde_json::json!([])
+    );
+
+    let page = serve.request("GET", &path, None, None);
+    assert_status(&page, 200, "first open");
+    let csp = page
+        .header("Content-Security-Policy")
+        .unwrap_or_default()
+        .to_string();
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        &format!("connect-src 'self' ws://{}", sim.addr),
+    ] {
+        assert!(csp.contains(part), "CSP {csp:?} lacks {part:?}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("Cache-Control"), Some("no-store"));
+    assert_eq!(page.header("Referrer-Policy"), Some("no-referrer"));
+    assert_eq!(page.header("X-Frame-Options"), Some("DENY"));
+    let data = page_data(&page.body);
+    let consoles = sim.control("GET", "/_sim/consoles", None).json();
+    let issued = &consoles["consoles"][0];
+    assert_eq!(data["password"], issued["password"]);
+    assert_eq!(data["server"], "srv-00001");
+    assert!(
+        data["wss_url"]
+            .as_str()
+            .unwrap()
+            .contains(issued["token"].as_str().unwrap())
+    );
+    // Twice: gone.
+    let again = serve.request("GET", &path, None, None);
+    assert_status(&again, 410, "second open");
+    assert!(
+        again.body.contains("already used or has expired"),
+        "{}",
+        again.body
+    );
+    assert_eq!(again.header("Cache-Control"), Some("no-store"));
+    // HEAD (a link preview) does not use a link up.
+    let fresh = link(&serve, &keys.console, "srv-00002");
+    assert_status(&serve.request("HEAD", &fresh, None, None), 405, "HEAD");
+    assert_status(
+        &serve.request("GET", &fresh, None, None),
+        200,
+        "GET after HEAD",
+    );
+    // Past its lifetime: gone, never opened.
+    let stale = link(&serve, &keys.console, "srv-00001");
+    env.db()
+        .execute(
+            "UPDATE console_links SET expires_at = 1 WHERE opened_at IS NULL",
+            [],
+        )
+        .unwrap();
+    assert_status(
+        &serve.request("GET", &stale, None, None),
+        410,
+        "expired link",
+    );
+    let unknown = format!("/c/{}", "ab".repeat(32));
+    assert_status(
+        &serve.request("GET", &unknown, None, None),
+        410,
+        "unknown token",
+    );
+    assert_status(
+        &serve.request("GET", "/c/short", None, None),
+        404,
+        "malformed token",
+    );
+
+    // The session brings fresh credentials without a second login.
+    let session = data["session"].as_str().unwrap();
+    let body = format!(r#"{{"session":"{session}"}}"#);
+    let refreshed = serve.request("POST", "/c/refresh", Some(&body), None);
+    assert_status(&refreshed, 200, "refresh");
+    let refreshed = refreshed.json();
+    assert_ne!(refreshed["password"], data["password"]);
+    assert_eq!(refreshed["server"], "srv-00001");
+    let hurried = serve.request("POST", "/c/refresh", Some(&body), None);
+    assert_status(&hurried, 429, "refresh right after a refresh");
+    assert!(hurried.header("Retry-After").is_some());
+    env.db()
+        .execute("UPDATE console_sessions SET expires_at = 1", [])
+        .unwrap();
+    let ended = serve.request("POST", "/c/refresh", Some(&body), None);
+    assert_status(&ended, 410, "refresh after the session ended");
+    // The audit trail: who, which server, from where; never a secret.
+    let (server, by, remote): (String, String, String) = env
+        .db()
+        .query_row(
+            "SELECT server, created_by, remote FROM console_sessions ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (server.as_str(), by.as_str(), remote.as_str()),
+        ("srv-00001", "console-key", "127.0.0.1")
+    );
+}
+
+#[test]
+fn of_concurrent_opens_of_one_link_exactly_one_wins() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    for _ in 0..3 {
+        let path = link(&serve, &keys.console, "srv-00001");
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let opens: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| serve.request("GET", &path, None, None).status))
+                .collect();
+            opens.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 410).count(),
+            7,
+            "{statuses:?}"
+        );
+    }
+}
+
+#[test]
+fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
+    let token = "t".repeat(64);
+    let first = Sim::start(&["--servers", "1", "--token", &token]);
+    let env = Env::new();
+    let keys = setup(&env, &first);
+    let serve = Serve::start(&env, &first, &[]);
+    let path = link(&serve, &keys.console, "srv-00001");
+    // Hetzner is away: the page says so, and the link stays usable.
+    let addr = first.addr.clone();
+    drop(first);
+    let page = serve.request("GET", &path, None, None);
+    assert_status(&page, 503, "open while Hetzner is away");
+    assert!(page.body.contains("try again"), "{}", page.body);
+    let sim = Sim::start(&["--servers", "1", "--token", &token, "--listen", &addr]);
+    let page = serve.request("GET", &path, None, None);
+    assert_status(&page, 200, "open after Hetzner came back");
+    let data = page_data(&page.body);
+    let direct = serve
+        .post("/api/v1/servers/srv-00001/console", &keys.admin)
+        .json();
+    let mut secrets = vec![
+        sim.token.clone(),
+        keys.read.clone(),
+        keys.act.clone(),
+        keys.console.clone(),
+        keys.admin.clone(),
+        path.trim_start_matches("/c/").to_string(),
+        data["session"].as_str().unwrap().to_string(),
+        data["password"].as_str().unwrap().to_string(),
+        direct["password"].as_str().unwrap().to_string(),
+    ];
+    for ticket in sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .unwrap()
+    {
+        secrets.push(ticket["password"].as_str().unwrap().to_string());
+        secrets.push(ticket["token"].as_str().unwrap().to_string());
+    }
+    let log = serve.log();
+    assert!(log.contains("GET /c/<token> 200"), "{log}");
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the serve log holds a secret: {log}"
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_other_machines_without_a_key_and_stops_on_sigterm() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let run = env.run(&["serve", "--listen", "0.0.0.0:0"]);
+    run.fails(2, "while no API key exists");
+    let run = env.run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--public-url",
+        "ftp://x",
+    ]);
+    run.fails(2, "invalid --public-url");
+    env.ok(&["apikey", "add", "ops", "--scope", "admin"]);
+    let mut serve = Serve::start_with(&env, &sim, &["serve", "--listen", "0.0.0.0:0"]);
+    assert!(
+        serve.log().contains("put a TLS proxy in front"),
+        "{}",
+        serve.log()
+    );
+    let status = serve.stop().expect("serve stops on SIGTERM");
+    assert!(status.success(), "{status:?}: {}", serve.log());
+    // With --worker, a second worker on the same state is refused.
+    let mut serve = Serve::start(&env, &sim, &["--worker"]);
+    let second = env
+        .cmd(&["worker"])
+        .envs(sim.client_env())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(4), "{second:?}");
+    let busy = env
+        .cmd(&["serve", "--listen", "127.0.0.1:0", "--worker"])
+        .envs(sim.client_env())
+        .output()
+        .unwrap();
+    assert_eq!(busy.status.code(), Some(4), "{busy:?}");
+    assert!(serve.stop().expect("stops").success(), "{}", serve.log());
+    assert!(serve.log().contains("hcc worker: "), "{}", serve.log());
+}
+
+#[test]
+fn api_keys_are_shown_once_and_stored_hashed() {
+    let env = Env::new();
+    let key = env.ok(&["apikey", "add", "whmcs", "--scope", "console"]);
+    let key = key.trim();
+    assert!(key.starts_with("hcc_") && key.len() == 68, "{key}");
+    let listed = env.ok(&["apikey", "list"]);
+    assert!(
+        listed.contains("whmcs") && listed.contains("console"),
+        "{listed}"
+    );
+    assert!(!listed.contains(key));
+    let json: Value = serde_json::from_str(&env.ok(&["apikey", "list", "--json"])).unwrap();
+    assert_eq!(json["api_keys"][0]["name"], "whmcs");
+    assert!(!json.to_string().contains(key));
+    let stored: String = env.value("SELECT key_hash FROM api_keys WHERE name = 'whmcs'");
+    assert_eq!(stored.len(), 64);
+    assert!(!stored.contains(&key[4..]));
+    env.run(&["apikey", "add", "whmcs", "--scope", "read"])
+        .fails(1, "exists already");
+    env.run(&["apikey", "add", "bad name", "--scope", "read"])
+        .fails(2, "invalid key name");
+    env.run(&["apikey", "add", "x", "--scope", "root"])
+        .fails(2, "root");
+    env.ok(&["apikey", "revoke", "whmcs"]);
+    env.run(&["apikey", "revoke", "whmcs"])
+        .fails(1, "no API key named");
+}
