@@ -4,6 +4,7 @@
 //! function here that wires the modules together. Output goes through
 //! [`Output`] so that a closed pipe ends the program quietly.
 
+pub mod assets;
 pub mod cli;
 pub(crate) mod cloud;
 pub mod config;
