@@ -208,8 +208,14 @@ async function run(args) {
                 fail(`status is ${JSON.stringify(result.status)}, expected it to contain ${JSON.stringify(args.expectText)}`);
             }
         } else {
-            await waitFor('document.title "connected"', args.timeout,
-                async () => (await page.title()) === 'connected');
+            await waitFor('document.title "connected"', args.timeout, async () => {
+                const title = await page.title();
+                if (title === 'failed') {
+                    const status = await page.evaluate(() => document.getElementById('status')?.textContent);
+                    fail(`the page failed instead of connecting: ${status}`);
+                }
+                return title === 'connected';
+            });
             mark('connected');
             const stats = await waitFor('a drawn canvas (more than 2 colours, most pixels not black)', args.timeout,
                 async () => {
@@ -238,6 +244,7 @@ async function run(args) {
                 mark('dropped');
                 await waitFor('a reconnect after the drop', args.timeout, async () => {
                     const s = await pageState(page);
+                    if (s.state === 'failed') fail(`the page failed instead of reconnecting: ${s.status}`);
                     return s.state === 'connected' && s.events.filter((e) => e.type === 'connect').length > connects;
                 });
                 mark('reconnected');
