@@ -1,19 +1,145 @@
-//! Files served by `hcc serve`, embedded at build time (placeholder until
-//! the build step lands).
+//! The browser side, embedded at build time (see `build.rs`): the pages in
+//! `www/` at `/<name>` and, when it was fetched before the build, noVNC's
+//! `core/` and `vendor/` trees at `/novnc/core/...` and `/novnc/vendor/...`.
+//!
+//! A lookup is an exact match against that table: nothing here reads the
+//! disk, so no request path can reach a file outside the embedded set.
 
+/// One embedded file.
+#[derive(Debug)]
 pub struct Asset {
+    /// The URL path it is served at, e.g. `/console.js`.
     pub path: &'static str,
     pub body: &'static [u8],
     pub content_type: &'static str,
 }
 
+// Defines `ASSETS` (sorted by path) and `NOVNC_EMBEDDED`.
+include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+/// Says what to do when the console pages cannot work.
 pub const NOVNC_MISSING: &str =
     "noVNC is not built into this binary: run `npm ci --prefix noVNC`, then rebuild hcc";
 
-pub fn get(_path: &str) -> Option<&'static Asset> {
-    None
+/// The embedded file served at this URL path (e.g. "/console.js",
+/// "/novnc/core/rfb.js"), if any. Never touches the disk.
+pub fn get(path: &str) -> Option<&'static Asset> {
+    ASSETS
+        .binary_search_by(|asset| asset.path.cmp(path))
+        .ok()
+        .map(|i| &ASSETS[i])
 }
 
+/// Whether noVNC's core was present at build time.
 pub fn novnc_embedded() -> bool {
-    false
+    NOVNC_EMBEDDED
+}
+
+/// Every embedded file, sorted by path.
+pub fn all() -> &'static [Asset] {
+    ASSETS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        assert!(ASSETS.windows(2).all(|w| w[0].path < w[1].path));
+        assert!(ASSETS.iter().all(|a| a.path.starts_with('/')));
+    }
+
+    #[test]
+    fn pages_are_embedded_with_their_types() {
+        let html = "text/html; charset=utf-8";
+        let js = "text/javascript; charset=utf-8";
+        for (path, content_type) in [
+            ("/index.html", html),
+            ("/console.html", html),
+            ("/l.html", html),
+            ("/index.js", js),
+            ("/console.js", js),
+            ("/l.js", js),
+            ("/vnc.js", js),
+            ("/style.css", "text/css; charset=utf-8"),
+        ] {
+            let asset = get(path).unwrap_or_else(|| panic!("{path} is not embedded"));
+            assert_eq!(asset.path, path);
+            assert_eq!(asset.content_type, content_type, "{path}");
+            assert!(!asset.body.is_empty(), "{path}");
+        }
+    }
+
+    #[test]
+    fn body_is_the_file() {
+        let on_disk =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/console.js")).unwrap();
+        assert_eq!(get("/console.js").unwrap().body, on_disk.as_slice());
+    }
+
+    #[test]
+    fn console_page_has_the_data_marker() {
+        let page = std::str::from_utf8(get("/console.html").unwrap().body).unwrap();
+        assert!(page.contains("<!--hcc-console-data-->"));
+    }
+
+    #[test]
+    fn novnc_is_embedded_when_fetched() {
+        let fetched = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/noVNC/node_modules/@novnc/novnc/core/rfb.js"
+        ))
+        .is_file();
+        assert_eq!(novnc_embedded(), fetched);
+        let rfb = get("/novnc/core/rfb.js");
+        assert_eq!(rfb.is_some(), fetched);
+        if fetched {
+            assert_eq!(rfb.unwrap().content_type, "text/javascript; charset=utf-8");
+            assert!(get("/novnc/LICENSE.txt").is_some());
+            assert!(
+                ASSETS
+                    .iter()
+                    .any(|a| a.path.starts_with("/novnc/vendor/pako/")),
+                "core imports vendor/pako"
+            );
+            // Only the library: not its docs, manifest or README.
+            assert!(get("/novnc/package.json").is_none());
+            assert!(get("/novnc/README.md").is_none());
+        } else {
+            assert!(ASSETS.iter().all(|a| !a.path.starts_with("/novnc/")));
+        }
+    }
+
+    #[test]
+    fn only_exact_paths_match() {
+        for path in [
+            "",
+            "/",
+            "console.js",
+            "/console.js/",
+            "//console.js",
+            "/./console.js",
+            "/CONSOLE.JS",
+            "/console.js?x=1",
+            "/console.js%00",
+            "/%63onsole.js",
+            "/../Cargo.toml",
+            "/novnc/../../Cargo.toml",
+            "/novnc/core/../../../Cargo.toml",
+            "/%2e%2e/Cargo.toml",
+            "/..%2fCargo.toml",
+            "/novnc/%2e%2e/%2e%2e/Cargo.toml",
+            "/Cargo.toml",
+            "/build.rs",
+            "/src/assets.rs",
+            "/novnc",
+            "/novnc/",
+            "/novnc/core",
+            "/novnc/core/",
+            "/www/console.js",
+        ] {
+            assert!(get(path).is_none(), "{path:?} matched");
+        }
+    }
 }

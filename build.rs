@@ -1,0 +1,131 @@
+//! Embeds the browser side into the binary: every regular file in `www/`
+//! and, when `npm ci --prefix noVNC` has fetched it, noVNC's `core/` and
+//! `vendor/` trees. Writes a sorted table to `$OUT_DIR/assets.rs`, read by
+//! `src/assets.rs`; the bodies are `include_bytes!` of absolute paths, so
+//! the binary alone serves everything.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Where npm puts the pinned package (see `noVNC/package.json`).
+const NOVNC_PACKAGE: &str = "noVNC/node_modules/@novnc/novnc";
+
+fn main() {
+    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
+
+    // A directory is scanned as a whole. `noVNC` exists in every checkout,
+    // so `npm ci` creating node_modules below it reruns this script, and a
+    // checkout without node_modules does not rebuild on every build.
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=www");
+    println!("cargo:rerun-if-changed=noVNC");
+    for path in ["noVNC/package-lock.json", NOVNC_PACKAGE] {
+        if root.join(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+
+    let mut assets = Vec::new();
+    let www = root.join("www");
+    for entry in read_dir(&www) {
+        if let Some(name) = file_name(&entry)
+            && is_regular(&entry)
+            && !name.starts_with('.')
+        {
+            assets.push((format!("/{name}"), entry));
+        }
+    }
+
+    let novnc = root.join(NOVNC_PACKAGE);
+    let embedded = is_regular(&novnc.join("core/rfb.js"));
+    if embedded {
+        for tree in ["core", "vendor"] {
+            walk(&novnc.join(tree), &format!("/novnc/{tree}"), &mut assets);
+        }
+        let license = novnc.join("LICENSE.txt");
+        if is_regular(&license) {
+            assets.push(("/novnc/LICENSE.txt".to_string(), license));
+        }
+    }
+
+    assets.sort();
+    let mut table = String::from("static ASSETS: &[Asset] = &[\n");
+    for (path, file) in &assets {
+        let file = file.to_str().expect("checked by file_name");
+        writeln!(
+            table,
+            "    Asset {{ path: {path:?}, body: include_bytes!({file:?}), content_type: {:?} }},",
+            content_type(path)
+        )
+        .unwrap();
+    }
+    table.push_str("];\n");
+    writeln!(table, "const NOVNC_EMBEDDED: bool = {embedded};").unwrap();
+    fs::write(out.join("assets.rs"), table).expect("write $OUT_DIR/assets.rs");
+}
+
+/// Adds every regular file below `dir` as `prefix/relative/path`.
+fn walk(dir: &Path, prefix: &str, assets: &mut Vec<(String, PathBuf)>) {
+    for entry in read_dir(dir) {
+        let Some(name) = file_name(&entry) else {
+            continue;
+        };
+        let meta = fs::symlink_metadata(&entry).expect("stat");
+        let url = format!("{prefix}/{name}");
+        if meta.is_dir() {
+            walk(&entry, &url, assets);
+        } else if meta.is_file() {
+            assets.push((url, entry));
+        }
+    }
+}
+
+fn read_dir(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries.map(|e| e.expect("read_dir entry").path()).collect();
+    paths.sort();
+    paths
+}
+
+/// The entry's name when it can appear in a URL path as is; any other
+/// file is left out with a build warning.
+fn file_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str();
+    let usable = path.to_str().is_some()
+        && name.is_some_and(|n| {
+            n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-+@~".contains(&b))
+        });
+    if !usable {
+        println!(
+            "cargo:warning=not embedded (unusual file name): {}",
+            path.display()
+        );
+        return None;
+    }
+    name.map(str::to_string)
+}
+
+/// A regular file, not a symlink.
+fn is_regular(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+}
+
+fn content_type(path: &str) -> &'static str {
+    let ext = path.rsplit_once('.').map(|(_, ext)| ext).unwrap_or("");
+    match ext {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}

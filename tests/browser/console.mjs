@@ -1,0 +1,298 @@
+// Opens an hcc console page (console.html behind /c/<token>, or
+// l.html?ws://...#PW) in headless Chromium and checks it from the user's
+// side: connected, the remote screen drawn, Ctrl-Alt-Del sent, no CSP
+// violation. Prints one JSON line with what it saw and exits 0 when every
+// check passed, 1 otherwise (the line then has "ok": false and "error").
+//
+//   node tests/browser/console.mjs --url URL [--screenshot PATH]
+//        [--expect-connected | --expect-state failed|disconnected [--expect-text TEXT]]
+//        [--xev-log PATH] [--size 1024x768] [--password PW] [--drop]
+//        [--timeout MS] [--chromium PATH]
+//
+// --expect-connected (the default): waits for document.title "connected",
+//   then for a drawn canvas (more than 2 colours, most pixels not black),
+//   sends Ctrl-Alt-Del through window.rfb, takes the screenshot.
+// --expect-state S: waits for body[data-state] S; --expect-text checks the
+//   status line contains TEXT (e.g. "session has ended").
+// --xev-log PATH: after Ctrl-Alt-Del, waits until that `xev -root -event
+//   keyboard` log shows presses of Control_L, Alt_L and Delete.
+// --password PW: fills the page's password prompt when the server asks.
+// --drop: once connected, closes the WebSocket as a server would and waits
+//   for the page to reconnect (console.html fetches fresh credentials).
+//
+// Uses the Debian chromium (/usr/bin/chromium); never downloads a browser.
+import { chromium } from 'playwright-core';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+const started = Date.now();
+const result = { ok: false, page: null, timings: {} };
+const mark = (name) => { result.timings[name] = Date.now() - started; };
+
+function parseArgs(argv) {
+    const args = { expect: 'connected', timeout: 10_000, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
+    const takes = new Set(['--url', '--screenshot', '--xev-log', '--size', '--password', '--timeout',
+        '--chromium', '--expect-state', '--expect-text']);
+    for (let i = 0; i < argv.length; i++) {
+        const flag = argv[i];
+        if (flag === '--expect-connected') { args.expect = 'connected'; continue; }
+        if (flag === '--drop') { args.drop = true; continue; }
+        if (!takes.has(flag) || i + 1 >= argv.length) throw new Error(`unknown or incomplete option ${flag}`);
+        const value = argv[++i];
+        switch (flag) {
+            case '--url': args.url = value; break;
+            case '--screenshot': args.screenshot = value; break;
+            case '--xev-log': args.xevLog = value; break;
+            case '--size': args.size = value; break;
+            case '--password': args.password = value; break;
+            case '--timeout': args.timeout = Number(value); break;
+            case '--chromium': args.chromium = value; break;
+            case '--expect-state': args.expect = value; break;
+            case '--expect-text': args.expectText = value; break;
+        }
+    }
+    if (!args.url) throw new Error('--url is required');
+    if (!['connected', 'connecting', 'disconnected', 'failed'].includes(args.expect)) {
+        throw new Error(`--expect-state must be connected, disconnected or failed, not ${args.expect}`);
+    }
+    return args;
+}
+
+/** The URL without query or fragment: those can hold console secrets. */
+function redact(url) {
+    try {
+        const u = new URL(url);
+        return `${u.origin}${u.pathname}`;
+    } catch {
+        return '(unparsable URL)';
+    }
+}
+
+class Failure extends Error {}
+const fail = (message) => { throw new Failure(message); };
+
+/** Runs in the page: pixel statistics of noVNC's canvas. */
+function canvasStats() {
+    const canvas = document.querySelector('#screen canvas');
+    if (!canvas || !canvas.width || !canvas.height) return null;
+    const { width, height } = canvas;
+    const data = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+    const colours = new Set();
+    let nonBlack = 0;
+    let samples = 0;
+    // Every 3rd pixel of every 3rd row: enough for the statistics, fast.
+    for (let y = 0; y < height; y += 3) {
+        for (let x = 0; x < width; x += 3) {
+            const i = (y * width + x) * 4;
+            const r = data[i], g = data[i + 1], b = data[i + 2];
+            samples++;
+            if (r + g + b > 24) nonBlack++;
+            if (colours.size < 10_000) colours.add((r << 16) | (g << 8) | b);
+        }
+    }
+    const p = data;
+    return {
+        width, height, samples,
+        distinctColours: colours.size,
+        nonBlackFraction: Math.round((nonBlack / samples) * 1000) / 1000,
+        topLeft: `#${[p[0], p[1], p[2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`,
+    };
+}
+
+function drawn(stats) {
+    return stats && stats.distinctColours > 2 && stats.nonBlackFraction > 0.5;
+}
+
+async function waitFor(what, timeout, check, every = 100) {
+    const until = Date.now() + timeout;
+    for (;;) {
+        const value = await check();
+        if (value) return value;
+        if (Date.now() >= until) fail(`timed out after ${timeout} ms waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, every));
+    }
+}
+
+/** Key presses and releases in an `xev -event keyboard` log. */
+function xevKeys(path) {
+    let text = '';
+    try {
+        text = readFileSync(path, 'utf8');
+    } catch {
+        return { pressed: [], released: [] };
+    }
+    const pressed = [];
+    const released = [];
+    for (const block of text.split(/\n(?=\S)/)) {
+        const key = block.match(/keysym 0x[0-9a-f]+, ([A-Za-z0-9_]+)\)/);
+        if (!key) continue;
+        if (block.startsWith('KeyPress')) pressed.push(key[1]);
+        if (block.startsWith('KeyRelease')) released.push(key[1]);
+    }
+    return { pressed, released };
+}
+
+async function pageState(page) {
+    return page.evaluate(() => ({
+        title: document.title,
+        state: document.body?.dataset.state ?? null,
+        status: document.getElementById('status')?.textContent ?? null,
+        events: (window.vncEvents || []).map((e) => ({
+            type: e.type,
+            at: e.at,
+            ...(e.type === 'disconnect' ? { clean: e.detail?.clean } : {}),
+            ...(e.type === 'securityfailure' ? { status: e.detail?.status, reason: e.detail?.reason } : {}),
+            ...(e.type === 'credentialsrequired' ? { types: e.detail?.types } : {}),
+            ...(e.type === 'desktopname' ? { name: e.detail?.name } : {}),
+        })),
+        cspViolations: window.__cspViolations || [],
+    }));
+}
+
+async function run(args) {
+    result.page = redact(args.url);
+    result.expect = args.expect;
+    const browser = await chromium.launch({
+        executablePath: args.chromium,
+        args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    mark('launched');
+    let page = null;
+    try {
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        page = await context.newPage();
+        const consoleErrors = [];
+        const pageErrors = [];
+        const failedRequests = [];
+        const httpErrors = [];
+        result.consoleErrors = consoleErrors;
+        result.pageErrors = pageErrors;
+        result.failedRequests = failedRequests;
+        result.httpErrors = httpErrors;
+        // Runs before the page's own scripts and outside its CSP.
+        await page.addInitScript(() => {
+            window.__cspViolations = [];
+            document.addEventListener('securitypolicyviolation', (e) => {
+                window.__cspViolations.push({ directive: e.violatedDirective, blocked: e.blockedURI, source: e.sourceFile });
+            });
+        });
+        page.on('console', (msg) => {
+            if (msg.type() === 'error') consoleErrors.push(msg.text());
+        });
+        page.on('pageerror', (err) => pageErrors.push(String(err)));
+        page.on('requestfailed', (req) => failedRequests.push({ url: redact(req.url()), error: req.failure()?.errorText }));
+        page.on('response', (res) => {
+            if (res.status() >= 400) httpErrors.push({ url: redact(res.url()), status: res.status() });
+        });
+        page.on('dialog', (dialog) => dialog.dismiss());
+
+        const response = await page.goto(args.url, { waitUntil: 'load', timeout: args.timeout });
+        result.httpStatus = response?.status() ?? null;
+        mark('loaded');
+
+        if (args.password !== undefined) {
+            const form = page.locator('#password-form');
+            await form.waitFor({ state: 'visible', timeout: args.timeout });
+            await page.fill('#password', args.password);
+            await page.click('#password-form button[type=submit]');
+            mark('passwordSent');
+        }
+
+        if (args.expect !== 'connected') {
+            await waitFor(`state ${args.expect}`, args.timeout,
+                async () => (await pageState(page)).state === args.expect);
+            mark(args.expect);
+            Object.assign(result, await pageState(page));
+            if (args.expectText && !String(result.status).includes(args.expectText)) {
+                fail(`status is ${JSON.stringify(result.status)}, expected it to contain ${JSON.stringify(args.expectText)}`);
+            }
+        } else {
+            await waitFor('document.title "connected"', args.timeout, async () => {
+                const title = await page.title();
+                if (title === 'failed') {
+                    const status = await page.evaluate(() => document.getElementById('status')?.textContent);
+                    fail(`the page failed instead of connecting: ${status}`);
+                }
+                return title === 'connected';
+            });
+            mark('connected');
+            const stats = await waitFor('a drawn canvas (more than 2 colours, most pixels not black)', args.timeout,
+                async () => {
+                    const s = await page.evaluate(canvasStats);
+                    result.pixels = s;
+                    return drawn(s) ? s : null;
+                });
+            result.pixels = stats;
+            mark('drawn');
+            if (args.size && `${stats.width}x${stats.height}` !== args.size) {
+                fail(`canvas is ${stats.width}x${stats.height}, expected ${args.size}`);
+            }
+            await page.evaluate(() => window.rfb.sendCtrlAltDel());
+            mark('ctrlAltDelSent');
+            if (args.xevLog) {
+                const wanted = ['Control_L', 'Alt_L', 'Delete'];
+                result.xev = await waitFor(`${wanted.join(', ')} in ${args.xevLog}`, args.timeout, () => {
+                    const keys = xevKeys(args.xevLog);
+                    return wanted.every((k) => keys.pressed.includes(k) && keys.released.includes(k)) ? keys : null;
+                });
+                mark('ctrlAltDelSeen');
+            }
+            if (args.drop) {
+                const connects = (await pageState(page)).events.filter((e) => e.type === 'connect').length;
+                await page.evaluate(() => window.rfb._sock.close());
+                mark('dropped');
+                await waitFor('a reconnect after the drop', args.timeout, async () => {
+                    const s = await pageState(page);
+                    if (s.state === 'failed') fail(`the page failed instead of reconnecting: ${s.status}`);
+                    return s.state === 'connected' && s.events.filter((e) => e.type === 'connect').length > connects;
+                });
+                mark('reconnected');
+                result.pixelsAfterReconnect = await waitFor('a drawn canvas after the reconnect', args.timeout,
+                    async () => { const s = await page.evaluate(canvasStats); return drawn(s) ? s : null; });
+            }
+            Object.assign(result, await pageState(page));
+        }
+
+        if (args.screenshot) {
+            mkdirSync(dirname(args.screenshot), { recursive: true });
+            await page.screenshot({ path: args.screenshot });
+            result.screenshot = args.screenshot;
+            mark('screenshot');
+        }
+
+        const state = await pageState(page);
+        result.cspViolations = state.cspViolations;
+        const cspConsole = consoleErrors.filter((t) => /Content Security Policy/i.test(t));
+        if (state.cspViolations.length || cspConsole.length) {
+            fail(`CSP violation: ${JSON.stringify(state.cspViolations.length ? state.cspViolations : cspConsole)}`);
+        }
+        if (pageErrors.length) fail(`uncaught error in the page: ${pageErrors[0]}`);
+        await context.close();
+    } catch (err) {
+        // What the page showed when the check failed.
+        if (page) Object.assign(result, await pageState(page).catch(() => ({})));
+        throw err;
+    } finally {
+        await browser.close();
+    }
+    result.ok = true;
+}
+
+const deadline = setTimeout(() => {
+    result.error = 'the whole check took longer than 60 s';
+    console.log(JSON.stringify(result));
+    process.exit(1);
+}, 60_000);
+
+try {
+    await run(parseArgs(process.argv.slice(2)));
+} catch (err) {
+    result.ok = false;
+    result.error = err instanceof Failure ? err.message : String(err?.stack || err);
+}
+mark('total');
+clearTimeout(deadline);
+console.log(JSON.stringify(result));
+if (!result.ok) console.error(`browser check failed: ${result.error}`);
+process.exit(result.ok ? 0 : 1);

@@ -1,0 +1,265 @@
+// The admin dashboard: the servers hcc knows, buttons for the power verbs
+// and a console link per server, through the JSON API with an API key.
+// The key is kept in this tab's sessionStorage and sent only as a header.
+// Every text from the server goes in with textContent.
+
+const KEY = 'hcc-api-key';
+const VERBS = [
+    ['start', 'Start'],
+    ['stop', 'Stop'],
+    ['reboot', 'Reboot'],
+    ['reset', 'Reset'],
+    ['force', 'Force off'],
+];
+/** Verbs that cut the power without asking the operating system. */
+const HARD = new Set(['reset', 'force']);
+/** Poll a queued command every this many ms, for at most POLL_FOR ms. */
+const POLL_EVERY = 1000;
+const POLL_FOR = 10 * 60 * 1000;
+
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+    constructor(status, code, message) {
+        super(message);
+        this.status = status;
+        this.code = code;
+    }
+}
+
+/** One API call; the JSON body, or an ApiError from the error envelope. */
+async function api(method, path, body) {
+    const key = sessionStorage.getItem(KEY);
+    const headers = { Accept: 'application/json', Authorization: `Bearer ${key}` };
+    const init = { method, headers, cache: 'no-store', credentials: 'omit' };
+    if (body !== undefined) {
+        headers['Content-Type'] = 'application/json';
+        init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+        response = await fetch(`api/v1/${path}`, init);
+    } catch {
+        throw new ApiError(0, 'network', 'hcc did not answer (network error)');
+    }
+    let json = null;
+    try {
+        json = await response.json();
+    } catch {
+        json = null;
+    }
+    if (!response.ok) {
+        const error = json?.error || {};
+        throw new ApiError(
+            response.status,
+            error.code || `http_${response.status}`,
+            error.message || `HTTP ${response.status} ${response.statusText}`.trim(),
+        );
+    }
+    return json ?? {};
+}
+
+function describe(err) {
+    if (err instanceof ApiError) {
+        return err.status ? `${err.message} (${err.code}, HTTP ${err.status})` : err.message;
+    }
+    return String(err);
+}
+
+function showMessage(text) {
+    const message = $('message');
+    message.textContent = text;
+    message.hidden = !text;
+}
+
+/** An API error: a rejected key goes back to the key form. */
+function report(err) {
+    showMessage(describe(err));
+    if (err instanceof ApiError && err.status === 401) {
+        sessionStorage.removeItem(KEY);
+        showKeyForm();
+    }
+}
+
+function showKeyForm() {
+    $('key-form').hidden = false;
+    $('reload').hidden = true;
+    $('forget').hidden = true;
+    $('servers').hidden = true;
+    $('empty').hidden = true;
+    $('key').focus();
+}
+
+async function loadServers() {
+    const button = $('reload');
+    button.disabled = true;
+    try {
+        const body = await api('GET', 'servers');
+        render(Array.isArray(body.servers) ? body.servers : []);
+        showMessage('');
+        $('key-form').hidden = true;
+        $('reload').hidden = false;
+        $('forget').hidden = false;
+    } catch (err) {
+        report(err);
+    } finally {
+        button.disabled = false;
+    }
+}
+
+/** Last action per server name, kept across reloads of the list. */
+const lastAction = new Map();
+
+function cell(row, text) {
+    const td = document.createElement('td');
+    td.textContent = text ?? '';
+    row.append(td);
+    return td;
+}
+
+function button(label, onClick) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = label;
+    b.addEventListener('click', onClick);
+    return b;
+}
+
+function render(servers) {
+    const tbody = $('servers').querySelector('tbody');
+    const rows = servers.map((server) => {
+        const row = document.createElement('tr');
+        row.dataset.server = server.name;
+        cell(row, server.name);
+        const status = cell(row, server.status);
+        status.className = `status-${String(server.status || 'unknown').replace(/[^a-z]/g, '')}`;
+        cell(row, server.ip4 || '\u2013');
+        cell(row, server.managed ? 'yes' : 'no');
+        const actions = cell(row, '');
+        actions.className = 'actions';
+        const last = cell(row, '');
+        last.className = 'last';
+        for (const [verb, label] of VERBS) {
+            const b = button(label, () => act(server.name, verb, label, b));
+            if (HARD.has(verb)) b.classList.add('hard');
+            actions.append(b);
+        }
+        const consoleButton = button('Console', () => openConsole(server.name, consoleButton));
+        consoleButton.classList.add('primary');
+        actions.append(consoleButton);
+        showLast(server.name, last);
+        return row;
+    });
+    tbody.replaceChildren(...rows);
+    $('servers').hidden = rows.length === 0;
+    $('empty').hidden = rows.length !== 0;
+}
+
+function lastCell(name) {
+    for (const row of $('servers').querySelectorAll('tbody tr')) {
+        if (row.dataset.server === name) return row.querySelector('td.last');
+    }
+    return null;
+}
+
+/** Writes a server's last action, as text, or as text plus a link. */
+function setLast(name, text, link) {
+    lastAction.set(name, { text, link });
+    const td = lastCell(name);
+    if (td) showLast(name, td);
+}
+
+function showLast(name, td) {
+    const last = lastAction.get(name);
+    td.replaceChildren();
+    if (!last) return;
+    td.append(last.text);
+    if (last.link) {
+        const a = document.createElement('a');
+        a.href = last.link;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        a.textContent = 'open it';
+        td.append(' ', a);
+    }
+}
+
+async function act(name, verb, label, b) {
+    if (HARD.has(verb) && !window.confirm(`${label} ${name}? This cuts the power without shutting down.`)) {
+        return;
+    }
+    b.disabled = true;
+    setLast(name, `${label}: sending`);
+    try {
+        const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
+        const command = body.command ?? body;
+        setLast(name, `${label}: queued (command ${command.id})`);
+        await follow(name, label, command.id);
+    } catch (err) {
+        setLast(name, `${label}: ${describe(err)}`);
+        if (err instanceof ApiError && err.status === 401) report(err);
+    } finally {
+        b.disabled = false;
+    }
+}
+
+/** Polls a command until it is done or failed; then reloads the list. */
+async function follow(name, label, id) {
+    const until = Date.now() + POLL_FOR;
+    while (Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, POLL_EVERY));
+        const body = await api('GET', `commands/${encodeURIComponent(id)}`);
+        const command = body.command ?? body;
+        const state = command.state ?? command.status;
+        if (state === 'done') {
+            const result = typeof command.result === 'string' ? command.result : '';
+            setLast(name, `${label}: done${result ? ` (${result})` : ''}`);
+            await loadServers();
+            return;
+        }
+        if (state === 'failed') {
+            setLast(name, `${label}: failed: ${command.error ?? command.reason ?? 'no reason given'}`);
+            await loadServers();
+            return;
+        }
+        setLast(name, `${label}: ${state || 'waiting'} (command ${id})`);
+    }
+    setLast(name, `${label}: still not finished after ${POLL_FOR / 60000} minutes (command ${id})`);
+}
+
+async function openConsole(name, b) {
+    b.disabled = true;
+    setLast(name, 'Console: asking for a link');
+    try {
+        const body = await api('POST', `servers/${encodeURIComponent(name)}/console-link`, {});
+        window.open(body.url, '_blank', 'noopener');
+        setLast(name, 'Console: opened in a new tab; if nothing opened,', body.url);
+    } catch (err) {
+        setLast(name, `Console: ${describe(err)}`);
+        if (err instanceof ApiError && err.status === 401) report(err);
+    } finally {
+        b.disabled = false;
+    }
+}
+
+$('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const key = $('key').value.trim();
+    if (!key) return;
+    sessionStorage.setItem(KEY, key);
+    $('key').value = '';
+    loadServers();
+});
+$('reload').addEventListener('click', loadServers);
+$('forget').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY);
+    $('servers').querySelector('tbody').replaceChildren();
+    lastAction.clear();
+    showMessage('');
+    showKeyForm();
+});
+
+if (sessionStorage.getItem(KEY)) {
+    $('key-form').hidden = true;
+    loadServers();
+}
