@@ -277,6 +277,9 @@ fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
     assert_eq!(server["server"]["status"], "off");
     let source: String = env.value(&format!("SELECT source FROM commands WHERE id = {id}"));
     assert_eq!(source, "api");
+    let status = serve.get("/api/v1/status", &keys.read).json();
+    assert!(status["worker"]["pid"].as_i64().is_some(), "{status}");
+    assert_eq!(status["servers"], 3);
     // create: options from the body, the name must be new.
     let create = serve.request(
         "POST",
@@ -291,9 +294,6 @@ fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
     );
     let again = serve.post("/api/v1/servers/srv-00001/actions/create", &keys.act);
     assert_status(&again, 409, "create of an existing name");
-    let status = serve.get("/api/v1/status", &keys.read).json();
-    assert!(status["worker"]["pid"].as_i64().is_some(), "{status}");
-    assert_eq!(status["servers"], 3);
 }
 
 #[test]
