@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives the built `hcc` on a
 //! temporary state directory. One file per area.
 
+mod daemon;
 mod test;
 
 mod cloud;
@@ -12,5 +13,6 @@ mod panel;
 mod queue;
 mod simulator;
 mod spool;
+mod vnc;
 mod wakeups;
 mod worker;
