@@ -9,6 +9,7 @@ mod config;
 mod deploy;
 mod errors;
 mod man;
+mod nginx;
 mod panel;
 mod queue;
 mod simulator;

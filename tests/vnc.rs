@@ -284,17 +284,18 @@ fn wait_x_client_ready(pid: u32) -> bool {
 }
 
 /// A websocket client just big enough to reach a VNC server behind
-/// websockify: the upgrade with subprotocol `binary`, binary frames.
-pub struct WsClient {
-    stream: TcpStream,
+/// websockify: the upgrade with subprotocol `binary`, binary frames. Over
+/// TCP, or any byte stream (TLS through `openssl s_client`).
+pub struct WsClient<S: Read + Write = TcpStream> {
+    stream: S,
     /// Payload bytes received and not yet taken.
     buffered: Vec<u8>,
 }
 
-impl WsClient {
+impl WsClient<TcpStream> {
     /// Opens `url` (`ws://HOST:PORT[/PATH]`); Err when the answer is not
     /// `101` with subprotocol `binary`.
-    pub fn connect(url: &str) -> std::io::Result<WsClient> {
+    pub fn connect(url: &str) -> std::io::Result<WsClient<TcpStream>> {
         let rest = url
             .strip_prefix("ws://")
             .ok_or_else(|| std::io::Error::other(format!("not a ws:// URL: {url}")))?;
@@ -302,8 +303,15 @@ impl WsClient {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let mut stream = TcpStream::connect(host)?;
+        let stream = TcpStream::connect(host)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        WsClient::handshake(stream, host, path)
+    }
+}
+
+impl<S: Read + Write> WsClient<S> {
+    /// The upgrade for `path` on `host` over an open `stream`.
+    pub fn handshake(mut stream: S, host: &str, path: &str) -> std::io::Result<WsClient<S>> {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         write!(
             stream,
@@ -311,6 +319,7 @@ impl WsClient {
              Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\
              Sec-WebSocket-Protocol: binary\r\n\r\n"
         )?;
+        stream.flush()?;
         // The head, byte by byte, so that no frame byte is consumed.
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
@@ -393,14 +402,20 @@ impl WsClient {
         }
         frame.extend_from_slice(&mask);
         frame.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(&frame)
+        self.stream.write_all(&frame)?;
+        self.stream.flush()
     }
 }
 
 /// Through websockify to Xvnc: the RFB 3.8 banner, then, after ours, the
 /// security types, which are exactly VNC authentication (2).
 fn assert_rfb_greeting(url: &str, logs: &dyn Fn() -> String) {
-    let mut ws = WsClient::connect(url).unwrap_or_else(|e| panic!("{url}: {e}\n{}", logs()));
+    let ws = WsClient::connect(url).unwrap_or_else(|e| panic!("{url}: {e}\n{}", logs()));
+    assert_rfb_greeting_on(ws, logs);
+}
+
+/// [`assert_rfb_greeting`] on an open websocket.
+pub fn assert_rfb_greeting_on<S: Read + Write>(mut ws: WsClient<S>, logs: &dyn Fn() -> String) {
     let banner = ws.read(12).unwrap_or_else(|e| panic!("{e}\n{}", logs()));
     assert_eq!(banner, b"RFB 003.008\n", "{}", logs());
     ws.write(b"RFB 003.008\n").expect("send our version");
