@@ -385,6 +385,15 @@ pub struct SimArgs {
     /// the test or demo that started it.
     #[arg(long)]
     pub stop_on_eof: bool,
+    /// Hand out this websocket (`ws://` or `wss://`, e.g. a websockify in
+    /// front of a real VNC server) as every `request_console` answer's
+    /// `wss_url`, exactly as given, instead of the simulator's own console.
+    #[arg(long, value_name = "URL")]
+    pub console_upstream: Option<String>,
+    /// The VNC password to hand out with --console-upstream; a random one
+    /// per console when not given.
+    #[arg(long, value_name = "PW")]
+    pub console_password: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

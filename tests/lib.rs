@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives the built `hcc` on a
 //! temporary state directory. One file per area.
 
+mod daemon;
 mod test;
 
 mod cloud;
@@ -8,10 +9,12 @@ mod config;
 mod deploy;
 mod errors;
 mod man;
+mod nginx;
 mod panel;
 mod queue;
 mod serve;
 mod simulator;
 mod spool;
+mod vnc;
 mod wakeups;
 mod worker;

@@ -76,6 +76,15 @@ fn bad_flags_are_one_line_and_exit_2() {
         &["--fail", "teapot:0.1"],
         &["--rate-limit", "0/h"],
         &["--time-scale", "0"],
+        &["--console-upstream", "http://127.0.0.1:6080"],
+        &["--console-upstream", "ws://"],
+        &["--console-password", "secret12"],
+        &[
+            "--console-upstream",
+            "ws://127.0.0.1:6080",
+            "--console-password",
+            "two words",
+        ],
     ] {
         let out = Command::new(crate::test::HCC)
             .arg("sim")
@@ -712,4 +721,50 @@ fn the_hcloud_cli_works_against_the_sim() {
         stats["by_route"]["GET /actions"].as_u64().unwrap_or(0) >= 4,
         "{stats}"
     );
+}
+
+/// With `--console-upstream`, `request_console` hands out that URL exactly
+/// and the given password, and `/_sim/consoles` records what it handed out.
+#[test]
+fn hands_out_the_console_upstream() {
+    let upstream = "ws://127.0.0.1:5999/websockify?x=1";
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        upstream,
+        "--console-password",
+        "vnc-Pass",
+    ]);
+    let id = sim.get("/servers").json()["servers"][0]["id"].clone();
+    for _ in 0..2 {
+        let console = sim.api(
+            "POST",
+            &format!("/servers/{id}/actions/request_console"),
+            None,
+        );
+        assert_eq!(console.status, 201, "{}", console.body);
+        let console = console.json();
+        assert_eq!(console["wss_url"], upstream);
+        assert_eq!(console["password"], "vnc-Pass");
+        assert_eq!(console["action"]["command"], "request_console");
+    }
+    let tickets = sim.control("GET", "/_sim/consoles", None).json();
+    let tickets = tickets["consoles"].as_array().expect("consoles").clone();
+    assert_eq!(tickets.len(), 2);
+    for ticket in tickets {
+        assert_eq!(ticket["wss_url"], upstream);
+        assert_eq!(ticket["password"], "vnc-Pass");
+        assert_eq!(ticket["server"], id);
+    }
+
+    // Without a password, a fresh random one per console.
+    let sim = Sim::start(&["--servers", "1", "--console-upstream", "wss://vnc.example"]);
+    let id = sim.get("/servers").json()["servers"][0]["id"].clone();
+    let path = format!("/servers/{id}/actions/request_console");
+    let first = sim.api("POST", &path, None).json();
+    let second = sim.api("POST", &path, None).json();
+    assert_eq!(first["wss_url"], "wss://vnc.example");
+    assert_eq!(first["password"].as_str().map(str::len), Some(32));
+    assert_ne!(first["password"], second["password"]);
 }

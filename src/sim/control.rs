@@ -9,7 +9,7 @@
 //! - `DELETE /_sim/servers/{id}`: a server gone without an action.
 //! - `POST /_sim/fail_next_action`: the next action ends in `error`.
 //! - `GET /_sim/consoles`: the console tickets handed out (server, token,
-//!   password, issue time), to check what a client shows against them.
+//!   URL, password, issue time), to check what a client shows against them.
 
 use serde_json::{Value, json};
 
@@ -80,6 +80,7 @@ fn consoles(sim: &Sim) -> Value {
             json!({
                 "server": t.server,
                 "token": t.token,
+                "wss_url": t.wss_url,
                 "password": t.password,
                 "issued": sim.clock.rfc3339(t.issued_ms),
             })

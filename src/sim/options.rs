@@ -21,7 +21,20 @@ pub struct Options {
     pub time_scale: f64,
     pub seed: Option<u64>,
     pub stop_on_eof: bool,
+    pub console_upstream: Option<Upstream>,
 }
+
+/// A real console that `request_console` hands out instead of the
+/// simulator's own: its websocket URL, exactly as given, and its VNC
+/// password (a fresh random one per console when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub url: String,
+    pub password: Option<String>,
+}
+
+/// Longer URLs or passwords are a mistake, not a console.
+const MAX_UPSTREAM_LEN: usize = 2048;
 
 impl Options {
     pub fn from_args(args: &SimArgs) -> Result<Options, String> {
@@ -64,6 +77,109 @@ impl Options {
             time_scale: args.time_scale,
             seed: args.seed,
             stop_on_eof: args.stop_on_eof,
+            console_upstream: upstream(
+                args.console_upstream.as_deref(),
+                args.console_password.as_deref(),
+            )?,
         })
+    }
+}
+
+/// Checks `--console-upstream` and `--console-password` together.
+fn upstream(url: Option<&str>, password: Option<&str>) -> Result<Option<Upstream>, String> {
+    let Some(url) = url else {
+        return match password {
+            Some(_) => Err("invalid --console-password: it needs --console-upstream".into()),
+            None => Ok(None),
+        };
+    };
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"));
+    let host = rest
+        .map(|r| r.split(['/', '?', '#']).next().unwrap_or(""))
+        .unwrap_or("");
+    if rest.is_none()
+        || host.is_empty()
+        || url.len() > MAX_UPSTREAM_LEN
+        || !url.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(
+            "invalid --console-upstream: want a websocket URL such as ws://127.0.0.1:6080 \
+             (ws:// or wss://, a host, no spaces)"
+                .into(),
+        );
+    }
+    if let Some(password) = password
+        && (password.is_empty()
+            || password.len() > MAX_UPSTREAM_LEN
+            || !password.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err("invalid --console-password: want printable characters without spaces".into());
+    }
+    Ok(Some(Upstream {
+        url: url.to_string(),
+        password: password.map(str::to_string),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(url: &str, password: Option<&str>) -> Upstream {
+        Upstream {
+            url: url.into(),
+            password: password.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn an_upstream_is_optional_and_kept_exactly_as_given() {
+        assert_eq!(upstream(None, None), Ok(None));
+        assert_eq!(
+            upstream(Some("ws://127.0.0.1:6080"), Some("secret12")),
+            Ok(Some(up("ws://127.0.0.1:6080", Some("secret12"))))
+        );
+        assert_eq!(
+            upstream(Some("wss://console.example/ws?x=1"), None),
+            Ok(Some(up("wss://console.example/ws?x=1", None)))
+        );
+    }
+
+    #[test]
+    fn a_bad_upstream_is_one_clear_error() {
+        for url in [
+            "",
+            "http://127.0.0.1:6080",
+            "127.0.0.1:6080",
+            "ws://",
+            "wss:///path",
+            "ws://host /x",
+            "ws://host\n",
+            "WS://host",
+        ] {
+            let err = upstream(Some(url), None).unwrap_err();
+            assert!(
+                err.starts_with("invalid --console-upstream: "),
+                "{url:?}: {err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
+        }
+        let long = format!("ws://h/{}", "a".repeat(MAX_UPSTREAM_LEN));
+        assert!(upstream(Some(&long), None).is_err());
+    }
+
+    #[test]
+    fn a_password_needs_an_upstream_and_printable_characters() {
+        let err = upstream(None, Some("secret12")).unwrap_err();
+        assert!(err.contains("needs --console-upstream"), "{err}");
+        for password in ["", "two words", "tab\there", "bell\u{7}", "pässword"] {
+            let err = upstream(Some("ws://127.0.0.1:1"), Some(password)).unwrap_err();
+            assert!(
+                err.starts_with("invalid --console-password: "),
+                "{password:?}: {err}"
+            );
+        }
     }
 }

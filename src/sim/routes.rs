@@ -8,6 +8,7 @@ use super::api_error::ApiError;
 use super::catalog::Catalog;
 use super::clock::Clock;
 use super::http::Request;
+use super::options::Upstream;
 use super::query::Query;
 use super::rng::Rng;
 use super::state::{State, Verb};
@@ -23,6 +24,8 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// `ws://HOST:PORT`, where console websockets will be served.
     pub console_base: &'a str,
+    /// A real console to hand out instead (`--console-upstream`).
+    pub console_upstream: Option<&'a Upstream>,
 }
 
 /// A handler's answer: status and JSON body, or an API error.

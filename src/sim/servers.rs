@@ -202,14 +202,27 @@ pub fn act(ctx: &mut Ctx<'_>, id: u64, verb: Verb) -> Answer {
     let action = ctx.state.act(id, verb, ctx.now_ms)?;
     let mut extra = json!({});
     if verb == Verb::RequestConsole {
+        let token = ctx.rng.alphanumeric(36);
+        let password = ctx.rng.alphanumeric(32);
+        let (wss_url, password) = match ctx.console_upstream {
+            Some(upstream) => (
+                upstream.url.clone(),
+                upstream.password.clone().unwrap_or(password),
+            ),
+            None => (
+                format!("{}/console/{id}?token={token}", ctx.console_base),
+                password,
+            ),
+        };
         let ticket = ConsoleTicket {
             server: id,
-            token: ctx.rng.alphanumeric(36),
-            password: ctx.rng.alphanumeric(32),
+            token,
+            wss_url,
+            password,
             issued_ms: ctx.now_ms,
         };
         extra = json!({
-            "wss_url": format!("{}/console/{id}?token={}", ctx.console_base, ticket.token),
+            "wss_url": ticket.wss_url,
             "password": ticket.password,
         });
         ctx.state.add_console(ticket);

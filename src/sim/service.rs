@@ -25,7 +25,7 @@ use super::catalog::Catalog;
 use super::clock::Clock;
 use super::faults::{Fault, Faults};
 use super::http::{Reply, Request, Response};
-use super::options::Options;
+use super::options::{Options, Upstream};
 use super::rng::Rng;
 use super::routes::{self, Ctx};
 use super::state::State;
@@ -57,6 +57,7 @@ pub struct Sim {
     faults: Faults,
     latency: Duration,
     console_base: String,
+    console_upstream: Option<Upstream>,
 }
 
 impl Sim {
@@ -81,6 +82,7 @@ impl Sim {
             faults: options.faults.clone(),
             latency: options.latency,
             console_base,
+            console_upstream: options.console_upstream.clone(),
         }
     }
 
@@ -175,6 +177,7 @@ impl Sim {
             catalog: &self.catalog,
             now_ms,
             console_base: &self.console_base,
+            console_upstream: self.console_upstream.as_ref(),
         };
         match routes::dispatch(route, &mut ctx, request) {
             Ok((status, body)) => self.answer(status, &body, snapshot, &mut inner.rng),

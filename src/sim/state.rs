@@ -88,6 +88,8 @@ impl Action {
 pub struct ConsoleTicket {
     pub server: u64,
     pub token: String,
+    /// The URL handed out: the simulator's own console or the upstream.
+    pub wss_url: String,
     pub password: String,
     pub issued_ms: u64,
 }
