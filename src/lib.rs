@@ -14,6 +14,7 @@ mod demo;
 pub mod error;
 pub mod hetzner;
 pub mod home;
+mod http;
 pub mod man;
 pub mod serve;
 mod setup;

@@ -4,6 +4,7 @@
 mod daemon;
 mod test;
 
+mod browser;
 mod cloud;
 mod config;
 mod deploy;

@@ -1,9 +1,8 @@
-//! `hcc serve`: console pages, one-time console links and the JSON API,
-//! on tiny_http.
+//! `hcc serve`: console pages, one-time console links and the JSON API.
 //!
-//! A fixed pool of threads takes requests; each has its own SQLite
-//! connection and, once a console is asked for, its own Hetzner client, so
-//! nothing is shared but the settings. Routes: `/api/v1/...` (api.rs),
+//! Every connection has its own thread (crate::http), and every such
+//! thread its own SQLite connection and, once a console is asked for, its
+//! own Hetzner client, so nothing is shared but the settings. Routes: `/api/v1/...` (api.rs),
 //! `/c/TOKEN` and `/c/refresh` (links.rs), everything else is an embedded
 //! file (pages.rs). One log line per request on stderr: no query string,
 //! no link token, no key.
@@ -16,11 +15,11 @@ mod reply;
 
 pub use auth::{check_key_name, hash as hash_secret, new_api_key};
 
-use std::io::Read;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::cell::RefCell;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::assets;
@@ -30,6 +29,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
+use crate::http;
 use crate::store::Store;
 use crate::verb::shown;
 use reply::{ApiError, Reply};
@@ -37,10 +37,7 @@ use reply::{ApiError, Reply};
 /// Request bodies larger than this are refused (413): every body hcc
 /// takes is a small JSON object.
 const MAX_BODY: usize = 64 * 1024;
-/// Threads taking requests. A console request waits on Hetzner, so more
-/// than the cores, to keep reads flowing while some wait.
-const THREADS: usize = 8;
-/// How often an idle thread looks at the stop flag.
+/// How often the main thread looks at the stop flag.
 const TICK: Duration = Duration::from_millis(200);
 
 /// What every request handler reads; fixed at start.
@@ -175,12 +172,11 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     } else {
         None
     };
-    let server = tiny_http::Server::http(addr)
+    let listener = TcpListener::bind(addr)
         .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| Error::Failed("the listening socket has no IP address".into()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
     let config = Config::load(&home.config_path())?;
     let public_url = args
         .public_url
@@ -210,26 +206,34 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Error::Failed(format!("cannot install signal handlers: {e}")))?;
     }
-    let server = Arc::new(server);
-    let mut threads = Vec::new();
-    for _ in 0..THREADS {
-        let store = Store::open(&home.db_path())?;
-        let (server, stop, settings) = (server.clone(), stop.clone(), settings.clone());
-        threads.push(std::thread::spawn(move || {
-            // The Hetzner client stays on its thread: it is not Send.
-            let mut ctx = Ctx::new(settings, store);
-            while !stop.load(Ordering::SeqCst) {
-                match server.recv_timeout(TICK) {
-                    Ok(Some(request)) => serve_one(&mut ctx, request),
-                    Ok(None) => {}
-                    Err(e) => {
-                        log(&format!("cannot accept a request: {e}"));
-                        std::thread::sleep(TICK);
+    let busy = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let (settings, busy) = (settings.clone(), busy.clone());
+        Arc::new(move |request: &http::Request| {
+            busy.fetch_add(1, Ordering::SeqCst);
+            let reply = CTX.with(|slot| {
+                let mut slot = slot.borrow_mut();
+                if slot.is_none() {
+                    match Store::open(&settings.home.db_path()) {
+                        Ok(store) => *slot = Some(Ctx::new(settings.clone(), store)),
+                        Err(err) => return ApiError::from(Error::Store(err)).to_json(),
                     }
                 }
-            }
-        }));
-    }
+                match slot.as_mut() {
+                    Some(ctx) => serve_one(ctx, request),
+                    None => ApiError::new(500, "internal", "no request context").to_json(),
+                }
+            });
+            busy.fetch_sub(1, Ordering::SeqCst);
+            http::Reply::Answer(reply.into_response())
+        })
+    };
+    let limits = http::Limits {
+        max_body: MAX_BODY,
+        thread_name: "hcc-serve",
+        error: request_error,
+    };
+    std::thread::spawn(move || http::serve(listener, limits, handler));
     let worker = worker_lock.map(|lock| {
         let (home, stop) = (home.clone(), stop.clone());
         let cycle = Duration::from_secs(args.cycle);
@@ -245,8 +249,10 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         std::thread::sleep(TICK);
     }
     log("stopping");
-    for thread in threads {
-        let _ = thread.join();
+    // Requests under way may finish (a console request waits on Hetzner).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
     let outcome = match worker {
         Some(worker) => match worker.join() {
@@ -262,13 +268,31 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     outcome
 }
 
-fn serve_one(ctx: &mut Ctx, mut request: tiny_http::Request) {
-    let started = Instant::now();
-    let (incoming, early) = read_request(&mut request);
-    let reply = match early {
-        Some(reply) => reply,
-        None => route(ctx, &incoming),
+thread_local! {
+    /// The connection thread's own context, made at its first request.
+    static CTX: RefCell<Option<Ctx>> = const { RefCell::new(None) };
+}
+
+/// A request the server could not read (too large, malformed).
+fn request_error(status: u16, why: &str) -> http::Response {
+    let code = match status {
+        413 => "too_large",
+        431 => "head_too_large",
+        _ => "bad_request",
     };
+    let why = if status == 413 {
+        format!("request bodies are limited to {} KiB", MAX_BODY / 1024)
+    } else {
+        why.to_string()
+    };
+    log(&format!("- - - {status} (unreadable request: {why})"));
+    ApiError::new(status, code, why).to_json().into_response()
+}
+
+fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
+    let started = Instant::now();
+    let incoming = incoming(request);
+    let reply = route(ctx, &incoming);
     log(&format!(
         "{} {} {} {} {:.1} ms",
         incoming.remote,
@@ -277,14 +301,13 @@ fn serve_one(ctx: &mut Ctx, mut request: tiny_http::Request) {
         reply.status,
         started.elapsed().as_secs_f64() * 1000.0
     ));
-    respond(request, reply);
+    reply
 }
 
-/// The request's parts; a reply at once when the body is too large.
-fn read_request(request: &mut tiny_http::Request) -> (Incoming, Option<Reply>) {
-    let authorization = header(request, "Authorization");
-    let forwarded = header(request, "X-Forwarded-For");
-    let peer = request.remote_addr().copied();
+/// The request as the handlers see it.
+fn incoming(request: &http::Request) -> Incoming {
+    let peer = request.peer;
+    let forwarded = request.header("x-forwarded-for");
     let remote = match (peer, forwarded) {
         (Some(peer), Some(list)) if peer.ip().is_loopback() => list
             .split(',')
@@ -296,50 +319,13 @@ fn read_request(request: &mut tiny_http::Request) -> (Incoming, Option<Reply>) {
         (Some(peer), _) => peer.ip().to_string(),
         (None, _) => "-".into(),
     };
-    let url = request.url();
-    let path = url.split(['?', '#']).next().unwrap_or("/").to_string();
-    let mut incoming = Incoming {
-        method: request.method().as_str().to_ascii_uppercase(),
-        path,
-        authorization,
-        body: Vec::new(),
+    Incoming {
+        method: request.method.to_ascii_uppercase(),
+        path: request.path.clone(),
+        authorization: request.header("authorization").map(str::to_string),
+        body: request.body.clone(),
         remote,
-    };
-    let too_large = || {
-        Some(
-            ApiError::new(
-                413,
-                "too_large",
-                format!("request bodies are limited to {} KiB", MAX_BODY / 1024),
-            )
-            .to_json(),
-        )
-    };
-    if request.body_length().is_some_and(|n| n > MAX_BODY) {
-        return (incoming, too_large());
     }
-    let mut body = Vec::new();
-    if let Err(e) = request
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-    {
-        let err = ApiError::bad_request("bad_body", format!("cannot read the request body: {e}"));
-        return (incoming, Some(err.to_json()));
-    }
-    if body.len() > MAX_BODY {
-        return (incoming, too_large());
-    }
-    incoming.body = body;
-    (incoming, None)
-}
-
-fn header(request: &tiny_http::Request, name: &'static str) -> Option<String> {
-    request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str().to_string())
 }
 
 fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
@@ -379,29 +365,6 @@ fn logged_path(path: &str) -> String {
         Some(_) => "/c/<token>".into(),
         None => shown(path),
     }
-}
-
-fn respond(request: tiny_http::Request, reply: Reply) {
-    let mut headers = Vec::with_capacity(reply.headers.len() + 1);
-    let mut push = |name: &str, value: &str| {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            headers.push(header);
-        }
-    };
-    push("Content-Type", reply.content_type);
-    for (name, value) in &reply.headers {
-        push(name, value);
-    }
-    let length = reply.body.len();
-    let response = tiny_http::Response::new(
-        tiny_http::StatusCode(reply.status),
-        headers,
-        std::io::Cursor::new(reply.body),
-        Some(length),
-        None,
-    );
-    // The client may be gone already; nothing to do about it.
-    let _ = request.respond(response);
 }
 
 fn log(message: &str) {

@@ -46,6 +46,15 @@ impl Reply {
         self.headers.push((name, value.into()));
         self
     }
+
+    pub fn into_response(self) -> crate::http::Response {
+        crate::http::Response {
+            status: self.status,
+            content_type: self.content_type,
+            headers: self.headers,
+            body: self.body,
+        }
+    }
 }
 
 /// A failed API request: the status, a stable machine-readable code and a

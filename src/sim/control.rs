@@ -14,11 +14,11 @@
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
-use super::http::{Request, Response};
 use super::json;
 use super::routes::body_json;
 use super::service::Sim;
 use super::state::{Labels, labels_from};
+use crate::http::{Request, Response};
 
 pub fn handle(sim: &Sim, request: &Request) -> Response {
     let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();

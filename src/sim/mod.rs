@@ -19,7 +19,6 @@ mod catalog_routes;
 mod clock;
 mod control;
 mod faults;
-mod http;
 mod json;
 mod options;
 mod query;
@@ -95,7 +94,16 @@ pub fn run(args: SimArgs) -> Result<ExitCode, Error> {
     }
 
     let sim = Arc::new(sim);
-    http::serve(listener, Arc::new(move |request| sim.handle(request)));
+    let limits = crate::http::Limits {
+        max_body: 1024 * 1024,
+        thread_name: "sim-conn",
+        error: crate::http::text_error,
+    };
+    crate::http::serve(
+        listener,
+        limits,
+        Arc::new(move |request| sim.handle(request)),
+    );
     Ok(ExitCode::SUCCESS)
 }
 

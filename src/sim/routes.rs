@@ -7,12 +7,12 @@ use serde_json::Value;
 use super::api_error::ApiError;
 use super::catalog::Catalog;
 use super::clock::Clock;
-use super::http::Request;
 use super::options::Upstream;
 use super::query::Query;
 use super::rng::Rng;
 use super::state::{State, Verb};
 use super::{actions, catalog_routes, servers};
+use crate::http::Request;
 
 /// What a handler works with: the state under the lock, and the moment
 /// the request arrived.

@@ -24,11 +24,11 @@ use super::bucket::{Bucket, Snapshot};
 use super::catalog::Catalog;
 use super::clock::Clock;
 use super::faults::{Fault, Faults};
-use super::http::{Reply, Request, Response};
 use super::options::{Options, Upstream};
 use super::rng::Rng;
 use super::routes::{self, Ctx};
 use super::state::State;
+use crate::http::{Reply, Request, Response};
 
 #[derive(Debug, Default)]
 pub struct Stats {

@@ -7,11 +7,14 @@
 //   node tests/browser/console.mjs --url URL [--screenshot PATH]
 //        [--expect-connected | --expect-state failed|disconnected [--expect-text TEXT]]
 //        [--xev-log PATH] [--size 1024x768] [--password PW] [--drop]
-//        [--timeout MS] [--chromium PATH]
+//        [--timeout MS] [--chromium PATH] [--expect-colour #RRGGBB]
 //
 // --expect-connected (the default): waits for document.title "connected",
 //   then for a drawn canvas (more than 2 colours, most pixels not black),
 //   sends Ctrl-Alt-Del through window.rfb, takes the screenshot.
+// --expect-colour C: the drawn canvas must show colour C at its top left
+//   (e.g. the root window colour the VNC server was painted with) instead
+//   of more than 2 colours.
 // --expect-state S: waits for body[data-state] S; --expect-text checks the
 //   status line contains TEXT (e.g. "session has ended").
 // --xev-log PATH: after Ctrl-Alt-Del, waits until that `xev -root -event
@@ -32,7 +35,7 @@ const mark = (name) => { result.timings[name] = Date.now() - started; };
 function parseArgs(argv) {
     const args = { expect: 'connected', timeout: 10_000, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
     const takes = new Set(['--url', '--screenshot', '--xev-log', '--size', '--password', '--timeout',
-        '--chromium', '--expect-state', '--expect-text']);
+        '--chromium', '--expect-state', '--expect-text', '--expect-colour']);
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
         if (flag === '--expect-connected') { args.expect = 'connected'; continue; }
@@ -49,6 +52,7 @@ function parseArgs(argv) {
             case '--chromium': args.chromium = value; break;
             case '--expect-state': args.expect = value; break;
             case '--expect-text': args.expectText = value; break;
+            case '--expect-colour': args.expectColour = value; break;
         }
     }
     if (!args.url) throw new Error('--url is required');
@@ -99,8 +103,10 @@ function canvasStats() {
     };
 }
 
-function drawn(stats) {
-    return stats && stats.distinctColours > 2 && stats.nonBlackFraction > 0.5;
+function drawn(stats, colour) {
+    if (!stats || stats.nonBlackFraction <= 0.5) return false;
+    // A known screen colour proves these pixels came from the VNC server.
+    return colour ? stats.topLeft === colour.toLowerCase() : stats.distinctColours > 2;
 }
 
 async function waitFor(what, timeout, check, every = 100) {
@@ -221,7 +227,7 @@ async function run(args) {
                 async () => {
                     const s = await page.evaluate(canvasStats);
                     result.pixels = s;
-                    return drawn(s) ? s : null;
+                    return drawn(s, args.expectColour) ? s : null;
                 });
             result.pixels = stats;
             mark('drawn');
@@ -249,7 +255,7 @@ async function run(args) {
                 });
                 mark('reconnected');
                 result.pixelsAfterReconnect = await waitFor('a drawn canvas after the reconnect', args.timeout,
-                    async () => { const s = await page.evaluate(canvasStats); return drawn(s) ? s : null; });
+                    async () => { const s = await page.evaluate(canvasStats); return drawn(s, args.expectColour) ? s : null; });
             }
             Object.assign(result, await pageState(page));
         }

@@ -1,26 +1,26 @@
-//! A small HTTP/1.1 server: one thread per connection, keep-alive,
-//! `Content-Length` and chunked request bodies, and answers the handler
-//! builds in memory.
+//! A small HTTP/1.1 server for `hcc sim` and `hcc serve`: one thread per
+//! connection, keep-alive, `Content-Length` and chunked request bodies,
+//! and answers the handler builds in memory.
 //!
-//! The simulator has its own instead of tiny_http's for one reason: the
-//! `reset` fault must close a connection without any answer, so the client
-//! sees the connection drop. tiny_http owns the socket and always answers
-//! (a dropped request becomes a 500; `into_writer` leaves the connection
-//! open and the client waiting). Owning the socket also gives the console
-//! websocket its stream later.
+//! Why not tiny_http: its connection pool (0.12) can leave a new connection
+//! unserved while its threads sit in idle keep-alive connections, which
+//! browsers open six at a time: a page load then hangs. The simulator also
+//! needs to close a connection without any answer (the `reset` fault),
+//! which tiny_http cannot do, and owning the socket gives the console
+//! websocket its stream.
 //!
 //! Limits keep a misbehaving client from holding much: 64 KiB of request
-//! head, 1 MiB of body, connections idle for two minutes are closed, and
-//! at most [`MAX_CONNECTIONS`] are served at once.
+//! head, a body limit per server, connections idle for two minutes are
+//! closed, and at most [`MAX_CONNECTIONS`] are served at once.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const MAX_HEAD: u64 = 64 * 1024;
-const MAX_BODY: usize = 1024 * 1024;
 const IDLE: Duration = Duration::from_secs(120);
 const MAX_CONNECTIONS: usize = 512;
 
@@ -33,6 +33,8 @@ pub struct Request {
     pub query: String,
     headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The client's address.
+    pub peer: Option<SocketAddr>,
 }
 
 impl Request {
@@ -59,7 +61,7 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
+    pub body: Cow<'static, [u8]>,
 }
 
 impl Response {
@@ -70,7 +72,7 @@ impl Response {
             status,
             content_type: "application/json",
             headers: Vec::new(),
-            body: text,
+            body: Cow::Owned(text),
         }
     }
 
@@ -79,7 +81,7 @@ impl Response {
             status,
             content_type: "text/html",
             headers: Vec::new(),
-            body: body.as_bytes().to_vec(),
+            body: Cow::Owned(body.as_bytes().to_vec()),
         }
     }
 }
@@ -90,8 +92,33 @@ pub enum Reply {
     Reset,
 }
 
+/// How one server treats its clients.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    /// Larger request bodies are refused with 413.
+    pub max_body: usize,
+    /// The name of connection threads (seen in `top -H`, gdb).
+    pub thread_name: &'static str,
+    /// The answer to a request that cannot be read (400, 413, 431, 505).
+    pub error: fn(u16, &str) -> Response,
+}
+
+/// Plain-text errors.
+pub fn text_error(status: u16, why: &str) -> Response {
+    Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        headers: Vec::new(),
+        body: Cow::Owned(format!("{why}\n").into_bytes()),
+    }
+}
+
 /// Serves connections forever, each on its own thread.
-pub fn serve(listener: TcpListener, handler: Arc<dyn Fn(&Request) -> Reply + Send + Sync>) {
+pub fn serve(
+    listener: TcpListener,
+    limits: Limits,
+    handler: Arc<dyn Fn(&Request) -> Reply + Send + Sync>,
+) {
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
@@ -107,9 +134,9 @@ pub fn serve(listener: TcpListener, handler: Arc<dyn Fn(&Request) -> Reply + Sen
         let handler = Arc::clone(&handler);
         let open_here = Arc::clone(&open);
         let spawned = std::thread::Builder::new()
-            .name("sim-conn".into())
+            .name(limits.thread_name.into())
             .spawn(move || {
-                connection(stream, handler.as_ref());
+                connection(stream, &limits, handler.as_ref());
                 open_here.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -125,8 +152,13 @@ enum ReadError {
     Bad(u16, &'static str),
 }
 
-fn connection(stream: TcpStream, handler: &(dyn Fn(&Request) -> Reply + Send + Sync)) {
+fn connection(
+    stream: TcpStream,
+    limits: &Limits,
+    handler: &(dyn Fn(&Request) -> Reply + Send + Sync),
+) {
     let _ = stream.set_read_timeout(Some(IDLE));
+    let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
     let Ok(read_half) = stream.try_clone() else {
         return;
@@ -134,15 +166,18 @@ fn connection(stream: TcpStream, handler: &(dyn Fn(&Request) -> Reply + Send + S
     let mut reader = BufReader::new(read_half);
     let mut writer = stream;
     loop {
-        let (request, http10) = match read_request(&mut reader, &mut writer) {
+        let (mut request, http10) = match read_request(&mut reader, &mut writer, limits.max_body) {
             Ok(r) => r,
             Err(ReadError::Closed | ReadError::Io) => return,
             Err(ReadError::Bad(status, why)) => {
-                let response = Response::html(status, why);
-                let _ = write_response(&mut writer, &response, true);
+                let response = (limits.error)(status, why.trim_end());
+                let _ = write_response(&mut writer, &response, true, false);
+                linger(&mut reader, &writer);
                 return;
             }
         };
+        request.peer = peer;
+        let head_only = request.method == "HEAD";
         let close = request.wants_close(http10);
         match handler(&request) {
             Reply::Reset => {
@@ -150,12 +185,21 @@ fn connection(stream: TcpStream, handler: &(dyn Fn(&Request) -> Reply + Send + S
                 return;
             }
             Reply::Answer(response) => {
-                if write_response(&mut writer, &response, close).is_err() || close {
+                if write_response(&mut writer, &response, close, head_only).is_err() || close {
                     return;
                 }
             }
         }
     }
+}
+
+/// Closes after an error answer without losing it: a client still sending
+/// its (refused) body would get a reset that can swallow the answer, so
+/// what it sends is read and dropped for a moment first.
+fn linger(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
+    let _ = writer.shutdown(Shutdown::Write);
+    let _ = writer.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = io::copy(&mut reader.by_ref().take(16 * 1024 * 1024), &mut io::sink());
 }
 
 /// One line of the head, without its line end.
@@ -182,6 +226,7 @@ fn read_line(reader: &mut BufReader<TcpStream>, budget: &mut u64) -> Result<Stri
 fn read_request(
     reader: &mut BufReader<TcpStream>,
     writer: &mut TcpStream,
+    max_body: usize,
 ) -> Result<(Request, bool), ReadError> {
     let mut budget = MAX_HEAD;
     let mut line = read_line(reader, &mut budget)?;
@@ -221,6 +266,7 @@ fn read_request(
         query: query.to_string(),
         headers,
         body: Vec::new(),
+        peer: None,
     };
     let chunked = request
         .header("transfer-encoding")
@@ -231,7 +277,7 @@ fn read_request(
             .parse::<usize>()
             .map_err(|_| ReadError::Bad(400, "bad Content-Length\n"))?,
     };
-    if length > MAX_BODY {
+    if length > max_body {
         return Err(ReadError::Bad(413, "request body too large\n"));
     }
     if (chunked || length > 0)
@@ -244,7 +290,7 @@ fn read_request(
             .map_err(|_| ReadError::Io)?;
     }
     request.body = if chunked {
-        read_chunked(reader, &mut budget)?
+        read_chunked(reader, &mut budget, max_body)?
     } else {
         let mut body = vec![0; length];
         reader.read_exact(&mut body).map_err(|_| ReadError::Io)?;
@@ -253,7 +299,11 @@ fn read_request(
     Ok((request, http10))
 }
 
-fn read_chunked(reader: &mut BufReader<TcpStream>, budget: &mut u64) -> Result<Vec<u8>, ReadError> {
+fn read_chunked(
+    reader: &mut BufReader<TcpStream>,
+    budget: &mut u64,
+    max_body: usize,
+) -> Result<Vec<u8>, ReadError> {
     let mut body = Vec::new();
     loop {
         let line = read_line(reader, budget)?;
@@ -265,7 +315,7 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, budget: &mut u64) -> Result<V
             while !read_line(reader, budget)?.is_empty() {}
             return Ok(body);
         }
-        if body.len() + size > MAX_BODY {
+        if body.len() + size > max_body {
             return Err(ReadError::Bad(413, "request body too large\n"));
         }
         let start = body.len();
@@ -277,7 +327,13 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, budget: &mut u64) -> Result<V
     }
 }
 
-fn write_response(writer: &mut TcpStream, response: &Response, close: bool) -> io::Result<()> {
+/// Writes the answer in one piece; for HEAD without the body.
+fn write_response(
+    writer: &mut TcpStream,
+    response: &Response,
+    close: bool,
+    head_only: bool,
+) -> io::Result<()> {
     let mut out = Vec::with_capacity(256 + response.body.len());
     write!(
         out,
@@ -294,7 +350,9 @@ fn write_response(writer: &mut TcpStream, response: &Response, close: bool) -> i
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&response.body);
+    if !head_only {
+        out.extend_from_slice(&response.body);
+    }
     writer.write_all(&out)?;
     writer.flush()
 }
@@ -303,6 +361,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -310,6 +369,7 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
+        410 => "Gone",
         412 => "Precondition Failed",
         413 => "Content Too Large",
         423 => "Locked",

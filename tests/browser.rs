@@ -1,0 +1,207 @@
+//! The console pages in a real browser on a real VNC console: headless
+//! Chromium (driven by tests/browser/console.mjs) opens a one-time link
+//! served by `hcc serve` and the old `l.html?ws://...#PASSWORD` form; the
+//! console is Xvnc behind websockify, handed out by `hcc sim
+//! --console-upstream`. And the link flow through nginx over TLS.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::nginx::{Nginx, curl};
+use crate::serve::{Serve, setup};
+use crate::test::{Env, Sim};
+use crate::vnc::VncServer;
+
+const PASSWORD: &str = "s3cret!x";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where screenshots go: `target/browser/`.
+fn shots() -> PathBuf {
+    let dir = repo().join("target/browser");
+    std::fs::create_dir_all(&dir).expect("create target/browser");
+    dir
+}
+
+/// Whether node, chromium and the driver are here; a loud SKIP otherwise.
+fn browser_ready() -> bool {
+    let driver = repo().join("tests/browser/node_modules/playwright-core");
+    let missing = if !crate::test::have("node") {
+        Some("node")
+    } else if !Path::new("/usr/bin/chromium").exists() {
+        Some("chromium (/usr/bin/chromium)")
+    } else if !driver.exists() {
+        Some("playwright-core (npm ci --prefix tests/browser)")
+    } else {
+        None
+    };
+    if let Some(what) = missing {
+        eprintln!("SKIP: browser test: {what} is missing; scripts/test installs it");
+    }
+    missing.is_none()
+}
+
+/// Runs the driver on `url`; returns its JSON report, failing the test
+/// with the report when a check failed.
+fn drive(url: &str, extra: &[&str]) -> Value {
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("node")
+        .arg(repo().join("tests/browser/console.mjs"))
+        .args(["--url", url])
+        .args(["--expect-colour", crate::vnc::ROOT_COLOUR])
+        .args(extra)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "the browser driver printed no report: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(
+        out.status.success() && report["ok"] == true,
+        "browser check failed on {}: {report:#}\n{}",
+        url.split('#').next().unwrap_or(""),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+#[test]
+fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(vnc) = VncServer::start(PASSWORD) else {
+        return;
+    };
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        vnc.ws_url(),
+        "--console-password",
+        vnc.password(),
+    ]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let shot = shots().join("console-link.png");
+    let xev = vnc.xev_log();
+    let report = drive(
+        &url,
+        &[
+            "--screenshot",
+            shot.to_str().unwrap(),
+            "--xev-log",
+            xev.to_str().unwrap(),
+        ],
+    );
+    assert!(shot.exists(), "no screenshot: {report}");
+    let keys_seen = vnc.xev_text();
+    for key in ["Control_L", "Alt_L", "Delete"] {
+        assert!(
+            keys_seen.contains(key),
+            "Ctrl-Alt-Del did not arrive: {keys_seen}"
+        );
+    }
+    // The link is spent.
+    let again = crate::test::http(
+        &serve.addr,
+        "GET",
+        url.trim_start_matches(&format!("http://{}", serve.addr)),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(again.status, 410);
+
+    // The page outlives a dropped connection: it fetches fresh
+    // credentials through its session and connects again.
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let before = consoles(&sim);
+    drive(&url, &["--drop"]);
+    assert!(
+        consoles(&sim) >= before + 2,
+        "no fresh credentials after the drop: {}",
+        serve.log()
+    );
+    assert!(
+        serve.log().contains("POST /c/refresh 200"),
+        "{}",
+        serve.log()
+    );
+
+    // The original's URL form, unchanged for existing panels.
+    let old = format!(
+        "http://{}/l.html?{}#{}",
+        serve.addr,
+        vnc.ws_url(),
+        vnc.password()
+    );
+    let shot = shots().join("l-html.png");
+    drive(&old, &["--screenshot", shot.to_str().unwrap()]);
+    assert!(shot.exists());
+    assert!(!serve.log().contains(PASSWORD), "{}", serve.log());
+}
+
+fn consoles(sim: &Sim) -> usize {
+    sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn a_console_link_works_through_nginx_over_tls() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    // nginx needs serve's port, serve needs nginx's URL for its links: the
+    // link is made below the URL nginx answers at.
+    let serve = Serve::start(&env, &sim, &[]);
+    let port: u16 = serve.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let Some(nginx) = Nginx::start(port) else {
+        return;
+    };
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let local = made.json()["url"].as_str().unwrap().to_string();
+    let path = local.trim_start_matches(&format!("http://{}", serve.addr));
+    let through = format!("{}{path}", nginx.https_url());
+    assert!(through.starts_with("https://"), "{through}");
+    let page = curl(&through, &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"id="hcc-console""#));
+    assert_eq!(page.header("Cache-Control"), Some("no-store"));
+    assert_eq!(page.header("Referrer-Policy"), Some("no-referrer"));
+    assert!(page.header("Content-Security-Policy").is_some());
+    let again = curl(&through, &[]);
+    assert_eq!(again.status, 410, "{}", again.body);
+    // The API through nginx, with its key in a header.
+    let auth = format!("Authorization: Bearer {}", keys.read);
+    let list = curl(&format!("{}/api/v1/servers", nginx.https_url()), &[&auth]);
+    assert_eq!(list.status, 200, "{}", list.body);
+    // The audit records the customer's address as nginx forwarded it.
+    let remote: String = env.value("SELECT remote FROM console_sessions");
+    assert_eq!(remote, "127.0.0.1");
+    // Neither log holds the link's token or the key.
+    let token = path.trim_start_matches("/c/");
+    for log in [nginx.access_log(), serve.log()] {
+        assert!(!log.contains(token), "{log}");
+        assert!(!log.contains(&keys.read), "{log}");
+    }
+}
