@@ -81,7 +81,11 @@ fn check_unit(name: &str, home: &str, token: &str) -> Vec<(String, String)> {
         "{name}"
     );
     let exec = get(&keys, "ExecStart");
-    assert!(exec.contains("exec /usr/local/bin/hcc worker"), "{exec}");
+    assert!(
+        exec.contains("exec /usr/local/bin/hcc worker")
+            || exec.contains("exec /usr/local/bin/hcc serve --worker --listen 127.0.0.1:"),
+        "{exec}"
+    );
     assert!(
         exec.contains("$$CREDENTIALS_DIRECTORY/hcloud-token"),
         "{exec}"
@@ -102,6 +106,16 @@ fn units_carry_the_hardening_and_the_token_credential() {
     // The template is the same unit per project: same keys, same order.
     let names = |keys: &[(String, String)]| keys.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     assert_eq!(names(&single), names(&template));
+    // hcc serve with its worker: the same unit but for what it runs.
+    let serve = check_unit("hcc-serve.service", "/var/lib/hcc", "/etc/hcc/token");
+    let differ: Vec<&str> = single
+        .iter()
+        .zip(&serve)
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.0.as_str())
+        .collect();
+    assert_eq!(names(&single), names(&serve));
+    assert_eq!(differ, ["ExecStart"]);
     let differ: Vec<&str> = single
         .iter()
         .zip(&template)
@@ -133,12 +147,18 @@ fn units_carry_the_hardening_and_the_token_credential() {
         dir.path().join("hcc-worker@shop.service"),
     )
     .unwrap();
+    std::fs::copy(
+        script("hcc-serve.service"),
+        dir.path().join("hcc-serve.service"),
+    )
+    .unwrap();
     let out = Command::new("systemd-analyze")
         .args([
             "verify",
             "--man=no",
             "hcc-worker.service",
             "hcc-worker@shop.service",
+            "hcc-serve.service",
         ])
         .current_dir(dir.path())
         .output()
