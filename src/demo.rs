@@ -182,10 +182,77 @@ pub fn run() -> Result<ExitCode, Error> {
     say(&format!(
         "6. the console credentials stored for srv-00001 (URL#password, valid for a minute):\n   {console}"
     ))?;
-    say("7. cleaning up: worker and simulator stopped, state directory removed")?;
+
+    // A billing system asks `hcc serve` for a one-time console link.
+    let key = hcc(&["apikey", "add", "billing", "--scope", "console"])?;
+    let mut serve = Command::new(&exe)
+        .arg("--home")
+        .arg(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io("start", &exe, e))?;
+    let log = serve.stderr.take();
+    scene.children.push(serve);
+    let addr = serve_address(log)?;
+    say(&format!(
+        "7. `hcc serve` answers on http://{addr}; a billing system with an API key asks it for a console link:"
+    ))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let made = agent
+        .post(&format!(
+            "http://{addr}/api/v1/servers/srv-00003/console-link"
+        ))
+        .header("Authorization", &format!("Bearer {}", key.trim()))
+        .send("{}")
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .map_err(|e| Error::Failed(format!("hcc serve did not answer: {e}")))?;
+    let made: serde_json::Value = serde_json::from_str(&made)
+        .map_err(|e| Error::Failed(format!("hcc serve answered no JSON: {e}")))?;
+    let url = made["url"].as_str().unwrap_or_default().to_string();
+    say(&format!(
+        "   POST /api/v1/servers/srv-00003/console-link -> {url}"
+    ))?;
+    for attempt in ["first", "second"] {
+        let status = agent
+            .get(&url)
+            .call()
+            .map(|r| r.status().as_u16())
+            .map_err(|e| Error::Failed(format!("hcc serve did not answer: {e}")))?;
+        let what = match status {
+            200 => "the console page, with credentials Hetzner handed out just now",
+            410 => "gone: a link opens once",
+            _ => "unexpected",
+        };
+        say(&format!(
+            "   the customer opens it ({attempt} time): {status}, {what}"
+        ))?;
+    }
+    say("8. cleaning up: serve, worker and simulator stopped, state directory removed")?;
     drop(scene);
-    say("done. Next: `hcc sim --help`, `hcc worker --help`, README.md")?;
+    say("done. Next: `hcc sim --help`, `hcc worker --help`, `hcc serve --help`, README.md")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The address `hcc serve` prints when it listens.
+fn serve_address(log: Option<std::process::ChildStderr>) -> Result<String, Error> {
+    let failed = || Error::Failed("hcc serve did not start".into());
+    let mut lines = BufReader::new(log.ok_or_else(failed)?).lines();
+    let first = lines.next().and_then(Result::ok).ok_or_else(failed)?;
+    // The rest of its log goes nowhere, but must be read so it never blocks.
+    std::thread::spawn(move || lines.for_each(drop));
+    first
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .ok_or_else(failed)
 }
 
 /// Writes a spool file the maildir way, as a panel does.

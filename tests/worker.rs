@@ -398,6 +398,12 @@ fn the_demo_runs_and_leaves_nothing_behind() {
         run.stdout
     );
     assert!(run.stdout.contains("demo-web   running"), "{}", run.stdout);
+    // The one-time link: opened once, then gone.
+    assert!(
+        run.stdout.contains("(first time): 200") && run.stdout.contains("(second time): 410"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.trim_end().ends_with("README.md"),
         "{}",
