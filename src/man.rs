@@ -145,13 +145,13 @@ Success.
 The operation failed or found nothing to do: an error from the Hetzner API or the network, an action that ended in error, a server not found, \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed or does not exist, a database or file system error.
 .TP
 \fB2\fR
-Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, no API token, \fBkill\fR without \fB\-\-yes\fR when standard input is not a terminal, a database written by a newer hcc.
+Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, no API token, \fBkill\fR without \fB\-\-yes\fR when standard input is not a terminal, a database written by a newer hcc, \fBserve\fR on an address reachable from other machines while no API key exists.
 .TP
 \fB3\fR
 Refused by the guard: the server lacks the managed label, or a new server's name lacks the configured prefix.
 .TP
 \fB4\fR
-Busy: another \fBhcc worker\fR already runs on this state directory.
+Busy: another \fBhcc worker\fR (or \fBhcc serve \-\-worker\fR) already runs on this state directory.
 .PP
 Errors are one line on standard error, beginning with \fBhcc:\fR. A closed output pipe ends hcc silently with status 0.
 .SH ENVIRONMENT
@@ -173,7 +173,7 @@ Names the consumer for \fBpull\fR and \fBnext\fR: a request without \fB\-\-id\fR
 .SH FILES
 .TP
 \fIhcc.db\fR
-SQLite database (WAL mode): tables \fBservers\fR, \fBcommands\fR, \fBmessages\fR and the view \fBvms\fR. Panels may read it and insert into \fBcommands\fR.
+SQLite database (WAL mode): tables \fBservers\fR, \fBcommands\fR, \fBmessages\fR, the view \fBvms\fR, and for \fBhcc serve\fR \fBapi_keys\fR, \fBconsole_links\fR and \fBconsole_sessions\fR (hashes only, never a key or token). Panels may read it and insert into \fBcommands\fR.
 .TP
 \fIconfig.json\fR
 Settings, mode 0600 (it may hold the API token).
@@ -183,6 +183,8 @@ Maildir-style spool: write a file holding one line \fBCMD ARG...\fR into \fIspoo
 .TP
 \fIspool/bad\fR
 Rejected spool files, each with \fINAME.why\fR giving the reason.
+.SH HTTP API
+\fBhcc serve\fR answers \fB/api/v1/servers\fR, \fB/api/v1/servers/\fINAME\fR, \fBPOST /api/v1/servers/\fINAME\fB/actions/\fIVERB\fR, \fBPOST /api/v1/servers/\fINAME\fB/console\fR, \fBPOST /api/v1/servers/\fINAME\fB/console\-link\fR, \fB/api/v1/commands/\fIID\fR and \fB/api/v1/status\fR with \fBAuthorization: Bearer\fR \fIKEY\fR (\fBhcc apikey add\fR); \fB/api/v1/openapi.json\fR describes them. Errors are JSON: \fB{"error":{"code":...,"message":...}}\fR. A one-time console link \fB/c/\fITOKEN\fR opens once, within \fBlink_ttl\fR seconds.
 .SH SEE ALSO
-\fBsqlite3\fR(1), \fBinotify\fR(7)
+\fBsqlite3\fR(1), \fBinotify\fR(7), \fBnginx\fR(8)
 "#;
