@@ -65,12 +65,19 @@ fn list(store: &Store, json_out: bool) -> Result<ExitCode, Error> {
         table.row(vec![
             k.name.clone(),
             k.scope.clone(),
-            k.created_at.to_string(),
-            k.last_used_at
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "never".into()),
+            when(k.created_at),
+            k.last_used_at.map(when).unwrap_or_else(|| "never".into()),
         ]);
     }
     crate::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-11-23 11:40 UTC`.
+fn when(unix_secs: i64) -> String {
+    let stamp = crate::sim::clock::rfc3339(unix_secs);
+    format!(
+        "{} UTC",
+        stamp.get(..16).unwrap_or(&stamp).replace('T', " ")
+    )
 }

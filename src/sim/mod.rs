@@ -16,7 +16,7 @@ mod api_error;
 mod bucket;
 mod catalog;
 mod catalog_routes;
-mod clock;
+pub(crate) mod clock;
 mod control;
 mod faults;
 mod json;
