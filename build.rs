@@ -34,6 +34,7 @@ fn main() {
         if let Some(name) = file_name(&entry)
             && is_regular(&entry)
             && !name.starts_with('.')
+            && is_web_file(&name)
         {
             assets.push((format!("/{name}"), entry));
         }
@@ -114,6 +115,16 @@ fn file_name(path: &Path) -> Option<String> {
 /// A regular file, not a symlink.
 fn is_regular(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+}
+
+/// What a browser loads: pages, scripts, styles, images. Notes, backups
+/// (`x.js~`) and anything else in `www/` stay out of the binary.
+fn is_web_file(name: &str) -> bool {
+    let ext = name.rsplit_once('.').map(|(_, ext)| ext).unwrap_or("");
+    matches!(
+        ext,
+        "html" | "js" | "mjs" | "css" | "svg" | "png" | "ico" | "json"
+    )
 }
 
 fn content_type(path: &str) -> &'static str {

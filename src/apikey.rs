@@ -13,13 +13,15 @@ use crate::store::{Store, now};
 use crate::table::Table;
 
 pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
-    let store = Store::open(&home.db_path())?;
+    let mut store = Store::open(&home.db_path())?;
     match cmd {
         ApikeyCommand::Add { name, scope } => add(&store, &name, scope),
         ApikeyCommand::List { json } => list(&store, json),
         ApikeyCommand::Revoke { name } => {
-            if store.revoke_api_key(&name)? {
-                eprintln!("hcc: API key `{name}` revoked");
+            if store.revoke_api_key(&name, now())? {
+                eprintln!(
+                    "hcc: API key `{name}` revoked, with its unopened console links and the console sessions they opened"
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
                 Err(Error::Failed(format!(

@@ -10,19 +10,34 @@
 //! websocket its stream.
 //!
 //! Limits keep a misbehaving client from holding much: 64 KiB of request
-//! head, a body limit per server, connections idle for two minutes are
-//! closed, and at most [`MAX_CONNECTIONS`] are served at once.
+//! head, a body limit per server, two minutes to send a request line and
+//! [`REQUEST_TIME`] for the rest of the request (however slowly it
+//! trickles in), [`WRITE_TIME`] for the client to take an answer, at most
+//! [`MAX_CONNECTIONS`] connections at once and [`MAX_PER_PEER`] from one
+//! address other than this machine's. Request framing is strict (one
+//! Content-Length, digits only; no transfer coding but `chunked`), so a
+//! proxy in front and hcc never disagree on where a request ends.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const MAX_HEAD: u64 = 64 * 1024;
+/// How long a connection may wait for its next request line.
 const IDLE: Duration = Duration::from_secs(120);
+/// How long the rest of a request (headers, body) may take to arrive.
+const REQUEST_TIME: Duration = Duration::from_secs(15);
+/// How long a client may take to read an answer.
+const WRITE_TIME: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: usize = 512;
+/// Connections from one address; this machine's (a proxy in front) are
+/// limited only by [`MAX_CONNECTIONS`].
+const MAX_PER_PEER: usize = 32;
+/// Hex digits of a chunk size: 16 already exceed any body limit.
+const MAX_CHUNK_DIGITS: usize = 16;
 
 #[derive(Debug)]
 pub struct Request {
@@ -113,35 +128,82 @@ pub fn text_error(status: u16, why: &str) -> Response {
     }
 }
 
+/// Who holds connection slots; a slot is given back when its guard drops,
+/// also when a connection thread panics.
+#[derive(Default)]
+struct Slots {
+    counts: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+struct Slot {
+    slots: Arc<Slots>,
+    peer: Option<IpAddr>,
+}
+
+impl Slots {
+    fn take(self: &Arc<Slots>, peer: Option<IpAddr>) -> Option<Slot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_peer) = &mut *counts;
+        if *total >= MAX_CONNECTIONS {
+            return None;
+        }
+        let limited = peer.filter(|ip| !ip.is_loopback());
+        if let Some(ip) = limited {
+            let n = per_peer.entry(ip).or_insert(0);
+            if *n >= MAX_PER_PEER {
+                return None;
+            }
+            *n += 1;
+        }
+        *total += 1;
+        Some(Slot {
+            slots: Arc::clone(self),
+            peer: limited,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.slots.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_peer) = &mut *counts;
+        *total = total.saturating_sub(1);
+        if let Some(ip) = self.peer
+            && let Some(n) = per_peer.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                per_peer.remove(&ip);
+            }
+        }
+    }
+}
+
 /// Serves connections forever, each on its own thread.
 pub fn serve(
     listener: TcpListener,
     limits: Limits,
     handler: Arc<dyn Fn(&Request) -> Reply + Send + Sync>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Slots::default());
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
             // Out of file descriptors and the like: let some close.
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
-        if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+        let peer = stream.peer_addr().ok().map(|a| a.ip());
+        let Some(slot) = slots.take(peer) else {
             let _ = stream.shutdown(Shutdown::Both);
             continue;
-        }
-        open.fetch_add(1, Ordering::SeqCst);
+        };
         let handler = Arc::clone(&handler);
-        let open_here = Arc::clone(&open);
-        let spawned = std::thread::Builder::new()
+        let _ = std::thread::Builder::new()
             .name(limits.thread_name.into())
             .spawn(move || {
+                let _slot = slot;
                 connection(stream, &limits, handler.as_ref());
-                open_here.fetch_sub(1, Ordering::SeqCst);
             });
-        if spawned.is_err() {
-            open.fetch_sub(1, Ordering::SeqCst);
-        }
     }
 }
 
@@ -152,20 +214,44 @@ enum ReadError {
     Bad(u16, &'static str),
 }
 
+/// The read side of a connection, with a deadline for what is being read
+/// now: a client that trickles a byte now and then cannot hold it longer.
+struct Timed {
+    stream: TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+type Reader = BufReader<Timed>;
+
 fn connection(
     stream: TcpStream,
     limits: &Limits,
     handler: &(dyn Fn(&Request) -> Reply + Send + Sync),
 ) {
-    let _ = stream.set_read_timeout(Some(IDLE));
     let peer = stream.peer_addr().ok();
     let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(WRITE_TIME));
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(read_half);
+    let mut reader = BufReader::new(Timed {
+        stream: read_half,
+        deadline: Instant::now() + IDLE,
+    });
     let mut writer = stream;
     loop {
+        reader.get_mut().deadline = Instant::now() + IDLE;
         let (mut request, http10) = match read_request(&mut reader, &mut writer, limits.max_body) {
             Ok(r) => r,
             Err(ReadError::Closed | ReadError::Io) => return,
@@ -196,14 +282,14 @@ fn connection(
 /// Closes after an error answer without losing it: a client still sending
 /// its (refused) body would get a reset that can swallow the answer, so
 /// what it sends is read and dropped for a moment first.
-fn linger(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
+fn linger(reader: &mut Reader, writer: &TcpStream) {
     let _ = writer.shutdown(Shutdown::Write);
-    let _ = writer.set_read_timeout(Some(Duration::from_secs(2)));
+    reader.get_mut().deadline = Instant::now() + Duration::from_secs(2);
     let _ = io::copy(&mut reader.by_ref().take(16 * 1024 * 1024), &mut io::sink());
 }
 
 /// One line of the head, without its line end.
-fn read_line(reader: &mut BufReader<TcpStream>, budget: &mut u64) -> Result<String, ReadError> {
+fn read_line(reader: &mut Reader, budget: &mut u64) -> Result<String, ReadError> {
     let mut line = Vec::new();
     let n = reader
         .by_ref()
@@ -224,7 +310,7 @@ fn read_line(reader: &mut BufReader<TcpStream>, budget: &mut u64) -> Result<Stri
 }
 
 fn read_request(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut Reader,
     writer: &mut TcpStream,
     max_body: usize,
 ) -> Result<(Request, bool), ReadError> {
@@ -234,6 +320,10 @@ fn read_request(
     while line.is_empty() {
         line = read_line(reader, &mut budget)?;
     }
+    // The request has begun: the rest must follow soon.
+    let soon = Instant::now() + REQUEST_TIME;
+    let timed = reader.get_mut();
+    timed.deadline = timed.deadline.min(soon);
     let mut words = line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (words.next(), words.next(), words.next(), words.next())
@@ -257,8 +347,22 @@ fn read_request(
         let (name, value) = line
             .split_once(':')
             .ok_or(ReadError::Bad(400, "bad header line\n"))?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
+        // RFC 9112 5.1: no whitespace between a field name and its colon.
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(ReadError::Bad(400, "bad header line\n"));
+        }
+        headers.push((name.to_string(), value.trim().to_string()));
     }
+    // The absolute form (`GET http://host/path`) names the path after the
+    // authority.
+    let target = match target.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            rest.find('/').map_or("/", |at| &rest[at..])
+        }
+        _ => target,
+    };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut request = Request {
         method: method.to_string(),
@@ -268,15 +372,7 @@ fn read_request(
         body: Vec::new(),
         peer: None,
     };
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
-    let length = match request.header("content-length") {
-        None => 0,
-        Some(n) => n
-            .parse::<usize>()
-            .map_err(|_| ReadError::Bad(400, "bad Content-Length\n"))?,
-    };
+    let (chunked, length) = framing(&request)?;
     if length > max_body {
         return Err(ReadError::Bad(413, "request body too large\n"));
     }
@@ -299,8 +395,49 @@ fn read_request(
     Ok((request, http10))
 }
 
+/// Where the body ends: chunked, or a length (0 without one). Anything a
+/// proxy might read differently is refused.
+fn framing(request: &Request) -> Result<(bool, usize), ReadError> {
+    let named = |name: &str| -> Vec<&str> {
+        request
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let codings = named("transfer-encoding");
+    let lengths = named("content-length");
+    if !codings.is_empty() {
+        if !lengths.is_empty() {
+            return Err(ReadError::Bad(
+                400,
+                "both Transfer-Encoding and Content-Length\n",
+            ));
+        }
+        if codings.len() > 1 || !codings[0].trim().eq_ignore_ascii_case("chunked") {
+            return Err(ReadError::Bad(
+                501,
+                "only the chunked transfer coding is supported\n",
+            ));
+        }
+        return Ok((true, 0));
+    }
+    let Some(first) = lengths.first() else {
+        return Ok((false, 0));
+    };
+    let digits = |v: &str| !v.is_empty() && v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit());
+    if !lengths.iter().all(|v| digits(v) && v == first) {
+        return Err(ReadError::Bad(400, "bad Content-Length\n"));
+    }
+    let length = first
+        .parse::<usize>()
+        .map_err(|_| ReadError::Bad(400, "bad Content-Length\n"))?;
+    Ok((false, length))
+}
+
 fn read_chunked(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut Reader,
     budget: &mut u64,
     max_body: usize,
 ) -> Result<Vec<u8>, ReadError> {
@@ -308,6 +445,9 @@ fn read_chunked(
     loop {
         let line = read_line(reader, budget)?;
         let size = line.split(';').next().unwrap_or("").trim();
+        if size.is_empty() || size.len() > MAX_CHUNK_DIGITS {
+            return Err(ReadError::Bad(400, "bad chunk size\n"));
+        }
         let size =
             usize::from_str_radix(size, 16).map_err(|_| ReadError::Bad(400, "bad chunk size\n"))?;
         if size == 0 {
@@ -315,7 +455,7 @@ fn read_chunked(
             while !read_line(reader, budget)?.is_empty() {}
             return Ok(body);
         }
-        if body.len() + size > max_body {
+        if size > max_body.saturating_sub(body.len()) {
             return Err(ReadError::Bad(413, "request body too large\n"));
         }
         let start = body.len();
@@ -368,6 +508,7 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         409 => "Conflict",
         410 => "Gone",
         412 => "Precondition Failed",
@@ -376,6 +517,7 @@ fn reason(status: u16) -> &'static str {
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",

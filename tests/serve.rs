@@ -285,14 +285,14 @@ fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
         "POST",
         "/api/v1/servers/web-new/actions/create",
         Some(r#"{"server_type":"cpx11","location":"hel1"}"#),
-        Some(&keys.act),
+        Some(&keys.admin),
     );
     assert_status(&create, 202, "create");
     assert_eq!(
         create.json()["command"]["arg"],
         "web-new cpx11 debian-12 hel1"
     );
-    let again = serve.post("/api/v1/servers/srv-00001/actions/create", &keys.act);
+    let again = serve.post("/api/v1/servers/srv-00001/actions/create", &keys.admin);
     assert_status(&again, 409, "create of an existing name");
 }
 
@@ -745,4 +745,210 @@ fn api_keys_are_shown_once_and_stored_hashed() {
     env.ok(&["apikey", "revoke", "whmcs"]);
     env.run(&["apikey", "revoke", "whmcs"])
         .fails(1, "no API key named");
+}
+
+/// Sends raw bytes on a fresh connection; returns what comes back until the
+/// server closes (or 5 s pass).
+fn raw(addr: &str, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = stream.write_all(bytes);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_of(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_server_keeps_serving() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let addr = serve.addr.as_str();
+    let cases: &[(&str, u16)] = &[
+        // A chunk size that overflows any counter.
+        (
+            "POST /c/refresh HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\nffffffffffffffff\r\n",
+            413,
+        ),
+        (
+            "POST /c/refresh HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n11111111111111111\r\n",
+            400,
+        ),
+        // Framing a proxy could read differently.
+        (
+            "POST /c/refresh HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+            400,
+        ),
+        (
+            "POST /c/refresh HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            501,
+        ),
+        (
+            "POST /c/refresh HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}",
+            400,
+        ),
+        (
+            "POST /c/refresh HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+            400,
+        ),
+        ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        ("GET / HTTP/2.0\r\n\r\n", 505),
+        ("GARBAGE\r\n\r\n", 400),
+        // Methods are case-sensitive.
+        ("get / HTTP/1.1\r\nConnection: close\r\n\r\n", 405),
+        // The absolute form names the same resource.
+        (
+            "GET http://example.com/api/v1/openapi.json HTTP/1.1\r\nConnection: close\r\n\r\n",
+            200,
+        ),
+    ];
+    for (request, want) in cases {
+        let answer = raw(addr, request.as_bytes());
+        assert_eq!(status_of(&answer), *want, "{request:?} -> {answer}");
+    }
+    // More hostile connections than the server has slots: every one is
+    // given back, so it still answers.
+    for _ in 0..600 {
+        raw(addr, cases[0].0.as_bytes());
+    }
+    let doc = serve.request("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(doc.status, 200, "after 600 bad requests: {}", serve.log());
+    // A 405 names what is allowed.
+    let reply = serve.request("DELETE", "/api/v1/servers", None, Some(&keys.read));
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("Allow"), Some("GET, HEAD"));
+    // However a link's path is spelt, its token stays out of the log.
+    let path = link(&serve, &keys.console, "srv-00001");
+    let token = path.trim_start_matches("/c/");
+    serve.request("GET", &format!("/{path}"), None, None);
+    raw(
+        addr,
+        format!("GET http://h{path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    assert!(!serve.log().contains(token), "{}", serve.log());
+    assert!(!serve.log().contains(&token[..32]), "{}", serve.log());
+}
+
+#[test]
+fn only_admin_keys_create_and_delete_servers() {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    for (verb, path) in [
+        ("kill", "/api/v1/servers/srv-00001/actions/kill"),
+        ("create", "/api/v1/servers/new-1/actions/create"),
+        ("new", "/api/v1/servers/new-1/actions/new"),
+    ] {
+        let reply = serve.post(path, &keys.act);
+        assert_eq!(reply.status, 403, "{verb} with an act key: {}", reply.body);
+        assert!(reply.body.contains("scope `admin`"), "{}", reply.body);
+    }
+    assert_eq!(
+        serve
+            .post("/api/v1/servers/srv-00001/actions/reboot", &keys.act)
+            .status,
+        202
+    );
+    assert_eq!(
+        serve
+            .post("/api/v1/servers/new-1/actions/create", &keys.admin)
+            .status,
+        202
+    );
+    assert_eq!(
+        serve
+            .post("/api/v1/servers/srv-00001/actions/kill", &keys.admin)
+            .status,
+        202
+    );
+}
+
+#[test]
+fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let open = |server: &str| {
+        let page = serve.request("GET", &link(&serve, &keys.console, server), None, None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        page_data(&page.body)["session"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Concurrent refreshes of one session: one Hetzner request, the rest 429.
+    let session = open("srv-00001");
+    let body = format!(r#"{{"session":"{session}"}}"#);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    serve
+                        .request("POST", "/c/refresh", Some(&body), None)
+                        .status
+                })
+            })
+            .collect();
+        calls.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        7,
+        "{statuses:?}"
+    );
+
+    // The server is deleted and made again under its name: another server.
+    let other = open("srv-00002");
+    let id: i64 = env.value("SELECT id FROM servers WHERE name = 'srv-00002'");
+    let stale = link(&serve, &keys.console, "srv-00002");
+    assert_eq!(
+        sim.control("DELETE", &format!("/_sim/servers/{id}"), None)
+            .status,
+        200
+    );
+    let again = sim.api(
+        "POST",
+        "/servers",
+        Some(r#"{"name":"srv-00002","server_type":"cx22","image":"debian-12","labels":{"managed":"1"}}"#),
+    );
+    assert_eq!(again.status, 201, "{}", again.body);
+    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    assert!(run.status.success());
+    let reply = serve.request(
+        "POST",
+        "/c/refresh",
+        Some(&format!(r#"{{"session":"{other}"}}"#)),
+        None,
+    );
+    assert_eq!(reply.status, 410, "{}", reply.body);
+    assert_eq!(code(&reply), "server_replaced");
+    let page = serve.request("GET", &stale, None, None);
+    assert_eq!(page.status, 410, "{}", page.body);
+
+    // Revoking the key ends its sessions and its unopened links.
+    std::thread::sleep(Duration::from_millis(3100));
+    let unopened = link(&serve, &keys.console, "srv-00001");
+    env.ok(&["apikey", "revoke", "console-key"]);
+    let reply = serve.request("POST", "/c/refresh", Some(&body), None);
+    assert_eq!(reply.status, 410, "{}", reply.body);
+    assert_eq!(serve.request("GET", &unopened, None, None).status, 410);
 }

@@ -27,7 +27,7 @@ const viewer = new Viewer({ onConnect, onEnd });
 const reconnectButton = document.getElementById('reconnect');
 
 if (data) {
-    creds = { wss_url: data.wss_url, password: data.password, issued_at: Number(data.issued_at) || 0 };
+    creds = { wss_url: data.wss_url, password: data.password, received: performance.now() };
     reconnectButton.addEventListener('click', () => {
         reconnectButton.hidden = true;
         tries = 0;
@@ -54,12 +54,19 @@ function readData() {
     }
 }
 
+// Seconds since the credentials arrived, by this page's own monotonic
+// clock: hcc hands them out the moment it answers, and a customer's wrong
+// wall clock must not make them look stale (or fresh).
+function credentialsAge() {
+    return (performance.now() - creds.received) / 1000;
+}
+
 function serverName() {
     return data.server || 'the server';
 }
 
 async function start() {
-    if (Date.now() / 1000 - creds.issued_at > MAX_AGE) {
+    if (credentialsAge() > MAX_AGE) {
         setStatus('connecting', `Getting fresh credentials for ${serverName()}`);
         if (!(await refreshOrGiveUp())) return;
     }
@@ -158,11 +165,7 @@ async function refresh() {
         body = null;
     }
     if (response.ok && body && typeof body.wss_url === 'string') {
-        creds = {
-            wss_url: body.wss_url,
-            password: body.password,
-            issued_at: Number(body.issued_at) || Date.now() / 1000,
-        };
+        creds = { wss_url: body.wss_url, password: body.password, received: performance.now() };
         if (body.server) data.server = body.server;
         return { ok: true };
     }

@@ -77,6 +77,9 @@ pub struct Client {
     /// The bucket as the last response described it.
     last_rate: std::cell::Cell<Option<RateState>>,
     max_retries: u32,
+    /// The longest a request may wait (for the budget, before a retry);
+    /// longer, and it fails at once. None: as long as it takes.
+    max_wait: Option<Duration>,
 }
 
 impl Client {
@@ -99,6 +102,7 @@ impl Client {
             sent: std::cell::Cell::new(0),
             last_rate: std::cell::Cell::new(None),
             max_retries: retry::MAX_RETRIES,
+            max_wait: None,
         }
     }
 
@@ -111,6 +115,13 @@ impl Client {
     /// How often one request is retried before its error is returned.
     pub fn with_max_retries(mut self, retries: u32) -> Client {
         self.max_retries = retries;
+        self
+    }
+
+    /// Fail instead of waiting longer than `wait` for the budget or a
+    /// retry: for a person waiting on a page.
+    pub fn with_max_wait(mut self, wait: Duration) -> Client {
+        self.max_wait = Some(wait);
         self
     }
 
@@ -158,6 +169,9 @@ impl Client {
             );
             match decision {
                 Decision::Fail => return Err(error),
+                Decision::Retry(wait) if self.max_wait.is_some_and(|max| wait > max) => {
+                    return Err(error);
+                }
                 Decision::Retry(wait) => {
                     // Short retries are routine; a long one deserves a word.
                     if wait >= Duration::from_secs(5) {
@@ -178,6 +192,12 @@ impl Client {
             .budget
             .reserve(self.priority, now())
             .map_err(Error::Budget)?;
+        if self.max_wait.is_some_and(|max| wait > max) {
+            return Err(Error::Budget(format!(
+                "the Hetzner rate budget is spent for the next {:.0} s",
+                wait.as_secs_f64().ceil()
+            )));
+        }
         if wait > Duration::from_secs(1) {
             (self.notice)(&format!(
                 "waiting {:.0} s for the Hetzner rate budget",

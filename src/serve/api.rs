@@ -121,16 +121,17 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
                 shown(&req.path)
             )));
         }
-        let allow: Vec<&str> = matching.iter().map(|(r, _)| r.method).collect();
+        let mut allow: Vec<&str> = matching.iter().map(|(r, _)| r.method).collect();
+        if allow.contains(&"GET") {
+            allow.push("HEAD");
+        }
+        let allow = allow.join(", ");
         return Err(ApiError::new(
             405,
             "method_not_allowed",
-            format!(
-                "{} is not allowed here; use {}",
-                req.method,
-                allow.join(", ")
-            ),
-        ));
+            format!("{} is not allowed here; use {allow}", shown(&req.method)),
+        )
+        .allow(allow));
     };
     if let (Some(need), Some(key)) = (route.need, &key) {
         let scope = KeyScope::from_stored(&key.scope).unwrap_or(KeyScope::Read);
@@ -304,6 +305,17 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
             format!("this hcc does not take `{word}` from its queue (setting queue_verbs)"),
         ));
     }
+    // Creating and deleting servers costs money and loses data: more than
+    // a key that may only press buttons.
+    if matches!(verb, Verb::Create | Verb::Kill)
+        && call.key.as_ref().is_none_or(|k| k.scope != "admin")
+    {
+        return Err(ApiError::new(
+            403,
+            "forbidden",
+            format!("`{word}` needs an API key with scope `admin`"),
+        ));
+    }
     let body = json_body(call.body)?;
     let mut words = vec![name.to_string()];
     if verb == Verb::Create {
@@ -419,13 +431,13 @@ fn console(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 /// `POST /servers/{name}/console-link`: a one-time link for a customer.
 fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     json_body(call.body)?;
-    let (server, _) = managed_server(ctx, call.params[0])?;
+    let (server, id) = managed_server(ctx, call.params[0])?;
     let token = auth::random_token()?;
     let t = now();
     let expires_at = t + ctx.settings.link_ttl;
     let by = call.key.as_ref().map(|k| k.name.as_str()).unwrap_or("");
     ctx.store
-        .add_console_link(&auth::hash(&token), &server.name, by, t, expires_at)?;
+        .add_console_link(&auth::hash(&token), (&server.name, id), by, t, expires_at)?;
     Ok(Reply::json(
         201,
         &json!({

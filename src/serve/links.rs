@@ -16,12 +16,15 @@ use super::pages;
 use super::reply::{ApiError, Reply};
 use super::{Ctx, Incoming};
 use crate::assets;
-use crate::store::now;
+use crate::store::{Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
-/// A page may ask for fresh credentials at most this often.
+/// A page may ask for fresh credentials at most this often...
 const REFRESH_EVERY_SECS: i64 = 3;
+/// ...and at most this many times: each is a Hetzner request, taken from
+/// the budget every customer's console shares.
+const MAX_REFRESHES: i64 = 100;
 
 /// `GET /c/TOKEN`.
 pub fn open(ctx: &mut Ctx, req: &Incoming, token: &str) -> Reply {
@@ -50,10 +53,22 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
         .store
         .consume_console_link(&auth::hash(token), now(), &req.remote)?
         .ok_or_else(gone)?;
-    let fresh = managed_server(ctx, &link.server)
-        .and_then(|(server, id)| ctx.request_console(&server.name, id));
-    let fresh = match fresh {
-        Ok(fresh) => fresh,
+    let opened = same_server(ctx, &link.server, link.server_id)
+        .and_then(|id| ctx.request_console(&link.server, id))
+        .and_then(|fresh| {
+            let session = auth::random_token()?;
+            let t = now();
+            ctx.store.add_console_session(
+                &auth::hash(&session),
+                &link,
+                &req.remote,
+                t,
+                t + ctx.settings.session_ttl,
+            )?;
+            Ok((fresh, session))
+        });
+    let (fresh, session) = match opened {
+        Ok(opened) => opened,
         Err(err) => {
             if err.status >= 500 {
                 // Hetzner is busy or away: the customer may reload.
@@ -62,23 +77,13 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
             return Err(err);
         }
     };
-    let session = auth::random_token()?;
-    let t = now();
-    ctx.store.add_console_session(
-        &auth::hash(&session),
-        &link.server,
-        Some(link.id),
-        &link.created_by,
-        &req.remote,
-        t,
-        t + ctx.settings.session_ttl,
-    )?;
     let data = json!({
         "server": link.server,
         "wss_url": fresh.wss_url,
         "password": fresh.password,
         "issued_at": fresh.issued_at,
-        "refresh": "/c/refresh",
+        // Relative, so that hcc may sit below a path of the proxy.
+        "refresh": "refresh",
         "session": session,
     });
     let page = String::from_utf8_lossy(template.body).replacen(
@@ -124,29 +129,55 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     if !auth::is_token(session) {
         return Err(ended());
     }
-    let t = now();
-    let session = ctx
-        .store
-        .console_session(&auth::hash(session), t)?
-        .ok_or_else(ended)?;
-    if session.refreshes > 0 && t - session.last_seen_at < REFRESH_EVERY_SECS {
-        return Err(ApiError::new(
-            429,
-            "too_many_requests",
-            "fresh console credentials were handed out a moment ago",
-        )
-        .retry_after(REFRESH_EVERY_SECS as u64));
-    }
-    let (server, id) = managed_server(ctx, &session.server)?;
-    let fresh = ctx.request_console(&server.name, id)?;
-    ctx.store.touch_console_session(session.id, t)?;
+    let claimed = ctx.store.claim_refresh(
+        &auth::hash(session),
+        now(),
+        REFRESH_EVERY_SECS,
+        MAX_REFRESHES,
+    )?;
+    let session = match claimed {
+        Ok(session) => session,
+        Err(Refused::Ended) => return Err(ended()),
+        Err(Refused::Exhausted) => {
+            return Err(ApiError::new(
+                410,
+                "session_exhausted",
+                "This console session has fetched fresh credentials too often; open a new console from your control panel.",
+            ));
+        }
+        Err(Refused::TooSoon) => {
+            return Err(ApiError::new(
+                429,
+                "too_many_requests",
+                "fresh console credentials were handed out a moment ago",
+            )
+            .retry_after(REFRESH_EVERY_SECS as u64));
+        }
+    };
+    let id = same_server(ctx, &session.server, session.server_id)?;
+    let fresh = ctx.request_console(&session.server, id)?;
     Ok(Reply::json(
         200,
         &json!({
-            "server": server.name, "wss_url": fresh.wss_url,
+            "server": session.server, "wss_url": fresh.wss_url,
             "password": fresh.password, "issued_at": fresh.issued_at,
         }),
     ))
+}
+
+/// The server's id when it is still the managed server the link was made
+/// for; a server deleted and made again under its name is not.
+fn same_server(ctx: &Ctx, name: &str, made_for: i64) -> Result<i64, ApiError> {
+    let (_, id) = managed_server(ctx, name)?;
+    if id == made_for {
+        Ok(id)
+    } else {
+        Err(ApiError::new(
+            410,
+            "server_replaced",
+            format!("The server `{name}` this console was opened for no longer exists."),
+        ))
+    }
 }
 
 /// JSON inside a `<script>` element: nothing in it may close the element

@@ -37,6 +37,8 @@ use reply::{ApiError, Reply};
 /// Request bodies larger than this are refused (413): every body hcc
 /// takes is a small JSON object.
 const MAX_BODY: usize = 64 * 1024;
+/// The longest a console request waits for the rate budget or a retry.
+const MAX_HETZNER_WAIT: Duration = Duration::from_secs(5);
 /// How often the main thread looks at the stop flag.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -117,12 +119,11 @@ impl Ctx {
     /// table), stored in its row as `hcc console` does.
     pub fn request_console(&mut self, name: &str, id: i64) -> Result<Fresh, ApiError> {
         if self.cloud.is_none() {
-            // One retry at most: a person is waiting.
-            self.cloud = Some(Cloud::open_with(
-                &self.settings.home,
-                Priority::Interactive,
-                1,
-            )?);
+            // A person is waiting: one retry at most, and no long waits for
+            // the budget (the answer says when to try again instead).
+            let mut cloud = Cloud::open_with(&self.settings.home, Priority::Interactive, 1)?;
+            cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
+            self.cloud = Some(cloud);
         }
         let Some(cloud) = self.cloud.as_ref() else {
             return Err(ApiError::new(500, "internal", "no Hetzner client"));
@@ -193,6 +194,13 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         log(
             "warning: this address is reachable from other machines and hcc speaks plain HTTP: put a TLS proxy in front (scripts/nginx/hcc.conf)",
         );
+        if bound.ip().is_unspecified()
+            && settings.public_url.starts_with(&format!("http://{bound}"))
+        {
+            log(
+                "warning: console links name the wildcard address; set --public-url (or `hcc config set public_url`) to the address customers reach",
+            );
+        }
     }
     if !assets::novnc_embedded() {
         log(&format!(
@@ -309,8 +317,10 @@ fn incoming(request: &http::Request) -> Incoming {
     let peer = request.peer;
     let forwarded = request.header("x-forwarded-for");
     let remote = match (peer, forwarded) {
+        // The proxy on this machine appends the address it saw: the last
+        // entry is the one no client can forge.
         (Some(peer), Some(list)) if peer.ip().is_loopback() => list
-            .split(',')
+            .rsplit(',')
             .next()
             .map(str::trim)
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
@@ -320,7 +330,8 @@ fn incoming(request: &http::Request) -> Incoming {
         (None, _) => "-".into(),
     };
     Incoming {
-        method: request.method.to_ascii_uppercase(),
+        // Methods are case-sensitive (RFC 9110 9.1): `get` is not GET.
+        method: request.method.clone(),
         path: request.path.clone(),
         authorization: request.header("authorization").map(str::to_string),
         body: request.body.clone(),
@@ -358,13 +369,18 @@ fn method_not_allowed(allow: &'static str) -> Reply {
         .with_header("Allow", allow)
 }
 
-/// The path as logged: a link's token never reaches the log.
+/// The path as logged: a link's token never reaches the log, however the
+/// path is spelt (`//c/TOKEN`, below a prefix): any segment that looks
+/// like a token is replaced.
 fn logged_path(path: &str) -> String {
-    match path.strip_prefix("/c/") {
-        Some("refresh") => path.to_string(),
-        Some(_) => "/c/<token>".into(),
-        None => shown(path),
-    }
+    let redacted: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            let hex = segment.len() >= 32 && segment.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex { "<token>" } else { segment }
+        })
+        .collect();
+    shown(&redacted.join("/"))
 }
 
 fn log(message: &str) {
@@ -377,7 +393,10 @@ mod tests {
 
     #[test]
     fn link_tokens_never_reach_the_log() {
-        assert_eq!(logged_path("/c/0123abcd"), "/c/<token>");
+        let token = "ab".repeat(32);
+        assert_eq!(logged_path(&format!("/c/{token}")), "/c/<token>");
+        assert_eq!(logged_path(&format!("//c/{token}")), "//c/<token>");
+        assert_eq!(logged_path(&format!("/x/{token}/y")), "/x/<token>/y");
         assert_eq!(logged_path("/c/refresh"), "/c/refresh");
         assert_eq!(logged_path("/api/v1/servers"), "/api/v1/servers");
     }

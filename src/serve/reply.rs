@@ -66,6 +66,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before trying again (429, 503).
     pub retry_after: Option<u64>,
+    /// The methods a 405 names.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -75,6 +77,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -88,6 +91,11 @@ impl ApiError {
 
     pub fn retry_after(mut self, secs: u64) -> ApiError {
         self.retry_after = Some(secs);
+        self
+    }
+
+    pub fn allow(mut self, methods: impl Into<String>) -> ApiError {
+        self.allow = Some(methods.into());
         self
     }
 
@@ -117,6 +125,10 @@ impl ApiError {
             reply.with_header("WWW-Authenticate", "Bearer realm=\"hcc\"")
         } else {
             reply
+        };
+        let reply = match &self.allow {
+            Some(methods) => reply.with_header("Allow", methods.clone()),
+            None => reply,
         };
         match self.retry_after {
             Some(secs) => reply.with_header("Retry-After", secs.to_string()),
@@ -162,12 +174,14 @@ impl From<crate::store::Error> for ApiError {
     }
 }
 
-/// A minimal page with one message, styled by `/style.css`.
+/// A minimal page with one message, styled by `style.css` (relative, so
+/// that hcc may sit below a path of the proxy; from `/c/TOKEN` and every
+/// top-level path it is `/style.css`).
 pub fn message_page(title: &str, message: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/style.css\">\
+         <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"../style.css\">\
          <title>{title}</title></head>\n<body class=\"message\"><main><h1>{title}</h1><p>{}</p></main></body></html>\n",
         escape_html(message),
         title = escape_html(title),

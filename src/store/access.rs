@@ -9,7 +9,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Error, Store};
+use super::{Error, Store, sqlite_err};
 
 /// An API key as listed (its hash stays inside the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,21 +25,35 @@ pub struct ApiKey {
 pub struct OpenedLink {
     pub id: i64,
     pub server: String,
+    /// The Hetzner id the link was made for: a server deleted and made
+    /// again under the same name is another server.
+    pub server_id: i64,
     pub created_by: String,
 }
 
-/// A live console session.
+/// A console session that may fetch fresh credentials now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: i64,
     pub server: String,
-    pub last_seen_at: i64,
-    pub refreshes: i64,
+    pub server_id: i64,
 }
 
-/// Links this long past their expiry are deleted when a new one is made;
-/// sessions stay as the audit trail.
+/// Why a session may not fetch fresh credentials now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Unknown, expired or ended.
+    Ended,
+    /// The last refresh was less than the minimum gap ago.
+    TooSoon,
+    /// It used up its refreshes.
+    Exhausted,
+}
+
+/// Links this long past their expiry are deleted when a new one is made.
 const LINK_KEEP_SECS: i64 = 7 * 24 * 3600;
+/// Sessions (the audit trail) are kept this long after they ended.
+const SESSION_KEEP_SECS: i64 = 180 * 24 * 3600;
 
 impl Store {
     /// Adds a key; false when the name is taken.
@@ -79,12 +93,30 @@ impl Store {
             .map_err(self.err("read API keys"))
     }
 
-    /// Deletes a key; false when there was none by that name.
-    pub fn revoke_api_key(&self, name: &str) -> Result<bool, Error> {
-        self.conn
+    /// Deletes a key, the links it made that nobody opened yet, and ends
+    /// the console sessions opened through its links; false when there was
+    /// no key by that name.
+    pub fn revoke_api_key(&mut self, name: &str, at: i64) -> Result<bool, Error> {
+        let err = sqlite_err(&self.path, "revoke an API key");
+        let tx = self.conn.transaction().map_err(&err)?;
+        let revoked = tx
             .execute("DELETE FROM api_keys WHERE name = ?1", [name])
-            .map(|n| n == 1)
-            .map_err(self.err("revoke an API key"))
+            .map_err(&err)?
+            == 1;
+        if revoked {
+            tx.execute(
+                "DELETE FROM console_links WHERE created_by = ?1 AND opened_at IS NULL",
+                [name],
+            )
+            .map_err(&err)?;
+            tx.execute(
+                "UPDATE console_sessions SET expires_at = ?2 WHERE created_by = ?1 AND expires_at > ?2",
+                params![name, at],
+            )
+            .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(revoked)
     }
 
     pub fn api_key_count(&self) -> Result<i64, Error> {
@@ -127,7 +159,7 @@ impl Store {
     pub fn add_console_link(
         &self,
         token_hash: &str,
-        server: &str,
+        (server, server_id): (&str, i64),
         created_by: &str,
         at: i64,
         expires_at: i64,
@@ -140,9 +172,10 @@ impl Store {
             .map_err(self.err("forget old console links"))?;
         self.conn
             .execute(
-                "INSERT INTO console_links (token_hash, server, created_by, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![token_hash, server, created_by, at, expires_at],
+                "INSERT INTO console_links
+                     (token_hash, server, server_id, created_by, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![token_hash, server, server_id, created_by, at, expires_at],
             )
             .map_err(self.err("add a console link"))?;
         Ok(self.conn.last_insert_rowid())
@@ -159,13 +192,14 @@ impl Store {
             .query_row(
                 "UPDATE console_links SET opened_at = ?2, opened_from = ?3
                  WHERE token_hash = ?1 AND opened_at IS NULL AND expires_at > ?2
-                 RETURNING id, server, created_by",
+                 RETURNING id, server, server_id, created_by",
                 params![token_hash, at, from],
                 |r| {
                     Ok(OpenedLink {
                         id: r.get(0)?,
                         server: r.get(1)?,
-                        created_by: r.get(2)?,
+                        server_id: r.get(2)?,
+                        created_by: r.get(3)?,
                     })
                 },
             )
@@ -185,58 +219,89 @@ impl Store {
             .map_err(self.err("release a console link"))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Records the session a link opened (and forgets sessions that ended
+    /// long ago).
     pub fn add_console_session(
         &self,
         session_hash: &str,
-        server: &str,
-        link_id: Option<i64>,
-        created_by: &str,
+        link: &OpenedLink,
         remote: &str,
         at: i64,
         expires_at: i64,
     ) -> Result<i64, Error> {
         self.conn
             .execute(
+                "DELETE FROM console_sessions WHERE expires_at < ?1",
+                [at - SESSION_KEEP_SECS],
+            )
+            .map_err(self.err("forget old console sessions"))?;
+        self.conn
+            .execute(
                 "INSERT INTO console_sessions
-                     (session_hash, server, link_id, created_by, remote, started_at, last_seen_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-                params![session_hash, server, link_id, created_by, remote, at, expires_at],
+                     (session_hash, server, server_id, link_id, created_by, remote,
+                      started_at, last_seen_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+                params![
+                    session_hash,
+                    link.server,
+                    link.server_id,
+                    link.id,
+                    link.created_by,
+                    remote,
+                    at,
+                    expires_at
+                ],
             )
             .map_err(self.err("record a console session"))?;
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// The unexpired session with this hash.
-    pub fn console_session(&self, session_hash: &str, at: i64) -> Result<Option<Session>, Error> {
-        self.conn
+    /// Claims one refresh of a session's credentials, in one statement so
+    /// that concurrent requests cannot both pass the checks: the session is
+    /// live, its last refresh at least `gap` seconds ago (the first may come
+    /// at once), fewer than `most` so far.
+    pub fn claim_refresh(
+        &self,
+        session_hash: &str,
+        at: i64,
+        gap: i64,
+        most: i64,
+    ) -> Result<Result<Session, Refused>, Error> {
+        let claimed = self
+            .conn
             .query_row(
-                "SELECT id, server, last_seen_at, refreshes FROM console_sessions
-                 WHERE session_hash = ?1 AND expires_at > ?2",
-                params![session_hash, at],
+                "UPDATE console_sessions SET last_seen_at = ?2, refreshes = refreshes + 1
+                 WHERE session_hash = ?1 AND expires_at > ?2 AND refreshes < ?4
+                   AND (refreshes = 0 OR last_seen_at <= ?2 - ?3)
+                 RETURNING id, server, server_id",
+                params![session_hash, at, gap, most],
                 |r| {
                     Ok(Session {
                         id: r.get(0)?,
                         server: r.get(1)?,
-                        last_seen_at: r.get(2)?,
-                        refreshes: r.get(3)?,
+                        server_id: r.get(2)?,
                     })
                 },
             )
             .optional()
-            .map_err(self.err("read a console session"))
-    }
-
-    /// Counts a refresh of the session's credentials.
-    pub fn touch_console_session(&self, id: i64, at: i64) -> Result<(), Error> {
-        self.conn
-            .execute(
-                "UPDATE console_sessions SET last_seen_at = ?2, refreshes = refreshes + 1
-                 WHERE id = ?1",
-                params![id, at],
+            .map_err(self.err("record a console refresh"))?;
+        if let Some(session) = claimed {
+            return Ok(Ok(session));
+        }
+        let refreshes: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT refreshes FROM console_sessions WHERE session_hash = ?1 AND expires_at > ?2",
+                params![session_hash, at],
+                |r| r.get(0),
             )
-            .map(drop)
-            .map_err(self.err("record a console refresh"))
+            .optional()
+            .map_err(self.err("read a console session"))?;
+        Ok(Err(match refreshes {
+            None => Refused::Ended,
+            Some(n) if n >= most => Refused::Exhausted,
+            Some(_) => Refused::TooSoon,
+        }))
     }
 }
 
@@ -252,7 +317,7 @@ mod tests {
 
     #[test]
     fn keys_are_found_by_hash_and_names_are_unique() {
-        let (_dir, store) = store();
+        let (_dir, mut store) = store();
         assert!(store.add_api_key("billing", "console", "h1", 10).unwrap());
         assert!(!store.add_api_key("billing", "admin", "h2", 11).unwrap());
         let key = store.api_key_by_hash("h1").unwrap().unwrap();
@@ -263,8 +328,8 @@ mod tests {
         assert!(store.api_key_by_hash("h2").unwrap().is_none());
         store.touch_api_key("billing", 20).unwrap();
         assert_eq!(store.api_keys().unwrap()[0].last_used_at, Some(20));
-        assert!(store.revoke_api_key("billing").unwrap());
-        assert!(!store.revoke_api_key("billing").unwrap());
+        assert!(store.revoke_api_key("billing", 30).unwrap());
+        assert!(!store.revoke_api_key("billing", 30).unwrap());
         assert!(store.api_key_by_hash("h1").unwrap().is_none());
         assert_eq!(store.api_key_count().unwrap(), 0);
     }
@@ -273,16 +338,16 @@ mod tests {
     fn a_link_opens_once_before_it_expires_and_can_be_released() {
         let (_dir, store) = store();
         store
-            .add_console_link("t1", "web1", "billing", 100, 400)
+            .add_console_link("t1", ("web1", 7), "billing", 100, 400)
             .unwrap();
         store
-            .add_console_link("t2", "web1", "billing", 100, 400)
+            .add_console_link("t2", ("web1", 7), "billing", 100, 400)
             .unwrap();
         let opened = store
             .consume_console_link("t1", 200, "10.0.0.1")
             .unwrap()
             .unwrap();
-        assert_eq!(opened.server, "web1");
+        assert_eq!((opened.server.as_str(), opened.server_id), ("web1", 7));
         assert!(
             store
                 .consume_console_link("t1", 201, "10.0.0.1")
@@ -311,15 +376,58 @@ mod tests {
         );
     }
 
-    #[test]
-    fn sessions_expire_and_count_refreshes() {
-        let (_dir, store) = store();
-        let id = store
-            .add_console_session("s1", "web1", None, "billing", "127.0.0.1", 100, 200)
+    fn session(store: &Store, hash: &str, by: &str) {
+        store
+            .add_console_link(&format!("l-{hash}"), ("web1", 7), by, 100, 400)
             .unwrap();
-        store.touch_console_session(id, 150).unwrap();
-        let session = store.console_session("s1", 150).unwrap().unwrap();
-        assert_eq!((session.refreshes, session.last_seen_at), (1, 150));
-        assert!(store.console_session("s1", 200).unwrap().is_none());
+        let link = store
+            .consume_console_link(&format!("l-{hash}"), 100, "127.0.0.1")
+            .unwrap()
+            .unwrap();
+        store
+            .add_console_session(hash, &link, "127.0.0.1", 100, 1000)
+            .unwrap();
+    }
+
+    #[test]
+    fn refreshes_are_claimed_one_at_a_time_and_run_out() {
+        let (_dir, store) = store();
+        session(&store, "s1", "billing");
+        // The first at once, then one per gap, at most `most`.
+        let claim = |at| store.claim_refresh("s1", at, 3, 3).unwrap();
+        assert_eq!(claim(100).unwrap().server_id, 7);
+        assert_eq!(claim(101), Err(Refused::TooSoon));
+        assert!(claim(103).is_ok());
+        assert!(claim(106).is_ok());
+        assert_eq!(claim(200), Err(Refused::Exhausted));
+        assert_eq!(claim(1000), Err(Refused::Ended));
+        assert_eq!(
+            store.claim_refresh("nope", 100, 3, 3).unwrap(),
+            Err(Refused::Ended)
+        );
+    }
+
+    #[test]
+    fn revoking_a_key_ends_what_it_opened() {
+        let (_dir, mut store) = store();
+        store.add_api_key("billing", "console", "h1", 10).unwrap();
+        store.add_api_key("other", "console", "h2", 10).unwrap();
+        session(&store, "s1", "billing");
+        session(&store, "s2", "other");
+        store
+            .add_console_link("unopened", ("web1", 7), "billing", 100, 400)
+            .unwrap();
+        assert!(store.revoke_api_key("billing", 150).unwrap());
+        assert_eq!(
+            store.claim_refresh("s1", 150, 3, 9).unwrap(),
+            Err(Refused::Ended)
+        );
+        assert!(store.claim_refresh("s2", 150, 3, 9).unwrap().is_ok());
+        assert!(
+            store
+                .consume_console_link("unopened", 150, "x")
+                .unwrap()
+                .is_none()
+        );
     }
 }

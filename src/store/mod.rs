@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-pub use access::{ApiKey, OpenedLink, Session};
+pub use access::{ApiKey, OpenedLink, Refused, Session};
 pub use budget::SharedBudget;
 pub use commands::{Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;

@@ -110,6 +110,7 @@ CREATE TABLE console_links (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     token_hash  TEXT NOT NULL UNIQUE,
     server      TEXT NOT NULL,
+    server_id   INTEGER NOT NULL,
     created_by  TEXT NOT NULL,
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
@@ -121,6 +122,7 @@ CREATE TABLE console_sessions (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     session_hash TEXT NOT NULL UNIQUE,
     server       TEXT NOT NULL,
+    server_id    INTEGER NOT NULL,
     link_id      INTEGER,
     created_by   TEXT,
     remote       TEXT,
@@ -129,5 +131,7 @@ CREATE TABLE console_sessions (
     refreshes    INTEGER NOT NULL DEFAULT 0,
     expires_at   INTEGER NOT NULL
 );
+
+CREATE INDEX console_sessions_by_key ON console_sessions (created_by);
 "#,
 ];
