@@ -131,7 +131,7 @@ fn serve(hcc: &str) {
     let after_consoles_rss = proc_kb(serve.pid(), "VmRSS");
 
     let mut loads = Vec::new();
-    let mut loaded_rss = 0;
+    let mut loaded_rss = Vec::new();
     let wrk_ok = Command::new("wrk").arg("--version").output().is_ok();
     if wrk_ok {
         for path in ["/api/v1/servers/srv-00001", "/api/v1/servers"] {
@@ -144,7 +144,7 @@ fn serve(hcc: &str) {
                 .spawn()
                 .expect("start wrk");
             std::thread::sleep(Duration::from_secs(5));
-            loaded_rss = loaded_rss.max(proc_kb(serve.pid(), "VmRSS"));
+            loaded_rss.push((path, proc_kb(serve.pid(), "VmRSS")));
             let out = run.wait_with_output().expect("wrk");
             loads.push((path, Wrk::parse(&String::from_utf8_lossy(&out.stdout))));
         }
@@ -241,10 +241,12 @@ fn serve(hcc: &str) {
         "| VmRSS after 200 link opens + 200 console requests | {:.1} MB |",
         after_consoles_rss as f64 / 1024.0
     );
-    println!(
-        "| VmRSS under wrk load (sampled mid-run) | {:.1} MB |",
-        loaded_rss as f64 / 1024.0
-    );
+    for (path, rss) in loaded_rss {
+        println!(
+            "| VmRSS under wrk on `GET {path}` (sampled mid-run) | {:.1} MB |",
+            rss as f64 / 1024.0
+        );
+    }
     println!(
         "| VmHWM (peak) after the load | {:.1} MB |",
         peak_rss as f64 / 1024.0
