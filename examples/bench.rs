@@ -1,7 +1,8 @@
 //! Measurements behind `scripts/bench`, printed as a Markdown table.
 //!
 //! Usage: `bench PATH/TO/hcc` (scripts/bench builds the release binary and
-//! passes it). Every figure runs on a fresh temporary state directory.
+//! passes it; `bench HCC serve` runs the `hcc serve` section alone). Every
+//! figure runs on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -12,6 +13,11 @@ fn main() {
     let hcc = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "target/release/hcc".into());
+    // `bench HCC serve`: that section alone.
+    if std::env::args().nth(2).as_deref() == Some("serve") {
+        serve(&hcc);
+        return;
+    }
     println!("| measurement | n | median | p90 | p99 | max |");
     println!("|---|---|---|---|---|---|");
     row(
@@ -34,6 +40,359 @@ fn main() {
     cloud(&hcc);
     println!();
     worker(&hcc);
+    println!();
+    serve(&hcc);
+}
+
+/// `hcc serve` against `hcc sim` (500 servers, instant actions): link
+/// opens and console requests one by one, then `wrk` on the read routes.
+fn serve(hcc: &str) {
+    let sim = Sim::start(hcc, &["--servers", "500", "--action-ms", "0"]);
+    let home = home();
+    measured(hcc_cmd(hcc, home.path(), &["sync"]).envs(sim.env()));
+    let key = hcc_cmd(
+        hcc,
+        home.path(),
+        &["apikey", "add", "bench", "--scope", "admin"],
+    )
+    .output()
+    .expect("hcc apikey add");
+    assert!(key.status.success(), "apikey add: {key:?}");
+    let key = String::from_utf8_lossy(&key.stdout).trim().to_string();
+    let auth = format!("Bearer {key}");
+    let serve = Serve::start(hcc, home.path(), &sim);
+    std::thread::sleep(Duration::from_millis(300));
+    let idle_rss = proc_kb(serve.pid(), "VmRSS");
+
+    // One Hetzner round trip for comparison: a server by id at the sim.
+    let shown = http(
+        &serve.addr,
+        "GET",
+        "/api/v1/servers/srv-00001",
+        None,
+        Some(&auth),
+    );
+    assert_eq!(shown.0, 200, "{}", shown.1);
+    let json: serde_json::Value = serde_json::from_str(&shown.1).expect("server JSON");
+    let id = json["server"]["id"].as_i64().expect("the server's id");
+    let token = sim
+        .env()
+        .into_iter()
+        .find(|(k, _)| k == "HCLOUD_TOKEN")
+        .map(|(_, v)| format!("Bearer {v}"))
+        .expect("HCLOUD_TOKEN");
+    let round_trips: Vec<Duration> = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            let (status, _) = http(
+                &sim.addr,
+                "GET",
+                &format!("/v1/servers/{id}"),
+                None,
+                Some(&token),
+            );
+            assert_eq!(status, 200, "GET /v1/servers/{id} at the sim");
+            start.elapsed()
+        })
+        .collect();
+    let trip = at(&round_trips, 0.5);
+
+    // Link open -> the page with the credentials, fully read.
+    let mut opens = Vec::new();
+    let mut open_requests = 0;
+    for i in 0..200 {
+        let server = format!("srv-{:05}", i % 500 + 1);
+        let path = format!("/api/v1/servers/{server}/console-link");
+        let (status, body) = http(&serve.addr, "POST", &path, Some("{}"), Some(&auth));
+        assert_eq!(status, 201, "console-link: {body}");
+        let link: serde_json::Value = serde_json::from_str(&body).expect("link JSON");
+        let url = link["url"].as_str().expect("the link's url");
+        let token = url.split("/c/").nth(1).expect("a /c/ link");
+        let before = sim.requests();
+        let start = Instant::now();
+        let (status, page) = http(&serve.addr, "GET", &format!("/c/{token}"), None, None);
+        opens.push(start.elapsed());
+        open_requests += sim.requests() - before;
+        assert_eq!(status, 200, "link open: {page}");
+        assert!(page.contains("id=\"hcc-console\"") && page.contains("\"password\""));
+    }
+    // Direct credentials, as a panel with its own page asks for them.
+    let mut directs = Vec::new();
+    let before = sim.requests();
+    for i in 0..200 {
+        let path = format!("/api/v1/servers/srv-{:05}/console", i % 500 + 1);
+        let start = Instant::now();
+        let (status, body) = http(&serve.addr, "POST", &path, Some("{}"), Some(&auth));
+        directs.push(start.elapsed());
+        assert_eq!(status, 200, "console: {body}");
+        assert!(body.contains("\"password\""));
+    }
+    let direct_requests = sim.requests() - before;
+    let after_consoles_rss = proc_kb(serve.pid(), "VmRSS");
+
+    let mut loads = Vec::new();
+    let mut loaded_rss = Vec::new();
+    let wrk_ok = Command::new("wrk").arg("--version").output().is_ok();
+    if wrk_ok {
+        for path in ["/api/v1/servers/srv-00001", "/api/v1/servers"] {
+            let run = Command::new("wrk")
+                .args(["-t2", "-c16", "-d10s", "--latency", "-H"])
+                .arg(format!("Authorization: {auth}"))
+                .arg(format!("http://{}{path}", serve.addr))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start wrk");
+            std::thread::sleep(Duration::from_secs(5));
+            loaded_rss.push((path, proc_kb(serve.pid(), "VmRSS")));
+            let out = run.wait_with_output().expect("wrk");
+            loads.push((path, Wrk::parse(&String::from_utf8_lossy(&out.stdout))));
+        }
+    }
+    let peak_rss = proc_kb(serve.pid(), "VmHWM");
+    drop(serve);
+
+    let goal = trip.as_secs_f64() * 1000.0 + 100.0;
+    let verdict = |met: bool| if met { "met" } else { "**missed**" };
+    println!(
+        "| `hcc serve` latency (sim, 500 servers, 0 ms actions) | n | p50 | p99 | max | goal |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let sorted = |mut v: Vec<Duration>| {
+        v.sort();
+        v
+    };
+    let round_trips = sorted(round_trips);
+    println!(
+        "| one sim round trip: `GET /v1/servers/{{id}}` (new connection) | {} | {} | {} | {} | (reference) |",
+        round_trips.len(),
+        ms(at(&round_trips, 0.5)),
+        ms(at(&round_trips, 0.99)),
+        ms(at(&round_trips, 1.0)),
+    );
+    for (what, samples, requests) in [
+        (
+            "link open: `GET /c/<token>` -> console page read",
+            opens,
+            open_requests,
+        ),
+        (
+            "`POST /api/v1/servers/{name}/console` -> credentials",
+            directs,
+            direct_requests,
+        ),
+    ] {
+        let what = format!(
+            "{what} ({:.1} sim requests each)",
+            requests as f64 / samples.len() as f64
+        );
+        let samples = sorted(samples);
+        let p99 = at(&samples, 0.99);
+        println!(
+            "| {what} | {} | {} | {} | {} | p99 < 100 ms + round trip = {goal:.1} ms: {} |",
+            samples.len(),
+            ms(at(&samples, 0.5)),
+            ms(p99),
+            ms(at(&samples, 1.0)),
+            verdict(p99.as_secs_f64() * 1000.0 < goal),
+        );
+    }
+    println!();
+    println!(
+        "| `hcc serve` under `wrk -t2 -c16 -d10s` ({} cores, wrk on the same machine) | requests/s | p50 | p99 | max | errors | goal |",
+        cores()
+    );
+    println!("|---|---|---|---|---|---|---|");
+    if !wrk_ok {
+        println!("| wrk not installed | | | | | | |");
+    }
+    for (path, w) in &loads {
+        let goal = if path.ends_with("/servers") {
+            "(none set)".to_string()
+        } else {
+            format!(
+                ">= 5,000 req/s: {}; p99 < 10 ms: {}",
+                verdict(w.rps >= 5000.0),
+                verdict(w.p99_ms < 10.0)
+            )
+        };
+        println!(
+            "| `GET {path}`{} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {} | {goal} |",
+            if path.ends_with("/servers") {
+                " (500 servers)"
+            } else {
+                ""
+            },
+            w.rps,
+            w.p50_ms,
+            w.p99_ms,
+            w.max_ms,
+            w.errors,
+        );
+    }
+    println!();
+    println!("| `hcc serve` memory | value |");
+    println!("|---|---|");
+    println!(
+        "| VmRSS idle after start | {:.1} MB |",
+        idle_rss as f64 / 1024.0
+    );
+    println!(
+        "| VmRSS after 200 link opens + 200 console requests | {:.1} MB |",
+        after_consoles_rss as f64 / 1024.0
+    );
+    for (path, rss) in loaded_rss {
+        println!(
+            "| VmRSS under wrk on `GET {path}` (sampled mid-run) | {:.1} MB |",
+            rss as f64 / 1024.0
+        );
+    }
+    println!(
+        "| VmHWM (peak) after the load | {:.1} MB |",
+        peak_rss as f64 / 1024.0
+    );
+}
+
+/// What `wrk --latency` printed.
+#[derive(Default)]
+struct Wrk {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Non-2xx answers plus socket errors.
+    errors: u64,
+}
+
+impl Wrk {
+    fn parse(text: &str) -> Wrk {
+        let mut w = Wrk::default();
+        for line in text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["Requests/sec:", n] => w.rps = n.parse().unwrap_or(0.0),
+                ["50%", t] => w.p50_ms = wrk_ms(t),
+                ["99%", t] => w.p99_ms = wrk_ms(t),
+                ["Latency", _avg, _stdev, max, ..] => w.max_ms = wrk_ms(max),
+                ["Non-2xx", "or", "3xx", "responses:", n] => w.errors += n.parse().unwrap_or(0),
+                ["Socket", "errors:", rest @ ..] => {
+                    w.errors += rest
+                        .iter()
+                        .filter_map(|t| t.trim_end_matches(',').parse::<u64>().ok())
+                        .sum::<u64>()
+                }
+                _ => {}
+            }
+        }
+        w
+    }
+}
+
+/// A wrk duration (`812.00us`, `1.23ms`, `2.00s`, `1.00m`) in ms.
+fn wrk_ms(text: &str) -> f64 {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let n: f64 = text[..split].parse().unwrap_or(f64::NAN);
+    match &text[split..] {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+fn at(sorted_or_not: &[Duration], q: f64) -> Duration {
+    let mut samples = sorted_or_not.to_vec();
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+/// One request on a new connection (`Connection: close`): status and body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    auth: Option<&str>,
+) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let body = body.unwrap_or("");
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the request");
+    let mut text = Vec::new();
+    stream.read_to_end(&mut text).expect("read the answer");
+    let text = String::from_utf8_lossy(&text);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, body.to_string())
+}
+
+/// `hcc serve` on an ephemeral loopback port, its log in the state
+/// directory; stopped when dropped.
+struct Serve {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Serve {
+    fn start(hcc: &str, home: &Path, sim: &Sim) -> Serve {
+        let log = home.join("serve.log");
+        let child = hcc_cmd(hcc, home, &["serve", "--listen", "127.0.0.1:0"])
+            .envs(sim.env())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("serve log"))
+            .spawn()
+            .expect("start hcc serve");
+        let mut serve = Serve {
+            child,
+            addr: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while serve.addr.is_empty() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(addr) = text.lines().find_map(|l| {
+                l.split("listening on http://")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+            }) {
+                serve.addr = addr.to_string();
+            } else if Instant::now() > deadline || matches!(serve.child.try_wait(), Ok(Some(_))) {
+                panic!("hcc serve did not start: {text}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        serve
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The worker's figures against `hcc sim` with instant actions.
@@ -189,10 +548,15 @@ fn quantiles(what: &str, mut samples: Vec<Duration>) {
 
 /// Resident memory of a process, in kB.
 fn rss_kb(pid: u32) -> u64 {
+    proc_kb(pid, "VmRSS")
+}
+
+/// A `/proc/PID/status` figure (VmRSS, VmHWM), in kB.
+fn proc_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
         .unwrap_or(0)
 }
