@@ -215,13 +215,69 @@ fn openapi(_: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
 }
 
 fn list_servers(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
-    let servers: Vec<Value> = ctx
-        .store
-        .server_views()?
+    let views = ctx.store.server_views()?;
+    let servers: Vec<ServerOut> = views
         .iter()
-        .map(|s| server_json(s, &ctx.settings.label))
+        .map(|s| ServerOut::new(s, &ctx.settings.label))
         .collect();
-    Ok(Reply::json(200, &json!({ "servers": servers })))
+    // Written straight from the rows: no JSON tree for hundreds of servers.
+    let mut body = serde_json::to_vec(&ServersOut { servers })
+        .map_err(|e| ApiError::new(500, "internal", format!("cannot write JSON: {e}")))?;
+    body.push(b'\n');
+    Ok(Reply {
+        status: 200,
+        content_type: super::reply::JSON,
+        body: std::borrow::Cow::Owned(body),
+        headers: vec![("Cache-Control", "no-store".into())],
+    })
+}
+
+#[derive(serde::Serialize)]
+struct ServersOut<'a> {
+    servers: Vec<ServerOut<'a>>,
+}
+
+/// A server as the API shows it (the same fields as [`server_json`]).
+#[derive(serde::Serialize)]
+struct ServerOut<'a> {
+    name: &'a str,
+    id: Option<i64>,
+    status: Option<&'a str>,
+    ip4: Option<&'a str>,
+    ip6: Option<&'a str>,
+    server_type: Option<&'a str>,
+    image: Option<&'a str>,
+    datacenter: Option<&'a str>,
+    location: Option<&'a str>,
+    labels: Map<String, Value>,
+    managed: bool,
+    created: Option<&'a str>,
+    stage: Option<&'a str>,
+    console_at: Option<f64>,
+    synced_at: Option<i64>,
+}
+
+impl<'a> ServerOut<'a> {
+    fn new(s: &'a ServerView, label: &str) -> ServerOut<'a> {
+        let labels: Map<String, Value> = serde_json::from_str(&s.labels).unwrap_or_default();
+        ServerOut {
+            name: &s.name,
+            id: s.id,
+            status: s.status.as_deref(),
+            ip4: s.ipv4.as_deref(),
+            ip6: s.ipv6.as_deref(),
+            server_type: s.server_type.as_deref(),
+            image: s.image.as_deref(),
+            datacenter: s.datacenter.as_deref(),
+            location: s.location.as_deref(),
+            managed: labels.contains_key(label),
+            labels,
+            created: s.created.as_deref(),
+            stage: s.stage.as_deref(),
+            console_at: s.console_at,
+            synced_at: s.synced_at,
+        }
+    }
 }
 
 fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
@@ -273,16 +329,7 @@ fn is_managed(server: &ServerView, label: &str) -> bool {
 }
 
 pub fn server_json(s: &ServerView, label: &str) -> Value {
-    let labels: Value = serde_json::from_str(&s.labels).unwrap_or_else(|_| json!({}));
-    json!({
-        "name": s.name, "id": s.id, "status": s.status,
-        "ip4": s.ipv4, "ip6": s.ipv6,
-        "server_type": s.server_type, "image": s.image,
-        "datacenter": s.datacenter, "location": s.location,
-        "labels": labels, "managed": is_managed(s, label),
-        "created": s.created, "stage": s.stage,
-        "console_at": s.console_at, "synced_at": s.synced_at,
-    })
+    serde_json::to_value(ServerOut::new(s, label)).unwrap_or(Value::Null)
 }
 
 /// `POST /servers/{name}/actions/{verb}`: queues the command for the

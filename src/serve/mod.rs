@@ -222,7 +222,9 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
             let reply = CTX.with(|slot| {
                 let mut slot = slot.borrow_mut();
                 if slot.is_none() {
-                    match Store::open(&settings.home.db_path()) {
+                    match Store::open(&settings.home.db_path())
+                        .and_then(|store| store.map_for_reading().map(|()| store))
+                    {
                         Ok(store) => *slot = Some(Ctx::new(settings.clone(), store)),
                         Err(err) => return ApiError::from(Error::Store(err)).to_json(),
                     }

@@ -175,6 +175,15 @@ impl Store {
         Ok(())
     }
 
+    /// For a connection that reads much (`hcc serve`): table pages are read
+    /// through a shared memory map of the file instead of being copied into
+    /// this connection's own small cache.
+    pub fn map_for_reading(&self) -> Result<(), Error> {
+        self.conn
+            .pragma_update(None, "mmap_size", 64 * 1024 * 1024)
+            .map_err(self.err("map the database for reading"))
+    }
+
     fn migrate(&mut self) -> Result<(), Error> {
         let known = schema::MIGRATIONS.len();
         let version = self.user_version()?;
