@@ -248,7 +248,7 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         let (home, stop) = (home.clone(), stop.clone());
         let cycle = Duration::from_secs(args.cycle);
         std::thread::spawn(move || {
-            let outcome = crate::worker::run_locked(&home, cycle, lock);
+            let outcome = crate::worker::run_locked(&home, cycle, lock, stop.clone());
             // The worker ends on the same signal; if it ends on its own,
             // serving goes down with it so that systemd restarts both.
             stop.store(true, Ordering::SeqCst);

@@ -63,7 +63,7 @@ struct InFlight {
 }
 
 pub fn run(home: &Home, cycle: Duration) -> Result<ExitCode, Error> {
-    run_locked(home, cycle, lock(home)?)
+    run_locked(home, cycle, lock(home)?, Arc::new(AtomicBool::new(false)))
 }
 
 /// Takes the state directory's worker lock (exit 4 when another worker
@@ -74,7 +74,15 @@ pub fn lock(home: &Home) -> Result<WorkerLock, Error> {
 
 /// The worker loop, under a lock taken with [`lock`]; `hcc serve --worker`
 /// takes it before it starts serving, so a second worker is refused at once.
-pub fn run_locked(home: &Home, cycle: Duration, _lock: WorkerLock) -> Result<ExitCode, Error> {
+/// The loop ends soon after `stop` is set: SIGTERM and SIGINT set it, and
+/// `hcc serve` shares it (a signal that came before this loop watched for
+/// signals is not missed).
+pub fn run_locked(
+    home: &Home,
+    cycle: Duration,
+    _lock: WorkerLock,
+    stop: Arc<AtomicBool>,
+) -> Result<ExitCode, Error> {
     // Queue work is interactive (a console request may spend the reserve)
     // and never sleeps in a request: a transient failure goes back to the
     // queue with a delay while other commands go on. The refresh cycle is
@@ -86,7 +94,6 @@ pub fn run_locked(home: &Home, cycle: Duration, _lock: WorkerLock) -> Result<Exi
         .store
         .reclaim_leases("id:worker:", cloud.config.max_attempts())?;
     let wakeup = Wakeup::new(home)?;
-    let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone(), wakeup.poker())?;
     log(&format!(
         "started (pid {}, cycle {} s, endpoint {}){}",
