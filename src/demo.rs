@@ -130,17 +130,22 @@ pub fn run() -> Result<ExitCode, Error> {
         synced.trim()
     ))?;
 
+    // A long-running hcc on the demo's state, its log on a pipe.
+    let background = |args: &[&str]| -> Result<Child, Error> {
+        Command::new(&exe)
+            .arg("--home")
+            .arg(&dir)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::io("start", &exe, e))
+    };
+
     // The worker runs the queue; its log lines are shown as they come.
-    let mut worker = Command::new(&exe)
-        .arg("--home")
-        .arg(&dir)
-        .args(["worker", "--cycle", "3600"])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io("start", &exe, e))?;
+    let mut worker = background(&["worker", "--cycle", "3600"])?;
     if let Some(err) = worker.stderr.take() {
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
@@ -185,16 +190,7 @@ pub fn run() -> Result<ExitCode, Error> {
 
     // A billing system asks `hcc serve` for a one-time console link.
     let key = hcc(&["apikey", "add", "billing", "--scope", "console"])?;
-    let mut serve = Command::new(&exe)
-        .arg("--home")
-        .arg(&dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io("start", &exe, e))?;
+    let mut serve = background(&["serve", "--listen", "127.0.0.1:0"])?;
     let log = serve.stderr.take();
     scene.children.push(serve);
     let addr = serve_address(log)?;
