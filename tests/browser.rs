@@ -159,6 +159,68 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
     assert!(!serve.log().contains(PASSWORD), "{}", serve.log());
 }
 
+#[test]
+fn the_dashboard_lists_acts_and_opens_a_console() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(vnc) = VncServer::start(PASSWORD) else {
+        return;
+    };
+    let sim = Sim::start(&[
+        "--servers",
+        "2",
+        "--action-ms",
+        "0",
+        "--console-upstream",
+        vnc.ws_url(),
+        "--console-password",
+        vnc.password(),
+    ]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
+    let shot = shots().join("dashboard.png");
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("node")
+        .arg(repo().join("tests/browser/dashboard.mjs"))
+        .args(["--url", &format!("http://{}", serve.addr)])
+        .args(["--key", &keys.admin, "--server", "srv-00002"])
+        .args(["--screenshot", shot.to_str().unwrap()])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_default();
+    assert!(
+        out.status.success() && report["ok"] == true,
+        "dashboard check failed: {stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        serve.log()
+    );
+    assert!(
+        report["wrongKey"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unknown or revoked"),
+        "{report}"
+    );
+    assert_eq!(
+        report["rows"],
+        serde_json::json!(["srv-00001", "srv-00002"])
+    );
+    assert!(
+        report["reboot"].as_str().unwrap().contains("done"),
+        "{report}"
+    );
+    assert_eq!(report["opener"], "null");
+    let done: i64 =
+        env.value("SELECT count(*) FROM commands WHERE cmd = 'reboot' AND state = 'done'");
+    assert_eq!(done, 1);
+    assert!(!serve.log().contains(&keys.admin));
+}
+
 fn consoles(sim: &Sim) -> usize {
     sim.control("GET", "/_sim/consoles", None).json()["consoles"]
         .as_array()
