@@ -204,3 +204,74 @@ fn php_panel_reports_failed_commands_and_timeouts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!empty.path().join("hcc.db").exists());
 }
+
+/// The README's PHP snippet for billing systems, as printed there, run by
+/// php-cli (ext-curl) against `hcc serve`.
+#[test]
+fn the_readme_php_snippet_gets_a_one_time_console_link() {
+    need_php();
+    let curl_ready = Command::new("php")
+        .args(["-r", "exit(extension_loaded('curl') ? 0 : 1);"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        curl_ready,
+        "php's curl extension is missing: scripts/test installs php-curl"
+    );
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let snippet = readme
+        .split("```php\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("function hcc_console_link"))
+        .expect("README.md's ```php block with hcc_console_link");
+
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = crate::serve::setup(&env, &sim);
+    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    // The snippet as printed, pointed at this hcc, with its redirect turned
+    // into a line of output.
+    let script = snippet
+        .replace(
+            "https://console.example.com",
+            &format!("http://{}", serve.addr),
+        )
+        .lines()
+        .filter(|l| !l.starts_with("header("))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\ntry { echo hcc_console_link($argv[1], $argv[2]), \"\\n\"; }\n\
+           catch (RuntimeException $e) { echo \"error: \", $e->getMessage(), \"\\n\"; exit(1); }\n";
+    let file = env.path("snippet.php");
+    std::fs::write(&file, script).unwrap();
+    let run = |server: &str, key: &str| {
+        Run::from(
+            Command::new("php")
+                .arg(&file)
+                .args([server, key])
+                .output()
+                .expect("run php"),
+        )
+    };
+    let made = run("srv-00001", &keys.console);
+    assert_eq!(made.code, 0, "{made:?}");
+    let url = made.stdout.trim();
+    let path = url
+        .strip_prefix(&format!("http://{}", serve.addr))
+        .unwrap_or_else(|| panic!("{url}"));
+    assert_eq!(serve.request("GET", path, None, None).status, 200);
+    assert_eq!(serve.request("GET", path, None, None).status, 410);
+    let refused = run("nosuch", &keys.console);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stdout.contains("error: no server named `nosuch`"),
+        "{refused:?}"
+    );
+    let refused = run("srv-00001", "hcc_wrong");
+    assert!(
+        refused.stdout.contains("unknown or revoked API key"),
+        "{refused:?}"
+    );
+}
