@@ -444,8 +444,8 @@ pub enum ApikeyCommand {
     /// Create a key and print it once; hcc keeps only its hash.
     ///
     /// Scopes: `read` (servers, commands, status), `act` (read, and queue
-    /// actions), `console` (read, console credentials and one-time console
-    /// links), `admin` (everything).
+    /// actions but `create` and `kill`), `console` (read, console
+    /// credentials and one-time console links), `admin` (everything).
     Add {
         /// A name for the key, e.g. the billing system's: letters, digits,
         /// `-`, `_`, `.`.
