@@ -460,7 +460,9 @@ pub enum ApikeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a key; requests with it fail from now on.
+    /// Delete a key; requests with it fail from now on, the console links
+    /// it made that nobody opened are void, and the console sessions opened
+    /// through its links end.
     Revoke {
         /// The key's name.
         name: String,
