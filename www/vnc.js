@@ -103,6 +103,8 @@ export class Viewer {
             if (this.rfb === rfb) {
                 this.rfb = null;
             }
+            // A connection replaced by a newer one ends quietly.
+            if (this.attempt !== attempt) return;
             this.finish(attempt, { clean: !!e.detail.clean });
         });
     }
