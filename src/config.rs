@@ -116,6 +116,8 @@ enum Kind {
     VerbList,
     /// A CSP `frame-ancestors` source list.
     FrameAncestors,
+    /// Websocket origins (`wss://host[:port]`), space-separated; empty: any.
+    Origins,
 }
 
 /// One setting: its key, what `hcc setup` shows, its default.
@@ -292,6 +294,14 @@ pub const KEYS: &[Key] = &[
         default: Some("'none'"),
         env: None,
         kind: Kind::FrameAncestors,
+    },
+    Key {
+        name: "console_hosts",
+        title: "Consoles l.html may reach",
+        hint: "websocket origins for the old l.html?wss://... form, e.g. wss://web-console.hetzner.cloud ; empty: any",
+        default: Some(""),
+        env: None,
+        kind: Kind::Origins,
     },
 ];
 
@@ -596,6 +606,26 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
                 words.push(word);
             }
             return Ok(words.join(","));
+        }
+        Kind::Origins => {
+            let origin_ok = |o: &str| {
+                let rest = o.strip_prefix("wss://").or_else(|| o.strip_prefix("ws://"));
+                rest.is_some_and(|host| {
+                    !host.is_empty()
+                        && host.bytes().all(|b| {
+                            b.is_ascii_alphanumeric()
+                                || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                        })
+                })
+            };
+            let origins: Vec<&str> = value.split_whitespace().collect();
+            if let Some(bad) = origins.iter().find(|o| !origin_ok(o)) {
+                return Err(invalid(format!(
+                    "`{}` is not a websocket origin like wss://web-console.hetzner.cloud",
+                    shown(bad)
+                )));
+            }
+            return Ok(origins.join(" "));
         }
         Kind::FrameAncestors => {
             let sources: Vec<&str> = value.split_whitespace().collect();

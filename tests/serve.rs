@@ -952,3 +952,48 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     assert_eq!(reply.status, 410, "{}", reply.body);
     assert_eq!(serve.request("GET", &unopened, None, None).status, 410);
 }
+
+#[test]
+fn l_html_reaches_only_the_configured_console_hosts() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let csp = |serve: &Serve| {
+        serve
+            .request("GET", "/l.html", None, None)
+            .header("Content-Security-Policy")
+            .unwrap_or_default()
+            .to_string()
+    };
+    // As the original: any console.
+    let serve = Serve::start(&env, &sim, &[]);
+    assert!(
+        csp(&serve).contains("connect-src 'self' ws: wss:;"),
+        "{}",
+        csp(&serve)
+    );
+    drop(serve);
+    env.run(&["config", "set", "console_hosts", "https://x"])
+        .fails(2, "not a websocket origin");
+    env.run(&["config", "set", "console_hosts", "wss://a;script-src *"])
+        .fails(2, "not a websocket origin");
+    env.ok(&[
+        "config",
+        "set",
+        "console_hosts",
+        "wss://web-console.hetzner.cloud  ws://127.0.0.1:5900",
+    ]);
+    let serve = Serve::start(&env, &sim, &[]);
+    let policy = csp(&serve);
+    assert!(
+        policy.contains("connect-src 'self' wss://web-console.hetzner.cloud ws://127.0.0.1:5900;"),
+        "{policy}"
+    );
+    // The other pages are not affected.
+    let index = serve.request("GET", "/", None, None);
+    assert!(
+        index
+            .header("Content-Security-Policy")
+            .unwrap()
+            .contains("connect-src 'self';")
+    );
+}

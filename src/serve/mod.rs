@@ -49,6 +49,7 @@ pub struct Settings {
     pub link_ttl: i64,
     pub session_ttl: i64,
     pub frame_ancestors: String,
+    pub console_hosts: String,
     pub label: String,
     pub prefix: String,
     config: Config,
@@ -64,6 +65,7 @@ impl Settings {
             link_ttl: config.count_setting("link_ttl") as i64,
             session_ttl: config.count_setting("session_ttl") as i64,
             frame_ancestors: get("frame_ancestors"),
+            console_hosts: get("console_hosts"),
             label: get("label"),
             prefix: get("prefix"),
             config,
@@ -360,7 +362,11 @@ fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
         };
     }
     match req.method.as_str() {
-        "GET" | "HEAD" => pages::file(req, &ctx.settings.frame_ancestors),
+        "GET" | "HEAD" => pages::file(
+            req,
+            &ctx.settings.frame_ancestors,
+            &ctx.settings.console_hosts,
+        ),
         _ => method_not_allowed("GET, HEAD"),
     }
 }

@@ -12,8 +12,9 @@ use super::Incoming;
 use super::reply::{ApiError, Reply};
 use crate::assets;
 
-/// `GET` of anything outside `/api/v1` and `/c/`.
-pub fn file(req: &Incoming, frame_ancestors: &str) -> Reply {
+/// `GET` of anything outside `/api/v1` and `/c/`. `console_hosts` are
+/// the websocket origins `l.html` may reach (empty: any).
+pub fn file(req: &Incoming, frame_ancestors: &str, console_hosts: &str) -> Reply {
     let path = if req.path == "/" {
         "/index.html"
     } else {
@@ -37,13 +38,13 @@ pub fn file(req: &Incoming, frame_ancestors: &str) -> Reply {
     };
     if asset.content_type.starts_with("text/html") {
         // The old `l.html?wss://HOST/...#PASSWORD` form connects wherever
-        // its URL says.
-        let connect = if path == "/l.html" {
-            "'self' ws: wss:"
-        } else {
-            "'self'"
+        // its URL says, unless the setting `console_hosts` names where.
+        let connect = match (path, console_hosts) {
+            ("/l.html", "") => "'self' ws: wss:".to_string(),
+            ("/l.html", hosts) => format!("'self' {hosts}"),
+            _ => "'self'".to_string(),
         };
-        secure(reply, connect, frame_ancestors)
+        secure(reply, &connect, frame_ancestors)
     } else {
         reply
             .with_header("Cache-Control", "no-cache")
