@@ -642,6 +642,16 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
     let page = serve.request("GET", &path, None, None);
     assert_status(&page, 503, "open while Hetzner is away");
     assert!(page.body.contains("try again"), "{}", page.body);
+    assert!(
+        !page.body.contains("hetzner:"),
+        "operator detail on a customer page: {}",
+        page.body
+    );
+    assert!(
+        serve.log().contains("console link: hetzner:"),
+        "{}",
+        serve.log()
+    );
     let sim = Sim::start(&["--servers", "1", "--token", &token, "--listen", &addr]);
     let page = serve.request("GET", &path, None, None);
     assert_status(&page, 200, "open after Hetzner came back");

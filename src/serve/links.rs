@@ -30,7 +30,25 @@ const MAX_REFRESHES: i64 = 100;
 pub fn open(ctx: &mut Ctx, req: &Incoming, token: &str) -> Reply {
     match open_page(ctx, req, token) {
         Ok(reply) => reply,
-        Err(err) => pages::secure(err.to_page(), "'self'", &ctx.settings.frame_ancestors),
+        Err(err) => pages::secure(
+            for_customer(err).to_page(),
+            "'self'",
+            &ctx.settings.frame_ancestors,
+        ),
+    }
+}
+
+/// What the customer's page says of a failure on hcc's side: the operator
+/// reads the detail in the log; the customer learns that trying again later
+/// may help (the link is kept for that).
+fn for_customer(err: ApiError) -> ApiError {
+    if err.status < 500 || err.code == "novnc_missing" {
+        return err;
+    }
+    super::log(&format!("console link: {} ({})", err.message, err.code));
+    ApiError {
+        message: "The console is not available right now. Please try again in a moment; this link stays valid until it expires.".into(),
+        ..err
     }
 }
 

@@ -391,7 +391,7 @@ fn logged_path(path: &str) -> String {
     shown(&redacted.join("/"))
 }
 
-fn log(message: &str) {
+pub(crate) fn log(message: &str) {
     eprintln!("hcc serve: {message}");
 }
 
