@@ -648,7 +648,7 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
         page.body
     );
     assert!(
-        serve.log().contains("console link: hetzner:"),
+        serve.log().contains("console: hetzner:"),
         "{}",
         serve.log()
     );

@@ -45,7 +45,7 @@ fn for_customer(err: ApiError) -> ApiError {
     if err.status < 500 || err.code == "novnc_missing" {
         return err;
     }
-    super::log(&format!("console link: {} ({})", err.message, err.code));
+    super::log(&format!("console: {} ({})", err.message, err.code));
     ApiError {
         message: "The console is not available right now. Please try again in a moment; this link stays valid until it expires.".into(),
         ..err
@@ -125,7 +125,7 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
 pub fn refresh(ctx: &mut Ctx, req: &Incoming) -> Reply {
     match refresh_json(ctx, req) {
         Ok(reply) => reply,
-        Err(err) => err.to_json(),
+        Err(err) => for_customer(err).to_json(),
     }
 }
 
