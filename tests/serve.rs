@@ -647,11 +647,7 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
         "operator detail on a customer page: {}",
         page.body
     );
-    assert!(
-        serve.log().contains("console: hetzner:"),
-        "{}",
-        serve.log()
-    );
+    assert!(serve.log().contains("console: hetzner:"), "{}", serve.log());
     let sim = Sim::start(&["--servers", "1", "--token", &token, "--listen", &addr]);
     let page = serve.request("GET", &path, None, None);
     assert_status(&page, 200, "open after Hetzner came back");
