@@ -99,6 +99,11 @@ impl Response {
             body: Cow::Owned(body.as_bytes().to_vec()),
         }
     }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
 }
 
 pub enum Reply {

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::auth::{self, Need};
-use super::reply::{ApiError, Reply};
+use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
 use crate::cli::KeyScope;
 use crate::store::{ApiKey, CommandView, ServerView, Source, now};
@@ -282,7 +282,7 @@ impl<'a> ServerOut<'a> {
 
 fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = known_server(ctx, call.params[0])?;
-    Ok(Reply::json(
+    Ok(reply::json(
         200,
         &json!({ "server": server_json(&server, &ctx.settings.label) }),
     ))
@@ -408,7 +408,7 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         .command_view(id)?
         .map(|c| command_json(&c))
         .unwrap_or(Value::Null);
-    Ok(Reply::json(202, &json!({ "command": command }))
+    Ok(reply::json(202, &json!({ "command": command }))
         .with_header("Location", format!("{PREFIX}/commands/{id}")))
 }
 
@@ -441,7 +441,7 @@ fn show_command(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         .store
         .command_view(id)?
         .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
-    Ok(Reply::json(
+    Ok(reply::json(
         200,
         &json!({ "command": command_json(&command) }),
     ))
@@ -466,7 +466,7 @@ fn console(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     json_body(call.body)?;
     let (server, id) = managed_server(ctx, call.params[0])?;
     let fresh = ctx.request_console(&server.name, id)?;
-    Ok(Reply::json(
+    Ok(reply::json(
         200,
         &json!({
             "server": server.name, "wss_url": fresh.wss_url, "password": fresh.password,
@@ -485,7 +485,7 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let by = call.key.as_ref().map(|k| k.name.as_str()).unwrap_or("");
     ctx.store
         .add_console_link(&auth::hash(&token), (&server.name, id), by, t, expires_at)?;
-    Ok(Reply::json(
+    Ok(reply::json(
         201,
         &json!({
             "url": format!("{}/c/{token}", ctx.settings.public_url),
@@ -498,7 +498,7 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 fn status(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
     let mut report = crate::worker::status::report(&ctx.settings.home)?;
     report["servers"] = json!(ctx.store.server_views()?.len());
-    Ok(Reply::json(200, &report))
+    Ok(reply::json(200, &report))
 }
 
 #[cfg(test)]

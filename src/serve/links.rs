@@ -13,7 +13,7 @@ use serde_json::json;
 use super::api::{json_body, managed_server};
 use super::auth;
 use super::pages;
-use super::reply::{ApiError, Reply};
+use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
 use crate::assets;
 use crate::store::{Refused, now};
@@ -114,7 +114,7 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
     );
     let connect = format!("'self' {}", websocket_origin(&fresh.wss_url));
     Ok(pages::secure(
-        Reply::html(200, page),
+        reply::html(200, page),
         &connect,
         &ctx.settings.frame_ancestors,
     ))
@@ -174,7 +174,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
     let fresh = ctx.request_console(&session.server, id)?;
-    Ok(Reply::json(
+    Ok(reply::json(
         200,
         &json!({
             "server": session.server, "wss_url": fresh.wss_url,

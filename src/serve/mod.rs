@@ -237,7 +237,7 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
                 }
             });
             busy.fetch_sub(1, Ordering::SeqCst);
-            http::Reply::Answer(reply.into_response())
+            http::Reply::Answer(reply)
         })
     };
     let limits = http::Limits {
@@ -298,7 +298,7 @@ fn request_error(status: u16, why: &str) -> http::Response {
         why.to_string()
     };
     log(&format!("- - - {status} (unreadable request: {why})"));
-    ApiError::new(status, code, why).to_json().into_response()
+    ApiError::new(status, code, why).to_json()
 }
 
 fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {

@@ -9,51 +9,31 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::hetzner;
 
-/// An HTTP answer.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Cow<'static, [u8]>,
-    pub headers: Vec<(&'static str, String)>,
-}
+/// An HTTP answer: the server's own type, built by the helpers below.
+pub use crate::http::Response as Reply;
 
 pub const JSON: &str = "application/json";
 pub const HTML: &str = "text/html; charset=utf-8";
 
-impl Reply {
-    pub fn json(status: u16, value: &Value) -> Reply {
-        let mut body = value.to_string().into_bytes();
-        body.push(b'\n');
-        Reply {
-            status,
-            content_type: JSON,
-            body: Cow::Owned(body),
-            headers: vec![("Cache-Control", "no-store".into())],
-        }
+/// A JSON answer, never stored by a cache.
+pub fn json(status: u16, value: &Value) -> Reply {
+    let mut body = value.to_string().into_bytes();
+    body.push(b'\n');
+    Reply {
+        status,
+        content_type: JSON,
+        body: Cow::Owned(body),
+        headers: vec![("Cache-Control", "no-store".into())],
     }
+}
 
-    pub fn html(status: u16, body: String) -> Reply {
-        Reply {
-            status,
-            content_type: HTML,
-            body: Cow::Owned(body.into_bytes()),
-            headers: Vec::new(),
-        }
-    }
-
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    pub fn into_response(self) -> crate::http::Response {
-        crate::http::Response {
-            status: self.status,
-            content_type: self.content_type,
-            headers: self.headers,
-            body: self.body,
-        }
+/// An HTML page.
+pub fn html(status: u16, body: String) -> Reply {
+    Reply {
+        status,
+        content_type: HTML,
+        body: Cow::Owned(body.into_bytes()),
+        headers: Vec::new(),
     }
 }
 
@@ -100,7 +80,7 @@ impl ApiError {
     }
 
     pub fn to_json(&self) -> Reply {
-        let reply = Reply::json(
+        let reply = json(
             self.status,
             &json!({"error": {"code": self.code, "message": self.message}}),
         );
@@ -116,7 +96,7 @@ impl ApiError {
             429 | 503 | 502 => "Please try again in a moment",
             _ => "Something went wrong",
         };
-        let reply = Reply::html(self.status, message_page(title, &self.message));
+        let reply = html(self.status, message_page(title, &self.message));
         self.decorate(reply)
     }
 
