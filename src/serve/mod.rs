@@ -56,9 +56,15 @@ pub struct Settings {
 }
 
 impl Settings {
-    fn load(home: &Home, public_url: String) -> Result<Settings, Error> {
+    /// The settings; console links begin with `public_url` (`--public-url`),
+    /// else the setting of that name, else `http://` and the bound address.
+    fn load(home: &Home, public_url: Option<&str>, bound: SocketAddr) -> Result<Settings, Error> {
         let config = Config::load(&home.config_path())?;
         let get = |key: &str| crate::cloud::setting(&config, key).unwrap_or_default();
+        let public_url = public_url
+            .map(str::to_string)
+            .or_else(|| crate::cloud::setting(&config, "public_url"))
+            .unwrap_or_else(|| format!("http://{bound}"));
         Ok(Settings {
             home: home.clone(),
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -180,13 +186,7 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
-    let config = Config::load(&home.config_path())?;
-    let public_url = args
-        .public_url
-        .clone()
-        .or_else(|| crate::cloud::setting(&config, "public_url").filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| format!("http://{bound}"));
-    let settings = Arc::new(Settings::load(home, public_url)?);
+    let settings = Arc::new(Settings::load(home, args.public_url.as_deref(), bound)?);
     log(&format!(
         "listening on http://{bound} (pid {}, console links {}/c/...)",
         std::process::id(),
@@ -245,18 +245,21 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         thread_name: "hcc-serve",
         error: request_error,
     };
-    std::thread::spawn(move || http::serve(listener, limits, handler));
-    let worker = worker_lock.map(|lock| {
-        let (home, stop) = (home.clone(), stop.clone());
-        let cycle = Duration::from_secs(args.cycle);
-        std::thread::spawn(move || {
-            let outcome = crate::worker::run_locked(&home, cycle, lock, stop.clone());
-            // The worker ends on the same signal; if it ends on its own,
-            // serving goes down with it so that systemd restarts both.
-            stop.store(true, Ordering::SeqCst);
-            outcome
-        })
-    });
+    spawn("hcc-accept", move || http::serve(listener, limits, handler))?;
+    let worker = match worker_lock {
+        Some(lock) => {
+            let (home, stop) = (home.clone(), stop.clone());
+            let cycle = Duration::from_secs(args.cycle);
+            Some(spawn("hcc-worker", move || {
+                let outcome = crate::worker::run_locked(&home, cycle, lock, stop.clone());
+                // The worker ends on the same signal; if it ends on its own,
+                // serving goes down with it so that systemd restarts both.
+                stop.store(true, Ordering::SeqCst);
+                outcome
+            })?)
+        }
+        None => None,
+    };
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(TICK);
     }
@@ -278,6 +281,17 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     };
     log("stopped");
     outcome
+}
+
+/// A named thread; the system refusing one is an error, not a panic.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<T>, Error> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .map_err(|e| Error::Failed(format!("cannot start a thread: {e}")))
 }
 
 thread_local! {
