@@ -45,16 +45,26 @@ fn browser_ready() -> bool {
     missing.is_none()
 }
 
-/// Runs the driver on `url`; returns its JSON report, failing the test
-/// with the report when a check failed.
+/// Runs the console driver on `url`; returns its JSON report, failing the
+/// test with the report when a check failed.
 fn drive(url: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--url", url, "--expect-colour", crate::vnc::ROOT_COLOUR];
+    args.extend_from_slice(extra);
+    // The URL without its fragment: l.html carries a password there.
+    node("console.mjs", &args, || {
+        url.split('#').next().unwrap_or("").to_string()
+    })
+}
+
+/// Runs a driver in tests/browser (60 s at most); returns its last JSON
+/// line, failing the test with it and what the driver printed on stderr
+/// unless the run passed (exit 0, `"ok": true`). `what` names the check.
+fn node(script: &str, args: &[&str], what: impl Fn() -> String) -> Value {
     let out = Command::new("timeout")
         .arg("60")
         .arg("node")
-        .arg(repo().join("tests/browser/console.mjs"))
-        .args(["--url", url])
-        .args(["--expect-colour", crate::vnc::ROOT_COLOUR])
-        .args(extra)
+        .arg(repo().join("tests/browser").join(script))
+        .args(args)
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -64,14 +74,14 @@ fn drive(url: &str, extra: &[&str]) -> Value {
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| {
             panic!(
-                "the browser driver printed no report: {stdout}\n{}",
+                "{script} printed no report: {stdout}\n{}",
                 String::from_utf8_lossy(&out.stderr)
             )
         });
     assert!(
         out.status.success() && report["ok"] == true,
         "browser check failed on {}: {report:#}\n{}",
-        url.split('#').next().unwrap_or(""),
+        what(),
         String::from_utf8_lossy(&out.stderr)
     );
     report
@@ -181,23 +191,20 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
     let shot = shots().join("dashboard.png");
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg("node")
-        .arg(repo().join("tests/browser/dashboard.mjs"))
-        .args(["--url", &format!("http://{}", serve.addr)])
-        .args(["--key", &keys.admin, "--server", "srv-00002"])
-        .args(["--screenshot", shot.to_str().unwrap()])
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_default();
-    assert!(
-        out.status.success() && report["ok"] == true,
-        "dashboard check failed: {stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        serve.log()
+    let url = format!("http://{}", serve.addr);
+    let report = node(
+        "dashboard.mjs",
+        &[
+            "--url",
+            &url,
+            "--key",
+            &keys.admin,
+            "--server",
+            "srv-00002",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+        || format!("the dashboard (serve log: {})", serve.log()),
     );
     assert!(
         report["wrongKey"]

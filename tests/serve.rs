@@ -73,14 +73,7 @@ impl Serve {
 
     /// SIGTERM, then the exit status within 10 s.
     pub fn stop(&mut self) -> Option<ExitStatus> {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let mut status = None;
-        eventually(Duration::from_secs(10), || {
-            status = self.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status
+        crate::test::terminate(&mut self.child, Duration::from_secs(10))
     }
 }
 

@@ -483,15 +483,20 @@ impl Worker {
 
     /// SIGTERM, then its exit status within 5 s (None if it did not stop).
     pub fn stop(&mut self) -> Option<ExitStatus> {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let mut status = None;
-        eventually(Duration::from_secs(5), || {
-            status = self.child.try_wait().ok().flatten();
-            status.is_some()
-        });
-        status
+        terminate(&mut self.child, Duration::from_secs(5))
     }
+}
+
+/// SIGTERM, then the exit status within `timeout` (None if it did not stop).
+pub fn terminate(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    let mut status = None;
+    eventually(timeout, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    status
 }
 
 impl Drop for Worker {
