@@ -10,9 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -66,6 +64,11 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A symlink, hard link or foreign file where `config.json` belongs.
+    Unsafe {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -88,6 +91,7 @@ impl fmt::Display for Error {
                 "cannot read configuration `{}`: {source} (it is private to its owner, mode 0600, as it may hold the API token: run hcc as that user)",
                 path.display()
             ),
+            Error::Unsafe { path, why } => f.write_str(&crate::safe_fs::refusal(path, why)),
             Error::Write { path, source } => {
                 write!(
                     f,
@@ -96,6 +100,28 @@ impl fmt::Display for Error {
                 )
             }
         }
+    }
+}
+
+/// The systemd credential holding the token: `LoadCredential=` copies it
+/// into `$CREDENTIALS_DIRECTORY`, readable by that service only.
+pub const CREDENTIAL: &str = "hcloud-token";
+
+/// The token from `$CREDENTIALS_DIRECTORY/hcloud-token` when systemd
+/// provides one; `None` without that variable or file, or when it is empty.
+pub fn credential_token() -> Result<Option<Secret>, String> {
+    let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    let path = Path::new(&dir).join(CREDENTIAL);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => Ok(Some(Secret::new(text.trim().to_string()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!(
+            "cannot read the systemd credential `{}`: {e}",
+            path.display()
+        )),
     }
 }
 
@@ -362,7 +388,7 @@ impl Config {
             path: path.to_path_buf(),
             why,
         };
-        let text = fs::read_to_string(path).map_err(|e| {
+        let io_err = |e: std::io::Error| {
             if e.kind() == std::io::ErrorKind::PermissionDenied {
                 Error::Unreadable {
                     path: path.to_path_buf(),
@@ -371,7 +397,26 @@ impl Config {
             } else {
                 read_err(e.to_string())
             }
+        };
+        // The panel's group may rename its own file over this one (an
+        // endpoint of theirs would receive the token) or plant a link: only
+        // a regular file with one link, of a trusted owner, is read.
+        let owners = crate::safe_fs::Owners::of_parent(path).map_err(io_err)?;
+        let mut file = crate::safe_fs::open_file(
+            rustix::fs::CWD,
+            path,
+            crate::safe_fs::Access::ReadOwned,
+            &owners,
+        )
+        .map_err(|failure| match failure {
+            crate::safe_fs::Failure::Unsafe(why) => Error::Unsafe {
+                path: path.to_path_buf(),
+                why,
+            },
+            crate::safe_fs::Failure::Io(e) => io_err(e),
         })?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(io_err)?;
         let object: Map<String, Value> = if text.trim().is_empty() {
             Map::new()
         } else {
@@ -432,6 +477,10 @@ impl Config {
             None => "<not set>".to_string(),
             Some(v) if key.is_secret() => Secret::new(v).to_string(),
             Some(v) if v.is_empty() => "<empty>".to_string(),
+            // An endpoint may carry `user:PASSWORD@`.
+            Some(v) if matches!(key.kind, Kind::Url | Kind::BaseUrl) => {
+                crate::hetzner::shown_url(&v)
+            }
             Some(v) => v,
         };
         (shown, source)
@@ -479,19 +528,15 @@ impl Config {
         let mut text = serde_json::to_string_pretty(&Value::Object(object))
             .map_err(|e| write_err(std::io::Error::other(e)))?;
         text.push('\n');
-        let tmp = self.path.with_extension("json.tmp");
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(write_err)?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(write_err)?;
-        fs::rename(&tmp, &self.path).map_err(write_err)?;
-        Ok(())
+        // A new file under a fresh name, renamed over the old one: a link
+        // planted at either name is replaced, never written through.
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let name = self.path.file_name().map(Path::new).unwrap_or(&self.path);
+        let dir = std::fs::File::open(dir).map_err(write_err)?;
+        crate::safe_fs::write_atomic(&dir, name, text.as_bytes(), 0o600).map_err(write_err)
     }
 
     /// The message ring's capacity.
@@ -568,7 +613,7 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
             if !empty_ok && (!scheme_ok || value.contains(char::is_whitespace)) {
                 return Err(invalid(format!(
                     "`{}` is not an http:// or https:// URL",
-                    shown(value)
+                    shown(&crate::hetzner::shown_url(value))
                 )));
             }
         }

@@ -67,6 +67,9 @@ impl Method {
 
 pub struct Client {
     agent: ureq::Agent,
+    /// The API's base URL, as requests use it.
+    base_url: String,
+    /// The endpoint as it may be shown: a password in it redacted.
     endpoint: String,
     token: Token,
     budget: Box<dyn Budget>,
@@ -94,7 +97,8 @@ impl Client {
             .into();
         Client {
             agent,
-            endpoint: endpoint.trim_end_matches('/').to_string(),
+            base_url: endpoint.trim_end_matches('/').to_string(),
+            endpoint: shown_url(endpoint.trim_end_matches('/')),
             token,
             budget,
             priority: Priority::Interactive,
@@ -131,8 +135,19 @@ impl Client {
         self
     }
 
+    /// The endpoint as it may be shown (logs, errors): the password of
+    /// `http://user:PASSWORD@host` redacted, as the token is.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// `text` with the endpoint's credentials redacted.
+    fn scrub(&self, text: &str) -> String {
+        let text = text.replace(&self.base_url, &self.endpoint);
+        match userinfo(&self.base_url) {
+            Some(secret) if !secret.is_empty() => text.replace(secret, "<redacted>"),
+            _ => text,
+        }
     }
 
     /// How many requests this client has sent.
@@ -223,7 +238,7 @@ impl Client {
         body: Option<&Value>,
         what: &str,
     ) -> (Outcome, Result<Value, Error>) {
-        let mut url = format!("{}{path}", self.endpoint);
+        let mut url = format!("{}{path}", self.base_url);
         for (i, (key, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
             url.push_str(key);
@@ -275,7 +290,7 @@ impl Client {
                     outcome,
                     Err(Error::Transport {
                         endpoint: self.endpoint.clone(),
-                        detail: transport_detail(&err),
+                        detail: self.scrub(&transport_detail(&err)),
                     }),
                 );
             }
@@ -307,7 +322,10 @@ impl Client {
                     Outcome::Transport,
                     Err(Error::Transport {
                         endpoint: self.endpoint.clone(),
-                        detail: format!("reading the answer failed: {}", transport_detail(&err)),
+                        detail: self.scrub(&format!(
+                            "reading the answer failed: {}",
+                            transport_detail(&err)
+                        )),
                     }),
                 );
             }
@@ -343,6 +361,37 @@ impl Client {
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+/// The secret part of a URL's userinfo (`user:PASSWORD@`, or a lone
+/// `TOKEN@`), if any.
+fn userinfo(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (info, _) = authority.rsplit_once('@')?;
+    Some(info.split_once(':').map_or(info, |(_, password)| password))
+}
+
+/// `url` as it may be shown: `http://user:<redacted>@host/...`; a lone
+/// userinfo (`http://TOKEN@host`) is redacted whole. Every place that
+/// prints an endpoint (the worker's start line, errors, `config show`)
+/// goes through this.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((info, host)) => {
+            let user = match info.split_once(':') {
+                Some((user, _)) => format!("{user}:<redacted>"),
+                None => "<redacted>".to_string(),
+            };
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
 fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
@@ -391,6 +440,24 @@ pub fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_credentials_are_redacted() {
+        assert_eq!(
+            shown_url("http://user:s3cret@127.0.0.1:9/v1"),
+            "http://user:<redacted>@127.0.0.1:9/v1"
+        );
+        assert_eq!(
+            shown_url("https://tok@example.com"),
+            "https://<redacted>@example.com"
+        );
+        assert_eq!(
+            shown_url("https://api.hetzner.cloud/v1?a=b@c"),
+            "https://api.hetzner.cloud/v1?a=b@c"
+        );
+        assert_eq!(userinfo("http://u:p@h/v1"), Some("p"));
+        assert_eq!(userinfo("http://h/v1"), None);
+    }
 
     #[test]
     fn tokens_never_show() {
