@@ -96,6 +96,13 @@ impl Home {
                         .map_err(|e| Error::io("restrict permissions of", &path, e));
                 }
                 Err(Failure::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
+                // Another user's private file (a panel running `hcc push`
+                // in a shared state directory): not this user's to narrow.
+                // A link or FIFO would have been refused before the
+                // permission check.
+                Err(Failure::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    return Ok(());
+                }
                 Err(failure) => return Err(Error::fs("open", &path, failure)),
             }
             match safe_fs::create_new(root_fd, name, 0o600) {

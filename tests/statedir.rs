@@ -486,3 +486,50 @@ fn the_state_directory_layout_has_no_foreign_owner_or_links() {
         assert_eq!(meta.uid(), rustix::process::geteuid().as_raw(), "{name}");
     }
 }
+
+#[test]
+fn a_panel_user_in_the_group_still_pushes_and_ingests() {
+    // The README's shared set-up: the state directory 2770 with the
+    // panel's group, hcc.db 660, config.json private to hcc's user. The
+    // panel's user (here nobody:nogroup) runs `hcc push` and `hcc ingest`.
+    if !rustix::process::geteuid().is_root() || !crate::test::have("setpriv") {
+        eprintln!("SKIP: needs root and setpriv to act as another user");
+        return;
+    }
+    let env = Env::new();
+    let group = rustix::process::Gid::from_raw(65534);
+    for dir in ["", "spool", "spool/tmp", "spool/new", "spool/bad"] {
+        let path = env.path(dir);
+        rustix::fs::chown(&path, None, Some(group)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o2770)).unwrap();
+    }
+    for file in ["hcc.db", "hcc.db-wal", "hcc.db-shm"] {
+        let path = env.path(file);
+        if path.exists() {
+            rustix::fs::chown(&path, None, Some(group)).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).unwrap();
+        }
+    }
+    let as_panel = |args: &[&str]| {
+        let inner = env.cmd(args);
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(crate::test::HCC)
+            .args(args)
+            .env_clear()
+            .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::null());
+        Run::from(cmd.output().unwrap())
+    };
+    let run = as_panel(&["push", "start", "vm1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    env.spool("p1", b"stop vm1\n");
+    let run = as_panel(&["ingest"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "queued 1\n"),
+        "{run:?}"
+    );
+    assert_eq!(mode(&env.path("config.json")), 0o600);
+    assert_eq!(env.value::<i64>("SELECT count(*) FROM commands"), 2);
+}
