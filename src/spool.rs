@@ -10,15 +10,24 @@
 //! transaction keyed on the file name, commit, then unlink. A crash between
 //! commit and unlink re-reads the same file later, finds its name (and the
 //! same device, inode, size and mtime) already queued, and only unlinks.
-//! Anything that is not one valid command line moves to `spool/bad/NAME`
-//! with `spool/bad/NAME.why` holding the reason; ingest goes on. Several
+//! Anything that is not one valid command line, or that hcc's user may not
+//! read, moves to `spool/bad/NAME` with `spool/bad/NAME.why` holding the
+//! reason; ingest goes on. Several
 //! ingesters may run at once (`next`, `wait`, `ingest`, the worker): each
 //! step tolerates a file that another one already took.
 //!
 //! Locking: none of its own. The database's unique `spool_name` decides
 //! which ingester queues a file; an atomic no-replace rename decides which
 //! one rejects it. A file that cannot be read or moved now (I/O error,
-//! full disk) stays in `spool/new` and is reported; the pass goes on.
+//! full disk) stays in `spool/new` and is reported, once per process and
+//! file (name and inode); the pass goes on.
+//!
+//! The panel's group may write into these directories: `spool/new` and
+//! `spool/bad` are opened once per pass as checked directory descriptors
+//! ([`Home::spool_dir`]) and every file is reached through them (`openat`,
+//! `renameat`, `unlinkat`), never by a path that a swapped link could
+//! redirect; spool files are opened `O_NOFOLLOW|O_NONBLOCK` and must be
+//! regular files by `fstat`.
 //!
 //! Compatibility: the file format (one line `CMD ARG...`, UTF-8, at most
 //! 4096 bytes) and the `bad/NAME` + `bad/NAME.why` layout are a contract

@@ -51,7 +51,8 @@ pub enum Error {
     /// A command id that does not exist, or is in the wrong state.
     Command(String),
     /// The file is not a database hcc can use: empty, or another
-    /// program's. Named and left alone.
+    /// program's. Named and left alone; `why` begins with a verb ("is
+    /// damaged: ...").
     Damaged { path: PathBuf, why: String },
     /// A symlink or other planted name where the database belongs.
     Unsafe { path: PathBuf, why: String },
@@ -129,7 +130,7 @@ impl fmt::Display for Error {
             Error::Command(msg) => f.write_str(msg),
             Error::Damaged { path, why } => write!(
                 f,
-                "database `{}` is damaged: {why}; hcc leaves it untouched: restore it from a backup or move it away",
+                "database `{}` {why}; hcc leaves it untouched: restore it from a backup or move it away",
                 path.display()
             ),
             Error::Unsafe { path, why } => f.write_str(&crate::safe_fs::refusal(path, why)),
@@ -234,7 +235,7 @@ impl Store {
         match foreign {
             Some(why) => Err(Error::Damaged {
                 path: self.path.clone(),
-                why: format!("not an hcc database ({why})"),
+                why: format!("is not an hcc database ({why})"),
             }),
             None => Ok(()),
         }
@@ -347,7 +348,8 @@ fn check_file(path: &Path) -> Result<(), Error> {
     if meta.len() == 0 {
         return Err(Error::Damaged {
             path: path.to_path_buf(),
-            why: "it is empty (0 bytes), not a database hcc made".into(),
+            why: "is damaged: it is empty (0 bytes), and hcc never leaves an empty database behind"
+                .into(),
         });
     }
     Ok(())
