@@ -272,3 +272,66 @@ pub fn rename_noreplace(
     rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE)
         .map_err(io::Error::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn owners() -> Owners {
+        Owners::new(rustix::process::geteuid().as_raw())
+    }
+
+    fn unsafe_why(result: Result<impl std::fmt::Debug, Failure>) -> String {
+        match result {
+            Err(Failure::Unsafe(why)) => why,
+            other => panic!("want a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn links_fifos_and_hard_links_are_refused_on_the_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let at = |name: &str| dir.path().join(name);
+        symlink(&victim, at("link")).unwrap();
+        std::fs::hard_link(&victim, at("hard")).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &at("fifo"), Mode::from_raw_mode(0o600)).unwrap();
+        let open = |name: &str, access| open_file(rustix::fs::CWD, &at(name), access, &owners());
+        let rw = Access::ReadWriteCreate(0o600);
+        assert!(unsafe_why(open("link", rw)).contains("symbolic link"));
+        assert!(unsafe_why(open("link", Access::Read)).contains("symbolic link"));
+        assert!(unsafe_why(open("fifo", rw)).contains("FIFO"));
+        assert!(unsafe_why(open("fifo", Access::Read)).contains("FIFO"));
+        assert!(unsafe_why(open("hard", rw)).contains("2 hard links"));
+        // Reading a spool file through a second link is harmless.
+        assert!(open("hard", Access::Read).is_ok());
+        let dir_fd = open_dir(rustix::fs::CWD, dir.path(), &owners()).unwrap();
+        assert!(
+            unsafe_why(open_dir(&dir_fd, Path::new("link"), &owners())).contains("symbolic link")
+        );
+        assert!(unsafe_why(open_dir(&dir_fd, Path::new("fifo"), &owners())).contains("FIFO"));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_a_planted_link_instead_of_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        symlink(&victim, dir.path().join("config.json")).unwrap();
+        let dir_fd = open_dir(rustix::fs::CWD, dir.path(), &owners()).unwrap();
+        write_atomic(&dir_fd, Path::new("config.json"), b"{}\n", 0o600).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let meta = std::fs::symlink_metadata(dir.path().join("config.json")).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
+        // Nothing left behind under a temporary name.
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 2);
+    }
+}

@@ -330,6 +330,14 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     symlink(&target, env.path("hcc.db")).unwrap();
     env.run(&["push", "start", "vm1"]).fails(2, "hcc.db");
     assert_eq!(fs::read(&target).unwrap(), before);
+
+    // So is one at its write-ahead log.
+    fs::remove_file(env.path("hcc.db")).unwrap();
+    env.ok(&["push", "start", "vm1"]);
+    let _ = fs::remove_file(env.path("hcc.db-wal"));
+    symlink(&target, env.path("hcc.db-wal")).unwrap();
+    env.run(&["push", "start", "vm1"]).fails(2, "hcc.db-wal");
+    assert_eq!(fs::read(&target).unwrap(), before);
 }
 
 #[test]

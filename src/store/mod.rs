@@ -345,6 +345,26 @@ fn check_file(path: &Path) -> Result<(), Error> {
             why: why.into(),
         });
     }
+    // SQLite opens these with O_NOFOLLOW and would fail with a bare
+    // "unable to open"; name the planted file instead.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if let Ok(meta) = std::fs::symlink_metadata(&side)
+            && !meta.file_type().is_file()
+        {
+            let why = if meta.file_type().is_symlink() {
+                "is a symbolic link"
+            } else {
+                "is not a regular file"
+            };
+            return Err(Error::Unsafe {
+                path: side,
+                why: why.into(),
+            });
+        }
+    }
     if meta.len() == 0 {
         return Err(Error::Damaged {
             path: path.to_path_buf(),
