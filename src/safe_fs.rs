@@ -297,7 +297,7 @@ mod tests {
         let at = |name: &str| dir.path().join(name);
         symlink(&victim, at("link")).unwrap();
         std::fs::hard_link(&victim, at("hard")).unwrap();
-        rustix::fs::mkfifoat(rustix::fs::CWD, &at("fifo"), Mode::from_raw_mode(0o600)).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, at("fifo"), Mode::from_raw_mode(0o600)).unwrap();
         let open = |name: &str, access| open_file(rustix::fs::CWD, &at(name), access, &owners());
         let rw = Access::ReadWriteCreate(0o600);
         assert!(unsafe_why(open("link", rw)).contains("symbolic link"));
