@@ -279,6 +279,20 @@ fn examine(new_dir: &OwnedFd, name: &Path) -> Verdict {
         Ok(meta) => meta,
         Err(e) => return Verdict::Unreadable(ino, format!("cannot read file metadata: {e}")),
     };
+    // A second name: a hard link to a file of someone else's, planted to
+    // have hcc read it (and quote it in a `.why` the group can read). It is
+    // neither read nor moved; a writer that links into spool/new and then
+    // unlinks its temporary (old maildir style) has its file taken at the
+    // next pass.
+    if meta.nlink() > 1 {
+        return Verdict::Unreadable(
+            meta.ino(),
+            format!(
+                "it has {} hard links; a spool file must be renamed into spool/new, not linked",
+                meta.nlink()
+            ),
+        );
+    }
     let mut bytes = Vec::new();
     if let Err(e) = (&file).take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes) {
         return Verdict::Unreadable(ino, format!("cannot read: {e}"));

@@ -205,6 +205,32 @@ fn fifos_and_devices_in_spool_new_are_rejected_without_blocking() {
     assert!(why.contains("not a regular file"), "{why}");
 }
 
+#[test]
+fn a_hard_link_in_spool_new_is_neither_read_nor_lost() {
+    let env = Env::new();
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("private");
+    fs::write(&target, "start vm-secret-42\n").unwrap();
+    fs::hard_link(&target, env.path("spool/new/linked")).unwrap();
+    let run = env.run(&["ingest"]);
+    assert_eq!(
+        run.stdout, "queued 0, left 1 for the next pass\n",
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("2 hard links"), "{run:?}");
+    assert!(!run.stderr.contains("secret"), "{run:?}");
+    assert_eq!(env.value::<i64>("SELECT count(*) FROM commands"), 0);
+    assert!(
+        fs::read_dir(env.path("spool/bad"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    // Once spool/new holds its only name, it is an ordinary spool file.
+    fs::remove_file(&target).unwrap();
+    assert_eq!(env.ok(&["ingest"]), "queued 1\n");
+}
+
 /// `hcc ARGS` as a user that cannot read a mode-000 file. Root reads any
 /// file (CAP_DAC_OVERRIDE), so as root hcc runs with that capability and
 /// CAP_DAC_READ_SEARCH dropped from its bounding set (`setpriv`), which
