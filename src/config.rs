@@ -108,21 +108,15 @@ impl fmt::Display for Error {
 pub const CREDENTIAL: &str = "hcloud-token";
 
 /// The token from `$CREDENTIALS_DIRECTORY/hcloud-token` when systemd
-/// provides one; `None` without that variable or file, or when it is empty.
-pub fn credential_token() -> Result<Option<Secret>, String> {
-    let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) else {
-        return Ok(None);
-    };
-    let path = Path::new(&dir).join(CREDENTIAL);
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text.trim().is_empty() => Ok(None),
-        Ok(text) => Ok(Some(Secret::new(text.trim().to_string()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!(
-            "cannot read the systemd credential `{}`: {e}",
-            path.display()
-        )),
-    }
+/// provides one; `None` without that variable or file, when it is empty,
+/// or when it cannot be read (systemd makes it readable for the service;
+/// anything else falls through to the settings and, failing those, to
+/// "no API token").
+fn credential_token() -> Option<Secret> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty())?;
+    let text = std::fs::read_to_string(Path::new(&dir).join(CREDENTIAL)).ok()?;
+    let token = text.trim();
+    (!token.is_empty()).then(|| Secret::new(token.to_string()))
 }
 
 /// How a key's value is checked and stored.
@@ -341,6 +335,8 @@ pub fn key(name: &str) -> Result<&'static Key, Error> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Env(&'static str),
+    /// systemd's `$CREDENTIALS_DIRECTORY/hcloud-token` (the token only).
+    Credential,
     File,
     Default,
     Unset,
@@ -350,6 +346,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Env(var) => write!(f, "from {var}"),
+            Source::Credential => write!(f, "from $CREDENTIALS_DIRECTORY/{CREDENTIAL}"),
             Source::File => f.write_str("from config.json"),
             Source::Default => f.write_str("default"),
             Source::Unset => f.write_str("not set"),
@@ -455,6 +452,13 @@ impl Config {
             && let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty())
         {
             return (Some(value), Source::Env(var));
+        }
+        // systemd hands the token over as a credential (LoadCredential=),
+        // so a unit needs no shell that puts it into the environment.
+        if key.kind == Kind::Token
+            && let Some(token) = credential_token()
+        {
+            return (Some(token.expose().to_string()), Source::Credential);
         }
         if let Some(value) = self.file.get(key.name) {
             return (Some(value.clone()), Source::File);

@@ -489,6 +489,29 @@ fn the_token_comes_from_the_systemd_credential_directory() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(env.value::<i64>("SELECT count(*) FROM servers"), 2);
+    // `config show` says where it came from, and never shows it.
+    let run = Run::from(
+        env.cmd(&["config", "show"])
+            .env("CREDENTIALS_DIRECTORY", creds.path())
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        run.stdout
+            .contains("(from $CREDENTIALS_DIRECTORY/hcloud-token)"),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains(&sim.token), "{run:?}");
+    // HCLOUD_TOKEN still wins.
+    let run = Run::from(
+        env.cmd(&["sync"])
+            .env("HCLOUD_ENDPOINT", &sim.endpoint)
+            .env("HCLOUD_TOKEN", "wrong")
+            .env("CREDENTIALS_DIRECTORY", creds.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
 
     // A credential directory without the token: the usual "no token".
     let empty = tempfile::tempdir().unwrap();

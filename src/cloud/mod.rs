@@ -76,17 +76,9 @@ impl Cloud {
     }
 }
 
-/// The token: `HCLOUD_TOKEN`, else `$CREDENTIALS_DIRECTORY/hcloud-token`,
-/// else the `token` setting, else the file named by `token_file`.
+/// The token: `HCLOUD_TOKEN`, else the `token` setting, else the file
+/// named by `token_file`.
 pub fn token(config: &Config) -> Result<Token, Error> {
-    // A systemd credential (LoadCredential=hcloud-token:...) comes after
-    // HCLOUD_TOKEN and before the settings.
-    if std::env::var_os("HCLOUD_TOKEN").is_none_or(|v| v.is_empty())
-        && let Some(token) = config::credential_token()
-            .map_err(|why| Error::Hetzner(hetzner::Error::NoToken(why)))?
-    {
-        return Ok(Token::new(token.expose().to_string()));
-    }
     if let Some(token) = setting(config, "token") {
         return Ok(Token::new(token));
     }
