@@ -67,9 +67,6 @@ impl Method {
 
 pub struct Client {
     agent: ureq::Agent,
-    /// The API's base URL, as requests use it.
-    base_url: String,
-    /// The endpoint as it may be shown: a password in it redacted.
     endpoint: String,
     token: Token,
     budget: Box<dyn Budget>,
@@ -97,8 +94,7 @@ impl Client {
             .into();
         Client {
             agent,
-            base_url: endpoint.trim_end_matches('/').to_string(),
-            endpoint: shown_url(endpoint.trim_end_matches('/')),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
             token,
             budget,
             priority: Priority::Interactive,
@@ -137,14 +133,14 @@ impl Client {
 
     /// The endpoint as it may be shown (logs, errors): the password of
     /// `http://user:PASSWORD@host` redacted, as the token is.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    pub fn endpoint(&self) -> String {
+        shown_url(&self.endpoint)
     }
 
     /// `text` with the endpoint's credentials redacted.
     fn scrub(&self, text: &str) -> String {
-        let text = text.replace(&self.base_url, &self.endpoint);
-        match userinfo(&self.base_url) {
+        let text = text.replace(&self.endpoint, &self.endpoint());
+        match userinfo(&self.endpoint) {
             Some(secret) if !secret.is_empty() => text.replace(secret, "<redacted>"),
             _ => text,
         }
@@ -238,7 +234,7 @@ impl Client {
         body: Option<&Value>,
         what: &str,
     ) -> (Outcome, Result<Value, Error>) {
-        let mut url = format!("{}{path}", self.base_url);
+        let mut url = format!("{}{path}", self.endpoint);
         for (i, (key, value)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
             url.push_str(key);
@@ -289,7 +285,7 @@ impl Client {
                 return (
                     outcome,
                     Err(Error::Transport {
-                        endpoint: self.endpoint.clone(),
+                        endpoint: self.endpoint(),
                         detail: self.scrub(&transport_detail(&err)),
                     }),
                 );
@@ -321,7 +317,7 @@ impl Client {
                 return (
                     Outcome::Transport,
                     Err(Error::Transport {
-                        endpoint: self.endpoint.clone(),
+                        endpoint: self.endpoint(),
                         detail: self.scrub(&format!(
                             "reading the answer failed: {}",
                             transport_detail(&err)
@@ -360,7 +356,6 @@ impl Client {
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
 /// The secret part of a URL's userinfo (`user:PASSWORD@`, or a lone
 /// `TOKEN@`), if any.
 fn userinfo(url: &str) -> Option<&str> {
@@ -392,6 +387,7 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
 fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
