@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::test::{Env, Run, Sim, Worker, eventually};
+use crate::test::{Env, Run, Sim, eventually};
 
 fn mode(path: &std::path::Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -462,12 +462,33 @@ fn an_endpoint_password_is_never_printed() {
 
     // The worker's start line.
     let sim = Sim::start(&[]);
-    let mut worker = Worker::start(&env, &sim, "60");
-    let started = eventually(Duration::from_secs(10), || worker.log().contains("started"));
-    worker.stop();
-    let log = worker.log();
-    assert!(started, "{log}");
-    assert!(!log.contains(PASSWORD), "{log}");
+    let log = env.path("worker.log");
+    let mut worker = env
+        .cmd(&["worker", "--cycle", "60"])
+        .env(
+            "HCLOUD_ENDPOINT",
+            format!("http://user:{PASSWORD}@{}/v1", sim.addr),
+        )
+        .env("HCLOUD_TOKEN", &sim.token)
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(10), || {
+        fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("started")
+    });
+    crate::test::terminate(&mut worker, Duration::from_secs(5));
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(started, "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+    assert!(
+        text.contains(&format!("endpoint http://user:<redacted>@{}/v1", sim.addr)),
+        "{text}"
+    );
 }
 
 #[test]
