@@ -10,9 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -66,6 +64,11 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A symlink, hard link or foreign file where `config.json` belongs.
+    Unsafe {
+        path: PathBuf,
+        why: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -88,6 +91,7 @@ impl fmt::Display for Error {
                 "cannot read configuration `{}`: {source} (it is private to its owner, mode 0600, as it may hold the API token: run hcc as that user)",
                 path.display()
             ),
+            Error::Unsafe { path, why } => f.write_str(&crate::safe_fs::refusal(path, why)),
             Error::Write { path, source } => {
                 write!(
                     f,
@@ -97,6 +101,22 @@ impl fmt::Display for Error {
             }
         }
     }
+}
+
+/// The systemd credential holding the token: `LoadCredential=` copies it
+/// into `$CREDENTIALS_DIRECTORY`, readable by that service only.
+pub const CREDENTIAL: &str = "hcloud-token";
+
+/// The token from `$CREDENTIALS_DIRECTORY/hcloud-token` when systemd
+/// provides one; `None` without that variable or file, when it is empty,
+/// or when it cannot be read (systemd makes it readable for the service;
+/// anything else falls through to the settings and, failing those, to
+/// "no API token").
+fn credential_token() -> Option<Secret> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty())?;
+    let text = std::fs::read_to_string(Path::new(&dir).join(CREDENTIAL)).ok()?;
+    let token = text.trim();
+    (!token.is_empty()).then(|| Secret::new(token.to_string()))
 }
 
 /// How a key's value is checked and stored.
@@ -315,6 +335,8 @@ pub fn key(name: &str) -> Result<&'static Key, Error> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Env(&'static str),
+    /// systemd's `$CREDENTIALS_DIRECTORY/hcloud-token` (the token only).
+    Credential,
     File,
     Default,
     Unset,
@@ -324,6 +346,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Env(var) => write!(f, "from {var}"),
+            Source::Credential => write!(f, "from $CREDENTIALS_DIRECTORY/{CREDENTIAL}"),
             Source::File => f.write_str("from config.json"),
             Source::Default => f.write_str("default"),
             Source::Unset => f.write_str("not set"),
@@ -362,7 +385,7 @@ impl Config {
             path: path.to_path_buf(),
             why,
         };
-        let text = fs::read_to_string(path).map_err(|e| {
+        let io_err = |e: std::io::Error| {
             if e.kind() == std::io::ErrorKind::PermissionDenied {
                 Error::Unreadable {
                     path: path.to_path_buf(),
@@ -371,7 +394,26 @@ impl Config {
             } else {
                 read_err(e.to_string())
             }
+        };
+        // The panel's group may rename its own file over this one (an
+        // endpoint of theirs would receive the token) or plant a link: only
+        // a regular file with one link, of a trusted owner, is read.
+        let owners = crate::safe_fs::Owners::of_parent(path).map_err(io_err)?;
+        let mut file = crate::safe_fs::open_file(
+            rustix::fs::CWD,
+            path,
+            crate::safe_fs::Access::ReadOwned,
+            &owners,
+        )
+        .map_err(|failure| match failure {
+            crate::safe_fs::Failure::Unsafe(why) => Error::Unsafe {
+                path: path.to_path_buf(),
+                why,
+            },
+            crate::safe_fs::Failure::Io(e) => io_err(e),
         })?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(io_err)?;
         let object: Map<String, Value> = if text.trim().is_empty() {
             Map::new()
         } else {
@@ -411,6 +453,13 @@ impl Config {
         {
             return (Some(value), Source::Env(var));
         }
+        // systemd hands the token over as a credential (LoadCredential=),
+        // so a unit needs no shell that puts it into the environment.
+        if key.kind == Kind::Token
+            && let Some(token) = credential_token()
+        {
+            return (Some(token.expose().to_string()), Source::Credential);
+        }
         if let Some(value) = self.file.get(key.name) {
             return (Some(value.clone()), Source::File);
         }
@@ -432,6 +481,10 @@ impl Config {
             None => "<not set>".to_string(),
             Some(v) if key.is_secret() => Secret::new(v).to_string(),
             Some(v) if v.is_empty() => "<empty>".to_string(),
+            // An endpoint may carry `user:PASSWORD@`.
+            Some(v) if matches!(key.kind, Kind::Url | Kind::BaseUrl) => {
+                crate::hetzner::shown_url(&v)
+            }
             Some(v) => v,
         };
         (shown, source)
@@ -479,19 +532,15 @@ impl Config {
         let mut text = serde_json::to_string_pretty(&Value::Object(object))
             .map_err(|e| write_err(std::io::Error::other(e)))?;
         text.push('\n');
-        let tmp = self.path.with_extension("json.tmp");
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(write_err)?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(write_err)?;
-        fs::rename(&tmp, &self.path).map_err(write_err)?;
-        Ok(())
+        // A new file under a fresh name, renamed over the old one: a link
+        // planted at either name is replaced, never written through.
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let name = self.path.file_name().map(Path::new).unwrap_or(&self.path);
+        let dir = std::fs::File::open(dir).map_err(write_err)?;
+        crate::safe_fs::write_atomic(&dir, name, text.as_bytes(), 0o600).map_err(write_err)
     }
 
     /// The message ring's capacity.
@@ -568,7 +617,7 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
             if !empty_ok && (!scheme_ok || value.contains(char::is_whitespace)) {
                 return Err(invalid(format!(
                     "`{}` is not an http:// or https:// URL",
-                    shown(value)
+                    shown(&crate::hetzner::shown_url(value))
                 )));
             }
         }

@@ -8,7 +8,9 @@
 //!   queue, `done` on a command that is not running, a database or file
 //!   system failure).
 //! - 2: usage or configuration: a bad argument, an unknown command, an
-//!   invalid setting, no API token, a database written by a newer hcc.
+//!   invalid setting, no API token, a database written by a newer hcc, an
+//!   unsafe state directory (a planted symlink, FIFO, hard link or foreign
+//!   directory where hcc keeps a file).
 //! - 4: busy: another worker already runs on this state directory.
 //! - 3: refused by the guard: the server lacks the managed label, or a new
 //!   server's name lacks the prefix.
@@ -17,7 +19,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::{config, hetzner, store};
+use crate::{config, hetzner, safe_fs, store};
 
 /// Exit code for a failed operation.
 pub const EXIT_FAILED: u8 = 1;
@@ -56,6 +58,9 @@ pub enum Error {
     Refused(String),
     /// Another process holds the state directory's worker lock.
     Busy(String),
+    /// A name in the state directory holds something hcc did not make
+    /// (a symlink, a FIFO, a hard link, a foreign directory).
+    Unsafe { path: PathBuf, why: String },
 }
 
 impl Error {
@@ -67,6 +72,17 @@ impl Error {
         }
     }
 
+    /// A [`safe_fs::Failure`] while trying to `action` `path`.
+    pub fn fs(action: &'static str, path: impl Into<PathBuf>, failure: safe_fs::Failure) -> Self {
+        match failure {
+            safe_fs::Failure::Unsafe(why) => Error::Unsafe {
+                path: path.into(),
+                why,
+            },
+            safe_fs::Failure::Io(source) => Error::io(action, path, source),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(config::Error::Unreadable { .. }) => EXIT_FAILED,
@@ -74,6 +90,7 @@ impl Error {
             Error::Hetzner(hetzner::Error::NoToken(_)) => EXIT_USAGE,
             Error::Refused(_) => EXIT_REFUSED,
             Error::Busy(_) => EXIT_BUSY,
+            Error::Unsafe { .. } => EXIT_USAGE,
             Error::Store(err) if err.is_usage() => EXIT_USAGE,
             _ => EXIT_FAILED,
         }
@@ -106,6 +123,7 @@ impl fmt::Display for Error {
                 crate::verb::escaped(&path.display().to_string())
             ),
             Error::Output(err) => write!(f, "cannot write output: {err}"),
+            Error::Unsafe { path, why } => f.write_str(&safe_fs::refusal(path, why)),
         }
     }
 }

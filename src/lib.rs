@@ -16,6 +16,7 @@ pub mod hetzner;
 pub mod home;
 mod http;
 pub mod man;
+pub mod safe_fs;
 pub mod serve;
 mod setup;
 pub mod sim;
@@ -386,6 +387,12 @@ fn ingest(home: &Home) -> Result<ExitCode, Error> {
             summary.push_str(&format!(
                 ", rejected {} (see spool/bad)",
                 report.rejected.len()
+            ));
+        }
+        if !report.deferred.is_empty() {
+            summary.push_str(&format!(
+                ", left {} for the next pass",
+                report.deferred.len()
             ));
         }
         Output::new().line(&summary)?;

@@ -142,10 +142,10 @@ const EXTRA_SECTIONS: &str = r#".SH EXIT STATUS
 Success.
 .TP
 \fB1\fR
-The operation failed or found nothing to do: an error from the Hetzner API or the network, an action that ended in error, a server not found, \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed or does not exist, a database or file system error.
+The operation failed or found nothing to do: an error from the Hetzner API or the network, an action that ended in error, a server not found, \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed or does not exist, a damaged, empty or foreign \fIhcc.db\fR (named and left untouched), a database or file system error.
 .TP
 \fB2\fR
-Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, no API token, \fBkill\fR without \fB\-\-yes\fR when standard input is not a terminal, a database written by a newer hcc, \fBserve\fR on an address reachable from other machines while no API key exists.
+Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, no API token, \fBkill\fR without \fB\-\-yes\fR when standard input is not a terminal, a database written by a newer hcc, \fBserve\fR on an address reachable from other machines while no API key exists, an unsafe state directory (a symbolic link, FIFO, hard link or foreign directory where hcc keeps a file or directory; the message names it).
 .TP
 \fB3\fR
 Refused by the guard: the server lacks the managed label, or a new server's name lacks the configured prefix.
@@ -164,6 +164,9 @@ When neither is given, the state directory is \fI$XDG_STATE_HOME/hcc\fR, else \f
 .TP
 \fBHCLOUD_TOKEN\fR
 Hetzner Cloud API token; overrides the \fBtoken\fR setting.
+.TP
+\fBCREDENTIALS_DIRECTORY\fR
+Set by systemd for \fBLoadCredential=\fR: the token is read from \fI$CREDENTIALS_DIRECTORY/hcloud\-token\fR when that file exists (after \fBHCLOUD_TOKEN\fR, before the settings).
 .TP
 \fBHCLOUD_ENDPOINT\fR
 Hetzner Cloud API base URL; overrides the \fBendpoint\fR setting.

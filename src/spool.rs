@@ -10,27 +10,45 @@
 //! transaction keyed on the file name, commit, then unlink. A crash between
 //! commit and unlink re-reads the same file later, finds its name (and the
 //! same device, inode, size and mtime) already queued, and only unlinks.
-//! Anything that is not one valid command line moves to `spool/bad/NAME`
-//! with `spool/bad/NAME.why` holding the reason; ingest goes on. Several
+//! Anything that is not one valid command line, or that hcc's user may not
+//! read, moves to `spool/bad/NAME` with `spool/bad/NAME.why` holding the
+//! reason; ingest goes on. Several
 //! ingesters may run at once (`next`, `wait`, `ingest`, the worker): each
 //! step tolerates a file that another one already took.
 //!
 //! Locking: none of its own. The database's unique `spool_name` decides
 //! which ingester queues a file; an atomic no-replace rename decides which
 //! one rejects it. A file that cannot be read or moved now (I/O error,
-//! full disk) stays in `spool/new` and is reported; the pass goes on.
+//! full disk) stays in `spool/new` and is reported, once per process and
+//! file (name and inode); the pass goes on.
+//!
+//! The panel's group may write into these directories: `spool/new` and
+//! `spool/bad` are opened once per pass as checked directory descriptors
+//! ([`Home::spool_dir`]) and every file is reached through them (`openat`,
+//! `renameat`, `unlinkat`), never by a path that a swapped link could
+//! redirect; spool files are opened `O_NOFOLLOW|O_NONBLOCK` and must be
+//! regular files by `fstat`.
 //!
 //! Compatibility: the file format (one line `CMD ARG...`, UTF-8, at most
 //! 4096 bytes) and the `bad/NAME` + `bad/NAME.why` layout are a contract
 //! with panels (README, "The spool directory").
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Mutex;
+
+use rustix::fs::AtFlags;
+use rustix::io::Errno;
 
 use crate::error::Error;
 use crate::home::Home;
+use crate::safe_fs::{self, Access, Failure};
 use crate::store::{SpoolItem, SpoolOutcome, Store};
 use crate::verb::{CommandLine, shown};
 
@@ -50,9 +68,22 @@ pub struct Report {
     pub recovered: usize,
     /// Files moved to `spool/bad`, with the reason.
     pub rejected: Vec<(String, String)>,
-    /// Files left in `spool/new` for the next pass, with the failure that
-    /// kept them there (a full disk, a read error).
-    pub deferred: Vec<(String, String)>,
+    /// Files left in `spool/new` for the next pass (a full disk, a read
+    /// error, a file that can be neither read nor moved).
+    pub deferred: Vec<Deferred>,
+    /// Name and inode of each deferred file, in the same order.
+    deferred_keys: Vec<(String, u64)>,
+}
+
+/// A file left in `spool/new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    pub name: String,
+    pub why: String,
+    /// This process already reported the same file (name and inode) in an
+    /// earlier pass: a long-running worker says it once, not at every
+    /// wake-up.
+    pub reported: bool,
 }
 
 impl Report {
@@ -62,17 +93,42 @@ impl Report {
             && self.rejected.is_empty()
             && self.deferred.is_empty()
     }
+
+    fn defer(&mut self, name: &str, ino: u64, why: String) {
+        self.deferred.push(Deferred {
+            name: name.to_string(),
+            why,
+            reported: false,
+        });
+        self.deferred_keys.push((name.to_string(), ino));
+    }
+}
+
+/// Files left in `spool/new` that this process has reported, by name and
+/// inode; pruned after each pass to those still left.
+static REPORTED: Mutex<BTreeSet<(String, u64)>> = Mutex::new(BTreeSet::new());
+
+/// `spool/new` and `spool/bad`, opened and checked once per pass; every
+/// name below is reached through these descriptors, never by path.
+struct Dirs {
+    new: OwnedFd,
+    bad: OwnedFd,
 }
 
 /// One pass over `spool/new`.
 pub fn ingest(home: &Home, store: &mut Store) -> Result<Report, Error> {
-    let new_dir = home.spool_new();
+    let dirs = Dirs {
+        new: home.spool_dir("new")?,
+        bad: home.spool_dir("bad")?,
+    };
+    let new_path = home.spool_new();
     let mut report = Report::default();
     let mut names = Vec::new();
-    let entries = fs::read_dir(&new_dir).map_err(|e| Error::io("list", &new_dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", &new_dir, e))?;
-        let name = entry.file_name();
+    let listing = rustix::fs::Dir::read_from(&dirs.new)
+        .map_err(|e| Error::io("list", &new_path, e.into()))?;
+    for entry in listing {
+        let entry = entry.map_err(|e| Error::io("list", &new_path, e.into()))?;
+        let name = OsStr::from_bytes(entry.file_name().to_bytes()).to_os_string();
         if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
@@ -86,7 +142,7 @@ pub fn ingest(home: &Home, store: &mut Store) -> Result<Report, Error> {
         let Some(name) = os_name.to_str().map(str::to_string) else {
             let lossy = os_name.to_string_lossy().into_owned();
             reject(
-                home,
+                &dirs,
                 &lossy,
                 &os_name,
                 "file name is not UTF-8",
@@ -94,23 +150,37 @@ pub fn ingest(home: &Home, store: &mut Store) -> Result<Report, Error> {
             );
             continue;
         };
-        match examine(&new_dir.join(&name)) {
+        match examine(&dirs.new, Path::new(&name)) {
             Verdict::Good(stamp, line) => batch.push(SpoolItem { name, stamp, line }),
             Verdict::Gone => {} // taken by another ingester meanwhile
-            Verdict::Bad(why) => reject(home, &name, &os_name, &why, &mut report),
-            Verdict::Unreadable(why) => report.deferred.push((name, why)),
+            Verdict::Bad(why) => reject(&dirs, &name, &os_name, &why, &mut report),
+            Verdict::Unreadable(ino, why) => report.defer(&name, ino, why),
         }
         if batch.len() == BATCH {
-            flush(home, store, &mut batch, &mut report)?;
+            flush(&dirs, store, &mut batch, &mut report)?;
         }
     }
-    flush(home, store, &mut batch, &mut report)?;
+    flush(&dirs, store, &mut batch, &mut report)?;
+    remember_reported(&mut report);
     Ok(report)
+}
+
+/// Marks the deferred files this process reported before, and forgets
+/// those no longer left (a file that comes back is reported again).
+fn remember_reported(report: &mut Report) {
+    let keys = std::mem::take(&mut report.deferred_keys);
+    let Ok(mut seen) = REPORTED.lock() else {
+        return;
+    };
+    for (deferred, key) in report.deferred.iter_mut().zip(&keys) {
+        deferred.reported = seen.contains(key);
+    }
+    *seen = keys.into_iter().collect();
 }
 
 /// Queues a batch, then unlinks (or rejects) its files.
 fn flush(
-    home: &Home,
+    dirs: &Dirs,
     store: &mut Store,
     batch: &mut Vec<SpoolItem>,
     report: &mut Report,
@@ -126,22 +196,21 @@ fn flush(
                     SpoolOutcome::Queued(_) => report.queued += 1,
                     _ => report.recovered += 1,
                 }
-                let path = home.spool_new().join(&item.name);
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                match rustix::fs::unlinkat(&dirs.new, Path::new(&item.name), AtFlags::empty()) {
+                    Ok(()) | Err(Errno::NOENT) => {}
                     // Queued already; the next pass sees it as recovered.
-                    Err(e) => report.deferred.push((
-                        item.name.clone(),
-                        format!("queued, but cannot remove it: {e}"),
-                    )),
+                    Err(e) => report.defer(
+                        &item.name,
+                        0,
+                        format!("queued, but cannot remove it: {}", io::Error::from(e)),
+                    ),
                 }
             }
             SpoolOutcome::NameReused(id) => {
                 let why = format!(
                     "the name was already used by command {id}; give every spool file a new unique name (maildir style: time.pid.host)"
                 );
-                reject(home, &item.name, item.name.as_ref(), &why, report);
+                reject(dirs, &item.name, item.name.as_ref(), &why, report);
             }
         }
     }
@@ -154,54 +223,79 @@ enum Verdict {
     Good(String, CommandLine),
     /// Another ingester took it meanwhile.
     Gone,
-    /// Not a valid command file: it belongs in `spool/bad`.
+    /// Not a valid command file, or one hcc may not read: it belongs in
+    /// `spool/bad`.
     Bad(String),
-    /// Could not be read now (I/O error): left for the next pass.
-    Unreadable(String),
+    /// Could not be read now (I/O error): left for the next pass; its
+    /// inode.
+    Unreadable(u64, String),
 }
 
-/// Reads and checks one spool file.
-fn examine(path: &Path) -> Verdict {
-    let meta = match fs::symlink_metadata(path) {
+/// Reads and checks one spool file, `name` in `spool/new`.
+fn examine(new_dir: &OwnedFd, name: &Path) -> Verdict {
+    let meta = match rustix::fs::statat(new_dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Gone,
-        Err(e) => return Verdict::Unreadable(format!("cannot read file metadata: {e}")),
+        Err(Errno::NOENT) => return Verdict::Gone,
+        Err(e) => {
+            return Verdict::Unreadable(
+                0,
+                format!("cannot read file metadata: {}", io::Error::from(e)),
+            );
+        }
     };
-    let kind = meta.file_type();
-    if kind.is_symlink() {
-        return Verdict::Bad("a symlink; spool files must be regular files".into());
-    }
-    if kind.is_dir() {
-        return Verdict::Bad("a directory; spool files must be regular files".into());
-    }
-    if !kind.is_file() {
-        return Verdict::Bad("not a regular file".into());
-    }
-    // O_NOFOLLOW: a symlink swapped in after the check is refused, never
-    // followed to a file outside the spool.
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Gone,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+    let ino = meta.st_ino;
+    match rustix::fs::FileType::from_raw_mode(meta.st_mode as _) {
+        rustix::fs::FileType::RegularFile => {}
+        rustix::fs::FileType::Symlink => {
             return Verdict::Bad("a symlink; spool files must be regular files".into());
         }
-        Err(e) => return Verdict::Unreadable(format!("cannot open: {e}")),
+        rustix::fs::FileType::Directory => {
+            return Verdict::Bad("a directory; spool files must be regular files".into());
+        }
+        _ => return Verdict::Bad("not a regular file".into()),
+    }
+    // O_NOFOLLOW and O_NONBLOCK, and fstat on the descriptor: a symlink or
+    // FIFO swapped in after the check is refused, never followed or
+    // waited on.
+    let file = match safe_fs::open_file(new_dir, name, Access::Read, &safe_fs::Owners::new(0)) {
+        Ok(file) => file,
+        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Verdict::Gone,
+        Err(Failure::Unsafe(why)) => {
+            return Verdict::Bad(format!("it {why}; spool files must be regular files"));
+        }
+        // Not for hcc's user (another user's file of mode 0600): it will
+        // not get better by itself, so it goes to spool/bad like any file
+        // hcc cannot take.
+        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Verdict::Bad(format!(
+                "hcc cannot read it: permission denied (owner uid {}, mode {:04o}); spool files must be readable by hcc's user",
+                meta.st_uid,
+                meta.st_mode & 0o7777
+            ));
+        }
+        Err(Failure::Io(e)) => return Verdict::Unreadable(ino, format!("cannot open: {e}")),
     };
     let meta = match file.metadata() {
-        Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return Verdict::Bad("not a regular file".into()),
-        Err(e) => return Verdict::Unreadable(format!("cannot read file metadata: {e}")),
+        Ok(meta) => meta,
+        Err(e) => return Verdict::Unreadable(ino, format!("cannot read file metadata: {e}")),
     };
+    // A second name: a hard link to a file of someone else's, planted to
+    // have hcc read it (and quote it in a `.why` the group can read). It is
+    // neither read nor moved; a writer that links into spool/new and then
+    // unlinks its temporary (old maildir style) has its file taken at the
+    // next pass.
+    if meta.nlink() > 1 {
+        return Verdict::Unreadable(
+            meta.ino(),
+            format!(
+                "it has {} hard links; a spool file must be renamed into spool/new, not linked",
+                meta.nlink()
+            ),
+        );
+    }
     let mut bytes = Vec::new();
-    if let Err(e) = (&mut file as &mut File)
-        .take(MAX_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)
-    {
-        return Verdict::Unreadable(format!("cannot read: {e}"));
+    if let Err(e) = (&file).take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes) {
+        return Verdict::Unreadable(ino, format!("cannot read: {e}"));
     }
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Verdict::Bad(format!(
@@ -254,10 +348,11 @@ pub fn parse(bytes: &[u8]) -> Result<CommandLine, String> {
 /// The reason goes through a temporary file created anew (`O_EXCL`,
 /// `O_NOFOLLOW`), so nothing planted in `spool/bad` is ever written
 /// through. A failure leaves the file in `spool/new` for the next pass.
-fn reject(home: &Home, name: &str, os_name: &std::ffi::OsStr, why: &str, report: &mut Report) {
-    let bad_dir = home.spool_bad();
-    let source = home.spool_new().join(os_name);
+fn reject(dirs: &Dirs, name: &str, os_name: &OsStr, why: &str, report: &mut Report) {
     let base = bad_name(name);
+    let ino = rustix::fs::statat(&dirs.new, os_name, AtFlags::SYMLINK_NOFOLLOW)
+        .map(|st| st.st_ino)
+        .unwrap_or(0);
     let mut target = None;
     for attempt in 0..1000 {
         let candidate = if attempt == 0 {
@@ -265,10 +360,16 @@ fn reject(home: &Home, name: &str, os_name: &std::ffi::OsStr, why: &str, report:
         } else {
             format!("{base}.{attempt}")
         };
-        if fs::symlink_metadata(bad_dir.join(format!("{candidate}.why"))).is_ok() {
+        let why_name = format!("{candidate}.why");
+        if rustix::fs::statat(&dirs.bad, why_name.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
             continue;
         }
-        match rename_noreplace(&source, &bad_dir.join(&candidate)) {
+        match safe_fs::rename_noreplace(
+            &dirs.new,
+            Path::new(os_name),
+            &dirs.bad,
+            Path::new(&candidate),
+        ) {
             Ok(()) => {
                 target = Some(candidate);
                 break;
@@ -276,25 +377,32 @@ fn reject(home: &Home, name: &str, os_name: &std::ffi::OsStr, why: &str, report:
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return, // another ingester's
             Err(e) => {
-                report
-                    .deferred
-                    .push((name.to_string(), format!("cannot move to spool/bad: {e}")));
+                report.defer(
+                    name,
+                    ino,
+                    format!("{why}; and it cannot be moved to spool/bad: {e}"),
+                );
                 return;
             }
         }
     }
     let Some(target) = target else {
-        report
-            .deferred
-            .push((name.to_string(), "no free name left in spool/bad".into()));
+        report.defer(name, ino, "no free name left in spool/bad".into());
         return;
     };
     report.rejected.push((name.to_string(), why.to_string()));
-    if let Err(e) = write_reason(&bad_dir, &target, why) {
-        report.deferred.push((
-            name.to_string(),
+    let written = safe_fs::write_atomic(
+        &dirs.bad,
+        Path::new(&format!("{target}.why")),
+        format!("{why}\n").as_bytes(),
+        0o600,
+    );
+    if let Err(e) = written {
+        report.defer(
+            name,
+            0,
             format!("moved to spool/bad/{target}, but cannot write its .why: {e}"),
-        ));
+        );
     }
 }
 
@@ -318,38 +426,17 @@ fn bad_name(name: &str) -> String {
     format!("{}~{:016x}", &printable[..cut], hasher.finish())
 }
 
-fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
-}
-
-fn write_reason(bad_dir: &Path, target: &str, why: &str) -> io::Result<()> {
-    let tmp = bad_dir.join(format!(".{target}.why.{}.tmp", std::process::id()));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    let written = file
-        .write_all(format!("{why}\n").as_bytes())
-        .and_then(|()| fs::rename(&tmp, bad_dir.join(format!("{target}.why"))));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written
-}
-
 /// Prints what a pass rejected, one `hcc:` line per file, for commands
 /// that ingest on the side (`next`, `wait`).
 pub fn warn_rejected(report: &Report) {
     for (name, why) in &report.rejected {
         eprintln!("hcc: spool: rejected `{}`: {why}", shown(name));
     }
-    for (name, why) in &report.deferred {
+    for deferred in report.deferred.iter().filter(|d| !d.reported) {
         eprintln!(
-            "hcc: spool: left `{}` for the next pass: {why}",
-            shown(name)
+            "hcc: spool: left `{}` for the next pass: {}",
+            shown(&deferred.name),
+            deferred.why
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The deployment files in `scripts/`: the systemd units carry the
-//! hardening and the token credential, their ExecStart runs as systemd
-//! would run it, and the cron lines are valid `hcc sync` calls.
+//! hardening and the token credential (which hcc reads from
+//! `$CREDENTIALS_DIRECTORY` itself), their ExecStart runs as systemd would
+//! run it, and the cron lines are valid `hcc sync` calls.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -80,18 +81,15 @@ fn check_unit(name: &str, home: &str, token: &str) -> Vec<(String, String)> {
         format!("hcloud-token:{token}"),
         "{name}"
     );
+    // hcc reads the credential itself: no shell wrapper that puts the
+    // token into the environment.
     let exec = get(&keys, "ExecStart");
     assert!(
-        exec.contains("exec /usr/local/bin/hcc worker")
-            || exec.contains("exec /usr/local/bin/hcc serve --worker --listen 127.0.0.1:"),
+        exec == "/usr/local/bin/hcc worker"
+            || exec.starts_with("/usr/local/bin/hcc serve --worker --listen 127.0.0.1:"),
         "{exec}"
     );
-    assert!(
-        exec.contains("$$CREDENTIALS_DIRECTORY/hcloud-token"),
-        "{exec}"
-    );
-    // Every `$` meant for the shell is doubled, or systemd expands it.
-    assert!(!exec.replace("$$", "").contains('$'), "{exec}");
+    assert!(!exec.contains('$') && !exec.contains("sh -c"), "{exec}");
     keys
 }
 
@@ -136,22 +134,16 @@ fn units_carry_the_hardening_and_the_token_credential() {
         eprintln!("SKIP systemd-analyze verify: not installed");
         return;
     }
+    // verify checks that ExecStart's program exists: the one just built.
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        script("hcc-worker.service"),
-        dir.path().join("hcc-worker.service"),
-    )
-    .unwrap();
-    std::fs::copy(
-        script("hcc-worker@.service"),
-        dir.path().join("hcc-worker@shop.service"),
-    )
-    .unwrap();
-    std::fs::copy(
-        script("hcc-serve.service"),
-        dir.path().join("hcc-serve.service"),
-    )
-    .unwrap();
+    for (unit, file) in [
+        ("hcc-worker.service", "hcc-worker.service"),
+        ("hcc-worker@.service", "hcc-worker@shop.service"),
+        ("hcc-serve.service", "hcc-serve.service"),
+    ] {
+        let text = read(unit).replace("/usr/local/bin/hcc", HCC);
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
     let out = Command::new("systemd-analyze")
         .args([
             "verify",
@@ -170,18 +162,15 @@ fn units_carry_the_hardening_and_the_token_credential() {
     );
 }
 
-/// The unit's ExecStart as systemd runs it: `$$` becomes `$`, and hcc is
-/// the one just built.
+/// The unit's ExecStart as systemd runs it (its words, no shell), with
+/// the hcc just built.
 fn exec_start() -> Command {
     let keys = service(&read("hcc-worker.service"));
-    let line = get(&keys, "ExecStart").replace("$$", "$");
-    let script = line
-        .strip_prefix("/bin/sh -c '")
-        .and_then(|s| s.strip_suffix('\''))
-        .unwrap_or_else(|| panic!("ExecStart is not /bin/sh -c '...': {line}"))
-        .replace("/usr/local/bin/hcc", HCC);
-    let mut cmd = Command::new("/bin/sh");
-    cmd.args(["-c", &script])
+    let line = get(&keys, "ExecStart");
+    let mut words = line.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/local/bin/hcc"), "{line}");
+    let mut cmd = Command::new(HCC);
+    cmd.args(words)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .stdin(Stdio::null())
@@ -191,7 +180,7 @@ fn exec_start() -> Command {
 }
 
 #[test]
-fn exec_start_reads_the_credential_and_execs_the_worker() {
+fn exec_start_runs_the_worker_with_the_token_credential() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "50"]);
     let env = Env::new();
     env.ok(&["push", "stop", "srv-00001"]);
@@ -211,7 +200,7 @@ fn exec_start_reads_the_credential_and_execs_the_worker() {
     let done = eventually(Duration::from_secs(10), || {
         env.value::<String>("SELECT state FROM commands WHERE id = 1") == "done"
     });
-    // exec: the shell became hcc, so systemd's SIGTERM reaches hcc itself.
+    // No shell: systemd's SIGTERM reaches hcc itself.
     let comm = crate::test::comm(worker.id());
     let pid = rustix::process::Pid::from_raw(worker.id() as i32).expect("a pid");
     let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);

@@ -131,8 +131,19 @@ impl Client {
         self
     }
 
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    /// The endpoint as it may be shown (logs, errors): the password of
+    /// `http://user:PASSWORD@host` redacted, as the token is.
+    pub fn endpoint(&self) -> String {
+        shown_url(&self.endpoint)
+    }
+
+    /// `text` with the endpoint's credentials redacted.
+    fn scrub(&self, text: &str) -> String {
+        let text = text.replace(&self.endpoint, &self.endpoint());
+        match userinfo(&self.endpoint) {
+            Some(secret) if !secret.is_empty() => text.replace(secret, "<redacted>"),
+            _ => text,
+        }
     }
 
     /// How many requests this client has sent.
@@ -274,8 +285,8 @@ impl Client {
                 return (
                     outcome,
                     Err(Error::Transport {
-                        endpoint: self.endpoint.clone(),
-                        detail: transport_detail(&err),
+                        endpoint: self.endpoint(),
+                        detail: self.scrub(&transport_detail(&err)),
                     }),
                 );
             }
@@ -306,8 +317,11 @@ impl Client {
                 return (
                     Outcome::Transport,
                     Err(Error::Transport {
-                        endpoint: self.endpoint.clone(),
-                        detail: format!("reading the answer failed: {}", transport_detail(&err)),
+                        endpoint: self.endpoint(),
+                        detail: self.scrub(&format!(
+                            "reading the answer failed: {}",
+                            transport_detail(&err)
+                        )),
                     }),
                 );
             }
@@ -339,6 +353,37 @@ impl Client {
                 correlation_id,
             }),
         )
+    }
+}
+
+/// The secret part of a URL's userinfo (`user:PASSWORD@`, or a lone
+/// `TOKEN@`), if any.
+fn userinfo(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let (info, _) = authority.rsplit_once('@')?;
+    Some(info.split_once(':').map_or(info, |(_, password)| password))
+}
+
+/// `url` as it may be shown: `http://user:<redacted>@host/...`; a lone
+/// userinfo (`http://TOKEN@host`) is redacted whole. Every place that
+/// prints an endpoint (the worker's start line, errors, `config show`)
+/// goes through this.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((info, host)) => {
+            let user = match info.split_once(':') {
+                Some((user, _)) => format!("{user}:<redacted>"),
+                None => "<redacted>".to_string(),
+            };
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
     }
 }
 
@@ -391,6 +436,24 @@ pub fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_credentials_are_redacted() {
+        assert_eq!(
+            shown_url("http://user:s3cret@127.0.0.1:9/v1"),
+            "http://user:<redacted>@127.0.0.1:9/v1"
+        );
+        assert_eq!(
+            shown_url("https://tok@example.com"),
+            "https://<redacted>@example.com"
+        );
+        assert_eq!(
+            shown_url("https://api.hetzner.cloud/v1?a=b@c"),
+            "https://api.hetzner.cloud/v1?a=b@c"
+        );
+        assert_eq!(userinfo("http://u:p@h/v1"), Some("p"));
+        assert_eq!(userinfo("http://h/v1"), None);
+    }
 
     #[test]
     fn tokens_never_show() {

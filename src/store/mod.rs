@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use access::{ApiKey, OpenedLink, Refused, Session};
 pub use budget::SharedBudget;
@@ -50,6 +50,18 @@ pub enum Error {
     },
     /// A command id that does not exist, or is in the wrong state.
     Command(String),
+    /// The file is not a database hcc can use: empty, or another
+    /// program's. Named and left alone; `why` begins with a verb ("is
+    /// damaged: ...").
+    Damaged { path: PathBuf, why: String },
+    /// A symlink or other planted name where the database belongs.
+    Unsafe { path: PathBuf, why: String },
+    /// A file operation around the database failed.
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -76,7 +88,7 @@ impl Error {
 impl Error {
     /// Errors the user fixes by changing their setup, not by retrying.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::TooNew { .. })
+        matches!(self, Error::TooNew { .. } | Error::Unsafe { .. })
     }
 }
 
@@ -89,6 +101,8 @@ impl fmt::Display for Error {
                 source,
             } => {
                 let code = source.sqlite_error_code();
+                // SQLite's messages may quote SQL over several lines.
+                let source = one_line(&source.to_string());
                 if matches!(
                     code,
                     Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
@@ -114,6 +128,17 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Command(msg) => f.write_str(msg),
+            Error::Damaged { path, why } => write!(
+                f,
+                "database `{}` {why}; hcc leaves it untouched: restore it from a backup or move it away",
+                path.display()
+            ),
+            Error::Unsafe { path, why } => f.write_str(&crate::safe_fs::refusal(path, why)),
+            Error::Io {
+                path,
+                action,
+                source,
+            } => write!(f, "cannot {action} `{}`: {source}", path.display()),
         }
     }
 }
@@ -130,20 +155,90 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if empty) and migrates the database at `path`.
+    /// Opens and migrates the database at `path`, creating it first if it
+    /// is missing ([`create_if_missing`]). An existing file that is empty
+    /// or another program's is refused, never initialised: a panel or a
+    /// mistake made it, and it may be someone's data.
     pub fn open(path: &Path) -> Result<Store, Error> {
-        let conn = Connection::open(path).map_err(|source| Error::Sqlite {
+        create_if_missing(path)?;
+        Store::open_existing(path)
+    }
+
+    fn open_existing(path: &Path) -> Result<Store, Error> {
+        check_file(path)?;
+        let mut store = Store::connect(path)?;
+        // Before anything writes to the file (WAL mode is written into it).
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(store.err("set the busy timeout"))?;
+        store.check_identity()?;
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Initialises the empty file at `path`, just created by this process.
+    fn open_new(path: &Path) -> Result<Store, Error> {
+        let mut store = Store::connect(path)?;
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn connect(path: &Path) -> Result<Store, Error> {
+        // NOFOLLOW: a symlink swapped in after a check is refused too
+        // (SQLite opens its -wal and -shm files with O_NOFOLLOW itself).
+        // No CREATE: the file exists or this is an error.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| Error::Sqlite {
             path: path.to_path_buf(),
             action: "open the database",
             source,
         })?;
-        let mut store = Store {
+        Ok(Store {
             conn,
             path: path.to_path_buf(),
+        })
+    }
+
+    /// Refuses a database that is not hcc's: another program's
+    /// `application_id`, or tables without hcc's `commands` table.
+    fn check_identity(&self) -> Result<(), Error> {
+        let app: i64 = self
+            .conn
+            .pragma_query_value(None, "application_id", |row| row.get(0))
+            .map_err(self.err("read the application id"))?;
+        let has = |table: &str| -> Result<bool, Error> {
+            self.conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map(|n| n > 0)
+                .map_err(self.err("read the schema"))
         };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
+        let tables: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .map_err(self.err("read the schema"))?;
+        let foreign = if app != 0 && app != APPLICATION_ID {
+            Some(format!("its application id is {app}"))
+        } else if tables > 0 && !has("commands")? {
+            Some("it holds tables, but not hcc's `commands`".to_string())
+        } else {
+            None
+        };
+        match foreign {
+            Some(why) => Err(Error::Damaged {
+                path: self.path.clone(),
+                why: format!("is not an hcc database ({why})"),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn configure(&self) -> Result<(), Error> {
@@ -200,6 +295,8 @@ impl Store {
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(sqlite_err(&path, "read the schema version"))?;
         check_version(&path, version)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(sqlite_err(&path, "record the application id"))?;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)
                 .map_err(sqlite_err(&path, "upgrade the schema"))?;
@@ -223,6 +320,107 @@ impl Store {
     fn err(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
         sqlite_err(&self.path, action)
     }
+}
+
+/// `PRAGMA application_id` of hcc's databases ("hcc1"), so that `file`
+/// and hcc itself tell them from other SQLite files. Older databases have
+/// 0 until their next upgrade; both are accepted.
+const APPLICATION_ID: i64 = 0x6863_6331;
+
+/// Refuses what cannot be hcc's database: a symlink, a non-file, an empty
+/// file (SQLite would silently make it a new, empty database).
+fn check_file(path: &Path) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| io_err(path, "open", e))?;
+    let kind = meta.file_type();
+    let unsafe_why = if kind.is_symlink() {
+        Some("is a symbolic link")
+    } else if !kind.is_file() {
+        Some("is not a regular file")
+    } else {
+        None
+    };
+    if let Some(why) = unsafe_why {
+        return Err(Error::Unsafe {
+            path: path.to_path_buf(),
+            why: why.into(),
+        });
+    }
+    // SQLite opens these with O_NOFOLLOW and would fail with a bare
+    // "unable to open"; name the planted file instead.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if let Ok(meta) = std::fs::symlink_metadata(&side)
+            && !meta.file_type().is_file()
+        {
+            let why = if meta.file_type().is_symlink() {
+                "is a symbolic link"
+            } else {
+                "is not a regular file"
+            };
+            return Err(Error::Unsafe {
+                path: side,
+                why: why.into(),
+            });
+        }
+    }
+    if meta.len() == 0 {
+        return Err(Error::Damaged {
+            path: path.to_path_buf(),
+            why: "is damaged: it is empty (0 bytes), and hcc never leaves an empty database behind"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the database at `path` unless something exists there; returns
+/// true when this call created it. It is built under a temporary name
+/// (schema, WAL mode) and renamed into place without replacing anything,
+/// so no process ever sees an empty `hcc.db`, and an empty one found
+/// later is known not to be a half-made database of hcc's.
+pub fn create_if_missing(path: &Path) -> Result<bool, Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(path, "look for the database", e)),
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or(path.as_os_str());
+    let tmp = dir.join(crate::safe_fs::temp_name(name));
+    let made = (|| {
+        crate::safe_fs::create_new(rustix::fs::CWD, &tmp, 0o600)
+            .map_err(|e| io_err(&tmp, "create the database", e))?;
+        drop(Store::open_new(&tmp)?);
+        match crate::safe_fs::rename_noreplace(rustix::fs::CWD, &tmp, rustix::fs::CWD, path) {
+            Ok(()) => Ok(true),
+            // Another process made it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io_err(path, "create the database", e)),
+        }
+    })();
+    if !matches!(made, Ok(true)) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut leftover = tmp.clone().into_os_string();
+            leftover.push(suffix);
+            let _ = std::fs::remove_file(leftover);
+        }
+    }
+    made
+}
+
+fn io_err(path: &Path, action: &'static str, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Whitespace runs (newlines included) become one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Refuses a schema version this binary does not know.

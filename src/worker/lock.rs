@@ -2,13 +2,18 @@
 //! exclusive lock on the file for its whole life and writes its pid and
 //! start time into it; the kernel drops the lock when the process dies,
 //! however it dies, so a stale file never blocks a new worker.
+//!
+//! The file sits in a directory the panel's group may write into: it is
+//! opened without following a symlink and must be a regular file with one
+//! link (safe_fs.rs), or writing the pid would overwrite whatever a
+//! planted name points to.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::Error;
+use crate::safe_fs::{self, Access, Owners};
 
 /// The held lock; dropping it releases it.
 pub struct WorkerLock {
@@ -23,14 +28,14 @@ pub struct Holder {
 }
 
 fn open(path: &Path) -> Result<File, Error> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))
+    let owners = Owners::of_parent(path).map_err(|e| Error::io("open", path, e))?;
+    safe_fs::open_file(
+        rustix::fs::CWD,
+        path,
+        Access::ReadWriteCreate(0o600),
+        &owners,
+    )
+    .map_err(|f| Error::fs("open", path, f))
 }
 
 fn read_holder(file: &mut File) -> Option<Holder> {
@@ -70,7 +75,7 @@ impl WorkerLock {
 
 /// The running worker, if any.
 pub fn holder(path: &Path) -> Result<Option<Holder>, Error> {
-    if !path.exists() {
+    if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
     }
     let mut file = open(path)?;
