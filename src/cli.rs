@@ -394,6 +394,10 @@ pub struct SimArgs {
     /// per console when not given.
     #[arg(long, value_name = "PW")]
     pub console_password: Option<String>,
+    /// Answer the action feed (`GET /servers/actions`) with 404
+    /// `not_found`, as some emulators and filtering proxies do.
+    #[arg(long)]
+    pub no_action_feed: bool,
 }
 
 #[derive(Debug, Subcommand)]

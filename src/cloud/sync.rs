@@ -10,6 +10,11 @@
 //!   request. When the gap is wider than a few pages, or nothing was seen
 //!   before, it falls back to a full sync.
 //!
+//! The action feed is an optimisation: some emulators and filtering proxies
+//! answer it with 404 or 405. Then a full sync lists without a bookmark and
+//! an incremental one is a full one, noted once on stderr (and again only
+//! after the feed came back and went again).
+//!
 //! Background priority: sync never spends the budget's reserve.
 
 use std::collections::{BTreeSet, HashSet};
@@ -18,9 +23,9 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{Cloud, print_json, row};
+use super::{Cloud, Refetched, print_json, refetch, row};
 use crate::error::Error;
-use crate::hetzner::Priority;
+use crate::hetzner::{self, Priority, wire};
 use crate::home::Home;
 use crate::store::Refreshed;
 
@@ -28,6 +33,8 @@ use crate::store::Refreshed;
 const LAST_ACTION: &str = "last_action_id";
 /// Pages of actions an incremental sync reads before a full sync is cheaper.
 const MAX_ACTION_PAGES: u32 = 3;
+/// `missing` while the API answers the action feed with 404 or 405.
+const ACTION_FEED: &str = "action_feed";
 
 pub fn sync(
     home: &Home,
@@ -130,10 +137,37 @@ fn sync_one(cloud: &mut Cloud, name: &str) -> Result<Summary, Error> {
     }
 }
 
+/// The newest server actions (page `page`, 50 per page) and whether more
+/// pages follow; `None` when the API has no action feed.
+fn recent_actions(cloud: &Cloud, page: u32) -> Result<Option<(Vec<wire::Action>, bool)>, Error> {
+    let answer = cloud.client.recent_server_actions(page);
+    let feed = cloud.store.sync_value(ACTION_FEED)?;
+    match answer {
+        Ok(found) => {
+            if feed.as_deref() == Some("missing") {
+                cloud.store.set_sync_value(ACTION_FEED, "present")?;
+            }
+            Ok(Some(found))
+        }
+        Err(hetzner::Error::Api { status, .. }) if status == 404 || status == 405 => {
+            if feed.as_deref() != Some("missing") {
+                eprintln!(
+                    "hcc: the API has no action feed (GET /servers/actions answered {status}); \
+                     `sync --changes` lists every server instead"
+                );
+                cloud.store.set_sync_value(ACTION_FEED, "missing")?;
+            }
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     // The bookmark first, so nothing that happens during the listing is
     // missed by the next incremental sync.
-    let (newest, _) = cloud.client.recent_server_actions(1)?;
+    let newest = recent_actions(cloud, 1)?.map(|(actions, _)| actions);
+    let listed_from = crate::store::now();
     // Page by page: each page is stored (its own short transaction) and
     // dropped, so 10,000 servers take no more memory than 50.
     let terminal = std::io::stderr().is_terminal();
@@ -155,17 +189,20 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     if terminal {
         eprint!("\r\x1b[K");
     }
-    outcome.removed = cloud.store.remove_servers_except(&seen)?;
-    if let Some(first) = newest.first() {
-        let running = newest
-            .iter()
-            .filter(|a| a.status == "running")
-            .map(|a| a.id)
-            .min();
-        let mark = running.map(|id| id - 1).unwrap_or(first.id);
-        cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
-    } else {
-        cloud.store.set_sync_value(LAST_ACTION, "0")?;
+    outcome.removed = cloud.store.remove_servers_except(&seen, listed_from)?;
+    match newest.as_deref() {
+        // No feed: no bookmark to keep.
+        None => {}
+        Some([]) => cloud.store.set_sync_value(LAST_ACTION, "0")?,
+        Some(newest @ [first, ..]) => {
+            let running = newest
+                .iter()
+                .filter(|a| a.status == "running")
+                .map(|a| a.id)
+                .min();
+            let mark = running.map(|id| id - 1).unwrap_or(first.id);
+            cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
+        }
     }
     Ok(Summary {
         text: format!(
@@ -196,7 +233,11 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
     let mut oldest_running = None;
     let mut bridged = false;
     for page in 1..=MAX_ACTION_PAGES {
-        let (actions, more) = cloud.client.recent_server_actions(page)?;
+        let Some((actions, more)) = recent_actions(cloud, page)? else {
+            let mut summary = sync_all(cloud)?;
+            summary.text.push_str(" (no action feed)");
+            return Ok(summary);
+        };
         if newest.is_none() {
             newest = actions.first().map(|a| a.id);
         }
@@ -231,16 +272,9 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
     }
     let (mut updated, mut removed) = (0, 0);
     for id in &touched {
-        match cloud.client.server(*id)? {
-            Some((server, raw)) => {
-                cloud.store.refresh_server(&row(&server, &raw))?;
-                updated += 1;
-            }
-            None => {
-                if cloud.store.remove_server_id(*id)? {
-                    removed += 1;
-                }
-            }
+        match refetch(cloud, *id)? {
+            Refetched::Stored(_) => updated += 1,
+            Refetched::Gone { removed: gone } => removed += usize::from(gone),
         }
     }
     // A running action will change its server again: see it next time.

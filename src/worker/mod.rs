@@ -4,9 +4,11 @@
 //! spool, lease every command it may start (one at a time per server, so a
 //! server's commands run in order while different servers overlap), send
 //! each command's first request, and poll all running actions together,
-//! one request per tick. When nothing has happened for a cycle, it runs an
-//! incremental sync (one request when nothing changed) and every
-//! `full_sync_every` cycles a full one. It sleeps on inotify in between.
+//! one request per tick. Every cycle it runs an incremental sync (one
+//! request when nothing changed) and every `full_sync_every` cycles a full
+//! one. Syncs, and a queued full `sync`, run on a thread of their own
+//! (`syncer`), so commands start while 3,000 servers are being listed. It
+//! sleeps on inotify in between.
 //!
 //! Nothing is lost when it dies: its leases expire, and a new worker takes
 //! them over at start. A retried `create` finds the server an earlier
@@ -20,6 +22,7 @@
 mod exec;
 mod lock;
 pub mod status;
+mod syncer;
 
 use std::collections::{BTreeSet, HashSet};
 use std::process::ExitCode;
@@ -37,6 +40,7 @@ use crate::spool;
 use crate::store::{Finish, Owner, now};
 use crate::verb::CommandLine;
 use crate::wakeup::Wakeup;
+use syncer::{Poke, Queued, Syncing};
 
 pub use lock::WorkerLock;
 
@@ -95,6 +99,7 @@ pub fn run_locked(
         .reclaim_leases("id:worker:", cloud.config.max_attempts())?;
     let wakeup = Wakeup::new(home)?;
     watch_signals(stop.clone(), wakeup.poker())?;
+    let poke: Poke = Arc::new(wakeup.poker());
     log(&format!(
         "started (pid {}, cycle {} s, endpoint {}){}",
         std::process::id(),
@@ -115,6 +120,8 @@ pub fn run_locked(
         owner,
         max_attempts: cloud.config.max_attempts(),
         full_every: cloud.config.full_sync_every(),
+        syncing: None,
+        poke,
     };
     let mut woken = false;
     loop {
@@ -150,6 +157,9 @@ struct Worker {
     owner: Owner,
     max_attempts: i64,
     full_every: u64,
+    /// The sync running on its thread, if any.
+    syncing: Option<Syncing>,
+    poke: Poke,
 }
 
 impl Worker {
@@ -162,20 +172,28 @@ impl Worker {
     ) -> Result<(), Error> {
         let report = spool::ingest(home, &mut cloud.store)?;
         spool::warn_rejected(&report);
-        self.start_queued(cloud, background)?;
+        self.finish_sync(cloud)?;
+        self.start_queued(home, cloud, background)?;
         if self.next_poll.is_some_and(|at| Instant::now() >= at) {
             self.poll(cloud)?;
         }
         self.keep_leases(cloud)?;
-        if self.inflight.is_empty() && self.last_refresh.elapsed() >= cycle {
-            self.refresh(background);
+        if self.syncing.is_none() && self.last_refresh.elapsed() >= cycle {
+            self.refresh(home);
         }
         Ok(())
     }
 
     /// Leases and starts every command it may start now.
-    fn start_queued(&mut self, cloud: &mut Cloud, background: &mut Cloud) -> Result<(), Error> {
+    fn start_queued(
+        &mut self,
+        home: &Home,
+        cloud: &mut Cloud,
+        background: &mut Cloud,
+    ) -> Result<(), Error> {
         loop {
+            // One sync at a time: a queued `sync` waits for the running one.
+            let sync_busy = self.syncing.is_some();
             let mut busy: HashSet<String> = self
                 .inflight
                 .iter()
@@ -189,7 +207,7 @@ impl Worker {
                     false
                 }
                 Some(target) => !busy.contains(&target),
-                None => true,
+                None => !(sync_busy && exec::is_full_sync(line)),
             };
             let Some(leased) = cloud.store.lease_first(
                 &self.owner,
@@ -203,6 +221,24 @@ impl Worker {
             let line = leased.line.clone();
             match exec::start(cloud, background, &line, leased.attempts) {
                 Ok(exec::Started::Done(result)) => self.done(cloud, leased.id, &line, result)?,
+                Ok(exec::Started::Sync) => {
+                    let queued = Queued {
+                        id: leased.id,
+                        line: line.clone(),
+                        attempts: leased.attempts,
+                        lease_until: now() + LEASE_SECS,
+                    };
+                    match Syncing::spawn(home, sync::Mode::Full, Some(queued), 0, self.poke.clone())
+                    {
+                        Ok(syncing) => {
+                            log(&format!("command {} `{line}`: started", leased.id));
+                            self.syncing = Some(syncing);
+                        }
+                        Err(err) => {
+                            self.handle_error(cloud, leased.id, leased.attempts, &line, err)?
+                        }
+                    }
+                }
                 Ok(exec::Started::Waiting {
                     actions,
                     server_id,
@@ -282,7 +318,7 @@ impl Worker {
                 "error" => {
                     let flight = self.inflight.remove(index);
                     if let Some(id) = flight.server_id {
-                        let _ = cloud::server::refresh(cloud, id);
+                        let _ = cloud::refetch(cloud, id);
                     }
                     self.failed(cloud, flight.id, &flight.line, &action_error(&action))?;
                 }
@@ -298,6 +334,12 @@ impl Worker {
     /// command failed.
     fn keep_leases(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
         let t = now();
+        if let Some(queued) = self.syncing.as_mut().and_then(|s| s.command.as_mut())
+            && queued.lease_until - t < 60
+        {
+            queued.lease_until = t + LEASE_SECS;
+            cloud.store.renew_lease(queued.id, queued.lease_until)?;
+        }
         for flight in &mut self.inflight {
             if flight.lease_until - t < 60 {
                 flight.lease_until = t + LEASE_SECS;
@@ -311,7 +353,7 @@ impl Worker {
         {
             let flight = self.inflight.remove(index);
             if let Some(id) = flight.server_id {
-                let _ = cloud::server::refresh(cloud, id);
+                let _ = cloud::refetch(cloud, id);
             }
             let why = format!(
                 "hetzner: actions {:?} still unfinished after {} s; they may still finish (`hcc sync` shows the outcome)",
@@ -327,9 +369,11 @@ impl Worker {
     fn complete(&mut self, cloud: &mut Cloud, flight: InFlight) -> Result<(), Error> {
         let mut result = flight.result;
         if let Some(id) = flight.server_id {
-            match cloud::server::refresh(cloud, id) {
-                Ok(Some(server)) => result["status"] = Value::from(server.status),
-                Ok(None) => {}
+            match cloud::refetch(cloud, id) {
+                Ok(cloud::Refetched::Stored(server)) => {
+                    result["status"] = Value::from(server.status)
+                }
+                Ok(cloud::Refetched::Gone { .. }) => {}
                 Err(err) => log(&format!("refreshing server {id}: {err}")),
             }
         }
@@ -386,35 +430,68 @@ impl Worker {
         line: &CommandLine,
         err: Error,
     ) -> Result<(), Error> {
-        if is_transient(&err) && attempts < self.max_attempts {
-            // 1 s, then up to 2, 4, 8 s: later commands on the same server
-            // wait behind this one, so the delay stays short.
-            let wait = retry::backoff((attempts - 1).clamp(0, 3) as u32, crate::hetzner::jitter());
-            let at = now() + wait.as_secs().max(1) as i64;
-            cloud.store.retry_later(id, at, &err.to_string())?;
-            log(&format!(
-                "command {id} `{line}`: {err}; attempt {attempts} of {}, retrying in {} s",
-                self.max_attempts,
-                wait.as_secs().max(1)
-            ));
-            return Ok(());
+        let max = self.max_attempts;
+        if !is_transient(&err) {
+            return self.failed(cloud, id, line, &err.to_string());
         }
-        self.failed(cloud, id, line, &err.to_string())
+        if attempts >= max {
+            // The error column says what became of the command, not what
+            // the error would lead to while attempts remain.
+            let why = format!("{err}; gave up after {attempts} attempts (setting max_attempts)");
+            return self.failed(cloud, id, line, &why);
+        }
+        // 1 s, then up to 2, 4, 8 s: later commands on the same server
+        // wait behind this one, so the delay stays short.
+        let wait = retry::backoff((attempts - 1).clamp(0, 3) as u32, crate::hetzner::jitter());
+        let secs = wait.as_secs().max(1);
+        let why = format!("{err}; attempt {attempts} of {max}, retrying in {secs} s");
+        cloud.store.retry_later(id, now() + secs as i64, &why)?;
+        log(&format!("command {id} `{line}`: {why}"));
+        Ok(())
     }
 
-    /// The refresh cycle: incremental, with a full sync every few cycles.
-    fn refresh(&mut self, background: &mut Cloud) {
+    /// The refresh cycle: incremental, with a full sync every few cycles,
+    /// on the sync thread.
+    fn refresh(&mut self, home: &Home) {
         self.cycles += 1;
         let mode = if self.cycles.is_multiple_of(self.full_every) {
             sync::Mode::Full
         } else {
             sync::Mode::Changes
         };
-        match sync::run(background, mode) {
-            Ok(summary) => log(&format!("cycle {}: {}", self.cycles, summary.text)),
-            Err(err) => log(&format!("cycle {}: sync failed: {err}", self.cycles)),
+        match Syncing::spawn(home, mode, None, self.cycles, self.poke.clone()) {
+            Ok(syncing) => self.syncing = Some(syncing),
+            Err(err) => {
+                log(&format!("cycle {}: sync failed: {err}", self.cycles));
+                self.last_refresh = Instant::now();
+            }
         }
+    }
+
+    /// A sync that ended on its thread: close its command or log its cycle.
+    /// Either way the next cycle counts from now.
+    fn finish_sync(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
+        if !self.syncing.as_ref().is_some_and(Syncing::is_finished) {
+            return Ok(());
+        }
+        let Some(syncing) = self.syncing.take() else {
+            return Ok(());
+        };
         self.last_refresh = Instant::now();
+        match syncing.join() {
+            (Some(q), _, Ok(summary)) => {
+                self.done(cloud, q.id, &q.line, exec::sync_result(&summary))
+            }
+            (Some(q), _, Err(err)) => self.handle_error(cloud, q.id, q.attempts, &q.line, err),
+            (None, cycle, Ok(summary)) => {
+                log(&format!("cycle {cycle}: {}", summary.text));
+                Ok(())
+            }
+            (None, cycle, Err(err)) => {
+                log(&format!("cycle {cycle}: sync failed: {err}"));
+                Ok(())
+            }
+        }
     }
 
     /// How long to sleep: until the next poll, retry, lease expiry or
@@ -424,7 +501,8 @@ impl Worker {
         if let Some(at) = self.next_poll {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
-        if self.inflight.is_empty() {
+        // A running sync wakes the loop when it ends.
+        if self.syncing.is_none() {
             timeout = timeout.min(cycle.saturating_sub(self.last_refresh.elapsed()));
         }
         let t = now();
@@ -443,9 +521,15 @@ impl Worker {
     /// Stops: what it holds goes back to the queue for the next worker
     /// (actions already started at Hetzner go on; a retry finds them).
     fn shut_down(&mut self, cloud: &Cloud) {
-        let held = self.inflight.len();
+        let mut held = self.inflight.len();
         for flight in self.inflight.drain(..) {
             let _ = cloud.store.hand_back(flight.id);
+        }
+        // The sync thread is left to end with the process; its command
+        // runs again under the next worker.
+        if let Some(queued) = self.syncing.take().and_then(|s| s.command) {
+            let _ = cloud.store.hand_back(queued.id);
+            held += 1;
         }
         log(&format!(
             "stopping; {held} running commands returned to the queue"
