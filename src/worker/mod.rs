@@ -24,7 +24,7 @@ mod lock;
 pub mod status;
 mod syncer;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::cloud::{self, Cloud, sync};
 use crate::error::Error;
-use crate::hetzner::{Priority, retry};
+use crate::hetzner::{Ended, Poller, Priority, retry};
 use crate::home::Home;
 use crate::spool;
 use crate::store::{Finish, Owner, now};
@@ -53,14 +53,12 @@ const ACTION_DEADLINE: Duration = Duration::from_secs(300);
 /// The longest sleep without any event: a safety net for lost events.
 const RESCAN: Duration = Duration::from_secs(30);
 
-/// A command whose actions run at Hetzner.
+/// A command whose actions run at Hetzner (followed by the poller, under
+/// the command's id).
 struct InFlight {
-    /// When its first request went out; past `ACTION_DEADLINE` it fails.
-    started: Instant,
     id: i64,
     line: CommandLine,
     target: Option<String>,
-    pending: BTreeSet<i64>,
     server_id: Option<i64>,
     result: Value,
     lease_until: i64,
@@ -113,8 +111,7 @@ pub fn run_locked(
     ));
     let mut worker = Worker {
         inflight: Vec::new(),
-        polls: 0,
-        next_poll: None,
+        poller: Poller::new(ACTION_DEADLINE),
         last_refresh: Instant::now(),
         cycles: 0,
         owner,
@@ -150,8 +147,8 @@ pub fn run_locked(
 
 struct Worker {
     inflight: Vec<InFlight>,
-    polls: u32,
-    next_poll: Option<Instant>,
+    /// The running actions of every command in flight.
+    poller: Poller<i64>,
     last_refresh: Instant,
     cycles: u64,
     owner: Owner,
@@ -174,7 +171,7 @@ impl Worker {
         spool::warn_rejected(&report);
         self.finish_sync(cloud)?;
         self.start_queued(home, cloud, background)?;
-        if self.next_poll.is_some_and(|at| Instant::now() >= at) {
+        if self.poller.due().is_some_and(|at| Instant::now() >= at) {
             self.poll(cloud)?;
         }
         self.keep_leases(cloud)?;
@@ -244,36 +241,18 @@ impl Worker {
                     server_id,
                     result,
                 }) => {
-                    let pending: BTreeSet<i64> = actions
-                        .iter()
-                        .filter(|a| a.status == "running")
-                        .map(|a| a.id)
-                        .collect();
-                    if let Some(failed) = actions.iter().find(|a| a.status == "error") {
-                        let why = action_error(failed);
-                        self.failed(cloud, leased.id, &line, &why)?;
-                        continue;
-                    }
                     log(&format!("command {} `{line}`: started", leased.id));
                     let flight = InFlight {
-                        started: Instant::now(),
                         id: leased.id,
                         target: exec::target(&line),
                         line,
-                        pending,
                         server_id,
                         result,
                         lease_until: now() + LEASE_SECS,
                     };
-                    if flight.pending.is_empty() {
-                        self.complete(cloud, flight)?;
-                    } else {
-                        self.inflight.push(flight);
-                        self.polls = 0;
-                        // Never push a due poll back: a stream of new
-                        // commands must not starve the ones in flight.
-                        let soon = Instant::now() + crate::hetzner::poll_interval(0);
-                        self.next_poll = Some(self.next_poll.map_or(soon, |at| at.min(soon)));
+                    match self.poller.add(flight.id, &actions) {
+                        None => self.inflight.push(flight),
+                        Some(ended) => self.ended(cloud, flight, ended)?,
                     }
                 }
                 Err(err) => self.handle_error(cloud, leased.id, leased.attempts, &line, err)?,
@@ -283,51 +262,38 @@ impl Worker {
 
     /// One poll of every running action, in as few requests as possible.
     fn poll(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
-        let ids: Vec<i64> = self
-            .inflight
-            .iter()
-            .flat_map(|f| f.pending.iter().copied())
-            .collect();
-        let mut states = Vec::new();
-        for chunk in ids.chunks(25) {
-            match cloud.client.actions(chunk) {
-                Ok(actions) => states.extend(actions),
-                Err(err) => {
-                    log(&format!("polling actions: {err}; polling again later"));
-                    break;
-                }
-            }
+        let (ended, failure) = self.poller.poll(&cloud.client);
+        if let Some(err) = failure {
+            log(&format!("polling actions: {err}; polling again later"));
         }
-        self.polls += 1;
-        for action in states {
-            let Some(index) = self
-                .inflight
-                .iter()
-                .position(|f| f.pending.contains(&action.id))
-            else {
+        self.close_ended(cloud, ended)
+    }
+
+    /// Closes the commands whose actions ended.
+    fn close_ended(&mut self, cloud: &mut Cloud, ended: Vec<Ended<i64>>) -> Result<(), Error> {
+        for end in ended {
+            let (Ended::Succeeded(id, _) | Ended::Failed(id, _)) = &end;
+            let Some(index) = self.inflight.iter().position(|f| f.id == *id) else {
                 continue;
             };
-            match action.status.as_str() {
-                "success" => {
-                    self.inflight[index].pending.remove(&action.id);
-                    if self.inflight[index].pending.is_empty() {
-                        let flight = self.inflight.remove(index);
-                        self.complete(cloud, flight)?;
-                    }
+            let flight = self.inflight.remove(index);
+            self.ended(cloud, flight, end)?;
+        }
+        Ok(())
+    }
+
+    /// A command's actions ended: done when all succeeded; failed (its
+    /// server refetched, as the action may have changed it) otherwise.
+    fn ended(&mut self, cloud: &mut Cloud, flight: InFlight, end: Ended<i64>) -> Result<(), Error> {
+        match end {
+            Ended::Succeeded(..) => self.complete(cloud, flight),
+            Ended::Failed(_, err) => {
+                if let Some(id) = flight.server_id {
+                    let _ = cloud::refetch(cloud, id);
                 }
-                "error" => {
-                    let flight = self.inflight.remove(index);
-                    if let Some(id) = flight.server_id {
-                        let _ = cloud::refetch(cloud, id);
-                    }
-                    self.failed(cloud, flight.id, &flight.line, &action_error(&action))?;
-                }
-                _ => {}
+                self.failed(cloud, flight.id, &flight.line, &err.to_string())
             }
         }
-        self.next_poll = (!self.inflight.is_empty())
-            .then(|| Instant::now() + crate::hetzner::poll_interval(self.polls));
-        Ok(())
     }
 
     /// Long actions keep their lease; actions past the deadline end their
@@ -346,23 +312,8 @@ impl Worker {
                 cloud.store.renew_lease(flight.id, flight.lease_until)?;
             }
         }
-        while let Some(index) = self
-            .inflight
-            .iter()
-            .position(|f| f.started.elapsed() > ACTION_DEADLINE)
-        {
-            let flight = self.inflight.remove(index);
-            if let Some(id) = flight.server_id {
-                let _ = cloud::refetch(cloud, id);
-            }
-            let why = format!(
-                "hetzner: actions {:?} still unfinished after {} s; they may still finish (`hcc sync` shows the outcome)",
-                flight.pending,
-                ACTION_DEADLINE.as_secs()
-            );
-            self.failed(cloud, flight.id, &flight.line, &why)?;
-        }
-        Ok(())
+        let late = self.poller.expire();
+        self.close_ended(cloud, late)
     }
 
     /// All actions of a command succeeded: refresh its server, record it.
@@ -498,7 +449,7 @@ impl Worker {
     /// cycle, whichever comes first.
     fn timeout(&self, cloud: &Cloud, cycle: Duration) -> Duration {
         let mut timeout = RESCAN;
-        if let Some(at) = self.next_poll {
+        if let Some(at) = self.poller.due() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
         // A running sync wakes the loop when it ends.
@@ -523,6 +474,7 @@ impl Worker {
     fn shut_down(&mut self, cloud: &Cloud) {
         let mut held = self.inflight.len();
         for flight in self.inflight.drain(..) {
+            self.poller.forget(&flight.id);
             let _ = cloud.store.hand_back(flight.id);
         }
         // The sync thread is left to end with the process; its command
@@ -547,18 +499,6 @@ fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result
         }
         other => Ok(other?),
     }
-}
-
-fn action_error(action: &crate::hetzner::wire::Action) -> String {
-    let (code, message) = action
-        .error
-        .as_ref()
-        .map(|e| (e.code.as_str(), e.message.as_str()))
-        .unwrap_or(("action_failed", "no reason given"));
-    format!(
-        "hetzner: action {} ({}) failed: {code}: {message}",
-        action.command, action.id
-    )
 }
 
 fn is_transient(err: &Error) -> bool {
