@@ -9,10 +9,12 @@
 //! or releases a server.
 
 mod catalog;
+mod fresh;
 pub mod server;
 pub mod sync;
 
 pub use catalog::{datacenters, images, list, locations, server_types};
+pub use fresh::Fresh;
 pub use server::{CreateArgs, Verb, console, create, deltag, kill, power, settag};
 pub use sync::sync;
 

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{Cloud, Refetched, print_json, refetch, row};
+use super::{Cloud, Fresh, Refetched, print_json, refetch, row};
 use crate::error::Error;
 use crate::hetzner::{self, Priority, wire};
 use crate::home::Home;
@@ -80,11 +80,18 @@ pub struct Summary {
 /// Runs a sync and records when it ran and what it cost (`sync_state`:
 /// `last_sync_at`, `last_sync_mode`, `last_sync_requests`, for `hcc status`).
 pub fn run(cloud: &mut Cloud, mode: Mode) -> Result<Summary, Error> {
+    run_beside(cloud, mode, &Fresh::default())
+}
+
+/// As [`run`], beside another thread that stores servers it acted on: a
+/// full listing leaves the rows `fresh` names as that thread wrote them if
+/// it wrote them after the page was requested.
+pub fn run_beside(cloud: &mut Cloud, mode: Mode, fresh: &Fresh) -> Result<Summary, Error> {
     let before = cloud.client.requests_sent();
     let summary = match mode {
         Mode::One(name) => sync_one(cloud, name)?,
-        Mode::Changes => sync_changes(cloud)?,
-        Mode::Full => sync_all(cloud)?,
+        Mode::Changes => sync_changes(cloud, fresh)?,
+        Mode::Full => sync_all(cloud, fresh)?,
     };
     let requests = cloud.client.requests_sent() - before;
     cloud
@@ -163,7 +170,7 @@ fn recent_actions(cloud: &Cloud, page: u32) -> Result<Option<(Vec<wire::Action>,
     }
 }
 
-fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
+fn sync_all(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
     // The bookmark first, so nothing that happens during the listing is
     // missed by the next incremental sync.
     let newest = recent_actions(cloud, 1)?.map(|(actions, _)| actions);
@@ -174,12 +181,20 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     let mut seen = HashSet::new();
     let mut outcome = Refreshed::default();
     let store = &mut cloud.store;
+    // Pages are requested one after another: each was asked for when the
+    // previous one had been stored.
+    let mut asked = std::time::Instant::now();
     cloud.client.each_server_page(|page, total| {
-        let rows: Vec<_> = page.iter().map(|(s, raw)| row(s, raw)).collect();
+        seen.extend(page.iter().map(|(s, _)| s.id));
+        let rows: Vec<_> = page
+            .iter()
+            .filter(|(s, _)| !fresh.since(s.id, asked))
+            .map(|(s, raw)| row(s, raw))
+            .collect();
         let stored = store.refresh_servers(&rows)?;
         outcome.added += stored.added;
         outcome.updated += stored.updated;
-        seen.extend(rows.iter().map(|r| r.id));
+        asked = std::time::Instant::now();
         if terminal {
             let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
             eprint!("\rhcc: sync: {}/{total} servers", seen.len());
@@ -220,13 +235,13 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     })
 }
 
-fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
+fn sync_changes(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
     let Some(last) = cloud
         .store
         .sync_value(LAST_ACTION)?
         .and_then(|v| v.parse::<i64>().ok())
     else {
-        return sync_all(cloud);
+        return sync_all(cloud, fresh);
     };
     let mut touched = BTreeSet::new();
     let mut newest = None;
@@ -234,7 +249,7 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
     let mut bridged = false;
     for page in 1..=MAX_ACTION_PAGES {
         let Some((actions, more)) = recent_actions(cloud, page)? else {
-            let mut summary = sync_all(cloud)?;
+            let mut summary = sync_all(cloud, fresh)?;
             summary.text.push_str(" (no action feed)");
             return Ok(summary);
         };
@@ -264,7 +279,7 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
         }
     }
     if !bridged {
-        let mut summary = sync_all(cloud)?;
+        let mut summary = sync_all(cloud, fresh)?;
         summary
             .text
             .push_str(" (too many changes for an incremental sync)");

@@ -118,6 +118,7 @@ pub fn run_locked(
         max_attempts: cloud.config.max_attempts(),
         full_every: cloud.config.full_sync_every(),
         syncing: None,
+        fresh: cloud::Fresh::default(),
         poke,
     };
     let mut woken = false;
@@ -156,6 +157,8 @@ struct Worker {
     full_every: u64,
     /// The sync running on its thread, if any.
     syncing: Option<Syncing>,
+    /// Servers this loop stored or removed, for the sync thread.
+    fresh: cloud::Fresh,
     poke: Poke,
 }
 
@@ -216,7 +219,16 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
-            match exec::start(cloud, background, &line, leased.attempts) {
+            let started = exec::start(cloud, background, &line, leased.attempts);
+            // A server the command stored or removed (a kill, `sync NAME`):
+            // a page the sync thread asked for earlier must not undo that.
+            if let Ok(exec::Started::Done(result) | exec::Started::Waiting { result, .. }) =
+                &started
+                && let Some(id) = result["server_id"].as_i64()
+            {
+                self.fresh.touch(id);
+            }
+            match started {
                 Ok(exec::Started::Done(result)) => self.done(cloud, leased.id, &line, result)?,
                 Ok(exec::Started::Sync) => {
                     let queued = Queued {
@@ -225,8 +237,14 @@ impl Worker {
                         attempts: leased.attempts,
                         lease_until: now() + LEASE_SECS,
                     };
-                    match Syncing::spawn(home, sync::Mode::Full, Some(queued), 0, self.poke.clone())
-                    {
+                    match Syncing::spawn(
+                        home,
+                        sync::Mode::Full,
+                        Some(queued),
+                        0,
+                        self.fresh.clone(),
+                        self.poke.clone(),
+                    ) {
                         Ok(syncing) => {
                             log(&format!("command {} `{line}`: started", leased.id));
                             self.syncing = Some(syncing);
@@ -290,6 +308,7 @@ impl Worker {
             Ended::Failed(_, err) => {
                 if let Some(id) = flight.server_id {
                     let _ = cloud::refetch(cloud, id);
+                    self.fresh.touch(id);
                 }
                 self.failed(cloud, flight.id, &flight.line, &err.to_string())
             }
@@ -320,7 +339,9 @@ impl Worker {
     fn complete(&mut self, cloud: &mut Cloud, flight: InFlight) -> Result<(), Error> {
         let mut result = flight.result;
         if let Some(id) = flight.server_id {
-            match cloud::refetch(cloud, id) {
+            let refetched = cloud::refetch(cloud, id);
+            self.fresh.touch(id);
+            match refetched {
                 Ok(cloud::Refetched::Stored(server)) => {
                     result["status"] = Value::from(server.status)
                 }
@@ -410,7 +431,14 @@ impl Worker {
         } else {
             sync::Mode::Changes
         };
-        match Syncing::spawn(home, mode, None, self.cycles, self.poke.clone()) {
+        match Syncing::spawn(
+            home,
+            mode,
+            None,
+            self.cycles,
+            self.fresh.clone(),
+            self.poke.clone(),
+        ) {
             Ok(syncing) => self.syncing = Some(syncing),
             Err(err) => {
                 log(&format!("cycle {}: sync failed: {err}", self.cycles));

@@ -6,12 +6,14 @@
 //! command, a `console` included, until the last page.
 //!
 //! One sync at a time. A full sync stores each page as it comes and
-//! removes rows only after the whole listing was seen (`cloud::sync`).
+//! removes rows only after the whole listing was seen (`cloud::sync`); a
+//! row the worker stored or removed after the page was requested
+//! ([`Fresh`]) is left as the worker wrote it.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::cloud::{Cloud, sync};
+use crate::cloud::{Cloud, Fresh, sync};
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -45,6 +47,7 @@ impl Syncing {
         mode: sync::Mode<'static>,
         command: Option<Queued>,
         cycle: u64,
+        fresh: Fresh,
         poke: Poke,
     ) -> Result<Syncing, Error> {
         let home = home.clone();
@@ -52,7 +55,7 @@ impl Syncing {
             .name("hcc-sync".into())
             .spawn(move || {
                 let result = Cloud::open(&home, Priority::Background)
-                    .and_then(|mut cloud| sync::run(&mut cloud, mode));
+                    .and_then(|mut cloud| sync::run_beside(&mut cloud, mode, &fresh));
                 poke();
                 result
             })
