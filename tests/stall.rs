@@ -108,6 +108,8 @@ fn sync_works_without_the_action_feed() {
         notes += stderr.matches("no action feed").count();
     }
     assert_eq!(notes, 1, "the missing feed was not noted exactly once");
+    // One look at the feed per sync, not one more before the listing.
+    assert_eq!(sim.stats()["by_route"]["GET /servers/actions"], 1 + 1 + 3);
     assert_eq!(env.value::<i64>("SELECT count(*) FROM servers"), 59);
 
     // The worker's refresh cycles go on without it too.

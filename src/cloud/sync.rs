@@ -174,6 +174,16 @@ fn sync_all(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
     // The bookmark first, so nothing that happens during the listing is
     // missed by the next incremental sync.
     let newest = recent_actions(cloud, 1)?.map(|(actions, _)| actions);
+    list_all(cloud, fresh, newest)
+}
+
+/// The full listing; `newest` is the first page of the action feed, `None`
+/// without one.
+fn list_all(
+    cloud: &mut Cloud,
+    fresh: &Fresh,
+    newest: Option<Vec<wire::Action>>,
+) -> Result<Summary, Error> {
     let listed_from = crate::store::now();
     // Page by page: each page is stored (its own short transaction) and
     // dropped, so 10,000 servers take no more memory than 50.
@@ -249,7 +259,7 @@ fn sync_changes(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
     let mut bridged = false;
     for page in 1..=MAX_ACTION_PAGES {
         let Some((actions, more)) = recent_actions(cloud, page)? else {
-            let mut summary = sync_all(cloud, fresh)?;
+            let mut summary = list_all(cloud, fresh, None)?;
             summary.text.push_str(" (no action feed)");
             return Ok(summary);
         };
