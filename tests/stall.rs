@@ -129,3 +129,38 @@ fn sync_works_without_the_action_feed() {
     );
     assert!(!worker.log().contains("sync failed"), "{}", worker.log());
 }
+
+#[test]
+fn one_sync_at_a_time_and_a_stop_hands_the_running_one_back() {
+    // 1,000 servers at 200 ms: a listing of about 4 s.
+    let sim = Sim::start(&["--servers", "1000", "--latency", "200"]);
+    let env = Env::new();
+    let mut worker = Worker::start(&env, &sim, "3600");
+    let first = push(&env, &["sync"]);
+    let second = push(&env, &["sync"]);
+    assert!(
+        eventually(Duration::from_secs(10), || state(&env, first) == "running"),
+        "{}",
+        worker.log()
+    );
+    // The second waits for the first.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(state(&env, second), "queued", "{}", worker.log());
+    assert!(
+        eventually(Duration::from_secs(30), || state(&env, second) == "running"),
+        "{}",
+        worker.log()
+    );
+    assert_eq!(state(&env, first), "done");
+    // A stop in the middle of a listing does not wait for it, and the
+    // sync goes back to the queue for the next worker.
+    let status = worker.stop().expect("the worker did not stop within 5 s");
+    assert!(status.success(), "{status:?}: {}", worker.log());
+    assert_eq!(state(&env, second), "queued", "{}", worker.log());
+    let worker = Worker::start(&env, &sim, "3600");
+    assert!(
+        eventually(Duration::from_secs(30), || state(&env, second) == "done"),
+        "{}",
+        worker.log()
+    );
+}
