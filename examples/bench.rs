@@ -1,7 +1,8 @@
 //! Measurements behind `scripts/bench`, printed as a Markdown table.
 //!
 //! Usage: `bench PATH/TO/hcc` (scripts/bench builds the release binary and
-//! passes it; `bench HCC serve` runs the `hcc serve` section alone). Every
+//! passes it; `bench HCC serve` runs the `hcc serve` section alone, `bench
+//! HCC worker-sync` the worker beside a full sync). Every
 //! figure runs on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +17,11 @@ fn main() {
     // `bench HCC serve`: that section alone.
     if std::env::args().nth(2).as_deref() == Some("serve") {
         serve(&hcc);
+        return;
+    }
+    // `bench HCC worker-sync`: the worker beside a full sync, alone.
+    if std::env::args().nth(2).as_deref() == Some("worker-sync") {
+        worker_sync(&hcc);
         return;
     }
     println!("| measurement | n | median | p90 | p99 | max |");
@@ -40,6 +46,8 @@ fn main() {
     cloud(&hcc);
     println!();
     worker(&hcc);
+    println!();
+    worker_sync(&hcc);
     println!();
     serve(&hcc);
 }
@@ -833,4 +841,135 @@ fn wait_blocked(pid: u32) {
         std::thread::sleep(Duration::from_millis(2));
     }
     panic!("hcc next (pid {pid}) never blocked");
+}
+
+/// The worker beside a full sync: 3,000 servers at 300 ms a request, so a
+/// full listing takes about 18 s (61 requests). Measures (1) spool rename
+/// -> the worker ran a `notify` (its message is in the ring), 1,000
+/// commands, with no sync and then with a full sync in progress, and (2)
+/// the stall: a `console` inserted into `commands` during the full sync ->
+/// its row is `done` (two API requests, so at least 600 ms).
+fn worker_sync(hcc: &str) {
+    println!(
+        "| worker beside a full sync (3,000 servers, 300 ms API latency) | n | median | p99 | max |"
+    );
+    println!("|---|---|---|---|---|");
+    let sim = Sim::start(
+        hcc,
+        &["--servers", "3000", "--latency", "300", "--action-ms", "0"],
+    );
+    let home = home();
+    timed(hcc_cmd(hcc, home.path(), &["pull"]));
+    let mut worker = hcc_cmd(hcc, home.path(), &["worker", "--cycle", "3600"])
+        .envs(sim.env())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let db = rusqlite::Connection::open(home.path().join("hcc.db")).expect("open hcc.db");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    std::thread::sleep(Duration::from_millis(500));
+
+    let idle = spool_notify(home.path(), &db, 1000, "idle");
+    quantiles("spool rename -> worker ran `notify`, no sync running", idle);
+
+    let queued = Instant::now();
+    let sync = start_sync(&db);
+    let during = spool_notify(home.path(), &db, 1000, "busy");
+    let overlapped = state(&db, sync) == "running";
+    quantiles(
+        if overlapped {
+            "spool rename -> worker ran `notify`, full sync in progress"
+        } else {
+            "spool rename -> worker ran `notify`, full sync in progress (it ended before the last)"
+        },
+        during,
+    );
+    wait_state(&db, sync, "done", Duration::from_secs(300));
+    let sync_took = queued.elapsed();
+
+    // The stall: consoles queued one by one while a fresh full sync runs.
+    let sync = start_sync(&db);
+    let mut stalls = Vec::new();
+    for i in 0..8 {
+        std::thread::sleep(Duration::from_millis(1000));
+        if state(&db, sync) != "running" {
+            break;
+        }
+        db.execute(
+            "INSERT INTO commands (cmd, arg) VALUES ('console', ?1)",
+            [format!("srv-{:05}", i * 300 + 1)],
+        )
+        .expect("queue a console");
+        let id = db.last_insert_rowid();
+        stalls.push(wait_state(&db, id, "done", Duration::from_secs(120)));
+    }
+    quantiles(
+        "the stall: `console` queued during a full sync -> done (goal < 1 s)",
+        stalls,
+    );
+    let _ = wait_state(&db, sync, "done", Duration::from_secs(300));
+    let _ = worker.kill();
+    let _ = worker.wait();
+    println!();
+    println!("| worker sync figure | value |");
+    println!("|---|---|");
+    println!(
+        "| full sync of 3,000 servers at 300 ms, queued to done, with 1,000 commands beside it | {} |",
+        ms(sync_took)
+    );
+}
+
+/// Queues a full `sync` and waits until the worker runs it; its id.
+fn start_sync(db: &rusqlite::Connection) -> i64 {
+    db.execute("INSERT INTO commands (cmd, arg) VALUES ('sync', '')", [])
+        .expect("queue a sync");
+    let id = db.last_insert_rowid();
+    wait_state(db, id, "running", Duration::from_secs(60));
+    id
+}
+
+fn state(db: &rusqlite::Connection, id: i64) -> String {
+    db.query_row("SELECT state FROM commands WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .unwrap_or_default()
+}
+
+/// How long until command `id` is in `want` (at most `limit`).
+fn wait_state(db: &rusqlite::Connection, id: i64, want: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while state(db, id) != want && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    start.elapsed()
+}
+
+/// `n` notify commands through the spool, one at a time: rename into
+/// `spool/new` -> its message is in the ring.
+fn spool_notify(home: &Path, db: &rusqlite::Connection, n: usize, tag: &str) -> Vec<Duration> {
+    let mut took = Vec::new();
+    for i in 0..n {
+        let name = format!("{tag}{i}.bench");
+        let tmp = home.join("spool/tmp").join(&name);
+        std::fs::write(&tmp, format!("notify {tag}-{i}\n")).expect("spool file");
+        let want = format!("{tag}-{i}");
+        let start = Instant::now();
+        std::fs::rename(&tmp, home.join("spool/new").join(&name)).expect("rename");
+        loop {
+            let seen: bool = db
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE msg = ?1)",
+                    [&want],
+                    |r| r.get(0),
+                )
+                .unwrap_or(false);
+            if seen || start.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        took.push(start.elapsed());
+    }
+    took
 }

@@ -147,8 +147,9 @@ pub enum Command {
     /// Without NAME: every server, in pages of 50; rows of servers gone at
     /// Hetzner are removed. With NAME: that managed server only. With
     /// --changes: only the servers that Hetzner's action log says changed
-    /// since the last sync (one request when nothing did). Never spends the
-    /// rate budget's reserve. Prints a one-line summary.
+    /// since the last sync (one request when nothing did; a full sync where
+    /// the API has no action log). Never spends the rate budget's reserve.
+    /// Prints a one-line summary.
     Sync {
         /// One server to sync.
         #[arg(value_name = "NAME")]
@@ -251,12 +252,13 @@ pub enum Command {
     ///
     /// One per state directory. Wakes on inotify, leases every queued
     /// command, starts it at Hetzner and polls all running actions together;
-    /// a server's commands run in order, different servers overlap. When
-    /// idle for a cycle, runs `sync --changes` (a full sync every
-    /// full_sync_every cycles). Stops cleanly on SIGTERM or SIGINT, handing
-    /// what it holds back to the queue. Logs one line per event to stderr.
+    /// a server's commands run in order, different servers overlap. Every
+    /// cycle runs `sync --changes` (a full sync every full_sync_every
+    /// cycles) on a thread of its own, beside the commands. Stops cleanly
+    /// on SIGTERM or SIGINT, handing what it holds back to the queue. Logs
+    /// one line per event to stderr.
     Worker {
-        /// Seconds of idleness between refresh cycles.
+        /// Seconds from the end of one refresh cycle to the next.
         #[arg(long, value_name = "SECONDS", default_value_t = 100,
               value_parser = clap::value_parser!(u64).range(1..=86_400))]
         cycle: u64,
@@ -394,6 +396,10 @@ pub struct SimArgs {
     /// per console when not given.
     #[arg(long, value_name = "PW")]
     pub console_password: Option<String>,
+    /// Answer the action feed (`GET /servers/actions`) with 404
+    /// `not_found`, as some emulators and filtering proxies do.
+    #[arg(long)]
+    pub no_action_feed: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -428,7 +434,7 @@ pub struct ServeArgs {
     /// Run the worker in the same process.
     #[arg(long)]
     pub worker: bool,
-    /// Seconds of idleness between the worker's refresh cycles.
+    /// Seconds from the end of one of the worker's refresh cycles to the next.
     #[arg(long, value_name = "SECONDS", default_value_t = 100, requires = "worker",
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub cycle: u64,

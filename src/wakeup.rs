@@ -59,7 +59,7 @@ impl Wakeup {
 
     /// Something that wakes a waiter from another thread (a signal
     /// handler asking the worker to stop).
-    pub fn poker(&self) -> impl Fn() + Send + 'static {
+    pub fn poker(&self) -> impl Fn() + Send + Sync + 'static {
         let tx = self.poke.clone();
         move || signal(&tx)
     }

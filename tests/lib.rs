@@ -16,6 +16,7 @@ mod queue;
 mod serve;
 mod simulator;
 mod spool;
+mod stall;
 mod statedir;
 mod vnc;
 mod wakeups;

@@ -9,10 +9,12 @@
 //! or releases a server.
 
 mod catalog;
+mod fresh;
 pub mod server;
 pub mod sync;
 
 pub use catalog::{datacenters, images, list, locations, server_types};
+pub use fresh::Fresh;
 pub use server::{CreateArgs, Verb, console, create, deltag, kill, power, settag};
 pub use sync::sync;
 
@@ -104,6 +106,37 @@ pub fn setting(config: &Config, name: &str) -> Option<String> {
         .ok()
         .and_then(|key| config.lookup(key).0)
         .filter(|v| !v.is_empty())
+}
+
+/// What [`refetch`] found.
+pub enum Refetched {
+    /// The server as it is now; its row is updated.
+    Stored(Box<wire::Server>),
+    /// Gone at Hetzner; `removed` says whether a row went with it.
+    Gone { removed: bool },
+}
+
+impl Refetched {
+    pub fn server(self) -> Option<wire::Server> {
+        match self {
+            Refetched::Stored(server) => Some(*server),
+            Refetched::Gone { .. } => None,
+        }
+    }
+}
+
+/// Fetches server `id` again (after an action, or because the action feed
+/// says it changed) and stores it, or removes its row when it is gone.
+pub fn refetch(cloud: &mut Cloud, id: i64) -> Result<Refetched, Error> {
+    match cloud.client.server(id)? {
+        Some((server, raw)) => {
+            cloud.store.refresh_server(&row(&server, &raw))?;
+            Ok(Refetched::Stored(Box::new(server)))
+        }
+        None => Ok(Refetched::Gone {
+            removed: cloud.store.remove_server_id(id)?,
+        }),
+    }
 }
 
 /// A server as the `servers` table stores it.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{Cloud, print_json, row};
+use super::{Cloud, print_json, refetch, row};
 use crate::error::Error;
 use crate::hetzner::wire::Action;
 use crate::hetzner::{ActionWait, CreateRequest, Priority, Waiter, wire};
@@ -56,20 +56,6 @@ fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value
     Ok((server, raw))
 }
 
-/// Refetches a server after an action and stores it.
-pub fn refresh(cloud: &mut Cloud, id: i64) -> Result<Option<wire::Server>, Error> {
-    match cloud.client.server(id)? {
-        Some((server, raw)) => {
-            cloud.store.refresh_server(&row(&server, &raw))?;
-            Ok(Some(server))
-        }
-        None => {
-            cloud.store.remove_server_id(id)?;
-            Ok(None)
-        }
-    }
-}
-
 /// Starts a power action on a managed server; returns the server as it
 /// was and the running action.
 pub fn begin_power(cloud: &Cloud, verb: Verb, name: &str) -> Result<(wire::Server, Action), Error> {
@@ -90,7 +76,7 @@ pub fn power(
     let mut status = server.status.clone();
     if !no_wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
-        if let Some(server) = refresh(&mut cloud, server.id)? {
+        if let Some(server) = refetch(&mut cloud, server.id)?.server() {
             status = server.status;
         }
     }
@@ -250,7 +236,7 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
     let mut status = server.status.clone();
     if !args.no_wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(&actions)?;
-        if let Some(server) = refresh(&mut cloud, server.id)? {
+        if let Some(server) = refetch(&mut cloud, server.id)?.server() {
             status = server.status;
         }
     }

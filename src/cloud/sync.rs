@@ -10,6 +10,11 @@
 //!   request. When the gap is wider than a few pages, or nothing was seen
 //!   before, it falls back to a full sync.
 //!
+//! The action feed is an optimisation: some emulators and filtering proxies
+//! answer it with 404 or 405. Then a full sync lists without a bookmark and
+//! an incremental one is a full one, noted once on stderr (and again only
+//! after the feed came back and went again).
+//!
 //! Background priority: sync never spends the budget's reserve.
 
 use std::collections::{BTreeSet, HashSet};
@@ -18,9 +23,9 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::{Cloud, print_json, row};
+use super::{Cloud, Fresh, Refetched, print_json, refetch, row};
 use crate::error::Error;
-use crate::hetzner::Priority;
+use crate::hetzner::{self, Priority, wire};
 use crate::home::Home;
 use crate::store::Refreshed;
 
@@ -28,6 +33,8 @@ use crate::store::Refreshed;
 const LAST_ACTION: &str = "last_action_id";
 /// Pages of actions an incremental sync reads before a full sync is cheaper.
 const MAX_ACTION_PAGES: u32 = 3;
+/// `missing` while the API answers the action feed with 404 or 405.
+const ACTION_FEED: &str = "action_feed";
 
 pub fn sync(
     home: &Home,
@@ -73,11 +80,18 @@ pub struct Summary {
 /// Runs a sync and records when it ran and what it cost (`sync_state`:
 /// `last_sync_at`, `last_sync_mode`, `last_sync_requests`, for `hcc status`).
 pub fn run(cloud: &mut Cloud, mode: Mode) -> Result<Summary, Error> {
+    run_beside(cloud, mode, &Fresh::default())
+}
+
+/// As [`run`], beside another thread that stores servers it acted on: a
+/// full listing leaves the rows `fresh` names as that thread wrote them if
+/// it wrote them after the page was requested.
+pub fn run_beside(cloud: &mut Cloud, mode: Mode, fresh: &Fresh) -> Result<Summary, Error> {
     let before = cloud.client.requests_sent();
     let summary = match mode {
         Mode::One(name) => sync_one(cloud, name)?,
-        Mode::Changes => sync_changes(cloud)?,
-        Mode::Full => sync_all(cloud)?,
+        Mode::Changes => sync_changes(cloud, fresh)?,
+        Mode::Full => sync_all(cloud, fresh)?,
     };
     let requests = cloud.client.requests_sent() - before;
     cloud
@@ -130,22 +144,67 @@ fn sync_one(cloud: &mut Cloud, name: &str) -> Result<Summary, Error> {
     }
 }
 
-fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
+/// The newest server actions (page `page`, 50 per page) and whether more
+/// pages follow; `None` when the API has no action feed.
+fn recent_actions(cloud: &Cloud, page: u32) -> Result<Option<(Vec<wire::Action>, bool)>, Error> {
+    let answer = cloud.client.recent_server_actions(page);
+    let feed = cloud.store.sync_value(ACTION_FEED)?;
+    match answer {
+        Ok(found) => {
+            if feed.as_deref() == Some("missing") {
+                cloud.store.set_sync_value(ACTION_FEED, "present")?;
+            }
+            Ok(Some(found))
+        }
+        Err(hetzner::Error::Api { status, .. }) if status == 404 || status == 405 => {
+            if feed.as_deref() != Some("missing") {
+                eprintln!(
+                    "hcc: the API has no action feed (GET /servers/actions answered {status}); \
+                     `sync --changes` lists every server instead"
+                );
+                cloud.store.set_sync_value(ACTION_FEED, "missing")?;
+            }
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn sync_all(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
     // The bookmark first, so nothing that happens during the listing is
     // missed by the next incremental sync.
-    let (newest, _) = cloud.client.recent_server_actions(1)?;
+    let newest = recent_actions(cloud, 1)?.map(|(actions, _)| actions);
+    list_all(cloud, fresh, newest)
+}
+
+/// The full listing; `newest` is the first page of the action feed, `None`
+/// without one.
+fn list_all(
+    cloud: &mut Cloud,
+    fresh: &Fresh,
+    newest: Option<Vec<wire::Action>>,
+) -> Result<Summary, Error> {
+    let listed_from = crate::store::now();
     // Page by page: each page is stored (its own short transaction) and
     // dropped, so 10,000 servers take no more memory than 50.
     let terminal = std::io::stderr().is_terminal();
     let mut seen = HashSet::new();
     let mut outcome = Refreshed::default();
     let store = &mut cloud.store;
+    // Pages are requested one after another: each was asked for when the
+    // previous one had been stored.
+    let mut asked = std::time::Instant::now();
     cloud.client.each_server_page(|page, total| {
-        let rows: Vec<_> = page.iter().map(|(s, raw)| row(s, raw)).collect();
+        seen.extend(page.iter().map(|(s, _)| s.id));
+        let rows: Vec<_> = page
+            .iter()
+            .filter(|(s, _)| !fresh.since(s.id, asked))
+            .map(|(s, raw)| row(s, raw))
+            .collect();
         let stored = store.refresh_servers(&rows)?;
         outcome.added += stored.added;
         outcome.updated += stored.updated;
-        seen.extend(rows.iter().map(|r| r.id));
+        asked = std::time::Instant::now();
         if terminal {
             let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
             eprint!("\rhcc: sync: {}/{total} servers", seen.len());
@@ -155,17 +214,20 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     if terminal {
         eprint!("\r\x1b[K");
     }
-    outcome.removed = cloud.store.remove_servers_except(&seen)?;
-    if let Some(first) = newest.first() {
-        let running = newest
-            .iter()
-            .filter(|a| a.status == "running")
-            .map(|a| a.id)
-            .min();
-        let mark = running.map(|id| id - 1).unwrap_or(first.id);
-        cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
-    } else {
-        cloud.store.set_sync_value(LAST_ACTION, "0")?;
+    outcome.removed = cloud.store.remove_servers_except(&seen, listed_from)?;
+    match newest.as_deref() {
+        // No feed: no bookmark to keep.
+        None => {}
+        Some([]) => cloud.store.set_sync_value(LAST_ACTION, "0")?,
+        Some(newest @ [first, ..]) => {
+            let running = newest
+                .iter()
+                .filter(|a| a.status == "running")
+                .map(|a| a.id)
+                .min();
+            let mark = running.map(|id| id - 1).unwrap_or(first.id);
+            cloud.store.set_sync_value(LAST_ACTION, &mark.to_string())?;
+        }
     }
     Ok(Summary {
         text: format!(
@@ -183,20 +245,24 @@ fn sync_all(cloud: &mut Cloud) -> Result<Summary, Error> {
     })
 }
 
-fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
+fn sync_changes(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
     let Some(last) = cloud
         .store
         .sync_value(LAST_ACTION)?
         .and_then(|v| v.parse::<i64>().ok())
     else {
-        return sync_all(cloud);
+        return sync_all(cloud, fresh);
     };
     let mut touched = BTreeSet::new();
     let mut newest = None;
     let mut oldest_running = None;
     let mut bridged = false;
     for page in 1..=MAX_ACTION_PAGES {
-        let (actions, more) = cloud.client.recent_server_actions(page)?;
+        let Some((actions, more)) = recent_actions(cloud, page)? else {
+            let mut summary = list_all(cloud, fresh, None)?;
+            summary.text.push_str(" (no action feed)");
+            return Ok(summary);
+        };
         if newest.is_none() {
             newest = actions.first().map(|a| a.id);
         }
@@ -223,7 +289,7 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
         }
     }
     if !bridged {
-        let mut summary = sync_all(cloud)?;
+        let mut summary = sync_all(cloud, fresh)?;
         summary
             .text
             .push_str(" (too many changes for an incremental sync)");
@@ -231,16 +297,9 @@ fn sync_changes(cloud: &mut Cloud) -> Result<Summary, Error> {
     }
     let (mut updated, mut removed) = (0, 0);
     for id in &touched {
-        match cloud.client.server(*id)? {
-            Some((server, raw)) => {
-                cloud.store.refresh_server(&row(&server, &raw))?;
-                updated += 1;
-            }
-            None => {
-                if cloud.store.remove_server_id(*id)? {
-                    removed += 1;
-                }
-            }
+        match refetch(cloud, *id)? {
+            Refetched::Stored(_) => updated += 1,
+            Refetched::Gone { removed: gone } => removed += usize::from(gone),
         }
     }
     // A running action will change its server again: see it next time.

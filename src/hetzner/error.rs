@@ -81,7 +81,7 @@ impl fmt::Display for Error {
                         " (the token needs Read & Write permission)"
                     }
                     (429, _) | (_, "rate_limit_exceeded") => {
-                        " (the project's request budget is spent; hcc waits and retries)"
+                        " (the project's request budget is spent; it refills over time)"
                     }
                     (_, "locked") => " (another action runs on this server; try again shortly)",
                     (_, "protected") => " (disable the server's protection first)",

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-pub use actions::{ActionWait, Waiter, poll_interval};
+pub use actions::{ActionWait, Ended, Poller, Waiter, poll_interval};
 pub use api::CreateRequest;
 pub use budget::{Budget, Priority, RateState};
 pub use error::Error;

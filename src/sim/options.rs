@@ -22,6 +22,8 @@ pub struct Options {
     pub seed: Option<u64>,
     pub stop_on_eof: bool,
     pub console_upstream: Option<Upstream>,
+    /// False with `--no-action-feed`.
+    pub action_feed: bool,
 }
 
 /// A real console that `request_console` hands out instead of the
@@ -81,6 +83,7 @@ impl Options {
                 args.console_upstream.as_deref(),
                 args.console_password.as_deref(),
             )?,
+            action_feed: !args.no_action_feed,
         })
     }
 }

@@ -58,6 +58,7 @@ pub struct Sim {
     latency: Duration,
     console_base: String,
     console_upstream: Option<Upstream>,
+    action_feed: bool,
 }
 
 impl Sim {
@@ -83,6 +84,7 @@ impl Sim {
             latency: options.latency,
             console_base,
             console_upstream: options.console_upstream.clone(),
+            action_feed: options.action_feed,
         }
     }
 
@@ -165,6 +167,12 @@ impl Sim {
             return self.error(&ApiError::unauthorized(), snapshot, &mut inner.rng);
         }
         let route = match route {
+            // `--no-action-feed`: the feed is answered as an unknown route.
+            Ok((_, routes::Route::ListAllServerActions | routes::Route::GetAnyServerAction(_)))
+                if !self.action_feed =>
+            {
+                return self.error(&ApiError::not_found("route"), snapshot, &mut inner.rng);
+            }
             Ok((_, route)) => route,
             Err(error) => return self.error(&error, snapshot, &mut inner.rng),
         };

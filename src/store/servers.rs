@@ -132,9 +132,16 @@ impl Store {
         Ok(outcome)
     }
 
-    /// After a full listing: removes rows of servers not in `seen`. Rows
-    /// without a Hetzner id (a create in flight) stay. Returns how many went.
-    pub fn remove_servers_except(&mut self, seen: &HashSet<i64>) -> Result<usize, Error> {
+    /// After a full listing (sorted by id) that began at `listed_from`:
+    /// removes rows of servers not in `seen`. Rows without a Hetzner id (a
+    /// create in flight) stay, and so do servers created while the listing
+    /// ran (stored since it began, with an id above every listed one: ids
+    /// only grow), whose row holds the root password. Returns how many went.
+    pub fn remove_servers_except(
+        &mut self,
+        seen: &HashSet<i64>,
+        listed_from: i64,
+    ) -> Result<usize, Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
         let tx = self
@@ -143,9 +150,13 @@ impl Store {
             .map_err(err("start removing servers"))?;
         let known: Vec<i64> = {
             let mut stmt = tx
-                .prepare("SELECT id FROM servers WHERE id IS NOT NULL")
+                .prepare(
+                    "SELECT id FROM servers WHERE id IS NOT NULL
+                     AND NOT (id > ?1 AND synced_at >= ?2)",
+                )
                 .map_err(err("read servers"))?;
-            stmt.query_map([], |r| r.get(0))
+            let newest = seen.iter().copied().max().unwrap_or(0);
+            stmt.query_map([newest, listed_from], |r| r.get(0))
                 .map_err(err("read servers"))?
                 .collect::<Result<_, _>>()
                 .map_err(err("read servers"))?
@@ -164,7 +175,8 @@ impl Store {
     #[cfg(test)]
     pub fn refresh_all_servers(&mut self, rows: &[ServerRow]) -> Result<Refreshed, Error> {
         let mut outcome = self.refresh_servers(rows)?;
-        outcome.removed = self.remove_servers_except(&rows.iter().map(|r| r.id).collect())?;
+        let seen = rows.iter().map(|r| r.id).collect();
+        outcome.removed = self.remove_servers_except(&seen, i64::MAX)?;
         Ok(outcome)
     }
 

@@ -1,7 +1,8 @@
 //! Running one queued command against Hetzner without waiting for it: the
 //! first request goes out at once, and what it started (actions) is handed
 //! back for the worker's shared poll. Commands that finish with their
-//! first request (`console`, `notify`, `sync`) are done at once.
+//! first request (`console`, `notify`, `sync NAME`) are done at once; a
+//! full `sync` is handed to the worker's sync thread.
 
 use serde_json::{Value, json};
 
@@ -22,6 +23,9 @@ pub enum Started {
         server_id: Option<i64>,
         result: Value,
     },
+    /// A full sync: the worker runs it on its own thread, so other
+    /// commands go on meanwhile.
+    Sync,
 }
 
 /// The server a command is about, for keeping one server's commands in
@@ -36,6 +40,18 @@ pub fn target(line: &CommandLine) -> Option<String> {
             .filter(|w| !w.is_empty())
             .map(str::to_string),
     }
+}
+
+/// What a queued `sync` records as its result.
+pub fn sync_result(summary: &sync::Summary) -> Value {
+    json!({"sync": summary.mode, "servers": summary.servers,
+           "added": summary.added, "updated": summary.updated,
+           "removed": summary.removed})
+}
+
+/// Is `line` a full sync (`sync` without a name)?
+pub fn is_full_sync(line: &CommandLine) -> bool {
+    Verb::from_word(&line.cmd) == Some(Verb::Sync) && line.arg.trim().is_empty()
 }
 
 /// Starts `line`. `attempt` counts from 1; a later attempt may find what
@@ -115,18 +131,11 @@ pub fn start(
                 server_id: None,
             })
         }
+        Verb::Sync if name.is_empty() => Ok(Started::Sync),
         Verb::Sync => {
-            let mode = if name.is_empty() {
-                sync::Mode::Full
-            } else {
-                sync::Mode::One(name)
-            };
-            let summary = sync::run(background, mode)?;
-            Ok(Started::Done(
-                json!({"sync": summary.mode, "servers": summary.servers,
-                                    "added": summary.added, "updated": summary.updated,
-                                    "removed": summary.removed}),
-            ))
+            // One server: one request, run at once.
+            let summary = sync::run(background, sync::Mode::One(name))?;
+            Ok(Started::Done(sync_result(&summary)))
         }
         Verb::SetTag | Verb::DelTag => Err(Error::Refused(format!(
             "`{}` is an operator's command; run it with the CLI",

@@ -4,9 +4,11 @@
 //! spool, lease every command it may start (one at a time per server, so a
 //! server's commands run in order while different servers overlap), send
 //! each command's first request, and poll all running actions together,
-//! one request per tick. When nothing has happened for a cycle, it runs an
-//! incremental sync (one request when nothing changed) and every
-//! `full_sync_every` cycles a full one. It sleeps on inotify in between.
+//! one request per tick. Every cycle it runs an incremental sync (one
+//! request when nothing changed) and every `full_sync_every` cycles a full
+//! one. Syncs, and a queued full `sync`, run on a thread of their own
+//! (`syncer`), so commands start while 3,000 servers are being listed. It
+//! sleeps on inotify in between.
 //!
 //! Nothing is lost when it dies: its leases expire, and a new worker takes
 //! them over at start. A retried `create` finds the server an earlier
@@ -20,8 +22,9 @@
 mod exec;
 mod lock;
 pub mod status;
+mod syncer;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,12 +34,13 @@ use serde_json::Value;
 
 use crate::cloud::{self, Cloud, sync};
 use crate::error::Error;
-use crate::hetzner::{Priority, retry};
+use crate::hetzner::{Ended, Poller, Priority, retry};
 use crate::home::Home;
 use crate::spool;
 use crate::store::{Finish, Owner, now};
 use crate::verb::CommandLine;
 use crate::wakeup::Wakeup;
+use syncer::{Poke, Queued, Syncing};
 
 pub use lock::WorkerLock;
 
@@ -49,14 +53,12 @@ const ACTION_DEADLINE: Duration = Duration::from_secs(300);
 /// The longest sleep without any event: a safety net for lost events.
 const RESCAN: Duration = Duration::from_secs(30);
 
-/// A command whose actions run at Hetzner.
+/// A command whose actions run at Hetzner (followed by the poller, under
+/// the command's id).
 struct InFlight {
-    /// When its first request went out; past `ACTION_DEADLINE` it fails.
-    started: Instant,
     id: i64,
     line: CommandLine,
     target: Option<String>,
-    pending: BTreeSet<i64>,
     server_id: Option<i64>,
     result: Value,
     lease_until: i64,
@@ -95,6 +97,7 @@ pub fn run_locked(
         .reclaim_leases("id:worker:", cloud.config.max_attempts())?;
     let wakeup = Wakeup::new(home)?;
     watch_signals(stop.clone(), wakeup.poker())?;
+    let poke: Poke = Arc::new(wakeup.poker());
     log(&format!(
         "started (pid {}, cycle {} s, endpoint {}){}",
         std::process::id(),
@@ -108,13 +111,15 @@ pub fn run_locked(
     ));
     let mut worker = Worker {
         inflight: Vec::new(),
-        polls: 0,
-        next_poll: None,
+        poller: Poller::new(ACTION_DEADLINE),
         last_refresh: Instant::now(),
         cycles: 0,
         owner,
         max_attempts: cloud.config.max_attempts(),
         full_every: cloud.config.full_sync_every(),
+        syncing: None,
+        fresh: cloud::Fresh::default(),
+        poke,
     };
     let mut woken = false;
     loop {
@@ -143,13 +148,18 @@ pub fn run_locked(
 
 struct Worker {
     inflight: Vec<InFlight>,
-    polls: u32,
-    next_poll: Option<Instant>,
+    /// The running actions of every command in flight.
+    poller: Poller<i64>,
     last_refresh: Instant,
     cycles: u64,
     owner: Owner,
     max_attempts: i64,
     full_every: u64,
+    /// The sync running on its thread, if any.
+    syncing: Option<Syncing>,
+    /// Servers this loop stored or removed, for the sync thread.
+    fresh: cloud::Fresh,
+    poke: Poke,
 }
 
 impl Worker {
@@ -162,20 +172,28 @@ impl Worker {
     ) -> Result<(), Error> {
         let report = spool::ingest(home, &mut cloud.store)?;
         spool::warn_rejected(&report);
-        self.start_queued(cloud, background)?;
-        if self.next_poll.is_some_and(|at| Instant::now() >= at) {
+        self.finish_sync(cloud)?;
+        self.start_queued(home, cloud, background)?;
+        if self.poller.due().is_some_and(|at| Instant::now() >= at) {
             self.poll(cloud)?;
         }
         self.keep_leases(cloud)?;
-        if self.inflight.is_empty() && self.last_refresh.elapsed() >= cycle {
-            self.refresh(background);
+        if self.syncing.is_none() && self.last_refresh.elapsed() >= cycle {
+            self.refresh(home);
         }
         Ok(())
     }
 
     /// Leases and starts every command it may start now.
-    fn start_queued(&mut self, cloud: &mut Cloud, background: &mut Cloud) -> Result<(), Error> {
+    fn start_queued(
+        &mut self,
+        home: &Home,
+        cloud: &mut Cloud,
+        background: &mut Cloud,
+    ) -> Result<(), Error> {
         loop {
+            // One sync at a time: a queued `sync` waits for the running one.
+            let sync_busy = self.syncing.is_some();
             let mut busy: HashSet<String> = self
                 .inflight
                 .iter()
@@ -189,7 +207,7 @@ impl Worker {
                     false
                 }
                 Some(target) => !busy.contains(&target),
-                None => true,
+                None => !(sync_busy && exec::is_full_sync(line)),
             };
             let Some(leased) = cloud.store.lease_first(
                 &self.owner,
@@ -201,43 +219,58 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
-            match exec::start(cloud, background, &line, leased.attempts) {
+            let started = exec::start(cloud, background, &line, leased.attempts);
+            // A server the command stored or removed (a kill, `sync NAME`):
+            // a page the sync thread asked for earlier must not undo that.
+            if let Ok(exec::Started::Done(result) | exec::Started::Waiting { result, .. }) =
+                &started
+                && let Some(id) = result["server_id"].as_i64()
+            {
+                self.fresh.touch(id);
+            }
+            match started {
                 Ok(exec::Started::Done(result)) => self.done(cloud, leased.id, &line, result)?,
+                Ok(exec::Started::Sync) => {
+                    let queued = Queued {
+                        id: leased.id,
+                        line: line.clone(),
+                        attempts: leased.attempts,
+                        lease_until: now() + LEASE_SECS,
+                    };
+                    match Syncing::spawn(
+                        home,
+                        sync::Mode::Full,
+                        Some(queued),
+                        0,
+                        self.fresh.clone(),
+                        self.poke.clone(),
+                    ) {
+                        Ok(syncing) => {
+                            log(&format!("command {} `{line}`: started", leased.id));
+                            self.syncing = Some(syncing);
+                        }
+                        Err(err) => {
+                            self.handle_error(cloud, leased.id, leased.attempts, &line, err)?
+                        }
+                    }
+                }
                 Ok(exec::Started::Waiting {
                     actions,
                     server_id,
                     result,
                 }) => {
-                    let pending: BTreeSet<i64> = actions
-                        .iter()
-                        .filter(|a| a.status == "running")
-                        .map(|a| a.id)
-                        .collect();
-                    if let Some(failed) = actions.iter().find(|a| a.status == "error") {
-                        let why = action_error(failed);
-                        self.failed(cloud, leased.id, &line, &why)?;
-                        continue;
-                    }
                     log(&format!("command {} `{line}`: started", leased.id));
                     let flight = InFlight {
-                        started: Instant::now(),
                         id: leased.id,
                         target: exec::target(&line),
                         line,
-                        pending,
                         server_id,
                         result,
                         lease_until: now() + LEASE_SECS,
                     };
-                    if flight.pending.is_empty() {
-                        self.complete(cloud, flight)?;
-                    } else {
-                        self.inflight.push(flight);
-                        self.polls = 0;
-                        // Never push a due poll back: a stream of new
-                        // commands must not starve the ones in flight.
-                        let soon = Instant::now() + crate::hetzner::poll_interval(0);
-                        self.next_poll = Some(self.next_poll.map_or(soon, |at| at.min(soon)));
+                    match self.poller.add(flight.id, &actions) {
+                        None => self.inflight.push(flight),
+                        Some(ended) => self.ended(cloud, flight, ended)?,
                     }
                 }
                 Err(err) => self.handle_error(cloud, leased.id, leased.attempts, &line, err)?,
@@ -247,89 +280,72 @@ impl Worker {
 
     /// One poll of every running action, in as few requests as possible.
     fn poll(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
-        let ids: Vec<i64> = self
-            .inflight
-            .iter()
-            .flat_map(|f| f.pending.iter().copied())
-            .collect();
-        let mut states = Vec::new();
-        for chunk in ids.chunks(25) {
-            match cloud.client.actions(chunk) {
-                Ok(actions) => states.extend(actions),
-                Err(err) => {
-                    log(&format!("polling actions: {err}; polling again later"));
-                    break;
-                }
-            }
+        let (ended, failure) = self.poller.poll(&cloud.client);
+        if let Some(err) = failure {
+            log(&format!("polling actions: {err}; polling again later"));
         }
-        self.polls += 1;
-        for action in states {
-            let Some(index) = self
-                .inflight
-                .iter()
-                .position(|f| f.pending.contains(&action.id))
-            else {
+        self.close_ended(cloud, ended)
+    }
+
+    /// Closes the commands whose actions ended.
+    fn close_ended(&mut self, cloud: &mut Cloud, ended: Vec<Ended<i64>>) -> Result<(), Error> {
+        for end in ended {
+            let (Ended::Succeeded(id, _) | Ended::Failed(id, _)) = &end;
+            let Some(index) = self.inflight.iter().position(|f| f.id == *id) else {
                 continue;
             };
-            match action.status.as_str() {
-                "success" => {
-                    self.inflight[index].pending.remove(&action.id);
-                    if self.inflight[index].pending.is_empty() {
-                        let flight = self.inflight.remove(index);
-                        self.complete(cloud, flight)?;
-                    }
+            let flight = self.inflight.remove(index);
+            self.ended(cloud, flight, end)?;
+        }
+        Ok(())
+    }
+
+    /// A command's actions ended: done when all succeeded; failed (its
+    /// server refetched, as the action may have changed it) otherwise.
+    fn ended(&mut self, cloud: &mut Cloud, flight: InFlight, end: Ended<i64>) -> Result<(), Error> {
+        match end {
+            Ended::Succeeded(..) => self.complete(cloud, flight),
+            Ended::Failed(_, err) => {
+                if let Some(id) = flight.server_id {
+                    let _ = cloud::refetch(cloud, id);
+                    self.fresh.touch(id);
                 }
-                "error" => {
-                    let flight = self.inflight.remove(index);
-                    if let Some(id) = flight.server_id {
-                        let _ = cloud::server::refresh(cloud, id);
-                    }
-                    self.failed(cloud, flight.id, &flight.line, &action_error(&action))?;
-                }
-                _ => {}
+                self.failed(cloud, flight.id, &flight.line, &err.to_string())
             }
         }
-        self.next_poll = (!self.inflight.is_empty())
-            .then(|| Instant::now() + crate::hetzner::poll_interval(self.polls));
-        Ok(())
     }
 
     /// Long actions keep their lease; actions past the deadline end their
     /// command failed.
     fn keep_leases(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
         let t = now();
+        if let Some(queued) = self.syncing.as_mut().and_then(|s| s.command.as_mut())
+            && queued.lease_until - t < 60
+        {
+            queued.lease_until = t + LEASE_SECS;
+            cloud.store.renew_lease(queued.id, queued.lease_until)?;
+        }
         for flight in &mut self.inflight {
             if flight.lease_until - t < 60 {
                 flight.lease_until = t + LEASE_SECS;
                 cloud.store.renew_lease(flight.id, flight.lease_until)?;
             }
         }
-        while let Some(index) = self
-            .inflight
-            .iter()
-            .position(|f| f.started.elapsed() > ACTION_DEADLINE)
-        {
-            let flight = self.inflight.remove(index);
-            if let Some(id) = flight.server_id {
-                let _ = cloud::server::refresh(cloud, id);
-            }
-            let why = format!(
-                "hetzner: actions {:?} still unfinished after {} s; they may still finish (`hcc sync` shows the outcome)",
-                flight.pending,
-                ACTION_DEADLINE.as_secs()
-            );
-            self.failed(cloud, flight.id, &flight.line, &why)?;
-        }
-        Ok(())
+        let late = self.poller.expire();
+        self.close_ended(cloud, late)
     }
 
     /// All actions of a command succeeded: refresh its server, record it.
     fn complete(&mut self, cloud: &mut Cloud, flight: InFlight) -> Result<(), Error> {
         let mut result = flight.result;
         if let Some(id) = flight.server_id {
-            match cloud::server::refresh(cloud, id) {
-                Ok(Some(server)) => result["status"] = Value::from(server.status),
-                Ok(None) => {}
+            let refetched = cloud::refetch(cloud, id);
+            self.fresh.touch(id);
+            match refetched {
+                Ok(cloud::Refetched::Stored(server)) => {
+                    result["status"] = Value::from(server.status)
+                }
+                Ok(cloud::Refetched::Gone { .. }) => {}
                 Err(err) => log(&format!("refreshing server {id}: {err}")),
             }
         }
@@ -386,45 +402,86 @@ impl Worker {
         line: &CommandLine,
         err: Error,
     ) -> Result<(), Error> {
-        if is_transient(&err) && attempts < self.max_attempts {
-            // 1 s, then up to 2, 4, 8 s: later commands on the same server
-            // wait behind this one, so the delay stays short.
-            let wait = retry::backoff((attempts - 1).clamp(0, 3) as u32, crate::hetzner::jitter());
-            let at = now() + wait.as_secs().max(1) as i64;
-            cloud.store.retry_later(id, at, &err.to_string())?;
-            log(&format!(
-                "command {id} `{line}`: {err}; attempt {attempts} of {}, retrying in {} s",
-                self.max_attempts,
-                wait.as_secs().max(1)
-            ));
-            return Ok(());
+        let max = self.max_attempts;
+        if !is_transient(&err) {
+            return self.failed(cloud, id, line, &err.to_string());
         }
-        self.failed(cloud, id, line, &err.to_string())
+        if attempts >= max {
+            // The error column says what became of the command, not what
+            // the error would lead to while attempts remain.
+            let why = format!("{err}; gave up after {attempts} attempts (setting max_attempts)");
+            return self.failed(cloud, id, line, &why);
+        }
+        // 1 s, then up to 2, 4, 8 s: later commands on the same server
+        // wait behind this one, so the delay stays short.
+        let wait = retry::backoff((attempts - 1).clamp(0, 3) as u32, crate::hetzner::jitter());
+        let secs = wait.as_secs().max(1);
+        let why = format!("{err}; attempt {attempts} of {max}, retrying in {secs} s");
+        cloud.store.retry_later(id, now() + secs as i64, &why)?;
+        log(&format!("command {id} `{line}`: {why}"));
+        Ok(())
     }
 
-    /// The refresh cycle: incremental, with a full sync every few cycles.
-    fn refresh(&mut self, background: &mut Cloud) {
+    /// The refresh cycle: incremental, with a full sync every few cycles,
+    /// on the sync thread.
+    fn refresh(&mut self, home: &Home) {
         self.cycles += 1;
         let mode = if self.cycles.is_multiple_of(self.full_every) {
             sync::Mode::Full
         } else {
             sync::Mode::Changes
         };
-        match sync::run(background, mode) {
-            Ok(summary) => log(&format!("cycle {}: {}", self.cycles, summary.text)),
-            Err(err) => log(&format!("cycle {}: sync failed: {err}", self.cycles)),
+        match Syncing::spawn(
+            home,
+            mode,
+            None,
+            self.cycles,
+            self.fresh.clone(),
+            self.poke.clone(),
+        ) {
+            Ok(syncing) => self.syncing = Some(syncing),
+            Err(err) => {
+                log(&format!("cycle {}: sync failed: {err}", self.cycles));
+                self.last_refresh = Instant::now();
+            }
         }
+    }
+
+    /// A sync that ended on its thread: close its command or log its cycle.
+    /// Either way the next cycle counts from now.
+    fn finish_sync(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
+        if !self.syncing.as_ref().is_some_and(Syncing::is_finished) {
+            return Ok(());
+        }
+        let Some(syncing) = self.syncing.take() else {
+            return Ok(());
+        };
         self.last_refresh = Instant::now();
+        match syncing.join() {
+            (Some(q), _, Ok(summary)) => {
+                self.done(cloud, q.id, &q.line, exec::sync_result(&summary))
+            }
+            (Some(q), _, Err(err)) => self.handle_error(cloud, q.id, q.attempts, &q.line, err),
+            (None, cycle, Ok(summary)) => {
+                log(&format!("cycle {cycle}: {}", summary.text));
+                Ok(())
+            }
+            (None, cycle, Err(err)) => {
+                log(&format!("cycle {cycle}: sync failed: {err}"));
+                Ok(())
+            }
+        }
     }
 
     /// How long to sleep: until the next poll, retry, lease expiry or
     /// cycle, whichever comes first.
     fn timeout(&self, cloud: &Cloud, cycle: Duration) -> Duration {
         let mut timeout = RESCAN;
-        if let Some(at) = self.next_poll {
+        if let Some(at) = self.poller.due() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
-        if self.inflight.is_empty() {
+        // A running sync wakes the loop when it ends.
+        if self.syncing.is_none() {
             timeout = timeout.min(cycle.saturating_sub(self.last_refresh.elapsed()));
         }
         let t = now();
@@ -443,9 +500,16 @@ impl Worker {
     /// Stops: what it holds goes back to the queue for the next worker
     /// (actions already started at Hetzner go on; a retry finds them).
     fn shut_down(&mut self, cloud: &Cloud) {
-        let held = self.inflight.len();
+        let mut held = self.inflight.len();
         for flight in self.inflight.drain(..) {
+            self.poller.forget(&flight.id);
             let _ = cloud.store.hand_back(flight.id);
+        }
+        // The sync thread is left to end with the process; its command
+        // runs again under the next worker.
+        if let Some(queued) = self.syncing.take().and_then(|s| s.command) {
+            let _ = cloud.store.hand_back(queued.id);
+            held += 1;
         }
         log(&format!(
             "stopping; {held} running commands returned to the queue"
@@ -463,18 +527,6 @@ fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result
         }
         other => Ok(other?),
     }
-}
-
-fn action_error(action: &crate::hetzner::wire::Action) -> String {
-    let (code, message) = action
-        .error
-        .as_ref()
-        .map(|e| (e.code.as_str(), e.message.as_str()))
-        .unwrap_or(("action_failed", "no reason given"));
-    format!(
-        "hetzner: action {} ({}) failed: {code}: {message}",
-        action.command, action.id
-    )
 }
 
 fn is_transient(err: &Error) -> bool {
