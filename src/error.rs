@@ -12,6 +12,8 @@
 //! - 4: busy: another worker already runs on this state directory.
 //! - 3: refused by the guard: the server lacks the managed label, or a new
 //!   server's name lacks the prefix.
+//! - 5: a stale close: `done`/`fail` for a lease that expired and was
+//!   handed to another consumer.
 
 use std::fmt;
 use std::io;
@@ -29,6 +31,8 @@ pub const EXIT_BUSY: u8 = 4;
 /// Exit code for a request the guard refused: the server is not managed
 /// by hcc, or a new name lacks the prefix.
 pub const EXIT_REFUSED: u8 = 3;
+/// Exit code for closing a lease that is no longer the command's latest.
+pub const EXIT_STALE: u8 = 5;
 
 #[derive(Debug)]
 pub enum Error {
@@ -75,6 +79,7 @@ impl Error {
             Error::Refused(_) => EXIT_REFUSED,
             Error::Busy(_) => EXIT_BUSY,
             Error::Store(err) if err.is_usage() => EXIT_USAGE,
+            Error::Store(store::Error::StaleLease(_)) => EXIT_STALE,
             _ => EXIT_FAILED,
         }
     }

@@ -29,7 +29,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 pub use access::{ApiKey, OpenedLink, Refused, Session};
 pub use budget::SharedBudget;
-pub use commands::{Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
+pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 pub use servers::{Listed, Refreshed, ServerRow};
 pub use views::{CommandView, ServerView};
@@ -50,6 +50,9 @@ pub enum Error {
     },
     /// A command id that does not exist, or is in the wrong state.
     Command(String),
+    /// A close for a lease that is no longer the command's latest: it
+    /// expired and the command was leased again.
+    StaleLease(String),
 }
 
 impl Error {
@@ -113,7 +116,7 @@ impl fmt::Display for Error {
                 "database `{}` has schema version {found}, this hcc knows up to {known}: upgrade hcc",
                 path.display()
             ),
-            Error::Command(msg) => f.write_str(msg),
+            Error::Command(msg) | Error::StaleLease(msg) => f.write_str(msg),
         }
     }
 }

@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::hetzner::{Priority, retry};
 use crate::home::Home;
 use crate::spool;
-use crate::store::{Finish, Owner, now};
+use crate::store::{Closer, Finish, Owner, now};
 use crate::verb::CommandLine;
 use crate::wakeup::Wakeup;
 
@@ -346,6 +346,7 @@ impl Worker {
         let ring = cloud.config.ring_size();
         let outcome = cloud.store.finish_and_notify(
             id,
+            &Closer::Owner(self.owner.clone()),
             &Finish::Done {
                 result: Some(result.to_string()),
             },
@@ -366,6 +367,7 @@ impl Worker {
         let ring = cloud.config.ring_size();
         let outcome = cloud.store.finish_and_notify(
             id,
+            &Closer::Owner(self.owner.clone()),
             &Finish::Failed {
                 reason: why.to_string(),
             },
@@ -457,7 +459,7 @@ impl Worker {
 /// command meanwhile: their word stands; the worker notes it and goes on.
 fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result<(), Error> {
     match outcome {
-        Err(crate::store::Error::Command(why)) => {
+        Err(crate::store::Error::Command(why) | crate::store::Error::StaleLease(why)) => {
             log(&format!("command {id}: {why}; leaving it as it is"));
             Ok(())
         }
