@@ -5,6 +5,7 @@ mod daemon;
 mod test;
 
 mod browser;
+mod budget;
 mod cloud;
 mod config;
 mod deploy;
