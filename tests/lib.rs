@@ -8,6 +8,7 @@ mod browser;
 mod budget;
 mod cloud;
 mod config;
+mod create;
 mod deploy;
 mod errors;
 mod lease;

@@ -201,7 +201,7 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
-            match exec::start(cloud, background, &line, leased.attempts) {
+            match exec::start(cloud, background, &line, leased.id, leased.attempts) {
                 Ok(exec::Started::Done(result)) => self.done(cloud, leased.id, &line, result)?,
                 Ok(exec::Started::Waiting {
                     actions,
