@@ -246,9 +246,15 @@ impl Store {
         let err = |action| sqlite_err(&path, action);
         let now = now();
         let (token_a, token_b) = match owner {
+            // One token stands for both: an empty one would match every
+            // row (`instr(x, '')` is 1).
             Owner::Implicit { tokens } => (
                 tokens.first().cloned().unwrap_or_default(),
-                tokens.get(1).cloned().unwrap_or_default(),
+                tokens
+                    .get(1)
+                    .or(tokens.first())
+                    .cloned()
+                    .unwrap_or_default(),
             ),
             Owner::Explicit(_) => (String::new(), String::new()),
         };
@@ -783,6 +789,29 @@ mod tests {
         let stale = close(&store, id, Closer::Owner(explicit("worker:12"))).unwrap_err();
         assert!(matches!(stale, Error::StaleLease(_)), "{stale}");
         close(&store, id, Closer::Owner(explicit("worker:123"))).unwrap();
+    }
+
+    #[test]
+    fn a_consumer_with_one_identity_acknowledges_only_its_own() {
+        let (_dir, mut store) = store();
+        let a = store.queue(&line("start a"), Source::Cli).unwrap();
+        store.queue(&line("start b"), Source::Cli).unwrap();
+        store
+            .lease_next(&implicit("1", "9"), 60, 5)
+            .unwrap()
+            .unwrap();
+        // No process group to go by (hidden /proc): the parent alone.
+        let lone = Owner::Implicit {
+            tokens: vec!["P2;".into()],
+        };
+        store.lease_next(&lone, 60, 5).unwrap().unwrap();
+        let state: String = store
+            .conn
+            .query_row("SELECT state FROM commands WHERE id = ?1", [a], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(state, "running");
     }
 
     #[test]
