@@ -44,8 +44,10 @@ fn identity() -> Vec<String> {
     let parent = std::os::unix::process::parent_id();
     let mut tokens = vec![format!("P{};", with_start(parent))];
     let group = rustix::process::getpgrp().as_raw_pid() as u32;
-    // A group led by init or by nobody alive is no identity at all.
-    if group > 1 && start_time(group).is_some() {
+    // A group led by init is no identity at all. A group whose leader
+    // has exited (a loop started in the background by a script that has
+    // ended) still is: its number is not reused while the loop lives.
+    if group > 1 {
         tokens.push(format!("G{};", with_start(group)));
     }
     tokens

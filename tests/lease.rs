@@ -156,3 +156,38 @@ fn two_shell_loops_with_bare_ids() {
         .unwrap();
     assert_eq!((state.as_str(), attempts), ("done", 2));
 }
+
+/// A loop left running in the background by a script that has ended: its
+/// process group outlives its leader, and still names the loop.
+#[test]
+fn a_loop_whose_group_leader_exited_still_acknowledges() {
+    let env = Env::new();
+    for name in ["vm1", "vm2", "vm3"] {
+        env.ok(&["push", "stop", name]);
+    }
+    let status = std::process::Command::new("bash")
+        .args([
+            "-c",
+            r#"( sleep 0.3
+                 while cmd="$("$HCC" pull 2>/dev/null)"; do echo "got $cmd" >> got; done
+                 touch finished ) >/dev/null 2>&1 &
+               exit 0"#,
+        ])
+        .env("HCC", HCC)
+        .env("HCC_HOME", env.home())
+        .env_remove("HCC_CONSUMER")
+        .current_dir(env.home())
+        .stdin(Stdio::null())
+        .process_group(0)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let finished = eventually(Duration::from_secs(10), || env.path("finished").exists());
+    assert!(finished, "the loop never ended");
+    assert_eq!(
+        std::fs::read_to_string(env.path("got")).unwrap(),
+        "got stop vm1\ngot stop vm2\ngot stop vm3\n"
+    );
+    let done: i64 = env.value("SELECT count(*) FROM commands WHERE state = 'done'");
+    assert_eq!(done, 3);
+}

@@ -127,7 +127,10 @@ impl Store {
     /// stored budget; `reservation` is the one its request was sent under.
     pub fn record_rate(&mut self, told: RateState, reservation: Option<u64>) -> Result<(), Error> {
         self.budget_transaction("record the rate budget", |tx| {
-            let since = reservation.map_or(0, |n| reserved(tx).unwrap_or(n).saturating_sub(n));
+            let since = match reservation {
+                Some(n) => reserved(tx)?.saturating_sub(n),
+                None => 0,
+            };
             let merged = match read_rate(tx)? {
                 Some(stored) => {
                     stored.merge(&told, since, told.observed_at.max(stored.observed_at))
