@@ -63,7 +63,7 @@ pub enum Command {
     /// consumer's next `pull` or `next` marks it done (the original tool's
     /// loops never acknowledge; the consumer is the parent process or
     /// process group, or HCC_CONSUMER); with --id, close it with `hcc done
-    /// ID` or `hcc fail ID REASON`.
+    /// ID` or `hcc fail ID REASON`; with --handle, with `hcc done ID:N`.
     Pull(LeaseArgs),
 
     /// Like pull, but block until a command can be leased.
@@ -73,9 +73,17 @@ pub enum Command {
     Next(LeaseArgs),
 
     /// Mark a leased command done.
+    ///
+    /// A stale close (the lease expired and the command was leased again
+    /// since) is refused with exit 5: a bare ID is accepted from the
+    /// consumer that holds the latest lease (same HCC_CONSUMER, parent or
+    /// process group) or for a command leased only once; a handle ID:N
+    /// (`pull --handle`) only while lease N is the latest.
     Done {
-        /// The command's id, as printed by `pull --id`.
-        id: i64,
+        /// The command's id, as printed by `pull --id`, or its lease handle
+        /// ID:N, as printed by `pull --handle`.
+        #[arg(value_name = "ID", value_parser = parse_lease_ref)]
+        id: LeaseRef,
         /// Optional result, stored as JSON (text that is not JSON is stored
         /// as a JSON string).
         #[arg(value_name = "RESULT")]
@@ -83,9 +91,13 @@ pub enum Command {
     },
 
     /// Mark a leased command failed.
+    ///
+    /// A stale close is refused with exit 5, as for done.
     Fail {
-        /// The command's id, as printed by `pull --id`.
-        id: i64,
+        /// The command's id, as printed by `pull --id`, or its lease handle
+        /// ID:N, as printed by `pull --handle`.
+        #[arg(value_name = "ID", value_parser = parse_lease_ref)]
+        id: LeaseRef,
         /// Why it failed (one line).
         #[arg(value_name = "REASON", required = true)]
         reason: Vec<String>,
@@ -339,6 +351,11 @@ pub struct LeaseArgs {
     /// `hcc done` / `hcc fail`.
     #[arg(long)]
     pub id: bool,
+    /// Print the lease handle first (`ID:N CMD ARG`, N counting the
+    /// command's leases) and leave closing it to `hcc done ID:N` / `hcc
+    /// fail ID:N`: a handle never closes a later lease of the command.
+    #[arg(long)]
+    pub handle: bool,
     /// Seconds until an unclosed lease returns the command to the queue.
     #[arg(long, value_name = "SECS", default_value_t = 300,
           value_parser = clap::value_parser!(i64).range(1..=86_400))]
@@ -482,4 +499,28 @@ pub enum KeyScope {
     Act,
     Console,
     Admin,
+}
+
+/// What `done` and `fail` close: a command id, or a lease handle `ID:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRef {
+    pub id: i64,
+    /// N of a handle: which lease of the command.
+    pub lease: Option<i64>,
+}
+
+fn parse_lease_ref(text: &str) -> Result<LeaseRef, String> {
+    let number = |part: &str| {
+        part.parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0 && part.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let (id, lease) = match text.split_once(':') {
+        Some((id, lease)) => (number(id), number(lease).map(Some)),
+        None => (number(text), Some(None)),
+    };
+    match (id, lease) {
+        (Some(id), Some(lease)) => Ok(LeaseRef { id, lease }),
+        _ => Err("want a command id (`12`) or a lease handle (`12:3`)".into()),
+    }
 }

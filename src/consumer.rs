@@ -9,34 +9,48 @@
 //! such as `$(hcc pull 2>/dev/null)`), each with the start time of the
 //! process it names, which tells a reused pid apart. `HCC_CONSUMER=NAME`
 //! names the consumer explicitly instead.
+//!
+//! The same identity ties `hcc done ID` / `hcc fail ID` to the lease: a
+//! consumer whose lease expired and went to another cannot close the
+//! other's work by naming the id.
 
 use crate::store::Owner;
 
 /// The owner recorded for a lease: explicit (`--id`, closed with `hcc
 /// done`/`hcc fail`) or implicit (closed by the same consumer's next ask).
+/// `hcc done`/`hcc fail` ask as an explicit owner too: a bare id closes
+/// only a lease that shares an identity with them.
 pub fn lease_owner(explicit: bool) -> Owner {
+    let tokens = identity();
+    if explicit {
+        Owner::Explicit(tokens.concat())
+    } else if tokens.len() == 1 {
+        // The store reads two tokens; a name stands for both.
+        Owner::Implicit {
+            tokens: vec![tokens[0].clone(), tokens[0].clone()],
+        }
+    } else {
+        Owner::Implicit { tokens }
+    }
+}
+
+/// The asking consumer's identities, each `;`-terminated: its name from
+/// `HCC_CONSUMER`, else its parent and (when it names a live process) its
+/// process group.
+fn identity() -> Vec<String> {
     if let Some(name) = std::env::var("HCC_CONSUMER").ok().filter(|n| !n.is_empty()) {
-        let token = format!("N{name};");
-        return if explicit {
-            Owner::Explicit(token)
-        } else {
-            Owner::Implicit {
-                tokens: vec![token.clone(), token],
-            }
-        };
+        return vec![format!("N{name};")];
     }
     let parent = std::os::unix::process::parent_id();
-    let parent_token = format!("P{};", with_start(parent));
-    if explicit {
-        return Owner::Explicit(parent_token);
-    }
+    let mut tokens = vec![format!("P{};", with_start(parent))];
     let group = rustix::process::getpgrp().as_raw_pid() as u32;
-    let mut tokens = vec![parent_token];
-    // A group led by init or by nobody alive is no identity at all.
-    if group > 1 && start_time(group).is_some() {
+    // A group led by init is no identity at all. A group whose leader
+    // has exited (a loop started in the background by a script that has
+    // ended) still is: its number is not reused while the loop lives.
+    if group > 1 {
         tokens.push(format!("G{};", with_start(group)));
     }
-    Owner::Implicit { tokens }
+    tokens
 }
 
 /// `PID@STARTTIME`, or `PID` alone where /proc is absent.

@@ -14,6 +14,8 @@
 //! - 4: busy: another worker already runs on this state directory.
 //! - 3: refused by the guard: the server lacks the managed label, or a new
 //!   server's name lacks the prefix.
+//! - 5: a stale close: `done`/`fail` for a lease that expired and was
+//!   handed to another consumer.
 
 use std::fmt;
 use std::io;
@@ -31,6 +33,8 @@ pub const EXIT_BUSY: u8 = 4;
 /// Exit code for a request the guard refused: the server is not managed
 /// by hcc, or a new name lacks the prefix.
 pub const EXIT_REFUSED: u8 = 3;
+/// Exit code for closing a lease that is no longer the command's latest.
+pub const EXIT_STALE: u8 = 5;
 
 #[derive(Debug)]
 pub enum Error {
@@ -92,6 +96,7 @@ impl Error {
             Error::Busy(_) => EXIT_BUSY,
             Error::Unsafe { .. } => EXIT_USAGE,
             Error::Store(err) if err.is_usage() => EXIT_USAGE,
+            Error::Store(store::Error::StaleLease(_)) => EXIT_STALE,
             _ => EXIT_FAILED,
         }
     }

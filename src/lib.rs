@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, ConfigCommand, LeaseArgs};
+use crate::cli::{Cli, Command, ConfigCommand, LeaseArgs, LeaseRef};
 use crate::config::Config;
 use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
@@ -180,10 +180,10 @@ fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
     let report = spool::ingest(home, &mut store)?;
     spool::warn_rejected(&report);
-    let owner = consumer::lease_owner(lease.id);
+    let owner = consumer::lease_owner(lease.id || lease.handle);
     match store.lease_next(&owner, lease.lease, config.max_attempts())? {
         Some(leased) => {
-            deliver(&store, &leased, lease.id)?;
+            deliver(&store, &leased, lease)?;
             Ok(ExitCode::SUCCESS)
         }
         None => Ok(ExitCode::from(EXIT_FAILED)),
@@ -196,7 +196,7 @@ fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     // Watch before the first look, so nothing that lands in between is
     // missed (and after opening, which creates the WAL: not news).
     let wakeup = Wakeup::new(home)?;
-    let owner = consumer::lease_owner(lease.id);
+    let owner = consumer::lease_owner(lease.id || lease.handle);
     let mut woken = false;
     loop {
         let look = (|| -> Result<(Option<store::Leased>, Option<i64>), Error> {
@@ -207,7 +207,7 @@ fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
         })();
         let timeout = match outlive(look)? {
             Some((Some(leased), _)) => {
-                deliver(&store, &leased, lease.id)?;
+                deliver(&store, &leased, lease)?;
                 return Ok(ExitCode::SUCCESS);
             }
             // A running command whose lease expires becomes leasable
@@ -248,8 +248,10 @@ fn outlive<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
 
 /// Prints a leased command; if it cannot be printed (closed or full
 /// output), the lease goes back so the command is not lost.
-fn deliver(store: &Store, leased: &store::Leased, with_id: bool) -> Result<(), Error> {
-    let text = if with_id {
+fn deliver(store: &Store, leased: &store::Leased, how: &LeaseArgs) -> Result<(), Error> {
+    let text = if how.handle {
+        format!("{}:{} {}", leased.id, leased.attempts, leased.line)
+    } else if how.id {
         format!("{} {}", leased.id, leased.line)
     } else {
         leased.line.to_string()
@@ -261,7 +263,15 @@ fn deliver(store: &Store, leased: &store::Leased, with_id: bool) -> Result<(), E
     printed
 }
 
-fn done(home: &Home, id: i64, result: Option<String>) -> Result<ExitCode, Error> {
+/// Which lease `done`/`fail` mean: the handle's, or the asking consumer's.
+fn closer(target: LeaseRef) -> store::Closer {
+    match target.lease {
+        Some(n) => store::Closer::Lease(n),
+        None => store::Closer::Owner(consumer::lease_owner(true)),
+    }
+}
+
+fn done(home: &Home, target: LeaseRef, result: Option<String>) -> Result<ExitCode, Error> {
     let result = result.map(
         |text| match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(json) => json.to_string(),
@@ -269,17 +279,17 @@ fn done(home: &Home, id: i64, result: Option<String>) -> Result<ExitCode, Error>
         },
     );
     let store = Store::open(&home.db_path())?;
-    store.finish(id, &Finish::Done { result })?;
+    store.finish(target.id, &closer(target), &Finish::Done { result })?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn fail(home: &Home, id: i64, reason: &[String]) -> Result<ExitCode, Error> {
+fn fail(home: &Home, target: LeaseRef, reason: &[String]) -> Result<ExitCode, Error> {
     let reason = one_line(&reason.join(" "));
     if reason.is_empty() {
         return Err(Error::Input("`fail` needs a reason".into()));
     }
     let store = Store::open(&home.db_path())?;
-    store.finish(id, &Finish::Failed { reason })?;
+    store.finish(target.id, &closer(target), &Finish::Failed { reason })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -152,6 +152,9 @@ Refused by the guard: the server lacks the managed label, or a new server's name
 .TP
 \fB4\fR
 Busy: another \fBhcc worker\fR (or \fBhcc serve \-\-worker\fR) already runs on this state directory.
+.TP
+\fB5\fR
+Stale lease: \fBdone\fR or \fBfail\fR for a lease that expired and was handed to another consumer; nothing was changed.
 .PP
 Errors are one line on standard error, beginning with \fBhcc:\fR. A closed output pipe ends hcc silently with status 0.
 .SH ENVIRONMENT

@@ -5,10 +5,13 @@ mod daemon;
 mod test;
 
 mod browser;
+mod budget;
 mod cloud;
 mod config;
+mod create;
 mod deploy;
 mod errors;
+mod lease;
 mod man;
 mod nginx;
 mod panel;

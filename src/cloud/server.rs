@@ -106,6 +106,11 @@ pub struct CreateArgs<'a> {
     pub json: bool,
 }
 
+/// The label a server created through the queue carries: the id of the
+/// command that created it. Only a server with its own command's label is
+/// ever taken for that command's earlier attempt.
+pub const COMMAND_LABEL: &str = "hcc-command";
+
 /// What `begin_create` did.
 pub enum Creation {
     /// Hetzner is building it: these actions run.
@@ -115,16 +120,18 @@ pub enum Creation {
         root_password: Option<String>,
     },
     /// An earlier attempt of the same command already created it (found
-    /// by name, carrying the managed label, and known to the table as
-    /// ours): nothing to do, no second server.
+    /// by its `hcc-command` label): nothing to do, no second server.
     Existing(wire::Server),
 }
 
 /// Checks and creates a server; records it in the table.
 ///
-/// `retry`: this command ran before (a worker died meanwhile). Then a
-/// server that already exists under this name, managed and remembered
-/// as ours, is that earlier attempt's result, not a conflict.
+/// A request from the queue carries the `hcc-command=<id>` label. `retry`:
+/// that command ran before (its answer was lost, a worker died meanwhile),
+/// so the server may exist already: one with this name and that label is
+/// the earlier attempt's result. A server of that name without the label
+/// was made by someone else: the name is taken. The CLI's requests carry
+/// no such label and never adopt anything.
 pub fn begin_create(
     cloud: &mut Cloud,
     request: &CreateRequest,
@@ -138,21 +145,12 @@ pub fn begin_create(
             "server name `{name}` must begin with the prefix `{prefix}` (`hcc config get prefix`)"
         )));
     }
+    if retry && let Some(existing) = created_earlier(cloud, request)? {
+        return Ok(Creation::Existing(existing));
+    }
     let known = cloud.store.server_id(name)?;
     match cloud.client.server_by_name(name) {
-        Ok((server, raw)) => {
-            let ours = retry
-                && server.labels.contains_key(&cloud.label)
-                && matches!(&known, Some((_, Some(stage))) if stage == "new" || stage == "created");
-            if ours {
-                cloud.store.refresh_server(&row(&server, &raw))?;
-                return Ok(Creation::Existing(server));
-            }
-            return Err(Error::Failed(format!(
-                "server `{name}` already exists at Hetzner (id {}); `hcc sync {name}` records it",
-                server.id
-            )));
-        }
+        Ok((server, _)) => return Err(name_taken(name, server.id)),
         Err(err) if err.code() == Some("not_found") => {}
         Err(err) => return Err(err.into()),
     }
@@ -164,12 +162,23 @@ pub fn begin_create(
     let created = match cloud.client.create_server(request) {
         Ok(created) => created,
         Err(err) => {
+            // Taken since the look above: by an earlier attempt of this
+            // very command whose answer is still on its way, or by
+            // someone else.
+            if err.code() == Some("uniqueness_error") {
+                if let Some(existing) = created_earlier(cloud, request)? {
+                    return Ok(Creation::Existing(existing));
+                }
+                forget_creating(cloud, name)?;
+                let id = cloud.client.server_by_name(name).ok().map(|(s, _)| s.id);
+                return Err(name_taken(name, id.unwrap_or(0)));
+            }
             // A definite refusal (4xx) created nothing: leave no `new` row
             // behind. After a lost answer or a 5xx the server may exist:
-            // the row stays, so a retry can recognise it as ours.
+            // the row stays, and a retry finds it by its label.
             let refused = matches!(&err, crate::hetzner::Error::Api { status, .. } if (400..500).contains(status));
-            if refused && let Some((None, _)) = cloud.store.server_id(name)? {
-                cloud.store.remove_server_name(name)?;
+            if refused {
+                forget_creating(cloud, name)?;
             }
             return Err(err.into());
         }
@@ -193,13 +202,53 @@ pub fn begin_create(
     })
 }
 
-/// The create request for `name`, with defaults from the settings.
+/// The server an earlier attempt of `request`'s command created: the one
+/// carrying its `hcc-command` label and its name. Stored when found.
+fn created_earlier(
+    cloud: &mut Cloud,
+    request: &CreateRequest,
+) -> Result<Option<wire::Server>, Error> {
+    let Some(command) = request.labels.get(COMMAND_LABEL) else {
+        return Ok(None);
+    };
+    let selector = format!("{COMMAND_LABEL}={command}");
+    match cloud.client.server_by_label(&selector)? {
+        Some((server, raw)) if server.name == request.name => {
+            cloud.store.refresh_server(&row(&server, &raw))?;
+            Ok(Some(server))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A `new` row without a Hetzner id: nothing was created.
+fn forget_creating(cloud: &Cloud, name: &str) -> Result<(), Error> {
+    if let Some((None, _)) = cloud.store.server_id(name)? {
+        cloud.store.remove_server_name(name)?;
+    }
+    Ok(())
+}
+
+fn name_taken(name: &str, id: i64) -> Error {
+    let which = if id > 0 {
+        format!(" (id {id})")
+    } else {
+        String::new()
+    };
+    Error::Failed(format!(
+        "server name `{name}` is taken: a server of that name already exists at Hetzner{which}, not created by this command; `hcc sync {name}` records it"
+    ))
+}
+
+/// The create request for `name`, with defaults from the settings. A
+/// queued command's `id` becomes the `hcc-command` label.
 pub fn create_request(
     cloud: &Cloud,
     name: &str,
     server_type: Option<&str>,
     image: Option<&str>,
     location: Option<&str>,
+    command: Option<i64>,
 ) -> CreateRequest {
     let pick = |given: Option<&str>, key: &str| {
         given
@@ -207,19 +256,30 @@ pub fn create_request(
             .or_else(|| cloud.setting(key))
             .unwrap_or_default()
     };
+    let mut labels = BTreeMap::from([(cloud.label.clone(), "1".to_string())]);
+    if let Some(id) = command {
+        labels.insert(COMMAND_LABEL.to_string(), id.to_string());
+    }
     CreateRequest {
         name: name.to_string(),
         server_type: pick(server_type, "server_type"),
         image: pick(image, "image"),
         location: pick(location, "location"),
-        labels: BTreeMap::from([(cloud.label.clone(), "1".to_string())]),
+        labels,
     }
 }
 
 pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
     let mut cloud = Cloud::open(home, Priority::Interactive)?;
     let name = args.name;
-    let request = create_request(&cloud, name, args.server_type, args.image, args.location);
+    let request = create_request(
+        &cloud,
+        name,
+        args.server_type,
+        args.image,
+        args.location,
+        None,
+    );
     if let Some((Some(id), _)) = cloud.store.server_id(name)? {
         return Err(Error::Failed(format!(
             "server `{name}` already exists (id {id}); if it was deleted elsewhere, run `hcc sync {name}`"

@@ -103,6 +103,24 @@ impl Client {
         }
     }
 
+    /// The first server matching a label selector (`key=value`), if any.
+    pub fn server_by_label(&self, selector: &str) -> Result<Option<(Server, Value)>, Error> {
+        let body = self.call(
+            Method::Get,
+            "/servers",
+            &[("label_selector", selector.to_string())],
+            None,
+        )?;
+        let first = body
+            .get("servers")
+            .and_then(Value::as_array)
+            .and_then(|list| list.first())
+            .cloned();
+        first
+            .map(|raw| Ok((parse("/servers", raw.clone())?, raw)))
+            .transpose()
+    }
+
     /// One server by id; `Ok(None)` when it is gone.
     pub fn server(&self, id: i64) -> Result<Option<(Server, Value)>, Error> {
         match self.call(Method::Get, &format!("/servers/{id}"), &[], None) {

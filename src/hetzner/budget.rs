@@ -7,6 +7,10 @@
 //! instead of earning a 429. Background work (sync) keeps a reserve free
 //! for interactive work (console), which may spend it.
 //!
+//! A response's headers are merged into the shared state, never written
+//! over it: when the server answered, the requests other processes reserved
+//! meanwhile were not all counted yet, and forgetting them over-spends.
+//!
 //! The arithmetic here is pure and tested offline; the storage is the
 //! caller's.
 
@@ -31,24 +35,43 @@ pub struct RateState {
     pub observed_at: f64,
 }
 
+/// One reserved token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// How long to wait before using it.
+    pub wait: Duration,
+    /// Its number among every reservation of the shared budget: the
+    /// reservations numbered after it were made while its request was out.
+    pub number: Option<u64>,
+}
+
 /// Where the budget lives; implemented by the store so that all processes
 /// share it.
 pub trait Budget {
-    /// Reserves one token for `priority` and says how long to wait before
-    /// using it.
-    fn reserve(&self, priority: Priority, now: f64) -> Result<Duration, String>;
-    /// Records what a response's headers said.
-    fn record(&self, state: RateState) -> Result<(), String>;
+    /// Reserves one token for `priority`.
+    fn reserve(&self, priority: Priority, now: f64) -> Result<Reservation, String>;
+    /// Merges what the headers of the answer to `reservation`'s request
+    /// said ([`RateState::merge`]).
+    fn record(&self, state: RateState, reservation: Option<u64>) -> Result<(), String>;
+    /// Gives back a token whose request was never sent (the wait was too
+    /// long for the caller, or the connection was refused).
+    fn refund(&self, now: f64) -> Result<(), String>;
 }
 
 /// A budget that never waits, for clients that need none (tests).
 pub struct Unlimited;
 
 impl Budget for Unlimited {
-    fn reserve(&self, _: Priority, _: f64) -> Result<Duration, String> {
-        Ok(Duration::ZERO)
+    fn reserve(&self, _: Priority, _: f64) -> Result<Reservation, String> {
+        Ok(Reservation {
+            wait: Duration::ZERO,
+            number: None,
+        })
     }
-    fn record(&self, _: RateState) -> Result<(), String> {
+    fn record(&self, _: RateState, _: Option<u64>) -> Result<(), String> {
+        Ok(())
+    }
+    fn refund(&self, _: f64) -> Result<(), String> {
         Ok(())
     }
 }
@@ -85,10 +108,47 @@ impl RateState {
         }
     }
 
-    /// Tokens in the bucket at `now`.
+    /// Tokens in the bucket at `now`; negative while reservations wait
+    /// for tokens still to come.
     pub fn estimate(&self, now: f64) -> f64 {
         let elapsed = (now - self.observed_at).max(0.0);
         (self.remaining + elapsed * self.refill_per_sec()).min(self.limit)
+    }
+
+    /// Tokens free at `now`, as shown to people: never below zero.
+    pub fn available(&self, now: f64) -> f64 {
+        self.estimate(now).max(0.0)
+    }
+
+    /// `remaining` tokens at `now`, refilling at `per_sec`: `reset_at`
+    /// moves with every token spent, so the rate the state implies stays.
+    fn at(&self, remaining: f64, now: f64, per_sec: f64) -> RateState {
+        RateState {
+            remaining,
+            observed_at: now,
+            reset_at: now + (self.limit - remaining).max(0.0) / per_sec,
+            ..*self
+        }
+    }
+
+    /// The shared state after an answer's headers (`told`): `since`
+    /// reservations were made after the one the request was sent under.
+    ///
+    /// The headers are the server's count when it answered, which may miss
+    /// reservations made after the request (taken as not yet counted); the
+    /// stored state counts every reservation made here, but not requests
+    /// from elsewhere (another machine, the `hcloud` CLI). Each may be too
+    /// high, never too low, so the lower wins. The refill rate is the
+    /// headers': the server's own.
+    pub fn merge(&self, told: &RateState, since: u64, now: f64) -> RateState {
+        let from_headers = told.estimate(now) - since as f64;
+        let remaining = if self.limit == told.limit {
+            self.estimate(now).min(from_headers)
+        } else {
+            // Another bucket altogether (a new token, another project).
+            from_headers
+        };
+        told.at(remaining, now, told.refill_per_sec())
     }
 
     /// Tokens background work leaves for interactive work: 5% of the
@@ -111,12 +171,13 @@ impl RateState {
         } else {
             Duration::ZERO
         };
-        let after = RateState {
-            remaining: estimate - 1.0,
-            observed_at: now,
-            ..*self
-        };
-        (wait, after)
+        (wait, self.at(estimate - 1.0, now, self.refill_per_sec()))
+    }
+
+    /// The state with one token given back at `now`.
+    pub fn refunded(&self, now: f64) -> RateState {
+        let remaining = (self.estimate(now) + 1.0).min(self.limit);
+        self.at(remaining, now, self.refill_per_sec())
     }
 
     /// How long until one token is there: what a 429 waits.
@@ -175,6 +236,50 @@ mod tests {
         );
         let (wait, _) = after.spend(Priority::Interactive, 1000.0);
         assert_eq!(wait, Duration::ZERO);
+    }
+
+    #[test]
+    fn spending_keeps_the_refill_rate() {
+        // 60/h sped up: one a second. Ten spent must not make the
+        // remaining ones come back faster.
+        let mut s = state(60.0, 50.0, 10.0);
+        for _ in 0..10 {
+            s = s.spend(Priority::Interactive, 1000.0).1;
+        }
+        assert_eq!(s.remaining, 40.0);
+        assert!((s.refill_per_sec() - 1.0).abs() < 1e-9);
+        assert!((s.estimate(1005.0) - 45.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn headers_merge_with_reservations_made_meanwhile() {
+        // Stored: 50 left; the request went out, then three more were
+        // reserved here (47). The answer says 49: it counted the request
+        // and one of the three, or none; the three count as not yet seen.
+        let stored = state(60.0, 47.0, 13.0);
+        let told = state(60.0, 49.0, 11.0);
+        let merged = stored.merge(&told, 3, 1000.0);
+        assert_eq!(merged.remaining, 46.0);
+        // Overwriting would have said 49: three tokens spent twice.
+        // Requests from elsewhere the store never saw: the headers win.
+        let merged = stored.merge(&state(60.0, 20.0, 40.0), 0, 1000.0);
+        assert_eq!(merged.remaining, 20.0);
+        // Headers that say more than the store knows: the store wins (its
+        // reservations may still be on their way).
+        let merged = stored.merge(&state(60.0, 58.0, 2.0), 0, 1000.0);
+        assert_eq!(merged.remaining, 47.0);
+        // The rate is the server's: 1 a second, whatever was spent.
+        assert!((merged.refill_per_sec() - 1.0).abs() < 1e-9);
+        // Another bucket (a new limit): the headers, less what is out.
+        let merged = stored.merge(&state(3600.0, 3000.0, 600.0), 2, 1000.0);
+        assert_eq!(merged.remaining, 2998.0);
+    }
+
+    #[test]
+    fn the_budget_shown_is_never_negative() {
+        let (_, after) = state(60.0, 0.0, 60.0).spend(Priority::Interactive, 1000.0);
+        assert!(after.estimate(1000.0) < 0.0);
+        assert_eq!(after.available(1000.0), 0.0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 pub use actions::{ActionWait, Ended, Poller, Waiter, poll_interval};
 pub use api::CreateRequest;
-pub use budget::{Budget, Priority, RateState};
+pub use budget::{Budget, Priority, RateState, Reservation};
 pub use error::Error;
 
 use retry::{Decision, Outcome};
@@ -76,6 +76,8 @@ pub struct Client {
     sent: std::cell::Cell<u64>,
     /// The bucket as the last response described it.
     last_rate: std::cell::Cell<Option<RateState>>,
+    /// The number of the reservation the current request is sent under.
+    reservation: std::cell::Cell<Option<u64>>,
     max_retries: u32,
     /// The longest a request may wait (for the budget, before a retry);
     /// longer, and it fails at once. None: as long as it takes.
@@ -101,6 +103,7 @@ impl Client {
             notice: Box::new(|_| {}),
             sent: std::cell::Cell::new(0),
             last_rate: std::cell::Cell::new(None),
+            reservation: std::cell::Cell::new(None),
             max_retries: retry::MAX_RETRIES,
             max_wait: None,
         }
@@ -165,6 +168,10 @@ impl Client {
         loop {
             self.wait_for_budget()?;
             let (outcome, result) = self.attempt(method, path, query, body, &what);
+            if matches!(outcome, Outcome::Unreachable) {
+                // Nothing reached the server: the token is still there.
+                self.refund();
+            }
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
@@ -199,11 +206,13 @@ impl Client {
     }
 
     fn wait_for_budget(&self) -> Result<(), Error> {
-        let wait = self
+        let Reservation { wait, number } = self
             .budget
             .reserve(self.priority, now())
             .map_err(Error::Budget)?;
+        self.reservation.set(number);
         if self.max_wait.is_some_and(|max| wait > max) {
+            self.refund();
             return Err(Error::Budget(format!(
                 "the Hetzner rate budget is spent for the next {:.0} s",
                 wait.as_secs_f64().ceil()
@@ -217,6 +226,12 @@ impl Client {
         }
         std::thread::sleep(wait);
         Ok(())
+    }
+
+    fn refund(&self) {
+        if let Err(why) = self.budget.refund(now()) {
+            (self.notice)(&format!("cannot record the rate budget: {why}"));
+        }
     }
 
     /// After a 429: how long until the bucket holds a token, if known.
@@ -305,7 +320,7 @@ impl Client {
             now(),
         ) {
             self.last_rate.set(Some(state));
-            if let Err(why) = self.budget.record(state) {
+            if let Err(why) = self.budget.record(state, self.reservation.get()) {
                 (self.notice)(&format!("cannot record the rate budget: {why}"));
             }
         }

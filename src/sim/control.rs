@@ -8,6 +8,9 @@
 //!   outside hcc (status `running` or `off`).
 //! - `DELETE /_sim/servers/{id}`: a server gone without an action.
 //! - `POST /_sim/fail_next_action`: the next action ends in `error`.
+//! - `POST /_sim/lose_next_answer` `{"route": "POST /servers"}`: the next
+//!   request on that route (as `by_route` names it) takes effect, then its
+//!   connection closes without an answer: a client's timeout after the fact.
 //! - `GET /_sim/consoles`: the console tickets handed out (server, token,
 //!   URL, password, issue time), to check what a client shows against them.
 
@@ -34,12 +37,23 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
             Ok((200, json!({})))
         }
         ("GET", ["_sim", "consoles"]) => Ok((200, consoles(sim))),
+        ("POST", ["_sim", "lose_next_answer"]) => lose_next_answer(sim, &request.body),
         _ => Err(ApiError::not_found("route")),
     };
     match result {
         Ok((status, body)) => Response::json(status, &body),
         Err(error) => Response::json(error.status, &error.body()),
     }
+}
+
+fn lose_next_answer(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {
+    let body = body_json(body)?;
+    let route = body
+        .get("route")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid_input("route", "is required"))?;
+    sim.lock().lose_answer = Some(route.to_string());
+    Ok((200, json!({})))
 }
 
 fn create_server(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {

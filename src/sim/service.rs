@@ -47,6 +47,9 @@ pub struct Inner {
     pub bucket: Bucket,
     pub rng: Rng,
     pub stats: Stats,
+    /// `POST /_sim/lose_next_answer`: the next request on this route (its
+    /// stats label) takes effect, then its connection closes unanswered.
+    pub lose_answer: Option<String>,
 }
 
 pub struct Sim {
@@ -76,6 +79,7 @@ impl Sim {
                 bucket: Bucket::new(options.rate_limit, options.time_scale),
                 rng,
                 stats: Stats::default(),
+                lose_answer: None,
             }),
             clock,
             catalog: Catalog::new(),
@@ -187,7 +191,12 @@ impl Sim {
             console_base: &self.console_base,
             console_upstream: self.console_upstream.as_ref(),
         };
-        match routes::dispatch(route, &mut ctx, request) {
+        let outcome = routes::dispatch(route, &mut ctx, request);
+        if inner.lose_answer.as_deref() == Some(label) {
+            inner.lose_answer = None;
+            return Reply::Reset;
+        }
+        match outcome {
             Ok((status, body)) => self.answer(status, &body, snapshot, &mut inner.rng),
             Err(error) => self.error(&error, snapshot, &mut inner.rng),
         }

@@ -50,6 +50,45 @@ impl Owner {
             Owner::Implicit { tokens } => format!("ack:{}", tokens.concat()),
         }
     }
+
+    /// The identities this owner answers to, without the `;` ends.
+    fn tokens(&self) -> Vec<&str> {
+        match self {
+            Owner::Explicit(who) => identities(who).collect(),
+            Owner::Implicit { tokens } => tokens.iter().flat_map(|t| identities(t)).collect(),
+        }
+    }
+
+    /// Whether a recorded `lease_owner` names this owner: one identity in
+    /// common (a loop's `hcc done` may run under another parent than its
+    /// `hcc pull`, but in the same process group).
+    fn holds(&self, column: &str) -> bool {
+        let recorded = column
+            .strip_prefix("id:")
+            .or_else(|| column.strip_prefix("ack:"))
+            .unwrap_or(column);
+        let mine = self.tokens();
+        identities(recorded).any(|token| mine.contains(&token))
+    }
+}
+
+/// The `;`-terminated identities in an owner text (a worker's
+/// `worker:PID` has one, unterminated).
+fn identities(text: &str) -> impl Iterator<Item = &str> {
+    text.split(';').filter(|token| !token.is_empty())
+}
+
+/// Which lease a close is meant for: a consumer whose lease expired and
+/// went to another must not close the other's work.
+#[derive(Debug, Clone)]
+pub enum Closer {
+    /// Lease number N of the command (the handle `ID:N`; leases are
+    /// counted by `attempts`): refused once the command was leased again.
+    Lease(i64),
+    /// The consumer `owner`, naming only the id: accepted when the latest
+    /// lease is this owner's, or when the command was leased only once (no
+    /// other holder can exist).
+    Owner(Owner),
 }
 
 /// A command handed to a consumer.
@@ -207,9 +246,15 @@ impl Store {
         let err = |action| sqlite_err(&path, action);
         let now = now();
         let (token_a, token_b) = match owner {
+            // One token stands for both: an empty one would match every
+            // row (`instr(x, '')` is 1).
             Owner::Implicit { tokens } => (
                 tokens.first().cloned().unwrap_or_default(),
-                tokens.get(1).cloned().unwrap_or_default(),
+                tokens
+                    .get(1)
+                    .or(tokens.first())
+                    .cloned()
+                    .unwrap_or_default(),
             ),
             Owner::Explicit(_) => (String::new(), String::new()),
         };
@@ -261,8 +306,9 @@ impl Store {
             params![now, max_attempts],
         )
         .map_err(err("fail exhausted leases"))?;
+        // `lease_owner` stays: a late close by that owner is still its own.
         tx.execute(
-            "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
+            "UPDATE commands SET state = 'queued', lease_until = NULL
              WHERE state = 'running' AND (lease_until IS NULL OR lease_until < ?1)",
             params![now],
         )
@@ -467,6 +513,7 @@ impl Store {
     pub fn finish_and_notify(
         &mut self,
         id: i64,
+        closer: &Closer,
         finish: &Finish,
         message: &str,
         ring_size: u64,
@@ -475,7 +522,7 @@ impl Store {
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(self.err("close a command"))?;
         let outcome = self
-            .finish(id, finish)
+            .finish(id, closer, finish)
             .and_then(|()| self.put_message_in_transaction(message, ring_size));
         let end = if outcome.is_ok() {
             "COMMIT"
@@ -489,37 +536,53 @@ impl Store {
     }
 
     /// Closes a leased command as done or failed: one that is running, or
-    /// one whose lease expired (its consumer finished late).
-    pub fn finish(&self, id: i64, finish: &Finish) -> Result<(), Error> {
+    /// one whose lease expired (its consumer finished late), provided the
+    /// lease `closer` means is still the command's latest
+    /// ([`Error::StaleLease`] otherwise).
+    pub fn finish(&self, id: i64, closer: &Closer, finish: &Finish) -> Result<(), Error> {
         let (state, result, error) = match finish {
             Finish::Done { result } => ("done", result.as_deref(), None),
             Finish::Failed { reason } => ("failed", None, Some(reason.as_str())),
         };
-        let changed = self
-            .conn
-            .execute(
-                "UPDATE commands
-                 SET state = ?2, result = ?3, error = ?4, finished_at = ?5, lease_until = NULL
-                 WHERE id = ?1
-                   AND (state = 'running' OR (state = 'queued' AND attempts > 0))",
-                params![id, state, result, error, now()],
-            )
-            .map_err(self.err("close a command"))?;
-        if changed == 1 {
-            return Ok(());
+        // Check, then update only if the row is still as checked: another
+        // process may lease it in between; then check again.
+        loop {
+            let row: Option<(String, i64, Option<String>)> = self
+                .conn
+                .query_row(
+                    "SELECT state, attempts, lease_owner FROM commands WHERE id = ?1",
+                    [id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(self.err("look up a command"))?;
+            let Some((current, attempts, owner)) = row else {
+                return Err(Error::Command(format!("no command with id {id}")));
+            };
+            check_closer(id, closer, &current, attempts, owner.as_deref())?;
+            match current.as_str() {
+                "running" => {}
+                "queued" if attempts > 0 => {}
+                "queued" => {
+                    return Err(Error::Command(format!(
+                        "command {id} was never leased; nothing to close"
+                    )));
+                }
+                other => return Err(Error::Command(format!("command {id} is already {other}"))),
+            }
+            let changed = self
+                .conn
+                .execute(
+                    "UPDATE commands
+                     SET state = ?2, result = ?3, error = ?4, finished_at = ?5, lease_until = NULL
+                     WHERE id = ?1 AND state = ?6 AND attempts = ?7",
+                    params![id, state, result, error, now(), current, attempts],
+                )
+                .map_err(self.err("close a command"))?;
+            if changed == 1 {
+                return Ok(());
+            }
         }
-        let current: Option<String> = self
-            .conn
-            .query_row("SELECT state FROM commands WHERE id = ?1", [id], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(self.err("look up a command"))?;
-        Err(Error::Command(match current.as_deref() {
-            None => format!("no command with id {id}"),
-            Some("queued") => format!("command {id} was never leased; nothing to close"),
-            Some(state) => format!("command {id} is already {state}"),
-        }))
     }
 
     /// When the earliest running lease expires (Unix seconds), if any.
@@ -540,6 +603,33 @@ impl Store {
                 row.get(0)
             })
             .map_err(self.err("read the command queue"))
+    }
+}
+
+/// Whether `closer` means the command's latest lease (`attempts`, held by
+/// `owner`); a stale close is refused, whatever state the command is in.
+fn check_closer(
+    id: i64,
+    closer: &Closer,
+    state: &str,
+    attempts: i64,
+    owner: Option<&str>,
+) -> Result<(), Error> {
+    let stale = |what: String| {
+        Err(Error::StaleLease(format!(
+            "{what}: command {id} was leased again after that lease expired \
+             (its latest lease, {id}:{attempts}, is {state}); not closed"
+        )))
+    };
+    match closer {
+        Closer::Lease(n) if *n < 1 || *n > attempts => Err(Error::Command(format!(
+            "command {id} has no lease {n} (it was leased {attempts} times)"
+        ))),
+        Closer::Lease(n) if *n < attempts => stale(format!("lease {id}:{n} is stale")),
+        Closer::Lease(_) => Ok(()),
+        Closer::Owner(_) if attempts <= 1 => Ok(()),
+        Closer::Owner(me) if owner.is_some_and(|o| me.holds(o)) => Ok(()),
+        Closer::Owner(_) => stale("stale lease".to_string()),
     }
 }
 
@@ -604,7 +694,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(second.id, b);
-        let err = store.finish(a, &Finish::Failed { reason: "x".into() });
+        let err = store.finish(a, &Closer::Lease(1), &Finish::Failed { reason: "x".into() });
         assert!(err.unwrap_err().to_string().contains("already done"));
         // Another consumer altogether does not acknowledge it.
         assert!(
@@ -613,7 +703,115 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        store.finish(b, &Finish::Done { result: None }).unwrap();
+        store
+            .finish(b, &Closer::Lease(1), &Finish::Done { result: None })
+            .unwrap();
+    }
+
+    fn done() -> Finish {
+        Finish::Done { result: None }
+    }
+
+    fn close(store: &Store, id: i64, closer: Closer) -> Result<(), Error> {
+        store.finish(id, &closer, &done())
+    }
+
+    #[test]
+    fn a_stale_owner_cannot_close_the_next_holders_lease() {
+        let (_dir, mut store) = store();
+        let id = store.queue(&line("start a"), Source::Cli).unwrap();
+        store.lease_next(&explicit("Na;"), -2, 5).unwrap().unwrap();
+        let again = store.lease_next(&explicit("Nb;"), 60, 5).unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (id, 2));
+        let stale = close(&store, id, Closer::Owner(explicit("Na;"))).unwrap_err();
+        assert!(matches!(stale, Error::StaleLease(_)), "{stale}");
+        assert!(stale.to_string().contains(&format!("{id}:2")), "{stale}");
+        // One identity in common is enough (same group, other parent).
+        close(&store, id, Closer::Owner(explicit("P9@1;Nb;"))).unwrap();
+        // Once closed, the stale one still hears that it is stale.
+        let stale = close(&store, id, Closer::Owner(explicit("Na;"))).unwrap_err();
+        assert!(matches!(stale, Error::StaleLease(_)), "{stale}");
+        let again = close(&store, id, Closer::Owner(explicit("Nb;"))).unwrap_err();
+        assert!(again.to_string().contains("already done"), "{again}");
+    }
+
+    #[test]
+    fn a_handle_closes_only_its_own_lease() {
+        let (_dir, mut store) = store();
+        let id = store.queue(&line("start a"), Source::Cli).unwrap();
+        store.lease_next(&explicit("Na;"), -2, 5).unwrap().unwrap();
+        store.lease_next(&explicit("Na;"), 60, 5).unwrap().unwrap();
+        // Same owner, but the handle names the expired lease.
+        let stale = close(&store, id, Closer::Lease(1)).unwrap_err();
+        assert!(matches!(stale, Error::StaleLease(_)), "{stale}");
+        let unknown = close(&store, id, Closer::Lease(3)).unwrap_err();
+        assert!(matches!(unknown, Error::Command(_)), "{unknown}");
+        close(&store, id, Closer::Lease(2)).unwrap();
+    }
+
+    #[test]
+    fn a_late_close_is_accepted_while_nobody_else_leased_it() {
+        let (_dir, mut store) = store();
+        let a = store.queue(&line("start a"), Source::Cli).unwrap();
+        let b = store.queue(&line("start b"), Source::Cli).unwrap();
+        let requeue = |store: &mut Store| {
+            let none = store.lease_first(&explicit("Nq;"), 60, 5, &mut |_, _| false);
+            assert!(none.unwrap().is_none());
+        };
+        // Leased once, expired, queued again: a bare close can only mean
+        // that lease, whoever sends it (its consumer's identity changed).
+        store.lease_next(&explicit("Na;"), -2, 5).unwrap().unwrap();
+        requeue(&mut store);
+        close(&store, a, Closer::Owner(explicit("Nz;"))).unwrap();
+        // b: leased twice by the same owner, expired, requeued, not yet
+        // leased again: its owner may still close it late.
+        store.lease_next(&explicit("Nc;"), -2, 5).unwrap().unwrap();
+        store.lease_next(&explicit("Nc;"), -2, 5).unwrap().unwrap();
+        requeue(&mut store);
+        let state: String = store
+            .conn
+            .query_row("SELECT state FROM commands WHERE id = ?1", [b], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(state, "queued");
+        let stale = close(&store, b, Closer::Owner(explicit("Nd;"))).unwrap_err();
+        assert!(matches!(stale, Error::StaleLease(_)), "{stale}");
+        close(&store, b, Closer::Owner(explicit("Nc;"))).unwrap();
+    }
+
+    #[test]
+    fn a_workers_close_matches_its_whole_pid() {
+        let (_dir, mut store) = store();
+        let id = store.queue(&line("start a"), Source::Cli).unwrap();
+        store.lease_next(&explicit("worker:12"), -2, 5).unwrap();
+        store.lease_next(&explicit("worker:123"), 60, 5).unwrap();
+        let stale = close(&store, id, Closer::Owner(explicit("worker:12"))).unwrap_err();
+        assert!(matches!(stale, Error::StaleLease(_)), "{stale}");
+        close(&store, id, Closer::Owner(explicit("worker:123"))).unwrap();
+    }
+
+    #[test]
+    fn a_consumer_with_one_identity_acknowledges_only_its_own() {
+        let (_dir, mut store) = store();
+        let a = store.queue(&line("start a"), Source::Cli).unwrap();
+        store.queue(&line("start b"), Source::Cli).unwrap();
+        store
+            .lease_next(&implicit("1", "9"), 60, 5)
+            .unwrap()
+            .unwrap();
+        // No process group to go by (hidden /proc): the parent alone.
+        let lone = Owner::Implicit {
+            tokens: vec!["P2;".into()],
+        };
+        store.lease_next(&lone, 60, 5).unwrap().unwrap();
+        let state: String = store
+            .conn
+            .query_row("SELECT state FROM commands WHERE id = ?1", [a], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(state, "running");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use access::{ApiKey, OpenedLink, Refused, Session};
 pub use budget::SharedBudget;
-pub use commands::{Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
+pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 pub use servers::{Listed, Refreshed, ServerRow};
 pub use views::{CommandView, ServerView};
@@ -62,6 +62,9 @@ pub enum Error {
         action: &'static str,
         source: std::io::Error,
     },
+    /// A close for a lease that is no longer the command's latest: it
+    /// expired and the command was leased again.
+    StaleLease(String),
 }
 
 impl Error {
@@ -127,7 +130,7 @@ impl fmt::Display for Error {
                 "database `{}` has schema version {found}, this hcc knows up to {known}: upgrade hcc",
                 path.display()
             ),
-            Error::Command(msg) => f.write_str(msg),
+            Error::Command(msg) | Error::StaleLease(msg) => f.write_str(msg),
             Error::Damaged { path, why } => write!(
                 f,
                 "database `{}` {why}; hcc leaves it untouched: restore it from a backup or move it away",

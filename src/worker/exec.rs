@@ -54,7 +54,7 @@ pub fn is_full_sync(line: &CommandLine) -> bool {
     Verb::from_word(&line.cmd) == Some(Verb::Sync) && line.arg.trim().is_empty()
 }
 
-/// Starts `line`. `attempt` counts from 1; a later attempt may find what
+/// Starts `line`, queued as `command`. `attempt` counts from 1; a later attempt may find what
 /// an earlier, interrupted one already did.
 /// `background` runs a queued `sync`: with retries and without spending
 /// the interactive reserve.
@@ -62,6 +62,7 @@ pub fn start(
     cloud: &mut Cloud,
     background: &mut Cloud,
     line: &CommandLine,
+    command: i64,
     attempt: i64,
 ) -> Result<Started, Error> {
     let verb = Verb::from_word(&line.cmd)
@@ -100,6 +101,7 @@ pub fn start(
                 words.get(1).copied(),
                 words.get(2).copied(),
                 words.get(3).copied(),
+                Some(command),
             );
             match server::begin_create(cloud, &request, attempt > 1)? {
                 Creation::Started {

@@ -37,7 +37,7 @@ use crate::error::Error;
 use crate::hetzner::{Ended, Poller, Priority, retry};
 use crate::home::Home;
 use crate::spool;
-use crate::store::{Finish, Owner, now};
+use crate::store::{Closer, Finish, Owner, now};
 use crate::verb::CommandLine;
 use crate::wakeup::Wakeup;
 use syncer::{Poke, Queued, Syncing};
@@ -219,7 +219,7 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
-            let started = exec::start(cloud, background, &line, leased.attempts);
+            let started = exec::start(cloud, background, &line, leased.id, leased.attempts);
             // A server the command stored or removed (a kill, `sync NAME`):
             // a page the sync thread asked for earlier must not undo that.
             if let Ok(exec::Started::Done(result) | exec::Started::Waiting { result, .. }) =
@@ -362,6 +362,7 @@ impl Worker {
         let ring = cloud.config.ring_size();
         let outcome = cloud.store.finish_and_notify(
             id,
+            &Closer::Owner(self.owner.clone()),
             &Finish::Done {
                 result: Some(result.to_string()),
             },
@@ -382,6 +383,7 @@ impl Worker {
         let ring = cloud.config.ring_size();
         let outcome = cloud.store.finish_and_notify(
             id,
+            &Closer::Owner(self.owner.clone()),
             &Finish::Failed {
                 reason: why.to_string(),
             },
@@ -521,7 +523,7 @@ impl Worker {
 /// command meanwhile: their word stands; the worker notes it and goes on.
 fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result<(), Error> {
     match outcome {
-        Err(crate::store::Error::Command(why)) => {
+        Err(crate::store::Error::Command(why) | crate::store::Error::StaleLease(why)) => {
             log(&format!("command {id}: {why}; leaving it as it is"));
             Ok(())
         }

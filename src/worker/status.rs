@@ -32,7 +32,7 @@ pub fn report(home: &Home) -> Result<Value, Error> {
     let last_sync_mode = value("last_sync_mode");
     let budget = store.rate_state()?.map(|s| {
         (
-            s.estimate(crate::hetzner::now()).floor() as i64,
+            s.available(crate::hetzner::now()).floor() as i64,
             s.limit as i64,
         )
     });
