@@ -425,17 +425,54 @@ impl Store {
     /// Returns every lease whose owner begins with `prefix` to the queue
     /// at once: a new worker takes over what a dead one held. A command
     /// already tried `max_attempts` times ends failed instead: it may be
-    /// what killed the worker.
-    pub fn reclaim_leases(&self, prefix: &str, max_attempts: i64) -> Result<usize, Error> {
+    /// what killed the worker. Each of those posts `failed ID`, as every
+    /// other failure does, so `hcc wait` loops learn of it; all in one
+    /// transaction.
+    pub fn reclaim_leases(
+        &self,
+        prefix: &str,
+        max_attempts: i64,
+        ring_size: u64,
+    ) -> Result<usize, Error> {
         self.conn
-            .execute(
-                "UPDATE commands SET state = 'failed', finished_at = ?3, lease_until = NULL,
-                     error = 'its worker died ' || attempts || ' times while running it'
-                 WHERE state = 'running' AND substr(lease_owner, 1, length(?1)) = ?1
-                   AND attempts >= ?2",
-                params![prefix, max_attempts, now()],
-            )
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(self.err("take over leases"))?;
+        let outcome = self.reclaim_in_transaction(prefix, max_attempts, ring_size);
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        self.conn
+            .execute_batch(end)
+            .map_err(self.err("take over leases"))?;
+        outcome
+    }
+
+    fn reclaim_in_transaction(
+        &self,
+        prefix: &str,
+        max_attempts: i64,
+        ring_size: u64,
+    ) -> Result<usize, Error> {
+        let failed: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "UPDATE commands SET state = 'failed', finished_at = ?3, lease_until = NULL,
+                         error = 'its worker died ' || attempts || ' times while running it'
+                     WHERE state = 'running' AND substr(lease_owner, 1, length(?1)) = ?1
+                       AND attempts >= ?2
+                     RETURNING id",
+                )
+                .map_err(self.err("take over leases"))?;
+            stmt.query_map(params![prefix, max_attempts, now()], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<_, _>>())
+                .map_err(self.err("take over leases"))?
+        };
+        for id in failed {
+            self.put_message_in_transaction(&format!("failed {id}"), ring_size)?;
+        }
         self.conn
             .execute(
                 "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
@@ -655,6 +692,36 @@ mod tests {
         Owner::Implicit {
             tokens: vec![format!("P{parent};"), format!("G{group};")],
         }
+    }
+
+    #[test]
+    fn reclaimed_leases_go_back_or_fail_with_a_message() {
+        let (_dir, mut store) = store();
+        let tried = store.queue(&line("start a"), Source::Cli).unwrap();
+        let fresh = store.queue(&line("stop b"), Source::Cli).unwrap();
+        let dead = explicit("worker:1");
+        // `start a` has had its two attempts; `stop b` its first.
+        for _ in 0..2 {
+            let leased = store.lease_next(&dead, 60, 5).unwrap().unwrap();
+            assert_eq!(leased.id, tried);
+            store.reclaim_leases("id:worker:", 5, 50).unwrap();
+        }
+        store.lease_next(&dead, 60, 5).unwrap().unwrap();
+        store.lease_next(&dead, 60, 5).unwrap().unwrap();
+        let before = store.last_message_id().unwrap();
+        assert_eq!(store.reclaim_leases("id:worker:", 3, 50).unwrap(), 1);
+        let messages: Vec<String> = store
+            .messages_after(before)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.msg)
+            .collect();
+        assert_eq!(messages, vec![format!("failed {tried}")]);
+        let again = store
+            .lease_next(&explicit("worker:2"), 60, 5)
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.id, fresh);
     }
 
     #[test]

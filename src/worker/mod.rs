@@ -92,9 +92,11 @@ pub fn run_locked(
     let mut cloud = Cloud::open_with(home, Priority::Interactive, 0)?;
     let mut background = Cloud::open(home, Priority::Background)?;
     let owner = Owner::Explicit(format!("worker:{}", std::process::id()));
-    let taken = cloud
-        .store
-        .reclaim_leases("id:worker:", cloud.config.max_attempts())?;
+    let taken = cloud.store.reclaim_leases(
+        "id:worker:",
+        cloud.config.max_attempts(),
+        cloud.config.ring_size(),
+    )?;
     let wakeup = Wakeup::new(home)?;
     watch_signals(stop.clone(), wakeup.poker())?;
     let poke: Poke = Arc::new(wakeup.poker());
