@@ -434,18 +434,28 @@ impl Store {
         max_attempts: i64,
         ring_size: u64,
     ) -> Result<usize, Error> {
+        self.immediately("take over leases", || {
+            self.reclaim_in_transaction(prefix, max_attempts, ring_size)
+        })
+    }
+
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction: committed when it
+    /// succeeds, rolled back when it fails.
+    fn immediately<T>(
+        &self,
+        action: &'static str,
+        work: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
-            .map_err(self.err("take over leases"))?;
-        let outcome = self.reclaim_in_transaction(prefix, max_attempts, ring_size);
+            .map_err(self.err(action))?;
+        let outcome = work();
         let end = if outcome.is_ok() {
             "COMMIT"
         } else {
             "ROLLBACK"
         };
-        self.conn
-            .execute_batch(end)
-            .map_err(self.err("take over leases"))?;
+        self.conn.execute_batch(end).map_err(self.err(action))?;
         outcome
     }
 
@@ -555,21 +565,10 @@ impl Store {
         message: &str,
         ring_size: u64,
     ) -> Result<(), Error> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(self.err("close a command"))?;
-        let outcome = self
-            .finish(id, closer, finish)
-            .and_then(|()| self.put_message_in_transaction(message, ring_size));
-        let end = if outcome.is_ok() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        self.conn
-            .execute_batch(end)
-            .map_err(self.err("close a command"))?;
-        outcome
+        self.immediately("close a command", || {
+            self.finish(id, closer, finish)
+                .and_then(|()| self.put_message_in_transaction(message, ring_size))
+        })
     }
 
     /// Closes a leased command as done or failed: one that is running, or
