@@ -154,6 +154,7 @@ impl Client {
         loop {
             self.wait_for_budget()?;
             let (outcome, result) = self.attempt(method, path, query, body, &what);
+            crate::metrics::hetzner_request(&outcome);
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,

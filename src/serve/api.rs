@@ -180,7 +180,7 @@ fn matches<'a>(pattern: &str, segments: &[&'a str]) -> Option<Vec<&'a str>> {
     Some(params)
 }
 
-fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
+pub(super) fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
     let unauthorized = |msg: &str| ApiError::new(401, "unauthorized", msg);
     let Some(header) = req.authorization.as_deref() else {
         return Err(unauthorized(
