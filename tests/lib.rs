@@ -10,6 +10,7 @@ mod config;
 mod deploy;
 mod errors;
 mod man;
+mod metrics;
 mod nginx;
 mod panel;
 mod queue;

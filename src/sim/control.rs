@@ -8,6 +8,8 @@
 //!   outside hcc (status `running` or `off`).
 //! - `DELETE /_sim/servers/{id}`: a server gone without an action.
 //! - `POST /_sim/fail_next_action`: the next action ends in `error`.
+//! - `POST /_sim/rate_limit_next` `{"count": N}`: the next N API requests
+//!   answer 429, as `--fail 429:P` would, but on demand.
 //! - `GET /_sim/consoles`: the console tickets handed out (server, token,
 //!   URL, password, issue time), to check what a client shows against them.
 
@@ -33,6 +35,7 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
             sim.lock().state.fail_next_action();
             Ok((200, json!({})))
         }
+        ("POST", ["_sim", "rate_limit_next"]) => rate_limit_next(sim, &request.body),
         ("GET", ["_sim", "consoles"]) => Ok((200, consoles(sim))),
         _ => Err(ApiError::not_found("route")),
     };
@@ -40,6 +43,17 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
         Ok((status, body)) => Response::json(status, &body),
         Err(error) => Response::json(error.status, &error.body()),
     }
+}
+
+fn rate_limit_next(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {
+    let count = match body_json(body)?.get("count") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| ApiError::invalid_input("count", "must be a whole number"))?,
+    };
+    sim.lock().rate_limit_next = count;
+    Ok((200, json!({ "count": count })))
 }
 
 fn create_server(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {

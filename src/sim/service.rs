@@ -47,6 +47,8 @@ pub struct Inner {
     pub bucket: Bucket,
     pub rng: Rng,
     pub stats: Stats,
+    /// API requests still to answer 429 (`POST /_sim/rate_limit_next`).
+    pub rate_limit_next: u64,
 }
 
 pub struct Sim {
@@ -75,6 +77,7 @@ impl Sim {
                 bucket: Bucket::new(options.rate_limit, options.time_scale),
                 rng,
                 stats: Stats::default(),
+                rate_limit_next: 0,
             }),
             clock,
             catalog: Catalog::new(),
@@ -121,7 +124,13 @@ impl Sim {
         let label = route.as_ref().map_or("unknown", |(label, _)| label);
         *inner.stats.by_route.entry(label).or_default() += 1;
 
-        if let Some(fault) = self.roll_fault(&mut inner.rng) {
+        let fault = if inner.rate_limit_next > 0 {
+            inner.rate_limit_next -= 1;
+            Some(Fault::RateLimited)
+        } else {
+            self.roll_fault(&mut inner.rng)
+        };
+        if let Some(fault) = fault {
             inner.stats.faults += 1;
             *inner
                 .stats
