@@ -252,12 +252,13 @@ mod tests {
         h.observe(0.0, 6);
         h.observe(4.0, 1);
         snapshot.durations.insert(("start", "done"), h);
-        http_request(404);
+        // Statuses no other test counts: the counters are process-wide.
+        http_request(418);
         hetzner_request(&Outcome::Status {
-            status: 429,
+            status: 599,
             code: None,
         });
-        hetzner_request(&Outcome::Transport);
+        hetzner_request(&Outcome::Unreachable);
         let text = render(snapshot).unwrap();
         for line in [
             "# TYPE hcc_commands gauge",
@@ -276,14 +277,17 @@ mod tests {
             "hcc_console_links_issued_total 4",
             "hcc_console_links_opened_total 1",
             "hcc_console_links{state=\"pending\"} 2",
-            "hcc_http_requests_total{status=\"404\"} 1",
-            "hcc_hetzner_requests_total{status=\"429\"} 1",
-            "hcc_hetzner_requests_total{status=\"none\"} 1",
+            "hcc_http_requests_total{status=\"418\"} 1",
+            "hcc_hetzner_requests_total{status=\"599\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
                 "missing {line:?} in:\n{text}"
             );
         }
+        assert!(
+            text.contains("\nhcc_hetzner_requests_total{status=\"none\"} "),
+            "{text}"
+        );
     }
 }

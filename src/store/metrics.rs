@@ -2,11 +2,29 @@
 //! `/metrics`: whichever process did the work (a separate worker, cron's
 //! sync, a panel's INSERT), the numbers are the table's.
 
-use rusqlite::OptionalExtension;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rusqlite::{OptionalExtension, Transaction};
 
 use super::{Error, Store, sqlite_err};
 use crate::metrics::{Histograms, LINK_STATES, STATES, Snapshot};
 use crate::verb::Verb;
+
+/// The duration histograms of the commands with ids up to `upto`, all of
+/// them done or failed, kept between scrapes. hcc never changes or
+/// deletes a finished command, so each scrape reads only the commands
+/// since the oldest unfinished one, not the whole table. If the table says
+/// otherwise (a command up to `upto` unfinished again, another file), the
+/// histograms are counted afresh.
+struct Settled {
+    path: PathBuf,
+    upto: i64,
+    durations: Histograms,
+    runs: Histograms,
+}
+
+static SETTLED: Mutex<Option<Settled>> = Mutex::new(None);
 
 impl Store {
     /// Every database metric at `now` (Unix seconds), from one read
@@ -38,38 +56,47 @@ impl Store {
             .map_err(&err)?;
         snapshot.oldest_queued_secs = oldest.map_or(0.0, |at| (now - at as f64).max(0.0));
 
-        // Grouped by duration: a few hundred rows however long the table.
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT cmd, state, finished_at - created_at, finished_at - started_at, count(*)
-                 FROM commands
-                 WHERE state IN ('done', 'failed') AND finished_at IS NOT NULL
-                 GROUP BY 1, 2, 3, 4",
+        // Every command up to `upto` is finished.
+        let upto: i64 = tx
+            .query_row(
+                "SELECT coalesce(
+                     (SELECT min(id) FROM commands WHERE state IN ('queued', 'running')) - 1,
+                     (SELECT max(id) FROM commands), 0)",
+                [],
+                |r| r.get(0),
             )
             .map_err(&err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
-            .map_err(&err)?;
-        for row in rows {
-            let (cmd, state, total, run, n) = row.map_err(&err)?;
-            let key = (verb_label(&cmd), outcome_label(&state));
-            let n = n.max(0) as u64;
-            if let Some(secs) = total {
-                observe(&mut snapshot.durations, key, secs, n);
-            }
-            if let Some(secs) = run {
-                observe(&mut snapshot.runs, key, secs, n);
-            }
+        let mut settled = SETTLED.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = settled
+            .as_ref()
+            .is_none_or(|s| s.path != self.path || s.upto > upto);
+        if fresh {
+            *settled = Some(Settled {
+                path: self.path.clone(),
+                upto: 0,
+                durations: Histograms::new(),
+                runs: Histograms::new(),
+            });
         }
-        drop(stmt);
+        if let Some(settled) = settled.as_mut()
+            && settled.upto < upto
+        {
+            let (from, to) = (settled.upto, upto);
+            finished(&tx, (from, to), &mut settled.durations, &mut settled.runs).map_err(&err)?;
+            settled.upto = upto;
+        }
+        if let Some(settled) = settled.as_ref() {
+            snapshot.durations = settled.durations.clone();
+            snapshot.runs = settled.runs.clone();
+        }
+        drop(settled);
+        finished(
+            &tx,
+            (upto, i64::MAX),
+            &mut snapshot.durations,
+            &mut snapshot.runs,
+        )
+        .map_err(&err)?;
 
         snapshot.rate = self.rate_state()?.map(|state| {
             (
@@ -115,6 +142,44 @@ impl Store {
         }
         Ok(snapshot)
     }
+}
+
+/// Adds the finished commands with ids in `(from, to]` to the histograms.
+fn finished(
+    tx: &Transaction,
+    (from, to): (i64, i64),
+    durations: &mut Histograms,
+    runs: &mut Histograms,
+) -> rusqlite::Result<()> {
+    // Grouped by duration: a few hundred rows however many commands.
+    // `+state`: walk the id range, not the index of every done command.
+    let mut stmt = tx.prepare_cached(
+        "SELECT cmd, state, finished_at - created_at, finished_at - started_at, count(*)
+         FROM commands
+         WHERE id > ?1 AND id <= ?2 AND +state IN ('done', 'failed') AND finished_at IS NOT NULL
+         GROUP BY 1, 2, 3, 4",
+    )?;
+    let rows = stmt.query_map([from, to], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+            r.get::<_, Option<i64>>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (cmd, state, total, run, n) = row?;
+        let key = (verb_label(&cmd), outcome_label(&state));
+        let n = n.max(0) as u64;
+        if let Some(secs) = total {
+            observe(durations, key, secs, n);
+        }
+        if let Some(secs) = run {
+            observe(runs, key, secs, n);
+        }
+    }
+    Ok(())
 }
 
 fn observe(into: &mut Histograms, key: (&'static str, &'static str), secs: i64, n: u64) {
@@ -175,5 +240,32 @@ mod tests {
         assert_eq!(s.links, [1, 1, 0]);
         let later = store.metrics_snapshot(2000.0).unwrap();
         assert_eq!(later.links, [0, 1, 1]);
+        assert_eq!(later.durations, s.durations);
+
+        // Commands finishing after the kept histograms: counted once each,
+        // as a count from scratch has them.
+        store
+            .conn
+            .execute_batch(
+                "UPDATE commands SET state = 'done', finished_at = 1010 WHERE id IN (4, 5);
+                 INSERT INTO commands (cmd, arg, state, created_at, started_at, finished_at)
+                 VALUES ('stop', 'b', 'done', 1000, 1000, 1030);",
+            )
+            .unwrap();
+        let kept = store.metrics_snapshot(2000.0).unwrap();
+        assert_eq!(kept.durations[&("stop", "done")].count, 3);
+        assert_eq!(kept.durations[&("stop", "done")].sum, 110.0 + 60.0 + 30.0);
+        *SETTLED.lock().unwrap() = None;
+        let afresh = store.metrics_snapshot(2000.0).unwrap();
+        assert_eq!(kept.durations, afresh.durations);
+        assert_eq!(kept.runs, afresh.runs);
+        // A finished command made unfinished again by hand: counted afresh.
+        store
+            .conn
+            .execute("UPDATE commands SET state = 'queued' WHERE id = 1", [])
+            .unwrap();
+        let redone = store.metrics_snapshot(2000.0).unwrap();
+        assert!(!redone.durations.contains_key(&("start", "done")));
+        assert_eq!(redone.commands, [1, 0, 3, 2]);
     }
 }
