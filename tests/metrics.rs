@@ -227,8 +227,7 @@ fn metrics_tell_the_queue_durations_links_and_requests() {
         &[("verb", "stop"), ("outcome", "done"), ("le", "+Inf")],
     );
     assert_eq!(inf, Some(2.0));
-    // The 429s cost the stops a second or more each: still well inside
-    // the 60 s bucket.
+    // Retries after the 429s included, well inside a minute.
     let within_a_minute = value(
         &m,
         "hcc_command_duration_seconds_bucket",
