@@ -2,7 +2,8 @@
 //!
 //! Usage: `bench PATH/TO/hcc` (scripts/bench builds the release binary and
 //! passes it; `bench HCC serve` runs the `hcc serve` section alone, `bench
-//! HCC worker-sync` the worker beside a full sync). Every
+//! HCC worker-sync` the worker beside a full sync, `bench HCC metrics`
+//! the `/metrics` row). Every
 //! figure runs on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +23,11 @@ fn main() {
     // `bench HCC worker-sync`: the worker beside a full sync, alone.
     if std::env::args().nth(2).as_deref() == Some("worker-sync") {
         worker_sync(&hcc);
+        return;
+    }
+    // `bench HCC metrics`: the `/metrics` row alone.
+    if std::env::args().nth(2).as_deref() == Some("metrics") {
+        metrics(&hcc);
         return;
     }
     println!("| measurement | n | median | p90 | p99 | max |");
@@ -50,6 +56,42 @@ fn main() {
     worker_sync(&hcc);
     println!();
     serve(&hcc);
+    println!();
+    metrics(&hcc);
+}
+
+/// `GET /metrics` of `hcc serve` on a table of 100,000 finished commands:
+/// every scrape reads the database.
+fn metrics(hcc: &str) {
+    let sim = Sim::start(hcc, &["--servers", "1"]);
+    let home = home();
+    timed(hcc_cmd(hcc, home.path(), &["config", "show"])); // creates hcc.db
+    let db = rusqlite::Connection::open(home.path().join("hcc.db")).expect("open hcc.db");
+    db.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+         INSERT INTO commands (cmd, arg, state, created_at, started_at, finished_at)
+         SELECT CASE i % 3 WHEN 0 THEN 'start' WHEN 1 THEN 'stop' ELSE 'console' END,
+                'srv-' || i, CASE WHEN i % 50 = 0 THEN 'failed' ELSE 'done' END,
+                1700000000 + i, 1700000000 + i + i % 7, 1700000000 + i + i % 7 + i % 90
+         FROM n",
+    )
+    .expect("fill the commands table");
+    drop(db);
+    let serve = Serve::start(hcc, home.path(), &sim);
+    let samples = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            let (status, body) = http(&serve.addr, "GET", "/metrics", None, None);
+            assert!(
+                status == 200 && body.contains("hcc_commands"),
+                "{status} {body}"
+            );
+            start.elapsed()
+        })
+        .collect();
+    println!("| measurement | n | median | p90 | p99 | max |");
+    println!("|---|---|---|---|---|---|");
+    row("`GET /metrics`, 100,000 finished commands", samples);
 }
 
 /// `hcc serve` against `hcc sim` (500 servers, instant actions): link

@@ -291,7 +291,9 @@ pub enum Command {
     /// nothing else. A non-loopback address is refused until an API key
     /// exists; put a TLS proxy in front (scripts/nginx/hcc.conf). Logs one
     /// line per request to stderr, without query strings or secrets. Stops
-    /// on SIGTERM or SIGINT.
+    /// on SIGTERM or SIGINT. `GET /metrics` answers Prometheus metrics to
+    /// clients on this machine that no proxy relays, and to admin keys
+    /// (setting `metrics`: loopback, admin or off).
     Serve(ServeArgs),
 
     /// Manage the API keys of `hcc serve`.

@@ -138,6 +138,8 @@ enum Kind {
     FrameAncestors,
     /// Websocket origins (`wss://host[:port]`), space-separated; empty: any.
     Origins,
+    /// One of a fixed list of words.
+    OneOf(&'static [&'static str]),
 }
 
 /// One setting: its key, what `hcc setup` shows, its default.
@@ -322,6 +324,14 @@ pub const KEYS: &[Key] = &[
         default: Some(""),
         env: None,
         kind: Kind::Origins,
+    },
+    Key {
+        name: "metrics",
+        title: "Who may read /metrics",
+        hint: "loopback: clients on this machine without a proxy in between, and admin keys; admin: admin keys only; off: 404",
+        default: Some("loopback"),
+        env: None,
+        kind: Kind::OneOf(&["loopback", "admin", "off"]),
     },
 ];
 
@@ -695,6 +705,15 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
             }
             return Ok(sources.join(" "));
         }
+        Kind::OneOf(words) => {
+            if !words.contains(&value) {
+                return Err(invalid(format!(
+                    "`{}` is not one of {}",
+                    shown(value),
+                    words.join(", ")
+                )));
+            }
+        }
         Kind::Count { min, max } => {
             let n: u64 = value
                 .parse()
@@ -799,5 +818,19 @@ mod tests {
         c.unset("location").unwrap();
         let (value, source) = c.lookup(key("location").unwrap());
         assert_eq!((value.as_deref(), source), (Some("fsn1"), Source::Default));
+    }
+
+    #[test]
+    fn metrics_access_is_one_of_three_words() {
+        let mut c = cfg();
+        assert_eq!(
+            c.lookup(key("metrics").unwrap()).0.as_deref(),
+            Some("loopback")
+        );
+        for word in ["loopback", "admin", "off"] {
+            assert!(c.set("metrics", word).is_ok(), "{word}");
+        }
+        assert!(c.set("metrics", "public").is_err());
+        assert!(c.set("metrics", "Admin").is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod hetzner;
 pub mod home;
 mod http;
 pub mod man;
+mod metrics;
 pub mod safe_fs;
 pub mod serve;
 mod setup;

@@ -13,6 +13,7 @@ mod deploy;
 mod errors;
 mod lease;
 mod man;
+mod metrics;
 mod nginx;
 mod panel;
 mod queue;

@@ -146,14 +146,18 @@ fn every_route_needs_a_key_with_the_right_scope() {
         ("GET", "/api/v1/commands/1", "read"),
         ("GET", "/api/v1/status", "read"),
     ];
-    // The list above is the document's list: no route untested.
+    // The list above is the document's list: no route untested
+    // (`/metrics`, outside the prefix, has its own tests: tests/metrics.rs).
     let mut documented = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
+        if path == "/metrics" {
+            continue;
+        }
         documented += ops
             .as_object()
             .unwrap()
             .keys()
-            .filter(|m| *m != "parameters")
+            .filter(|m| !matches!(m.as_str(), "parameters" | "servers"))
             .count();
         assert!(path.starts_with('/'), "{path}");
     }

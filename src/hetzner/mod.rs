@@ -172,6 +172,7 @@ impl Client {
                 // Nothing reached the server: the token is still there.
                 self.refund();
             }
+            crate::metrics::hetzner_request(&outcome);
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,

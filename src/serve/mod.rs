@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod links;
+mod metrics;
 mod pages;
 mod reply;
 
@@ -98,6 +99,9 @@ pub struct Incoming {
     /// The client's address (the proxy's `X-Forwarded-For` when the
     /// connection comes from this machine).
     pub remote: String,
+    /// The connection comes from this machine and no proxy relays it
+    /// (serve/metrics.rs).
+    pub local: bool,
 }
 
 /// A request thread's own state.
@@ -312,6 +316,7 @@ fn request_error(status: u16, why: &str) -> http::Response {
         why.to_string()
     };
     log(&format!("- - - {status} (unreadable request: {why})"));
+    crate::metrics::http_request(status);
     ApiError::new(status, code, why).to_json()
 }
 
@@ -327,6 +332,7 @@ fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
         reply.status,
         started.elapsed().as_secs_f64() * 1000.0
     ));
+    crate::metrics::http_request(reply.status);
     reply
 }
 
@@ -354,6 +360,10 @@ fn incoming(request: &http::Request) -> Incoming {
         authorization: request.header("authorization").map(str::to_string),
         body: request.body.clone(),
         remote,
+        local: peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
+            && ["x-forwarded-for", "forwarded", "x-real-ip"]
+                .iter()
+                .all(|h| request.header(h).is_none()),
     }
 }
 
@@ -361,6 +371,9 @@ fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
     let path = req.path.as_str();
     if path == api::PREFIX || path.starts_with("/api/v1/") {
         return api::handle(ctx, req);
+    }
+    if path == metrics::PATH {
+        return metrics::handle(ctx, req);
     }
     if path == "/c/refresh" {
         return match req.method.as_str() {

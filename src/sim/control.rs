@@ -11,6 +11,8 @@
 //! - `POST /_sim/lose_next_answer` `{"route": "POST /servers"}`: the next
 //!   request on that route (as `by_route` names it) takes effect, then its
 //!   connection closes without an answer: a client's timeout after the fact.
+//! - `POST /_sim/rate_limit_next` `{"count": N}`: the next N API requests
+//!   answer 429, as `--fail 429:P` would, but on demand.
 //! - `GET /_sim/consoles`: the console tickets handed out (server, token,
 //!   URL, password, issue time), to check what a client shows against them.
 
@@ -36,6 +38,7 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
             sim.lock().state.fail_next_action();
             Ok((200, json!({})))
         }
+        ("POST", ["_sim", "rate_limit_next"]) => rate_limit_next(sim, &request.body),
         ("GET", ["_sim", "consoles"]) => Ok((200, consoles(sim))),
         ("POST", ["_sim", "lose_next_answer"]) => lose_next_answer(sim, &request.body),
         _ => Err(ApiError::not_found("route")),
@@ -54,6 +57,17 @@ fn lose_next_answer(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {
         .ok_or_else(|| ApiError::invalid_input("route", "is required"))?;
     sim.lock().lose_answer = Some(route.to_string());
     Ok((200, json!({})))
+}
+
+fn rate_limit_next(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {
+    let count = match body_json(body)?.get("count") {
+        None | Some(Value::Null) => 1,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| ApiError::invalid_input("count", "must be a whole number"))?,
+    };
+    sim.lock().rate_limit_next = count;
+    Ok((200, json!({ "count": count })))
 }
 
 fn create_server(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {

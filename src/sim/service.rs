@@ -50,6 +50,8 @@ pub struct Inner {
     /// `POST /_sim/lose_next_answer`: the next request on this route (its
     /// stats label) takes effect, then its connection closes unanswered.
     pub lose_answer: Option<String>,
+    /// API requests still to answer 429 (`POST /_sim/rate_limit_next`).
+    pub rate_limit_next: u64,
 }
 
 pub struct Sim {
@@ -80,6 +82,7 @@ impl Sim {
                 rng,
                 stats: Stats::default(),
                 lose_answer: None,
+                rate_limit_next: 0,
             }),
             clock,
             catalog: Catalog::new(),
@@ -127,7 +130,13 @@ impl Sim {
         let label = route.as_ref().map_or("unknown", |(label, _)| label);
         *inner.stats.by_route.entry(label).or_default() += 1;
 
-        if let Some(fault) = self.roll_fault(&mut inner.rng) {
+        let fault = if inner.rate_limit_next > 0 {
+            inner.rate_limit_next -= 1;
+            Some(Fault::RateLimited)
+        } else {
+            self.roll_fault(&mut inner.rng)
+        };
+        if let Some(fault) = fault {
             inner.stats.faults += 1;
             *inner
                 .stats

@@ -17,6 +17,7 @@ mod access;
 mod budget;
 mod commands;
 mod messages;
+mod metrics;
 mod schema;
 mod servers;
 mod views;
