@@ -118,6 +118,8 @@ enum Kind {
     FrameAncestors,
     /// Websocket origins (`wss://host[:port]`), space-separated; empty: any.
     Origins,
+    /// IP addresses, separated by spaces or commas; empty: none.
+    Addresses,
 }
 
 /// One setting: its key, what `hcc setup` shows, its default.
@@ -302,6 +304,14 @@ pub const KEYS: &[Key] = &[
         default: Some(""),
         env: None,
         kind: Kind::Origins,
+    },
+    Key {
+        name: "trusted_proxies",
+        title: "Trusted proxies",
+        hint: "addresses of proxies in front of hcc serve whose X-Forwarded-For names the client; empty: none",
+        default: Some("127.0.0.1 ::1"),
+        env: None,
+        kind: Kind::Addresses,
     },
 ];
 
@@ -645,6 +655,19 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
                 )));
             }
             return Ok(sources.join(" "));
+        }
+        Kind::Addresses => {
+            let words: Vec<&str> = value.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+            if let Some(bad) = words
+                .iter()
+                .find(|w| w.parse::<std::net::IpAddr>().is_err())
+            {
+                return Err(invalid(format!(
+                    "`{}` is not an IP address like 127.0.0.1 or ::1",
+                    shown(bad)
+                )));
+            }
+            return Ok(words.join(" "));
         }
         Kind::Count { min, max } => {
             let n: u64 = value

@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod client;
 mod links;
 mod pages;
 mod reply;
@@ -16,7 +17,7 @@ mod reply;
 pub use auth::{check_key_name, hash as hash_secret, new_api_key};
 
 use std::cell::RefCell;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -41,6 +42,9 @@ const MAX_BODY: usize = 64 * 1024;
 const MAX_HETZNER_WAIT: Duration = Duration::from_secs(5);
 /// How often the main thread looks at the stop flag.
 const TICK: Duration = Duration::from_millis(200);
+/// Requests under way from one client (behind a trusted proxy: the address
+/// it names); more are answered 429 at once.
+const MAX_IN_FLIGHT: usize = 64;
 
 /// What every request handler reads; fixed at start.
 pub struct Settings {
@@ -52,6 +56,9 @@ pub struct Settings {
     pub console_hosts: String,
     pub label: String,
     pub prefix: String,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    in_flight: Arc<client::InFlight>,
     config: Config,
 }
 
@@ -74,6 +81,12 @@ impl Settings {
             console_hosts: get("console_hosts"),
             label: get("label"),
             prefix: get("prefix"),
+            // Checked when set; a word that is no address trusts nobody.
+            trusted_proxies: get("trusted_proxies")
+                .split(' ')
+                .filter_map(|w| w.parse().ok())
+                .collect(),
+            in_flight: Arc::default(),
             config,
         })
     }
@@ -95,8 +108,8 @@ pub struct Incoming {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Vec<u8>,
-    /// The client's address (the proxy's `X-Forwarded-For` when the
-    /// connection comes from this machine).
+    /// The client's address (what a trusted proxy's `X-Forwarded-For`
+    /// names when the connection comes from one), `-` when unknown.
     pub remote: String,
 }
 
@@ -244,8 +257,11 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         max_body: MAX_BODY,
         thread_name: "hcc-serve",
         error: request_error,
+        uncapped: settings.trusted_proxies.clone(),
     };
-    spawn("hcc-accept", move || http::serve(listener, limits, handler))?;
+    let server = http::Server::new(listener, limits, handler)
+        .map_err(|e| Error::Failed(format!("cannot serve on {bound}: {e}")))?;
+    spawn("hcc-accept", move || server.run())?;
     let worker = match worker_lock {
         Some(lock) => {
             let (home, stop) = (home.clone(), stop.clone());
@@ -317,8 +333,20 @@ fn request_error(status: u16, why: &str) -> http::Response {
 
 fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
     let started = Instant::now();
-    let incoming = incoming(request);
-    let reply = route(ctx, &incoming);
+    let (incoming, client) = incoming(request, &ctx.settings.trusted_proxies);
+    let ticket = client.map(|ip| ctx.settings.in_flight.enter(ip, MAX_IN_FLIGHT));
+    let reply = match ticket {
+        Some(None) => ApiError::new(
+            429,
+            "too_many_requests",
+            format!("more than {MAX_IN_FLIGHT} requests under way from this address"),
+        )
+        .retry_after(1)
+        .to_json(),
+        _ => route(ctx, &incoming),
+    };
+    drop(ticket);
+    // The request log: one line per request.
     log(&format!(
         "{} {} {} {} {:.1} ms",
         incoming.remote,
@@ -330,31 +358,22 @@ fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
     reply
 }
 
-/// The request as the handlers see it.
-fn incoming(request: &http::Request) -> Incoming {
-    let peer = request.peer;
-    let forwarded = request.header("x-forwarded-for");
-    let remote = match (peer, forwarded) {
-        // The proxy on this machine appends the address it saw: the last
-        // entry is the one no client can forge.
-        (Some(peer), Some(list)) if peer.ip().is_loopback() => list
-            .rsplit(',')
-            .next()
-            .map(str::trim)
-            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| peer.ip().to_string()),
-        (Some(peer), _) => peer.ip().to_string(),
-        (None, _) => "-".into(),
-    };
-    Incoming {
+/// The request as the handlers see it, and the client's address.
+fn incoming(request: &http::Request, trusted: &[IpAddr]) -> (Incoming, Option<IpAddr>) {
+    let client = client::address(
+        request.peer.map(|p| p.ip()),
+        request.headers_named("x-forwarded-for"),
+        trusted,
+    );
+    let incoming = Incoming {
         // Methods are case-sensitive (RFC 9110 9.1): `get` is not GET.
         method: request.method.clone(),
         path: request.path.clone(),
         authorization: request.header("authorization").map(str::to_string),
         body: request.body.clone(),
-        remote,
-    }
+        remote: client.map_or_else(|| "-".into(), |ip| ip.to_string()),
+    };
+    (incoming, client)
 }
 
 fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
