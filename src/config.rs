@@ -118,7 +118,7 @@ enum Kind {
     FrameAncestors,
     /// Websocket origins (`wss://host[:port]`), space-separated; empty: any.
     Origins,
-    /// IP addresses, separated by spaces or commas; empty: none.
+    /// IP addresses, separated by spaces or commas, or `none`.
     Addresses,
 }
 
@@ -308,7 +308,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "trusted_proxies",
         title: "Trusted proxies",
-        hint: "addresses of proxies in front of hcc serve whose X-Forwarded-For names the client; empty: none",
+        hint: "addresses of proxies in front of hcc serve whose X-Forwarded-For names the client, or none",
         default: Some("127.0.0.1 ::1"),
         env: None,
         kind: Kind::Addresses,
@@ -657,6 +657,9 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
             return Ok(sources.join(" "));
         }
         Kind::Addresses => {
+            if value == "none" {
+                return Ok(value.to_string());
+            }
             let words: Vec<&str> = value.split([' ', ',']).filter(|w| !w.is_empty()).collect();
             if let Some(bad) = words
                 .iter()

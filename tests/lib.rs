@@ -9,6 +9,7 @@ mod cloud;
 mod config;
 mod deploy;
 mod errors;
+mod flood;
 mod man;
 mod nginx;
 mod panel;

@@ -57,6 +57,10 @@ impl Serve {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn request(&self, method: &str, path: &str, body: Option<&str>, key: Option<&str>) -> Http {
         let auth = key.map(|k| format!("Bearer {k}"));
         http(&self.addr, method, path, body, auth.as_deref())
@@ -748,7 +752,7 @@ fn api_keys_are_shown_once_and_stored_hashed() {
 
 /// Sends raw bytes on a fresh connection; returns what comes back until the
 /// server closes (or 5 s pass).
-fn raw(addr: &str, bytes: &[u8]) -> String {
+pub fn raw(addr: &str, bytes: &[u8]) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
@@ -760,7 +764,7 @@ fn raw(addr: &str, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-fn status_of(answer: &str) -> u16 {
+pub fn status_of(answer: &str) -> u16 {
     answer
         .split(' ')
         .nth(1)

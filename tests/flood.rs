@@ -1,0 +1,256 @@
+//! `hcc serve` under connection floods from this machine (where a proxy's
+//! connections come from, so no per-address cap helps): idle connections
+//! and heads sent a byte at a time cost no thread, are closed within
+//! seconds, and never keep a normal request waiting. Also: heads that a
+//! proxy could read differently, and whose `X-Forwarded-For` is believed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::serve::{Serve, raw, setup, status_of};
+use crate::test::{Env, Sim, eventually};
+
+/// Room for a few thousand sockets in this process (the soft limit is
+/// often 1024).
+fn raise_fd_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
+}
+
+fn threads(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn connect(addr: &str) -> TcpStream {
+    // A full accept queue drops a SYN now and then: the retry takes a second.
+    TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
+}
+
+#[test]
+fn a_request_is_answered_while_a_thousand_idle_and_a_thousand_slow_connections_are_held() {
+    raise_fd_limit();
+    let sim = Sim::start(&["--servers", "3"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let before = open_fds(serve.pid());
+
+    let idle: Vec<TcpStream> = (0..1000).map(|_| connect(&serve.addr)).collect();
+    let slow: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let mut stream = connect(&serve.addr);
+            stream.write_all(b"G").expect("send a first byte");
+            stream
+        })
+        .collect();
+    // The slow ones go on sending their head, a byte every two seconds.
+    let stop = Arc::new(AtomicBool::new(false));
+    let trickle = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut slow = slow;
+            for &byte in b"ET / HTTP/1.1\r\nX-Slow: yes\r\n" {
+                for _ in 0..20 {
+                    if stop.load(Ordering::SeqCst) {
+                        return slow.len();
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                slow.retain_mut(|s| s.write_all(&[byte]).is_ok());
+            }
+            slow.len()
+        })
+    };
+    let held = eventually(Duration::from_secs(20), || {
+        open_fds(serve.pid()) >= before + 2000
+    });
+    assert!(
+        held,
+        "hcc serve holds {} descriptors, {before} before the flood",
+        open_fds(serve.pid())
+    );
+    let threads = threads(serve.pid());
+    assert!(
+        threads < 64,
+        "{threads} threads for 2000 connections without a request"
+    );
+
+    for _ in 0..5 {
+        let start = Instant::now();
+        let reply = serve.get("/api/v1/servers", &keys.read);
+        let took = start.elapsed();
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.json()["servers"].as_array().map(Vec::len), Some(3));
+        assert!(
+            took < Duration::from_secs(2),
+            "a request took {took:?} during the flood"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    let still_sending = trickle.join().expect("the trickling thread");
+    assert!(
+        still_sending > 900,
+        "only {still_sending} of 1000 slow connections were held"
+    );
+    drop(idle);
+}
+
+/// Reads until the server closes the connection; what came, and when.
+fn until_closed(mut stream: TcpStream, limit: Duration) -> (String, Duration) {
+    let start = Instant::now();
+    stream
+        .set_read_timeout(Some(limit))
+        .expect("set a read timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "still open after {:?} ({e}); got {:?}",
+                start.elapsed(),
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+    (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
+}
+
+#[test]
+fn connections_without_a_complete_head_are_closed_within_seconds() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let serve = Serve::start(&env, &sim, &[]);
+    let limit = Duration::from_secs(30);
+
+    // Connected, never a byte.
+    let idle = connect(&serve.addr);
+    // A head that never ends, however steadily it comes.
+    let slow = connect(&serve.addr);
+    let writer = slow.try_clone().expect("clone a socket");
+    let trickle = std::thread::spawn(move || {
+        let mut writer = writer;
+        let mut sent = 0;
+        let head = b"GET / HTTP/1.1\r\n";
+        while writer.write_all(&head[sent % head.len()..][..1]).is_ok() && sent < 60 {
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        sent
+    });
+    // A request answered, then nothing more on a kept-alive connection.
+    let mut kept = connect(&serve.addr);
+    kept.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send a request");
+
+    let idle = std::thread::spawn(move || until_closed(idle, limit));
+    let kept = std::thread::spawn(move || until_closed(kept, limit));
+    let (got, _) = until_closed(slow.try_clone().expect("clone a socket"), limit);
+    assert_eq!(got, "", "the never-ending head was answered");
+    let sent = trickle.join().expect("the trickling thread");
+    assert!(sent < 60, "a head trickled on for {sent} bytes");
+    let (got, took) = idle.join().expect("the idle reader");
+    assert_eq!(got, "");
+    assert!(
+        took >= Duration::from_secs(1),
+        "an idle connection was closed at once, not after a timeout"
+    );
+    let (got, _) = kept.join().expect("the kept-alive reader");
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    let _ = slow.shutdown(std::net::Shutdown::Both);
+    // And the server answers as before.
+    let doc = serve.request("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(doc.status, 200);
+}
+
+#[test]
+fn heads_with_two_keys_or_control_characters_are_refused() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let (read, admin) = (&keys.read, &keys.admin);
+    let cases = [
+        format!(
+            "GET /api/v1/servers HTTP/1.1\r\nAuthorization: Bearer {read}\r\nAuthorization: Bearer {admin}\r\n\r\n"
+        ),
+        format!(
+            "GET /api/v1/servers HTTP/1.1\r\nauthorization: Bearer {read}\r\nAUTHORIZATION: Bearer {read}\r\n\r\n"
+        ),
+        format!("GET /api/v1/servers HTTP/1.1\r\nAuthorization: Bearer {read}\rX: y\r\n\r\n"),
+        format!("GET /api/v1/servers HTTP/1.1\r\nAuthorization: Bearer {read}\0\r\n\r\n"),
+        format!(
+            "GET /api/v1/servers HTTP/1.1\r\nX-Name: a\x01b\r\nAuthorization: Bearer {read}\r\n\r\n"
+        ),
+    ];
+    for request in &cases {
+        let answer = raw(&serve.addr, request.as_bytes());
+        assert_eq!(status_of(&answer), 400, "{request:?} -> {answer}");
+        assert!(answer.contains("\"bad_request\""), "{answer}");
+    }
+    // A tab in a value is allowed, and one key works.
+    let answer = raw(
+        &serve.addr,
+        format!("GET /api/v1/servers HTTP/1.1\r\nX-Name: a\tb\r\nAuthorization: Bearer {read}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert!(!serve.log().contains(read.as_str()), "{}", serve.log());
+}
+
+#[test]
+fn only_a_trusted_proxy_names_the_client() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let request = "GET /api/v1/openapi.json HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.9\r\nConnection: close\r\n\r\n";
+
+    // By default the proxy on this machine is trusted: its entry, the
+    // right-most, names the client; the one the client wrote does not.
+    let serve = Serve::start(&env, &sim, &[]);
+    assert_eq!(status_of(&raw(&serve.addr, request.as_bytes())), 200);
+    let logged = |serve: &Serve, who: &str| {
+        serve
+            .log()
+            .contains(&format!("hcc serve: {who} GET /api/v1/openapi.json 200 "))
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || logged(&serve, "203.0.113.9")),
+        "{}",
+        serve.log()
+    );
+    assert!(!serve.log().contains("6.6.6.6"), "{}", serve.log());
+    drop(serve);
+
+    env.run(&["config", "set", "trusted_proxies", "localhost"])
+        .fails(2, "`trusted_proxies`");
+    env.ok(&["config", "set", "trusted_proxies", "none"]);
+    let serve = Serve::start(&env, &sim, &[]);
+    assert_eq!(status_of(&raw(&serve.addr, request.as_bytes())), 200);
+    assert!(
+        eventually(Duration::from_secs(5), || logged(&serve, "127.0.0.1")),
+        "{}",
+        serve.log()
+    );
+    assert!(!serve.log().contains("203.0.113.9"), "{}", serve.log());
+}
