@@ -40,6 +40,31 @@ fn threads(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// Each thread's name, state and kernel wait channel, for a failure
+/// message.
+fn thread_states(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::new();
+    };
+    tasks
+        .flatten()
+        .map(|task| {
+            let read = |f: &str| std::fs::read_to_string(task.path().join(f)).unwrap_or_default();
+            let stat = read("stat");
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string();
+            format!("{} {} {}", read("comm").trim(), state, read("wchan"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn connect(addr: &str) -> TcpStream {
     // A full accept queue drops a SYN now and then: the retry takes a second.
     TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
@@ -85,8 +110,10 @@ fn a_request_is_answered_while_a_thousand_idle_and_a_thousand_slow_connections_a
     });
     assert!(
         held,
-        "hcc serve holds {} descriptors, {before} before the flood",
-        open_fds(serve.pid())
+        "hcc serve holds {} descriptors, {before} before the flood; threads: {}\n{}",
+        open_fds(serve.pid()),
+        thread_states(serve.pid()),
+        serve.log()
     );
     let threads = threads(serve.pid());
     assert!(

@@ -33,7 +33,6 @@ mod server;
 
 pub use server::Server;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -94,7 +93,28 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Cow<'static, [u8]>,
+    pub body: Body,
+}
+
+/// An answer's body: built for this answer, embedded in the binary, or
+/// shared with other answers (a rendering reused while its data holds).
+#[derive(Debug, Clone)]
+pub enum Body {
+    Owned(Vec<u8>),
+    Static(&'static [u8]),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Body::Owned(bytes) => bytes,
+            Body::Static(bytes) => bytes,
+            Body::Shared(bytes) => bytes,
+        }
+    }
 }
 
 impl Response {
@@ -105,7 +125,7 @@ impl Response {
             status,
             content_type: "application/json",
             headers: Vec::new(),
-            body: Cow::Owned(text),
+            body: Body::Owned(text),
         }
     }
 
@@ -114,7 +134,7 @@ impl Response {
             status,
             content_type: "text/html",
             headers: Vec::new(),
-            body: Cow::Owned(body.as_bytes().to_vec()),
+            body: Body::Owned(body.as_bytes().to_vec()),
         }
     }
 
@@ -150,7 +170,7 @@ pub fn text_error(status: u16, why: &str) -> Response {
         status,
         content_type: "text/plain; charset=utf-8",
         headers: Vec::new(),
-        body: Cow::Owned(format!("{why}\n").into_bytes()),
+        body: Body::Owned(format!("{why}\n").into_bytes()),
     }
 }
 

@@ -30,6 +30,9 @@ pub const IDLE: Duration = Duration::from_secs(10);
 pub const HEAD_TIME: Duration = Duration::from_secs(10);
 /// How often deadlines are checked.
 const SWEEP: Duration = Duration::from_millis(250);
+/// Connections the kernel completes before the loop accepts them (the
+/// system caps it at `net.core.somaxconn`, 4096 by default).
+const BACKLOG: i32 = 4096;
 /// How long accepting pauses when the process is out of file descriptors.
 const FULL_PAUSE: Duration = Duration::from_millis(100);
 
@@ -76,6 +79,10 @@ impl Server {
         handler: Handler,
     ) -> io::Result<Server> {
         super::raise_fd_limit();
+        // A longer queue of connections not yet accepted than std's 128: a
+        // burst beyond it has its handshakes dropped, and each such client
+        // waits a second or more for its retry.
+        rustix::net::listen(&listener, BACKLOG)?;
         listener.set_nonblocking(true)?;
         let mut listener = TcpListener::from_std(listener);
         let poll = Poll::new()?;

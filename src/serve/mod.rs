@@ -1,16 +1,18 @@
 //! `hcc serve`: console pages, one-time console links and the JSON API.
 //!
-//! Every connection has its own thread (crate::http), and every such
-//! thread its own SQLite connection and, once a console is asked for, its
-//! own Hetzner client, so nothing is shared but the settings. Routes: `/api/v1/...` (api.rs),
-//! `/c/TOKEN` and `/c/refresh` (links.rs), everything else is an embedded
-//! file (pages.rs). One log line per request on stderr: no query string,
-//! no link token, no key.
+//! Requests run on crate::http's worker threads; each such thread keeps its
+//! own SQLite connection and, once a console is asked for, its own Hetzner
+//! client. The threads share the settings, the rendered server list
+//! (listing.rs) and the count of requests under way per client (client.rs).
+//! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` and `/c/refresh` (links.rs),
+//! everything else is an embedded file (pages.rs). One log line per request
+//! on stderr: no query string, no link token, no key.
 
 mod api;
 mod auth;
 mod client;
 mod links;
+mod listing;
 mod pages;
 mod reply;
 
@@ -46,7 +48,8 @@ const TICK: Duration = Duration::from_millis(200);
 /// it names); more are answered 429 at once.
 const MAX_IN_FLIGHT: usize = 64;
 
-/// What every request handler reads; fixed at start.
+/// What every request handler reads: settings fixed at start, and what
+/// the request threads share.
 pub struct Settings {
     pub home: Home,
     pub public_url: String,
@@ -59,6 +62,8 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
     in_flight: Arc<client::InFlight>,
+    /// The server list, shared by the request threads.
+    listing: listing::Listing,
     config: Config,
 }
 
@@ -87,6 +92,7 @@ impl Settings {
                 .filter_map(|w| w.parse().ok())
                 .collect(),
             in_flight: Arc::default(),
+            listing: listing::Listing::default(),
             config,
         })
     }
@@ -311,7 +317,7 @@ fn spawn<T: Send + 'static>(
 }
 
 thread_local! {
-    /// The connection thread's own context, made at its first request.
+    /// The worker thread's own context, made at its first request.
     static CTX: RefCell<Option<Ctx>> = const { RefCell::new(None) };
 }
 
