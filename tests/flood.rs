@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::serve::{Serve, raw, setup, status_of};
-use crate::test::{Env, Sim, eventually};
+use crate::test::{Env, HCC, Sim, cpu_ticks, eventually};
 
 /// Room for a few thousand sockets in this process (the soft limit is
 /// often 1024).
@@ -280,4 +280,45 @@ fn only_a_trusted_proxy_names_the_client() {
         serve.log()
     );
     assert!(!serve.log().contains("203.0.113.9"), "{}", serve.log());
+}
+
+/// With few file descriptors, connections take no more than their share:
+/// the one idle longest makes way for a new one, a normal request is still
+/// answered, and nothing spins.
+#[test]
+fn with_few_file_descriptors_idle_connections_make_way() {
+    let sim = Sim::start(&["--servers", "3"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -n 400 && exec \"$0\" \"$@\""])
+        .args([HCC, "serve", "--listen", "127.0.0.1:0"])
+        .env("HCC_HOME", env.home())
+        .envs(sim.client_env());
+    let serve = Serve::start_command(&env, &mut cmd);
+    let flood: Vec<TcpStream> = (0..600).map(|_| connect(&serve.addr)).collect();
+    // Room is left for the database and the Hetzner client.
+    let fds = open_fds(serve.pid());
+    assert!(fds < 250, "hcc serve holds {fds} of its 400 descriptors");
+    let ticks = cpu_ticks(serve.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = cpu_ticks(serve.pid()) - ticks;
+    assert!(spent < 100, "{spent} ticks of CPU in 2 s while idle");
+    for _ in 0..5 {
+        let reply = serve.get("/api/v1/servers", &keys.read);
+        assert_eq!(reply.status, 200, "{reply:?}\n{}", serve.log());
+    }
+    // The oldest of the flood were closed to make room.
+    let mut first = flood.into_iter().next().expect("a connection");
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    let read = first.read(&mut [0u8; 1]);
+    assert!(
+        matches!(&read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the oldest connection is still open: {read:?}"
+    );
 }

@@ -25,10 +25,13 @@ impl Serve {
     }
 
     pub fn start_with(env: &Env, sim: &Sim, args: &[&str]) -> Serve {
+        Serve::start_command(env, env.cmd(args).envs(sim.client_env()))
+    }
+
+    /// `cmd` runs `hcc serve` with its log on stderr.
+    pub fn start_command(env: &Env, cmd: &mut std::process::Command) -> Serve {
         let log = env.path(&format!("serve-{}.log", fastrand::u32(..)));
-        let child = env
-            .cmd(args)
-            .envs(sim.client_env())
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("create the serve log"))
             .spawn()

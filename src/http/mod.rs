@@ -37,9 +37,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-/// Connections at once; far more than any client needs, and far fewer
-/// than the file descriptors `hcc serve` asks for.
+/// Connections at once; far more than any client needs. Fewer when the
+/// limit of open files is low: [`SPARE_FDS`] stay for everything else.
 const MAX_CONNECTIONS: usize = 16 * 1024;
+/// File descriptors kept from connections: each worker thread's SQLite
+/// connection takes three, the client to Hetzner some more.
+const SPARE_FDS: usize = 256;
 /// Connections from one address; this machine's and trusted proxies' (every
 /// client behind a proxy arrives from it) are limited only by
 /// [`MAX_CONNECTIONS`].
@@ -178,6 +181,7 @@ pub fn text_error(status: u16, why: &str) -> Response {
 /// wherever the connection is then (loop, worker, or a panic unwinding).
 struct Slots {
     counts: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    max: usize,
     uncapped: Vec<IpAddr>,
 }
 
@@ -187,9 +191,11 @@ pub struct Slot {
 }
 
 impl Slots {
-    fn new(uncapped: Vec<IpAddr>) -> Slots {
+    /// Slots for at most `max` connections.
+    fn new(max: usize, uncapped: Vec<IpAddr>) -> Slots {
         Slots {
             counts: Mutex::default(),
+            max,
             uncapped,
         }
     }
@@ -199,13 +205,13 @@ impl Slots {
     }
 
     fn full(&self) -> bool {
-        self.lock().0 >= MAX_CONNECTIONS
+        self.lock().0 >= self.max
     }
 
     fn take(self: &Arc<Slots>, ip: IpAddr) -> Option<Slot> {
         let mut counts = self.lock();
         let (total, per_peer) = &mut *counts;
-        if *total >= MAX_CONNECTIONS {
+        if *total >= self.max {
             return None;
         }
         let limited = !ip.is_loopback() && !self.uncapped.contains(&ip);
@@ -241,9 +247,9 @@ impl Drop for Slot {
 }
 
 /// Raises this process's soft limit of open files to its hard limit, so
-/// that thousands of connections fit (the soft limit is often 1024). Left
-/// as it is when that fails: the server then holds fewer.
-fn raise_fd_limit() {
+/// that thousands of connections fit (the soft limit is often 1024), and
+/// says how many connections may be held then.
+fn connection_limit() -> usize {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
@@ -251,8 +257,13 @@ fn raise_fd_limit() {
             current: limit.maximum,
             maximum: limit.maximum,
         };
+        // Left as it is when that fails: fewer connections are held.
         let _ = setrlimit(Resource::Nofile, raised);
     }
+    let files = getrlimit(Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    files.saturating_sub(SPARE_FDS).clamp(16, MAX_CONNECTIONS)
 }
 
 fn reason(status: u16) -> &'static str {
@@ -281,5 +292,32 @@ fn reason(status: u16) -> &'static str {
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_cap_each_remote_address_but_not_loopback_or_proxies() {
+        let ip = |text: &str| -> IpAddr { text.parse().unwrap() };
+        let slots = Arc::new(Slots::new(MAX_PER_PEER + 8, vec![ip("10.0.0.5")]));
+        let remote: Vec<Slot> = (0..MAX_PER_PEER)
+            .map(|_| slots.take(ip("203.0.113.9")).expect("a slot"))
+            .collect();
+        assert!(slots.take(ip("203.0.113.9")).is_none());
+        // Beyond the per-address cap: this machine and the trusted proxy.
+        let local: Vec<Slot> = (0..4)
+            .filter_map(|_| slots.take(ip("127.0.0.1")))
+            .chain((0..4).filter_map(|_| slots.take(ip("10.0.0.5"))))
+            .collect();
+        assert_eq!(local.len(), 8);
+        assert!(slots.full());
+        assert!(slots.take(ip("::1")).is_none());
+        drop(local);
+        assert!(!slots.full());
+        drop(remote);
+        assert!(slots.take(ip("203.0.113.9")).is_some());
     }
 }

@@ -78,7 +78,7 @@ impl Server {
         limits: Limits,
         handler: Handler,
     ) -> io::Result<Server> {
-        super::raise_fd_limit();
+        let max = super::connection_limit();
         // A longer queue of connections not yet accepted than std's 128: a
         // burst beyond it has its handshakes dropped, and each such client
         // waits a second or more for its retry.
@@ -90,7 +90,7 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (to_loop, back): (Sender<Handback>, _) = mpsc::channel();
-        let slots = Arc::new(Slots::new(limits.uncapped.clone()));
+        let slots = Arc::new(Slots::new(max, limits.uncapped.clone()));
         let name = limits.thread_name;
         let pool = Pool::new(name, move |job: Job| {
             if let Some(kept) = exchange::run(job, &limits, &handler)
@@ -158,12 +158,13 @@ impl Server {
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
                 Err(_) => {
-                    // Out of file descriptors (or memory): make room by
-                    // closing the connection idle longest, and wait a moment
-                    // rather than spin on the pending connection.
-                    self.evict_idlest();
-                    self.paused_until = Some(Instant::now() + FULL_PAUSE);
-                    return;
+                    // Out of file descriptors (or memory): the connection
+                    // idle longest makes room for the next; with none idle,
+                    // accepting waits a moment rather than spin.
+                    if !self.evict_idlest() {
+                        self.paused_until = Some(Instant::now() + FULL_PAUSE);
+                        return;
+                    }
                 }
             }
         }
@@ -201,6 +202,9 @@ impl Server {
                 slot,
             },
         );
+        // A request sent before the connection was accepted is read now:
+        // it no longer counts as idle when connections must make room.
+        self.read(token);
     }
 
     /// Reads what a waiting connection has; hands it on once its head is
