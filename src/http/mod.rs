@@ -43,9 +43,9 @@ const MAX_CONNECTIONS: usize = 16 * 1024;
 /// File descriptors kept from connections: each worker thread's SQLite
 /// connection takes three, the client to Hetzner some more.
 const SPARE_FDS: usize = 256;
-/// Connections from one address; this machine's and trusted proxies' (every
-/// client behind a proxy arrives from it) are limited only by
-/// [`MAX_CONNECTIONS`].
+/// Connections from one address (IPv6: one /64); this machine's and
+/// trusted proxies' (every client behind a proxy arrives from it) are
+/// limited only by [`MAX_CONNECTIONS`].
 const MAX_PER_PEER: usize = 32;
 
 /// What answers requests; runs on worker threads.
@@ -215,6 +215,7 @@ impl Slots {
             return None;
         }
         let limited = !ip.is_loopback() && !self.uncapped.contains(&ip);
+        let ip = per_peer_key(ip);
         if limited {
             let n = per_peer.entry(ip).or_insert(0);
             if *n >= MAX_PER_PEER {
@@ -243,6 +244,18 @@ impl Drop for Slot {
                 per_peer.remove(&ip);
             }
         }
+    }
+}
+
+/// What the per-address cap counts: an IPv4 address, or an IPv6 /64 (one
+/// customer's network; its addresses cost nothing to switch between).
+fn per_peer_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -319,5 +332,13 @@ mod tests {
         assert!(!slots.full());
         drop(remote);
         assert!(slots.take(ip("203.0.113.9")).is_some());
+        // One IPv6 /64 counts as one address.
+        let slots = Arc::new(Slots::new(100, Vec::new()));
+        let net: Vec<Slot> = (0..MAX_PER_PEER)
+            .filter_map(|i| slots.take(ip(&format!("2001:db8::{:x}", i + 1))))
+            .collect();
+        assert_eq!(net.len(), MAX_PER_PEER);
+        assert!(slots.take(ip("2001:db8::ffff:1")).is_none());
+        assert!(slots.take(ip("2001:db8:0:1::1")).is_some());
     }
 }

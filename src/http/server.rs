@@ -7,7 +7,7 @@
 //! (or refused) is handed to a worker thread ([`super::exchange`]); a
 //! kept-alive one comes back here for its next request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +62,9 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     waiting: HashMap<Token, Waiting>,
+    /// Connections that began to wait for a request, oldest first; entries
+    /// of connections that have since sent a byte or gone are skipped.
+    idle_order: VecDeque<(Instant, Token)>,
     next_token: usize,
     slots: Arc<Slots>,
     pool: Pool<Job>,
@@ -103,6 +106,7 @@ impl Server {
             poll,
             listener,
             waiting: HashMap::new(),
+            idle_order: VecDeque::new(),
             next_token: 2,
             slots,
             pool,
@@ -191,17 +195,19 @@ impl Server {
         {
             return;
         }
+        let since = Instant::now();
         self.waiting.insert(
             token,
             Waiting {
                 stream,
                 peer: Some(addr),
                 buf: Vec::new(),
-                since: Instant::now(),
+                since,
                 began: false,
                 slot,
             },
         );
+        self.idle_order.push_back((since, token));
         // A request sent before the connection was accepted is read now:
         // it no longer counts as idle when connections must make room.
         self.read(token);
@@ -263,19 +269,22 @@ impl Server {
                 continue;
             }
             let began = !kept.rest.is_empty();
+            let since = Instant::now();
             self.waiting.insert(
                 token,
                 Waiting {
                     stream,
                     peer: kept.peer,
                     buf: Vec::new(),
-                    since: Instant::now(),
+                    since,
                     began,
                     slot: kept.slot,
                 },
             );
             if began {
                 self.take_bytes(token, kept.rest);
+            } else {
+                self.idle_order.push_back((since, token));
             }
         }
     }
@@ -307,6 +316,9 @@ impl Server {
         for token in late {
             self.close(token);
         }
+        let waiting = &self.waiting;
+        self.idle_order
+            .retain(|(since, token)| still_idle(waiting, *since, *token));
     }
 
     fn close(&mut self, token: Token) {
@@ -318,20 +330,22 @@ impl Server {
     /// Closes the connection that has waited longest without sending a
     /// byte; whether there was one.
     fn evict_idlest(&mut self) -> bool {
-        let idlest = self
-            .waiting
-            .iter()
-            .filter(|(_, conn)| !conn.began)
-            .min_by_key(|(_, conn)| conn.since)
-            .map(|(token, _)| *token);
-        match idlest {
-            Some(token) => {
+        while let Some((since, token)) = self.idle_order.pop_front() {
+            if still_idle(&self.waiting, since, token) {
                 self.close(token);
-                true
+                return true;
             }
-            None => false,
         }
+        false
     }
+}
+
+/// Whether an entry of `idle_order` is a connection still waiting for its
+/// first byte since then.
+fn still_idle(waiting: &HashMap<Token, Waiting>, since: Instant, token: Token) -> bool {
+    waiting
+        .get(&token)
+        .is_some_and(|conn| !conn.began && conn.since == since)
 }
 
 enum Outcome {
