@@ -322,3 +322,59 @@ fn with_few_file_descriptors_idle_connections_make_way() {
         "the oldest connection is still open: {read:?}"
     );
 }
+
+/// Bodies sent slowly wait in the event loop, not on worker threads: 300
+/// of them (more than there are workers) hold no thread, a normal request
+/// is answered meanwhile, and a body that arrives in pieces, with a length
+/// or chunked, is read whole.
+#[test]
+fn slow_bodies_hold_no_worker_thread() {
+    let sim = Sim::start(&["--servers", "3"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let slow: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut stream = connect(&serve.addr);
+            stream
+                .write_all(b"POST /c/refresh HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+                .expect("send a head and a byte of its body");
+            stream
+        })
+        .collect();
+    let start = Instant::now();
+    let reply = serve.get("/api/v1/servers", &keys.read);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "a request took {took:?}");
+    let threads = threads(serve.pid());
+    assert!(threads < 64, "{threads} threads for 300 slow bodies");
+    drop(slow);
+
+    let path = "/api/v1/servers/srv-00001/console-link";
+    let key = &keys.console;
+    let pieces: [(String, &str); 2] = [
+        (
+            format!(
+                "POST {path} HTTP/1.1\r\nAuthorization: Bearer {key}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{"
+            ),
+            "}",
+        ),
+        (
+            format!(
+                "POST {path} HTTP/1.1\r\nAuthorization: Bearer {key}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\n{{\r\n"
+            ),
+            "1\r\n}\r\n0\r\n\r\n",
+        ),
+    ];
+    for (first, second) in pieces {
+        let mut stream = connect(&serve.addr);
+        stream
+            .write_all(first.as_bytes())
+            .expect("send the first piece");
+        std::thread::sleep(Duration::from_millis(700));
+        stream.write_all(second.as_bytes()).expect("send the rest");
+        let (answer, _) = until_closed(stream, Duration::from_secs(10));
+        assert!(answer.starts_with("HTTP/1.1 201 "), "{first:?}: {answer}");
+    }
+}

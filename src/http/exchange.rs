@@ -1,18 +1,19 @@
-//! One request on a worker thread: the head has arrived (the event loop
-//! read it); here the body is read, the handler runs and the answer is
-//! written, with blocking I/O under deadlines. A connection that stays
+//! One request on a worker thread: the head and, as a rule, the body have
+//! arrived (the event loop read them); here the body is parsed, the handler
+//! runs and the answer is written, with blocking I/O under deadlines. A connection that stays
 //! open goes back to the loop to wait for its next request there.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use super::body::{self, Framing};
 use super::head::{Head, Refusal};
 use super::{Handler, Limits, Reply, Request, Response, Slot};
 
 /// How long the body of a request may take after its head began, however
 /// slowly it trickles in.
-const REQUEST_TIME: Duration = Duration::from_secs(15);
+pub const REQUEST_TIME: Duration = Duration::from_secs(15);
 /// How long a client may take to read an answer.
 const WRITE_TIME: Duration = Duration::from_secs(30);
 /// How long a refused request's remaining bytes are read and dropped.
@@ -31,6 +32,8 @@ pub struct Job {
     pub rest: Vec<u8>,
     /// When the head's first byte arrived.
     pub began: Instant,
+    /// `100 Continue` has been sent.
+    pub continued: bool,
     pub slot: Slot,
 }
 
@@ -51,6 +54,7 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
         head,
         rest,
         began,
+        continued,
         slot,
     } = job;
     stream.set_nonblocking(false).ok()?;
@@ -70,7 +74,7 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
             return None;
         }
     };
-    let body = match read_body(&head, &mut reader, &mut writer, limits.max_body) {
+    let body = match read_body(&head, &mut reader, &mut writer, limits.max_body, continued) {
         Ok(body) => body,
         Err(ReadError::Io) => return None,
         Err(ReadError::Bad(status, why)) => {
@@ -163,21 +167,24 @@ fn linger(reader: &mut BufReader<Timed>, writer: &TcpStream) {
     let _ = io::copy(&mut reader.by_ref().take(16 * 1024 * 1024), &mut io::sink());
 }
 
+/// The body, from what the loop read (all of it, as a rule) and the
+/// socket; `continued`: the loop has sent `100 Continue` already.
 fn read_body(
     head: &Head,
     reader: &mut BufReader<Timed>,
     writer: &mut TcpStream,
     max_body: usize,
+    continued: bool,
 ) -> Result<Vec<u8>, ReadError> {
-    let (chunked, length) = framing(head)?;
+    let (chunked, length) = match body::framing(head) {
+        Ok(Framing::Chunked) => (true, 0),
+        Ok(Framing::Length(n)) => (false, n),
+        Err((status, why)) => return Err(ReadError::Bad(status, why)),
+    };
     if length > max_body {
         return Err(ReadError::Bad(413, "request body too large\n"));
     }
-    let expects = head
-        .headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue"));
-    if (chunked || length > 0) && expects {
+    if (chunked || length > 0) && !continued && body::expects_continue(head) {
         writer
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .map_err(|_| ReadError::Io)?;
@@ -188,46 +195,6 @@ fn read_body(
     let mut body = vec![0; length];
     reader.read_exact(&mut body).map_err(|_| ReadError::Io)?;
     Ok(body)
-}
-
-/// Where the body ends: chunked, or a length (0 without one). Anything a
-/// proxy might read differently is refused.
-fn framing(head: &Head) -> Result<(bool, usize), ReadError> {
-    let named = |name: &str| -> Vec<&str> {
-        head.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
-    let codings = named("transfer-encoding");
-    let lengths = named("content-length");
-    if !codings.is_empty() {
-        if !lengths.is_empty() {
-            return Err(ReadError::Bad(
-                400,
-                "both Transfer-Encoding and Content-Length\n",
-            ));
-        }
-        if codings.len() > 1 || !codings[0].eq_ignore_ascii_case("chunked") {
-            return Err(ReadError::Bad(
-                501,
-                "only the chunked transfer coding is supported\n",
-            ));
-        }
-        return Ok((true, 0));
-    }
-    let Some(first) = lengths.first() else {
-        return Ok((false, 0));
-    };
-    let digits = |v: &str| !v.is_empty() && v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit());
-    if !lengths.iter().all(|v| digits(v) && v == first) {
-        return Err(ReadError::Bad(400, "bad Content-Length\n"));
-    }
-    let length = first
-        .parse::<usize>()
-        .map_err(|_| ReadError::Bad(400, "bad Content-Length\n"))?;
-    Ok((false, length))
 }
 
 /// One line of a chunked body's framing, without its line end.

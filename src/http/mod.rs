@@ -3,10 +3,11 @@
 //! builds in memory.
 //!
 //! One event-loop thread ([`server`]) holds every connection that waits
-//! for a request or is sending its head: idle and slow clients cost no
-//! thread and are closed within seconds. A connection whose head has
-//! arrived is handed to a worker thread ([`pool`], [`exchange`]) for its
-//! body, the handler and the answer, and then back to the loop.
+//! for a request or is sending it: idle and slow clients cost no thread
+//! and are closed within seconds. A connection whose request (head and
+//! body, [`head`], [`body`]) has arrived is handed to a worker thread
+//! ([`pool`], [`exchange`]) for the handler and the answer, and then back
+//! to the loop.
 //!
 //! Why not tiny_http: its connection pool (0.12) can leave a new connection
 //! unserved while its threads sit in idle keep-alive connections, which
@@ -16,9 +17,9 @@
 //!
 //! Limits keep a misbehaving client from holding much: 64 KiB of request
 //! head, parsed by httparse ([`head`]); a body limit per server;
-//! [`server::IDLE`] to begin a request and [`server::HEAD_TIME`] to finish
-//! its head (however slowly it trickles in), 15 seconds for its body, 30 to
-//! take an answer; at most [`MAX_CONNECTIONS`] connections, fewer with few
+//! [`server::IDLE`] to begin a request, [`server::HEAD_TIME`] to finish
+//! its head and 15 seconds for all of it (however slowly it trickles in),
+//! 30 to take an answer; at most [`MAX_CONNECTIONS`] connections, fewer with few
 //! file descriptors (the one idle longest makes way for a new one) and [`MAX_PER_PEER`] from one address
 //! other than this machine's or a trusted proxy's. Request framing is
 //! strict (one Content-Length, digits only; no transfer coding but
@@ -26,6 +27,7 @@
 //! a proxy in front and hcc never disagree on where a request ends or what
 //! it says.
 
+mod body;
 mod exchange;
 mod head;
 mod pool;

@@ -1,11 +1,13 @@
 //! The event loop: one thread owns the listening socket and every
-//! connection that is waiting for, or reading, a request head. Such a
-//! connection costs a few hundred bytes and no thread, so thousands of idle
-//! or slow clients hold nothing a normal request needs; each is closed when
-//! its deadline passes ([`IDLE`] for the first byte, [`HEAD_TIME`] from the
-//! first byte to the end of the head). A connection whose head is complete
-//! (or refused) is handed to a worker thread ([`super::exchange`]); a
-//! kept-alive one comes back here for its next request.
+//! connection that is waiting for, or sending, a request. Such a
+//! connection costs a few hundred bytes (and what it has sent) and no
+//! thread, so thousands of idle or slow clients hold nothing a normal
+//! request needs; each is closed when its deadline passes ([`IDLE`] for the
+//! first byte, [`HEAD_TIME`] from the first byte to the end of the head,
+//! [`REQUEST_TIME`] to the end of the body). A connection whose request is
+//! complete (or refused) is handed to a worker thread
+//! ([`super::exchange`]); a kept-alive one comes back here for its next
+//! request.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
@@ -17,8 +19,9 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::exchange::{self, Handback, Job};
-use super::head::{self, MAX_HEAD};
+use super::body::{self, Framing, Progress, Scan};
+use super::exchange::{self, Handback, Job, REQUEST_TIME};
+use super::head::{self, Head, MAX_HEAD, Refusal};
 use super::pool::Pool;
 use super::{Handler, Limits, Slot, Slots};
 
@@ -43,17 +46,45 @@ const WAKER: Token = Token(1);
 struct Waiting {
     stream: TcpStream,
     peer: Option<SocketAddr>,
-    /// What has arrived of the next request.
+    /// What has arrived of the next request (of its body, once the head is
+    /// complete).
     buf: Vec<u8>,
-    /// Since when it waits (for its first byte) or reads (its head).
+    /// Since when it waits (for its first byte) or reads (its request).
     since: Instant,
     began: bool,
+    /// A complete head whose body is still coming.
+    pending: Option<Pending>,
+    /// `100 Continue` has been sent.
+    continued: bool,
     slot: Slot,
 }
 
+struct Pending {
+    head: Head,
+    scan: Scan,
+}
+
 impl Waiting {
+    fn new(stream: TcpStream, peer: Option<SocketAddr>, slot: Slot) -> Waiting {
+        Waiting {
+            stream,
+            peer,
+            buf: Vec::new(),
+            since: Instant::now(),
+            began: false,
+            pending: None,
+            continued: false,
+            slot,
+        }
+    }
+
     fn deadline(&self) -> Instant {
-        self.since + if self.began { HEAD_TIME } else { IDLE }
+        self.since
+            + match (self.began, &self.pending) {
+                (false, _) => IDLE,
+                (true, None) => HEAD_TIME,
+                (true, Some(_)) => REQUEST_TIME,
+            }
     }
 }
 
@@ -72,6 +103,7 @@ pub struct Server {
     /// Accepting resumes then, after running out of file descriptors.
     paused_until: Option<Instant>,
     scratch: Box<[u8]>,
+    max_body: usize,
 }
 
 impl Server {
@@ -95,6 +127,7 @@ impl Server {
         let (to_loop, back): (Sender<Handback>, _) = mpsc::channel();
         let slots = Arc::new(Slots::new(max, limits.uncapped.clone()));
         let name = limits.thread_name;
+        let max_body = limits.max_body;
         let pool = Pool::new(name, move |job: Job| {
             if let Some(kept) = exchange::run(job, &limits, &handler)
                 && to_loop.send(kept).is_ok()
@@ -113,6 +146,7 @@ impl Server {
             back,
             paused_until: None,
             scratch: vec![0; 16 * 1024].into_boxed_slice(),
+            max_body,
         })
     }
 
@@ -195,19 +229,9 @@ impl Server {
         {
             return;
         }
-        let since = Instant::now();
-        self.waiting.insert(
-            token,
-            Waiting {
-                stream,
-                peer: Some(addr),
-                buf: Vec::new(),
-                since,
-                began: false,
-                slot,
-            },
-        );
-        self.idle_order.push_back((since, token));
+        let conn = Waiting::new(stream, Some(addr), slot);
+        self.idle_order.push_back((conn.since, token));
+        self.waiting.insert(token, conn);
         // A request sent before the connection was accepted is read now:
         // it no longer counts as idle when connections must make room.
         self.read(token);
@@ -219,25 +243,40 @@ impl Server {
         let Some(conn) = self.waiting.get_mut(&token) else {
             return;
         };
-        match drain(conn, &mut self.scratch) {
+        let outcome = drain(conn, &mut self.scratch, self.max_body);
+        self.act(token, outcome);
+    }
+
+    fn act(&mut self, token: Token, outcome: Outcome) {
+        match outcome {
             Outcome::Wait => {}
             Outcome::Gone => self.close(token),
-            Outcome::Head(head, len) => self.hand_on(token, Ok(head), len),
-            Outcome::Refused(refusal) => self.hand_on(token, Err(refusal), 0),
+            Outcome::Head(head, len) => self.hand_on(token, Ok(head), Some(len)),
+            Outcome::Ready => {
+                let pending = self
+                    .waiting
+                    .get_mut(&token)
+                    .and_then(|conn| conn.pending.take());
+                match pending {
+                    Some(pending) => self.hand_on(token, Ok(pending.head), Some(0)),
+                    None => self.close(token),
+                }
+            }
+            Outcome::Refused(refusal) => self.hand_on(token, Err(refusal), None),
         }
     }
 
-    /// Gives a connection with a complete (or refused) head to a worker;
-    /// `len` bytes of its buffer are the head.
-    fn hand_on(&mut self, token: Token, head: Result<head::Head, head::Refusal>, len: usize) {
+    /// Gives a connection with a complete (or refused) request to a
+    /// worker, with what its buffer holds after the first `skip` bytes
+    /// (None: nothing).
+    fn hand_on(&mut self, token: Token, head: Result<Head, Refusal>, skip: Option<usize>) {
         let Some(mut conn) = self.waiting.remove(&token) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        let rest = if len == 0 {
-            Vec::new()
-        } else {
-            conn.buf.split_off(len)
+        let rest = match skip {
+            Some(len) => conn.buf.split_off(len),
+            None => Vec::new(),
         };
         self.pool.submit(Job {
             stream: conn.stream.into(),
@@ -245,6 +284,7 @@ impl Server {
             head,
             rest,
             began: conn.since,
+            continued: conn.continued,
             slot: conn.slot,
         });
     }
@@ -268,41 +308,24 @@ impl Server {
             {
                 continue;
             }
-            let began = !kept.rest.is_empty();
-            let since = Instant::now();
-            self.waiting.insert(
-                token,
-                Waiting {
-                    stream,
-                    peer: kept.peer,
-                    buf: Vec::new(),
-                    since,
-                    began,
-                    slot: kept.slot,
-                },
-            );
-            if began {
-                self.take_bytes(token, kept.rest);
-            } else {
-                self.idle_order.push_back((since, token));
+            let mut conn = Waiting::new(stream, kept.peer, kept.slot);
+            if kept.rest.is_empty() {
+                self.idle_order.push_back((conn.since, token));
+                self.waiting.insert(token, conn);
+                continue;
             }
-        }
-    }
-
-    /// Bytes read by a worker past its request: maybe a complete head.
-    fn take_bytes(&mut self, token: Token, bytes: Vec<u8>) {
-        let Some(conn) = self.waiting.get_mut(&token) else {
-            return;
-        };
-        let skip = bytes
-            .iter()
-            .take_while(|b| matches!(b, b'\r' | b'\n'))
-            .count();
-        conn.buf.extend_from_slice(&bytes[skip..]);
-        match head::parse(&conn.buf) {
-            Ok(None) => {}
-            Ok(Some((head, len))) => self.hand_on(token, Ok(head), len),
-            Err(refusal) => self.hand_on(token, Err(refusal), 0),
+            conn.began = true;
+            let skip = kept
+                .rest
+                .iter()
+                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .count();
+            conn.buf.extend_from_slice(&kept.rest[skip..]);
+            let outcome = absorb(&mut conn, 0, self.max_body);
+            self.waiting.insert(token, conn);
+            if let Some(outcome) = outcome {
+                self.act(token, outcome);
+            }
         }
     }
 
@@ -349,19 +372,22 @@ fn still_idle(waiting: &HashMap<Token, Waiting>, since: Instant, token: Token) -
 }
 
 enum Outcome {
-    /// More of the head is to come.
+    /// More of the request is to come.
     Wait,
     Gone,
-    /// A complete head and its length.
-    Head(head::Head, usize),
-    Refused(head::Refusal),
+    /// A complete head (of a request without a body, or one the worker
+    /// reads itself) and its length.
+    Head(Head, usize),
+    /// The pending head's body is complete.
+    Ready,
+    Refused(Refusal),
 }
 
 /// Reads until the socket has nothing more (the loop is edge-triggered)
-/// or the head is complete.
-fn drain(conn: &mut Waiting, scratch: &mut [u8]) -> Outcome {
+/// or the request is complete.
+fn drain(conn: &mut Waiting, scratch: &mut [u8], max_body: usize) -> Outcome {
     loop {
-        let room = (MAX_HEAD + 1)
+        let room = buffer_limit(conn, max_body)
             .saturating_sub(conn.buf.len())
             .clamp(1, scratch.len());
         match conn.stream.read(&mut scratch[..room]) {
@@ -375,7 +401,7 @@ fn drain(conn: &mut Waiting, scratch: &mut [u8]) -> Outcome {
                 // Empty lines before a request line are ignored (RFC 9112
                 // 2.2); dropping them here keeps them from piling up or
                 // being parsed over and over.
-                if conn.buf.is_empty() {
+                if conn.buf.is_empty() && conn.pending.is_none() {
                     let skip = got
                         .iter()
                         .take_while(|b| matches!(b, b'\r' | b'\n'))
@@ -384,12 +410,8 @@ fn drain(conn: &mut Waiting, scratch: &mut [u8]) -> Outcome {
                 }
                 let from = conn.buf.len();
                 conn.buf.extend_from_slice(got);
-                if conn.buf.len() > MAX_HEAD || head::may_be_complete(&conn.buf, from) {
-                    match head::parse(&conn.buf) {
-                        Ok(None) => {}
-                        Ok(Some((head, len))) => return Outcome::Head(head, len),
-                        Err(refusal) => return Outcome::Refused(refusal),
-                    }
+                if let Some(outcome) = absorb(conn, from, max_body) {
+                    return outcome;
                 }
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Outcome::Wait,
@@ -397,4 +419,59 @@ fn drain(conn: &mut Waiting, scratch: &mut [u8]) -> Outcome {
             Err(_) => return Outcome::Gone,
         }
     }
+}
+
+/// The most a connection's buffer holds: a head, or a body with its
+/// framing (and the start of a pipelined next request).
+fn buffer_limit(conn: &Waiting, max_body: usize) -> usize {
+    match conn.pending {
+        None => MAX_HEAD + 1,
+        Some(_) => max_body + MAX_HEAD,
+    }
+}
+
+/// What the bytes of `conn.buf` from `from` on complete, if anything.
+fn absorb(conn: &mut Waiting, from: usize, max_body: usize) -> Option<Outcome> {
+    let limit = buffer_limit(conn, max_body);
+    if let Some(pending) = &mut conn.pending {
+        let done = pending.scan.feed(&conn.buf[from..]) != Progress::More;
+        // A body larger than allowed goes to the worker, which refuses it.
+        return (done || conn.buf.len() >= limit).then_some(Outcome::Ready);
+    }
+    if conn.buf.len() < limit && !head::may_be_complete(&conn.buf, from) {
+        return None;
+    }
+    match head::parse(&conn.buf) {
+        Ok(None) => None,
+        Ok(Some((head, len))) => start_body(conn, head, len, max_body),
+        Err(refusal) => Some(Outcome::Refused(refusal)),
+    }
+}
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// A head is complete: its body, if any, is read here too, so a client
+/// sending slowly holds no worker thread.
+fn start_body(conn: &mut Waiting, head: Head, len: usize, max_body: usize) -> Option<Outcome> {
+    let framing = match body::framing(&head) {
+        // Bad framing and oversized bodies are the worker's to refuse.
+        Ok(Framing::Length(n)) if n == 0 || n > max_body => return Some(Outcome::Head(head, len)),
+        Err(_) => return Some(Outcome::Head(head, len)),
+        Ok(framing) => framing,
+    };
+    if body::expects_continue(&head) {
+        use std::io::Write;
+        match conn.stream.write(CONTINUE) {
+            Ok(n) if n == CONTINUE.len() => conn.continued = true,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                return Some(Outcome::Head(head, len));
+            }
+            _ => return Some(Outcome::Gone),
+        }
+    }
+    conn.buf.drain(..len);
+    let mut scan = Scan::new(framing, max_body);
+    let done = scan.feed(&conn.buf) != Progress::More;
+    conn.pending = Some(Pending { head, scan });
+    done.then_some(Outcome::Ready)
 }
