@@ -60,11 +60,12 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
     stream.set_nonblocking(false).ok()?;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(WRITE_TIME));
-    let mut writer = stream.try_clone().ok()?;
+    // Both halves use the one socket (`Read` and `Write` for `&TcpStream`).
+    let mut writer = &stream;
     let mut reader = BufReader::new(Timed {
         pending: rest,
         at: 0,
-        stream,
+        stream: &stream,
         deadline: began + REQUEST_TIME,
     });
     let head = match head {
@@ -104,8 +105,9 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
             let mut rest = reader.buffer().to_vec();
             let timed = reader.into_inner();
             rest.extend_from_slice(&timed.pending[timed.at..]);
+            drop(timed);
             Some(Handback {
-                stream: writer,
+                stream,
                 peer,
                 rest,
                 slot,
@@ -116,8 +118,8 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
 
 /// Answers a request that cannot be read, then closes.
 fn refuse(
-    reader: &mut BufReader<Timed>,
-    writer: &mut TcpStream,
+    reader: &mut BufReader<Timed<'_>>,
+    writer: &mut &TcpStream,
     limits: &Limits,
     status: u16,
     why: &str,
@@ -134,14 +136,14 @@ enum ReadError {
 
 /// The read side of a connection: first what the event loop read past the
 /// head, then the socket, under one deadline for the whole body.
-struct Timed {
+struct Timed<'a> {
     pending: Vec<u8>,
     at: usize,
-    stream: TcpStream,
+    stream: &'a TcpStream,
     deadline: Instant,
 }
 
-impl Read for Timed {
+impl Read for Timed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.at < self.pending.len() {
             let n = buf.len().min(self.pending.len() - self.at);
@@ -161,7 +163,7 @@ impl Read for Timed {
 /// Closes after an error answer without losing it: a client still sending
 /// its (refused) body would get a reset that can swallow the answer, so
 /// what it sends is read and dropped for a moment first.
-fn linger(reader: &mut BufReader<Timed>, writer: &TcpStream) {
+fn linger(reader: &mut BufReader<Timed<'_>>, writer: &TcpStream) {
     let _ = writer.shutdown(Shutdown::Write);
     reader.get_mut().deadline = Instant::now() + LINGER;
     let _ = io::copy(&mut reader.by_ref().take(16 * 1024 * 1024), &mut io::sink());
@@ -171,8 +173,8 @@ fn linger(reader: &mut BufReader<Timed>, writer: &TcpStream) {
 /// socket; `continued`: the loop has sent `100 Continue` already.
 fn read_body(
     head: &Head,
-    reader: &mut BufReader<Timed>,
-    writer: &mut TcpStream,
+    reader: &mut BufReader<Timed<'_>>,
+    writer: &mut &TcpStream,
     max_body: usize,
     continued: bool,
 ) -> Result<Vec<u8>, ReadError> {
@@ -198,7 +200,7 @@ fn read_body(
 }
 
 /// One line of a chunked body's framing, without its line end.
-fn read_line(reader: &mut BufReader<Timed>, budget: &mut u64) -> Result<String, ReadError> {
+fn read_line(reader: &mut BufReader<Timed<'_>>, budget: &mut u64) -> Result<String, ReadError> {
     let mut line = Vec::new();
     let n = reader
         .by_ref()
@@ -218,7 +220,7 @@ fn read_line(reader: &mut BufReader<Timed>, budget: &mut u64) -> Result<String, 
     String::from_utf8(line).map_err(|_| ReadError::Bad(400, "bad chunk size\n"))
 }
 
-fn read_chunked(reader: &mut BufReader<Timed>, max_body: usize) -> Result<Vec<u8>, ReadError> {
+fn read_chunked(reader: &mut BufReader<Timed<'_>>, max_body: usize) -> Result<Vec<u8>, ReadError> {
     let mut budget = MAX_CHUNK_LINES;
     let mut body = Vec::new();
     loop {
@@ -248,7 +250,7 @@ fn read_chunked(reader: &mut BufReader<Timed>, max_body: usize) -> Result<Vec<u8
 
 /// Writes the answer in one piece; for HEAD without the body.
 fn write_response(
-    writer: &mut TcpStream,
+    writer: &mut &TcpStream,
     response: &Response,
     close: bool,
     head_only: bool,
