@@ -195,11 +195,13 @@ impl Server {
                         err.kind(),
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
-                Err(_) => {
-                    // Out of file descriptors (or memory): the connection
-                    // idle longest makes room for the next; with none idle,
-                    // accepting waits a moment rather than spin.
-                    if !self.evict_idlest() {
+                Err(err) => {
+                    // Out of file descriptors: the connection idle longest
+                    // makes room for the next. Otherwise, or with none
+                    // idle, accepting waits a moment rather than spin.
+                    let out_of_files =
+                        matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+                    if !(out_of_files && self.evict_idlest()) {
                         self.paused_until = Some(Instant::now() + FULL_PAUSE);
                         return;
                     }
