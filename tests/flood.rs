@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::serve::{Serve, raw, setup, status_of};
+use crate::serve::{Serve, link, raw, setup, status_of};
 use crate::test::{Env, HCC, Sim, cpu_ticks, eventually};
 
 /// Room for a few thousand sockets in this process (the soft limit is
@@ -254,8 +254,17 @@ fn only_a_trusted_proxy_names_the_client() {
 
     // By default the proxy on this machine is trusted: its entry, the
     // right-most, names the client; the one the client wrote does not.
+    let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
     assert_eq!(status_of(&raw(&serve.addr, request.as_bytes())), 200);
+    // The console session records the same address.
+    let path = link(&serve, &keys.console, "srv-00001");
+    let open = format!(
+        "GET {path} HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.9\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(status_of(&raw(&serve.addr, open.as_bytes())), 200);
+    let remote: String = env.value("SELECT remote FROM console_sessions");
+    assert_eq!(remote, "203.0.113.9");
     let logged = |serve: &Serve, who: &str| {
         serve
             .log()

@@ -468,7 +468,7 @@ fn page_data(page: &str) -> Value {
     serde_json::from_str(json).unwrap()
 }
 
-fn link(serve: &Serve, key: &str, server: &str) -> String {
+pub fn link(serve: &Serve, key: &str, server: &str) -> String {
     let made = serve.post(&format!("/api/v1/servers/{server}/console-link"), key);
     assert_status(&made, 201, "console-link");
     let url = made.json()["url"].as_str().unwrap().to_string();
