@@ -19,10 +19,10 @@
 //! head, parsed by httparse ([`head`]); a body limit per server;
 //! [`server::IDLE`] to begin a request, [`server::HEAD_TIME`] to finish
 //! its head and 15 seconds for all of it (however slowly it trickles in),
-//! 30 to take an answer; at most [`MAX_CONNECTIONS`] connections, fewer with few
-//! file descriptors (the one idle longest makes way for a new one) and [`MAX_PER_PEER`] from one address
-//! other than this machine's or a trusted proxy's. Request framing is
-//! strict (one Content-Length, digits only; no transfer coding but
+//! 30 to take an answer; at most [`MAX_CONNECTIONS`] connections, fewer
+//! with few file descriptors (the one idle longest makes way for a new
+//! one), and [`MAX_PER_PEER`] from one address other than this machine's
+//! or a trusted proxy's. Request framing is strict (one Content-Length, digits only; no transfer coding but
 //! `chunked`; one `Authorization`; no control characters in a header), so
 //! a proxy in front and hcc never disagree on where a request ends or what
 //! it says.
