@@ -18,6 +18,10 @@ fn main() {
     // `bench HCC serve`: that section alone.
     if std::env::args().nth(2).as_deref() == Some("serve") {
         serve(&hcc);
+        println!();
+        serve_flood(&hcc);
+        println!();
+        serve_list_memory(&hcc);
         return;
     }
     // `bench HCC worker-sync`: the worker beside a full sync, alone.
@@ -57,6 +61,10 @@ fn main() {
     println!();
     serve(&hcc);
     println!();
+    serve_flood(&hcc);
+    println!();
+    serve_list_memory(&hcc);
+    println!();
     metrics(&hcc);
 }
 
@@ -92,6 +100,143 @@ fn metrics(hcc: &str) {
     println!("| measurement | n | median | p90 | p99 | max |");
     println!("|---|---|---|---|---|---|");
     row("`GET /metrics`, 100,000 finished commands", samples);
+}
+
+/// A state directory synced from a fresh `hcc sim` of 500 servers, an admin
+/// key for it (`Bearer ...`), and `hcc serve` on it.
+fn serve_500(hcc: &str) -> (Sim, tempfile::TempDir, String, Serve) {
+    let sim = Sim::start(hcc, &["--servers", "500", "--action-ms", "0"]);
+    let home = home();
+    measured(hcc_cmd(hcc, home.path(), &["sync"]).envs(sim.env()));
+    let key = hcc_cmd(
+        hcc,
+        home.path(),
+        &["apikey", "add", "bench", "--scope", "admin"],
+    )
+    .output()
+    .expect("hcc apikey add");
+    assert!(key.status.success(), "apikey add: {key:?}");
+    let auth = format!("Bearer {}", String::from_utf8_lossy(&key.stdout).trim());
+    let serve = Serve::start(hcc, home.path(), &sim);
+    (sim, home, auth, serve)
+}
+
+/// Room for a few thousand sockets in this process.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+}
+
+/// A normal request's latency on an idle `hcc serve`, then while 1,000 idle
+/// connections and 1,000 sending their head a byte at a time (all from
+/// loopback, as through a proxy) are held.
+fn serve_flood(hcc: &str) {
+    raise_fd_limit();
+    let (_sim, _home, auth, serve) = serve_500(hcc);
+    let path = "/api/v1/servers/srv-00001";
+    let sample = |n: usize| -> Vec<Duration> {
+        (0..n)
+            .map(|_| {
+                let start = Instant::now();
+                let (status, body) = http(&serve.addr, "GET", path, None, Some(&auth));
+                assert_eq!(status, 200, "{body}");
+                start.elapsed()
+            })
+            .collect()
+    };
+    let quiet = sample(200);
+    let idle: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| std::net::TcpStream::connect(&serve.addr).expect("connect"))
+        .collect();
+    let slow: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&serve.addr).expect("connect");
+            stream.write_all(b"G").expect("a first byte");
+            stream
+        })
+        .collect();
+    // Within the server's 10 s for a head: the flood is still held.
+    let flooded = sample(200);
+    let threads = proc_kb(serve.pid(), "Threads");
+    let rss = proc_kb(serve.pid(), "VmRSS");
+    drop((idle, slow));
+
+    let goal = |samples: &[Duration]| {
+        let p99 = at(samples, 0.99);
+        let met = p99 < Duration::from_millis(100);
+        format!("p99 < 100 ms: {}", if met { "met" } else { "**missed**" })
+    };
+    println!(
+        "| `hcc serve` under a connection flood from loopback (500 servers) | n | p50 | p99 | max | goal |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (what, samples) in [
+        (
+            "`GET {path}`, new connection each, nothing else held",
+            &quiet,
+        ),
+        (
+            "the same while 1,000 idle and 1,000 slow-header connections are held",
+            &flooded,
+        ),
+    ] {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            what.replace("{path}", path),
+            samples.len(),
+            ms(at(samples, 0.5)),
+            ms(at(samples, 0.99)),
+            ms(at(samples, 1.0)),
+            goal(samples),
+        );
+    }
+    println!(
+        "| threads / VmRSS of `hcc serve` holding the 2,000 connections | {threads} / {:.1} MB | | | | |",
+        rss as f64 / 1024.0
+    );
+}
+
+/// Peak memory of a fresh `hcc serve` under `wrk -t2 -c16 -d5s` on the
+/// server list (500 servers).
+fn serve_list_memory(hcc: &str) {
+    println!(
+        "| `hcc serve` memory under `wrk -t2 -c16 -d5s` on `GET /api/v1/servers` (500 servers) | value | goal |"
+    );
+    println!("|---|---|---|");
+    if Command::new("wrk").arg("--version").output().is_err() {
+        println!("| wrk not installed | | |");
+        return;
+    }
+    let (_sim, _home, auth, serve) = serve_500(hcc);
+    let idle = proc_kb(serve.pid(), "VmRSS");
+    let run = Command::new("wrk")
+        .args(["-t2", "-c16", "-d5s", "--latency", "-H"])
+        .arg(format!("Authorization: {auth}"))
+        .arg(format!("http://{}/api/v1/servers", serve.addr))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run wrk");
+    let w = Wrk::parse(&String::from_utf8_lossy(&run.stdout));
+    let peak = proc_kb(serve.pid(), "VmHWM");
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    println!("| VmRSS before the load | {:.1} MB | |", mb(idle));
+    println!(
+        "| VmHWM (peak) after the load | {:.1} MB | < 20 MB: {} |",
+        mb(peak),
+        if mb(peak) < 20.0 { "met" } else { "**missed**" }
+    );
+    println!(
+        "| requests/s, p99, errors | {:.0}, {:.2} ms, {} | |",
+        w.rps, w.p99_ms, w.errors
+    );
 }
 
 /// `hcc serve` against `hcc sim` (500 servers, instant actions): link

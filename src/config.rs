@@ -140,6 +140,8 @@ enum Kind {
     Origins,
     /// One of a fixed list of words.
     OneOf(&'static [&'static str]),
+    /// IP addresses, separated by spaces or commas, or `none`.
+    Addresses,
 }
 
 /// One setting: its key, what `hcc setup` shows, its default.
@@ -332,6 +334,14 @@ pub const KEYS: &[Key] = &[
         default: Some("loopback"),
         env: None,
         kind: Kind::OneOf(&["loopback", "admin", "off"]),
+    },
+    Key {
+        name: "trusted_proxies",
+        title: "Trusted proxies",
+        hint: "addresses of proxies in front of hcc serve whose X-Forwarded-For names the client, or none",
+        default: Some("127.0.0.1 ::1"),
+        env: None,
+        kind: Kind::Addresses,
     },
 ];
 
@@ -713,6 +723,22 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
                     words.join(", ")
                 )));
             }
+        }
+        Kind::Addresses => {
+            if value == "none" {
+                return Ok(value.to_string());
+            }
+            let words: Vec<&str> = value.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+            if let Some(bad) = words
+                .iter()
+                .find(|w| w.parse::<std::net::IpAddr>().is_err())
+            {
+                return Err(invalid(format!(
+                    "`{}` is not an IP address like 127.0.0.1 or ::1",
+                    shown(bad)
+                )));
+            }
+            return Ok(words.join(" "));
         }
         Kind::Count { min, max } => {
             let n: u64 = value

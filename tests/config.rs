@@ -143,9 +143,10 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
     // token, token_file, endpoint, location (bad, then good), server_type,
     // image (keep), label, prefix, console_url, ring_size, queue_verbs,
     // full_sync_every, max_attempts, public_url, link_ttl, session_ttl,
-    // frame_ancestors, console_hosts, metrics, save.
+    // frame_ancestors, console_hosts, metrics, trusted_proxies,
+    // save.
     let answers = format!(
-        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\ny\n"
+        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\ny\n"
     );
     let run = setup(&env, &answers);
     assert_eq!(run.code, 0, "{run:?}");
@@ -184,7 +185,7 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
 #[test]
 fn setup_saves_nothing_unless_told_to() {
     let env = Env::new();
-    let run = setup(&env, "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n");
+    let run = setup(&env, "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with("not saved\n"));
     assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");

@@ -11,6 +11,7 @@ mod config;
 mod create;
 mod deploy;
 mod errors;
+mod flood;
 mod lease;
 mod man;
 mod metrics;

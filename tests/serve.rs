@@ -25,10 +25,13 @@ impl Serve {
     }
 
     pub fn start_with(env: &Env, sim: &Sim, args: &[&str]) -> Serve {
+        Serve::start_command(env, env.cmd(args).envs(sim.client_env()))
+    }
+
+    /// `cmd` runs `hcc serve` with its log on stderr.
+    pub fn start_command(env: &Env, cmd: &mut std::process::Command) -> Serve {
         let log = env.path(&format!("serve-{}.log", fastrand::u32(..)));
-        let child = env
-            .cmd(args)
-            .envs(sim.client_env())
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("create the serve log"))
             .spawn()
@@ -55,6 +58,10 @@ impl Serve {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<&str>, key: Option<&str>) -> Http {
@@ -465,7 +472,7 @@ fn page_data(page: &str) -> Value {
     serde_json::from_str(json).unwrap()
 }
 
-fn link(serve: &Serve, key: &str, server: &str) -> String {
+pub fn link(serve: &Serve, key: &str, server: &str) -> String {
     let made = serve.post(&format!("/api/v1/servers/{server}/console-link"), key);
     assert_status(&made, 201, "console-link");
     let url = made.json()["url"].as_str().unwrap().to_string();
@@ -752,7 +759,7 @@ fn api_keys_are_shown_once_and_stored_hashed() {
 
 /// Sends raw bytes on a fresh connection; returns what comes back until the
 /// server closes (or 5 s pass).
-fn raw(addr: &str, bytes: &[u8]) -> String {
+pub fn raw(addr: &str, bytes: &[u8]) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
@@ -764,7 +771,7 @@ fn raw(addr: &str, bytes: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-fn status_of(answer: &str) -> u16 {
+pub fn status_of(answer: &str) -> u16 {
     answer
         .split(' ')
         .nth(1)

@@ -209,75 +209,22 @@ fn openapi(_: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
     Ok(Reply {
         status: 200,
         content_type: super::reply::JSON,
-        body: std::borrow::Cow::Borrowed(OPENAPI.as_bytes()),
+        body: crate::http::Body::Static(OPENAPI.as_bytes()),
         headers: Vec::new(),
     })
 }
 
 fn list_servers(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
-    let views = ctx.store.server_views()?;
-    let servers: Vec<ServerOut> = views
-        .iter()
-        .map(|s| ServerOut::new(s, &ctx.settings.label))
-        .collect();
-    // Written straight from the rows: no JSON tree for hundreds of servers.
-    let mut body = serde_json::to_vec(&ServersOut { servers })
-        .map_err(|e| ApiError::new(500, "internal", format!("cannot write JSON: {e}")))?;
-    body.push(b'\n');
+    let (body, _) = ctx
+        .settings
+        .listing
+        .get(&ctx.settings.home, &ctx.settings.label)?;
     Ok(Reply {
         status: 200,
         content_type: super::reply::JSON,
-        body: std::borrow::Cow::Owned(body),
+        body: crate::http::Body::Shared(body),
         headers: vec![("Cache-Control", "no-store".into())],
     })
-}
-
-#[derive(serde::Serialize)]
-struct ServersOut<'a> {
-    servers: Vec<ServerOut<'a>>,
-}
-
-/// A server as the API shows it (the same fields as [`server_json`]).
-#[derive(serde::Serialize)]
-struct ServerOut<'a> {
-    name: &'a str,
-    id: Option<i64>,
-    status: Option<&'a str>,
-    ip4: Option<&'a str>,
-    ip6: Option<&'a str>,
-    server_type: Option<&'a str>,
-    image: Option<&'a str>,
-    datacenter: Option<&'a str>,
-    location: Option<&'a str>,
-    labels: Map<String, Value>,
-    managed: bool,
-    created: Option<&'a str>,
-    stage: Option<&'a str>,
-    console_at: Option<f64>,
-    synced_at: Option<i64>,
-}
-
-impl<'a> ServerOut<'a> {
-    fn new(s: &'a ServerView, label: &str) -> ServerOut<'a> {
-        let labels: Map<String, Value> = serde_json::from_str(&s.labels).unwrap_or_default();
-        ServerOut {
-            name: &s.name,
-            id: s.id,
-            status: s.status.as_deref(),
-            ip4: s.ipv4.as_deref(),
-            ip6: s.ipv6.as_deref(),
-            server_type: s.server_type.as_deref(),
-            image: s.image.as_deref(),
-            datacenter: s.datacenter.as_deref(),
-            location: s.location.as_deref(),
-            managed: labels.contains_key(label),
-            labels,
-            created: s.created.as_deref(),
-            stage: s.stage.as_deref(),
-            console_at: s.console_at,
-            synced_at: s.synced_at,
-        }
-    }
 }
 
 fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
@@ -329,7 +276,7 @@ fn is_managed(server: &ServerView, label: &str) -> bool {
 }
 
 pub fn server_json(s: &ServerView, label: &str) -> Value {
-    serde_json::to_value(ServerOut::new(s, label)).unwrap_or(Value::Null)
+    serde_json::to_value(super::listing::ServerOut::new(s, label)).unwrap_or(Value::Null)
 }
 
 /// `POST /servers/{name}/actions/{verb}`: queues the command for the
@@ -497,7 +444,11 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 
 fn status(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
     let mut report = crate::worker::status::report(&ctx.settings.home)?;
-    report["servers"] = json!(ctx.store.server_views()?.len());
+    let (_, servers) = ctx
+        .settings
+        .listing
+        .get(&ctx.settings.home, &ctx.settings.label)?;
+    report["servers"] = json!(servers);
     Ok(reply::json(200, &report))
 }
 

@@ -8,8 +8,6 @@
 //! `Forwarded` or `X-Real-IP` header; otherwise anyone on the internet
 //! would be local through the proxy.
 
-use std::borrow::Cow;
-
 use super::reply::{ApiError, Reply};
 use super::{Ctx, Incoming, api};
 use crate::cli::KeyScope;
@@ -56,7 +54,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     Ok(Reply {
         status: 200,
         content_type: crate::metrics::CONTENT_TYPE,
-        body: Cow::Owned(text.into_bytes()),
+        body: crate::http::Body::Owned(text.into_bytes()),
         headers: vec![("Cache-Control", "no-store".into())],
     })
 }

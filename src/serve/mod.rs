@@ -1,15 +1,18 @@
 //! `hcc serve`: console pages, one-time console links and the JSON API.
 //!
-//! Every connection has its own thread (crate::http), and every such
-//! thread its own SQLite connection and, once a console is asked for, its
-//! own Hetzner client, so nothing is shared but the settings. Routes: `/api/v1/...` (api.rs),
-//! `/c/TOKEN` and `/c/refresh` (links.rs), everything else is an embedded
-//! file (pages.rs). One log line per request on stderr: no query string,
-//! no link token, no key.
+//! Requests run on crate::http's worker threads; each such thread keeps its
+//! own SQLite connection and, once a console is asked for, its own Hetzner
+//! client. The threads share the settings, the rendered server list
+//! (listing.rs) and the count of requests under way per client (client.rs).
+//! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` and `/c/refresh` (links.rs),
+//! everything else is an embedded file (pages.rs). One log line per request
+//! on stderr: no query string, no link token, no key.
 
 mod api;
 mod auth;
+mod client;
 mod links;
+mod listing;
 mod metrics;
 mod pages;
 mod reply;
@@ -17,7 +20,7 @@ mod reply;
 pub use auth::{check_key_name, hash as hash_secret, new_api_key};
 
 use std::cell::RefCell;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,8 +45,12 @@ const MAX_BODY: usize = 64 * 1024;
 const MAX_HETZNER_WAIT: Duration = Duration::from_secs(5);
 /// How often the main thread looks at the stop flag.
 const TICK: Duration = Duration::from_millis(200);
+/// Requests under way from one client (behind a trusted proxy: the address
+/// it names); more are answered 429 at once.
+const MAX_IN_FLIGHT: usize = 64;
 
-/// What every request handler reads; fixed at start.
+/// What every request handler reads: settings fixed at start, and what
+/// the request threads share.
 pub struct Settings {
     pub home: Home,
     pub public_url: String,
@@ -53,6 +60,11 @@ pub struct Settings {
     pub console_hosts: String,
     pub label: String,
     pub prefix: String,
+    /// Peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
+    in_flight: Arc<client::InFlight>,
+    /// The server list, shared by the request threads.
+    listing: listing::Listing,
     config: Config,
 }
 
@@ -75,6 +87,13 @@ impl Settings {
             console_hosts: get("console_hosts"),
             label: get("label"),
             prefix: get("prefix"),
+            // Checked when set; a word that is no address trusts nobody.
+            trusted_proxies: get("trusted_proxies")
+                .split(' ')
+                .filter_map(|w| w.parse().ok())
+                .collect(),
+            in_flight: Arc::default(),
+            listing: listing::Listing::default(),
             config,
         })
     }
@@ -96,8 +115,8 @@ pub struct Incoming {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Vec<u8>,
-    /// The client's address (the proxy's `X-Forwarded-For` when the
-    /// connection comes from this machine).
+    /// The client's address (what a trusted proxy's `X-Forwarded-For`
+    /// names when the connection comes from one), `-` when unknown.
     pub remote: String,
     /// The connection comes from this machine and no proxy relays it
     /// (serve/metrics.rs).
@@ -248,8 +267,11 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         max_body: MAX_BODY,
         thread_name: "hcc-serve",
         error: request_error,
+        uncapped: settings.trusted_proxies.clone(),
     };
-    spawn("hcc-accept", move || http::serve(listener, limits, handler))?;
+    let server = http::Server::new(listener, limits, handler)
+        .map_err(|e| Error::Failed(format!("cannot serve on {bound}: {e}")))?;
+    spawn("hcc-accept", move || server.run())?;
     let worker = match worker_lock {
         Some(lock) => {
             let (home, stop) = (home.clone(), stop.clone());
@@ -299,7 +321,7 @@ fn spawn<T: Send + 'static>(
 }
 
 thread_local! {
-    /// The connection thread's own context, made at its first request.
+    /// The worker thread's own context, made at its first request.
     static CTX: RefCell<Option<Ctx>> = const { RefCell::new(None) };
 }
 
@@ -322,8 +344,20 @@ fn request_error(status: u16, why: &str) -> http::Response {
 
 fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
     let started = Instant::now();
-    let incoming = incoming(request);
-    let reply = route(ctx, &incoming);
+    let (incoming, client) = incoming(request, &ctx.settings.trusted_proxies);
+    let ticket = client.map(|ip| ctx.settings.in_flight.enter(ip, MAX_IN_FLIGHT));
+    let reply = match ticket {
+        Some(None) => ApiError::new(
+            429,
+            "too_many_requests",
+            format!("more than {MAX_IN_FLIGHT} requests under way from this address"),
+        )
+        .retry_after(1)
+        .to_json(),
+        _ => route(ctx, &incoming),
+    };
+    drop(ticket);
+    // The request log: one line per request.
     log(&format!(
         "{} {} {} {} {:.1} ms",
         incoming.remote,
@@ -336,35 +370,30 @@ fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
     reply
 }
 
-/// The request as the handlers see it.
-fn incoming(request: &http::Request) -> Incoming {
-    let peer = request.peer;
-    let forwarded = request.header("x-forwarded-for");
-    let remote = match (peer, forwarded) {
-        // The proxy on this machine appends the address it saw: the last
-        // entry is the one no client can forge.
-        (Some(peer), Some(list)) if peer.ip().is_loopback() => list
-            .rsplit(',')
-            .next()
-            .map(str::trim)
-            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| peer.ip().to_string()),
-        (Some(peer), _) => peer.ip().to_string(),
-        (None, _) => "-".into(),
-    };
-    Incoming {
+/// The request as the handlers see it, and the client's address.
+fn incoming(request: &http::Request, trusted: &[IpAddr]) -> (Incoming, Option<IpAddr>) {
+    let client = client::address(
+        request.peer.map(|p| p.ip()),
+        request.headers_named("x-forwarded-for"),
+        trusted,
+    );
+    let incoming = Incoming {
         // Methods are case-sensitive (RFC 9110 9.1): `get` is not GET.
         method: request.method.clone(),
         path: request.path.clone(),
         authorization: request.header("authorization").map(str::to_string),
         body: request.body.clone(),
-        remote,
-        local: peer.is_some_and(|p| p.ip().to_canonical().is_loopback())
+        remote: client.map_or_else(|| "-".into(), |ip| ip.to_string()),
+        // This machine, with no proxy relaying for someone else: a proxy's
+        // headers make a request non-local, even from a trusted proxy.
+        local: request
+            .peer
+            .is_some_and(|p| p.ip().to_canonical().is_loopback())
             && ["x-forwarded-for", "forwarded", "x-real-ip"]
                 .iter()
                 .all(|h| request.header(h).is_none()),
-    }
+    };
+    (incoming, client)
 }
 
 fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {

@@ -6,7 +6,7 @@
 //! up as a whole, so `..` and encoded forms find nothing, and the disk is
 //! never read.
 
-use std::borrow::Cow;
+use crate::http::Body;
 
 use super::Incoming;
 use super::reply::{ApiError, Reply};
@@ -33,7 +33,7 @@ pub fn file(req: &Incoming, frame_ancestors: &str, console_hosts: &str) -> Reply
     let reply = Reply {
         status: 200,
         content_type: asset.content_type,
-        body: Cow::Borrowed(asset.body),
+        body: Body::Static(asset.body),
         headers: Vec::new(),
     };
     if asset.content_type.starts_with("text/html") {

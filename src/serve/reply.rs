@@ -2,7 +2,7 @@
 //! error envelope `{"error":{"code":..,"message":..}}` every API route
 //! uses and the HTML error page the console routes use.
 
-use std::borrow::Cow;
+use crate::http::Body;
 
 use serde_json::{Value, json};
 
@@ -22,7 +22,7 @@ pub fn json(status: u16, value: &Value) -> Reply {
     Reply {
         status,
         content_type: JSON,
-        body: Cow::Owned(body),
+        body: Body::Owned(body),
         headers: vec![("Cache-Control", "no-store".into())],
     }
 }
@@ -32,7 +32,7 @@ pub fn html(status: u16, body: String) -> Reply {
     Reply {
         status,
         content_type: HTML,
-        body: Cow::Owned(body.into_bytes()),
+        body: Body::Owned(body.into_bytes()),
         headers: Vec::new(),
     }
 }

@@ -98,12 +98,15 @@ pub fn run(args: SimArgs) -> Result<ExitCode, Error> {
         max_body: 1024 * 1024,
         thread_name: "sim-conn",
         error: crate::http::text_error,
+        uncapped: Vec::new(),
     };
-    crate::http::serve(
+    crate::http::Server::new(
         listener,
         limits,
         Arc::new(move |request| sim.handle(request)),
-    );
+    )
+    .map_err(|e| Error::Failed(format!("cannot serve: {e}")))?
+    .run();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -283,6 +283,15 @@ impl Store {
             .map_err(self.err("map the database for reading"))
     }
 
+    /// A number that changes whenever another connection, of any
+    /// process, commits (`PRAGMA data_version`): whether something read
+    /// before may have changed.
+    pub fn data_version(&self) -> Result<i64, Error> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(self.err("read the data version"))
+    }
+
     fn migrate(&mut self) -> Result<(), Error> {
         let known = schema::MIGRATIONS.len();
         let version = self.user_version()?;

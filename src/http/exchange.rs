@@ -1,0 +1,285 @@
+//! One request on a worker thread: the head and, as a rule, the body have
+//! arrived (the event loop read them); here the body is parsed, the handler
+//! runs and the answer is written, with blocking I/O under deadlines. A connection that stays
+//! open goes back to the loop to wait for its next request there.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::body::{self, Framing};
+use super::head::{Head, Refusal};
+use super::{Handler, Limits, Reply, Request, Response, Slot};
+
+/// How long the body of a request may take after its head began, however
+/// slowly it trickles in.
+pub const REQUEST_TIME: Duration = Duration::from_secs(15);
+/// How long a client may take to read an answer.
+const WRITE_TIME: Duration = Duration::from_secs(30);
+/// How long a refused request's remaining bytes are read and dropped.
+const LINGER: Duration = Duration::from_secs(2);
+/// Hex digits of a chunk size: 16 already exceed any body limit.
+const MAX_CHUNK_DIGITS: usize = 16;
+/// Chunk-size and trailer lines of a chunked body, in all.
+const MAX_CHUNK_LINES: u64 = 64 * 1024;
+
+/// A connection whose request head has arrived, or could not be read.
+pub struct Job {
+    pub stream: TcpStream,
+    pub peer: Option<SocketAddr>,
+    pub head: Result<Head, Refusal>,
+    /// What was read after the head: the body's start, or more.
+    pub rest: Vec<u8>,
+    /// When the head's first byte arrived.
+    pub began: Instant,
+    /// `100 Continue` has been sent.
+    pub continued: bool,
+    pub slot: Slot,
+}
+
+/// A kept-alive connection for the event loop, with the bytes already read
+/// past its last request (a pipelined next request).
+pub struct Handback {
+    pub stream: TcpStream,
+    pub peer: Option<SocketAddr>,
+    pub rest: Vec<u8>,
+    pub slot: Slot,
+}
+
+/// Runs one request; the connection if it stays open.
+pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
+    let Job {
+        stream,
+        peer,
+        head,
+        rest,
+        began,
+        continued,
+        slot,
+    } = job;
+    stream.set_nonblocking(false).ok()?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(WRITE_TIME));
+    // Both halves use the one socket (`Read` and `Write` for `&TcpStream`).
+    let mut writer = &stream;
+    let mut reader = BufReader::new(Timed {
+        pending: rest,
+        at: 0,
+        stream: &stream,
+        deadline: began + REQUEST_TIME,
+    });
+    let head = match head {
+        Ok(head) => head,
+        Err((status, why)) => {
+            refuse(&mut reader, &mut writer, limits, status, why);
+            return None;
+        }
+    };
+    let body = match read_body(&head, &mut reader, &mut writer, limits.max_body, continued) {
+        Ok(body) => body,
+        Err(ReadError::Io) => return None,
+        Err(ReadError::Bad(status, why)) => {
+            refuse(&mut reader, &mut writer, limits, status, why);
+            return None;
+        }
+    };
+    let request = Request {
+        method: head.method,
+        path: head.path,
+        query: head.query,
+        headers: head.headers,
+        body,
+        peer,
+    };
+    let head_only = request.method == "HEAD";
+    let close = request.wants_close(head.http10);
+    match handler(&request) {
+        Reply::Reset => {
+            let _ = writer.shutdown(Shutdown::Both);
+            None
+        }
+        Reply::Answer(response) => {
+            if write_response(&mut writer, &response, close, head_only).is_err() || close {
+                return None;
+            }
+            let mut rest = reader.buffer().to_vec();
+            let timed = reader.into_inner();
+            rest.extend_from_slice(&timed.pending[timed.at..]);
+            drop(timed);
+            Some(Handback {
+                stream,
+                peer,
+                rest,
+                slot,
+            })
+        }
+    }
+}
+
+/// Answers a request that cannot be read, then closes.
+fn refuse(
+    reader: &mut BufReader<Timed<'_>>,
+    writer: &mut &TcpStream,
+    limits: &Limits,
+    status: u16,
+    why: &str,
+) {
+    let response = (limits.error)(status, why.trim_end());
+    let _ = write_response(writer, &response, true, false);
+    linger(reader, writer);
+}
+
+enum ReadError {
+    Io,
+    Bad(u16, &'static str),
+}
+
+/// The read side of a connection: first what the event loop read past the
+/// head, then the socket, under one deadline for the whole body.
+struct Timed<'a> {
+    pending: Vec<u8>,
+    at: usize,
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at < self.pending.len() {
+            let n = buf.len().min(self.pending.len() - self.at);
+            buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+            self.at += n;
+            return Ok(n);
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+/// Closes after an error answer without losing it: a client still sending
+/// its (refused) body would get a reset that can swallow the answer, so
+/// what it sends is read and dropped for a moment first.
+fn linger(reader: &mut BufReader<Timed<'_>>, writer: &TcpStream) {
+    let _ = writer.shutdown(Shutdown::Write);
+    reader.get_mut().deadline = Instant::now() + LINGER;
+    let _ = io::copy(&mut reader.by_ref().take(16 * 1024 * 1024), &mut io::sink());
+}
+
+/// The body, from what the loop read (all of it, as a rule) and the
+/// socket; `continued`: the loop has sent `100 Continue` already.
+fn read_body(
+    head: &Head,
+    reader: &mut BufReader<Timed<'_>>,
+    writer: &mut &TcpStream,
+    max_body: usize,
+    continued: bool,
+) -> Result<Vec<u8>, ReadError> {
+    let (chunked, length) = match body::framing(head) {
+        Ok(Framing::Chunked) => (true, 0),
+        Ok(Framing::Length(n)) => (false, n),
+        Err((status, why)) => return Err(ReadError::Bad(status, why)),
+    };
+    if length > max_body {
+        return Err(ReadError::Bad(413, "request body too large\n"));
+    }
+    if (chunked || length > 0) && !continued && body::expects_continue(head) {
+        writer
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .map_err(|_| ReadError::Io)?;
+    }
+    if chunked {
+        return read_chunked(reader, max_body);
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).map_err(|_| ReadError::Io)?;
+    Ok(body)
+}
+
+/// One line of a chunked body's framing, without its line end.
+fn read_line(reader: &mut BufReader<Timed<'_>>, budget: &mut u64) -> Result<String, ReadError> {
+    let mut line = Vec::new();
+    let n = reader
+        .by_ref()
+        .take(*budget)
+        .read_until(b'\n', &mut line)
+        .map_err(|_| ReadError::Io)?;
+    *budget -= n as u64;
+    if n == 0 {
+        return Err(ReadError::Io);
+    }
+    if !line.ends_with(b"\n") {
+        return Err(ReadError::Bad(431, "request head too large\n"));
+    }
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    String::from_utf8(line).map_err(|_| ReadError::Bad(400, "bad chunk size\n"))
+}
+
+fn read_chunked(reader: &mut BufReader<Timed<'_>>, max_body: usize) -> Result<Vec<u8>, ReadError> {
+    let mut budget = MAX_CHUNK_LINES;
+    let mut body = Vec::new();
+    loop {
+        let line = read_line(reader, &mut budget)?;
+        let size = line.split(';').next().unwrap_or("").trim();
+        if size.is_empty() || size.len() > MAX_CHUNK_DIGITS {
+            return Err(ReadError::Bad(400, "bad chunk size\n"));
+        }
+        let size =
+            usize::from_str_radix(size, 16).map_err(|_| ReadError::Bad(400, "bad chunk size\n"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            while !read_line(reader, &mut budget)?.is_empty() {}
+            return Ok(body);
+        }
+        if size > max_body.saturating_sub(body.len()) {
+            return Err(ReadError::Bad(413, "request body too large\n"));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader
+            .read_exact(&mut body[start..])
+            .map_err(|_| ReadError::Io)?;
+        read_line(reader, &mut budget)?;
+    }
+}
+
+/// Writes the answer in one piece; for HEAD without the body.
+fn write_response(
+    writer: &mut &TcpStream,
+    response: &Response,
+    close: bool,
+    head_only: bool,
+) -> io::Result<()> {
+    // A small answer goes out in one write (one packet with TCP_NODELAY);
+    // a large one is not copied for that.
+    let inline = !head_only && response.body.len() <= 16 * 1024;
+    let mut out = Vec::with_capacity(256 + if inline { response.body.len() } else { 0 });
+    write!(
+        out,
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        response.status,
+        super::reason(response.status),
+        response.content_type,
+        response.body.len()
+    )?;
+    for (name, value) in &response.headers {
+        write!(out, "{name}: {value}\r\n")?;
+    }
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if inline {
+        out.extend_from_slice(&response.body);
+    }
+    writer.write_all(&out)?;
+    if !inline && !head_only {
+        writer.write_all(&response.body)?;
+    }
+    writer.flush()
+}
