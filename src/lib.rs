@@ -25,6 +25,7 @@ pub mod spool;
 pub mod store;
 mod table;
 pub mod verb;
+pub mod vnc_auth;
 mod wakeup;
 mod worker;
 
