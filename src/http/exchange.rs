@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 
 use super::body::{self, Framing};
 use super::head::{Head, Refusal};
-use super::{Handler, Limits, Reply, Request, Response, Slot};
+use super::{Handler, Limits, Reply, Request, Response, Slot, Upgraded};
 
 /// How long the body of a request may take after its head began, however
 /// slowly it trickles in.
 pub const REQUEST_TIME: Duration = Duration::from_secs(15);
 /// How long a client may take to read an answer.
 const WRITE_TIME: Duration = Duration::from_secs(30);
+/// The stack of an upgraded connection's thread: a relay needs little,
+/// and thousands of sessions should not reserve megabytes each.
+const UPGRADED_STACK: usize = 256 * 1024;
 /// How long a refused request's remaining bytes are read and dropped.
 const LINGER: Duration = Duration::from_secs(2);
 /// Hex digits of a chunk size: 16 already exceed any body limit.
@@ -96,6 +99,32 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
     match handler(&request) {
         Reply::Reset => {
             let _ = writer.shutdown(Shutdown::Both);
+            None
+        }
+        Reply::Upgrade { response, then } => {
+            if write_switch(&mut writer, &response).is_err() {
+                return None;
+            }
+            let mut rest = reader.buffer().to_vec();
+            let timed = reader.into_inner();
+            rest.extend_from_slice(&timed.pending[timed.at..]);
+            drop(timed);
+            let _ = stream.set_read_timeout(None);
+            let _ = stream.set_write_timeout(None);
+            let upgraded = Upgraded { stream, rest, peer };
+            // A thread of its own, not a pool worker: an upgraded
+            // connection lives for as long as its session. It keeps its
+            // connection slot meanwhile.
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-ws", limits.thread_name))
+                .stack_size(UPGRADED_STACK)
+                .spawn(move || {
+                    let _slot = slot;
+                    then(upgraded);
+                });
+            if let Err(err) = spawned {
+                eprintln!("hcc: cannot start a thread for an upgraded connection: {err}");
+            }
             None
         }
         Reply::Answer(response) => {
@@ -281,5 +310,23 @@ fn write_response(
     if !inline && !head_only {
         writer.write_all(&response.body)?;
     }
+    writer.flush()
+}
+
+/// The head of a `101 Switching Protocols`: no body and, as for every 1xx
+/// answer, no Content-Length (RFC 9110 8.6).
+fn write_switch(writer: &mut &TcpStream, response: &Response) -> io::Result<()> {
+    let mut out = Vec::with_capacity(256);
+    write!(
+        out,
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        super::reason(response.status)
+    )?;
+    for (name, value) in &response.headers {
+        write!(out, "{name}: {value}\r\n")?;
+    }
+    out.extend_from_slice(b"\r\n");
+    writer.write_all(&out)?;
     writer.flush()
 }

@@ -32,11 +32,14 @@ mod exchange;
 mod head;
 mod pool;
 mod server;
+// Until the console broker and the simulator's console take it up.
+#[allow(dead_code)]
+pub mod websocket;
 
 pub use server::Server;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 
 /// Connections at once; far more than any client needs. Fewer when the
@@ -153,6 +156,24 @@ pub enum Reply {
     Answer(Response),
     /// Close the connection without a word.
     Reset,
+    /// Switch protocols (a websocket): `response` (a 101) is written, then
+    /// the connection leaves HTTP for good and `then` runs on a thread of
+    /// its own with it ([`websocket::upgrade`] builds this).
+    #[allow(dead_code)]
+    Upgrade {
+        response: Response,
+        then: Box<dyn FnOnce(Upgraded) + Send>,
+    },
+}
+
+#[allow(dead_code)]
+/// A connection handed over by [`Reply::Upgrade`], in blocking mode
+/// without timeouts: its new owner sets what it needs.
+pub struct Upgraded {
+    pub stream: TcpStream,
+    /// Bytes the client sent after its request, already read.
+    pub rest: Vec<u8>,
+    pub peer: Option<SocketAddr>,
 }
 
 /// How one server treats its clients.
@@ -283,6 +304,7 @@ fn connection_limit() -> usize {
 
 fn reason(status: u16) -> &'static str {
     match status {
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
