@@ -134,4 +134,27 @@ CREATE TABLE console_sessions (
 
 CREATE INDEX console_sessions_by_key ON console_sessions (created_by);
 "#,
+    // 5: the console broker: what a brokered session carried and how it
+    // ended, its one-time websocket ticket, a request to end it (revoke,
+    // suspend) that another process can make; suspended servers.
+    r#"
+ALTER TABLE console_sessions ADD COLUMN mode TEXT NOT NULL DEFAULT 'direct';
+ALTER TABLE console_sessions ADD COLUMN user_agent TEXT;
+ALTER TABLE console_sessions ADD COLUMN ticket_hash TEXT;
+ALTER TABLE console_sessions ADD COLUMN ticket_expires_at INTEGER;
+ALTER TABLE console_sessions ADD COLUMN connected_at INTEGER;
+ALTER TABLE console_sessions ADD COLUMN ended_at INTEGER;
+ALTER TABLE console_sessions ADD COLUMN end_reason TEXT;
+ALTER TABLE console_sessions ADD COLUMN bytes_to_client INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE console_sessions ADD COLUMN bytes_from_client INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE console_sessions ADD COLUMN stop_requested TEXT;
+CREATE UNIQUE INDEX console_sessions_by_ticket ON console_sessions (ticket_hash);
+CREATE INDEX console_sessions_live ON console_sessions (server, ended_at);
+
+CREATE TABLE suspended (
+    server       TEXT PRIMARY KEY NOT NULL,
+    suspended_at INTEGER NOT NULL,
+    suspended_by TEXT
+);
+"#,
 ];
