@@ -16,6 +16,7 @@ mod man;
 mod nginx;
 mod panel;
 mod queue;
+mod review;
 mod serve;
 mod simulator;
 mod spool;

@@ -87,10 +87,9 @@ pub fn run_locked(
 ) -> Result<ExitCode, Error> {
     // Queue work is interactive (a console request may spend the reserve)
     // and never sleeps in a request: a transient failure goes back to the
-    // queue with a delay while other commands go on. The refresh cycle is
-    // background work.
+    // queue with a delay while other commands go on. The refresh cycle
+    // (the sync thread) is background work.
     let mut cloud = Cloud::open_with(home, Priority::Interactive, 0)?;
-    let mut background = Cloud::open(home, Priority::Background)?;
     let owner = Owner::Explicit(format!("worker:{}", std::process::id()));
     let taken = cloud.store.reclaim_leases(
         "id:worker:",
@@ -129,7 +128,7 @@ pub fn run_locked(
             worker.shut_down(&cloud);
             return Ok(ExitCode::SUCCESS);
         }
-        if let Err(err) = worker.step(home, &mut cloud, &mut background, cycle) {
+        if let Err(err) = worker.step(home, &mut cloud, cycle) {
             // The database locked by a panel, the disk full: report, go on.
             if is_transient(&err) {
                 log(&format!("{err}; trying again"));
@@ -165,17 +164,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn step(
-        &mut self,
-        home: &Home,
-        cloud: &mut Cloud,
-        background: &mut Cloud,
-        cycle: Duration,
-    ) -> Result<(), Error> {
+    fn step(&mut self, home: &Home, cloud: &mut Cloud, cycle: Duration) -> Result<(), Error> {
         let report = spool::ingest(home, &mut cloud.store)?;
         spool::warn_rejected(&report);
         self.finish_sync(cloud)?;
-        self.start_queued(home, cloud, background)?;
+        self.start_queued(home, cloud)?;
         if self.poller.due().is_some_and(|at| Instant::now() >= at) {
             self.poll(cloud)?;
         }
@@ -187,12 +180,7 @@ impl Worker {
     }
 
     /// Leases and starts every command it may start now.
-    fn start_queued(
-        &mut self,
-        home: &Home,
-        cloud: &mut Cloud,
-        background: &mut Cloud,
-    ) -> Result<(), Error> {
+    fn start_queued(&mut self, home: &Home, cloud: &mut Cloud) -> Result<(), Error> {
         loop {
             // One sync at a time: a queued `sync` waits for the running one.
             let sync_busy = self.syncing.is_some();
@@ -221,7 +209,7 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
-            let started = exec::start(cloud, background, &line, leased.id, leased.attempts);
+            let started = exec::start(cloud, &line, leased.id, leased.attempts);
             // A server the command stored or removed (a kill, `sync NAME`):
             // a page the sync thread asked for earlier must not undo that.
             if let Ok(exec::Started::Done(result) | exec::Started::Waiting { result, .. }) =

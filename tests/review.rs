@@ -1,0 +1,56 @@
+//! Found in review: attacks and stalls the area files did not cover.
+
+use std::time::Duration;
+
+use crate::test::{Env, Sim, Worker, eventually, unix_now};
+
+fn push(env: &Env, words: &[&str]) -> i64 {
+    let mut args = vec!["push", "--id"];
+    args.extend_from_slice(words);
+    env.ok(&args).trim().parse().unwrap()
+}
+
+fn state(env: &Env, id: i64) -> String {
+    env.value(&format!("SELECT state FROM commands WHERE id = {id}"))
+}
+
+#[test]
+fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
+    // The budget below the background reserve (180 of 3600): background
+    // work waits about 80 s for it, interactive work may spend it. A
+    // queued `sync NAME` runs on the worker loop, so it must not wait
+    // there: the console queued after it ends at once.
+    let sim = Sim::start(&["--servers", "3"]);
+    let env = Env::new();
+    let worker = Worker::start(&env, &sim, "3600");
+    assert!(
+        eventually(Duration::from_secs(10), || worker.log().contains("started")),
+        "{}",
+        worker.log()
+    );
+    let now = unix_now();
+    env.db()
+        .execute(
+            "INSERT INTO rate_budget (id, limit_per_hour, remaining, reset_at, observed_at)
+             VALUES (1, 3600, 100, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET limit_per_hour = 3600, remaining = 100,
+               reset_at = excluded.reset_at, observed_at = excluded.observed_at",
+            rusqlite::params![now + 3500.0, now],
+        )
+        .unwrap();
+    let sync = push(&env, &["sync", "srv-00001"]);
+    let console = push(&env, &["console", "srv-00002"]);
+    assert!(
+        eventually(Duration::from_secs(20), || state(&env, console) == "done"),
+        "the console waited behind `sync srv-00001` (sync {}, console {}): {}",
+        state(&env, sync),
+        state(&env, console),
+        worker.log()
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || state(&env, sync) == "done"),
+        "sync {}: {}",
+        state(&env, sync),
+        worker.log()
+    );
+}
