@@ -54,3 +54,48 @@ fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
         worker.log()
     );
 }
+
+/// `cmd` run to its end within `limit`, or killed (None).
+fn run_within(mut cmd: std::process::Command, limit: Duration) -> Option<crate::test::Run> {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hcc");
+    if eventually(limit, || child.try_wait().ok().flatten().is_some()) {
+        Some(child.wait_with_output().expect("hcc's output").into())
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+#[test]
+fn a_token_file_that_is_a_fifo_or_endless_is_refused_not_waited_on() {
+    // The token file may sit where others can plant a name: a FIFO must
+    // not hang hcc, nor /dev/zero fill its memory.
+    let env = Env::new();
+    env.ok(&["config", "set", "endpoint", "http://127.0.0.1:1/v1"]);
+    let fifo = env.path("token.fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let endless = env.path("token.endless");
+    std::os::unix::fs::symlink("/dev/zero", &endless).unwrap();
+    let big = env.path("token.big");
+    std::fs::write(&big, "x".repeat(100_000)).unwrap();
+    for file in [&fifo, &endless, &big] {
+        env.ok(&["config", "set", "token_file", file.to_str().unwrap()]);
+        let mut cmd = env.cmd(&["sync"]);
+        cmd.env_remove("HCLOUD_TOKEN");
+        let run = run_within(cmd, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("`hcc sync` hung reading the token file {file:?}"));
+        run.fails(2, "token file");
+    }
+}
