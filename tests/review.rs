@@ -99,3 +99,42 @@ fn a_token_file_that_is_a_fifo_or_endless_is_refused_not_waited_on() {
         run.fails(2, "token file");
     }
 }
+
+#[test]
+fn a_lost_create_is_found_even_beside_another_server_with_the_same_command_label() {
+    // Command ids are per state directory: another hcc on the same
+    // project (or an earlier database) made a server labelled
+    // hcc-command=1 too. The retry of this command 1 must still find its
+    // own server, by its name, and not call the name taken.
+    let sim = Sim::start(&["--action-ms", "50"]);
+    let other = sim.control(
+        "POST",
+        "/_sim/servers",
+        Some(r#"{"name": "m-other", "labels": {"managed": "1", "hcc-command": "1"}}"#),
+    );
+    assert!((200..300).contains(&other.status), "{}", other.body);
+    let lost = sim.control(
+        "POST",
+        "/_sim/lose_next_answer",
+        Some(r#"{"route": "POST /servers"}"#),
+    );
+    assert_eq!(lost.status, 200);
+    let env = Env::new();
+    let id = push(&env, &["create", "m-mine"]);
+    assert_eq!(id, 1);
+    let worker = Worker::start(&env, &sim, "3600");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let s = state(&env, id);
+            s == "done" || s == "failed"
+        }),
+        "{}",
+        worker.log()
+    );
+    let error: Option<String> = env.value("SELECT error FROM commands WHERE id = 1");
+    assert_eq!(state(&env, id), "done", "{error:?}\n{}", worker.log());
+    let result: String = env.value("SELECT result FROM commands WHERE id = 1");
+    let result: serde_json::Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(result["existing"], true, "{result}");
+    assert_eq!(sim.stats()["by_route"]["POST /servers"], 1);
+}
