@@ -138,3 +138,38 @@ fn a_lost_create_is_found_even_beside_another_server_with_the_same_command_label
     assert_eq!(result["existing"], true, "{result}");
     assert_eq!(sim.stats()["by_route"]["POST /servers"], 1);
 }
+
+#[test]
+fn a_nonsensical_rate_budget_row_is_ignored_not_a_panic_or_an_hour_wait() {
+    // `hcc.db` is shared with the panel's group: a row written by hand or
+    // by a buggy panel must not crash hcc or stall it for an hour.
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    let first = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    assert!(first.status.success(), "{first:?}");
+    for (limit, remaining) in [
+        (-3.0, 10.0),
+        (0.0, 0.0),
+        (1e-300, 0.0),
+        (f64::INFINITY, 5.0),
+        (3600.0, -1e300),
+    ] {
+        env.db()
+            .execute(
+                "UPDATE rate_budget SET limit_per_hour = ?1, remaining = ?2",
+                rusqlite::params![limit, remaining],
+            )
+            .unwrap();
+        let mut cmd = env.cmd(&["sync"]);
+        cmd.envs(sim.client_env());
+        let run = run_within(cmd, Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("`hcc sync` waited with limit {limit}"));
+        assert_eq!(run.code, 0, "limit {limit}: {run:?}");
+        assert!(!run.stderr.contains("panicked"), "limit {limit}: {run:?}");
+        let status = env.run(&["status"]);
+        assert!(
+            status.stdout.contains("rate budget: ") && !status.stdout.contains(" of -"),
+            "limit {limit}: {status:?}"
+        );
+    }
+}
