@@ -173,3 +173,32 @@ fn a_nonsensical_rate_budget_row_is_ignored_not_a_panic_or_an_hour_wait() {
         );
     }
 }
+
+#[test]
+fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
+    // SQLite looks for a hot `hcc.db-journal` before it knows the file is
+    // in WAL mode: a FIFO there hung every command, a link made every
+    // command fail with a bare "unable to open database file".
+    let env = Env::new();
+    env.ok(&["push", "start", "vm1"]);
+    let journal = env.path("hcc.db-journal");
+    let victim = env.path("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, &journal).unwrap();
+    let run = run_within(env.cmd(&["push", "start", "vm2"]), Duration::from_secs(10))
+        .expect("`hcc push` hung");
+    run.fails(2, "hcc.db-journal");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    std::fs::remove_file(&journal).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &journal,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let run = run_within(env.cmd(&["push", "start", "vm2"]), Duration::from_secs(10))
+        .expect("`hcc push` hung on a FIFO at hcc.db-journal");
+    run.fails(2, "hcc.db-journal");
+    std::fs::remove_file(&journal).unwrap();
+    env.ok(&["push", "start", "vm2"]);
+}
