@@ -202,3 +202,33 @@ fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
     std::fs::remove_file(&journal).unwrap();
     env.ok(&["push", "start", "vm2"]);
 }
+
+#[test]
+fn a_long_queue_of_starts_does_not_hold_back_the_polls() {
+    // 40 commands on 40 servers at 250 ms a request: starting them all
+    // takes some 20 s. The first one's action ends after 300 ms; it must
+    // be polled and done while later ones are still being started, not
+    // after the worker has started the last.
+    let sim = Sim::start(&["--servers", "40", "--latency", "250", "--action-ms", "300"]);
+    let env = Env::new();
+    let ids: Vec<i64> = (1..=40)
+        .map(|n| push(&env, &["reboot", &format!("srv-{n:05}")]))
+        .collect();
+    let worker = Worker::start(&env, &sim, "3600");
+    let (first, last) = (ids[0], ids[ids.len() - 1]);
+    assert!(
+        eventually(Duration::from_secs(120), || state(&env, last) == "done"),
+        "{}",
+        worker.log()
+    );
+    let done_at: i64 = env.value(&format!(
+        "SELECT finished_at FROM commands WHERE id = {first}"
+    ));
+    let last_started: i64 = env.value(&format!(
+        "SELECT started_at FROM commands WHERE id = {last}"
+    ));
+    assert!(
+        done_at < last_started,
+        "the first command was closed at {done_at}, after the last was started at {last_started}"
+    );
+}

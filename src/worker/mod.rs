@@ -52,6 +52,10 @@ const LEASE_SECS: i64 = 300;
 const ACTION_DEADLINE: Duration = Duration::from_secs(300);
 /// The longest sleep without any event: a safety net for lost events.
 const RESCAN: Duration = Duration::from_secs(30);
+/// How long one step may spend starting queued commands (a request or two
+/// each) before it polls actions, renews leases and reads the spool again;
+/// the next step goes on at once.
+const START_SLICE: Duration = Duration::from_secs(1);
 
 /// A command whose actions run at Hetzner (followed by the poller, under
 /// the command's id).
@@ -121,6 +125,7 @@ pub fn run_locked(
         syncing: None,
         fresh: cloud::Fresh::default(),
         poke,
+        more: false,
     };
     let mut woken = false;
     loop {
@@ -161,6 +166,8 @@ struct Worker {
     /// Servers this loop stored or removed, for the sync thread.
     fresh: cloud::Fresh,
     poke: Poke,
+    /// The last step stopped starting commands before the queue ran dry.
+    more: bool,
 }
 
 impl Worker {
@@ -179,9 +186,16 @@ impl Worker {
         Ok(())
     }
 
-    /// Leases and starts every command it may start now.
+    /// Leases and starts the commands it may start now, for at most
+    /// [`START_SLICE`]: the rest wait for the next step, which follows at once.
     fn start_queued(&mut self, home: &Home, cloud: &mut Cloud) -> Result<(), Error> {
+        let began = Instant::now();
+        self.more = false;
         loop {
+            if began.elapsed() >= START_SLICE {
+                self.more = true;
+                return Ok(());
+            }
             // One sync at a time: a queued `sync` waits for the running one.
             let sync_busy = self.syncing.is_some();
             let mut busy: HashSet<String> = self
@@ -468,6 +482,9 @@ impl Worker {
     /// How long to sleep: until the next poll, retry, lease expiry or
     /// cycle, whichever comes first.
     fn timeout(&self, cloud: &Cloud, cycle: Duration) -> Duration {
+        if self.more {
+            return Duration::ZERO;
+        }
         let mut timeout = RESCAN;
         if let Some(at) = self.poller.due() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
