@@ -114,7 +114,7 @@ pub const CREDENTIAL: &str = "hcloud-token";
 /// "no API token").
 fn credential_token() -> Option<Secret> {
     let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty())?;
-    let text = std::fs::read_to_string(Path::new(&dir).join(CREDENTIAL)).ok()?;
+    let text = crate::safe_fs::read_small(&Path::new(&dir).join(CREDENTIAL), 4096).ok()?;
     let token = text.trim();
     (!token.is_empty()).then(|| Secret::new(token.to_string()))
 }

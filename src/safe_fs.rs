@@ -273,6 +273,30 @@ pub fn rename_noreplace(
         .map_err(io::Error::from)
 }
 
+/// Reads a small text file named by a setting (a token file): opened
+/// `O_NONBLOCK` so a FIFO cannot hang hcc, refused unless `fstat` says it
+/// is a regular file, and read only up to `max` bytes, so a link to
+/// `/dev/zero` or a huge file cannot fill memory. Links are followed: the
+/// operator chose the path.
+pub fn read_small(path: &Path, max: u64) -> io::Result<String> {
+    use std::io::Read;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd = rustix::fs::openat(rustix::fs::CWD, path, flags, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode as _) != FileType::RegularFile {
+        return Err(io::Error::other(format!(
+            "it {}, not a regular file",
+            kind_of(st.st_mode)
+        )));
+    }
+    let mut text = String::new();
+    File::from(fd).take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(io::Error::other(format!("it is larger than {max} bytes")));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

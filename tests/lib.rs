@@ -18,6 +18,7 @@ mod metrics;
 mod nginx;
 mod panel;
 mod queue;
+mod review;
 mod serve;
 mod simulator;
 mod spool;

@@ -18,7 +18,7 @@ pub use fresh::Fresh;
 pub use server::{CreateArgs, Verb, console, create, deltag, kill, power, settag};
 pub use sync::sync;
 
-use std::fs;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -85,7 +85,9 @@ pub fn token(config: &Config) -> Result<Token, Error> {
         return Ok(Token::new(token));
     }
     if let Some(path) = setting(config, "token_file") {
-        let text = fs::read_to_string(&path).map_err(|e| {
+        // A token is some 64 bytes; a FIFO or /dev/zero planted at the
+        // name must not hang hcc or fill its memory.
+        let text = crate::safe_fs::read_small(Path::new(&path), 4096).map_err(|e| {
             Error::Hetzner(hetzner::Error::NoToken(format!(
                 "cannot read the token file `{path}`: {e}"
             )))

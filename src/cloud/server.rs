@@ -203,7 +203,11 @@ pub fn begin_create(
 }
 
 /// The server an earlier attempt of `request`'s command created: the one
-/// carrying its `hcc-command` label and its name. Stored when found.
+/// of its name, carrying its `hcc-command` label. Stored when found.
+///
+/// Looked up by name (unique in a project), not by the label: command ids
+/// are per state directory, so another hcc on the same project, or an
+/// earlier database, may have labelled other servers with the same id.
 fn created_earlier(
     cloud: &mut Cloud,
     request: &CreateRequest,
@@ -211,13 +215,14 @@ fn created_earlier(
     let Some(command) = request.labels.get(COMMAND_LABEL) else {
         return Ok(None);
     };
-    let selector = format!("{COMMAND_LABEL}={command}");
-    match cloud.client.server_by_label(&selector)? {
-        Some((server, raw)) if server.name == request.name => {
+    match cloud.client.server_by_name(&request.name) {
+        Ok((server, raw)) if server.labels.get(COMMAND_LABEL) == Some(command) => {
             cloud.store.refresh_server(&row(&server, &raw))?;
             Ok(Some(server))
         }
-        _ => Ok(None),
+        Ok(_) => Ok(None),
+        Err(err) if err.code() == Some("not_found") => Ok(None),
+        Err(err) => Err(err.into()),
     }
 }
 

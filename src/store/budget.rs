@@ -52,8 +52,24 @@ impl Budget for SharedBudget {
     }
 }
 
-/// The stored bucket, if any answer has described it yet.
+/// The stored bucket, if any answer has described it yet. A row no answer
+/// and no realistic number of waiting reservations can have left (a limit
+/// below one request an hour, more than a whole bucket owed, a value that
+/// is not finite: written by hand or by a panel sharing the file) counts as
+/// nothing known, so the next answer tells again; its arithmetic would
+/// panic or wait an hour.
 fn read_rate(conn: &rusqlite::Connection) -> rusqlite::Result<Option<RateState>> {
+    let sane = |s: &RateState| {
+        s.limit >= 1.0
+            && s.remaining >= -s.limit
+            && [s.limit, s.remaining, s.reset_at, s.observed_at]
+                .iter()
+                .all(|v| v.is_finite())
+    };
+    read_row(conn).map(|state| state.filter(sane))
+}
+
+fn read_row(conn: &rusqlite::Connection) -> rusqlite::Result<Option<RateState>> {
     conn.query_row(
         "SELECT limit_per_hour, remaining, reset_at, observed_at FROM rate_budget",
         [],

@@ -359,8 +359,10 @@ fn check_file(path: &Path) -> Result<(), Error> {
         });
     }
     // SQLite opens these with O_NOFOLLOW and would fail with a bare
-    // "unable to open"; name the planted file instead.
-    for suffix in ["-wal", "-shm"] {
+    // "unable to open"; name the planted file instead. It looks for a hot
+    // `-journal` before it knows the file is in WAL mode, and opens it
+    // blocking: a FIFO there would hang every command.
+    for suffix in ["-wal", "-shm", "-journal"] {
         let mut side = path.as_os_str().to_owned();
         side.push(suffix);
         let side = PathBuf::from(side);

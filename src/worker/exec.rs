@@ -56,11 +56,8 @@ pub fn is_full_sync(line: &CommandLine) -> bool {
 
 /// Starts `line`, queued as `command`. `attempt` counts from 1; a later attempt may find what
 /// an earlier, interrupted one already did.
-/// `background` runs a queued `sync`: with retries and without spending
-/// the interactive reserve.
 pub fn start(
     cloud: &mut Cloud,
-    background: &mut Cloud,
     line: &CommandLine,
     command: i64,
     attempt: i64,
@@ -135,8 +132,10 @@ pub fn start(
         }
         Verb::Sync if name.is_empty() => Ok(Started::Sync),
         Verb::Sync => {
-            // One server: one request, run at once.
-            let summary = sync::run(background, sync::Mode::One(name))?;
+            // One server: one request, run at once, on the worker's own
+            // client: a client that waits for the budget's reserve or
+            // sleeps between retries would hold every other command.
+            let summary = sync::run(cloud, sync::Mode::One(name))?;
             Ok(Started::Done(sync_result(&summary)))
         }
         Verb::SetTag | Verb::DelTag => Err(Error::Refused(format!(

@@ -52,6 +52,10 @@ const LEASE_SECS: i64 = 300;
 const ACTION_DEADLINE: Duration = Duration::from_secs(300);
 /// The longest sleep without any event: a safety net for lost events.
 const RESCAN: Duration = Duration::from_secs(30);
+/// How long one step may spend starting queued commands (a request or two
+/// each) before it polls actions, renews leases and reads the spool again;
+/// the next step goes on at once.
+const START_SLICE: Duration = Duration::from_secs(1);
 
 /// A command whose actions run at Hetzner (followed by the poller, under
 /// the command's id).
@@ -87,10 +91,9 @@ pub fn run_locked(
 ) -> Result<ExitCode, Error> {
     // Queue work is interactive (a console request may spend the reserve)
     // and never sleeps in a request: a transient failure goes back to the
-    // queue with a delay while other commands go on. The refresh cycle is
-    // background work.
+    // queue with a delay while other commands go on. The refresh cycle
+    // (the sync thread) is background work.
     let mut cloud = Cloud::open_with(home, Priority::Interactive, 0)?;
-    let mut background = Cloud::open(home, Priority::Background)?;
     let owner = Owner::Explicit(format!("worker:{}", std::process::id()));
     let taken = cloud.store.reclaim_leases(
         "id:worker:",
@@ -122,6 +125,7 @@ pub fn run_locked(
         syncing: None,
         fresh: cloud::Fresh::default(),
         poke,
+        more: false,
     };
     let mut woken = false;
     loop {
@@ -129,7 +133,7 @@ pub fn run_locked(
             worker.shut_down(&cloud);
             return Ok(ExitCode::SUCCESS);
         }
-        if let Err(err) = worker.step(home, &mut cloud, &mut background, cycle) {
+        if let Err(err) = worker.step(home, &mut cloud, cycle) {
             // The database locked by a panel, the disk full: report, go on.
             if is_transient(&err) {
                 log(&format!("{err}; trying again"));
@@ -162,20 +166,16 @@ struct Worker {
     /// Servers this loop stored or removed, for the sync thread.
     fresh: cloud::Fresh,
     poke: Poke,
+    /// The last step stopped starting commands before the queue ran dry.
+    more: bool,
 }
 
 impl Worker {
-    fn step(
-        &mut self,
-        home: &Home,
-        cloud: &mut Cloud,
-        background: &mut Cloud,
-        cycle: Duration,
-    ) -> Result<(), Error> {
+    fn step(&mut self, home: &Home, cloud: &mut Cloud, cycle: Duration) -> Result<(), Error> {
         let report = spool::ingest(home, &mut cloud.store)?;
         spool::warn_rejected(&report);
         self.finish_sync(cloud)?;
-        self.start_queued(home, cloud, background)?;
+        self.start_queued(home, cloud)?;
         if self.poller.due().is_some_and(|at| Instant::now() >= at) {
             self.poll(cloud)?;
         }
@@ -186,14 +186,16 @@ impl Worker {
         Ok(())
     }
 
-    /// Leases and starts every command it may start now.
-    fn start_queued(
-        &mut self,
-        home: &Home,
-        cloud: &mut Cloud,
-        background: &mut Cloud,
-    ) -> Result<(), Error> {
+    /// Leases and starts the commands it may start now, for at most
+    /// [`START_SLICE`]: the rest wait for the next step, which follows at once.
+    fn start_queued(&mut self, home: &Home, cloud: &mut Cloud) -> Result<(), Error> {
+        let began = Instant::now();
+        self.more = false;
         loop {
+            if began.elapsed() >= START_SLICE {
+                self.more = true;
+                return Ok(());
+            }
             // One sync at a time: a queued `sync` waits for the running one.
             let sync_busy = self.syncing.is_some();
             let mut busy: HashSet<String> = self
@@ -221,7 +223,7 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
-            let started = exec::start(cloud, background, &line, leased.id, leased.attempts);
+            let started = exec::start(cloud, &line, leased.id, leased.attempts);
             // A server the command stored or removed (a kill, `sync NAME`):
             // a page the sync thread asked for earlier must not undo that.
             if let Ok(exec::Started::Done(result) | exec::Started::Waiting { result, .. }) =
@@ -480,6 +482,9 @@ impl Worker {
     /// How long to sleep: until the next poll, retry, lease expiry or
     /// cycle, whichever comes first.
     fn timeout(&self, cloud: &Cloud, cycle: Duration) -> Duration {
+        if self.more {
+            return Duration::ZERO;
+        }
         let mut timeout = RESCAN;
         if let Some(at) = self.poller.due() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
