@@ -18,7 +18,7 @@ mod metrics;
 mod nginx;
 mod panel;
 mod queue;
-mod review;
+mod robustness;
 mod serve;
 mod simulator;
 mod spool;

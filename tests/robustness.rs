@@ -1,4 +1,6 @@
-//! Found in review: attacks and stalls the area files did not cover.
+//! Hostile or broken inputs and stalls across areas: a queued `sync NAME`,
+//! a FIFO or endless token file, a lost `create` beside a look-alike, a
+//! nonsensical rate budget row, a FIFO at the rollback journal, a long queue.
 
 use std::time::Duration;
 
