@@ -155,6 +155,18 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
     let report = drive(&url, &[]);
     assert_eq!(report["navigations"][1]["method"], "POST", "{report}");
 
+    // Without script, the page's button opens it.
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let report = node("noscript.mjs", &["--url", &url], || {
+        "the link without script".into()
+    });
+    assert_eq!(
+        report["navigations"],
+        serde_json::json!([{"method": "GET", "status": 200}, {"method": "POST", "status": 200}]),
+        "{report}"
+    );
+
     // The page outlives a dropped connection: it fetches fresh
     // credentials through its session and connects again.
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
