@@ -218,6 +218,18 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
+    // A live brokered session, as the broker records one.
+    env.db()
+        .execute_batch(
+            "INSERT INTO console_sessions
+                 (session_hash, server, server_id, created_by, remote, started_at,
+                  last_seen_at, expires_at, mode, user_agent, connected_at)
+             VALUES ('live-1', 'srv-00001', 1, 'console-key', '192.0.2.7',
+                     strftime('%s', 'now'), strftime('%s', 'now'),
+                     strftime('%s', 'now') + 600, 'broker', 'Mozilla/5.0 (test)',
+                     strftime('%s', 'now'))",
+        )
+        .unwrap();
     let shot = shots().join("dashboard.png");
     let url = format!("http://{}", serve.addr);
     let report = node(
@@ -229,6 +241,8 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
             &keys.admin,
             "--server",
             "srv-00002",
+            "--session",
+            "srv-00001",
             "--screenshot",
             shot.to_str().unwrap(),
         ],
@@ -250,6 +264,16 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
         "{report}"
     );
     assert_eq!(report["opener"], "null");
+    assert_eq!(report["sessions"], serde_json::json!(["srv-00001"]));
+    assert!(
+        report["sessionState"].as_str().unwrap().contains("revoked"),
+        "{report}"
+    );
+    let stop: String =
+        env.value("SELECT stop_requested FROM console_sessions WHERE session_hash = 'live-1'");
+    assert_eq!(stop, "revoked");
+    let by: String = env.value("SELECT suspended_by FROM suspended WHERE server = 'srv-00001'");
+    assert_eq!(by, "admin-key");
     let done: i64 =
         env.value("SELECT count(*) FROM commands WHERE cmd = 'reboot' AND state = 'done'");
     assert_eq!(done, 1);

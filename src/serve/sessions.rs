@@ -28,7 +28,8 @@ pub fn not_suspended(ctx: &Ctx, server: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /sessions[?live=1][&limit=N]`: newest first.
+/// `GET /sessions[?live=1][&limit=N]`: newest first, and the suspended
+/// servers.
 pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let mut live = false;
     let mut limit = DEFAULT_LIMIT;
@@ -76,7 +77,17 @@ pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         .iter()
         .map(access::session_json)
         .collect();
-    Ok(reply::json(200, &json!({ "sessions": sessions })))
+    // The dashboard shows which servers' consoles are refused beside them.
+    let suspended: Vec<_> = ctx
+        .store
+        .suspensions()?
+        .iter()
+        .map(|s| json!({"server": s.server, "suspended_at": s.suspended_at, "suspended_by": s.suspended_by}))
+        .collect();
+    Ok(reply::json(
+        200,
+        &json!({ "sessions": sessions, "suspended": suspended }),
+    ))
 }
 
 /// The server a revoke, suspend or resume names.
