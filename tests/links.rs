@@ -161,6 +161,8 @@ fn revoke_suspend_and_resume_from_another_process() {
             assert_eq!(reply.status, 403, "{route}: {}", reply.body);
             assert_eq!(reply.json()["error"]["code"], "suspended");
         }
+        let queued = serve.post("/api/v1/servers/srv-00001/actions/console", &keys.act);
+        assert_eq!(queued.status, 403, "console action: {}", queued.body);
         if with_refresh {
             // At most one refresh every 3 s: asked once.
             assert_eq!(refresh(serve, &session), 403);

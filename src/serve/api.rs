@@ -379,6 +379,9 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         }
     } else {
         managed_server(ctx, name)?;
+        if verb == Verb::Console {
+            super::sessions::not_suspended(ctx, name)?;
+        }
     }
     let line = CommandLine::from_words(word, &words)
         .map_err(|why| ApiError::bad_request("bad_request", why))?;
