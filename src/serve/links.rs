@@ -217,6 +217,10 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     if !auth::is_token(session) {
         return Err(ended());
     }
+    // Before the claim, so that a suspension spends none of its refreshes.
+    if ctx.store.session_suspended(&auth::hash(session))? {
+        return Err(suspended());
+    }
     let claimed = ctx.store.claim_refresh(
         &auth::hash(session),
         now(),
@@ -242,9 +246,6 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
             .retry_after(REFRESH_EVERY_SECS as u64));
         }
     };
-    if ctx.store.is_suspended(&session.server)? {
-        return Err(suspended());
-    }
     let id = same_server(ctx, &session.server, session.server_id)?;
     let fresh = ctx.request_console(&session.server, id)?;
     Ok(reply::json(

@@ -284,6 +284,18 @@ impl Store {
         Ok((suspension, stopped))
     }
 
+    /// Whether the server of the page session with this hash is suspended
+    /// (false for an unknown session).
+    pub fn session_suspended(&self, session_hash: &str) -> Result<bool, Error> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM console_sessions c JOIN suspended s
+                                 ON s.server = c.server WHERE c.session_hash = ?1)",
+            )
+            .and_then(|mut stmt| stmt.query_row([session_hash], |r| r.get(0)))
+            .map_err(self.err("read a console session"))
+    }
+
     /// Records the User-Agent the session was opened with.
     pub fn set_session_user_agent(&self, id: i64, agent: &str) -> Result<(), Error> {
         self.conn
