@@ -36,7 +36,7 @@ const MAX_USER_AGENT: usize = 512;
 
 /// `GET` or `HEAD /c/TOKEN`: the page that opens the link; the link stays
 /// as it is, however often this is asked.
-pub fn landing(ctx: &mut Ctx, _req: &Incoming, token: &str) -> Reply {
+pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
     let page = (|| {
         check_link_request(token)?;
         match ctx.store.peek_console_link(&auth::hash(token), now())? {

@@ -421,7 +421,7 @@ fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
         // Only a POST opens a link: mail scanners and link previews GET
         // or HEAD it first.
         return match req.method.as_str() {
-            "GET" | "HEAD" => links::landing(ctx, req, token),
+            "GET" | "HEAD" => links::landing(ctx, token),
             "POST" => links::open(ctx, req, token),
             _ => method_not_allowed("GET, HEAD, POST"),
         };
