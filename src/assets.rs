@@ -62,6 +62,7 @@ mod tests {
             ("/console.js", js),
             ("/l.js", js),
             ("/vnc.js", js),
+            ("/open.js", js),
             ("/style.css", "text/css; charset=utf-8"),
         ] {
             let asset = get(path).unwrap_or_else(|| panic!("{path} is not embedded"));

@@ -300,6 +300,61 @@ pub enum Command {
     #[command(subcommand)]
     Apikey(ApikeyCommand),
 
+    /// List console sessions, newest first: id, server, opened by (link and
+    /// key), client address, user agent, mode, started, connected, ended,
+    /// bytes each way, end reason. Never a secret.
+    ///
+    /// hcc sees neither the connection nor the bytes of a direct-mode
+    /// session (the browser reaches the console itself): those columns say
+    /// `direct`, and it ends with its page session.
+    Sessions {
+        /// Only live sessions: connected through hcc and not ended.
+        #[arg(long)]
+        live: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// List at most this many.
+        #[arg(long, value_name = "N", default_value_t = 100,
+              value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+        limit: i64,
+    },
+
+    /// Cut a server's console access now: its unopened console links are
+    /// void, its console pages get no fresh credentials, and its live
+    /// sessions end (`hcc serve` ends them within a second).
+    ///
+    /// Works while `hcc serve` runs as another process. NAME is a server in
+    /// the servers table, or one that console links or sessions were made
+    /// for (a server deleted since); another name exits 1. New links can be
+    /// made at once; to refuse them, `hcc suspend`.
+    Revoke {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+
+    /// Refuse a server's consoles until `hcc resume`: its links answer 403,
+    /// no new links or console credentials are handed out for it through
+    /// `hcc serve`, and its live sessions end.
+    ///
+    /// Stored in the database, so it survives restarts. Suspending a
+    /// suspended server keeps the first suspension. NAME as for revoke.
+    Suspend {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+
+    /// Lift a suspension: links and consoles for the server work again
+    /// (links that expired meanwhile stay expired). Resuming a server that
+    /// is not suspended changes nothing and exits 0.
+    Resume {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+
     /// Run a Hetzner Cloud API simulator on this machine, for tests and the
     /// demo.
     ///

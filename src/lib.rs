@@ -19,6 +19,7 @@ pub mod man;
 mod metrics;
 pub mod safe_fs;
 pub mod serve;
+mod sessions;
 mod setup;
 pub mod sim;
 pub mod spool;
@@ -119,6 +120,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Status { json } => worker::status::run(&home, json),
         Command::Serve(args) => serve::run(&home, args),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
+        Command::Sessions { live, json, limit } => sessions::list(&home, live, json, limit),
+        Command::Revoke { name } => sessions::revoke(&home, &name),
+        Command::Suspend { name } => sessions::suspend(&home, &name),
+        Command::Resume { name } => sessions::resume(&home, &name),
         Command::Completions { .. } | Command::Man | Command::Sim(_) | Command::Demo => {
             unreachable!("handled above")
         }

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::nginx::{Nginx, curl};
+use crate::nginx::{Nginx, curl, curl_method};
 use crate::serve::{Serve, setup};
 use crate::test::{Env, Sim};
 use crate::vnc::VncServer;
@@ -121,6 +121,12 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
         ],
     );
     assert!(shot.exists(), "no screenshot: {report}");
+    // The GET answered the page that opens the link with its POST.
+    assert_eq!(
+        report["navigations"],
+        serde_json::json!([{"method": "GET", "status": 200}, {"method": "POST", "status": 200}]),
+        "{report}"
+    );
     let keys_seen = vnc.xev_text();
     for key in ["Control_L", "Alt_L", "Delete"] {
         assert!(
@@ -129,15 +135,37 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
         );
     }
     // The link is spent.
-    let again = crate::test::http(
-        &serve.addr,
-        "GET",
-        url.trim_start_matches(&format!("http://{}", serve.addr)),
-        None,
-        None,
-    )
-    .unwrap();
-    assert_eq!(again.status, 410);
+    let path = url.trim_start_matches(&format!("http://{}", serve.addr));
+    for method in ["GET", "POST"] {
+        let again = crate::test::http(&serve.addr, method, path, None, None).unwrap();
+        assert_eq!(again.status, 410, "{method}");
+    }
+
+    // A mail scanner and a link preview fetched it ten times each first:
+    // the customer's browser still opens it.
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let path = url.trim_start_matches(&format!("http://{}", serve.addr));
+    for _ in 0..10 {
+        for method in ["GET", "HEAD"] {
+            let scanned = crate::test::http(&serve.addr, method, path, None, None).unwrap();
+            assert_eq!(scanned.status, 200, "{method} by a scanner");
+        }
+    }
+    let report = drive(&url, &[]);
+    assert_eq!(report["navigations"][1]["method"], "POST", "{report}");
+
+    // Without script, the page's button opens it.
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let report = node("noscript.mjs", &["--url", &url], || {
+        "the link without script".into()
+    });
+    assert_eq!(
+        report["navigations"],
+        serde_json::json!([{"method": "GET", "status": 200}, {"method": "POST", "status": 200}]),
+        "{report}"
+    );
 
     // The page outlives a dropped connection: it fetches fresh
     // credentials through its session and connects again.
@@ -190,6 +218,18 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
+    // A live brokered session, as the broker records one.
+    env.db()
+        .execute_batch(
+            "INSERT INTO console_sessions
+                 (session_hash, server, server_id, created_by, remote, started_at,
+                  last_seen_at, expires_at, mode, user_agent, connected_at)
+             VALUES ('live-1', 'srv-00001', 1, 'console-key', '192.0.2.7',
+                     strftime('%s', 'now'), strftime('%s', 'now'),
+                     strftime('%s', 'now') + 600, 'broker', 'Mozilla/5.0 (test)',
+                     strftime('%s', 'now'))",
+        )
+        .unwrap();
     let shot = shots().join("dashboard.png");
     let url = format!("http://{}", serve.addr);
     let report = node(
@@ -201,6 +241,8 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
             &keys.admin,
             "--server",
             "srv-00002",
+            "--session",
+            "srv-00001",
             "--screenshot",
             shot.to_str().unwrap(),
         ],
@@ -222,6 +264,16 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
         "{report}"
     );
     assert_eq!(report["opener"], "null");
+    assert_eq!(report["sessions"], serde_json::json!(["srv-00001"]));
+    assert!(
+        report["sessionState"].as_str().unwrap().contains("revoked"),
+        "{report}"
+    );
+    let stop: String =
+        env.value("SELECT stop_requested FROM console_sessions WHERE session_hash = 'live-1'");
+    assert_eq!(stop, "revoked");
+    let by: String = env.value("SELECT suspended_by FROM suspended WHERE server = 'srv-00001'");
+    assert_eq!(by, "admin-key");
     let done: i64 =
         env.value("SELECT count(*) FROM commands WHERE cmd = 'reboot' AND state = 'done'");
     assert_eq!(done, 1);
@@ -252,13 +304,20 @@ fn a_console_link_works_through_nginx_over_tls() {
     let path = local.trim_start_matches(&format!("http://{}", serve.addr));
     let through = format!("{}{path}", nginx.https_url());
     assert!(through.starts_with("https://"), "{through}");
-    let page = curl(&through, &[]);
+    // A GET answers the page that opens the link, and leaves it usable.
+    for _ in 0..2 {
+        let landing = curl(&through, &[]);
+        assert_eq!(landing.status, 200, "{}", landing.body);
+        assert!(!landing.body.contains(r#"id="hcc-console""#));
+        assert_eq!(landing.header("Cache-Control"), Some("no-store"));
+    }
+    let page = curl_method("POST", &through, &[]);
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains(r#"id="hcc-console""#));
     assert_eq!(page.header("Cache-Control"), Some("no-store"));
     assert_eq!(page.header("Referrer-Policy"), Some("no-referrer"));
     assert!(page.header("Content-Security-Policy").is_some());
-    let again = curl(&through, &[]);
+    let again = curl_method("POST", &through, &[]);
     assert_eq!(again.status, 410, "{}", again.body);
     // The API through nginx, with its key in a header.
     let auth = format!("Authorization: Bearer {}", keys.read);

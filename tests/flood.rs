@@ -260,7 +260,7 @@ fn only_a_trusted_proxy_names_the_client() {
     // The console session records the same address.
     let path = link(&serve, &keys.console, "srv-00001");
     let open = format!(
-        "GET {path} HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.9\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.9\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     );
     assert_eq!(status_of(&raw(&serve.addr, open.as_bytes())), 200);
     let remote: String = env.value("SELECT remote FROM console_sessions");

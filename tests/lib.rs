@@ -13,6 +13,7 @@ mod deploy;
 mod errors;
 mod flood;
 mod lease;
+mod links;
 mod man;
 mod metrics;
 mod nginx;

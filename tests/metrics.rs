@@ -168,7 +168,8 @@ fn metrics_tell_the_queue_durations_links_and_requests() {
             url.split("/c/").nth(1).unwrap().to_string()
         })
         .collect();
-    let opened = get(&serve.addr, &format!("/c/{}", made[0]), &[]);
+    let opened =
+        crate::test::http(&serve.addr, "POST", &format!("/c/{}", made[0]), None, None).unwrap();
     assert_eq!(opened.status, 200, "{}", opened.body);
     env.db()
         .execute_batch(

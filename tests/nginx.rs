@@ -234,8 +234,22 @@ http {{
 
 /// `curl -k` (the certificate is self-signed): the answer, not followed.
 pub fn curl(url: &str, headers: &[&str]) -> Http {
+    curl_method("GET", url, headers)
+}
+
+/// `curl` with another method (`POST` sends an empty body).
+pub fn curl_method(method: &str, url: &str, headers: &[&str]) -> Http {
     let mut cmd = Command::new("curl");
     cmd.args(["-k", "-sS", "-i", "--max-time", "10", "--noproxy", "*"]);
+    match method {
+        "GET" => {}
+        "POST" => {
+            cmd.args(["-X", "POST", "--data", ""]);
+        }
+        other => {
+            cmd.args(["-X", other]);
+        }
+    }
     for header in headers {
         cmd.args(["-H", header]);
     }

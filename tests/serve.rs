@@ -152,6 +152,10 @@ fn every_route_needs_a_key_with_the_right_scope() {
         ("POST", "/api/v1/servers/srv-00001/console-link", "console"),
         ("GET", "/api/v1/commands/1", "read"),
         ("GET", "/api/v1/status", "read"),
+        ("GET", "/api/v1/sessions", "admin"),
+        ("POST", "/api/v1/servers/srv-00001/revoke", "admin"),
+        ("POST", "/api/v1/servers/srv-00001/suspend", "admin"),
+        ("POST", "/api/v1/servers/srv-00001/resume", "admin"),
     ];
     // The list above is the document's list: no route untested
     // (`/metrics`, outside the prefix, has its own tests: tests/metrics.rs).
@@ -463,7 +467,7 @@ fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
 }
 
 /// The page's embedded data.
-fn page_data(page: &str) -> Value {
+pub fn page_data(page: &str) -> Value {
     let start = page
         .find(r#"<script type="application/json" id="hcc-console">"#)
         .unwrap_or_else(|| panic!("no console data in the page: {page}"));
@@ -503,7 +507,23 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
         serde_json::json!([])
     );
 
-    let page = serve.request("GET", &path, None, None);
+    // However often it is fetched, the link stays usable.
+    for method in ["GET", "HEAD"] {
+        let landing = serve.request(method, &path, None, None);
+        assert_status(&landing, 200, &format!("{method} of a link"));
+        assert_eq!(landing.header("Cache-Control"), Some("no-store"));
+        assert_eq!(landing.header("Referrer-Policy"), Some("no-referrer"));
+        let csp = landing
+            .header("Content-Security-Policy")
+            .unwrap_or_default();
+        assert!(csp.contains("form-action 'self'"), "{csp}");
+        assert!(!landing.body.contains(path.trim_start_matches("/c/")));
+    }
+    assert_eq!(
+        sim.control("GET", "/_sim/consoles", None).json()["consoles"],
+        serde_json::json!([])
+    );
+    let page = serve.request("POST", &path, None, None);
     assert_status(&page, 200, "first open");
     let csp = page
         .header("Content-Security-Policy")
@@ -532,22 +552,29 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
             .unwrap()
             .contains(issued["token"].as_str().unwrap())
     );
-    // Twice: gone.
-    let again = serve.request("GET", &path, None, None);
+    // Twice: gone; a GET now says so too.
+    let again = serve.request("POST", &path, None, None);
     assert_status(&again, 410, "second open");
+    assert_status(
+        &serve.request("GET", &path, None, None),
+        410,
+        "GET of a used link",
+    );
     assert!(
         again.body.contains("already used or has expired"),
         "{}",
         again.body
     );
     assert_eq!(again.header("Cache-Control"), Some("no-store"));
-    // HEAD (a link preview) does not use a link up.
+    // Other methods are refused.
     let fresh = link(&serve, &keys.console, "srv-00002");
-    assert_status(&serve.request("HEAD", &fresh, None, None), 405, "HEAD");
+    let put = serve.request("PUT", &fresh, None, None);
+    assert_status(&put, 405, "PUT");
+    assert_eq!(put.header("Allow"), Some("GET, HEAD, POST"));
     assert_status(
-        &serve.request("GET", &fresh, None, None),
+        &serve.request("POST", &fresh, None, None),
         200,
-        "GET after HEAD",
+        "POST after a PUT",
     );
     // Past its lifetime: gone, never opened.
     let stale = link(&serve, &keys.console, "srv-00001");
@@ -557,22 +584,24 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
             [],
         )
         .unwrap();
-    assert_status(
-        &serve.request("GET", &stale, None, None),
-        410,
-        "expired link",
-    );
     let unknown = format!("/c/{}", "ab".repeat(32));
-    assert_status(
-        &serve.request("GET", &unknown, None, None),
-        410,
-        "unknown token",
-    );
-    assert_status(
-        &serve.request("GET", "/c/short", None, None),
-        404,
-        "malformed token",
-    );
+    for method in ["GET", "POST"] {
+        assert_status(
+            &serve.request(method, &stale, None, None),
+            410,
+            &format!("{method} of an expired link"),
+        );
+        assert_status(
+            &serve.request(method, &unknown, None, None),
+            410,
+            &format!("{method} of an unknown token"),
+        );
+        assert_status(
+            &serve.request(method, "/c/short", None, None),
+            404,
+            &format!("{method} of a malformed token"),
+        );
+    }
 
     // The session brings fresh credentials without a second login.
     let session = data["session"].as_str().unwrap();
@@ -615,7 +644,7 @@ fn of_concurrent_opens_of_one_link_exactly_one_wins() {
         let path = link(&serve, &keys.console, "srv-00001");
         let statuses: Vec<u16> = std::thread::scope(|scope| {
             let opens: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| serve.request("GET", &path, None, None).status))
+                .map(|_| scope.spawn(|| serve.request("POST", &path, None, None).status))
                 .collect();
             opens.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -643,7 +672,7 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
     // Hetzner is away: the page says so, and the link stays usable.
     let addr = first.addr.clone();
     drop(first);
-    let page = serve.request("GET", &path, None, None);
+    let page = serve.request("POST", &path, None, None);
     assert_status(&page, 503, "open while Hetzner is away");
     assert!(page.body.contains("try again"), "{}", page.body);
     assert!(
@@ -653,7 +682,8 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
     );
     assert!(serve.log().contains("console: hetzner:"), "{}", serve.log());
     let sim = Sim::start(&["--servers", "1", "--token", &token, "--listen", &addr]);
-    let page = serve.request("GET", &path, None, None);
+    assert_status(&serve.request("GET", &path, None, None), 200, "GET");
+    let page = serve.request("POST", &path, None, None);
     assert_status(&page, 200, "open after Hetzner came back");
     let data = page_data(&page.body);
     let direct = serve
@@ -679,6 +709,7 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
     }
     let log = serve.log();
     assert!(log.contains("GET /c/<token> 200"), "{log}");
+    assert!(log.contains("POST /c/<token> 200"), "{log}");
     for secret in &secrets {
         assert!(
             !log.contains(secret.as_str()),
@@ -843,6 +874,7 @@ fn hostile_requests_are_refused_and_the_server_keeps_serving() {
     let path = link(&serve, &keys.console, "srv-00001");
     let token = path.trim_start_matches("/c/");
     serve.request("GET", &format!("/{path}"), None, None);
+    serve.request("POST", &format!("/{path}"), None, None);
     raw(
         addr,
         format!("GET http://h{path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -893,7 +925,7 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
     let open = |server: &str| {
-        let page = serve.request("GET", &link(&serve, &keys.console, server), None, None);
+        let page = serve.request("POST", &link(&serve, &keys.console, server), None, None);
         assert_eq!(page.status, 200, "{}", page.body);
         page_data(&page.body)["session"]
             .as_str()
@@ -951,7 +983,7 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     );
     assert_eq!(reply.status, 410, "{}", reply.body);
     assert_eq!(code(&reply), "server_replaced");
-    let page = serve.request("GET", &stale, None, None);
+    let page = serve.request("POST", &stale, None, None);
     assert_eq!(page.status, 410, "{}", page.body);
 
     // Revoking the key ends its sessions and its unopened links.
@@ -960,7 +992,7 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     env.ok(&["apikey", "revoke", "console-key"]);
     let reply = serve.request("POST", "/c/refresh", Some(&body), None);
     assert_eq!(reply.status, 410, "{}", reply.body);
-    assert_eq!(serve.request("GET", &unopened, None, None).status, 410);
+    assert_eq!(serve.request("POST", &unopened, None, None).status, 410);
 }
 
 #[test]

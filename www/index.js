@@ -1,5 +1,7 @@
-// The admin dashboard: the servers hcc knows, buttons for the power verbs
-// and a console link per server, through the JSON API with an API key.
+// The admin dashboard: the servers hcc knows, buttons for the power verbs,
+// a console link and console suspension per server, and the live console
+// sessions with a button that revokes their server's consoles, through the
+// JSON API with an API key.
 // The key is kept in this tab's sessionStorage and sent only as a header.
 // Every text from the server goes in with textContent.
 
@@ -87,6 +89,7 @@ function showKeyForm() {
     $('forget').hidden = true;
     $('servers').hidden = true;
     $('empty').hidden = true;
+    $('sessions-section').hidden = true;
     $('key').focus();
 }
 
@@ -97,6 +100,7 @@ async function loadServers() {
         const body = await api('GET', 'servers');
         render(Array.isArray(body.servers) ? body.servers : []);
         showMessage('');
+        await loadSessions();
         $('key-form').hidden = true;
         $('reload').hidden = false;
         $('forget').hidden = false;
@@ -147,6 +151,9 @@ function render(servers) {
         const consoleButton = button('Console', () => openConsole(server.name, consoleButton));
         consoleButton.classList.add('primary');
         actions.append(consoleButton);
+        const suspendButton = button('Suspend consoles', () => toggleSuspension(server.name, suspendButton));
+        suspendButton.classList.add('suspend');
+        actions.append(suspendButton);
         showLast(server.name, last);
         return row;
     });
@@ -242,6 +249,89 @@ async function openConsole(name, b) {
     }
 }
 
+/** Servers whose consoles are suspended, from the last sessions load. */
+let suspended = new Set();
+
+/** The live sessions (an admin key's view); hidden for other keys. */
+async function loadSessions() {
+    let body;
+    try {
+        body = await api('GET', 'sessions?live=1');
+    } catch (err) {
+        $('sessions-section').hidden = true;
+        if (!(err instanceof ApiError && err.status === 403)) report(err);
+        return;
+    }
+    suspended = new Set((body.suspended || []).map((s) => s.server));
+    showSuspensions();
+    const sessions = Array.isArray(body.sessions) ? body.sessions : [];
+    const rows = sessions.map((s) => {
+        const row = document.createElement('tr');
+        row.dataset.session = s.id;
+        row.dataset.server = s.server;
+        cell(row, s.server);
+        cell(row, s.link_id ? `link ${s.link_id}${s.created_by ? ` (${s.created_by})` : ''}` : s.created_by || '\u2013');
+        cell(row, s.remote || '\u2013');
+        cell(row, s.user_agent || '\u2013');
+        cell(row, s.connected_at ? new Date(s.connected_at * 1000).toLocaleString() : '\u2013');
+        cell(row, `${s.bytes_to_client} / ${s.bytes_from_client} bytes`);
+        const state = cell(row, s.stop_requested ? `ending (${s.stop_requested})` : 'live');
+        state.className = 'state';
+        const actions = cell(row, '');
+        actions.className = 'actions';
+        const revokeButton = button('Revoke', () => revoke(s.server, revokeButton));
+        revokeButton.classList.add('hard');
+        actions.append(revokeButton);
+        return row;
+    });
+    $('sessions').querySelector('tbody').replaceChildren(...rows);
+    $('sessions').hidden = rows.length === 0;
+    $('no-sessions').hidden = rows.length !== 0;
+    $('sessions-section').hidden = false;
+}
+
+/** Labels each server's suspend button by its state. */
+function showSuspensions() {
+    for (const row of $('servers').querySelectorAll('tbody tr')) {
+        const b = row.querySelector('button.suspend');
+        if (!b) continue;
+        const on = suspended.has(row.dataset.server);
+        b.textContent = on ? 'Resume consoles' : 'Suspend consoles';
+        row.classList.toggle('suspended', on);
+    }
+}
+
+async function revoke(name, b) {
+    if (!window.confirm(`Revoke every console of ${name}? Live sessions end, unopened links stop working.`)) return;
+    b.disabled = true;
+    try {
+        const body = await api('POST', `servers/${encodeURIComponent(name)}/revoke`, {});
+        const r = body.revoked || {};
+        showMessage(`Consoles of ${name} revoked: ${r.stopped ?? 0} live session(s) ending, ${r.links ?? 0} unopened link(s) void.`);
+        await loadSessions();
+    } catch (err) {
+        report(err);
+    } finally {
+        b.disabled = false;
+    }
+}
+
+async function toggleSuspension(name, b) {
+    const resume = suspended.has(name);
+    if (!resume && !window.confirm(`Suspend the consoles of ${name}? Its links and live sessions stop working until resumed.`)) return;
+    b.disabled = true;
+    try {
+        await api('POST', `servers/${encodeURIComponent(name)}/${resume ? 'resume' : 'suspend'}`, {});
+        setLast(name, resume ? 'Consoles: resumed' : 'Consoles: suspended');
+        await loadSessions();
+    } catch (err) {
+        setLast(name, `Consoles: ${describe(err)}`);
+        if (err instanceof ApiError && err.status === 401) report(err);
+    } finally {
+        b.disabled = false;
+    }
+}
+
 $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const key = $('key').value.trim();
@@ -254,6 +344,8 @@ $('reload').addEventListener('click', loadServers);
 $('forget').addEventListener('click', () => {
     sessionStorage.removeItem(KEY);
     $('servers').querySelector('tbody').replaceChildren();
+    $('sessions').querySelector('tbody').replaceChildren();
+    $('sessions-section').hidden = true;
     lastAction.clear();
     showMessage('');
     showKeyForm();

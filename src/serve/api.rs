@@ -78,11 +78,37 @@ pub const ROUTES: &[Route] = &[
         need: Some(Need::Read),
         handler: status,
     },
+    Route {
+        method: "GET",
+        path: "/sessions",
+        need: Some(Need::Admin),
+        handler: super::sessions::list,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/revoke",
+        need: Some(Need::Admin),
+        handler: super::sessions::revoke,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/suspend",
+        need: Some(Need::Admin),
+        handler: super::sessions::suspend,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/resume",
+        need: Some(Need::Admin),
+        handler: super::sessions::resume,
+    },
 ];
 
 /// One authenticated call: the route's parameters, the body, the key.
 pub struct Call<'a> {
     pub params: Vec<&'a str>,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
     pub body: &'a [u8],
     pub key: Option<ApiKey>,
 }
@@ -140,13 +166,19 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
                 403,
                 "forbidden",
                 format!(
-                    "the API key `{}` has scope `{}`, which may not do this (needs `{}` or `admin`)",
+                    "the API key `{}` has scope `{}`, which may not do this (needs `{}`{})",
                     key.name,
                     key.scope,
                     match need {
                         Need::Act => "act",
                         Need::Console => "console",
                         Need::Read => "read",
+                        Need::Admin => "admin",
+                    },
+                    if need == Need::Admin {
+                        ""
+                    } else {
+                        " or `admin`"
                     }
                 ),
             ));
@@ -154,6 +186,7 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     }
     let call = Call {
         params: params.clone(),
+        query: &req.query,
         body: &req.body,
         key,
     };
@@ -346,6 +379,9 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         }
     } else {
         managed_server(ctx, name)?;
+        if verb == Verb::Console {
+            super::sessions::not_suspended(ctx, name)?;
+        }
     }
     let line = CommandLine::from_words(word, &words)
         .map_err(|why| ApiError::bad_request("bad_request", why))?;
@@ -412,6 +448,7 @@ pub fn command_json(c: &CommandView) -> Value {
 fn console(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     json_body(call.body)?;
     let (server, id) = managed_server(ctx, call.params[0])?;
+    super::sessions::not_suspended(ctx, &server.name)?;
     let fresh = ctx.request_console(&server.name, id)?;
     Ok(reply::json(
         200,
@@ -426,6 +463,7 @@ fn console(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     json_body(call.body)?;
     let (server, id) = managed_server(ctx, call.params[0])?;
+    super::sessions::not_suspended(ctx, &server.name)?;
     let token = auth::random_token()?;
     let t = now();
     let expires_at = t + ctx.settings.link_ttl;

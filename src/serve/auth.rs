@@ -54,6 +54,8 @@ pub enum Need {
     Act,
     /// A key that may open consoles.
     Console,
+    /// An admin key.
+    Admin,
 }
 
 impl KeyScope {
@@ -81,6 +83,7 @@ impl KeyScope {
             Need::Read => true,
             Need::Act => matches!(self, KeyScope::Act | KeyScope::Admin),
             Need::Console => matches!(self, KeyScope::Console | KeyScope::Admin),
+            Need::Admin => self == KeyScope::Admin,
         }
     }
 }

@@ -1,12 +1,17 @@
 //! One-time console links (`/c/TOKEN`) and the console sessions they open.
 //!
-//! Opening a link consumes it (one conditional UPDATE: of two concurrent
-//! opens exactly one wins), and only then asks Hetzner for a console, so
-//! the credentials in the page are seconds old. If Hetzner cannot be
-//! reached the link is released again and the customer may reload. The
-//! page carries a session token in its body (never in a URL); with it the
-//! page fetches fresh credentials (`POST /c/refresh`) when the connection
-//! drops or its credentials have aged, without a second login.
+//! A GET (or HEAD) of a link never uses it up: mail scanners and chat
+//! link previews fetch links before the customer clicks. It answers a
+//! small page that sends a POST to the same URL, at once by script, or
+//! with its button where script is off. The POST consumes the link (one
+//! conditional UPDATE: of two concurrent opens exactly one wins), and only
+//! then asks Hetzner for a console, so the credentials in the page are
+//! seconds old. If Hetzner cannot be reached the link is released again
+//! and the customer may reload. The page carries a session token in its
+//! body (never in a URL); with it the page fetches fresh credentials
+//! (`POST /c/refresh`) when the connection drops or its credentials have
+//! aged, without a second login. A suspended server's links answer 403
+//! and stay as they are.
 
 use serde_json::json;
 
@@ -16,7 +21,7 @@ use super::pages;
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
 use crate::assets;
-use crate::store::{Refused, now};
+use crate::store::{LinkState, OpenedLink, Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
@@ -25,17 +30,85 @@ const REFRESH_EVERY_SECS: i64 = 3;
 /// ...and at most this many times: each is a Hetzner request, taken from
 /// the budget every customer's console shares.
 const MAX_REFRESHES: i64 = 100;
+/// Longer User-Agent headers are cut to this many characters in the
+/// session's record.
+const MAX_USER_AGENT: usize = 512;
 
-/// `GET /c/TOKEN`.
+/// `GET` or `HEAD /c/TOKEN`: the page that opens the link; the link stays
+/// as it is, however often this is asked.
+pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
+    let page = (|| {
+        check_link_request(token)?;
+        match ctx.store.peek_console_link(&auth::hash(token), now())? {
+            LinkState::Usable { .. } => Ok(landing_page()),
+            LinkState::Gone => Err(gone()),
+            LinkState::Suspended { .. } => Err(suspended()),
+        }
+    })();
+    match page {
+        Ok(page) => pages::secure_form(page, &ctx.settings.frame_ancestors),
+        Err(err) => error_page(ctx, err),
+    }
+}
+
+/// `POST /c/TOKEN`: uses the link up and answers the console page.
 pub fn open(ctx: &mut Ctx, req: &Incoming, token: &str) -> Reply {
     match open_page(ctx, req, token) {
         Ok(reply) => reply,
-        Err(err) => pages::secure(
-            for_customer(err).to_page(),
-            "'self'",
-            &ctx.settings.frame_ancestors,
-        ),
+        Err(err) => error_page(ctx, err),
     }
+}
+
+fn error_page(ctx: &Ctx, err: ApiError) -> Reply {
+    pages::secure(
+        for_customer(err).to_page(),
+        "'self'",
+        &ctx.settings.frame_ancestors,
+    )
+}
+
+/// A well-formed token, and a binary that can show a console (checked
+/// before the link is spent, so a binary without noVNC keeps it).
+fn check_link_request(token: &str) -> Result<(), ApiError> {
+    if !auth::is_token(token) {
+        return Err(ApiError::not_found("This is not a console link."));
+    }
+    if !assets::novnc_embedded() {
+        return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
+    }
+    Ok(())
+}
+
+fn gone() -> ApiError {
+    ApiError::new(
+        410,
+        "link_gone",
+        "This console link was already used or has expired. Open a new console from your control panel.",
+    )
+}
+
+fn suspended() -> ApiError {
+    ApiError::new(
+        403,
+        "suspended",
+        "The console of this server is suspended. Please contact your provider.",
+    )
+}
+
+/// The page a GET answers: no secret, no token (the form posts to the
+/// page's own URL); `open.js` sends the form at once.
+fn landing_page() -> Reply {
+    reply::html(
+        200,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"../style.css\">\
+         <script type=\"module\" src=\"../open.js\"></script>\
+         <title>Console</title></head>\n<body class=\"message\"><main><h1>Console</h1>\
+         <form id=\"open\" method=\"post\"><p id=\"status\">This link opens the console once.</p>\
+         <button type=\"submit\">Open the console</button></form></main></body></html>\n"
+            .to_string(),
+    )
 }
 
 /// What the customer's page says of a failure on hcc's side: the operator
@@ -53,48 +126,45 @@ fn for_customer(err: ApiError) -> ApiError {
 }
 
 fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiError> {
-    if !auth::is_token(token) {
-        return Err(ApiError::not_found("This is not a console link."));
-    }
-    // Checked before the link is spent, so a binary without noVNC keeps it.
-    let Some(template) = assets::get("/console.html").filter(|_| assets::novnc_embedded()) else {
+    check_link_request(token)?;
+    let hash = auth::hash(token);
+    let Some(link) = ctx.store.consume_console_link(&hash, now(), &req.remote)? else {
+        return Err(match ctx.store.peek_console_link(&hash, now())? {
+            LinkState::Suspended { .. } => suspended(),
+            _ => gone(),
+        });
+    };
+    console_page(ctx, req, &link).inspect_err(|err| {
+        if err.status >= 500 {
+            // Hetzner is busy or away: the customer may reload.
+            if let Err(release) = ctx.store.release_console_link(link.id) {
+                super::log(&format!("console: {release}"));
+            }
+        }
+    })
+}
+
+/// The console page of an opened link: fresh credentials from Hetzner, a
+/// session for later ones, the page with both in its body.
+fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Reply, ApiError> {
+    let Some(template) = assets::get("/console.html") else {
         return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
     };
-    let gone = || {
-        ApiError::new(
-            410,
-            "link_gone",
-            "This console link was already used or has expired. Open a new console from your control panel.",
-        )
-    };
-    let link = ctx
-        .store
-        .consume_console_link(&auth::hash(token), now(), &req.remote)?
-        .ok_or_else(gone)?;
-    let opened = same_server(ctx, &link.server, link.server_id)
-        .and_then(|id| ctx.request_console(&link.server, id))
-        .and_then(|fresh| {
-            let session = auth::random_token()?;
-            let t = now();
-            ctx.store.add_console_session(
-                &auth::hash(&session),
-                &link,
-                &req.remote,
-                t,
-                t + ctx.settings.session_ttl,
-            )?;
-            Ok((fresh, session))
-        });
-    let (fresh, session) = match opened {
-        Ok(opened) => opened,
-        Err(err) => {
-            if err.status >= 500 {
-                // Hetzner is busy or away: the customer may reload.
-                ctx.store.release_console_link(link.id)?;
-            }
-            return Err(err);
-        }
-    };
+    let id = same_server(ctx, &link.server, link.server_id)?;
+    let fresh = ctx.request_console(&link.server, id)?;
+    let session = auth::random_token()?;
+    let t = now();
+    let session_id = ctx.store.add_console_session(
+        &auth::hash(&session),
+        link,
+        &req.remote,
+        t,
+        t + ctx.settings.session_ttl,
+    )?;
+    if let Some(agent) = &req.user_agent {
+        let agent: String = agent.chars().take(MAX_USER_AGENT).collect();
+        ctx.store.set_session_user_agent(session_id, &agent)?;
+    }
     let data = json!({
         "server": link.server,
         "wss_url": fresh.wss_url,
@@ -146,6 +216,10 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     };
     if !auth::is_token(session) {
         return Err(ended());
+    }
+    // Before the claim, so that a suspension spends none of its refreshes.
+    if ctx.store.session_suspended(&auth::hash(session))? {
+        return Err(suspended());
     }
     let claimed = ctx.store.claim_refresh(
         &auth::hash(session),

@@ -4,7 +4,8 @@
 //! own SQLite connection and, once a console is asked for, its own Hetzner
 //! client. The threads share the settings, the rendered server list
 //! (listing.rs) and the count of requests under way per client (client.rs).
-//! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` and `/c/refresh` (links.rs),
+//! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` (GET: a page that opens it
+//! with a POST) and `/c/refresh` (links.rs),
 //! everything else is an embedded file (pages.rs). One log line per request
 //! on stderr: no query string, no link token, no key.
 
@@ -16,6 +17,7 @@ mod listing;
 mod metrics;
 mod pages;
 mod reply;
+mod sessions;
 
 pub use auth::{check_key_name, hash as hash_secret, new_api_key};
 
@@ -113,6 +115,9 @@ pub struct Incoming {
     pub method: String,
     /// Without the query string.
     pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub user_agent: Option<String>,
     pub authorization: Option<String>,
     pub body: Vec<u8>,
     /// The client's address (what a trusted proxy's `X-Forwarded-For`
@@ -381,6 +386,8 @@ fn incoming(request: &http::Request, trusted: &[IpAddr]) -> (Incoming, Option<Ip
         // Methods are case-sensitive (RFC 9110 9.1): `get` is not GET.
         method: request.method.clone(),
         path: request.path.clone(),
+        query: request.query.clone(),
+        user_agent: request.header("user-agent").map(str::to_string),
         authorization: request.header("authorization").map(str::to_string),
         body: request.body.clone(),
         remote: client.map_or_else(|| "-".into(), |ip| ip.to_string()),
@@ -411,10 +418,12 @@ fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
         };
     }
     if let Some(token) = path.strip_prefix("/c/") {
-        // Only GET opens a link: a HEAD from a link preview must not use it up.
+        // Only a POST opens a link: mail scanners and link previews GET
+        // or HEAD it first.
         return match req.method.as_str() {
-            "GET" => links::open(ctx, req, token),
-            _ => method_not_allowed("GET"),
+            "GET" | "HEAD" => links::landing(ctx, token),
+            "POST" => links::open(ctx, req, token),
+            _ => method_not_allowed("GET, HEAD, POST"),
         };
     }
     match req.method.as_str() {

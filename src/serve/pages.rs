@@ -54,9 +54,19 @@ pub fn file(req: &Incoming, frame_ancestors: &str, console_hosts: &str) -> Reply
 
 /// Adds the page headers; `connect` is the CSP's `connect-src`.
 pub fn secure(reply: Reply, connect: &str, frame_ancestors: &str) -> Reply {
+    with_headers(reply, connect, "'none'", frame_ancestors)
+}
+
+/// The page headers for a page whose form posts to hcc itself (the page
+/// that opens a one-time link).
+pub fn secure_form(reply: Reply, frame_ancestors: &str) -> Reply {
+    with_headers(reply, "'self'", "'self'", frame_ancestors)
+}
+
+fn with_headers(reply: Reply, connect: &str, form_action: &str, frame_ancestors: &str) -> Reply {
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src {connect}; frame-ancestors {frame_ancestors}; base-uri 'none'; form-action 'none'"
+         connect-src {connect}; frame-ancestors {frame_ancestors}; base-uri 'none'; form-action {form_action}"
     );
     let mut reply = reply
         .with_header("Content-Security-Policy", csp)

@@ -181,7 +181,8 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Consumes an unused, unexpired link: exactly one caller gets it.
+    /// Consumes an unused, unexpired link of a server that is not
+    /// suspended: exactly one caller gets it.
     pub fn consume_console_link(
         &self,
         token_hash: &str,
@@ -192,6 +193,7 @@ impl Store {
             .query_row(
                 "UPDATE console_links SET opened_at = ?2, opened_from = ?3
                  WHERE token_hash = ?1 AND opened_at IS NULL AND expires_at > ?2
+                   AND NOT EXISTS (SELECT 1 FROM suspended s WHERE s.server = console_links.server)
                  RETURNING id, server, server_id, created_by",
                 params![token_hash, at, from],
                 |r| {

@@ -20,6 +20,7 @@ mod messages;
 mod metrics;
 mod schema;
 mod servers;
+mod sessions;
 mod views;
 
 use std::fmt;
@@ -33,6 +34,7 @@ pub use budget::SharedBudget;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 pub use servers::{Listed, Refreshed, ServerRow};
+pub use sessions::{LinkState, Revoked, SessionRecord, Suspension};
 pub use views::{CommandView, ServerView};
 
 #[derive(Debug)]

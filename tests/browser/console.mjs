@@ -22,6 +22,8 @@
 // --password PW: fills the page's password prompt when the server asks.
 // --drop: once connected, closes the WebSocket as a server would and waits
 //   for the page to reconnect (console.html fetches fresh credentials).
+// The report's "navigations" lists the page's own loads ({method, status}):
+// a one-time link is a GET of the page that opens it, then its POST.
 //
 // Uses the Debian chromium (/usr/bin/chromium); never downloads a browser.
 import { chromium } from 'playwright-core';
@@ -112,7 +114,14 @@ function drawn(stats, colour) {
 async function waitFor(what, timeout, check, every = 100) {
     const until = Date.now() + timeout;
     for (;;) {
-        const value = await check();
+        let value;
+        try {
+            value = await check();
+        } catch (err) {
+            // A navigation under way (a one-time link's page posting to
+            // open it) replaces the page being asked: ask again.
+            if (err instanceof Failure || !/context was destroyed|navigat/i.test(String(err))) throw err;
+        }
         if (value) return value;
         if (Date.now() >= until) fail(`timed out after ${timeout} ms waiting for ${what}`);
         await new Promise((resolve) => setTimeout(resolve, every));
@@ -188,8 +197,14 @@ async function run(args) {
         });
         page.on('pageerror', (err) => pageErrors.push(String(err)));
         page.on('requestfailed', (req) => failedRequests.push({ url: redact(req.url()), error: req.failure()?.errorText }));
+        const navigations = [];
+        result.navigations = navigations;
         page.on('response', (res) => {
             if (res.status() >= 400) httpErrors.push({ url: redact(res.url()), status: res.status() });
+            const req = res.request();
+            if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
+                navigations.push({ method: req.method(), status: res.status() });
+            }
         });
         page.on('dialog', (dialog) => dialog.dismiss());
 

@@ -1,10 +1,12 @@
 // Drives the dashboard (`/` of hcc serve) in headless Chromium as an
 // operator would: a wrong key is refused, the right one lists the servers,
 // a button queues an action and shows its outcome, Console opens a new tab
-// that connects. Prints one JSON line; exits 0 when every check passed.
+// that connects; with --session, the live session of that server is
+// listed, Revoke asks it to stop, and its consoles are suspended. Prints
+// one JSON line; exits 0 when every check passed.
 //
 //   node tests/browser/dashboard.mjs --url http://127.0.0.1:PORT --key KEY
-//        --server NAME [--screenshot PATH] [--chromium PATH]
+//        --server NAME [--session SERVER] [--screenshot PATH] [--chromium PATH]
 import { chromium } from 'playwright-core';
 
 const args = {};
@@ -46,7 +48,26 @@ try {
     await consoleTab.waitForFunction(() => document.title === 'connected', null, { timeout: 10_000 });
     result.console = await consoleTab.textContent('#status');
     result.opener = await consoleTab.evaluate(() => window.opener === null ? 'null' : 'set');
-    if (args.screenshot) await page.screenshot({ path: args.screenshot });
+    // The live sessions: the one given is listed; Revoke asks it to stop;
+    // the server's consoles are suspended and the button says so.
+    if (args.session) {
+        const live = `#sessions tr[data-server="${args.session}"]`;
+        await page.waitForSelector(live, { timeout: 5_000 });
+        result.sessions = await page.$$eval('#sessions tbody tr', (rows) => rows.map((r) => r.dataset.server));
+        await page.click(`${live} button:has-text("Revoke")`);
+        await page.waitForFunction(() => document.querySelector('#message')?.textContent.includes('revoked'),
+            null, { timeout: 5_000 });
+        result.revoke = await page.textContent('#message');
+        await page.waitForFunction((sel) => document.querySelector(`${sel} td.state`)?.textContent.includes('revoked'),
+            live, { timeout: 5_000 });
+        result.sessionState = await page.textContent(`${live} td.state`);
+        const suspend = `#servers tr[data-server="${args.session}"] button.suspend`;
+        await page.click(suspend);
+        await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'Resume consoles',
+            suspend, { timeout: 5_000 });
+        result.suspendButton = await page.textContent(suspend);
+    }
+    if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
     if (result.errors.length) throw new Error(`page errors: ${result.errors.join('; ')}`);
     if (result.keyInUrl) throw new Error('the key reached the URL');
     result.ok = true;

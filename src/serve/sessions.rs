@@ -1,0 +1,154 @@
+//! The console-access routes of the API: `GET /sessions` (the audit
+//! trail), `POST /servers/{name}/revoke`, `/suspend` and `/resume`; and
+//! the check every console route makes that its server is not suspended.
+
+use serde_json::json;
+
+use super::Ctx;
+use super::api::{Call, json_body};
+use super::reply::{self, ApiError, Reply};
+use crate::sessions::{self as access, Target};
+use crate::store::now;
+use crate::verb::shown;
+
+/// Sessions listed when the query names no `limit`...
+const DEFAULT_LIMIT: i64 = 100;
+/// ...and at most.
+const MAX_LIMIT: i64 = 10_000;
+
+/// A 403 when the server's consoles are suspended.
+pub fn not_suspended(ctx: &Ctx, server: &str) -> Result<(), ApiError> {
+    if ctx.store.is_suspended(server)? {
+        return Err(ApiError::new(
+            403,
+            "suspended",
+            format!("the consoles of server `{server}` are suspended (hcc resume lifts it)"),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /sessions[?live=1][&limit=N]`: newest first, and the suspended
+/// servers.
+pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    let mut live = false;
+    let mut limit = DEFAULT_LIMIT;
+    for pair in call.query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "live" => {
+                live = match value {
+                    "1" | "true" | "" => true,
+                    "0" | "false" => false,
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "bad_query",
+                            format!("`live` must be 1 or 0, not `{}`", shown(value)),
+                        ));
+                    }
+                }
+            }
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "bad_query",
+                            format!("`limit` must be a number from 1 to {MAX_LIMIT}"),
+                        )
+                    })?;
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_query",
+                    format!(
+                        "unknown query parameter `{}` (known: live, limit)",
+                        shown(key)
+                    ),
+                ));
+            }
+        }
+    }
+    let sessions: Vec<_> = ctx
+        .store
+        .console_sessions(live, limit)?
+        .iter()
+        .map(access::session_json)
+        .collect();
+    // The dashboard shows which servers' consoles are refused beside them.
+    let suspended: Vec<_> = ctx
+        .store
+        .suspensions()?
+        .iter()
+        .map(|s| json!({"server": s.server, "suspended_at": s.suspended_at, "suspended_by": s.suspended_by}))
+        .collect();
+    Ok(reply::json(
+        200,
+        &json!({ "sessions": sessions, "suspended": suspended }),
+    ))
+}
+
+/// The server a revoke, suspend or resume names.
+fn target(ctx: &Ctx, call: &Call, or_suspended: bool) -> Result<String, ApiError> {
+    json_body(call.body)?;
+    let name = call.params[0];
+    match access::target(&ctx.store, name, or_suspended)? {
+        Ok(()) => Ok(name.to_string()),
+        Err(Target::Invalid(why)) => Err(ApiError::bad_request("invalid_name", why)),
+        Err(Target::Unknown(why)) => Err(ApiError::not_found(why)),
+    }
+}
+
+fn key_name(call: &Call) -> String {
+    call.key
+        .as_ref()
+        .map_or_else(|| "api".into(), |k| k.name.clone())
+}
+
+pub fn revoke(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    let server = target(ctx, call, false)?;
+    let revoked = ctx.store.revoke_server(&server, now())?;
+    super::log(&format!(
+        "revoked the consoles of `{server}` (key `{}`)",
+        key_name(call)
+    ));
+    Ok(reply::json(
+        200,
+        &json!({ "server": server, "revoked": access::revoked_json(&revoked) }),
+    ))
+}
+
+pub fn suspend(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    let server = target(ctx, call, false)?;
+    let (suspension, stopped) = ctx.store.suspend_server(&server, &key_name(call), now())?;
+    super::log(&format!(
+        "suspended the consoles of `{server}` (key `{}`)",
+        key_name(call)
+    ));
+    Ok(reply::json(
+        200,
+        &json!({
+            "server": server, "suspended": true,
+            "suspended_at": suspension.suspended_at,
+            "suspended_by": suspension.suspended_by,
+            "stopped": stopped,
+        }),
+    ))
+}
+
+pub fn resume(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
+    let server = target(ctx, call, true)?;
+    let was = ctx.store.resume_server(&server)?;
+    if was {
+        super::log(&format!(
+            "resumed the consoles of `{server}` (key `{}`)",
+            key_name(call)
+        ));
+    }
+    Ok(reply::json(
+        200,
+        &json!({ "server": server, "suspended": false, "was_suspended": was }),
+    ))
+}

@@ -1,0 +1,453 @@
+//! Console access per server: the session listing (`hcc sessions`,
+//! `GET /api/v1/sessions`), revocation and suspension.
+//!
+//! Any process may revoke or suspend: it writes here, and the process that
+//! relays a live session (`hcc serve`'s broker) sees `stop_requested` and
+//! ends it. A suspension is a row in `suspended`, so it survives restarts;
+//! every way into a console (a link, its page's refresh, the API, the
+//! broker's upgrade) asks [`Store::is_suspended`].
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Error, Store, sqlite_err};
+
+/// One row of `console_sessions` as listed: never a hash or other secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: i64,
+    pub server: String,
+    pub link_id: Option<i64>,
+    /// The name of the API key that made the link (or opened the session).
+    pub created_by: Option<String>,
+    pub remote: Option<String>,
+    pub user_agent: Option<String>,
+    /// `direct` or `broker`.
+    pub mode: String,
+    pub started_at: i64,
+    /// The end of the page's session (fresh credentials until then).
+    pub expires_at: i64,
+    pub refreshes: i64,
+    pub connected_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub bytes_to_client: i64,
+    pub bytes_from_client: i64,
+    pub stop_requested: Option<String>,
+}
+
+/// What a revocation ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// Links nobody had opened yet that are void now.
+    pub links: usize,
+    /// Page sessions that can no longer fetch fresh credentials.
+    pub sessions: usize,
+    /// Brokered sessions asked to stop.
+    pub stopped: usize,
+}
+
+/// A suspended server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspension {
+    pub server: String,
+    pub suspended_at: i64,
+    pub suspended_by: Option<String>,
+}
+
+/// What a link's token finds, without using it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Unused and unexpired: it opens the console of this server.
+    Usable { server: String },
+    /// Unknown, used or expired.
+    Gone,
+    /// Its server is suspended.
+    Suspended { server: String },
+}
+
+const SESSION_COLUMNS: &str = "id, server, link_id, created_by, remote, user_agent, mode,
+     started_at, expires_at, refreshes, connected_at, ended_at, end_reason,
+     bytes_to_client, bytes_from_client, stop_requested";
+
+fn session_record(r: &Row) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.get(0)?,
+        server: r.get(1)?,
+        link_id: r.get(2)?,
+        created_by: r.get(3)?,
+        remote: r.get(4)?,
+        user_agent: r.get(5)?,
+        mode: r.get(6)?,
+        started_at: r.get(7)?,
+        expires_at: r.get(8)?,
+        refreshes: r.get(9)?,
+        connected_at: r.get(10)?,
+        ended_at: r.get(11)?,
+        end_reason: r.get(12)?,
+        bytes_to_client: r.get(13)?,
+        bytes_from_client: r.get(14)?,
+        stop_requested: r.get(15)?,
+    })
+}
+
+impl Store {
+    /// Whether the server's consoles are refused (`hcc suspend`).
+    pub fn is_suspended(&self, server: &str) -> Result<bool, Error> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM suspended WHERE server = ?1)")
+            .and_then(|mut stmt| stmt.query_row([server], |r| r.get(0)))
+            .map_err(self.err("read the suspended servers"))
+    }
+
+    pub fn suspension(&self, server: &str) -> Result<Option<Suspension>, Error> {
+        self.conn
+            .query_row(
+                "SELECT server, suspended_at, suspended_by FROM suspended WHERE server = ?1",
+                [server],
+                |r| {
+                    Ok(Suspension {
+                        server: r.get(0)?,
+                        suspended_at: r.get(1)?,
+                        suspended_by: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("read the suspended servers"))
+    }
+
+    /// Every suspended server, by name.
+    pub fn suspensions(&self) -> Result<Vec<Suspension>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT server, suspended_at, suspended_by FROM suspended ORDER BY server")
+            .map_err(self.err("read the suspended servers"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Suspension {
+                    server: r.get(0)?,
+                    suspended_at: r.get(1)?,
+                    suspended_by: r.get(2)?,
+                })
+            })
+            .map_err(self.err("read the suspended servers"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("read the suspended servers"))
+    }
+
+    /// Whether hcc knows a server by this name: in the servers table, or
+    /// named by a console link or session (a server deleted since).
+    pub fn server_is_known(&self, server: &str) -> Result<bool, Error> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM servers WHERE name = ?1)
+                     OR EXISTS (SELECT 1 FROM console_links WHERE server = ?1)
+                     OR EXISTS (SELECT 1 FROM console_sessions WHERE server = ?1)",
+                [server],
+                |r| r.get(0),
+            )
+            .map_err(self.err("look a server up"))
+    }
+
+    /// What a link's token finds at `at`, leaving the link as it is.
+    pub fn peek_console_link(&self, token_hash: &str, at: i64) -> Result<LinkState, Error> {
+        let found: Option<(String, bool, bool)> = self
+            .conn
+            .query_row(
+                "SELECT server, opened_at IS NULL AND expires_at > ?2,
+                        EXISTS (SELECT 1 FROM suspended s WHERE s.server = l.server)
+                 FROM console_links l WHERE token_hash = ?1",
+                params![token_hash, at],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.err("read a console link"))?;
+        Ok(match found {
+            None => LinkState::Gone,
+            Some((server, _, true)) => LinkState::Suspended { server },
+            Some((server, true, false)) => LinkState::Usable { server },
+            Some((_, false, false)) => LinkState::Gone,
+        })
+    }
+
+    /// Console sessions, newest first, at most `limit`; with `live`, only
+    /// brokered sessions that are connected now.
+    pub fn console_sessions(&self, live: bool, limit: i64) -> Result<Vec<SessionRecord>, Error> {
+        let filter = if live {
+            "WHERE connected_at IS NOT NULL AND ended_at IS NULL"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM console_sessions {filter} ORDER BY id DESC LIMIT ?1"
+        );
+        let mut stmt = self
+            .conn
+            .prepare(&sql)
+            .map_err(self.err("read console sessions"))?;
+        let rows = stmt
+            .query_map([limit], session_record)
+            .map_err(self.err("read console sessions"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("read console sessions"))
+    }
+
+    /// Revokes a server's console access as of `at`: its unopened links
+    /// expire, its page sessions end (no more fresh credentials), unused
+    /// websocket tickets expire, and every brokered session not yet ended
+    /// is asked to stop (`revoked`). One transaction.
+    pub fn revoke_server(&mut self, server: &str, at: i64) -> Result<Revoked, Error> {
+        let err = sqlite_err(&self.path, "revoke a server's console access");
+        let tx = self.conn.transaction().map_err(&err)?;
+        let links = tx
+            .execute(
+                "UPDATE console_links SET expires_at = ?2
+                 WHERE server = ?1 AND opened_at IS NULL AND expires_at > ?2",
+                params![server, at],
+            )
+            .map_err(&err)?;
+        let stopped = tx
+            .execute(
+                "UPDATE console_sessions SET stop_requested = 'revoked'
+                 WHERE server = ?1 AND mode <> 'direct' AND ended_at IS NULL
+                   AND stop_requested IS NULL",
+                [server],
+            )
+            .map_err(&err)?;
+        tx.execute(
+            "UPDATE console_sessions SET ticket_expires_at = ?2
+             WHERE server = ?1 AND connected_at IS NULL AND ticket_expires_at > ?2",
+            params![server, at],
+        )
+        .map_err(&err)?;
+        // hcc does not see a direct session's connection: the end of its
+        // page session is its end.
+        tx.execute(
+            "UPDATE console_sessions SET ended_at = ?2, end_reason = 'revoked'
+             WHERE server = ?1 AND mode = 'direct' AND ended_at IS NULL AND expires_at > ?2",
+            params![server, at],
+        )
+        .map_err(&err)?;
+        let sessions = tx
+            .execute(
+                "UPDATE console_sessions SET expires_at = ?2 WHERE server = ?1 AND expires_at > ?2",
+                params![server, at],
+            )
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(Revoked {
+            links,
+            sessions,
+            stopped,
+        })
+    }
+
+    /// Suspends a server (kept if it already was) and asks its brokered
+    /// sessions to stop (`suspended`); the suspension and how many
+    /// sessions were asked to stop.
+    pub fn suspend_server(
+        &mut self,
+        server: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<(Suspension, usize), Error> {
+        let err = sqlite_err(&self.path, "suspend a server");
+        let tx = self.conn.transaction().map_err(&err)?;
+        tx.execute(
+            "INSERT INTO suspended (server, suspended_at, suspended_by) VALUES (?1, ?2, ?3)
+             ON CONFLICT (server) DO NOTHING",
+            params![server, at, by],
+        )
+        .map_err(&err)?;
+        let stopped = tx
+            .execute(
+                "UPDATE console_sessions SET stop_requested = 'suspended'
+                 WHERE server = ?1 AND mode <> 'direct' AND ended_at IS NULL
+                   AND stop_requested IS NULL",
+                [server],
+            )
+            .map_err(&err)?;
+        let suspension = tx
+            .query_row(
+                "SELECT server, suspended_at, suspended_by FROM suspended WHERE server = ?1",
+                [server],
+                |r| {
+                    Ok(Suspension {
+                        server: r.get(0)?,
+                        suspended_at: r.get(1)?,
+                        suspended_by: r.get(2)?,
+                    })
+                },
+            )
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok((suspension, stopped))
+    }
+
+    /// Whether the server of the page session with this hash is suspended
+    /// (false for an unknown session).
+    pub fn session_suspended(&self, session_hash: &str) -> Result<bool, Error> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM console_sessions c JOIN suspended s
+                                 ON s.server = c.server WHERE c.session_hash = ?1)",
+            )
+            .and_then(|mut stmt| stmt.query_row([session_hash], |r| r.get(0)))
+            .map_err(self.err("read a console session"))
+    }
+
+    /// Records the User-Agent the session was opened with.
+    pub fn set_session_user_agent(&self, id: i64, agent: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET user_agent = ?2 WHERE id = ?1",
+                params![id, agent],
+            )
+            .map(drop)
+            .map_err(self.err("record a console session"))
+    }
+
+    /// Ends a suspension; false when the server was not suspended.
+    pub fn resume_server(&self, server: &str) -> Result<bool, Error> {
+        self.conn
+            .execute("DELETE FROM suspended WHERE server = ?1", [server])
+            .map(|n| n == 1)
+            .map_err(self.err("resume a server"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpenedLink;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        (dir, store)
+    }
+
+    fn opened(store: &Store, token: &str, server: &str) -> OpenedLink {
+        store
+            .add_console_link(token, (server, 7), "billing", 100, 400)
+            .unwrap();
+        store
+            .consume_console_link(token, 100, "127.0.0.1")
+            .unwrap()
+            .unwrap()
+    }
+
+    /// A brokered session connected at 110, as the broker records one.
+    fn live(store: &Store, hash: &str, server: &str) {
+        let link = opened(store, &format!("l-{hash}"), server);
+        store
+            .add_console_session(hash, &link, "127.0.0.1", 100, 1000)
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE console_sessions SET mode = 'broker', connected_at = 110,
+                     ticket_expires_at = 130 WHERE session_hash = ?1",
+                [hash],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn peeking_leaves_the_link_and_tells_why_it_will_not_open() {
+        let (_dir, mut store) = store();
+        store
+            .add_console_link("t1", ("web1", 7), "billing", 100, 400)
+            .unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                store.peek_console_link("t1", 200).unwrap(),
+                LinkState::Usable {
+                    server: "web1".into()
+                }
+            );
+        }
+        assert_eq!(store.peek_console_link("t1", 400).unwrap(), LinkState::Gone);
+        assert_eq!(store.peek_console_link("no", 200).unwrap(), LinkState::Gone);
+        store.suspend_server("web1", "cli", 150).unwrap();
+        assert!(store.is_suspended("web1").unwrap());
+        assert_eq!(
+            store.peek_console_link("t1", 200).unwrap(),
+            LinkState::Suspended {
+                server: "web1".into()
+            }
+        );
+        assert!(store.resume_server("web1").unwrap());
+        assert!(!store.resume_server("web1").unwrap());
+        assert!(!store.is_suspended("web1").unwrap());
+        store.consume_console_link("t1", 200, "x").unwrap().unwrap();
+        assert_eq!(store.peek_console_link("t1", 200).unwrap(), LinkState::Gone);
+    }
+
+    #[test]
+    fn revoking_ends_links_sessions_and_asks_live_ones_to_stop() {
+        let (_dir, mut store) = store();
+        live(&store, "s1", "web1");
+        live(&store, "s2", "web2");
+        let link = opened(&store, "direct", "web1");
+        store
+            .add_console_session("s3", &link, "127.0.0.1", 100, 1000)
+            .unwrap();
+        store
+            .add_console_link("unopened", ("web1", 7), "billing", 100, 400)
+            .unwrap();
+        let revoked = store.revoke_server("web1", 150).unwrap();
+        assert_eq!(
+            revoked,
+            Revoked {
+                links: 1,
+                sessions: 2,
+                stopped: 1
+            }
+        );
+        assert_eq!(
+            store.peek_console_link("unopened", 150).unwrap(),
+            LinkState::Gone
+        );
+        assert!(store.claim_refresh("s1", 151, 3, 9).unwrap().is_err());
+        assert!(store.claim_refresh("s2", 151, 3, 9).unwrap().is_ok());
+        let sessions = store.console_sessions(false, 10).unwrap();
+        let by_hash = |server: &str, mode: &str| {
+            sessions
+                .iter()
+                .find(|s| s.server == server && s.mode == mode)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            by_hash("web1", "broker").stop_requested.as_deref(),
+            Some("revoked")
+        );
+        assert_eq!(by_hash("web2", "broker").stop_requested, None);
+        let direct = by_hash("web1", "direct");
+        assert_eq!(
+            (direct.ended_at, direct.end_reason.as_deref()),
+            (Some(150), Some("revoked"))
+        );
+        // Live: connected and not ended.
+        let live_ones = store.console_sessions(true, 10).unwrap();
+        assert_eq!(live_ones.len(), 2);
+        assert!(live_ones[0].id > live_ones[1].id);
+    }
+
+    #[test]
+    fn a_suspension_is_kept_and_asks_live_sessions_to_stop() {
+        let (_dir, mut store) = store();
+        live(&store, "s1", "web1");
+        let (first, stopped) = store.suspend_server("web1", "ops", 150).unwrap();
+        assert_eq!(stopped, 1);
+        let (again, stopped) = store.suspend_server("web1", "cli", 160).unwrap();
+        assert_eq!((again, stopped), (first.clone(), 0));
+        assert_eq!(first.suspended_by.as_deref(), Some("ops"));
+        assert_eq!(store.suspensions().unwrap(), vec![first]);
+        let s = &store.console_sessions(true, 10).unwrap()[0];
+        assert_eq!(s.stop_requested.as_deref(), Some("suspended"));
+        assert!(store.server_is_known("web1").unwrap());
+        assert!(!store.server_is_known("web9").unwrap());
+    }
+}

@@ -1,0 +1,304 @@
+//! One-time links that scanners cannot burn (a GET or HEAD never uses a
+//! link up, a POST does, once), and console access cut from another
+//! process: `hcc revoke`, `hcc suspend`, `hcc resume` while `hcc serve`
+//! runs; `hcc sessions` and `GET /api/v1/sessions`.
+
+use serde_json::Value;
+
+use crate::serve::{Serve, link, page_data, setup};
+use crate::test::{Env, Sim};
+
+fn post(serve: &Serve, path: &str) -> u16 {
+    serve.request("POST", path, None, None).status
+}
+
+#[test]
+fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+
+    // A mail scanner and a chat unfurler fetch the link ten times each.
+    let path = link(&serve, &keys.console, "srv-00001");
+    for _ in 0..10 {
+        for method in ["GET", "HEAD"] {
+            let reply = serve.request(method, &path, None, None);
+            assert_eq!(reply.status, 200, "{method}: {}", reply.body);
+            assert!(!reply.body.contains("hcc-console"), "{}", reply.body);
+        }
+    }
+    let opened: i64 = env.value("SELECT count(*) FROM console_links WHERE opened_at IS NOT NULL");
+    assert_eq!(opened, 0, "a GET or HEAD used the link up");
+    let page = serve.request("POST", &path, None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page_data(&page.body)["server"], "srv-00001");
+    assert_eq!(page.header("Cache-Control"), Some("no-store"));
+    assert_eq!(post(&serve, &path), 410);
+
+    // Two POSTs, one after the other: one wins.
+    let path = link(&serve, &keys.console, "srv-00001");
+    let mut statuses = [post(&serve, &path), post(&serve, &path)];
+    statuses.sort();
+    assert_eq!(statuses, [200, 410]);
+
+    // Fifty at once: exactly one wins, and only it asked for a console.
+    let path = link(&serve, &keys.console, "srv-00001");
+    let before = consoles(&sim);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let opens: Vec<_> = (0..50)
+            .map(|_| scope.spawn(|| post(&serve, &path)))
+            .collect();
+        opens.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 410).count(),
+        49,
+        "{statuses:?}"
+    );
+    assert_eq!(consoles(&sim), before + 1);
+    // The landing page names no token; no log line does either.
+    let token = path.trim_start_matches("/c/");
+    assert!(!serve.log().contains(token), "{}", serve.log());
+}
+
+fn consoles(sim: &Sim) -> usize {
+    sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// A brokered session that is connected now, as the broker records one.
+fn fake_live_session(env: &Env, hash: &str, server: &str) {
+    env.db()
+        .execute(
+            "INSERT INTO console_sessions
+                 (session_hash, server, server_id, created_by, remote, started_at,
+                  last_seen_at, expires_at, mode, user_agent, connected_at,
+                  bytes_to_client, bytes_from_client)
+             VALUES (?1, ?2, 1, 'console-key', '192.0.2.7', strftime('%s', 'now'),
+                     strftime('%s', 'now'), strftime('%s', 'now') + 600, 'broker',
+                     'Mozilla/5.0 (test)', strftime('%s', 'now'), 12345, 678)",
+            [hash, server],
+        )
+        .unwrap();
+}
+
+fn stop_requested(env: &Env, hash: &str) -> Option<String> {
+    env.db()
+        .query_row(
+            "SELECT stop_requested FROM console_sessions WHERE session_hash = ?1",
+            [hash],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn refresh(serve: &Serve, session: &str) -> u16 {
+    let body = format!(r#"{{"session":"{session}"}}"#);
+    serve
+        .request("POST", "/c/refresh", Some(&body), None)
+        .status
+}
+
+fn open_session(serve: &Serve, key: &str, server: &str) -> String {
+    let page = serve.request("POST", &link(serve, key, server), None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    page_data(&page.body)["session"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn revoke_suspend_and_resume_from_another_process() {
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+
+    let unopened = link(&serve, &keys.console, "srv-00001");
+    let other = link(&serve, &keys.console, "srv-00002");
+    let session = open_session(&serve, &keys.console, "srv-00001");
+    fake_live_session(&env, "live-1", "srv-00001");
+    fake_live_session(&env, "live-2", "srv-00002");
+
+    // hcc revoke, a process of its own.
+    let run = env.run(&["revoke", "srv-00001"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("1 unopened link(s) void") && run.stderr.contains("1 live session(s)"),
+        "{run:?}"
+    );
+    assert_eq!(serve.request("GET", &unopened, None, None).status, 410);
+    assert_eq!(post(&serve, &unopened), 410);
+    assert_eq!(refresh(&serve, &session), 410);
+    assert_eq!(stop_requested(&env, "live-1").as_deref(), Some("revoked"));
+    assert_eq!(stop_requested(&env, "live-2"), None);
+    assert_eq!(serve.request("GET", &other, None, None).status, 200);
+    // A new link works at once after a revoke.
+    let later = link(&serve, &keys.console, "srv-00001");
+    assert_eq!(serve.request("GET", &later, None, None).status, 200);
+    let session = open_session(&serve, &keys.console, "srv-00001");
+
+    // hcc suspend: links give 403 and stay unused, the API refuses.
+    fake_live_session(&env, "live-3", "srv-00001");
+    let run = env.run(&["suspend", "srv-00001"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(stop_requested(&env, "live-3").as_deref(), Some("suspended"));
+    let check_suspended = |serve: &Serve| {
+        for method in ["GET", "HEAD", "POST"] {
+            let reply = serve.request(method, &later, None, None);
+            assert_eq!(reply.status, 403, "{method}: {}", reply.body);
+        }
+        for route in ["console-link", "console"] {
+            let reply = serve.post(&format!("/api/v1/servers/srv-00001/{route}"), &keys.console);
+            assert_eq!(reply.status, 403, "{route}: {}", reply.body);
+            assert_eq!(reply.json()["error"]["code"], "suspended");
+        }
+        let queued = serve.post("/api/v1/servers/srv-00001/actions/console", &keys.act);
+        assert_eq!(queued.status, 403, "console action: {}", queued.body);
+        // Refused however often it is asked (no refresh is spent).
+        for _ in 0..2 {
+            assert_eq!(refresh(serve, &session), 403);
+        }
+    };
+    check_suspended(&serve);
+    let opened: i64 = env.value("SELECT count(*) FROM console_links WHERE opened_at IS NULL AND expires_at > strftime('%s', 'now')");
+    assert!(opened >= 2, "a refused link was used up");
+    // It survives a restart.
+    drop(serve);
+    let serve = Serve::start(&env, &sim, &[]);
+    check_suspended(&serve);
+    // The other server is not affected.
+    assert_eq!(post(&serve, &other), 200);
+
+    // hcc resume: the same link opens now.
+    let run = env.run(&["resume", "srv-00001"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(post(&serve, &later), 200);
+    assert_eq!(refresh(&serve, &session), 200);
+    assert_eq!(
+        serve
+            .post("/api/v1/servers/srv-00001/console-link", &keys.console)
+            .status,
+        201
+    );
+    let run = env.run(&["resume", "srv-00001"]);
+    assert!(
+        run.code == 0 && run.stderr.contains("was not suspended"),
+        "{run:?}"
+    );
+
+    // Names hcc does not know, and names that are no names.
+    env.run(&["revoke", "no-such"])
+        .fails(1, "no server named `no-such`");
+    env.run(&["suspend", "no-such"]).fails(1, "no server named");
+    env.run(&["resume", "no-such"]).fails(1, "no server named");
+    env.run(&["suspend", "bad name"])
+        .fails(2, "invalid server name");
+}
+
+#[test]
+fn sessions_are_listed_without_secrets_and_cut_through_the_api() {
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let session = open_session(&serve, &keys.console, "srv-00002");
+    fake_live_session(&env, "live-hash-1", "srv-00001");
+
+    // The CLI: a table, live only, JSON.
+    let all = env.ok(&["sessions"]);
+    assert!(all.starts_with("ID "), "{all}");
+    for word in [
+        "srv-00001",
+        "srv-00002",
+        "192.0.2.7",
+        "Mozilla/5.0 (test)",
+        "broker",
+        "direct",
+        "12345",
+        "console-key",
+    ] {
+        assert!(all.contains(word), "{word} missing: {all}");
+    }
+    let live = env.ok(&["sessions", "--live"]);
+    assert_eq!(live.lines().count(), 2, "{live}");
+    assert!(
+        live.contains("srv-00001") && !live.contains("srv-00002"),
+        "{live}"
+    );
+    let json: Value = serde_json::from_str(&env.ok(&["sessions", "--json"])).unwrap();
+    let rows = json["sessions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["live"], true);
+    assert_eq!(rows[0]["bytes_to_client"], 12345);
+    assert_eq!(rows[1]["mode"], "direct");
+    assert_eq!(rows[1]["link_id"], 1);
+    let text = format!("{all}{live}{json}");
+    let session_hash: String =
+        env.value("SELECT session_hash FROM console_sessions WHERE mode = 'direct'");
+    for secret in [session.as_str(), session_hash.as_str(), "live-hash-1"] {
+        assert!(!text.contains(secret), "a secret in the listing: {text}");
+    }
+
+    // The API: admin only, ?live=1, bad queries refused.
+    let reply = serve.get("/api/v1/sessions?live=1", &keys.admin);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let listed = reply.json()["sessions"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["server"], "srv-00001");
+    assert!(!reply.body.contains("live-hash-1"));
+    let reply = serve.get("/api/v1/sessions", &keys.admin);
+    assert_eq!(reply.json()["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        serve.get("/api/v1/sessions?limit=1", &keys.admin).json()["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    for bad in ["?live=maybe", "?limit=0", "?color=red"] {
+        let reply = serve.get(&format!("/api/v1/sessions{bad}"), &keys.admin);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+    }
+    assert_eq!(serve.get("/api/v1/sessions", &keys.console).status, 403);
+
+    // Revoke, suspend and resume through the API.
+    let reply = serve.post("/api/v1/servers/srv-00001/revoke", &keys.console);
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    let reply = serve.post("/api/v1/servers/srv-00001/revoke", &keys.admin);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["revoked"]["stopped"], 1);
+    assert_eq!(
+        stop_requested(&env, "live-hash-1").as_deref(),
+        Some("revoked")
+    );
+    let reply = serve.post("/api/v1/servers/srv-00002/suspend", &keys.admin);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["suspended_by"], "admin-key");
+    let by: String = env.value("SELECT suspended_by FROM suspended WHERE server = 'srv-00002'");
+    assert_eq!(by, "admin-key");
+    assert_eq!(refresh(&serve, &session), 403);
+    let reply = serve.post("/api/v1/servers/srv-00002/resume", &keys.admin);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["was_suspended"], true);
+    assert_eq!(
+        serve
+            .post("/api/v1/servers/no-such/suspend", &keys.admin)
+            .status,
+        404
+    );
+    assert_eq!(
+        serve
+            .post("/api/v1/servers/bad_name/suspend", &keys.admin)
+            .status,
+        400
+    );
+}
