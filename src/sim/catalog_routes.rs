@@ -10,7 +10,7 @@ use super::api_error::ApiError;
 use super::catalog::{Catalog, DATACENTERS, RECOMMENDED_DATACENTER};
 use super::json;
 use super::query::{Query, sort_by};
-use super::routes::Answer;
+use super::ctx::Answer;
 use super::selector::Selector;
 
 /// Compares two entries on a field: numbers as numbers, else as strings

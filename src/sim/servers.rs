@@ -7,7 +7,7 @@ use super::api_error::ApiError;
 use super::catalog::{self, DATACENTERS, IMAGES, LOCATIONS, SERVER_TYPES};
 use super::json;
 use super::query::{Query, sort_by};
-use super::routes::{Answer, Ctx, body_json};
+use super::ctx::{Answer, Ctx, body_json};
 use super::selector::Selector;
 use super::state::{ConsoleTicket, NewServer, Server, Verb, check_labels, check_name, labels_from};
 
