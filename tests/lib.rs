@@ -19,6 +19,7 @@ mod nginx;
 mod panel;
 mod queue;
 mod serve;
+mod simconsole;
 mod simulator;
 mod spool;
 mod stall;

@@ -28,8 +28,10 @@ use crate::vnc_auth;
 const HANDSHAKE_TIME: Duration = Duration::from_secs(60);
 /// How often the loop looks for changes when the client is quiet.
 const POLL: Duration = Duration::from_millis(100);
-/// A write that makes no progress for this long ends the connection.
-const WRITE_STALL: Duration = Duration::from_secs(10);
+/// A write that makes no progress for this long ends the connection
+/// (twice this at most: a message's write may stall once after a partial
+/// write and once more on its rest).
+const WRITE_STALL: Duration = Duration::from_secs(5);
 /// Bytes per websocket message of an update.
 const CHUNK: usize = 64 * 1024;
 /// How long a closing connection waits for the client's close frame.
@@ -41,6 +43,8 @@ const SCREEN: Rect = Rect {
     w: WIDTH,
     h: HEIGHT,
 };
+
+const WRITE_FAILED: &str = "write failed or stalled";
 
 /// Why a connection ended, for the console's state.
 #[derive(Debug)]
@@ -58,7 +62,12 @@ pub fn run(ws: WebSocket<Stream>, console: &Console, password: &str) {
     let ended = conn.serve(&mut presence, password);
     let End(why) = ended.err().unwrap_or(End("closed"));
     presence.lock().last_end = Some(why);
-    conn.close();
+    if why == WRITE_FAILED {
+        // A close frame would stall the same way: just hang up.
+        let _ = conn.ws.get_ref().socket.shutdown(std::net::Shutdown::Both);
+    } else {
+        conn.close();
+    }
 }
 
 /// Counts the connection in the console's state while it lives, and
@@ -102,7 +111,7 @@ impl Conn {
     fn send(&mut self, bytes: Vec<u8>) -> Result<(), End> {
         self.ws
             .send(Message::binary(bytes))
-            .map_err(|_| End("write failed or stalled"))
+            .map_err(|_| End(WRITE_FAILED))
     }
 
     /// One read: the payload of a binary message, or `None` when nothing
