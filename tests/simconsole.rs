@@ -437,3 +437,66 @@ fn garbage_and_a_client_that_never_reads_end_cleanly() {
     // The server's own format: little-endian, red at bit 16.
     assert_eq!([fb[2], fb[1], fb[0]], BANNER);
 }
+
+/// The console pages in headless Chromium on the simulator's console: the
+/// old `l.html?ws://...#PASSWORD` form and a one-time link. noVNC connects,
+/// draws the console (the banner's colour at the top left, the text in
+/// more colours) and its Ctrl-Alt-Del reaches the console as key events.
+#[test]
+fn a_browser_opens_the_sim_console() {
+    if !crate::browser::browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = crate::serve::setup(&env, &sim);
+    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    let id = first_server(&sim);
+    let banner = format!("#{:02x}{:02x}{:02x}", BANNER[0], BANNER[1], BANNER[2]);
+    let drive = |url: &str, shot: &str| {
+        let shot = crate::browser::shots().join(shot);
+        let report = crate::browser::node(
+            "console.mjs",
+            &[
+                "--url",
+                url,
+                "--expect-colour",
+                &banner,
+                "--size",
+                "640x400",
+                "--screenshot",
+                shot.to_str().unwrap(),
+            ],
+            || format!("the sim console (serve log: {})", serve.log()),
+        );
+        assert!(
+            report["pixels"]["distinctColours"].as_u64().unwrap() > 2,
+            "{report}"
+        );
+        let events = report["events"].as_array().unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e["type"] == "desktopname" && e["name"] == "srv-00001"),
+            "{report}"
+        );
+    };
+
+    let (url, password) = request_console(&sim, id);
+    drive(
+        &format!("http://{}/l.html?{url}#{password}", serve.addr),
+        "sim-l-html.png",
+    );
+    let s = state(&sim, "srv-00001");
+    assert_eq!(s["logins"], 1, "{s}");
+    // Control_L, Alt_L and Delete pressed.
+    assert!(s["key_events"].as_u64().unwrap() >= 3, "{s}");
+    assert!(s["updates_sent"].as_u64().unwrap() >= 1, "{s}");
+
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let link = made.json()["url"].as_str().unwrap().to_string();
+    drive(&link, "sim-console-link.png");
+    assert_eq!(state(&sim, "srv-00001")["logins"], 2);
+    assert!(!serve.log().contains(&password), "{}", serve.log());
+}
