@@ -500,3 +500,51 @@ fn a_browser_opens_the_sim_console() {
     assert_eq!(state(&sim, "srv-00001")["logins"], 2);
     assert!(!serve.log().contains(&password), "{}", serve.log());
 }
+
+/// Older clients: 3.3 gets the security type picked for it, 3.7 a
+/// failure without a reason; a client that asks for the console alone
+/// ends the other viewers.
+#[test]
+fn older_clients_and_an_exclusive_viewer() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let (url, password) = request_console(&sim, first_server(&sim));
+
+    let mut ws = WsClient::connect(&url).unwrap();
+    assert_eq!(ws.read(12).unwrap(), b"RFB 003.008\n");
+    ws.write(b"RFB 003.003\n").unwrap();
+    assert_eq!(
+        ws.read(4).unwrap(),
+        [0, 0, 0, 2],
+        "3.3: VNC authentication, picked"
+    );
+    let mut challenge = [0u8; 16];
+    challenge.copy_from_slice(&ws.read(16).unwrap());
+    ws.write(&hcc::vnc_auth::response(&password, &challenge))
+        .unwrap();
+    assert_eq!(ws.read(4).unwrap(), [0, 0, 0, 0]);
+    ws.write(&[1]).unwrap();
+    assert_eq!(ws.read(4).unwrap(), [2, 0x80, 1, 0x90], "640x400");
+
+    let mut old = WsClient::connect(&url).unwrap();
+    old.read(12).unwrap();
+    old.write(b"RFB 003.007\n").unwrap();
+    assert_eq!(old.read(2).unwrap(), [1, 2]);
+    old.write(&[2]).unwrap();
+    old.read(16).unwrap();
+    old.write(&[0u8; 16]).unwrap();
+    assert_eq!(old.read(4).unwrap(), [0, 0, 0, 1], "3.7: failed, no reason");
+    assert!(old.read(1).is_err());
+
+    // A viewer that does not share: the 3.3 one above is let go.
+    let (mut alone, challenge) = to_challenge(&url);
+    alone
+        .write(&hcc::vnc_auth::response(&password, &challenge))
+        .unwrap();
+    assert_eq!(alone.read(4).unwrap(), [0, 0, 0, 0]);
+    alone.write(&[0]).unwrap();
+    alone.read(24).unwrap();
+    while ws.read(1).is_ok() {}
+    let s = state(&sim, "srv-00001");
+    assert_eq!(s["clients"], 1, "{s}");
+    assert_eq!(s["last_end"], "another client took the console alone");
+}

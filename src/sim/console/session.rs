@@ -62,6 +62,8 @@ pub fn run(ws: WebSocket<Stream>, console: &Console, password: &str) {
     let ended = conn.serve(&mut presence, password);
     let End(why) = ended.err().unwrap_or(End("closed"));
     presence.lock().last_end = Some(why);
+    // Counted out before the goodbye: the linger below is the socket's.
+    drop(presence);
     if why == WRITE_FAILED {
         // A close frame would stall the same way: just hang up.
         let _ = conn.ws.get_ref().socket.shutdown(std::net::Shutdown::Both);
