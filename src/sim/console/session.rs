@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use tungstenite::{Message, WebSocket};
 
+use super::board::{Console, Shared};
 use super::rfb::{
     self, ClientMsg, Parser, PixelFormat, Rect, SECURITY_VNC_AUTH, VERSION_3_8, Version,
 };
 use super::screen::{CELL_H, CELL_W, COLS, Cell, Grid, HEIGHT, PALETTE, ROWS, WIDTH};
-use super::{Console, Shared};
 use crate::http::websocket::Stream;
 use crate::vnc_auth;
 
@@ -413,12 +413,10 @@ mod tests {
     use super::*;
 
     fn console(name: &str) -> Console {
-        Console {
-            shared: std::sync::Mutex::new(Shared {
-                name: name.into(),
-                ..Shared::default()
-            }),
-        }
+        Console::new(Shared {
+            name: name.into(),
+            ..Shared::default()
+        })
     }
 
     #[test]
