@@ -548,3 +548,39 @@ fn older_clients_and_an_exclusive_viewer() {
     assert_eq!(s["clients"], 1, "{s}");
     assert_eq!(s["last_end"], "another client took the console alone");
 }
+
+/// A person types into the sim console in Chromium: the keys reach the
+/// simulator (its state shows them) and the canvas changes.
+#[test]
+fn keys_typed_in_the_browser_reach_the_sim_console() {
+    if !crate::browser::browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    crate::serve::setup(&env, &sim);
+    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    let (url, password) = request_console(&sim, first_server(&sim));
+    let shot = crate::browser::shots().join("sim-typed.png");
+    let report = crate::browser::node(
+        "type.mjs",
+        &[
+            "--url",
+            &format!("http://{}/l.html?{url}#{password}", serve.addr),
+            "--text",
+            "root\\nuptime",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+        || format!("typing into the sim console (serve log: {})", serve.log()),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || state(&sim, "srv-00001")["typed"]
+            == "root\nuptime"),
+        "{report} {}",
+        state(&sim, "srv-00001")
+    );
+    let s = state(&sim, "srv-00001");
+    assert_eq!(s["screen"][4], "srv-00001 login: root");
+    assert_eq!(s["screen"][5], "uptime");
+}
