@@ -28,7 +28,7 @@ fn first_use_creates_the_layout_with_private_modes() {
     );
     assert_eq!(
         tables,
-        "api_keys,commands,console_links,console_sessions,messages,rate_budget,servers,sync_state,vms"
+        "api_keys,commands,console_links,console_sessions,messages,rate_budget,servers,suspended,sync_state,vms"
     );
     let journal: String = env.value("PRAGMA journal_mode");
     assert_eq!(journal, "wal");
