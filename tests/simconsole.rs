@@ -493,6 +493,22 @@ fn a_browser_opens_the_sim_console() {
     assert!(s["key_events"].as_u64().unwrap() >= 3, "{s}");
     assert!(s["updates_sent"].as_u64().unwrap() >= 1, "{s}");
 
+    // A wrong password: the page shows the server's reason.
+    let (url, _) = request_console(&sim, id);
+    crate::browser::node(
+        "console.mjs",
+        &[
+            "--url",
+            &format!("http://{}/l.html?{url}#wrong-pw", serve.addr),
+            "--expect-state",
+            "failed",
+            "--expect-text",
+            "Authentication failed: Authentication failure",
+        ],
+        || "a wrong password on the sim console".to_string(),
+    );
+    assert_eq!(state(&sim, "srv-00001")["auth_failures"], 1);
+
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
     assert_eq!(made.status, 201, "{}", made.body);
     let link = made.json()["url"].as_str().unwrap().to_string();
