@@ -3,7 +3,7 @@
 //! Usage: `bench PATH/TO/hcc` (scripts/bench builds the release binary and
 //! passes it; `bench HCC serve` runs the `hcc serve` section alone, `bench
 //! HCC worker-sync` the worker beside a full sync, `bench HCC metrics`
-//! the `/metrics` row). Every
+//! the `/metrics` row, `bench HCC sim-console` the simulator's console). Every
 //! figure runs on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
@@ -27,6 +27,11 @@ fn main() {
     // `bench HCC worker-sync`: the worker beside a full sync, alone.
     if std::env::args().nth(2).as_deref() == Some("worker-sync") {
         worker_sync(&hcc);
+        return;
+    }
+    // `bench HCC sim-console`: the simulator's console alone.
+    if std::env::args().nth(2).as_deref() == Some("sim-console") {
+        sim_console(&hcc);
         return;
     }
     // `bench HCC metrics`: the `/metrics` row alone.
@@ -66,6 +71,8 @@ fn main() {
     serve_list_memory(&hcc);
     println!();
     metrics(&hcc);
+    println!();
+    sim_console(&hcc);
 }
 
 /// `GET /metrics` of `hcc serve` on a table of 100,000 finished commands:
@@ -1159,4 +1166,188 @@ fn spool_notify(home: &Path, db: &rusqlite::Connection, n: usize, tag: &str) -> 
         took.push(start.elapsed());
     }
     took
+}
+
+/// The simulator's console over loopback: opening it (upgrade, RFB 3.8
+/// handshake, VNC authentication), a full 640x400 update in Raw (1 MB at
+/// 32 bpp), a key press to the update that shows it; then memory and
+/// threads with 50 viewers connected.
+fn sim_console(hcc: &str) {
+    use tungstenite::Message;
+    use tungstenite::client::IntoClientRequest;
+
+    struct Viewer {
+        ws: tungstenite::WebSocket<std::net::TcpStream>,
+        buf: Vec<u8>,
+    }
+    impl Viewer {
+        fn open(url: &str, password: &str) -> Viewer {
+            let mut request = url.into_client_request().expect("console URL");
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+            let host = url
+                .trim_start_matches("ws://")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string();
+            let stream = std::net::TcpStream::connect(host).expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (ws, _) = tungstenite::client(request, stream).expect("upgrade");
+            let mut v = Viewer {
+                ws,
+                buf: Vec::new(),
+            };
+            v.read(12);
+            v.write(b"RFB 003.008\n");
+            let n = v.read(1)[0];
+            v.read(usize::from(n));
+            v.write(&[2]);
+            let mut challenge = [0u8; 16];
+            challenge.copy_from_slice(&v.read(16));
+            v.write(&hcc::vnc_auth::response(password, &challenge));
+            assert_eq!(v.read(4), [0, 0, 0, 0], "VNC authentication");
+            v.write(&[1]);
+            let init = v.read(24);
+            let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]);
+            v.read(name_len as usize);
+            v
+        }
+        fn read(&mut self, n: usize) -> Vec<u8> {
+            while self.buf.len() < n {
+                if let Message::Binary(b) = self.ws.read().expect("read") {
+                    self.buf.extend_from_slice(&b);
+                }
+            }
+            self.buf.drain(..n).collect()
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.ws
+                .send(Message::binary(bytes.to_vec()))
+                .expect("write");
+        }
+        /// Asks for an update and reads it; its size in bytes.
+        fn update(&mut self, incremental: bool) -> usize {
+            self.write(&[3, u8::from(incremental), 0, 0, 0, 0, 2, 128, 1, 144]);
+            let head = self.read(4);
+            let mut total = 4;
+            for _ in 0..u16::from_be_bytes([head[2], head[3]]) {
+                let r = self.read(12);
+                let w = usize::from(u16::from_be_bytes([r[4], r[5]]));
+                let h = usize::from(u16::from_be_bytes([r[6], r[7]]));
+                self.read(w * h * 4);
+                total += 12 + w * h * 4;
+            }
+            total
+        }
+    }
+
+    let sim = Sim::start(hcc, &["--servers", "1", "--rate-limit", "1000000/h"]);
+    let env = sim.env();
+    let token = env
+        .iter()
+        .find(|(k, _)| k == "HCLOUD_TOKEN")
+        .map(|(_, v)| v.clone())
+        .expect("token");
+    let auth = format!("Bearer {token}");
+    let (_, body) = http(&sim.addr, "GET", "/v1/servers", None, Some(&auth));
+    let servers: serde_json::Value = serde_json::from_str(&body).expect("servers");
+    let id = servers["servers"][0]["id"].as_u64().expect("a server");
+    let console = || {
+        let path = format!("/v1/servers/{id}/actions/request_console");
+        let (_, body) = http(&sim.addr, "POST", &path, None, Some(&auth));
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("console");
+        (
+            answer["wss_url"].as_str().expect("wss_url").to_string(),
+            answer["password"].as_str().expect("password").to_string(),
+        )
+    };
+
+    println!("| `hcc sim` console (loopback) | n | median | p90 | p99 | max |");
+    println!("|---|---|---|---|---|---|");
+    let mut open = Vec::new();
+    for _ in 0..50 {
+        let (url, password) = console();
+        let started = Instant::now();
+        drop(Viewer::open(&url, &password));
+        open.push(started.elapsed());
+    }
+    row(
+        "console URL -> ServerInit (upgrade, 3.8 handshake, VNC auth)",
+        open,
+    );
+    let (url, password) = console();
+    let mut viewer = Viewer::open(&url, &password);
+    let mut full = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        assert_eq!(viewer.update(false), 4 + 12 + 640 * 400 * 4);
+        full.push(started.elapsed());
+    }
+    row(
+        "full update 640x400 Raw 32 bpp (1 MB): request -> last byte",
+        full,
+    );
+    let mut keys = Vec::new();
+    for i in 0..200u32 {
+        // A held incremental request, then a key: the update it brings.
+        viewer.write(&[3, 1, 0, 0, 0, 0, 2, 128, 1, 144]);
+        let started = Instant::now();
+        let keysym = if i % 20 == 19 {
+            0xff0d
+        } else {
+            u32::from(b'a')
+        };
+        let mut msg = vec![4, 1, 0, 0];
+        msg.extend_from_slice(&keysym.to_be_bytes());
+        viewer.write(&msg);
+        let head = viewer.read(4);
+        for _ in 0..u16::from_be_bytes([head[2], head[3]]) {
+            let r = viewer.read(12);
+            let w = usize::from(u16::from_be_bytes([r[4], r[5]]));
+            let h = usize::from(u16::from_be_bytes([r[6], r[7]]));
+            viewer.read(w * h * 4);
+        }
+        keys.push(started.elapsed());
+    }
+    row("key press -> the update showing it (held request)", keys);
+    drop(viewer);
+
+    let pid = sim.child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = proc_kb(pid, "VmRSS");
+    let threads = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let threads_before = threads(pid);
+    let mut viewers: Vec<Viewer> = (0..50)
+        .map(|_| {
+            let (url, password) = console();
+            Viewer::open(&url, &password)
+        })
+        .collect();
+    for v in &mut viewers {
+        v.update(false);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = proc_kb(pid, "VmRSS");
+    println!();
+    println!("| `hcc sim` console, 50 viewers connected (each sent a full update) | value |");
+    println!("|---|---|");
+    println!(
+        "| VmRSS before / after | {:.1} MB / {:.1} MB |",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
+    println!(
+        "| memory per viewer | {:.0} KB |",
+        after.saturating_sub(before) as f64 / 50.0
+    );
+    println!(
+        "| threads per viewer | {:.1} |",
+        (threads(pid) - threads_before) as f64 / 50.0
+    );
 }

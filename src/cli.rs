@@ -450,7 +450,8 @@ pub struct SimArgs {
     /// Extra delay before every API answer, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency: u64,
-    /// Make the rate-limit clock run this many times faster than real time.
+    /// Make the rate-limit clock, and the minute a console URL can be
+    /// opened in, run this many times faster than real time.
     #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
     pub time_scale: f64,
     /// Seed for fault injection and generated passwords, for repeatable

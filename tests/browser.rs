@@ -21,14 +21,14 @@ fn repo() -> &'static Path {
 }
 
 /// Where screenshots go: `target/browser/`.
-fn shots() -> PathBuf {
+pub fn shots() -> PathBuf {
     let dir = repo().join("target/browser");
     std::fs::create_dir_all(&dir).expect("create target/browser");
     dir
 }
 
 /// Whether node, chromium and the driver are here; a loud SKIP otherwise.
-fn browser_ready() -> bool {
+pub fn browser_ready() -> bool {
     let driver = repo().join("tests/browser/node_modules/playwright-core");
     let missing = if !crate::test::have("node") {
         Some("node")
@@ -59,7 +59,7 @@ fn drive(url: &str, extra: &[&str]) -> Value {
 /// Runs a driver in tests/browser (60 s at most); returns its last JSON
 /// line, failing the test with it and what the driver printed on stderr
 /// unless the run passed (exit 0, `"ok": true`). `what` names the check.
-fn node(script: &str, args: &[&str], what: impl Fn() -> String) -> Value {
+pub fn node(script: &str, args: &[&str], what: impl Fn() -> String) -> Value {
     let out = Command::new("timeout")
         .arg("60")
         .arg("node")

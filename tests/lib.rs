@@ -21,6 +21,7 @@ mod panel;
 mod queue;
 mod robustness;
 mod serve;
+mod simconsole;
 mod simulator;
 mod spool;
 mod stall;

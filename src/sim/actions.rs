@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use serde_json::json;
 
 use super::api_error::ApiError;
+use super::ctx::{Answer, Ctx};
 use super::json;
 use super::query::{Query, sort_by};
-use super::routes::{Answer, Ctx};
 use super::state::{Action, Progress};
 
 const SORT_FIELDS: &[&str] = &["id", "command", "status", "started", "finished"];

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::catalog::{Catalog, DATACENTERS, RECOMMENDED_DATACENTER};
+use super::ctx::Answer;
 use super::json;
 use super::query::{Query, sort_by};
-use super::routes::Answer;
 use super::selector::Selector;
 
 /// Compares two entries on a field: numbers as numbers, else as strings

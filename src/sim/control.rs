@@ -14,13 +14,18 @@
 //! - `POST /_sim/rate_limit_next` `{"count": N}`: the next N API requests
 //!   answer 429, as `--fail 429:P` would, but on demand.
 //! - `GET /_sim/consoles`: the console tickets handed out (server, token,
-//!   URL, password, issue time), to check what a client shows against them.
+//!   URL, password, issue time, whether its URL has expired), to check
+//!   what a client shows against them.
+//! - `GET /_sim/consoles/{id}` (a server id or name): the live console of
+//!   that server: clients connected and authenticated, logins and failed
+//!   ones, the text typed, the last pointer, the cut text, updates sent,
+//!   and the screen's text rows.
 
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
+use super::ctx::body_json;
 use super::json;
-use super::routes::body_json;
 use super::service::Sim;
 use super::state::{Labels, labels_from};
 use crate::http::{Request, Response};
@@ -31,7 +36,10 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
         ("GET", ["_sim", "stats"]) => Ok((200, sim.stats_json())),
         ("POST", ["_sim", "servers"]) => create_server(sim, &request.body),
         ("DELETE", ["_sim", "servers", id]) => match id.parse::<u64>() {
-            Ok(id) => sim.lock().state.remove(id).map(|()| (200, json!({}))),
+            Ok(id) => sim.lock().state.remove(id).map(|()| {
+                sim.consoles.forget(id);
+                (200, json!({}))
+            }),
             Err(_) => Err(ApiError::not_found("server")),
         },
         ("POST", ["_sim", "fail_next_action"]) => {
@@ -40,6 +48,7 @@ pub fn handle(sim: &Sim, request: &Request) -> Response {
         }
         ("POST", ["_sim", "rate_limit_next"]) => rate_limit_next(sim, &request.body),
         ("GET", ["_sim", "consoles"]) => Ok((200, consoles(sim))),
+        ("GET", ["_sim", "consoles", server]) => console(sim, server),
         ("POST", ["_sim", "lose_next_answer"]) => lose_next_answer(sim, &request.body),
         _ => Err(ApiError::not_found("route")),
     };
@@ -99,6 +108,7 @@ fn create_server(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {
 }
 
 fn consoles(sim: &Sim) -> Value {
+    let now_ms = sim.clock.now_ms();
     let inner = sim.lock();
     let tickets: Vec<Value> = inner
         .state
@@ -111,8 +121,23 @@ fn consoles(sim: &Sim) -> Value {
                 "wss_url": t.wss_url,
                 "password": t.password,
                 "issued": sim.clock.rfc3339(t.issued_ms),
+                "expired": sim.console_expired(t.issued_ms, now_ms),
             })
         })
         .collect();
     json!({ "consoles": tickets })
+}
+
+/// One server's live console, by server id or name.
+fn console(sim: &Sim, server: &str) -> Result<(u16, Value), ApiError> {
+    let (id, name) = {
+        let inner = sim.lock();
+        let found = match server.parse::<u64>() {
+            Ok(id) => inner.state.server(id).ok(),
+            Err(_) => inner.state.server_by_name(server),
+        };
+        let found = found.ok_or_else(|| ApiError::not_found("server"))?;
+        (found.id, found.name.clone())
+    };
+    Ok((200, sim.consoles.json(id, &name)))
 }

@@ -17,8 +17,11 @@ mod bucket;
 mod catalog;
 mod catalog_routes;
 pub(crate) mod clock;
+mod console;
 mod control;
+mod ctx;
 mod faults;
+mod front;
 mod json;
 mod options;
 mod query;
@@ -103,7 +106,7 @@ pub fn run(args: SimArgs) -> Result<ExitCode, Error> {
     crate::http::Server::new(
         listener,
         limits,
-        Arc::new(move |request| sim.handle(request)),
+        Arc::new(move |request| front::handle(&sim, request)),
     )
     .map_err(|e| Error::Failed(format!("cannot serve: {e}")))?
     .run();

@@ -2,34 +2,12 @@
 //! with the label `/_sim/stats` counts it under, and the dispatch of a
 //! route to its handler.
 
-use serde_json::Value;
-
 use super::api_error::ApiError;
-use super::catalog::Catalog;
-use super::clock::Clock;
-use super::options::Upstream;
+use super::ctx::{Answer, Ctx};
 use super::query::Query;
-use super::rng::Rng;
-use super::state::{State, Verb};
+use super::state::Verb;
 use super::{actions, catalog_routes, servers};
 use crate::http::Request;
-
-/// What a handler works with: the state under the lock, and the moment
-/// the request arrived.
-pub struct Ctx<'a> {
-    pub state: &'a mut State,
-    pub rng: &'a mut Rng,
-    pub clock: &'a Clock,
-    pub catalog: &'a Catalog,
-    pub now_ms: u64,
-    /// `ws://HOST:PORT`, where console websockets will be served.
-    pub console_base: &'a str,
-    /// A real console to hand out instead (`--console-upstream`).
-    pub console_upstream: Option<&'a Upstream>,
-}
-
-/// A handler's answer: status and JSON body, or an API error.
-pub type Answer = Result<(u16, Value), ApiError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -129,17 +107,6 @@ pub fn dispatch(route: Route, ctx: &mut Ctx<'_>, request: &Request) -> Answer {
         Route::GetLocation(id) => catalog_routes::one(&ctx.catalog.locations, "location", id),
         Route::ListDatacenters => catalog_routes::datacenters(ctx.catalog, q),
         Route::GetDatacenter(id) => catalog_routes::one(&ctx.catalog.datacenters, "datacenter", id),
-    }
-}
-
-/// A request body as JSON; a body that does not parse is `json_error`.
-pub fn body_json(body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::json_error(&e.to_string()))?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(ApiError::json_error("the body must be a JSON object"))
     }
 }
 

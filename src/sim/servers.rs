@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::catalog::{self, DATACENTERS, IMAGES, LOCATIONS, SERVER_TYPES};
+use super::ctx::{Answer, Ctx, body_json};
 use super::json;
 use super::query::{Query, sort_by};
-use super::routes::{Answer, Ctx, body_json};
 use super::selector::Selector;
 use super::state::{ConsoleTicket, NewServer, Server, Verb, check_labels, check_name, labels_from};
 

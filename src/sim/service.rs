@@ -23,10 +23,12 @@ use super::api_error::ApiError;
 use super::bucket::{Bucket, Snapshot};
 use super::catalog::Catalog;
 use super::clock::Clock;
+use super::console::{Consoles, URL_LIFETIME_MS};
+use super::ctx::Ctx;
 use super::faults::{Fault, Faults};
 use super::options::{Options, Upstream};
 use super::rng::Rng;
-use super::routes::{self, Ctx};
+use super::routes;
 use super::state::State;
 use crate::http::{Reply, Request, Response};
 
@@ -64,6 +66,10 @@ pub struct Sim {
     console_base: String,
     console_upstream: Option<Upstream>,
     action_feed: bool,
+    /// `--time-scale`: simulated time runs this many times faster.
+    time_scale: f64,
+    /// The live consoles behind `/console/{id}`.
+    pub consoles: Consoles,
 }
 
 impl Sim {
@@ -92,6 +98,8 @@ impl Sim {
             console_base,
             console_upstream: options.console_upstream.clone(),
             action_feed: options.action_feed,
+            time_scale: options.time_scale,
+            consoles: Consoles::default(),
         }
     }
 
@@ -100,22 +108,30 @@ impl Sim {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn handle(&self, request: &Request) -> Reply {
-        if request.path == "/v1" || request.path.starts_with("/v1/") {
-            let reply = self.api(request);
-            if !self.latency.is_zero() {
-                std::thread::sleep(self.latency);
-            }
-            reply
-        } else if request.path.starts_with("/_sim/") {
-            Reply::Answer(super::control::handle(self, request))
-        } else {
-            let error = ApiError::not_found("route");
-            Reply::Answer(Response::json(error.status, &error.body()))
-        }
+    /// `ws://HOST:PORT`, where the simulator's own consoles are served.
+    pub fn console_base(&self) -> &str {
+        &self.console_base
     }
 
-    fn api(&self, request: &Request) -> Reply {
+    /// Whether a console URL issued at `issued_ms` can no longer be
+    /// opened at `now_ms`: a minute has passed in the simulator's time,
+    /// which `--time-scale` speeds up like the bucket's.
+    pub fn console_expired(&self, issued_ms: u64, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(issued_ms) as f64 * self.time_scale;
+        elapsed > URL_LIFETIME_MS as f64
+    }
+
+    /// An API request under `/v1`, through the whole pipeline; the
+    /// `--latency` delay comes after the lock is released.
+    pub fn api(&self, request: &Request) -> Reply {
+        let reply = self.pipeline(request);
+        if !self.latency.is_zero() {
+            std::thread::sleep(self.latency);
+        }
+        reply
+    }
+
+    fn pipeline(&self, request: &Request) -> Reply {
         let segments: Vec<&str> = request.path["/v1".len()..]
             .split('/')
             .filter(|s| !s.is_empty())
