@@ -6,7 +6,9 @@
 use serde_json::Value;
 
 use crate::serve::{Serve, link, page_data, setup};
-use crate::test::{Env, Sim};
+use std::time::Duration;
+
+use crate::test::{Env, Sim, Worker, eventually};
 
 fn post(serve: &Serve, path: &str) -> u16 {
     serve.request("POST", path, None, None).status
@@ -301,4 +303,46 @@ fn sessions_are_listed_without_secrets_and_cut_through_the_api() {
             .status,
         400
     );
+}
+
+#[test]
+fn a_queued_console_for_a_suspended_server_fails_and_asks_hetzner_nothing() {
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    env.ok(&["suspend", "srv-00001"]);
+    let worker = Worker::start(&env, &sim, "3600");
+    let refused: i64 = env
+        .ok(&["push", "--id", "console", "srv-00001"])
+        .trim()
+        .parse()
+        .unwrap();
+    let allowed: i64 = env
+        .ok(&["push", "--id", "console", "srv-00002"])
+        .trim()
+        .parse()
+        .unwrap();
+    let state =
+        |id: i64| -> String { env.value(&format!("SELECT state FROM commands WHERE id = {id}")) };
+    assert!(
+        eventually(Duration::from_secs(15), || state(refused) == "failed"
+            && state(allowed) == "done"),
+        "{} {}\n{}",
+        state(refused),
+        state(allowed),
+        worker.log()
+    );
+    let error: String = env.value(&format!("SELECT error FROM commands WHERE id = {refused}"));
+    assert!(
+        error.contains("suspended") && error.contains("hcc resume srv-00001"),
+        "{error}"
+    );
+    assert_eq!(
+        consoles(&sim),
+        1,
+        "only the other server's console was requested"
+    );
+    let password: Option<String> =
+        env.value("SELECT console_password FROM servers WHERE name = 'srv-00001'");
+    assert_eq!(password, None);
 }

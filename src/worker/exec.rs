@@ -87,6 +87,13 @@ pub fn start(
         Verb::Reboot => power(Power::Reboot, cloud),
         Verb::Reset => power(Power::Reset, cloud),
         Verb::Console => {
+            // A panel asking for a suspended customer's console: refused
+            // here as hcc serve refuses it (`hcc resume NAME` lifts it).
+            if cloud.store.is_suspended(name)? {
+                return Err(Error::Refused(format!(
+                    "consoles of `{name}` are suspended (hcc resume {name})"
+                )));
+            }
             let (id, _, at) = server::console_now(cloud, name)?;
             // The credentials are in the row; the result says only when.
             Ok(Started::Done(json!({"server_id": id, "console_at": at})))
