@@ -9,6 +9,7 @@ pub mod assets;
 pub mod cli;
 pub(crate) mod cloud;
 pub mod config;
+pub mod console;
 mod consumer;
 mod demo;
 pub mod error;
