@@ -14,24 +14,18 @@ use super::wsio::WsIo;
 /// Each step of the browser's handshake may take this long.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the handshake; the websocket and what the client sent past its
-/// security choice (usually nothing: ClientInit comes on its own).
-pub fn handshake<S: Socket>(
-    ws: WebSocket<S>,
-) -> Result<(WebSocket<S>, Vec<u8>), (WebSocket<S>, String)> {
+/// Runs the handshake; what the client sent past its security choice
+/// (usually nothing: ClientInit comes on its own) belongs to the relay.
+pub fn handshake<S: Socket>(ws: &mut WebSocket<S>) -> Result<Vec<u8>, String> {
     let Some(socket) = ws.get_ref().tcp() else {
-        return Err((ws, "the client's connection cannot be waited on".into()));
+        return Err("the client's connection cannot be waited on".into());
     };
-    let set = socket
+    socket
         .set_read_timeout(Some(STEP_TIMEOUT))
         .and_then(|()| socket.set_write_timeout(Some(STEP_TIMEOUT)))
-        .and_then(|()| socket.set_nodelay(true));
-    if let Err(e) = set {
-        return Err((ws, format!("cannot set up the client's connection: {e}")));
-    }
+        .and_then(|()| socket.set_nodelay(true))
+        .map_err(|e| format!("cannot set up the client's connection: {e}"))?;
     let mut io = WsIo::new(ws);
-    match rfb::server_handshake(&mut io) {
-        Ok(_) => Ok(io.into_parts()),
-        Err(why) => Err((io.into_parts().0, why)),
-    }
+    rfb::server_handshake(&mut io)?;
+    Ok(io.into_rest())
 }

@@ -90,7 +90,7 @@ pub fn connect(url: &str, password: &str) -> Result<Upstream, String> {
         .max_write_buffer_size(super::relay::MAX_WRITE_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
-    let ws = match tungstenite::client_tls_with_config(request, socket, Some(config), None) {
+    let mut ws = match tungstenite::client_tls_with_config(request, socket, Some(config), None) {
         Ok((ws, _)) => ws,
         Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
             // An expired console URL is answered with an HTTP error.
@@ -111,9 +111,9 @@ pub fn connect(url: &str, password: &str) -> Result<Upstream, String> {
             ));
         }
     };
-    let mut io = WsIo::new(ws);
+    let mut io = WsIo::new(&mut ws);
     rfb::client_handshake(&mut io, password)?;
-    let (ws, rest) = io.into_parts();
+    let rest = io.into_rest();
     Ok(Upstream { ws, rest })
 }
 

@@ -1,20 +1,20 @@
 //! A websocket read and written as a byte stream, for the RFB handshakes:
 //! frame boundaries mean nothing in RFB over websockets, so one message
 //! may hold part of a step or several steps. Whatever was read past the
-//! handshake is handed on to the relay ([`WsIo::into_parts`]).
+//! handshake is handed on to the relay ([`WsIo::into_rest`]).
 
 use std::io::{self, Read, Write};
 
 use tungstenite::{Message, WebSocket};
 
-pub struct WsIo<S> {
-    ws: WebSocket<S>,
+pub struct WsIo<'a, S> {
+    ws: &'a mut WebSocket<S>,
     pending: Vec<u8>,
     at: usize,
 }
 
-impl<S: Read + Write> WsIo<S> {
-    pub fn new(ws: WebSocket<S>) -> WsIo<S> {
+impl<'a, S: Read + Write> WsIo<'a, S> {
+    pub fn new(ws: &'a mut WebSocket<S>) -> WsIo<'a, S> {
         WsIo {
             ws,
             pending: Vec::new(),
@@ -22,14 +22,9 @@ impl<S: Read + Write> WsIo<S> {
         }
     }
 
-    /// The websocket, and the bytes read from it that nobody consumed yet.
-    pub fn into_parts(mut self) -> (WebSocket<S>, Vec<u8>) {
-        let rest = self.pending.split_off(self.at);
-        (self.ws, rest)
-    }
-
-    pub fn get_mut(&mut self) -> &mut WebSocket<S> {
-        &mut self.ws
+    /// The bytes read from the websocket that nobody consumed yet.
+    pub fn into_rest(mut self) -> Vec<u8> {
+        self.pending.split_off(self.at)
     }
 }
 
@@ -47,7 +42,7 @@ pub fn io_error(err: tungstenite::Error) -> io::Error {
     }
 }
 
-impl<S: Read + Write> Read for WsIo<S> {
+impl<S: Read + Write> Read for WsIo<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at >= self.pending.len() {
             match self.ws.read().map_err(io_error)? {
@@ -73,7 +68,7 @@ impl<S: Read + Write> Read for WsIo<S> {
     }
 }
 
-impl<S: Read + Write> Write for WsIo<S> {
+impl<S: Read + Write> Write for WsIo<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.ws
             .send(Message::binary(buf.to_vec()))
