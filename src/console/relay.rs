@@ -7,7 +7,8 @@
 //! is full the other side is not read (TCP's window then slows the
 //! sender). The session ends when a side closes or fails, when nothing
 //! passed either way for the idle time, or when `stop` names a reason
-//! (asked at least every [`Limits::stop_every`]).
+//! (asked at least every [`Limits::stop_every`], with the bytes relayed so
+//! far to the client and from it).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -276,7 +277,7 @@ pub fn relay<C: Socket, U: Socket>(
     client: (WebSocket<C>, Vec<u8>),
     upstream: (WebSocket<U>, Vec<u8>),
     limits: Limits,
-    mut stop: impl FnMut() -> Option<String>,
+    mut stop: impl FnMut(u64, u64) -> Option<String>,
 ) -> Outcome {
     let mut c = Side::new(client.0, "client");
     let mut u = Side::new(upstream.0, "upstream");
@@ -307,7 +308,7 @@ pub fn relay<C: Socket, U: Socket>(
             let more_down = pump(&mut u, &mut c, &mut outcome.to_client, &mut activity)?;
             let now = Instant::now();
             if now >= next_stop {
-                if let Some(why) = stop() {
+                if let Some(why) = stop(outcome.to_client, outcome.from_client) {
                     return Err(End::Stopped(why));
                 }
                 next_stop = now + limits.stop_every;

@@ -32,8 +32,6 @@ mod exchange;
 mod head;
 mod pool;
 mod server;
-// Until the console broker and the simulator's console take it up.
-#[allow(dead_code)]
 pub mod websocket;
 
 pub use server::Server;
@@ -159,14 +157,12 @@ pub enum Reply {
     /// Switch protocols (a websocket): `response` (a 101) is written, then
     /// the connection leaves HTTP for good and `then` runs on a thread of
     /// its own with it ([`websocket::upgrade`] builds this).
-    #[allow(dead_code)]
     Upgrade {
         response: Response,
         then: Box<dyn FnOnce(Upgraded) + Send>,
     },
 }
 
-#[allow(dead_code)]
 /// A connection handed over by [`Reply::Upgrade`], in blocking mode
 /// without timeouts: its new owner sets what it needs.
 pub struct Upgraded {

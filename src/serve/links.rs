@@ -7,6 +7,11 @@
 //! page carries a session token in its body (never in a URL); with it the
 //! page fetches fresh credentials (`POST /c/refresh`) when the connection
 //! drops or its credentials have aged, without a second login.
+//!
+//! In broker mode (`console_mode`, the default) the page gets no
+//! credentials at all: instead of Hetzner's URL and password it gets the
+//! path of a one-time websocket ticket to hcc itself (`/ws/TICKET`,
+//! serve/broker.rs), and a refresh hands out a new ticket.
 
 use serde_json::json;
 
@@ -71,6 +76,9 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
         .store
         .consume_console_link(&auth::hash(token), now(), &req.remote)?
         .ok_or_else(gone)?;
+    if ctx.settings.console_broker {
+        return broker_page(ctx, req, &link, template.body);
+    }
     let opened = same_server(ctx, &link.server, link.server_id)
         .and_then(|id| ctx.request_console(&link.server, id))
         .and_then(|fresh| {
@@ -104,18 +112,66 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
         "refresh": "refresh",
         "session": session,
     });
-    let page = String::from_utf8_lossy(template.body).replacen(
+    let page = with_data(template.body, &data);
+    let connect = format!("'self' {}", websocket_origin(&fresh.wss_url));
+    Ok(pages::secure(
+        reply::html(200, page),
+        &connect,
+        &ctx.settings.frame_ancestors,
+    ))
+}
+
+/// The console page with its data.
+fn with_data(template: &[u8], data: &serde_json::Value) -> String {
+    String::from_utf8_lossy(template).replacen(
         DATA_MARKER,
         &format!(
             "<script type=\"application/json\" id=\"hcc-console\">{}</script>",
             script_safe(&data.to_string())
         ),
         1,
-    );
-    let connect = format!("'self' {}", websocket_origin(&fresh.wss_url));
+    )
+}
+
+/// The console page in broker mode: no credentials, only the path of a
+/// one-time websocket ticket to hcc itself (serve/broker.rs), which asks
+/// Hetzner for the console when the page connects.
+fn broker_page(
+    ctx: &mut Ctx,
+    req: &Incoming,
+    link: &crate::store::OpenedLink,
+    template: &[u8],
+) -> Result<Reply, ApiError> {
+    let opened = same_server(ctx, &link.server, link.server_id).and_then(|_| {
+        let session = auth::random_token()?;
+        let t = now();
+        let id = ctx.store.add_console_session(
+            &auth::hash(&session),
+            link,
+            &req.remote,
+            t,
+            t + ctx.settings.session_ttl,
+        )?;
+        Ok((super::broker::ticket_for(ctx, id)?, session))
+    });
+    let (ws, session) = match opened {
+        Ok(opened) => opened,
+        Err(err) => {
+            if err.status >= 500 {
+                ctx.store.release_console_link(link.id)?;
+            }
+            return Err(err);
+        }
+    };
+    let data = json!({
+        "server": link.server,
+        "ws": ws,
+        "refresh": "refresh",
+        "session": session,
+    });
     Ok(pages::secure(
-        reply::html(200, page),
-        &connect,
+        reply::html(200, with_data(template, &data)),
+        "'self'",
         &ctx.settings.frame_ancestors,
     ))
 }
@@ -173,6 +229,14 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         }
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
+    if ctx.settings.console_broker {
+        // A new ticket, no credentials: hcc fetches those on the upgrade.
+        let ws = super::broker::ticket_for(ctx, session.id)?;
+        return Ok(reply::json(
+            200,
+            &json!({ "server": session.server, "ws": ws }),
+        ));
+    }
     let fresh = ctx.request_console(&session.server, id)?;
     Ok(reply::json(
         200,
@@ -185,7 +249,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 
 /// The server's id when it is still the managed server the link was made
 /// for; a server deleted and made again under its name is not.
-fn same_server(ctx: &Ctx, name: &str, made_for: i64) -> Result<i64, ApiError> {
+pub(super) fn same_server(ctx: &Ctx, name: &str, made_for: i64) -> Result<i64, ApiError> {
     let (_, id) = managed_server(ctx, name)?;
     if id == made_for {
         Ok(id)
