@@ -264,7 +264,7 @@ fn connect_and_relay(
                 return Some("error: hcc serve stopped".into());
             }
             checks += 1;
-            if checks % BYTES_EVERY == 0 {
+            if checks.is_multiple_of(BYTES_EVERY) {
                 let _ = store.session_bytes(session.id, to_client, from_client, now());
             }
             // A database locked for a moment is no reason to end.
