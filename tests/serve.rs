@@ -463,7 +463,7 @@ fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
 }
 
 /// The page's embedded data.
-fn page_data(page: &str) -> Value {
+pub fn page_data(page: &str) -> Value {
     let start = page
         .find(r#"<script type="application/json" id="hcc-console">"#)
         .unwrap_or_else(|| panic!("no console data in the page: {page}"));
@@ -487,6 +487,8 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
     let sim = Sim::start(&["--servers", "2"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
+    // Credentials in the page: direct mode (tests/broker.rs covers broker).
+    env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
     assert_eq!(
         serve
@@ -638,6 +640,7 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
     let first = Sim::start(&["--servers", "1", "--token", &token]);
     let env = Env::new();
     let keys = setup(&env, &first);
+    env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &first, &[]);
     let path = link(&serve, &keys.console, "srv-00001");
     // Hetzner is away: the page says so, and the link stays usable.

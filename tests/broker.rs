@@ -1,0 +1,358 @@
+//! The console broker (`console_mode` broker, the default): a console
+//! page gets a one-time `/ws/TICKET` instead of Hetzner's URL and
+//! password; hcc connects to the console itself (here a real Xvnc behind
+//! websockify, handed out by `hcc sim --console-upstream`), offers the
+//! websocket client RFB 3.8 with security None, relays, and records each
+//! session in `console_sessions`.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+use crate::serve::{Serve, link, page_data, setup};
+use crate::test::{Env, Sim, eventually};
+use crate::vnc::VncServer;
+
+const PASSWORD: &str = "brok3r!x";
+
+/// A VNC console, a simulator handing it out, and `hcc serve`; `None`
+/// (after a SKIP line) without Xvnc.
+struct Setup {
+    vnc: VncServer,
+    sim: Sim,
+    env: Env,
+    keys: crate::serve::Keys,
+}
+
+fn start(upstream_password: &str) -> Option<Setup> {
+    let vnc = VncServer::start(PASSWORD)?;
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        vnc.ws_url(),
+        "--console-password",
+        upstream_password,
+    ]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    Some(Setup {
+        vnc,
+        sim,
+        env,
+        keys,
+    })
+}
+
+/// Opens a fresh console link; the page and its `/ws/TICKET` path.
+fn open_page(serve: &Serve, key: &str) -> (crate::test::Http, String) {
+    let path = link(serve, key, "srv-00001");
+    let page = serve.request("GET", &path, None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let data = page_data(&page.body);
+    let ws = data["ws"].as_str().expect("a ws path in broker mode");
+    let ws = ws.strip_prefix("..").expect("relative to /c/").to_string();
+    assert!(ws.starts_with("/ws/") && ws.len() == 4 + 64, "{ws}");
+    (page, ws)
+}
+
+type Ws = WebSocket<TcpStream>;
+
+/// A websocket to `path` on serve, as noVNC opens it; `Err(status)` when
+/// the upgrade is refused.
+fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
+    let mut request = format!("ws://{}{path}", serve.addr)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    headers.insert("User-Agent", "broker-test/1".parse().unwrap());
+    let stream = TcpStream::connect(&serve.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    match tungstenite::client(request, stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16())
+        }
+        Err(e) => panic!("websocket to {path}: {e}"),
+    }
+}
+
+/// Reads RFB bytes from binary messages until `n` have come.
+struct Rfb {
+    ws: Ws,
+    pending: Vec<u8>,
+}
+
+impl Rfb {
+    fn read(&mut self, n: usize) -> Result<Vec<u8>, String> {
+        while self.pending.len() < n {
+            match self.ws.read() {
+                Ok(Message::Binary(b)) => self.pending.extend_from_slice(&b),
+                Ok(Message::Close(frame)) => return Err(format!("closed: {frame:?}")),
+                Ok(_) => {}
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+        Ok(self.pending.drain(..n).collect())
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.ws.send(Message::binary(bytes.to_vec())).unwrap();
+    }
+
+    /// The client's handshake with security None, ClientInit, and the
+    /// ServerInit's width and height.
+    fn handshake(ws: Ws) -> (Rfb, u16, u16) {
+        let mut rfb = Rfb {
+            ws,
+            pending: Vec::new(),
+        };
+        assert_eq!(rfb.read(12).unwrap(), b"RFB 003.008\n");
+        rfb.send(b"RFB 003.008\n");
+        assert_eq!(rfb.read(2).unwrap(), [1, 1], "only security None");
+        rfb.send(&[1]);
+        assert_eq!(rfb.read(4).unwrap(), [0, 0, 0, 0], "SecurityResult OK");
+        rfb.send(&[1]);
+        let init = rfb.read(24).unwrap();
+        let width = u16::from_be_bytes([init[0], init[1]]);
+        let height = u16::from_be_bytes([init[2], init[3]]);
+        let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]);
+        rfb.read(name_len as usize).unwrap();
+        (rfb, width, height)
+    }
+
+    /// Waits for the end of the connection (a close frame or EOF).
+    fn wait_closed(&mut self) -> Option<String> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(frame)) => return Some(format!("{frame:?}")),
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => return Some("closed".into()),
+                Err(e) => return Some(format!("{e}")),
+            }
+        }
+    }
+}
+
+/// The one session row with this state: (end_reason, to, from,
+/// connected_at, ended_at, user_agent).
+type Row = (
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn last_session(env: &Env) -> Row {
+    env.db()
+        .query_row(
+            "SELECT end_reason, bytes_to_client, bytes_from_client, connected_at, ended_at,
+                    user_agent
+             FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap()
+}
+
+fn ended(env: &Env) -> Row {
+    let mut row = last_session(env);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            row = last_session(env);
+            row.4.is_some()
+        }),
+        "the session did not end: {row:?}"
+    );
+    row
+}
+
+#[test]
+fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (page, ws) = open_page(&serve, &s.keys.console);
+    // The page names neither the console's URL nor its password, and may
+    // connect only to hcc itself.
+    assert!(!page.body.contains(s.vnc.ws_url()), "{}", page.body);
+    assert!(!page.body.contains(PASSWORD), "{}", page.body);
+    assert!(!page.body.contains("wss_url"), "{}", page.body);
+    let csp = page.header("Content-Security-Policy").unwrap().to_string();
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
+    // Nothing asked of Hetzner until the websocket comes.
+    let consoles = |sim: &Sim| {
+        sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(consoles(&s.sim), 0);
+
+    let (mut rfb, width, height) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    assert_eq!((width, height), (1024, 768));
+    assert_eq!(consoles(&s.sim), 1);
+    // A framebuffer update for a corner comes back through the relay.
+    rfb.send(&[3, 0, 0, 0, 0, 0, 0, 16, 0, 16]);
+    assert_eq!(rfb.read(1).unwrap(), [0], "a FramebufferUpdate");
+    // The ticket is spent, whoever tries it next.
+    assert_eq!(connect(&serve, &ws).err(), Some(410));
+    rfb.ws.close(None).unwrap();
+    let _ = rfb.wait_closed();
+    let (reason, to, from, connected, ended_at, agent) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("client closed"));
+    assert!(to > 24 && from >= 10, "bytes to {to}, from {from}");
+    assert!(connected.is_some() && ended_at >= connected);
+    assert_eq!(agent.as_deref(), Some("broker-test/1"));
+    let mode: String = s
+        .env
+        .value("SELECT mode FROM console_sessions ORDER BY id DESC LIMIT 1");
+    assert_eq!(mode, "broker");
+
+    // An unused ticket past its seconds is refused.
+    let (_, stale) = open_page(&serve, &s.keys.console);
+    s.env
+        .db()
+        .execute(
+            "UPDATE console_sessions SET ticket_expires_at = 1 WHERE connected_at IS NULL",
+            [],
+        )
+        .unwrap();
+    assert_eq!(connect(&serve, &stale).err(), Some(410));
+    // A page's refresh brings a new ticket (not credentials) that works.
+    let (page, _) = open_page(&serve, &s.keys.console);
+    let session = page_data(&page.body)["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refreshed = serve.request(
+        "POST",
+        "/c/refresh",
+        Some(&format!(r#"{{"session":"{session}"}}"#)),
+        None,
+    );
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let fresh = refreshed.json();
+    assert!(
+        fresh.get("password").is_none() && fresh.get("wss_url").is_none(),
+        "{fresh}"
+    );
+    let ws = fresh["ws"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("..")
+        .to_string();
+    let (rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    drop(rfb);
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("client closed"));
+    // Malformed tickets and plain GETs.
+    assert_eq!(serve.request("GET", "/ws/short", None, None).status, 404);
+    let plain = format!("/ws/{}", "ab".repeat(32));
+    assert_eq!(serve.request("GET", &plain, None, None).status, 400);
+
+    // Neither the ticket nor a console secret reaches the log.
+    let log = serve.log();
+    assert!(log.contains("GET /ws/<token> 101"), "{log}");
+    assert!(!log.contains(ws.trim_start_matches("/ws/")), "{log}");
+    assert!(!log.contains(PASSWORD), "{log}");
+    for ticket in s.sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .unwrap()
+    {
+        let token = ticket["token"].as_str().unwrap_or("-");
+        assert!(!log.contains(token), "{log}");
+    }
+}
+
+#[test]
+fn a_wrong_console_password_ends_the_session_with_the_servers_reason() {
+    let Some(s) = start("wrong-pw") else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    let mut ws = connect(&serve, &ws).unwrap();
+    // The browser's side is closed with a close frame, not dropped.
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 1011, "{frame:?}");
+            assert!(!frame.reason.contains("127.0.0.1"), "{frame:?}");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    let (reason, ..) = ended(&s.env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: the console server refused the console password"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_stop_request_from_another_process_ends_a_live_session() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    // As `hcc revoke` would, from its own process: the store, not memory.
+    let asked = Instant::now();
+    let status = std::process::Command::new("sqlite3")
+        .arg(s.env.path("hcc.db"))
+        .arg(
+            "PRAGMA busy_timeout = 5000; UPDATE console_sessions SET stop_requested = 'revoked' \
+             WHERE connected_at IS NOT NULL AND ended_at IS NULL;",
+        )
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        s.env
+            .db()
+            .execute(
+                "UPDATE console_sessions SET stop_requested = 'revoked'
+                 WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+                [],
+            )
+            .unwrap();
+    }
+    let closed = rfb.wait_closed();
+    let took = asked.elapsed();
+    // Within a second as a rule; generous here for a loaded machine.
+    assert!(took < Duration::from_secs(5), "took {took:?}: {closed:?}");
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("revoked"));
+    assert!(serve.log().contains("ended: revoked"), "{}", serve.log());
+}
+
+#[test]
+fn an_idle_session_ends_after_the_idle_timeout() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    s.env.ok(&["config", "set", "console_idle_timeout", "1"]);
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    // No update requests: nothing passes either way after ServerInit.
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    let closed = rfb.wait_closed();
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("idle"), "{closed:?}");
+}
