@@ -357,3 +357,172 @@ pub fn relay<C: Socket, U: Socket>(
     u.close(None);
     outcome
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread;
+
+    use tungstenite::protocol::Role;
+
+    use super::*;
+
+    /// Two ends of a websocket over loopback TCP: (server role, client role).
+    fn pair() -> (WebSocket<TcpStream>, WebSocket<TcpStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let near = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (far, _) = listener.accept().unwrap();
+        (
+            WebSocket::from_raw_socket(far, Role::Server, None),
+            WebSocket::from_raw_socket(near, Role::Client, None),
+        )
+    }
+
+    const LIMITS: Limits = Limits {
+        idle: Duration::from_secs(30),
+        stop_every: Duration::from_millis(50),
+    };
+
+    /// A relay between a client and an upstream, on a thread; the
+    /// browser's and the console server's ends, and a stop switch.
+    struct Running {
+        browser: WebSocket<TcpStream>,
+        console: WebSocket<TcpStream>,
+        stop: Arc<AtomicBool>,
+        relay: thread::JoinHandle<Outcome>,
+    }
+
+    fn running(limits: Limits) -> Running {
+        let (client_side, browser) = pair();
+        let (console, upstream_side) = pair();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let relay = thread::spawn(move || {
+            relay(
+                (client_side, Vec::new()),
+                (upstream_side, Vec::new()),
+                limits,
+                |_, _| flag.load(Ordering::SeqCst).then(|| "revoked".to_string()),
+            )
+        });
+        Running {
+            browser,
+            console,
+            stop,
+            relay,
+        }
+    }
+
+    fn binary(ws: &mut WebSocket<TcpStream>) -> Vec<u8> {
+        loop {
+            match ws.read().unwrap() {
+                Message::Binary(b) => return b.to_vec(),
+                Message::Close(_) => panic!("closed"),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_pass_both_ways_and_are_counted_until_the_client_closes() {
+        let mut r = running(LIMITS);
+        for chunk in [&b"RFB "[..], b"003.008\n", b"\x01"] {
+            r.browser.send(Message::binary(chunk.to_vec())).unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 13 {
+            got.extend(binary(&mut r.console));
+        }
+        assert_eq!(got, b"RFB 003.008\n\x01");
+        r.console.send(Message::binary(vec![7u8; 5000])).unwrap();
+        assert_eq!(binary(&mut r.browser), vec![7u8; 5000]);
+        r.browser.close(None).unwrap();
+        let outcome = r.relay.join().unwrap();
+        assert_eq!(
+            outcome,
+            Outcome {
+                end: End::ClientClosed,
+                to_client: 5000,
+                from_client: 13
+            }
+        );
+        // The console server's side was closed too.
+        loop {
+            match r.console.read() {
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_client_that_never_reads_stops_the_reading_of_the_console() {
+        let mut r = running(LIMITS);
+        // The console sends as fast as it can; the browser reads nothing.
+        r.console
+            .get_ref()
+            .set_write_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let chunk = vec![1u8; 64 * 1024];
+        let mut sent = 0usize;
+        let blocked = loop {
+            match r.console.send(Message::binary(chunk.clone())) {
+                Ok(()) => sent += chunk.len(),
+                Err(_) => break true,
+            }
+            if sent > 256 << 20 {
+                break false;
+            }
+        };
+        // The socket buffers on the way hold a few MiB; the relay holds at
+        // most its write buffer and one message.
+        assert!(blocked, "the console could send {sent} bytes");
+        assert!(sent < 64 << 20, "{sent}");
+        r.stop.store(true, Ordering::SeqCst);
+        let outcome = r.relay.join().unwrap();
+        assert_eq!(outcome.end, End::Stopped("revoked".into()));
+        assert!(outcome.to_client as usize <= sent);
+    }
+
+    #[test]
+    fn garbage_and_idleness_end_the_session_with_a_reason() {
+        let mut r = running(LIMITS);
+        r.browser.send(Message::text("hello")).unwrap();
+        let outcome = r.relay.join().unwrap();
+        assert_eq!(
+            outcome.end.reason(),
+            "error: the client sent a text message where RFB needs binary ones"
+        );
+        // Not even websocket framing.
+        let r = running(LIMITS);
+        let mut raw = r.browser.into_inner();
+        raw.write_all(b"GET / HTTP/1.1\r\n\r\n\xff\xff\xff\xff")
+            .unwrap();
+        let outcome = r.relay.join().unwrap();
+        assert!(
+            outcome.end.reason().starts_with("error: client: "),
+            "{outcome:?}"
+        );
+        // Nothing either way.
+        let r = running(Limits {
+            idle: Duration::from_millis(200),
+            ..LIMITS
+        });
+        assert_eq!(r.relay.join().unwrap().end, End::Idle);
+        drop((r.browser, r.console));
+    }
+
+    #[test]
+    fn the_console_closing_closes_the_client_with_a_frame() {
+        let mut r = running(LIMITS);
+        r.console.close(None).unwrap();
+        let outcome = r.relay.join().unwrap();
+        assert_eq!(outcome.end, End::UpstreamClosed);
+        match r.browser.read() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Normal),
+            other => panic!("{other:?}"),
+        }
+    }
+}
