@@ -26,6 +26,6 @@ pub fn handshake<S: Socket>(ws: &mut WebSocket<S>) -> Result<Vec<u8>, String> {
         .and_then(|()| socket.set_nodelay(true))
         .map_err(|e| format!("cannot set up the client's connection: {e}"))?;
     let mut io = WsIo::new(ws);
-    rfb::server_handshake(&mut io)?;
+    rfb::server_handshake(&mut io, None)?;
     Ok(io.into_rest())
 }

@@ -18,7 +18,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Error as WsError, Message, WebSocket};
+use tungstenite::{Bytes, Error as WsError, Message, WebSocket};
 
 /// Each websocket's read buffer: consoles send small updates.
 pub const READ_BUFFER: usize = 16 * 1024;
@@ -117,44 +117,73 @@ pub struct Outcome {
     pub from_client: u64,
 }
 
-/// One side of the relay.
-struct Side<S> {
-    ws: WebSocket<S>,
+/// One side of the relay: a websocket (browser, console server) or a
+/// plain TCP connection (a native viewer, `hcc vnc`).
+pub trait Endpoint {
     /// `client` or `upstream`, for end reasons.
+    fn name(&self) -> &'static str;
+    fn tcp(&self) -> Option<&TcpStream>;
+    /// The next bytes it sent; `None` when nothing is there now.
+    fn receive(&mut self) -> Result<Option<Bytes>, End>;
+    /// Queues bytes for it (what does not fit yet is held).
+    fn push(&mut self, data: Bytes) -> Result<(), End>;
+    /// May more be queued for it, or must its peer wait?
+    fn has_room(&self) -> bool;
+    /// Does it wait for its socket to take queued bytes?
+    fn wants_write(&self) -> bool;
+    /// Writes what is queued, as far as the socket takes it.
+    fn flush(&mut self) -> Result<(), End>;
+    /// Ends the connection (a close frame for a websocket client).
+    fn close(&mut self, end: &End);
+
+    fn closed(&self) -> End {
+        if self.name() == "client" {
+            End::ClientClosed
+        } else {
+            End::UpstreamClosed
+        }
+    }
+
+    fn io_failed(&self, e: io::Error) -> End {
+        match e.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => self.closed(),
+            _ => End::Error(format!("{}: {e}", self.name())),
+        }
+    }
+}
+
+/// Makes a socket wait at most `CLOSE_TIMEOUT` for the closing steps.
+fn closing(tcp: Option<&TcpStream>) {
+    if let Some(tcp) = tcp {
+        let _ = tcp.set_nonblocking(false);
+        let _ = tcp.set_write_timeout(Some(CLOSE_TIMEOUT));
+        let _ = tcp.set_read_timeout(Some(CLOSE_TIMEOUT));
+    }
+}
+
+/// A websocket side: RFB travels in binary messages.
+pub struct WsEnd<S> {
+    ws: WebSocket<S>,
     name: &'static str,
     /// A message for this side that did not fit its buffer yet.
     held: Option<Message>,
-    /// Its buffer waits for the socket to take more.
     want_write: bool,
 }
 
-impl<S: Socket> Side<S> {
-    fn new(mut ws: WebSocket<S>, name: &'static str) -> Side<S> {
+impl<S: Socket> WsEnd<S> {
+    pub fn new(mut ws: WebSocket<S>, name: &'static str) -> WsEnd<S> {
         ws.set_config(|c| {
             c.read_buffer_size = READ_BUFFER;
             c.write_buffer_size = WRITE_BUFFER;
             c.max_write_buffer_size = MAX_WRITE_BUFFER;
         });
-        Side {
+        WsEnd {
             ws,
             name,
             held: None,
             want_write: false,
-        }
-    }
-
-    fn tcp(&self) -> Result<&TcpStream, End> {
-        self.ws
-            .get_ref()
-            .tcp()
-            .ok_or_else(|| End::Error(format!("the {} connection cannot be waited on", self.name)))
-    }
-
-    fn closed(&self) -> End {
-        if self.name == "client" {
-            End::ClientClosed
-        } else {
-            End::UpstreamClosed
         }
     }
 
@@ -165,23 +194,12 @@ impl<S: Socket> Side<S> {
             | WsError::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
                 self.closed()
             }
-            WsError::Io(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::BrokenPipe
-                        | io::ErrorKind::UnexpectedEof
-                ) =>
-            {
-                self.closed()
-            }
+            WsError::Io(e) => self.io_failed(e),
             other => End::Error(format!("{}: {other}", self.name)),
         }
     }
 
-    /// Queues `message`; when the buffer is full it is held (and this
-    /// side's peer is not read until it is written).
-    fn push(&mut self, message: Message) -> Result<(), End> {
+    fn write(&mut self, message: Message) -> Result<(), End> {
         match self.ws.write(message) {
             Ok(()) => Ok(()),
             Err(WsError::WriteBufferFull(message)) => {
@@ -195,11 +213,52 @@ impl<S: Socket> Side<S> {
             Err(e) => Err(self.failed(e)),
         }
     }
+}
 
-    /// Writes what the buffer holds, as far as the socket takes it.
+impl<S: Socket> Endpoint for WsEnd<S> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn tcp(&self) -> Option<&TcpStream> {
+        self.ws.get_ref().tcp()
+    }
+
+    fn receive(&mut self) -> Result<Option<Bytes>, End> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Binary(bytes)) => return Ok(Some(bytes)),
+                Ok(Message::Text(_)) => {
+                    return Err(End::Error(format!(
+                        "the {} sent a text message where RFB needs binary ones",
+                        self.name
+                    )));
+                }
+                Ok(Message::Close(_)) => return Err(self.closed()),
+                // Pings are answered by tungstenite (the pong goes out
+                // with the next flush).
+                Ok(_) => {}
+                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(self.failed(e)),
+            }
+        }
+    }
+
+    fn push(&mut self, data: Bytes) -> Result<(), End> {
+        self.write(Message::Binary(data))
+    }
+
+    fn has_room(&self) -> bool {
+        self.held.is_none()
+    }
+
+    fn wants_write(&self) -> bool {
+        self.want_write || self.held.is_some()
+    }
+
     fn flush(&mut self) -> Result<(), End> {
         if let Some(message) = self.held.take() {
-            self.push(message)?;
+            self.write(message)?;
         }
         match self.ws.flush() {
             Ok(()) => {
@@ -214,90 +273,182 @@ impl<S: Socket> Side<S> {
         }
     }
 
-    /// Ends the websocket: a close frame, written within a second at most.
-    fn close(mut self, frame: Option<CloseFrame>) {
-        if let Some(tcp) = self.ws.get_ref().tcp() {
-            let _ = tcp.set_nonblocking(false);
-            let _ = tcp.set_write_timeout(Some(CLOSE_TIMEOUT));
-            let _ = tcp.set_read_timeout(Some(CLOSE_TIMEOUT));
-        }
+    fn close(&mut self, end: &End) {
+        closing(self.tcp());
+        // Only the client hears why; the console server just hears goodbye.
+        let frame = (self.name == "client").then(|| end.to_client());
         let _ = self.ws.close(frame);
         let _ = self.ws.flush();
-        if let Some(tcp) = self.ws.get_ref().tcp() {
+        if let Some(tcp) = self.tcp() {
             let _ = tcp.shutdown(std::net::Shutdown::Both);
         }
     }
 }
 
+/// A plain TCP side: a native VNC viewer speaks RFB on the socket.
+pub struct TcpEnd {
+    stream: TcpStream,
+    name: &'static str,
+    out: Vec<u8>,
+    at: usize,
+}
+
+impl TcpEnd {
+    pub fn new(stream: TcpStream, name: &'static str) -> TcpEnd {
+        TcpEnd {
+            stream,
+            name,
+            out: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Endpoint for TcpEnd {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn tcp(&self) -> Option<&TcpStream> {
+        Some(&self.stream)
+    }
+
+    fn receive(&mut self) -> Result<Option<Bytes>, End> {
+        let mut buf = [0u8; READ_BUFFER];
+        match self.stream.read(&mut buf) {
+            Ok(0) => Err(self.closed()),
+            Ok(n) => Ok(Some(Bytes::copy_from_slice(&buf[..n]))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(self.io_failed(e)),
+        }
+    }
+
+    fn push(&mut self, data: Bytes) -> Result<(), End> {
+        self.out.extend_from_slice(&data);
+        Ok(())
+    }
+
+    fn has_room(&self) -> bool {
+        self.out.len() - self.at < MAX_WRITE_BUFFER
+    }
+
+    fn wants_write(&self) -> bool {
+        self.at < self.out.len()
+    }
+
+    fn flush(&mut self) -> Result<(), End> {
+        while self.at < self.out.len() {
+            match self.stream.write(&self.out[self.at..]) {
+                Ok(0) => return Err(self.closed()),
+                Ok(n) => self.at += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_failed(e)),
+            }
+        }
+        if self.at == self.out.len() {
+            self.out.clear();
+            self.at = 0;
+        } else if self.at > MAX_WRITE_BUFFER {
+            self.out.drain(..self.at);
+            self.at = 0;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, _end: &End) {
+        closing(self.tcp());
+        let _ = self.flush();
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// Moves what `src` has ready to `dst`; true when `src` may have more
 /// (its turn ended before it ran dry).
-fn pump<A: Socket, B: Socket>(
-    src: &mut Side<A>,
-    dst: &mut Side<B>,
+fn pump(
+    src: &mut impl Endpoint,
+    dst: &mut impl Endpoint,
     count: &mut u64,
     activity: &mut Instant,
 ) -> Result<bool, End> {
     let mut more = false;
     for turn in 0.. {
-        if dst.held.is_some() {
+        if !dst.has_room() {
             break;
         }
         if turn == BATCH {
             more = true;
             break;
         }
-        match src.ws.read() {
-            Ok(Message::Binary(bytes)) => {
+        match src.receive()? {
+            Some(bytes) => {
                 *count += bytes.len() as u64;
                 *activity = Instant::now();
-                dst.push(Message::Binary(bytes))?;
+                dst.push(bytes)?;
             }
-            Ok(Message::Text(_)) => {
-                return Err(End::Error(format!(
-                    "the {} sent a text message where RFB needs binary ones",
-                    src.name
-                )));
-            }
-            Ok(Message::Close(_)) => return Err(src.closed()),
-            Ok(_) => {}
-            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(src.failed(e)),
+            None => break,
         }
     }
-    // A pong or close reply tungstenite queued on `src` goes out too.
+    // A pong or close reply queued on `src` goes out too.
     src.flush()?;
     dst.flush()?;
     Ok(more)
 }
 
-/// Relays until the session ends; closes both websockets.
+/// Relays between two websockets until the session ends; closes both.
 /// `client_rest`/`upstream_rest`: bytes each side sent during its
 /// handshake that belong to the other.
 pub fn relay<C: Socket, U: Socket>(
     client: (WebSocket<C>, Vec<u8>),
     upstream: (WebSocket<U>, Vec<u8>),
     limits: Limits,
+    stop: impl FnMut(u64, u64) -> Option<String>,
+) -> Outcome {
+    relay_ends(
+        (WsEnd::new(client.0, "client"), client.1),
+        (WsEnd::new(upstream.0, "upstream"), upstream.1),
+        limits,
+        stop,
+    )
+}
+
+/// Relays between any two sides (a viewer's TCP connection and a
+/// console's websocket for `hcc vnc`); closes both.
+pub fn relay_ends(
+    client: (impl Endpoint, Vec<u8>),
+    upstream: (impl Endpoint, Vec<u8>),
+    limits: Limits,
     mut stop: impl FnMut(u64, u64) -> Option<String>,
 ) -> Outcome {
-    let mut c = Side::new(client.0, "client");
-    let mut u = Side::new(upstream.0, "upstream");
+    let (mut c, c_rest) = client;
+    let (mut u, u_rest) = upstream;
     let mut outcome = Outcome {
         end: End::ClientClosed,
         to_client: 0,
         from_client: 0,
     };
+    let waitable = |side: &dyn Endpoint| -> Result<(), End> {
+        side.tcp()
+            .ok_or_else(|| {
+                End::Error(format!(
+                    "the {} connection cannot be waited on",
+                    side.name()
+                ))
+            })?
+            .set_nonblocking(true)
+            .map_err(|e| End::Error(format!("cannot relay: {e}")))
+    };
     let run = (|| -> Result<(), End> {
-        for side in [c.tcp()?, u.tcp()?] {
-            side.set_nonblocking(true)
-                .map_err(|e| End::Error(format!("cannot relay: {e}")))?;
+        waitable(&c)?;
+        waitable(&u)?;
+        if !c_rest.is_empty() {
+            outcome.from_client += c_rest.len() as u64;
+            u.push(Bytes::from(c_rest))?;
         }
-        if !client.1.is_empty() {
-            outcome.from_client += client.1.len() as u64;
-            u.push(Message::binary(client.1))?;
-        }
-        if !upstream.1.is_empty() {
-            outcome.to_client += upstream.1.len() as u64;
-            c.push(Message::binary(upstream.1))?;
+        if !u_rest.is_empty() {
+            outcome.to_client += u_rest.len() as u64;
+            c.push(Bytes::from(u_rest))?;
         }
         let mut activity = Instant::now();
         let mut next_stop = Instant::now() + limits.stop_every;
@@ -323,7 +474,7 @@ pub fn relay<C: Socket, U: Socket>(
                 next_stop.min(idle_at).saturating_duration_since(now)
             };
             // A side is read only while its peer has room; written while
-            // its buffer waits. Hang-ups and errors are reported anyway.
+            // bytes wait for it. Hang-ups and errors are reported anyway.
             let flags = |reading: bool, writing: bool| {
                 let mut f = PollFlags::empty();
                 if reading {
@@ -334,15 +485,16 @@ pub fn relay<C: Socket, U: Socket>(
                 }
                 f
             };
-            let (cf, uf) = (
-                flags(u.held.is_none(), c.want_write || c.held.is_some()),
-                flags(c.held.is_none(), u.want_write || u.held.is_some()),
-            );
+            let cf = flags(u.has_room(), c.wants_write());
+            let uf = flags(c.has_room(), u.wants_write());
             let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
                 tv_sec: 1,
                 tv_nsec: 0,
             });
-            let mut fds = [PollFd::new(c.tcp()?, cf), PollFd::new(u.tcp()?, uf)];
+            let (Some(ct), Some(ut)) = (c.tcp(), u.tcp()) else {
+                return Err(End::Error("a connection cannot be waited on".into()));
+            };
+            let mut fds = [PollFd::new(ct, cf), PollFd::new(ut, uf)];
             match poll(&mut fds, Some(&timeout)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(End::Error(format!("cannot wait on the connections: {e}"))),
@@ -352,9 +504,8 @@ pub fn relay<C: Socket, U: Socket>(
     if let Err(end) = run {
         outcome.end = end;
     }
-    let to_client = outcome.end.to_client();
-    c.close(Some(to_client));
-    u.close(None);
+    c.close(&outcome.end);
+    u.close(&outcome.end);
     outcome
 }
 

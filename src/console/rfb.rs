@@ -181,8 +181,13 @@ pub fn client_handshake(s: &mut (impl Read + Write), password: &str) -> Result<V
 const CLIENT: &str = "the client";
 
 /// The server side toward a browser or viewer: version 3.8 offered,
-/// security None, up to the point where ClientInit comes.
-pub fn server_handshake(s: &mut (impl Read + Write)) -> Result<Version, String> {
+/// security None, or VNC authentication with `password` (a viewer beyond
+/// this machine, `hcc vnc --allow-remote`), up to the point where
+/// ClientInit comes.
+pub fn server_handshake(
+    s: &mut (impl Read + Write),
+    password: Option<&str>,
+) -> Result<Version, String> {
     let step = "version exchange";
     s.write_all(Version::V3_8.greeting())
         .and_then(|()| s.flush())
@@ -205,36 +210,62 @@ pub fn server_handshake(s: &mut (impl Read + Write)) -> Result<Version, String> 
         }
     };
     let step = "security handshake";
+    let write = write_err(CLIENT, step);
+    let offered = if password.is_some() {
+        SECURITY_VNC
+    } else {
+        SECURITY_NONE
+    };
     if version == Version::V3_3 {
-        s.write_all(&u32::from(SECURITY_NONE).to_be_bytes())
+        s.write_all(&u32::from(offered).to_be_bytes())
             .and_then(|()| s.flush())
-            .map_err(write_err(CLIENT, step))?;
+            .map_err(&write)?;
+    } else {
+        s.write_all(&[1, offered])
+            .and_then(|()| s.flush())
+            .map_err(&write)?;
+        let mut choice = [0u8; 1];
+        s.read_exact(&mut choice).map_err(read_err(CLIENT, step))?;
+        if choice[0] != offered {
+            refuse(s, version, "that security type was not offered");
+            return Err(format!(
+                "{CLIENT} chose security type {}, which was not offered",
+                choice[0]
+            ));
+        }
+    }
+    if let Some(password) = password {
+        let mut challenge = [0u8; vnc_auth::CHALLENGE_LEN];
+        getrandom::fill(&mut challenge)
+            .map_err(|e| format!("cannot get random bytes from the system: {e}"))?;
+        s.write_all(&challenge)
+            .and_then(|()| s.flush())
+            .map_err(&write)?;
+        let mut answer = [0u8; vnc_auth::CHALLENGE_LEN];
+        s.read_exact(&mut answer).map_err(read_err(CLIENT, step))?;
+        if answer != vnc_auth::response(password, &challenge) {
+            refuse(s, version, "Authentication failure");
+            return Err(format!("{CLIENT} gave a wrong password"));
+        }
+    } else if version != Version::V3_8 {
+        // 3.3 and 3.7 send no SecurityResult for None.
         return Ok(version);
     }
-    s.write_all(&[1, SECURITY_NONE])
+    s.write_all(&0u32.to_be_bytes())
         .and_then(|()| s.flush())
-        .map_err(write_err(CLIENT, step))?;
-    let mut choice = [0u8; 1];
-    s.read_exact(&mut choice).map_err(read_err(CLIENT, step))?;
-    if choice[0] != SECURITY_NONE {
-        if version == Version::V3_8 {
-            let why = b"only security type None is offered";
-            let mut answer = 1u32.to_be_bytes().to_vec();
-            answer.extend_from_slice(&(why.len() as u32).to_be_bytes());
-            answer.extend_from_slice(why);
-            let _ = s.write_all(&answer).and_then(|()| s.flush());
-        }
-        return Err(format!(
-            "{CLIENT} chose security type {}, which was not offered",
-            choice[0]
-        ));
-    }
-    if version == Version::V3_8 {
-        s.write_all(&0u32.to_be_bytes())
-            .and_then(|()| s.flush())
-            .map_err(write_err(CLIENT, step))?;
-    }
+        .map_err(&write)?;
     Ok(version)
+}
+
+/// A failed SecurityResult (with its reason in 3.8), best effort: the
+/// connection ends after it anyway.
+fn refuse(s: &mut impl Write, version: Version, why: &str) {
+    let mut answer = 1u32.to_be_bytes().to_vec();
+    if version == Version::V3_8 {
+        answer.extend_from_slice(&(why.len() as u32).to_be_bytes());
+        answer.extend_from_slice(why.as_bytes());
+    }
+    let _ = s.write_all(&answer).and_then(|()| s.flush());
 }
 
 #[cfg(test)]
@@ -354,33 +385,76 @@ mod tests {
     #[test]
     fn the_browser_side_offers_none_and_confirms_it() {
         let mut peer = Scripted::new(b"RFB 003.008\n\x01");
-        assert_eq!(server_handshake(&mut peer), Ok(Version::V3_8));
+        assert_eq!(server_handshake(&mut peer, None), Ok(Version::V3_8));
         assert_eq!(peer.output, b"RFB 003.008\n\x01\x01\0\0\0\0");
         let mut peer = Scripted::new(b"RFB 003.003\n");
-        assert_eq!(server_handshake(&mut peer), Ok(Version::V3_3));
+        assert_eq!(server_handshake(&mut peer, None), Ok(Version::V3_3));
         assert_eq!(peer.output, b"RFB 003.008\n\0\0\0\x01");
         let mut peer = Scripted::new(b"RFB 003.007\n\x01");
-        assert_eq!(server_handshake(&mut peer), Ok(Version::V3_7));
+        assert_eq!(server_handshake(&mut peer, None), Ok(Version::V3_7));
         assert_eq!(peer.output, b"RFB 003.008\n\x01\x01");
+    }
+
+    #[test]
+    fn a_viewer_must_answer_the_challenge_when_a_password_is_set() {
+        // The challenge is random: answer whatever was sent, as a viewer.
+        struct Viewer {
+            password: &'static str,
+            script: Vec<u8>,
+            output: Vec<u8>,
+        }
+        impl Read for Viewer {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.output.len() == 12 + 2 + 16 && self.script.is_empty() {
+                    let challenge: [u8; 16] = self.output[14..].try_into().unwrap();
+                    self.script = vnc_auth::response(self.password, &challenge).to_vec();
+                }
+                let n = buf.len().min(self.script.len());
+                buf[..n].copy_from_slice(&self.script[..n]);
+                self.script.drain(..n);
+                Ok(n)
+            }
+        }
+        impl Write for Viewer {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.output.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        for (given, ok) in [("one-off1", true), ("wrong!!!", false)] {
+            let mut viewer = Viewer {
+                password: given,
+                script: b"RFB 003.008\n\x02".to_vec(),
+                output: Vec::new(),
+            };
+            let outcome = server_handshake(&mut viewer, Some("one-off1"));
+            assert_eq!(outcome.is_ok(), ok, "{outcome:?}");
+            assert_eq!(&viewer.output[12..14], [1, SECURITY_VNC]);
+            let result = &viewer.output[30..34];
+            assert_eq!(result, if ok { [0, 0, 0, 0] } else { [0, 0, 0, 1] });
+        }
     }
 
     #[test]
     fn the_browser_side_refuses_garbage_and_other_types() {
         let mut peer = Scripted::new(b"GET / HTTP/1.1\r\n");
         assert!(
-            server_handshake(&mut peer)
+            server_handshake(&mut peer, None)
                 .unwrap_err()
                 .starts_with("the client does not speak RFB")
         );
         let mut peer = Scripted::new(b"RFB 003.008\n\x02");
         assert_eq!(
-            server_handshake(&mut peer).unwrap_err(),
+            server_handshake(&mut peer, None).unwrap_err(),
             "the client chose security type 2, which was not offered"
         );
-        assert!(peer.output.ends_with(b"only security type None is offered"));
+        assert!(peer.output.ends_with(b"that security type was not offered"));
         let mut peer = Scripted::new(b"RFB 0");
         assert_eq!(
-            server_handshake(&mut peer).unwrap_err(),
+            server_handshake(&mut peer, None).unwrap_err(),
             "the client closed the connection during the version exchange"
         );
     }
