@@ -356,3 +356,228 @@ fn an_idle_session_ends_after_the_idle_timeout() {
     let (reason, ..) = ended(&s.env);
     assert_eq!(reason.as_deref(), Some("idle"), "{closed:?}");
 }
+
+/// `hcc vnc` running; its printed port and text.
+struct Bridge {
+    child: std::process::Child,
+    port: u16,
+    printed: String,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bridge(s: &Setup, extra: &[&str]) -> Bridge {
+    use std::io::BufRead;
+    let mut args = vec!["vnc", "srv-00001"];
+    if !extra.contains(&"--listen") {
+        args.extend(["--listen", "127.0.0.1:0"]);
+    }
+    args.extend_from_slice(extra);
+    let mut child = s
+        .env
+        .cmd(&args)
+        .envs(s.sim.client_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        let last = line.contains("password")
+            || (line.trim_start().starts_with("vncviewer") && !extra.contains(&"--allow-remote"));
+        if last {
+            break;
+        }
+    }
+    let port = printed
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("127.0.0.1::").or(w.strip_prefix("[::]::")))
+        .or_else(|| {
+            printed
+                .split_whitespace()
+                .find_map(|w| w.rsplit_once("::").map(|(_, p)| p))
+        })
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port printed: {printed}"));
+    Bridge {
+        child,
+        port,
+        printed,
+    }
+}
+
+/// An RFB client over TCP: the handshake (None, or VNC authentication
+/// with `password`), ServerInit, one full update of a corner; the colour
+/// of its top left pixel as #rrggbb.
+fn viewer_corner_colour(port: u16, password: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let read = |s: &mut TcpStream, n: usize| {
+        let mut b = vec![0u8; n];
+        s.read_exact(&mut b).unwrap();
+        b
+    };
+    assert_eq!(read(&mut s, 12), b"RFB 003.008\n");
+    s.write_all(b"RFB 003.008\n").unwrap();
+    match password {
+        None => {
+            assert_eq!(read(&mut s, 2), [1, 1]);
+            s.write_all(&[1]).unwrap();
+        }
+        Some(pw) => {
+            assert_eq!(read(&mut s, 2), [1, 2]);
+            s.write_all(&[2]).unwrap();
+            let challenge: [u8; 16] = read(&mut s, 16).try_into().unwrap();
+            s.write_all(&hcc::vnc_auth::response(pw, &challenge))
+                .unwrap();
+        }
+    }
+    assert_eq!(read(&mut s, 4), [0, 0, 0, 0], "SecurityResult");
+    s.write_all(&[1]).unwrap();
+    let init = read(&mut s, 24);
+    assert_eq!(&init[..4], [4, 0, 3, 0], "1024x768");
+    let (bpp, big_endian) = (init[4], init[6] != 0);
+    let max = |i: usize| u32::from(u16::from_be_bytes([init[i], init[i + 1]]));
+    let (rmax, gmax, bmax) = (max(8), max(10), max(12));
+    let (rs, gs, bs) = (init[14], init[15], init[16]);
+    let name_len = u32::from_be_bytes(init[20..24].try_into().unwrap());
+    read(&mut s, name_len as usize);
+    assert_eq!(bpp, 32, "the server's pixel format");
+    // Raw (no SetEncodings), the whole 4x4 corner.
+    s.write_all(&[3, 0, 0, 0, 0, 0, 0, 4, 0, 4]).unwrap();
+    let header = read(&mut s, 4);
+    assert_eq!(header[0], 0, "FramebufferUpdate");
+    let rect = read(&mut s, 12);
+    let (w, h) = (
+        u16::from_be_bytes([rect[4], rect[5]]),
+        u16::from_be_bytes([rect[6], rect[7]]),
+    );
+    let pixels = read(&mut s, usize::from(w) * usize::from(h) * 4);
+    let p: [u8; 4] = pixels[..4].try_into().unwrap();
+    let v = if big_endian {
+        u32::from_be_bytes(p)
+    } else {
+        u32::from_le_bytes(p)
+    };
+    let scale = |c: u32, m: u32| (c * 255 / m.max(1)) as u8;
+    format!(
+        "#{:02x}{:02x}{:02x}",
+        scale((v >> rs) & rmax, rmax),
+        scale((v >> gs) & gmax, gmax),
+        scale((v >> bs) & bmax, bmax)
+    )
+}
+
+fn sim_consoles(sim: &Sim) -> usize {
+    sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn hcc_vnc_gives_a_native_viewer_the_console_with_fresh_credentials_each() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let b = bridge(&s, &[]);
+    assert!(
+        b.printed
+            .contains(&format!("vncviewer 127.0.0.1::{}", b.port)),
+        "{}",
+        b.printed
+    );
+    assert!(!b.printed.contains(PASSWORD), "{}", b.printed);
+    // The console asked for at start serves the first viewer; the second
+    // gets its own.
+    assert_eq!(sim_consoles(&s.sim), 1);
+    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
+    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
+    assert_eq!(sim_consoles(&s.sim), 2);
+
+    // A third-party client (vncsnapshot speaks RFB 3.3) takes a
+    // screenshot through the bridge.
+    if crate::test::have("vncsnapshot") && crate::test::have("djpeg") {
+        let dir = tempfile::tempdir().unwrap();
+        let shot = dir.path().join("shot.jpg");
+        let out = std::process::Command::new("timeout")
+            // Its default encodings stall on TigerVNC's cursor updates,
+            // with or without hcc in between: raw.
+            .args(["30", "vncsnapshot", "-quiet", "-encodings", "raw"])
+            .args(["-rect", "64x64+0+0"])
+            .arg(format!("127.0.0.1::{}", b.port))
+            .arg(&shot)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "vncsnapshot: {out:?}");
+        let ppm = std::process::Command::new("djpeg")
+            .args(["-pnm"])
+            .arg(&shot)
+            .output()
+            .unwrap()
+            .stdout;
+        // P6\n64 64\n255\n then RGB.
+        assert!(
+            ppm.starts_with(b"P6\n64 64\n255\n"),
+            "{:?}",
+            &ppm[..16.min(ppm.len())]
+        );
+        let rgb = &ppm[13..16];
+        let want = [0x2e, 0x6f, 0x9e];
+        assert!(
+            rgb.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8),
+            "the screenshot's corner is {rgb:?}, not the root colour"
+        );
+    } else {
+        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
+    }
+}
+
+#[test]
+fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let run = s.env.run(&["vnc", "srv-00001", "--listen", "0.0.0.0:0"]);
+    run.fails(2, "beyond this machine");
+    let b = bridge(&s, &["--listen", "0.0.0.0:0", "--allow-remote"]);
+    let password = b
+        .printed
+        .lines()
+        .find_map(|l| l.rsplit_once("(shown only now): ").map(|(_, p)| p.trim()))
+        .unwrap_or_else(|| panic!("no password printed: {}", b.printed))
+        .to_string();
+    assert_eq!(password.len(), 8);
+    assert_eq!(
+        viewer_corner_colour(b.port, Some(&password)),
+        crate::vnc::ROOT_COLOUR
+    );
+    // A wrong one is refused before any console is asked for.
+    let before = sim_consoles(&s.sim);
+    let mut stream = TcpStream::connect(("127.0.0.1", b.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 12];
+    stream.read_exact(&mut buf).unwrap();
+    stream.write_all(b"RFB 003.008\n\x02").unwrap();
+    let mut head = [0u8; 2 + 16];
+    stream.read_exact(&mut head).unwrap();
+    stream.write_all(&[0u8; 16]).unwrap();
+    let mut result = [0u8; 4];
+    stream.read_exact(&mut result).unwrap();
+    assert_eq!(result, [0, 0, 0, 1]);
+    assert_eq!(sim_consoles(&s.sim), before);
+}

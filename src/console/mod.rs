@@ -7,7 +7,10 @@
 //! ways, counting them, until a side closes, the session idles or someone
 //! asks for it to end. rfb.rs holds the handshake steps both sides share,
 //! wsio.rs reads a websocket as a byte stream for the handshakes.
+//! bridge.rs is `hcc vnc`: the same upstream and relay for a native
+//! viewer on a local TCP port.
 
+pub mod bridge;
 pub mod browser;
 pub mod relay;
 pub mod rfb;
