@@ -21,12 +21,14 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Bytes, Error as WsError, Message, WebSocket};
 
 /// Each websocket's read buffer: consoles send small updates.
-pub const READ_BUFFER: usize = 16 * 1024;
+pub const READ_BUFFER: usize = 64 * 1024;
 /// Outgoing messages are gathered up to this size, then written.
-pub const WRITE_BUFFER: usize = 16 * 1024;
+pub const WRITE_BUFFER: usize = 64 * 1024;
 /// What may wait for a slow reader, per side; past it the other side is
 /// no longer read.
 pub const MAX_WRITE_BUFFER: usize = 256 * 1024;
+/// A plain TCP side's reads (on the thread's stack).
+const TCP_READ: usize = 16 * 1024;
 /// Messages read from one side before the other gets its turn.
 const BATCH: usize = 64;
 /// The closing handshake may take this long.
@@ -314,7 +316,7 @@ impl Endpoint for TcpEnd {
     }
 
     fn receive(&mut self) -> Result<Option<Bytes>, End> {
-        let mut buf = [0u8; READ_BUFFER];
+        let mut buf = [0u8; TCP_READ];
         match self.stream.read(&mut buf) {
             Ok(0) => Err(self.closed()),
             Ok(n) => Ok(Some(Bytes::copy_from_slice(&buf[..n]))),
