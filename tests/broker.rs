@@ -581,3 +581,80 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
     assert_eq!(result, [0, 0, 0, 1]);
     assert_eq!(sim_consoles(&s.sim), before);
 }
+
+/// `hcc serve`'s threads that carry websocket sessions.
+fn session_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim() == "hcc-serve-ws")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_stays() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let tickets: Vec<String> = (0..200)
+        .map(|_| open_page(&serve, &s.keys.console).1)
+        .collect();
+    // Half hang up right after the upgrade, half after a few bytes of
+    // garbage instead of a version.
+    std::thread::scope(|scope| {
+        for (i, ticket) in tickets.iter().enumerate() {
+            let serve = &serve;
+            scope.spawn(move || {
+                if let Ok(mut ws) = connect(serve, ticket) {
+                    if i % 2 == 1 {
+                        let _ = ws.send(Message::binary(b"GARBAGE!GARBAGE!".to_vec()));
+                    }
+                    drop(ws);
+                }
+            });
+        }
+    });
+    let pid = serve.pid();
+    let settled = eventually(Duration::from_secs(60), || {
+        let open: i64 = s.env.value(
+            "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+        );
+        open == 0 && session_threads(pid) == 0
+    });
+    let open: i64 = s.env.value(
+        "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+    );
+    assert!(
+        settled,
+        "{open} sessions still open, {} session threads",
+        session_threads(pid)
+    );
+    let connected: i64 = s
+        .env
+        .value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
+    assert_eq!(connected, 200);
+    let reasons: Vec<String> = {
+        let db = s.env.db();
+        let mut stmt = db
+            .prepare("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r == "client closed" || r.starts_with("error: ")),
+        "{reasons:?}"
+    );
+    assert!(!serve.log().contains("panicked"), "{}", serve.log());
+}
