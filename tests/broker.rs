@@ -311,7 +311,7 @@ fn a_stop_request_from_another_process_ends_a_live_session() {
         return;
     };
     let serve = Serve::start(&s.env, &s.sim, &[]);
-    let (_, ws) = open_page(&serve, &s.keys.console);
+    let (page, ws) = open_page(&serve, &s.keys.console);
     let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
     // As `hcc revoke` would, from its own process: the store, not memory.
     let asked = Instant::now();
@@ -340,6 +340,36 @@ fn a_stop_request_from_another_process_ends_a_live_session() {
     let (reason, ..) = ended(&s.env);
     assert_eq!(reason.as_deref(), Some("revoked"));
     assert!(serve.log().contains("ended: revoked"), "{}", serve.log());
+    // The revoked page gets no new ticket to come back with.
+    let session = page_data(&page.body)["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refreshed = serve.request(
+        "POST",
+        "/c/refresh",
+        Some(&format!(r#"{{"session":"{session}"}}"#)),
+        None,
+    );
+    assert_eq!(refreshed.status, 410, "{}", refreshed.body);
+
+    // A suspended server: its live session ends, its upgrades are refused.
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    let (_, waiting) = open_page(&serve, &s.keys.console);
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    s.env
+        .db()
+        .execute(
+            "INSERT INTO suspended (server, suspended_at, suspended_by) VALUES ('srv-00001', 1, 'cli')",
+            [],
+        )
+        .unwrap();
+    rfb.wait_closed();
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("suspended"));
+    assert_eq!(connect(&serve, &waiting).err(), Some(403));
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("suspended"));
 }
 
 #[test]
