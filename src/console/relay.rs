@@ -501,6 +501,15 @@ pub fn relay_ends(
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(End::Error(format!("cannot wait on the connections: {e}"))),
             }
+            // A side that failed or hung up while it is not being read
+            // would wake every poll: it is gone, and so is the session.
+            let gone = PollFlags::ERR | PollFlags::HUP;
+            if fds[0].revents().intersects(gone) && !cf.contains(PollFlags::IN) {
+                return Err(c.closed());
+            }
+            if fds[1].revents().intersects(gone) && !uf.contains(PollFlags::IN) {
+                return Err(u.closed());
+            }
         }
     })();
     if let Err(end) = run {
