@@ -688,3 +688,49 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
     );
     assert!(!serve.log().contains("panicked"), "{}", serve.log());
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    let before = rss_kb(serve.pid());
+    // 300 whole frames of 3 MiB each are asked for, and none is read.
+    let mut full = vec![3u8, 0, 0, 0, 0, 0];
+    full.extend_from_slice(&1024u16.to_be_bytes());
+    full.extend_from_slice(&768u16.to_be_bytes());
+    let mut asked = Vec::new();
+    for _ in 0..300 {
+        asked.extend_from_slice(&full);
+    }
+    rfb.send(&asked);
+    std::thread::sleep(Duration::from_secs(3));
+    let during = rss_kb(serve.pid());
+    assert!(
+        during < before + 32 * 1024,
+        "hcc serve grew from {before} KiB to {during} KiB"
+    );
+    // Blocked as it is, the session still ends when asked to.
+    s.env
+        .db()
+        .execute(
+            "UPDATE console_sessions SET stop_requested = 'revoked' WHERE ended_at IS NULL",
+            [],
+        )
+        .unwrap();
+    let (reason, to, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("revoked"));
+    assert!(to < 300 * 3 * 1024 * 1024, "{to} bytes went out");
+}
