@@ -381,4 +381,79 @@ pub fn run(hcc: &str) {
     let mut all = all.into_iter();
     row("through the broker", all.next().unwrap_or_default());
     row("straight to websockify", all.next().unwrap_or_default());
+    drop(serve);
+    browser(hcc, &sim);
+}
+
+/// Link open -> first frame drawn in headless Chromium
+/// (tests/browser/console.mjs), broker and direct.
+fn browser(hcc: &str, sim: &Sim) {
+    println!();
+    println!("| link open -> first frame drawn in Chromium | n | median | p90 | p99 | max |");
+    println!("|---|---|---|---|---|---|");
+    let driver = std::path::Path::new("tests/browser/node_modules/playwright-core");
+    if !have("node") || !std::path::Path::new("/usr/bin/chromium").exists() || !driver.exists() {
+        println!(
+            "| node, chromium or playwright-core (npm ci --prefix tests/browser) missing | | | | | |"
+        );
+        return;
+    }
+    for mode in ["broker", "direct"] {
+        let home = home();
+        super::measured(hcc_cmd(hcc, home.path(), &["sync"]).envs(sim.env()));
+        super::measured(&mut hcc_cmd(
+            hcc,
+            home.path(),
+            &["config", "set", "console_mode", mode],
+        ));
+        let key = hcc_cmd(
+            hcc,
+            home.path(),
+            &["apikey", "add", "b", "--scope", "console"],
+        )
+        .output()
+        .expect("hcc apikey add");
+        let auth = format!("Bearer {}", String::from_utf8_lossy(&key.stdout).trim());
+        let serve = Serve::start(hcc, home.path(), sim);
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let (status, body) = http(
+                &serve.addr,
+                "POST",
+                "/api/v1/servers/srv-00001/console-link",
+                Some("{}"),
+                Some(&auth),
+            );
+            assert_eq!(status, 201, "console-link: {body}");
+            let link: serde_json::Value = serde_json::from_str(&body).expect("link JSON");
+            let url = link["url"].as_str().expect("url");
+            let out = Command::new("timeout")
+                .args(["60", "node", "tests/browser/console.mjs", "--url", url])
+                .args(["--expect-colour", "#2e6f9e"])
+                .output()
+                .expect("run node");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let report: serde_json::Value = text
+                .lines()
+                .rev()
+                .find_map(|l| serde_json::from_str(l).ok())
+                .unwrap_or_default();
+            let t = &report["timings"];
+            match (t["launched"].as_u64(), t["drawn"].as_u64()) {
+                (Some(a), Some(b)) if report["ok"] == true => {
+                    samples.push(Duration::from_millis(b - a));
+                }
+                _ => {
+                    println!(
+                        "| {mode}: the browser check failed: {} | | | | | |",
+                        report["error"]
+                    );
+                    break;
+                }
+            }
+        }
+        if !samples.is_empty() {
+            row(mode, samples);
+        }
+    }
 }
