@@ -266,6 +266,19 @@ fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
     assert_eq!(serve.request("GET", "/ws/short", None, None).status, 404);
     let plain = format!("/ws/{}", "ab".repeat(32));
     assert_eq!(serve.request("GET", &plain, None, None).status, 400);
+    // A broken upgrade is refused before its ticket is spent.
+    let (_, kept) = open_page(&serve, &s.keys.console);
+    let broken = crate::serve::raw(
+        &serve.addr,
+        format!(
+            "GET {kept} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(crate::serve::status_of(&broken), 400, "{broken}");
+    let (rfb, _, _) = Rfb::handshake(connect(&serve, &kept).unwrap());
+    drop(rfb);
 
     // Neither the ticket nor a console secret reaches the log.
     let log = serve.log();

@@ -14,6 +14,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tungstenite::WebSocket;
@@ -128,6 +129,18 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
             "this address takes only websocket upgrades",
         ));
     }
+    // The upgrade is checked before the ticket is spent; the session's
+    // thread gets its data once the ticket is claimed (and runs only if
+    // this answer is the 101).
+    let slot: Arc<Mutex<Option<Session>>> = Arc::default();
+    let filled = slot.clone();
+    let reply = websocket::upgrade(request, MAX_CLIENT_MESSAGE, move |ws, peer| {
+        let session = filled.lock().ok().and_then(|mut s| s.take());
+        if let Some(session) = session {
+            run(session, ws, peer);
+        }
+    })
+    .map_err(|why| ApiError::bad_request("bad_upgrade", why))?;
     let user_agent: String = request
         .header("user-agent")
         .unwrap_or("")
@@ -179,16 +192,14 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         session.id,
         crate::verb::shown(&session.server)
     ));
-    let answer = websocket::upgrade(request, MAX_CLIENT_MESSAGE, move |ws, peer| {
-        run(session, ws, peer)
-    });
-    match answer {
-        Ok(reply) => Ok(reply),
-        Err(why) => {
-            end(ctx, &format!("error: {why}"))?;
-            Err(ApiError::bad_request("bad_upgrade", why))
+    match slot.lock() {
+        Ok(mut s) => *s = Some(session),
+        Err(_) => {
+            end(ctx, "error: internal: a poisoned lock")?;
+            return Err(ApiError::new(500, "internal", "a poisoned lock"));
         }
     }
+    Ok(reply)
 }
 
 /// A session's thread: both handshakes, the relay, the record of its end.
