@@ -3,13 +3,17 @@
 //! Usage: `bench PATH/TO/hcc` (scripts/bench builds the release binary and
 //! passes it; `bench HCC serve` runs the `hcc serve` section alone, `bench
 //! HCC worker-sync` the worker beside a full sync, `bench HCC metrics`
-//! the `/metrics` row, `bench HCC sim-console` the simulator's console). Every
+//! the `/metrics` row, `bench HCC sim-console` the simulator's console,
+//! `bench HCC broker` the console broker against a local Xvnc). Every
 //! figure runs on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "bench/broker.rs"]
+mod broker;
 
 fn main() {
     let hcc = std::env::args()
@@ -32,6 +36,11 @@ fn main() {
     // `bench HCC sim-console`: the simulator's console alone.
     if std::env::args().nth(2).as_deref() == Some("sim-console") {
         sim_console(&hcc);
+        return;
+    }
+    // `bench HCC broker`: the console broker alone.
+    if std::env::args().nth(2).as_deref() == Some("broker") {
+        broker::run(&hcc);
         return;
     }
     // `bench HCC metrics`: the `/metrics` row alone.
@@ -73,6 +82,8 @@ fn main() {
     metrics(&hcc);
     println!();
     sim_console(&hcc);
+    println!();
+    broker::run(&hcc);
 }
 
 /// `GET /metrics` of `hcc serve` on a table of 100,000 finished commands:
@@ -262,6 +273,12 @@ fn serve(hcc: &str) {
     assert!(key.status.success(), "apikey add: {key:?}");
     let key = String::from_utf8_lossy(&key.stdout).trim().to_string();
     let auth = format!("Bearer {key}");
+    // Link opens hand out credentials here (the broker has its own rows).
+    measured(&mut hcc_cmd(
+        hcc,
+        home.path(),
+        &["config", "set", "console_mode", "direct"],
+    ));
     let serve = Serve::start(hcc, home.path(), &sim);
     std::thread::sleep(Duration::from_millis(300));
     let idle_rss = proc_kb(serve.pid(), "VmRSS");

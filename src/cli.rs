@@ -255,6 +255,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A server's console for a native VNC viewer (TigerVNC's vncviewer,
+    /// Remmina, vncdotool) on a local port, until Ctrl-C.
+    ///
+    /// Prints the viewer's command line. Each viewer connection gets fresh
+    /// console credentials; hcc authenticates to the console itself and
+    /// asks the viewer for no password. An address beyond this machine
+    /// needs --allow-remote, and viewers then need a one-off VNC password
+    /// that hcc prints once.
+    Vnc(VncArgs),
     /// Try everything on this machine: starts the simulator and a worker
     /// on a temporary state directory, queues work as a panel would, shows
     /// what happens, and cleans up.
@@ -518,6 +527,20 @@ pub struct ServeArgs {
     /// http://ADDR.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VncArgs {
+    /// Server name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5900")]
+    pub listen: String,
+    /// Allow an address beyond this machine; viewers must then give a
+    /// one-off VNC password, printed once.
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Subcommand)]

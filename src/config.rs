@@ -343,6 +343,25 @@ pub const KEYS: &[Key] = &[
         env: None,
         kind: Kind::Addresses,
     },
+    Key {
+        name: "console_mode",
+        title: "How console pages connect",
+        hint: "broker: the browser connects to hcc, which holds the console's URL and password; direct: the browser gets them and connects to Hetzner",
+        default: Some("broker"),
+        env: None,
+        kind: Kind::OneOf(&["broker", "direct"]),
+    },
+    Key {
+        name: "console_idle_timeout",
+        title: "Idle brokered consoles end after",
+        hint: "seconds a brokered console session may pass no data either way before hcc ends it",
+        default: Some("900"),
+        env: None,
+        kind: Kind::Count {
+            min: 1,
+            max: 604_800,
+        },
+    },
 ];
 
 pub fn key(name: &str) -> Result<&'static Key, Error> {

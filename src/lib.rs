@@ -9,6 +9,7 @@ pub mod assets;
 pub mod cli;
 pub(crate) mod cloud;
 pub mod config;
+pub mod console;
 mod consumer;
 mod demo;
 pub mod error;
@@ -116,6 +117,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Settag { name } => cloud::settag(&home, &name),
         Command::Deltag { name } => cloud::deltag(&home, &name),
         Command::Console { name, json } => cloud::console(&home, &name, json),
+        Command::Vnc(args) => console::bridge::run(&home, &args),
         Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
         Command::Status { json } => worker::status::run(&home, json),
         Command::Serve(args) => serve::run(&home, args),

@@ -1,6 +1,7 @@
 //! The console pages in a real browser on a real VNC console: headless
 //! Chromium (driven by tests/browser/console.mjs) opens a one-time link
-//! served by `hcc serve` and the old `l.html?ws://...#PASSWORD` form; the
+//! served by `hcc serve`, brokered (the default: the browser talks only to
+//! hcc) and direct, and the old `l.html?ws://...#PASSWORD` form; the
 //! console is Xvnc behind websockify, handed out by `hcc sim
 //! --console-upstream`. And the link flow through nginx over TLS.
 
@@ -111,6 +112,9 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
     let url = made.json()["url"].as_str().unwrap().to_string();
     let shot = shots().join("console-link.png");
     let xev = vnc.xev_log();
+    // Brokered: the browser never sees where the console is or its
+    // password, in its network log or in the page.
+    let upstream_port = vnc.ws_port().to_string();
     let report = drive(
         &url,
         &[
@@ -118,6 +122,14 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
             shot.to_str().unwrap(),
             "--xev-log",
             xev.to_str().unwrap(),
+            "--forbid",
+            vnc.ws_url(),
+            "--forbid",
+            &format!(":{upstream_port}"),
+            "--forbid",
+            PASSWORD,
+            "--forbid",
+            &PASSWORD[..8],
         ],
     );
     assert!(shot.exists(), "no screenshot: {report}");
@@ -127,6 +139,19 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
         serde_json::json!([{"method": "GET", "status": 200}, {"method": "POST", "status": 200}]),
         "{report}"
     );
+    let sockets = report["websockets"].as_array().unwrap();
+    assert!(
+        !sockets.is_empty()
+            && sockets.iter().all(|w| w
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("ws://{}/ws/", serve.addr))),
+        "{report}"
+    );
+    let reason: String = env.value(
+        "SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id LIMIT 1",
+    );
+    assert_eq!(reason, "client closed");
     let keys_seen = vnc.xev_text();
     for key in ["Control_L", "Alt_L", "Delete"] {
         assert!(
@@ -195,6 +220,41 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
     drive(&old, &["--screenshot", shot.to_str().unwrap()]);
     assert!(shot.exists());
     assert!(!serve.log().contains(PASSWORD), "{}", serve.log());
+}
+
+#[test]
+fn a_browser_opens_a_one_time_link_in_direct_mode() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(vnc) = VncServer::start(PASSWORD) else {
+        return;
+    };
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        vnc.ws_url(),
+        "--console-password",
+        vnc.password(),
+    ]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    env.ok(&["config", "set", "console_mode", "direct"]);
+    let serve = Serve::start(&env, &sim, &[]);
+    let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let url = made.json()["url"].as_str().unwrap().to_string();
+    let xev = vnc.xev_log();
+    let report = drive(&url, &["--xev-log", xev.to_str().unwrap()]);
+    // The browser went to the console itself.
+    assert_eq!(
+        report["websockets"][0]
+            .as_str()
+            .map(|u| u.trim_end_matches('/')),
+        Some(vnc.ws_url().trim_end_matches('/')),
+        "{report}"
+    );
 }
 
 #[test]

@@ -144,9 +144,9 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
     // image (keep), label, prefix, console_url, ring_size, queue_verbs,
     // full_sync_every, max_attempts, public_url, link_ttl, session_ttl,
     // frame_ancestors, console_hosts, metrics, trusted_proxies,
-    // save.
+    // console_mode, console_idle_timeout, save.
     let answers = format!(
-        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\ny\n"
+        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\n\n\ny\n"
     );
     let run = setup(&env, &answers);
     assert_eq!(run.code, 0, "{run:?}");
@@ -185,7 +185,7 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
 #[test]
 fn setup_saves_nothing_unless_told_to() {
     let env = Env::new();
-    let run = setup(&env, "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n");
+    let run = setup(&env, "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n");
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with("not saved\n"));
     assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");

@@ -19,6 +19,9 @@ fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
+    // Direct mode: opening a link asks Hetzner for the console at once,
+    // so the simulator counts what each open did.
+    env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
 
     // A mail scanner and a chat unfurler fetch the link ten times each.
@@ -122,6 +125,9 @@ fn revoke_suspend_and_resume_from_another_process() {
     let sim = Sim::start(&["--servers", "2"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
+    // Direct mode: opening a link asks Hetzner for the console at once,
+    // so the simulator counts what each open did.
+    env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
 
     let unopened = link(&serve, &keys.console, "srv-00001");
@@ -211,6 +217,9 @@ fn sessions_are_listed_without_secrets_and_cut_through_the_api() {
     let sim = Sim::start(&["--servers", "2"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
+    // Direct mode: opening a link asks Hetzner for the console at once,
+    // so the simulator counts what each open did.
+    env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
     let session = open_session(&serve, &keys.console, "srv-00002");
     fake_live_session(&env, "live-hash-1", "srv-00001");

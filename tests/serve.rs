@@ -491,6 +491,8 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
     let sim = Sim::start(&["--servers", "2"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
+    // Credentials in the page: direct mode (tests/broker.rs covers broker).
+    env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
     assert_eq!(
         serve
@@ -667,6 +669,7 @@ fn a_link_survives_a_hetzner_failure_and_no_secret_reaches_the_log() {
     let first = Sim::start(&["--servers", "1", "--token", &token]);
     let env = Env::new();
     let keys = setup(&env, &first);
+    env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &first, &[]);
     let path = link(&serve, &keys.console, "srv-00001");
     // Hetzner is away: the page says so, and the link stays usable.

@@ -1,6 +1,8 @@
 // The console page behind a one-time link (/c/<token>). hcc puts the
-// credentials into the page as JSON (#hcc-console): server, wss_url,
-// password, issued_at (Unix seconds), refresh (a URL) and session.
+// page's data into it as JSON (#hcc-console): server, refresh (a URL),
+// session, and either ws (broker mode: the path of a one-time websocket
+// ticket to hcc itself, relative to this page) or wss_url, password and
+// issued_at (direct mode: Hetzner's console credentials).
 //
 // Console credentials are short-lived and a used URL is dead, so every
 // reconnect, and a first connect with credentials older than a minute,
@@ -9,6 +11,8 @@ import { Viewer, describeEnd, setStatus } from './vnc.js';
 
 /** Credentials older than this (seconds) are refreshed before use. */
 const MAX_AGE = 60;
+/** A broker ticket lives 30 s: older ones are refreshed before use. */
+const MAX_TICKET_AGE = 20;
 /** Reconnect attempts in a row before giving up. */
 const MAX_TRIES = 3;
 /** A connection that lasted this long (ms) resets the count of tries. */
@@ -27,7 +31,7 @@ const viewer = new Viewer({ onConnect, onEnd });
 const reconnectButton = document.getElementById('reconnect');
 
 if (data) {
-    creds = { wss_url: data.wss_url, password: data.password, received: performance.now() };
+    creds = credentials(data);
     reconnectButton.addEventListener('click', () => {
         reconnectButton.hidden = true;
         tries = 0;
@@ -48,10 +52,24 @@ function readData() {
     if (!element) return null;
     try {
         const value = JSON.parse(element.textContent);
-        return value && typeof value.wss_url === 'string' ? value : null;
+        const usable = value && (typeof value.ws === 'string' || typeof value.wss_url === 'string');
+        return usable ? value : null;
     } catch {
         return null;
     }
+}
+
+/** What a connection needs, from the page's data or a refresh's answer. */
+function credentials(body) {
+    if (typeof body.ws === 'string') return { ws: body.ws, received: performance.now() };
+    return { wss_url: body.wss_url, password: body.password, received: performance.now() };
+}
+
+/** The broker's websocket URL: the ticket's path on this page's host. */
+function brokerUrl(path) {
+    const url = new URL(path, window.location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    return url.href;
 }
 
 // Seconds since the credentials arrived, by this page's own monotonic
@@ -66,7 +84,7 @@ function serverName() {
 }
 
 async function start() {
-    if (credentialsAge() > MAX_AGE) {
+    if (credentialsAge() > (creds.ws ? MAX_TICKET_AGE : MAX_AGE)) {
         setStatus('connecting', `Getting fresh credentials for ${serverName()}`);
         if (!(await refreshOrGiveUp())) return;
     }
@@ -75,9 +93,13 @@ async function start() {
 
 function open() {
     setStatus('connecting', `Connecting to ${serverName()}`);
-    const { wss_url, password } = creds;
     creds.used = true;
-    viewer.connect(wss_url, password);
+    if (creds.ws) {
+        // hcc authenticates to the console itself: no password here.
+        viewer.connect(brokerUrl(creds.ws), undefined);
+    } else {
+        viewer.connect(creds.wss_url, creds.password);
+    }
 }
 
 function onConnect(desktopName) {
@@ -164,8 +186,8 @@ async function refresh() {
     } catch {
         body = null;
     }
-    if (response.ok && body && typeof body.wss_url === 'string') {
-        creds = { wss_url: body.wss_url, password: body.password, received: performance.now() };
+    if (response.ok && body && (typeof body.ws === 'string' || typeof body.wss_url === 'string')) {
+        creds = credentials(body);
         if (body.server) data.server = body.server;
         return { ok: true };
     }

@@ -32,7 +32,6 @@ mod exchange;
 mod head;
 mod pool;
 mod server;
-// Until the console broker and the simulator's console take it up.
 pub mod websocket;
 
 pub use server::Server;

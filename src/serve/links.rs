@@ -12,6 +12,11 @@
 //! (`POST /c/refresh`) when the connection drops or its credentials have
 //! aged, without a second login. A suspended server's links answer 403
 //! and stay as they are.
+//!
+//! In broker mode (`console_mode`, the default) the page gets no
+//! credentials at all: instead of Hetzner's URL and password it gets the
+//! path of a one-time websocket ticket to hcc itself (`/ws/TICKET`,
+//! serve/broker.rs), and a refresh hands out a new ticket.
 
 use serde_json::json;
 
@@ -147,24 +152,15 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
 /// The console page of an opened link: fresh credentials from Hetzner, a
 /// session for later ones, the page with both in its body.
 fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Reply, ApiError> {
-    let Some(template) = assets::get("/console.html") else {
+    let Some(template) = assets::get("/console.html").filter(|_| assets::novnc_embedded()) else {
         return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
     };
     let id = same_server(ctx, &link.server, link.server_id)?;
-    let fresh = ctx.request_console(&link.server, id)?;
-    let session = auth::random_token()?;
-    let t = now();
-    let session_id = ctx.store.add_console_session(
-        &auth::hash(&session),
-        link,
-        &req.remote,
-        t,
-        t + ctx.settings.session_ttl,
-    )?;
-    if let Some(agent) = &req.user_agent {
-        let agent: String = agent.chars().take(MAX_USER_AGENT).collect();
-        ctx.store.set_session_user_agent(session_id, &agent)?;
+    if ctx.settings.console_broker {
+        return broker_page(ctx, req, link, template.body);
     }
+    let fresh = ctx.request_console(&link.server, id)?;
+    let (_, session) = add_session(ctx, req, link)?;
     let data = json!({
         "server": link.server,
         "wss_url": fresh.wss_url,
@@ -174,18 +170,70 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         "refresh": "refresh",
         "session": session,
     });
-    let page = String::from_utf8_lossy(template.body).replacen(
+    let page = with_data(template.body, &data);
+    let connect = format!("'self' {}", websocket_origin(&fresh.wss_url));
+    Ok(pages::secure(
+        reply::html(200, page),
+        &connect,
+        &ctx.settings.frame_ancestors,
+    ))
+}
+
+/// The console page with its data.
+fn with_data(template: &[u8], data: &serde_json::Value) -> String {
+    String::from_utf8_lossy(template).replacen(
         DATA_MARKER,
         &format!(
             "<script type=\"application/json\" id=\"hcc-console\">{}</script>",
             script_safe(&data.to_string())
         ),
         1,
-    );
-    let connect = format!("'self' {}", websocket_origin(&fresh.wss_url));
+    )
+}
+
+/// A page session for an opened link (its token goes into the page): the
+/// row's id and the token.
+fn add_session(
+    ctx: &mut Ctx,
+    req: &Incoming,
+    link: &OpenedLink,
+) -> Result<(i64, String), ApiError> {
+    let session = auth::random_token()?;
+    let t = now();
+    let id = ctx.store.add_console_session(
+        &auth::hash(&session),
+        link,
+        &req.remote,
+        t,
+        t + ctx.settings.session_ttl,
+    )?;
+    if let Some(agent) = &req.user_agent {
+        let agent: String = agent.chars().take(MAX_USER_AGENT).collect();
+        ctx.store.set_session_user_agent(id, &agent)?;
+    }
+    Ok((id, session))
+}
+
+/// The console page in broker mode: no credentials, only the path of a
+/// one-time websocket ticket to hcc itself (serve/broker.rs), which asks
+/// Hetzner for the console when the page connects.
+fn broker_page(
+    ctx: &mut Ctx,
+    req: &Incoming,
+    link: &OpenedLink,
+    template: &[u8],
+) -> Result<Reply, ApiError> {
+    let (id, session) = add_session(ctx, req, link)?;
+    let ws = super::broker::ticket_for(ctx, id)?;
+    let data = json!({
+        "server": link.server,
+        "ws": ws,
+        "refresh": "refresh",
+        "session": session,
+    });
     Ok(pages::secure(
-        reply::html(200, page),
-        &connect,
+        reply::html(200, with_data(template, &data)),
+        "'self'",
         &ctx.settings.frame_ancestors,
     ))
 }
@@ -247,6 +295,14 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         }
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
+    if ctx.settings.console_broker {
+        // A new ticket, no credentials: hcc fetches those on the upgrade.
+        let ws = super::broker::ticket_for(ctx, session.id)?;
+        return Ok(reply::json(
+            200,
+            &json!({ "server": session.server, "ws": ws }),
+        ));
+    }
     let fresh = ctx.request_console(&session.server, id)?;
     Ok(reply::json(
         200,
@@ -259,7 +315,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 
 /// The server's id when it is still the managed server the link was made
 /// for; a server deleted and made again under its name is not.
-fn same_server(ctx: &Ctx, name: &str, made_for: i64) -> Result<i64, ApiError> {
+pub(super) fn same_server(ctx: &Ctx, name: &str, made_for: i64) -> Result<i64, ApiError> {
     let (_, id) = managed_server(ctx, name)?;
     if id == made_for {
         Ok(id)

@@ -6,11 +6,13 @@
 //! (listing.rs) and the count of requests under way per client (client.rs).
 //! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` (GET: a page that opens it
 //! with a POST) and `/c/refresh` (links.rs),
+//! `/ws/TICKET` (broker.rs: brokered console sessions, websockets),
 //! everything else is an embedded file (pages.rs). One log line per request
 //! on stderr: no query string, no link token, no key.
 
 mod api;
 mod auth;
+mod broker;
 mod client;
 mod links;
 mod listing;
@@ -60,6 +62,9 @@ pub struct Settings {
     pub session_ttl: i64,
     pub frame_ancestors: String,
     pub console_hosts: String,
+    /// `console_mode` is `broker`: console pages connect to `/ws/`.
+    pub console_broker: bool,
+    pub console_idle_timeout: u64,
     pub label: String,
     pub prefix: String,
     /// Peers whose `X-Forwarded-For` names the client.
@@ -87,6 +92,8 @@ impl Settings {
             session_ttl: config.count_setting("session_ttl") as i64,
             frame_ancestors: get("frame_ancestors"),
             console_hosts: get("console_hosts"),
+            console_broker: get("console_mode") != "direct",
+            console_idle_timeout: config.count_setting("console_idle_timeout"),
             label: get("label"),
             prefix: get("prefix"),
             // Checked when set; a word that is no address trusts nobody.
@@ -256,16 +263,23 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
                         .and_then(|store| store.map_for_reading().map(|()| store))
                     {
                         Ok(store) => *slot = Some(Ctx::new(settings.clone(), store)),
-                        Err(err) => return ApiError::from(Error::Store(err)).to_json(),
+                        Err(err) => {
+                            return http::Reply::Answer(
+                                ApiError::from(Error::Store(err)).to_json(),
+                            );
+                        }
                     }
                 }
                 match slot.as_mut() {
-                    Some(ctx) => serve_one(ctx, request),
-                    None => ApiError::new(500, "internal", "no request context").to_json(),
+                    Some(ctx) if broker::is_ws(&request.path) => broker::serve(ctx, request),
+                    Some(ctx) => http::Reply::Answer(serve_one(ctx, request)),
+                    None => http::Reply::Answer(
+                        ApiError::new(500, "internal", "no request context").to_json(),
+                    ),
                 }
             });
             busy.fetch_sub(1, Ordering::SeqCst);
-            http::Reply::Answer(reply)
+            reply
         })
     };
     let limits = http::Limits {
@@ -300,6 +314,7 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     while busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+    broker::stop_all();
     let outcome = match worker {
         Some(worker) => match worker.join() {
             Ok(Ok(_)) => Ok(ExitCode::SUCCESS),

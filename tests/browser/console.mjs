@@ -8,6 +8,7 @@
 //        [--expect-connected | --expect-state failed|disconnected [--expect-text TEXT]]
 //        [--xev-log PATH] [--size 1024x768] [--password PW] [--drop]
 //        [--timeout MS] [--chromium PATH] [--expect-colour #RRGGBB]
+//        [--forbid TEXT]...
 //
 // --expect-connected (the default): waits for document.title "connected",
 //   then for a drawn canvas (more than 2 colours, most pixels not black),
@@ -20,6 +21,10 @@
 // --xev-log PATH: after Ctrl-Alt-Del, waits until that `xev -root -event
 //   keyboard` log shows presses of Control_L, Alt_L and Delete.
 // --password PW: fills the page's password prompt when the server asks.
+// --forbid TEXT: TEXT (a console URL, a password) must appear nowhere the
+//   browser saw: no request's URL or body, no websocket's URL, no page
+//   source (as served and as rendered). Repeatable. The report lists the
+//   websocket URLs (`websockets`) and the number of requests seen.
 // --drop: once connected, closes the WebSocket as a server would and waits
 //   for the page to reconnect (console.html fetches fresh credentials).
 // The report's "navigations" lists the page's own loads ({method, status}):
@@ -35,9 +40,9 @@ const result = { ok: false, page: null, timings: {} };
 const mark = (name) => { result.timings[name] = Date.now() - started; };
 
 function parseArgs(argv) {
-    const args = { expect: 'connected', timeout: 10_000, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
+    const args = { forbid: [], expect: 'connected', timeout: 10_000, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
     const takes = new Set(['--url', '--screenshot', '--xev-log', '--size', '--password', '--timeout',
-        '--chromium', '--expect-state', '--expect-text', '--expect-colour']);
+        '--chromium', '--expect-state', '--expect-text', '--expect-colour', '--forbid']);
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
         if (flag === '--expect-connected') { args.expect = 'connected'; continue; }
@@ -55,6 +60,7 @@ function parseArgs(argv) {
             case '--expect-state': args.expect = value; break;
             case '--expect-text': args.expectText = value; break;
             case '--expect-colour': args.expectColour = value; break;
+            case '--forbid': args.forbid.push(value); break;
         }
     }
     if (!args.url) throw new Error('--url is required');
@@ -207,9 +213,24 @@ async function run(args) {
             }
         });
         page.on('dialog', (dialog) => dialog.dismiss());
+        // The network log: everything the browser asked for, and where
+        // its websockets went.
+        const seen = [];
+        const websockets = [];
+        result.websockets = websockets;
+        page.on('request', (req) => {
+            seen.push({ what: `the URL of a request to ${redact(req.url())}`, text: req.url() });
+            const body = req.postData();
+            if (body) seen.push({ what: `the body of a request to ${redact(req.url())}`, text: body });
+        });
+        page.on('websocket', (ws) => {
+            websockets.push(redact(ws.url()));
+            seen.push({ what: `a websocket to ${redact(ws.url())}`, text: ws.url() });
+        });
 
         const response = await page.goto(args.url, { waitUntil: 'load', timeout: args.timeout });
         result.httpStatus = response?.status() ?? null;
+        if (response) seen.push({ what: 'the page as served', text: await response.text().catch(() => '') });
         mark('loaded');
 
         if (args.password !== undefined) {
@@ -282,6 +303,12 @@ async function run(args) {
             mark('screenshot');
         }
 
+        seen.push({ what: 'the page as rendered', text: await page.content() });
+        result.requestsSeen = seen.length;
+        args.forbid.forEach((secret, i) => {
+            const where = seen.find(({ text }) => text.includes(secret));
+            if (where) fail(`forbidden text #${i + 1} (of --forbid) is in ${where.what}`);
+        });
         const state = await pageState(page);
         result.cspViolations = state.cspViolations;
         const cspConsole = consoleErrors.filter((t) => /Content Security Policy/i.test(t));

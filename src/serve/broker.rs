@@ -1,0 +1,296 @@
+//! `GET /ws/TICKET`: a brokered console session. The page behind a
+//! console link connects here with the one-time ticket it was given; hcc
+//! claims the ticket, asks Hetzner for the console's URL and password,
+//! connects and authenticates there itself (crate::console), offers the
+//! browser an RFB handshake without a password and relays bytes both ways.
+//! The browser never learns where the console is or its password.
+//!
+//! Each session is a row of `console_sessions` (store/broker.rs): its user
+//! agent, when it connected and ended, the bytes each way and why it
+//! ended. A stop request in that row (`hcc revoke`, `hcc suspend`, from any
+//! process), the session's lifetime, the idle timeout or `hcc serve`
+//! stopping end it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tungstenite::WebSocket;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use super::reply::ApiError;
+use super::{Ctx, auth, log, logged_path};
+use crate::console::{self, Limits};
+use crate::http::{self, websocket};
+use crate::store::{Store, now};
+
+/// A ticket is valid this long after the page (or its refresh) got it.
+const TICKET_TTL: i64 = 30;
+/// How often a live session looks for a stop request.
+const STOP_EVERY: Duration = Duration::from_millis(400);
+/// Its byte counts are written this often (in stop checks).
+const BYTES_EVERY: u32 = 25;
+/// The largest websocket message taken from a browser: RFB client
+/// messages are small; ClientCutText is the largest.
+const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
+/// The longest user agent recorded.
+const MAX_USER_AGENT: usize = 256;
+/// How long a stopping `hcc serve` waits for sessions to record their end.
+const STOP_WAIT: Duration = Duration::from_secs(3);
+
+/// Set when `hcc serve` stops: live sessions end.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// Sessions relaying now.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Is `path` this route's?
+pub fn is_ws(path: &str) -> bool {
+    path.starts_with("/ws/")
+}
+
+/// Ends the live sessions (they record why) and waits a moment for them.
+pub fn stop_all() {
+    STOPPING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + STOP_WAIT;
+    while LIVE.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A fresh ticket for session `id`'s next connection (on a new row
+/// like it when that one already connected): the path the page connects
+/// to, relative to the page (`/c/TOKEN`), so that hcc may sit below a
+/// path of its proxy.
+pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
+    let ticket = auth::random_token()?;
+    let row_key = auth::random_token()?;
+    let t = now();
+    let issued = ctx.store.reissue_ticket(
+        id,
+        &auth::hash(&row_key),
+        &auth::hash(&ticket),
+        t + TICKET_TTL,
+        t,
+    )?;
+    match issued {
+        Some(_) => Ok(format!("../ws/{ticket}")),
+        None => Err(ApiError::new(
+            410,
+            "session_expired",
+            "This console session has ended; open a new console from your control panel.",
+        )),
+    }
+}
+
+/// Answers an upgrade to `/ws/TICKET` (logged like every request; the
+/// ticket never is).
+pub fn serve(ctx: &mut Ctx, request: &http::Request) -> http::Reply {
+    let started = Instant::now();
+    let (incoming, _) = super::incoming(request, &ctx.settings.trusted_proxies);
+    let (status, reply) = match upgrade(ctx, request, &incoming.remote) {
+        Ok(reply) => (101, reply),
+        Err(err) => (err.status, http::Reply::Answer(err.to_json())),
+    };
+    log(&format!(
+        "{} {} {} {} {:.1} ms",
+        incoming.remote,
+        crate::verb::shown(&incoming.method),
+        logged_path(&incoming.path),
+        status,
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    crate::metrics::http_request(status);
+    reply
+}
+
+/// What a session thread needs.
+struct Session {
+    id: i64,
+    server: String,
+    db: PathBuf,
+    idle: Duration,
+    url: String,
+    password: String,
+}
+
+fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
+    let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
+    if !auth::is_token(ticket) {
+        return Err(ApiError::not_found(
+            "There is no console session at this address.",
+        ));
+    }
+    if request.method != "GET" || !websocket::is_upgrade(request) {
+        return Err(ApiError::bad_request(
+            "not_websocket",
+            "this address takes only websocket upgrades",
+        ));
+    }
+    // The upgrade is checked before the ticket is spent; the session's
+    // thread gets its data once the ticket is claimed (and runs only if
+    // this answer is the 101).
+    let slot: Arc<Mutex<Option<Session>>> = Arc::default();
+    let filled = slot.clone();
+    let reply = websocket::upgrade(request, MAX_CLIENT_MESSAGE, move |ws, peer| {
+        let session = filled.lock().ok().and_then(|mut s| s.take());
+        if let Some(session) = session {
+            run(session, ws, peer);
+        }
+    })
+    .map_err(|why| ApiError::bad_request("bad_upgrade", why))?;
+    let user_agent: String = request
+        .header("user-agent")
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT)
+        .collect();
+    let claimed = ctx
+        .store
+        .claim_ticket(&auth::hash(ticket), now(), &user_agent)?
+        .ok_or_else(|| {
+            ApiError::new(
+                410,
+                "session_gone",
+                "This console connection was already used or has expired; reload the console page.",
+            )
+        })?;
+    let end = |ctx: &Ctx, reason: &str| ctx.store.end_session(claimed.id, now(), reason, 0, 0);
+    if claimed.suspended {
+        end(ctx, "suspended")?;
+        return Err(ApiError::new(
+            403,
+            "suspended",
+            "Console access to this server is suspended.",
+        ));
+    }
+    let fresh = super::links::same_server(ctx, &claimed.server, claimed.server_id)
+        .and_then(|id| ctx.request_console(&claimed.server, id));
+    let fresh = match fresh {
+        Ok(fresh) => fresh,
+        Err(err) => {
+            end(
+                ctx,
+                &format!("error: no console from Hetzner: {}", err.message),
+            )?;
+            return Err(err);
+        }
+    };
+    let session = Session {
+        id: claimed.id,
+        server: claimed.server,
+        db: ctx.settings.home.db_path(),
+        idle: Duration::from_secs(ctx.settings.console_idle_timeout),
+        url: fresh.wss_url,
+        password: fresh.password,
+    };
+    log(&format!(
+        "console session {} for {} from {remote}: connecting",
+        session.id,
+        crate::verb::shown(&session.server)
+    ));
+    match slot.lock() {
+        Ok(mut s) => *s = Some(session),
+        Err(_) => {
+            end(ctx, "error: internal: a poisoned lock")?;
+            return Err(ApiError::new(500, "internal", "a poisoned lock"));
+        }
+    }
+    Ok(reply)
+}
+
+/// A session's thread: both handshakes, the relay, the record of its end.
+fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<SocketAddr>) {
+    LIVE.fetch_add(1, Ordering::SeqCst);
+    let store = match Store::open(&session.db) {
+        Ok(store) => store,
+        Err(err) => {
+            log(&format!("console session {}: {err}", session.id));
+            close(client, CloseCode::Error, "console error");
+            LIVE.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+    };
+    let outcome = connect_and_relay(&session, &store, client);
+    let reason = outcome.end.reason();
+    if let Err(err) = store.end_session(
+        session.id,
+        now(),
+        &reason,
+        outcome.to_client,
+        outcome.from_client,
+    ) {
+        log(&format!("console session {}: {err}", session.id));
+    }
+    log(&format!(
+        "console session {} for {} ended: {reason} ({} bytes to the client, {} from it)",
+        session.id,
+        crate::verb::shown(&session.server),
+        outcome.to_client,
+        outcome.from_client
+    ));
+    LIVE.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Upstream first (the browser waits for the version meanwhile), then the
+/// browser's handshake, then the relay.
+fn connect_and_relay(
+    session: &Session,
+    store: &Store,
+    mut client: WebSocket<websocket::Stream>,
+) -> console::Outcome {
+    let failed = |why: String| console::Outcome {
+        end: console::End::Error(why),
+        to_client: 0,
+        from_client: 0,
+    };
+    let upstream = match console::upstream::connect(&session.url, &session.password) {
+        Ok(upstream) => upstream,
+        Err(why) => {
+            close(client, CloseCode::Error, "console error");
+            return failed(why);
+        }
+    };
+    let client_rest = match console::browser::handshake(&mut client) {
+        Ok(rest) => rest,
+        Err(why) => {
+            close(client, CloseCode::Error, "console error");
+            return failed(why);
+        }
+    };
+    let mut checks = 0u32;
+    let limits = Limits {
+        idle: session.idle,
+        stop_every: STOP_EVERY,
+    };
+    console::relay(
+        (client, client_rest),
+        (upstream.ws, upstream.rest),
+        limits,
+        |to_client, from_client| {
+            if STOPPING.load(Ordering::SeqCst) {
+                return Some("error: hcc serve stopped".into());
+            }
+            checks += 1;
+            if checks.is_multiple_of(BYTES_EVERY) {
+                let _ = store.session_bytes(session.id, to_client, from_client, now());
+            }
+            // A database locked for a moment is no reason to end.
+            store.stop_reason(session.id, now()).unwrap_or(None)
+        },
+    )
+}
+
+/// Ends the client's websocket with a close frame (within a second).
+fn close(mut client: WebSocket<websocket::Stream>, code: CloseCode, reason: &str) {
+    let socket = &client.get_ref().socket;
+    let _ = socket.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = client.close(Some(CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    }));
+    let _ = client.flush();
+}

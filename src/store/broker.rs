@@ -1,0 +1,188 @@
+//! Brokered console sessions: their one-time websocket tickets, what each
+//! carried and how it ended, and the stop requests another process may
+//! leave for them (`console_sessions.stop_requested`).
+//!
+//! A ticket is stored only as its SHA-256 and is claimed by one
+//! conditional UPDATE, so that of two upgrades with the same ticket
+//! exactly one gets the session. A row is one websocket session: a page
+//! that reconnects gets a new row (same server, link and key), so every
+//! connection has its own bytes, times and end reason.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Error, Store};
+
+/// A claimed ticket: the session it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: i64,
+    pub server: String,
+    pub server_id: i64,
+    /// The server is suspended: the session is ended at once.
+    pub suspended: bool,
+}
+
+impl Store {
+    /// Makes session `id` a brokered one, waiting for the websocket with
+    /// this ticket until `ticket_expires_at`.
+    pub fn issue_ticket(
+        &self,
+        id: i64,
+        ticket_hash: &str,
+        ticket_expires_at: i64,
+    ) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET mode = 'broker', ticket_hash = ?2, ticket_expires_at = ?3
+                 WHERE id = ?1",
+                params![id, ticket_hash, ticket_expires_at],
+            )
+            .map(drop)
+            .map_err(self.err("issue a console ticket"))
+    }
+
+    /// A ticket for a page's next connection: on its own row when that row
+    /// never connected, else on a new row like it (`session_hash` is a
+    /// fresh random value's hash: the page keeps refreshing through the
+    /// first row). Returns the row's id; `None` when a session of the same
+    /// link was asked to stop (revoked, suspended): that page is done.
+    pub fn reissue_ticket(
+        &self,
+        from: i64,
+        session_hash: &str,
+        ticket_hash: &str,
+        ticket_expires_at: i64,
+        at: i64,
+    ) -> Result<Option<i64>, Error> {
+        let stopped: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM console_sessions o, console_sessions c
+                   WHERE c.id = ?1 AND o.stop_requested IS NOT NULL
+                     AND (o.id = c.id OR o.link_id = c.link_id))",
+                [from],
+                |r| r.get(0),
+            )
+            .map_err(self.err("read a console session"))?;
+        if stopped {
+            return Ok(None);
+        }
+        let reused = self
+            .conn
+            .execute(
+                "UPDATE console_sessions SET mode = 'broker', ticket_hash = ?2, ticket_expires_at = ?3
+                 WHERE id = ?1 AND connected_at IS NULL AND ended_at IS NULL",
+                params![from, ticket_hash, ticket_expires_at],
+            )
+            .map_err(self.err("issue a console ticket"))?;
+        if reused == 1 {
+            return Ok(Some(from));
+        }
+        let added = self
+            .conn
+            .execute(
+                "INSERT INTO console_sessions
+                     (session_hash, server, server_id, link_id, created_by, remote,
+                      started_at, last_seen_at, expires_at, mode, ticket_hash, ticket_expires_at)
+                 SELECT ?2, server, server_id, link_id, created_by, remote,
+                        ?5, ?5, expires_at, 'broker', ?3, ?4
+                 FROM console_sessions WHERE id = ?1",
+                params![from, session_hash, ticket_hash, ticket_expires_at, at],
+            )
+            .map_err(self.err("issue a console ticket"))?;
+        Ok((added == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
+    /// Claims a ticket: unexpired, its session never connected, not ended,
+    /// nobody asked it to stop. Exactly one caller gets it.
+    pub fn claim_ticket(
+        &self,
+        ticket_hash: &str,
+        at: i64,
+        user_agent: &str,
+    ) -> Result<Option<Claimed>, Error> {
+        self.conn
+            .query_row(
+                "UPDATE console_sessions SET connected_at = ?2, user_agent = ?3, last_seen_at = ?2
+                 WHERE ticket_hash = ?1 AND ticket_expires_at > ?2 AND connected_at IS NULL
+                   AND ended_at IS NULL AND stop_requested IS NULL AND expires_at > ?2
+                 RETURNING id, server, server_id,
+                   EXISTS (SELECT 1 FROM suspended s WHERE s.server = console_sessions.server)",
+                params![ticket_hash, at, user_agent],
+                |r| {
+                    Ok(Claimed {
+                        id: r.get(0)?,
+                        server: r.get(1)?,
+                        server_id: r.get(2)?,
+                        suspended: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("claim a console ticket"))
+    }
+
+    /// Why a live session must end now, if it must: a stop request
+    /// (`revoked`, `suspended`), its server suspended, or its lifetime
+    /// over (`expired`).
+    pub fn stop_reason(&self, id: i64, at: i64) -> Result<Option<String>, Error> {
+        let row: Option<(Option<String>, i64, bool)> = self
+            .conn
+            .prepare_cached(
+                "SELECT stop_requested, expires_at,
+                   EXISTS (SELECT 1 FROM suspended s WHERE s.server = console_sessions.server)
+                 FROM console_sessions WHERE id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(self.err("read a console session"))?;
+        Ok(match row {
+            None => Some("revoked".into()),
+            Some((Some(why), _, _)) => Some(why),
+            Some((None, _, true)) => Some("suspended".into()),
+            Some((None, expires_at, _)) if expires_at <= at => Some("expired".into()),
+            Some(_) => None,
+        })
+    }
+
+    /// Records the bytes a live session carried so far.
+    pub fn session_bytes(
+        &self,
+        id: i64,
+        to_client: u64,
+        from_client: u64,
+        at: i64,
+    ) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET bytes_to_client = ?2, bytes_from_client = ?3,
+                     last_seen_at = ?4
+                 WHERE id = ?1",
+                params![id, to_client as i64, from_client as i64, at],
+            )
+            .map(drop)
+            .map_err(self.err("record a console session's bytes"))
+    }
+
+    /// Records a session's end (once: a later call changes nothing).
+    pub fn end_session(
+        &self,
+        id: i64,
+        at: i64,
+        reason: &str,
+        to_client: u64,
+        from_client: u64,
+    ) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET ended_at = ?2, end_reason = ?3,
+                     bytes_to_client = ?4, bytes_from_client = ?5, last_seen_at = ?2
+                 WHERE id = ?1 AND ended_at IS NULL",
+                params![id, at, reason, to_client as i64, from_client as i64],
+            )
+            .map(drop)
+            .map_err(self.err("record a console session's end"))
+    }
+}

@@ -1,0 +1,749 @@
+//! The console broker (`console_mode` broker, the default): a console
+//! page gets a one-time `/ws/TICKET` instead of Hetzner's URL and
+//! password; hcc connects to the console itself (here a real Xvnc behind
+//! websockify, handed out by `hcc sim --console-upstream`), offers the
+//! websocket client RFB 3.8 with security None, relays, and records each
+//! session in `console_sessions`.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+use crate::serve::{Serve, link, page_data, setup};
+use crate::test::{Env, Sim, eventually};
+use crate::vnc::VncServer;
+
+const PASSWORD: &str = "brok3r!x";
+
+/// A VNC console, a simulator handing it out, and `hcc serve`; `None`
+/// (after a SKIP line) without Xvnc.
+struct Setup {
+    vnc: VncServer,
+    sim: Sim,
+    env: Env,
+    keys: crate::serve::Keys,
+}
+
+fn start(upstream_password: &str) -> Option<Setup> {
+    let vnc = VncServer::start(PASSWORD)?;
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        vnc.ws_url(),
+        "--console-password",
+        upstream_password,
+    ]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    Some(Setup {
+        vnc,
+        sim,
+        env,
+        keys,
+    })
+}
+
+/// Opens a fresh console link; the page and its `/ws/TICKET` path.
+fn open_page(serve: &Serve, key: &str) -> (crate::test::Http, String) {
+    let path = link(serve, key, "srv-00001");
+    let page = serve.request("POST", &path, None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let data = page_data(&page.body);
+    let ws = data["ws"].as_str().expect("a ws path in broker mode");
+    let ws = ws.strip_prefix("..").expect("relative to /c/").to_string();
+    assert!(ws.starts_with("/ws/") && ws.len() == 4 + 64, "{ws}");
+    (page, ws)
+}
+
+type Ws = WebSocket<TcpStream>;
+
+/// A websocket to `path` on serve, as noVNC opens it; `Err(status)` when
+/// the upgrade is refused.
+fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
+    let mut request = format!("ws://{}{path}", serve.addr)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    headers.insert("User-Agent", "broker-test/1".parse().unwrap());
+    let stream = TcpStream::connect(&serve.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    match tungstenite::client(request, stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16())
+        }
+        Err(e) => panic!("websocket to {path}: {e}"),
+    }
+}
+
+/// Reads RFB bytes from binary messages until `n` have come.
+struct Rfb {
+    ws: Ws,
+    pending: Vec<u8>,
+}
+
+impl Rfb {
+    fn read(&mut self, n: usize) -> Result<Vec<u8>, String> {
+        while self.pending.len() < n {
+            match self.ws.read() {
+                Ok(Message::Binary(b)) => self.pending.extend_from_slice(&b),
+                Ok(Message::Close(frame)) => return Err(format!("closed: {frame:?}")),
+                Ok(_) => {}
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+        Ok(self.pending.drain(..n).collect())
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.ws.send(Message::binary(bytes.to_vec())).unwrap();
+    }
+
+    /// The client's handshake with security None, ClientInit, and the
+    /// ServerInit's width and height.
+    fn handshake(ws: Ws) -> (Rfb, u16, u16) {
+        let mut rfb = Rfb {
+            ws,
+            pending: Vec::new(),
+        };
+        assert_eq!(rfb.read(12).unwrap(), b"RFB 003.008\n");
+        rfb.send(b"RFB 003.008\n");
+        assert_eq!(rfb.read(2).unwrap(), [1, 1], "only security None");
+        rfb.send(&[1]);
+        assert_eq!(rfb.read(4).unwrap(), [0, 0, 0, 0], "SecurityResult OK");
+        rfb.send(&[1]);
+        let init = rfb.read(24).unwrap();
+        let width = u16::from_be_bytes([init[0], init[1]]);
+        let height = u16::from_be_bytes([init[2], init[3]]);
+        let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]);
+        rfb.read(name_len as usize).unwrap();
+        (rfb, width, height)
+    }
+
+    /// Waits for the end of the connection (a close frame or EOF).
+    fn wait_closed(&mut self) -> Option<String> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(frame)) => return Some(format!("{frame:?}")),
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => return Some("closed".into()),
+                Err(e) => return Some(format!("{e}")),
+            }
+        }
+    }
+}
+
+/// The one session row with this state: (end_reason, to, from,
+/// connected_at, ended_at, user_agent).
+type Row = (
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn last_session(env: &Env) -> Row {
+    env.db()
+        .query_row(
+            "SELECT end_reason, bytes_to_client, bytes_from_client, connected_at, ended_at,
+                    user_agent
+             FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap()
+}
+
+fn ended(env: &Env) -> Row {
+    let mut row = last_session(env);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            row = last_session(env);
+            row.4.is_some()
+        }),
+        "the session did not end: {row:?}"
+    );
+    row
+}
+
+#[test]
+fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (page, ws) = open_page(&serve, &s.keys.console);
+    // The page names neither the console's URL nor its password, and may
+    // connect only to hcc itself.
+    assert!(!page.body.contains(s.vnc.ws_url()), "{}", page.body);
+    assert!(!page.body.contains(PASSWORD), "{}", page.body);
+    assert!(!page.body.contains("wss_url"), "{}", page.body);
+    let csp = page.header("Content-Security-Policy").unwrap().to_string();
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
+    // Nothing asked of Hetzner until the websocket comes.
+    let consoles = |sim: &Sim| {
+        sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(consoles(&s.sim), 0);
+
+    let (mut rfb, width, height) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    assert_eq!((width, height), (1024, 768));
+    assert_eq!(consoles(&s.sim), 1);
+    // A framebuffer update for a corner comes back through the relay.
+    rfb.send(&[3, 0, 0, 0, 0, 0, 0, 16, 0, 16]);
+    assert_eq!(rfb.read(1).unwrap(), [0], "a FramebufferUpdate");
+    // The ticket is spent, whoever tries it next.
+    assert_eq!(connect(&serve, &ws).err(), Some(410));
+    rfb.ws.close(None).unwrap();
+    let _ = rfb.wait_closed();
+    let (reason, to, from, connected, ended_at, agent) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("client closed"));
+    assert!(to > 24 && from >= 10, "bytes to {to}, from {from}");
+    assert!(connected.is_some() && ended_at >= connected);
+    assert_eq!(agent.as_deref(), Some("broker-test/1"));
+    let mode: String = s
+        .env
+        .value("SELECT mode FROM console_sessions ORDER BY id DESC LIMIT 1");
+    assert_eq!(mode, "broker");
+
+    // An unused ticket past its seconds is refused.
+    let (_, stale) = open_page(&serve, &s.keys.console);
+    s.env
+        .db()
+        .execute(
+            "UPDATE console_sessions SET ticket_expires_at = 1 WHERE connected_at IS NULL",
+            [],
+        )
+        .unwrap();
+    assert_eq!(connect(&serve, &stale).err(), Some(410));
+    // A page's refresh brings a new ticket (not credentials) that works.
+    let (page, _) = open_page(&serve, &s.keys.console);
+    let session = page_data(&page.body)["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refreshed = serve.request(
+        "POST",
+        "/c/refresh",
+        Some(&format!(r#"{{"session":"{session}"}}"#)),
+        None,
+    );
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let fresh = refreshed.json();
+    assert!(
+        fresh.get("password").is_none() && fresh.get("wss_url").is_none(),
+        "{fresh}"
+    );
+    let ws = fresh["ws"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("..")
+        .to_string();
+    let (rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    drop(rfb);
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("client closed"));
+    // Malformed tickets and plain GETs.
+    assert_eq!(serve.request("GET", "/ws/short", None, None).status, 404);
+    let plain = format!("/ws/{}", "ab".repeat(32));
+    assert_eq!(serve.request("GET", &plain, None, None).status, 400);
+    // A broken upgrade is refused before its ticket is spent.
+    let (_, kept) = open_page(&serve, &s.keys.console);
+    let broken = crate::serve::raw(
+        &serve.addr,
+        format!(
+            "GET {kept} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(crate::serve::status_of(&broken), 400, "{broken}");
+    let (rfb, _, _) = Rfb::handshake(connect(&serve, &kept).unwrap());
+    drop(rfb);
+
+    // Neither the ticket nor a console secret reaches the log.
+    let log = serve.log();
+    assert!(log.contains("GET /ws/<token> 101"), "{log}");
+    assert!(!log.contains(ws.trim_start_matches("/ws/")), "{log}");
+    assert!(!log.contains(PASSWORD), "{log}");
+    for ticket in s.sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .unwrap()
+    {
+        let token = ticket["token"].as_str().unwrap_or("-");
+        assert!(!log.contains(token), "{log}");
+    }
+}
+
+#[test]
+fn a_wrong_console_password_ends_the_session_with_the_servers_reason() {
+    let Some(s) = start("wrong-pw") else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    let mut ws = connect(&serve, &ws).unwrap();
+    // The browser's side is closed with a close frame, not dropped.
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 1011, "{frame:?}");
+            assert!(!frame.reason.contains("127.0.0.1"), "{frame:?}");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    let (reason, ..) = ended(&s.env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: the console server refused the console password"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_stop_request_from_another_process_ends_a_live_session() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (page, ws) = open_page(&serve, &s.keys.console);
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    // As `hcc revoke` would, from its own process: the store, not memory.
+    let asked = Instant::now();
+    let status = std::process::Command::new("sqlite3")
+        .arg(s.env.path("hcc.db"))
+        .arg(
+            "PRAGMA busy_timeout = 5000; UPDATE console_sessions SET stop_requested = 'revoked' \
+             WHERE connected_at IS NOT NULL AND ended_at IS NULL;",
+        )
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        s.env
+            .db()
+            .execute(
+                "UPDATE console_sessions SET stop_requested = 'revoked'
+                 WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+                [],
+            )
+            .unwrap();
+    }
+    let closed = rfb.wait_closed();
+    let took = asked.elapsed();
+    // Within a second as a rule; generous here for a loaded machine.
+    assert!(took < Duration::from_secs(5), "took {took:?}: {closed:?}");
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("revoked"));
+    assert!(serve.log().contains("ended: revoked"), "{}", serve.log());
+    // The revoked page gets no new ticket to come back with.
+    let session = page_data(&page.body)["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refreshed = serve.request(
+        "POST",
+        "/c/refresh",
+        Some(&format!(r#"{{"session":"{session}"}}"#)),
+        None,
+    );
+    assert_eq!(refreshed.status, 410, "{}", refreshed.body);
+
+    // A suspended server: its live session ends, its upgrades are refused.
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    let (_, waiting) = open_page(&serve, &s.keys.console);
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    s.env
+        .db()
+        .execute(
+            "INSERT INTO suspended (server, suspended_at, suspended_by) VALUES ('srv-00001', 1, 'cli')",
+            [],
+        )
+        .unwrap();
+    rfb.wait_closed();
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("suspended"));
+    assert_eq!(connect(&serve, &waiting).err(), Some(403));
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("suspended"));
+}
+
+#[test]
+fn an_idle_session_ends_after_the_idle_timeout() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    s.env.ok(&["config", "set", "console_idle_timeout", "1"]);
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    // No update requests: nothing passes either way after ServerInit.
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    let closed = rfb.wait_closed();
+    let (reason, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("idle"), "{closed:?}");
+}
+
+/// `hcc vnc` running; its printed port and text.
+struct Bridge {
+    child: std::process::Child,
+    port: u16,
+    printed: String,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bridge(s: &Setup, extra: &[&str]) -> Bridge {
+    use std::io::BufRead;
+    let mut args = vec!["vnc", "srv-00001"];
+    if !extra.contains(&"--listen") {
+        args.extend(["--listen", "127.0.0.1:0"]);
+    }
+    args.extend_from_slice(extra);
+    let mut child = s
+        .env
+        .cmd(&args)
+        .envs(s.sim.client_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        let last = line.contains("password")
+            || (line.trim_start().starts_with("vncviewer") && !extra.contains(&"--allow-remote"));
+        if last {
+            break;
+        }
+    }
+    let port = printed
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("127.0.0.1::").or(w.strip_prefix("[::]::")))
+        .or_else(|| {
+            printed
+                .split_whitespace()
+                .find_map(|w| w.rsplit_once("::").map(|(_, p)| p))
+        })
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port printed: {printed}"));
+    Bridge {
+        child,
+        port,
+        printed,
+    }
+}
+
+/// An RFB client over TCP: the handshake (None, or VNC authentication
+/// with `password`), ServerInit, one full update of a corner; the colour
+/// of its top left pixel as #rrggbb.
+fn viewer_corner_colour(port: u16, password: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let read = |s: &mut TcpStream, n: usize| {
+        let mut b = vec![0u8; n];
+        s.read_exact(&mut b).unwrap();
+        b
+    };
+    assert_eq!(read(&mut s, 12), b"RFB 003.008\n");
+    s.write_all(b"RFB 003.008\n").unwrap();
+    match password {
+        None => {
+            assert_eq!(read(&mut s, 2), [1, 1]);
+            s.write_all(&[1]).unwrap();
+        }
+        Some(pw) => {
+            assert_eq!(read(&mut s, 2), [1, 2]);
+            s.write_all(&[2]).unwrap();
+            let challenge: [u8; 16] = read(&mut s, 16).try_into().unwrap();
+            s.write_all(&hcc::vnc_auth::response(pw, &challenge))
+                .unwrap();
+        }
+    }
+    assert_eq!(read(&mut s, 4), [0, 0, 0, 0], "SecurityResult");
+    s.write_all(&[1]).unwrap();
+    let init = read(&mut s, 24);
+    assert_eq!(&init[..4], [4, 0, 3, 0], "1024x768");
+    let (bpp, big_endian) = (init[4], init[6] != 0);
+    let max = |i: usize| u32::from(u16::from_be_bytes([init[i], init[i + 1]]));
+    let (rmax, gmax, bmax) = (max(8), max(10), max(12));
+    let (rs, gs, bs) = (init[14], init[15], init[16]);
+    let name_len = u32::from_be_bytes(init[20..24].try_into().unwrap());
+    read(&mut s, name_len as usize);
+    assert_eq!(bpp, 32, "the server's pixel format");
+    // Raw (no SetEncodings), the whole 4x4 corner.
+    s.write_all(&[3, 0, 0, 0, 0, 0, 0, 4, 0, 4]).unwrap();
+    let header = read(&mut s, 4);
+    assert_eq!(header[0], 0, "FramebufferUpdate");
+    let rect = read(&mut s, 12);
+    let (w, h) = (
+        u16::from_be_bytes([rect[4], rect[5]]),
+        u16::from_be_bytes([rect[6], rect[7]]),
+    );
+    let pixels = read(&mut s, usize::from(w) * usize::from(h) * 4);
+    let p: [u8; 4] = pixels[..4].try_into().unwrap();
+    let v = if big_endian {
+        u32::from_be_bytes(p)
+    } else {
+        u32::from_le_bytes(p)
+    };
+    let scale = |c: u32, m: u32| (c * 255 / m.max(1)) as u8;
+    format!(
+        "#{:02x}{:02x}{:02x}",
+        scale((v >> rs) & rmax, rmax),
+        scale((v >> gs) & gmax, gmax),
+        scale((v >> bs) & bmax, bmax)
+    )
+}
+
+fn sim_consoles(sim: &Sim) -> usize {
+    sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn hcc_vnc_gives_a_native_viewer_the_console_with_fresh_credentials_each() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let b = bridge(&s, &[]);
+    assert!(
+        b.printed
+            .contains(&format!("vncviewer 127.0.0.1::{}", b.port)),
+        "{}",
+        b.printed
+    );
+    assert!(!b.printed.contains(PASSWORD), "{}", b.printed);
+    // The console asked for at start serves the first viewer; the second
+    // gets its own.
+    assert_eq!(sim_consoles(&s.sim), 1);
+    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
+    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
+    assert_eq!(sim_consoles(&s.sim), 2);
+
+    // A third-party client (vncsnapshot speaks RFB 3.3) takes a
+    // screenshot through the bridge.
+    if crate::test::have("vncsnapshot") && crate::test::have("djpeg") {
+        let dir = tempfile::tempdir().unwrap();
+        let shot = dir.path().join("shot.jpg");
+        let out = std::process::Command::new("timeout")
+            // Its default encodings stall on TigerVNC's cursor updates,
+            // with or without hcc in between: raw.
+            .args(["30", "vncsnapshot", "-quiet", "-encodings", "raw"])
+            .args(["-rect", "64x64+0+0"])
+            .arg(format!("127.0.0.1::{}", b.port))
+            .arg(&shot)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "vncsnapshot: {out:?}");
+        let ppm = std::process::Command::new("djpeg")
+            .args(["-pnm"])
+            .arg(&shot)
+            .output()
+            .unwrap()
+            .stdout;
+        // P6\n64 64\n255\n then RGB.
+        assert!(
+            ppm.starts_with(b"P6\n64 64\n255\n"),
+            "{:?}",
+            &ppm[..16.min(ppm.len())]
+        );
+        let rgb = &ppm[13..16];
+        let want = [0x2e, 0x6f, 0x9e];
+        assert!(
+            rgb.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8),
+            "the screenshot's corner is {rgb:?}, not the root colour"
+        );
+    } else {
+        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
+    }
+}
+
+#[test]
+fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let run = s.env.run(&["vnc", "srv-00001", "--listen", "0.0.0.0:0"]);
+    run.fails(2, "beyond this machine");
+    let b = bridge(&s, &["--listen", "0.0.0.0:0", "--allow-remote"]);
+    let password = b
+        .printed
+        .lines()
+        .find_map(|l| l.rsplit_once("(shown only now): ").map(|(_, p)| p.trim()))
+        .unwrap_or_else(|| panic!("no password printed: {}", b.printed))
+        .to_string();
+    assert_eq!(password.len(), 8);
+    assert_eq!(
+        viewer_corner_colour(b.port, Some(&password)),
+        crate::vnc::ROOT_COLOUR
+    );
+    // A wrong one is refused before any console is asked for.
+    let before = sim_consoles(&s.sim);
+    let mut stream = TcpStream::connect(("127.0.0.1", b.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 12];
+    stream.read_exact(&mut buf).unwrap();
+    stream.write_all(b"RFB 003.008\n\x02").unwrap();
+    let mut head = [0u8; 2 + 16];
+    stream.read_exact(&mut head).unwrap();
+    stream.write_all(&[0u8; 16]).unwrap();
+    let mut result = [0u8; 4];
+    stream.read_exact(&mut result).unwrap();
+    assert_eq!(result, [0, 0, 0, 1]);
+    assert_eq!(sim_consoles(&s.sim), before);
+}
+
+/// `hcc serve`'s threads that carry websocket sessions.
+fn session_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim() == "hcc-serve-ws")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_stays() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let tickets: Vec<String> = (0..200)
+        .map(|_| open_page(&serve, &s.keys.console).1)
+        .collect();
+    // Half hang up right after the upgrade, half after a few bytes of
+    // garbage instead of a version.
+    std::thread::scope(|scope| {
+        for (i, ticket) in tickets.iter().enumerate() {
+            let serve = &serve;
+            scope.spawn(move || {
+                if let Ok(mut ws) = connect(serve, ticket) {
+                    if i % 2 == 1 {
+                        let _ = ws.send(Message::binary(b"GARBAGE!GARBAGE!".to_vec()));
+                    }
+                    drop(ws);
+                }
+            });
+        }
+    });
+    let pid = serve.pid();
+    let settled = eventually(Duration::from_secs(60), || {
+        let open: i64 = s.env.value(
+            "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+        );
+        open == 0 && session_threads(pid) == 0
+    });
+    let open: i64 = s.env.value(
+        "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+    );
+    assert!(
+        settled,
+        "{open} sessions still open, {} session threads",
+        session_threads(pid)
+    );
+    let connected: i64 = s
+        .env
+        .value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
+    assert_eq!(connected, 200);
+    let reasons: Vec<String> = {
+        let db = s.env.db();
+        let mut stmt = db
+            .prepare("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r == "client closed" || r.starts_with("error: ")),
+        "{reasons:?}"
+    );
+    assert!(!serve.log().contains("panicked"), "{}", serve.log());
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
+    let Some(s) = start(PASSWORD) else {
+        return;
+    };
+    let serve = Serve::start(&s.env, &s.sim, &[]);
+    let (_, ws) = open_page(&serve, &s.keys.console);
+    let (mut rfb, _, _) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    let before = rss_kb(serve.pid());
+    // 300 whole frames of 3 MiB each are asked for, and none is read.
+    let mut full = vec![3u8, 0, 0, 0, 0, 0];
+    full.extend_from_slice(&1024u16.to_be_bytes());
+    full.extend_from_slice(&768u16.to_be_bytes());
+    let mut asked = Vec::new();
+    for _ in 0..300 {
+        asked.extend_from_slice(&full);
+    }
+    rfb.send(&asked);
+    std::thread::sleep(Duration::from_secs(3));
+    let during = rss_kb(serve.pid());
+    assert!(
+        during < before + 32 * 1024,
+        "hcc serve grew from {before} KiB to {during} KiB"
+    );
+    // Blocked as it is, the session still ends when asked to.
+    s.env
+        .db()
+        .execute(
+            "UPDATE console_sessions SET stop_requested = 'revoked' WHERE ended_at IS NULL",
+            [],
+        )
+        .unwrap();
+    let (reason, to, ..) = ended(&s.env);
+    assert_eq!(reason.as_deref(), Some("revoked"));
+    assert!(to < 300 * 3 * 1024 * 1024, "{to} bytes went out");
+}
