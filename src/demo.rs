@@ -54,9 +54,6 @@ fn say(text: &str) -> Result<(), Error> {
     crate::print(&format!("{text}\n"))
 }
 
-/// The exit status of a demo cut short by a signal before it was done.
-const INTERRUPTED: u8 = 130;
-
 pub fn run(quick: bool) -> Result<ExitCode, Error> {
     // From the start: a Ctrl-C at any step still ends in the clean-up,
     // never in a default death that leaves the worker and serve behind.
@@ -187,9 +184,10 @@ pub fn run(quick: bool) -> Result<ExitCode, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while store.open_commands()? > 0 {
         if signals.pending().next().is_some() {
-            say("interrupted: cleaning up")?;
             drop(scene);
-            return Ok(ExitCode::from(INTERRUPTED));
+            return Err(Error::Failed(
+                "the demo was interrupted; what it started is stopped and removed".into(),
+            ));
         }
         if Instant::now() > deadline {
             return Err(Error::Failed(
