@@ -219,17 +219,7 @@ pub fn run(quick: bool) -> Result<ExitCode, Error> {
         .http_status_as_error(false)
         .build()
         .into();
-    let made = agent
-        .post(&format!(
-            "http://{addr}/api/v1/servers/srv-00003/console-link"
-        ))
-        .header("Authorization", &format!("Bearer {}", key.trim()))
-        .send("{}")
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .map_err(|e| Error::Failed(format!("hcc serve did not answer: {e}")))?;
-    let made: serde_json::Value = serde_json::from_str(&made)
-        .map_err(|e| Error::Failed(format!("hcc serve answered no JSON: {e}")))?;
-    let url = made["url"].as_str().unwrap_or_default().to_string();
+    let (url, _) = console_link(&agent, &addr, key.trim(), "srv-00003")?;
     say(&format!(
         "   POST /api/v1/servers/srv-00003/console-link -> {url}"
     ))?;
@@ -259,7 +249,7 @@ pub fn run(quick: bool) -> Result<ExitCode, Error> {
     }
     if !quick {
         let dashboard = hcc(&["apikey", "add", "dashboard", "--scope", "admin"])?;
-        let link = console_link(&agent, &addr, key.trim(), "demo-web")?;
+        let (link, valid) = console_link(&agent, &addr, key.trim(), "demo-web")?;
         say(&format!(
             "8. the demo keeps running, for you to try in a browser. The dashboard, with an admin API key\n   \
              (in the URL's fragment, which the browser keeps to itself and never sends):\n\n   \
@@ -267,17 +257,16 @@ pub fn run(quick: bool) -> Result<ExitCode, Error> {
              It lists the servers with their power buttons; Console opens a server's console,\n   \
              which really works: a simulated text console with a login prompt that echoes what\n   \
              you type. Consoles opened through hcc show under \"Live console sessions\", with Revoke.\n   \
-             A one-time console link for demo-web (opens once, within {ttl}):\n\n   {link}\n\n   \
+             A one-time console link for demo-web (opens once, within {minutes} minutes):\n\n   {link}\n\n   \
              Ctrl-C ends the demo and removes everything.",
             key = dashboard.trim(),
-            ttl = "5 minutes",
+            minutes = valid.as_secs().div_ceil(60),
         ))?;
-        if let Some(stopped) = serve_until_signal(&mut signals, &mut scene)? {
-            say(&format!(
-                "hcc demo: {stopped} stopped by itself; cleaning up"
-            ))?;
+        if let Some(stopped) = serve_until_signal(&mut signals, &mut scene) {
             drop(scene);
-            return Err(Error::Failed(format!("{stopped} stopped during the demo")));
+            return Err(Error::Failed(format!(
+                "{stopped} stopped by itself; the demo is over, what it started is stopped and removed"
+            )));
         }
         say("")?;
     }
@@ -292,10 +281,7 @@ pub fn run(quick: bool) -> Result<ExitCode, Error> {
 
 /// Waits for SIGINT, SIGTERM or SIGHUP; returns the name of a child that
 /// stopped by itself first, if one did.
-fn serve_until_signal(
-    signals: &mut Signals,
-    scene: &mut Scene,
-) -> Result<Option<&'static str>, Error> {
+fn serve_until_signal(signals: &mut Signals, scene: &mut Scene) -> Option<&'static str> {
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let stopped = scene
@@ -305,16 +291,22 @@ fn serve_until_signal(
         // Read after the children: a Ctrl-C on a terminal reaches them too,
         // and its signal is here before any of them has had time to exit.
         if signals.pending().next().is_some() {
-            return Ok(None);
+            return None;
         }
         if stopped.is_some() {
-            return Ok(stopped);
+            return stopped;
         }
     }
 }
 
-/// A fresh one-time console link for `server`, as a billing system gets it.
-fn console_link(agent: &ureq::Agent, addr: &str, key: &str, server: &str) -> Result<String, Error> {
+/// A fresh one-time console link for `server`, as a billing system gets
+/// it, and how long it stays valid unopened.
+fn console_link(
+    agent: &ureq::Agent,
+    addr: &str,
+    key: &str,
+    server: &str,
+) -> Result<(String, Duration), Error> {
     let answer = agent
         .post(&format!(
             "http://{addr}/api/v1/servers/{server}/console-link"
@@ -325,10 +317,11 @@ fn console_link(agent: &ureq::Agent, addr: &str, key: &str, server: &str) -> Res
         .map_err(|e| Error::Failed(format!("hcc serve did not answer: {e}")))?;
     let answer: serde_json::Value = serde_json::from_str(&answer)
         .map_err(|e| Error::Failed(format!("hcc serve answered no JSON: {e}")))?;
-    answer["url"]
+    let url = answer["url"]
         .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::Failed(format!("hcc serve made no console link: {answer}")))
+        .ok_or_else(|| Error::Failed(format!("hcc serve made no console link: {answer}")))?;
+    let left = answer["expires_at"].as_i64().unwrap_or(0) - crate::store::now();
+    Ok((url.to_string(), Duration::from_secs(left.max(0) as u64)))
 }
 
 /// The address `hcc serve` prints when it listens.
