@@ -264,10 +264,21 @@ pub enum Command {
     /// needs --allow-remote, and viewers then need a one-off VNC password
     /// that hcc prints once.
     Vnc(VncArgs),
-    /// Try everything on this machine: starts the simulator and a worker
-    /// on a temporary state directory, queues work as a panel would, shows
-    /// what happens, and cleans up.
-    Demo,
+    /// Try everything on this machine: starts the simulator, a worker and
+    /// `hcc serve` on a temporary state directory, queues work as a panel
+    /// would and shows what happens.
+    ///
+    /// Then keeps serving on loopback and prints the dashboard's URL (an
+    /// admin API key in its fragment, which the browser never sends) and a
+    /// one-time console link: the simulated servers' consoles really work
+    /// (a text console that echoes what is typed). Ctrl-C (SIGINT or
+    /// SIGTERM) stops every process it started and removes the state
+    /// directory.
+    Demo {
+        /// Run, show and clean up at once, without serving (for scripts).
+        #[arg(long)]
+        quick: bool,
+    },
 
     /// Run the queue against Hetzner and keep the servers table fresh.
     ///

@@ -1,13 +1,19 @@
 //! `hcc demo`: the whole chain on this machine, nothing to set up. It
-//! starts `hcc sim` with a few servers and `hcc worker` on a temporary
-//! state directory, queues work the three ways a panel does (a spool file,
-//! an SQL INSERT, `hcc push`), shows what happens, and cleans up: no
-//! process and no file is left behind.
+//! starts `hcc sim` with a few servers, `hcc worker` and `hcc serve` on a
+//! temporary state directory, queues work the three ways a panel does (a
+//! spool file, an SQL INSERT, `hcc push`) and shows what happens. Then it
+//! keeps them running for a person with a browser (the dashboard, a
+//! console that really works) until SIGINT or SIGTERM; `--quick` skips
+//! that part. Either way it cleans up: no process and no file is left
+//! behind.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use crate::error::Error;
 use crate::home::Home;
@@ -19,12 +25,13 @@ use crate::wakeup::Wakeup;
 /// when the demo fails half-way).
 struct Scene {
     dir: PathBuf,
-    children: Vec<Child>,
+    /// Each with the name the demo gives it when it stops by itself.
+    children: Vec<(&'static str, Child)>,
 }
 
 impl Drop for Scene {
     fn drop(&mut self) {
-        for child in &mut self.children {
+        for (_, child) in &mut self.children {
             // SIGTERM first: the worker hands its work back and exits.
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
@@ -32,7 +39,7 @@ impl Drop for Scene {
                 .status();
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        for child in &mut self.children {
+        for (_, child) in &mut self.children {
             while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -47,7 +54,12 @@ fn say(text: &str) -> Result<(), Error> {
     crate::print(&format!("{text}\n"))
 }
 
-pub fn run() -> Result<ExitCode, Error> {
+pub fn run(quick: bool) -> Result<ExitCode, Error> {
+    // From the start: a Ctrl-C at any step still ends in the clean-up,
+    // never in a default death that leaves the worker and serve behind.
+    // SIGHUP too: a closed terminal ends the demo the same way.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("handle signals in", "hcc demo", e))?;
     let exe = std::env::current_exe().map_err(|e| Error::io("find", "hcc", e))?;
     let dir = std::env::temp_dir().join(format!("hcc-demo-{}", std::process::id()));
     // Made here, new and private: a path someone planted (a symlink) is
@@ -90,7 +102,7 @@ pub fn run() -> Result<ExitCode, Error> {
             .read_line(&mut first)
             .map_err(|e| Error::io("read from", "hcc sim", e))?;
     }
-    scene.children.push(sim);
+    scene.children.push(("hcc sim", sim));
     let env: Vec<(String, String)> = first
         .split_whitespace()
         .filter_map(|w| w.split_once('='))
@@ -154,7 +166,7 @@ pub fn run() -> Result<ExitCode, Error> {
             }
         });
     }
-    scene.children.push(worker);
+    scene.children.push(("hcc worker", worker));
     say("3. `hcc worker` runs the queue (its log is indented below)")?;
 
     let wakeup = Wakeup::new(&home)?;
@@ -171,6 +183,12 @@ pub fn run() -> Result<ExitCode, Error> {
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while store.open_commands()? > 0 {
+        if signals.pending().next().is_some() {
+            drop(scene);
+            return Err(Error::Failed(
+                "the demo was interrupted; what it started is stopped and removed".into(),
+            ));
+        }
         if Instant::now() > deadline {
             return Err(Error::Failed(
                 "the demo's commands did not finish in 60 s".into(),
@@ -192,7 +210,7 @@ pub fn run() -> Result<ExitCode, Error> {
     let key = hcc(&["apikey", "add", "billing", "--scope", "console"])?;
     let mut serve = background(&["serve", "--listen", "127.0.0.1:0"])?;
     let log = serve.stderr.take();
-    scene.children.push(serve);
+    scene.children.push(("hcc serve", serve));
     let addr = serve_address(log)?;
     say(&format!(
         "7. `hcc serve` answers on http://{addr}; a billing system with an API key asks it for a console link:"
@@ -201,17 +219,7 @@ pub fn run() -> Result<ExitCode, Error> {
         .http_status_as_error(false)
         .build()
         .into();
-    let made = agent
-        .post(&format!(
-            "http://{addr}/api/v1/servers/srv-00003/console-link"
-        ))
-        .header("Authorization", &format!("Bearer {}", key.trim()))
-        .send("{}")
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .map_err(|e| Error::Failed(format!("hcc serve did not answer: {e}")))?;
-    let made: serde_json::Value = serde_json::from_str(&made)
-        .map_err(|e| Error::Failed(format!("hcc serve answered no JSON: {e}")))?;
-    let url = made["url"].as_str().unwrap_or_default().to_string();
+    let (url, _) = console_link(&agent, &addr, key.trim(), "srv-00003")?;
     say(&format!(
         "   POST /api/v1/servers/srv-00003/console-link -> {url}"
     ))?;
@@ -239,10 +247,81 @@ pub fn run() -> Result<ExitCode, Error> {
             "   the customer opens it ({attempt} time): {status}, {what}"
         ))?;
     }
-    say("8. cleaning up: serve, worker and simulator stopped, state directory removed")?;
+    if !quick {
+        let dashboard = hcc(&["apikey", "add", "dashboard", "--scope", "admin"])?;
+        let (link, valid) = console_link(&agent, &addr, key.trim(), "demo-web")?;
+        say(&format!(
+            "8. the demo keeps running, for you to try in a browser. The dashboard, with an admin API key\n   \
+             (in the URL's fragment, which the browser keeps to itself and never sends):\n\n   \
+             http://{addr}/#key={key}\n\n   \
+             It lists the servers with their power buttons; Console opens a server's console,\n   \
+             which really works: a simulated text console with a login prompt that echoes what\n   \
+             you type. Consoles opened through hcc show under \"Live console sessions\", with Revoke.\n   \
+             A one-time console link for demo-web (opens once, within {minutes} minutes):\n\n   {link}\n\n   \
+             Ctrl-C ends the demo and removes everything.",
+            key = dashboard.trim(),
+            minutes = valid.as_secs().div_ceil(60),
+        ))?;
+        if let Some(stopped) = serve_until_signal(&mut signals, &mut scene) {
+            drop(scene);
+            return Err(Error::Failed(format!(
+                "{stopped} stopped by itself; the demo is over, what it started is stopped and removed"
+            )));
+        }
+        say("")?;
+    }
+    let step = if quick { 8 } else { 9 };
+    say(&format!(
+        "{step}. cleaning up: serve, worker and simulator stopped, state directory removed"
+    ))?;
     drop(scene);
     say("done. Next: `hcc sim --help`, `hcc worker --help`, `hcc serve --help`, README.md")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGINT, SIGTERM or SIGHUP; returns the name of a child that
+/// stopped by itself first, if one did.
+fn serve_until_signal(signals: &mut Signals, scene: &mut Scene) -> Option<&'static str> {
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let stopped = scene
+            .children
+            .iter_mut()
+            .find_map(|(name, child)| (!matches!(child.try_wait(), Ok(None))).then_some(*name));
+        // Read after the children: a Ctrl-C on a terminal reaches them too,
+        // and its signal is here before any of them has had time to exit.
+        if signals.pending().next().is_some() {
+            return None;
+        }
+        if stopped.is_some() {
+            return stopped;
+        }
+    }
+}
+
+/// A fresh one-time console link for `server`, as a billing system gets
+/// it, and how long it stays valid unopened.
+fn console_link(
+    agent: &ureq::Agent,
+    addr: &str,
+    key: &str,
+    server: &str,
+) -> Result<(String, Duration), Error> {
+    let answer = agent
+        .post(&format!(
+            "http://{addr}/api/v1/servers/{server}/console-link"
+        ))
+        .header("Authorization", &format!("Bearer {key}"))
+        .send("{}")
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .map_err(|e| Error::Failed(format!("hcc serve did not answer: {e}")))?;
+    let answer: serde_json::Value = serde_json::from_str(&answer)
+        .map_err(|e| Error::Failed(format!("hcc serve answered no JSON: {e}")))?;
+    let url = answer["url"]
+        .as_str()
+        .ok_or_else(|| Error::Failed(format!("hcc serve made no console link: {answer}")))?;
+    let left = answer["expires_at"].as_i64().unwrap_or(0) - crate::store::now();
+    Ok((url.to_string(), Duration::from_secs(left.max(0) as u64)))
 }
 
 /// The address `hcc serve` prints when it listens.

@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Sim(args) => return sim::run(args),
-        Command::Demo => return demo::run(),
+        Command::Demo { quick } => return demo::run(quick),
         _ => {}
     }
     let home = Home::open(Home::locate(cli.home)?)?;
@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Revoke { name } => sessions::revoke(&home, &name),
         Command::Suspend { name } => sessions::suspend(&home, &name),
         Command::Resume { name } => sessions::resume(&home, &name),
-        Command::Completions { .. } | Command::Man | Command::Sim(_) | Command::Demo => {
+        Command::Completions { .. } | Command::Man | Command::Sim(_) | Command::Demo { .. } => {
             unreachable!("handled above")
         }
     }

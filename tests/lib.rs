@@ -10,6 +10,7 @@ mod budget;
 mod cloud;
 mod config;
 mod create;
+mod demo;
 mod deploy;
 mod errors;
 mod flood;

@@ -390,7 +390,7 @@ fn sigterm_stops_within_five_seconds_and_hands_work_back() {
 #[test]
 fn the_demo_runs_and_leaves_nothing_behind() {
     let env = Env::new();
-    let run = env.run(&["demo"]);
+    let run = env.run(&["demo", "--quick"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("5. every command is done"),

@@ -3,6 +3,9 @@
 // sessions with a button that revokes their server's consoles, through the
 // JSON API with an API key.
 // The key is kept in this tab's sessionStorage and sent only as a header.
+// A key may also come in the URL's fragment (`#key=...`, as `hcc demo`
+// prints it): browsers never send a fragment, and it is taken out of the
+// address bar and history at once.
 // Every text from the server goes in with textContent.
 
 const KEY = 'hcc-api-key';
@@ -351,6 +354,11 @@ $('forget').addEventListener('click', () => {
     showKeyForm();
 });
 
+if (window.location.hash.startsWith('#key=')) {
+    const key = decodeURIComponent(window.location.hash.slice('#key='.length)).trim();
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+    if (key) sessionStorage.setItem(KEY, key);
+}
 if (sessionStorage.getItem(KEY)) {
     $('key-form').hidden = true;
     loadServers();
