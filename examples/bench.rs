@@ -329,7 +329,7 @@ fn serve(hcc: &str) {
         let token = url.split("/c/").nth(1).expect("a /c/ link");
         let before = sim.requests();
         let start = Instant::now();
-        let (status, page) = http(&serve.addr, "GET", &format!("/c/{token}"), None, None);
+        let (status, page) = http(&serve.addr, "POST", &format!("/c/{token}"), None, None);
         opens.push(start.elapsed());
         open_requests += sim.requests() - before;
         assert_eq!(status, 200, "link open: {page}");
@@ -391,7 +391,7 @@ fn serve(hcc: &str) {
     );
     for (what, samples, requests) in [
         (
-            "link open: `GET /c/<token>` -> console page read",
+            "link open: `POST /c/<token>` (direct mode) -> console page read",
             opens,
             open_requests,
         ),
