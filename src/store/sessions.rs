@@ -104,13 +104,7 @@ impl Store {
             .query_row(
                 "SELECT server, suspended_at, suspended_by FROM suspended WHERE server = ?1",
                 [server],
-                |r| {
-                    Ok(Suspension {
-                        server: r.get(0)?,
-                        suspended_at: r.get(1)?,
-                        suspended_by: r.get(2)?,
-                    })
-                },
+                suspension_row,
             )
             .optional()
             .map_err(self.err("read the suspended servers"))
@@ -123,13 +117,7 @@ impl Store {
             .prepare("SELECT server, suspended_at, suspended_by FROM suspended ORDER BY server")
             .map_err(self.err("read the suspended servers"))?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok(Suspension {
-                    server: r.get(0)?,
-                    suspended_at: r.get(1)?,
-                    suspended_by: r.get(2)?,
-                })
-            })
+            .query_map([], suspension_row)
             .map_err(self.err("read the suspended servers"))?;
         rows.collect::<Result<_, _>>()
             .map_err(self.err("read the suspended servers"))
@@ -271,13 +259,7 @@ impl Store {
             .query_row(
                 "SELECT server, suspended_at, suspended_by FROM suspended WHERE server = ?1",
                 [server],
-                |r| {
-                    Ok(Suspension {
-                        server: r.get(0)?,
-                        suspended_at: r.get(1)?,
-                        suspended_by: r.get(2)?,
-                    })
-                },
+                suspension_row,
             )
             .map_err(&err)?;
         tx.commit().map_err(&err)?;
@@ -314,6 +296,15 @@ impl Store {
             .map(|n| n == 1)
             .map_err(self.err("resume a server"))
     }
+}
+
+/// A row of `SELECT server, suspended_at, suspended_by FROM suspended`.
+fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
+    Ok(Suspension {
+        server: r.get(0)?,
+        suspended_at: r.get(1)?,
+        suspended_by: r.get(2)?,
+    })
 }
 
 #[cfg(test)]
