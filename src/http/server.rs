@@ -221,16 +221,9 @@ impl Server {
             },
             None => return,
         };
-        let token = Token(self.next_token);
-        self.next_token = self.next_token.wrapping_add(1).max(2);
-        if self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-            .is_err()
-        {
+        let Some(token) = self.register(&mut stream) else {
             return;
-        }
+        };
         let conn = Waiting::new(stream, Some(addr), slot);
         self.idle_order.push_back((conn.since, token));
         self.waiting.insert(token, conn);
@@ -292,24 +285,29 @@ impl Server {
     }
 
     /// Kept-alive connections back from the workers.
+    /// Watches `stream` for reading under a new token (0 and 1 are the
+    /// listener's and the waker's).
+    fn register(&mut self, stream: &mut TcpStream) -> Option<Token> {
+        let token = Token(self.next_token);
+        self.next_token = self.next_token.wrapping_add(1).max(2);
+        self.poll
+            .registry()
+            .register(stream, token, Interest::READABLE)
+            .ok()
+            .map(|()| token)
+    }
+
     fn take_back(&mut self) {
         while let Ok(kept) = self.back.try_recv() {
             if kept.stream.set_nonblocking(true).is_err() {
                 continue;
             }
             let mut stream = TcpStream::from_std(kept.stream);
-            let token = Token(self.next_token);
-            self.next_token = self.next_token.wrapping_add(1).max(2);
             // Readiness already there (a pipelined request) is reported at
             // once after registering.
-            if self
-                .poll
-                .registry()
-                .register(&mut stream, token, Interest::READABLE)
-                .is_err()
-            {
+            let Some(token) = self.register(&mut stream) else {
                 continue;
-            }
+            };
             let mut conn = Waiting::new(stream, kept.peer, kept.slot);
             if kept.rest.is_empty() {
                 self.idle_order.push_back((conn.since, token));
