@@ -234,3 +234,55 @@ fn a_long_queue_of_starts_does_not_hold_back_the_polls() {
         "the first command was closed at {done_at}, after the last was started at {last_started}"
     );
 }
+
+#[test]
+fn a_spent_rate_budget_defers_commands_without_holding_the_worker_or_their_attempts() {
+    // 60 requests an hour, none left: the next token is a minute away.
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    let now = unix_now();
+    env.db()
+        .execute(
+            "INSERT INTO rate_budget (id, limit_per_hour, remaining, reset_at, observed_at)
+             VALUES (1, 60, 0, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET limit_per_hour = 60, remaining = 0,
+               reset_at = excluded.reset_at, observed_at = excluded.observed_at",
+            rusqlite::params![now + 3600.0, now],
+        )
+        .unwrap();
+    let mut worker = Worker::start(&env, &sim, "3600");
+    let start = push(&env, &["start", "srv-00001"]);
+    let deferred = || -> (String, i64, String, i64) {
+        env.db()
+            .query_row(
+                "SELECT state, attempts, coalesce(error, ''), coalesce(not_before, 0)
+                 FROM commands WHERE id = ?1",
+                [start],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let (state, attempts, error, not_before) = deferred();
+            state == "queued"
+                && attempts == 0
+                && error.contains("rate budget")
+                && not_before as f64 > now + 30.0
+        }),
+        "{:?}\n{}",
+        deferred(),
+        worker.log()
+    );
+    // The loop is not asleep in the budget: SIGTERM ends it at once.
+    let stopped = std::time::Instant::now();
+    let status = worker.stop();
+    assert!(
+        status.is_some_and(|s| s.success()) && stopped.elapsed() < Duration::from_secs(5),
+        "{status:?} after {:?}: {}",
+        stopped.elapsed(),
+        worker.log()
+    );
+    assert_eq!(deferred().0, "queued", "{}", worker.log());
+}

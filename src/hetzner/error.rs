@@ -32,6 +32,9 @@ pub enum Error {
     ServerNotFound(String),
     /// The rate budget cannot be read or written.
     Budget(String),
+    /// The rate budget is spent for longer than the caller may wait
+    /// (`Client::with_max_wait`); the request was not sent.
+    BudgetSpent { secs: u64 },
 }
 
 impl Error {
@@ -115,6 +118,10 @@ impl fmt::Display for Error {
             ),
             Error::ServerNotFound(name) => write!(f, "server {name:?} not found"),
             Error::Budget(why) => write!(f, "rate budget: {why}"),
+            Error::BudgetSpent { secs } => write!(
+                f,
+                "rate budget: the Hetzner rate budget is spent for the next {secs} s"
+            ),
         }
     }
 }

@@ -214,10 +214,9 @@ impl Client {
         self.reservation.set(number);
         if self.max_wait.is_some_and(|max| wait > max) {
             self.refund();
-            return Err(Error::Budget(format!(
-                "the Hetzner rate budget is spent for the next {:.0} s",
-                wait.as_secs_f64().ceil()
-            )));
+            return Err(Error::BudgetSpent {
+                secs: wait.as_secs_f64().ceil() as u64,
+            });
         }
         if wait > Duration::from_secs(1) {
             (self.notice)(&format!(

@@ -137,6 +137,10 @@ impl From<Error> for ApiError {
             Error::Hetzner(hetzner::Error::Budget(_)) => {
                 ApiError::new(503, "rate_limited", err.to_string()).retry_after(5)
             }
+            Error::Hetzner(hetzner::Error::BudgetSpent { secs }) => {
+                ApiError::new(503, "rate_limited", err.to_string())
+                    .retry_after((*secs).clamp(1, 3600))
+            }
             Error::Hetzner(h) if h.is_transient() => {
                 ApiError::new(503, "hetzner_unavailable", err.to_string()).retry_after(2)
             }

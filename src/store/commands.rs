@@ -384,6 +384,21 @@ impl Store {
         Ok(())
     }
 
+    /// Hands a running command back to the queue until `not_before`
+    /// without counting the attempt: it never reached Hetzner (the rate
+    /// budget was spent), so it has not been tried.
+    pub fn defer(&self, id: i64, not_before: i64, why: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL,
+                     not_before = ?2, error = ?3, attempts = max(attempts - 1, 0)
+                 WHERE id = ?1 AND state = 'running'",
+                params![id, not_before, why],
+            )
+            .map_err(self.err("queue a command for later"))?;
+        Ok(())
+    }
+
     /// Commands not yet closed (queued or running).
     pub fn open_commands(&self) -> Result<i64, Error> {
         self.conn

@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::cloud::{self, Cloud, sync};
 use crate::error::Error;
-use crate::hetzner::{Ended, Poller, Priority, retry};
+use crate::hetzner::{self, Ended, Poller, Priority, retry};
 use crate::home::Home;
 use crate::spool;
 use crate::store::{Closer, Finish, Owner, now};
@@ -50,6 +50,8 @@ const LEASE_SECS: i64 = 300;
 /// before the command ends failed, so one stuck action never holds its
 /// server's queue for good.
 const ACTION_DEADLINE: Duration = Duration::from_secs(300);
+/// The longest the worker loop sleeps for the rate budget.
+const MAX_BUDGET_WAIT: Duration = Duration::from_secs(2);
 /// The longest sleep without any event: a safety net for lost events.
 const RESCAN: Duration = Duration::from_secs(30);
 /// How long one step may spend starting queued commands (a request or two
@@ -94,6 +96,10 @@ pub fn run_locked(
     // queue with a delay while other commands go on. The refresh cycle
     // (the sync thread) is background work.
     let mut cloud = Cloud::open_with(home, Priority::Interactive, 0)?;
+    // Never sleep long for the rate budget on this loop: it must go on
+    // polling, renewing leases and hearing SIGTERM. A command that would
+    // wait goes back to the queue until the budget allows it.
+    cloud.client = cloud.client.with_max_wait(MAX_BUDGET_WAIT);
     let owner = Owner::Explicit(format!("worker:{}", std::process::id()));
     let taken = cloud.store.reclaim_leases(
         "id:worker:",
@@ -409,6 +415,14 @@ impl Worker {
         err: Error,
     ) -> Result<(), Error> {
         let max = self.max_attempts;
+        if let Error::Hetzner(hetzner::Error::BudgetSpent { secs }) = &err {
+            // Nothing was sent: the command waits in the queue, not on
+            // this loop, and keeps its attempts.
+            let why = format!("{err}; waiting for it (this attempt is not counted)");
+            cloud.store.defer(id, now() + (*secs).max(1) as i64, &why)?;
+            log(&format!("command {id} `{line}`: {why}"));
+            return Ok(());
+        }
         if !is_transient(&err) {
             return self.failed(cloud, id, line, &err.to_string());
         }
