@@ -415,16 +415,20 @@ impl Drop for Bridge {
 }
 
 fn bridge(s: &Setup, extra: &[&str]) -> Bridge {
+    bridge_on(&s.env, &s.sim, extra)
+}
+
+/// `hcc vnc srv-00001` on the state of `env`, against `sim`.
+fn bridge_on(env: &Env, sim: &Sim, extra: &[&str]) -> Bridge {
     use std::io::BufRead;
     let mut args = vec!["vnc", "srv-00001"];
     if !extra.contains(&"--listen") {
         args.extend(["--listen", "127.0.0.1:0"]);
     }
     args.extend_from_slice(extra);
-    let mut child = s
-        .env
+    let mut child = env
         .cmd(&args)
-        .envs(s.sim.client_env())
+        .envs(sim.client_env())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -551,39 +555,17 @@ fn hcc_vnc_gives_a_native_viewer_the_console_with_fresh_credentials_each() {
 
     // A third-party client (vncsnapshot speaks RFB 3.3) takes a
     // screenshot through the bridge.
-    if crate::test::have("vncsnapshot") && crate::test::have("djpeg") {
-        let dir = tempfile::tempdir().unwrap();
-        let shot = dir.path().join("shot.jpg");
-        let out = std::process::Command::new("timeout")
-            // Its default encodings stall on TigerVNC's cursor updates,
-            // with or without hcc in between: raw.
-            .args(["30", "vncsnapshot", "-quiet", "-encodings", "raw"])
-            .args(["-rect", "64x64+0+0"])
-            .arg(format!("127.0.0.1::{}", b.port))
-            .arg(&shot)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "vncsnapshot: {out:?}");
-        let ppm = std::process::Command::new("djpeg")
-            .args(["-pnm"])
-            .arg(&shot)
-            .output()
-            .unwrap()
-            .stdout;
-        // P6\n64 64\n255\n then RGB.
-        assert!(
-            ppm.starts_with(b"P6\n64 64\n255\n"),
-            "{:?}",
-            &ppm[..16.min(ppm.len())]
-        );
-        let rgb = &ppm[13..16];
+    // Its default encodings stall on TigerVNC's cursor updates, with or
+    // without hcc in between: raw.
+    let raw = ["-encodings", "raw", "-rect", "64x64+0+0"];
+    if let Some((width, height, rgb)) = vncsnapshot(b.port, &raw) {
+        assert_eq!((width, height), (64, 64));
         let want = [0x2e, 0x6f, 0x9e];
         assert!(
-            rgb.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8),
-            "the screenshot's corner is {rgb:?}, not the root colour"
+            rgb[..3].iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8),
+            "the screenshot's corner is {:?}, not the root colour",
+            &rgb[..3]
         );
-    } else {
-        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
     }
 }
 
@@ -623,6 +605,72 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
     stream.read_exact(&mut result).unwrap();
     assert_eq!(result, [0, 0, 0, 1]);
     assert_eq!(sim_consoles(&s.sim), before);
+}
+
+/// A screenshot by vncsnapshot (a third-party RFB 3.3 client) through
+/// `hcc vnc` on `port`, as binary PPM (width, height, RGB); `None` after
+/// a SKIP line when vncsnapshot or djpeg is missing.
+fn vncsnapshot(port: u16, extra: &[&str]) -> Option<(usize, usize, Vec<u8>)> {
+    if !(crate::test::have("vncsnapshot") && crate::test::have("djpeg")) {
+        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("shot.jpg");
+    let out = std::process::Command::new("timeout")
+        .args(["30", "vncsnapshot", "-quiet"])
+        .args(extra)
+        .arg(format!("127.0.0.1::{port}"))
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "vncsnapshot: {out:?}");
+    let ppm = std::process::Command::new("djpeg")
+        .args(["-pnm"])
+        .arg(&shot)
+        .output()
+        .unwrap()
+        .stdout;
+    // P6\nWIDTH HEIGHT\n255\n then RGB.
+    let text = String::from_utf8_lossy(&ppm[..32.min(ppm.len())]).into_owned();
+    let mut fields = text.split_ascii_whitespace();
+    assert_eq!(fields.next(), Some("P6"), "{text:?}");
+    let width: usize = fields.next().unwrap().parse().unwrap();
+    let height: usize = fields.next().unwrap().parse().unwrap();
+    let rgb = ppm[ppm.len() - width * height * 3..].to_vec();
+    Some((width, height, rgb))
+}
+
+/// A third-party viewer through `hcc vnc` to the simulator's own console:
+/// vncsnapshot (RFB 3.3, its default encodings) gets the whole 640x400
+/// screen with the banner's colour at the top left, and a second one gets
+/// a console of its own (fresh credentials).
+#[test]
+fn hcc_vnc_gives_vncsnapshot_the_sim_console() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    setup(&env, &sim);
+    let b = bridge_on(&env, &sim, &[]);
+    let Some((width, height, rgb)) = vncsnapshot(b.port, &[]) else {
+        return;
+    };
+    assert_eq!((width, height), (640, 400));
+    let banner = [0x3c, 0x8d, 0x5a];
+    assert!(
+        rgb[..3].iter().zip(banner).all(|(a, b)| a.abs_diff(b) <= 8),
+        "the screenshot's corner is {:?}, not the banner's colour",
+        &rgb[..3]
+    );
+    // More than the banner: the console's text and background too.
+    let below = &rgb[width * 3 * 200..width * 3 * 200 + 3];
+    assert!(
+        below.iter().zip(banner).any(|(a, b)| a.abs_diff(b) > 24),
+        "{below:?}"
+    );
+    vncsnapshot(b.port, &["-rect", "8x8+0+0"]).unwrap();
+    let logins = sim.control("GET", "/_sim/consoles/srv-00001", None).json()["logins"].clone();
+    assert_eq!(logins, 2);
+    assert_eq!(sim_consoles(&sim), 2);
 }
 
 /// `hcc serve`'s threads that carry websocket sessions.
