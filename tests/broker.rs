@@ -795,3 +795,144 @@ fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
     assert_eq!(reason.as_deref(), Some("revoked"));
     assert!(to < 300 * 3 * 1024 * 1024, "{to} bytes went out");
 }
+
+/// A console server that speaks websocket, sends the RFB version and
+/// hangs up: upstream closing mid-handshake. Serves connections until
+/// the test ends; counts them.
+fn hang_up_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            seen.fetch_add(1, Ordering::SeqCst);
+            let answer_binary =
+                |_: &tungstenite::handshake::server::Request,
+                 mut response: tungstenite::handshake::server::Response| {
+                    response
+                        .headers_mut()
+                        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+                    Ok(response)
+                };
+            if let Ok(mut ws) = tungstenite::accept_hdr(stream, answer_binary) {
+                let _ = ws.send(Message::binary(b"RFB 003.008\n".to_vec()));
+                // The client's version, then gone without a word.
+                let _ = ws.read();
+            }
+        }
+    });
+    (url, count)
+}
+
+/// Sessions whose upstream fails (hangs up mid-handshake, or its URL
+/// expired before hcc dialled it) and clients that send garbage each end
+/// with their reason recorded: the browser's side gets a close frame, no
+/// session thread stays, nothing panics, no console secret is recorded.
+#[test]
+fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
+    let no_threads = |serve: &Serve| {
+        assert!(
+            eventually(Duration::from_secs(10), || session_threads(serve.pid())
+                == 0),
+            "{} session threads stay",
+            session_threads(serve.pid())
+        );
+        assert!(!serve.log().contains("panicked"), "{}", serve.log());
+    };
+    let refused = |serve: &Serve, key: &str| {
+        let (_, ws) = open_page(serve, key);
+        let mut ws = connect(serve, &ws).unwrap();
+        match ws.read() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1011, "{frame:?}"),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+
+    // The console server hangs up right after the versions.
+    let (upstream, dialled) = hang_up_upstream();
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        &upstream,
+        "--console-password",
+        PASSWORD,
+    ]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    refused(&serve, &keys.console);
+    let (reason, to, ..) = ended(&env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: ") && reason.contains("console server"),
+        "{reason}"
+    );
+    assert!(!reason.contains(PASSWORD), "{reason}");
+    assert_eq!(to, 0);
+    assert_eq!(dialled.load(std::sync::atomic::Ordering::SeqCst), 1);
+    no_threads(&serve);
+    drop(serve);
+
+    // The simulator's own console, its URL dead a minute after it was
+    // handed out: a minute passes in a few microseconds here.
+    let sim = Sim::start(&["--servers", "1", "--time-scale", "10000000"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    refused(&serve, &keys.console);
+    let (reason, ..) = ended(&env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: ") && reason.contains("HTTP 403"),
+        "{reason}"
+    );
+    let tickets = sim.control("GET", "/_sim/consoles", None).json();
+    let ticket = &tickets["consoles"][0];
+    assert_eq!(ticket["expired"], true, "{tickets}");
+    for secret in ["token", "password"] {
+        let secret = ticket[secret].as_str().unwrap();
+        assert!(!reason.contains(secret), "{reason}");
+        assert!(!serve.log().contains(secret), "{}", serve.log());
+    }
+    no_threads(&serve);
+    drop(serve);
+
+    // Clients that send garbage, on the simulator's live console: instead
+    // of a version (hcc ends it), and after the handshake (relayed: the
+    // console server ends it).
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let (_, ws) = open_page(&serve, &keys.console);
+    let mut rfb = Rfb {
+        ws: connect(&serve, &ws).unwrap(),
+        pending: Vec::new(),
+    };
+    assert_eq!(rfb.read(12).unwrap(), b"RFB 003.008\n");
+    rfb.send(b"GET / HTTP/1.1\r\n");
+    rfb.wait_closed();
+    let (reason, ..) = ended(&env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: the client does not speak RFB"),
+        "{reason}"
+    );
+    no_threads(&serve);
+
+    let (_, ws) = open_page(&serve, &keys.console);
+    let (mut rfb, width, height) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    assert_eq!((width, height), (640, 400));
+    rfb.send(&[99, 1, 2, 3]);
+    rfb.wait_closed();
+    let (reason, _, from, ..) = ended(&env);
+    assert_eq!(reason.as_deref(), Some("upstream closed"));
+    assert!(from >= 4, "{from}");
+    let console = sim.control("GET", "/_sim/consoles/srv-00001", None).json();
+    assert_eq!(console["last_end"], "a malformed message", "{console}");
+    no_threads(&serve);
+}
