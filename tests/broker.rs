@@ -316,6 +316,11 @@ fn a_wrong_console_password_ends_the_session_with_the_servers_reason() {
         reason.starts_with("error: the console server refused the console password"),
         "{reason}"
     );
+    assert!(
+        eventually(Duration::from_secs(10), || session_threads(serve.pid())
+            == 0),
+        "a session thread stays"
+    );
 }
 
 #[test]
@@ -794,6 +799,11 @@ fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
     let (reason, to, ..) = ended(&s.env);
     assert_eq!(reason.as_deref(), Some("revoked"));
     assert!(to < 300 * 3 * 1024 * 1024, "{to} bytes went out");
+    assert!(
+        eventually(Duration::from_secs(10), || session_threads(serve.pid())
+            == 0),
+        "a session thread stays"
+    );
 }
 
 /// A console server that speaks websocket, sends the RFB version and

@@ -3,7 +3,9 @@
 //! served by `hcc serve`, brokered (the default: the browser talks only to
 //! hcc) and direct, and the old `l.html?ws://...#PASSWORD` form; the
 //! console is Xvnc behind websockify, handed out by `hcc sim
-//! --console-upstream`. And the link flow through nginx over TLS.
+//! --console-upstream`, or the simulator's own. A live session cut by
+//! `hcc revoke` from another process. And the link flow through nginx
+//! over TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
