@@ -806,6 +806,21 @@ fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
     );
 }
 
+/// Answers a websocket upgrade with the `binary` subprotocol, as
+/// websockify and Hetzner do (hcc asks for it).
+// The callback's type is tungstenite's, its large error included.
+#[allow(clippy::result_large_err)]
+fn answer_binary(
+    _: &tungstenite::handshake::server::Request,
+    mut response: tungstenite::handshake::server::Response,
+) -> Result<tungstenite::handshake::server::Response, tungstenite::handshake::server::ErrorResponse>
+{
+    response
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    Ok(response)
+}
+
 /// A console server that speaks websocket, sends the RFB version and
 /// hangs up: upstream closing mid-handshake. Serves connections until
 /// the test ends; counts them.
@@ -819,14 +834,6 @@ fn hang_up_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
             seen.fetch_add(1, Ordering::SeqCst);
-            let answer_binary =
-                |_: &tungstenite::handshake::server::Request,
-                 mut response: tungstenite::handshake::server::Response| {
-                    response
-                        .headers_mut()
-                        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-                    Ok(response)
-                };
             if let Ok(mut ws) = tungstenite::accept_hdr(stream, answer_binary) {
                 let _ = ws.send(Message::binary(b"RFB 003.008\n".to_vec()));
                 // The client's version, then gone without a word.
