@@ -130,17 +130,11 @@ fn in_broker_mode_one_post_of_fifty_gets_the_one_ticket() {
 
 /// The store's hash of a token, as hcc keeps it (hex SHA-256).
 fn hcc_hash(token: &str) -> String {
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("printf %s \"$0\" | sha256sum")
-        .arg(token)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn consoles(sim: &Sim) -> usize {
