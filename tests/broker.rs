@@ -698,9 +698,30 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
     let Some(s) = start(PASSWORD) else {
         return;
     };
-    let serve = Serve::start(&s.env, &s.sim, &[]);
+    two_hundred_dropped(&s.env, &s.sim, &s.keys);
+}
+
+/// The same on the simulator's own console, which lets its viewers go too.
+#[test]
+fn two_hundred_sessions_on_the_sim_console_dropped_at_once() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    two_hundred_dropped(&env, &sim, &keys);
+    let console = || sim.control("GET", "/_sim/consoles/srv-00001", None).json();
+    assert!(
+        eventually(Duration::from_secs(10), || console()["clients"] == 0),
+        "{}",
+        console()
+    );
+}
+
+/// 200 brokered sessions opened at once, half dropped right after the
+/// upgrade, half after garbage: each ends with a reason, no thread stays.
+fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::serve::Keys) {
+    let serve = Serve::start(env, sim, &[]);
     let tickets: Vec<String> = (0..200)
-        .map(|_| open_page(&serve, &s.keys.console).1)
+        .map(|_| open_page(&serve, &keys.console).1)
         .collect();
     // Half hang up right after the upgrade, half after a few bytes of
     // garbage instead of a version.
@@ -719,12 +740,12 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
     });
     let pid = serve.pid();
     let settled = eventually(Duration::from_secs(60), || {
-        let open: i64 = s.env.value(
+        let open: i64 = env.value(
             "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
         );
         open == 0 && session_threads(pid) == 0
     });
-    let open: i64 = s.env.value(
+    let open: i64 = env.value(
         "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
     );
     assert!(
@@ -732,12 +753,11 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
         "{open} sessions still open, {} session threads",
         session_threads(pid)
     );
-    let connected: i64 = s
-        .env
-        .value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
+    let connected: i64 =
+        env.value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
     assert_eq!(connected, 200);
     let reasons: Vec<String> = {
-        let db = s.env.db();
+        let db = env.db();
         let mut stmt = db
             .prepare("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL")
             .unwrap();
