@@ -316,6 +316,11 @@ fn a_wrong_console_password_ends_the_session_with_the_servers_reason() {
         reason.starts_with("error: the console server refused the console password"),
         "{reason}"
     );
+    assert!(
+        eventually(Duration::from_secs(10), || session_threads(serve.pid())
+            == 0),
+        "a session thread stays"
+    );
 }
 
 #[test]
@@ -415,16 +420,20 @@ impl Drop for Bridge {
 }
 
 fn bridge(s: &Setup, extra: &[&str]) -> Bridge {
+    bridge_on(&s.env, &s.sim, extra)
+}
+
+/// `hcc vnc srv-00001` on the state of `env`, against `sim`.
+fn bridge_on(env: &Env, sim: &Sim, extra: &[&str]) -> Bridge {
     use std::io::BufRead;
     let mut args = vec!["vnc", "srv-00001"];
     if !extra.contains(&"--listen") {
         args.extend(["--listen", "127.0.0.1:0"]);
     }
     args.extend_from_slice(extra);
-    let mut child = s
-        .env
+    let mut child = env
         .cmd(&args)
-        .envs(s.sim.client_env())
+        .envs(sim.client_env())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -551,39 +560,17 @@ fn hcc_vnc_gives_a_native_viewer_the_console_with_fresh_credentials_each() {
 
     // A third-party client (vncsnapshot speaks RFB 3.3) takes a
     // screenshot through the bridge.
-    if crate::test::have("vncsnapshot") && crate::test::have("djpeg") {
-        let dir = tempfile::tempdir().unwrap();
-        let shot = dir.path().join("shot.jpg");
-        let out = std::process::Command::new("timeout")
-            // Its default encodings stall on TigerVNC's cursor updates,
-            // with or without hcc in between: raw.
-            .args(["30", "vncsnapshot", "-quiet", "-encodings", "raw"])
-            .args(["-rect", "64x64+0+0"])
-            .arg(format!("127.0.0.1::{}", b.port))
-            .arg(&shot)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "vncsnapshot: {out:?}");
-        let ppm = std::process::Command::new("djpeg")
-            .args(["-pnm"])
-            .arg(&shot)
-            .output()
-            .unwrap()
-            .stdout;
-        // P6\n64 64\n255\n then RGB.
-        assert!(
-            ppm.starts_with(b"P6\n64 64\n255\n"),
-            "{:?}",
-            &ppm[..16.min(ppm.len())]
-        );
-        let rgb = &ppm[13..16];
+    // Its default encodings stall on TigerVNC's cursor updates, with or
+    // without hcc in between: raw.
+    let raw = ["-encodings", "raw", "-rect", "64x64+0+0"];
+    if let Some((width, height, rgb)) = vncsnapshot(b.port, &raw) {
+        assert_eq!((width, height), (64, 64));
         let want = [0x2e, 0x6f, 0x9e];
         assert!(
-            rgb.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8),
-            "the screenshot's corner is {rgb:?}, not the root colour"
+            rgb[..3].iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8),
+            "the screenshot's corner is {:?}, not the root colour",
+            &rgb[..3]
         );
-    } else {
-        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
     }
 }
 
@@ -625,6 +612,72 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
     assert_eq!(sim_consoles(&s.sim), before);
 }
 
+/// A screenshot by vncsnapshot (a third-party RFB 3.3 client) through
+/// `hcc vnc` on `port`, as binary PPM (width, height, RGB); `None` after
+/// a SKIP line when vncsnapshot or djpeg is missing.
+fn vncsnapshot(port: u16, extra: &[&str]) -> Option<(usize, usize, Vec<u8>)> {
+    if !(crate::test::have("vncsnapshot") && crate::test::have("djpeg")) {
+        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("shot.jpg");
+    let out = std::process::Command::new("timeout")
+        .args(["30", "vncsnapshot", "-quiet"])
+        .args(extra)
+        .arg(format!("127.0.0.1::{port}"))
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "vncsnapshot: {out:?}");
+    let ppm = std::process::Command::new("djpeg")
+        .args(["-pnm"])
+        .arg(&shot)
+        .output()
+        .unwrap()
+        .stdout;
+    // P6\nWIDTH HEIGHT\n255\n then RGB.
+    let text = String::from_utf8_lossy(&ppm[..32.min(ppm.len())]).into_owned();
+    let mut fields = text.split_ascii_whitespace();
+    assert_eq!(fields.next(), Some("P6"), "{text:?}");
+    let width: usize = fields.next().unwrap().parse().unwrap();
+    let height: usize = fields.next().unwrap().parse().unwrap();
+    let rgb = ppm[ppm.len() - width * height * 3..].to_vec();
+    Some((width, height, rgb))
+}
+
+/// A third-party viewer through `hcc vnc` to the simulator's own console:
+/// vncsnapshot (RFB 3.3, its default encodings) gets the whole 640x400
+/// screen with the banner's colour at the top left, and a second one gets
+/// a console of its own (fresh credentials).
+#[test]
+fn hcc_vnc_gives_vncsnapshot_the_sim_console() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    setup(&env, &sim);
+    let b = bridge_on(&env, &sim, &[]);
+    let Some((width, height, rgb)) = vncsnapshot(b.port, &[]) else {
+        return;
+    };
+    assert_eq!((width, height), (640, 400));
+    let banner = [0x3c, 0x8d, 0x5a];
+    assert!(
+        rgb[..3].iter().zip(banner).all(|(a, b)| a.abs_diff(b) <= 8),
+        "the screenshot's corner is {:?}, not the banner's colour",
+        &rgb[..3]
+    );
+    // More than the banner: the console's text and background too.
+    let below = &rgb[width * 3 * 200..width * 3 * 200 + 3];
+    assert!(
+        below.iter().zip(banner).any(|(a, b)| a.abs_diff(b) > 24),
+        "{below:?}"
+    );
+    vncsnapshot(b.port, &["-rect", "8x8+0+0"]).unwrap();
+    let logins = sim.control("GET", "/_sim/consoles/srv-00001", None).json()["logins"].clone();
+    assert_eq!(logins, 2);
+    assert_eq!(sim_consoles(&sim), 2);
+}
+
 /// `hcc serve`'s threads that carry websocket sessions.
 fn session_threads(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -645,9 +698,30 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
     let Some(s) = start(PASSWORD) else {
         return;
     };
-    let serve = Serve::start(&s.env, &s.sim, &[]);
+    two_hundred_dropped(&s.env, &s.sim, &s.keys);
+}
+
+/// The same on the simulator's own console, which lets its viewers go too.
+#[test]
+fn two_hundred_sessions_on_the_sim_console_dropped_at_once() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    two_hundred_dropped(&env, &sim, &keys);
+    let console = || sim.control("GET", "/_sim/consoles/srv-00001", None).json();
+    assert!(
+        eventually(Duration::from_secs(10), || console()["clients"] == 0),
+        "{}",
+        console()
+    );
+}
+
+/// 200 brokered sessions opened at once, half dropped right after the
+/// upgrade, half after garbage: each ends with a reason, no thread stays.
+fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::serve::Keys) {
+    let serve = Serve::start(env, sim, &[]);
     let tickets: Vec<String> = (0..200)
-        .map(|_| open_page(&serve, &s.keys.console).1)
+        .map(|_| open_page(&serve, &keys.console).1)
         .collect();
     // Half hang up right after the upgrade, half after a few bytes of
     // garbage instead of a version.
@@ -666,12 +740,12 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
     });
     let pid = serve.pid();
     let settled = eventually(Duration::from_secs(60), || {
-        let open: i64 = s.env.value(
+        let open: i64 = env.value(
             "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
         );
         open == 0 && session_threads(pid) == 0
     });
-    let open: i64 = s.env.value(
+    let open: i64 = env.value(
         "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
     );
     assert!(
@@ -679,12 +753,11 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
         "{open} sessions still open, {} session threads",
         session_threads(pid)
     );
-    let connected: i64 = s
-        .env
-        .value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
+    let connected: i64 =
+        env.value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
     assert_eq!(connected, 200);
     let reasons: Vec<String> = {
-        let db = s.env.db();
+        let db = env.db();
         let mut stmt = db
             .prepare("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL")
             .unwrap();
@@ -746,4 +819,157 @@ fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
     let (reason, to, ..) = ended(&s.env);
     assert_eq!(reason.as_deref(), Some("revoked"));
     assert!(to < 300 * 3 * 1024 * 1024, "{to} bytes went out");
+    assert!(
+        eventually(Duration::from_secs(10), || session_threads(serve.pid())
+            == 0),
+        "a session thread stays"
+    );
+}
+
+/// Answers a websocket upgrade with the `binary` subprotocol, as
+/// websockify and Hetzner do (hcc asks for it).
+// The callback's type is tungstenite's, its large error included.
+#[allow(clippy::result_large_err)]
+fn answer_binary(
+    _: &tungstenite::handshake::server::Request,
+    mut response: tungstenite::handshake::server::Response,
+) -> Result<tungstenite::handshake::server::Response, tungstenite::handshake::server::ErrorResponse>
+{
+    response
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    Ok(response)
+}
+
+/// A console server that speaks websocket, sends the RFB version and
+/// hangs up: upstream closing mid-handshake. Serves connections until
+/// the test ends; counts them.
+fn hang_up_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            seen.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut ws) = tungstenite::accept_hdr(stream, answer_binary) {
+                let _ = ws.send(Message::binary(b"RFB 003.008\n".to_vec()));
+                // The client's version, then gone without a word.
+                let _ = ws.read();
+            }
+        }
+    });
+    (url, count)
+}
+
+/// Sessions whose upstream fails (hangs up mid-handshake, or its URL
+/// expired before hcc dialled it) and clients that send garbage each end
+/// with their reason recorded: the browser's side gets a close frame, no
+/// session thread stays, nothing panics, no console secret is recorded.
+#[test]
+fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
+    let no_threads = |serve: &Serve| {
+        assert!(
+            eventually(Duration::from_secs(10), || session_threads(serve.pid())
+                == 0),
+            "{} session threads stay",
+            session_threads(serve.pid())
+        );
+        assert!(!serve.log().contains("panicked"), "{}", serve.log());
+    };
+    let refused = |serve: &Serve, key: &str| {
+        let (_, ws) = open_page(serve, key);
+        let mut ws = connect(serve, &ws).unwrap();
+        match ws.read() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1011, "{frame:?}"),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+
+    // The console server hangs up right after the versions.
+    let (upstream, dialled) = hang_up_upstream();
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        &upstream,
+        "--console-password",
+        PASSWORD,
+    ]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    refused(&serve, &keys.console);
+    let (reason, to, ..) = ended(&env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: ") && reason.contains("console server"),
+        "{reason}"
+    );
+    assert!(!reason.contains(PASSWORD), "{reason}");
+    assert_eq!(to, 0);
+    assert_eq!(dialled.load(std::sync::atomic::Ordering::SeqCst), 1);
+    no_threads(&serve);
+    drop(serve);
+
+    // The simulator's own console, its URL dead a minute after it was
+    // handed out: a minute passes in a few microseconds here.
+    let sim = Sim::start(&["--servers", "1", "--time-scale", "10000000"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    refused(&serve, &keys.console);
+    let (reason, ..) = ended(&env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: ") && reason.contains("HTTP 403"),
+        "{reason}"
+    );
+    let tickets = sim.control("GET", "/_sim/consoles", None).json();
+    let ticket = &tickets["consoles"][0];
+    assert_eq!(ticket["expired"], true, "{tickets}");
+    for secret in ["token", "password"] {
+        let secret = ticket[secret].as_str().unwrap();
+        assert!(!reason.contains(secret), "{reason}");
+        assert!(!serve.log().contains(secret), "{}", serve.log());
+    }
+    no_threads(&serve);
+    drop(serve);
+
+    // Clients that send garbage, on the simulator's live console: instead
+    // of a version (hcc ends it), and after the handshake (relayed: the
+    // console server ends it).
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let (_, ws) = open_page(&serve, &keys.console);
+    let mut rfb = Rfb {
+        ws: connect(&serve, &ws).unwrap(),
+        pending: Vec::new(),
+    };
+    assert_eq!(rfb.read(12).unwrap(), b"RFB 003.008\n");
+    rfb.send(b"GET / HTTP/1.1\r\n");
+    rfb.wait_closed();
+    let (reason, ..) = ended(&env);
+    let reason = reason.unwrap();
+    assert!(
+        reason.starts_with("error: the client does not speak RFB"),
+        "{reason}"
+    );
+    no_threads(&serve);
+
+    let (_, ws) = open_page(&serve, &keys.console);
+    let (mut rfb, width, height) = Rfb::handshake(connect(&serve, &ws).unwrap());
+    assert_eq!((width, height), (640, 400));
+    rfb.send(&[99, 1, 2, 3]);
+    rfb.wait_closed();
+    let (reason, _, from, ..) = ended(&env);
+    assert_eq!(reason.as_deref(), Some("upstream closed"));
+    assert!(from >= 4, "{from}");
+    let console = sim.control("GET", "/_sim/consoles/srv-00001", None).json();
+    assert_eq!(console["last_end"], "a malformed message", "{console}");
+    no_threads(&serve);
 }

@@ -3,7 +3,9 @@
 //! served by `hcc serve`, brokered (the default: the browser talks only to
 //! hcc) and direct, and the old `l.html?ws://...#PASSWORD` form; the
 //! console is Xvnc behind websockify, handed out by `hcc sim
-//! --console-upstream`. And the link flow through nginx over TLS.
+//! --console-upstream`, or the simulator's own. A live session cut by
+//! `hcc revoke` from another process. And the link flow through nginx
+//! over TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,6 +88,69 @@ pub fn node(script: &str, args: &[&str], what: impl Fn() -> String) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     report
+}
+
+/// A console.mjs run with `--hold-until`, its page kept open while the
+/// test acts; in its own process group, stopped if the test fails first.
+pub struct Held {
+    _driver: crate::daemon::Daemon,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Held {
+    /// Starts console.mjs on `args` (which hold `--hold-until`) and waits
+    /// until its page is connected; fails the test with what the driver
+    /// said otherwise.
+    pub fn connected(args: &[&str]) -> Held {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("console.mjs.log");
+        let mut cmd = Command::new("timeout");
+        cmd.arg("60")
+            .arg("node")
+            .arg(repo().join("tests/browser/console.mjs"))
+            .args(args);
+        let (driver, out) = crate::daemon::Daemon::spawn_piped("console.mjs", &cmd, &log);
+        let mut out = std::io::BufReader::new(out);
+        let mut said = String::new();
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                let err = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("the page never connected: {said}\n{err}");
+            }
+            said.push_str(&line);
+            if line.trim() == r#"{"connected":true}"# {
+                return Held {
+                    _driver: driver,
+                    out,
+                    log,
+                    _dir: dir,
+                };
+            }
+        }
+    }
+
+    /// Waits for the driver's end; its report, failing the test unless
+    /// every check passed.
+    pub fn finish(mut self) -> Value {
+        use std::io::Read;
+        let mut rest = String::new();
+        let _ = self.out.read_to_string(&mut rest);
+        let report: Value = rest
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("console.mjs printed no report: {rest}"));
+        assert!(
+            report["ok"] == true,
+            "browser check failed: {report:#}\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+        report
+    }
 }
 
 #[test]
@@ -392,4 +457,134 @@ fn a_console_link_works_through_nginx_over_tls() {
         assert!(!log.contains(token), "{log}");
         assert!(!log.contains(&keys.read), "{log}");
     }
+}
+
+/// The simulator console's banner colour, its top-left pixel.
+const SIM_BANNER: &str = "#3c8d5a";
+
+/// A websocket upgrade of `path` on `addr`, by hand: the answer's status.
+fn upgrade_status(addr: &str, path: &str) -> u16 {
+    let answer = crate::serve::raw(
+        addr,
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Protocol: binary\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    crate::serve::status_of(&answer)
+}
+
+/// A live brokered session in Chromium (on the simulator's console) is
+/// cut by `hcc revoke`, a process of its own: the page leaves
+/// "connected" at once and says the session has ended, and the session's
+/// end reason is `revoked`. A suspended server's link gives 403 and an
+/// upgrade with a ticket its page already held is refused; after `hcc
+/// resume` a link connects again.
+#[test]
+fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let url = |serve: &Serve| {
+        format!(
+            "http://{}{}",
+            serve.addr,
+            crate::serve::link(serve, &keys.console, "srv-00001")
+        )
+    };
+    let held = Held::connected(&[
+        "--url",
+        &url(&serve),
+        "--expect-colour",
+        SIM_BANNER,
+        "--hold-until",
+        "failed",
+        "--expect-text",
+        "session has ended",
+    ]);
+    let live: i64 = env.value(
+        "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+    );
+    assert_eq!(live, 1);
+    let asked = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let run = env.run(&["revoke", "srv-00001"]);
+    assert!(
+        run.code == 0 && run.stderr.contains("1 live session(s)"),
+        "{run:?}"
+    );
+    let report = held.finish();
+    let took = report["leftConnectedAt"].as_u64().unwrap_or(u64::MAX) - asked;
+    eprintln!("the page left \"connected\" {took} ms after hcc revoke started");
+    // A second as a rule (the broker looks every 0.4 s); generous here for
+    // a loaded machine, and this includes starting `hcc revoke`.
+    assert!(took < 3000, "{took} ms: {report}");
+    let reason: String = env.value(
+        "SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id LIMIT 1",
+    );
+    assert_eq!(reason, "revoked");
+    assert_eq!(
+        crate::test::http(
+            &serve.addr,
+            "POST",
+            report["page"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(&format!("http://{}", serve.addr)),
+            None,
+            None
+        )
+        .unwrap()
+        .status,
+        410,
+        "the revoked link"
+    );
+
+    // A page opened before `hcc suspend` holds a ticket: its upgrade is
+    // refused, and a link's GET and POST give 403.
+    let before = crate::serve::link(&serve, &keys.console, "srv-00001");
+    let page = serve.request("POST", &before, None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let ticket = crate::serve::page_data(&page.body)["ws"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("..")
+        .to_string();
+    let waiting = crate::serve::link(&serve, &keys.console, "srv-00001");
+    env.ok(&["suspend", "srv-00001"]);
+    assert_eq!(upgrade_status(&serve.addr, &ticket), 403);
+    for method in ["GET", "POST"] {
+        let reply = serve.request(method, &waiting, None, None);
+        assert_eq!(reply.status, 403, "{method}: {}", reply.body);
+    }
+    let reason: String =
+        env.value("SELECT end_reason FROM console_sessions ORDER BY id DESC LIMIT 1");
+    assert_eq!(reason, "suspended");
+
+    // Resumed: the same link opens in the browser again.
+    env.ok(&["resume", "srv-00001"]);
+    let report = drive_sim(&format!("http://{}{waiting}", serve.addr), &[]);
+    assert_eq!(report["state"], "connected", "{report}");
+}
+
+/// console.mjs on the simulator's console (640x400, its banner colour).
+fn drive_sim(url: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "--url",
+        url,
+        "--expect-colour",
+        SIM_BANNER,
+        "--size",
+        "640x400",
+    ];
+    args.extend_from_slice(extra);
+    node("console.mjs", &args, || url.to_string())
 }

@@ -72,6 +72,71 @@ fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
     assert!(!serve.log().contains(token), "{}", serve.log());
 }
 
+/// Broker mode (the default): opening a link asks Hetzner nothing yet
+/// (hcc asks when the page's websocket comes), so what counts is the page
+/// sessions and tickets issued: of two POSTs one wins; of fifty at once
+/// exactly one gets the page, one page session and one ticket.
+#[test]
+fn in_broker_mode_one_post_of_fifty_gets_the_one_ticket() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let sessions_of = |path: &str| -> (i64, i64) {
+        let token = path.trim_start_matches("/c/");
+        let hash = hcc_hash(token);
+        env.db()
+            .query_row(
+                "SELECT count(*), count(s.ticket_hash) FROM console_sessions s
+                 JOIN console_links l ON l.id = s.link_id WHERE l.token_hash = ?1",
+                [hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+
+    let path = link(&serve, &keys.console, "srv-00001");
+    for _ in 0..10 {
+        for method in ["GET", "HEAD"] {
+            assert_eq!(serve.request(method, &path, None, None).status, 200);
+        }
+    }
+    assert_eq!(sessions_of(&path), (0, 0), "a GET or HEAD opened the link");
+    let mut statuses = [post(&serve, &path), post(&serve, &path)];
+    statuses.sort();
+    assert_eq!(statuses, [200, 410]);
+    assert_eq!(sessions_of(&path), (1, 1));
+
+    let path = link(&serve, &keys.console, "srv-00001");
+    let answers: Vec<crate::test::Http> = std::thread::scope(|scope| {
+        let opens: Vec<_> = (0..50)
+            .map(|_| scope.spawn(|| serve.request("POST", &path, None, None)))
+            .collect();
+        opens.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won: Vec<_> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert_eq!(answers.iter().filter(|a| a.status == 410).count(), 49);
+    let ws = page_data(&won[0].body)["ws"].as_str().unwrap().to_string();
+    assert!(ws.starts_with("../ws/"), "{ws}");
+    assert_eq!(sessions_of(&path), (1, 1));
+    assert_eq!(consoles(&sim), 0, "no console asked of Hetzner yet");
+}
+
+/// The store's hash of a token, as hcc keeps it (hex SHA-256).
+fn hcc_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn consoles(sim: &Sim) -> usize {
     sim.control("GET", "/_sim/consoles", None).json()["consoles"]
         .as_array()

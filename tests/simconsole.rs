@@ -453,22 +453,22 @@ fn a_browser_opens_the_sim_console() {
     let serve = crate::serve::Serve::start(&env, &sim, &[]);
     let id = first_server(&sim);
     let banner = format!("#{:02x}{:02x}{:02x}", BANNER[0], BANNER[1], BANNER[2]);
-    let drive = |url: &str, shot: &str| {
+    let drive = |url: &str, shot: &str, extra: &[&str]| {
         let shot = crate::browser::shots().join(shot);
-        let report = crate::browser::node(
-            "console.mjs",
-            &[
-                "--url",
-                url,
-                "--expect-colour",
-                &banner,
-                "--size",
-                "640x400",
-                "--screenshot",
-                shot.to_str().unwrap(),
-            ],
-            || format!("the sim console (serve log: {})", serve.log()),
-        );
+        let mut args = vec![
+            "--url",
+            url,
+            "--expect-colour",
+            &banner,
+            "--size",
+            "640x400",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let report = crate::browser::node("console.mjs", &args, || {
+            format!("the sim console (serve log: {})", serve.log())
+        });
         assert!(
             report["pixels"]["distinctColours"].as_u64().unwrap() > 2,
             "{report}"
@@ -480,12 +480,14 @@ fn a_browser_opens_the_sim_console() {
                 .any(|e| e["type"] == "desktopname" && e["name"] == "srv-00001"),
             "{report}"
         );
+        report
     };
 
     let (url, password) = request_console(&sim, id);
     drive(
         &format!("http://{}/l.html?{url}#{password}", serve.addr),
         "sim-l-html.png",
+        &[],
     );
     let s = state(&sim, "srv-00001");
     assert_eq!(s["logins"], 1, "{s}");
@@ -509,12 +511,82 @@ fn a_browser_opens_the_sim_console() {
     );
     assert_eq!(state(&sim, "srv-00001")["auth_failures"], 1);
 
+    // A one-time link, brokered (the default): the browser sees hcc
+    // only. The console's URL, token and password hcc fetched while the
+    // page connected appear nowhere in its network log or page sources.
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
     assert_eq!(made.status, 201, "{}", made.body);
     let link = made.json()["url"].as_str().unwrap().to_string();
-    drive(&link, "sim-console-link.png");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("network.json");
+    let before = consoles(&sim).len();
+    let report = drive(
+        &link,
+        "sim-console-link.png",
+        &[
+            "--log",
+            log.to_str().unwrap(),
+            "--forbid",
+            &sim.addr,
+            "--forbid",
+            "/console/",
+        ],
+    );
     assert_eq!(state(&sim, "srv-00001")["logins"], 2);
+    let sockets = report["websockets"].as_array().unwrap();
+    assert!(
+        !sockets.is_empty()
+            && sockets.iter().all(|w| w
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("ws://{}/ws/", serve.addr))),
+        "{report}"
+    );
+    let seen: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    let fetched = consoles(&sim);
+    assert_eq!(
+        fetched.len(),
+        before + 1,
+        "the broker asked for one console"
+    );
+    let secrets = fetched.last().unwrap();
+    let mut checked = 0;
+    for entry in &seen {
+        let text = entry["text"].as_str().unwrap();
+        for field in ["wss_url", "token", "password"] {
+            let secret = secrets[field].as_str().unwrap();
+            assert!(
+                !text.contains(secret),
+                "the console's {field} is in {}",
+                entry["what"]
+            );
+        }
+        checked += 1;
+    }
+    // The network log holds both pages as served, and the websocket.
+    assert!(checked >= 4, "{seen:?}");
+    assert!(
+        seen.iter()
+            .any(|e| e["what"] == "the page as served (POST)"),
+        "{seen:?}"
+    );
+    let mode: String =
+        env.value("SELECT mode FROM console_sessions WHERE connected_at IS NOT NULL");
+    assert_eq!(mode, "broker");
     assert!(!serve.log().contains(&password), "{}", serve.log());
+    assert!(
+        !serve.log().contains(secrets["password"].as_str().unwrap()),
+        "{}",
+        serve.log()
+    );
+}
+
+/// The console tickets the simulator handed out, oldest first.
+fn consoles(sim: &Sim) -> Vec<Value> {
+    sim.control("GET", "/_sim/consoles", None).json()["consoles"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Older clients: 3.3 gets the security type picked for it, 3.7 a
@@ -574,7 +646,7 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     }
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
-    crate::serve::setup(&env, &sim);
+    let keys = crate::serve::setup(&env, &sim);
     let serve = crate::serve::Serve::start(&env, &sim, &[]);
     let (url, password) = request_console(&sim, first_server(&sim));
     let shot = crate::browser::shots().join("sim-typed.png");
@@ -599,4 +671,33 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     let s = state(&sim, "srv-00001");
     assert_eq!(s["screen"][4], "srv-00001 login: root");
     assert_eq!(s["screen"][5], "uptime");
+
+    // Through a one-time link, brokered: hcc relays the keys.
+    let link = crate::serve::link(&serve, &keys.console, "srv-00001");
+    let report = crate::browser::node(
+        "type.mjs",
+        &[
+            "--url",
+            &format!("http://{}{link}", serve.addr),
+            "--text",
+            "\\nwho",
+        ],
+        || format!("typing through a link (serve log: {})", serve.log()),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || state(&sim, "srv-00001")["typed"]
+            == "root\nuptime\nwho"),
+        "{report} {}",
+        state(&sim, "srv-00001")
+    );
+    let (mode, from): (String, i64) = env
+        .db()
+        .query_row(
+            "SELECT mode, bytes_from_client FROM console_sessions WHERE connected_at IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(mode, "broker");
+    assert!(from > 0, "{from}");
 }

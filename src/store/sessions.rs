@@ -230,9 +230,11 @@ impl Store {
         })
     }
 
-    /// Suspends a server (kept if it already was) and asks its brokered
-    /// sessions to stop (`suspended`); the suspension and how many
-    /// sessions were asked to stop.
+    /// Suspends a server (kept if it already was) and asks its connected
+    /// brokered sessions to stop (`suspended`); the suspension and how
+    /// many sessions were asked to stop. A ticket not yet used stays as it
+    /// is: its upgrade is refused as suspended (403, and recorded so) and
+    /// works again after a resume.
     pub fn suspend_server(
         &mut self,
         server: &str,
@@ -251,7 +253,7 @@ impl Store {
             .execute(
                 "UPDATE console_sessions SET stop_requested = 'suspended'
                  WHERE server = ?1 AND mode <> 'direct' AND ended_at IS NULL
-                   AND stop_requested IS NULL",
+                   AND connected_at IS NOT NULL AND stop_requested IS NULL",
                 [server],
             )
             .map_err(&err)?;

@@ -8,7 +8,7 @@
 //        [--expect-connected | --expect-state failed|disconnected [--expect-text TEXT]]
 //        [--xev-log PATH] [--size 1024x768] [--password PW] [--drop]
 //        [--timeout MS] [--chromium PATH] [--expect-colour #RRGGBB]
-//        [--forbid TEXT]...
+//        [--forbid TEXT]... [--log PATH] [--hold-until STATE]
 //
 // --expect-connected (the default): waits for document.title "connected",
 //   then for a drawn canvas (more than 2 colours, most pixels not black),
@@ -25,6 +25,15 @@
 //   browser saw: no request's URL or body, no websocket's URL, no page
 //   source (as served and as rendered). Repeatable. The report lists the
 //   websocket URLs (`websockets`) and the number of requests seen.
+// --log PATH: writes that network log (and the page sources) to PATH as
+//   JSON, [{what, text}], for checks against secrets known only afterwards
+//   (the console credentials hcc fetched while the page connected).
+// --hold-until STATE: once connected and checked, prints a line
+//   {"connected": true} and keeps the page open until its body[data-state]
+//   leaves "connected" (e.g. `hcc revoke` run meanwhile) and then becomes
+//   STATE (20 s at most); the report's leftConnectedAt and heldUntilAt are
+//   those moments (ms since the epoch), events and status what it showed;
+//   --expect-text then checks that status line.
 // --drop: once connected, closes the WebSocket as a server would and waits
 //   for the page to reconnect (console.html fetches fresh credentials).
 // The report's "navigations" lists the page's own loads ({method, status}):
@@ -32,7 +41,7 @@
 //
 // Uses the Debian chromium (/usr/bin/chromium); never downloads a browser.
 import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const started = Date.now();
@@ -42,7 +51,7 @@ const mark = (name) => { result.timings[name] = Date.now() - started; };
 function parseArgs(argv) {
     const args = { forbid: [], expect: 'connected', timeout: 10_000, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
     const takes = new Set(['--url', '--screenshot', '--xev-log', '--size', '--password', '--timeout',
-        '--chromium', '--expect-state', '--expect-text', '--expect-colour', '--forbid']);
+        '--chromium', '--expect-state', '--expect-text', '--expect-colour', '--forbid', '--log', '--hold-until']);
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
         if (flag === '--expect-connected') { args.expect = 'connected'; continue; }
@@ -61,6 +70,8 @@ function parseArgs(argv) {
             case '--expect-text': args.expectText = value; break;
             case '--expect-colour': args.expectColour = value; break;
             case '--forbid': args.forbid.push(value); break;
+            case '--log': args.log = value; break;
+            case '--hold-until': args.holdUntil = value; break;
         }
     }
     if (!args.url) throw new Error('--url is required');
@@ -210,6 +221,9 @@ async function run(args) {
             const req = res.request();
             if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
                 navigations.push({ method: req.method(), status: res.status() });
+                // Every page as served: the landing page and the console
+                // page its POST brought.
+                res.text().then((text) => seen.push({ what: `the page as served (${req.method()})`, text }), () => {});
             }
         });
         page.on('dialog', (dialog) => dialog.dismiss());
@@ -294,6 +308,20 @@ async function run(args) {
                     async () => { const s = await page.evaluate(canvasStats); return drawn(s, args.expectColour) ? s : null; });
             }
             Object.assign(result, await pageState(page));
+            if (args.holdUntil) {
+                // The test acts now (it waits for this line), the page stays.
+                console.log(JSON.stringify({ connected: true }));
+                result.leftConnectedAt = await waitFor('the page to leave "connected"', 20_000, async () =>
+                    (await pageState(page)).state !== 'connected' ? Date.now() : null, 20);
+                mark('leftConnected');
+                result.heldUntilAt = await waitFor(`state ${args.holdUntil}`, 20_000, async () =>
+                    (await pageState(page)).state === args.holdUntil ? Date.now() : null, 20);
+                mark(args.holdUntil);
+                Object.assign(result, await pageState(page));
+                if (args.expectText && !String(result.status).includes(args.expectText)) {
+                    fail(`status is ${JSON.stringify(result.status)}, expected it to contain ${JSON.stringify(args.expectText)}`);
+                }
+            }
         }
 
         if (args.screenshot) {
@@ -305,6 +333,7 @@ async function run(args) {
 
         seen.push({ what: 'the page as rendered', text: await page.content() });
         result.requestsSeen = seen.length;
+        if (args.log) writeFileSync(args.log, JSON.stringify(seen));
         args.forbid.forEach((secret, i) => {
             const where = seen.find(({ text }) => text.includes(secret));
             if (where) fail(`forbidden text #${i + 1} (of --forbid) is in ${where.what}`);
