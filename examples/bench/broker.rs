@@ -244,7 +244,7 @@ fn ticket(serve: &Serve, auth: &str) -> String {
         .split_once("/c/")
         .map(|(_, t)| format!("/c/{t}"))
         .expect("a /c/ link");
-    let (status, page) = http(&serve.addr, "GET", &path, None, None);
+    let (status, page) = http(&serve.addr, "POST", &path, None, None);
     assert_eq!(status, 200, "link open");
     let ws = page
         .split("\"ws\":\"../ws/")
