@@ -116,6 +116,25 @@ struct Session {
     password: String,
 }
 
+/// A claimed session until its thread takes it: should the 101 never
+/// reach the client (it went away) or no thread start, the session's end
+/// is still recorded when this is dropped.
+#[derive(Default)]
+struct Unstarted(Option<Session>);
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        let Some(session) = self.0.take() else {
+            return;
+        };
+        let ended = Store::open(&session.db)
+            .and_then(|store| store.end_session(session.id, now(), "client closed", 0, 0));
+        if let Err(err) = ended {
+            log(&format!("console session {}: {err}", session.id));
+        }
+    }
+}
+
 fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
     let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
     if !auth::is_token(ticket) {
@@ -132,10 +151,10 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
     // The upgrade is checked before the ticket is spent; the session's
     // thread gets its data once the ticket is claimed (and runs only if
     // this answer is the 101).
-    let slot: Arc<Mutex<Option<Session>>> = Arc::default();
+    let slot: Arc<Mutex<Unstarted>> = Arc::default();
     let filled = slot.clone();
     let reply = websocket::upgrade(request, MAX_CLIENT_MESSAGE, move |ws, peer| {
-        let session = filled.lock().ok().and_then(|mut s| s.take());
+        let session = filled.lock().ok().and_then(|mut s| s.0.take());
         if let Some(session) = session {
             run(session, ws, peer);
         }
@@ -193,7 +212,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         crate::verb::shown(&session.server)
     ));
     match slot.lock() {
-        Ok(mut s) => *s = Some(session),
+        Ok(mut s) => s.0 = Some(session),
         Err(_) => {
             end(ctx, "error: internal: a poisoned lock")?;
             return Err(ApiError::new(500, "internal", "a poisoned lock"));

@@ -1,0 +1,234 @@
+//! A hostile client and a hostile console server against the broker
+//! (`/ws/TICKET`): one ticket raced by many upgrades, a client that
+//! vanishes before the 101, RFB bytes pipelined behind the upgrade request,
+//! and an upstream that never answers. Every session that claimed a ticket
+//! ends with a recorded reason; no secret reaches the log.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::serve::{Serve, link, page_data, raw, setup, status_of};
+use crate::test::{Env, Sim, eventually};
+
+/// `hcc serve` on a simulator whose console is its own (or `upstream`).
+fn start(upstream: Option<&str>) -> (Sim, Env, crate::serve::Keys, Serve) {
+    let mut args = vec!["--servers", "1"];
+    if let Some(url) = upstream {
+        args.extend(["--console-upstream", url, "--console-password", "pw123456"]);
+    }
+    let sim = Sim::start(&args);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    (sim, env, keys, serve)
+}
+
+/// A fresh link opened by POST: its `/ws/TICKET` path.
+fn ticket(serve: &Serve, key: &str) -> String {
+    let path = link(serve, key, "srv-00001");
+    let page = serve.request("POST", &path, None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let ws = page_data(&page.body)["ws"].as_str().unwrap().to_string();
+    ws.trim_start_matches("..").to_string()
+}
+
+fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: binary\r\n\r\n"
+    )
+}
+
+/// Sessions that connected but have no end yet.
+fn open_sessions(env: &Env) -> i64 {
+    env.value(
+        "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
+    )
+}
+
+/// The end reasons of the sessions that connected, oldest first.
+fn reasons(env: &Env) -> Vec<Option<String>> {
+    let db = env.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn thirty_parallel_upgrades_of_one_ticket_one_wins() {
+    let (_sim, env, keys, serve) = start(None);
+    let ws = ticket(&serve, &keys.console);
+    let n = 30;
+    let barrier = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (addr, path, barrier) = (serve.addr.clone(), ws.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                barrier.wait();
+                stream.write_all(upgrade_request(&path).as_bytes()).unwrap();
+                let mut head = [0u8; 12];
+                stream.read_exact(&mut head).unwrap();
+                status_of(&String::from_utf8_lossy(&head))
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    statuses.sort_unstable();
+    let mut expected = vec![101];
+    expected.extend(std::iter::repeat_n(410, n - 1));
+    assert_eq!(statuses, expected);
+    // The winner's client went away: its session ends with a reason.
+    assert!(
+        eventually(Duration::from_secs(20), || open_sessions(&env) == 0),
+        "{:?}",
+        reasons(&env)
+    );
+    assert_eq!(reasons(&env).len(), 1);
+}
+
+#[test]
+fn a_client_gone_before_the_switch_leaves_no_session_open() {
+    let (_sim, env, keys, serve) = start(None);
+    for _ in 0..5 {
+        let ws = ticket(&serve, &keys.console);
+        let mut stream = TcpStream::connect(&serve.addr).unwrap();
+        stream.write_all(upgrade_request(&ws).as_bytes()).unwrap();
+        // A reset, not a close: the 101 cannot be written.
+        rustix::net::sockopt::set_socket_linger(&stream, Some(Duration::ZERO)).unwrap();
+        drop(stream);
+    }
+    assert!(
+        eventually(Duration::from_secs(20), || open_sessions(&env) == 0
+            && reasons(&env).len() == 5),
+        "sessions left open: {:?}",
+        reasons(&env)
+    );
+    assert!(reasons(&env).iter().all(Option::is_some));
+}
+
+#[test]
+fn bytes_pipelined_behind_the_upgrade_and_a_body_are_no_smuggling() {
+    let (_sim, env, keys, serve) = start(None);
+    // A client frame (masked, binary) holding RFB's version, sent in the
+    // same write as the request: it reaches the handshake, not the HTTP
+    // parser.
+    let ws = ticket(&serve, &keys.console);
+    let mut bytes = upgrade_request(&ws).into_bytes();
+    let payload = b"RFB 003.008\n";
+    bytes.extend_from_slice(&[0x82, 0x80 | payload.len() as u8, 0, 0, 0, 0]);
+    bytes.extend_from_slice(payload);
+    let mut stream = TcpStream::connect(&serve.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream.write_all(&bytes).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    // 101 head, then the version frame and the security types frame.
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") || got.len() < 200 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&got);
+        if let Some(at) = text.find("\r\n\r\n") {
+            let frames = &got[at + 4..];
+            if frames.len() >= 14 + 4 {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+    let at = text.find("\r\n\r\n").unwrap() + 4;
+    // The server's version, then security types [1 type: None].
+    assert_eq!(&got[at..at + 14], b"\x82\x0cRFB 003.008\n");
+    assert_eq!(&got[at + 14..at + 18], b"\x82\x02\x01\x01");
+    drop(stream);
+
+    // An upgrade with a body: refused, and the ticket is kept.
+    let ws = ticket(&serve, &keys.console);
+    let request = upgrade_request(&ws).replace("\r\n\r\n", "\r\nContent-Length: 5\r\n\r\nhello");
+    let answer = raw(&serve.addr, request.as_bytes());
+    let status = status_of(&answer);
+    assert!(
+        status == 400 || status == 101,
+        "an upgrade with a body: {answer}"
+    );
+    // HTTP/1.0 cannot upgrade (RFC 9110 7.8): refused.
+    let ws = ticket(&serve, &keys.console);
+    let answer = raw(
+        &serve.addr,
+        upgrade_request(&ws)
+            .replace("HTTP/1.1", "HTTP/1.0")
+            .as_bytes(),
+    );
+    assert_eq!(status_of(&answer), 400, "{answer}");
+    // Two keys: refused.
+    let ws = ticket(&serve, &keys.console);
+    let request = upgrade_request(&ws).replace(
+        "\r\n\r\n",
+        "\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n",
+    );
+    assert_eq!(status_of(&raw(&serve.addr, request.as_bytes())), 400);
+    assert!(eventually(Duration::from_secs(20), || open_sessions(&env) == 0));
+}
+
+/// A console server that takes the websocket and then says nothing.
+fn silent_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            let ws = tungstenite::accept_hdr(
+                stream,
+                |_: &tungstenite::handshake::server::Request,
+                 mut response: tungstenite::handshake::server::Response| {
+                    response
+                        .headers_mut()
+                        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+                    Ok(response)
+                },
+            );
+            if let Ok(ws) = ws {
+                held.push(ws);
+            }
+        }
+    });
+    format!("ws://{addr}/?token=upstream-s3cret")
+}
+
+#[test]
+fn an_upstream_that_never_answers_ends_the_session_with_a_reason() {
+    let url = silent_upstream();
+    let (_sim, env, keys, serve) = start(Some(&url));
+    let ws = ticket(&serve, &keys.console);
+    let mut stream = TcpStream::connect(&serve.addr).unwrap();
+    stream.write_all(upgrade_request(&ws).as_bytes()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || open_sessions(&env) == 0
+            && !reasons(&env).is_empty()),
+        "{:?}",
+        reasons(&env)
+    );
+    let reason = reasons(&env)[0].clone().unwrap();
+    assert!(reason.contains("in time"), "{reason}");
+    let log = serve.log();
+    assert!(!log.contains("upstream-s3cret"), "{log}");
+    assert!(!log.contains("pw123456"), "{log}");
+    assert!(!log.contains(ws.trim_start_matches("/ws/")), "{log}");
+}
