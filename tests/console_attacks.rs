@@ -9,6 +9,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use tungstenite::client::IntoClientRequest;
+
 use crate::serve::{Serve, link, page_data, raw, setup, status_of};
 use crate::test::{Env, Sim, eventually};
 
@@ -231,4 +233,85 @@ fn an_upstream_that_never_answers_ends_the_session_with_a_reason() {
     assert!(!log.contains("upstream-s3cret"), "{log}");
     assert!(!log.contains("pw123456"), "{log}");
     assert!(!log.contains(ws.trim_start_matches("/ws/")), "{log}");
+}
+
+/// A console server that answers its version, refuses with a reason of
+/// 4096 bytes, and then sends that reason a byte a second.
+fn trickling_upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let ws = tungstenite::accept_hdr(
+                    stream,
+                    |_: &tungstenite::handshake::server::Request,
+                     mut response: tungstenite::handshake::server::Response| {
+                        response
+                            .headers_mut()
+                            .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+                        Ok(response)
+                    },
+                );
+                let Ok(mut ws) = ws else { return };
+                let mut send = |b: &[u8]| ws.send(tungstenite::Message::binary(b.to_vec())).is_ok();
+                if !send(b"RFB 003.008\n") || !send(&[0, 0, 0, 16, 0]) {
+                    return;
+                }
+                for _ in 0..4096 {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if !send(b"x") {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/?token=upstream-s3cret")
+}
+
+#[test]
+fn an_upstream_that_trickles_its_handshake_is_cut_off() {
+    let url = trickling_upstream();
+    let (_sim, env, keys, serve) = start(Some(&url));
+    let ws = ticket(&serve, &keys.console);
+    let mut stream = TcpStream::connect(&serve.addr).unwrap();
+    stream.write_all(upgrade_request(&ws).as_bytes()).unwrap();
+    assert!(
+        eventually(Duration::from_secs(60), || open_sessions(&env) == 0
+            && !reasons(&env).is_empty()),
+        "{:?}",
+        reasons(&env)
+    );
+    let reason = reasons(&env)[0].clone().unwrap();
+    assert!(reason.contains("in time"), "{reason}");
+}
+
+#[test]
+fn a_client_that_only_pings_during_its_handshake_is_cut_off() {
+    let (_sim, env, keys, serve) = start(None);
+    let ws = ticket(&serve, &keys.console);
+    let request = format!("ws://{}{ws}", serve.addr)
+        .into_client_request()
+        .unwrap();
+    let stream = TcpStream::connect(&serve.addr).unwrap();
+    let (mut client, _) = tungstenite::client(request, stream).unwrap();
+    client
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let ended = eventually(Duration::from_secs(60), || {
+        // A ping every turn, never a version.
+        if client
+            .send(tungstenite::Message::Ping(vec![1].into()))
+            .is_ok()
+        {
+            let _ = client.read();
+        }
+        std::thread::sleep(Duration::from_millis(900));
+        open_sessions(&env) == 0 && !reasons(&env).is_empty()
+    });
+    assert!(ended, "{:?}", reasons(&env));
+    let reason = reasons(&env)[0].clone().unwrap();
+    assert!(reason.contains("in time"), "{reason}");
 }
