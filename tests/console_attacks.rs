@@ -315,3 +315,17 @@ fn a_client_that_only_pings_during_its_handshake_is_cut_off() {
     let reason = reasons(&env)[0].clone().unwrap();
     assert!(reason.contains("in time"), "{reason}");
 }
+
+#[test]
+fn a_session_still_in_its_handshake_when_serve_stops_is_recorded_as_ended() {
+    let url = silent_upstream();
+    let (_sim, env, keys, mut serve) = start(Some(&url));
+    let ws = ticket(&serve, &keys.console);
+    let mut stream = TcpStream::connect(&serve.addr).unwrap();
+    stream.write_all(upgrade_request(&ws).as_bytes()).unwrap();
+    assert!(eventually(Duration::from_secs(10), || open_sessions(&env) == 1));
+    serve.stop();
+    assert_eq!(open_sessions(&env), 0, "{:?}", reasons(&env));
+    let reason = reasons(&env)[0].clone().unwrap();
+    assert!(reason.contains("hcc serve stopped"), "{reason}");
+}

@@ -13,7 +13,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,20 +43,34 @@ const STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// Set when `hcc serve` stops: live sessions end.
 static STOPPING: AtomicBool = AtomicBool::new(false);
-/// Sessions relaying now.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Sessions whose thread runs (handshakes or relay), by id, with the
+/// database to record their end in.
+static LIVE: Mutex<Vec<(i64, PathBuf)>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(i64, PathBuf)>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Is `path` this route's?
 pub fn is_ws(path: &str) -> bool {
     path.starts_with("/ws/")
 }
 
-/// Ends the live sessions (they record why) and waits a moment for them.
+/// Ends the live sessions (they record why) and waits a moment for them;
+/// the end of those still in a handshake then is recorded here, as the
+/// process is about to exit under them.
 pub fn stop_all() {
     STOPPING.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + STOP_WAIT;
-    while LIVE.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while !live().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    for (id, db) in live().iter() {
+        let ended = Store::open(db)
+            .and_then(|store| store.end_session(*id, now(), "error: hcc serve stopped", 0, 0));
+        if let Err(err) = ended {
+            log(&format!("console session {id}: {err}"));
+        }
     }
 }
 
@@ -223,13 +237,14 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
 
 /// A session's thread: both handshakes, the relay, the record of its end.
 fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<SocketAddr>) {
-    LIVE.fetch_add(1, Ordering::SeqCst);
+    live().push((session.id, session.db.clone()));
+    let gone = || live().retain(|(id, _)| *id != session.id);
     let store = match Store::open(&session.db) {
         Ok(store) => store,
         Err(err) => {
             log(&format!("console session {}: {err}", session.id));
             close(client, CloseCode::Error, "console error");
-            LIVE.fetch_sub(1, Ordering::SeqCst);
+            gone();
             return;
         }
     };
@@ -251,7 +266,7 @@ fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<Soc
         outcome.to_client,
         outcome.from_client
     ));
-    LIVE.fetch_sub(1, Ordering::SeqCst);
+    gone();
 }
 
 /// Upstream first (the browser waits for the version meanwhile), then the
