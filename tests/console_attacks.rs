@@ -10,6 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
 use crate::serve::{Serve, link, page_data, raw, setup, status_of};
 use crate::test::{Env, Sim, eventually};
@@ -189,6 +190,15 @@ fn bytes_pipelined_behind_the_upgrade_and_a_body_are_no_smuggling() {
     assert!(eventually(Duration::from_secs(20), || open_sessions(&env) == 0));
 }
 
+/// A console server's answer to the websocket: subprotocol `binary`.
+#[allow(clippy::result_large_err)] // the callback type is tungstenite's
+fn binary(_: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+    response
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    Ok(response)
+}
+
 /// A console server that takes the websocket and then says nothing.
 fn silent_upstream() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -196,16 +206,7 @@ fn silent_upstream() -> String {
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for stream in listener.incoming().flatten() {
-            let ws = tungstenite::accept_hdr(
-                stream,
-                |_: &tungstenite::handshake::server::Request,
-                 mut response: tungstenite::handshake::server::Response| {
-                    response
-                        .headers_mut()
-                        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-                    Ok(response)
-                },
-            );
+            let ws = tungstenite::accept_hdr(stream, binary);
             if let Ok(ws) = ws {
                 held.push(ws);
             }
@@ -243,16 +244,7 @@ fn trickling_upstream() -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                let ws = tungstenite::accept_hdr(
-                    stream,
-                    |_: &tungstenite::handshake::server::Request,
-                     mut response: tungstenite::handshake::server::Response| {
-                        response
-                            .headers_mut()
-                            .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-                        Ok(response)
-                    },
-                );
+                let ws = tungstenite::accept_hdr(stream, binary);
                 let Ok(mut ws) = ws else { return };
                 let mut send = |b: &[u8]| ws.send(tungstenite::Message::binary(b.to_vec())).is_ok();
                 if !send(b"RFB 003.008\n") || !send(&[0, 0, 0, 16, 0]) {
