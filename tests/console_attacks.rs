@@ -321,3 +321,63 @@ fn a_session_still_in_its_handshake_when_serve_stops_is_recorded_as_ended() {
     let reason = reasons(&env)[0].clone().unwrap();
     assert!(reason.contains("hcc serve stopped"), "{reason}");
 }
+
+/// A client's RFB handshake (security None) and ClientInit, up to the
+/// ServerInit's first bytes.
+fn rfb_session(serve: &Serve, path: &str) -> tungstenite::WebSocket<TcpStream> {
+    let mut request = format!("ws://{}{path}", serve.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    let stream = TcpStream::connect(&serve.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(request, stream).unwrap();
+    let mut got = Vec::new();
+    let mut wait_for = |ws: &mut tungstenite::WebSocket<TcpStream>, n: usize| {
+        while got.len() < n {
+            match ws.read().unwrap() {
+                tungstenite::Message::Binary(b) => got.extend_from_slice(&b),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    wait_for(&mut ws, 12);
+    ws.send(tungstenite::Message::binary(b"RFB 003.008\n".to_vec()))
+        .unwrap();
+    wait_for(&mut ws, 14);
+    ws.send(tungstenite::Message::binary(vec![1])).unwrap();
+    wait_for(&mut ws, 18);
+    ws.send(tungstenite::Message::binary(vec![1])).unwrap();
+    wait_for(&mut ws, 19);
+    ws
+}
+
+#[test]
+fn revoking_the_api_key_that_made_the_link_ends_its_live_session_as_revoked() {
+    let (_sim, env, keys, serve) = start(None);
+    let ws = ticket(&serve, &keys.console);
+    let mut client = rfb_session(&serve, &ws);
+    assert_eq!(open_sessions(&env), 1);
+    env.ok(&["apikey", "revoke", "console-key"]);
+    assert!(
+        eventually(Duration::from_secs(10), || open_sessions(&env) == 0),
+        "{:?}",
+        reasons(&env)
+    );
+    assert_eq!(reasons(&env), [Some("revoked".to_string())]);
+    // Its client hears it, and the page cannot get another ticket.
+    loop {
+        match client.read() {
+            Ok(tungstenite::Message::Close(frame)) => {
+                assert_eq!(frame.unwrap().reason.as_str(), "revoked");
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
