@@ -381,3 +381,49 @@ fn revoking_the_api_key_that_made_the_link_ends_its_live_session_as_revoked() {
         }
     }
 }
+
+#[test]
+fn a_huge_clientcuttext_passes_in_pieces_and_an_oversized_message_ends_the_session() {
+    let (sim, env, keys, serve) = start(None);
+    let ws = ticket(&serve, &keys.console);
+    let mut client = rfb_session(&serve, &ws);
+    // ClientCutText of 1 MiB, sent in 256 KiB messages, then the key `a`:
+    // the console takes the key, so the stream stayed in step.
+    let text_len: u32 = 1 << 20;
+    let mut head = vec![6, 0, 0, 0];
+    head.extend_from_slice(&text_len.to_be_bytes());
+    client.send(tungstenite::Message::binary(head)).unwrap();
+    for _ in 0..4 {
+        client
+            .send(tungstenite::Message::binary(vec![b'x'; 256 * 1024]))
+            .unwrap();
+    }
+    for down in [1u8, 0] {
+        let mut key = vec![4, down, 0, 0];
+        key.extend_from_slice(&u32::from(b'a').to_be_bytes());
+        client.send(tungstenite::Message::binary(key)).unwrap();
+    }
+    let typed = || {
+        sim.control("GET", "/_sim/consoles/srv-00001", None).json()["typed"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || typed().ends_with('a')),
+        "{} {:?}",
+        sim.control("GET", "/_sim/consoles/srv-00001", None).body,
+        reasons(&env)
+    );
+    assert_eq!(open_sessions(&env), 1);
+    // One message past the broker's limit: the session ends, recorded.
+    let _ = client.send(tungstenite::Message::binary(vec![0u8; 1 << 20]));
+    assert!(
+        eventually(Duration::from_secs(10), || open_sessions(&env) == 0),
+        "{:?}",
+        reasons(&env)
+    );
+    let reason = reasons(&env)[0].clone().unwrap();
+    assert!(reason.starts_with("error: "), "{reason}");
+    assert!(!serve.log().contains("panicked"));
+}
