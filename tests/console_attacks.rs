@@ -427,3 +427,60 @@ fn a_huge_clientcuttext_passes_in_pieces_and_an_oversized_message_ends_the_sessi
     assert!(reason.starts_with("error: "), "{reason}");
     assert!(!serve.log().contains("panicked"));
 }
+
+/// `hcc vnc` on the simulator's console: the child and its port.
+fn hcc_vnc(env: &Env, sim: &Sim) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = env
+        .cmd(&["vnc", "srv-00001", "--listen", "127.0.0.1:0"])
+        .envs(sim.client_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    while !printed.contains("vncviewer") {
+        if out.read_line(&mut printed).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+    let port = printed
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("127.0.0.1::"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port printed: {printed}"));
+    (child, port)
+}
+
+#[test]
+fn a_viewer_that_trickles_its_handshake_loses_its_place_at_hcc_vnc() {
+    let (sim, env, _keys, _serve) = start(None);
+    let (mut child, port) = hcc_vnc(&env, &sim);
+    let mut viewer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    viewer
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // A byte of the version every 20 s: each read's own timeout never
+    // passes, the handshake's as a whole must.
+    let mut sent = 0;
+    let mut buf = [0u8; 64];
+    let started = std::time::Instant::now();
+    let closed = eventually(Duration::from_secs(120), || {
+        if started.elapsed() >= Duration::from_secs(20 * sent as u64) && sent < 12 {
+            let _ = viewer.write_all(&b"RFB 003.008\n"[sent..=sent]);
+            sent += 1;
+        }
+        loop {
+            match viewer.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(_) => return true,
+            }
+        }
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(closed, "the viewer was still connected after {sent} bytes");
+}
