@@ -484,3 +484,49 @@ fn a_viewer_that_trickles_its_handshake_loses_its_place_at_hcc_vnc() {
     let _ = child.wait();
     assert!(closed, "the viewer was still connected after {sent} bytes");
 }
+
+#[test]
+fn no_secret_in_the_session_records_the_api_or_the_log() {
+    let (sim, env, keys, serve) = start(None);
+    let path = link(&serve, &keys.console, "srv-00001");
+    let page = serve.request("POST", &path, None, None);
+    let data = page_data(&page.body);
+    let ws = data["ws"].as_str().unwrap().trim_start_matches("..");
+    let session = data["session"].as_str().unwrap().to_string();
+    let client = rfb_session(&serve, ws);
+    drop(client);
+    assert!(eventually(Duration::from_secs(10), || open_sessions(&env) == 0));
+    // A refused upgrade and a wrong ticket, for the error paths.
+    let _ = raw(&serve.addr, upgrade_request(ws).as_bytes());
+    let _ = raw(
+        &serve.addr,
+        upgrade_request(&format!("/ws/{}", "ab".repeat(32))).as_bytes(),
+    );
+    let mut secrets = vec![
+        path.trim_start_matches("/c/").to_string(),
+        ws.trim_start_matches("/ws/").to_string(),
+        session,
+        keys.console.clone(),
+        keys.admin.clone(),
+    ];
+    let consoles = sim.control("GET", "/_sim/consoles", None).json();
+    for console in consoles["consoles"].as_array().unwrap() {
+        for field in ["token", "password"] {
+            if let Some(s) = console[field].as_str() {
+                secrets.push(s.to_string());
+            }
+        }
+    }
+    let records = [
+        env.ok(&["sessions", "--json"]),
+        env.ok(&["sessions"]),
+        serve.get("/api/v1/sessions", &keys.admin).body,
+        serve.log(),
+    ];
+    for text in &records {
+        assert!(text.contains("srv-00001"), "{text}");
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "{secret} in {text}");
+        }
+    }
+}
