@@ -530,3 +530,27 @@ fn no_secret_in_the_session_records_the_api_or_the_log() {
         }
     }
 }
+
+#[test]
+fn a_ticket_of_a_server_since_replaced_under_its_name_opens_nothing() {
+    let (sim, env, keys, serve) = start(None);
+    let ws = ticket(&serve, &keys.console);
+    let id: i64 = env.value("SELECT id FROM servers WHERE name = 'srv-00001'");
+    let deleted = sim.control("DELETE", &format!("/_sim/servers/{id}"), None);
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let again = sim.api(
+        "POST",
+        "/servers",
+        Some(r#"{"name":"srv-00001","server_type":"cx22","image":"debian-12","labels":{"managed":"1"}}"#),
+    );
+    assert_eq!(again.status, 201, "{}", again.body);
+    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    assert!(run.status.success());
+    let answer = raw(&serve.addr, upgrade_request(&ws).as_bytes());
+    assert_eq!(status_of(&answer), 410, "{answer}");
+    let consoles = sim.control("GET", "/_sim/consoles", None).json();
+    assert_eq!(consoles["consoles"].as_array().map_or(0, Vec::len), 0);
+    assert_eq!(open_sessions(&env), 0);
+    let reason = reasons(&env)[0].clone().unwrap();
+    assert!(reason.starts_with("error: "), "{reason}");
+}
