@@ -554,3 +554,33 @@ fn a_ticket_of_a_server_since_replaced_under_its_name_opens_nothing() {
     let reason = reasons(&env)[0].clone().unwrap();
     assert!(reason.starts_with("error: "), "{reason}");
 }
+
+#[test]
+fn a_session_whose_serve_was_killed_is_ended_by_the_next_serve() {
+    let (sim, env, keys, mut serve) = start(None);
+    let ws = ticket(&serve, &keys.console);
+    let _client = rfb_session(&serve, &ws);
+    assert_eq!(open_sessions(&env), 1);
+    // No chance to record anything.
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &serve.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    serve.stop();
+    // A while later (its relay would have written its bytes by then).
+    env.db()
+        .execute(
+            "UPDATE console_sessions SET last_seen_at = last_seen_at - 3600",
+            [],
+        )
+        .unwrap();
+    let _next = Serve::start(&env, &sim, &[]);
+    assert!(
+        eventually(Duration::from_secs(10), || open_sessions(&env) == 0),
+        "{:?}",
+        reasons(&env)
+    );
+    let reason = reasons(&env)[0].clone().unwrap();
+    assert!(reason.starts_with("error: "), "{reason}");
+}

@@ -74,6 +74,25 @@ pub fn stop_all() {
     }
 }
 
+/// A session not heard of this long is taken as abandoned ([`sweep`]).
+const ABANDONED_AFTER: i64 = 300;
+/// How often `hcc serve` looks for them.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Records the end of sessions whose `hcc serve` died under them (killed,
+/// crashed), so that they do not stay live in the record for ever.
+pub fn sweep(db: &std::path::Path) {
+    let swept =
+        Store::open(db).and_then(|store| store.end_abandoned_sessions(now(), ABANDONED_AFTER));
+    match swept {
+        Ok(0) => {}
+        Ok(n) => log(&format!(
+            "{n} console sessions of a stopped hcc serve recorded as ended"
+        )),
+        Err(err) => log(&format!("cannot end abandoned console sessions: {err}")),
+    }
+}
+
 /// A fresh ticket for session `id`'s next connection (on a new row
 /// like it when that one already connected): the path the page connects
 /// to, relative to the page (`/c/TOKEN`), so that hcc may sit below a
