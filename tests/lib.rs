@@ -9,6 +9,7 @@ mod browser;
 mod budget;
 mod cloud;
 mod config;
+mod console_attacks;
 mod create;
 mod demo;
 mod deploy;

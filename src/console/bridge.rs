@@ -30,6 +30,9 @@ const FIRST_CREDENTIALS_FOR: Duration = Duration::from_secs(45);
 const TICK: Duration = Duration::from_millis(100);
 /// A viewer's handshake steps may take this long each.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+/// ...and all of them together this long (a person may be typing the
+/// one-off password meanwhile).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Characters of the one-off password (VNC uses the first 8).
 const PASSWORD_CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
@@ -189,9 +192,19 @@ fn viewer(bridge: &Bridge, mut stream: TcpStream) -> Outcome {
     if let Err(e) = setup {
         return failed(format!("cannot set up the viewer's connection: {e}"));
     }
+    // A viewer that trickles its handshake (a byte just within each
+    // read's timeout) would hold its place among the few for minutes.
+    let watch = match super::deadline::watch(&stream, HANDSHAKE_TIMEOUT) {
+        Ok(watch) => watch,
+        Err(e) => return failed(format!("cannot set up the viewer's connection: {e}")),
+    };
     if let Err(why) = rfb::server_handshake(&mut stream, bridge.password.as_deref()) {
+        if watch.fired() {
+            return failed("the viewer did not complete its handshake in time".into());
+        }
         return failed(why);
     }
+    drop(watch);
     let (url, password) = match credentials(bridge) {
         Ok(c) => c,
         Err(why) => return failed(why),

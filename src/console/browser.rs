@@ -13,6 +13,8 @@ use super::wsio::WsIo;
 
 /// Each step of the browser's handshake may take this long.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole handshake may take this long (pings do not prolong it).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs the handshake; what the client sent past its security choice
 /// (usually nothing: ClientInit comes on its own) belongs to the relay.
@@ -25,7 +27,12 @@ pub fn handshake<S: Socket>(ws: &mut WebSocket<S>) -> Result<Vec<u8>, String> {
         .and_then(|()| socket.set_write_timeout(Some(STEP_TIMEOUT)))
         .and_then(|()| socket.set_nodelay(true))
         .map_err(|e| format!("cannot set up the client's connection: {e}"))?;
+    let watch = super::deadline::watch(socket, HANDSHAKE_TIMEOUT)
+        .map_err(|e| format!("cannot set up the client's connection: {e}"))?;
     let mut io = WsIo::new(ws);
-    rfb::server_handshake(&mut io, None)?;
-    Ok(io.into_rest())
+    match rfb::server_handshake(&mut io, None) {
+        Ok(_) => Ok(io.into_rest()),
+        Err(_) if watch.fired() => Err("the client did not complete its handshake in time".into()),
+        Err(why) => Err(why),
+    }
 }

@@ -6,12 +6,14 @@
 //! itself to hcc with a one-time ticket); relay.rs then passes bytes both
 //! ways, counting them, until a side closes, the session idles or someone
 //! asks for it to end. rfb.rs holds the handshake steps both sides share,
-//! wsio.rs reads a websocket as a byte stream for the handshakes.
+//! wsio.rs reads a websocket as a byte stream for the handshakes,
+//! deadline.rs bounds each side's handshake as a whole.
 //! bridge.rs is `hcc vnc`: the same upstream and relay for a native
 //! viewer on a local TCP port.
 
 pub mod bridge;
 pub mod browser;
+pub mod deadline;
 pub mod relay;
 pub mod rfb;
 pub mod upstream;

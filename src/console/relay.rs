@@ -10,6 +10,7 @@
 //! (asked at least every [`Limits::stop_every`], with the bytes relayed so
 //! far to the client and from it).
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -27,6 +28,10 @@ pub const WRITE_BUFFER: usize = 64 * 1024;
 /// What may wait for a slow reader, per side; past it the other side is
 /// no longer read.
 pub const MAX_WRITE_BUFFER: usize = 256 * 1024;
+/// The largest message written to a websocket side: one larger than
+/// [`MAX_WRITE_BUFFER`] would never fit in its buffer, and RFB over
+/// websockets does not care where messages break.
+const WRITE_PIECE: usize = 64 * 1024;
 /// A plain TCP side's reads (on the thread's stack).
 const TCP_READ: usize = 16 * 1024;
 /// Messages read from one side before the other gets its turn.
@@ -169,8 +174,9 @@ fn closing(tcp: Option<&TcpStream>) {
 pub struct WsEnd<S> {
     ws: WebSocket<S>,
     name: &'static str,
-    /// A message for this side that did not fit its buffer yet.
-    held: Option<Message>,
+    /// Messages for this side that did not fit its buffer yet (the pieces
+    /// of one message from the other side at most).
+    held: VecDeque<Message>,
     want_write: bool,
 }
 
@@ -184,7 +190,7 @@ impl<S: Socket> WsEnd<S> {
         WsEnd {
             ws,
             name,
-            held: None,
+            held: VecDeque::new(),
             want_write: false,
         }
     }
@@ -205,7 +211,7 @@ impl<S: Socket> WsEnd<S> {
         match self.ws.write(message) {
             Ok(()) => Ok(()),
             Err(WsError::WriteBufferFull(message)) => {
-                self.held = Some(*message);
+                self.held.push_front(*message);
                 Ok(())
             }
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -247,20 +253,35 @@ impl<S: Socket> Endpoint for WsEnd<S> {
     }
 
     fn push(&mut self, data: Bytes) -> Result<(), End> {
-        self.write(Message::Binary(data))
+        let mut at = 0;
+        while at < data.len() {
+            let piece = data.slice(at..data.len().min(at + WRITE_PIECE));
+            at += piece.len();
+            if self.held.is_empty() {
+                self.write(Message::Binary(piece))?;
+            } else {
+                self.held.push_back(Message::Binary(piece));
+            }
+        }
+        Ok(())
     }
 
     fn has_room(&self) -> bool {
-        self.held.is_none()
+        self.held.is_empty()
     }
 
     fn wants_write(&self) -> bool {
-        self.want_write || self.held.is_some()
+        self.want_write || !self.held.is_empty()
     }
 
     fn flush(&mut self) -> Result<(), End> {
-        if let Some(message) = self.held.take() {
+        while let Some(message) = self.held.pop_front() {
+            let waiting = self.held.len();
             self.write(message)?;
+            if self.held.len() > waiting {
+                // It did not fit: the buffer must drain first.
+                break;
+            }
         }
         match self.ws.flush() {
             Ok(()) => {
@@ -617,6 +638,20 @@ mod tests {
                 Ok(_) => {}
             }
         }
+    }
+
+    #[test]
+    fn a_message_larger_than_the_write_buffer_arrives_in_pieces() {
+        let mut r = running(LIMITS);
+        let big: Vec<u8> = (0..MAX_WRITE_BUFFER * 3).map(|i| i as u8).collect();
+        r.console.send(Message::binary(big.clone())).unwrap();
+        let mut got = Vec::new();
+        while got.len() < big.len() {
+            got.extend(binary(&mut r.browser));
+        }
+        assert!(got == big);
+        r.browser.close(None).unwrap();
+        assert_eq!(r.relay.join().unwrap().to_client, big.len() as u64);
     }
 
     #[test]

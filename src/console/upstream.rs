@@ -17,6 +17,9 @@ use super::wsio::WsIo;
 
 /// Connecting, and each read or write of the handshakes, may take this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The websocket and RFB handshakes together may take this long, however
+/// the server paces its bytes.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest websocket message taken from a console server.
 pub const MAX_MESSAGE: usize = 4 << 20;
 
@@ -84,6 +87,25 @@ pub fn connect(url: &str, password: &str) -> Result<Upstream, String> {
         .and_then(|()| socket.set_write_timeout(Some(CONNECT_TIMEOUT)))
         .and_then(|()| socket.set_nodelay(true));
     timeouts.map_err(|e| format!("cannot set up the connection to {shown}: {e}"))?;
+    let watch = super::deadline::watch(&socket, HANDSHAKE_TIMEOUT)
+        .map_err(|e| format!("cannot set up the connection to {shown}: {e}"))?;
+    handshakes(request, socket, password, &shown, url).map_err(|why| {
+        if watch.fired() {
+            format!("{shown} did not complete its handshake in time")
+        } else {
+            why
+        }
+    })
+}
+
+/// The websocket's handshake on `socket`, then RFB's.
+fn handshakes(
+    request: tungstenite::handshake::client::Request,
+    socket: TcpStream,
+    password: &str,
+    shown: &str,
+    url: &str,
+) -> Result<Upstream, String> {
     let config = WebSocketConfig::default()
         .read_buffer_size(super::relay::READ_BUFFER)
         .write_buffer_size(super::relay::WRITE_BUFFER)

@@ -93,6 +93,7 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
         headers: head.headers,
         body,
         peer,
+        http10: head.http10,
     };
     let head_only = request.method == "HEAD";
     let close = request.wants_close(head.http10);

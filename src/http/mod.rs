@@ -65,6 +65,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The client's address.
     pub peer: Option<SocketAddr>,
+    /// An HTTP/1.0 request (which cannot upgrade: RFC 9110 7.8).
+    pub http10: bool,
 }
 
 impl Request {

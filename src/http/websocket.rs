@@ -68,6 +68,9 @@ pub fn upgrade(
     if !is_upgrade(request) {
         return Err("not a websocket upgrade (Upgrade: websocket is missing)");
     }
+    if request.http10 {
+        return Err("an HTTP/1.0 request cannot upgrade");
+    }
     let connection_upgrade = request.header("connection").is_some_and(|c| {
         c.split(',')
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
@@ -81,6 +84,10 @@ pub fn upgrade(
     let Some(key) = request.header("sec-websocket-key") else {
         return Err("Sec-WebSocket-Key is missing");
     };
+    // RFC 6455 4.1: one key; of two, which one to answer is a guess.
+    if request.headers_named("sec-websocket-key").count() > 1 {
+        return Err("Sec-WebSocket-Key is given more than once");
+    }
     let mut response = Response {
         status: 101,
         content_type: "",

@@ -13,7 +13,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,20 +43,53 @@ const STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// Set when `hcc serve` stops: live sessions end.
 static STOPPING: AtomicBool = AtomicBool::new(false);
-/// Sessions relaying now.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Sessions whose thread runs (handshakes or relay), by id, with the
+/// database to record their end in.
+static LIVE: Mutex<Vec<(i64, PathBuf)>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<(i64, PathBuf)>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Is `path` this route's?
 pub fn is_ws(path: &str) -> bool {
     path.starts_with("/ws/")
 }
 
-/// Ends the live sessions (they record why) and waits a moment for them.
+/// Ends the live sessions (they record why) and waits a moment for them;
+/// the end of those still in a handshake then is recorded here, as the
+/// process is about to exit under them.
 pub fn stop_all() {
     STOPPING.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + STOP_WAIT;
-    while LIVE.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+    while !live().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    for (id, db) in live().iter() {
+        let ended = Store::open(db)
+            .and_then(|store| store.end_session(*id, now(), "error: hcc serve stopped", 0, 0));
+        if let Err(err) = ended {
+            log(&format!("console session {id}: {err}"));
+        }
+    }
+}
+
+/// A session not heard of this long is taken as abandoned ([`sweep`]).
+const ABANDONED_AFTER: i64 = 300;
+/// How often `hcc serve` looks for them.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Records the end of sessions whose `hcc serve` died under them (killed,
+/// crashed), so that they do not stay live in the record for ever.
+pub fn sweep(db: &std::path::Path) {
+    let swept =
+        Store::open(db).and_then(|store| store.end_abandoned_sessions(now(), ABANDONED_AFTER));
+    match swept {
+        Ok(0) => {}
+        Ok(n) => log(&format!(
+            "{n} console sessions of a stopped hcc serve recorded as ended"
+        )),
+        Err(err) => log(&format!("cannot end abandoned console sessions: {err}")),
     }
 }
 
@@ -116,6 +149,25 @@ struct Session {
     password: String,
 }
 
+/// A claimed session until its thread takes it: should the 101 never
+/// reach the client (it went away) or no thread start, the session's end
+/// is still recorded when this is dropped.
+#[derive(Default)]
+struct Unstarted(Option<Session>);
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        let Some(session) = self.0.take() else {
+            return;
+        };
+        let ended = Store::open(&session.db)
+            .and_then(|store| store.end_session(session.id, now(), "client closed", 0, 0));
+        if let Err(err) = ended {
+            log(&format!("console session {}: {err}", session.id));
+        }
+    }
+}
+
 fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
     let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
     if !auth::is_token(ticket) {
@@ -132,10 +184,10 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
     // The upgrade is checked before the ticket is spent; the session's
     // thread gets its data once the ticket is claimed (and runs only if
     // this answer is the 101).
-    let slot: Arc<Mutex<Option<Session>>> = Arc::default();
+    let slot: Arc<Mutex<Unstarted>> = Arc::default();
     let filled = slot.clone();
     let reply = websocket::upgrade(request, MAX_CLIENT_MESSAGE, move |ws, peer| {
-        let session = filled.lock().ok().and_then(|mut s| s.take());
+        let session = filled.lock().ok().and_then(|mut s| s.0.take());
         if let Some(session) = session {
             run(session, ws, peer);
         }
@@ -193,7 +245,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         crate::verb::shown(&session.server)
     ));
     match slot.lock() {
-        Ok(mut s) => *s = Some(session),
+        Ok(mut s) => s.0 = Some(session),
         Err(_) => {
             end(ctx, "error: internal: a poisoned lock")?;
             return Err(ApiError::new(500, "internal", "a poisoned lock"));
@@ -204,13 +256,14 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
 
 /// A session's thread: both handshakes, the relay, the record of its end.
 fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<SocketAddr>) {
-    LIVE.fetch_add(1, Ordering::SeqCst);
+    live().push((session.id, session.db.clone()));
+    let gone = || live().retain(|(id, _)| *id != session.id);
     let store = match Store::open(&session.db) {
         Ok(store) => store,
         Err(err) => {
             log(&format!("console session {}: {err}", session.id));
             close(client, CloseCode::Error, "console error");
-            LIVE.fetch_sub(1, Ordering::SeqCst);
+            gone();
             return;
         }
     };
@@ -232,7 +285,7 @@ fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<Soc
         outcome.to_client,
         outcome.from_client
     ));
-    LIVE.fetch_sub(1, Ordering::SeqCst);
+    gone();
 }
 
 /// Upstream first (the browser waits for the version meanwhile), then the

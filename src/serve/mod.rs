@@ -305,7 +305,12 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         }
         None => None,
     };
+    let mut next_sweep = Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if Instant::now() >= next_sweep {
+            broker::sweep(&settings.home.db_path());
+            next_sweep = Instant::now() + broker::SWEEP_EVERY;
+        }
         std::thread::sleep(TICK);
     }
     log("stopping");

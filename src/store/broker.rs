@@ -166,6 +166,22 @@ impl Store {
             .map_err(self.err("record a console session's bytes"))
     }
 
+    /// Ends the brokered sessions that connected and were not heard of for
+    /// `stale_after` seconds: the process relaying them died without
+    /// recording their end (a relay writes its bytes every 10 seconds, a
+    /// handshake takes under a minute). Returns how many.
+    pub fn end_abandoned_sessions(&self, at: i64, stale_after: i64) -> Result<usize, Error> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET ended_at = ?1,
+                     end_reason = 'error: the hcc serve relaying it stopped without ending it'
+                 WHERE mode = 'broker' AND connected_at IS NOT NULL AND ended_at IS NULL
+                   AND last_seen_at < ?1 - ?2",
+                params![at, stale_after],
+            )
+            .map_err(self.err("end abandoned console sessions"))
+    }
+
     /// Records a session's end (once: a later call changes nothing).
     pub fn end_session(
         &self,
