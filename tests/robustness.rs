@@ -12,6 +12,23 @@ fn push(env: &Env, words: &[&str]) -> i64 {
     env.ok(&args).trim().parse().unwrap()
 }
 
+/// The shared rate budget as an answer just described it: `remaining` of
+/// `limit` an hour, full again in `reset_in` seconds. Returns now.
+fn set_rate_budget(env: &Env, limit: f64, remaining: f64, reset_in: f64) -> f64 {
+    let now = unix_now();
+    env.db()
+        .execute(
+            "INSERT INTO rate_budget (id, limit_per_hour, remaining, reset_at, observed_at)
+             VALUES (1, ?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET limit_per_hour = excluded.limit_per_hour,
+               remaining = excluded.remaining, reset_at = excluded.reset_at,
+               observed_at = excluded.observed_at",
+            rusqlite::params![limit, remaining, now + reset_in, now],
+        )
+        .unwrap();
+    now
+}
+
 fn state(env: &Env, id: i64) -> String {
     env.value(&format!("SELECT state FROM commands WHERE id = {id}"))
 }
@@ -30,16 +47,7 @@ fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
         "{}",
         worker.log()
     );
-    let now = unix_now();
-    env.db()
-        .execute(
-            "INSERT INTO rate_budget (id, limit_per_hour, remaining, reset_at, observed_at)
-             VALUES (1, 3600, 100, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET limit_per_hour = 3600, remaining = 100,
-               reset_at = excluded.reset_at, observed_at = excluded.observed_at",
-            rusqlite::params![now + 3500.0, now],
-        )
-        .unwrap();
+    set_rate_budget(&env, 3600.0, 100.0, 3500.0);
     let sync = push(&env, &["sync", "srv-00001"]);
     let console = push(&env, &["console", "srv-00002"]);
     assert!(
@@ -241,16 +249,7 @@ fn a_spent_rate_budget_defers_commands_without_holding_the_worker_or_their_attem
     let sim = Sim::start(&["--servers", "2"]);
     let env = Env::new();
     env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
-    let now = unix_now();
-    env.db()
-        .execute(
-            "INSERT INTO rate_budget (id, limit_per_hour, remaining, reset_at, observed_at)
-             VALUES (1, 60, 0, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET limit_per_hour = 60, remaining = 0,
-               reset_at = excluded.reset_at, observed_at = excluded.observed_at",
-            rusqlite::params![now + 3600.0, now],
-        )
-        .unwrap();
+    let now = set_rate_budget(&env, 60.0, 0.0, 3600.0);
     let mut worker = Worker::start(&env, &sim, "3600");
     let start = push(&env, &["start", "srv-00001"]);
     let deferred = || -> (String, i64, String, i64) {
