@@ -648,13 +648,22 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
 
     // An act key: Start only where the server is off, the others only
     // where it runs; no console, no suspension. A command pushed while
-    // the page is open shows in its queue without a click.
+    // the page is open shows in its queue without a click; a server
+    // started elsewhere (and synced) gets a running server's buttons.
+    let off_id = sim.api("GET", "/servers?name=srv-off", None).json()["servers"][0]["id"]
+        .as_i64()
+        .unwrap();
     let act = std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(std::time::Duration::from_secs(2));
             env.ok(&["push", "start", "srv-off"]);
+            let on = sim.api("POST", &format!("/servers/{off_id}/actions/poweron"), None);
+            assert!(on.status < 300, "{}", on.body);
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+            assert!(run.status.success(), "sync: {run:?}");
         });
-        look(&serve, &keys.act, &["--queue", "1"])
+        look(&serve, &keys.act, &["--queue", "1", "--follow", "srv-off"])
     });
     assert_eq!(
         buttons(&act, "srv-off"),
@@ -670,6 +679,11 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
         act["queueLater"].as_str().unwrap().starts_with("1 queued"),
         "{act}"
     );
+    assert_eq!(
+        act["followed"],
+        serde_json::json!(["stop", "reboot", "reset", "force"]),
+        "{act}"
+    );
 
     let console = look(&serve, &keys.console, &[]);
     assert_eq!(buttons(&console, "srv-off"), serde_json::json!(["console"]));
@@ -678,8 +692,8 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
         serde_json::json!(["console"])
     );
 
-    // The admin key sees every button that fits, all of them on a
-    // 390 px wide screen, and nothing wider than it.
+    // The admin key sees every button that fits (srv-off runs by now),
+    // all of them on a 390 px wide screen, and nothing wider than it.
     let shot = shots().join("dashboard-390.png");
     let admin = look(
         &serve,
@@ -688,10 +702,10 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
     );
     assert_eq!(
         buttons(&admin, "srv-off"),
-        serde_json::json!(["start", "console", "suspend"]),
+        serde_json::json!(["stop", "reboot", "reset", "force", "console", "suspend"]),
         "{admin}"
     );
-    assert_eq!(admin["narrow"]["buttons"], 9, "{admin}");
+    assert_eq!(admin["narrow"]["buttons"], 12, "{admin}");
     assert_eq!(admin["narrow"]["buttonsInside"], true, "{admin}");
     assert!(
         admin["narrow"]["scrollWidth"].as_i64().unwrap() <= 390,

@@ -166,7 +166,15 @@ function startStatus() {
     statusTimer = setInterval(async () => {
         try {
             // A key whose scope changed gets the buttons of its new scope.
-            if (await loadStatus()) await loadServers();
+            if (await loadStatus()) {
+                await loadServers();
+            } else if (busy === 0) {
+                // A server started or stopped elsewhere gets its buttons;
+                // not while a button waits, which a redraw would re-enable.
+                const body = await api('GET', 'servers');
+                const servers = Array.isArray(body.servers) ? body.servers : [];
+                if (busy === 0 && JSON.stringify(servers) !== shownServers) render(servers);
+            }
         } catch (err) {
             if (err instanceof ApiError && err.status === 401) {
                 report(err);
@@ -205,6 +213,10 @@ async function loadServers() {
     }
 }
 
+/** The server list last drawn, as JSON, and the buttons waiting for an answer. */
+let shownServers = '';
+let busy = 0;
+
 /** Last action per server name, kept across reloads of the list. */
 const lastAction = new Map();
 
@@ -224,6 +236,7 @@ function button(label, onClick) {
 }
 
 function render(servers) {
+    shownServers = JSON.stringify(servers);
     const tbody = $('servers').querySelector('tbody');
     const rows = servers.map((server) => {
         const row = document.createElement('tr');
@@ -311,6 +324,7 @@ async function act(name, verb, label, b) {
         return;
     }
     b.disabled = true;
+    busy += 1;
     setLast(name, `${label}: sending`);
     try {
         const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
@@ -322,6 +336,7 @@ async function act(name, verb, label, b) {
         if (err instanceof ApiError && err.status === 401) report(err);
     } finally {
         b.disabled = false;
+        busy -= 1;
     }
 }
 
@@ -351,6 +366,7 @@ async function follow(name, label, id) {
 
 async function openConsole(name, b) {
     b.disabled = true;
+    busy += 1;
     setLast(name, 'Console: asking for a link');
     try {
         const body = await api('POST', `servers/${encodeURIComponent(name)}/console-link`, {});
@@ -361,6 +377,7 @@ async function openConsole(name, b) {
         if (err instanceof ApiError && err.status === 401) report(err);
     } finally {
         b.disabled = false;
+        busy -= 1;
     }
 }
 
@@ -439,6 +456,7 @@ async function toggleSuspension(name, b) {
     const resume = suspended.has(name);
     if (!resume && !window.confirm(`Suspend the consoles of ${name}? Its links and live sessions stop working until resumed.`)) return;
     b.disabled = true;
+    busy += 1;
     try {
         await api('POST', `servers/${encodeURIComponent(name)}/${resume ? 'resume' : 'suspend'}`, {});
         setLast(name, resume ? 'Consoles: resumed' : 'Consoles: suspended');
@@ -448,6 +466,7 @@ async function toggleSuspension(name, b) {
         if (err instanceof ApiError && err.status === 401) report(err);
     } finally {
         b.disabled = false;
+        busy -= 1;
     }
 }
 

@@ -6,12 +6,13 @@
 // modes report the status panel (worker, no-worker banner, the key's scope)
 // and the buttons each server's row shows. With --look, the key comes in
 // the URL's fragment and nothing is pressed: the status panel (and, with
-// --queue, that it refreshes by itself), the buttons, the search box, and
+// --queue, that it refreshes by itself; with --follow, that a server's
+// buttons follow its state), the buttons, the search box, and
 // the page at 390 px wide. Prints one JSON line; exits 0 when every check
 // passed.
 //
 //   node tests/browser/dashboard.mjs --url http://127.0.0.1:PORT --key KEY
-//        --server NAME [--session SERVER] [--look 1 [--queue 1]]
+//        --server NAME [--session SERVER] [--look 1 [--queue 1] [--follow SERVER]]
 //        [--screenshot PATH] [--chromium PATH]
 import { chromium } from 'playwright-core';
 
@@ -50,6 +51,12 @@ async function lookOnly(page, result) {
         await page.waitForFunction((b) => document.querySelector('#h-queue').textContent !== b,
             result.look.queue, { timeout: 15_000 });
         result.queueLater = await page.textContent('#h-queue');
+    }
+    // A server started behind the page's back gets a running server's
+    // buttons without a click.
+    if (args.follow) {
+        await page.waitForSelector(`tr[data-server="${args.follow}"] button[data-verb="stop"]`, { timeout: 15_000 });
+        result.followed = (await look(page)).buttons[args.follow];
     }
     await page.fill('#search', args.server);
     result.searched = await page.$$eval('#servers tbody tr:not([hidden])', (rows) => rows.map((r) => r.dataset.server));
