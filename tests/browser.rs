@@ -653,9 +653,15 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
     let off_id = sim.api("GET", "/servers?name=srv-off", None).json()["servers"][0]["id"]
         .as_i64()
         .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let ready = scratch.path().join("read");
     let act = std::thread::scope(|s| {
         s.spawn(|| {
-            std::thread::sleep(std::time::Duration::from_secs(2));
+            // Once the page was read as it was: then the changes.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !ready.exists() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
             env.ok(&["push", "start", "srv-off"]);
             let on = sim.api("POST", &format!("/servers/{off_id}/actions/poweron"), None);
             assert!(on.status < 300, "{}", on.body);
@@ -663,7 +669,18 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
             let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
             assert!(run.status.success(), "sync: {run:?}");
         });
-        look(&serve, &keys.act, &["--queue", "1", "--follow", "srv-off"])
+        look(
+            &serve,
+            &keys.act,
+            &[
+                "--ready",
+                ready.to_str().unwrap(),
+                "--queue",
+                "1",
+                "--follow",
+                "srv-off",
+            ],
+        )
     });
     assert_eq!(
         buttons(&act, "srv-off"),

@@ -12,8 +12,9 @@
 // passed.
 //
 //   node tests/browser/dashboard.mjs --url http://127.0.0.1:PORT --key KEY
-//        --server NAME [--session SERVER] [--look 1 [--queue 1] [--follow SERVER]]
+//        --server NAME [--session SERVER] [--look 1 [--ready FILE] [--queue 1] [--follow SERVER]]
 //        [--screenshot PATH] [--chromium PATH]
+import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 /** The status panel, the banner and each row's buttons, as the DOM has them. */
@@ -45,6 +46,9 @@ async function lookOnly(page, result) {
     await page.goto(`${args.url}/#key=${encodeURIComponent(args.key)}`, { timeout: 10_000 });
     await page.waitForSelector('#servers:not([hidden])', { timeout: 5_000 });
     result.look = await look(page);
+    // The test changes things behind the page's back only once it has
+    // been read as it was.
+    if (args.ready) writeFileSync(args.ready, 'read\n');
     // The panel refreshes on its own: a command queued behind the page's
     // back (the test pushes one) shows up without a click.
     if (args.queue) {
