@@ -389,6 +389,21 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
         "{report}"
     );
     assert_eq!(report["opener"], "null");
+    // With `serve --worker`, the status panel says it runs and no banner.
+    assert_eq!(report["look"]["banner"], false, "{report}");
+    assert!(
+        report["look"]["worker"]
+            .as_str()
+            .unwrap()
+            .starts_with("running (pid"),
+        "{report}"
+    );
+    assert_eq!(report["look"]["key"], "admin-key (admin)", "{report}");
+    assert_eq!(
+        report["look"]["buttons"]["srv-00002"],
+        serde_json::json!(["stop", "reboot", "reset", "force", "console", "suspend"]),
+        "{report}"
+    );
     assert_eq!(report["sessions"], serde_json::json!(["srv-00001"]));
     assert!(
         report["sessionState"].as_str().unwrap().contains("revoked"),
@@ -587,4 +602,130 @@ fn drive_sim(url: &str, extra: &[&str]) -> Value {
     ];
     args.extend_from_slice(extra);
     node("console.mjs", &args, || url.to_string())
+}
+
+/// The dashboard read with `--look` by one key: its JSON report.
+fn look(serve: &Serve, key: &str, extra: &[&str]) -> Value {
+    let url = format!("http://{}", serve.addr);
+    let mut args = vec![
+        "--url", &url, "--key", key, "--server", "srv-off", "--look", "1",
+    ];
+    args.extend_from_slice(extra);
+    node("dashboard.mjs", &args, || {
+        format!("the dashboard (serve log: {})", serve.log())
+    })
+}
+
+#[test]
+fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
+    let made = sim.control(
+        "POST",
+        "/_sim/servers",
+        Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    // No worker: commands wait, and the page says so.
+    let serve = Serve::start(&env, &sim, &[]);
+    let buttons = |report: &Value, server: &str| report["look"]["buttons"][server].clone();
+    let none = serde_json::json!([]);
+
+    let read = look(&serve, &keys.read, &[]);
+    assert_eq!(read["look"]["banner"], true, "{read}");
+    assert_eq!(read["look"]["worker"], "not running", "{read}");
+    assert_eq!(read["look"]["key"], "read-key (read)", "{read}");
+    assert_eq!(read["look"]["status"]["srv-off"], "off", "{read}");
+    assert_eq!(read["look"]["status"]["srv-00001"], "running", "{read}");
+    assert_eq!(buttons(&read, "srv-00001"), none, "{read}");
+    assert_eq!(buttons(&read, "srv-off"), none, "{read}");
+    assert_eq!(read["searched"], serde_json::json!(["srv-off"]), "{read}");
+    assert_eq!(read["searchedNone"], 0, "{read}");
+
+    // An act key: Start only where the server is off, the others only
+    // where it runs; no console, no suspension. A command pushed while
+    // the page is open shows in its queue without a click; a server
+    // started elsewhere (and synced) gets a running server's buttons.
+    let off_id = sim.api("GET", "/servers?name=srv-off", None).json()["servers"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let ready = scratch.path().join("read");
+    let act = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Once the page was read as it was: then the changes.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !ready.exists() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            env.ok(&["push", "start", "srv-off"]);
+            let on = sim.api("POST", &format!("/servers/{off_id}/actions/poweron"), None);
+            assert!(on.status < 300, "{}", on.body);
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+            assert!(run.status.success(), "sync: {run:?}");
+        });
+        look(
+            &serve,
+            &keys.act,
+            &[
+                "--ready",
+                ready.to_str().unwrap(),
+                "--queue",
+                "1",
+                "--follow",
+                "srv-off",
+            ],
+        )
+    });
+    assert_eq!(
+        buttons(&act, "srv-off"),
+        serde_json::json!(["start"]),
+        "{act}"
+    );
+    assert_eq!(
+        buttons(&act, "srv-00001"),
+        serde_json::json!(["stop", "reboot", "reset", "force"]),
+        "{act}"
+    );
+    assert!(
+        act["queueLater"].as_str().unwrap().starts_with("1 queued"),
+        "{act}"
+    );
+    assert_eq!(
+        act["followed"],
+        serde_json::json!(["stop", "reboot", "reset", "force"]),
+        "{act}"
+    );
+
+    let console = look(&serve, &keys.console, &[]);
+    assert_eq!(buttons(&console, "srv-off"), serde_json::json!(["console"]));
+    assert_eq!(
+        buttons(&console, "srv-00001"),
+        serde_json::json!(["console"])
+    );
+
+    // The admin key sees every button that fits (srv-off runs by now),
+    // all of them on a 390 px wide screen, and nothing wider than it.
+    let shot = shots().join("dashboard-390.png");
+    let admin = look(
+        &serve,
+        &keys.admin,
+        &["--screenshot", shot.to_str().unwrap()],
+    );
+    assert_eq!(
+        buttons(&admin, "srv-off"),
+        serde_json::json!(["stop", "reboot", "reset", "force", "console", "suspend"]),
+        "{admin}"
+    );
+    assert_eq!(admin["narrow"]["buttons"], 12, "{admin}");
+    assert_eq!(admin["narrow"]["buttonsInside"], true, "{admin}");
+    assert!(
+        admin["narrow"]["scrollWidth"].as_i64().unwrap() <= 390,
+        "{admin}"
+    );
 }

@@ -1,7 +1,10 @@
-// The admin dashboard: the servers hcc knows, buttons for the power verbs,
-// a console link and console suspension per server, and the live console
-// sessions with a button that revokes their server's consoles, through the
-// JSON API with an API key.
+// The dashboard: whether the system works (worker, last sync, rate budget,
+// queue, refreshed on its own), the servers hcc knows, buttons for the
+// power verbs, a console link and console suspension per server, and the
+// live console sessions with a button that revokes their server's consoles,
+// through the JSON API with an API key. A button shows only where it can
+// work: the power verbs by the server's state, every button by the key's
+// scope (which `/api/v1/status` names), so a read key sees no buttons.
 // The key is kept in this tab's sessionStorage and sent only as a header.
 // A key may also come in the URL's fragment (`#key=...`, as `hcc demo`
 // prints it): browsers never send a fragment, and it is taken out of the
@@ -21,6 +24,16 @@ const HARD = new Set(['reset', 'force']);
 /** Poll a queued command every this many ms, for at most POLL_FOR ms. */
 const POLL_EVERY = 1000;
 const POLL_FOR = 10 * 60 * 1000;
+/** Refresh the status panel every this many ms. */
+const STATUS_EVERY = 5000;
+/** The state a power verb makes sense in: the others would only fail. */
+const WHEN = {
+    start: 'off',
+    stop: 'running',
+    reboot: 'running',
+    reset: 'running',
+    force: 'running',
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -87,7 +100,11 @@ function report(err) {
 }
 
 function showKeyForm() {
+    stopStatus();
     $('key-form').hidden = false;
+    $('health').hidden = true;
+    $('no-worker').hidden = true;
+    $('search').hidden = true;
     $('reload').hidden = true;
     $('forget').hidden = true;
     $('servers').hidden = true;
@@ -96,10 +113,90 @@ function showKeyForm() {
     $('key').focus();
 }
 
+/** The calling key's scope, from the last status answer. */
+let scope = null;
+
+/** Whether the key may do what `need` (read, act, console, admin) names. */
+function allowed(need) {
+    return need === 'read' || scope === 'admin' || scope === need;
+}
+
+/** "12 s ago", "3 min ago", ... for a Unix time. */
+function ago(at) {
+    const s = Math.max(0, Math.round(Date.now() / 1000 - at));
+    if (s < 120) return `${s} s ago`;
+    if (s < 7200) return `${Math.round(s / 60)} min ago`;
+    if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+    return `${Math.round(s / 86400)} days ago`;
+}
+
+/** Fills the status panel and the no-worker banner from `/status`. */
+function showStatus(body) {
+    const worker = body.worker;
+    $('h-worker').textContent = worker ? `running (pid ${worker.pid}, since ${ago(worker.since)})` : 'not running';
+    $('h-worker').className = worker ? 'ok' : 'bad';
+    $('no-worker').hidden = Boolean(worker);
+    const sync = body.last_sync;
+    $('h-sync').textContent = sync ? `${ago(sync.at)}${sync.mode ? ` (${sync.mode})` : ''}` : 'never';
+    const budget = body.rate_budget;
+    $('h-budget').textContent = budget ? `${budget.remaining} of ${budget.limit} requests` : 'unknown (no API call yet)';
+    const q = body.queue || {};
+    let queue = `${q.queued ?? 0} queued, ${q.running ?? 0} running, ${q.failed ?? 0} failed`;
+    if (q.oldest_queued_age != null) queue += `; oldest waits ${q.oldest_queued_age} s`;
+    $('h-queue').textContent = queue;
+    $('h-key').textContent = body.key ? `${body.key.name} (${body.key.scope})` : '\u2013';
+    $('health').hidden = false;
+    $('health').dataset.worker = worker ? 'running' : 'none';
+}
+
+/** Loads the status; true when the key's scope changed since last time. */
+async function loadStatus() {
+    const body = await api('GET', 'status');
+    const now = body.key?.scope ?? 'read';
+    const changed = scope !== null && scope !== now;
+    scope = now;
+    showStatus(body);
+    return changed;
+}
+
+let statusTimer = null;
+
+function startStatus() {
+    if (statusTimer !== null) return;
+    statusTimer = setInterval(async () => {
+        try {
+            // A key whose scope changed gets the buttons of its new scope.
+            if (await loadStatus()) {
+                await loadServers();
+            } else if (busy === 0) {
+                // A server started or stopped elsewhere gets its buttons;
+                // not while a button waits, which a redraw would re-enable.
+                const body = await api('GET', 'servers');
+                const servers = Array.isArray(body.servers) ? body.servers : [];
+                if (busy === 0 && JSON.stringify(servers) !== shownServers) render(servers);
+            }
+        } catch (err) {
+            if (err instanceof ApiError && err.status === 401) {
+                report(err);
+            } else {
+                $('h-worker').textContent = `unknown: ${describe(err)}`;
+                $('h-worker').className = 'bad';
+            }
+        }
+    }, STATUS_EVERY);
+}
+
+function stopStatus() {
+    clearInterval(statusTimer);
+    statusTimer = null;
+    scope = null;
+}
+
 async function loadServers() {
     const button = $('reload');
     button.disabled = true;
     try {
+        await loadStatus();
         const body = await api('GET', 'servers');
         render(Array.isArray(body.servers) ? body.servers : []);
         showMessage('');
@@ -107,12 +204,18 @@ async function loadServers() {
         $('key-form').hidden = true;
         $('reload').hidden = false;
         $('forget').hidden = false;
+        $('search').hidden = false;
+        startStatus();
     } catch (err) {
         report(err);
     } finally {
         button.disabled = false;
     }
 }
+
+/** The server list last drawn, as JSON, and the buttons waiting for an answer. */
+let shownServers = '';
+let busy = 0;
 
 /** Last action per server name, kept across reloads of the list. */
 const lastAction = new Map();
@@ -133,6 +236,7 @@ function button(label, onClick) {
 }
 
 function render(servers) {
+    shownServers = JSON.stringify(servers);
     const tbody = $('servers').querySelector('tbody');
     const rows = servers.map((server) => {
         const row = document.createElement('tr');
@@ -147,22 +251,43 @@ function render(servers) {
         const last = cell(row, '');
         last.className = 'last';
         for (const [verb, label] of VERBS) {
+            if (!allowed('act') || server.status !== WHEN[verb]) continue;
             const b = button(label, () => act(server.name, verb, label, b));
+            b.dataset.verb = verb;
             if (HARD.has(verb)) b.classList.add('hard');
             actions.append(b);
         }
-        const consoleButton = button('Console', () => openConsole(server.name, consoleButton));
-        consoleButton.classList.add('primary');
-        actions.append(consoleButton);
-        const suspendButton = button('Suspend consoles', () => toggleSuspension(server.name, suspendButton));
-        suspendButton.classList.add('suspend');
-        actions.append(suspendButton);
+        if (allowed('console')) {
+            const consoleButton = button('Console', () => openConsole(server.name, consoleButton));
+            consoleButton.dataset.verb = 'console';
+            consoleButton.classList.add('primary');
+            actions.append(consoleButton);
+        }
+        if (allowed('admin')) {
+            const suspendButton = button('Suspend consoles', () => toggleSuspension(server.name, suspendButton));
+            suspendButton.dataset.verb = 'suspend';
+            suspendButton.classList.add('suspend');
+            actions.append(suspendButton);
+        }
         showLast(server.name, last);
         return row;
     });
     tbody.replaceChildren(...rows);
     $('servers').hidden = rows.length === 0;
     $('empty').hidden = rows.length !== 0;
+    filter();
+}
+
+/** Hides the rows the search box does not match (name, status, IP). */
+function filter() {
+    const words = $('search').value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    for (const row of $('servers').querySelectorAll('tbody tr')) {
+        const text = Array.from(row.cells).slice(0, 4).map((c) => c.textContent).join(' ').toLowerCase();
+        row.hidden = !words.every((w) => text.includes(w));
+        if (!row.hidden) shown += 1;
+    }
+    $('servers').dataset.shown = String(shown);
 }
 
 function lastCell(name) {
@@ -199,6 +324,7 @@ async function act(name, verb, label, b) {
         return;
     }
     b.disabled = true;
+    busy += 1;
     setLast(name, `${label}: sending`);
     try {
         const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
@@ -210,6 +336,7 @@ async function act(name, verb, label, b) {
         if (err instanceof ApiError && err.status === 401) report(err);
     } finally {
         b.disabled = false;
+        busy -= 1;
     }
 }
 
@@ -239,6 +366,7 @@ async function follow(name, label, id) {
 
 async function openConsole(name, b) {
     b.disabled = true;
+    busy += 1;
     setLast(name, 'Console: asking for a link');
     try {
         const body = await api('POST', `servers/${encodeURIComponent(name)}/console-link`, {});
@@ -249,6 +377,7 @@ async function openConsole(name, b) {
         if (err instanceof ApiError && err.status === 401) report(err);
     } finally {
         b.disabled = false;
+        busy -= 1;
     }
 }
 
@@ -257,6 +386,10 @@ let suspended = new Set();
 
 /** The live sessions (an admin key's view); hidden for other keys. */
 async function loadSessions() {
+    if (!allowed('admin')) {
+        $('sessions-section').hidden = true;
+        return;
+    }
     let body;
     try {
         body = await api('GET', 'sessions?live=1');
@@ -323,6 +456,7 @@ async function toggleSuspension(name, b) {
     const resume = suspended.has(name);
     if (!resume && !window.confirm(`Suspend the consoles of ${name}? Its links and live sessions stop working until resumed.`)) return;
     b.disabled = true;
+    busy += 1;
     try {
         await api('POST', `servers/${encodeURIComponent(name)}/${resume ? 'resume' : 'suspend'}`, {});
         setLast(name, resume ? 'Consoles: resumed' : 'Consoles: suspended');
@@ -332,6 +466,7 @@ async function toggleSuspension(name, b) {
         if (err instanceof ApiError && err.status === 401) report(err);
     } finally {
         b.disabled = false;
+        busy -= 1;
     }
 }
 
@@ -344,8 +479,10 @@ $('key-form').addEventListener('submit', (e) => {
     loadServers();
 });
 $('reload').addEventListener('click', loadServers);
+$('search').addEventListener('input', filter);
 $('forget').addEventListener('click', () => {
     sessionStorage.removeItem(KEY);
+    stopStatus();
     $('servers').querySelector('tbody').replaceChildren();
     $('sessions').querySelector('tbody').replaceChildren();
     $('sessions-section').hidden = true;

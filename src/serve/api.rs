@@ -480,13 +480,18 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     ))
 }
 
-fn status(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
+fn status(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let mut report = crate::worker::status::report(&ctx.settings.home)?;
     let (_, servers) = ctx
         .settings
         .listing
         .get(&ctx.settings.home, &ctx.settings.label)?;
     report["servers"] = json!(servers);
+    // The dashboard shows only the buttons the calling key may press.
+    report["key"] = call
+        .key
+        .as_ref()
+        .map_or(Value::Null, |k| json!({"name": k.name, "scope": k.scope}));
     Ok(reply::json(200, &report))
 }
 

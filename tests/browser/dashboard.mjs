@@ -2,12 +2,82 @@
 // operator would: a wrong key is refused, the right one lists the servers,
 // a button queues an action and shows its outcome, Console opens a new tab
 // that connects; with --session, the live session of that server is
-// listed, Revoke asks it to stop, and its consoles are suspended. Prints
-// one JSON line; exits 0 when every check passed.
+// listed, Revoke asks it to stop, and its consoles are suspended. Both
+// modes report the status panel (worker, no-worker banner, the key's scope)
+// and the buttons each server's row shows. With --look, the key comes in
+// the URL's fragment and nothing is pressed: the status panel (and, with
+// --queue, that it refreshes by itself; with --follow, that a server's
+// buttons follow its state), the buttons, the search box, and
+// the page at 390 px wide. Prints one JSON line; exits 0 when every check
+// passed.
 //
 //   node tests/browser/dashboard.mjs --url http://127.0.0.1:PORT --key KEY
-//        --server NAME [--session SERVER] [--screenshot PATH] [--chromium PATH]
+//        --server NAME [--session SERVER] [--look 1 [--ready FILE] [--queue 1] [--follow SERVER]]
+//        [--screenshot PATH] [--chromium PATH]
+import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+
+/** The status panel, the banner and each row's buttons, as the DOM has them. */
+async function look(page) {
+    await page.waitForSelector('#health:not([hidden])', { timeout: 5_000 });
+    return page.evaluate(() => {
+        const buttons = {};
+        const status = {};
+        for (const row of document.querySelectorAll('#servers tbody tr')) {
+            buttons[row.dataset.server] = Array.from(row.querySelectorAll('td.actions button'), (b) => b.dataset.verb);
+            status[row.dataset.server] = row.cells[1].textContent;
+        }
+        const text = (id) => document.getElementById(id).textContent;
+        return {
+            banner: !document.querySelector('#no-worker').hidden,
+            worker: text('h-worker'),
+            sync: text('h-sync'),
+            budget: text('h-budget'),
+            queue: text('h-queue'),
+            key: text('h-key'),
+            buttons,
+            status,
+        };
+    });
+}
+
+/** --look: reads the page without pressing anything. */
+async function lookOnly(page, result) {
+    await page.goto(`${args.url}/#key=${encodeURIComponent(args.key)}`, { timeout: 10_000 });
+    await page.waitForSelector('#servers:not([hidden])', { timeout: 5_000 });
+    result.look = await look(page);
+    // The test changes things behind the page's back only once it has
+    // been read as it was.
+    if (args.ready) writeFileSync(args.ready, 'read\n');
+    // The panel refreshes on its own: a command queued behind the page's
+    // back (the test pushes one) shows up without a click.
+    if (args.queue) {
+        await page.waitForFunction((b) => document.querySelector('#h-queue').textContent !== b,
+            result.look.queue, { timeout: 15_000 });
+        result.queueLater = await page.textContent('#h-queue');
+    }
+    // A server started behind the page's back gets a running server's
+    // buttons without a click.
+    if (args.follow) {
+        await page.waitForSelector(`tr[data-server="${args.follow}"] button[data-verb="stop"]`, { timeout: 15_000 });
+        result.followed = (await look(page)).buttons[args.follow];
+    }
+    await page.fill('#search', args.server);
+    result.searched = await page.$$eval('#servers tbody tr:not([hidden])', (rows) => rows.map((r) => r.dataset.server));
+    await page.fill('#search', 'no-such-server');
+    result.searchedNone = await page.$$eval('#servers tbody tr:not([hidden])', (rows) => rows.length);
+    await page.fill('#search', '');
+    await page.setViewportSize({ width: 390, height: 844 });
+    result.narrow = await page.evaluate(() => {
+        const buttons = Array.from(document.querySelectorAll('#servers button'));
+        return {
+            scrollWidth: document.documentElement.scrollWidth,
+            // Every button within the screen, none cut off on the right.
+            buttonsInside: buttons.every((b) => b.getBoundingClientRect().right <= 390),
+            buttons: buttons.length,
+        };
+    });
+}
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
@@ -23,49 +93,54 @@ try {
     page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('401')) result.errors.push(m.text()); });
     page.on('pageerror', (e) => result.errors.push(String(e)));
     page.on('dialog', (d) => d.accept());
-    await page.goto(args.url + '/', { timeout: 10_000 });
+    if (args.look) {
+        await lookOnly(page, result);
+    } else {
+        await page.goto(args.url + '/', { timeout: 10_000 });
 
-    await page.fill('#key', 'hcc_wrong');
-    await page.click('#key-form button');
-    await page.waitForSelector('#message:not([hidden])', { timeout: 5_000 });
-    result.wrongKey = await page.textContent('#message');
+        await page.fill('#key', 'hcc_wrong');
+        await page.click('#key-form button');
+        await page.waitForSelector('#message:not([hidden])', { timeout: 5_000 });
+        result.wrongKey = await page.textContent('#message');
 
-    await page.fill('#key', args.key);
-    await page.click('#key-form button');
-    await page.waitForSelector('#servers:not([hidden])', { timeout: 5_000 });
-    result.rows = await page.$$eval('#servers tbody tr', (rows) => rows.map((r) => r.dataset.server));
-    result.keyInUrl = page.url().includes(args.key);
+        await page.fill('#key', args.key);
+        await page.click('#key-form button');
+        await page.waitForSelector('#servers:not([hidden])', { timeout: 5_000 });
+        result.rows = await page.$$eval('#servers tbody tr', (rows) => rows.map((r) => r.dataset.server));
+        result.keyInUrl = page.url().includes(args.key);
+        result.look = await look(page);
 
-    const row = `tr[data-server="${args.server}"]`;
-    await page.click(`${row} button:has-text("Reboot")`);
-    await page.waitForFunction((sel) => document.querySelector(`${sel} td.last`)?.textContent.includes('done'),
-        row, { timeout: 15_000 });
-    result.reboot = await page.textContent(`${row} td.last`);
+        const row = `tr[data-server="${args.server}"]`;
+        await page.click(`${row} button:has-text("Reboot")`);
+        await page.waitForFunction((sel) => document.querySelector(`${sel} td.last`)?.textContent.includes('done'),
+            row, { timeout: 15_000 });
+        result.reboot = await page.textContent(`${row} td.last`);
 
-    const opened = context.waitForEvent('page', { timeout: 10_000 });
-    await page.click(`${row} button:has-text("Console")`);
-    const consoleTab = await opened;
-    await consoleTab.waitForFunction(() => document.title === 'connected', null, { timeout: 10_000 });
-    result.console = await consoleTab.textContent('#status');
-    result.opener = await consoleTab.evaluate(() => window.opener === null ? 'null' : 'set');
-    // The live sessions: the one given is listed; Revoke asks it to stop;
-    // the server's consoles are suspended and the button says so.
-    if (args.session) {
-        const live = `#sessions tr[data-server="${args.session}"]`;
-        await page.waitForSelector(live, { timeout: 5_000 });
-        result.sessions = await page.$$eval('#sessions tbody tr', (rows) => rows.map((r) => r.dataset.server));
-        await page.click(`${live} button:has-text("Revoke")`);
-        await page.waitForFunction(() => document.querySelector('#message')?.textContent.includes('revoked'),
-            null, { timeout: 5_000 });
-        result.revoke = await page.textContent('#message');
-        await page.waitForFunction((sel) => document.querySelector(`${sel} td.state`)?.textContent.includes('revoked'),
-            live, { timeout: 5_000 });
-        result.sessionState = await page.textContent(`${live} td.state`);
-        const suspend = `#servers tr[data-server="${args.session}"] button.suspend`;
-        await page.click(suspend);
-        await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'Resume consoles',
-            suspend, { timeout: 5_000 });
-        result.suspendButton = await page.textContent(suspend);
+        const opened = context.waitForEvent('page', { timeout: 10_000 });
+        await page.click(`${row} button:has-text("Console")`);
+        const consoleTab = await opened;
+        await consoleTab.waitForFunction(() => document.title === 'connected', null, { timeout: 10_000 });
+        result.console = await consoleTab.textContent('#status');
+        result.opener = await consoleTab.evaluate(() => window.opener === null ? 'null' : 'set');
+        // The live sessions: the one given is listed; Revoke asks it to stop;
+        // the server's consoles are suspended and the button says so.
+        if (args.session) {
+            const live = `#sessions tr[data-server="${args.session}"]`;
+            await page.waitForSelector(live, { timeout: 5_000 });
+            result.sessions = await page.$$eval('#sessions tbody tr', (rows) => rows.map((r) => r.dataset.server));
+            await page.click(`${live} button:has-text("Revoke")`);
+            await page.waitForFunction(() => document.querySelector('#message')?.textContent.includes('revoked'),
+                null, { timeout: 5_000 });
+            result.revoke = await page.textContent('#message');
+            await page.waitForFunction((sel) => document.querySelector(`${sel} td.state`)?.textContent.includes('revoked'),
+                live, { timeout: 5_000 });
+            result.sessionState = await page.textContent(`${live} td.state`);
+            const suspend = `#servers tr[data-server="${args.session}"] button.suspend`;
+            await page.click(suspend);
+            await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'Resume consoles',
+                suspend, { timeout: 5_000 });
+            result.suspendButton = await page.textContent(suspend);
+        }
     }
     if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
     if (result.errors.length) throw new Error(`page errors: ${result.errors.join('; ')}`);
