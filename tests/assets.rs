@@ -202,3 +202,85 @@ fn pages_load_their_files_below_the_build_hash_where_they_are_immutable() {
     });
     assert!(logged, "{}", serve.log());
 }
+
+/// The request lines of `hcc serve`'s log: (method, path, status).
+fn requests(log: &str) -> Vec<(String, String, u16)> {
+    log.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.strip_prefix("hcc serve: ")?.split(' ').collect();
+            let [_, method, path, status, _, "ms"] = fields.as_slice() else {
+                return None;
+            };
+            Some((method.to_string(), path.to_string(), status.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn a_second_console_in_the_same_browser_costs_a_handful_of_requests() {
+    if !crate::browser::browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let first = format!(
+        "http://{}{}",
+        serve.addr,
+        link(&serve, &keys.console, "srv-00001")
+    );
+    let second = format!(
+        "http://{}{}",
+        serve.addr,
+        link(&serve, &keys.console, "srv-00001")
+    );
+    let report = crate::browser::node(
+        "console.mjs",
+        &[
+            "--url",
+            &first,
+            "--again",
+            &second,
+            "--expect-colour",
+            crate::browser::SIM_BANNER,
+            "--size",
+            "640x400",
+        ],
+        || first.clone(),
+    );
+    assert_eq!(report["again"]["state"], "connected", "{report}");
+
+    let log = serve.log();
+    let all = requests(&log);
+    let marker = all
+        .iter()
+        .position(|(_, path, _)| path == "/hcc-test-again-marker")
+        .unwrap_or_else(|| panic!("no marker in the log:\n{log}"));
+    let (cold, warm) = (&all[..marker], &all[marker + 1..]);
+    let files = |reqs: &[(String, String, u16)]| {
+        reqs.iter()
+            .filter(|(_, path, _)| !["/c/", "/ws/", "/api/"].iter().any(|p| path.starts_with(p)))
+            .count()
+    };
+    eprintln!(
+        "console open: first {} requests ({} files), second {} requests ({} files); \
+         second tab connected in {} ms, drawn in {} ms\nsecond: {warm:?}",
+        cold.len(),
+        files(cold),
+        warm.len(),
+        files(warm),
+        report["again"]["timings"]["connected"],
+        report["again"]["timings"]["drawn"],
+    );
+    // The first open loads noVNC's modules (dozens), below the build hash.
+    assert!(
+        cold.iter().filter(|(_, p, _)| p.starts_with("/v/")).count() >= 20,
+        "{cold:?}"
+    );
+    // The second asks for none of them: only the link, its POST, the
+    // console's websocket and the like.
+    assert!(warm.len() <= 6, "{warm:?}");
+    assert_eq!(files(warm), 0, "{warm:?}");
+    assert!(warm.iter().all(|(_, _, status)| *status != 304), "{warm:?}");
+}
