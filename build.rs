@@ -75,6 +75,11 @@ fn main() {
         bodies.push(body);
     }
     let build_hash = hex(&build.finalize())[..16].to_string();
+    let versioned: Vec<String> = assets
+        .iter()
+        .map(|(path, _)| path.clone())
+        .filter(|path| !path.ends_with(".html"))
+        .collect();
 
     let pages = out.join("www");
     fs::create_dir_all(&pages).expect("create $OUT_DIR/www");
@@ -82,7 +87,7 @@ fn main() {
     for ((path, file), body) in assets.iter_mut().zip(bodies) {
         let body = if path.ends_with(".html") {
             let page = String::from_utf8(body).expect("pages are UTF-8");
-            let page = versioned_refs(&page, &build_hash).into_bytes();
+            let page = versioned_refs(&page, &build_hash, &versioned).into_bytes();
             *file = pages.join(&path[1..]);
             fs::write(&*file, &page).expect("write a rewritten page");
             page
@@ -104,10 +109,11 @@ fn main() {
     fs::write(out.join("assets.rs"), table).expect("write $OUT_DIR/assets.rs");
 }
 
-/// The page with each relative `src="..."` and `href="..."` pointing
-/// below `v/<build hash>/`, still relative (hcc may be served below a
-/// path prefix): `../console.js` becomes `../v/<hash>/console.js`.
-fn versioned_refs(page: &str, build_hash: &str) -> String {
+/// The page with each relative `src="..."` and `href="..."` that names an
+/// embedded file (not a page, not a link elsewhere) pointing below
+/// `v/<build hash>/`, still relative (hcc may be served below a path
+/// prefix): `../console.js` becomes `../v/<hash>/console.js`.
+fn versioned_refs(page: &str, build_hash: &str, files: &[String]) -> String {
     let mut out = String::with_capacity(page.len() + 64);
     let mut rest = page;
     while let Some(at) = ["src=\"", "href=\""]
@@ -119,12 +125,9 @@ fn versioned_refs(page: &str, build_hash: &str) -> String {
         rest = &rest[at..];
         let end = rest.find('"').expect("an attribute value ends");
         let value = &rest[..end];
-        let relative = !value.is_empty()
-            && !value.contains(':')
-            && !value.starts_with('/')
-            && !value.starts_with('#');
-        if relative {
-            let target = value.trim_start_matches("../").trim_start_matches("./");
+        let target = value.trim_start_matches("../").trim_start_matches("./");
+        let relative = !value.contains(':') && !value.starts_with('/');
+        if relative && files.iter().any(|f| f[1..] == *target) {
             let up = &value[..value.len() - target.len()];
             write!(out, "{up}v/{build_hash}/{target}").unwrap();
         } else {
