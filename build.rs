@@ -3,11 +3,19 @@
 //! `vendor/` trees. Writes a sorted table to `$OUT_DIR/assets.rs`, read by
 //! `src/assets.rs`; the bodies are `include_bytes!` of absolute paths, so
 //! the binary alone serves everything.
+//!
+//! Each file gets a strong ETag (a hash of its bytes), and the build a hash
+//! of all scripts and styles: the pages reference them below
+//! `v/<build hash>/`, a path that never changes its content, so browsers
+//! may keep it for good. The pages are rewritten into `$OUT_DIR/www/` for
+//! that, which is what gets embedded of them.
 
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 /// Where npm puts the pinned package (see `noVNC/package.json`).
 const NOVNC_PACKAGE: &str = "noVNC/node_modules/@novnc/novnc";
@@ -53,19 +61,86 @@ fn main() {
     }
 
     assets.sort();
-    let mut table = String::from("static ASSETS: &[Asset] = &[\n");
+    // The build hash covers every file a page loads (not the pages: they
+    // are never cached), so any change to a script gives new URLs.
+    let mut build = Sha256::new();
+    let mut bodies = Vec::new();
     for (path, file) in &assets {
+        let body = fs::read(file).expect("read embedded file");
+        if !path.ends_with(".html") {
+            build.update(path.as_bytes());
+            build.update([0]);
+            build.update(Sha256::digest(&body));
+        }
+        bodies.push(body);
+    }
+    let build_hash = hex(&build.finalize())[..16].to_string();
+    let versioned: Vec<String> = assets
+        .iter()
+        .map(|(path, _)| path.clone())
+        .filter(|path| !path.ends_with(".html"))
+        .collect();
+
+    let pages = out.join("www");
+    fs::create_dir_all(&pages).expect("create $OUT_DIR/www");
+    let mut table = String::from("static ASSETS: &[Asset] = &[\n");
+    for ((path, file), body) in assets.iter_mut().zip(bodies) {
+        let body = if path.ends_with(".html") {
+            let page = String::from_utf8(body).expect("pages are UTF-8");
+            let page = versioned_refs(&page, &build_hash, &versioned).into_bytes();
+            *file = pages.join(&path[1..]);
+            fs::write(&*file, &page).expect("write a rewritten page");
+            page
+        } else {
+            body
+        };
+        let etag = &hex(&Sha256::digest(&body))[..32];
         let file = file.to_str().expect("checked by file_name");
         writeln!(
             table,
-            "    Asset {{ path: {path:?}, body: include_bytes!({file:?}), content_type: {:?} }},",
+            "    Asset {{ path: {path:?}, body: include_bytes!({file:?}), content_type: {:?}, etag: \"\\\"{etag}\\\"\" }},",
             content_type(path)
         )
         .unwrap();
     }
     table.push_str("];\n");
     writeln!(table, "const NOVNC_EMBEDDED: bool = {embedded};").unwrap();
+    writeln!(table, "const BUILD_HASH: &str = {build_hash:?};").unwrap();
     fs::write(out.join("assets.rs"), table).expect("write $OUT_DIR/assets.rs");
+}
+
+/// The page with each relative `src="..."` and `href="..."` that names an
+/// embedded file (not a page, not a link elsewhere) pointing below
+/// `v/<build hash>/`, still relative (hcc may be served below a path
+/// prefix): `../console.js` becomes `../v/<hash>/console.js`.
+fn versioned_refs(page: &str, build_hash: &str, files: &[String]) -> String {
+    let mut out = String::with_capacity(page.len() + 64);
+    let mut rest = page;
+    while let Some(at) = ["src=\"", "href=\""]
+        .iter()
+        .filter_map(|attr| rest.find(attr).map(|i| i + attr.len()))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest.find('"').expect("an attribute value ends");
+        let value = &rest[..end];
+        let target = value.trim_start_matches("../").trim_start_matches("./");
+        let relative = !value.contains(':') && !value.starts_with('/');
+        if relative && files.iter().any(|f| f[1..] == *target) {
+            let up = &value[..value.len() - target.len()];
+            write!(out, "{up}v/{build_hash}/{target}").unwrap();
+        } else {
+            out.push_str(value);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Adds every regular file below `dir` as `prefix/relative/path`.

@@ -2,6 +2,10 @@
 //! `www/` at `/<name>` and, when it was fetched before the build, noVNC's
 //! `core/` and `vendor/` trees at `/novnc/core/...` and `/novnc/vendor/...`.
 //!
+//! Each file carries a strong ETag, and the build a hash of every script
+//! and style: the pages load them below `/v/<build hash>/` (see
+//! `build.rs`), where a URL's content never changes.
+//!
 //! A lookup is an exact match against that table: nothing here reads the
 //! disk, so no request path can reach a file outside the embedded set.
 
@@ -12,9 +16,11 @@ pub struct Asset {
     pub path: &'static str,
     pub body: &'static [u8],
     pub content_type: &'static str,
+    /// A strong entity tag, quoted: a hash of `body`.
+    pub etag: &'static str,
 }
 
-// Defines `ASSETS` (sorted by path) and `NOVNC_EMBEDDED`.
+// Defines `ASSETS` (sorted by path), `NOVNC_EMBEDDED` and `BUILD_HASH`.
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// Says what to do when the console pages cannot work.
@@ -33,6 +39,12 @@ pub fn get(path: &str) -> Option<&'static Asset> {
 /// Whether noVNC's core was present at build time.
 pub fn novnc_embedded() -> bool {
     NOVNC_EMBEDDED
+}
+
+/// The hash of this build's scripts and styles, the second segment of
+/// the versioned paths (`/v/<hash>/console.js`).
+pub fn build_hash() -> &'static str {
+    BUILD_HASH
 }
 
 /// Every embedded file, sorted by path.
@@ -70,6 +82,35 @@ mod tests {
             assert_eq!(asset.content_type, content_type, "{path}");
             assert!(!asset.body.is_empty(), "{path}");
         }
+    }
+
+    #[test]
+    fn etags_are_quoted_hashes_and_differ() {
+        for asset in ASSETS {
+            let hash = asset.etag.trim_matches('"');
+            assert_eq!(asset.etag.len(), hash.len() + 2, "{}", asset.path);
+            assert_eq!(hash.len(), 32);
+            assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        assert_ne!(
+            get("/console.js").unwrap().etag,
+            get("/vnc.js").unwrap().etag
+        );
+        assert_eq!(build_hash().len(), 16);
+    }
+
+    #[test]
+    fn pages_load_their_files_below_the_build_hash() {
+        let v = format!("v/{}/", build_hash());
+        let console = std::str::from_utf8(get("/console.html").unwrap().body).unwrap();
+        assert!(
+            console.contains(&format!("src=\"../{v}console.js\"")),
+            "{console}"
+        );
+        assert!(console.contains(&format!("href=\"../{v}style.css\"")));
+        assert!(console.contains("href=\"data:,\""));
+        let landing = std::str::from_utf8(get("/l.html").unwrap().body).unwrap();
+        assert!(landing.contains(&format!("src=\"{v}l.js\"")), "{landing}");
     }
 
     #[test]

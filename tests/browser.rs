@@ -475,7 +475,7 @@ fn a_console_link_works_through_nginx_over_tls() {
 }
 
 /// The simulator console's banner colour, its top-left pixel.
-const SIM_BANNER: &str = "#3c8d5a";
+pub const SIM_BANNER: &str = "#3c8d5a";
 
 /// A websocket upgrade of `path` on `addr`, by hand: the answer's status.
 fn upgrade_status(addr: &str, path: &str) -> u16 {

@@ -4,6 +4,7 @@
 mod daemon;
 mod test;
 
+mod assets;
 mod broker;
 mod browser;
 mod budget;

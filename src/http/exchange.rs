@@ -291,12 +291,20 @@ fn write_response(
     let mut out = Vec::with_capacity(256 + if inline { response.body.len() } else { 0 });
     write!(
         out,
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        "HTTP/1.1 {} {}\r\n",
         response.status,
         super::reason(response.status),
-        response.content_type,
-        response.body.len()
     )?;
+    // A 304 has no body, and a Content-Length there would describe the
+    // cached one (RFC 9110 8.6): both headers are left out.
+    if response.status != 304 {
+        write!(
+            out,
+            "Content-Type: {}\r\nContent-Length: {}\r\n",
+            response.content_type,
+            response.body.len()
+        )?;
+    }
     for (name, value) in &response.headers {
         write!(out, "{name}: {value}\r\n")?;
     }

@@ -103,16 +103,19 @@ fn suspended() -> ApiError {
 /// The page a GET answers: no secret, no token (the form posts to the
 /// page's own URL); `open.js` sends the form at once.
 fn landing_page() -> Reply {
+    // The files below the build hash, which browsers keep (serve/pages.rs).
+    let v = assets::build_hash();
     reply::html(
         200,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"../style.css\">\
-         <script type=\"module\" src=\"../open.js\"></script>\
-         <title>Console</title></head>\n<body class=\"message\"><main><h1>Console</h1>\
-         <form id=\"open\" method=\"post\"><p id=\"status\">This link opens the console once.</p>\
-         <button type=\"submit\">Open the console</button></form></main></body></html>\n"
-            .to_string(),
+        format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"../v/{v}/style.css\">\
+             <script type=\"module\" src=\"../v/{v}/open.js\"></script>\
+             <title>Console</title></head>\n<body class=\"message\"><main><h1>Console</h1>\
+             <form id=\"open\" method=\"post\"><p id=\"status\">This link opens the console once.</p>\
+             <button type=\"submit\">Open the console</button></form></main></body></html>\n"
+        ),
     )
 }
 

@@ -126,6 +126,8 @@ pub struct Incoming {
     pub query: String,
     pub user_agent: Option<String>,
     pub authorization: Option<String>,
+    /// The `If-None-Match` header, for the embedded files' ETags.
+    pub if_none_match: Option<String>,
     pub body: Vec<u8>,
     /// The client's address (what a trusted proxy's `X-Forwarded-For`
     /// names when the connection comes from one), `-` when unknown.
@@ -409,6 +411,7 @@ fn incoming(request: &http::Request, trusted: &[IpAddr]) -> (Incoming, Option<Ip
         query: request.query.clone(),
         user_agent: request.header("user-agent").map(str::to_string),
         authorization: request.header("authorization").map(str::to_string),
+        if_none_match: request.header("if-none-match").map(str::to_string),
         body: request.body.clone(),
         remote: client.map_or_else(|| "-".into(), |ip| ip.to_string()),
         // This machine, with no proxy relaying for someone else: a proxy's

@@ -36,6 +36,13 @@
 //   --expect-text then checks that status line.
 // --drop: once connected, closes the WebSocket as a server would and waits
 //   for the page to reconnect (console.html fetches fresh credentials).
+// --again URL: once the first page is connected and checked, opens URL (a
+//   second link) in a new tab of the same browser, sharing its cache, and
+//   waits for it to connect and draw. Just before, it fetches
+//   ORIGIN/hcc-test-again-marker outside the browser: a line in hcc's
+//   request log that separates the two opens. The report's
+//   "again" has the tab's requests as the browser saw them and its
+//   timings (ms from its start).
 // The report's "navigations" lists the page's own loads ({method, status}):
 // a one-time link is a GET of the page that opens it, then its POST.
 //
@@ -51,7 +58,7 @@ const mark = (name) => { result.timings[name] = Date.now() - started; };
 function parseArgs(argv) {
     const args = { forbid: [], expect: 'connected', timeout: 10_000, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
     const takes = new Set(['--url', '--screenshot', '--xev-log', '--size', '--password', '--timeout',
-        '--chromium', '--expect-state', '--expect-text', '--expect-colour', '--forbid', '--log', '--hold-until']);
+        '--chromium', '--expect-state', '--expect-text', '--expect-colour', '--forbid', '--log', '--hold-until', '--again']);
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
         if (flag === '--expect-connected') { args.expect = 'connected'; continue; }
@@ -72,6 +79,7 @@ function parseArgs(argv) {
             case '--forbid': args.forbid.push(value); break;
             case '--log': args.log = value; break;
             case '--hold-until': args.holdUntil = value; break;
+            case '--again': args.again = value; break;
         }
     }
     if (!args.url) throw new Error('--url is required');
@@ -179,6 +187,24 @@ async function pageState(page) {
         })),
         cspViolations: window.__cspViolations || [],
     }));
+}
+
+/** A second console in a new tab of the same browser (see --again). */
+async function openAgain(context, args) {
+    await fetch(new URL('/hcc-test-again-marker', args.again)).catch(() => {});
+    const start = Date.now();
+    const again = { requests: [], timings: {} };
+    const tab = await context.newPage();
+    tab.on('request', (req) => again.requests.push(`${req.method()} ${redact(req.url())}`));
+    await tab.goto(args.again, { waitUntil: 'load', timeout: args.timeout });
+    await waitFor('the second tab connected', args.timeout, async () => (await tab.title()) === 'connected');
+    again.timings.connected = Date.now() - start;
+    await waitFor('a drawn canvas in the second tab', args.timeout,
+        async () => drawn(await tab.evaluate(canvasStats), args.expectColour));
+    again.timings.drawn = Date.now() - start;
+    again.state = (await pageState(tab)).state;
+    await tab.close();
+    return again;
 }
 
 async function run(args) {
@@ -323,6 +349,8 @@ async function run(args) {
                 }
             }
         }
+
+        if (args.again) result.again = await openAgain(context, args);
 
         if (args.screenshot) {
             mkdirSync(dirname(args.screenshot), { recursive: true });
