@@ -111,24 +111,8 @@ impl Store {
             .map_err(&err)?;
             // Its live brokered sessions end as revoked (not as expired:
             // the record says why), its direct ones with their page.
-            tx.execute(
-                "UPDATE console_sessions SET stop_requested = 'revoked'
-                 WHERE created_by = ?1 AND mode <> 'direct' AND ended_at IS NULL
-                   AND stop_requested IS NULL",
-                [name],
-            )
-            .map_err(&err)?;
-            tx.execute(
-                "UPDATE console_sessions SET ended_at = ?2, end_reason = 'revoked'
-                 WHERE created_by = ?1 AND mode = 'direct' AND ended_at IS NULL AND expires_at > ?2",
-                params![name, at],
-            )
-            .map_err(&err)?;
-            tx.execute(
-                "UPDATE console_sessions SET expires_at = ?2 WHERE created_by = ?1 AND expires_at > ?2",
-                params![name, at],
-            )
-            .map_err(&err)?;
+            super::sessions::revoke_sessions(&tx, super::sessions::Opened::ByKey, name, at)
+                .map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
         Ok(revoked)

@@ -194,34 +194,14 @@ impl Store {
                 params![server, at],
             )
             .map_err(&err)?;
-        let stopped = tx
-            .execute(
-                "UPDATE console_sessions SET stop_requested = 'revoked'
-                 WHERE server = ?1 AND mode <> 'direct' AND ended_at IS NULL
-                   AND stop_requested IS NULL",
-                [server],
-            )
-            .map_err(&err)?;
         tx.execute(
             "UPDATE console_sessions SET ticket_expires_at = ?2
              WHERE server = ?1 AND connected_at IS NULL AND ticket_expires_at > ?2",
             params![server, at],
         )
         .map_err(&err)?;
-        // hcc does not see a direct session's connection: the end of its
-        // page session is its end.
-        tx.execute(
-            "UPDATE console_sessions SET ended_at = ?2, end_reason = 'revoked'
-             WHERE server = ?1 AND mode = 'direct' AND ended_at IS NULL AND expires_at > ?2",
-            params![server, at],
-        )
-        .map_err(&err)?;
-        let sessions = tx
-            .execute(
-                "UPDATE console_sessions SET expires_at = ?2 WHERE server = ?1 AND expires_at > ?2",
-                params![server, at],
-            )
-            .map_err(&err)?;
+        let (stopped, sessions) =
+            revoke_sessions(&tx, Opened::ForServer, server, at).map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(Revoked {
             links,
@@ -298,6 +278,54 @@ impl Store {
             .map(|n| n == 1)
             .map_err(self.err("resume a server"))
     }
+}
+
+/// Which console sessions a revocation ends: a server's, or those opened
+/// through the links of one API key.
+#[derive(Clone, Copy)]
+pub(super) enum Opened {
+    ForServer,
+    ByKey,
+}
+
+/// Ends the console sessions `whose` names, inside the caller's
+/// transaction: live brokered ones are asked to stop (`revoked`), direct
+/// ones end with their page session (hcc does not see their connection),
+/// and every page session expires, so it gets no fresh credentials or
+/// tickets. Returns how many brokered sessions were asked to stop and how
+/// many page sessions expired.
+pub(super) fn revoke_sessions(
+    tx: &rusqlite::Transaction<'_>,
+    whose: Opened,
+    value: &str,
+    at: i64,
+) -> rusqlite::Result<(usize, usize)> {
+    let column = match whose {
+        Opened::ForServer => "server",
+        Opened::ByKey => "created_by",
+    };
+    let stopped = tx.execute(
+        &format!(
+            "UPDATE console_sessions SET stop_requested = 'revoked'
+             WHERE {column} = ?1 AND mode <> 'direct' AND ended_at IS NULL
+               AND stop_requested IS NULL"
+        ),
+        [value],
+    )?;
+    tx.execute(
+        &format!(
+            "UPDATE console_sessions SET ended_at = ?2, end_reason = 'revoked'
+             WHERE {column} = ?1 AND mode = 'direct' AND ended_at IS NULL AND expires_at > ?2"
+        ),
+        params![value, at],
+    )?;
+    let expired = tx.execute(
+        &format!(
+            "UPDATE console_sessions SET expires_at = ?2 WHERE {column} = ?1 AND expires_at > ?2"
+        ),
+        params![value, at],
+    )?;
+    Ok((stopped, expired))
 }
 
 /// A row of `SELECT server, suspended_at, suspended_by FROM suspended`.
