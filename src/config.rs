@@ -398,6 +398,9 @@ impl fmt::Display for Source {
 pub struct Config {
     path: PathBuf,
     file: BTreeMap<String, String>,
+    /// What the file held when it was read (sha256, hex): how a running
+    /// `hcc serve` says which version of the file it uses.
+    digest: String,
 }
 
 /// Redacts secrets, like every other way of showing a setting.
@@ -453,6 +456,7 @@ impl Config {
         })?;
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(io_err)?;
+        let digest = digest(text.as_bytes());
         let object: Map<String, Value> = if text.trim().is_empty() {
             Map::new()
         } else {
@@ -482,7 +486,13 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             file,
+            digest,
         })
+    }
+
+    /// The sha256 (hex) of the file as it was read.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// The effective value and where it comes from.
@@ -625,6 +635,15 @@ impl Config {
             .and_then(|v| v.parse().ok())
             .unwrap_or(fallback)
     }
+}
+
+/// The sha256 of a file's contents, hex.
+fn digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Validates a value for `key`, returning it as it is stored.
@@ -818,6 +837,7 @@ mod tests {
         Config {
             path: PathBuf::from("/nonexistent/config.json"),
             file: BTreeMap::new(),
+            digest: String::new(),
         }
     }
 

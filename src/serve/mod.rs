@@ -2,8 +2,9 @@
 //!
 //! Requests run on crate::http's worker threads; each such thread keeps its
 //! own SQLite connection and, once a console is asked for, its own Hetzner
-//! client. The threads share the settings, the rendered server list
-//! (listing.rs) and the count of requests under way per client (client.rs).
+//! client. The threads share the settings (re-read on SIGHUP and when
+//! config.json changes: reload.rs), the rendered server list (listing.rs)
+//! and the count of requests under way per client (client.rs).
 //! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` (GET: a page that opens it
 //! with a POST) and `/c/refresh` (links.rs),
 //! `/ws/TICKET` (broker.rs: brokered console sessions, websockets),
@@ -18,6 +19,8 @@ mod links;
 mod listing;
 mod metrics;
 mod pages;
+pub mod pickup;
+mod reload;
 mod reply;
 mod sessions;
 
@@ -53,8 +56,8 @@ const TICK: Duration = Duration::from_millis(200);
 /// it names); more are answered 429 at once.
 const MAX_IN_FLIGHT: usize = 64;
 
-/// What every request handler reads: settings fixed at start, and what
-/// the request threads share.
+/// What every request handler reads: one snapshot of the settings (a
+/// re-read makes a new one, reload.rs), and what the request threads share.
 pub struct Settings {
     pub home: Home,
     pub public_url: String,
@@ -73,12 +76,23 @@ pub struct Settings {
     /// The server list, shared by the request threads.
     listing: listing::Listing,
     config: Config,
+    /// Counts the snapshots: a request thread that sees a new one drops
+    /// what it built from the old (its Hetzner client).
+    generation: u64,
 }
 
 impl Settings {
     /// The settings; console links begin with `public_url` (`--public-url`),
     /// else the setting of that name, else `http://` and the bound address.
-    fn load(home: &Home, public_url: Option<&str>, bound: SocketAddr) -> Result<Settings, Error> {
+    /// A re-read (`previous`) keeps what lives as long as the process:
+    /// the counts of requests under way and the trusted proxies (the
+    /// connection limits took them at start).
+    fn load(
+        home: &Home,
+        public_url: Option<&str>,
+        bound: SocketAddr,
+        previous: Option<&Settings>,
+    ) -> Result<Settings, Error> {
         let config = Config::load(&home.config_path())?;
         let get = |key: &str| crate::cloud::setting(&config, key).unwrap_or_default();
         let public_url = public_url
@@ -97,13 +111,18 @@ impl Settings {
             label: get("label"),
             prefix: get("prefix"),
             // Checked when set; a word that is no address trusts nobody.
-            trusted_proxies: get("trusted_proxies")
-                .split(' ')
-                .filter_map(|w| w.parse().ok())
-                .collect(),
-            in_flight: Arc::default(),
+            trusted_proxies: match previous {
+                Some(previous) => previous.trusted_proxies.clone(),
+                None => get("trusted_proxies")
+                    .split(' ')
+                    .filter_map(|w| w.parse().ok())
+                    .collect(),
+            },
+            in_flight: previous.map_or_else(Arc::default, |p| p.in_flight.clone()),
+            // The list shows the `label` setting, which may have changed.
             listing: listing::Listing::default(),
             config,
+            generation: previous.map_or(0, |p| p.generation + 1),
         })
     }
 
@@ -158,6 +177,15 @@ impl Ctx {
             store,
             cloud: None,
         }
+    }
+
+    /// Takes the current settings for the next request; a client made
+    /// with older ones (token, endpoint) is made anew when next needed.
+    fn refresh(&mut self, current: Arc<Settings>) {
+        if current.generation != self.settings.generation {
+            self.cloud = None;
+        }
+        self.settings = current;
     }
 
     /// Fresh console credentials for a managed server (id from the local
@@ -223,7 +251,20 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
-    let settings = Arc::new(Settings::load(home, args.public_url.as_deref(), bound)?);
+    let settings = Arc::new(Settings::load(
+        home,
+        args.public_url.as_deref(),
+        bound,
+        None,
+    )?);
+    let live = Arc::new(reload::Live::new(settings.clone()));
+    let triggers = reload::Triggers::start(home)?;
+    let reloader = reload::Reloader {
+        live: live.clone(),
+        public_url: args.public_url.clone(),
+        bound,
+        worker: args.worker,
+    };
     log(&format!(
         "listening on http://{bound} (pid {}, console links {}/c/...)",
         std::process::id(),
@@ -255,12 +296,15 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     }
     let busy = Arc::new(AtomicUsize::new(0));
     let handler = {
-        let (settings, busy) = (settings.clone(), busy.clone());
+        let (live, busy) = (live.clone(), busy.clone());
         Arc::new(move |request: &http::Request| {
             busy.fetch_add(1, Ordering::SeqCst);
+            let settings = live.get();
             let reply = CTX.with(|slot| {
                 let mut slot = slot.borrow_mut();
-                if slot.is_none() {
+                if let Some(ctx) = slot.as_mut() {
+                    ctx.refresh(settings.clone());
+                } else {
                     match Store::open(&settings.home.db_path())
                         .and_then(|store| store.map_for_reading().map(|()| store))
                     {
@@ -307,8 +351,12 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         }
         None => None,
     };
+    pickup::publish(home, settings.config.digest());
     let mut next_sweep = Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if let Some(why) = triggers.due() {
+            reloader.reload(why);
+        }
         if Instant::now() >= next_sweep {
             broker::sweep(&settings.home.db_path());
             next_sweep = Instant::now() + broker::SWEEP_EVERY;
@@ -316,6 +364,7 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         std::thread::sleep(TICK);
     }
     log("stopping");
+    pickup::withdraw(home);
     // Requests under way may finish (a console request waits on Hetzner).
     let deadline = Instant::now() + Duration::from_secs(10);
     while busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {

@@ -42,7 +42,7 @@ use crate::verb::CommandLine;
 use crate::wakeup::Wakeup;
 use syncer::{Poke, Queued, Syncing};
 
-pub use lock::WorkerLock;
+pub use lock::{WorkerLock, holder};
 
 /// A lease long enough for most actions; renewed while one runs longer.
 const LEASE_SECS: i64 = 300;
