@@ -10,6 +10,7 @@ mod browser;
 mod budget;
 mod cloud;
 mod config;
+mod config_reload;
 mod console_attacks;
 mod create;
 mod demo;
