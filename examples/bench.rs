@@ -4,8 +4,9 @@
 //! passes it; `bench HCC serve` runs the `hcc serve` section alone, `bench
 //! HCC worker-sync` the worker beside a full sync, `bench HCC metrics`
 //! the `/metrics` row, `bench HCC sim-console` the simulator's console,
-//! `bench HCC broker` the console broker against a local Xvnc). Every
-//! figure runs on a fresh temporary state directory.
+//! `bench HCC broker` the console broker against a local Xvnc, `bench HCC
+//! console-browser` console opens in headless Chromium). Every figure runs
+//! on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -41,6 +42,11 @@ fn main() {
     // `bench HCC broker`: the console broker alone.
     if std::env::args().nth(2).as_deref() == Some("broker") {
         broker::run(&hcc);
+        return;
+    }
+    // `bench HCC console-browser`: console opens in Chromium alone.
+    if std::env::args().nth(2).as_deref() == Some("console-browser") {
+        console_browser(&hcc);
         return;
     }
     // `bench HCC metrics`: the `/metrics` row alone.
@@ -84,6 +90,178 @@ fn main() {
     sim_console(&hcc);
     println!();
     broker::run(&hcc);
+    println!();
+    console_browser(&hcc);
+}
+
+/// Console opens in headless Chromium through one-time links (broker mode,
+/// the default) on the simulator's console, driven by
+/// tests/browser/bench.mjs (which defines "first framebuffer"): 20 opens
+/// in a fresh browser context and 20 second opens in the same context,
+/// timed from the link's navigation to the first framebuffer, and the
+/// requests each open cost `hcc serve` (its request log, one line per
+/// request, the websocket upgrade included).
+fn console_browser(hcc: &str) {
+    const OPENS: usize = 20;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let driver = repo.join("tests/browser/bench.mjs");
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let missing = if !node {
+        Some("node")
+    } else if !Path::new("/usr/bin/chromium").exists() {
+        Some("chromium (/usr/bin/chromium)")
+    } else if !repo
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+    {
+        Some("playwright-core (npm ci --prefix tests/browser)")
+    } else {
+        None
+    };
+    if let Some(what) = missing {
+        println!(
+            "(console opens in Chromium skipped: {what} is missing; scripts/test installs it)"
+        );
+        return;
+    }
+    let sim = Sim::start(
+        hcc,
+        &[
+            "--servers",
+            "1",
+            "--action-ms",
+            "0",
+            "--rate-limit",
+            "1000000/h",
+        ],
+    );
+    let home = home();
+    let synced = hcc_cmd(hcc, home.path(), &["sync"])
+        .envs(sim.env())
+        .stdout(Stdio::null())
+        .status()
+        .expect("hcc sync");
+    assert!(synced.success(), "hcc sync failed");
+    let key = hcc_cmd(
+        hcc,
+        home.path(),
+        &["apikey", "add", "bench", "--scope", "admin"],
+    )
+    .output()
+    .expect("hcc apikey add");
+    assert!(key.status.success(), "apikey add: {key:?}");
+    let auth = format!("Bearer {}", String::from_utf8_lossy(&key.stdout).trim());
+    let serve = Serve::start(hcc, home.path(), &sim);
+    let link = || {
+        let path = "/api/v1/servers/srv-00001/console-link";
+        let (status, body) = http(&serve.addr, "POST", path, Some("{}"), Some(&auth));
+        assert_eq!(status, 201, "console-link: {body}");
+        let link: serde_json::Value = serde_json::from_str(&body).expect("link JSON");
+        link["url"].as_str().expect("the link's url").to_string()
+    };
+    let pairs: Vec<[String; 2]> = (0..OPENS).map(|_| [link(), link()]).collect();
+    let links = home.path().join("links.json");
+    std::fs::write(&links, serde_json::to_string(&pairs).expect("JSON")).expect("links file");
+    let out = Command::new("timeout")
+        .arg("600")
+        .arg("node")
+        .arg(&driver)
+        .arg("--links")
+        .arg(&links)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_default();
+    if report["ok"] != true {
+        println!(
+            "(console opens in Chromium failed: {} {})",
+            report["error"].as_str().unwrap_or(&stdout),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return;
+    }
+    let log = std::fs::read_to_string(home.path().join("serve.log")).unwrap_or_default();
+    if let Some(path) = std::env::var_os("HCC_BENCH_SERVE_LOG") {
+        std::fs::write(path, &log).expect("write the serve log copy");
+    }
+    let mut times = [Vec::new(), Vec::new()];
+    let mut connects = [Vec::new(), Vec::new()];
+    let mut requests = [Vec::new(), Vec::new()];
+    for (i, pair) in report["opens"].as_array().into_iter().flatten().enumerate() {
+        for (n, which) in ["first", "second"].into_iter().enumerate() {
+            let ms = |key: &str| pair[which][key].as_f64().map(|ms| ms.max(0.0) / 1000.0);
+            times[n].extend(ms("ms").map(Duration::from_secs_f64));
+            connects[n].extend(ms("connectMs").map(Duration::from_secs_f64));
+            let until = if n == 0 { "second" } else { "end" };
+            requests[n].push(requests_between(
+                &log,
+                &format!("/hcc-bench-marker-{i}-{which} "),
+                &format!("/hcc-bench-marker-{i}-{until} "),
+            ));
+        }
+    }
+    println!(
+        "| console open in Chromium (`hcc sim` console, broker mode), {} cores | n | p50 | p90 | max |",
+        cores()
+    );
+    println!("|---|---|---|---|---|");
+    let what = [
+        "fresh browser context (empty cache)",
+        "second open in the same context",
+    ];
+    for (label, samples) in [
+        ("first framebuffer", &times),
+        ("noVNC connected (ServerInit read)", &connects),
+    ] {
+        for n in (0..2).filter(|&n| !samples[n].is_empty()) {
+            println!(
+                "| link navigation -> {label}, {} | {} | {} | {} | {} |",
+                what[n],
+                samples[n].len(),
+                ms(at(&samples[n], 0.5)),
+                ms(at(&samples[n], 0.9)),
+                ms(at(&samples[n], 1.0))
+            );
+        }
+    }
+    for n in 0..2 {
+        let mut counts = requests[n].clone();
+        counts.sort_unstable();
+        let q = |f: f64| counts[((counts.len() - 1) as f64 * f).round() as usize];
+        println!(
+            "| requests at `hcc serve` per open (websocket included), {} | {} | {} | {} | {} |",
+            what[n],
+            counts.len(),
+            q(0.5),
+            q(0.9),
+            q(1.0)
+        );
+    }
+}
+
+/// The request-log lines of `hcc serve` after the line naming `from` and
+/// before the one naming `to`.
+fn requests_between(log: &str, from: &str, to: &str) -> usize {
+    log.lines()
+        .skip_while(|l| !l.contains(from))
+        .skip(1)
+        .take_while(|l| !l.contains(to))
+        .filter(|l| {
+            // `hcc serve: REMOTE METHOD PATH STATUS N ms`
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() == 8
+                && words[..2] == ["hcc", "serve:"]
+                && words[7] == "ms"
+                && words[5].parse::<u16>().is_ok()
+        })
+        .count()
 }
 
 /// `GET /metrics` of `hcc serve` on a table of 100,000 finished commands:
