@@ -268,7 +268,9 @@ pub enum Command {
     /// `hcc serve` on a temporary state directory, queues work as a panel
     /// would and shows what happens.
     ///
-    /// Then keeps serving on loopback and prints the dashboard's URL (an
+    /// The state directory is always a new one of its own
+    /// ($TMPDIR/hcc-demo-PID, else /tmp/hcc-demo-PID): --home and HCC_HOME
+    /// are not used, so the demo never touches a real installation. Then keeps serving on loopback and prints the dashboard's URL (an
     /// admin API key in its fragment, which the browser never sends) and a
     /// one-time console link: the simulated servers' consoles really work
     /// (a text console that echoes what is typed). Ctrl-C (SIGINT or
@@ -311,7 +313,11 @@ pub enum Command {
     /// nothing else. A non-loopback address is refused until an API key
     /// exists; put a TLS proxy in front (scripts/nginx/hcc.conf). Logs one
     /// line per request to stderr, without query strings or secrets. Stops
-    /// on SIGTERM or SIGINT. `GET /metrics` answers Prometheus metrics to
+    /// on SIGTERM or SIGINT. Re-reads config.json on SIGHUP and when it
+    /// changes (`hcc config set`, an editor): the next request uses the new
+    /// settings; a file that does not load leaves the old ones in force,
+    /// with one log line; trusted_proxies, and the settings of the worker
+    /// that --worker runs, apply at the next start. `GET /metrics` answers Prometheus metrics to
     /// clients on this machine that no proxy relays, and to admin keys
     /// (setting `metrics`: loopback, admin or off).
     Serve(ServeArgs),
@@ -506,13 +512,19 @@ pub enum ConfigCommand {
     },
     /// Check and store a setting. `hcc config set token -` reads the token
     /// from standard input, keeping it out of the process list and history.
+    ///
+    /// A running `hcc serve` re-reads config.json when it changes: `set`
+    /// waits up to 2 s and says on stderr whether it picked the change up
+    /// (or that none runs), and names a setting that needs a restart of
+    /// `hcc serve` or of the worker.
     Set {
         /// Setting name.
         key: String,
         /// New value; for `token`, `-` reads it from standard input.
         value: String,
     },
-    /// Remove a setting from config.json so its default applies.
+    /// Remove a setting from config.json so its default applies; says
+    /// whether a running `hcc serve` picked the change up, as `set` does.
     Unset {
         /// Setting name.
         key: String,
