@@ -251,14 +251,17 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
+    // Watching before the first read: a change in between is not missed.
+    let triggers = reload::Triggers::start(home)?;
     let settings = Arc::new(Settings::load(
         home,
         args.public_url.as_deref(),
         bound,
         None,
     )?);
+    // Before the first request: `hcc config set` may ask from now on.
+    pickup::publish(home, settings.config.digest());
     let live = Arc::new(reload::Live::new(settings.clone()));
-    let triggers = reload::Triggers::start(home)?;
     let reloader = reload::Reloader {
         live: live.clone(),
         public_url: args.public_url.clone(),
@@ -351,7 +354,6 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         }
         None => None,
     };
-    pickup::publish(home, settings.config.digest());
     let mut next_sweep = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         if let Some(why) = triggers.due() {
