@@ -158,12 +158,12 @@ fn config_command(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {
             };
             config.set(&key, &value)?;
             config.save()?;
-            serve::pickup::report(home, &key)?;
+            serve::pickup::report(home, &key);
         }
         ConfigCommand::Unset { key } => {
             config.unset(&key)?;
             config.save()?;
-            serve::pickup::report(home, &key)?;
+            serve::pickup::report(home, &key);
         }
         ConfigCommand::Show => {
             let width = config::KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);

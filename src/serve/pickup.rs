@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use super::log;
 use super::reload::{RESTART_KEYS, WORKER_KEYS};
 use crate::config::Config;
-use crate::error::Error;
 use crate::home::Home;
 use crate::safe_fs::{self, Access, Failure, Owners};
 
@@ -98,9 +97,18 @@ fn alive(pid: u32) -> bool {
 
 /// After `hcc config set KEY` saved `config.json`: waits up to 2 s for a
 /// running `hcc serve` to load it and says, in one line on stderr, whether
-/// it did; then what only a restart applies.
-pub fn report(home: &Home, key: &str) -> Result<(), Error> {
-    let want = Config::load(&home.config_path())?.digest().to_string();
+/// it did; then what only a restart applies. The setting is saved either
+/// way: nothing here fails the command.
+pub fn report(home: &Home, key: &str) {
+    let want = match Config::load(&home.config_path()) {
+        Ok(config) => config.digest().to_string(),
+        Err(err) => {
+            say(&format!(
+                "cannot tell whether hcc serve picked up the change: {err}"
+            ));
+            return;
+        }
+    };
     let deadline = Instant::now() + WAIT;
     let serve = loop {
         let status = match read(home) {
@@ -147,7 +155,6 @@ pub fn report(home: &Home, key: &str) -> Result<(), Error> {
             worker.pid
         ));
     }
-    Ok(())
 }
 
 fn say(line: &str) {
