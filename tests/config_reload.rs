@@ -225,4 +225,15 @@ fn config_set_without_a_running_serve_says_so() {
         run.stderr.trim(),
         "hcc: no hcc serve is running; the change applies when it starts"
     );
+    // Its pid taken by another program (here: this test) is no serve either.
+    std::fs::write(
+        env.path("serve.json"),
+        format!(r#"{{"pid": {}, "config": "x"}}"#, std::process::id()),
+    )
+    .unwrap();
+    let run = env.run(&["config", "set", "frame_ancestors", "'self'"]);
+    assert_eq!(
+        run.stderr.trim(),
+        "hcc: no hcc serve is running; the change applies when it starts"
+    );
 }

@@ -81,18 +81,27 @@ fn read(home: &Home) -> Result<Option<Status>, String> {
     }))
 }
 
-/// Whether a process with this pid exists (one of another user counts).
+/// Whether a process with this pid exists (one of another user counts)
+/// and, as far as /proc tells, runs this program: a serve killed with
+/// SIGKILL leaves its file behind, and its pid may be reused.
 fn alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid)
+    let Some(id) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
     else {
         return false;
     };
-    match rustix::process::test_kill_process(pid) {
+    let exists = match rustix::process::test_kill_process(id) {
         Ok(()) => true,
         Err(err) => err == rustix::io::Errno::PERM,
-    }
+    };
+    let comm = |who: &str| std::fs::read_to_string(format!("/proc/{who}/comm")).ok();
+    exists
+        && match (comm(&pid.to_string()), comm("self")) {
+            (Some(theirs), Some(ours)) => theirs == ours,
+            // /proc hidden (hidepid): the pid is all there is to go by.
+            _ => true,
+        }
 }
 
 /// After `hcc config set KEY` saved `config.json`: waits up to 2 s for a
