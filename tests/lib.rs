@@ -12,6 +12,7 @@ mod cloud;
 mod config;
 mod console_attacks;
 mod create;
+mod dashboard;
 mod demo;
 mod deploy;
 mod errors;
