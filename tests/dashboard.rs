@@ -208,3 +208,200 @@ fn adopt_and_release_set_the_managed_label_for_admin_keys() {
     let queued: i64 = env.value("SELECT count(*) FROM commands WHERE cmd IN ('settag', 'deltag')");
     assert_eq!(queued, 0);
 }
+
+#[test]
+fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
+    if !crate::browser::browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
+    let made = sim.api(
+        "POST",
+        "/servers",
+        Some(r#"{"name":"foreign","server_type":"cx22","image":"debian-12"}"#),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let env = Env::new();
+    env.ok(&["config", "set", "prefix", "web-"]);
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
+    // A live session and one that ended, as the broker records them.
+    env.db()
+        .execute_batch(
+            "INSERT INTO console_sessions
+                 (session_hash, server, server_id, created_by, remote, started_at,
+                  last_seen_at, expires_at, mode, user_agent, connected_at)
+             VALUES ('live-1', 'srv-00001', 1, 'console-key', '192.0.2.7',
+                     strftime('%s', 'now') - 30, strftime('%s', 'now'),
+                     strftime('%s', 'now') + 600, 'broker', 'Mozilla/5.0 (test)',
+                     strftime('%s', 'now') - 29);
+             INSERT INTO console_sessions
+                 (session_hash, server, server_id, created_by, remote, started_at,
+                  last_seen_at, expires_at, mode, user_agent, connected_at,
+                  ended_at, end_reason)
+             VALUES ('old-1', 'srv-00002', 2, 'console-key', '198.51.100.4',
+                     strftime('%s', 'now') - 400, strftime('%s', 'now') - 200,
+                     strftime('%s', 'now') + 200, 'broker', 'Mozilla/5.0 (test)',
+                     strftime('%s', 'now') - 399, strftime('%s', 'now') - 274,
+                     'idle timeout')",
+        )
+        .unwrap();
+    let shot = crate::browser::shots().join("dashboard-manage.png");
+    let url = format!("http://{}", serve.addr);
+    let report = crate::browser::node(
+        "manage.mjs",
+        &[
+            "--url",
+            &url,
+            "--key",
+            &keys.admin,
+            "--create",
+            "web-new1",
+            "--type",
+            "cpx21",
+            "--image",
+            "ubuntu-24.04",
+            "--location",
+            "hel1",
+            "--delete",
+            "srv-00002",
+            "--adopt",
+            "foreign",
+            "--release",
+            "srv-00001",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+        || format!("the dashboard's admin tools (serve log: {})", serve.log()),
+    );
+
+    // Sessions: the live one with Revoke, the ended one with its reason.
+    let sessions = report["sessions"].as_array().unwrap();
+    let by = |server: &str| {
+        sessions
+            .iter()
+            .find(|s| s["server"] == server)
+            .unwrap_or_else(|| panic!("no session of {server}: {report}"))
+    };
+    assert_eq!(by("srv-00001")["state"], "live", "{report}");
+    assert_eq!(by("srv-00001")["revoke"], true, "{report}");
+    assert_eq!(by("srv-00002")["state"], "ended: idle timeout", "{report}");
+    assert_eq!(by("srv-00002")["revoke"], false, "{report}");
+    assert_eq!(by("srv-00002")["duration"], "2 min 5 s", "{report}");
+    assert_eq!(by("srv-00002")["remote"], "198.51.100.4", "{report}");
+    assert_eq!(by("srv-00002")["mode"], "broker", "{report}");
+
+    // The pick lists are the sim's catalog, the defaults chosen.
+    let catalog = &report["catalog"];
+    let api = serve.get("/api/v1/catalog", &keys.admin).json();
+    assert_eq!(
+        catalog["types"],
+        serde_json::json!(names(&api["server_types"]))
+    );
+    assert_eq!(catalog["images"], serde_json::json!(names(&api["images"])));
+    assert_eq!(
+        catalog["locations"],
+        serde_json::json!(names(&api["locations"]))
+    );
+    assert_eq!(
+        catalog["chosen"],
+        serde_json::json!(["cx22", "debian-12", "fsn1"]),
+        "{report}"
+    );
+    assert_eq!(catalog["name"], "web-", "{report}");
+    // A bad name is refused in the form, with the API's words.
+    for (step, code) in [
+        ("invalidName", "invalid_name"),
+        ("badPrefix", "bad_prefix"),
+        ("exists", "exists"),
+    ] {
+        let error = report[step]["error"].as_str().unwrap_or("");
+        assert!(error.contains(code), "{step}: {report}");
+        assert_eq!(report[step]["invalid"], "true", "{step}: {report}");
+    }
+    assert!(
+        report["badPrefix"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("must begin with `web-`"),
+        "{report}"
+    );
+    assert!(
+        report["created"].as_str().unwrap().contains("done"),
+        "{report}"
+    );
+    // One create queued, with what was picked; the server exists so.
+    let creates: Vec<String> = {
+        let db = env.db();
+        let mut stmt = db
+            .prepare("SELECT arg FROM commands WHERE cmd = 'create'")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    for word in ["web-new1", "cpx21", "ubuntu-24.04", "hel1"] {
+        assert!(creates[0].contains(word), "{creates:?}");
+    }
+    let made = sim.api("GET", "/servers?name=web-new1", None).json();
+    assert_eq!(made["servers"][0]["server_type"]["name"], "cpx21", "{made}");
+    assert_eq!(
+        made["servers"][0]["image"]["name"], "ubuntu-24.04",
+        "{made}"
+    );
+    assert_eq!(
+        made["servers"][0]["datacenter"]["location"]["name"], "hel1",
+        "{made}"
+    );
+
+    // Delete: the confirm button waits for the exact name.
+    let delete = &report["delete"];
+    assert_eq!(delete["shown"], "srv-00002", "{report}");
+    for step in ["empty", "part", "more", "upper", "spaced"] {
+        assert_eq!(delete[step], true, "disabled when {step}: {report}");
+    }
+    assert_eq!(delete["stillOpen"], true, "{report}");
+    assert_eq!(delete["exact"], false, "{report}");
+    assert_eq!(delete["closed"], true, "{report}");
+    assert!(
+        delete["notice"].as_str().unwrap().contains("deleted"),
+        "{report}"
+    );
+    let kills: i64 = env.value(
+        "SELECT count(*) FROM commands WHERE cmd = 'kill' AND arg = 'srv-00002' AND state = 'done'",
+    );
+    assert_eq!(kills, 1);
+    let gone = sim.api("GET", "/servers?name=srv-00002", None).json();
+    assert_eq!(gone["servers"], serde_json::json!([]), "{gone}");
+
+    // Adopt and release: buttons by the managed label, and the label itself.
+    assert_eq!(report["beforeAdopt"]["managed"], "no", "{report}");
+    assert_eq!(report["beforeAdopt"]["actions"], serde_json::json!([]));
+    assert_eq!(
+        report["beforeAdopt"]["manage"],
+        serde_json::json!(["adopt"])
+    );
+    assert_eq!(
+        report["afterAdopt"]["manage"],
+        serde_json::json!(["release", "delete"]),
+        "{report}"
+    );
+    assert!(
+        report["afterAdopt"]["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("reboot")),
+        "{report}"
+    );
+    assert_eq!(sim_labels(&sim, "foreign")["managed"], "1");
+    assert_eq!(report["afterRelease"]["managed"], "no", "{report}");
+    assert_eq!(report["afterRelease"]["actions"], serde_json::json!([]));
+    assert_eq!(
+        report["afterRelease"]["manage"],
+        serde_json::json!(["adopt"])
+    );
+    assert!(sim_labels(&sim, "srv-00001").get("managed").is_none());
+    assert!(!serve.log().contains(&keys.admin));
+}

@@ -22,9 +22,11 @@ async function look(page) {
     await page.waitForSelector('#health:not([hidden])', { timeout: 5_000 });
     return page.evaluate(() => {
         const buttons = {};
+        const manage = {};
         const status = {};
         for (const row of document.querySelectorAll('#servers tbody tr')) {
             buttons[row.dataset.server] = Array.from(row.querySelectorAll('td.actions button'), (b) => b.dataset.verb);
+            manage[row.dataset.server] = Array.from(row.querySelectorAll('td.manage button'), (b) => b.dataset.verb);
             status[row.dataset.server] = row.cells[1].textContent;
         }
         const text = (id) => document.getElementById(id).textContent;
@@ -36,6 +38,9 @@ async function look(page) {
             queue: text('h-queue'),
             key: text('h-key'),
             buttons,
+            manage,
+            // The create form is an admin's.
+            create: !document.querySelector('#create').hidden,
             status,
         };
     });
