@@ -403,5 +403,10 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
         serde_json::json!(["adopt"])
     );
     assert!(sim_labels(&sim, "srv-00001").get("managed").is_none());
+    assert!(
+        report["narrow"]["scrollWidth"].as_i64().unwrap() <= 390,
+        "{report}"
+    );
+    assert_eq!(report["narrow"]["inside"], true, "{report}");
     assert!(!serve.log().contains(&keys.admin));
 }

@@ -445,6 +445,13 @@ function duration(secs) {
     return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
+/** "Nov 30, 11:42:12": the year is this one's, as a rule. */
+function shortTime(at) {
+    return new Date(at * 1000).toLocaleString([], {
+        month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+    });
+}
+
 /** What a session is doing, or why it ended. */
 function sessionState(s) {
     if (s.ended_at) return `ended: ${s.end_reason || 'no reason recorded'}`;
@@ -482,7 +489,7 @@ async function loadSessions() {
         cell(row, s.link_id ? `link ${s.link_id}${s.created_by ? ` (${s.created_by})` : ''}` : s.created_by || '\u2013');
         cell(row, s.remote || '\u2013').className = 'remote';
         cell(row, s.user_agent || '\u2013');
-        cell(row, s.started_at ? new Date(s.started_at * 1000).toLocaleString() : '\u2013').className = 'started';
+        cell(row, s.started_at ? shortTime(s.started_at) : '\u2013').className = 'started';
         const from = s.connected_at ?? s.started_at;
         cell(row, from ? duration((s.ended_at ?? now) - from) : '\u2013').className = 'duration';
         cell(row, `${s.bytes_to_client} / ${s.bytes_from_client} bytes`);

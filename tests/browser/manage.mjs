@@ -145,6 +145,15 @@ try {
     result.step = 'adopt';
     await label(page);
     delete result.step;
+    // A phone: the open form, the servers and the sessions fit its width.
+    await page.setViewportSize({ width: 390, height: 844 });
+    result.narrow = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        inside: Array.from(document.querySelectorAll('main button, main select, main input'))
+            .filter((e) => e.offsetParent !== null)
+            .every((e) => e.getBoundingClientRect().right <= 390),
+    }));
+    await page.setViewportSize({ width: 1280, height: 800 });
     if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
     if (result.errors.length) throw new Error(`page errors: ${result.errors.join('; ')}`);
     result.ok = true;
