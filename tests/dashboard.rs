@@ -112,6 +112,30 @@ fn an_unreachable_hetzner_is_a_json_error_in_words() {
     );
     // Behavioural bound: a person is waiting, hcc does not retry for long.
     assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    // The create form says it in words and cannot be sent.
+    if crate::browser::browser_ready() {
+        let url = format!("http://{}", serve.addr);
+        let report = crate::browser::node(
+            "manage.mjs",
+            &["--url", &url, "--key", &keys.admin, "--catalog-down", "1"],
+            || {
+                format!(
+                    "the create form without Hetzner (serve log: {})",
+                    serve.log()
+                )
+            },
+        );
+        let error = report["catalogError"].as_str().unwrap_or("");
+        assert!(
+            error.starts_with(
+                "The catalog could not be loaded: cannot load the catalog from Hetzner: "
+            ),
+            "{report}"
+        );
+        assert!(error.contains("hetzner_unavailable, HTTP 503"), "{report}");
+        assert_eq!(report["retry"], true, "{report}");
+        assert_eq!(report["submitDisabled"], true, "{report}");
+    }
     // Adopt and release need Hetzner too, and say so the same way.
     let adopt = serve.post("/api/v1/servers/srv-00001/adopt", &keys.admin);
     assert_eq!(adopt.status, 503, "{}", adopt.body);

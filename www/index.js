@@ -644,7 +644,7 @@ async function loadCatalog() {
         name.placeholder = body.prefix ? `${body.prefix}web1` : 'web1';
         if (!name.value && body.prefix) name.value = body.prefix;
         $('catalog-note').textContent = (body.prefix ? `New names begin with \u201c${body.prefix}\u201d. ` : '')
-            + `Types, images and locations from Hetzner, as of ${ago(body.fetched_at)}.`;
+            + `Types, images and locations from Hetzner, fetched ${ago(body.fetched_at)}.`;
         $('create-submit').disabled = false;
         $('create').dataset.catalog = 'loaded';
     } catch (err) {

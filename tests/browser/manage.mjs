@@ -10,6 +10,8 @@
 //   node tests/browser/manage.mjs --url http://127.0.0.1:PORT --key ADMIN_KEY
 //        --create NAME --type T --image I --location L
 //        --delete NAME --adopt NAME --release NAME [--screenshot PATH] [--chromium PATH]
+//   node tests/browser/manage.mjs --url ... --key ADMIN_KEY --catalog-down 1
+//        (only the create form's answer to a catalog hcc cannot load)
 import { chromium } from 'playwright-core';
 
 const args = {};
@@ -120,22 +122,16 @@ async function label(page) {
     result.releaseLast = await page.textContent(`${row(args.release)} td.last`);
 }
 
-const browser = await chromium.launch({
-    executablePath: args.chromium || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    // The form's own errors are answers the page shows, not page errors.
-    page.on('console', (m) => {
-        if (m.type() === 'error' && !/40[039]/.test(m.text())) result.errors.push(m.text());
-    });
-    page.on('pageerror', (e) => result.errors.push(String(e)));
-    page.on('dialog', (d) => { result.asked = d.message(); d.accept(); });
-    await page.goto(`${args.url}/#key=${encodeURIComponent(args.key)}`, { timeout: 10_000 });
-    await page.waitForSelector('#servers:not([hidden])', { timeout: 5_000 });
+/** Hetzner unreachable: the form says so in words, and cannot submit. */
+async function catalogDown(page) {
+    await page.click('#create summary');
+    await page.waitForSelector('#create[data-catalog="failed"]', { timeout: 30_000 });
+    result.catalogError = await page.textContent('#create-error');
+    result.retry = await page.isVisible('#catalog-retry');
+    result.submitDisabled = await page.$eval('#create-submit', (b) => b.disabled);
+}
+
+async function everything(page) {
     await page.waitForSelector('#sessions-section:not([hidden])', { timeout: 5_000 });
     result.sessions = await sessions(page);
     result.step = 'create';
@@ -154,6 +150,29 @@ try {
             .every((e) => e.getBoundingClientRect().right <= 390),
     }));
     await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+const browser = await chromium.launch({
+    executablePath: args.chromium || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    // The form's own errors are answers the page shows, not page errors.
+    page.on('console', (m) => {
+        if (m.type() === 'error' && !/40[039]|503/.test(m.text())) result.errors.push(m.text());
+    });
+    page.on('pageerror', (e) => result.errors.push(String(e)));
+    page.on('dialog', (d) => { result.asked = d.message(); d.accept(); });
+    await page.goto(`${args.url}/#key=${encodeURIComponent(args.key)}`, { timeout: 10_000 });
+    await page.waitForSelector('#servers:not([hidden])', { timeout: 5_000 });
+    if (args['catalog-down']) {
+        await catalogDown(page);
+    } else {
+        await everything(page);
+    }
     if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
     if (result.errors.length) throw new Error(`page errors: ${result.errors.join('; ')}`);
     result.ok = true;
