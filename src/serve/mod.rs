@@ -179,9 +179,7 @@ impl Ctx {
             issued_at,
         })
     }
-}
 
-impl Ctx {
     /// This thread's Hetzner client, for requests a person waits on.
     pub fn hetzner(&mut self) -> Result<&mut Cloud, ApiError> {
         if self.cloud.is_none() {
