@@ -22,7 +22,50 @@ pub struct Claimed {
     pub suspended: bool,
 }
 
+/// What a page's session knows of its latest connection: what a page
+/// that could not connect tells its user (`POST /c/status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageStatus {
+    pub server: String,
+    /// The page may still fetch fresh credentials.
+    pub live: bool,
+    /// The server's console access is suspended.
+    pub suspended: bool,
+    /// The server's status as hcc last saw it (`off`, `running`, ...).
+    pub server_status: Option<String>,
+    /// Why the page's newest connection ended, when it did.
+    pub last_end: Option<String>,
+}
+
 impl Store {
+    /// The status of the page session with this hash at `at`; `None` for
+    /// an unknown session. The page's newest connection is the newest row
+    /// of its link (a brokered reconnect gets a row of its own).
+    pub fn page_status(&self, session_hash: &str, at: i64) -> Result<Option<PageStatus>, Error> {
+        self.conn
+            .query_row(
+                "SELECT p.server, p.expires_at > ?2,
+                   EXISTS (SELECT 1 FROM suspended s WHERE s.server = p.server),
+                   (SELECT status FROM servers v WHERE v.name = p.server),
+                   (SELECT coalesce(n.end_reason, n.stop_requested) FROM console_sessions n
+                     WHERE n.id = p.id OR (n.link_id = p.link_id AND n.id > p.id)
+                     ORDER BY n.id DESC LIMIT 1)
+                 FROM console_sessions p WHERE p.session_hash = ?1",
+                params![session_hash, at],
+                |r| {
+                    Ok(PageStatus {
+                        server: r.get(0)?,
+                        live: r.get(1)?,
+                        suspended: r.get(2)?,
+                        server_status: r.get(3)?,
+                        last_end: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("read a console session"))
+    }
+
     /// Makes session `id` a brokered one, waiting for the websocket with
     /// this ticket until `ticket_expires_at`.
     pub fn issue_ticket(
