@@ -598,6 +598,67 @@ mod tests {
     }
 
     #[test]
+    fn console_hosts_bound_where_a_console_may_be() {
+        let url = "wss://web-console.hetzner.cloud/?server_id=1&token=x";
+        assert!(console_host_allowed("", url));
+        assert!(console_host_allowed("wss://web-console.hetzner.cloud", url));
+        assert!(console_host_allowed(
+            "ws://127.0.0.1:1 wss://WEB-console.hetzner.cloud:443",
+            url
+        ));
+        assert!(!console_host_allowed("wss://other.example", url));
+        assert!(!console_host_allowed(
+            "wss://web-console.hetzner.cloud",
+            "ws://web-console.hetzner.cloud/"
+        ));
+    }
+
+    #[test]
+    fn a_failed_page_learns_why_in_words() {
+        let status = |last: Option<&str>, server: Option<&str>| PageStatus {
+            server: "web1".into(),
+            live: true,
+            suspended: false,
+            server_status: server.map(str::to_string),
+            last_end: last.map(str::to_string),
+        };
+        let reason = |s: PageStatus| explain(&s).1;
+        assert_eq!(reason(status(None, Some("off"))), "server_off");
+        assert_eq!(
+            reason(status(Some("error: no console from Hetzner: 503"), None)),
+            "hetzner_unreachable"
+        );
+        assert_eq!(
+            reason(status(
+                Some("error: the console host wss://x is not in console_hosts"),
+                Some("running")
+            )),
+            "console_host_not_allowed"
+        );
+        assert_eq!(
+            reason(status(Some("error: connection refused"), Some("running"))),
+            "console_refused"
+        );
+        assert_eq!(reason(status(Some("revoked"), None)), "session_expired");
+        assert_eq!(
+            explain(&PageStatus {
+                live: false,
+                ..status(None, None)
+            })
+            .0,
+            "ended"
+        );
+        assert_eq!(reason(status(None, Some("running"))), "unknown");
+        // Never where the console is.
+        let (_, _, words) = explain(&status(
+            Some("error: the console host wss://x is not in console_hosts"),
+            None,
+        ));
+        assert!(!words.contains("wss://x"), "{words}");
+        assert!(refresh_limit(28_800) >= 28_800 / RETRY_CAP_SECS);
+    }
+
+    #[test]
     fn page_data_cannot_close_its_script_element() {
         let safe = script_safe(r#"{"password":"</script><script>alert(1)//"}"#);
         assert!(!safe.contains('<') && !safe.contains('>'));

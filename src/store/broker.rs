@@ -245,3 +245,41 @@ impl Store {
             .map_err(self.err("record a console session's end"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pages_status_is_its_newest_connection_and_its_servers_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        store
+            .add_console_link("l1", ("web1", 7), "billing", 100, 400)
+            .unwrap();
+        let link = store.consume_console_link("l1", 100, "x").unwrap().unwrap();
+        let id = store
+            .add_console_session("s1", &link, "127.0.0.1", 100, 1000)
+            .unwrap();
+        assert_eq!(store.page_status("nope", 110).unwrap(), None);
+        let status = store.page_status("s1", 110).unwrap().unwrap();
+        assert!(status.live && !status.suspended);
+        assert_eq!((status.last_end, status.server_status), (None, None));
+        // Connected and ended; a reconnect's row of its own failed later.
+        store.reissue_ticket(id, "r0", "t1", 130, 110).unwrap();
+        store.claim_ticket("t1", 111, "ua").unwrap().unwrap();
+        store.end_session(id, 120, "client closed", 1, 1).unwrap();
+        let next = store
+            .reissue_ticket(id, "r1", "t2", 150, 121)
+            .unwrap()
+            .unwrap();
+        assert_ne!(next, id);
+        store.claim_ticket("t2", 122, "ua").unwrap().unwrap();
+        store
+            .end_session(next, 123, "error: refused", 0, 0)
+            .unwrap();
+        let status = store.page_status("s1", 124).unwrap().unwrap();
+        assert_eq!(status.last_end.as_deref(), Some("error: refused"));
+        assert!(!store.page_status("s1", 1000).unwrap().unwrap().live);
+    }
+}
