@@ -64,6 +64,11 @@ function begin() {
         stopCountdown();
         viewer.disconnect();
     });
+    // Back from the browser's page cache, this page is over: load it again
+    // (a GET of the link, which resumes the session).
+    window.addEventListener('pageshow', (event) => {
+        if (event.persisted) window.location.reload();
+    });
     // Leaving (or reloading) a working console asks first.
     window.addEventListener('beforeunload', (event) => {
         if (!connected) return;

@@ -221,17 +221,30 @@ fn landing_page() -> Reply {
 /// reads the detail in the log; the customer learns that trying again later
 /// may help (the link is kept for that).
 fn for_customer(err: ApiError) -> ApiError {
+    explained(
+        err,
+        " Please try again in a moment; this link stays valid until it expires.",
+    )
+}
+
+/// The same for a console page's own requests (refresh, status): the page
+/// tries again by itself, and says when.
+fn for_page(err: ApiError) -> ApiError {
+    explained(err, "")
+}
+
+fn explained(err: ApiError, then: &str) -> ApiError {
     if err.status < 500 || matches!(err.code, "novnc_missing" | "console_host_not_allowed") {
         return err;
     }
     super::log(&format!("console: {} ({})", err.message, err.code));
-    let message = if is_hetzner_trouble(err.code) {
-        "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console. Please try again in a moment."
+    let cause = if is_hetzner_trouble(err.code) {
+        "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console."
     } else {
-        "The console is not available right now. Please try again in a moment."
+        "The console is not available right now."
     };
     ApiError {
-        message: message.into(),
+        message: format!("{cause}{then}"),
         ..err
     }
 }
@@ -367,7 +380,7 @@ fn broker_page(
 pub fn refresh(ctx: &mut Ctx, req: &Incoming) -> Reply {
     match refresh_json(ctx, req) {
         Ok(reply) => reply,
-        Err(err) => for_customer(err).to_json(),
+        Err(err) => for_page(err).to_json(),
     }
 }
 
@@ -456,7 +469,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 pub fn status(ctx: &mut Ctx, req: &Incoming) -> Reply {
     match status_json(ctx, req) {
         Ok(reply) => reply,
-        Err(err) => for_customer(err).to_json(),
+        Err(err) => for_page(err).to_json(),
     }
 }
 
