@@ -519,7 +519,7 @@ fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
         "--expect-colour",
         SIM_BANNER,
         "--hold-until",
-        "failed",
+        "ended",
         "--expect-text",
         "session has ended",
     ]);

@@ -11,6 +11,7 @@ mod budget;
 mod cloud;
 mod config;
 mod console_attacks;
+mod console_page;
 mod create;
 mod dashboard;
 mod demo;

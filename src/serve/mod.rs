@@ -450,6 +450,12 @@ fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
             _ => method_not_allowed("POST"),
         };
     }
+    if path == "/c/status" {
+        return match req.method.as_str() {
+            "POST" => links::status(ctx, req),
+            _ => method_not_allowed("POST"),
+        };
+    }
     if let Some(token) = path.strip_prefix("/c/") {
         // Only a POST opens a link: mail scanners and link previews GET
         // or HEAD it first.

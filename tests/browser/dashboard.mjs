@@ -124,7 +124,7 @@ try {
         const opened = context.waitForEvent('page', { timeout: 10_000 });
         await page.click(`${row} button:has-text("Console")`);
         const consoleTab = await opened;
-        await consoleTab.waitForFunction(() => document.title === 'connected', null, { timeout: 10_000 });
+        await consoleTab.waitForFunction(() => document.body.dataset.state === 'connected', null, { timeout: 10_000 });
         result.console = await consoleTab.textContent('#status');
         result.opener = await consoleTab.evaluate(() => window.opener === null ? 'null' : 'set');
         // The live sessions: the one given is listed; Revoke asks it to stop;
