@@ -11,6 +11,7 @@ mod budget;
 mod cloud;
 mod config;
 mod console_attacks;
+mod console_power;
 mod create;
 mod demo;
 mod deploy;
