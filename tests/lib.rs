@@ -7,6 +7,7 @@ mod test;
 mod assets;
 mod broker;
 mod browser;
+mod browser_input;
 mod budget;
 mod cloud;
 mod config;
