@@ -209,6 +209,23 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
         TYPED.chars().filter(|c| shifted(*c)).count(),
         "{events:#?}"
     );
+
+    // (Last: it sends Ctrl-Alt-Del.) The old URL form without a password: the prompt (over the screen,
+    // like the other panels) takes it.
+    let old = format!("http://{}/l.html?{}", serve.addr, vnc.ws_url());
+    let report = node(
+        "console.mjs",
+        &[
+            "--url",
+            &old,
+            "--password",
+            vnc.password(),
+            "--expect-colour",
+            crate::vnc::ROOT_COLOUR,
+        ],
+        || "l.html's password prompt".into(),
+    );
+    assert_eq!(report["state"], "connected", "{report}");
 }
 
 #[test]

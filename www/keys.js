@@ -144,7 +144,8 @@ export class Keys {
         // A key typed on the real keyboard while a toggle is on: noVNC
         // sends it in this same event, then the toggles let go.
         document.addEventListener('keyup', (e) => {
-            if (!this.held.size || ['Control', 'Alt', 'Meta', 'Shift', 'OS'].includes(e.key)) return;
+            if (!this.held.size || e.target?.tagName !== 'CANVAS') return;
+            if (['Control', 'Alt', 'Meta', 'Shift', 'OS'].includes(e.key)) return;
             setTimeout(() => this.releaseAll(), 0);
         }, true);
         this.wireTypeText();
