@@ -86,6 +86,23 @@ fn shifted(ch: char) -> bool {
     ch.is_ascii_uppercase() || "~!@#$%^&*()_+{}|:\"<>?".contains(ch)
 }
 
+/// The key of a character of [`TYPED`] on a US keyboard (a DOM `code`).
+fn us_code(ch: char) -> String {
+    match ch {
+        'a'..='z' | 'A'..='Z' => format!("Key{}", ch.to_ascii_uppercase()),
+        '0'..='9' => format!("Digit{ch}"),
+        '!' => "Digit1".into(),
+        '@' => "Digit2".into(),
+        '#' => "Digit3".into(),
+        '-' | '_' => "Minus".into(),
+        '"' => "Quote".into(),
+        '~' => "Backquote".into(),
+        ' ' => "Space".into(),
+        '\n' => "Enter".into(),
+        _ => panic!("no US key for {ch:?} in this test"),
+    }
+}
+
 fn new_link(serve: &Serve, key: &str) -> String {
     let made = serve.post("/api/v1/servers/srv-00001/console-link", key);
     assert_eq!(made.status, 201, "{}", made.body);
@@ -209,6 +226,23 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
         TYPED.chars().filter(|c| shifted(*c)).count(),
         "{events:#?}"
     );
+
+    // The page itself pressed Shift around exactly the characters that
+    // need it, with each key's place on a US keyboard (what a server
+    // taking scancodes, as Hetzner's QEMU does, acts on).
+    let mut want = Vec::new();
+    for ch in TYPED.chars() {
+        let keysym = if ch == '\n' { 0xff0d } else { ch as u32 };
+        let key = |down| serde_json::json!([keysym, us_code(ch), down]);
+        if shifted(ch) {
+            want.push(serde_json::json!([0xffe1, "ShiftLeft", true]));
+        }
+        want.extend([key(true), key(false)]);
+        if shifted(ch) {
+            want.push(serde_json::json!([0xffe1, "ShiftLeft", false]));
+        }
+    }
+    assert_eq!(report["sent"], Value::Array(want), "{report}");
 
     // (Last: it sends Ctrl-Alt-Del.) The old URL form without a password: the prompt (over the screen,
     // like the other panels) takes it.

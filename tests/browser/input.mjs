@@ -19,7 +19,8 @@
 //   (shown pressed) and `c` typed on the keyboard (the toggle lets go).
 // --type TEXT: types TEXT (`\n` is a newline) through the Type text panel
 //   and waits until every character was sent; the panel warns above 300
-//   characters.
+//   characters. The report's "sent" lists the key events the page handed
+//   noVNC for it, [keysym, code, down].
 // --touch URL: opens URL (another link) as a touch device: the Keyboard
 //   button shows, takes the focus to the on-screen keyboard's field, and
 //   "ok" typed there goes to the server.
@@ -127,11 +128,23 @@ async function type(page) {
     check(await page.getAttribute('#type-note', 'class') === 'note warning', 'no warning above 300 characters');
     await page.fill('#type-text', text);
     check(!(await page.getAttribute('#type-note', 'class')).includes('warning'), 'a warning for a short text');
+    // What the page hands noVNC, as [keysym, code, down]: the X server
+    // makes up a missing Shift itself, so its log alone cannot tell.
+    await page.evaluate(() => {
+        const rfb = window.rfb;
+        const send = rfb.sendKey.bind(rfb);
+        window.sentKeys = [];
+        rfb.sendKey = (keysym, code, down) => {
+            window.sentKeys.push([keysym, code, down]);
+            send(keysym, code, down);
+        };
+    });
     await page.click('#type-send');
     await page.waitForFunction((n) => document.querySelector('#type').dataset.typed === String(n),
         Array.from(text).length, { timeout: 10_000 });
     check(await page.inputValue('#type-text') === '', 'the typed text stayed in the page');
     result.typeNote = await page.textContent('#type-note');
+    result.sent = await page.evaluate(() => window.sentKeys);
     result.checks.push('type');
 }
 
