@@ -111,6 +111,13 @@ async function queue(server, verb) {
     note(`Asking for the ${label.doing} of ${server}...`, 'queued');
     try {
         const answer = await ask({ verb });
+        if (answer.status === 409 && answer.body?.command) {
+            // One is under way already (another tab, a second click):
+            // follow that one.
+            const running = answer.body.command;
+            await follow(server, LABELS[running.cmd] || label, running);
+            return;
+        }
         if (answer.status !== 202 || !answer.body?.command) {
             const why = answer.body?.error?.message || `HTTP ${answer.status}`;
             note(`The ${label.doing} of ${server} was refused: ${why}`, 'failed');

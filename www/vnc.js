@@ -262,7 +262,7 @@ function saveScale(on) {
  * its button again, closes it. `done()` runs when a panel closes (the
  * screen takes the keyboard back). A panel's first field takes the focus.
  */
-export function wirePanels(done = () => {}) {
+function wirePanels(done = () => {}) {
     const buttons = [...document.querySelectorAll('.tools button[aria-controls]')];
     const close = (button) => {
         const panel = $(button.getAttribute('aria-controls'));
@@ -284,7 +284,7 @@ export function wirePanels(done = () => {}) {
             for (const other of buttons) close(other);
             panel.hidden = false;
             button.setAttribute('aria-expanded', 'true');
-            panel.querySelector('textarea, input, button:not(:disabled)')?.focus();
+            panel.querySelector('textarea, input, button:not(:disabled):not([hidden])')?.focus();
         });
         panel.addEventListener('keydown', (e) => {
             if (e.key === 'Escape') {
