@@ -5,7 +5,8 @@
 //! client. The threads share the settings, the rendered server list
 //! (listing.rs) and the count of requests under way per client (client.rs).
 //! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` (GET: a page that opens it
-//! with a POST) and `/c/refresh` (links.rs),
+//! with a POST) and `/c/refresh` (links.rs), `/c/power` (power.rs: the
+//! console page's power buttons),
 //! `/ws/TICKET` (broker.rs: brokered console sessions, websockets),
 //! everything else is an embedded file (pages.rs). One log line per request
 //! on stderr: no query string, no link token, no key.
@@ -20,6 +21,7 @@ mod links;
 mod listing;
 mod metrics;
 mod pages;
+mod power;
 mod reply;
 mod sessions;
 
@@ -443,6 +445,12 @@ fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
     }
     if path == metrics::PATH {
         return metrics::handle(ctx, req);
+    }
+    if path == "/c/power" {
+        return match req.method.as_str() {
+            "POST" => power::handle(ctx, req),
+            _ => method_not_allowed("POST"),
+        };
     }
     if path == "/c/refresh" {
         return match req.method.as_str() {
