@@ -292,6 +292,7 @@ fn a_browser_shows_power_buttons_only_to_a_link_whose_key_may_act() {
     assert_eq!(report["question"], "Reboot srv-00001?", "{report}");
     let states = report["powerStates"].as_array().unwrap();
     assert_eq!(states.last().unwrap(), "done", "{report}");
+    assert_eq!(report["powerAfterReload"], true, "{report}");
     let queued: Vec<(String, String, String)> = {
         let db = env.db();
         let mut stmt = db

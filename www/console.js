@@ -18,6 +18,7 @@
 // the page asks hcc why (status URL), since a browser learns nothing of
 // why a websocket closed.
 import { Viewer, describeEnd, setStatus } from './vnc.js';
+import { forget, recalled, remember } from './session.js';
 
 /** Credentials older than this (seconds) are refreshed before use. */
 const MAX_AGE = 60;
@@ -34,9 +35,6 @@ const MARGIN = 250;
 
 const ENDED = 'This console session has ended; open a new console from your control panel.';
 const OPENED = 'This console link was already opened, in another tab or browser: a link opens the console once. Open a new console from your control panel.';
-
-/** Where this tab keeps the session token of the link it opened. */
-const KEY = `hcc-console:${window.location.pathname}`;
 
 const data = readData();
 let session = null;
@@ -77,7 +75,7 @@ function begin() {
     });
     if (data.session) {
         session = data.session;
-        remember();
+        remember(session);
         // A reload is then a GET of the link, which resumes this session,
         // not a POST that finds the link used.
         window.history.replaceState(null, '', window.location.href);
@@ -104,32 +102,6 @@ function readData() {
         return usable ? value : null;
     } catch {
         return null;
-    }
-}
-
-/** Keeps the session token for a reload of this tab (never in a URL). */
-function remember() {
-    try {
-        sessionStorage.setItem(KEY, JSON.stringify({ session }));
-    } catch {
-        // Storage off: a reload then says the link was opened.
-    }
-}
-
-function recalled() {
-    try {
-        const value = JSON.parse(sessionStorage.getItem(KEY) || 'null');
-        return typeof value?.session === 'string' ? value.session : null;
-    } catch {
-        return null;
-    }
-}
-
-function forget() {
-    try {
-        sessionStorage.removeItem(KEY);
-    } catch {
-        // Nothing kept.
     }
 }
 

@@ -1,7 +1,8 @@
 // The console page's power buttons: Reboot, Reset, Power on, shown when
 // the key that made the console link may queue them (scope `act` or
 // `admin`). The page holds no API key: it asks hcc with its console
-// session (the `session` of the page's #hcc-console data, in the body of
+// session (the `session` of the page's #hcc-console data, or the one this
+// tab kept for a reload: session.js; in the body of
 // a POST, never in a URL) at `power`, beside the page's `refresh`:
 //   {"session"}                 -> {server, status, verbs: [...]}
 //   {"session", "verb"}         -> 202 {command}, queued like the
@@ -31,15 +32,22 @@ const LABELS = {
     },
 };
 
+import { recalled } from './session.js';
+
 const $ = (id) => document.getElementById(id);
 
+// The page's data carries the session on the page that opened the link;
+// a reloaded page (a GET of the opened link) has only what this tab kept.
 function readData() {
+    let value = null;
     try {
-        const value = JSON.parse($('hcc-console')?.textContent ?? 'null');
-        return value && typeof value.session === 'string' ? value : null;
+        value = JSON.parse($('hcc-console')?.textContent ?? 'null');
     } catch {
         return null;
     }
+    if (!value || typeof value !== 'object') return null;
+    const session = typeof value.session === 'string' ? value.session : recalled();
+    return session ? { ...value, session } : null;
 }
 
 const data = readData();

@@ -27,7 +27,8 @@
 // --power none: the page shows no Power button (the key may not).
 // --power reboot: the Power button shows; Reboot asks in a dialog naming
 //   the server, Cancel queues nothing, confirming queues it, and the panel
-//   follows it (report: powerStates, the note's states in order).
+//   follows it (report: powerStates, the note's states in order); after a
+//   reload of the page the Power button shows again (powerAfterReload).
 import { chromium } from 'playwright-core';
 
 const args = { viewport: '1280x600' };
@@ -56,8 +57,11 @@ function canvasBox() {
 async function connected(page, url) {
     page.on('pageerror', (e) => result.pageErrors.push(String(e)));
     await page.goto(url, { waitUntil: 'load', timeout: 10_000 });
-    await page.waitForFunction(() => document.title === 'connected' || document.title === 'failed', null, { timeout: 10_000 });
-    check(await page.title() === 'connected', `not connected: ${await page.textContent('#status')}`);
+    // The page's state (the console page's title names the server too).
+    await page.waitForFunction(() => ['connected', 'failed', 'ended'].includes(document.body?.dataset.state),
+        null, { timeout: 10_000 });
+    check(await page.evaluate(() => document.body.dataset.state) === 'connected',
+        `not connected: ${await page.textContent('#status')}`);
     // The first update drew something other than black.
     await page.waitForFunction(() => {
         const c = document.querySelector('#screen canvas');
@@ -196,6 +200,15 @@ async function power(page) {
         await page.waitForTimeout(100);
     }
     result.powerNote = await page.textContent('#power-note');
+    // A reload is a GET of the opened link: the page resumes the tab's
+    // session, and with it the power buttons.
+    page.on('dialog', (dialog) => dialog.accept());
+    await page.reload({ waitUntil: 'load' });
+    await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('/c/power')),
+        null, { timeout: 5_000 });
+    result.powerAfterReload = await page.waitForSelector('#power-toggle', { state: 'visible', timeout: 5_000 })
+        .then(() => true, () => false);
+    check(result.powerAfterReload, 'no Power button after a reload');
     result.checks.push('power');
 }
 
