@@ -322,7 +322,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "console_hosts",
         title: "Consoles l.html may reach",
-        hint: "websocket origins for the old l.html?wss://... form, e.g. wss://web-console.hetzner.cloud ; empty: any",
+        hint: "websocket origins consoles may be at (the old l.html?wss://... form and console links), e.g. wss://web-console.hetzner.cloud ; empty: any",
         default: Some(""),
         env: None,
         kind: Kind::Origins,

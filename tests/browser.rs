@@ -519,7 +519,7 @@ fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
         "--expect-colour",
         SIM_BANNER,
         "--hold-until",
-        "failed",
+        "ended",
         "--expect-text",
         "session has ended",
     ]);
@@ -722,7 +722,18 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
         serde_json::json!(["stop", "reboot", "reset", "force", "console", "suspend"]),
         "{admin}"
     );
-    assert_eq!(admin["narrow"]["buttons"], 12, "{admin}");
+    // Each server's Release and Delete besides the six above.
+    assert_eq!(
+        admin["look"]["manage"]["srv-off"],
+        serde_json::json!(["release", "delete"]),
+        "{admin}"
+    );
+    assert_eq!(admin["look"]["create"], true, "{admin}");
+    for other in [&read, &act, &console] {
+        assert_eq!(other["look"]["manage"]["srv-off"], none, "{other}");
+        assert_eq!(other["look"]["create"], false, "{other}");
+    }
+    assert_eq!(admin["narrow"]["buttons"], 16, "{admin}");
     assert_eq!(admin["narrow"]["buttonsInside"], true, "{admin}");
     assert!(
         admin["narrow"]["scrollWidth"].as_i64().unwrap() <= 390,

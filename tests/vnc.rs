@@ -164,6 +164,26 @@ impl VncServer {
         vec![self.xvnc.pgid(), self.xev.pgid(), self.websockify.pgid()]
     }
 
+    /// Stops websockify: the console goes away under its viewers (the
+    /// browser's or hcc's websocket drops) and refuses new ones.
+    pub fn stop_websockify(&mut self) {
+        self.websockify.stop();
+    }
+
+    /// Starts websockify again, on the same port.
+    pub fn restart_websockify(&mut self) {
+        let mut cmd = Command::new("websockify");
+        cmd.arg(format!("127.0.0.1:{}", self.ws_port))
+            .arg(format!("127.0.0.1:{}", self.rfb_port));
+        self.websockify =
+            Daemon::spawn("websockify", &cmd, &self.dir.path().join("websockify.log"));
+        assert!(
+            wait_listening(self.ws_port, Duration::from_secs(10)),
+            "websockify did not start again\n{}",
+            self.websockify.log()
+        );
+    }
+
     /// Every log, for assertion messages.
     pub fn logs(&self) -> String {
         [self.xvnc.log(), self.xev.log(), self.websockify.log()].join("\n")

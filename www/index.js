@@ -1,10 +1,13 @@
 // The dashboard: whether the system works (worker, last sync, rate budget,
 // queue, refreshed on its own), the servers hcc knows, buttons for the
 // power verbs, a console link and console suspension per server, and the
-// live console sessions with a button that revokes their server's consoles,
-// through the JSON API with an API key. A button shows only where it can
-// work: the power verbs by the server's state, every button by the key's
-// scope (which `/api/v1/status` names), so a read key sees no buttons.
+// live and recent console sessions with a button that revokes their
+// server's consoles, through the JSON API with an API key. An admin key
+// also gets the create form (its pick lists from `/api/v1/catalog`),
+// Delete with a typed-name confirmation, and Adopt / Release (the managed
+// label). A button shows only where it can work: the power verbs by the
+// server's state, every button by the key's scope (which `/api/v1/status`
+// names) and by whether hcc manages the server, so a read key sees none.
 // The key is kept in this tab's sessionStorage and sent only as a header.
 // A key may also come in the URL's fragment (`#key=...`, as `hcc demo`
 // prints it): browsers never send a fragment, and it is taken out of the
@@ -88,6 +91,14 @@ function showMessage(text) {
     const message = $('message');
     message.textContent = text;
     message.hidden = !text;
+    if (text) showNotice('');
+}
+
+/** Good news (a server deleted, adopted): beside the errors, not as one. */
+function showNotice(text) {
+    const notice = $('notice');
+    notice.textContent = text;
+    notice.hidden = !text;
 }
 
 /** An API error: a rejected key goes back to the key form. */
@@ -110,6 +121,8 @@ function showKeyForm() {
     $('servers').hidden = true;
     $('empty').hidden = true;
     $('sessions-section').hidden = true;
+    $('create').hidden = true;
+    $('notice').hidden = true;
     $('key').focus();
 }
 
@@ -205,6 +218,7 @@ async function loadServers() {
         $('reload').hidden = false;
         $('forget').hidden = false;
         $('search').hidden = false;
+        $('create').hidden = !allowed('admin');
         startStatus();
     } catch (err) {
         report(err);
@@ -237,6 +251,8 @@ function button(label, onClick) {
 
 function render(servers) {
     shownServers = JSON.stringify(servers);
+    // Only an admin has anything to manage: the others get no such column.
+    $('servers').classList.toggle('admin', allowed('admin'));
     const tbody = $('servers').querySelector('tbody');
     const rows = servers.map((server) => {
         const row = document.createElement('tr');
@@ -246,10 +262,22 @@ function render(servers) {
         status.className = `status-${String(server.status || 'unknown').replace(/[^a-z]/g, '')}`;
         cell(row, server.ip4 || '\u2013');
         cell(row, server.managed ? 'yes' : 'no');
+        // A server being created has no labels yet, but is hcc's own.
+        const creating = server.stage === 'new' && server.id == null;
+        const managed = server.managed || creating;
+        row.dataset.managed = managed ? 'yes' : 'no';
         const actions = cell(row, '');
         actions.className = 'actions';
+        const manage = cell(row, '');
+        manage.className = 'manage';
         const last = cell(row, '');
         last.className = 'last';
+        manageButtons(server, manage, managed, creating);
+        // hcc refuses every verb on a server it does not manage.
+        if (!managed) {
+            showLast(server.name, last);
+            return row;
+        }
         for (const [verb, label] of VERBS) {
             if (!allowed('act') || server.status !== WHEN[verb]) continue;
             const b = button(label, () => act(server.name, verb, label, b));
@@ -276,6 +304,23 @@ function render(servers) {
     $('servers').hidden = rows.length === 0;
     $('empty').hidden = rows.length !== 0;
     filter();
+}
+
+/** An admin's Adopt, or Release and Delete, in a row's Manage cell. */
+function manageButtons(server, td, managed, creating) {
+    if (!allowed('admin') || creating) return;
+    if (!managed) {
+        const adopt = button('Adopt', () => setManaged(server.name, true, adopt));
+        adopt.dataset.verb = 'adopt';
+        td.append(adopt);
+        return;
+    }
+    const release = button('Release', () => setManaged(server.name, false, release));
+    release.dataset.verb = 'release';
+    const del = button('Delete', () => askDelete(server.name, del));
+    del.dataset.verb = 'delete';
+    del.classList.add('hard');
+    td.append(release, del);
 }
 
 /** Hides the rows the search box does not match (name, status, IP). */
@@ -330,7 +375,8 @@ async function act(name, verb, label, b) {
         const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
         const command = body.command ?? body;
         setLast(name, `${label}: queued (command ${command.id})`);
-        await follow(name, label, command.id);
+        const state = await follow(command.id, (text) => setLast(name, `${label}: ${text}`));
+        if (verb === 'kill' && state === 'done') showNotice(`${name} was deleted.`);
     } catch (err) {
         setLast(name, `${label}: ${describe(err)}`);
         if (err instanceof ApiError && err.status === 401) report(err);
@@ -340,8 +386,11 @@ async function act(name, verb, label, b) {
     }
 }
 
-/** Polls a command until it is done or failed; then reloads the list. */
-async function follow(name, label, id) {
+/**
+ * Polls a command until it is done or failed, telling `show` each state;
+ * then reloads the list. Answers the last state.
+ */
+async function follow(id, show) {
     const until = Date.now() + POLL_FOR;
     while (Date.now() < until) {
         await new Promise((resolve) => setTimeout(resolve, POLL_EVERY));
@@ -350,18 +399,19 @@ async function follow(name, label, id) {
         const state = command.state ?? command.status;
         if (state === 'done') {
             const result = typeof command.result === 'string' ? command.result : '';
-            setLast(name, `${label}: done${result ? ` (${result})` : ''}`);
+            show(`done${result ? ` (${result})` : ''}`);
             await loadServers();
-            return;
+            return state;
         }
         if (state === 'failed') {
-            setLast(name, `${label}: failed: ${command.error ?? command.reason ?? 'no reason given'}`);
+            show(`failed: ${command.error ?? command.reason ?? 'no reason given'}`);
             await loadServers();
-            return;
+            return state;
         }
-        setLast(name, `${label}: ${state || 'waiting'} (command ${id})`);
+        show(`${state || 'waiting'} (command ${id})`);
     }
-    setLast(name, `${label}: still not finished after ${POLL_FOR / 60000} minutes (command ${id})`);
+    show(`still not finished after ${POLL_FOR / 60000} minutes (command ${id})`);
+    return 'waiting';
 }
 
 async function openConsole(name, b) {
@@ -384,7 +434,34 @@ async function openConsole(name, b) {
 /** Servers whose consoles are suspended, from the last sessions load. */
 let suspended = new Set();
 
-/** The live sessions (an admin key's view); hidden for other keys. */
+/** Console sessions listed: the live ones and the most recent others. */
+const SESSIONS = 20;
+
+/** "42 s", "3 min 5 s", "2 h 10 min". */
+function duration(secs) {
+    const s = Math.max(0, Math.round(secs));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** "Nov 30, 11:42:12": the year is this one's, as a rule. */
+function shortTime(at) {
+    return new Date(at * 1000).toLocaleString([], {
+        month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+    });
+}
+
+/** What a session is doing, or why it ended. */
+function sessionState(s) {
+    if (s.ended_at) return `ended: ${s.end_reason || 'no reason recorded'}`;
+    if (s.stop_requested) return `ending (${s.stop_requested})`;
+    if (s.live) return 'live';
+    // A direct session's connection goes past hcc; its page is open.
+    return s.mode === 'direct' ? 'open (direct)' : 'not connected yet';
+}
+
+/** The live and recent sessions (an admin key's view); hidden for other keys. */
 async function loadSessions() {
     if (!allowed('admin')) {
         $('sessions-section').hidden = true;
@@ -392,7 +469,7 @@ async function loadSessions() {
     }
     let body;
     try {
-        body = await api('GET', 'sessions?live=1');
+        body = await api('GET', `sessions?limit=${SESSIONS}`);
     } catch (err) {
         $('sessions-section').hidden = true;
         if (!(err instanceof ApiError && err.status === 403)) report(err);
@@ -401,23 +478,30 @@ async function loadSessions() {
     suspended = new Set((body.suspended || []).map((s) => s.server));
     showSuspensions();
     const sessions = Array.isArray(body.sessions) ? body.sessions : [];
+    const now = Date.now() / 1000;
     const rows = sessions.map((s) => {
         const row = document.createElement('tr');
         row.dataset.session = s.id;
         row.dataset.server = s.server;
+        row.dataset.ended = s.ended_at ? 'yes' : 'no';
         cell(row, s.server);
+        cell(row, s.mode || '\u2013').className = 'mode';
         cell(row, s.link_id ? `link ${s.link_id}${s.created_by ? ` (${s.created_by})` : ''}` : s.created_by || '\u2013');
-        cell(row, s.remote || '\u2013');
+        cell(row, s.remote || '\u2013').className = 'remote';
         cell(row, s.user_agent || '\u2013');
-        cell(row, s.connected_at ? new Date(s.connected_at * 1000).toLocaleString() : '\u2013');
+        cell(row, s.started_at ? shortTime(s.started_at) : '\u2013').className = 'started';
+        const from = s.connected_at ?? s.started_at;
+        cell(row, from ? duration((s.ended_at ?? now) - from) : '\u2013').className = 'duration';
         cell(row, `${s.bytes_to_client} / ${s.bytes_from_client} bytes`);
-        const state = cell(row, s.stop_requested ? `ending (${s.stop_requested})` : 'live');
-        state.className = 'state';
+        cell(row, sessionState(s)).className = 'state';
         const actions = cell(row, '');
         actions.className = 'actions';
-        const revokeButton = button('Revoke', () => revoke(s.server, revokeButton));
-        revokeButton.classList.add('hard');
-        actions.append(revokeButton);
+        // Revoking cuts what is still open; an ended session has nothing.
+        if (!s.ended_at) {
+            const revokeButton = button('Revoke', () => revoke(s.server, revokeButton));
+            revokeButton.classList.add('hard');
+            actions.append(revokeButton);
+        }
         return row;
     });
     $('sessions').querySelector('tbody').replaceChildren(...rows);
@@ -470,6 +554,185 @@ async function toggleSuspension(name, b) {
     }
 }
 
+/** Adopt (add the managed label) or release (remove it), at once. */
+async function setManaged(name, add, b) {
+    const label = add ? 'Adopt' : 'Release';
+    if (!add && !window.confirm(`Release ${name}? hcc stops acting on it (no power buttons, no consoles, no delete) until it is adopted again; the server itself is not touched.`)) {
+        return;
+    }
+    b.disabled = true;
+    busy += 1;
+    setLast(name, `${label}: asking Hetzner`);
+    try {
+        const body = await api('POST', `servers/${encodeURIComponent(name)}/${add ? 'adopt' : 'release'}`, {});
+        const did = add ? 'adopted: hcc manages it now' : 'released: hcc no longer manages it';
+        setLast(name, body.changed ? `${label}: ${did}` : `${label}: nothing to do (it was ${add ? 'managed' : 'not managed'} already)`);
+        await loadServers();
+    } catch (err) {
+        setLast(name, `${label}: ${describe(err)}`);
+        if (err instanceof ApiError && err.status === 401) report(err);
+    } finally {
+        b.disabled = false;
+        busy -= 1;
+    }
+}
+
+/** The server the delete dialog is about, and the row's Delete button. */
+let deleting = null;
+
+/** Delete asks for the server's name, typed: confirming is that exact name. */
+function askDelete(name, b) {
+    deleting = { name, button: b };
+    $('delete-name').textContent = name;
+    $('delete-typed').value = '';
+    $('delete-confirm').disabled = true;
+    $('delete-dialog').showModal();
+    $('delete-typed').focus();
+}
+
+function typedName() {
+    $('delete-confirm').disabled = !deleting || $('delete-typed').value !== deleting.name;
+}
+
+function confirmDelete(e) {
+    e.preventDefault();
+    if (!deleting || $('delete-typed').value !== deleting.name) return;
+    const { name, button: b } = deleting;
+    deleting = null;
+    $('delete-dialog').close();
+    act(name, 'kill', 'Delete', b);
+}
+
+/** The catalog as last loaded (for the image architectures), or null. */
+let catalog = null;
+let catalogLoading = false;
+
+function option(value, text) {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = text;
+    return o;
+}
+
+/** Fills the create form's pick lists from `/api/v1/catalog`. */
+async function loadCatalog() {
+    if (catalogLoading) return;
+    catalogLoading = true;
+    $('catalog-retry').hidden = true;
+    $('create-submit').disabled = true;
+    $('catalog-note').textContent = 'Loading the catalog\u2026';
+    try {
+        const body = await api('GET', 'catalog');
+        catalog = body;
+        const d = body.defaults || {};
+        const types = (body.server_types || []).filter((t) => !t.deprecated || t.name === d.server_type);
+        const price = (t) => {
+            const p = (t.prices || []).find((x) => x.location === d.location) || (t.prices || [])[0];
+            return p ? `, ${Number(p.monthly_gross).toFixed(2)} EUR/month` : '';
+        };
+        fill('create-type', types.map((t) => option(t.name,
+            `${t.name} \u2013 ${t.cores} cores, ${t.memory_gb} GB, ${t.disk_gb} GB disk${t.architecture ? `, ${t.architecture}` : ''}${price(t)}`)), d.server_type);
+        fill('create-image', (body.images || []).map((i) => {
+            const o = option(i.name, i.description && i.description !== i.name ? `${i.name} (${i.description})` : i.name);
+            o.dataset.arch = i.architecture || '';
+            return o;
+        }), d.image);
+        fill('create-location', (body.locations || []).map((l) => option(l.name,
+            `${l.name}${l.city ? ` (${l.city}${l.country ? `, ${l.country}` : ''})` : ''}`)), d.location);
+        fitImages();
+        const name = $('create-name');
+        name.placeholder = body.prefix ? `${body.prefix}web1` : 'web1';
+        if (!name.value && body.prefix) name.value = body.prefix;
+        $('catalog-note').textContent = (body.prefix ? `New names begin with \u201c${body.prefix}\u201d. ` : '')
+            + `Types, images and locations from Hetzner, fetched ${ago(body.fetched_at)}.`;
+        $('create-submit').disabled = false;
+        $('create').dataset.catalog = 'loaded';
+    } catch (err) {
+        catalog = null;
+        $('catalog-note').textContent = '';
+        createError(`The catalog could not be loaded: ${describe(err)}`);
+        $('catalog-retry').hidden = false;
+        $('create').dataset.catalog = 'failed';
+        if (err instanceof ApiError && err.status === 401) report(err);
+    } finally {
+        catalogLoading = false;
+    }
+}
+
+/** Puts options in a pick list and selects `chosen` when it is there. */
+function fill(id, options, chosen) {
+    const select = $(id);
+    select.replaceChildren(...options);
+    if (options.some((o) => o.value === chosen)) select.value = chosen;
+}
+
+/** Only images built for the chosen type's architecture can be picked. */
+function fitImages() {
+    const type = (catalog?.server_types || []).find((t) => t.name === $('create-type').value);
+    const arch = type?.architecture || '';
+    const select = $('create-image');
+    for (const o of select.options) o.disabled = Boolean(arch && o.dataset.arch && o.dataset.arch !== arch);
+    if (select.selectedOptions[0]?.disabled) {
+        const first = Array.from(select.options).find((o) => !o.disabled);
+        select.value = first ? first.value : '';
+    }
+}
+
+function createError(text) {
+    $('create-error').textContent = text;
+    $('create-error').hidden = !text;
+}
+
+function createProgress(text) {
+    $('create-progress').textContent = text;
+    $('create-progress').hidden = !text;
+}
+
+/** Queues a `create` and follows it until it is done or failed. */
+async function createServer(e) {
+    e.preventDefault();
+    const nameInput = $('create-name');
+    const name = nameInput.value.trim();
+    const choice = {
+        server_type: $('create-type').value,
+        image: $('create-image').value,
+        location: $('create-location').value,
+    };
+    createError('');
+    nameInput.removeAttribute('aria-invalid');
+    if (!name || name === catalog?.prefix) {
+        nameInput.setAttribute('aria-invalid', 'true');
+        createError('Name the new server.');
+        return;
+    }
+    if (!choice.server_type || !choice.image || !choice.location) {
+        createError('Pick a type, an image and a location.');
+        return;
+    }
+    const submit = $('create-submit');
+    submit.disabled = true;
+    busy += 1;
+    createProgress(`Create ${name}: sending`);
+    try {
+        const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/create`, choice);
+        const command = body.command ?? body;
+        $('create').dataset.command = command.id;
+        createProgress(`Create ${name}: queued (command ${command.id})`);
+        nameInput.value = catalog?.prefix || '';
+        const state = await follow(command.id, (text) => createProgress(`Create ${name}: ${text}`));
+        if (state === 'done') setLast(name, 'Create: done');
+    } catch (err) {
+        createProgress('');
+        // The name's mistakes are the name field's.
+        if (['invalid_name', 'bad_prefix', 'exists'].includes(err.code)) nameInput.setAttribute('aria-invalid', 'true');
+        createError(describe(err));
+        if (err instanceof ApiError && err.status === 401) report(err);
+    } finally {
+        submit.disabled = false;
+        busy -= 1;
+    }
+}
+
 $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const key = $('key').value.trim();
@@ -479,6 +742,21 @@ $('key-form').addEventListener('submit', (e) => {
     loadServers();
 });
 $('reload').addEventListener('click', loadServers);
+$('create').addEventListener('toggle', () => {
+    if ($('create').open && !catalog) loadCatalog();
+});
+$('catalog-retry').addEventListener('click', loadCatalog);
+$('create-type').addEventListener('change', fitImages);
+$('create-form').addEventListener('submit', createServer);
+$('delete-typed').addEventListener('input', typedName);
+$('delete-form').addEventListener('submit', confirmDelete);
+$('delete-cancel').addEventListener('click', () => {
+    deleting = null;
+    $('delete-dialog').close();
+});
+$('delete-dialog').addEventListener('close', () => {
+    deleting = null;
+});
 $('search').addEventListener('input', filter);
 $('forget').addEventListener('click', () => {
     sessionStorage.removeItem(KEY);
@@ -486,6 +764,9 @@ $('forget').addEventListener('click', () => {
     $('servers').querySelector('tbody').replaceChildren();
     $('sessions').querySelector('tbody').replaceChildren();
     $('sessions-section').hidden = true;
+    $('create').hidden = true;
+    $('create').open = false;
+    catalog = null;
     lastAction.clear();
     showMessage('');
     showKeyForm();

@@ -1,11 +1,20 @@
 // One noVNC connection with the console toolbar, shared by console.js and
 // l.js. The page provides #status, #screen and, where it has them, the
-// toolbar buttons (#cad, #scale, #fullscreen, #clipboard-toggle) and the
-// forms #clipboard and #password-form.
+// toolbar buttons (#cad, #scale, #fullscreen, the keys of keys.js, and a
+// button with `aria-controls` for each panel: #clipboard, #type, #keys)
+// and the forms #clipboard and #password-form.
+//
+// The screen is scaled to fit the window unless the user turned that off
+// (remembered in this browser); the VNC server's own size stands (no
+// remote resize). Panels open over the screen, never pushing it down.
 //
 // Imports are relative to this module, so the pages work wherever hcc is
 // mounted (the library is served at /novnc/core/...).
 import RFB from './novnc/core/rfb.js';
+import { Keys } from './keys.js';
+
+/** Where this browser remembers the scale choice ('1' on, '0' off). */
+const SCALE_KEY = 'hcc.console.scale';
 
 /** Every event noVNC's RFB dispatches (1.7). */
 export const RFB_EVENTS = [
@@ -52,8 +61,9 @@ export class Viewer {
         this.onConnect = onConnect;
         this.onEnd = onEnd;
         this.rfb = null;
-        this.scale = false;
+        this.scale = loadScale();
         this.desktopName = '';
+        this.keys = new Keys(() => this.rfb);
         this.wireToolbar();
     }
 
@@ -125,6 +135,7 @@ export class Viewer {
 
     finish(attempt, { clean, error = '' }) {
         this.setButtons(false);
+        this.keys.reset();
         this.hidePasswordForm();
         const duration = attempt.wasConnected ? performance.now() - attempt.connectedAt : 0;
         this.onEnd({
@@ -144,9 +155,11 @@ export class Viewer {
             this.rfb.focus();
         });
         const scale = $('scale');
+        scale?.setAttribute('aria-pressed', String(this.scale));
         scale?.addEventListener('click', () => {
             this.scale = !this.scale;
             scale.setAttribute('aria-pressed', String(this.scale));
+            saveScale(this.scale);
             if (this.rfb) {
                 this.rfb.scaleViewport = this.scale;
                 this.rfb.focus();
@@ -169,14 +182,9 @@ export class Viewer {
                 this.rfb?.focus();
             });
         }
-        const toggle = $('clipboard-toggle');
+        wirePanels(() => this.rfb?.focus());
         const panel = $('clipboard');
-        if (toggle && panel) {
-            toggle.addEventListener('click', () => {
-                panel.hidden = !panel.hidden;
-                toggle.setAttribute('aria-expanded', String(!panel.hidden));
-                if (!panel.hidden) $('clipboard-text').focus();
-            });
+        if (panel) {
             panel.addEventListener('submit', (e) => {
                 e.preventDefault();
                 if (!this.rfb) return;
@@ -198,10 +206,12 @@ export class Viewer {
     }
 
     setButtons(connected) {
-        for (const id of ['cad', 'clipboard-send']) {
+        const ids = ['cad', 'clipboard-send', 'type-send', 'key-ctrl', 'key-alt', 'key-super'];
+        for (const id of ids) {
             const button = $(id);
-            if (button) button.disabled = !connected;
+            if (button) button.disabled = !connected || (id === 'type-send' && this.keys.typing);
         }
+        for (const button of document.querySelectorAll('[data-key]')) button.disabled = !connected;
     }
 
     showRemoteClipboard(text) {
@@ -225,5 +235,62 @@ export class Viewer {
     hidePasswordForm() {
         const form = $('password-form');
         if (form) form.hidden = true;
+    }
+}
+
+/** The scale choice this browser remembers; scaled when there is none. */
+function loadScale() {
+    try {
+        return window.localStorage.getItem(SCALE_KEY) !== '0';
+    } catch {
+        // Storage may be off (a sandboxed frame): scaled, not remembered.
+        return true;
+    }
+}
+
+function saveScale(on) {
+    try {
+        window.localStorage.setItem(SCALE_KEY, on ? '1' : '0');
+    } catch {
+        // Not remembered; the choice holds for this page.
+    }
+}
+
+/**
+ * The panel buttons of the toolbar: each `button[aria-controls]` inside
+ * `.tools` opens its panel and closes the others; Escape in a panel, or
+ * its button again, closes it. `done()` runs when a panel closes (the
+ * screen takes the keyboard back). A panel's first field takes the focus.
+ */
+function wirePanels(done = () => {}) {
+    const buttons = [...document.querySelectorAll('.tools button[aria-controls]')];
+    const close = (button) => {
+        const panel = $(button.getAttribute('aria-controls'));
+        if (panel && !panel.hidden) {
+            panel.hidden = true;
+            button.setAttribute('aria-expanded', 'false');
+            return true;
+        }
+        return false;
+    };
+    for (const button of buttons) {
+        const panel = $(button.getAttribute('aria-controls'));
+        if (!panel) continue;
+        button.addEventListener('click', () => {
+            if (close(button)) {
+                done();
+                return;
+            }
+            for (const other of buttons) close(other);
+            panel.hidden = false;
+            button.setAttribute('aria-expanded', 'true');
+            panel.querySelector('textarea, input, button:not(:disabled):not([hidden])')?.focus();
+        });
+        panel.addEventListener('keydown', (e) => {
+            if (e.key === 'Escape') {
+                close(button);
+                button.focus();
+            }
+        });
     }
 }

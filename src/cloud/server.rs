@@ -382,16 +382,29 @@ pub fn deltag(home: &Home, name: &str) -> Result<ExitCode, Error> {
 fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
     let mut cloud = Cloud::open(home, Priority::Interactive)?;
     check_server_name(name).map_err(Error::Input)?;
-    let (server, _) = cloud.client.server_by_name(name)?;
+    let changed = set_managed(&mut cloud, name, add)?;
+    let said = match (add, changed) {
+        (true, true) => "now managed",
+        (false, true) => "released",
+        (true, false) => "is already managed",
+        (false, false) => "is not managed",
+    };
+    let sep = if changed { ":" } else { "" };
+    crate::print(&format!("{name}{sep} {said} (label `{}`)\n", cloud.label))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Adds (`add`) or removes the managed label of the server named `name`
+/// at Hetzner and refreshes its row; false when it had it (or lacked it)
+/// already, which costs one request and changes nothing. `hcc settag`,
+/// `hcc deltag` and the API's adopt and release share it.
+pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Error> {
+    let (server, raw) = cloud.client.server_by_name(name)?;
     let mut labels = server.labels.clone();
-    let had = labels.contains_key(&cloud.label);
-    if had == add {
-        let state = if add { "already" } else { "not" };
-        crate::print(&format!(
-            "{name} is {state} managed (label `{}`)\n",
-            cloud.label
-        ))?;
-        return Ok(ExitCode::SUCCESS);
+    if labels.contains_key(&cloud.label) == add {
+        // The local row may be older than what Hetzner said.
+        cloud.store.refresh_server(&row(&server, &raw))?;
+        return Ok(false);
     }
     if add {
         labels.insert(cloud.label.clone(), "1".into());
@@ -400,9 +413,7 @@ fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
     }
     let (server, raw) = cloud.client.set_labels(server.id, &labels)?;
     cloud.store.refresh_server(&row(&server, &raw))?;
-    let verb = if add { "now managed" } else { "released" };
-    crate::print(&format!("{name}: {verb} (label `{}`)\n", cloud.label))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(true)
 }
 
 /// `console`: fresh credentials, stored and printed as the original did:

@@ -102,6 +102,24 @@ pub const ROUTES: &[Route] = &[
         need: Some(Need::Admin),
         handler: super::sessions::resume,
     },
+    Route {
+        method: "GET",
+        path: "/catalog",
+        need: Some(Need::Admin),
+        handler: super::catalog::get,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/adopt",
+        need: Some(Need::Admin),
+        handler: super::adopt::adopt,
+    },
+    Route {
+        method: "POST",
+        path: "/servers/{name}/release",
+        need: Some(Need::Admin),
+        handler: super::adopt::release,
+    },
 ];
 
 /// One authenticated call: the route's parameters, the body, the key.
@@ -269,7 +287,7 @@ fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 }
 
 /// A valid name of a server in the local table.
-fn known_server(ctx: &Ctx, name: &str) -> Result<ServerView, ApiError> {
+pub(super) fn known_server(ctx: &Ctx, name: &str) -> Result<ServerView, ApiError> {
     check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
     ctx.store.server_view(name)?.ok_or_else(|| {
         ApiError::not_found(format!(

@@ -226,11 +226,21 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         Err(err) => {
             end(
                 ctx,
-                &format!("error: no console from Hetzner: {}", err.message),
+                &format!("{}: {}", super::links::NO_CONSOLE_FROM_HETZNER, err.message),
             )?;
             return Err(err);
         }
     };
+    if !super::links::console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+        end(
+            ctx,
+            &format!(
+                "error: the console host {} is not in console_hosts",
+                console::upstream::origin(&fresh.wss_url)
+            ),
+        )?;
+        return Err(super::links::host_not_allowed(&fresh.wss_url));
+    }
     let session = Session {
         id: claimed.id,
         server: claimed.server,
@@ -295,23 +305,33 @@ fn connect_and_relay(
     store: &Store,
     mut client: WebSocket<websocket::Stream>,
 ) -> console::Outcome {
-    let failed = |why: String| console::Outcome {
-        end: console::End::Error(why),
-        to_client: 0,
-        from_client: 0,
+    // The end is recorded before the client learns of it: a page asks
+    // why its connection failed (`POST /c/status`) as soon as it closes.
+    let failed = |why: String| {
+        let end = console::End::Error(why);
+        if let Err(err) = store.end_session(session.id, now(), &end.reason(), 0, 0) {
+            log(&format!("console session {}: {err}", session.id));
+        }
+        console::Outcome {
+            end,
+            to_client: 0,
+            from_client: 0,
+        }
     };
     let upstream = match console::upstream::connect(&session.url, &session.password) {
         Ok(upstream) => upstream,
         Err(why) => {
+            let outcome = failed(why);
             close(client, CloseCode::Error, "console error");
-            return failed(why);
+            return outcome;
         }
     };
     let client_rest = match console::browser::handshake(&mut client) {
         Ok(rest) => rest,
         Err(why) => {
+            let outcome = failed(why);
             close(client, CloseCode::Error, "console error");
-            return failed(why);
+            return outcome;
         }
     };
     let mut checks = 0u32;

@@ -10,8 +10,17 @@
 //! and the customer may reload. The page carries a session token in its
 //! body (never in a URL); with it the page fetches fresh credentials
 //! (`POST /c/refresh`) when the connection drops or its credentials have
-//! aged, without a second login. A suspended server's links answer 403
-//! and stay as they are.
+//! aged, without a second login, and asks why a connection failed
+//! (`POST /c/status`). A suspended server's links answer 403 and stay as
+//! they are.
+//!
+//! A reload of the console page is a GET of the opened link (the page
+//! replaces its history entry, so the browser does not post again): it
+//! answers 410 with a console page that holds no secret. The tab that
+//! opened the link keeps the session token in its own `sessionStorage`
+//! and resumes the session with it; any other browser or tab learns that
+//! the link was already opened. Unopened links past their lifetime say
+//! they expired.
 //!
 //! In broker mode (`console_mode`, the default) the page gets no
 //! credentials at all: instead of Hetzner's URL and password it gets the
@@ -26,32 +35,48 @@ use super::pages;
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
 use crate::assets;
-use crate::store::{LinkState, OpenedLink, Refused, now};
+use crate::store::{LinkState, OpenedLink, PageStatus, Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
-/// A page may ask for fresh credentials at most this often...
+/// A page may ask for fresh credentials at most this often (the page
+/// learns this number and never asks sooner)...
 const REFRESH_EVERY_SECS: i64 = 3;
-/// ...and at most this many times: each is a Hetzner request, taken from
-/// the budget every customer's console shares.
-const MAX_REFRESHES: i64 = 100;
+/// ...and at most [`MIN_REFRESHES`] plus one per [`RETRY_CAP_SECS`] of the
+/// session's lifetime: each is a Hetzner request, taken from the budget
+/// every customer's console shares, yet a page whose server is off or
+/// rebooting retries at most every [`RETRY_CAP_SECS`] for as long as its
+/// session lives, and must not run out.
+const MIN_REFRESHES: i64 = 100;
+/// The longest wait of the page between reconnect attempts (console.js).
+const RETRY_CAP_SECS: i64 = 30;
 /// Longer User-Agent headers are cut to this many characters in the
 /// session's record.
 const MAX_USER_AGENT: usize = 512;
 
+/// How many fresh credentials a session of `ttl` seconds may fetch.
+fn refresh_limit(ttl: i64) -> i64 {
+    MIN_REFRESHES + ttl / RETRY_CAP_SECS
+}
+
 /// `GET` or `HEAD /c/TOKEN`: the page that opens the link; the link stays
-/// as it is, however often this is asked.
+/// as it is, however often this is asked. An opened link's page resumes
+/// the session of the tab that opened it (a reload), or says that it was
+/// opened.
 pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
     let page = (|| {
         check_link_request(token)?;
         match ctx.store.peek_console_link(&auth::hash(token), now())? {
-            LinkState::Usable { .. } => Ok(landing_page()),
-            LinkState::Gone => Err(gone()),
+            LinkState::Usable { .. } => Ok(None),
+            LinkState::Opened { server } => Ok(Some(opened_page(ctx, &server)?)),
+            LinkState::Expired => Err(expired()),
+            LinkState::Unknown => Err(unknown()),
             LinkState::Suspended { .. } => Err(suspended()),
         }
     })();
     match page {
-        Ok(page) => pages::secure_form(page, &ctx.settings.frame_ancestors),
+        Ok(None) => pages::secure_form(landing_page(), &ctx.settings.frame_ancestors),
+        Ok(Some(page)) => page,
         Err(err) => error_page(ctx, err),
     }
 }
@@ -62,6 +87,38 @@ pub fn open(ctx: &mut Ctx, req: &Incoming, token: &str) -> Reply {
         Ok(reply) => reply,
         Err(err) => error_page(ctx, err),
     }
+}
+
+/// The page of an opened link (410): the console page without a secret.
+/// Its script resumes the session when this tab holds its token
+/// (`sessionStorage`, set when the link was opened here), and otherwise
+/// says that the link was already opened.
+fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
+    let Some(template) = assets::get("/console.html") else {
+        return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
+    };
+    let data = json!({
+        "server": server,
+        "refresh": "refresh",
+        "status": "status",
+        "refresh_every": REFRESH_EVERY_SECS,
+        "opened": true,
+    });
+    // A resumed direct session connects to Hetzner's console host, the
+    // one its credentials were last handed out at.
+    let connect = if ctx.settings.console_broker {
+        "'self'".to_string()
+    } else {
+        match ctx.store.console_url(server)? {
+            Some(url) => format!("'self' {}", websocket_origin(&url)),
+            None => "'self'".to_string(),
+        }
+    };
+    Ok(pages::secure(
+        reply::html(410, with_data(template.body, &data)),
+        &connect,
+        &ctx.settings.frame_ancestors,
+    ))
 }
 
 fn error_page(ctx: &Ctx, err: ApiError) -> Reply {
@@ -84,11 +141,52 @@ fn check_link_request(token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn gone() -> ApiError {
+fn expired() -> ApiError {
     ApiError::new(
         410,
-        "link_gone",
-        "This console link was already used or has expired. Open a new console from your control panel.",
+        "link_expired",
+        "This console link has expired before it was opened. Open a new console from your control panel.",
+    )
+}
+
+fn unknown() -> ApiError {
+    ApiError::new(
+        410,
+        "link_unknown",
+        "This console link is not valid (mistyped, or it ended long ago). Open a new console from your control panel.",
+    )
+}
+
+/// Whether hcc may connect to (or send a browser to) the console at
+/// `url`: the setting `console_hosts` names the websocket origins consoles
+/// may be at; empty, any.
+pub(super) fn console_host_allowed(hosts: &str, url: &str) -> bool {
+    let normal = |origin: &str| {
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        match origin.strip_suffix(":443") {
+            Some(bare) if bare.starts_with("wss://") => bare.to_string(),
+            _ => match origin.strip_suffix(":80") {
+                Some(bare) if bare.starts_with("ws://") => bare.to_string(),
+                _ => origin,
+            },
+        }
+    };
+    let origin = normal(&websocket_origin(url));
+    hosts.split_whitespace().next().is_none()
+        || hosts.split_whitespace().any(|h| normal(h) == origin)
+}
+
+/// The refusal of a console whose host `console_hosts` does not name
+/// (logged for the operator with the host).
+pub(super) fn host_not_allowed(url: &str) -> ApiError {
+    super::log(&format!(
+        "console: the console host {} is not in the setting console_hosts",
+        crate::console::upstream::origin(url)
+    ));
+    ApiError::new(
+        502,
+        "console_host_not_allowed",
+        "The console of this server is at a host the setting console_hosts does not allow. Please tell your provider.",
     )
 }
 
@@ -123,24 +221,53 @@ fn landing_page() -> Reply {
 /// reads the detail in the log; the customer learns that trying again later
 /// may help (the link is kept for that).
 fn for_customer(err: ApiError) -> ApiError {
-    if err.status < 500 || err.code == "novnc_missing" {
+    explained(
+        err,
+        " Please try again in a moment; this link stays valid until it expires.",
+    )
+}
+
+/// The same for a console page's own requests (refresh, status): the page
+/// tries again by itself, and says when.
+fn for_page(err: ApiError) -> ApiError {
+    explained(err, "")
+}
+
+fn explained(err: ApiError, then: &str) -> ApiError {
+    if err.status < 500 || matches!(err.code, "novnc_missing" | "console_host_not_allowed") {
         return err;
     }
     super::log(&format!("console: {} ({})", err.message, err.code));
+    let cause = if is_hetzner_trouble(err.code) {
+        "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console."
+    } else {
+        "The console is not available right now."
+    };
     ApiError {
-        message: "The console is not available right now. Please try again in a moment; this link stays valid until it expires.".into(),
+        message: format!("{cause}{then}"),
         ..err
     }
+}
+
+/// Error codes of a Hetzner API that did not answer or refused hcc.
+fn is_hetzner_trouble(code: &str) -> bool {
+    matches!(
+        code,
+        "hetzner_unavailable" | "hetzner_error" | "rate_limited" | "not_configured"
+    )
 }
 
 fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiError> {
     check_link_request(token)?;
     let hash = auth::hash(token);
     let Some(link) = ctx.store.consume_console_link(&hash, now(), &req.remote)? else {
-        return Err(match ctx.store.peek_console_link(&hash, now())? {
-            LinkState::Suspended { .. } => suspended(),
-            _ => gone(),
-        });
+        return match ctx.store.peek_console_link(&hash, now())? {
+            LinkState::Suspended { .. } => Err(suspended()),
+            // Another tab won the race, or the form was sent again.
+            LinkState::Opened { server } => opened_page(ctx, &server),
+            LinkState::Expired => Err(expired()),
+            LinkState::Unknown | LinkState::Usable { .. } => Err(unknown()),
+        };
     };
     console_page(ctx, req, &link).inspect_err(|err| {
         if err.status >= 500 {
@@ -163,6 +290,9 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         return broker_page(ctx, req, link, template.body);
     }
     let fresh = ctx.request_console(&link.server, id)?;
+    if !console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+        return Err(host_not_allowed(&fresh.wss_url));
+    }
     let (_, session) = add_session(ctx, req, link)?;
     let data = json!({
         "server": link.server,
@@ -171,6 +301,8 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         "issued_at": fresh.issued_at,
         // Relative, so that hcc may sit below a path of the proxy.
         "refresh": "refresh",
+        "status": "status",
+        "refresh_every": REFRESH_EVERY_SECS,
         "session": session,
     });
     let page = with_data(template.body, &data);
@@ -232,6 +364,8 @@ fn broker_page(
         "server": link.server,
         "ws": ws,
         "refresh": "refresh",
+        "status": "status",
+        "refresh_every": REFRESH_EVERY_SECS,
         "session": session,
     });
     Ok(pages::secure(
@@ -246,25 +380,33 @@ fn broker_page(
 pub fn refresh(ctx: &mut Ctx, req: &Incoming) -> Reply {
     match refresh_json(ctx, req) {
         Ok(reply) => reply,
-        Err(err) => for_customer(err).to_json(),
+        Err(err) => for_page(err).to_json(),
     }
 }
 
-fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
+/// The session token of a `{"session": ...}` body.
+fn session_of(req: &Incoming) -> Result<String, ApiError> {
     let body = json_body(&req.body)?;
-    let Some(session) = body.get("session").and_then(|s| s.as_str()) else {
-        return Err(ApiError::bad_request(
+    match body.get("session").and_then(|s| s.as_str()) {
+        Some(session) => Ok(session.to_string()),
+        None => Err(ApiError::bad_request(
             "bad_field",
             "the body must be {\"session\": \"...\"}",
-        ));
-    };
-    let ended = || {
-        ApiError::new(
-            410,
-            "session_expired",
-            "This console session has ended; open a new console from your control panel.",
-        )
-    };
+        )),
+    }
+}
+
+fn ended() -> ApiError {
+    ApiError::new(
+        410,
+        "session_expired",
+        "This console session has ended; open a new console from your control panel.",
+    )
+}
+
+fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
+    let session = session_of(req)?;
+    let session = session.as_str();
     if !auth::is_token(session) {
         return Err(ended());
     }
@@ -276,7 +418,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         &auth::hash(session),
         now(),
         REFRESH_EVERY_SECS,
-        MAX_REFRESHES,
+        refresh_limit(ctx.settings.session_ttl),
     )?;
     let session = match claimed {
         Ok(session) => session,
@@ -307,6 +449,9 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         ));
     }
     let fresh = ctx.request_console(&session.server, id)?;
+    if !console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+        return Err(host_not_allowed(&fresh.wss_url));
+    }
     Ok(reply::json(
         200,
         &json!({
@@ -315,6 +460,93 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         }),
     ))
 }
+
+/// `POST /c/status` with `{"session": ...}`: why the page's last
+/// connection failed, in words, from what hcc knows (no Hetzner request):
+/// `{"server", "state": "live" | "ended", "reason", "message"}`. A page
+/// asks after a connection that failed, since a browser learns nothing
+/// of why a websocket closed.
+pub fn status(ctx: &mut Ctx, req: &Incoming) -> Reply {
+    match status_json(ctx, req) {
+        Ok(reply) => reply,
+        Err(err) => for_page(err).to_json(),
+    }
+}
+
+fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
+    let session = session_of(req)?;
+    let found = if auth::is_token(&session) {
+        ctx.store.page_status(&auth::hash(&session), now())?
+    } else {
+        None
+    };
+    let Some(status) = found else {
+        return Err(ended());
+    };
+    let (state, reason, message) = explain(&status);
+    Ok(reply::json(
+        200,
+        &json!({
+            "server": status.server, "state": state, "reason": reason, "message": message,
+        }),
+    ))
+}
+
+/// The words for a page session's state: `(state, reason, message)`.
+fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
+    let name = crate::verb::shown(&s.server);
+    let last = s.last_end.as_deref().unwrap_or("");
+    if !s.live || last == "revoked" {
+        return ("ended", "session_expired", ended().message);
+    }
+    if s.suspended || last == "suspended" {
+        return ("ended", "suspended", suspended().message);
+    }
+    if last.contains("console_hosts") {
+        return (
+            "live",
+            "console_host_not_allowed",
+            format!(
+                "The console of {name} is at a host the setting console_hosts does not allow. Please tell your provider."
+            ),
+        );
+    }
+    if last.starts_with(NO_CONSOLE_FROM_HETZNER) {
+        return (
+            "live",
+            "hetzner_unreachable",
+            format!(
+                "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console of {name}."
+            ),
+        );
+    }
+    if s.server_status.as_deref() == Some("off") {
+        return (
+            "live",
+            "server_off",
+            format!(
+                "{name} is off. Start it (Power on, or from your control panel); the console connects once it runs."
+            ),
+        );
+    }
+    if last.starts_with("error: ") {
+        return (
+            "live",
+            "console_refused",
+            format!(
+                "The console of {name} did not accept the connection (the server may be restarting)."
+            ),
+        );
+    }
+    (
+        "live",
+        "unknown",
+        format!("Could not connect to the console of {name}."),
+    )
+}
+
+/// How the broker records an upgrade that got no console from Hetzner.
+pub(super) const NO_CONSOLE_FROM_HETZNER: &str = "error: no console from Hetzner";
 
 /// The server's id when it is still the managed server the link was made
 /// for; a server deleted and made again under its name is not.
@@ -376,6 +608,67 @@ mod tests {
         assert_eq!(websocket_origin("wss://a b;script-src *"), "wss:");
         assert_eq!(websocket_origin("javascript:alert(1)"), "wss:");
         assert_eq!(websocket_origin("https://x"), "wss:");
+    }
+
+    #[test]
+    fn console_hosts_bound_where_a_console_may_be() {
+        let url = "wss://web-console.hetzner.cloud/?server_id=1&token=x";
+        assert!(console_host_allowed("", url));
+        assert!(console_host_allowed("wss://web-console.hetzner.cloud", url));
+        assert!(console_host_allowed(
+            "ws://127.0.0.1:1 wss://WEB-console.hetzner.cloud:443",
+            url
+        ));
+        assert!(!console_host_allowed("wss://other.example", url));
+        assert!(!console_host_allowed(
+            "wss://web-console.hetzner.cloud",
+            "ws://web-console.hetzner.cloud/"
+        ));
+    }
+
+    #[test]
+    fn a_failed_page_learns_why_in_words() {
+        let status = |last: Option<&str>, server: Option<&str>| PageStatus {
+            server: "web1".into(),
+            live: true,
+            suspended: false,
+            server_status: server.map(str::to_string),
+            last_end: last.map(str::to_string),
+        };
+        let reason = |s: PageStatus| explain(&s).1;
+        assert_eq!(reason(status(None, Some("off"))), "server_off");
+        assert_eq!(
+            reason(status(Some("error: no console from Hetzner: 503"), None)),
+            "hetzner_unreachable"
+        );
+        assert_eq!(
+            reason(status(
+                Some("error: the console host wss://x is not in console_hosts"),
+                Some("running")
+            )),
+            "console_host_not_allowed"
+        );
+        assert_eq!(
+            reason(status(Some("error: connection refused"), Some("running"))),
+            "console_refused"
+        );
+        assert_eq!(reason(status(Some("revoked"), None)), "session_expired");
+        assert_eq!(
+            explain(&PageStatus {
+                live: false,
+                ..status(None, None)
+            })
+            .0,
+            "ended"
+        );
+        assert_eq!(reason(status(None, Some("running"))), "unknown");
+        // Never where the console is.
+        let (_, _, words) = explain(&status(
+            Some("error: the console host wss://x is not in console_hosts"),
+            None,
+        ));
+        assert!(!words.contains("wss://x"), "{words}");
+        assert!(refresh_limit(28_800) >= 28_800 / RETRY_CAP_SECS);
     }
 
     #[test]

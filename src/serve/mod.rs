@@ -6,20 +6,24 @@
 //! config.json changes: reload.rs), the rendered server list (listing.rs)
 //! and the count of requests under way per client (client.rs).
 //! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` (GET: a page that opens it
-//! with a POST) and `/c/refresh` (links.rs),
+//! with a POST) and `/c/refresh` (links.rs), `/c/power` (power.rs: the
+//! console page's power buttons),
 //! `/ws/TICKET` (broker.rs: brokered console sessions, websockets),
 //! everything else is an embedded file (pages.rs). One log line per request
 //! on stderr: no query string, no link token, no key.
 
+mod adopt;
 mod api;
 mod auth;
 mod broker;
+mod catalog;
 mod client;
 mod links;
 mod listing;
 mod metrics;
 mod pages;
 pub mod pickup;
+mod power;
 mod reload;
 mod reply;
 mod sessions;
@@ -191,17 +195,11 @@ impl Ctx {
     /// Fresh console credentials for a managed server (id from the local
     /// table), stored in its row as `hcc console` does.
     pub fn request_console(&mut self, name: &str, id: i64) -> Result<Fresh, ApiError> {
-        if self.cloud.is_none() {
-            // A person is waiting: one retry at most, and no long waits for
-            // the budget (the answer says when to try again instead).
-            let mut cloud = Cloud::open_with(&self.settings.home, Priority::Interactive, 1)?;
-            cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
-            self.cloud = Some(cloud);
-        }
-        let Some(cloud) = self.cloud.as_ref() else {
-            return Err(ApiError::new(500, "internal", "no Hetzner client"));
-        };
-        let console = cloud.client.request_console(id).map_err(Error::Hetzner)?;
+        let console = self
+            .hetzner()?
+            .client
+            .request_console(id)
+            .map_err(Error::Hetzner)?;
         let issued_at = self
             .store
             .record_console(name, &console.wss_url, &console.password)?;
@@ -210,6 +208,20 @@ impl Ctx {
             password: console.password,
             issued_at,
         })
+    }
+
+    /// This thread's Hetzner client, for requests a person waits on.
+    pub fn hetzner(&mut self) -> Result<&mut Cloud, ApiError> {
+        if self.cloud.is_none() {
+            // A person is waiting: one retry at most, and no long waits for
+            // the budget (the answer says when to try again instead).
+            let mut cloud = Cloud::open_with(&self.settings.home, Priority::Interactive, 1)?;
+            cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
+            self.cloud = Some(cloud);
+        }
+        self.cloud
+            .as_mut()
+            .ok_or_else(|| ApiError::new(500, "internal", "no Hetzner client"))
     }
 }
 
@@ -485,9 +497,21 @@ fn route(ctx: &mut Ctx, req: &Incoming) -> Reply {
     if path == metrics::PATH {
         return metrics::handle(ctx, req);
     }
+    if path == "/c/power" {
+        return match req.method.as_str() {
+            "POST" => power::handle(ctx, req),
+            _ => method_not_allowed("POST"),
+        };
+    }
     if path == "/c/refresh" {
         return match req.method.as_str() {
             "POST" => links::refresh(ctx, req),
+            _ => method_not_allowed("POST"),
+        };
+    }
+    if path == "/c/status" {
+        return match req.method.as_str() {
+            "POST" => links::status(ctx, req),
             _ => method_not_allowed("POST"),
         };
     }

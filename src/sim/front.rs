@@ -26,8 +26,8 @@ pub fn handle(sim: &Sim, request: &Request) -> Reply {
 
 /// An upgrade on a console URL: the ticket must exist, be the
 /// simulator's own (not a `--console-upstream` one) and be younger than
-/// [`console::URL_LIFETIME_MS`]; otherwise an HTTP refusal, as a console proxy
-/// answers an unknown or stale token.
+/// [`console::URL_LIFETIME_MS`], and its server not off; otherwise an HTTP
+/// refusal, as a console proxy answers an unknown or stale token.
 fn open_console(sim: &Sim, id: &str, request: &Request) -> Reply {
     let refuse = |status, why| Reply::Answer(console::refusal(status, why));
     let Ok(id) = id.parse::<u64>() else {
@@ -56,6 +56,11 @@ fn open_console(sim: &Sim, id: &str, request: &Request) -> Reply {
         let Ok(server) = inner.state.server(id) else {
             return refuse(404, "no such server");
         };
+        // A machine that is off has no screen to show (as at Hetzner,
+        // whose console proxy then finds nothing to connect to).
+        if server.status == "off" {
+            return refuse(409, "the server is off");
+        }
         (server.name.clone(), ticket.password.clone())
     };
     console::open(&sim.consoles, request, id, &name, &password)

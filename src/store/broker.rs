@@ -22,7 +22,50 @@ pub struct Claimed {
     pub suspended: bool,
 }
 
+/// What a page's session knows of its latest connection: what a page
+/// that could not connect tells its user (`POST /c/status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageStatus {
+    pub server: String,
+    /// The page may still fetch fresh credentials.
+    pub live: bool,
+    /// The server's console access is suspended.
+    pub suspended: bool,
+    /// The server's status as hcc last saw it (`off`, `running`, ...).
+    pub server_status: Option<String>,
+    /// Why the page's newest connection ended, when it did.
+    pub last_end: Option<String>,
+}
+
 impl Store {
+    /// The status of the page session with this hash at `at`; `None` for
+    /// an unknown session. The page's newest connection is the newest row
+    /// of its link (a brokered reconnect gets a row of its own).
+    pub fn page_status(&self, session_hash: &str, at: i64) -> Result<Option<PageStatus>, Error> {
+        self.conn
+            .query_row(
+                "SELECT p.server, p.expires_at > ?2,
+                   EXISTS (SELECT 1 FROM suspended s WHERE s.server = p.server),
+                   (SELECT status FROM servers v WHERE v.name = p.server),
+                   (SELECT coalesce(n.end_reason, n.stop_requested) FROM console_sessions n
+                     WHERE n.id = p.id OR (n.link_id = p.link_id AND n.id > p.id)
+                     ORDER BY n.id DESC LIMIT 1)
+                 FROM console_sessions p WHERE p.session_hash = ?1",
+                params![session_hash, at],
+                |r| {
+                    Ok(PageStatus {
+                        server: r.get(0)?,
+                        live: r.get(1)?,
+                        suspended: r.get(2)?,
+                        server_status: r.get(3)?,
+                        last_end: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("read a console session"))
+    }
+
     /// Makes session `id` a brokered one, waiting for the websocket with
     /// this ticket until `ticket_expires_at`.
     pub fn issue_ticket(
@@ -200,5 +243,43 @@ impl Store {
             )
             .map(drop)
             .map_err(self.err("record a console session's end"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pages_status_is_its_newest_connection_and_its_servers_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        store
+            .add_console_link("l1", ("web1", 7), "billing", 100, 400)
+            .unwrap();
+        let link = store.consume_console_link("l1", 100, "x").unwrap().unwrap();
+        let id = store
+            .add_console_session("s1", &link, "127.0.0.1", 100, 1000)
+            .unwrap();
+        assert_eq!(store.page_status("nope", 110).unwrap(), None);
+        let status = store.page_status("s1", 110).unwrap().unwrap();
+        assert!(status.live && !status.suspended);
+        assert_eq!((status.last_end, status.server_status), (None, None));
+        // Connected and ended; a reconnect's row of its own failed later.
+        store.reissue_ticket(id, "r0", "t1", 130, 110).unwrap();
+        store.claim_ticket("t1", 111, "ua").unwrap().unwrap();
+        store.end_session(id, 120, "client closed", 1, 1).unwrap();
+        let next = store
+            .reissue_ticket(id, "r1", "t2", 150, 121)
+            .unwrap()
+            .unwrap();
+        assert_ne!(next, id);
+        store.claim_ticket("t2", 122, "ua").unwrap().unwrap();
+        store
+            .end_session(next, 123, "error: refused", 0, 0)
+            .unwrap();
+        let status = store.page_status("s1", 124).unwrap().unwrap();
+        assert_eq!(status.last_end.as_deref(), Some("error: refused"));
+        assert!(!store.page_status("s1", 1000).unwrap().unwrap().live);
     }
 }

@@ -59,8 +59,13 @@ pub struct Suspension {
 pub enum LinkState {
     /// Unused and unexpired: it opens the console of this server.
     Usable { server: String },
-    /// Unknown, used or expired.
-    Gone,
+    /// Opened already (by this browser tab, which may resume its session
+    /// with the session token it holds, or by another).
+    Opened { server: String },
+    /// Never opened, and past its lifetime (or revoked).
+    Expired,
+    /// No link has this token (or it was forgotten long after it ended).
+    Unknown,
     /// Its server is suspended.
     Suspended { server: String },
 }
@@ -139,22 +144,23 @@ impl Store {
 
     /// What a link's token finds at `at`, leaving the link as it is.
     pub fn peek_console_link(&self, token_hash: &str, at: i64) -> Result<LinkState, Error> {
-        let found: Option<(String, bool, bool)> = self
+        let found: Option<(String, bool, bool, bool)> = self
             .conn
             .query_row(
-                "SELECT server, opened_at IS NULL AND expires_at > ?2,
+                "SELECT server, opened_at IS NOT NULL, expires_at > ?2,
                         EXISTS (SELECT 1 FROM suspended s WHERE s.server = l.server)
                  FROM console_links l WHERE token_hash = ?1",
                 params![token_hash, at],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(self.err("read a console link"))?;
         Ok(match found {
-            None => LinkState::Gone,
-            Some((server, _, true)) => LinkState::Suspended { server },
-            Some((server, true, false)) => LinkState::Usable { server },
-            Some((_, false, false)) => LinkState::Gone,
+            None => LinkState::Unknown,
+            Some((server, _, _, true)) => LinkState::Suspended { server },
+            Some((server, true, _, false)) => LinkState::Opened { server },
+            Some((server, false, true, false)) => LinkState::Usable { server },
+            Some((_, false, false, false)) => LinkState::Expired,
         })
     }
 
@@ -388,8 +394,14 @@ mod tests {
                 }
             );
         }
-        assert_eq!(store.peek_console_link("t1", 400).unwrap(), LinkState::Gone);
-        assert_eq!(store.peek_console_link("no", 200).unwrap(), LinkState::Gone);
+        assert_eq!(
+            store.peek_console_link("t1", 400).unwrap(),
+            LinkState::Expired
+        );
+        assert_eq!(
+            store.peek_console_link("no", 200).unwrap(),
+            LinkState::Unknown
+        );
         store.suspend_server("web1", "cli", 150).unwrap();
         assert!(store.is_suspended("web1").unwrap());
         assert_eq!(
@@ -402,7 +414,13 @@ mod tests {
         assert!(!store.resume_server("web1").unwrap());
         assert!(!store.is_suspended("web1").unwrap());
         store.consume_console_link("t1", 200, "x").unwrap().unwrap();
-        assert_eq!(store.peek_console_link("t1", 200).unwrap(), LinkState::Gone);
+        let opened = LinkState::Opened {
+            server: "web1".into(),
+        };
+        assert_eq!(store.peek_console_link("t1", 200).unwrap(), opened);
+        // Opened stays opened past the link's lifetime: the page's session
+        // outlives it.
+        assert_eq!(store.peek_console_link("t1", 500).unwrap(), opened);
     }
 
     #[test]
@@ -428,7 +446,7 @@ mod tests {
         );
         assert_eq!(
             store.peek_console_link("unopened", 150).unwrap(),
-            LinkState::Gone
+            LinkState::Expired
         );
         assert!(store.claim_refresh("s1", 151, 3, 9).unwrap().is_err());
         assert!(store.claim_refresh("s2", 151, 3, 9).unwrap().is_ok());

@@ -83,8 +83,8 @@ function parseArgs(argv) {
         }
     }
     if (!args.url) throw new Error('--url is required');
-    if (!['connected', 'connecting', 'disconnected', 'failed'].includes(args.expect)) {
-        throw new Error(`--expect-state must be connected, disconnected or failed, not ${args.expect}`);
+    if (!['connected', 'connecting', 'reconnecting', 'disconnected', 'failed', 'ended'].includes(args.expect)) {
+        throw new Error(`--expect-state must be connected, reconnecting, disconnected, failed or ended, not ${args.expect}`);
     }
     return args;
 }
@@ -98,6 +98,9 @@ function redact(url) {
         return '(unparsable URL)';
     }
 }
+
+/** l.html's title is its state; the console page's `SERVER - state`. */
+const isConnected = (title) => title === 'connected' || title.endsWith(' - connected');
 
 class Failure extends Error {}
 const fail = (message) => { throw new Failure(message); };
@@ -197,7 +200,7 @@ async function openAgain(context, args) {
     const tab = await context.newPage();
     tab.on('request', (req) => again.requests.push(`${req.method()} ${redact(req.url())}`));
     await tab.goto(args.again, { waitUntil: 'load', timeout: args.timeout });
-    await waitFor('the second tab connected', args.timeout, async () => (await tab.title()) === 'connected');
+    await waitFor('the second tab connected', args.timeout, async () => isConnected(await tab.title()));
     again.timings.connected = Date.now() - start;
     await waitFor('a drawn canvas in the second tab', args.timeout,
         async () => drawn(await tab.evaluate(canvasStats), args.expectColour));
@@ -292,11 +295,11 @@ async function run(args) {
         } else {
             await waitFor('document.title "connected"', args.timeout, async () => {
                 const title = await page.title();
-                if (title === 'failed') {
+                if (title === 'failed' || title.endsWith(' - ended')) {
                     const status = await page.evaluate(() => document.getElementById('status')?.textContent);
                     fail(`the page failed instead of connecting: ${status}`);
                 }
-                return title === 'connected';
+                return isConnected(title);
             });
             mark('connected');
             const stats = await waitFor('a drawn canvas (more than 2 colours, most pixels not black)', args.timeout,
@@ -326,7 +329,7 @@ async function run(args) {
                 mark('dropped');
                 await waitFor('a reconnect after the drop', args.timeout, async () => {
                     const s = await pageState(page);
-                    if (s.state === 'failed') fail(`the page failed instead of reconnecting: ${s.status}`);
+                    if (s.state === 'failed' || s.state === 'ended') fail(`the page failed instead of reconnecting: ${s.status}`);
                     return s.state === 'connected' && s.events.filter((e) => e.type === 'connect').length > connects;
                 });
                 mark('reconnected');

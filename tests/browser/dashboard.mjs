@@ -22,9 +22,11 @@ async function look(page) {
     await page.waitForSelector('#health:not([hidden])', { timeout: 5_000 });
     return page.evaluate(() => {
         const buttons = {};
+        const manage = {};
         const status = {};
         for (const row of document.querySelectorAll('#servers tbody tr')) {
             buttons[row.dataset.server] = Array.from(row.querySelectorAll('td.actions button'), (b) => b.dataset.verb);
+            manage[row.dataset.server] = Array.from(row.querySelectorAll('td.manage button'), (b) => b.dataset.verb);
             status[row.dataset.server] = row.cells[1].textContent;
         }
         const text = (id) => document.getElementById(id).textContent;
@@ -36,6 +38,9 @@ async function look(page) {
             queue: text('h-queue'),
             key: text('h-key'),
             buttons,
+            manage,
+            // The create form is an admin's.
+            create: !document.querySelector('#create').hidden,
             status,
         };
     });
@@ -119,7 +124,7 @@ try {
         const opened = context.waitForEvent('page', { timeout: 10_000 });
         await page.click(`${row} button:has-text("Console")`);
         const consoleTab = await opened;
-        await consoleTab.waitForFunction(() => document.title === 'connected', null, { timeout: 10_000 });
+        await consoleTab.waitForFunction(() => document.body.dataset.state === 'connected', null, { timeout: 10_000 });
         result.console = await consoleTab.textContent('#status');
         result.opener = await consoleTab.evaluate(() => window.opener === null ? 'null' : 'set');
         // The live sessions: the one given is listed; Revoke asks it to stop;

@@ -36,7 +36,7 @@ try {
     const opened = context.waitForEvent('page', { timeout: 10_000 });
     await page.click(`tr[data-server="${args.server}"] button:has-text("Console")`);
     const consoleTab = await opened;
-    await consoleTab.waitForFunction(() => document.title === 'connected', null, { timeout: 15_000 });
+    await consoleTab.waitForFunction(() => document.body.dataset.state === 'connected', null, { timeout: 15_000 });
     result.console = await consoleTab.textContent('#status');
     if (args.screenshot) await consoleTab.screenshot({ path: args.screenshot });
     await consoleTab.close();

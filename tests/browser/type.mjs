@@ -35,7 +35,7 @@ try {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('pageerror', (e) => result.errors.push(String(e)));
     await page.goto(args.url, { waitUntil: 'load', timeout: 10_000 });
-    await page.waitForFunction(() => document.title === 'connected', null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.body.dataset.state === 'connected', null, { timeout: 10_000 });
     // More than two colours: the first update has landed.
     await page.waitForFunction(() => {
         const c = document.querySelector('#screen canvas');

@@ -1,0 +1,367 @@
+//! The console page's session life in headless Chromium (driven by
+//! tests/browser/session.mjs): a reload keeps the console and a second
+//! browser gets none, an expired link says so, a console that went away
+//! comes back without a click (with a countdown meanwhile), and a page
+//! that cannot reach the console says why within 5 s. Brokered (the
+//! default) and direct, on the simulator's console or a real Xvnc behind
+//! websockify.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::browser::{browser_ready, node};
+use crate::daemon::Daemon;
+use crate::serve::{Serve, link, setup};
+use crate::test::{Env, Sim};
+use crate::vnc::VncServer;
+
+const SERVER: &str = "srv-00001";
+
+fn session(args: &[&str], what: &str) -> Value {
+    node("session.mjs", args, || what.to_string())
+}
+
+/// `hcc serve` in `mode` (`broker` or `direct`) with the settings given.
+fn serve_in(env: &Env, sim: &Sim, mode: &str, settings: &[(&str, &str)]) -> Serve {
+    env.ok(&["config", "set", "console_mode", mode]);
+    for (key, value) in settings {
+        env.ok(&["config", "set", key, value]);
+    }
+    Serve::start(env, sim, &[])
+}
+
+fn url(serve: &Serve, path: &str) -> String {
+    format!("http://{}{path}", serve.addr)
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn a_reload_keeps_the_console_and_a_second_browser_gets_none() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    for mode in ["broker", "direct"] {
+        let env = Env::new();
+        let keys = setup(&env, &sim);
+        let serve = serve_in(&env, &sim, mode, &[]);
+        let path = link(&serve, &keys.console, SERVER);
+        let report = session(
+            &[
+                "--url",
+                &url(&serve, &path),
+                "--server",
+                SERVER,
+                "--scenario",
+                "reload",
+            ],
+            &format!("reloads in {mode} mode (serve log: {})", serve.log()),
+        );
+        // Opened by a POST; each reload a GET of the opened link (410, a
+        // page without a secret) that connects again.
+        assert_eq!(
+            report["navigations"],
+            serde_json::json!([
+                {"method": "GET", "status": 200}, {"method": "POST", "status": 200},
+                {"method": "GET", "status": 410}, {"method": "GET", "status": 410}
+            ]),
+            "{mode}: {report}"
+        );
+        assert_eq!(report["asksBeforeLeaving"], true, "{report}");
+        assert_eq!(report["first"]["title"], "srv-00001 - connected");
+        assert_eq!(report["firstStill"], "srv-00001 - connected");
+        assert_eq!(report["second"]["title"], "srv-00001 - already opened");
+        assert_eq!(report["second"]["websockets"], 0, "{report}");
+        // One page session for the link: each reload took fresh
+        // credentials through it, none opened a session of its own.
+        let refreshes: i64 =
+            env.value("SELECT refreshes FROM console_sessions ORDER BY id LIMIT 1");
+        assert_eq!(refreshes, 2, "{mode}: {report}");
+        let sessions: i64 = env.value("SELECT count(*) FROM console_sessions");
+        if mode == "direct" {
+            assert_eq!(sessions, 1, "{report}");
+        }
+        if mode == "broker" {
+            // Each connection its own ticket (and row of the session log).
+            let connections: i64 =
+                env.value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
+            assert_eq!(connections, 3, "{report}");
+        }
+        eprintln!(
+            "{mode}: reloads connected again in {} and {} ms",
+            report["reloads"][0]["ms"], report["reloads"][1]["ms"]
+        );
+    }
+}
+
+#[test]
+fn used_and_expired_links_say_which_with_what_to_do() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let stale = link(&serve, &keys.console, SERVER);
+    env.db()
+        .execute(
+            "UPDATE console_links SET expires_at = 1 WHERE opened_at IS NULL",
+            [],
+        )
+        .unwrap();
+    let report = session(
+        &[
+            "--url",
+            &url(&serve, &stale),
+            "--server",
+            SERVER,
+            "--scenario",
+            "message",
+            "--expect-text",
+            "has expired",
+        ],
+        "an expired link",
+    );
+    assert!(
+        report["status"]
+            .as_str()
+            .unwrap()
+            .contains("Open a new console from your control panel"),
+        "{report}"
+    );
+    for method in ["GET", "POST"] {
+        let reply = serve.request(method, &stale, None, None);
+        assert_eq!(reply.status, 410, "{method}");
+        assert!(reply.body.contains("link_expired") || reply.body.contains("has expired"));
+        assert!(!reply.body.contains("already opened"), "{}", reply.body);
+    }
+    // Used: 410 too, but "already opened" (the page says it), not expired.
+    let used = link(&serve, &keys.console, SERVER);
+    assert_eq!(serve.request("POST", &used, None, None).status, 200);
+    let again = serve.request("GET", &used, None, None);
+    assert_eq!(again.status, 410);
+    assert!(again.body.contains(r#""opened":true"#), "{}", again.body);
+    assert!(
+        !again.body.contains("session"),
+        "no session in it: {}",
+        again.body
+    );
+}
+
+/// The page of `url` kept open by session.mjs (`--scenario hold`) while
+/// the test acts; its report at the end.
+struct Held {
+    _driver: Daemon,
+    out: BufReader<std::process::ChildStdout>,
+    _dir: tempfile::TempDir,
+}
+
+impl Held {
+    fn connected(url: &str) -> Held {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("session.mjs.log");
+        let mut cmd = Command::new("timeout");
+        cmd.arg("90")
+            .arg("node")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/session.mjs"))
+            .args(["--url", url, "--server", SERVER, "--scenario", "hold"]);
+        let (driver, out) = Daemon::spawn_piped("session.mjs", &cmd, &log);
+        let mut out = BufReader::new(out);
+        let mut said = String::new();
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!(
+                    "the page never connected: {said}\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            said.push_str(&line);
+            if line.trim() == r#"{"connected":true}"# {
+                return Held {
+                    _driver: driver,
+                    out,
+                    _dir: dir,
+                };
+            }
+        }
+    }
+
+    fn finish(mut self) -> Value {
+        let mut rest = String::new();
+        let _ = self.out.read_to_string(&mut rest);
+        let report: Value = rest
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("session.mjs printed no report: {rest}"));
+        assert!(report["ok"] == true, "browser check failed: {report:#}");
+        report
+    }
+}
+
+/// websockify in front of Xvnc killed under a connected page and started
+/// again 4 s later: the page counts down, offers "Reconnect now", and is
+/// connected again without a click, brokered and direct. Prints the time
+/// from the drop, and from the restart, to connected again.
+#[test]
+fn a_console_that_went_away_comes_back_without_a_click() {
+    if !browser_ready() {
+        return;
+    }
+    let Some(mut vnc) = VncServer::start("s3cret!x") else {
+        return;
+    };
+    let sim = Sim::start(&[
+        "--servers",
+        "1",
+        "--console-upstream",
+        vnc.ws_url(),
+        "--console-password",
+        vnc.password(),
+    ]);
+    for mode in ["broker", "direct"] {
+        let env = Env::new();
+        let keys = setup(&env, &sim);
+        let serve = serve_in(&env, &sim, mode, &[]);
+        let path = link(&serve, &keys.console, SERVER);
+        let held = Held::connected(&url(&serve, &path));
+        vnc.stop_websockify();
+        std::thread::sleep(Duration::from_secs(4));
+        vnc.restart_websockify();
+        let restarted = epoch_ms();
+        let report = held.finish();
+        let after_restart = report["backAt"].as_u64().unwrap().saturating_sub(restarted);
+        eprintln!(
+            "console_reconnect {mode}: dropped for {} ms, connected again {after_restart} ms after websockify restarted; countdown {}",
+            report["droppedForMs"], report["countdowns"]
+        );
+        assert!(
+            report["countdowns"][0]
+                .as_str()
+                .unwrap()
+                .contains("Reconnecting in"),
+            "{report}"
+        );
+        // Within the backoff's next step after the restart (at most 8 s
+        // here), generously.
+        assert!(after_restart < 20_000, "{after_restart} ms: {report}");
+    }
+}
+
+/// A page whose console cannot be reached says why within 5 s: the
+/// server is off; the console's host is not in `console_hosts`; hcc
+/// cannot reach Hetzner.
+#[test]
+fn a_page_that_cannot_reach_the_console_says_why() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let id = sim.api("GET", "/servers?name=srv-00001", None).json()["servers"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let off = sim.api("POST", &format!("/servers/{id}/actions/poweroff"), None);
+    assert_eq!(off.status, 201, "{}", off.body);
+    assert!(crate::test::eventually(Duration::from_secs(5), || {
+        sim.api("GET", &format!("/servers/{id}"), None).json()["server"]["status"] == "off"
+    }));
+    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    assert!(run.status.success(), "{run:?}");
+    for mode in ["broker", "direct"] {
+        let serve = serve_in(&env, &sim, mode, &[]);
+        let path = link(&serve, &keys.console, SERVER);
+        let report = session(
+            &[
+                "--url",
+                &url(&serve, &path),
+                "--server",
+                SERVER,
+                "--scenario",
+                "message",
+                "--expect-text",
+                "srv-00001 is off",
+            ],
+            &format!("a server that is off, {mode}"),
+        );
+        eprintln!(
+            "{mode}: \"{}\" after {} ms",
+            report["status"], report["saidAfter"]
+        );
+        assert_eq!(report["state"], "reconnecting", "{report}");
+    }
+
+    // A console host not in console_hosts: brokered, the page says so; direct,
+    // the link's answer does (and the link stays usable).
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let hosts = [("console_hosts", "wss://web-console.hetzner.cloud")];
+    let serve = serve_in(&env, &sim, "broker", &hosts);
+    let path = link(&serve, &keys.console, "srv-00002");
+    let report = session(
+        &[
+            "--url",
+            &url(&serve, &path),
+            "--server",
+            "srv-00002",
+            "--scenario",
+            "message",
+            "--expect-text",
+            "console_hosts",
+        ],
+        "a console host not allowed, brokered",
+    );
+    assert!(
+        !report["status"].as_str().unwrap().contains("127.0.0.1"),
+        "{report}"
+    );
+    let reason: String = env.value(
+        "SELECT end_reason FROM console_sessions WHERE end_reason IS NOT NULL ORDER BY id DESC LIMIT 1",
+    );
+    assert!(reason.contains("console_hosts"), "{reason}");
+    drop(serve);
+    let serve = serve_in(&env, &sim, "direct", &hosts);
+    let path = link(&serve, &keys.console, "srv-00002");
+    let page = serve.request("POST", &path, None, None);
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(page.body.contains("console_hosts"), "{}", page.body);
+    assert_eq!(serve.request("GET", &path, None, None).status, 200);
+
+    // Hetzner away (the simulator stopped): brokered, the page says so.
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = serve_in(&env, &sim, "broker", &[]);
+    let path = link(&serve, &keys.console, SERVER);
+    drop(sim);
+    let report = session(
+        &[
+            "--url",
+            &url(&serve, &path),
+            "--server",
+            SERVER,
+            "--scenario",
+            "message",
+            "--expect-text",
+            "cannot reach Hetzner",
+        ],
+        &format!("Hetzner away (serve log: {})", serve.log()),
+    );
+    eprintln!(
+        "Hetzner away: \"{}\" after {} ms",
+        report["status"], report["saidAfter"]
+    );
+}
