@@ -321,7 +321,7 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "console_hosts",
-        title: "Consoles l.html may reach",
+        title: "Consoles hcc may reach",
         hint: "websocket origins consoles may be at (the old l.html?wss://... form and console links), e.g. wss://web-console.hetzner.cloud ; empty: any",
         default: Some(""),
         env: None,
