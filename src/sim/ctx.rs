@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::api_error::ApiError;
 use super::catalog::Catalog;
 use super::clock::Clock;
+use super::console::Consoles;
 use super::options::Upstream;
 use super::rng::Rng;
 use super::state::State;
@@ -22,6 +23,8 @@ pub struct Ctx<'a> {
     pub console_base: &'a str,
     /// A real console to hand out instead (`--console-upstream`).
     pub console_upstream: Option<&'a Upstream>,
+    /// The live consoles, whose viewers a power action disconnects.
+    pub consoles: &'a Consoles,
 }
 
 /// A handler's answer: status and JSON body, or an API error.

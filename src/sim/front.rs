@@ -26,8 +26,9 @@ pub fn handle(sim: &Sim, request: &Request) -> Reply {
 
 /// An upgrade on a console URL: the ticket must exist, be the
 /// simulator's own (not a `--console-upstream` one) and be younger than
-/// [`console::URL_LIFETIME_MS`], and its server not off; otherwise an HTTP
-/// refusal, as a console proxy answers an unknown or stale token.
+/// [`console::URL_LIFETIME_MS`], and its server `running` with no power
+/// action under way; otherwise an HTTP refusal, as a console proxy
+/// answers an unknown or stale token.
 fn open_console(sim: &Sim, id: &str, request: &Request) -> Reply {
     let refuse = |status, why| Reply::Answer(console::refusal(status, why));
     let Ok(id) = id.parse::<u64>() else {
@@ -38,8 +39,10 @@ fn open_console(sim: &Sim, id: &str, request: &Request) -> Reply {
         return refuse(403, "console token missing");
     };
     let now_ms = sim.clock.now_ms();
-    let (name, password) = {
-        let inner = sim.lock();
+    let (seat, password) = {
+        let mut inner = sim.lock();
+        // The status as the API would show it now.
+        inner.state.advance(now_ms);
         let own_url = format!("{}/console/{id}?token={token}", sim.console_base());
         let ticket = inner
             .state
@@ -56,14 +59,21 @@ fn open_console(sim: &Sim, id: &str, request: &Request) -> Reply {
         let Ok(server) = inner.state.server(id) else {
             return refuse(404, "no such server");
         };
-        // A machine that is off has no screen to show (as at Hetzner,
-        // whose console proxy then finds nothing to connect to).
-        if server.status == "off" {
-            return refuse(409, "the server is off");
+        // A machine that is off, starting or stopping has no screen to
+        // show (as at Hetzner, whose console proxy then finds nothing to
+        // connect to); nor has one being rebooted or reset, until the
+        // action is done (`--action-ms`).
+        if server.status != "running" {
+            return refuse(409, &format!("the server is {}", server.status));
         }
-        (server.name.clone(), ticket.password.clone())
+        if inner.state.is_locked(id, now_ms) {
+            return refuse(409, "the server is restarting");
+        }
+        // Taken under the lock that power actions start under: see Seat.
+        let seat = sim.consoles.seat(id, &server.name);
+        (seat, ticket.password.clone())
     };
-    console::open(&sim.consoles, request, id, &name, &password)
+    console::open(seat, request, &password)
 }
 
 /// Compares two secrets without an early exit.

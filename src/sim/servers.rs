@@ -200,6 +200,9 @@ pub fn delete(ctx: &mut Ctx<'_>, id: u64) -> Answer {
 
 pub fn act(ctx: &mut Ctx<'_>, id: u64, verb: Verb) -> Answer {
     let action = ctx.state.act(id, verb, ctx.now_ms)?;
+    if verb.stops_machine() {
+        ctx.consoles.stop(id);
+    }
     let mut extra = json!({});
     if verb == Verb::RequestConsole {
         let token = ctx.rng.alphanumeric(36);

@@ -215,6 +215,7 @@ impl Sim {
             now_ms,
             console_base: &self.console_base,
             console_upstream: self.console_upstream.as_ref(),
+            consoles: &self.consoles,
         };
         let outcome = routes::dispatch(route, &mut ctx, request);
         if inner.lose_answer.as_deref() == Some(label) {

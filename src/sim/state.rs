@@ -136,6 +136,24 @@ impl Verb {
         })
     }
 
+    /// Whether the action takes the machine away from its console: every
+    /// viewer is disconnected when it starts, and no new one is let in
+    /// until it is done (the server is not `running` meanwhile, or an
+    /// action is still running on it).
+    ///
+    /// Power off and shut down end the machine. Reset and reboot are
+    /// counted too, though a VNC server outside the guest might keep its
+    /// viewers through a reboot: this console is the test double for one
+    /// that goes away while the machine restarts (a QEMU console's
+    /// websocket is cut when its VM is reset, and a client must expect
+    /// it), so that a client's reconnecting is exercised, not assumed.
+    pub fn stops_machine(self) -> bool {
+        matches!(
+            self,
+            Verb::PowerOff | Verb::Shutdown | Verb::Reboot | Verb::Reset
+        )
+    }
+
     /// The action's `command`, as the API names it.
     fn command(self) -> &'static str {
         match self {
@@ -617,6 +635,19 @@ mod tests {
         assert_eq!(state.act(id, Verb::PowerOn, 10).unwrap_err().code, "locked");
         // The console does not wait for the lock.
         assert!(state.act(id, Verb::RequestConsole, 10).is_ok());
+        // Only the verbs that take the machine away end its console.
+        let stopping: Vec<&str> = [
+            "poweron",
+            "poweroff",
+            "shutdown",
+            "reboot",
+            "reset",
+            "request_console",
+        ]
+        .into_iter()
+        .filter(|w| Verb::parse(w).unwrap().stops_machine())
+        .collect();
+        assert_eq!(stopping, ["poweroff", "shutdown", "reboot", "reset"]);
         state.advance(100);
         assert_eq!(state.action(off).unwrap().progress(100), Progress::Success);
         assert_eq!(state.server(id).unwrap().status, "off");

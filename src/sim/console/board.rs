@@ -38,6 +38,9 @@ pub struct Shared {
     /// Bumped by a client that asks for the console alone (ClientInit
     /// `shared` = 0): every other connection then ends.
     pub exclusive: u64,
+    /// Times the machine behind the console stopped or restarted (a power
+    /// action): every connection made before then ends.
+    pub stops: u64,
 }
 
 impl Shared {
@@ -83,6 +86,7 @@ impl Shared {
             "cut_text": self.cut_text,
             "updates_sent": self.updates_sent,
             "last_end": self.last_end,
+            "stops": self.stops,
             "screen": grid.text_rows(),
             "size": [screen::WIDTH, screen::HEIGHT],
         })
@@ -126,8 +130,34 @@ impl Console {
     }
 }
 
+/// A connection's place at a console: the console, and the machine's
+/// [`Shared::stops`] when the connection was let in. Taken under the
+/// same lock as the server's status is checked and its power actions
+/// start, so no connection slips in between a check and a stop.
+pub struct Seat {
+    pub console: Arc<Console>,
+    pub stops: u64,
+}
+
 impl Consoles {
-    pub fn get_or_make(&self, server: u64, name: &str) -> Arc<Console> {
+    pub fn seat(&self, server: u64, name: &str) -> Seat {
+        let console = self.get_or_make(server, name);
+        let stops = console.lock().stops;
+        Seat { console, stops }
+    }
+
+    /// The machine behind server `server`'s console stops or restarts:
+    /// its connections end (within a poll of their loop), as a console
+    /// shows nothing once its machine is gone. A console nobody has
+    /// connected to has nothing to end.
+    pub fn stop(&self, server: u64) {
+        let map = self.by_server.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(console) = map.get(&server) {
+            console.lock().stops += 1;
+        }
+    }
+
+    fn get_or_make(&self, server: u64, name: &str) -> Arc<Console> {
         let mut map = self.by_server.lock().unwrap_or_else(|e| e.into_inner());
         let console = map
             .entry(server)
@@ -184,5 +214,25 @@ mod tests {
             s.key(u32::from(b'a'));
         }
         assert_eq!(s.typed.chars().count(), MAX_TYPED);
+    }
+
+    #[test]
+    fn a_stop_moves_on_only_that_servers_console() {
+        let consoles = Consoles::default();
+        // Nobody connected yet: nothing to end, and no console made.
+        consoles.stop(1);
+        let before = consoles.seat(1, "a");
+        let other = consoles.seat(2, "b");
+        assert_eq!(before.stops, 0);
+        consoles.stop(1);
+        assert_eq!(
+            before.console.lock().stops,
+            1,
+            "the seat's console moved on"
+        );
+        assert_eq!(other.console.lock().stops, 0);
+        // A connection let in after the stop stays.
+        assert_eq!(consoles.seat(1, "a").stops, 1);
+        assert_eq!(consoles.json(1, "a")["stops"], 1);
     }
 }

@@ -16,7 +16,7 @@ mod rfb;
 mod screen;
 mod session;
 
-pub use board::Consoles;
+pub use board::{Consoles, Seat};
 
 use crate::http::{Reply, Request, Response, websocket};
 
@@ -29,20 +29,13 @@ pub const URL_LIFETIME_MS: u64 = 60_000;
 /// a few bytes, a pasted clipboard at most [`rfb::MAX_CUT_TEXT`].
 const MAX_MESSAGE: usize = 1024 * 1024;
 
-/// Answers an upgrade on a checked console URL: 101 and an RFB server for
-/// server `server` named `name` with VNC password `password`, or a 400
-/// when the request is no websocket upgrade.
-pub fn open(
-    consoles: &Consoles,
-    request: &Request,
-    server: u64,
-    name: &str,
-    password: &str,
-) -> Reply {
-    let console = consoles.get_or_make(server, name);
+/// Answers an upgrade on a checked console URL: 101 and an RFB server
+/// at `seat` (from [`Consoles::seat`]) with VNC password `password`, or a
+/// 400 when the request is no websocket upgrade.
+pub fn open(seat: Seat, request: &Request, password: &str) -> Reply {
     let password = password.to_string();
     let upgraded = websocket::upgrade(request, MAX_MESSAGE, move |ws, _peer| {
-        session::run(ws, &console, &password);
+        session::run(ws, &seat, &password);
     });
     upgraded.unwrap_or_else(|why| Reply::Answer(refusal(400, why)))
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::{Message, WebSocket};
 
-use super::board::{Console, Shared};
+use super::board::{Console, Seat, Shared};
 use super::rfb::{
     self, ClientMsg, Parser, PixelFormat, Rect, SECURITY_VNC_AUTH, VERSION_3_8, Version,
 };
@@ -45,12 +45,16 @@ const SCREEN: Rect = Rect {
 };
 
 const WRITE_FAILED: &str = "write failed or stalled";
+/// The end of every connection when its server is powered off, shut
+/// down, rebooted or reset.
+const MACHINE_STOPPED: &str = "the server stopped or restarted";
 
 /// Why a connection ended, for the console's state.
 #[derive(Debug)]
 struct End(&'static str);
 
-pub fn run(ws: WebSocket<Stream>, console: &Console, password: &str) {
+pub fn run(ws: WebSocket<Stream>, seat: &Seat, password: &str) {
+    let console = &*seat.console;
     let _ = ws.get_ref().socket.set_read_timeout(Some(POLL));
     let _ = ws.get_ref().socket.set_write_timeout(Some(WRITE_STALL));
     let _ = ws.get_ref().socket.set_nodelay(true);
@@ -59,7 +63,7 @@ pub fn run(ws: WebSocket<Stream>, console: &Console, password: &str) {
         input: Vec::new(),
     };
     let mut presence = Presence::new(console);
-    let ended = conn.serve(&mut presence, password);
+    let ended = conn.serve(&mut presence, password, seat.stops);
     let End(why) = ended.err().unwrap_or(End("closed"));
     presence.lock().last_end = Some(why);
     // Counted out before the goodbye: the linger below is the socket's.
@@ -163,7 +167,12 @@ impl Conn {
         }
     }
 
-    fn serve(&mut self, presence: &mut Presence<'_>, password: &str) -> Result<(), End> {
+    fn serve(
+        &mut self,
+        presence: &mut Presence<'_>,
+        password: &str,
+        stops: u64,
+    ) -> Result<(), End> {
         let deadline = Instant::now() + HANDSHAKE_TIME;
         self.send(VERSION_3_8.to_vec())?;
         let version = rfb::parse_version(&self.read_exact(12, deadline)?)
@@ -219,11 +228,13 @@ impl Conn {
             (shared.name.clone(), shared.exclusive)
         };
         self.send(rfb::server_init(WIDTH, HEIGHT, &name))?;
-        self.messages(presence.console, epoch)
+        self.messages(presence.console, epoch, stops)
     }
 
-    /// After ServerInit: client messages, and updates when they are due.
-    fn messages(&mut self, console: &Console, epoch: u64) -> Result<(), End> {
+    /// After ServerInit: client messages, and updates when they are due;
+    /// until another client takes the console alone (`epoch` changes) or
+    /// the machine stops or restarts (`stops` does).
+    fn messages(&mut self, console: &Console, epoch: u64, stops: u64) -> Result<(), End> {
         let mut parser = Parser::default();
         parser.feed(&std::mem::take(&mut self.input));
         let mut view = View::new();
@@ -233,11 +244,14 @@ impl Conn {
                     self.send(colour_map)?;
                 }
             }
-            let exclusive = {
+            let (exclusive, stopped) = {
                 let shared = console.lock();
                 view.refresh(&shared);
-                shared.exclusive
+                (shared.exclusive, shared.stops)
             };
+            if stopped != stops {
+                return Err(End(MACHINE_STOPPED));
+            }
             if exclusive != epoch {
                 return Err(End("another client took the console alone"));
             }
