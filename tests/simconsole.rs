@@ -701,3 +701,88 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     assert_eq!(mode, "broker");
     assert!(from > 0, "{from}");
 }
+
+/// Reads until the server ends the connection; the error it ended with
+/// (a read timeout, after 10 s, means it never did).
+fn until_hung_up(ws: &mut WsClient) -> std::io::Error {
+    loop {
+        if let Err(e) = ws.read(1) {
+            return e;
+        }
+    }
+}
+
+/// A reset disconnects the server's viewers (the console is the test
+/// double of one whose machine restarts), and while it runs
+/// (`--action-ms`) the console URL is refused with 409; once it is done
+/// the same URL lets a viewer in again. A viewer of another server stays.
+/// A power off disconnects too, and the URL stays refused.
+#[test]
+fn a_reset_or_power_off_disconnects_the_viewers_until_the_server_runs() {
+    let sim = Sim::start(&["--servers", "2", "--action-ms", "3000"]);
+    let ids: Vec<u64> = sim.get("/servers?sort=name").json()["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_u64().unwrap())
+        .collect();
+    let (id, other) = (ids[0], ids[1]);
+    let (url, password) = request_console(&sim, id);
+    let mut fb = vec![0u8; WIDTH * HEIGHT * 4];
+    let (mut viewer, _) = login(&url, &password);
+    update_request(&mut viewer, false);
+    read_update(&mut viewer, &mut fb, 4);
+    let (other_url, other_password) = request_console(&sim, other);
+    let (mut bystander, _) = login(&other_url, &other_password);
+
+    let reset = sim.api("POST", &format!("/servers/{id}/actions/reset"), None);
+    assert_eq!(reset.status, 201, "{}", reset.body);
+    let ended = until_hung_up(&mut viewer);
+    assert_eq!(ended.kind(), std::io::ErrorKind::UnexpectedEof, "{ended}");
+    assert!(eventually(Duration::from_secs(5), || state(
+        &sim,
+        "srv-00001"
+    )["clients"]
+        == 0));
+    let s = state(&sim, "srv-00001");
+    assert_eq!(s["last_end"], "the server stopped or restarted", "{s}");
+    assert_eq!(s["stops"], 1, "{s}");
+    // While the reset runs: refused, with the reason.
+    let path = url.trim_start_matches(&format!("ws://{}", sim.addr));
+    let answer = raw_upgrade(&sim.addr, path);
+    assert!(answer.starts_with("HTTP/1.1 409 "), "{answer}");
+    assert!(answer.contains("the server is restarting"), "{answer}");
+    // The other server's viewer was not touched.
+    update_request(&mut bystander, false);
+    read_update(&mut bystander, &mut fb, 4);
+    assert_eq!(state(&sim, "srv-00002")["clients"], 1);
+
+    // The reset done, the same URL connects again, to the same screen.
+    let mut back = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            back = WsClient::connect(&url).ok();
+            back.is_some()
+        }),
+        "no console after the reset"
+    );
+    drop(back);
+    let (mut viewer, name) = login(&url, &password);
+    assert!(name.contains("srv-00001"), "{name}");
+    update_request(&mut viewer, false);
+    read_update(&mut viewer, &mut fb, 4);
+
+    // A power off: hung up on, and refused while stopping and off.
+    let off = sim.api("POST", &format!("/servers/{id}/actions/poweroff"), None);
+    assert_eq!(off.status, 201, "{}", off.body);
+    let ended = until_hung_up(&mut viewer);
+    assert_eq!(ended.kind(), std::io::ErrorKind::UnexpectedEof, "{ended}");
+    let answer = raw_upgrade(&sim.addr, path);
+    assert!(answer.starts_with("HTTP/1.1 409 "), "{answer}");
+    assert!(answer.contains("the server is stopping"), "{answer}");
+    assert!(eventually(Duration::from_secs(10), || {
+        raw_upgrade(&sim.addr, path).contains("the server is off")
+    }));
+    assert_eq!(state(&sim, "srv-00001")["stops"], 2);
+    assert_eq!(state(&sim, "srv-00002")["stops"], 0);
+}
