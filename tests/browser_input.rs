@@ -262,13 +262,18 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
     assert_eq!(report["state"], "connected", "{report}");
 }
 
+/// Also: the reboot drops the console (the simulator's, like Hetzner's,
+/// goes away while the machine restarts and refuses viewers for the
+/// reboot's `--action-ms`), and the page is connected again by itself,
+/// without a click; the time from the drop to connected is printed.
 #[test]
 fn a_browser_shows_power_buttons_only_to_a_link_whose_key_may_act() {
     if !browser_ready() {
         return;
     }
-    // The simulator's own console: no Xvnc needed.
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
+    // The simulator's own console: no Xvnc needed. A reboot takes 2 s,
+    // so the page's first attempt (after 1 s) meets a refusal.
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "2000"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
@@ -281,9 +286,11 @@ fn a_browser_shows_power_buttons_only_to_a_link_whose_key_may_act() {
     assert_eq!(report["powerShown"], false, "{report}");
 
     let url = new_link(&serve, &keys.admin);
-    let report = node("input.mjs", &["--url", &url, "--power", "reboot"], || {
-        "an admin key's link".into()
-    });
+    let report = node(
+        "input.mjs",
+        &["--url", &url, "--power", "reboot", "--come-back", "1"],
+        || "an admin key's link".into(),
+    );
     assert_eq!(
         report["powerVerbs"],
         serde_json::json!(["reboot", "reset", "start"]),
@@ -293,6 +300,32 @@ fn a_browser_shows_power_buttons_only_to_a_link_whose_key_may_act() {
     let states = report["powerStates"].as_array().unwrap();
     assert_eq!(states.last().unwrap(), "done", "{report}");
     assert_eq!(report["powerAfterReload"], true, "{report}");
+
+    // Dropped by the reboot and back by itself: connected, left it (never
+    // to "ended"), connected again, titled with the server's name.
+    let back = &report["comeBack"];
+    let states: Vec<&str> = back["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert!(states.contains(&"reconnecting"), "{back}");
+    assert!(!states.contains(&"ended"), "{back}");
+    assert_eq!(back["title"], "srv-00001 - connected", "{back}");
+    let console = sim.control("GET", "/_sim/consoles/srv-00001", None).json();
+    assert_eq!(console["stops"], 1, "{console}");
+    let steps: Vec<String> = back["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}: {}", e["at"], e["state"], e["status"]))
+        .collect();
+    eprintln!(
+        "console_reboot: dropped by the reboot for {} ms, then connected again without a click; {}",
+        back["droppedForMs"],
+        steps.join(" | ")
+    );
     let queued: Vec<(String, String, String)> = {
         let db = env.db();
         let mut stmt = db

@@ -29,6 +29,12 @@
 //   the server, Cancel queues nothing, confirming queues it, and the panel
 //   follows it (report: powerStates, the note's states in order); after a
 //   reload of the page the Power button shows again (powerAfterReload).
+// --come-back 1 (with --power reboot): the rebooted server's console
+//   drops the page, and the page must be connected again by itself (no
+//   click) within 25 s. A MutationObserver records every change of
+//   body[data-state] (and of the status line's reason) from the
+//   confirmation on, with the title, the status line and the time (report: comeBack.states, droppedAt, backAt and
+//   droppedForMs, performance.now() ms; comeBack.title when back).
 import { chromium } from 'playwright-core';
 
 const args = { viewport: '1280x600' };
@@ -188,6 +194,7 @@ async function power(page) {
     check(await page.getAttribute('#power-note', 'data-state') === null, 'Cancel queued something');
     await page.click(`#power [data-verb="${args.power}"]`);
     await page.waitForSelector('#power-confirm[open]');
+    if (args['come-back']) await watchStates(page);
     await page.click('#power-yes');
     const states = [];
     result.powerStates = states;
@@ -200,6 +207,7 @@ async function power(page) {
         await page.waitForTimeout(100);
     }
     result.powerNote = await page.textContent('#power-note');
+    if (args['come-back']) await comeBack(page);
     // A reload is a GET of the opened link: the page resumes the tab's
     // session, and with it the power buttons.
     page.on('dialog', (dialog) => dialog.accept());
@@ -210,6 +218,54 @@ async function power(page) {
         .then(() => true, () => false);
     check(result.powerAfterReload, 'no Power button after a reload');
     result.checks.push('power');
+}
+
+// Records each change of body[data-state] (window.stateLog), as it
+// happens: a poll could miss a short state. A new status line in the same
+// state (a countdown's ticks aside) is recorded too, to show why it waits.
+async function watchStates(page) {
+    await page.evaluate(() => {
+        window.stateLog = [];
+        const status = document.getElementById('status');
+        const record = () => {
+            const state = document.body.dataset.state;
+            const text = status?.textContent ?? '';
+            const reason = text.replace(/ in \d+ s$/, '');
+            const log = window.stateLog;
+            const last = log[log.length - 1];
+            if (last && last.state === state && last.reason === reason) return;
+            log.push({ state, reason, title: document.title, status: text, at: Math.round(performance.now()) });
+        };
+        const observer = new MutationObserver(record);
+        observer.observe(document.body, { attributes: true, attributeFilter: ['data-state'] });
+        if (status) observer.observe(status, { childList: true, characterData: true, subtree: true });
+    });
+}
+
+// After the reboot: the page left "connected" and came back to it by
+// itself.
+async function comeBack(page) {
+    const report = {};
+    result.comeBack = report;
+    try {
+        await page.waitForFunction(() => {
+            const log = window.stateLog;
+            const left = log.findIndex((e) => e.state !== 'connected');
+            return log.some((e) => e.state === 'ended')
+                || (left >= 0 && log.slice(left).some((e) => e.state === 'connected'));
+        }, null, { timeout: 25_000, polling: 100 });
+    } finally {
+        report.states = await page.evaluate(() => window.stateLog);
+    }
+    const log = report.states;
+    const left = log.findIndex((e) => e.state !== 'connected');
+    const back = log.findIndex((e, i) => i > left && e.state === 'connected');
+    check(left >= 0 && back > left, `the page did not come back by itself: ${JSON.stringify(log)}`);
+    report.droppedAt = log[left].at;
+    report.backAt = log[back].at;
+    report.droppedForMs = report.backAt - report.droppedAt;
+    report.title = await page.title();
+    result.checks.push('come back');
 }
 
 const browser = await chromium.launch({
