@@ -19,7 +19,8 @@
 //! - `GET /_sim/consoles/{id}` (a server id or name): the live console of
 //!   that server: clients connected and authenticated, logins and failed
 //!   ones, the text typed, the last pointer, the cut text, updates sent,
-//!   and the screen's text rows.
+//!   why the last connection ended, the power actions that ended its
+//!   connections (`stops`), and the screen's text rows.
 
 use serde_json::{Value, json};
 
