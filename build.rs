@@ -1,6 +1,7 @@
 //! Embeds the browser side into the binary: every regular file in `www/`
-//! and, when `npm ci --prefix noVNC` has fetched it, noVNC's `core/` and
-//! `vendor/` trees. Writes a sorted table to `$OUT_DIR/assets.rs`, read by
+//! and, when `npm ci --prefix noVNC` has fetched and bundled it, the one
+//! module of noVNC the pages import (`/novnc/novnc.js`, see
+//! `noVNC/bundle.js`) with noVNC's licence. Writes a sorted table to `$OUT_DIR/assets.rs`, read by
 //! `src/assets.rs`; the bodies are `include_bytes!` of absolute paths, so
 //! the binary alone serves everything.
 //!
@@ -19,6 +20,8 @@ use sha2::{Digest, Sha256};
 
 /// Where npm puts the pinned package (see `noVNC/package.json`).
 const NOVNC_PACKAGE: &str = "noVNC/node_modules/@novnc/novnc";
+/// Where `npm ci`'s postinstall puts the bundle of what the pages use.
+const NOVNC_BUNDLE: &str = "noVNC/node_modules/.hcc/novnc.js";
 
 fn main() {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -30,7 +33,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=www");
     println!("cargo:rerun-if-changed=noVNC");
-    for path in ["noVNC/package-lock.json", NOVNC_PACKAGE] {
+    for path in ["noVNC/package-lock.json", NOVNC_PACKAGE, NOVNC_BUNDLE] {
         if root.join(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
@@ -48,13 +51,11 @@ fn main() {
         }
     }
 
-    let novnc = root.join(NOVNC_PACKAGE);
-    let embedded = is_regular(&novnc.join("core/rfb.js"));
+    let bundle = root.join(NOVNC_BUNDLE);
+    let embedded = is_regular(&bundle);
     if embedded {
-        for tree in ["core", "vendor"] {
-            walk(&novnc.join(tree), &format!("/novnc/{tree}"), &mut assets);
-        }
-        let license = novnc.join("LICENSE.txt");
+        assets.push(("/novnc/novnc.js".to_string(), bundle));
+        let license = root.join(NOVNC_PACKAGE).join("LICENSE.txt");
         if is_regular(&license) {
             assets.push(("/novnc/LICENSE.txt".to_string(), license));
         }
@@ -144,21 +145,6 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Adds every regular file below `dir` as `prefix/relative/path`.
-fn walk(dir: &Path, prefix: &str, assets: &mut Vec<(String, PathBuf)>) {
-    for entry in read_dir(dir) {
-        let Some(name) = file_name(&entry) else {
-            continue;
-        };
-        let meta = fs::symlink_metadata(&entry).expect("stat");
-        let url = format!("{prefix}/{name}");
-        if meta.is_dir() {
-            walk(&entry, &url, assets);
-        } else if meta.is_file() {
-            assets.push((url, entry));
-        }
-    }
-}
-
 fn read_dir(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();

@@ -1,6 +1,6 @@
 //! The browser side, embedded at build time (see `build.rs`): the pages in
-//! `www/` at `/<name>` and, when it was fetched before the build, noVNC's
-//! `core/` and `vendor/` trees at `/novnc/core/...` and `/novnc/vendor/...`.
+//! `www/` at `/<name>` and, when `npm ci --prefix noVNC` fetched and
+//! bundled it before the build, noVNC as one module at `/novnc/novnc.js`.
 //!
 //! Each file carries a strong ETag, and the build a hash of every script
 //! and style: the pages load them below `/v/<build hash>/` (see
@@ -28,7 +28,7 @@ pub const NOVNC_MISSING: &str =
     "noVNC is not built into this binary: run `npm ci --prefix noVNC`, then rebuild hcc";
 
 /// The embedded file served at this URL path (e.g. "/console.js",
-/// "/novnc/core/rfb.js"), if any. Never touches the disk.
+/// "/novnc/novnc.js"), if any. Never touches the disk.
 pub fn get(path: &str) -> Option<&'static Asset> {
     ASSETS
         .binary_search_by(|asset| asset.path.cmp(path))
@@ -36,7 +36,7 @@ pub fn get(path: &str) -> Option<&'static Asset> {
         .map(|i| &ASSETS[i])
 }
 
-/// Whether noVNC's core was present at build time.
+/// Whether noVNC's bundle was present at build time.
 pub fn novnc_embedded() -> bool {
     NOVNC_EMBEDDED
 }
@@ -130,24 +130,34 @@ mod tests {
     fn novnc_is_embedded_when_fetched() {
         let fetched = std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/noVNC/node_modules/@novnc/novnc/core/rfb.js"
+            "/noVNC/node_modules/.hcc/novnc.js"
         ))
         .is_file();
         assert_eq!(novnc_embedded(), fetched);
-        let rfb = get("/novnc/core/rfb.js");
-        assert_eq!(rfb.is_some(), fetched);
+        let bundle = get("/novnc/novnc.js");
+        assert_eq!(bundle.is_some(), fetched);
         if fetched {
-            assert_eq!(rfb.unwrap().content_type, "text/javascript; charset=utf-8");
+            let bundle = bundle.unwrap();
+            assert_eq!(bundle.content_type, "text/javascript; charset=utf-8");
+            // One self-contained module: what the pages import, and no
+            // import of its own (noVNC's core and pako are inside).
+            let text = std::str::from_utf8(bundle.body).unwrap();
+            let exports = &text[text.rfind("export").expect("an ES module")..];
+            for name in ["RFB", "KeyTable", "keysymdef"] {
+                assert!(exports.contains(name), "the bundle exports {name}");
+            }
+            assert!(!text.contains("import "), "the bundle imports nothing");
             assert!(get("/novnc/LICENSE.txt").is_some());
-            assert!(
+            // Only the bundle: not the library's modules, docs or manifest.
+            assert!(get("/novnc/core/rfb.js").is_none());
+            assert!(get("/novnc/package.json").is_none());
+            assert_eq!(
                 ASSETS
                     .iter()
-                    .any(|a| a.path.starts_with("/novnc/vendor/pako/")),
-                "core imports vendor/pako"
+                    .filter(|a| a.path.starts_with("/novnc/"))
+                    .count(),
+                2
             );
-            // Only the library: not its docs, manifest or README.
-            assert!(get("/novnc/package.json").is_none());
-            assert!(get("/novnc/README.md").is_none());
         } else {
             assert!(ASSETS.iter().all(|a| !a.path.starts_with("/novnc/")));
         }

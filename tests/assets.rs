@@ -148,7 +148,7 @@ fn pages_load_their_files_below_the_build_hash_where_they_are_immutable() {
         "/vnc.js",
         "/open.js",
         "/style.css",
-        "/novnc/core/rfb.js",
+        "/novnc/novnc.js",
     ] {
         let versioned = get(&serve, "GET", &format!("/v/{hash}{file}"), "");
         assert_eq!(status_of(&versioned), 200, "{file}: {versioned}");
@@ -273,11 +273,20 @@ fn a_second_console_in_the_same_browser_costs_a_handful_of_requests() {
         report["again"]["timings"]["connected"],
         report["again"]["timings"]["drawn"],
     );
-    // The first open loads noVNC's modules (dozens), below the build hash.
-    assert!(
-        cold.iter().filter(|(_, p, _)| p.starts_with("/v/")).count() >= 20,
+    // The first open loads the page's modules and noVNC as one bundled
+    // module, below the build hash: a handful of files, not noVNC's ~50.
+    let index = body(&get(&serve, "GET", "/", "")).to_string();
+    let bundle = format!("/v/{}/novnc/novnc.js", build_hash(&index, "index.js"));
+    assert_eq!(
+        cold.iter().filter(|(_, p, _)| *p == bundle).count(),
+        1,
         "{cold:?}"
     );
+    assert!(
+        cold.iter().all(|(_, p, _)| !p.contains("/novnc/core/")),
+        "{cold:?}"
+    );
+    assert!(cold.len() <= 15, "{cold:?}");
     // The second asks for none of them: only the link, its POST, the
     // console's websocket and the like.
     assert!(warm.len() <= 6, "{warm:?}");

@@ -499,9 +499,7 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
     env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
     assert_eq!(
-        serve
-            .request("GET", "/novnc/core/rfb.js", None, None)
-            .status,
+        serve.request("GET", "/novnc/novnc.js", None, None).status,
         200,
         "noVNC is not embedded: run `npm ci --prefix noVNC` and rebuild (scripts/test does)"
     );

@@ -8,8 +8,7 @@
 // the key's place on a US keyboard, so that a server taking scancodes
 // (QEMU's extended key events, as Hetzner's consoles do) gets the key a
 // person would press, with Shift held for the characters that need it.
-import keysymdef from './novnc/core/input/keysymdef.js';
-import KeyTable from './novnc/core/input/keysym.js';
+import { KeyTable, keysymdef } from './novnc/novnc.js';
 
 /** More characters than this get a warning before they are typed. */
 export const LONG_TEXT = 300;

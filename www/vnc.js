@@ -9,8 +9,8 @@
 // remote resize). Panels open over the screen, never pushing it down.
 //
 // Imports are relative to this module, so the pages work wherever hcc is
-// mounted (the library is served at /novnc/core/...).
-import RFB from './novnc/core/rfb.js';
+// mounted (noVNC is served at /novnc/novnc.js, one bundled module).
+import { RFB } from './novnc/novnc.js';
 import { Keys } from './keys.js';
 
 /** Where this browser remembers the scale choice ('1' on, '0' off). */
