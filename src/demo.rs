@@ -51,7 +51,7 @@ impl Drop for Scene {
 }
 
 fn say(text: &str) -> Result<(), Error> {
-    crate::print(&format!("{text}\n"))
+    crate::output::print(&format!("{text}\n"))
 }
 
 pub fn run(quick: bool) -> Result<ExitCode, Error> {

@@ -18,6 +18,7 @@ pub mod home;
 mod http;
 pub mod man;
 mod metrics;
+mod output;
 pub mod safe_fs;
 pub mod serve;
 mod sessions;
@@ -41,6 +42,7 @@ use crate::cli::{Cli, Command, ConfigCommand, LeaseArgs, LeaseRef};
 use crate::config::Config;
 use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
+use crate::output::Output;
 use crate::store::{Finish, Store};
 use crate::verb::CommandLine;
 use crate::wakeup::Wakeup;
@@ -134,11 +136,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 
 fn power(home: &Home, verb: cloud::Verb, args: cli::ServerArgs) -> Result<ExitCode, Error> {
     cloud::power(home, verb, &args.name, args.opts.no_wait, args.opts.json)
-}
-
-/// Writes to stdout at once; a closed pipe becomes [`Error::Output`].
-pub(crate) fn print(text: &str) -> Result<(), Error> {
-    Output::new().write(text)
 }
 
 fn config_command(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {
@@ -245,11 +242,7 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
 fn outlive<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
     match result {
         Ok(value) => Ok(Some(value)),
-        Err(Error::Store(err)) if err.is_transient() => {
-            eprintln!("hcc: {err}; trying again");
-            Ok(None)
-        }
-        Err(err @ Error::Io { .. }) => {
+        Err(err) if err.is_transient() => {
             eprintln!("hcc: {err}; trying again");
             Ok(None)
         }
@@ -438,27 +431,4 @@ fn one_line(text: &str) -> String {
         .collect::<String>()
         .trim()
         .to_string()
-}
-
-/// Stdout, flushed after every line so that `wait | while read` loops see
-/// each line at once; write errors become [`Error::Output`].
-struct Output {
-    out: io::Stdout,
-}
-
-impl Output {
-    fn new() -> Output {
-        Output { out: io::stdout() }
-    }
-
-    fn write(&mut self, text: &str) -> Result<(), Error> {
-        let mut out = self.out.lock();
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(Error::Output)
-    }
-
-    fn line(&mut self, text: &str) -> Result<(), Error> {
-        self.write(&format!("{text}\n"))
-    }
 }

@@ -141,7 +141,7 @@ pub fn run_locked(
         }
         if let Err(err) = worker.step(home, &mut cloud, cycle) {
             // The database locked by a panel, the disk full: report, go on.
-            if is_transient(&err) {
+            if err.is_transient() {
                 log(&format!("{err}; trying again"));
                 std::thread::sleep(Duration::from_secs(1));
             } else {
@@ -423,7 +423,7 @@ impl Worker {
             log(&format!("command {id} `{line}`: {why}"));
             return Ok(());
         }
-        if !is_transient(&err) {
+        if !err.is_transient() {
             return self.failed(cloud, id, line, &err.to_string());
         }
         if attempts >= max {
@@ -549,15 +549,6 @@ fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result
             Ok(())
         }
         other => Ok(other?),
-    }
-}
-
-fn is_transient(err: &Error) -> bool {
-    match err {
-        Error::Hetzner(e) => e.is_transient(),
-        Error::Store(e) => e.is_transient(),
-        Error::Io { .. } => true,
-        _ => false,
     }
 }
 
