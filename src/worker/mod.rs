@@ -8,7 +8,7 @@
 //! request when nothing changed) and every `full_sync_every` cycles a full
 //! one. Syncs, and a queued full `sync`, run on a thread of their own
 //! (`syncer`), so commands start while 3,000 servers are being listed. It
-//! sleeps on inotify in between.
+//! sleeps on inotify in between (`wakeup`).
 //!
 //! Nothing is lost when it dies: its leases expire, and a new worker takes
 //! them over at start. A retried `create` finds the server an earlier
@@ -39,7 +39,7 @@ use crate::home::Home;
 use crate::spool;
 use crate::store::{Closer, Finish, Owner, now};
 use crate::verb::CommandLine;
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Look, Wakeup};
 use syncer::{Poke, Queued, Syncing};
 
 pub use lock::{WorkerLock, holder};
@@ -133,11 +133,10 @@ pub fn run_locked(
         poke,
         more: false,
     };
-    let mut woken = false;
-    loop {
+    wakeup.until(|_| {
         if stop.load(Ordering::SeqCst) {
             worker.shut_down(&cloud);
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Look::Ready(ExitCode::SUCCESS));
         }
         if let Err(err) = worker.step(home, &mut cloud, cycle) {
             // The database locked by a panel, the disk full: report, go on.
@@ -149,13 +148,8 @@ pub fn run_locked(
                 return Err(err);
             }
         }
-        let mut timeout = worker.timeout(&cloud, cycle);
-        if woken {
-            // A commit may become visible just after its event (wakeup.rs).
-            timeout = timeout.min(crate::wakeup::FOLLOW_UP);
-        }
-        woken = wakeup.wait(timeout);
-    }
+        Ok(Look::Again(worker.timeout(&cloud, cycle)))
+    })
 }
 
 struct Worker {
