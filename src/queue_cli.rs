@@ -17,10 +17,6 @@ use crate::store::{self, Finish, Store};
 use crate::verb::CommandLine;
 use crate::wakeup::{Look, Wake, Wakeup};
 
-/// How often a blocked `next` or `wait` looks again without any event: a
-/// safety net for dropped inotify events, not the way work is found.
-const RESCAN: Duration = Duration::from_secs(30);
-
 pub fn push(home: &Home, print_id: bool, cmd: &str, args: &[String]) -> Result<ExitCode, Error> {
     let line = CommandLine::from_words(cmd, args).map_err(Error::Input)?;
     let store = Store::open(&home.db_path())?;
@@ -68,10 +64,10 @@ pub fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
             // A running command whose lease expires becomes leasable
             // without any file event: wake up for that moment too.
             Some((None, Some(until))) => {
-                let secs = (until - store::now() + 1).clamp(0, RESCAN.as_secs() as i64);
+                let secs = (until - store::now() + 1).max(0);
                 Look::Again(Duration::from_secs(secs as u64))
             }
-            Some((None, None)) => Look::Again(RESCAN),
+            Some((None, None)) => Look::Idle,
             None => Look::Again(RETRY_AFTER_ERROR),
         })
     })
@@ -223,7 +219,7 @@ pub fn wait(home: &Home, progress: Option<&str>) -> Result<ExitCode, Error> {
                 if printed == 0 && wake == Wake::Event {
                     progress.show(Progress::EMPTY_WAKEUP, 1);
                 }
-                Look::Again(RESCAN)
+                Look::Idle
             }
             None => Look::Again(RETRY_AFTER_ERROR),
         })

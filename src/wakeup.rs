@@ -8,7 +8,8 @@
 //! the tables and the spool after each wake-up, since backends may drop or
 //! merge events. To wait without a race, create the `Wakeup` first, then
 //! look, then wait: anything that changes after creation is queued. After
-//! each wake-up, look once more [`FOLLOW_UP`] later.
+//! each wake-up, look once more [`FOLLOW_UP`] later; without any event,
+//! look again every [`RESCAN`].
 //!
 //! [`Wakeup::until`] is the one wake-up loop; `next`, `wait`, the worker and
 //! the demo each give it their look and how long they may sleep.
@@ -75,7 +76,8 @@ impl Wakeup {
         loop {
             let timeout = match look(wake)? {
                 Look::Ready(value) => return Ok(value),
-                Look::Again(timeout) => timeout,
+                Look::Again(timeout) => timeout.min(RESCAN),
+                Look::Idle => RESCAN,
             };
             let following_up = wake == Wake::Event;
             let sleep = if following_up {
@@ -118,9 +120,16 @@ pub enum Wake {
 pub enum Look<T> {
     /// Done: [`Wakeup::until`] returns the value.
     Ready(T),
-    /// Look again after the next event, or after this long at the latest.
+    /// Look again after the next event, or after this long at the latest
+    /// (and [`RESCAN`] at the latest).
     Again(Duration),
+    /// Nothing is due: look again after the next event, or after [`RESCAN`].
+    Idle,
 }
+
+/// The longest sleep without any event: a safety net for dropped events,
+/// not the way work is found.
+const RESCAN: Duration = Duration::from_secs(30);
 
 /// How soon to look again after a wake-up. A commit writes the WAL (the
 /// event) and only then publishes it in the shared memory index, which

@@ -52,8 +52,6 @@ const LEASE_SECS: i64 = 300;
 const ACTION_DEADLINE: Duration = Duration::from_secs(300);
 /// The longest the worker loop sleeps for the rate budget.
 const MAX_BUDGET_WAIT: Duration = Duration::from_secs(2);
-/// The longest sleep without any event: a safety net for lost events.
-const RESCAN: Duration = Duration::from_secs(30);
 /// How long one step may spend starting queued commands (a request or two
 /// each) before it polls actions, renews leases and reads the spool again;
 /// the next step goes on at once.
@@ -493,7 +491,8 @@ impl Worker {
         if self.more {
             return Duration::ZERO;
         }
-        let mut timeout = RESCAN;
+        // Nothing due: until the next event (or wakeup's rescan).
+        let mut timeout = Duration::MAX;
         if let Some(at) = self.poller.due() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
