@@ -41,7 +41,7 @@ fn add(store: &Store, name: &str, scope: KeyScope) -> Result<ExitCode, Error> {
             "an API key named `{name}` exists already (revoke it first, or pick another name)"
         )));
     }
-    crate::print(&format!("{key}\n"))?;
+    crate::output::print(&format!("{key}\n"))?;
     eprintln!(
         "hcc: API key `{name}` (scope {}) created; it is shown only now, hcc keeps only its hash",
         scope.as_str()
@@ -59,7 +59,7 @@ fn list(store: &Store, json_out: bool) -> Result<ExitCode, Error> {
                        "last_used_at": k.last_used_at})
             })
             .collect();
-        crate::print(&format!("{}\n", json!({ "api_keys": rows })))?;
+        crate::output::print(&format!("{}\n", json!({ "api_keys": rows })))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new(&["NAME", "SCOPE", "CREATED", "LAST USED"]);
@@ -71,7 +71,7 @@ fn list(store: &Store, json_out: bool) -> Result<ExitCode, Error> {
             k.last_used_at.map(when).unwrap_or_else(|| "never".into()),
         ]);
     }
-    crate::print(&table.render())?;
+    crate::output::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
 }
 

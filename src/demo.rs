@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::home::Home;
 use crate::store::Store;
 use crate::verb::CommandLine;
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Look, Wakeup};
 
 /// Children and the temporary directory, ended and removed on drop (also
 /// when the demo fails half-way).
@@ -51,7 +51,7 @@ impl Drop for Scene {
 }
 
 fn say(text: &str) -> Result<(), Error> {
-    crate::print(&format!("{text}\n"))
+    crate::output::print(&format!("{text}\n"))
 }
 
 pub fn run(quick: bool) -> Result<ExitCode, Error> {
@@ -182,19 +182,25 @@ pub fn run(quick: bool) -> Result<ExitCode, Error> {
     say("   - SQL: INSERT INTO commands (cmd, arg) VALUES ('stop', 'srv-00002')")?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    while store.open_commands()? > 0 {
+    let finished = wakeup.until(|_| {
+        if store.open_commands()? == 0 {
+            return Ok(Look::Ready(true));
+        }
         if signals.pending().next().is_some() {
-            drop(scene);
-            return Err(Error::Failed(
-                "the demo was interrupted; what it started is stopped and removed".into(),
-            ));
+            return Ok(Look::Ready(false));
         }
         if Instant::now() > deadline {
             return Err(Error::Failed(
                 "the demo's commands did not finish in 60 s".into(),
             ));
         }
-        wakeup.wait(Duration::from_millis(500));
+        Ok(Look::Again(Duration::from_millis(500)))
+    })?;
+    if !finished {
+        drop(scene);
+        return Err(Error::Failed(
+            "the demo was interrupted; what it started is stopped and removed".into(),
+        ));
     }
     std::thread::sleep(Duration::from_millis(100));
     say("5. every command is done; the servers table now says:")?;

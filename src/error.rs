@@ -101,6 +101,20 @@ impl Error {
         }
     }
 
+    /// True when trying again later may succeed: a network failure or one
+    /// Hetzner asks to retry, the database locked by another process's long
+    /// transaction, a full disk, a file system error. The long-running
+    /// loops (`next`, `wait`, the worker) report these and go on; anything
+    /// else ends them (or, for a queued command, fails it).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Hetzner(err) => err.is_transient(),
+            Error::Store(err) => err.is_transient(),
+            Error::Io { .. } => true,
+            _ => false,
+        }
+    }
+
     /// True when stdout's reader went away; `main` exits 0 silently then.
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Output(err) if err.kind() == io::ErrorKind::BrokenPipe)

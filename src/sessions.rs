@@ -73,7 +73,7 @@ pub fn list(home: &Home, live: bool, json_out: bool, limit: i64) -> Result<ExitC
     let sessions = store.console_sessions(live, limit)?;
     if json_out {
         let rows: Vec<Value> = sessions.iter().map(session_json).collect();
-        crate::print(&format!("{}\n", json!({ "sessions": rows })))?;
+        crate::output::print(&format!("{}\n", json!({ "sessions": rows })))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new(&[
@@ -94,7 +94,7 @@ pub fn list(home: &Home, live: bool, json_out: bool, limit: i64) -> Result<ExitC
     for s in &sessions {
         table.row(row(s, t));
     }
-    crate::print(&table.render())?;
+    crate::output::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
 }
 

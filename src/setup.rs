@@ -9,7 +9,7 @@
 //! name. Without a token, or when the API cannot be reached, the questions
 //! take free text.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use crate::config::{self, Config, Source};
@@ -206,10 +206,7 @@ fn pick(
 }
 
 fn say(text: &str) -> Result<(), Error> {
-    let mut out = io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(Error::Output)
+    crate::output::print(text)
 }
 
 /// One answer; end of input aborts the whole setup unsaved.

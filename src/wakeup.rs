@@ -7,8 +7,12 @@
 //! and recreates that file. An event only says "look again": callers re-read
 //! the tables and the spool after each wake-up, since backends may drop or
 //! merge events. To wait without a race, create the `Wakeup` first, then
-//! check, then wait: anything that changes after creation is queued. After
-//! a wake-up that found nothing, look once more [`FOLLOW_UP`] later.
+//! look, then wait: anything that changes after creation is queued. After
+//! each wake-up, look once more [`FOLLOW_UP`] later; without any event,
+//! look again every [`RESCAN`].
+//!
+//! [`Wakeup::until`] is the one wake-up loop; `next`, `wait`, the worker and
+//! the demo each give it their look and how long they may sleep.
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -64,9 +68,34 @@ impl Wakeup {
         move || signal(&tx)
     }
 
+    /// The wake-up loop: runs `look` now, then again after each event, a
+    /// follow-up after each event, and whenever the timeout the last look
+    /// asked for passes, until it returns [`Look::Ready`] or an error.
+    pub fn until<T, E>(&self, mut look: impl FnMut(Wake) -> Result<Look<T>, E>) -> Result<T, E> {
+        let mut wake = Wake::First;
+        loop {
+            let timeout = match look(wake)? {
+                Look::Ready(value) => return Ok(value),
+                Look::Again(timeout) => timeout.min(RESCAN),
+                Look::Idle => RESCAN,
+            };
+            let following_up = wake == Wake::Event;
+            let sleep = if following_up {
+                timeout.min(FOLLOW_UP)
+            } else {
+                timeout
+            };
+            wake = match (self.wait(sleep), following_up) {
+                (true, _) => Wake::Event,
+                (false, true) => Wake::FollowUp,
+                (false, false) => Wake::Timeout,
+            };
+        }
+    }
+
     /// Blocks until something may have changed or `timeout` passes.
     /// Returns false on timeout.
-    pub fn wait(&self, timeout: Duration) -> bool {
+    fn wait(&self, timeout: Duration) -> bool {
         let woken = self.events.recv_timeout(timeout).is_ok();
         // Coalesce whatever else arrived meanwhile: one re-read covers it.
         while self.events.try_recv().is_ok() {}
@@ -74,12 +103,41 @@ impl Wakeup {
     }
 }
 
-/// How soon to look again after a wake-up that found nothing new. A commit
-/// writes the WAL (the event) and only then publishes it in the shared
-/// memory index, which inotify cannot see; a look right after the event may
-/// be a moment early, and no further event follows. One more look shortly
-/// after closes that gap, without polling while nothing happens.
-pub const FOLLOW_UP: Duration = Duration::from_millis(25);
+/// What started a look: what ended the wait before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The first look, before any wait.
+    First,
+    /// An event: something may have changed.
+    Event,
+    /// The look [`FOLLOW_UP`] after an event, when no other event came.
+    FollowUp,
+    /// The timeout the last look asked for passed without an event.
+    Timeout,
+}
+
+/// What a look decided.
+pub enum Look<T> {
+    /// Done: [`Wakeup::until`] returns the value.
+    Ready(T),
+    /// Look again after the next event, or after this long at the latest
+    /// (and [`RESCAN`] at the latest).
+    Again(Duration),
+    /// Nothing is due: look again after the next event, or after [`RESCAN`].
+    Idle,
+}
+
+/// The longest sleep without any event: a safety net for dropped events,
+/// not the way work is found.
+const RESCAN: Duration = Duration::from_secs(30);
+
+/// How soon to look again after a wake-up. A commit writes the WAL (the
+/// event) and only then publishes it in the shared memory index, which
+/// inotify cannot see; a look right after the event may be a moment early,
+/// and the events of commits that land meanwhile are coalesced with it. One
+/// more look shortly after closes that gap, without polling while nothing
+/// happens.
+const FOLLOW_UP: Duration = Duration::from_millis(25);
 
 /// One pending signal is enough; more would only repeat the same re-read.
 fn signal(tx: &SyncSender<()>) {
@@ -120,4 +178,48 @@ fn watch_error(path: &Path, err: notify::Error) -> Error {
         "cannot watch `{}` for changes: {err}{hint}",
         path.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loop's schedule, driven by pokes instead of file events: an
+    /// event wakes the next look, a follow-up comes after it although the
+    /// look asked for a long sleep, and a timeout ends a quiet wait.
+    #[test]
+    fn an_event_wakes_a_look_and_a_follow_up_comes_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open(dir.path().join("home")).unwrap();
+        let wakeup = Wakeup::new(&home).unwrap();
+        let poke = wakeup.poker();
+        let long = Duration::from_secs(20);
+        let mut seen = Vec::new();
+        let done = wakeup.until(|wake| -> Result<Look<&str>, Error> {
+            seen.push(wake);
+            Ok(match seen.len() {
+                1 => {
+                    poke();
+                    Look::Again(long)
+                }
+                2 => Look::Again(long),
+                3 => Look::Again(Duration::ZERO),
+                _ => Look::Ready("done"),
+            })
+        });
+        assert_eq!(done.unwrap(), "done");
+        assert_eq!(
+            seen,
+            [Wake::First, Wake::Event, Wake::FollowUp, Wake::Timeout]
+        );
+    }
+
+    #[test]
+    fn an_error_ends_the_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open(dir.path().join("home")).unwrap();
+        let wakeup = Wakeup::new(&home).unwrap();
+        let ended: Result<(), &str> = wakeup.until(|_| Err("stop"));
+        assert_eq!(ended, Err("stop"));
+    }
 }

@@ -65,7 +65,7 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
                 .unwrap_or_else(|| "-".into()),
         ]);
     }
-    crate::print(&table.render())?;
+    crate::output::print(&table.render())?;
     if shown.is_empty() {
         eprintln!("hcc: no servers in the local table yet: run `hcc sync`");
     }
@@ -99,7 +99,7 @@ pub fn images(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
             i.id.to_string(),
         ]);
     }
-    crate::print(&table.render())?;
+    crate::output::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -153,7 +153,7 @@ pub fn server_types(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
             price,
         ]);
     }
-    crate::print(&table.render())?;
+    crate::output::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -181,7 +181,7 @@ pub fn datacenters(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
             d.location.city.clone(),
         ]);
     }
-    crate::print(&table.render())?;
+    crate::output::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -210,7 +210,7 @@ pub fn locations(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
             l.network_zone.clone(),
         ]);
     }
-    crate::print(&table.render())?;
+    crate::output::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -169,5 +169,5 @@ pub fn row(server: &wire::Server, raw: &Value) -> ServerRow {
 
 /// Prints `value` as one line of JSON.
 pub fn print_json(value: &Value) -> Result<(), Error> {
-    crate::print(&format!("{value}\n"))
+    crate::output::print(&format!("{value}\n"))
 }

@@ -86,13 +86,13 @@ pub fn power(
                            "action_id": action.id, "waited": !no_wait, "status": status}),
         )?;
     } else if no_wait {
-        crate::print(&format!(
+        crate::output::print(&format!(
             "{name}: {} requested (action {})\n",
             verb.action(),
             action.id
         ))?;
     } else {
-        crate::print(&format!("{name}: {}, now {status}\n", verb.done()))?;
+        crate::output::print(&format!("{name}: {}, now {status}\n", verb.done()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -318,7 +318,7 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
         if let Some(password) = &root_password {
             text.push_str(&format!("root password: {password}\n"));
         }
-        crate::print(&text)?;
+        crate::output::print(&text)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -341,7 +341,7 @@ pub fn kill(home: &Home, name: &str, yes: bool, no_wait: bool) -> Result<ExitCod
     if !no_wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
     }
-    crate::print(&format!("deleted {name} (id {id})\n"))?;
+    crate::output::print(&format!("deleted {name} (id {id})\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -390,7 +390,7 @@ fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
         (false, false) => "is not managed",
     };
     let sep = if changed { ":" } else { "" };
-    crate::print(&format!("{name}{sep} {said} (label `{}`)\n", cloud.label))?;
+    crate::output::print(&format!("{name}{sep} {said} (label `{}`)\n", cloud.label))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -439,7 +439,7 @@ pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Erro
                            "wss_url": console.wss_url, "password": console.password,
                            "console_at": at}))?;
     } else {
-        crate::print(&format!("{url}\n"))?;
+        crate::output::print(&format!("{url}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,7 +54,7 @@ pub fn sync(
     } else {
         let requests = cloud.client.requests_sent();
         let plural = if requests == 1 { "" } else { "s" };
-        crate::print(&format!("{} ({requests} request{plural})\n", summary.text))?;
+        crate::output::print(&format!("{} ({requests} request{plural})\n", summary.text))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -103,7 +103,7 @@ pub fn run(home: &Home, args: &VncArgs) -> Result<ExitCode, Error> {
             "viewers must give this one-off VNC password (shown only now): {pw}\n"
         ));
     }
-    crate::print(&text)?;
+    crate::output::print(&text)?;
     let bridge = Arc::new(Bridge {
         home: home.clone(),
         name: args.name.clone(),

@@ -8,7 +8,7 @@
 //! request when nothing changed) and every `full_sync_every` cycles a full
 //! one. Syncs, and a queued full `sync`, run on a thread of their own
 //! (`syncer`), so commands start while 3,000 servers are being listed. It
-//! sleeps on inotify in between.
+//! sleeps on inotify in between (`wakeup`).
 //!
 //! Nothing is lost when it dies: its leases expire, and a new worker takes
 //! them over at start. A retried `create` finds the server an earlier
@@ -39,7 +39,7 @@ use crate::home::Home;
 use crate::spool;
 use crate::store::{Closer, Finish, Owner, now};
 use crate::verb::CommandLine;
-use crate::wakeup::Wakeup;
+use crate::wakeup::{Look, Wakeup};
 use syncer::{Poke, Queued, Syncing};
 
 pub use lock::{WorkerLock, holder};
@@ -52,8 +52,6 @@ const LEASE_SECS: i64 = 300;
 const ACTION_DEADLINE: Duration = Duration::from_secs(300);
 /// The longest the worker loop sleeps for the rate budget.
 const MAX_BUDGET_WAIT: Duration = Duration::from_secs(2);
-/// The longest sleep without any event: a safety net for lost events.
-const RESCAN: Duration = Duration::from_secs(30);
 /// How long one step may spend starting queued commands (a request or two
 /// each) before it polls actions, renews leases and reads the spool again;
 /// the next step goes on at once.
@@ -133,15 +131,14 @@ pub fn run_locked(
         poke,
         more: false,
     };
-    let mut woken = false;
-    loop {
+    wakeup.until(|_| {
         if stop.load(Ordering::SeqCst) {
             worker.shut_down(&cloud);
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Look::Ready(ExitCode::SUCCESS));
         }
         if let Err(err) = worker.step(home, &mut cloud, cycle) {
             // The database locked by a panel, the disk full: report, go on.
-            if is_transient(&err) {
+            if err.is_transient() {
                 log(&format!("{err}; trying again"));
                 std::thread::sleep(Duration::from_secs(1));
             } else {
@@ -149,13 +146,8 @@ pub fn run_locked(
                 return Err(err);
             }
         }
-        let mut timeout = worker.timeout(&cloud, cycle);
-        if woken {
-            // A commit may become visible just after its event (wakeup.rs).
-            timeout = timeout.min(crate::wakeup::FOLLOW_UP);
-        }
-        woken = wakeup.wait(timeout);
-    }
+        Ok(Look::Again(worker.timeout(&cloud, cycle)))
+    })
 }
 
 struct Worker {
@@ -423,7 +415,7 @@ impl Worker {
             log(&format!("command {id} `{line}`: {why}"));
             return Ok(());
         }
-        if !is_transient(&err) {
+        if !err.is_transient() {
             return self.failed(cloud, id, line, &err.to_string());
         }
         if attempts >= max {
@@ -499,7 +491,8 @@ impl Worker {
         if self.more {
             return Duration::ZERO;
         }
-        let mut timeout = RESCAN;
+        // Nothing due: until the next event (or wakeup's rescan).
+        let mut timeout = Duration::MAX;
         if let Some(at) = self.poller.due() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
@@ -549,15 +542,6 @@ fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result
             Ok(())
         }
         other => Ok(other?),
-    }
-}
-
-fn is_transient(err: &Error) -> bool {
-    match err {
-        Error::Hetzner(e) => e.is_transient(),
-        Error::Store(e) => e.is_transient(),
-        Error::Io { .. } => true,
-        _ => false,
     }
 }
 

@@ -54,9 +54,9 @@ pub fn run(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
     let report = report(home)?;
     let running = !report["worker"].is_null();
     if json_out {
-        crate::print(&format!("{report}\n"))?;
+        crate::output::print(&format!("{report}\n"))?;
     } else {
-        crate::print(&text(&report, now()))?;
+        crate::output::print(&text(&report, now()))?;
     }
     Ok(if running {
         ExitCode::SUCCESS
