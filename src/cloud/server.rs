@@ -420,7 +420,7 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
 /// `<console base URL><wss_url>#<password>`.
 /// Fresh console credentials for a managed server, stored in its row.
 /// Returns the server id, the credentials and when they were stored.
-pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, f64), Error> {
+pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, i64), Error> {
     let (server, _) = managed(cloud, name)?;
     let console = cloud.client.request_console(server.id)?;
     let at = cloud

@@ -472,7 +472,7 @@ fn console(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         200,
         &json!({
             "server": server.name, "wss_url": fresh.wss_url, "password": fresh.password,
-            "issued_at": fresh.issued_at, "expires_at": fresh.issued_at + 60.0,
+            "issued_at": fresh.issued_at, "expires_at": fresh.issued_at + 60,
         }),
     ))
 }

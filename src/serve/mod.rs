@@ -171,7 +171,8 @@ pub struct Ctx {
 pub struct Fresh {
     pub wss_url: String,
     pub password: String,
-    pub issued_at: f64,
+    /// Unix seconds.
+    pub issued_at: i64,
 }
 
 impl Ctx {

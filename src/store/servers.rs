@@ -234,12 +234,10 @@ impl Store {
         Ok(())
     }
 
-    /// Stores fresh console credentials, creating the row if needed.
-    pub fn record_console(&self, name: &str, url: &str, password: &str) -> Result<f64, Error> {
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+    /// Stores fresh console credentials, creating the row if needed;
+    /// returns when, in Unix seconds like every other `*_at`.
+    pub fn record_console(&self, name: &str, url: &str, password: &str) -> Result<i64, Error> {
+        let at = now();
         self.conn
             .execute(
                 "INSERT INTO servers (name, console_url, console_password, console_at)
