@@ -20,6 +20,7 @@ pub mod man;
 mod metrics;
 pub mod safe_fs;
 pub mod serve;
+pub mod server;
 mod sessions;
 mod setup;
 pub mod sim;

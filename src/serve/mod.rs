@@ -112,7 +112,7 @@ impl Settings {
             console_hosts: get("console_hosts"),
             console_broker: get("console_mode") != "direct",
             console_idle_timeout: config.count_setting("console_idle_timeout"),
-            label: get("label"),
+            label: crate::cloud::managed_label(&config),
             prefix: get("prefix"),
             // Checked when set; a word that is no address trusts nobody.
             trusted_proxies: match previous {
