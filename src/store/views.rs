@@ -25,8 +25,8 @@ pub struct CommandView {
     pub not_before: Option<i64>,
 }
 
-// `console_at` is a REAL column: a panel's or an older hcc's fraction of
-// a second is cut off.
+// `console_at` is a REAL column and may hold a fraction of a second (a
+// panel may write one); the model has whole seconds, as every `*_at`.
 const SERVER_COLUMNS: &str = "name, id, status, ipv4, ipv6, server_type, image, datacenter, \
      location, labels, created, stage, CAST(console_at AS INTEGER), synced_at";
 
