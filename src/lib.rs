@@ -24,6 +24,7 @@ mod output;
 mod queue_cli;
 pub mod safe_fs;
 pub mod serve;
+pub mod server;
 mod sessions;
 mod setup;
 pub mod sim;

@@ -85,6 +85,14 @@ fn sync_fills_the_table_in_pages_and_list_reads_it_back() {
     let before = requests(&sim);
     let list: Value = serde_json::from_str(&ok(&env, &sim, &["list", "--json"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 120);
+    // The API's field names, and the deprecated `ipv4`/`ipv6` beside them.
+    let first = &list[0];
+    let ip4 = column(&env, first["name"].as_str().unwrap(), "ipv4").expect("an address");
+    assert_eq!(first["ip4"].as_str(), Some(ip4.as_str()));
+    assert_eq!(
+        (&first["ipv4"], &first["ipv6"]),
+        (&first["ip4"], &first["ip6"])
+    );
     assert_eq!(requests(&sim), before, "list must not call the API");
     let table = ok(&env, &sim, &["list"]);
     assert!(table.starts_with("NAME "), "{table}");

@@ -1,45 +1,34 @@
 //! Listings: the local `servers` table (`list`, no API call) and Hetzner's
 //! catalog (`images`, `types`, `dc`, `locations`), as tables or JSON.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use super::{Cloud, print_json, setting};
+use super::{Cloud, managed_label, print_json};
 use crate::config::Config;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
+use crate::server::Server;
 use crate::store::Store;
 use crate::table::Table;
 
 /// `hcc list`: servers from the local table; managed ones unless `all`.
 pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
     let config = Config::load(&home.config_path())?;
-    let label = setting(&config, "label").unwrap_or_else(|| "managed".into());
+    let label = managed_label(&config);
     let store = Store::open(&home.db_path())?;
-    let now = crate::hetzner::now();
-    let mut shown = Vec::new();
-    for server in store.listed_servers()? {
-        let labels: BTreeMap<String, String> =
-            serde_json::from_str(&server.labels).unwrap_or_default();
-        // A server being created has no labels yet but is hcc's own.
-        let managed = labels.contains_key(&label) || server.stage.as_deref() == Some("new");
-        if all || managed {
-            shown.push((server, labels));
-        }
-    }
+    let now = crate::store::now();
+    let shown: Vec<Server> = store
+        .servers(&label)?
+        .into_iter()
+        .filter(|s| all || s.is_listed())
+        .collect();
     if json_out {
         let list: Vec<Value> = shown
             .iter()
-            .map(|(s, labels)| {
-                json!({
-                    "name": s.name, "id": s.id, "status": s.status, "ipv4": s.ipv4,
-                    "ipv6": s.ipv6, "server_type": s.server_type, "location": s.location,
-                    "labels": labels, "stage": s.stage, "console_at": s.console_at,
-                })
-            })
+            .map(|s| serde_json::to_value(s.listed()).unwrap_or(Value::Null))
             .collect();
         print_json(&Value::Array(list))?;
         return Ok(ExitCode::SUCCESS);
@@ -47,7 +36,7 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
     let mut table = Table::new(&[
         "NAME", "STATUS", "IPV4", "IPV6", "TYPE", "LOCATION", "CONSOLE",
     ]);
-    for (s, _) in &shown {
+    for s in &shown {
         let status = s
             .status
             .clone()
@@ -56,8 +45,8 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
         table.row(vec![
             s.name.clone(),
             status,
-            dash(&s.ipv4),
-            dash(&s.ipv6),
+            dash(&s.ip4),
+            dash(&s.ip6),
             dash(&s.server_type),
             dash(&s.location),
             s.console_at
@@ -236,8 +225,8 @@ fn money(gross: &str) -> String {
 }
 
 /// A console URL's age: `12s`, `3m`, `5h`, `2d` (valid for one minute).
-fn age(secs: f64) -> String {
-    let secs = secs.max(0.0) as u64;
+fn age(secs: i64) -> String {
+    let secs = secs.max(0);
     match secs {
         0..60 => format!("{secs}s"),
         60..3600 => format!("{}m", secs / 60),

@@ -52,7 +52,7 @@ impl Cloud {
             .with_priority(priority)
             .with_max_retries(max_retries)
             .with_notice(|msg| eprintln!("hcc: {msg}"));
-        let label = setting(&config, "label").unwrap_or_else(|| "managed".into());
+        let label = managed_label(&config);
         Ok(Cloud {
             config,
             store,
@@ -67,7 +67,7 @@ impl Cloud {
 
     /// Refuses a server that lacks the managed label.
     pub fn guard(&self, server: &wire::Server) -> Result<(), Error> {
-        if server.labels.contains_key(&self.label) {
+        if crate::server::is_managed(&server.labels, &self.label) {
             Ok(())
         } else {
             Err(Error::Refused(format!(
@@ -100,6 +100,14 @@ pub fn token(config: &Config) -> Result<Token, Error> {
     Err(Error::Hetzner(hetzner::Error::NoToken(
         "no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run `hcc setup`".into(),
     )))
+}
+
+/// The managed label (the setting `label`). An empty one in the file
+/// means the default, which the settings table states.
+pub fn managed_label(config: &Config) -> String {
+    setting(config, "label")
+        .or_else(|| config::key("label").ok()?.default.map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// A setting's effective value; `None` when it is empty.

@@ -140,7 +140,7 @@ pub fn begin_create(
     let name = request.name.as_str();
     check_server_name(name).map_err(Error::Input)?;
     let prefix = cloud.setting("prefix").unwrap_or_default();
-    if !name.starts_with(&prefix) {
+    if !crate::server::has_prefix(name, &prefix) {
         return Err(Error::Refused(format!(
             "server name `{name}` must begin with the prefix `{prefix}` (`hcc config get prefix`)"
         )));
@@ -401,7 +401,7 @@ fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
 pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Error> {
     let (server, raw) = cloud.client.server_by_name(name)?;
     let mut labels = server.labels.clone();
-    if labels.contains_key(&cloud.label) == add {
+    if crate::server::is_managed(&labels, &cloud.label) == add {
         // The local row may be older than what Hetzner said.
         cloud.store.refresh_server(&row(&server, &raw))?;
         return Ok(false);
@@ -420,7 +420,7 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
 /// `<console base URL><wss_url>#<password>`.
 /// Fresh console credentials for a managed server, stored in its row.
 /// Returns the server id, the credentials and when they were stored.
-pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, f64), Error> {
+pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, i64), Error> {
     let (server, _) = managed(cloud, name)?;
     let console = cloud.client.request_console(server.id)?;
     let at = cloud

@@ -36,7 +36,7 @@ fn label(ctx: &mut Ctx, call: &Call, add: bool) -> Result<Reply, ApiError> {
     Ok(reply::json(
         200,
         &json!({
-            "server": server_json(&server, &ctx.settings.label),
+            "server": server_json(&server),
             "managed": add,
             "changed": changed,
         }),

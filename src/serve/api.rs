@@ -10,7 +10,8 @@ use super::auth::{self, Need};
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
 use crate::cli::KeyScope;
-use crate::store::{ApiKey, CommandView, ServerView, Source, now};
+use crate::server::{Server, has_prefix};
+use crate::store::{ApiKey, CommandView, Source, now};
 use crate::verb::{CommandLine, Verb, check_server_name, shown};
 
 pub const PREFIX: &str = "/api/v1";
@@ -280,16 +281,13 @@ fn list_servers(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
 
 fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = known_server(ctx, call.params[0])?;
-    Ok(reply::json(
-        200,
-        &json!({ "server": server_json(&server, &ctx.settings.label) }),
-    ))
+    Ok(reply::json(200, &json!({ "server": server_json(&server) })))
 }
 
 /// A valid name of a server in the local table.
-pub(super) fn known_server(ctx: &Ctx, name: &str) -> Result<ServerView, ApiError> {
+pub(super) fn known_server(ctx: &Ctx, name: &str) -> Result<Server, ApiError> {
     check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
-    ctx.store.server_view(name)?.ok_or_else(|| {
+    ctx.store.server(name, &ctx.settings.label)?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no server named `{name}` (hcc sync refreshes the table)"
         ))
@@ -297,9 +295,9 @@ pub(super) fn known_server(ctx: &Ctx, name: &str) -> Result<ServerView, ApiError
 }
 
 /// A known server that carries the managed label and exists at Hetzner.
-pub fn managed_server(ctx: &Ctx, name: &str) -> Result<(ServerView, i64), ApiError> {
+pub fn managed_server(ctx: &Ctx, name: &str) -> Result<(Server, i64), ApiError> {
     let server = known_server(ctx, name)?;
-    if !is_managed(&server, &ctx.settings.label) {
+    if !server.managed {
         return Err(ApiError::new(
             403,
             "not_managed",
@@ -320,14 +318,8 @@ pub fn managed_server(ctx: &Ctx, name: &str) -> Result<(ServerView, i64), ApiErr
     Ok((server, id))
 }
 
-fn is_managed(server: &ServerView, label: &str) -> bool {
-    serde_json::from_str::<Map<String, Value>>(&server.labels)
-        .map(|labels| labels.contains_key(label))
-        .unwrap_or(false)
-}
-
-pub fn server_json(s: &ServerView, label: &str) -> Value {
-    serde_json::to_value(super::listing::ServerOut::new(s, label)).unwrap_or(Value::Null)
+pub fn server_json(s: &Server) -> Value {
+    serde_json::to_value(s).unwrap_or(Value::Null)
 }
 
 /// `POST /servers/{name}/actions/{verb}`: queues the command for the
@@ -365,14 +357,14 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let mut words = vec![name.to_string()];
     if verb == Verb::Create {
         check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
-        if ctx.store.server_view(name)?.is_some() {
+        if ctx.store.server(name, &ctx.settings.label)?.is_some() {
             return Err(ApiError::new(
                 409,
                 "exists",
                 format!("a server named `{name}` exists already"),
             ));
         }
-        if !name.starts_with(&ctx.settings.prefix) {
+        if !has_prefix(name, &ctx.settings.prefix) {
             return Err(ApiError::new(
                 403,
                 "bad_prefix",
@@ -472,7 +464,7 @@ fn console(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         200,
         &json!({
             "server": server.name, "wss_url": fresh.wss_url, "password": fresh.password,
-            "issued_at": fresh.issued_at, "expires_at": fresh.issued_at + 60.0,
+            "issued_at": fresh.issued_at, "expires_at": fresh.issued_at + 60,
         }),
     ))
 }

@@ -12,12 +12,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value};
-
 use super::reply::ApiError;
 use crate::error::Error;
 use crate::home::Home;
-use crate::store::{ServerView, Store};
+use crate::server::Server;
+use crate::store::Store;
 
 /// The list as last rendered.
 #[derive(Default)]
@@ -50,14 +49,14 @@ impl Listing {
         // render again, never keeps an old list.
         let version = rendered.store.data_version()?;
         if rendered.version != Some(version) {
-            let views = rendered.store.server_views()?;
-            let servers: Vec<ServerOut> = views.iter().map(|s| ServerOut::new(s, label)).collect();
+            let servers = rendered.store.servers(label)?;
+            let count = servers.len();
             let mut body = serde_json::to_vec(&ServersOut { servers })
                 .map_err(|e| ApiError::new(500, "internal", format!("cannot write JSON: {e}")))?;
             body.push(b'\n');
             body.shrink_to_fit();
             rendered.body = Arc::new(body);
-            rendered.count = views.len();
+            rendered.count = count;
             rendered.version = Some(version);
         }
         Ok((Arc::clone(&rendered.body), rendered.count))
@@ -65,49 +64,6 @@ impl Listing {
 }
 
 #[derive(serde::Serialize)]
-struct ServersOut<'a> {
-    servers: Vec<ServerOut<'a>>,
-}
-
-/// A server as the API shows it.
-#[derive(serde::Serialize)]
-pub struct ServerOut<'a> {
-    name: &'a str,
-    id: Option<i64>,
-    status: Option<&'a str>,
-    ip4: Option<&'a str>,
-    ip6: Option<&'a str>,
-    server_type: Option<&'a str>,
-    image: Option<&'a str>,
-    datacenter: Option<&'a str>,
-    location: Option<&'a str>,
-    labels: Map<String, Value>,
-    managed: bool,
-    created: Option<&'a str>,
-    stage: Option<&'a str>,
-    console_at: Option<f64>,
-    synced_at: Option<i64>,
-}
-
-impl<'a> ServerOut<'a> {
-    pub fn new(s: &'a ServerView, label: &str) -> ServerOut<'a> {
-        let labels: Map<String, Value> = serde_json::from_str(&s.labels).unwrap_or_default();
-        ServerOut {
-            name: &s.name,
-            id: s.id,
-            status: s.status.as_deref(),
-            ip4: s.ipv4.as_deref(),
-            ip6: s.ipv6.as_deref(),
-            server_type: s.server_type.as_deref(),
-            image: s.image.as_deref(),
-            datacenter: s.datacenter.as_deref(),
-            location: s.location.as_deref(),
-            managed: labels.contains_key(label),
-            labels,
-            created: s.created.as_deref(),
-            stage: s.stage.as_deref(),
-            console_at: s.console_at,
-            synced_at: s.synced_at,
-        }
-    }
+struct ServersOut {
+    servers: Vec<Server>,
 }

@@ -112,7 +112,7 @@ impl Settings {
             console_hosts: get("console_hosts"),
             console_broker: get("console_mode") != "direct",
             console_idle_timeout: config.count_setting("console_idle_timeout"),
-            label: get("label"),
+            label: crate::cloud::managed_label(&config),
             prefix: get("prefix"),
             // Checked when set; a word that is no address trusts nobody.
             trusted_proxies: match previous {
@@ -171,7 +171,8 @@ pub struct Ctx {
 pub struct Fresh {
     pub wss_url: String,
     pub password: String,
-    pub issued_at: f64,
+    /// Unix seconds.
+    pub issued_at: i64,
 }
 
 impl Ctx {

@@ -50,7 +50,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         None | Some(Value::Null) => {
             let status = ctx
                 .store
-                .server_view(&session.server)?
+                .server(&session.server, &ctx.settings.label)?
                 .map(|s| s.status)
                 .unwrap_or_default();
             Ok(reply::json(

@@ -37,9 +37,9 @@ pub use budget::SharedBudget;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 pub use power::PageSession;
-pub use servers::{Listed, Refreshed, ServerRow};
+pub use servers::{Refreshed, ServerRow};
 pub use sessions::{LinkState, Revoked, SessionRecord, Suspension};
-pub use views::{CommandView, ServerView};
+pub use views::CommandView;
 
 #[derive(Debug)]
 pub enum Error {

@@ -35,21 +35,6 @@ pub struct ServerRow {
     pub api: String,
 }
 
-/// A row as `hcc list` shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Listed {
-    pub name: String,
-    pub id: Option<i64>,
-    pub status: Option<String>,
-    pub ipv4: Option<String>,
-    pub ipv6: Option<String>,
-    pub server_type: Option<String>,
-    pub location: Option<String>,
-    pub labels: String,
-    pub stage: Option<String>,
-    pub console_at: Option<f64>,
-}
-
 /// What the table knows of a name: its Hetzner id (none while being
 /// created) and its stage.
 pub type Known = (Option<i64>, Option<String>);
@@ -234,12 +219,10 @@ impl Store {
         Ok(())
     }
 
-    /// Stores fresh console credentials, creating the row if needed.
-    pub fn record_console(&self, name: &str, url: &str, password: &str) -> Result<f64, Error> {
-        let at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+    /// Stores fresh console credentials, creating the row if needed;
+    /// returns when, in Unix seconds like every other `*_at`.
+    pub fn record_console(&self, name: &str, url: &str, password: &str) -> Result<i64, Error> {
+        let at = now();
         self.conn
             .execute(
                 "INSERT INTO servers (name, console_url, console_password, console_at)
@@ -278,38 +261,6 @@ impl Store {
             .map(Option::flatten)
             .map_err(self.err("read a server"))
     }
-
-    /// All rows, by name.
-    pub fn listed_servers(&self) -> Result<Vec<Listed>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT name, id, status, ipv4, ipv6, server_type, location, labels, stage,
-                        console_at
-                 FROM servers ORDER BY name",
-            )
-            .map_err(self.err("read servers"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Listed {
-                    name: r.get(0)?,
-                    id: r.get(1)?,
-                    status: r.get(2)?,
-                    ipv4: r.get(3)?,
-                    ipv6: r.get(4)?,
-                    server_type: r.get(5)?,
-                    location: r.get(6)?,
-                    labels: r
-                        .get::<_, Option<String>>(7)?
-                        .unwrap_or_else(|| "{}".into()),
-                    stage: r.get(8)?,
-                    console_at: r.get(9)?,
-                })
-            })
-            .map_err(self.err("read servers"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(self.err("read servers"))
-    }
 }
 
 #[cfg(test)]
@@ -347,7 +298,7 @@ mod tests {
                 removed: 0
             }
         );
-        let listed = store.listed_servers().unwrap();
+        let listed = store.servers("managed").unwrap();
         let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["a", "c", "renamed"]);
         assert_eq!(listed[0].status.as_deref(), Some("off"));

@@ -1,30 +1,11 @@
-//! Read-only views of servers and commands for `hcc serve`'s JSON API.
-//! Secrets (console and root passwords) are not selected at all, so no
-//! route can leak them by accident.
+//! Read-only views of servers (for `hcc list` and `hcc serve`'s JSON API)
+//! and commands (for the API). Secrets (console and root passwords) are
+//! not selected at all, so no route can leak them by accident.
 
 use rusqlite::{OptionalExtension, Row};
 
 use super::{Error, Store};
-
-/// A server as the API shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerView {
-    pub name: String,
-    pub id: Option<i64>,
-    pub status: Option<String>,
-    pub ipv4: Option<String>,
-    pub ipv6: Option<String>,
-    pub server_type: Option<String>,
-    pub image: Option<String>,
-    pub datacenter: Option<String>,
-    pub location: Option<String>,
-    /// JSON object.
-    pub labels: String,
-    pub created: Option<String>,
-    pub stage: Option<String>,
-    pub console_at: Option<f64>,
-    pub synced_at: Option<i64>,
-}
+use crate::server::{Server, is_managed};
 
 /// A command as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,23 +25,30 @@ pub struct CommandView {
     pub not_before: Option<i64>,
 }
 
+// `console_at` is a REAL column and may hold a fraction of a second (a
+// panel may write one); the model has whole seconds, as every `*_at`.
 const SERVER_COLUMNS: &str = "name, id, status, ipv4, ipv6, server_type, image, datacenter, \
-     location, labels, created, stage, console_at, synced_at";
+     location, labels, created, stage, CAST(console_at AS INTEGER), synced_at";
 
-fn server_view(r: &Row) -> rusqlite::Result<ServerView> {
-    Ok(ServerView {
+/// A row of [`SERVER_COLUMNS`]; `label` is the managed label.
+fn server(r: &Row, label: &str) -> rusqlite::Result<Server> {
+    // Labels a panel wrote that are no JSON object of strings count as none.
+    let labels: std::collections::BTreeMap<String, String> = r
+        .get::<_, Option<String>>(9)?
+        .and_then(|l| serde_json::from_str(&l).ok())
+        .unwrap_or_default();
+    Ok(Server {
         name: r.get(0)?,
         id: r.get(1)?,
         status: r.get(2)?,
-        ipv4: r.get(3)?,
-        ipv6: r.get(4)?,
+        ip4: r.get(3)?,
+        ip6: r.get(4)?,
         server_type: r.get(5)?,
         image: r.get(6)?,
         datacenter: r.get(7)?,
         location: r.get(8)?,
-        labels: r
-            .get::<_, Option<String>>(9)?
-            .unwrap_or_else(|| "{}".into()),
+        managed: is_managed(&labels, label),
+        labels,
         created: r.get(10)?,
         stage: r.get(11)?,
         console_at: r.get(12)?,
@@ -69,8 +57,8 @@ fn server_view(r: &Row) -> rusqlite::Result<ServerView> {
 }
 
 impl Store {
-    /// Every server, by name.
-    pub fn server_views(&self) -> Result<Vec<ServerView>, Error> {
+    /// Every server, by name; `label` is the managed label.
+    pub fn servers(&self, label: &str) -> Result<Vec<Server>, Error> {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
@@ -78,19 +66,19 @@ impl Store {
             ))
             .map_err(self.err("read servers"))?;
         let rows = stmt
-            .query_map([], server_view)
+            .query_map([], |r| server(r, label))
             .map_err(self.err("read servers"))?;
         rows.collect::<Result<_, _>>()
             .map_err(self.err("read servers"))
     }
 
-    /// One server by name.
-    pub fn server_view(&self, name: &str) -> Result<Option<ServerView>, Error> {
+    /// One server by name; `label` is the managed label.
+    pub fn server(&self, name: &str, label: &str) -> Result<Option<Server>, Error> {
         self.conn
             .prepare_cached(&format!(
                 "SELECT {SERVER_COLUMNS} FROM servers WHERE name = ?1"
             ))
-            .and_then(|mut stmt| stmt.query_row([name], server_view).optional())
+            .and_then(|mut stmt| stmt.query_row([name], |r| server(r, label)).optional())
             .map_err(self.err("read a server"))
     }
 
