@@ -42,7 +42,7 @@ use crate::config::Config;
 use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
 use crate::store::{Finish, Store};
-use crate::verb::CommandLine;
+use crate::verb::{CommandLine, Power};
 use crate::wakeup::Wakeup;
 
 /// How often a blocked `next` or `wait` looks again without any event: a
@@ -108,11 +108,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 json: opts.json,
             },
         ),
-        Command::Start(a) => power(&home, cloud::Verb::Start, a),
-        Command::Stop(a) => power(&home, cloud::Verb::Stop, a),
-        Command::Force(a) => power(&home, cloud::Verb::Force, a),
-        Command::Reboot(a) => power(&home, cloud::Verb::Reboot, a),
-        Command::Reset(a) => power(&home, cloud::Verb::Reset, a),
+        Command::Start(a) => power(&home, Power::Start, a),
+        Command::Stop(a) => power(&home, Power::Stop, a),
+        Command::Force(a) => power(&home, Power::Force, a),
+        Command::Reboot(a) => power(&home, Power::Reboot, a),
+        Command::Reset(a) => power(&home, Power::Reset, a),
         Command::Kill { name, yes, no_wait } => cloud::kill(&home, &name, yes, no_wait),
         Command::Settag { name } => cloud::settag(&home, &name),
         Command::Deltag { name } => cloud::deltag(&home, &name),
@@ -132,7 +132,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
-fn power(home: &Home, verb: cloud::Verb, args: cli::ServerArgs) -> Result<ExitCode, Error> {
+fn power(home: &Home, verb: Power, args: cli::ServerArgs) -> Result<ExitCode, Error> {
     cloud::power(home, verb, &args.name, args.opts.no_wait, args.opts.json)
 }
 

@@ -15,7 +15,7 @@ pub mod sync;
 
 pub use catalog::{datacenters, images, list, locations, server_types};
 pub use fresh::Fresh;
-pub use server::{CreateArgs, Verb, console, create, deltag, kill, power, settag};
+pub use server::{CreateArgs, console, create, deltag, kill, power, settag};
 pub use sync::sync;
 
 use std::path::Path;

@@ -14,39 +14,7 @@ use crate::error::Error;
 use crate::hetzner::wire::Action;
 use crate::hetzner::{ActionWait, CreateRequest, Priority, Waiter, wire};
 use crate::home::Home;
-use crate::verb::check_server_name;
-
-/// The power verbs and the Hetzner action each runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Start,
-    Stop,
-    Force,
-    Reboot,
-    Reset,
-}
-
-impl Verb {
-    fn action(self) -> &'static str {
-        match self {
-            Verb::Start => "poweron",
-            Verb::Stop => "shutdown",
-            Verb::Force => "poweroff",
-            Verb::Reboot => "reboot",
-            Verb::Reset => "reset",
-        }
-    }
-
-    fn done(self) -> &'static str {
-        match self {
-            Verb::Start => "started",
-            Verb::Stop => "shut down (ACPI)",
-            Verb::Force => "powered off",
-            Verb::Reboot => "rebooted (ACPI)",
-            Verb::Reset => "reset",
-        }
-    }
-}
+use crate::verb::{Power, check_server_name};
 
 /// Looks a managed server up by name.
 fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value), Error> {
@@ -58,7 +26,11 @@ fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value
 
 /// Starts a power action on a managed server; returns the server as it
 /// was and the running action.
-pub fn begin_power(cloud: &Cloud, verb: Verb, name: &str) -> Result<(wire::Server, Action), Error> {
+pub fn begin_power(
+    cloud: &Cloud,
+    verb: Power,
+    name: &str,
+) -> Result<(wire::Server, Action), Error> {
     let (server, _) = managed(cloud, name)?;
     let action = cloud.client.server_action(server.id, verb.action())?;
     Ok((server, action))
@@ -66,7 +38,7 @@ pub fn begin_power(cloud: &Cloud, verb: Verb, name: &str) -> Result<(wire::Serve
 
 pub fn power(
     home: &Home,
-    verb: Verb,
+    verb: Power,
     name: &str,
     no_wait: bool,
     json_out: bool,
@@ -92,9 +64,20 @@ pub fn power(
             action.id
         ))?;
     } else {
-        crate::print(&format!("{name}: {}, now {status}\n", verb.done()))?;
+        crate::print(&format!("{name}: {}, now {status}\n", done(verb)))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a power verb did, once its action finished.
+fn done(verb: Power) -> &'static str {
+    match verb {
+        Power::Start => "started",
+        Power::Stop => "shut down (ACPI)",
+        Power::Force => "powered off",
+        Power::Reboot => "rebooted (ACPI)",
+        Power::Reset => "reset",
+    }
 }
 
 pub struct CreateArgs<'a> {
