@@ -9,6 +9,7 @@
 //! or releases a server.
 
 mod catalog;
+pub mod console;
 mod fresh;
 pub mod server;
 pub mod sync;

@@ -17,7 +17,10 @@ use crate::home::Home;
 use crate::verb::{Power, check_server_name};
 
 /// Looks a managed server up by name.
-fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value), Error> {
+pub(super) fn managed(
+    cloud: &Cloud,
+    name: &str,
+) -> Result<(wire::Server, serde_json::Value), Error> {
     check_server_name(name).map_err(Error::Input)?;
     let (server, raw) = cloud.client.server_by_name(name)?;
     cloud.guard(&server)?;
@@ -401,26 +404,15 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
 
 /// `console`: fresh credentials, stored and printed as the original did:
 /// `<console base URL><wss_url>#<password>`.
-/// Fresh console credentials for a managed server, stored in its row.
-/// Returns the server id, the credentials and when they were stored.
-pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, f64), Error> {
-    let (server, _) = managed(cloud, name)?;
-    let console = cloud.client.request_console(server.id)?;
-    let at = cloud
-        .store
-        .record_console(name, &console.wss_url, &console.password)?;
-    Ok((server.id, console, at))
-}
-
 pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Error> {
     let cloud = Cloud::open(home, Priority::Interactive)?;
-    let (id, console, at) = console_now(&cloud, name)?;
+    let console = super::console::fetch_managed(&cloud, name)?;
     let base = cloud.setting("console_url").unwrap_or_default();
     let url = format!("{base}{}#{}", console.wss_url, console.password);
     if json_out {
-        print_json(&json!({"name": name, "id": id, "url": url,
+        print_json(&json!({"name": name, "id": console.server_id, "url": url,
                            "wss_url": console.wss_url, "password": console.password,
-                           "console_at": at}))?;
+                           "console_at": console.issued_at}))?;
     } else {
         crate::print(&format!("{url}\n"))?;
     }

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::cloud::server::{self, Creation};
-use crate::cloud::{Cloud, sync};
+use crate::cloud::{Cloud, console, sync};
 use crate::error::Error;
 use crate::hetzner::wire::Action;
 use crate::verb::{Command, CommandLine};
@@ -77,9 +77,11 @@ pub fn start(
                     "consoles of `{name}` are suspended (hcc resume {name})"
                 )));
             }
-            let (id, _, at) = server::console_now(cloud, name)?;
+            let console = console::fetch_managed(cloud, name)?;
             // The credentials are in the row; the result says only when.
-            Ok(Started::Done(json!({"server_id": id, "console_at": at})))
+            Ok(Started::Done(
+                json!({"server_id": console.server_id, "console_at": console.issued_at}),
+            ))
         }
         Command::Create(new) => {
             let request = server::create_request(
