@@ -8,6 +8,7 @@ mod apikey;
 pub mod assets;
 pub mod cli;
 pub(crate) mod cloud;
+mod cloud_cli;
 pub mod config;
 pub mod console;
 mod consumer;
@@ -81,25 +82,25 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Put { msg } => put(&home, &msg),
         Command::Wait { progress } => wait(&home, progress.as_deref()),
         Command::Ingest => ingest(&home),
-        Command::List { all, json } => cloud::list(&home, all, json),
-        Command::Images(a) => cloud::images(&home, a.json),
-        Command::Types(a) => cloud::server_types(&home, a.json),
-        Command::Dc(a) => cloud::datacenters(&home, a.json),
-        Command::Locations(a) => cloud::locations(&home, a.json),
+        Command::List { all, json } => cloud_cli::list(&home, all, json),
+        Command::Images(a) => cloud_cli::images(&home, a.json),
+        Command::Types(a) => cloud_cli::server_types(&home, a.json),
+        Command::Dc(a) => cloud_cli::datacenters(&home, a.json),
+        Command::Locations(a) => cloud_cli::locations(&home, a.json),
         Command::Sync {
             name,
             changes,
             json,
-        } => cloud::sync(&home, name.as_deref(), changes, json),
+        } => cloud_cli::sync(&home, name.as_deref(), changes, json),
         Command::Create {
             name,
             server_type,
             image,
             location,
             opts,
-        } => cloud::create(
+        } => cloud_cli::create(
             &home,
-            cloud::CreateArgs {
+            cloud_cli::CreateArgs {
                 name: &name,
                 server_type: server_type.as_deref(),
                 image: image.as_deref(),
@@ -113,10 +114,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Force(a) => power(&home, Power::Force, a),
         Command::Reboot(a) => power(&home, Power::Reboot, a),
         Command::Reset(a) => power(&home, Power::Reset, a),
-        Command::Kill { name, yes, no_wait } => cloud::kill(&home, &name, yes, no_wait),
-        Command::Settag { name } => cloud::settag(&home, &name),
-        Command::Deltag { name } => cloud::deltag(&home, &name),
-        Command::Console { name, json } => cloud::console(&home, &name, json),
+        Command::Kill { name, yes, no_wait } => cloud_cli::kill(&home, &name, yes, no_wait),
+        Command::Settag { name } => cloud_cli::settag(&home, &name),
+        Command::Deltag { name } => cloud_cli::deltag(&home, &name),
+        Command::Console { name, json } => cloud_cli::console(&home, &name, json),
         Command::Vnc(args) => console::bridge::run(&home, &args),
         Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
         Command::Status { json } => worker::status::run(&home, json),
@@ -133,7 +134,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
 }
 
 fn power(home: &Home, verb: Power, args: cli::ServerArgs) -> Result<ExitCode, Error> {
-    cloud::power(home, verb, &args.name, args.opts.no_wait, args.opts.json)
+    cloud_cli::power(home, verb, &args.name, args.opts.no_wait, args.opts.json)
 }
 
 /// Writes to stdout at once; a closed pipe becomes [`Error::Output`].

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use super::{Cloud, print_json, setting};
+use super::print_json;
+use crate::cloud::{Cloud, setting};
 use crate::config::Config;
 use crate::error::Error;
 use crate::hetzner::Priority;
