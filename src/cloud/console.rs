@@ -46,3 +46,21 @@ pub fn fetch_managed(cloud: &Cloud, name: &str) -> Result<Credentials, Error> {
     let (server, _) = server::managed(cloud, name)?;
     fetch(&cloud.client, &cloud.store, name, server.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_credentials() {
+        let credentials = Credentials {
+            server_id: 7,
+            wss_url: "wss://console.example/?token=SECRET-URL".into(),
+            password: "SECRET-PASSWORD".into(),
+            issued_at: 1.5,
+        };
+        let shown = format!("{credentials:?}");
+        assert!(shown.contains("server_id: 7"), "{shown}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}
