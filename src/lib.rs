@@ -9,6 +9,7 @@ mod apikey;
 pub mod assets;
 pub mod cli;
 pub(crate) mod cloud;
+mod cloud_cli;
 pub mod config;
 mod config_cli;
 pub mod console;
@@ -42,11 +43,11 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
-use crate::cloud::Verb;
 use crate::error::Error;
 use crate::home::Home;
 use crate::output::Output;
 use crate::store::Store;
+use crate::verb::Power;
 
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
@@ -80,25 +81,25 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Put { msg } => queue_cli::put(&home, &msg),
         Command::Wait { progress } => queue_cli::wait(&home, progress.as_deref()),
         Command::Ingest => queue_cli::ingest(&home),
-        Command::List { all, json } => cloud::list(&home, all, json),
-        Command::Images(a) => cloud::images(&home, a.json),
-        Command::Types(a) => cloud::server_types(&home, a.json),
-        Command::Dc(a) => cloud::datacenters(&home, a.json),
-        Command::Locations(a) => cloud::locations(&home, a.json),
+        Command::List { all, json } => cloud_cli::list(&home, all, json),
+        Command::Images(a) => cloud_cli::images(&home, a.json),
+        Command::Types(a) => cloud_cli::server_types(&home, a.json),
+        Command::Dc(a) => cloud_cli::datacenters(&home, a.json),
+        Command::Locations(a) => cloud_cli::locations(&home, a.json),
         Command::Sync {
             name,
             changes,
             json,
-        } => cloud::sync(&home, name.as_deref(), changes, json),
+        } => cloud_cli::sync(&home, name.as_deref(), changes, json),
         Command::Create {
             name,
             server_type,
             image,
             location,
             opts,
-        } => cloud::create(
+        } => cloud_cli::create(
             &home,
-            cloud::CreateArgs {
+            cloud_cli::CreateArgs {
                 name: &name,
                 server_type: server_type.as_deref(),
                 image: image.as_deref(),
@@ -107,17 +108,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 json: opts.json,
             },
         ),
-        Command::Start(a) => cloud::power(&home, Verb::Start, &a.name, a.opts.no_wait, a.opts.json),
-        Command::Stop(a) => cloud::power(&home, Verb::Stop, &a.name, a.opts.no_wait, a.opts.json),
-        Command::Force(a) => cloud::power(&home, Verb::Force, &a.name, a.opts.no_wait, a.opts.json),
+        Command::Start(a) => cloud_cli::power(&home, Power::Start, &a.name, a.opts.no_wait, a.opts.json),
+        Command::Stop(a) => cloud_cli::power(&home, Power::Stop, &a.name, a.opts.no_wait, a.opts.json),
+        Command::Force(a) => cloud_cli::power(&home, Power::Force, &a.name, a.opts.no_wait, a.opts.json),
         Command::Reboot(a) => {
-            cloud::power(&home, Verb::Reboot, &a.name, a.opts.no_wait, a.opts.json)
+            cloud_cli::power(&home, Power::Reboot, &a.name, a.opts.no_wait, a.opts.json)
         }
-        Command::Reset(a) => cloud::power(&home, Verb::Reset, &a.name, a.opts.no_wait, a.opts.json),
-        Command::Kill { name, yes, no_wait } => cloud::kill(&home, &name, yes, no_wait),
-        Command::Settag { name } => cloud::settag(&home, &name),
-        Command::Deltag { name } => cloud::deltag(&home, &name),
-        Command::Console { name, json } => cloud::console(&home, &name, json),
+        Command::Reset(a) => cloud_cli::power(&home, Power::Reset, &a.name, a.opts.no_wait, a.opts.json),
+        Command::Kill { name, yes, no_wait } => cloud_cli::kill(&home, &name, yes, no_wait),
+        Command::Settag { name } => cloud_cli::settag(&home, &name),
+        Command::Deltag { name } => cloud_cli::deltag(&home, &name),
+        Command::Console { name, json } => cloud_cli::console(&home, &name, json),
         Command::Vnc(args) => console::bridge::run(&home, &args),
         Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
         Command::Status { json } => worker::status::run(&home, json),

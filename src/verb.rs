@@ -13,17 +13,93 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
     Sync,
-    Start,
-    Stop,
-    Force,
-    Reboot,
-    Reset,
+    Power(Power),
     Console,
     Create,
     Kill,
     SetTag,
     DelTag,
     Notify,
+}
+
+/// The power verbs, each a Hetzner server action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Start,
+    Stop,
+    Force,
+    Reboot,
+    Reset,
+}
+
+impl Power {
+    /// The Hetzner action (`POST /servers/{id}/actions/{action}`).
+    pub fn action(self) -> &'static str {
+        match self {
+            Power::Start => "poweron",
+            Power::Stop => "shutdown",
+            Power::Force => "poweroff",
+            Power::Reboot => "reboot",
+            Power::Reset => "reset",
+        }
+    }
+}
+
+/// What a validated command line means: the verb and its typed arguments.
+/// Parsed once where a command enters (CLI, spool, `commands` table, API),
+/// so whoever runs it never splits strings again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `sync` (every server) or `sync NAME`.
+    Sync(Option<String>),
+    Power(Power, String),
+    Console(String),
+    Create(NewServer),
+    Kill(String),
+    SetTag(String),
+    DelTag(String),
+    /// `notify MSG`.
+    Notify(String),
+}
+
+/// `create NAME [TYPE [IMAGE [LOCATION]]]`: what is not given comes from
+/// the settings when the server is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewServer {
+    pub name: String,
+    pub server_type: Option<String>,
+    pub image: Option<String>,
+    pub location: Option<String>,
+}
+
+impl Command {
+    pub fn verb(&self) -> Verb {
+        match self {
+            Command::Sync(_) => Verb::Sync,
+            Command::Power(power, _) => Verb::Power(*power),
+            Command::Console(_) => Verb::Console,
+            Command::Create(_) => Verb::Create,
+            Command::Kill(_) => Verb::Kill,
+            Command::SetTag(_) => Verb::SetTag,
+            Command::DelTag(_) => Verb::DelTag,
+            Command::Notify(_) => Verb::Notify,
+        }
+    }
+
+    /// The server the command is about; `None` for a full `sync` and
+    /// `notify`.
+    pub fn server(&self) -> Option<&str> {
+        match self {
+            Command::Sync(name) => name.as_deref(),
+            Command::Power(_, name)
+            | Command::Console(name)
+            | Command::Kill(name)
+            | Command::SetTag(name)
+            | Command::DelTag(name) => Some(name),
+            Command::Create(new) => Some(&new.name),
+            Command::Notify(_) => None,
+        }
+    }
 }
 
 /// The words a verb accepts after it.
@@ -43,18 +119,18 @@ enum Shape {
 /// (word, verb) for every accepted spelling, canonical names first.
 const SPELLINGS: &[(&str, Verb)] = &[
     ("sync", Verb::Sync),
-    ("start", Verb::Start),
-    ("stop", Verb::Stop),
-    ("force", Verb::Force),
-    ("reboot", Verb::Reboot),
-    ("reset", Verb::Reset),
+    ("start", Verb::Power(Power::Start)),
+    ("stop", Verb::Power(Power::Stop)),
+    ("force", Verb::Power(Power::Force)),
+    ("reboot", Verb::Power(Power::Reboot)),
+    ("reset", Verb::Power(Power::Reset)),
     ("console", Verb::Console),
     ("create", Verb::Create),
     ("kill", Verb::Kill),
     ("settag", Verb::SetTag),
     ("deltag", Verb::DelTag),
     ("notify", Verb::Notify),
-    ("off", Verb::Force),
+    ("off", Verb::Power(Power::Force)),
     ("new", Verb::Create),
     ("put", Verb::Notify),
 ];
@@ -96,13 +172,16 @@ impl Verb {
     }
 }
 
-/// A validated command, ready to be queued.
+/// A validated command, ready to be queued: the text the `commands`
+/// table keeps and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandLine {
     /// The verb as written (`off`, not `force`).
     pub cmd: String,
     /// The arguments joined by one space; empty when there are none.
     pub arg: String,
+    /// What `cmd` and `arg` mean.
+    pub command: Command,
 }
 
 impl CommandLine {
@@ -116,13 +195,15 @@ impl CommandLine {
             )
         })?;
         let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-        let arg = match verb.shape() {
+        let (arg, command) = match verb.shape() {
             Shape::Message => {
                 let msg = args.join(" ");
                 check_message(&msg)?;
-                msg
+                (msg.clone(), Command::Notify(msg))
             }
-            Shape::OptionalName if args.is_empty() || args == [""] => String::new(),
+            Shape::OptionalName if args.is_empty() || args == [""] => {
+                (String::new(), Command::Sync(None))
+            }
             shape => {
                 let max = if shape == Shape::NameAndOptions { 4 } else { 1 };
                 if shape == Shape::OptionalName && args.len() > 1 {
@@ -149,12 +230,31 @@ impl CommandLine {
                 for word in &args[1..] {
                     check_option_word(word)?;
                 }
-                args.join(" ")
+                let name = name.to_string();
+                let word = |i: usize| args.get(i).map(|w| w.to_string());
+                let command = match verb {
+                    Verb::Sync => Command::Sync(Some(name)),
+                    Verb::Power(power) => Command::Power(power, name),
+                    Verb::Console => Command::Console(name),
+                    Verb::Create => Command::Create(NewServer {
+                        name,
+                        server_type: word(1),
+                        image: word(2),
+                        location: word(3),
+                    }),
+                    Verb::Kill => Command::Kill(name),
+                    Verb::SetTag => Command::SetTag(name),
+                    Verb::DelTag => Command::DelTag(name),
+                    // Its shape is a message, handled above.
+                    Verb::Notify => Command::Notify(args.join(" ")),
+                };
+                (args.join(" "), command)
             }
         };
         Ok(CommandLine {
             cmd: cmd.to_string(),
             arg,
+            command,
         })
     }
 
@@ -293,9 +393,39 @@ mod tests {
             "sync web.example.com"
         );
         assert_eq!(line("put hello  world").unwrap(), "put hello  world");
-        assert_eq!(Verb::from_word("off"), Some(Verb::Force));
-        assert_eq!(Verb::Force.name(), "force");
+        assert_eq!(Verb::from_word("off"), Some(Verb::Power(Power::Force)));
+        assert_eq!(Verb::Power(Power::Force).name(), "force");
         assert_eq!(Verb::Create.name(), "create");
+    }
+
+    #[test]
+    fn a_line_is_parsed_into_its_typed_command() {
+        let command = |s: &str| CommandLine::parse_line(s).unwrap().command;
+        assert_eq!(command("sync"), Command::Sync(None));
+        assert_eq!(command("sync vm1"), Command::Sync(Some("vm1".into())));
+        assert_eq!(
+            command("off vm1"),
+            Command::Power(Power::Force, "vm1".into())
+        );
+        assert_eq!(
+            command("new m-vm1 cx22 debian-12"),
+            Command::Create(NewServer {
+                name: "m-vm1".into(),
+                server_type: Some("cx22".into()),
+                image: Some("debian-12".into()),
+                location: None,
+            })
+        );
+        assert_eq!(
+            command("put hello  world"),
+            Command::Notify("hello  world".into())
+        );
+        assert_eq!(command("kill vm1").server(), Some("vm1"));
+        assert_eq!(command("notify vm1").server(), None);
+        assert_eq!(
+            CommandLine::from_row("sync", "").unwrap().command,
+            Command::Sync(None)
+        );
     }
 
     #[test]

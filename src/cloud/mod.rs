@@ -1,22 +1,20 @@
-//! The cloud commands: what `hcc list`, `sync`, `create`, `start`, ...,
+//! The cloud operations: what `hcc sync`, `create`, `start`, ...,
 //! `console` do, on top of the Hetzner client and the store. One file per
-//! group: `catalog` (lists), `sync`, `server` (actions on one server).
-//! The worker will call the same functions.
+//! group: `sync`, `server` (actions on one server), `console` (console
+//! credentials). The CLI (`cloud_cli`), the worker and `hcc serve` call
+//! them; they return what happened and print nothing.
 //!
 //! The guard (DESIGN.md): every verb that touches a server requires the
 //! managed label (`console` and `sync NAME` included); new names must carry
 //! the configured prefix; `settag` and `deltag` are how an operator adopts
 //! or releases a server.
 
-mod catalog;
+pub mod console;
 mod fresh;
 pub mod server;
 pub mod sync;
 
-pub use catalog::{datacenters, images, list, locations, server_types};
 pub use fresh::Fresh;
-pub use server::{CreateArgs, Verb, console, create, deltag, kill, power, settag};
-pub use sync::sync;
 
 use std::path::Path;
 
@@ -173,9 +171,4 @@ pub fn row(server: &wire::Server, raw: &Value) -> ServerRow {
         created: server.created.clone(),
         api: raw.to_string(),
     }
-}
-
-/// Prints `value` as one line of JSON.
-pub fn print_json(value: &Value) -> Result<(), Error> {
-    crate::output::print(&format!("{value}\n"))
 }

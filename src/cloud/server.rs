@@ -1,109 +1,62 @@
 //! Verbs on one server: `create`, `start`/`stop`/`force`/`reboot`/`reset`,
-//! `kill`, `settag`/`deltag`, `console`. Each looks the server up by name
-//! (one request), applies the guard, calls the API, waits for the action
-//! unless told not to, and records the outcome in the `servers` table.
+//! `kill`, `settag`/`deltag` (console credentials: `console.rs`). Each
+//! looks the server up by name (one request), applies the guard, calls the
+//! API, waits for the action when asked to, and records the outcome in the
+//! `servers` table. They return what happened; the CLI (`cloud_cli`), the
+//! worker and `hcc serve` say it their own way.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
-use std::process::ExitCode;
 
-use serde_json::json;
-
-use super::{Cloud, print_json, refetch, row};
+use super::{Cloud, refetch, row};
 use crate::error::Error;
 use crate::hetzner::wire::Action;
-use crate::hetzner::{ActionWait, CreateRequest, Priority, Waiter, wire};
-use crate::home::Home;
-use crate::verb::check_server_name;
-
-/// The power verbs and the Hetzner action each runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    Start,
-    Stop,
-    Force,
-    Reboot,
-    Reset,
-}
-
-impl Verb {
-    fn action(self) -> &'static str {
-        match self {
-            Verb::Start => "poweron",
-            Verb::Stop => "shutdown",
-            Verb::Force => "poweroff",
-            Verb::Reboot => "reboot",
-            Verb::Reset => "reset",
-        }
-    }
-
-    fn done(self) -> &'static str {
-        match self {
-            Verb::Start => "started",
-            Verb::Stop => "shut down (ACPI)",
-            Verb::Force => "powered off",
-            Verb::Reboot => "rebooted (ACPI)",
-            Verb::Reset => "reset",
-        }
-    }
-}
+use crate::hetzner::{ActionWait, CreateRequest, Waiter, wire};
+use crate::verb::{Power, check_server_name};
 
 /// Looks a managed server up by name.
-fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value), Error> {
+pub fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value), Error> {
     check_server_name(name).map_err(Error::Input)?;
     let (server, raw) = cloud.client.server_by_name(name)?;
     cloud.guard(&server)?;
     Ok((server, raw))
 }
 
-/// Starts a power action on a managed server; returns the server as it
-/// was and the running action.
-pub fn begin_power(cloud: &Cloud, verb: Verb, name: &str) -> Result<(wire::Server, Action), Error> {
-    let (server, _) = managed(cloud, name)?;
-    let action = cloud.client.server_action(server.id, verb.action())?;
-    Ok((server, action))
+/// What a power verb did.
+pub struct Powered {
+    pub server_id: i64,
+    pub action: Action,
+    /// The server's status: after the action when waited for, else before.
+    pub status: String,
 }
 
-pub fn power(
-    home: &Home,
-    verb: Verb,
-    name: &str,
-    no_wait: bool,
-    json_out: bool,
-) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
-    let (server, action) = begin_power(&cloud, verb, name)?;
+/// Runs a power verb on a managed server; with `wait`, waits for the
+/// action and refreshes the server's row.
+pub fn power(cloud: &mut Cloud, verb: Power, name: &str, wait: bool) -> Result<Powered, Error> {
+    let (server, action) = begin_power(cloud, verb, name)?;
     let mut status = server.status.clone();
-    if !no_wait {
+    if wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
-        if let Some(server) = refetch(&mut cloud, server.id)?.server() {
+        if let Some(server) = refetch(cloud, server.id)?.server() {
             status = server.status;
         }
     }
-    if json_out {
-        print_json(
-            &json!({"name": name, "id": server.id, "action": action.command,
-                           "action_id": action.id, "waited": !no_wait, "status": status}),
-        )?;
-    } else if no_wait {
-        crate::output::print(&format!(
-            "{name}: {} requested (action {})\n",
-            verb.action(),
-            action.id
-        ))?;
-    } else {
-        crate::output::print(&format!("{name}: {}, now {status}\n", verb.done()))?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Powered {
+        server_id: server.id,
+        action,
+        status,
+    })
 }
 
-pub struct CreateArgs<'a> {
-    pub name: &'a str,
-    pub server_type: Option<&'a str>,
-    pub image: Option<&'a str>,
-    pub location: Option<&'a str>,
-    pub no_wait: bool,
-    pub json: bool,
+/// Starts a power action on a managed server; returns the server as it
+/// was and the running action.
+pub fn begin_power(
+    cloud: &Cloud,
+    verb: Power,
+    name: &str,
+) -> Result<(wire::Server, Action), Error> {
+    let (server, _) = managed(cloud, name)?;
+    let action = cloud.client.server_action(server.id, verb.action())?;
+    Ok((server, action))
 }
 
 /// The label a server created through the queue carries: the id of the
@@ -274,23 +227,25 @@ pub fn create_request(
     }
 }
 
-pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
-    let name = args.name;
-    let request = create_request(
-        &cloud,
-        name,
-        args.server_type,
-        args.image,
-        args.location,
-        None,
-    );
+/// What `create` did.
+pub struct Created {
+    pub server_id: i64,
+    /// The server's status: after its actions when waited for.
+    pub status: String,
+    /// Shown once, never again: Hetzner keeps no copy.
+    pub root_password: Option<String>,
+}
+
+/// Creates a server as the CLI asks: refused when the table knows one of
+/// that name; with `wait`, waits for its actions and refreshes its row.
+pub fn create(cloud: &mut Cloud, request: &CreateRequest, wait: bool) -> Result<Created, Error> {
+    let name = request.name.as_str();
     if let Some((Some(id), _)) = cloud.store.server_id(name)? {
         return Err(Error::Failed(format!(
             "server `{name}` already exists (id {id}); if it was deleted elsewhere, run `hcc sync {name}`"
         )));
     }
-    let (server, actions, root_password) = match begin_create(&mut cloud, &request, false)? {
+    let (server, actions, root_password) = match begin_create(cloud, request, false)? {
         Creation::Started {
             server,
             actions,
@@ -299,28 +254,17 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
         Creation::Existing(server) => (server, Vec::new(), None),
     };
     let mut status = server.status.clone();
-    if !args.no_wait {
+    if wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(&actions)?;
-        if let Some(server) = refetch(&mut cloud, server.id)?.server() {
+        if let Some(server) = refetch(cloud, server.id)?.server() {
             status = server.status;
         }
     }
-    if args.json {
-        print_json(&json!({"name": name, "id": server.id, "status": status,
-                           "server_type": request.server_type, "image": request.image,
-                           "location": request.location,
-                           "root_password": root_password}))?;
-    } else {
-        let mut text = format!(
-            "created {name} (id {}, {} {} in {}), {status}\n",
-            server.id, request.server_type, request.image, request.location
-        );
-        if let Some(password) = &root_password {
-            text.push_str(&format!("root password: {password}\n"));
-        }
-        crate::output::print(&text)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Created {
+        server_id: server.id,
+        status,
+        root_password,
+    })
 }
 
 /// Deletes a managed server and its row; returns its id and the action.
@@ -331,67 +275,14 @@ pub fn begin_kill(cloud: &Cloud, name: &str) -> Result<(i64, Action), Error> {
     Ok((server.id, action))
 }
 
-pub fn kill(home: &Home, name: &str, yes: bool, no_wait: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
-    if !yes {
-        let (server, _) = managed(&cloud, name)?;
-        confirm_delete(name, server.id)?;
-    }
-    let (id, action) = begin_kill(&cloud, name)?;
-    if !no_wait {
+/// Deletes a managed server and its row; with `wait`, waits for the
+/// action. Returns the server's id.
+pub fn kill(cloud: &Cloud, name: &str, wait: bool) -> Result<i64, Error> {
+    let (id, action) = begin_kill(cloud, name)?;
+    if wait {
         Waiter::new(&cloud.client, ActionWait::default()).wait(std::slice::from_ref(&action))?;
     }
-    crate::output::print(&format!("deleted {name} (id {id})\n"))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// On a terminal, asks for the name; elsewhere, `--yes` is required.
-fn confirm_delete(name: &str, id: i64) -> Result<(), Error> {
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
-        return Err(Error::Input(format!(
-            "refusing to delete `{name}` without --yes (standard input is not a terminal)"
-        )));
-    }
-    eprint!("delete server `{name}` (id {id}) and all its data? type its name to confirm: ");
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::Input(format!("cannot read the confirmation: {e}")))?;
-    if answer.trim() == name {
-        Ok(())
-    } else {
-        Err(Error::Failed(format!(
-            "not confirmed; `{name}` was not deleted"
-        )))
-    }
-}
-
-/// `settag`: adopt a server (add the managed label).
-pub fn settag(home: &Home, name: &str) -> Result<ExitCode, Error> {
-    label(home, name, true)
-}
-
-/// `deltag`: release a server (remove the managed label).
-pub fn deltag(home: &Home, name: &str) -> Result<ExitCode, Error> {
-    label(home, name, false)
-}
-
-fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
-    check_server_name(name).map_err(Error::Input)?;
-    let changed = set_managed(&mut cloud, name, add)?;
-    let said = match (add, changed) {
-        (true, true) => "now managed",
-        (false, true) => "released",
-        (true, false) => "is already managed",
-        (false, false) => "is not managed",
-    };
-    let sep = if changed { ":" } else { "" };
-    crate::output::print(&format!("{name}{sep} {said} (label `{}`)\n", cloud.label))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(id)
 }
 
 /// Adds (`add`) or removes the managed label of the server named `name`
@@ -414,32 +305,4 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
     let (server, raw) = cloud.client.set_labels(server.id, &labels)?;
     cloud.store.refresh_server(&row(&server, &raw))?;
     Ok(true)
-}
-
-/// `console`: fresh credentials, stored and printed as the original did:
-/// `<console base URL><wss_url>#<password>`.
-/// Fresh console credentials for a managed server, stored in its row.
-/// Returns the server id, the credentials and when they were stored.
-pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, i64), Error> {
-    let (server, _) = managed(cloud, name)?;
-    let console = cloud.client.request_console(server.id)?;
-    let at = cloud
-        .store
-        .record_console(name, &console.wss_url, &console.password)?;
-    Ok((server.id, console, at))
-}
-
-pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
-    let (id, console, at) = console_now(&cloud, name)?;
-    let base = cloud.setting("console_url").unwrap_or_default();
-    let url = format!("{base}{}#{}", console.wss_url, console.password);
-    if json_out {
-        print_json(&json!({"name": name, "id": id, "url": url,
-                           "wss_url": console.wss_url, "password": console.password,
-                           "console_at": at}))?;
-    } else {
-        crate::output::print(&format!("{url}\n"))?;
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -18,15 +18,10 @@
 //! Background priority: sync never spends the budget's reserve.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::IsTerminal;
-use std::process::ExitCode;
 
-use serde_json::json;
-
-use super::{Cloud, Fresh, Refetched, print_json, refetch, row};
+use super::{Cloud, Fresh, Refetched, refetch, row};
 use crate::error::Error;
-use crate::hetzner::{self, Priority, wire};
-use crate::home::Home;
+use crate::hetzner::{self, wire};
 use crate::store::Refreshed;
 
 /// The newest server action id seen by the last sync.
@@ -35,29 +30,6 @@ const LAST_ACTION: &str = "last_action_id";
 const MAX_ACTION_PAGES: u32 = 3;
 /// `missing` while the API answers the action feed with 404 or 405.
 const ACTION_FEED: &str = "action_feed";
-
-pub fn sync(
-    home: &Home,
-    name: Option<&str>,
-    changes: bool,
-    json_out: bool,
-) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Background)?;
-    let mode = match (name, changes) {
-        (Some(name), _) => Mode::One(name),
-        (None, true) => Mode::Changes,
-        (None, false) => Mode::Full,
-    };
-    let summary = run(&mut cloud, mode)?;
-    if json_out {
-        print_json(&summary.json(cloud.client.requests_sent()))?;
-    } else {
-        let requests = cloud.client.requests_sent();
-        let plural = if requests == 1 { "" } else { "s" };
-        crate::output::print(&format!("{} ({requests} request{plural})\n", summary.text))?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 /// Which sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,21 +49,30 @@ pub struct Summary {
     pub removed: usize,
 }
 
+/// Told after each page of a full listing: servers seen so far, and the
+/// total when the API said it.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, Option<u64>);
+
 /// Runs a sync and records when it ran and what it cost (`sync_state`:
 /// `last_sync_at`, `last_sync_mode`, `last_sync_requests`, for `hcc status`).
-pub fn run(cloud: &mut Cloud, mode: Mode) -> Result<Summary, Error> {
-    run_beside(cloud, mode, &Fresh::default())
+pub fn run(cloud: &mut Cloud, mode: Mode, progress: Progress) -> Result<Summary, Error> {
+    run_beside(cloud, mode, &Fresh::default(), progress)
 }
 
 /// As [`run`], beside another thread that stores servers it acted on: a
 /// full listing leaves the rows `fresh` names as that thread wrote them if
 /// it wrote them after the page was requested.
-pub fn run_beside(cloud: &mut Cloud, mode: Mode, fresh: &Fresh) -> Result<Summary, Error> {
+pub fn run_beside(
+    cloud: &mut Cloud,
+    mode: Mode,
+    fresh: &Fresh,
+    progress: Progress,
+) -> Result<Summary, Error> {
     let before = cloud.client.requests_sent();
     let summary = match mode {
         Mode::One(name) => sync_one(cloud, name)?,
-        Mode::Changes => sync_changes(cloud, fresh)?,
-        Mode::Full => sync_all(cloud, fresh)?,
+        Mode::Changes => sync_changes(cloud, fresh, progress)?,
+        Mode::Full => sync_all(cloud, fresh, progress)?,
     };
     let requests = cloud.client.requests_sent() - before;
     cloud
@@ -102,13 +83,6 @@ pub fn run_beside(cloud: &mut Cloud, mode: Mode, fresh: &Fresh) -> Result<Summar
         .store
         .set_sync_value("last_sync_requests", &requests.to_string())?;
     Ok(summary)
-}
-
-impl Summary {
-    fn json(&self, requests: u64) -> serde_json::Value {
-        json!({"mode": self.mode, "servers": self.servers, "added": self.added,
-               "updated": self.updated, "removed": self.removed, "requests": requests})
-    }
 }
 
 fn sync_one(cloud: &mut Cloud, name: &str) -> Result<Summary, Error> {
@@ -158,10 +132,10 @@ fn recent_actions(cloud: &Cloud, page: u32) -> Result<Option<(Vec<wire::Action>,
         }
         Err(hetzner::Error::Api { status, .. }) if status == 404 || status == 405 => {
             if feed.as_deref() != Some("missing") {
-                eprintln!(
-                    "hcc: the API has no action feed (GET /servers/actions answered {status}); \
+                cloud.client.notice(&format!(
+                    "the API has no action feed (GET /servers/actions answered {status}); \
                      `sync --changes` lists every server instead"
-                );
+                ));
                 cloud.store.set_sync_value(ACTION_FEED, "missing")?;
             }
             Ok(None)
@@ -170,11 +144,11 @@ fn recent_actions(cloud: &Cloud, page: u32) -> Result<Option<(Vec<wire::Action>,
     }
 }
 
-fn sync_all(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
+fn sync_all(cloud: &mut Cloud, fresh: &Fresh, progress: Progress) -> Result<Summary, Error> {
     // The bookmark first, so nothing that happens during the listing is
     // missed by the next incremental sync.
     let newest = recent_actions(cloud, 1)?.map(|(actions, _)| actions);
-    list_all(cloud, fresh, newest)
+    list_all(cloud, fresh, newest, progress)
 }
 
 /// The full listing; `newest` is the first page of the action feed, `None`
@@ -183,11 +157,11 @@ fn list_all(
     cloud: &mut Cloud,
     fresh: &Fresh,
     newest: Option<Vec<wire::Action>>,
+    progress: Progress,
 ) -> Result<Summary, Error> {
     let listed_from = crate::store::now();
     // Page by page: each page is stored (its own short transaction) and
     // dropped, so 10,000 servers take no more memory than 50.
-    let terminal = std::io::stderr().is_terminal();
     let mut seen = HashSet::new();
     let mut outcome = Refreshed::default();
     let store = &mut cloud.store;
@@ -205,15 +179,9 @@ fn list_all(
         outcome.added += stored.added;
         outcome.updated += stored.updated;
         asked = std::time::Instant::now();
-        if terminal {
-            let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
-            eprint!("\rhcc: sync: {}/{total} servers", seen.len());
-        }
+        progress(seen.len(), total);
         Ok::<(), Error>(())
     })?;
-    if terminal {
-        eprint!("\r\x1b[K");
-    }
     outcome.removed = cloud.store.remove_servers_except(&seen, listed_from)?;
     match newest.as_deref() {
         // No feed: no bookmark to keep.
@@ -245,13 +213,13 @@ fn list_all(
     })
 }
 
-fn sync_changes(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
+fn sync_changes(cloud: &mut Cloud, fresh: &Fresh, progress: Progress) -> Result<Summary, Error> {
     let Some(last) = cloud
         .store
         .sync_value(LAST_ACTION)?
         .and_then(|v| v.parse::<i64>().ok())
     else {
-        return sync_all(cloud, fresh);
+        return sync_all(cloud, fresh, progress);
     };
     let mut touched = BTreeSet::new();
     let mut newest = None;
@@ -259,7 +227,7 @@ fn sync_changes(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
     let mut bridged = false;
     for page in 1..=MAX_ACTION_PAGES {
         let Some((actions, more)) = recent_actions(cloud, page)? else {
-            let mut summary = list_all(cloud, fresh, None)?;
+            let mut summary = list_all(cloud, fresh, None, progress)?;
             summary.text.push_str(" (no action feed)");
             return Ok(summary);
         };
@@ -289,7 +257,7 @@ fn sync_changes(cloud: &mut Cloud, fresh: &Fresh) -> Result<Summary, Error> {
         }
     }
     if !bridged {
-        let mut summary = sync_all(cloud, fresh)?;
+        let mut summary = sync_all(cloud, fresh, progress)?;
         summary
             .text
             .push_str(" (too many changes for an incremental sync)");

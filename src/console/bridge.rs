@@ -71,7 +71,7 @@ pub fn run(home: &Home, args: &VncArgs) -> Result<ExitCode, Error> {
     // Fails early, with Hetzner's or hcc's reason, for an unknown or
     // unmanaged server; the credentials serve the first viewer.
     let cloud = Cloud::open(home, Priority::Interactive)?;
-    let (_, console, _) = crate::cloud::server::console_now(&cloud, &args.name)?;
+    let console = crate::cloud::console::fetch_managed(&cloud, &args.name)?;
     drop(cloud);
     let listener = TcpListener::bind(addr)
         .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
@@ -240,7 +240,7 @@ fn credentials(bridge: &Bridge) -> Result<(String, String), String> {
         return Ok((url, password));
     }
     let cloud = Cloud::open(&bridge.home, Priority::Interactive).map_err(|e| e.to_string())?;
-    let (_, console, _) =
-        crate::cloud::server::console_now(&cloud, &bridge.name).map_err(|e| e.to_string())?;
+    let console =
+        crate::cloud::console::fetch_managed(&cloud, &bridge.name).map_err(|e| e.to_string())?;
     Ok((console.wss_url, console.password))
 }

@@ -134,6 +134,11 @@ impl Client {
         self
     }
 
+    /// Passes `msg` to where this client's notices go.
+    pub fn notice(&self, msg: &str) {
+        (self.notice)(msg);
+    }
+
     /// The endpoint as it may be shown (logs, errors): the password of
     /// `http://user:PASSWORD@host` redacted, as the token is.
     pub fn endpoint(&self) -> String {

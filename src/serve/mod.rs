@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use crate::assets;
 use crate::cli::ServeArgs;
 use crate::cloud::Cloud;
+use crate::cloud::console::Credentials;
 use crate::config::Config;
 use crate::error::Error;
 use crate::hetzner::Priority;
@@ -167,14 +168,6 @@ pub struct Ctx {
     cloud: Option<Cloud>,
 }
 
-/// Console credentials just handed out by Hetzner.
-pub struct Fresh {
-    pub wss_url: String,
-    pub password: String,
-    /// Unix seconds.
-    pub issued_at: i64,
-}
-
 impl Ctx {
     fn new(settings: Arc<Settings>, store: Store) -> Ctx {
         Ctx {
@@ -195,20 +188,14 @@ impl Ctx {
 
     /// Fresh console credentials for a managed server (id from the local
     /// table), stored in its row as `hcc console` does.
-    pub fn request_console(&mut self, name: &str, id: i64) -> Result<Fresh, ApiError> {
-        let console = self
-            .hetzner()?
-            .client
-            .request_console(id)
-            .map_err(Error::Hetzner)?;
-        let issued_at = self
-            .store
-            .record_console(name, &console.wss_url, &console.password)?;
-        Ok(Fresh {
-            wss_url: console.wss_url,
-            password: console.password,
-            issued_at,
-        })
+    pub fn request_console(&mut self, name: &str, id: i64) -> Result<Credentials, ApiError> {
+        let cloud = self.hetzner()?;
+        Ok(crate::cloud::console::fetch(
+            &cloud.client,
+            &cloud.store,
+            name,
+            id,
+        )?)
     }
 
     /// This thread's Hetzner client, for requests a person waits on.

@@ -6,11 +6,11 @@
 
 use serde_json::{Value, json};
 
-use crate::cloud::server::{self, Creation, Verb as Power};
-use crate::cloud::{Cloud, sync};
+use crate::cloud::server::{self, Creation};
+use crate::cloud::{Cloud, console, sync};
 use crate::error::Error;
 use crate::hetzner::wire::Action;
-use crate::verb::{CommandLine, Verb};
+use crate::verb::{Command, CommandLine};
 
 /// What starting a command led to.
 pub enum Started {
@@ -31,15 +31,7 @@ pub enum Started {
 /// The server a command is about, for keeping one server's commands in
 /// order; `None` for commands about no server (`sync`, `notify`).
 pub fn target(line: &CommandLine) -> Option<String> {
-    match Verb::from_word(&line.cmd)? {
-        Verb::Notify => None,
-        _ => line
-            .arg
-            .split(' ')
-            .next()
-            .filter(|w| !w.is_empty())
-            .map(str::to_string),
-    }
+    line.command.server().map(str::to_string)
 }
 
 /// What a queued `sync` records as its result.
@@ -51,7 +43,7 @@ pub fn sync_result(summary: &sync::Summary) -> Value {
 
 /// Is `line` a full sync (`sync` without a name)?
 pub fn is_full_sync(line: &CommandLine) -> bool {
-    Verb::from_word(&line.cmd) == Some(Verb::Sync) && line.arg.trim().is_empty()
+    line.command == Command::Sync(None)
 }
 
 /// Starts `line`, queued as `command`. `attempt` counts from 1; a later attempt may find what
@@ -62,31 +54,22 @@ pub fn start(
     command: i64,
     attempt: i64,
 ) -> Result<Started, Error> {
-    let verb = Verb::from_word(&line.cmd)
-        .ok_or_else(|| Error::Input(format!("unknown command `{}`", line.cmd)))?;
     if !cloud.config.queue_allows(&line.cmd) {
         return Err(Error::Refused(format!(
             "`{}` is not allowed from the queue (setting queue_verbs)",
             line.cmd
         )));
     }
-    let words: Vec<&str> = line.arg.split(' ').filter(|w| !w.is_empty()).collect();
-    let name = words.first().copied().unwrap_or("");
-    let power = |p: Power, cloud: &mut Cloud| -> Result<Started, Error> {
-        let (server, action) = server::begin_power(cloud, p, name)?;
-        Ok(Started::Waiting {
-            result: json!({"server_id": server.id, "action": action.command}),
-            actions: vec![action],
-            server_id: Some(server.id),
-        })
-    };
-    match verb {
-        Verb::Start => power(Power::Start, cloud),
-        Verb::Stop => power(Power::Stop, cloud),
-        Verb::Force => power(Power::Force, cloud),
-        Verb::Reboot => power(Power::Reboot, cloud),
-        Verb::Reset => power(Power::Reset, cloud),
-        Verb::Console => {
+    match &line.command {
+        Command::Power(power, name) => {
+            let (server, action) = server::begin_power(cloud, *power, name)?;
+            Ok(Started::Waiting {
+                result: json!({"server_id": server.id, "action": action.command}),
+                actions: vec![action],
+                server_id: Some(server.id),
+            })
+        }
+        Command::Console(name) => {
             // A panel asking for a suspended customer's console: refused
             // here as hcc serve refuses it (`hcc resume NAME` lifts it).
             if cloud.store.is_suspended(name)? {
@@ -94,17 +77,19 @@ pub fn start(
                     "consoles of `{name}` are suspended (hcc resume {name})"
                 )));
             }
-            let (id, _, at) = server::console_now(cloud, name)?;
+            let console = console::fetch_managed(cloud, name)?;
             // The credentials are in the row; the result says only when.
-            Ok(Started::Done(json!({"server_id": id, "console_at": at})))
+            Ok(Started::Done(
+                json!({"server_id": console.server_id, "console_at": console.issued_at}),
+            ))
         }
-        Verb::Create => {
+        Command::Create(new) => {
             let request = server::create_request(
                 cloud,
-                name,
-                words.get(1).copied(),
-                words.get(2).copied(),
-                words.get(3).copied(),
+                &new.name,
+                new.server_type.as_deref(),
+                new.image.as_deref(),
+                new.location.as_deref(),
                 Some(command),
             );
             match server::begin_create(cloud, &request, attempt > 1)? {
@@ -121,7 +106,7 @@ pub fn start(
                 )),
             }
         }
-        Verb::Kill => {
+        Command::Kill(name) => {
             // An earlier attempt may have deleted it already.
             if attempt > 1
                 && let Err(err) = cloud.client.server_by_name(name)
@@ -137,21 +122,21 @@ pub fn start(
                 server_id: None,
             })
         }
-        Verb::Sync if name.is_empty() => Ok(Started::Sync),
-        Verb::Sync => {
+        Command::Sync(None) => Ok(Started::Sync),
+        Command::Sync(Some(name)) => {
             // One server: one request, run at once, on the worker's own
             // client: a client that waits for the budget's reserve or
             // sleeps between retries would hold every other command.
-            let summary = sync::run(cloud, sync::Mode::One(name))?;
+            let summary = sync::run(cloud, sync::Mode::One(name), &mut |_, _| {})?;
             Ok(Started::Done(sync_result(&summary)))
         }
-        Verb::SetTag | Verb::DelTag => Err(Error::Refused(format!(
+        Command::SetTag(_) | Command::DelTag(_) => Err(Error::Refused(format!(
             "`{}` is an operator's command; run it with the CLI",
             line.cmd
         ))),
-        Verb::Notify => {
+        Command::Notify(message) => {
             let ring = cloud.config.ring_size();
-            cloud.store.put_message(&line.arg, ring)?;
+            cloud.store.put_message(message, ring)?;
             Ok(Started::Done(json!({"notified": true})))
         }
     }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::cloud::{Cloud, Fresh, sync};
+use crate::cloud_cli::sync::TerminalProgress;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -54,8 +55,15 @@ impl Syncing {
         let handle = std::thread::Builder::new()
             .name("hcc-sync".into())
             .spawn(move || {
-                let result = Cloud::open(&home, Priority::Background)
-                    .and_then(|mut cloud| sync::run_beside(&mut cloud, mode, &fresh));
+                let mut progress = TerminalProgress::new();
+                let result = Cloud::open(&home, Priority::Background).and_then(|mut cloud| {
+                    sync::run_beside(&mut cloud, mode, &fresh, &mut |seen, total| {
+                        progress.page(seen, total);
+                    })
+                });
+                if result.is_ok() {
+                    progress.finish();
+                }
                 poke();
                 result
             })

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use super::{Cloud, managed_label, print_json};
+use super::print_json;
+use crate::cloud::{Cloud, managed_label};
 use crate::config::Config;
 use crate::error::Error;
 use crate::hetzner::Priority;
