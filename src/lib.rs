@@ -108,13 +108,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 json: opts.json,
             },
         ),
-        Command::Start(a) => cloud_cli::power(&home, Power::Start, &a.name, a.opts.no_wait, a.opts.json),
-        Command::Stop(a) => cloud_cli::power(&home, Power::Stop, &a.name, a.opts.no_wait, a.opts.json),
-        Command::Force(a) => cloud_cli::power(&home, Power::Force, &a.name, a.opts.no_wait, a.opts.json),
+        Command::Start(a) => {
+            cloud_cli::power(&home, Power::Start, &a.name, a.opts.no_wait, a.opts.json)
+        }
+        Command::Stop(a) => {
+            cloud_cli::power(&home, Power::Stop, &a.name, a.opts.no_wait, a.opts.json)
+        }
+        Command::Force(a) => {
+            cloud_cli::power(&home, Power::Force, &a.name, a.opts.no_wait, a.opts.json)
+        }
         Command::Reboot(a) => {
             cloud_cli::power(&home, Power::Reboot, &a.name, a.opts.no_wait, a.opts.json)
         }
-        Command::Reset(a) => cloud_cli::power(&home, Power::Reset, &a.name, a.opts.no_wait, a.opts.json),
+        Command::Reset(a) => {
+            cloud_cli::power(&home, Power::Reset, &a.name, a.opts.no_wait, a.opts.json)
+        }
         Command::Kill { name, yes, no_wait } => cloud_cli::kill(&home, &name, yes, no_wait),
         Command::Settag { name } => cloud_cli::settag(&home, &name),
         Command::Deltag { name } => cloud_cli::deltag(&home, &name),
