@@ -552,6 +552,18 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
 }
 
+impl From<ServeArgs> for crate::serve::Options {
+    fn from(args: ServeArgs) -> Self {
+        crate::serve::Options {
+            listen: args.listen,
+            worker: args
+                .worker
+                .then(|| std::time::Duration::from_secs(args.cycle)),
+            public_url: args.public_url,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct VncArgs {
     /// Server name.

@@ -38,7 +38,7 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, ConfigCommand, LeaseArgs, LeaseRef};
-use crate::config::Config;
+use crate::config::{Config, Settings};
 use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
 use crate::store::{Finish, Store};
@@ -70,27 +70,30 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         // A panel may open hcc.db right after `hcc setup`: give it tables.
         Store::open(&home.db_path())?;
     }
+    // Read by the commands that use settings alone: the others work on
+    // whatever config.json holds, a broken one included.
+    let settings = || Settings::load(&home.config_path());
     match cli.command {
         Command::Setup => setup::run(&home),
         Command::Config(cmd) => config_command(&home, cmd),
         Command::Push { id, cmd, args } => push(&home, id, &cmd, &args),
-        Command::Pull(lease) => pull(&home, &lease),
-        Command::Next(lease) => next(&home, &lease),
+        Command::Pull(lease) => pull(&home, &settings()?, &lease),
+        Command::Next(lease) => next(&home, &settings()?, &lease),
         Command::Done { id, result } => done(&home, id, result),
         Command::Fail { id, reason } => fail(&home, id, &reason),
-        Command::Put { msg } => put(&home, &msg),
+        Command::Put { msg } => put(&home, &settings()?, &msg),
         Command::Wait { progress } => wait(&home, progress.as_deref()),
         Command::Ingest => ingest(&home),
-        Command::List { all, json } => cloud::list(&home, all, json),
-        Command::Images(a) => cloud::images(&home, a.json),
-        Command::Types(a) => cloud::server_types(&home, a.json),
-        Command::Dc(a) => cloud::datacenters(&home, a.json),
-        Command::Locations(a) => cloud::locations(&home, a.json),
+        Command::List { all, json } => cloud::list(&home, &settings()?, all, json),
+        Command::Images(a) => cloud::images(&home, &settings()?, a.json),
+        Command::Types(a) => cloud::server_types(&home, &settings()?, a.json),
+        Command::Dc(a) => cloud::datacenters(&home, &settings()?, a.json),
+        Command::Locations(a) => cloud::locations(&home, &settings()?, a.json),
         Command::Sync {
             name,
             changes,
             json,
-        } => cloud::sync(&home, name.as_deref(), changes, json),
+        } => cloud::sync(&home, &settings()?, name.as_deref(), changes, json),
         Command::Create {
             name,
             server_type,
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             opts,
         } => cloud::create(
             &home,
+            &settings()?,
             cloud::CreateArgs {
                 name: &name,
                 server_type: server_type.as_deref(),
@@ -108,19 +112,21 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 json: opts.json,
             },
         ),
-        Command::Start(a) => power(&home, cloud::Verb::Start, a),
-        Command::Stop(a) => power(&home, cloud::Verb::Stop, a),
-        Command::Force(a) => power(&home, cloud::Verb::Force, a),
-        Command::Reboot(a) => power(&home, cloud::Verb::Reboot, a),
-        Command::Reset(a) => power(&home, cloud::Verb::Reset, a),
-        Command::Kill { name, yes, no_wait } => cloud::kill(&home, &name, yes, no_wait),
-        Command::Settag { name } => cloud::settag(&home, &name),
-        Command::Deltag { name } => cloud::deltag(&home, &name),
-        Command::Console { name, json } => cloud::console(&home, &name, json),
-        Command::Vnc(args) => console::bridge::run(&home, &args),
-        Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
+        Command::Start(a) => power(&home, &settings()?, cloud::Verb::Start, a),
+        Command::Stop(a) => power(&home, &settings()?, cloud::Verb::Stop, a),
+        Command::Force(a) => power(&home, &settings()?, cloud::Verb::Force, a),
+        Command::Reboot(a) => power(&home, &settings()?, cloud::Verb::Reboot, a),
+        Command::Reset(a) => power(&home, &settings()?, cloud::Verb::Reset, a),
+        Command::Kill { name, yes, no_wait } => {
+            cloud::kill(&home, &settings()?, &name, yes, no_wait)
+        }
+        Command::Settag { name } => cloud::settag(&home, &settings()?, &name),
+        Command::Deltag { name } => cloud::deltag(&home, &settings()?, &name),
+        Command::Console { name, json } => cloud::console(&home, &settings()?, &name, json),
+        Command::Vnc(args) => console::bridge::run(&home, &settings()?, &args),
+        Command::Worker { cycle } => worker::run(&home, &settings()?, Duration::from_secs(cycle)),
         Command::Status { json } => worker::status::run(&home, json),
-        Command::Serve(args) => serve::run(&home, args),
+        Command::Serve(args) => serve::run(&home, &settings()?, args.into()),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Sessions { live, json, limit } => sessions::list(&home, live, json, limit),
         Command::Revoke { name } => sessions::revoke(&home, &name),
@@ -132,8 +138,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
-fn power(home: &Home, verb: cloud::Verb, args: cli::ServerArgs) -> Result<ExitCode, Error> {
-    cloud::power(home, verb, &args.name, args.opts.no_wait, args.opts.json)
+fn power(
+    home: &Home,
+    settings: &Settings,
+    verb: cloud::Verb,
+    args: cli::ServerArgs,
+) -> Result<ExitCode, Error> {
+    let (no_wait, json) = (args.opts.no_wait, args.opts.json);
+    cloud::power(home, settings, verb, &args.name, no_wait, json)
 }
 
 /// Writes to stdout at once; a closed pipe becomes [`Error::Output`].
@@ -186,13 +198,12 @@ fn push(home: &Home, print_id: bool, cmd: &str, args: &[String]) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
-    let config = Config::load(&home.config_path())?;
+fn pull(home: &Home, settings: &Settings, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
     let report = spool::ingest(home, &mut store)?;
     spool::warn_rejected(&report);
     let owner = consumer::lease_owner(lease.id || lease.handle);
-    match store.lease_next(&owner, lease.lease, config.max_attempts())? {
+    match store.lease_next(&owner, lease.lease, settings.max_attempts)? {
         Some(leased) => {
             deliver(&store, &leased, lease)?;
             Ok(ExitCode::SUCCESS)
@@ -201,8 +212,7 @@ fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     }
 }
 
-fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
-    let config = Config::load(&home.config_path())?;
+fn next(home: &Home, settings: &Settings, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
     // Watch before the first look, so nothing that lands in between is
     // missed (and after opening, which creates the WAL: not news).
@@ -213,7 +223,7 @@ fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
         let look = (|| -> Result<(Option<store::Leased>, Option<i64>), Error> {
             let report = spool::ingest(home, &mut store)?;
             spool::warn_rejected(&report);
-            let leased = store.lease_next(&owner, lease.lease, config.max_attempts())?;
+            let leased = store.lease_next(&owner, lease.lease, settings.max_attempts)?;
             Ok((leased, store.next_lease_expiry()?))
         })();
         let timeout = match outlive(look)? {
@@ -304,11 +314,10 @@ fn fail(home: &Home, target: LeaseRef, reason: &[String]) -> Result<ExitCode, Er
     Ok(ExitCode::SUCCESS)
 }
 
-fn put(home: &Home, words: &[String]) -> Result<ExitCode, Error> {
+fn put(home: &Home, settings: &Settings, words: &[String]) -> Result<ExitCode, Error> {
     let line = CommandLine::from_words("notify", words).map_err(Error::Input)?;
-    let config = Config::load(&home.config_path())?;
     let mut store = Store::open(&home.db_path())?;
-    store.put_message(&line.arg, config.ring_size())?;
+    store.put_message(&line.arg, settings.ring_size)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use super::{Cloud, print_json, setting};
-use crate::config::Config;
+use super::{Cloud, print_json};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -15,9 +15,13 @@ use crate::store::Store;
 use crate::table::Table;
 
 /// `hcc list`: servers from the local table; managed ones unless `all`.
-pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
-    let config = Config::load(&home.config_path())?;
-    let label = setting(&config, "label").unwrap_or_else(|| "managed".into());
+pub fn list(
+    home: &Home,
+    settings: &Settings,
+    all: bool,
+    json_out: bool,
+) -> Result<ExitCode, Error> {
+    let label = &settings.label;
     let store = Store::open(&home.db_path())?;
     let now = crate::hetzner::now();
     let mut shown = Vec::new();
@@ -25,7 +29,7 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
         let labels: BTreeMap<String, String> =
             serde_json::from_str(&server.labels).unwrap_or_default();
         // A server being created has no labels yet but is hcc's own.
-        let managed = labels.contains_key(&label) || server.stage.as_deref() == Some("new");
+        let managed = labels.contains_key(label) || server.stage.as_deref() == Some("new");
         if all || managed {
             shown.push((server, labels));
         }
@@ -73,8 +77,8 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
 }
 
 /// `hcc images`: system images, by name.
-pub fn images(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn images(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let images = cloud.client.images()?;
     if json_out {
         let list: Vec<Value> = images
@@ -105,9 +109,9 @@ pub fn images(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
 
 /// `hcc types`: server types with cores, memory, disk and the monthly
 /// gross price in the default location.
-pub fn server_types(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
-    let location = cloud.setting("location").unwrap_or_default();
+pub fn server_types(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let location = cloud.settings.location.clone();
     let types = cloud.client.server_types()?;
     let price = |t: &crate::hetzner::wire::ServerType| {
         t.prices
@@ -158,8 +162,8 @@ pub fn server_types(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
 }
 
 /// `hcc dc`: datacenters.
-pub fn datacenters(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn datacenters(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let dcs = cloud.client.datacenters()?;
     if json_out {
         let list: Vec<Value> = dcs
@@ -186,8 +190,8 @@ pub fn datacenters(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
 }
 
 /// `hcc locations`.
-pub fn locations(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn locations(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let locations = cloud.client.locations()?;
     if json_out {
         let list: Vec<Value> = locations

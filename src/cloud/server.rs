@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::{Cloud, print_json, refetch, row};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::wire::Action;
 use crate::hetzner::{ActionWait, CreateRequest, Priority, Waiter, wire};
@@ -66,12 +67,13 @@ pub fn begin_power(cloud: &Cloud, verb: Verb, name: &str) -> Result<(wire::Serve
 
 pub fn power(
     home: &Home,
+    settings: &Settings,
     verb: Verb,
     name: &str,
     no_wait: bool,
     json_out: bool,
 ) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let (server, action) = begin_power(&cloud, verb, name)?;
     let mut status = server.status.clone();
     if !no_wait {
@@ -139,7 +141,7 @@ pub fn begin_create(
 ) -> Result<Creation, Error> {
     let name = request.name.as_str();
     check_server_name(name).map_err(Error::Input)?;
-    let prefix = cloud.setting("prefix").unwrap_or_default();
+    let prefix = cloud.settings.prefix.clone();
     if !name.starts_with(&prefix) {
         return Err(Error::Refused(format!(
             "server name `{name}` must begin with the prefix `{prefix}` (`hcc config get prefix`)"
@@ -255,11 +257,8 @@ pub fn create_request(
     location: Option<&str>,
     command: Option<i64>,
 ) -> CreateRequest {
-    let pick = |given: Option<&str>, key: &str| {
-        given
-            .map(str::to_string)
-            .or_else(|| cloud.setting(key))
-            .unwrap_or_default()
+    let pick = |given: Option<&str>, default: &String| {
+        given.map_or_else(|| default.clone(), str::to_string)
     };
     let mut labels = BTreeMap::from([(cloud.label.clone(), "1".to_string())]);
     if let Some(id) = command {
@@ -267,15 +266,15 @@ pub fn create_request(
     }
     CreateRequest {
         name: name.to_string(),
-        server_type: pick(server_type, "server_type"),
-        image: pick(image, "image"),
-        location: pick(location, "location"),
+        server_type: pick(server_type, &cloud.settings.server_type),
+        image: pick(image, &cloud.settings.image),
+        location: pick(location, &cloud.settings.location),
         labels,
     }
 }
 
-pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn create(home: &Home, settings: &Settings, args: CreateArgs) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let name = args.name;
     let request = create_request(
         &cloud,
@@ -331,8 +330,14 @@ pub fn begin_kill(cloud: &Cloud, name: &str) -> Result<(i64, Action), Error> {
     Ok((server.id, action))
 }
 
-pub fn kill(home: &Home, name: &str, yes: bool, no_wait: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn kill(
+    home: &Home,
+    settings: &Settings,
+    name: &str,
+    yes: bool,
+    no_wait: bool,
+) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     if !yes {
         let (server, _) = managed(&cloud, name)?;
         confirm_delete(name, server.id)?;
@@ -370,17 +375,17 @@ fn confirm_delete(name: &str, id: i64) -> Result<(), Error> {
 }
 
 /// `settag`: adopt a server (add the managed label).
-pub fn settag(home: &Home, name: &str) -> Result<ExitCode, Error> {
-    label(home, name, true)
+pub fn settag(home: &Home, settings: &Settings, name: &str) -> Result<ExitCode, Error> {
+    label(home, settings, name, true)
 }
 
 /// `deltag`: release a server (remove the managed label).
-pub fn deltag(home: &Home, name: &str) -> Result<ExitCode, Error> {
-    label(home, name, false)
+pub fn deltag(home: &Home, settings: &Settings, name: &str) -> Result<ExitCode, Error> {
+    label(home, settings, name, false)
 }
 
-fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+fn label(home: &Home, settings: &Settings, name: &str, add: bool) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
     check_server_name(name).map_err(Error::Input)?;
     let changed = set_managed(&mut cloud, name, add)?;
     let said = match (add, changed) {
@@ -429,10 +434,15 @@ pub fn console_now(cloud: &Cloud, name: &str) -> Result<(i64, wire::Console, f64
     Ok((server.id, console, at))
 }
 
-pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn console(
+    home: &Home,
+    settings: &Settings,
+    name: &str,
+    json_out: bool,
+) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let (id, console, at) = console_now(&cloud, name)?;
-    let base = cloud.setting("console_url").unwrap_or_default();
+    let base = &cloud.settings.console_url;
     let url = format!("{base}{}#{}", console.wss_url, console.password);
     if json_out {
         print_json(&json!({"name": name, "id": id, "url": url,

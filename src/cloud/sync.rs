@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::{Cloud, Fresh, Refetched, print_json, refetch, row};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::{self, Priority, wire};
 use crate::home::Home;
@@ -38,11 +39,12 @@ const ACTION_FEED: &str = "action_feed";
 
 pub fn sync(
     home: &Home,
+    settings: &Settings,
     name: Option<&str>,
     changes: bool,
     json_out: bool,
 ) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Background)?;
+    let mut cloud = Cloud::open(home, settings, Priority::Background)?;
     let mode = match (name, changes) {
         (Some(name), _) => Mode::One(name),
         (None, true) => Mode::Changes,

@@ -379,11 +379,16 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
                 format!("new server names must begin with `{}`", ctx.settings.prefix),
             ));
         }
-        let options = ["server_type", "image", "location"];
-        if options.iter().any(|k| body.get(*k).is_some()) {
-            for key in options {
+        let defaults = &ctx.settings.config;
+        let options = [
+            ("server_type", &defaults.server_type),
+            ("image", &defaults.image),
+            ("location", &defaults.location),
+        ];
+        if options.iter().any(|(k, _)| body.get(*k).is_some()) {
+            for (key, default) in options {
                 let value = match body.get(key) {
-                    None | Some(Value::Null) => ctx.settings.default(key),
+                    None | Some(Value::Null) => default.clone(),
                     Some(Value::String(s)) => s.clone(),
                     Some(_) => {
                         return Err(ApiError::bad_request(

@@ -64,7 +64,7 @@ pub fn start(
 ) -> Result<Started, Error> {
     let verb = Verb::from_word(&line.cmd)
         .ok_or_else(|| Error::Input(format!("unknown command `{}`", line.cmd)))?;
-    if !cloud.config.queue_allows(&line.cmd) {
+    if !cloud.settings.queue_allows(&line.cmd) {
         return Err(Error::Refused(format!(
             "`{}` is not allowed from the queue (setting queue_verbs)",
             line.cmd
@@ -150,7 +150,7 @@ pub fn start(
             line.cmd
         ))),
         Verb::Notify => {
-            let ring = cloud.config.ring_size();
+            let ring = cloud.settings.ring_size;
             cloud.store.put_message(&line.arg, ring)?;
             Ok(Started::Done(json!({"notified": true})))
         }

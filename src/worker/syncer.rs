@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::cloud::{Cloud, Fresh, sync};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -44,6 +45,7 @@ impl Syncing {
     /// Starts `mode` on a new thread; `poke` wakes the worker when it ends.
     pub fn spawn(
         home: &Home,
+        settings: &Settings,
         mode: sync::Mode<'static>,
         command: Option<Queued>,
         cycle: u64,
@@ -51,10 +53,11 @@ impl Syncing {
         poke: Poke,
     ) -> Result<Syncing, Error> {
         let home = home.clone();
+        let settings = settings.clone();
         let handle = std::thread::Builder::new()
             .name("hcc-sync".into())
             .spawn(move || {
-                let result = Cloud::open(&home, Priority::Background)
+                let result = Cloud::open(&home, &settings, Priority::Background)
                     .and_then(|mut cloud| sync::run_beside(&mut cloud, mode, &fresh));
                 poke();
                 result
