@@ -503,6 +503,37 @@ pub struct SimArgs {
     pub no_action_feed: bool,
 }
 
+impl TryFrom<SimArgs> for crate::sim::Options {
+    type Error = String;
+
+    /// Parses the flags that are text; `sim::run` checks the values.
+    fn try_from(args: SimArgs) -> Result<Self, String> {
+        use crate::sim::{Faults, Upstream, parse_limit};
+        Ok(crate::sim::Options {
+            listen: args.listen,
+            token: args.token,
+            servers: args.servers,
+            rate_limit: parse_limit(&args.rate_limit)?,
+            action_ms: args.action_ms,
+            faults: args
+                .fail
+                .as_deref()
+                .map(Faults::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            latency: std::time::Duration::from_millis(args.latency),
+            time_scale: args.time_scale,
+            seed: args.seed,
+            stop_on_eof: args.stop_on_eof,
+            console_upstream: Upstream::from_flags(
+                args.console_upstream.as_deref(),
+                args.console_password.as_deref(),
+            )?,
+            action_feed: !args.no_action_feed,
+        })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print a setting's effective value (the token is redacted).

@@ -61,7 +61,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             Output::new().write(&man::render())?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Sim(args) => return sim::run(args),
+        Command::Sim(args) => return sim::run(args.try_into().map_err(Error::Input)?),
         Command::Demo { quick } => return demo::run(quick),
         _ => {}
     }
