@@ -648,6 +648,17 @@ pub enum KeyScope {
     Admin,
 }
 
+impl From<KeyScope> for crate::serve::Scope {
+    fn from(scope: KeyScope) -> Self {
+        match scope {
+            KeyScope::Read => crate::serve::Scope::Read,
+            KeyScope::Act => crate::serve::Scope::Act,
+            KeyScope::Console => crate::serve::Scope::Console,
+            KeyScope::Admin => crate::serve::Scope::Admin,
+        }
+    }
+}
+
 /// What `done` and `fail` close: a command id, or a lease handle `ID:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseRef {

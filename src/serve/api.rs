@@ -6,10 +6,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::auth::{self, Need};
+use super::auth::{self, Need, Scope};
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
-use crate::cli::KeyScope;
 use crate::store::{ApiKey, CommandView, ServerView, Source, now};
 use crate::verb::{CommandLine, Verb, check_server_name, shown};
 
@@ -178,7 +177,7 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         .allow(allow));
     };
     if let (Some(need), Some(key)) = (route.need, &key) {
-        let scope = KeyScope::from_stored(&key.scope).unwrap_or(KeyScope::Read);
+        let scope = Scope::from_stored(&key.scope).unwrap_or(Scope::Read);
         if !scope.allows(need) {
             return Err(ApiError::new(
                 403,

@@ -8,9 +8,9 @@
 //! `Forwarded` or `X-Real-IP` header; otherwise anyone on the internet
 //! would be local through the proxy.
 
+use super::auth::Scope;
 use super::reply::{ApiError, Reply};
 use super::{Ctx, Incoming, api};
-use crate::cli::KeyScope;
 use crate::config::MetricsAccess;
 
 pub const PATH: &str = "/metrics";
@@ -32,7 +32,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     let open = access == MetricsAccess::Loopback && req.local;
     if !open {
         let key = api::authenticate(ctx, req)?;
-        if KeyScope::from_stored(&key.scope) != Some(KeyScope::Admin) {
+        if Scope::from_stored(&key.scope) != Some(Scope::Admin) {
             return Err(ApiError::new(
                 403,
                 "forbidden",
