@@ -7,6 +7,11 @@
 //! (temporary file, fsync, rename) with mode 0600 because it may hold the
 //! API token. The token is never printed: every display path goes through
 //! [`Secret`], whose `Debug` and `Display` are redacted.
+//!
+//! [`Config`] is the file as `hcc config` and `hcc setup` edit it, each
+//! value with its source; [`Settings`] (settings.rs) is what the other
+//! commands read: every key resolved once, typed. [`KEYS`] is the one
+//! place that names a setting's default.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -513,7 +518,7 @@ impl Config {
     }
 
     /// The effective value and where it comes from.
-    pub fn lookup(&self, key: &Key) -> (Option<String>, Source) {
+    fn lookup(&self, key: &Key) -> (Option<String>, Source) {
         if let Some(var) = key.env
             && let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty())
         {
@@ -533,11 +538,6 @@ impl Config {
             Some(value) => (Some(value.to_string()), Source::Default),
             None => (None, Source::Unset),
         }
-    }
-
-    /// The value stored in the file, ignoring the environment.
-    pub fn stored(&self, key: &Key) -> Option<&str> {
-        self.file.get(key.name).map(String::as_str)
     }
 
     /// The effective value as it may be shown: secrets redacted.
