@@ -682,3 +682,59 @@ fn parse_lease_ref(text: &str) -> Result<LeaseRef, String> {
         _ => Err("want a command id (`12`) or a lease handle (`12:3`)".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn command(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("hcc").chain(args.iter().copied()))
+            .expect("valid arguments")
+            .command
+    }
+
+    #[test]
+    fn serve_flags_become_serve_options() {
+        let Command::Serve(args) = command(&["serve", "--worker", "--cycle", "5"]) else {
+            panic!("not serve");
+        };
+        let options = crate::serve::Options::from(args);
+        assert_eq!(options.worker, Some(std::time::Duration::from_secs(5)));
+        assert_eq!(options.listen, "127.0.0.1:8479");
+        let Command::Serve(args) = command(&["serve", "--public-url", "https://c.example"]) else {
+            panic!("not serve");
+        };
+        let options = crate::serve::Options::from(args);
+        assert_eq!(options.worker, None);
+        assert_eq!(options.public_url.as_deref(), Some("https://c.example"));
+    }
+
+    #[test]
+    fn sim_flags_become_sim_options_or_one_error() {
+        let Command::Sim(args) = command(&["sim", "--latency", "20", "--no-action-feed"]) else {
+            panic!("not sim");
+        };
+        let options = crate::sim::Options::try_from(args).expect("valid flags");
+        assert_eq!(options.latency, std::time::Duration::from_millis(20));
+        assert!(!options.action_feed);
+        let Command::Sim(args) = command(&["sim", "--rate-limit", "0/h"]) else {
+            panic!("not sim");
+        };
+        let err = crate::sim::Options::try_from(args).unwrap_err();
+        assert!(err.starts_with("invalid --rate-limit"), "{err}");
+    }
+
+    #[test]
+    fn every_key_scope_has_its_server_scope() {
+        for (flag, stored) in [
+            (KeyScope::Read, "read"),
+            (KeyScope::Act, "act"),
+            (KeyScope::Console, "console"),
+            (KeyScope::Admin, "admin"),
+        ] {
+            assert_eq!(crate::serve::Scope::from(flag).as_str(), stored);
+        }
+    }
+}
