@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::cli::{ApikeyCommand, KeyScope};
+use crate::cli::ApikeyCommand;
 use crate::error::Error;
 use crate::home::Home;
 use crate::serve::{check_key_name, hash_secret, new_api_key};
@@ -15,7 +15,7 @@ use crate::table::Table;
 pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
     match cmd {
-        ApikeyCommand::Add { name, scope } => add(&store, &name, scope),
+        ApikeyCommand::Add { name, scope } => add(&store, &name, scope.into()),
         ApikeyCommand::List { json } => list(&store, json),
         ApikeyCommand::Revoke { name } => {
             if store.revoke_api_key(&name, now())? {
@@ -33,7 +33,7 @@ pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
     }
 }
 
-fn add(store: &Store, name: &str, scope: KeyScope) -> Result<ExitCode, Error> {
+fn add(store: &Store, name: &str, scope: crate::serve::Scope) -> Result<ExitCode, Error> {
     check_key_name(name)?;
     let key = new_api_key()?;
     if !store.add_api_key(name, scope.as_str(), &hash_secret(&key), now())? {

@@ -7,6 +7,11 @@
 //! (temporary file, fsync, rename) with mode 0600 because it may hold the
 //! API token. The token is never printed: every display path goes through
 //! [`Secret`], whose `Debug` and `Display` are redacted.
+//!
+//! [`Config`] is the file as `hcc config` and `hcc setup` edit it, each
+//! value with its source; [`Settings`] (settings.rs) is what the other
+//! commands read: every key resolved once, typed. [`KEYS`] is the one
+//! place that names a setting's default.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +21,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::verb::{check_server_name, is_hetzner_name, shown};
+
+mod settings;
+
+pub use settings::{ConsoleMode, MetricsAccess, Settings};
 
 /// A setting's value that must never be shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -69,6 +78,8 @@ pub enum Error {
         path: PathBuf,
         why: String,
     },
+    /// No API token anywhere, or its file cannot be read: what to do.
+    NoToken(String),
 }
 
 impl fmt::Display for Error {
@@ -92,6 +103,7 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Unsafe { path, why } => f.write_str(&crate::safe_fs::refusal(path, why)),
+            Error::NoToken(why) => f.write_str(why),
             Error::Write { path, source } => {
                 write!(
                     f,
@@ -490,13 +502,23 @@ impl Config {
         })
     }
 
+    /// No file: every setting at its default (or the environment's).
+    #[cfg(test)]
+    fn empty() -> Config {
+        Config {
+            path: PathBuf::from("/nonexistent/config.json"),
+            file: BTreeMap::new(),
+            digest: String::new(),
+        }
+    }
+
     /// The sha256 (hex) of the file as it was read.
     pub fn digest(&self) -> &str {
         &self.digest
     }
 
     /// The effective value and where it comes from.
-    pub fn lookup(&self, key: &Key) -> (Option<String>, Source) {
+    fn lookup(&self, key: &Key) -> (Option<String>, Source) {
         if let Some(var) = key.env
             && let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty())
         {
@@ -516,11 +538,6 @@ impl Config {
             Some(value) => (Some(value.to_string()), Source::Default),
             None => (None, Source::Unset),
         }
-    }
-
-    /// The value stored in the file, ignoring the environment.
-    pub fn stored(&self, key: &Key) -> Option<&str> {
-        self.file.get(key.name).map(String::as_str)
     }
 
     /// The effective value as it may be shown: secrets redacted.
@@ -592,48 +609,10 @@ impl Config {
         crate::safe_fs::write_atomic(&dir, name, text.as_bytes(), 0o600).map_err(write_err)
     }
 
-    /// The message ring's capacity.
-    pub fn ring_size(&self) -> u64 {
-        self.count("ring_size", 1000)
-    }
-
-    /// Idle worker cycles between full syncs.
-    pub fn full_sync_every(&self) -> u64 {
-        self.count("full_sync_every", 36)
-    }
-
-    /// Whether the queue may run `word` (a verb spelling).
-    pub fn queue_allows(&self, word: &str) -> bool {
-        let list = KEYS
-            .iter()
-            .find(|k| k.name == "queue_verbs")
-            .and_then(|key| self.lookup(key).0)
-            .unwrap_or_default();
-        list.split(',').any(|w| w == word)
-    }
-
-    /// How often a command is handed out before it ends failed.
-    pub fn max_attempts(&self) -> i64 {
-        self.count("max_attempts", 5) as i64
-    }
-
-    /// A `Count` setting's value, its default when unset.
-    pub fn count_setting(&self, name: &str) -> u64 {
-        let fallback = key(name)
-            .ok()
-            .and_then(|k| k.default)
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0);
-        self.count(name, fallback)
-    }
-
-    /// A `Count` setting's value (checked when it was set or loaded).
-    fn count(&self, name: &str, fallback: u64) -> u64 {
-        KEYS.iter()
-            .find(|k| k.name == name)
-            .and_then(|key| self.lookup(key).0)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(fallback)
+    /// The settings in effect, typed: each key's effective value
+    /// ([`Config::lookup`]) parsed once.
+    pub fn settings(&self) -> Result<Settings, Error> {
+        Settings::from_config(self)
     }
 }
 
@@ -834,11 +813,7 @@ mod tests {
     use super::*;
 
     fn cfg() -> Config {
-        Config {
-            path: PathBuf::from("/nonexistent/config.json"),
-            file: BTreeMap::new(),
-            digest: String::new(),
-        }
+        Config::empty()
     }
 
     #[test]
@@ -872,7 +847,7 @@ mod tests {
         assert!(c.set("prefix", "-m").is_err());
         assert!(c.set("token_file", "relative/path").is_err());
         assert!(c.set("token", "has space").is_err());
-        assert_eq!(c.ring_size(), 50);
+        assert_eq!(c.settings().unwrap().ring_size, 50);
     }
 
     #[test]

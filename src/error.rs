@@ -91,7 +91,6 @@ impl Error {
         match self {
             Error::Config(config::Error::Unreadable { .. }) => EXIT_FAILED,
             Error::Config(_) | Error::Input(_) => EXIT_USAGE,
-            Error::Hetzner(hetzner::Error::NoToken(_)) => EXIT_USAGE,
             Error::Refused(_) => EXIT_REFUSED,
             Error::Busy(_) => EXIT_BUSY,
             Error::Unsafe { .. } => EXIT_USAGE,

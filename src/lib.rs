@@ -43,6 +43,7 @@ use std::time::Duration;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::home::Home;
 use crate::output::Output;
@@ -61,7 +62,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             Output::new().write(&man::render())?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Sim(args) => return sim::run(args),
+        Command::Sim(args) => return sim::run(args.try_into().map_err(Error::Input)?),
         Command::Demo { quick } => return demo::run(quick),
         _ => {}
     }
@@ -70,27 +71,30 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         // A panel may open hcc.db right after `hcc setup`: give it tables.
         Store::open(&home.db_path())?;
     }
+    // Read by the commands that use settings alone: the others work on
+    // whatever config.json holds, a broken one included.
+    let settings = || Settings::load(&home.config_path());
     match cli.command {
         Command::Setup => setup::run(&home),
         Command::Config(cmd) => config_cli::run(&home, cmd),
         Command::Push { id, cmd, args } => queue_cli::push(&home, id, &cmd, &args),
-        Command::Pull(lease) => queue_cli::pull(&home, &lease),
-        Command::Next(lease) => queue_cli::next(&home, &lease),
+        Command::Pull(lease) => queue_cli::pull(&home, &settings()?, &lease),
+        Command::Next(lease) => queue_cli::next(&home, &settings()?, &lease),
         Command::Done { id, result } => queue_cli::done(&home, id, result),
         Command::Fail { id, reason } => queue_cli::fail(&home, id, &reason),
-        Command::Put { msg } => queue_cli::put(&home, &msg),
+        Command::Put { msg } => queue_cli::put(&home, &settings()?, &msg),
         Command::Wait { progress } => queue_cli::wait(&home, progress.as_deref()),
         Command::Ingest => queue_cli::ingest(&home),
-        Command::List { all, json } => cloud_cli::list(&home, all, json),
-        Command::Images(a) => cloud_cli::images(&home, a.json),
-        Command::Types(a) => cloud_cli::server_types(&home, a.json),
-        Command::Dc(a) => cloud_cli::datacenters(&home, a.json),
-        Command::Locations(a) => cloud_cli::locations(&home, a.json),
+        Command::List { all, json } => cloud_cli::list(&home, &settings()?, all, json),
+        Command::Images(a) => cloud_cli::images(&home, &settings()?, a.json),
+        Command::Types(a) => cloud_cli::server_types(&home, &settings()?, a.json),
+        Command::Dc(a) => cloud_cli::datacenters(&home, &settings()?, a.json),
+        Command::Locations(a) => cloud_cli::locations(&home, &settings()?, a.json),
         Command::Sync {
             name,
             changes,
             json,
-        } => cloud_cli::sync(&home, name.as_deref(), changes, json),
+        } => cloud_cli::sync(&home, &settings()?, name.as_deref(), changes, json),
         Command::Create {
             name,
             server_type,
@@ -99,6 +103,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             opts,
         } => cloud_cli::create(
             &home,
+            &settings()?,
             cloud_cli::CreateArgs {
                 name: &name,
                 server_type: server_type.as_deref(),
@@ -108,29 +113,56 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 json: opts.json,
             },
         ),
-        Command::Start(a) => {
-            cloud_cli::power(&home, Power::Start, &a.name, a.opts.no_wait, a.opts.json)
+        Command::Start(a) => cloud_cli::power(
+            &home,
+            &settings()?,
+            Power::Start,
+            &a.name,
+            a.opts.no_wait,
+            a.opts.json,
+        ),
+        Command::Stop(a) => cloud_cli::power(
+            &home,
+            &settings()?,
+            Power::Stop,
+            &a.name,
+            a.opts.no_wait,
+            a.opts.json,
+        ),
+        Command::Force(a) => cloud_cli::power(
+            &home,
+            &settings()?,
+            Power::Force,
+            &a.name,
+            a.opts.no_wait,
+            a.opts.json,
+        ),
+        Command::Reboot(a) => cloud_cli::power(
+            &home,
+            &settings()?,
+            Power::Reboot,
+            &a.name,
+            a.opts.no_wait,
+            a.opts.json,
+        ),
+        Command::Reset(a) => cloud_cli::power(
+            &home,
+            &settings()?,
+            Power::Reset,
+            &a.name,
+            a.opts.no_wait,
+            a.opts.json,
+        ),
+        Command::Kill { name, yes, no_wait } => {
+            cloud_cli::kill(&home, &settings()?, &name, yes, no_wait)
         }
-        Command::Stop(a) => {
-            cloud_cli::power(&home, Power::Stop, &a.name, a.opts.no_wait, a.opts.json)
-        }
-        Command::Force(a) => {
-            cloud_cli::power(&home, Power::Force, &a.name, a.opts.no_wait, a.opts.json)
-        }
-        Command::Reboot(a) => {
-            cloud_cli::power(&home, Power::Reboot, &a.name, a.opts.no_wait, a.opts.json)
-        }
-        Command::Reset(a) => {
-            cloud_cli::power(&home, Power::Reset, &a.name, a.opts.no_wait, a.opts.json)
-        }
-        Command::Kill { name, yes, no_wait } => cloud_cli::kill(&home, &name, yes, no_wait),
-        Command::Settag { name } => cloud_cli::settag(&home, &name),
-        Command::Deltag { name } => cloud_cli::deltag(&home, &name),
-        Command::Console { name, json } => cloud_cli::console(&home, &name, json),
-        Command::Vnc(args) => console::bridge::run(&home, &args),
-        Command::Worker { cycle } => worker::run(&home, Duration::from_secs(cycle)),
+        Command::Settag { name } => cloud_cli::settag(&home, &settings()?, &name),
+        Command::Deltag { name } => cloud_cli::deltag(&home, &settings()?, &name),
+        Command::Console { name, json } => cloud_cli::console(&home, &settings()?, &name, json),
+        Command::Vnc(args) => console::bridge::run(&home, &settings()?, &args),
+        Command::Worker { cycle } => worker::run(&home, &settings()?, Duration::from_secs(cycle)),
         Command::Status { json } => worker::status::run(&home, json),
-        Command::Serve(args) => serve::run(&home, args),
+        Command::Serve(args) => serve::run(&home, &settings()?, args.into()),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Sessions { live, json, limit } => sessions::list(&home, live, json, limit),
         Command::Revoke { name } => sessions::revoke(&home, &name),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::{LeaseArgs, LeaseRef};
-use crate::config::Config;
+use crate::config::Settings;
 use crate::consumer;
 use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
@@ -27,13 +27,12 @@ pub fn push(home: &Home, print_id: bool, cmd: &str, args: &[String]) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
-    let config = Config::load(&home.config_path())?;
+pub fn pull(home: &Home, settings: &Settings, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
     let report = spool::ingest(home, &mut store)?;
     spool::warn_rejected(&report);
     let owner = consumer::lease_owner(lease.id || lease.handle);
-    match store.lease_next(&owner, lease.lease, config.max_attempts())? {
+    match store.lease_next(&owner, lease.lease, settings.max_attempts)? {
         Some(leased) => {
             deliver(&store, &leased, lease)?;
             Ok(ExitCode::SUCCESS)
@@ -42,8 +41,7 @@ pub fn pull(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     }
 }
 
-pub fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
-    let config = Config::load(&home.config_path())?;
+pub fn next(home: &Home, settings: &Settings, lease: &LeaseArgs) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
     // Watch before the first look, so nothing that lands in between is
     // missed (and after opening, which creates the WAL: not news).
@@ -53,7 +51,7 @@ pub fn next(home: &Home, lease: &LeaseArgs) -> Result<ExitCode, Error> {
         let look = (|| -> Result<(Option<store::Leased>, Option<i64>), Error> {
             let report = spool::ingest(home, &mut store)?;
             spool::warn_rejected(&report);
-            let leased = store.lease_next(&owner, lease.lease, config.max_attempts())?;
+            let leased = store.lease_next(&owner, lease.lease, settings.max_attempts)?;
             Ok((leased, store.next_lease_expiry()?))
         })();
         Ok(match outlive(look)? {
@@ -138,11 +136,10 @@ pub fn fail(home: &Home, target: LeaseRef, reason: &[String]) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn put(home: &Home, words: &[String]) -> Result<ExitCode, Error> {
+pub fn put(home: &Home, settings: &Settings, words: &[String]) -> Result<ExitCode, Error> {
     let line = CommandLine::from_words("notify", words).map_err(Error::Input)?;
-    let config = Config::load(&home.config_path())?;
     let mut store = Store::open(&home.db_path())?;
-    store.put_message(&line.arg, config.ring_size())?;
+    store.put_message(&line.arg, settings.ring_size)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use crate::config::{self, Config, Source};
 use crate::error::Error;
 use crate::hetzner::budget::Unlimited;
-use crate::hetzner::{Client, wire};
+use crate::hetzner::{Client, Token, wire};
 use crate::home::Home;
 
 pub fn run(home: &Home) -> Result<ExitCode, Error> {
@@ -106,10 +106,7 @@ impl Catalog {
                 rows
             }),
             "server_type" => {
-                let location = config
-                    .lookup(config::key("location").ok()?)
-                    .0
-                    .unwrap_or_default();
+                let location = config.settings().ok()?.location;
                 let available: Vec<i64> = self
                     .datacenters(&client)?
                     .iter()
@@ -172,9 +169,9 @@ impl Catalog {
 
 /// A client for the settings being edited, if they hold a token.
 fn client(config: &Config) -> Option<Client> {
-    let token = crate::cloud::token(config).ok()?;
-    let endpoint = config.lookup(config::key("endpoint").ok()?).0?;
-    Some(Client::new(&endpoint, token, Box::new(Unlimited)))
+    let settings = config.settings().ok()?;
+    let token = Token::new(settings.token().ok()?.expose().to_string());
+    Some(Client::new(&settings.endpoint, token, Box::new(Unlimited)))
 }
 
 /// Shows a numbered pick list; returns the chosen value, or None for

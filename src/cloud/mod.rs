@@ -16,11 +16,9 @@ pub mod sync;
 
 pub use fresh::Fresh;
 
-use std::path::Path;
-
 use serde_json::Value;
 
-use crate::config::{self, Config};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::{self, Client, Priority, Token, wire};
 use crate::home::Home;
@@ -28,39 +26,38 @@ use crate::store::{ServerRow, SharedBudget, Store};
 
 /// Everything a cloud command needs.
 pub struct Cloud {
-    pub config: Config,
+    pub settings: Settings,
     pub store: Store,
     pub client: Client,
     pub label: String,
 }
 
 impl Cloud {
-    pub fn open(home: &Home, priority: Priority) -> Result<Cloud, Error> {
-        Cloud::open_with(home, priority, hetzner::retry::MAX_RETRIES)
+    pub fn open(home: &Home, settings: &Settings, priority: Priority) -> Result<Cloud, Error> {
+        Cloud::open_with(home, settings, priority, hetzner::retry::MAX_RETRIES)
     }
 
     /// With `max_retries` 0 the client never sleeps to retry a request:
     /// the caller (the worker) schedules retries itself and serves others.
-    pub fn open_with(home: &Home, priority: Priority, max_retries: u32) -> Result<Cloud, Error> {
-        let config = Config::load(&home.config_path())?;
+    pub fn open_with(
+        home: &Home,
+        settings: &Settings,
+        priority: Priority,
+        max_retries: u32,
+    ) -> Result<Cloud, Error> {
         let store = Store::open(&home.db_path())?;
         let budget = SharedBudget::new(Store::open(&home.db_path())?);
-        let endpoint = setting(&config, "endpoint").unwrap_or_default();
-        let client = Client::new(&endpoint, token(&config)?, Box::new(budget))
+        let token = Token::new(settings.token()?.expose().to_string());
+        let client = Client::new(&settings.endpoint, token, Box::new(budget))
             .with_priority(priority)
             .with_max_retries(max_retries)
             .with_notice(|msg| eprintln!("hcc: {msg}"));
-        let label = managed_label(&config);
         Ok(Cloud {
-            config,
+            settings: settings.clone(),
             store,
             client,
-            label,
+            label: settings.label.clone(),
         })
-    }
-
-    pub fn setting(&self, name: &str) -> Option<String> {
-        setting(&self.config, name)
     }
 
     /// Refuses a server that lacks the managed label.
@@ -74,46 +71,6 @@ impl Cloud {
             )))
         }
     }
-}
-
-/// The token: `HCLOUD_TOKEN`, else the `token` setting, else the file
-/// named by `token_file`.
-pub fn token(config: &Config) -> Result<Token, Error> {
-    if let Some(token) = setting(config, "token") {
-        return Ok(Token::new(token));
-    }
-    if let Some(path) = setting(config, "token_file") {
-        // A token is some 64 bytes; a FIFO or /dev/zero planted at the
-        // name must not hang hcc or fill its memory.
-        let text = crate::safe_fs::read_small(Path::new(&path), 4096).map_err(|e| {
-            Error::Hetzner(hetzner::Error::NoToken(format!(
-                "cannot read the token file `{path}`: {e}"
-            )))
-        })?;
-        let token = text.trim();
-        if !token.is_empty() {
-            return Ok(Token::new(token.to_string()));
-        }
-    }
-    Err(Error::Hetzner(hetzner::Error::NoToken(
-        "no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run `hcc setup`".into(),
-    )))
-}
-
-/// The managed label (the setting `label`). An empty one in the file
-/// means the default, which the settings table states.
-pub fn managed_label(config: &Config) -> String {
-    setting(config, "label")
-        .or_else(|| config::key("label").ok()?.default.map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// A setting's effective value; `None` when it is empty.
-pub fn setting(config: &Config, name: &str) -> Option<String> {
-    config::key(name)
-        .ok()
-        .and_then(|key| config.lookup(key).0)
-        .filter(|v| !v.is_empty())
 }
 
 /// What [`refetch`] found.

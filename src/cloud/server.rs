@@ -92,7 +92,7 @@ pub fn begin_create(
 ) -> Result<Creation, Error> {
     let name = request.name.as_str();
     check_server_name(name).map_err(Error::Input)?;
-    let prefix = cloud.setting("prefix").unwrap_or_default();
+    let prefix = cloud.settings.prefix.clone();
     if !crate::server::has_prefix(name, &prefix) {
         return Err(Error::Refused(format!(
             "server name `{name}` must begin with the prefix `{prefix}` (`hcc config get prefix`)"
@@ -208,11 +208,8 @@ pub fn create_request(
     location: Option<&str>,
     command: Option<i64>,
 ) -> CreateRequest {
-    let pick = |given: Option<&str>, key: &str| {
-        given
-            .map(str::to_string)
-            .or_else(|| cloud.setting(key))
-            .unwrap_or_default()
+    let pick = |given: Option<&str>, default: &String| {
+        given.map_or_else(|| default.clone(), str::to_string)
     };
     let mut labels = BTreeMap::from([(cloud.label.clone(), "1".to_string())]);
     if let Some(id) = command {
@@ -220,9 +217,9 @@ pub fn create_request(
     }
     CreateRequest {
         name: name.to_string(),
-        server_type: pick(server_type, "server_type"),
-        image: pick(image, "image"),
-        location: pick(location, "location"),
+        server_type: pick(server_type, &cloud.settings.server_type),
+        image: pick(image, &cloud.settings.image),
+        location: pick(location, &cloud.settings.location),
         labels,
     }
 }

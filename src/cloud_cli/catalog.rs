@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use super::print_json;
-use crate::cloud::{Cloud, managed_label};
-use crate::config::Config;
+use crate::cloud::Cloud;
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -16,13 +16,17 @@ use crate::store::Store;
 use crate::table::Table;
 
 /// `hcc list`: servers from the local table; managed ones unless `all`.
-pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
-    let config = Config::load(&home.config_path())?;
-    let label = managed_label(&config);
+pub fn list(
+    home: &Home,
+    settings: &Settings,
+    all: bool,
+    json_out: bool,
+) -> Result<ExitCode, Error> {
+    let label = &settings.label;
     let store = Store::open(&home.db_path())?;
     let now = crate::store::now();
     let shown: Vec<Server> = store
-        .servers(&label)?
+        .servers(label)?
         .into_iter()
         .filter(|s| all || s.is_listed())
         .collect();
@@ -63,8 +67,8 @@ pub fn list(home: &Home, all: bool, json_out: bool) -> Result<ExitCode, Error> {
 }
 
 /// `hcc images`: system images, by name.
-pub fn images(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn images(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let images = cloud.client.images()?;
     if json_out {
         let list: Vec<Value> = images
@@ -95,9 +99,9 @@ pub fn images(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
 
 /// `hcc types`: server types with cores, memory, disk and the monthly
 /// gross price in the default location.
-pub fn server_types(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
-    let location = cloud.setting("location").unwrap_or_default();
+pub fn server_types(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let location = cloud.settings.location.clone();
     let types = cloud.client.server_types()?;
     let price = |t: &crate::hetzner::wire::ServerType| {
         t.prices
@@ -148,8 +152,8 @@ pub fn server_types(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
 }
 
 /// `hcc dc`: datacenters.
-pub fn datacenters(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn datacenters(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let dcs = cloud.client.datacenters()?;
     if json_out {
         let list: Vec<Value> = dcs
@@ -176,8 +180,8 @@ pub fn datacenters(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
 }
 
 /// `hcc locations`.
-pub fn locations(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn locations(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let locations = cloud.client.locations()?;
     if json_out {
         let list: Vec<Value> = locations

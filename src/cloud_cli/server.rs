@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::print_json;
 use crate::cloud::{Cloud, console as credentials, server};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -17,12 +18,13 @@ use crate::verb::{Power, check_server_name};
 
 pub fn power(
     home: &Home,
+    settings: &Settings,
     verb: Power,
     name: &str,
     no_wait: bool,
     json_out: bool,
 ) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let server::Powered {
         server_id,
         action,
@@ -65,8 +67,8 @@ pub struct CreateArgs<'a> {
     pub json: bool,
 }
 
-pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn create(home: &Home, settings: &Settings, args: CreateArgs) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let name = args.name;
     let request = server::create_request(
         &cloud,
@@ -99,8 +101,14 @@ pub fn create(home: &Home, args: CreateArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn kill(home: &Home, name: &str, yes: bool, no_wait: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn kill(
+    home: &Home,
+    settings: &Settings,
+    name: &str,
+    yes: bool,
+    no_wait: bool,
+) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     if !yes {
         let (server, _) = server::managed(&cloud, name)?;
         confirm_delete(name, server.id)?;
@@ -135,17 +143,17 @@ fn confirm_delete(name: &str, id: i64) -> Result<(), Error> {
 }
 
 /// `settag`: adopt a server (add the managed label).
-pub fn settag(home: &Home, name: &str) -> Result<ExitCode, Error> {
-    label(home, name, true)
+pub fn settag(home: &Home, settings: &Settings, name: &str) -> Result<ExitCode, Error> {
+    label(home, settings, name, true)
 }
 
 /// `deltag`: release a server (remove the managed label).
-pub fn deltag(home: &Home, name: &str) -> Result<ExitCode, Error> {
-    label(home, name, false)
+pub fn deltag(home: &Home, settings: &Settings, name: &str) -> Result<ExitCode, Error> {
+    label(home, settings, name, false)
 }
 
-fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Interactive)?;
+fn label(home: &Home, settings: &Settings, name: &str, add: bool) -> Result<ExitCode, Error> {
+    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
     check_server_name(name).map_err(Error::Input)?;
     let changed = server::set_managed(&mut cloud, name, add)?;
     let said = match (add, changed) {
@@ -161,10 +169,15 @@ fn label(home: &Home, name: &str, add: bool) -> Result<ExitCode, Error> {
 
 /// `console`: fresh credentials, stored and printed as the original did:
 /// `<console base URL><wss_url>#<password>`.
-pub fn console(home: &Home, name: &str, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+pub fn console(
+    home: &Home,
+    settings: &Settings,
+    name: &str,
+    json_out: bool,
+) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let console = credentials::fetch_managed(&cloud, name)?;
-    let base = cloud.setting("console_url").unwrap_or_default();
+    let base = &settings.console_url;
     let url = format!("{base}{}#{}", console.wss_url, console.password);
     if json_out {
         print_json(&json!({"name": name, "id": console.server_id, "url": url,

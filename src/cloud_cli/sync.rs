@@ -9,17 +9,19 @@ use serde_json::json;
 use super::print_json;
 use crate::cloud::Cloud;
 use crate::cloud::sync::{self, Mode, Summary};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
 
 pub fn sync(
     home: &Home,
+    settings: &Settings,
     name: Option<&str>,
     changes: bool,
     json_out: bool,
 ) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, Priority::Background)?;
+    let mut cloud = Cloud::open(home, settings, Priority::Background)?;
     let mode = match (name, changes) {
         (Some(name), _) => Mode::One(name),
         (None, true) => Mode::Changes,

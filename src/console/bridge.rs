@@ -16,7 +16,7 @@ use super::relay::{End, Limits, Outcome, TcpEnd, WsEnd, relay_ends};
 use super::{rfb, upstream};
 use crate::cli::VncArgs;
 use crate::cloud::Cloud;
-use crate::config::Config;
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -39,6 +39,7 @@ const PASSWORD_CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ
 /// What every viewer connection shares.
 struct Bridge {
     home: Home,
+    settings: Settings,
     name: String,
     password: Option<String>,
     idle: Duration,
@@ -48,7 +49,7 @@ struct Bridge {
     first: Mutex<Option<(String, String, Instant)>>,
 }
 
-pub fn run(home: &Home, args: &VncArgs) -> Result<ExitCode, Error> {
+pub fn run(home: &Home, settings: &Settings, args: &VncArgs) -> Result<ExitCode, Error> {
     let addr: SocketAddr = args
         .listen
         .to_socket_addrs()
@@ -66,11 +67,10 @@ pub fn run(home: &Home, args: &VncArgs) -> Result<ExitCode, Error> {
              (viewers then need a one-off password), or listen on 127.0.0.1"
         )));
     }
-    let config = Config::load(&home.config_path())?;
-    let idle = Duration::from_secs(config.count_setting("console_idle_timeout"));
+    let idle = settings.console_idle_timeout;
     // Fails early, with Hetzner's or hcc's reason, for an unknown or
     // unmanaged server; the credentials serve the first viewer.
-    let cloud = Cloud::open(home, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
     let console = crate::cloud::console::fetch_managed(&cloud, &args.name)?;
     drop(cloud);
     let listener = TcpListener::bind(addr)
@@ -106,6 +106,7 @@ pub fn run(home: &Home, args: &VncArgs) -> Result<ExitCode, Error> {
     crate::output::print(&text)?;
     let bridge = Arc::new(Bridge {
         home: home.clone(),
+        settings: settings.clone(),
         name: args.name.clone(),
         password,
         idle,
@@ -239,7 +240,8 @@ fn credentials(bridge: &Bridge) -> Result<(String, String), String> {
     {
         return Ok((url, password));
     }
-    let cloud = Cloud::open(&bridge.home, Priority::Interactive).map_err(|e| e.to_string())?;
+    let cloud = Cloud::open(&bridge.home, &bridge.settings, Priority::Interactive)
+        .map_err(|e| e.to_string())?;
     let console =
         crate::cloud::console::fetch_managed(&cloud, &bridge.name).map_err(|e| e.to_string())?;
     Ok((console.wss_url, console.password))

@@ -6,8 +6,6 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// No usable token; the message says where one can come from.
-    NoToken(String),
     /// The API answered with an error envelope (or an unexpected status).
     Api {
         status: u16,
@@ -69,7 +67,6 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("hetzner: ")?;
         match self {
-            Error::NoToken(why) => f.write_str(why),
             Error::Api {
                 status,
                 code,

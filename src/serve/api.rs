@@ -6,10 +6,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::auth::{self, Need};
+use super::auth::{self, Need, Scope};
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
-use crate::cli::KeyScope;
 use crate::server::{Server, has_prefix};
 use crate::store::{ApiKey, CommandView, Source, now};
 use crate::verb::{CommandLine, Verb, check_server_name, shown};
@@ -179,7 +178,7 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         .allow(allow));
     };
     if let (Some(need), Some(key)) = (route.need, &key) {
-        let scope = KeyScope::from_stored(&key.scope).unwrap_or(KeyScope::Read);
+        let scope = Scope::from_stored(&key.scope).unwrap_or(Scope::Read);
         if !scope.allows(need) {
             return Err(ApiError::new(
                 403,
@@ -371,11 +370,16 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
                 format!("new server names must begin with `{}`", ctx.settings.prefix),
             ));
         }
-        let options = ["server_type", "image", "location"];
-        if options.iter().any(|k| body.get(*k).is_some()) {
-            for key in options {
+        let defaults = &ctx.settings.config;
+        let options = [
+            ("server_type", &defaults.server_type),
+            ("image", &defaults.image),
+            ("location", &defaults.location),
+        ];
+        if options.iter().any(|(k, _)| body.get(*k).is_some()) {
+            for (key, default) in options {
                 let value = match body.get(key) {
-                    None | Some(Value::Null) => ctx.settings.default(key),
+                    None | Some(Value::Null) => default.clone(),
                     Some(Value::String(s)) => s.clone(),
                     Some(_) => {
                         return Err(ApiError::bad_request(

@@ -7,7 +7,6 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::cli::KeyScope;
 use crate::error::Error;
 
 /// The prefix of every API key, so a leaked key is easy to recognise.
@@ -58,22 +57,35 @@ pub enum Need {
     Admin,
 }
 
-impl KeyScope {
+/// What an API key may do: stored as [`Scope::as_str`] in `api_keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Read servers, commands, status.
+    Read,
+    /// Read, and queue actions but `create` and `kill`.
+    Act,
+    /// Read, console credentials and one-time console links.
+    Console,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
     pub fn as_str(self) -> &'static str {
         match self {
-            KeyScope::Read => "read",
-            KeyScope::Act => "act",
-            KeyScope::Console => "console",
-            KeyScope::Admin => "admin",
+            Scope::Read => "read",
+            Scope::Act => "act",
+            Scope::Console => "console",
+            Scope::Admin => "admin",
         }
     }
 
-    pub fn from_stored(text: &str) -> Option<KeyScope> {
+    pub fn from_stored(text: &str) -> Option<Scope> {
         Some(match text {
-            "read" => KeyScope::Read,
-            "act" => KeyScope::Act,
-            "console" => KeyScope::Console,
-            "admin" => KeyScope::Admin,
+            "read" => Scope::Read,
+            "act" => Scope::Act,
+            "console" => Scope::Console,
+            "admin" => Scope::Admin,
             _ => return None,
         })
     }
@@ -81,9 +93,9 @@ impl KeyScope {
     pub fn allows(self, need: Need) -> bool {
         match need {
             Need::Read => true,
-            Need::Act => matches!(self, KeyScope::Act | KeyScope::Admin),
-            Need::Console => matches!(self, KeyScope::Console | KeyScope::Admin),
-            Need::Admin => self == KeyScope::Admin,
+            Need::Act => matches!(self, Scope::Act | Scope::Admin),
+            Need::Console => matches!(self, Scope::Console | Scope::Admin),
+            Need::Admin => self == Scope::Admin,
         }
     }
 }
@@ -132,10 +144,10 @@ mod tests {
 
     #[test]
     fn scopes_allow_what_they_name() {
-        use KeyScope::*;
+        use Scope::*;
         for scope in [Read, Act, Console, Admin] {
             assert!(scope.allows(Need::Read));
-            assert_eq!(KeyScope::from_stored(scope.as_str()), Some(scope));
+            assert_eq!(Scope::from_stored(scope.as_str()), Some(scope));
         }
         assert!(!Read.allows(Need::Act) && !Read.allows(Need::Console));
         assert!(Act.allows(Need::Act) && !Act.allows(Need::Console));

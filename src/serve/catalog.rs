@@ -39,9 +39,9 @@ pub fn get(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
     let mut body = (*catalog).clone();
     body["fetched_at"] = json!(fetched_at);
     body["defaults"] = json!({
-        "server_type": ctx.settings.default("server_type"),
-        "image": ctx.settings.default("image"),
-        "location": ctx.settings.default("location"),
+        "server_type": ctx.settings.config.server_type,
+        "image": ctx.settings.config.image,
+        "location": ctx.settings.config.location,
     });
     body["prefix"] = json!(ctx.settings.prefix);
     Ok(reply::json(200, &body).with_header("Cache-Control", "no-store".to_string()))

@@ -8,9 +8,10 @@
 //! `Forwarded` or `X-Real-IP` header; otherwise anyone on the internet
 //! would be local through the proxy.
 
+use super::auth::Scope;
 use super::reply::{ApiError, Reply};
 use super::{Ctx, Incoming, api};
-use crate::cli::KeyScope;
+use crate::config::MetricsAccess;
 
 pub const PATH: &str = "/metrics";
 
@@ -19,8 +20,8 @@ pub fn handle(ctx: &mut Ctx, req: &Incoming) -> Reply {
 }
 
 fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
-    let access = ctx.settings.default("metrics");
-    if access == "off" {
+    let access = ctx.settings.config.metrics;
+    if access == MetricsAccess::Off {
         return Err(ApiError::not_found(
             "metrics are off here (setting `metrics`)",
         ));
@@ -28,10 +29,10 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     if !matches!(req.method.as_str(), "GET" | "HEAD") {
         return Err(ApiError::new(405, "method_not_allowed", "use GET, HEAD").allow("GET, HEAD"));
     }
-    let open = access == "loopback" && req.local;
+    let open = access == MetricsAccess::Loopback && req.local;
     if !open {
         let key = api::authenticate(ctx, req)?;
-        if KeyScope::from_stored(&key.scope) != Some(KeyScope::Admin) {
+        if Scope::from_stored(&key.scope) != Some(Scope::Admin) {
             return Err(ApiError::new(
                 403,
                 "forbidden",
@@ -39,7 +40,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
                     "the API key `{}` has scope `{}`; /metrics needs `admin`{}",
                     key.name,
                     key.scope,
-                    if access == "loopback" {
+                    if access == MetricsAccess::Loopback {
                         " (or a client on this machine, not through a proxy)"
                     } else {
                         ""

@@ -28,7 +28,7 @@ mod reload;
 mod reply;
 mod sessions;
 
-pub use auth::{check_key_name, hash as hash_secret, new_api_key};
+pub use auth::{Scope, check_key_name, hash as hash_secret, new_api_key};
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
@@ -38,10 +38,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::assets;
-use crate::cli::ServeArgs;
 use crate::cloud::Cloud;
 use crate::cloud::console::Credentials;
-use crate::config::Config;
+use crate::config;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -60,6 +59,17 @@ const TICK: Duration = Duration::from_millis(200);
 /// Requests under way from one client (behind a trusted proxy: the address
 /// it names); more are answered 429 at once.
 const MAX_IN_FLIGHT: usize = 64;
+
+/// How `hcc serve` runs: its flags, checked (cli.rs converts them).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The address to listen on, as given.
+    pub listen: String,
+    /// Run the worker in this process, with this refresh cycle.
+    pub worker: Option<Duration>,
+    /// Overrides the `public_url` setting.
+    pub public_url: Option<String>,
+}
 
 /// What every request handler reads: one snapshot of the settings (a
 /// re-read makes a new one, reload.rs), and what the request threads share.
@@ -80,64 +90,55 @@ pub struct Settings {
     in_flight: Arc<client::InFlight>,
     /// The server list, shared by the request threads.
     listing: listing::Listing,
-    config: Config,
+    /// The settings in effect, as config.json was when read.
+    pub config: config::Settings,
     /// Counts the snapshots: a request thread that sees a new one drops
     /// what it built from the old (its Hetzner client).
     generation: u64,
 }
 
 impl Settings {
-    /// The settings; console links begin with `public_url` (`--public-url`),
-    /// else the setting of that name, else `http://` and the bound address.
-    /// A re-read (`previous`) keeps what lives as long as the process:
-    /// the counts of requests under way and the trusted proxies (the
-    /// connection limits took them at start).
-    fn load(
+    /// The snapshot of `config`; console links begin with `public_url`
+    /// (`--public-url`), else the setting of that name, else `http://` and
+    /// the bound address. A re-read (`previous`) keeps what lives as long
+    /// as the process: the counts of requests under way and the trusted
+    /// proxies (the connection limits took them at start).
+    fn new(
         home: &Home,
+        config: config::Settings,
         public_url: Option<&str>,
         bound: SocketAddr,
         previous: Option<&Settings>,
-    ) -> Result<Settings, Error> {
-        let config = Config::load(&home.config_path())?;
-        let get = |key: &str| crate::cloud::setting(&config, key).unwrap_or_default();
+    ) -> Settings {
         let public_url = public_url
             .map(str::to_string)
-            .or_else(|| crate::cloud::setting(&config, "public_url"))
+            .or_else(|| config.public_url.clone())
             .unwrap_or_else(|| format!("http://{bound}"));
-        Ok(Settings {
+        Settings {
             home: home.clone(),
             public_url: public_url.trim_end_matches('/').to_string(),
-            link_ttl: config.count_setting("link_ttl") as i64,
-            session_ttl: config.count_setting("session_ttl") as i64,
-            frame_ancestors: get("frame_ancestors"),
-            console_hosts: get("console_hosts"),
-            console_broker: get("console_mode") != "direct",
-            console_idle_timeout: config.count_setting("console_idle_timeout"),
-            label: crate::cloud::managed_label(&config),
-            prefix: get("prefix"),
-            // Checked when set; a word that is no address trusts nobody.
+            link_ttl: config.link_ttl.as_secs() as i64,
+            session_ttl: config.session_ttl.as_secs() as i64,
+            frame_ancestors: config.frame_ancestors.clone(),
+            console_hosts: config.console_hosts.clone(),
+            console_broker: config.console_mode == config::ConsoleMode::Broker,
+            console_idle_timeout: config.console_idle_timeout.as_secs(),
+            label: config.label.clone(),
+            prefix: config.prefix.clone(),
             trusted_proxies: match previous {
                 Some(previous) => previous.trusted_proxies.clone(),
-                None => get("trusted_proxies")
-                    .split(' ')
-                    .filter_map(|w| w.parse().ok())
-                    .collect(),
+                None => config.trusted_proxies.clone(),
             },
             in_flight: previous.map_or_else(Arc::default, |p| p.in_flight.clone()),
             // The list shows the `label` setting, which may have changed.
             listing: listing::Listing::default(),
             config,
             generation: previous.map_or(0, |p| p.generation + 1),
-        })
+        }
     }
 
     pub fn queue_allows(&self, word: &str) -> bool {
         self.config.queue_allows(word)
-    }
-
-    /// A setting's value (defaults included), e.g. `server_type`.
-    pub fn default(&self, key: &str) -> String {
-        crate::cloud::setting(&self.config, key).unwrap_or_default()
     }
 }
 
@@ -203,7 +204,12 @@ impl Ctx {
         if self.cloud.is_none() {
             // A person is waiting: one retry at most, and no long waits for
             // the budget (the answer says when to try again instead).
-            let mut cloud = Cloud::open_with(&self.settings.home, Priority::Interactive, 1)?;
+            let mut cloud = Cloud::open_with(
+                &self.settings.home,
+                &self.settings.config,
+                Priority::Interactive,
+                1,
+            )?;
             cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
             self.cloud = Some(cloud);
         }
@@ -213,7 +219,7 @@ impl Ctx {
     }
 }
 
-pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
+pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<ExitCode, Error> {
     let addrs: Vec<SocketAddr> = args
         .listen
         .to_socket_addrs()
@@ -241,7 +247,7 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
             shown(url)
         )));
     }
-    let worker_lock = if args.worker {
+    let worker_lock = if args.worker.is_some() {
         Some(crate::worker::lock(home)?)
     } else {
         None
@@ -253,12 +259,13 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         .map_err(|e| Error::Failed(format!("cannot listen on {addr}: {e}")))?;
     // Watching before the first read: a change in between is not missed.
     let triggers = reload::Triggers::start(home)?;
-    let settings = Arc::new(Settings::load(
+    let settings = Arc::new(Settings::new(
         home,
+        config.clone(),
         args.public_url.as_deref(),
         bound,
         None,
-    )?);
+    ));
     // Before the first request: `hcc config set` may ask from now on.
     pickup::publish(home, settings.config.digest());
     let live = Arc::new(reload::Live::new(settings.clone()));
@@ -266,8 +273,11 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
         live: live.clone(),
         public_url: args.public_url.clone(),
         bound,
-        worker: args.worker,
+        worker: args.worker.is_some(),
     };
+    // A change between run()'s read and the watch is caught up on now,
+    // quietly when there was none.
+    reloader.reload(reload::SINCE_START);
     log(&format!(
         "listening on http://{bound} (pid {}, console links {}/c/...)",
         std::process::id(),
@@ -343,9 +353,10 @@ pub fn run(home: &Home, args: ServeArgs) -> Result<ExitCode, Error> {
     let worker = match worker_lock {
         Some(lock) => {
             let (home, stop) = (home.clone(), stop.clone());
-            let cycle = Duration::from_secs(args.cycle);
+            let config = settings.config.clone();
+            let cycle = args.worker.unwrap_or_default();
             Some(spawn("hcc-worker", move || {
-                let outcome = crate::worker::run_locked(&home, cycle, lock, stop.clone());
+                let outcome = crate::worker::run_locked(&home, &config, cycle, lock, stop.clone());
                 // The worker ends on the same signal; if it ends on its own,
                 // serving goes down with it so that systemd restarts both.
                 stop.store(true, Ordering::SeqCst);

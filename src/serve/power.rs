@@ -22,10 +22,10 @@ use serde_json::{Value, json};
 
 use super::api::{command_json, json_body, managed_server};
 use super::auth;
+use super::auth::Scope;
 use super::links::same_server;
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
-use crate::cli::KeyScope;
 use crate::store::{PageSession, Source, now};
 use crate::verb::{CommandLine, shown};
 
@@ -102,7 +102,7 @@ fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSessi
 /// Whether a key of this scope may power a server from its console.
 fn may_power(scope: Option<&str>) -> bool {
     scope
-        .and_then(KeyScope::from_stored)
+        .and_then(Scope::from_stored)
         .is_some_and(|s| s.allows(super::auth::Need::Act))
 }
 

@@ -16,12 +16,16 @@ use notify::event::EventKind;
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
 
 use super::{Settings, log, pickup};
-use crate::config::{Config, KEYS};
+use crate::config;
 use crate::home::Home;
 
 /// Quiet time after the last change before the file is read: an editor's
 /// save is several events, and a write in place may be seen half done.
 const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Why settings are read once more as `hcc serve` starts: a change
+/// between the first read and the start of the watch.
+pub const SINCE_START: &str = "config.json changed since it was read";
 
 /// Settings read when `hcc serve` starts and kept until it restarts.
 pub const RESTART_KEYS: &[&str] = &["trusted_proxies"];
@@ -161,13 +165,14 @@ pub struct Reloader {
 impl Reloader {
     pub fn reload(&self, why: &str) {
         let old = self.live.get();
-        let new = match Settings::load(
-            &old.home,
-            self.public_url.as_deref(),
-            self.bound,
-            Some(&old),
-        ) {
-            Ok(new) => new,
+        let new = match config::Settings::load(&old.home.config_path()) {
+            Ok(config) => Settings::new(
+                &old.home,
+                config,
+                self.public_url.as_deref(),
+                self.bound,
+                Some(&old),
+            ),
             Err(err) => {
                 log(&format!(
                     "settings not re-read ({why}): {err}; the settings loaded before stay in force"
@@ -183,7 +188,7 @@ impl Reloader {
             }
             return;
         }
-        let changed = changed_keys(&old.config, &new.config);
+        let changed = new.config.changed_from(&old.config);
         let new = Arc::new(new);
         self.live.set(new.clone());
         log(&format!(
@@ -210,12 +215,4 @@ impl Reloader {
         }
         pickup::publish(&new.home, new.config.digest());
     }
-}
-
-/// The names of the settings whose effective values differ.
-fn changed_keys(old: &Config, new: &Config) -> Vec<&'static str> {
-    KEYS.iter()
-        .filter(|key| old.lookup(key).0 != new.lookup(key).0)
-        .map(|key| key.name)
-        .collect()
 }

@@ -123,9 +123,7 @@ impl From<Error> for ApiError {
             Error::Store(store) if store.is_transient() => {
                 ApiError::new(503, "busy", err.to_string()).retry_after(1)
             }
-            Error::Hetzner(hetzner::Error::NoToken(_)) | Error::Config(_) => {
-                ApiError::new(503, "not_configured", err.to_string())
-            }
+            Error::Config(_) => ApiError::new(503, "not_configured", err.to_string()),
             Error::Hetzner(hetzner::Error::ServerNotFound(_)) => {
                 ApiError::new(404, "not_found", err.to_string())
             }

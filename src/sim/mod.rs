@@ -37,11 +37,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cli::SimArgs;
 use crate::error::Error;
 
+pub use self::bucket::parse_limit;
+pub use self::faults::Faults;
+pub use self::options::{Options, Upstream};
+
 use self::clock::Clock;
-use self::options::Options;
 use self::rng::Rng;
 use self::service::Sim;
 use self::state::State;
@@ -49,8 +51,8 @@ use self::state::State;
 /// Length of a generated API token: Hetzner's are 64 characters.
 const TOKEN_LEN: usize = 64;
 
-pub fn run(args: SimArgs) -> Result<ExitCode, Error> {
-    let options = Options::from_args(&args).map_err(Error::Input)?;
+pub fn run(options: Options) -> Result<ExitCode, Error> {
+    let options = options.checked().map_err(Error::Input)?;
     let listener = TcpListener::bind(&options.listen)
         .map_err(|e| Error::Failed(format!("cannot listen on `{}`: {e}", options.listen)))?;
     let addr = listener

@@ -1,10 +1,9 @@
-//! `hcc sim`'s flags resolved into checked values; a bad flag is one line.
+//! `hcc sim`'s options: checked values (cli.rs converts the flags into
+//! them); a bad flag is one line.
 
 use std::time::Duration;
 
-use super::bucket::parse_limit;
 use super::faults::Faults;
-use crate::cli::SimArgs;
 
 /// More servers than this would only exhaust memory.
 const MAX_SERVERS: u32 = 1_000_000;
@@ -39,52 +38,42 @@ pub struct Upstream {
 const MAX_UPSTREAM_LEN: usize = 2048;
 
 impl Options {
-    pub fn from_args(args: &SimArgs) -> Result<Options, String> {
-        if let Some(token) = &args.token
+    /// Refuses values the flags' types allow but the simulator does not.
+    pub fn checked(self) -> Result<Options, String> {
+        if let Some(token) = &self.token
             && (token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()))
         {
             return Err("invalid --token: want printable characters without spaces".into());
         }
-        if args.servers > MAX_SERVERS {
+        if self.servers > MAX_SERVERS {
             return Err(format!(
                 "invalid --servers {}: at most {MAX_SERVERS}",
-                args.servers
+                self.servers
             ));
         }
-        if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
             return Err(format!(
                 "invalid --time-scale {}: want a positive factor",
-                args.time_scale
+                self.time_scale
             ));
         }
-        if args.action_ms > 3_600_000 {
+        if self.action_ms > 3_600_000 {
             return Err("invalid --action-ms: at most 3600000 (an hour)".into());
         }
-        if args.latency > 60_000 {
+        if self.latency > Duration::from_secs(60) {
             return Err("invalid --latency: at most 60000 ms".into());
         }
-        Ok(Options {
-            listen: args.listen.clone(),
-            token: args.token.clone(),
-            servers: args.servers,
-            rate_limit: parse_limit(&args.rate_limit)?,
-            action_ms: args.action_ms,
-            faults: args
-                .fail
-                .as_deref()
-                .map(Faults::parse)
-                .transpose()?
-                .unwrap_or_default(),
-            latency: Duration::from_millis(args.latency),
-            time_scale: args.time_scale,
-            seed: args.seed,
-            stop_on_eof: args.stop_on_eof,
-            console_upstream: upstream(
-                args.console_upstream.as_deref(),
-                args.console_password.as_deref(),
-            )?,
-            action_feed: !args.no_action_feed,
-        })
+        Ok(self)
+    }
+}
+
+impl Upstream {
+    /// `--console-upstream` and `--console-password`, checked together.
+    pub fn from_flags(
+        url: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<Option<Upstream>, String> {
+        upstream(url, password)
     }
 }
 

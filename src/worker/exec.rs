@@ -54,7 +54,7 @@ pub fn start(
     command: i64,
     attempt: i64,
 ) -> Result<Started, Error> {
-    if !cloud.config.queue_allows(&line.cmd) {
+    if !cloud.settings.queue_allows(&line.cmd) {
         return Err(Error::Refused(format!(
             "`{}` is not allowed from the queue (setting queue_verbs)",
             line.cmd
@@ -135,7 +135,7 @@ pub fn start(
             line.cmd
         ))),
         Command::Notify(message) => {
-            let ring = cloud.config.ring_size();
+            let ring = cloud.settings.ring_size;
             cloud.store.put_message(message, ring)?;
             Ok(Started::Done(json!({"notified": true})))
         }

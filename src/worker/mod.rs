@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cloud::{self, Cloud, sync};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::{self, Ended, Poller, Priority, retry};
 use crate::home::Home;
@@ -68,8 +69,9 @@ struct InFlight {
     lease_until: i64,
 }
 
-pub fn run(home: &Home, cycle: Duration) -> Result<ExitCode, Error> {
-    run_locked(home, cycle, lock(home)?, Arc::new(AtomicBool::new(false)))
+pub fn run(home: &Home, settings: &Settings, cycle: Duration) -> Result<ExitCode, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    run_locked(home, settings, cycle, lock(home)?, stop)
 }
 
 /// Takes the state directory's worker lock (exit 4 when another worker
@@ -85,6 +87,7 @@ pub fn lock(home: &Home) -> Result<WorkerLock, Error> {
 /// signals is not missed).
 pub fn run_locked(
     home: &Home,
+    settings: &Settings,
     cycle: Duration,
     _lock: WorkerLock,
     stop: Arc<AtomicBool>,
@@ -93,17 +96,16 @@ pub fn run_locked(
     // and never sleeps in a request: a transient failure goes back to the
     // queue with a delay while other commands go on. The refresh cycle
     // (the sync thread) is background work.
-    let mut cloud = Cloud::open_with(home, Priority::Interactive, 0)?;
+    let mut cloud = Cloud::open_with(home, settings, Priority::Interactive, 0)?;
     // Never sleep long for the rate budget on this loop: it must go on
     // polling, renewing leases and hearing SIGTERM. A command that would
     // wait goes back to the queue until the budget allows it.
     cloud.client = cloud.client.with_max_wait(MAX_BUDGET_WAIT);
     let owner = Owner::Explicit(format!("worker:{}", std::process::id()));
-    let taken = cloud.store.reclaim_leases(
-        "id:worker:",
-        cloud.config.max_attempts(),
-        cloud.config.ring_size(),
-    )?;
+    let taken =
+        cloud
+            .store
+            .reclaim_leases("id:worker:", settings.max_attempts, settings.ring_size)?;
     let wakeup = Wakeup::new(home)?;
     watch_signals(stop.clone(), wakeup.poker())?;
     let poke: Poke = Arc::new(wakeup.poker());
@@ -124,8 +126,9 @@ pub fn run_locked(
         last_refresh: Instant::now(),
         cycles: 0,
         owner,
-        max_attempts: cloud.config.max_attempts(),
-        full_every: cloud.config.full_sync_every(),
+        max_attempts: settings.max_attempts,
+        full_every: settings.full_sync_every,
+        settings: settings.clone(),
         syncing: None,
         fresh: cloud::Fresh::default(),
         poke,
@@ -159,6 +162,8 @@ struct Worker {
     owner: Owner,
     max_attempts: i64,
     full_every: u64,
+    /// What the sync thread opens its own Hetzner client with.
+    settings: Settings,
     /// The sync running on its thread, if any.
     syncing: Option<Syncing>,
     /// Servers this loop stored or removed, for the sync thread.
@@ -241,6 +246,7 @@ impl Worker {
                     };
                     match Syncing::spawn(
                         home,
+                        &self.settings,
                         sync::Mode::Full,
                         Some(queued),
                         0,
@@ -361,7 +367,7 @@ impl Worker {
         line: &CommandLine,
         result: Value,
     ) -> Result<(), Error> {
-        let ring = cloud.config.ring_size();
+        let ring = cloud.settings.ring_size;
         let outcome = cloud.store.finish_and_notify(
             id,
             &Closer::Owner(self.owner.clone()),
@@ -382,7 +388,7 @@ impl Worker {
         line: &CommandLine,
         why: &str,
     ) -> Result<(), Error> {
-        let ring = cloud.config.ring_size();
+        let ring = cloud.settings.ring_size;
         let outcome = cloud.store.finish_and_notify(
             id,
             &Closer::Owner(self.owner.clone()),
@@ -445,6 +451,7 @@ impl Worker {
         };
         match Syncing::spawn(
             home,
+            &self.settings,
             mode,
             None,
             self.cycles,

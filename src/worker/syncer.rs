@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 
 use crate::cloud::{Cloud, Fresh, sync};
 use crate::cloud_cli::sync::TerminalProgress;
+use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -45,6 +46,7 @@ impl Syncing {
     /// Starts `mode` on a new thread; `poke` wakes the worker when it ends.
     pub fn spawn(
         home: &Home,
+        settings: &Settings,
         mode: sync::Mode<'static>,
         command: Option<Queued>,
         cycle: u64,
@@ -52,15 +54,17 @@ impl Syncing {
         poke: Poke,
     ) -> Result<Syncing, Error> {
         let home = home.clone();
+        let settings = settings.clone();
         let handle = std::thread::Builder::new()
             .name("hcc-sync".into())
             .spawn(move || {
                 let mut progress = TerminalProgress::new();
-                let result = Cloud::open(&home, Priority::Background).and_then(|mut cloud| {
-                    sync::run_beside(&mut cloud, mode, &fresh, &mut |seen, total| {
-                        progress.page(seen, total);
-                    })
-                });
+                let result =
+                    Cloud::open(&home, &settings, Priority::Background).and_then(|mut cloud| {
+                        sync::run_beside(&mut cloud, mode, &fresh, &mut |seen, total| {
+                            progress.page(seen, total);
+                        })
+                    });
                 if result.is_ok() {
                     progress.finish();
                 }

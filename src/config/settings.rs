@@ -1,0 +1,279 @@
+//! The settings in effect, typed: what every command past `run()` reads.
+//!
+//! Built from one [`Config`] (config.json, the environment, systemd's
+//! credential, the defaults of [`KEYS`]): each key is looked up once,
+//! through the table, and parsed into its field here. Nothing else looks a
+//! setting up by name, and no default is written twice. Values were
+//! checked when they were set or loaded; one that still does not parse
+//! (an environment variable) is an [`Error::Invalid`], never a panic.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Config, Error, KEYS, Kind, Secret, key};
+use crate::verb::shown;
+
+/// Who may read `/metrics` of `hcc serve` (the `metrics` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Clients on this machine without a proxy in between, and admin keys.
+    Loopback,
+    /// Admin keys only.
+    Admin,
+    /// Not served: 404.
+    Off,
+}
+
+/// How console pages connect (the `console_mode` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleMode {
+    /// Through `hcc serve`, which holds the console's URL and password.
+    Broker,
+    /// Straight to Hetzner, with the URL and password in the page.
+    Direct,
+}
+
+/// The settings of one state directory, resolved and typed. Field names
+/// are the keys' names; empty text settings are empty strings.
+#[derive(Clone)]
+pub struct Settings {
+    /// `HCLOUD_TOKEN`, systemd's credential or the `token` setting.
+    pub token: Option<Secret>,
+    /// Read at each use, when `token` is unset ([`Settings::token`]).
+    pub token_file: Option<PathBuf>,
+    pub endpoint: String,
+    pub location: String,
+    pub server_type: String,
+    pub image: String,
+    /// The label key marking the servers hcc may touch.
+    pub label: String,
+    /// What the names of new servers must begin with; may be empty.
+    pub prefix: String,
+    /// Printed before console URLs; may be empty.
+    pub console_url: String,
+    pub ring_size: u64,
+    /// The verb spellings the queue runs.
+    pub queue_verbs: Vec<String>,
+    pub full_sync_every: u64,
+    pub max_attempts: i64,
+    /// Where customers reach `hcc serve`; `None`: the listen address.
+    pub public_url: Option<String>,
+    pub link_ttl: Duration,
+    pub session_ttl: Duration,
+    /// A CSP `frame-ancestors` source list.
+    pub frame_ancestors: String,
+    /// Websocket origins consoles may be at, space-separated; empty: any.
+    pub console_hosts: String,
+    pub metrics: MetricsAccess,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub console_mode: ConsoleMode,
+    pub console_idle_timeout: Duration,
+    /// Each key's effective value, in the order of [`KEYS`]: what
+    /// [`Settings::changed_from`] compares.
+    effective: Vec<Option<String>>,
+    /// The sha256 (hex) of config.json as it was read.
+    digest: String,
+}
+
+/// Redacts the token, like every other way of showing a setting.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in KEYS.iter().zip(&self.effective) {
+            match value {
+                Some(v) if key.is_secret() => map.entry(&key.name, &Secret::new(v.clone())),
+                Some(v) => map.entry(&key.name, v),
+                None => map.entry(&key.name, &None::<String>),
+            };
+        }
+        map.finish()
+    }
+}
+
+impl Settings {
+    /// Reads `config.json` at `path` and resolves it.
+    pub fn load(path: &Path) -> Result<Settings, Error> {
+        Config::load(path)?.settings()
+    }
+
+    pub(super) fn from_config(config: &Config) -> Result<Settings, Error> {
+        let effective: Vec<Option<String>> = KEYS.iter().map(|k| config.lookup(k).0).collect();
+        let values = Values {
+            effective: &effective,
+        };
+        Ok(Settings {
+            token: values.optional("token").map(Secret::new),
+            token_file: values.optional("token_file").map(PathBuf::from),
+            endpoint: values.text("endpoint"),
+            location: values.text("location"),
+            server_type: values.text("server_type"),
+            image: values.text("image"),
+            // An empty label would make every server or none hcc's: the
+            // table's default stands in for it.
+            label: values.or_default("label"),
+            prefix: values.text("prefix"),
+            console_url: values.text("console_url"),
+            ring_size: values.count("ring_size")?,
+            queue_verbs: values
+                .text("queue_verbs")
+                .split(',')
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+            full_sync_every: values.count("full_sync_every")?,
+            max_attempts: values.count("max_attempts")? as i64,
+            public_url: values.optional("public_url"),
+            link_ttl: Duration::from_secs(values.count("link_ttl")?),
+            session_ttl: Duration::from_secs(values.count("session_ttl")?),
+            frame_ancestors: values.text("frame_ancestors"),
+            console_hosts: values.text("console_hosts"),
+            metrics: match values.text("metrics").as_str() {
+                "admin" => MetricsAccess::Admin,
+                "off" => MetricsAccess::Off,
+                _ => MetricsAccess::Loopback,
+            },
+            // Checked when set; `none`, or a word that is no address,
+            // trusts nobody.
+            trusted_proxies: values
+                .text("trusted_proxies")
+                .split(' ')
+                .filter_map(|w| w.parse().ok())
+                .collect(),
+            console_mode: match values.text("console_mode").as_str() {
+                "direct" => ConsoleMode::Direct,
+                _ => ConsoleMode::Broker,
+            },
+            console_idle_timeout: Duration::from_secs(values.count("console_idle_timeout")?),
+            digest: config.digest().to_string(),
+            effective,
+        })
+    }
+
+    /// The API token: `token` (environment, credential or file), else the
+    /// file named by `token_file`, read now.
+    pub fn token(&self) -> Result<Secret, Error> {
+        if let Some(token) = &self.token {
+            return Ok(token.clone());
+        }
+        if let Some(path) = &self.token_file {
+            // A token is some 64 bytes; a FIFO or /dev/zero planted at the
+            // name must not hang hcc or fill its memory.
+            let text = crate::safe_fs::read_small(path, 4096).map_err(|e| {
+                Error::NoToken(format!(
+                    "cannot read the token file `{}`: {e}",
+                    path.display()
+                ))
+            })?;
+            let token = text.trim();
+            if !token.is_empty() {
+                return Ok(Secret::new(token.to_string()));
+            }
+        }
+        Err(Error::NoToken(
+            "no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run `hcc setup`"
+                .into(),
+        ))
+    }
+
+    /// Whether the queue may run `word` (a verb spelling).
+    pub fn queue_allows(&self, word: &str) -> bool {
+        self.queue_verbs.iter().any(|w| w == word)
+    }
+
+    /// The sha256 (hex) of config.json as it was read: how a running
+    /// `hcc serve` says which version of the file it uses.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The names of the settings whose effective values differ.
+    pub fn changed_from(&self, old: &Settings) -> Vec<&'static str> {
+        KEYS.iter()
+            .zip(self.effective.iter().zip(&old.effective))
+            .filter(|(_, (new, old))| new != old)
+            .map(|(key, _)| key.name)
+            .collect()
+    }
+}
+
+/// The effective values being parsed, looked up through [`KEYS`].
+struct Values<'a> {
+    effective: &'a [Option<String>],
+}
+
+impl Values<'_> {
+    /// The value of `name`; `None` when unset or empty.
+    fn optional(&self, name: &'static str) -> Option<String> {
+        let index = KEYS.iter().position(|k| k.name == name)?;
+        self.effective[index].clone().filter(|v| !v.is_empty())
+    }
+
+    fn text(&self, name: &'static str) -> String {
+        self.optional(name).unwrap_or_default()
+    }
+
+    /// The value of `name`, or the table's default when unset or empty.
+    fn or_default(&self, name: &'static str) -> String {
+        self.optional(name)
+            .or_else(|| key(name).ok()?.default.map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// A `Count` setting: checked when it was set or loaded; a value the
+    /// table's own default cannot make is refused, not guessed.
+    fn count(&self, name: &'static str) -> Result<u64, Error> {
+        let key = key(name)?;
+        let value = self.text(name);
+        match (key.kind, value.parse::<u64>()) {
+            (Kind::Count { min, max }, Ok(n)) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(Error::Invalid {
+                key: key.name,
+                why: format!("`{}` is not a whole number in range", shown(&value)),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_of_the_table_make_settings() {
+        let settings = Config::empty().settings().unwrap();
+        assert_eq!(settings.location, "fsn1");
+        assert_eq!(settings.label, "managed");
+        assert_eq!(settings.ring_size, 1000);
+        assert_eq!(settings.full_sync_every, 36);
+        assert_eq!(settings.max_attempts, 5);
+        assert_eq!(settings.link_ttl, Duration::from_secs(300));
+        assert_eq!(settings.console_idle_timeout, Duration::from_secs(900));
+        assert_eq!(settings.metrics, MetricsAccess::Loopback);
+        assert_eq!(settings.console_mode, ConsoleMode::Broker);
+        assert_eq!(settings.public_url, None);
+        assert_eq!(settings.trusted_proxies.len(), 2);
+        assert!(settings.queue_allows("start") && !settings.queue_allows("settag"));
+    }
+
+    #[test]
+    fn set_values_are_typed_and_changes_are_named() {
+        let before = Config::empty().settings().unwrap();
+        let mut config = Config::empty();
+        config.set("max_attempts", "3").unwrap();
+        config.set("metrics", "off").unwrap();
+        config.set("console_mode", "direct").unwrap();
+        config.set("trusted_proxies", "none").unwrap();
+        config.set("token", "abc123").unwrap();
+        let after = config.settings().unwrap();
+        assert_eq!(after.max_attempts, 3);
+        assert_eq!(after.metrics, MetricsAccess::Off);
+        assert_eq!(after.console_mode, ConsoleMode::Direct);
+        assert!(after.trusted_proxies.is_empty());
+        assert!(!format!("{after:?}").contains("abc123"));
+        let changed = after.changed_from(&before);
+        assert!(changed.contains(&"max_attempts") && changed.contains(&"metrics"));
+        assert!(!changed.contains(&"location"));
+    }
+}
