@@ -19,6 +19,7 @@ mod http;
 pub mod man;
 mod metrics;
 pub mod safe_fs;
+mod secret;
 pub mod serve;
 mod sessions;
 mod setup;

@@ -28,8 +28,6 @@ mod reload;
 mod reply;
 mod sessions;
 
-pub use auth::{check_key_name, hash as hash_secret, new_api_key};
-
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
