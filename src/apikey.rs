@@ -94,7 +94,7 @@ fn check_key_name(name: &str) -> Result<(), Error> {
 
 /// `2026-11-23 11:40 UTC`.
 fn when(unix_secs: i64) -> String {
-    let stamp = crate::sim::clock::rfc3339(unix_secs);
+    let stamp = crate::timestamp::rfc3339(unix_secs);
     format!(
         "{} UTC",
         stamp.get(..16).unwrap_or(&stamp).replace('T', " ")

@@ -27,6 +27,7 @@ pub mod sim;
 pub mod spool;
 pub mod store;
 mod table;
+mod timestamp;
 pub mod verb;
 pub mod vnc_auth;
 mod wakeup;

@@ -16,7 +16,7 @@ mod api_error;
 mod bucket;
 mod catalog;
 mod catalog_routes;
-pub(crate) mod clock;
+mod clock;
 mod console;
 mod control;
 mod ctx;
