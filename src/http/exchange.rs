@@ -403,6 +403,8 @@ mod tests {
             })
         });
         client.write_all(then).unwrap();
+        // All is sent: a refused request's linger ends at once.
+        client.shutdown(Shutdown::Write).unwrap();
         let worker = std::thread::spawn(move || run(job, &limits, &handler));
         let kept = worker.join().unwrap().map(|back| {
             // Closing the server's side ends the client's read below.
