@@ -601,32 +601,33 @@ mod tests {
         }
     }
 
+    /// Sends `bytes` on a new connection; the status line of the answer
+    /// and its body. The server may close before it has read everything:
+    /// a failed write is fine, the answer is what counts.
+    fn status_of(addr: SocketAddr, bytes: &[u8]) -> (String, String) {
+        let mut stream = connect(addr);
+        let _ = stream.write_all(bytes);
+        answer(&mut BufReader::new(stream))
+    }
+
     #[test]
     fn limits_are_enforced_at_the_loop() {
         let addr = start(10);
         // A declared body over the limit: refused before it is sent.
-        let mut stream = connect(addr);
-        stream
-            .write_all(b"POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n")
-            .unwrap();
-        let (status, body) = answer(&mut BufReader::new(stream));
-        assert_eq!(status, "HTTP/1.1 413 Content Too Large");
-        assert_eq!(body, "request body too large\n");
-        // A head over 64 KiB.
-        let mut stream = connect(addr);
+        assert_eq!(
+            status_of(addr, b"POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n"),
+            (
+                "HTTP/1.1 413 Content Too Large".to_string(),
+                "request body too large\n".to_string()
+            )
+        );
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.resize(MAX_HEAD + 10, b'a');
-        // The server may close before all of it is read: a failed write
-        // is fine, the answer is what counts.
-        let _ = stream.write_all(&big);
-        let (status, _) = answer(&mut BufReader::new(stream));
-        assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
-        // Two Content-Lengths that disagree.
-        let mut stream = connect(addr);
-        stream
-            .write_all(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
-            .unwrap();
-        let (status, _) = answer(&mut BufReader::new(stream));
-        assert_eq!(status, "HTTP/1.1 400 Bad Request");
+        assert_eq!(
+            status_of(addr, &big).0,
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+        let lengths = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
+        assert_eq!(status_of(addr, lengths).0, "HTTP/1.1 400 Bad Request");
     }
 }
