@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::ApikeyCommand;
 use crate::error::Error;
 use crate::home::Home;
-use crate::serve::{check_key_name, hash_secret, new_api_key};
+use crate::secret;
 use crate::store::{Store, now};
 use crate::table::Table;
 
@@ -35,8 +35,8 @@ pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
 
 fn add(store: &Store, name: &str, scope: crate::serve::Scope) -> Result<ExitCode, Error> {
     check_key_name(name)?;
-    let key = new_api_key()?;
-    if !store.add_api_key(name, scope.as_str(), &hash_secret(&key), now())? {
+    let key = secret::new_api_key()?;
+    if !store.add_api_key(name, scope.as_str(), &secret::hash(&key), now())? {
         return Err(Error::Failed(format!(
             "an API key named `{name}` exists already (revoke it first, or pick another name)"
         )));
@@ -75,11 +75,40 @@ fn list(store: &Store, json_out: bool) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A key name: what `apikey add` accepts.
+fn check_key_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Input(format!(
+            "invalid key name `{}`: up to 64 letters, digits, `-`, `_`, `.`",
+            crate::verb::shown(name)
+        )))
+    }
+}
+
 /// `2026-11-23 11:40 UTC`.
 fn when(unix_secs: i64) -> String {
-    let stamp = crate::sim::clock::rfc3339(unix_secs);
+    let stamp = crate::timestamp::rfc3339(unix_secs);
     format!(
         "{} UTC",
         stamp.get(..16).unwrap_or(&stamp).replace('T', " ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names() {
+        assert!(check_key_name("whmcs-1.prod").is_ok());
+        assert!(check_key_name("a b").is_err());
+        assert!(check_key_name("").is_err());
+    }
 }

@@ -148,7 +148,7 @@ fn row(s: &SessionRecord, t: i64) -> Vec<String> {
 
 /// `2026-11-23 11:40:05` (UTC).
 fn when(unix_secs: i64) -> String {
-    let stamp = crate::sim::clock::rfc3339(unix_secs);
+    let stamp = crate::timestamp::rfc3339(unix_secs);
     stamp.get(..19).unwrap_or(&stamp).replace('T', " ")
 }
 

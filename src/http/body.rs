@@ -3,7 +3,7 @@
 //! ends in the bytes that have arrived so far. The loop holds a connection
 //! until its body is complete, so a client sending slowly holds no worker
 //! thread; the worker then reads the body from memory with the strict
-//! parser in [`super::exchange`].
+//! parser of the `exchange` module.
 
 use super::head::{Head, Refusal};
 

@@ -339,3 +339,247 @@ fn write_switch(writer: &mut &TcpStream, response: &Response) -> io::Result<()> 
     writer.write_all(&out)?;
     writer.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    //! One exchange over a loopback socket pair: the test plays both the
+    //! event loop (it parses the head and hands over what followed) and
+    //! the client (it sends the rest and reads the answer).
+
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::http::{Body, Slots, head, text_error};
+
+    /// What one exchange did.
+    struct Done {
+        /// Everything the client read until the server closed or handed
+        /// the connection back.
+        answer: String,
+        /// The bytes handed back to the loop, when the connection stays.
+        kept: Option<Vec<u8>>,
+        /// The bodies the handler saw.
+        bodies: Vec<Vec<u8>>,
+    }
+
+    /// `read`: what the loop had read (a whole head, and maybe more);
+    /// `then`: what the client sends once the exchange runs.
+    fn exchange(read: &[u8], then: &[u8], max_body: usize) -> Done {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (stream, peer) = listener.accept().unwrap();
+        let (head, len) = match head::parse(read) {
+            Ok(Some((head, len))) => (Ok(head), len),
+            Ok(None) => panic!("the test's head is incomplete"),
+            Err(refusal) => (Err(refusal), read.len()),
+        };
+        let slot = Arc::new(Slots::new(4, Vec::new())).take(peer.ip()).unwrap();
+        let job = Job {
+            stream,
+            peer: Some(peer),
+            head,
+            rest: read[len..].to_vec(),
+            began: Instant::now(),
+            continued: false,
+            slot,
+        };
+        let limits = Limits {
+            max_body,
+            thread_name: "test",
+            error: text_error,
+            uncapped: Vec::new(),
+        };
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&bodies);
+        let handler: Handler = Arc::new(move |request: &Request| {
+            seen.lock().unwrap().push(request.body.clone());
+            let text = format!("{} {} {}", request.method, request.path, request.body.len());
+            Reply::Answer(Response {
+                status: if request.path == "/cached" { 304 } else { 200 },
+                content_type: "text/plain",
+                headers: vec![("X-Seen", "yes".into())],
+                body: Body::Owned(text.into_bytes()),
+            })
+        });
+        client.write_all(then).unwrap();
+        // All is sent: a refused request's linger ends at once.
+        client.shutdown(Shutdown::Write).unwrap();
+        let worker = std::thread::spawn(move || run(job, &limits, &handler));
+        let kept = worker.join().unwrap().map(|back| {
+            // Closing the server's side ends the client's read below.
+            back.stream.shutdown(Shutdown::Both).unwrap();
+            back.rest
+        });
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = client.read_to_end(&mut answer);
+        let bodies = bodies.lock().unwrap().clone();
+        Done {
+            answer: String::from_utf8_lossy(&answer).into_owned(),
+            kept,
+            bodies,
+        }
+    }
+
+    #[test]
+    fn a_content_length_body_is_read_from_the_loop_and_the_socket() {
+        let done = exchange(
+            b"POST /p HTTP/1.1\r\nContent-Length: 10\r\n\r\nabcd",
+            b"efghij",
+            100,
+        );
+        assert_eq!(done.bodies, vec![b"abcdefghij".to_vec()]);
+        assert_eq!(
+            done.answer,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\
+             X-Seen: yes\r\n\r\nPOST /p 10"
+        );
+        assert_eq!(done.kept, Some(Vec::new()), "keep-alive by default");
+    }
+
+    #[test]
+    fn a_pipelined_request_is_handed_back_untouched() {
+        let next = b"GET /next HTTP/1.1\r\n\r\n";
+        let mut read = b"POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc".to_vec();
+        read.extend_from_slice(next);
+        let done = exchange(&read, b"", 100);
+        assert_eq!(done.bodies, vec![b"abc".to_vec()]);
+        assert_eq!(done.kept.as_deref(), Some(&next[..]));
+    }
+
+    #[test]
+    fn a_chunked_body_is_decoded_with_extensions_and_trailers() {
+        let done = exchange(
+            b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            b"2;ext=1\r\nde\r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nNEXT",
+            100,
+        );
+        assert_eq!(done.bodies, vec![b"abcde0123456789".to_vec()]);
+        assert!(done.answer.ends_with("POST /c 15"), "{}", done.answer);
+        // What follows the chunked body was read by the exchange's buffer
+        // and goes back to the loop.
+        assert_eq!(done.kept.as_deref(), Some(&b"NEXT"[..]));
+    }
+
+    /// Runs an exchange that must be refused: the handler never runs, the
+    /// connection closes; the whole answer.
+    fn refused(read: &[u8], then: &[u8], max_body: usize) -> String {
+        let done = exchange(read, then, max_body);
+        assert!(done.bodies.is_empty(), "the handler ran: {}", done.answer);
+        assert!(done.kept.is_none(), "the connection stayed open");
+        done.answer
+    }
+
+    /// The answer `text_error` gives, on a closing connection.
+    fn refusal(status: &str, why: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
+            why.len() + 1
+        )
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_refused_with_413() {
+        let too_large = refusal("413 Content Too Large", "request body too large");
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
+        assert_eq!(refused(head, b"", 10), too_large);
+        // Chunked: the sum of the chunks counts, not one chunk.
+        let head = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let chunks = b"6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n";
+        assert_eq!(refused(head, chunks, 10), too_large);
+    }
+
+    #[test]
+    fn bad_chunk_sizes_are_refused_with_400() {
+        let head = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        for chunks in [
+            &b"zz\r\nab\r\n0\r\n\r\n"[..],
+            b"\r\n",
+            b"00000000000000001\r\na\r\n0\r\n\r\n",
+            b"-1\r\n",
+        ] {
+            assert_eq!(
+                refused(head, chunks, 100),
+                refusal("400 Bad Request", "bad chunk size"),
+                "{:?}",
+                String::from_utf8_lossy(chunks)
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_head_is_answered_then_closed() {
+        assert_eq!(
+            refused(b"GET / HTTP/2.0\r\n\r\n", b"", 100),
+            refusal(
+                "505 HTTP Version Not Supported",
+                "HTTP/1.0 and HTTP/1.1 only"
+            )
+        );
+    }
+
+    #[test]
+    fn expect_100_continue_is_answered_before_the_body_is_read() {
+        let done = exchange(
+            b"PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+            b"ok",
+            100,
+        );
+        assert!(
+            done.answer
+                .starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"),
+            "{}",
+            done.answer
+        );
+        assert_eq!(done.bodies, vec![b"ok".to_vec()]);
+    }
+
+    #[test]
+    fn head_answers_keep_the_length_but_not_the_body() {
+        let done = exchange(b"HEAD /h HTTP/1.1\r\n\r\n", b"", 100);
+        assert_eq!(
+            done.answer,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\
+             X-Seen: yes\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_304_has_neither_content_type_nor_length() {
+        let done = exchange(b"GET /cached HTTP/1.1\r\n\r\n", b"", 100);
+        assert!(
+            done.answer
+                .starts_with("HTTP/1.1 304 Not Modified\r\nX-Seen: yes\r\n\r\n"),
+            "{}",
+            done.answer
+        );
+    }
+
+    #[test]
+    fn http10_and_connection_close_end_the_connection() {
+        for read in [
+            &b"GET / HTTP/1.0\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        ] {
+            let done = exchange(read, b"", 100);
+            assert!(
+                done.answer.contains("\r\nConnection: close\r\n"),
+                "{}",
+                done.answer
+            );
+            assert!(done.kept.is_none());
+        }
+        // HTTP/1.0 that asks to stay open does.
+        let done = exchange(
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"",
+            100,
+        );
+        assert!(!done.answer.contains("Connection: close"));
+        assert!(done.kept.is_some());
+    }
+}

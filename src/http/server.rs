@@ -475,3 +475,159 @@ fn start_body(conn: &mut Waiting, head: Head, len: usize, max_body: usize) -> Op
     conn.pending = Some(Pending { head, scan });
     done.then_some(Outcome::Ready)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The event loop with real sockets on 127.0.0.1: requests that arrive
+    //! in pieces, several in one write, and one connection used for many.
+    //! Each test's server runs on a thread of its own until the test
+    //! process ends.
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::http::{Body, Reply, Request, Response, text_error};
+
+    /// A server whose handler answers `METHOD PATH BODY`.
+    fn start(max_body: usize) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            max_body,
+            thread_name: "test-conn",
+            error: text_error,
+            uncapped: Vec::new(),
+        };
+        let handler: Handler = Arc::new(|request: &Request| {
+            let text = format!(
+                "{} {} {}",
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&request.body)
+            );
+            Reply::Answer(Response {
+                status: 200,
+                content_type: "text/plain",
+                headers: Vec::new(),
+                body: Body::Owned(text.into_bytes()),
+            })
+        });
+        let server = Server::new(listener, limits, handler).unwrap();
+        std::thread::spawn(move || server.run());
+        addr
+    }
+
+    fn connect(addr: SocketAddr) -> std::net::TcpStream {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    }
+
+    /// Reads one answer: its status line and its body (by Content-Length).
+    fn answer(reader: &mut BufReader<std::net::TcpStream>) -> (String, String) {
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = n.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        std::io::Read::read_exact(reader, &mut body).unwrap();
+        (
+            status.trim_end().to_string(),
+            String::from_utf8(body).unwrap(),
+        )
+    }
+
+    #[test]
+    fn pipelined_requests_in_one_write_are_answered_in_order() {
+        let addr = start(100);
+        let mut stream = connect(addr);
+        stream
+            .write_all(
+                b"GET /one HTTP/1.1\r\n\r\n\
+                  POST /two HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
+                  POST /three HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n\
+                  GET /four HTTP/1.1\r\n\r\n",
+            )
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        for want in ["GET /one ", "POST /two abc", "POST /three xy", "GET /four "] {
+            assert_eq!(
+                answer(&mut reader),
+                ("HTTP/1.1 200 OK".to_string(), want.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_trickling_in_byte_by_byte_is_put_together() {
+        let addr = start(100);
+        let mut stream = connect(addr);
+        stream.set_nodelay(true).unwrap();
+        let request = b"POST /slow HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+        for byte in request {
+            stream.write_all(&[*byte]).unwrap();
+        }
+        let mut reader = BufReader::new(stream);
+        assert_eq!(
+            answer(&mut reader),
+            (
+                "HTTP/1.1 200 OK".to_string(),
+                "POST /slow hello".to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn one_connection_serves_request_after_request() {
+        let addr = start(100);
+        let stream = connect(addr);
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        for i in 0..20 {
+            write!(writer, "GET /n{i} HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(answer(&mut reader).1, format!("GET /n{i} "));
+        }
+    }
+
+    /// Sends `bytes` on a new connection; the status line of the answer
+    /// and its body. The server may close before it has read everything:
+    /// a failed write is fine, the answer is what counts.
+    fn status_of(addr: SocketAddr, bytes: &[u8]) -> (String, String) {
+        let mut stream = connect(addr);
+        let _ = stream.write_all(bytes);
+        answer(&mut BufReader::new(stream))
+    }
+
+    #[test]
+    fn limits_are_enforced_at_the_loop() {
+        let addr = start(10);
+        // A declared body over the limit: refused before it is sent.
+        assert_eq!(
+            status_of(addr, b"POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n"),
+            (
+                "HTTP/1.1 413 Content Too Large".to_string(),
+                "request body too large\n".to_string()
+            )
+        );
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(MAX_HEAD + 10, b'a');
+        assert_eq!(
+            status_of(addr, &big).0,
+            "HTTP/1.1 431 Request Header Fields Too Large"
+        );
+        let lengths = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
+        assert_eq!(status_of(addr, lengths).0, "HTTP/1.1 400 Bad Request");
+    }
+}

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::auth::{self, Need, Scope};
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
+use crate::secret;
 use crate::server::{Server, has_prefix};
 use crate::store::{ApiKey, CommandView, Source, now};
 use crate::verb::{CommandLine, Verb, check_server_name, shown};
@@ -245,7 +246,7 @@ pub(super) fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiE
     };
     let key = ctx
         .store
-        .api_key_by_hash(&auth::hash(secret))?
+        .api_key_by_hash(&secret::hash(secret))?
         .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
     // Last use is recorded at most once a minute: a write per request
     // would cost more than the request.
@@ -478,12 +479,12 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     json_body(call.body)?;
     let (server, id) = managed_server(ctx, call.params[0])?;
     super::sessions::not_suspended(ctx, &server.name)?;
-    let token = auth::random_token()?;
+    let token = secret::random_token()?;
     let t = now();
     let expires_at = t + ctx.settings.link_ttl;
     let by = call.key.as_ref().map(|k| k.name.as_str()).unwrap_or("");
     ctx.store
-        .add_console_link(&auth::hash(&token), (&server.name, id), by, t, expires_at)?;
+        .add_console_link(&secret::hash(&token), (&server.name, id), by, t, expires_at)?;
     Ok(reply::json(
         201,
         &json!({

@@ -22,9 +22,10 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::reply::ApiError;
-use super::{Ctx, auth, log, logged_path};
+use super::{Ctx, log, logged_path};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
+use crate::secret;
 use crate::store::{Store, now};
 
 /// A ticket is valid this long after the page (or its refresh) got it.
@@ -98,13 +99,13 @@ pub fn sweep(db: &std::path::Path) {
 /// to, relative to the page (`/c/TOKEN`), so that hcc may sit below a
 /// path of its proxy.
 pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
-    let ticket = auth::random_token()?;
-    let row_key = auth::random_token()?;
+    let ticket = secret::random_token()?;
+    let row_key = secret::random_token()?;
     let t = now();
     let issued = ctx.store.reissue_ticket(
         id,
-        &auth::hash(&row_key),
-        &auth::hash(&ticket),
+        &secret::hash(&row_key),
+        &secret::hash(&ticket),
         t + TICKET_TTL,
         t,
     )?;
@@ -170,7 +171,7 @@ impl Drop for Unstarted {
 
 fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
     let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
-    if !auth::is_token(ticket) {
+    if !secret::is_token(ticket) {
         return Err(ApiError::not_found(
             "There is no console session at this address.",
         ));
@@ -202,7 +203,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         .collect();
     let claimed = ctx
         .store
-        .claim_ticket(&auth::hash(ticket), now(), &user_agent)?
+        .claim_ticket(&secret::hash(ticket), now(), &user_agent)?
         .ok_or_else(|| {
             ApiError::new(
                 410,

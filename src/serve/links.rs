@@ -30,11 +30,11 @@
 use serde_json::json;
 
 use super::api::{json_body, managed_server};
-use super::auth;
 use super::pages;
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
 use crate::assets;
+use crate::secret;
 use crate::store::{LinkState, OpenedLink, PageStatus, Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
@@ -66,7 +66,7 @@ fn refresh_limit(ttl: i64) -> i64 {
 pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
     let page = (|| {
         check_link_request(token)?;
-        match ctx.store.peek_console_link(&auth::hash(token), now())? {
+        match ctx.store.peek_console_link(&secret::hash(token), now())? {
             LinkState::Usable { .. } => Ok(None),
             LinkState::Opened { server } => Ok(Some(opened_page(ctx, &server)?)),
             LinkState::Expired => Err(expired()),
@@ -132,7 +132,7 @@ fn error_page(ctx: &Ctx, err: ApiError) -> Reply {
 /// A well-formed token, and a binary that can show a console (checked
 /// before the link is spent, so a binary without noVNC keeps it).
 fn check_link_request(token: &str) -> Result<(), ApiError> {
-    if !auth::is_token(token) {
+    if !secret::is_token(token) {
         return Err(ApiError::not_found("This is not a console link."));
     }
     if !assets::novnc_embedded() {
@@ -259,7 +259,7 @@ fn is_hetzner_trouble(code: &str) -> bool {
 
 fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiError> {
     check_link_request(token)?;
-    let hash = auth::hash(token);
+    let hash = secret::hash(token);
     let Some(link) = ctx.store.consume_console_link(&hash, now(), &req.remote)? else {
         return match ctx.store.peek_console_link(&hash, now())? {
             LinkState::Suspended { .. } => Err(suspended()),
@@ -333,10 +333,10 @@ fn add_session(
     req: &Incoming,
     link: &OpenedLink,
 ) -> Result<(i64, String), ApiError> {
-    let session = auth::random_token()?;
+    let session = secret::random_token()?;
     let t = now();
     let id = ctx.store.add_console_session(
-        &auth::hash(&session),
+        &secret::hash(&session),
         link,
         &req.remote,
         t,
@@ -407,15 +407,15 @@ fn ended() -> ApiError {
 fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     let session = session_of(req)?;
     let session = session.as_str();
-    if !auth::is_token(session) {
+    if !secret::is_token(session) {
         return Err(ended());
     }
     // Before the claim, so that a suspension spends none of its refreshes.
-    if ctx.store.session_suspended(&auth::hash(session))? {
+    if ctx.store.session_suspended(&secret::hash(session))? {
         return Err(suspended());
     }
     let claimed = ctx.store.claim_refresh(
-        &auth::hash(session),
+        &secret::hash(session),
         now(),
         REFRESH_EVERY_SECS,
         refresh_limit(ctx.settings.session_ttl),
@@ -475,8 +475,8 @@ pub fn status(ctx: &mut Ctx, req: &Incoming) -> Reply {
 
 fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     let session = session_of(req)?;
-    let found = if auth::is_token(&session) {
-        ctx.store.page_status(&auth::hash(&session), now())?
+    let found = if secret::is_token(&session) {
+        ctx.store.page_status(&secret::hash(&session), now())?
     } else {
         None
     };

@@ -28,7 +28,7 @@ mod reload;
 mod reply;
 mod sessions;
 
-pub use auth::{Scope, check_key_name, hash as hash_secret, new_api_key};
+pub use auth::Scope;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};

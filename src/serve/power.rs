@@ -21,11 +21,11 @@
 use serde_json::{Value, json};
 
 use super::api::{command_json, json_body, managed_server};
-use super::auth;
 use super::auth::Scope;
 use super::links::same_server;
 use super::reply::{self, ApiError, Reply};
 use super::{Ctx, Incoming};
+use crate::secret;
 use crate::store::{PageSession, Source, now};
 use crate::verb::{CommandLine, shown};
 
@@ -81,12 +81,12 @@ fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSessi
             "unknown console session; open a new console from your control panel",
         )
     };
-    if !auth::is_token(token) {
+    if !secret::is_token(token) {
         return Err(unknown());
     }
     let session = ctx
         .store
-        .page_session(&auth::hash(token), now())?
+        .page_session(&secret::hash(token), now())?
         .ok_or_else(unknown)?;
     if !session.live {
         return Err(ApiError::new(

@@ -33,17 +33,16 @@ pub fn not_suspended(ctx: &Ctx, server: &str) -> Result<(), ApiError> {
 pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let mut live = false;
     let mut limit = DEFAULT_LIMIT;
-    for pair in call.query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+    for (key, value) in form_urlencoded::parse(call.query.as_bytes()) {
+        match key.as_ref() {
             "live" => {
-                live = match value {
+                live = match value.as_ref() {
                     "1" | "true" | "" => true,
                     "0" | "false" => false,
                     _ => {
                         return Err(ApiError::bad_request(
                             "bad_query",
-                            format!("`live` must be 1 or 0, not `{}`", shown(value)),
+                            format!("`live` must be 1 or 0, not `{}`", shown(&value)),
                         ));
                     }
                 }
@@ -65,7 +64,7 @@ pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
                     "bad_query",
                     format!(
                         "unknown query parameter `{}` (known: live, limit)",
-                        shown(key)
+                        shown(&key)
                     ),
                 ));
             }

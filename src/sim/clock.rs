@@ -1,6 +1,6 @@
 //! Time in the simulator: one monotonic clock for everything that runs
 //! (actions, the token bucket), mapped to wall-clock UNIX time for the
-//! timestamps the API shows, and RFC 3339 formatting without a date crate.
+//! timestamps the API shows.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,47 +45,6 @@ impl Clock {
 
     /// The RFC 3339 timestamp of a point given in milliseconds since start.
     pub fn rfc3339(&self, ms: u64) -> String {
-        rfc3339(self.unix_secs(ms))
-    }
-}
-
-/// `2016-01-30T23:55:00+00:00`, the form the API uses.
-pub fn rfc3339(unix_secs: i64) -> String {
-    let days = unix_secs.div_euclid(86_400);
-    let secs = unix_secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's
-/// `civil_from_days` (proleptic Gregorian calendar).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00+00:00");
-        assert_eq!(rfc3339(1_454_198_100), "2016-01-30T23:55:00+00:00");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00+00:00");
-        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59+00:00");
+        crate::timestamp::rfc3339(self.unix_secs(ms))
     }
 }

@@ -6,9 +6,10 @@
 use serde_json::{Value, json};
 
 use super::catalog::{Catalog, DATACENTERS, LOCATIONS, SERVER_TYPES};
-use super::clock::{Clock, rfc3339};
+use super::clock::Clock;
 use super::query::Page;
 use super::state::{Action, Progress, Server};
+use crate::timestamp::rfc3339;
 
 pub fn server(s: &Server, catalog: &Catalog, locked: bool) -> Value {
     let serial = s.serial();

@@ -16,7 +16,7 @@ mod api_error;
 mod bucket;
 mod catalog;
 mod catalog_routes;
-pub(crate) mod clock;
+mod clock;
 mod console;
 mod control;
 mod ctx;
@@ -65,8 +65,8 @@ pub fn run(options: Options) -> Result<ExitCode, Error> {
         None => rng::secret_alphanumeric(TOKEN_LEN).map_err(Error::Failed)?,
     };
     let rng = match options.seed {
-        Some(seed) => Rng::new(seed),
-        None => Rng::from_system().map_err(Error::Failed)?,
+        Some(seed) => Rng::with_seed(seed),
+        None => Rng::new(),
     };
     let clock = Clock::new();
     let mut state = State::new(options.action_ms);

@@ -12,13 +12,10 @@ pub struct Query {
 
 impl Query {
     pub fn parse(raw: &str) -> Query {
-        let pairs = raw
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
-            })
+        // `+` is a space, as HTML forms and Go's url.Values encode it;
+        // invalid escapes are kept as typed.
+        let pairs = form_urlencoded::parse(raw.as_bytes())
+            .into_owned()
             .collect();
         Query { pairs }
     }
@@ -112,37 +109,6 @@ pub fn sort_by<T>(
         }
         Ordering::Equal
     });
-}
-
-/// Percent-decoding; `+` is a space, as HTML forms and Go's url.Values
-/// encode it. Invalid escapes are kept as typed.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'+' {
-            out.push(b' ');
-        } else if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-                std::str::from_utf8(h)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            });
-            match hex {
-                Some(v) => {
-                    out.push(v);
-                    i += 2;
-                }
-                None => out.push(b),
-            }
-        } else {
-            out.push(b);
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One page of a list: `page` counts from 1; `per_page` is 25 unless

@@ -8,6 +8,7 @@ use super::catalog::{self, DATACENTERS, IMAGES, LOCATIONS, SERVER_TYPES};
 use super::ctx::{Answer, Ctx, body_json};
 use super::json;
 use super::query::{Query, sort_by};
+use super::rng;
 use super::selector::Selector;
 use super::state::{ConsoleTicket, NewServer, Server, Verb, check_labels, check_name, labels_from};
 
@@ -205,8 +206,8 @@ pub fn act(ctx: &mut Ctx<'_>, id: u64, verb: Verb) -> Answer {
     }
     let mut extra = json!({});
     if verb == Verb::RequestConsole {
-        let token = ctx.rng.alphanumeric(36);
-        let password = ctx.rng.alphanumeric(32);
+        let token = rng::alphanumeric(ctx.rng, 36);
+        let password = rng::alphanumeric(ctx.rng, 32);
         let (wss_url, password) = match ctx.console_upstream {
             Some(upstream) => (
                 upstream.url.clone(),

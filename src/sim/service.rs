@@ -232,7 +232,7 @@ impl Sim {
         if self.faults.is_empty() {
             None
         } else {
-            self.faults.pick(rng.next_f64())
+            self.faults.pick(rng.f64())
         }
     }
 
@@ -263,7 +263,7 @@ impl Sim {
                 ((now + snapshot.full_in_secs).ceil() as i64).to_string(),
             ),
             // What Hetzner support asks for; hcloud-go shows it in errors.
-            ("X-Correlation-Id", format!("{:016x}", rng.next_u64())),
+            ("X-Correlation-Id", format!("{:016x}", rng.u64(..))),
         ];
         Reply::Answer(response)
     }

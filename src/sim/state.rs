@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::api_error::ApiError;
 use super::catalog::{self, DATACENTERS, IMAGES, LOCATIONS, SERVER_TYPES};
-use super::rng::Rng;
+use super::rng::{self, Rng};
 
 /// Server ids start above this, so they never look like action ids.
 const SERVER_BASE: u64 = 4_200_000;
@@ -398,7 +398,7 @@ impl State {
             server: id,
             action,
             next_actions,
-            root_password: (!new.with_ssh_keys).then(|| rng.alphanumeric(20)),
+            root_password: (!new.with_ssh_keys).then(|| rng::alphanumeric(rng, 20)),
         })
     }
 
@@ -604,7 +604,7 @@ mod tests {
     #[test]
     fn create_runs_then_starts() {
         let mut state = State::new(100);
-        let mut rng = Rng::new(1);
+        let mut rng = Rng::with_seed(1);
         let created = state.create(new_server("a", true), 0, 0, &mut rng).unwrap();
         assert_eq!(created.next_actions.len(), 1);
         assert_eq!(created.root_password.as_ref().map(String::len), Some(20));
