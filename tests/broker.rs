@@ -18,7 +18,7 @@ use crate::vnc::VncServer;
 const PASSWORD: &str = "brok3r!x";
 
 /// A VNC console, a simulator handing it out, and `hcc serve`; `None`
-/// (after a SKIP line) without Xvnc.
+/// (after a SKIP line; a failure under CI) without Xvnc.
 struct Setup {
     vnc: VncServer,
     sim: Sim,
@@ -614,10 +614,9 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
 
 /// A screenshot by vncsnapshot (a third-party RFB 3.3 client) through
 /// `hcc vnc` on `port`, as binary PPM (width, height, RGB); `None` after
-/// a SKIP line when vncsnapshot or djpeg is missing.
+/// a failure under CI or a SKIP line when vncsnapshot or djpeg is missing.
 fn vncsnapshot(port: u16, extra: &[&str]) -> Option<(usize, usize, Vec<u8>)> {
-    if !(crate::test::have("vncsnapshot") && crate::test::have("djpeg")) {
-        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
+    if !(crate::test::require_program("vncsnapshot") && crate::test::require_program("djpeg")) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -30,7 +30,8 @@ pub fn shots() -> PathBuf {
     dir
 }
 
-/// Whether node, chromium and the driver are here; a loud SKIP otherwise.
+/// Whether node, chromium and the driver are here; a failure under CI, a
+/// loud SKIP otherwise ([`crate::test::require`]).
 pub fn browser_ready() -> bool {
     let driver = repo().join("tests/browser/node_modules/playwright-core");
     let missing = if !crate::test::have("node") {
@@ -42,10 +43,13 @@ pub fn browser_ready() -> bool {
     } else {
         None
     };
-    if let Some(what) = missing {
-        eprintln!("SKIP: browser test: {what} is missing; scripts/test installs it");
-    }
-    missing.is_none()
+    crate::test::require(
+        missing.is_none(),
+        &format!(
+            "browser test: {} is missing (scripts/test installs it)",
+            missing.unwrap_or_default()
+        ),
+    )
 }
 
 /// Runs the console driver on `url`; returns its JSON report, failing the

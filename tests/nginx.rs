@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::daemon::{Daemon, free_port, wait_listening};
-use crate::test::{Http, Sim, eventually, have};
+use crate::test::{Http, Sim, eventually, have, require, require_program};
 use crate::vnc::{VncServer, WsClient, assert_rfb_greeting_on};
 
 /// The production example, as shipped.
@@ -30,16 +30,15 @@ pub struct Nginx {
 
 impl Nginx {
     /// nginx with the example config proxying to 127.0.0.1:`upstream_port`.
-    /// None, after a loud `SKIP:` line, when nginx or openssl is missing.
+    /// When nginx or openssl is missing: a failure under CI, else None
+    /// after a loud `SKIP:` line ([`require`]).
     pub fn start(upstream_port: u16) -> Option<Nginx> {
-        let Some(nginx) = nginx_program() else {
-            eprintln!("\nSKIP: nginx is not installed (scripts/test installs it)\n");
-            return None;
-        };
-        if !have("openssl") {
-            eprintln!("\nSKIP: openssl is not installed (scripts/test installs it)\n");
+        let nginx = nginx_program();
+        let nginx_missing = "`nginx` is not installed (scripts/test installs it)";
+        if !require(nginx.is_some(), nginx_missing) || !require_program("openssl") {
             return None;
         }
+        let nginx = nginx?;
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let root = dir.path();
         self_signed_certificate(root);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::test::{Sim, eventually, have, http};
+use crate::test::{Sim, eventually, http, require_program};
 
 fn names(body: &Value, key: &str) -> Vec<String> {
     body[key]
@@ -622,10 +622,7 @@ fn the_catalogue_has_the_api_shapes() {
 /// The official CLI (Debian `hcloud-cli`) as a second client.
 #[test]
 fn the_hcloud_cli_works_against_the_sim() {
-    if !have("hcloud") {
-        eprintln!(
-            "SKIPPED: the_hcloud_cli_works_against_the_sim: `hcloud` is not on PATH (apt-get install hcloud-cli)"
-        );
+    if !require_program("hcloud") {
         return;
     }
     let sim = Sim::start(&["--servers", "3", "--action-ms", "50"]);

@@ -10,7 +10,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::test::{Env, Run, Sim, eventually};
+use crate::test::{Env, Run, Sim, eventually, require, require_program};
+
+/// Root: needed to act as, or chown to, another user.
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
 
 fn mode(path: &std::path::Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -157,8 +162,7 @@ fn spool_directories_replaced_by_symlinks_are_refused() {
 
 #[test]
 fn a_spool_directory_owned_by_another_user_is_refused() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIP: chown to another user needs root");
+    if !require(is_root(), "chown to another user needs root") {
         return;
     }
     let env = Env::new();
@@ -235,14 +239,14 @@ fn a_hard_link_in_spool_new_is_neither_read_nor_lost() {
 /// file (CAP_DAC_OVERRIDE), so as root hcc runs with that capability and
 /// CAP_DAC_READ_SEARCH dropped from its bounding set (`setpriv`), which
 /// makes a mode-000 file unreadable for it too; as any other user the
-/// mode alone does it. None when running as root without `setpriv`.
+/// mode alone does it. None (a failure under CI) when running as root
+/// without `setpriv`.
 fn without_read_override(env: &Env, args: &[&str]) -> Option<Command> {
     let cmd = env.cmd(args);
     if !rustix::process::geteuid().is_root() {
         return Some(cmd);
     }
-    if !crate::test::have("setpriv") {
-        eprintln!("SKIP: running as root without setpriv");
+    if !require_program("setpriv") {
         return None;
     }
     let inner = cmd;
@@ -570,8 +574,7 @@ fn a_panel_user_in_the_group_still_pushes_and_ingests() {
     // The README's shared set-up: the state directory 2770 with the
     // panel's group, hcc.db 660, config.json private to hcc's user. The
     // panel's user (here nobody:nogroup) runs `hcc push` and `hcc ingest`.
-    if !rustix::process::geteuid().is_root() || !crate::test::have("setpriv") {
-        eprintln!("SKIP: needs root and setpriv to act as another user");
+    if !require(is_root(), "acting as another user needs root") || !require_program("setpriv") {
         return;
     }
     let env = Env::new();

@@ -261,6 +261,28 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     tick(11) + tick(12)
 }
 
+/// Whether a real peer a test drives is here. When it is not: under CI
+/// (`CI` set, as `scripts/test` does) the test fails, naming `missing`, so
+/// that no test passes there by skipping; elsewhere it prints a loud
+/// `SKIP:` line and returns false, and the caller returns.
+pub fn require(ready: bool, missing: &str) -> bool {
+    if ready {
+        return true;
+    }
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    assert!(!ci, "{missing}; with CI set a test may not skip");
+    eprintln!("\nSKIP: {missing} (with CI set, this fails)\n");
+    false
+}
+
+/// [`require`] for one program on PATH.
+pub fn require_program(program: &str) -> bool {
+    require(
+        have(program),
+        &format!("`{program}` is not installed (scripts/test installs it)"),
+    )
+}
+
 /// True when a program is on PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh")

@@ -5,7 +5,7 @@
 //! listens on loopback, on free ports, and stops when dropped.
 //!
 //! ```ignore
-//! let Some(vnc) = VncServer::start("secret12") else { return }; // SKIP printed
+//! let Some(vnc) = VncServer::start("secret12") else { return }; // SKIP printed (fails under CI)
 //! let sim = Sim::start(&["--servers", "1", "--console-upstream", vnc.ws_url(),
 //!                        "--console-password", vnc.password()]);
 //! ```
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::daemon::{Daemon, free_port, group_alive, missing, wait_listening};
-use crate::test::{Sim, eventually};
+use crate::test::{Sim, eventually, require};
 
 /// The colour of the root window: a viewer that shows it has the
 /// framebuffer.
@@ -44,17 +44,17 @@ pub struct VncServer {
 
 impl VncServer {
     /// Starts the chain with VNC password `password` (VNC authentication
-    /// uses only its first 8 characters). None, after a loud `SKIP:` line
-    /// on stderr, when a program is not installed; a panic with the logs
-    /// when an installed one fails.
+    /// uses only its first 8 characters). When a program is not installed:
+    /// a failure under CI, else None after a loud `SKIP:` line on stderr
+    /// ([`require`]); a panic with the logs when an installed one fails.
     pub fn start(password: &str) -> Option<VncServer> {
         let missing = missing(&PROGRAMS);
-        if !missing.is_empty() {
-            eprintln!(
-                "\nSKIP: no real VNC server: {} not installed (scripts/test installs \
-                 tigervnc-standalone-server tigervnc-tools websockify x11-xserver-utils x11-utils)\n",
-                missing.join(", ")
-            );
+        let why = format!(
+            "no real VNC server: {} not installed (scripts/test installs \
+             tigervnc-standalone-server tigervnc-tools websockify x11-xserver-utils x11-utils)",
+            missing.join(", ")
+        );
+        if !require(missing.is_empty(), &why) {
             return None;
         }
         let dir = tempfile::tempdir().expect("create a temporary directory");
