@@ -662,10 +662,7 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
     let act = std::thread::scope(|s| {
         s.spawn(|| {
             // Once the page was read as it was: then the changes.
-            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            while !ready.exists() && std::time::Instant::now() < until {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+            crate::test::eventually(std::time::Duration::from_secs(60), || ready.exists());
             env.ok(&["push", "start", "srv-off"]);
             let on = sim.api("POST", &format!("/servers/{off_id}/actions/poweron"), None);
             assert!(on.status < 300, "{}", on.body);

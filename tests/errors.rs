@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use crate::test::{Env, HCC};
+use crate::test::{Env, HCC, eventually};
 
 #[test]
 fn a_damaged_database_is_named_and_left_alone() {
@@ -129,11 +129,18 @@ fn wait_and_next_outlive_a_locked_database() {
     let env = Env::new();
     let wait = env.spawn(&["wait"]);
     wait.wait_blocked();
-    // Another process holds the write lock longer than hcc's busy timeout.
+    // Another process holds the write lock longer than hcc's busy timeout:
+    // until wait has given up once and said it tries again.
     let db = env.db();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
     env.spool("during-lock", b"start vm1\n");
-    std::thread::sleep(std::time::Duration::from_secs(7));
+    assert!(
+        eventually(std::time::Duration::from_secs(30), || wait
+            .stderr()
+            .contains("; trying again")),
+        "wait never met the lock: {:?}",
+        wait.stderr()
+    );
     db.execute_batch("COMMIT").unwrap();
     assert_eq!(
         wait.line(std::time::Duration::from_secs(10)).as_deref(),

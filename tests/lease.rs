@@ -79,7 +79,9 @@ fn a_late_close_stands_while_nobody_else_took_the_command() {
     let env = Env::new();
     env.ok(&["push", "stop", "vm1"]);
     as_consumer(&env, "a", &["pull", "--id", "--lease", "1"]);
-    std::thread::sleep(Duration::from_millis(2100));
+    assert!(eventually(Duration::from_secs(10), || env.value::<bool>(
+        "SELECT lease_until < unixepoch() FROM commands WHERE id = 1"
+    )));
     // Expired, but not leased again: its consumer finished late.
     as_consumer(&env, "a", &["fail", "1", "whatever"]);
     env.ok(&["push", "stop", "vm2"]);

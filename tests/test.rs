@@ -2,10 +2,12 @@
 //! run against it with a clean environment, and helpers to read its
 //! database and to wait on a condition with a deadline.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -81,7 +83,8 @@ impl Env {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
-    /// `hcc ARGS` in the background, its stdout lines arriving on a channel.
+    /// `hcc ARGS` in the background, its stdout lines arriving on a
+    /// channel, its stderr collected.
     pub fn spawn(&self, args: &[&str]) -> Running {
         let mut child = self
             .cmd(args)
@@ -99,7 +102,24 @@ impl Env {
                 }
             }
         });
-        Running { child, lines }
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let said = Arc::new(Mutex::new(String::new()));
+        let stderr_reader = {
+            let said = said.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                    let text = String::from_utf8_lossy(&chunk[..n]);
+                    said.lock().expect("stderr buffer").push_str(&text);
+                }
+            })
+        };
+        Running {
+            child,
+            lines,
+            stderr: said,
+            stderr_reader: Some(stderr_reader),
+        }
     }
 }
 
@@ -157,6 +177,8 @@ impl Run {
 pub struct Running {
     pub child: Child,
     lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -172,6 +194,21 @@ impl Running {
     /// Waits until the process is blocked on its inotify watch.
     pub fn wait_blocked(&self) {
         wait_blocked(self.pid());
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr buffer").clone()
+    }
+
+    /// Kills it; everything it wrote on stderr.
+    pub fn kill(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        self.stderr()
     }
 }
 
@@ -435,7 +472,6 @@ pub fn http(
     body: Option<&str>,
     authorization: Option<&str>,
 ) -> std::io::Result<Http> {
-    use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
