@@ -12,8 +12,8 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
 use crate::serve::{Serve, link, page_data, setup};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, eventually};
-use crate::vnc::VncServer;
 
 const PASSWORD: &str = "brok3r!x";
 
@@ -554,8 +554,14 @@ fn hcc_vnc_gives_a_native_viewer_the_console_with_fresh_credentials_each() {
     // The console asked for at start serves the first viewer; the second
     // gets its own.
     assert_eq!(sim_consoles(&s.sim), 1);
-    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
-    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
+    assert_eq!(
+        viewer_corner_colour(b.port, None),
+        crate::support::vnc::ROOT_COLOUR
+    );
+    assert_eq!(
+        viewer_corner_colour(b.port, None),
+        crate::support::vnc::ROOT_COLOUR
+    );
     assert_eq!(sim_consoles(&s.sim), 2);
 
     // A third-party client (vncsnapshot speaks RFB 3.3) takes a
@@ -591,7 +597,7 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
     assert_eq!(password.len(), 8);
     assert_eq!(
         viewer_corner_colour(b.port, Some(&password)),
-        crate::vnc::ROOT_COLOUR
+        crate::support::vnc::ROOT_COLOUR
     );
     // A wrong one is refused before any console is asked for.
     let before = sim_consoles(&s.sim);

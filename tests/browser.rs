@@ -12,10 +12,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::nginx::{Nginx, curl, curl_method};
 use crate::serve::{Serve, setup};
+use crate::support::nginx::{Nginx, curl, curl_method};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
-use crate::vnc::VncServer;
 
 const PASSWORD: &str = "s3cret!x";
 
@@ -55,7 +55,12 @@ pub fn browser_ready() -> bool {
 /// Runs the console driver on `url`; returns its JSON report, failing the
 /// test with the report when a check failed.
 fn drive(url: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["--url", url, "--expect-colour", crate::vnc::ROOT_COLOUR];
+    let mut args = vec![
+        "--url",
+        url,
+        "--expect-colour",
+        crate::support::vnc::ROOT_COLOUR,
+    ];
     args.extend_from_slice(extra);
     // The URL without its fragment: l.html carries a password there.
     node("console.mjs", &args, || {

@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::browser::{browser_ready, node, shots};
 use crate::serve::{Serve, setup};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, Worker, eventually};
-use crate::vnc::VncServer;
 
 const PASSWORD: &str = "k3ys!vnc";
 
@@ -255,7 +255,7 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
             "--password",
             vnc.password(),
             "--expect-colour",
-            crate::vnc::ROOT_COLOUR,
+            crate::support::vnc::ROOT_COLOUR,
         ],
         || "l.html's password prompt".into(),
     );

@@ -16,8 +16,8 @@ use serde_json::Value;
 use crate::browser::{browser_ready, node};
 use crate::daemon::Daemon;
 use crate::serve::{Serve, link, setup};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
-use crate::vnc::VncServer;
 
 const SERVER: &str = "srv-00001";
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::vnc::WsClient;
 use crate::test::{Env, Sim, eventually};
-use crate::vnc::WsClient;
 
 const WIDTH: usize = 640;
 const HEIGHT: usize = 400;
