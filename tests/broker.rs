@@ -586,7 +586,11 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
         return;
     };
     let run = s.env.run(&["vnc", "srv-00001", "--listen", "0.0.0.0:0"]);
-    run.fails(2, "beyond this machine");
+    run.fails(
+        2,
+        "hcc: refusing to listen on 0.0.0.0:0, beyond this machine: pass --allow-remote \
+         (viewers then need a one-off password), or listen on 127.0.0.1",
+    );
     let b = bridge(&s, &["--listen", "0.0.0.0:0", "--allow-remote"]);
     let password = b
         .printed

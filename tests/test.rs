@@ -160,16 +160,27 @@ impl From<Output> for Run {
 }
 
 impl Run {
-    /// Asserts a failure: exit `code`, no stdout, exactly one `hcc: ` line
-    /// on stderr containing `needle`, and never a panic.
-    pub fn fails(&self, code: i32, needle: &str) {
-        assert_eq!(self.code, code, "{self:?}");
-        assert_eq!(self.stdout, "", "{self:?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "want one stderr line: {self:?}");
-        assert!(lines[0].starts_with("hcc: "), "{self:?}");
-        assert!(lines[0].contains(needle), "want {needle:?} in {self:?}");
-        assert!(!self.stderr.contains("panicked"), "{self:?}");
+    /// Asserts a failure: exit `code`, no stdout, and stderr exactly the
+    /// one line `line` (which begins `hcc: `).
+    pub fn fails(&self, code: i32, line: &str) {
+        let whole = line.starts_with("hcc: ") && !line.contains('\n');
+        assert!(whole, "not a whole `hcc: ` line: {line:?}");
+        assert_eq!(self.stderr, format!("{line}\n"), "{self:?}");
+        assert_eq!((self.code, self.stdout.as_str()), (code, ""), "{self:?}");
+    }
+
+    /// [`Run::fails`] for a line with a part that changes from run to run
+    /// (a pid, a correlation id): stderr is exactly one line, `before`,
+    /// then anything but a line break, then `after`.
+    pub fn fails_around(&self, code: i32, before: &str, after: &str) {
+        assert!(before.starts_with("hcc: "), "{before:?}");
+        let line = self.stderr.strip_suffix('\n').unwrap_or_default();
+        let fits = !line.contains('\n')
+            && line.len() >= before.len() + after.len()
+            && line.starts_with(before)
+            && line.ends_with(after);
+        assert!(fits, "want {before:?} ... {after:?}: {self:?}");
+        assert_eq!((self.code, self.stdout.as_str()), (code, ""), "{self:?}");
     }
 }
 
