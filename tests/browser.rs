@@ -170,14 +170,7 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
@@ -304,14 +297,7 @@ fn a_browser_opens_a_one_time_link_in_direct_mode() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     env.ok(&["config", "set", "console_mode", "direct"]);
@@ -339,16 +325,7 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "2",
-        "--action-ms",
-        "0",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "2", "--action-ms", "0"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);

@@ -117,14 +117,7 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);

@@ -223,14 +223,7 @@ fn a_console_that_went_away_comes_back_without_a_click() {
     let Some(mut vnc) = VncServer::start("s3cret!x") else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     for mode in ["broker", "direct"] {
         let env = Env::new();
         let keys = setup(&env, &sim);

@@ -247,13 +247,8 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Waits until process `pid` sleeps in the kernel with an inotify watch
 /// open, i.e. it is blocked waiting for a wake-up, not busy.
 pub fn wait_blocked(pid: u32) {
-    let blocked = eventually(Duration::from_secs(10), || {
-        has_inotify_fd(pid) && proc_state(pid) == Some('S') && {
-            // Still asleep a moment later: blocked, not between steps.
-            std::thread::sleep(Duration::from_millis(50));
-            proc_state(pid) == Some('S')
-        }
-    });
+    let inotify = |target: &str| target.contains("inotify");
+    let blocked = wait_asleep(pid, Duration::from_millis(50), inotify);
     assert!(
         blocked,
         "hcc (pid {pid}) never blocked on its inotify watch"
@@ -277,12 +272,25 @@ pub fn comm(pid: u32) -> String {
         .to_string()
 }
 
-fn has_inotify_fd(pid: u32) -> bool {
+/// Waits (up to 10 s) until process `pid` has a file descriptor whose
+/// target (`socket:[...]`, `anon_inode:inotify`, a path) passes `fd`, and
+/// its main thread sleeps in the kernel and still does `pause` later: it
+/// waits for an event, not between steps.
+pub fn wait_asleep(pid: u32, pause: Duration, fd: impl Fn(&str) -> bool) -> bool {
+    eventually(Duration::from_secs(10), || {
+        has_fd(pid, &fd) && proc_state(pid) == Some('S') && {
+            std::thread::sleep(pause);
+            proc_state(pid) == Some('S')
+        }
+    })
+}
+
+fn has_fd(pid: u32, fd: impl Fn(&str) -> bool) -> bool {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|entries| {
             entries.flatten().any(|e| {
                 std::fs::read_link(e.path())
-                    .map(|target| target.to_string_lossy().contains("inotify"))
+                    .map(|target| fd(&target.to_string_lossy()))
                     .unwrap_or(false)
             })
         })

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::group_alive;
 use crate::support::vnc::{VncServer, assert_rfb_greeting};
-use crate::test::Sim;
 
 #[test]
 fn a_real_vnc_server_behind_websockify_and_gone_after_drop() {
@@ -64,14 +63,7 @@ fn the_sim_hands_out_a_real_vnc_console() {
     let Some(vnc) = VncServer::start("hcc-test-pw") else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     let id = sim.get("/servers").json()["servers"][0]["id"].clone();
     let console = sim
         .api(

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::daemon::{Daemon, free_port, missing, wait_listening};
-use crate::test::{eventually, require};
+use crate::test::{Sim, eventually, require, wait_asleep};
 
 /// The colour of the root window: a viewer that shows it has the
 /// framebuffer.
@@ -184,6 +184,19 @@ impl VncServer {
         );
     }
 
+    /// `hcc sim ARGS` handing out this console, with its password, as
+    /// every server's.
+    pub fn sim(&self, args: &[&str]) -> Sim {
+        let mut args = args.to_vec();
+        args.extend([
+            "--console-upstream",
+            self.ws_url(),
+            "--console-password",
+            self.password(),
+        ]);
+        Sim::start(&args)
+    }
+
     /// The temporary directory of its logs and password file.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -285,27 +298,8 @@ fn start_xvnc(dir: &Path, passwd: &Path, rfb_port: u16) -> Result<(Daemon, u32),
 /// Waits until X client `pid` has its connection open and sleeps in the
 /// kernel twice in a row: it has made its requests and waits for events.
 fn wait_x_client_ready(pid: u32) -> bool {
-    let state = |pid: u32| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat[stat.rfind(')')? + 1..].trim_start().chars().next()
-    };
-    let has_socket = |pid: u32| {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|entries| {
-                entries.flatten().any(|e| {
-                    std::fs::read_link(e.path())
-                        .map(|t| t.to_string_lossy().starts_with("socket:"))
-                        .unwrap_or(false)
-                })
-            })
-            .unwrap_or(false)
-    };
-    eventually(Duration::from_secs(10), || {
-        has_socket(pid) && state(pid) == Some('S') && {
-            std::thread::sleep(Duration::from_millis(30));
-            state(pid) == Some('S')
-        }
-    })
+    let socket = |target: &str| target.starts_with("socket:");
+    wait_asleep(pid, Duration::from_millis(30), socket)
 }
 
 /// A websocket client just big enough to reach a VNC server behind
