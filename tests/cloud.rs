@@ -213,7 +213,11 @@ fn create_records_the_server_and_its_root_password() {
     assert_eq!(server["server_type"]["name"], "cx22");
     assert_eq!(server["status"], "running");
     // Twice: refused, no second server.
-    hcc(&env, &sim, &["create", "m-vm1"]).fails(1, "hcc: server `m-vm1` already exists (id 4200001); if it was deleted elsewhere, run `hcc sync m-vm1`");
+    hcc(&env, &sim, &["create", "m-vm1"]).fails(
+        1,
+        "hcc: server `m-vm1` already exists (id 4200001); if it was deleted elsewhere, run `hcc \
+         sync m-vm1`",
+    );
     // Without the prefix: refused by the guard.
     hcc(&env, &sim, &["new", "vm2"]).fails(
         3,
@@ -288,7 +292,11 @@ fn the_guard_refuses_every_verb_on_an_unmanaged_server() {
         &["console", "foreign"],
         &["sync", "foreign"],
     ] {
-        hcc(&env, &sim, args).fails(3, "hcc: server `foreign` is not managed by hcc: it lacks the label `managed` (adopt it with `hcc settag foreign`)");
+        hcc(&env, &sim, args).fails(
+            3,
+            "hcc: server `foreign` is not managed by hcc: it lacks the label `managed` (adopt \
+             it with `hcc settag foreign`)",
+        );
     }
     let by_route = &sim.stats()["by_route"];
     assert!(
@@ -306,7 +314,11 @@ fn the_guard_refuses_every_verb_on_an_unmanaged_server() {
     ok(&env, &sim, &["deltag", "foreign"]);
     let labels = sim.get("/servers?name=foreign").json()["servers"][0]["labels"].clone();
     assert_eq!(labels, serde_json::json!({"team": "other"}));
-    hcc(&env, &sim, &["start", "foreign"]).fails(3, "hcc: server `foreign` is not managed by hcc: it lacks the label `managed` (adopt it with `hcc settag foreign`)");
+    hcc(&env, &sim, &["start", "foreign"]).fails(
+        3,
+        "hcc: server `foreign` is not managed by hcc: it lacks the label `managed` (adopt it \
+         with `hcc settag foreign`)",
+    );
 }
 
 #[test]
@@ -387,14 +399,22 @@ fn errors_are_one_line_with_hetzners_code() {
         "hcc: hetzner: 401 unauthorized: token rejected (check HCLOUD_TOKEN or `hcc config set token -`) [correlation id ",
         "]",
     );
-    env.run(&["sync"]).fails(2, "hcc: hetzner: no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run `hcc setup`");
+    env.run(&["sync"]).fails(
+        2,
+        "hcc: hetzner: no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run \
+         `hcc setup`",
+    );
     let dead = env
         .cmd(&["sync"])
         .env("HCLOUD_ENDPOINT", "http://127.0.0.1:9/v1")
         .env("HCLOUD_TOKEN", "x")
         .output()
         .unwrap();
-    Run::from(dead).fails(1, "hcc: hetzner: cannot reach http://127.0.0.1:9/v1: connection refused (check the network and `hcc config get endpoint`)");
+    Run::from(dead).fails(
+        1,
+        "hcc: hetzner: cannot reach http://127.0.0.1:9/v1: connection refused (check the \
+         network and `hcc config get endpoint`)",
+    );
     hcc(&env, &sim, &["start", "nope"]).fails(1, "hcc: hetzner: server \"nope\" not found");
     ok(&env, &sim, &["sync"]);
     sim.control("POST", "/_sim/fail_next_action", None);

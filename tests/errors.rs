@@ -12,7 +12,14 @@ fn a_damaged_database_is_named_and_left_alone() {
     fs::remove_file(env.path("hcc.db-shm")).ok();
     let junk = vec![0x5au8; 16384];
     fs::write(env.path("hcc.db"), &junk).unwrap();
-    env.run(&["push", "start", "vm1"]).fails(1, &format!("hcc: database `{}/hcc.db` is damaged (file is not a database); hcc leaves it untouched: restore it from a backup or move it away", env.home().display()));
+    env.run(&["push", "start", "vm1"]).fails(
+        1,
+        &format!(
+            "hcc: database `{}/hcc.db` is damaged (file is not a database); hcc leaves it \
+             untouched: restore it from a backup or move it away",
+            env.home().display()
+        ),
+    );
     assert_eq!(fs::read(env.path("hcc.db")).unwrap(), junk);
 }
 
@@ -33,19 +40,46 @@ fn a_database_from_a_newer_hcc_is_refused() {
 fn a_broken_config_file_is_refused_with_its_path() {
     let env = Env::new();
     fs::write(env.path("config.json"), "{ not json").unwrap();
-    env.run(&["put", "x"]).fails(2, &format!("hcc: cannot read configuration `{}/config.json`: not a JSON object: key must be a string at line 1 column 3 (fix the file or run `hcc setup`)", env.home().display()));
+    env.run(&["put", "x"]).fails(
+        2,
+        &format!(
+            "hcc: cannot read configuration `{}/config.json`: not a JSON object: key must be a \
+             string at line 1 column 3 (fix the file or run `hcc setup`)",
+            env.home().display()
+        ),
+    );
     fs::write(env.path("config.json"), r#"{"colour": "red"}"#).unwrap();
-    env.run(&["put", "x"]).fails(2, &format!("hcc: cannot read configuration `{}/config.json`: unknown setting `colour` (known: token, token_file, endpoint, location, server_type, image, label, prefix, console_url, ring_size, queue_verbs, full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, console_hosts, metrics, trusted_proxies, console_mode, console_idle_timeout) (fix the file or run `hcc setup`)", env.home().display()));
+    env.run(&["put", "x"]).fails(
+        2,
+        &format!(
+            "hcc: cannot read configuration `{}/config.json`: unknown setting `colour` (known: \
+             token, token_file, endpoint, location, server_type, image, label, prefix, \
+             console_url, ring_size, queue_verbs, full_sync_every, max_attempts, public_url, \
+             link_ttl, session_ttl, frame_ancestors, console_hosts, metrics, trusted_proxies, \
+             console_mode, console_idle_timeout) (fix the file or run `hcc setup`)",
+            env.home().display()
+        ),
+    );
     fs::write(env.path("config.json"), r#"{"ring_size": 3}"#).unwrap();
-    env.run(&["put", "x"])
-        .fails(2, &format!("hcc: cannot read configuration `{}/config.json`: invalid value for `ring_size`: 3 is outside 10..=1000000 (fix the file or run `hcc setup`)", env.home().display()));
+    env.run(&["put", "x"]).fails(
+        2,
+        &format!(
+            "hcc: cannot read configuration `{}/config.json`: invalid value for \
+             `ring_size`: 3 is outside 10..=1000000 (fix the file or run `hcc setup`)",
+            env.home().display()
+        ),
+    );
 }
 
 #[test]
 fn hostile_arguments_are_escaped_in_messages() {
     let env = Env::new();
     let run = env.run(&["push", "start", "vm\u{1b}[2Jx"]);
-    run.fails(2, "hcc: invalid server name `vm\\u{1b}[2Jx`: only letters, digits, dashes and dots are allowed");
+    run.fails(
+        2,
+        "hcc: invalid server name `vm\\u{1b}[2Jx`: only letters, digits, dashes and dots are \
+         allowed",
+    );
     assert!(!run.stderr.contains('\u{1b}'), "{run:?}");
 }
 

@@ -202,8 +202,11 @@ fn rows_inserted_by_sql_are_checked_before_a_consumer_sees_them() {
 #[test]
 fn push_refuses_what_no_consumer_could_run() {
     let env = Env::new();
-    env.run(&["push", "explode", "vm1"])
-        .fails(2, "hcc: unknown command `explode` (known: sync, start, stop, force, reboot, reset, console, create, kill, settag, deltag, notify, off, new, put)");
+    env.run(&["push", "explode", "vm1"]).fails(
+        2,
+        "hcc: unknown command `explode` (known: sync, start, stop, force, reboot, reset, \
+         console, create, kill, settag, deltag, notify, off, new, put)",
+    );
     env.run(&["push", "start", "vm_1"]).fails(
         2,
         "hcc: invalid server name `vm_1`: only letters, digits, dashes and dots are allowed",

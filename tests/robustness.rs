@@ -207,7 +207,15 @@ fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
     std::os::unix::fs::symlink(&victim, &journal).unwrap();
     let run = run_within(env.cmd(&["push", "start", "vm2"]), Duration::from_secs(10))
         .expect("`hcc push` hung");
-    run.fails(2, &format!("hcc: refusing `{}/hcc.db-journal`: it is a symbolic link; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    run.fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/hcc.db-journal`: it is a symbolic link; hcc never follows or \
+             writes through a name in its state directory that it did not make (anyone in the \
+             directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     std::fs::remove_file(&journal).unwrap();
     rustix::fs::mkfifoat(
@@ -218,7 +226,15 @@ fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
     .unwrap();
     let run = run_within(env.cmd(&["push", "start", "vm2"]), Duration::from_secs(10))
         .expect("`hcc push` hung on a FIFO at hcc.db-journal");
-    run.fails(2, &format!("hcc: refusing `{}/hcc.db-journal`: it is not a regular file; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    run.fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/hcc.db-journal`: it is not a regular file; hcc never follows or \
+             writes through a name in its state directory that it did not make (anyone in the \
+             directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     std::fs::remove_file(&journal).unwrap();
     env.ok(&["push", "start", "vm2"]);
 }

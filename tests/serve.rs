@@ -726,7 +726,11 @@ fn serve_refuses_other_machines_without_a_key_and_stops_on_sigterm() {
     let sim = Sim::start(&[]);
     let env = Env::new();
     let run = env.run(&["serve", "--listen", "0.0.0.0:0"]);
-    run.fails(2, "hcc: refusing to listen on 0.0.0.0:0, beyond this machine, while no API key exists: create one first (`hcc apikey add NAME --scope admin`) or listen on 127.0.0.1");
+    run.fails(
+        2,
+        "hcc: refusing to listen on 0.0.0.0:0, beyond this machine, while no API key exists: \
+         create one first (`hcc apikey add NAME --scope admin`) or listen on 127.0.0.1",
+    );
     let run = env.run(&[
         "serve",
         "--listen",
@@ -1029,9 +1033,17 @@ fn l_html_reaches_only_the_configured_console_hosts() {
     );
     drop(serve);
     env.run(&["config", "set", "console_hosts", "https://x"])
-        .fails(2, "hcc: invalid value for `console_hosts`: `https://x` is not a websocket origin like wss://web-console.hetzner.cloud");
+        .fails(
+            2,
+            "hcc: invalid value for `console_hosts`: `https://x` is not a websocket origin like \
+             wss://web-console.hetzner.cloud",
+        );
     env.run(&["config", "set", "console_hosts", "wss://a;script-src *"])
-        .fails(2, "hcc: invalid value for `console_hosts`: `wss://a;script-src` is not a websocket origin like wss://web-console.hetzner.cloud");
+        .fails(
+            2,
+            "hcc: invalid value for `console_hosts`: `wss://a;script-src` is not a websocket \
+             origin like wss://web-console.hetzner.cloud",
+        );
     env.ok(&[
         "config",
         "set",

@@ -43,10 +43,26 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, &format!("hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    run.fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes \
+             through a name in its state directory that it did not make (anyone in the \
+             directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     assert!(run.stderr.contains("symbolic link"), "{run:?}");
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
-    env.run(&["status"]).fails(2, &format!("hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    env.run(&["status"]).fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes \
+             through a name in its state directory that it did not make (anyone in the \
+             directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
 
     // A dangling link is not created through either.
     fs::remove_file(env.path("worker.lock")).unwrap();
@@ -58,7 +74,15 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, &format!("hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    run.fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes \
+             through a name in its state directory that it did not make (anyone in the \
+             directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     assert!(!absent.exists());
 
     // A hard link to someone else's file is refused as well: writing the
@@ -71,7 +95,16 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, &format!("hcc: refusing `{}/worker.lock`: it has 2 hard links: another name shares its contents; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    run.fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/worker.lock`: it has 2 hard links: another name shares its \
+             contents; hcc never follows or writes through a name in its state directory that \
+             it did not make (anyone in the directory's group can plant one): remove it or fix \
+             it",
+            env.home().display()
+        ),
+    );
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
 
     // A FIFO does not block the worker.
@@ -88,7 +121,15 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, &format!("hcc: refusing `{}/worker.lock`: it is a FIFO, not a regular file; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    run.fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/worker.lock`: it is a FIFO, not a regular file; hcc never \
+             follows or writes through a name in its state directory that it did not make \
+             (anyone in the directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
 }
 
 #[test]
@@ -105,7 +146,15 @@ fn a_symlink_at_config_json_is_never_chmodded_or_read() {
         &["config", "set", "location", "nbg1"],
     ] {
         let run = env.run(args);
-        run.fails(2, &format!("hcc: refusing `{}/config.json`: it is a symbolic link; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+        run.fails(
+            2,
+            &format!(
+                "hcc: refusing `{}/config.json`: it is a symbolic link; hcc never follows or \
+                 writes through a name in its state directory that it did not make (anyone in \
+                 the directory's group can plant one): remove it or fix it",
+                env.home().display()
+            ),
+        );
         assert!(run.stderr.contains("symbolic link"), "{args:?}: {run:?}");
         assert_eq!(mode(&target), 0o644, "{args:?}");
         assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
@@ -120,7 +169,16 @@ fn a_symlink_at_config_json_is_never_chmodded_or_read() {
     // other name's too.
     fs::remove_file(env.path("config.json")).unwrap();
     fs::hard_link(&target, env.path("config.json")).unwrap();
-    env.run(&["config", "show"]).fails(2, &format!("hcc: refusing `{}/config.json`: it has 2 hard links: another name shares its contents; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    env.run(&["config", "show"]).fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/config.json`: it has 2 hard links: another name shares its \
+             contents; hcc never follows or writes through a name in its state directory that \
+             it did not make (anyone in the directory's group can plant one): remove it or fix \
+             it",
+            env.home().display()
+        ),
+    );
     assert_eq!(mode(&target), 0o644);
 }
 
@@ -162,7 +220,15 @@ fn spool_directories_replaced_by_symlinks_are_refused() {
     // A regular file where a directory belongs.
     fs::rename(env.path("spool/bad"), env.path("bad.real")).unwrap();
     fs::write(env.path("spool/bad"), "").unwrap();
-    env.run(&["ingest"]).fails(2, &format!("hcc: refusing `{}/spool/bad`: it is a regular file, not a directory; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    env.run(&["ingest"]).fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/spool/bad`: it is a regular file, not a directory; hcc never \
+             follows or writes through a name in its state directory that it did not make \
+             (anyone in the directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     fs::remove_file(env.path("spool/bad")).unwrap();
     fs::rename(env.path("bad.real"), env.path("spool/bad")).unwrap();
     env.ok(&["ingest"]);
@@ -181,7 +247,16 @@ fn a_spool_directory_owned_by_another_user_is_refused() {
     )
     .unwrap();
     let run = env.run(&["ingest"]);
-    run.fails(2, &format!("hcc: refusing `{}/spool/new`: it is owned by uid 65534, neither hcc's user, root nor the state directory's owner; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    run.fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/spool/new`: it is owned by uid 65534, neither hcc's user, root \
+             nor the state directory's owner; hcc never follows or writes through a name in its \
+             state directory that it did not make (anyone in the directory's group can plant \
+             one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     assert!(run.stderr.contains("owned by uid 65534"), "{run:?}");
 }
 
@@ -350,7 +425,15 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     fs::write(env.path("hcc.db"), "").unwrap();
     for args in [&["push", "start", "vm1"][..], &["ingest"], &["list"]] {
         let run = env.run(args);
-        run.fails(1, &format!("hcc: database `{}/hcc.db` is damaged: it is empty (0 bytes), and hcc never leaves an empty database behind; hcc leaves it untouched: restore it from a backup or move it away", env.home().display()));
+        run.fails(
+            1,
+            &format!(
+                "hcc: database `{}/hcc.db` is damaged: it is empty (0 bytes), and hcc never \
+                 leaves an empty database behind; hcc leaves it untouched: restore it from a \
+                 backup or move it away",
+                env.home().display()
+            ),
+        );
         assert!(run.stderr.contains("damaged"), "{run:?}");
         assert!(run.stderr.contains("empty"), "{run:?}");
     }
@@ -366,7 +449,15 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     let before = fs::read(&target).unwrap();
     fs::remove_file(env.path("hcc.db")).unwrap();
     symlink(&target, env.path("hcc.db")).unwrap();
-    env.run(&["push", "start", "vm1"]).fails(2, &format!("hcc: refusing `{}/hcc.db`: it is a symbolic link; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    env.run(&["push", "start", "vm1"]).fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/hcc.db`: it is a symbolic link; hcc never follows or writes \
+             through a name in its state directory that it did not make (anyone in the \
+             directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     assert_eq!(fs::read(&target).unwrap(), before);
 
     // So is one at its write-ahead log.
@@ -374,7 +465,15 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     env.ok(&["push", "start", "vm1"]);
     let _ = fs::remove_file(env.path("hcc.db-wal"));
     symlink(&target, env.path("hcc.db-wal")).unwrap();
-    env.run(&["push", "start", "vm1"]).fails(2, &format!("hcc: refusing `{}/hcc.db-wal`: it is a symbolic link; hcc never follows or writes through a name in its state directory that it did not make (anyone in the directory's group can plant one): remove it or fix it", env.home().display()));
+    env.run(&["push", "start", "vm1"]).fails(
+        2,
+        &format!(
+            "hcc: refusing `{}/hcc.db-wal`: it is a symbolic link; hcc never follows or writes \
+             through a name in its state directory that it did not make (anyone in the \
+             directory's group can plant one): remove it or fix it",
+            env.home().display()
+        ),
+    );
     assert_eq!(fs::read(&target).unwrap(), before);
 }
 
@@ -569,7 +668,11 @@ fn the_token_comes_from_the_systemd_credential_directory() {
             .output()
             .unwrap(),
     );
-    run.fails(2, "hcc: hetzner: no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run `hcc setup`");
+    run.fails(
+        2,
+        "hcc: hetzner: no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run \
+         `hcc setup`",
+    );
 }
 
 #[test]
