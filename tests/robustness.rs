@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::test::{Env, Sim, Worker, eventually, unix_now};
+use crate::test::{Env, Sim, Worker, eventually, refusing, unix_now};
 
 fn push(env: &Env, words: &[&str]) -> i64 {
     let mut args = vec!["push", "--id"];
@@ -209,12 +209,7 @@ fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
         .expect("`hcc push` hung");
     run.fails(
         2,
-        &format!(
-            "hcc: refusing `{}/hcc.db-journal`: it is a symbolic link; hcc never follows or \
-             writes through a name in its state directory that it did not make (anyone in the \
-             directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
+        &refusing(&env.path("hcc.db-journal"), "it is a symbolic link"),
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     std::fs::remove_file(&journal).unwrap();
@@ -228,12 +223,7 @@ fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
         .expect("`hcc push` hung on a FIFO at hcc.db-journal");
     run.fails(
         2,
-        &format!(
-            "hcc: refusing `{}/hcc.db-journal`: it is not a regular file; hcc never follows or \
-             writes through a name in its state directory that it did not make (anyone in the \
-             directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
+        &refusing(&env.path("hcc.db-journal"), "it is not a regular file"),
     );
     std::fs::remove_file(&journal).unwrap();
     env.ok(&["push", "start", "vm2"]);

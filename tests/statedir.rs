@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::test::{Env, Run, Sim, eventually, require, require_program};
+use crate::test::{Env, Run, Sim, eventually, refusing, require, require_program};
 
 /// Root: needed to act as, or chown to, another user.
 fn is_root() -> bool {
@@ -45,23 +45,13 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
     );
     run.fails(
         2,
-        &format!(
-            "hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes \
-             through a name in its state directory that it did not make (anyone in the \
-             directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
+        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
     );
     assert!(run.stderr.contains("symbolic link"), "{run:?}");
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
     env.run(&["status"]).fails(
         2,
-        &format!(
-            "hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes \
-             through a name in its state directory that it did not make (anyone in the \
-             directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
+        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
     );
 
     // A dangling link is not created through either.
@@ -76,12 +66,7 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
     );
     run.fails(
         2,
-        &format!(
-            "hcc: refusing `{}/worker.lock`: it is a symbolic link; hcc never follows or writes \
-             through a name in its state directory that it did not make (anyone in the \
-             directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
+        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
     );
     assert!(!absent.exists());
 
@@ -97,12 +82,9 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
     );
     run.fails(
         2,
-        &format!(
-            "hcc: refusing `{}/worker.lock`: it has 2 hard links: another name shares its \
-             contents; hcc never follows or writes through a name in its state directory that \
-             it did not make (anyone in the directory's group can plant one): remove it or fix \
-             it",
-            env.home().display()
+        &refusing(
+            &env.path("worker.lock"),
+            "it has 2 hard links: another name shares its contents",
         ),
     );
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
@@ -123,12 +105,7 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
     );
     run.fails(
         2,
-        &format!(
-            "hcc: refusing `{}/worker.lock`: it is a FIFO, not a regular file; hcc never \
-             follows or writes through a name in its state directory that it did not make \
-             (anyone in the directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
+        &refusing(&env.path("worker.lock"), "it is a FIFO, not a regular file"),
     );
 }
 
@@ -148,12 +125,7 @@ fn a_symlink_at_config_json_is_never_chmodded_or_read() {
         let run = env.run(args);
         run.fails(
             2,
-            &format!(
-                "hcc: refusing `{}/config.json`: it is a symbolic link; hcc never follows or \
-                 writes through a name in its state directory that it did not make (anyone in \
-                 the directory's group can plant one): remove it or fix it",
-                env.home().display()
-            ),
+            &refusing(&env.path("config.json"), "it is a symbolic link"),
         );
         assert!(run.stderr.contains("symbolic link"), "{args:?}: {run:?}");
         assert_eq!(mode(&target), 0o644, "{args:?}");
@@ -171,12 +143,9 @@ fn a_symlink_at_config_json_is_never_chmodded_or_read() {
     fs::hard_link(&target, env.path("config.json")).unwrap();
     env.run(&["config", "show"]).fails(
         2,
-        &format!(
-            "hcc: refusing `{}/config.json`: it has 2 hard links: another name shares its \
-             contents; hcc never follows or writes through a name in its state directory that \
-             it did not make (anyone in the directory's group can plant one): remove it or fix \
-             it",
-            env.home().display()
+        &refusing(
+            &env.path("config.json"),
+            "it has 2 hard links: another name shares its contents",
         ),
     );
     assert_eq!(mode(&target), 0o644);
@@ -198,12 +167,7 @@ fn spool_directories_replaced_by_symlinks_are_refused() {
             let run = env.run(args);
             run.fails(
                 2,
-                &format!(
-                    "hcc: refusing `{}/{dir}`: it is a symbolic link, not a directory; hcc never \
-                     follows or writes through a name in its state directory that it did not \
-                     make (anyone in the directory's group can plant one): remove it or fix it",
-                    env.home().display()
-                ),
+                &refusing(&env.path(dir), "it is a symbolic link, not a directory"),
             );
             assert!(run.stderr.contains("symbolic link"), "{run:?}");
         }
@@ -222,11 +186,9 @@ fn spool_directories_replaced_by_symlinks_are_refused() {
     fs::write(env.path("spool/bad"), "").unwrap();
     env.run(&["ingest"]).fails(
         2,
-        &format!(
-            "hcc: refusing `{}/spool/bad`: it is a regular file, not a directory; hcc never \
-             follows or writes through a name in its state directory that it did not make \
-             (anyone in the directory's group can plant one): remove it or fix it",
-            env.home().display()
+        &refusing(
+            &env.path("spool/bad"),
+            "it is a regular file, not a directory",
         ),
     );
     fs::remove_file(env.path("spool/bad")).unwrap();
@@ -249,12 +211,9 @@ fn a_spool_directory_owned_by_another_user_is_refused() {
     let run = env.run(&["ingest"]);
     run.fails(
         2,
-        &format!(
-            "hcc: refusing `{}/spool/new`: it is owned by uid 65534, neither hcc's user, root \
-             nor the state directory's owner; hcc never follows or writes through a name in its \
-             state directory that it did not make (anyone in the directory's group can plant \
-             one): remove it or fix it",
-            env.home().display()
+        &refusing(
+            &env.path("spool/new"),
+            "it is owned by uid 65534, neither hcc's user, root nor the state directory's owner",
         ),
     );
     assert!(run.stderr.contains("owned by uid 65534"), "{run:?}");
@@ -449,15 +408,8 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     let before = fs::read(&target).unwrap();
     fs::remove_file(env.path("hcc.db")).unwrap();
     symlink(&target, env.path("hcc.db")).unwrap();
-    env.run(&["push", "start", "vm1"]).fails(
-        2,
-        &format!(
-            "hcc: refusing `{}/hcc.db`: it is a symbolic link; hcc never follows or writes \
-             through a name in its state directory that it did not make (anyone in the \
-             directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
-    );
+    env.run(&["push", "start", "vm1"])
+        .fails(2, &refusing(&env.path("hcc.db"), "it is a symbolic link"));
     assert_eq!(fs::read(&target).unwrap(), before);
 
     // So is one at its write-ahead log.
@@ -467,12 +419,7 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     symlink(&target, env.path("hcc.db-wal")).unwrap();
     env.run(&["push", "start", "vm1"]).fails(
         2,
-        &format!(
-            "hcc: refusing `{}/hcc.db-wal`: it is a symbolic link; hcc never follows or writes \
-             through a name in its state directory that it did not make (anyone in the \
-             directory's group can plant one): remove it or fix it",
-            env.home().display()
-        ),
+        &refusing(&env.path("hcc.db-wal"), "it is a symbolic link"),
     );
     assert_eq!(fs::read(&target).unwrap(), before);
 }

@@ -184,6 +184,17 @@ impl Run {
     }
 }
 
+/// The line hcc refuses a planted name in its state directory with: `path`
+/// and `why` (e.g. "it is a symbolic link").
+pub fn refusing(path: &Path, why: &str) -> String {
+    format!(
+        "hcc: refusing `{}`: {why}; hcc never follows or writes through a name in its state \
+         directory that it did not make (anyone in the directory's group can plant one): \
+         remove it or fix it",
+        path.display()
+    )
+}
+
 /// A background hcc; killed when dropped.
 pub struct Running {
     pub child: Child,
