@@ -12,13 +12,13 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
 use crate::serve::{Serve, link, page_data, setup};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, eventually};
-use crate::vnc::VncServer;
 
 const PASSWORD: &str = "brok3r!x";
 
 /// A VNC console, a simulator handing it out, and `hcc serve`; `None`
-/// (after a SKIP line) without Xvnc.
+/// (after a SKIP line; a failure under CI) without Xvnc.
 struct Setup {
     vnc: VncServer,
     sim: Sim,
@@ -554,8 +554,14 @@ fn hcc_vnc_gives_a_native_viewer_the_console_with_fresh_credentials_each() {
     // The console asked for at start serves the first viewer; the second
     // gets its own.
     assert_eq!(sim_consoles(&s.sim), 1);
-    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
-    assert_eq!(viewer_corner_colour(b.port, None), crate::vnc::ROOT_COLOUR);
+    assert_eq!(
+        viewer_corner_colour(b.port, None),
+        crate::support::vnc::ROOT_COLOUR
+    );
+    assert_eq!(
+        viewer_corner_colour(b.port, None),
+        crate::support::vnc::ROOT_COLOUR
+    );
     assert_eq!(sim_consoles(&s.sim), 2);
 
     // A third-party client (vncsnapshot speaks RFB 3.3) takes a
@@ -580,7 +586,11 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
         return;
     };
     let run = s.env.run(&["vnc", "srv-00001", "--listen", "0.0.0.0:0"]);
-    run.fails(2, "beyond this machine");
+    run.fails(
+        2,
+        "hcc: refusing to listen on 0.0.0.0:0, beyond this machine: pass --allow-remote \
+         (viewers then need a one-off password), or listen on 127.0.0.1",
+    );
     let b = bridge(&s, &["--listen", "0.0.0.0:0", "--allow-remote"]);
     let password = b
         .printed
@@ -591,7 +601,7 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
     assert_eq!(password.len(), 8);
     assert_eq!(
         viewer_corner_colour(b.port, Some(&password)),
-        crate::vnc::ROOT_COLOUR
+        crate::support::vnc::ROOT_COLOUR
     );
     // A wrong one is refused before any console is asked for.
     let before = sim_consoles(&s.sim);
@@ -614,10 +624,9 @@ fn hcc_vnc_refuses_other_machines_unless_allowed_and_then_asks_a_password() {
 
 /// A screenshot by vncsnapshot (a third-party RFB 3.3 client) through
 /// `hcc vnc` on `port`, as binary PPM (width, height, RGB); `None` after
-/// a SKIP line when vncsnapshot or djpeg is missing.
+/// a failure under CI or a SKIP line when vncsnapshot or djpeg is missing.
 fn vncsnapshot(port: u16, extra: &[&str]) -> Option<(usize, usize, Vec<u8>)> {
-    if !(crate::test::have("vncsnapshot") && crate::test::have("djpeg")) {
-        eprintln!("SKIP: vncsnapshot or djpeg missing; scripts/test installs them");
+    if !(crate::test::require_program("vncsnapshot") && crate::test::require_program("djpeg")) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -12,10 +12,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::nginx::{Nginx, curl, curl_method};
 use crate::serve::{Serve, setup};
+use crate::support::nginx::{Nginx, curl, curl_method};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
-use crate::vnc::VncServer;
 
 const PASSWORD: &str = "s3cret!x";
 
@@ -30,7 +30,8 @@ pub fn shots() -> PathBuf {
     dir
 }
 
-/// Whether node, chromium and the driver are here; a loud SKIP otherwise.
+/// Whether node, chromium and the driver are here; a failure under CI, a
+/// loud SKIP otherwise ([`crate::test::require`]).
 pub fn browser_ready() -> bool {
     let driver = repo().join("tests/browser/node_modules/playwright-core");
     let missing = if !crate::test::have("node") {
@@ -42,16 +43,24 @@ pub fn browser_ready() -> bool {
     } else {
         None
     };
-    if let Some(what) = missing {
-        eprintln!("SKIP: browser test: {what} is missing; scripts/test installs it");
-    }
-    missing.is_none()
+    crate::test::require(
+        missing.is_none(),
+        &format!(
+            "browser test: {} is missing (scripts/test installs it)",
+            missing.unwrap_or_default()
+        ),
+    )
 }
 
 /// Runs the console driver on `url`; returns its JSON report, failing the
 /// test with the report when a check failed.
 fn drive(url: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["--url", url, "--expect-colour", crate::vnc::ROOT_COLOUR];
+    let mut args = vec![
+        "--url",
+        url,
+        "--expect-colour",
+        crate::support::vnc::ROOT_COLOUR,
+    ];
     args.extend_from_slice(extra);
     // The URL without its fragment: l.html carries a password there.
     node("console.mjs", &args, || {
@@ -161,14 +170,7 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
@@ -295,14 +297,7 @@ fn a_browser_opens_a_one_time_link_in_direct_mode() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     env.ok(&["config", "set", "console_mode", "direct"]);
@@ -330,16 +325,7 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "2",
-        "--action-ms",
-        "0",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "2", "--action-ms", "0"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
@@ -658,10 +644,7 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
     let act = std::thread::scope(|s| {
         s.spawn(|| {
             // Once the page was read as it was: then the changes.
-            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            while !ready.exists() && std::time::Instant::now() < until {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+            crate::test::eventually(std::time::Duration::from_secs(60), || ready.exists());
             env.ok(&["push", "start", "srv-off"]);
             let on = sim.api("POST", &format!("/servers/{off_id}/actions/poweron"), None);
             assert!(on.status < 300, "{}", on.body);

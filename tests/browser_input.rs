@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::browser::{browser_ready, node, shots};
 use crate::serve::{Serve, setup};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, Worker, eventually};
-use crate::vnc::VncServer;
 
 const PASSWORD: &str = "k3ys!vnc";
 
@@ -117,14 +117,7 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
     let Some(vnc) = VncServer::start(PASSWORD) else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
@@ -255,7 +248,7 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
             "--password",
             vnc.password(),
             "--expect-colour",
-            crate::vnc::ROOT_COLOUR,
+            crate::support::vnc::ROOT_COLOUR,
         ],
         || "l.html's password prompt".into(),
     );

@@ -221,9 +221,16 @@ fn create_records_the_server_and_its_root_password() {
     assert_eq!(server["server_type"]["name"], "cx22");
     assert_eq!(server["status"], "running");
     // Twice: refused, no second server.
-    hcc(&env, &sim, &["create", "m-vm1"]).fails(1, "already exists");
+    hcc(&env, &sim, &["create", "m-vm1"]).fails(
+        1,
+        "hcc: server `m-vm1` already exists (id 4200001); if it was deleted elsewhere, run `hcc \
+         sync m-vm1`",
+    );
     // Without the prefix: refused by the guard.
-    hcc(&env, &sim, &["new", "vm2"]).fails(3, "must begin with the prefix `m-`");
+    hcc(&env, &sim, &["new", "vm2"]).fails(
+        3,
+        "hcc: server name `vm2` must begin with the prefix `m-` (`hcc config get prefix`)",
+    );
     let count = sim.get("/servers").json()["servers"]
         .as_array()
         .unwrap()
@@ -244,7 +251,12 @@ fn a_failed_create_leaves_no_row_behind() {
     let env = Env::new();
     let run = hcc(&env, &sim, &["create", "vm1", "no-such-type"]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stderr.starts_with("hcc: hetzner: 4"), "{run:?}");
+    run.fails_around(
+        1,
+        "hcc: hetzner: 400 invalid_input: invalid input in field 'server_type': server type \
+         not found [correlation id ",
+        "]",
+    );
     assert!(column(&env, "vm1", "name").is_none());
 }
 
@@ -254,7 +266,10 @@ fn kill_asks_or_needs_yes() {
     let env = Env::new();
     ok(&env, &sim, &["sync"]);
     let id = id_of(&env, "srv-00001");
-    hcc(&env, &sim, &["kill", "srv-00001"]).fails(2, "without --yes");
+    hcc(&env, &sim, &["kill", "srv-00001"]).fails(
+        2,
+        "hcc: refusing to delete `srv-00001` without --yes (standard input is not a terminal)",
+    );
     assert!(remote(&sim, id).is_some());
     assert_eq!(
         ok(&env, &sim, &["kill", "srv-00001", "--yes"]),
@@ -285,7 +300,11 @@ fn the_guard_refuses_every_verb_on_an_unmanaged_server() {
         &["console", "foreign"],
         &["sync", "foreign"],
     ] {
-        hcc(&env, &sim, args).fails(3, "is not managed by hcc: it lacks the label `managed`");
+        hcc(&env, &sim, args).fails(
+            3,
+            "hcc: server `foreign` is not managed by hcc: it lacks the label `managed` (adopt \
+             it with `hcc settag foreign`)",
+        );
     }
     let by_route = &sim.stats()["by_route"];
     assert!(
@@ -303,7 +322,11 @@ fn the_guard_refuses_every_verb_on_an_unmanaged_server() {
     ok(&env, &sim, &["deltag", "foreign"]);
     let labels = sim.get("/servers?name=foreign").json()["servers"][0]["labels"].clone();
     assert_eq!(labels, serde_json::json!({"team": "other"}));
-    hcc(&env, &sim, &["start", "foreign"]).fails(3, "not managed");
+    hcc(&env, &sim, &["start", "foreign"]).fails(
+        3,
+        "hcc: server `foreign` is not managed by hcc: it lacks the label `managed` (adopt it \
+         with `hcc settag foreign`)",
+    );
 }
 
 #[test]
@@ -379,22 +402,34 @@ fn errors_are_one_line_with_hetzners_code() {
         .env("HCLOUD_TOKEN", "not-the-token")
         .output()
         .unwrap();
-    Run::from(wrong).fails(
+    Run::from(wrong).fails_around(
         1,
-        "hetzner: 401 unauthorized: token rejected (check HCLOUD_TOKEN or `hcc config set token -`)",
+        "hcc: hetzner: 401 unauthorized: token rejected (check HCLOUD_TOKEN or `hcc config set token -`) [correlation id ",
+        "]",
     );
-    env.run(&["sync"]).fails(2, "no API token");
+    env.run(&["sync"]).fails(
+        2,
+        "hcc: hetzner: no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run \
+         `hcc setup`",
+    );
     let dead = env
         .cmd(&["sync"])
         .env("HCLOUD_ENDPOINT", "http://127.0.0.1:9/v1")
         .env("HCLOUD_TOKEN", "x")
         .output()
         .unwrap();
-    Run::from(dead).fails(1, "hetzner: cannot reach http://127.0.0.1:9/v1");
-    hcc(&env, &sim, &["start", "nope"]).fails(1, "hetzner: server \"nope\" not found");
+    Run::from(dead).fails(
+        1,
+        "hcc: hetzner: cannot reach http://127.0.0.1:9/v1: connection refused (check the \
+         network and `hcc config get endpoint`)",
+    );
+    hcc(&env, &sim, &["start", "nope"]).fails(1, "hcc: hetzner: server \"nope\" not found");
     ok(&env, &sim, &["sync"]);
     sim.control("POST", "/_sim/fail_next_action", None);
-    hcc(&env, &sim, &["reboot", "srv-00001"]).fails(1, "failed: action_failed");
+    hcc(&env, &sim, &["reboot", "srv-00001"]).fails(
+        1,
+        "hcc: hetzner: action reboot_server (90000001) failed: action_failed: Action failed",
+    );
 }
 
 #[test]

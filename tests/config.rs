@@ -65,14 +65,28 @@ fn config_set_get_unset_and_refusals() {
     env.ok(&["config", "set", "prefix", "m-"]);
     env.ok(&["config", "set", "ring_size", "50"]);
     assert_eq!(env.ok(&["config", "get", "location"]), "nbg1\n");
-    env.run(&["config", "set", "colour", "red"])
-        .fails(2, "unknown setting `colour`");
-    env.run(&["config", "set", "ring_size", "lots"])
-        .fails(2, "invalid value for `ring_size`");
-    env.run(&["config", "set", "endpoint", "gopher://x"])
-        .fails(2, "not an http:// or https:// URL");
-    env.run(&["config", "get", "nope"])
-        .fails(2, "unknown setting `nope`");
+    env.run(&["config", "set", "colour", "red"]).fails(
+        2,
+        "hcc: unknown setting `colour` (known: token, token_file, endpoint, location, \
+         server_type, image, label, prefix, console_url, ring_size, queue_verbs, \
+         full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
+         console_hosts, metrics, trusted_proxies, console_mode, console_idle_timeout)",
+    );
+    env.run(&["config", "set", "ring_size", "lots"]).fails(
+        2,
+        "hcc: invalid value for `ring_size`: `lots` is not a whole number",
+    );
+    env.run(&["config", "set", "endpoint", "gopher://x"]).fails(
+        2,
+        "hcc: invalid value for `endpoint`: `gopher://x` is not an http:// or https:// URL",
+    );
+    env.run(&["config", "get", "nope"]).fails(
+        2,
+        "hcc: unknown setting `nope` (known: token, token_file, endpoint, location, \
+         server_type, image, label, prefix, console_url, ring_size, queue_verbs, \
+         full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
+         console_hosts, metrics, trusted_proxies, console_mode, console_idle_timeout)",
+    );
     env.ok(&["config", "unset", "location"]);
     assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");
     let file: serde_json::Value =

@@ -16,8 +16,8 @@ use serde_json::Value;
 use crate::browser::{browser_ready, node};
 use crate::daemon::Daemon;
 use crate::serve::{Serve, link, setup};
+use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
-use crate::vnc::VncServer;
 
 const SERVER: &str = "srv-00001";
 
@@ -223,14 +223,7 @@ fn a_console_that_went_away_comes_back_without_a_click() {
     let Some(mut vnc) = VncServer::start("s3cret!x") else {
         return;
     };
-    let sim = Sim::start(&[
-        "--servers",
-        "1",
-        "--console-upstream",
-        vnc.ws_url(),
-        "--console-password",
-        vnc.password(),
-    ]);
+    let sim = vnc.sim(&["--servers", "1"]);
     for mode in ["broker", "direct"] {
         let env = Env::new();
         let keys = setup(&env, &sim);

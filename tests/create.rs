@@ -118,5 +118,9 @@ fn the_cli_labels_nothing_and_adopts_nothing() {
         Some(r#"{"name": "m-cli2", "labels": {"managed": "1"}}"#),
     );
     assert_eq!(made.status, 201);
-    run(&["create", "m-cli2"]).fails(1, "is taken");
+    run(&["create", "m-cli2"]).fails(
+        1,
+        "hcc: server name `m-cli2` is taken: a server of that name already exists at Hetzner \
+         (id 4200002), not created by this command; `hcc sync m-cli2` records it",
+    );
 }

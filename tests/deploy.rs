@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::test::{Env, HCC, Sim, eventually, have};
+use crate::test::{Env, HCC, Sim, eventually, require_program};
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -130,8 +130,7 @@ fn units_carry_the_hardening_and_the_token_credential() {
         ]
     );
 
-    if !have("systemd-analyze") {
-        eprintln!("SKIP systemd-analyze verify: not installed");
+    if !require_program("systemd-analyze") {
         return;
     }
     // verify checks that ExecStart's program exists: the one just built.

@@ -285,7 +285,11 @@ fn only_a_trusted_proxy_names_the_client() {
     drop(serve);
 
     env.run(&["config", "set", "trusted_proxies", "localhost"])
-        .fails(2, "`trusted_proxies`");
+        .fails(
+            2,
+            "hcc: invalid value for `trusted_proxies`: `localhost` is not an IP address like \
+             127.0.0.1 or ::1",
+        );
     env.ok(&["config", "set", "trusted_proxies", "none"]);
     let serve = Serve::start(&env, &sim, &[]);
     assert_eq!(status_of(&raw(&serve.addr, request.as_bytes())), 200);

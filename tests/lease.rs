@@ -34,8 +34,16 @@ fn a_stale_consumer_cannot_close_the_next_holders_command() {
     let first = as_consumer(&env, "a", &["pull", "--id", "--lease", "1"]);
     assert_eq!(first.stdout, "1 start vm1\n");
     pull_again(&env, "b", "--id", "1 start vm1\n");
-    as_consumer(&env, "a", &["done", "1"]).fails(5, "stale lease");
-    as_consumer(&env, "a", &["fail", "1", "too", "late"]).fails(5, "1:2");
+    as_consumer(&env, "a", &["done", "1"]).fails(
+        5,
+        "hcc: stale lease: command 1 was leased again after that lease expired (its latest \
+         lease, 1:2, is running); not closed",
+    );
+    as_consumer(&env, "a", &["fail", "1", "too", "late"]).fails(
+        5,
+        "hcc: stale lease: command 1 was leased again after that lease expired (its latest \
+         lease, 1:2, is running); not closed",
+    );
     let state: String = env.value("SELECT state FROM commands WHERE id = 1");
     assert_eq!(state, "running", "the stale close must change nothing");
     let closed = as_consumer(&env, "b", &["done", "1", "ok"]);
@@ -48,7 +56,11 @@ fn a_stale_consumer_cannot_close_the_next_holders_command() {
         .unwrap();
     assert_eq!((state.as_str(), result.as_str()), ("done", "\"ok\""));
     // After the holder closed it, the stale consumer still hears why.
-    as_consumer(&env, "a", &["done", "1"]).fails(5, "is done");
+    as_consumer(&env, "a", &["done", "1"]).fails(
+        5,
+        "hcc: stale lease: command 1 was leased again after that lease expired (its latest \
+         lease, 1:2, is done); not closed",
+    );
 }
 
 #[test]
@@ -62,12 +74,21 @@ fn a_handle_closes_its_own_lease_and_no_later_one() {
     // The same consumer (same parent) takes it again: only the handle
     // tells its two leases apart.
     pull_again(&env, "", "--handle", "1:2 reboot vm1\n");
-    env.run(&["done", "1:1"]).fails(5, "lease 1:1 is stale");
-    env.run(&["done", "1:3"]).fails(1, "no lease 3");
+    env.run(&["done", "1:1"]).fails(
+        5,
+        "hcc: lease 1:1 is stale: command 1 was leased again after that lease expired (its \
+         latest lease, 1:2, is running); not closed",
+    );
+    env.run(&["done", "1:3"])
+        .fails(1, "hcc: command 1 has no lease 3 (it was leased 2 times)");
     for bad in ["1:", ":2", "1:x", "0", "1:2:3", "+1"] {
-        let run = env.run(&["done", bad]);
-        assert_eq!(run.code, 2, "{bad}: {run:?}");
-        assert!(run.stderr.contains("lease handle"), "{bad}: {run:?}");
+        env.run(&["done", bad]).fails(
+            2,
+            &format!(
+                "hcc: invalid value '{bad}' for '<ID>': want a command id (`12`) or a lease \
+                 handle (`12:3`) (see `hcc --help`)"
+            ),
+        );
     }
     env.ok(&["fail", "1:2", "broken"]);
     let state: String = env.value("SELECT state FROM commands WHERE id = 1");
@@ -79,7 +100,9 @@ fn a_late_close_stands_while_nobody_else_took_the_command() {
     let env = Env::new();
     env.ok(&["push", "stop", "vm1"]);
     as_consumer(&env, "a", &["pull", "--id", "--lease", "1"]);
-    std::thread::sleep(Duration::from_millis(2100));
+    assert!(eventually(Duration::from_secs(10), || env.value::<bool>(
+        "SELECT lease_until < unixepoch() FROM commands WHERE id = 1"
+    )));
     // Expired, but not leased again: its consumer finished late.
     as_consumer(&env, "a", &["fail", "1", "whatever"]);
     env.ok(&["push", "stop", "vm2"]);

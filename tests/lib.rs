@@ -2,6 +2,7 @@
 //! temporary state directory. One file per area.
 
 mod daemon;
+mod support;
 mod test;
 
 mod assets;

@@ -269,12 +269,25 @@ fn revoke_suspend_and_resume_from_another_process() {
     );
 
     // Names hcc does not know, and names that are no names.
-    env.run(&["revoke", "no-such"])
-        .fails(1, "no server named `no-such`");
-    env.run(&["suspend", "no-such"]).fails(1, "no server named");
-    env.run(&["resume", "no-such"]).fails(1, "no server named");
-    env.run(&["suspend", "bad name"])
-        .fails(2, "invalid server name");
+    env.run(&["revoke", "no-such"]).fails(
+        1,
+        "hcc: no server named `no-such`, and no console link or session for one (hcc sync \
+         refreshes the table)",
+    );
+    env.run(&["suspend", "no-such"]).fails(
+        1,
+        "hcc: no server named `no-such`, and no console link or session for one (hcc sync \
+         refreshes the table)",
+    );
+    env.run(&["resume", "no-such"]).fails(
+        1,
+        "hcc: no server named `no-such`, and no console link or session for one (hcc sync \
+         refreshes the table)",
+    );
+    env.run(&["suspend", "bad name"]).fails(
+        2,
+        "hcc: invalid server name `bad name`: only letters, digits, dashes and dots are allowed",
+    );
 }
 
 #[test]

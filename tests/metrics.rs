@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::nginx::{Nginx, curl};
 use crate::serve::{Serve, setup};
+use crate::support::nginx::{Nginx, curl};
 use crate::test::{Env, Http, Sim, eventually};
 
 /// One sample: the metric's name, its labels, its value.
@@ -342,8 +342,10 @@ fn metrics_are_for_this_machine_or_admin_keys() {
     let gone = get(&serve.addr, "/metrics", &[&admin]);
     assert_eq!(gone.status, 404);
     assert_eq!(gone.json()["error"]["code"], "not_found");
-    env.run(&["config", "set", "metrics", "public"])
-        .fails(2, "invalid value for `metrics`");
+    env.run(&["config", "set", "metrics", "public"]).fails(
+        2,
+        "hcc: invalid value for `metrics`: `public` is not one of loopback, admin, off",
+    );
 }
 
 /// The example nginx site keeps /metrics to this machine: nginx answers

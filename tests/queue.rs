@@ -93,10 +93,11 @@ fn done_and_fail_are_recorded() {
     let finished: i64 = env.value("SELECT count(*) FROM commands WHERE finished_at IS NOT NULL");
     assert_eq!(finished, 2);
     env.run(&["done", "1"])
-        .fails(1, "command 1 is already done");
+        .fails(1, "hcc: command 1 is already done");
     env.run(&["fail", "2", "again"])
-        .fails(1, "command 2 is already failed");
-    env.run(&["done", "99"]).fails(1, "no command with id 99");
+        .fails(1, "hcc: command 2 is already failed");
+    env.run(&["done", "99"])
+        .fails(1, "hcc: no command with id 99");
     env.ok(&["push", "start", "vm3"]);
     env.ok(&["pull", "--id"]);
     env.ok(&["done", "3", "plain text"]);
@@ -201,13 +202,19 @@ fn rows_inserted_by_sql_are_checked_before_a_consumer_sees_them() {
 #[test]
 fn push_refuses_what_no_consumer_could_run() {
     let env = Env::new();
-    env.run(&["push", "explode", "vm1"])
-        .fails(2, "unknown command `explode`");
-    env.run(&["push", "start", "vm_1"])
-        .fails(2, "invalid server name `vm_1`");
-    env.run(&["push", "start"]).fails(2, "needs a server name");
+    env.run(&["push", "explode", "vm1"]).fails(
+        2,
+        "hcc: unknown command `explode` (known: sync, start, stop, force, reboot, reset, \
+         console, create, kill, settag, deltag, notify, off, new, put)",
+    );
+    env.run(&["push", "start", "vm_1"]).fails(
+        2,
+        "hcc: invalid server name `vm_1`: only letters, digits, dashes and dots are allowed",
+    );
+    env.run(&["push", "start"])
+        .fails(2, "hcc: `start` needs a server name");
     env.run(&["push", "kill", "a", "b"])
-        .fails(2, "one server name");
+        .fails(2, "hcc: `kill` takes one server name, got 2 words");
     let count: i64 = env.value("SELECT count(*) FROM commands");
     assert_eq!(count, 0);
     assert_eq!(env.ok(&["push", "--id", "notify", "hello", "world"]), "1\n");
@@ -242,7 +249,7 @@ fn done_needs_a_command_that_was_leased() {
     let env = Env::new();
     env.ok(&["push", "start", "vm1"]);
     env.run(&["done", "1"])
-        .fails(1, "command 1 was never leased");
+        .fails(1, "hcc: command 1 was never leased; nothing to close");
     env.ok(&["pull", "--id", "--lease", "1"]);
     // Its lease expired and it went back to the queue: a late `done` from
     // the consumer that ran it still closes it.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::test::{Env, Sim, Worker, eventually, unix_now};
+use crate::test::{Env, Sim, Worker, eventually, refusing, unix_now};
 
 fn push(env: &Env, words: &[&str]) -> i64 {
     let mut args = vec!["push", "--id"];
@@ -100,13 +100,23 @@ fn a_token_file_that_is_a_fifo_or_endless_is_refused_not_waited_on() {
     std::os::unix::fs::symlink("/dev/zero", &endless).unwrap();
     let big = env.path("token.big");
     std::fs::write(&big, "x".repeat(100_000)).unwrap();
-    for file in [&fifo, &endless, &big] {
+    for (file, why) in [
+        (&fifo, "it is a FIFO, not a regular file"),
+        (&endless, "it is a device, not a regular file"),
+        (&big, "it is larger than 4096 bytes"),
+    ] {
         env.ok(&["config", "set", "token_file", file.to_str().unwrap()]);
         let mut cmd = env.cmd(&["sync"]);
         cmd.env_remove("HCLOUD_TOKEN");
         let run = run_within(cmd, Duration::from_secs(10))
             .unwrap_or_else(|| panic!("`hcc sync` hung reading the token file {file:?}"));
-        run.fails(2, "token file");
+        run.fails(
+            2,
+            &format!(
+                "hcc: hetzner: cannot read the token file `{}`: {why}",
+                file.display()
+            ),
+        );
     }
 }
 
@@ -197,7 +207,10 @@ fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
     std::os::unix::fs::symlink(&victim, &journal).unwrap();
     let run = run_within(env.cmd(&["push", "start", "vm2"]), Duration::from_secs(10))
         .expect("`hcc push` hung");
-    run.fails(2, "hcc.db-journal");
+    run.fails(
+        2,
+        &refusing(&env.path("hcc.db-journal"), "it is a symbolic link"),
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     std::fs::remove_file(&journal).unwrap();
     rustix::fs::mkfifoat(
@@ -208,7 +221,10 @@ fn a_fifo_or_link_at_the_rollback_journal_is_named_not_waited_on() {
     .unwrap();
     let run = run_within(env.cmd(&["push", "start", "vm2"]), Duration::from_secs(10))
         .expect("`hcc push` hung on a FIFO at hcc.db-journal");
-    run.fails(2, "hcc.db-journal");
+    run.fails(
+        2,
+        &refusing(&env.path("hcc.db-journal"), "it is not a regular file"),
+    );
     std::fs::remove_file(&journal).unwrap();
     env.ok(&["push", "start", "vm2"]);
 }

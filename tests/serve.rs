@@ -724,7 +724,11 @@ fn serve_refuses_other_machines_without_a_key_and_stops_on_sigterm() {
     let sim = Sim::start(&[]);
     let env = Env::new();
     let run = env.run(&["serve", "--listen", "0.0.0.0:0"]);
-    run.fails(2, "while no API key exists");
+    run.fails(
+        2,
+        "hcc: refusing to listen on 0.0.0.0:0, beyond this machine, while no API key exists: \
+         create one first (`hcc apikey add NAME --scope admin`) or listen on 127.0.0.1",
+    );
     let run = env.run(&[
         "serve",
         "--listen",
@@ -732,7 +736,10 @@ fn serve_refuses_other_machines_without_a_key_and_stops_on_sigterm() {
         "--public-url",
         "ftp://x",
     ]);
-    run.fails(2, "invalid --public-url");
+    run.fails(
+        2,
+        "hcc: invalid --public-url `ftp://x`: want an http:// or https:// URL",
+    );
     env.ok(&["apikey", "add", "ops", "--scope", "admin"]);
     let mut serve = Serve::start_with(&env, &sim, &["serve", "--listen", "0.0.0.0:0"]);
     assert!(
@@ -779,14 +786,22 @@ fn api_keys_are_shown_once_and_stored_hashed() {
     assert_eq!(stored.len(), 64);
     assert!(!stored.contains(&key[4..]));
     env.run(&["apikey", "add", "whmcs", "--scope", "read"])
-        .fails(1, "exists already");
+        .fails(
+            1,
+            "hcc: an API key named `whmcs` exists already (revoke it first, or pick another name)",
+        );
     env.run(&["apikey", "add", "bad name", "--scope", "read"])
-        .fails(2, "invalid key name");
-    env.run(&["apikey", "add", "x", "--scope", "root"])
-        .fails(2, "root");
+        .fails(
+            2,
+            "hcc: invalid key name `bad name`: up to 64 letters, digits, `-`, `_`, `.`",
+        );
+    env.run(&["apikey", "add", "x", "--scope", "root"]).fails(
+        2,
+        "hcc: invalid value 'root' for '--scope <SCOPE>' (see `hcc --help`)",
+    );
     env.ok(&["apikey", "revoke", "whmcs"]);
     env.run(&["apikey", "revoke", "whmcs"])
-        .fails(1, "no API key named");
+        .fails(1, "hcc: no API key named `whmcs` (see `hcc apikey list`)");
 }
 
 /// Sends raw bytes on a fresh connection; returns what comes back until the
@@ -1016,9 +1031,17 @@ fn l_html_reaches_only_the_configured_console_hosts() {
     );
     drop(serve);
     env.run(&["config", "set", "console_hosts", "https://x"])
-        .fails(2, "not a websocket origin");
+        .fails(
+            2,
+            "hcc: invalid value for `console_hosts`: `https://x` is not a websocket origin like \
+             wss://web-console.hetzner.cloud",
+        );
     env.run(&["config", "set", "console_hosts", "wss://a;script-src *"])
-        .fails(2, "not a websocket origin");
+        .fails(
+            2,
+            "hcc: invalid value for `console_hosts`: `wss://a;script-src` is not a websocket \
+             origin like wss://web-console.hetzner.cloud",
+        );
     env.ok(&[
         "config",
         "set",

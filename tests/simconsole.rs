@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::vnc::WsClient;
 use crate::test::{Env, Sim, eventually};
-use crate::vnc::WsClient;
 
 const WIDTH: usize = 640;
 const HEIGHT: usize = 400;
@@ -316,7 +316,9 @@ fn a_stale_or_unknown_console_url_is_refused() {
     let path = url
         .trim_start_matches(&format!("ws://{}", sim.addr))
         .to_string();
-    std::thread::sleep(Duration::from_millis(800));
+    let expired =
+        || sim.control("GET", "/_sim/consoles", None).json()["consoles"][0]["expired"] == true;
+    assert!(eventually(Duration::from_secs(10), expired));
     let answer = raw_upgrade(&sim.addr, &path);
     assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
     assert!(answer.contains("expired"), "{answer}");

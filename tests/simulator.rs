@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::test::{Sim, eventually, have, http};
+use crate::test::{Sim, eventually, http, require_program};
 
 fn names(body: &Value, key: &str) -> Vec<String> {
     body[key]
@@ -71,31 +71,50 @@ fn stops_when_its_stdin_closes() {
 
 #[test]
 fn bad_flags_are_one_line_and_exit_2() {
-    for args in [
-        &["--fail", "500:2"][..],
-        &["--fail", "teapot:0.1"],
-        &["--rate-limit", "0/h"],
-        &["--time-scale", "0"],
-        &["--console-upstream", "http://127.0.0.1:6080"],
-        &["--console-upstream", "ws://"],
-        &["--console-password", "secret12"],
-        &[
-            "--console-upstream",
-            "ws://127.0.0.1:6080",
-            "--console-password",
-            "two words",
-        ],
+    let upstream = "hcc: invalid --console-upstream: want a websocket URL such as \
+                    ws://127.0.0.1:6080 (ws:// or wss://, a host, no spaces)";
+    for (args, line) in [
+        (
+            &["--fail", "500:2"][..],
+            "hcc: invalid --fail `500:2`: `2` is not a probability between 0 and 1",
+        ),
+        (
+            &["--fail", "teapot:0.1"],
+            "hcc: invalid --fail `teapot:0.1`: unknown fault `teapot` (want 429, 500, 502, 503, \
+             504, timeout or reset)",
+        ),
+        (
+            &["--rate-limit", "0/h"],
+            "hcc: invalid --rate-limit `0/h`: want requests per hour, e.g. 3600/h",
+        ),
+        (
+            &["--time-scale", "0"],
+            "hcc: invalid --time-scale 0: want a positive factor",
+        ),
+        (&["--console-upstream", "http://127.0.0.1:6080"], upstream),
+        (&["--console-upstream", "ws://"], upstream),
+        (
+            &["--console-password", "secret12"],
+            "hcc: invalid --console-password: it needs --console-upstream",
+        ),
+        (
+            &[
+                "--console-upstream",
+                "ws://127.0.0.1:6080",
+                "--console-password",
+                "two words",
+            ],
+            "hcc: invalid --console-password: want printable characters without spaces",
+        ),
     ] {
         let out = Command::new(crate::test::HCC)
             .arg("sim")
             .args(args)
             .output()
             .expect("run hcc sim");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.starts_with("hcc: invalid --"), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty());
+        let run = crate::test::Run::from(out);
+        assert!(line.starts_with("hcc: invalid --"), "{args:?}: {run:?}");
+        run.fails(2, line);
     }
 }
 
@@ -622,10 +641,7 @@ fn the_catalogue_has_the_api_shapes() {
 /// The official CLI (Debian `hcloud-cli`) as a second client.
 #[test]
 fn the_hcloud_cli_works_against_the_sim() {
-    if !have("hcloud") {
-        eprintln!(
-            "SKIPPED: the_hcloud_cli_works_against_the_sim: `hcloud` is not on PATH (apt-get install hcloud-cli)"
-        );
+    if !require_program("hcloud") {
         return;
     }
     let sim = Sim::start(&["--servers", "3", "--action-ms", "50"]);

@@ -30,7 +30,15 @@ fn a_console_queued_during_a_full_sync_ends_before_the_sync() {
         worker.log()
     );
     // A page or two into the listing.
-    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            sim.stats()["by_route"]["GET /servers"]
+                .as_u64()
+                .is_some_and(|pages| pages >= 2)
+        }),
+        "the listing never went on: {}",
+        sim.stats()
+    );
     let console = push(&env, &["console", "srv-00007"]);
     assert!(
         eventually(Duration::from_secs(60), || state(&env, console) != "queued"

@@ -10,7 +10,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::test::{Env, Run, Sim, eventually};
+use crate::test::{Env, Run, Sim, eventually, refusing, require, require_program};
+
+/// Root: needed to act as, or chown to, another user.
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
 
 fn mode(path: &std::path::Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -38,10 +43,16 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, "worker.lock");
+    run.fails(
+        2,
+        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
+    );
     assert!(run.stderr.contains("symbolic link"), "{run:?}");
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
-    env.run(&["status"]).fails(2, "worker.lock");
+    env.run(&["status"]).fails(
+        2,
+        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
+    );
 
     // A dangling link is not created through either.
     fs::remove_file(env.path("worker.lock")).unwrap();
@@ -53,7 +64,10 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, "worker.lock");
+    run.fails(
+        2,
+        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
+    );
     assert!(!absent.exists());
 
     // A hard link to someone else's file is refused as well: writing the
@@ -66,7 +80,13 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, "worker.lock");
+    run.fails(
+        2,
+        &refusing(
+            &env.path("worker.lock"),
+            "it has 2 hard links: another name shares its contents",
+        ),
+    );
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
 
     // A FIFO does not block the worker.
@@ -83,7 +103,10 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
             .output()
             .unwrap(),
     );
-    run.fails(2, "worker.lock");
+    run.fails(
+        2,
+        &refusing(&env.path("worker.lock"), "it is a FIFO, not a regular file"),
+    );
 }
 
 #[test]
@@ -100,7 +123,10 @@ fn a_symlink_at_config_json_is_never_chmodded_or_read() {
         &["config", "set", "location", "nbg1"],
     ] {
         let run = env.run(args);
-        run.fails(2, "config.json");
+        run.fails(
+            2,
+            &refusing(&env.path("config.json"), "it is a symbolic link"),
+        );
         assert!(run.stderr.contains("symbolic link"), "{args:?}: {run:?}");
         assert_eq!(mode(&target), 0o644, "{args:?}");
         assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
@@ -115,7 +141,13 @@ fn a_symlink_at_config_json_is_never_chmodded_or_read() {
     // other name's too.
     fs::remove_file(env.path("config.json")).unwrap();
     fs::hard_link(&target, env.path("config.json")).unwrap();
-    env.run(&["config", "show"]).fails(2, "config.json");
+    env.run(&["config", "show"]).fails(
+        2,
+        &refusing(
+            &env.path("config.json"),
+            "it has 2 hard links: another name shares its contents",
+        ),
+    );
     assert_eq!(mode(&target), 0o644);
 }
 
@@ -133,7 +165,10 @@ fn spool_directories_replaced_by_symlinks_are_refused() {
         let before: Vec<_> = fs::read_dir(elsewhere.path()).unwrap().collect();
         for args in [&["ingest"][..], &["pull"], &["config", "show"]] {
             let run = env.run(args);
-            run.fails(2, dir);
+            run.fails(
+                2,
+                &refusing(&env.path(dir), "it is a symbolic link, not a directory"),
+            );
             assert!(run.stderr.contains("symbolic link"), "{run:?}");
         }
         let after: Vec<_> = fs::read_dir(elsewhere.path()).unwrap().collect();
@@ -149,7 +184,13 @@ fn spool_directories_replaced_by_symlinks_are_refused() {
     // A regular file where a directory belongs.
     fs::rename(env.path("spool/bad"), env.path("bad.real")).unwrap();
     fs::write(env.path("spool/bad"), "").unwrap();
-    env.run(&["ingest"]).fails(2, "spool/bad");
+    env.run(&["ingest"]).fails(
+        2,
+        &refusing(
+            &env.path("spool/bad"),
+            "it is a regular file, not a directory",
+        ),
+    );
     fs::remove_file(env.path("spool/bad")).unwrap();
     fs::rename(env.path("bad.real"), env.path("spool/bad")).unwrap();
     env.ok(&["ingest"]);
@@ -157,8 +198,7 @@ fn spool_directories_replaced_by_symlinks_are_refused() {
 
 #[test]
 fn a_spool_directory_owned_by_another_user_is_refused() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIP: chown to another user needs root");
+    if !require(is_root(), "chown to another user needs root") {
         return;
     }
     let env = Env::new();
@@ -169,7 +209,13 @@ fn a_spool_directory_owned_by_another_user_is_refused() {
     )
     .unwrap();
     let run = env.run(&["ingest"]);
-    run.fails(2, "spool/new");
+    run.fails(
+        2,
+        &refusing(
+            &env.path("spool/new"),
+            "it is owned by uid 65534, neither hcc's user, root nor the state directory's owner",
+        ),
+    );
     assert!(run.stderr.contains("owned by uid 65534"), "{run:?}");
 }
 
@@ -235,14 +281,14 @@ fn a_hard_link_in_spool_new_is_neither_read_nor_lost() {
 /// file (CAP_DAC_OVERRIDE), so as root hcc runs with that capability and
 /// CAP_DAC_READ_SEARCH dropped from its bounding set (`setpriv`), which
 /// makes a mode-000 file unreadable for it too; as any other user the
-/// mode alone does it. None when running as root without `setpriv`.
+/// mode alone does it. None (a failure under CI) when running as root
+/// without `setpriv`.
 fn without_read_override(env: &Env, args: &[&str]) -> Option<Command> {
     let cmd = env.cmd(args);
     if !rustix::process::geteuid().is_root() {
         return Some(cmd);
     }
-    if !crate::test::have("setpriv") {
-        eprintln!("SKIP: running as root without setpriv");
+    if !require_program("setpriv") {
         return None;
     }
     let inner = cmd;
@@ -338,7 +384,15 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     fs::write(env.path("hcc.db"), "").unwrap();
     for args in [&["push", "start", "vm1"][..], &["ingest"], &["list"]] {
         let run = env.run(args);
-        run.fails(1, "hcc.db");
+        run.fails(
+            1,
+            &format!(
+                "hcc: database `{}/hcc.db` is damaged: it is empty (0 bytes), and hcc never \
+                 leaves an empty database behind; hcc leaves it untouched: restore it from a \
+                 backup or move it away",
+                env.home().display()
+            ),
+        );
         assert!(run.stderr.contains("damaged"), "{run:?}");
         assert!(run.stderr.contains("empty"), "{run:?}");
     }
@@ -354,7 +408,8 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     let before = fs::read(&target).unwrap();
     fs::remove_file(env.path("hcc.db")).unwrap();
     symlink(&target, env.path("hcc.db")).unwrap();
-    env.run(&["push", "start", "vm1"]).fails(2, "hcc.db");
+    env.run(&["push", "start", "vm1"])
+        .fails(2, &refusing(&env.path("hcc.db"), "it is a symbolic link"));
     assert_eq!(fs::read(&target).unwrap(), before);
 
     // So is one at its write-ahead log.
@@ -362,7 +417,10 @@ fn an_empty_hcc_db_is_named_damaged_and_left_alone() {
     env.ok(&["push", "start", "vm1"]);
     let _ = fs::remove_file(env.path("hcc.db-wal"));
     symlink(&target, env.path("hcc.db-wal")).unwrap();
-    env.run(&["push", "start", "vm1"]).fails(2, "hcc.db-wal");
+    env.run(&["push", "start", "vm1"]).fails(
+        2,
+        &refusing(&env.path("hcc.db-wal"), "it is a symbolic link"),
+    );
     assert_eq!(fs::read(&target).unwrap(), before);
 }
 
@@ -401,16 +459,23 @@ fn a_new_state_directory_never_shows_an_empty_hcc_db() {
 
 #[test]
 fn an_unrelated_sqlite_file_gives_one_line_and_is_not_touched() {
+    let tables = "it holds tables, but not hcc's `commands`";
     let cases = [
         // Another program's tables, user_version 0: hcc's first migration
         // would fail half-way on `servers`, or add its tables beside them.
-        "CREATE TABLE servers (x); CREATE TABLE other (y);",
-        "CREATE TABLE notes (body TEXT);",
+        ("CREATE TABLE servers (x); CREATE TABLE other (y);", tables),
+        ("CREATE TABLE notes (body TEXT);", tables),
         // A newer-looking version that is not hcc's at all.
-        "CREATE TABLE notes (body TEXT); PRAGMA user_version = 42;",
-        "PRAGMA application_id = 1196444487; CREATE TABLE gpkg (x);",
+        (
+            "CREATE TABLE notes (body TEXT); PRAGMA user_version = 42;",
+            tables,
+        ),
+        (
+            "PRAGMA application_id = 1196444487; CREATE TABLE gpkg (x);",
+            "its application id is 1196444487",
+        ),
     ];
-    for sql in cases {
+    for (sql, why) in cases {
         let env = Env::new();
         for name in ["hcc.db", "hcc.db-wal", "hcc.db-shm"] {
             let _ = fs::remove_file(env.path(name));
@@ -421,7 +486,14 @@ fn an_unrelated_sqlite_file_gives_one_line_and_is_not_touched() {
             .unwrap();
         let before = fs::read(env.path("hcc.db")).unwrap();
         let run = env.run(&["push", "start", "vm1"]);
-        run.fails(1, "hcc.db");
+        run.fails(
+            1,
+            &format!(
+                "hcc: database `{}` is not an hcc database ({why}); hcc leaves it untouched: \
+                 restore it from a backup or move it away",
+                env.path("hcc.db").display()
+            ),
+        );
         assert!(run.stderr.contains("not an hcc database"), "{sql}: {run:?}");
         assert_eq!(fs::read(env.path("hcc.db")).unwrap(), before, "{sql}");
     }
@@ -543,7 +615,11 @@ fn the_token_comes_from_the_systemd_credential_directory() {
             .output()
             .unwrap(),
     );
-    run.fails(2, "no API token");
+    run.fails(
+        2,
+        "hcc: hetzner: no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run \
+         `hcc setup`",
+    );
 }
 
 #[test]
@@ -570,8 +646,7 @@ fn a_panel_user_in_the_group_still_pushes_and_ingests() {
     // The README's shared set-up: the state directory 2770 with the
     // panel's group, hcc.db 660, config.json private to hcc's user. The
     // panel's user (here nobody:nogroup) runs `hcc push` and `hcc ingest`.
-    if !rustix::process::geteuid().is_root() || !crate::test::have("setpriv") {
-        eprintln!("SKIP: needs root and setpriv to act as another user");
+    if !require(is_root(), "acting as another user needs root") || !require_program("setpriv") {
         return;
     }
     let env = Env::new();

@@ -112,15 +112,7 @@ fn wait_shows_progress_characters_on_stderr() {
     wait.wait_blocked();
     env.ok(&["put", "hello"]);
     assert_eq!(wait.line(WAKE).as_deref(), Some("hello"));
-    let _ = wait.child.kill();
-    let mut stderr = String::new();
-    use std::io::Read;
-    wait.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = wait.kill();
     // S: started; M: a message printed; e: wake-ups that found nothing new.
     assert!(
         stderr.starts_with('S') && stderr.contains('M'),
@@ -190,15 +182,7 @@ fn readers_do_not_wake_waiters() {
             .unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
-    let _ = wait.child.kill();
-    let mut stderr = String::new();
-    use std::io::Read;
-    wait.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = wait.kill();
     // Started, and nothing since: no wake-ups from the three readers.
     assert_eq!(stderr, ":");
 }

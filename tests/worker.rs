@@ -346,7 +346,7 @@ fn a_second_worker_is_refused() {
         .output()
         .unwrap();
     let run = crate::test::Run::from(second);
-    run.fails(4, "worker already running (pid ");
+    run.fails_around(4, "hcc: worker already running (pid ", ")");
 }
 
 #[test]

@@ -310,15 +310,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
-        (dir, store)
-    }
-
     #[test]
     fn keys_are_found_by_hash_and_names_are_unique() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         assert!(store.add_api_key("billing", "console", "h1", 10).unwrap());
         assert!(!store.add_api_key("billing", "admin", "h2", 11).unwrap());
         let key = store.api_key_by_hash("h1").unwrap().unwrap();
@@ -337,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_link_opens_once_before_it_expires_and_can_be_released() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::scratch();
         store
             .add_console_link("t1", ("web1", 7), "billing", 100, 400)
             .unwrap();
@@ -392,7 +386,7 @@ mod tests {
 
     #[test]
     fn refreshes_are_claimed_one_at_a_time_and_run_out() {
-        let (_dir, store) = store();
+        let (_dir, store) = Store::scratch();
         session(&store, "s1", "billing");
         // The first at once, then one per gap, at most `most`.
         let claim = |at| store.claim_refresh("s1", at, 3, 3).unwrap();
@@ -410,7 +404,7 @@ mod tests {
 
     #[test]
     fn revoking_a_key_ends_what_it_opened() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         store.add_api_key("billing", "console", "h1", 10).unwrap();
         store.add_api_key("other", "console", "h2", 10).unwrap();
         session(&store, "s1", "billing");

@@ -252,8 +252,7 @@ mod tests {
 
     #[test]
     fn a_pages_status_is_its_newest_connection_and_its_servers_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        let (_dir, store) = Store::scratch();
         store
             .add_console_link("l1", ("web1", 7), "billing", 100, 400)
             .unwrap();

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store};
 use crate::hetzner::{Budget, Priority, RateState, Reservation};
@@ -180,10 +180,7 @@ impl Store {
             action,
             source,
         };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+        let tx = self.immediate(action)?;
         let value = body(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(value)

@@ -9,7 +9,7 @@
 //! reaching a consumer.
 
 use rusqlite::types::ValueRef;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store, now, sqlite_err};
 use crate::verb::CommandLine;
@@ -168,10 +168,7 @@ impl Store {
     pub fn queue_spool(&mut self, items: &[SpoolItem]) -> Result<Vec<SpoolOutcome>, Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err("start ingesting the spool"))?;
+        let tx = self.immediate("start ingesting the spool")?;
         let mut outcomes = Vec::with_capacity(items.len());
         {
             let mut insert = tx
@@ -282,10 +279,7 @@ impl Store {
         if !work {
             return Ok(None);
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err("start leasing a command"))?;
+        let tx = self.immediate("start leasing a command")?;
         if !token_a.is_empty() {
             tx.execute(
                 "UPDATE commands
@@ -688,12 +682,6 @@ fn check_closer(
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
-        (dir, store)
-    }
-
     fn line(s: &str) -> CommandLine {
         CommandLine::parse_line(s).unwrap()
     }
@@ -710,7 +698,7 @@ mod tests {
 
     #[test]
     fn reclaimed_leases_go_back_or_fail_with_a_message() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let tried = store.queue(&line("start a"), Source::Cli).unwrap();
         let fresh = store.queue(&line("stop b"), Source::Cli).unwrap();
         let dead = explicit("worker:1");
@@ -740,7 +728,7 @@ mod tests {
 
     #[test]
     fn leases_in_order_and_never_twice() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         store.queue(&line("start a"), Source::Cli).unwrap();
         store.queue(&line("stop b"), Source::Cli).unwrap();
         let first = store.lease_next(&explicit("x"), 60, 5).unwrap().unwrap();
@@ -752,7 +740,7 @@ mod tests {
 
     #[test]
     fn an_expired_lease_is_queued_again() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         store.queue(&line("start a"), Source::Cli).unwrap();
         let first = store.lease_next(&explicit("x"), -2, 5).unwrap().unwrap();
         let again = store.lease_next(&explicit("y"), 60, 5).unwrap().unwrap();
@@ -762,7 +750,7 @@ mod tests {
 
     #[test]
     fn asking_again_acknowledges_the_owners_lease() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let a = store.queue(&line("start a"), Source::Cli).unwrap();
         let b = store.queue(&line("start b"), Source::Cli).unwrap();
         // Same process group, another parent (bash forked a subshell).
@@ -799,7 +787,7 @@ mod tests {
 
     #[test]
     fn a_stale_owner_cannot_close_the_next_holders_lease() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let id = store.queue(&line("start a"), Source::Cli).unwrap();
         store.lease_next(&explicit("Na;"), -2, 5).unwrap().unwrap();
         let again = store.lease_next(&explicit("Nb;"), 60, 5).unwrap().unwrap();
@@ -818,7 +806,7 @@ mod tests {
 
     #[test]
     fn a_handle_closes_only_its_own_lease() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let id = store.queue(&line("start a"), Source::Cli).unwrap();
         store.lease_next(&explicit("Na;"), -2, 5).unwrap().unwrap();
         store.lease_next(&explicit("Na;"), 60, 5).unwrap().unwrap();
@@ -832,7 +820,7 @@ mod tests {
 
     #[test]
     fn a_late_close_is_accepted_while_nobody_else_leased_it() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let a = store.queue(&line("start a"), Source::Cli).unwrap();
         let b = store.queue(&line("start b"), Source::Cli).unwrap();
         let requeue = |store: &mut Store| {
@@ -863,7 +851,7 @@ mod tests {
 
     #[test]
     fn a_workers_close_matches_its_whole_pid() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let id = store.queue(&line("start a"), Source::Cli).unwrap();
         store.lease_next(&explicit("worker:12"), -2, 5).unwrap();
         store.lease_next(&explicit("worker:123"), 60, 5).unwrap();
@@ -874,7 +862,7 @@ mod tests {
 
     #[test]
     fn a_consumer_with_one_identity_acknowledges_only_its_own() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let a = store.queue(&line("start a"), Source::Cli).unwrap();
         store.queue(&line("start b"), Source::Cli).unwrap();
         store
@@ -897,7 +885,7 @@ mod tests {
 
     #[test]
     fn acknowledging_comes_before_expiry() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let a = store.queue(&line("start a"), Source::Cli).unwrap();
         store.queue(&line("start b"), Source::Cli).unwrap();
         // The owner's lease has expired by the time it asks again: it was
@@ -915,7 +903,7 @@ mod tests {
 
     #[test]
     fn a_lease_that_keeps_expiring_ends_failed() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let a = store.queue(&line("kill a"), Source::Cli).unwrap();
         for attempt in 1..=3 {
             let leased = store.lease_next(&explicit("x"), -5, 3).unwrap().unwrap();
@@ -933,7 +921,7 @@ mod tests {
 
     #[test]
     fn rows_that_cannot_be_decoded_fail_and_the_queue_goes_on() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         store
             .conn
             .execute_batch(
@@ -960,7 +948,7 @@ mod tests {
 
     #[test]
     fn invalid_rows_fail_instead_of_reaching_a_consumer() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         store
             .conn
             .execute(
@@ -984,7 +972,7 @@ mod tests {
 
     #[test]
     fn spool_files_are_queued_once_per_file() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         let item = |name: &str, stamp: &str| SpoolItem {
             name: name.into(),
             stamp: stamp.into(),

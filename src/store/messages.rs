@@ -101,8 +101,7 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_the_newest() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        let (_dir, mut store) = Store::scratch();
         for i in 0..25 {
             store.put_message(&format!("m{i}"), 10).unwrap();
         }

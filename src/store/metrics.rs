@@ -202,8 +202,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_counts_commands_links_and_the_budget() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        let (_dir, store) = Store::scratch();
         let empty = store.metrics_snapshot(1000.0).unwrap();
         assert_eq!(empty.commands, [0; 4]);
         assert_eq!(empty.rate, None);

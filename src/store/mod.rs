@@ -174,6 +174,26 @@ impl Store {
         Store::open_existing(path)
     }
 
+    /// A fresh store in a temporary directory, for unit tests; the file
+    /// goes when the directory is dropped.
+    #[cfg(test)]
+    pub(crate) fn scratch() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let store = Store::open(&dir.path().join("hcc.db")).expect("open a fresh store");
+        (dir, store)
+    }
+
+    /// Begins a `BEGIN IMMEDIATE` transaction (read-then-write, see the
+    /// module doc); `action` names the work in the error.
+    pub(crate) fn immediate(
+        &mut self,
+        action: &'static str,
+    ) -> Result<rusqlite::Transaction<'_>, Error> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite_err(&self.path, action))
+    }
+
     fn open_existing(path: &Path) -> Result<Store, Error> {
         check_file(path)?;
         let mut store = Store::connect(path)?;
@@ -305,10 +325,7 @@ impl Store {
             return Ok(());
         }
         let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite_err(&path, "start the schema upgrade"))?;
+        let tx = self.immediate("start the schema upgrade")?;
         // Re-read under the write lock: another process may have migrated.
         let version: i64 = tx
             .pragma_query_value(None, "user_version", |row| row.get(0))

@@ -74,8 +74,7 @@ mod tests {
 
     #[test]
     fn a_page_session_carries_its_keys_scope_until_it_expires() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        let (_dir, store) = Store::scratch();
         store.add_api_key("ops", "act", "kh", 1).unwrap();
         let link = OpenedLink {
             id: 1,

@@ -100,10 +100,7 @@ impl Store {
     pub fn refresh_servers(&mut self, rows: &[ServerRow]) -> Result<Refreshed, Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err("start storing servers"))?;
+        let tx = self.immediate("start storing servers")?;
         let at = now();
         let mut outcome = Refreshed::default();
         for row in rows {
@@ -129,10 +126,7 @@ impl Store {
     ) -> Result<usize, Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err("start removing servers"))?;
+        let tx = self.immediate("start removing servers")?;
         let known: Vec<i64> = {
             let mut stmt = tx
                 .prepare(
@@ -169,10 +163,7 @@ impl Store {
     pub fn refresh_server(&mut self, row: &ServerRow) -> Result<(), Error> {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err("start storing a server"))?;
+        let tx = self.immediate("start storing a server")?;
         upsert(&tx, row, now()).map_err(err("store a server"))?;
         tx.commit().map_err(err("store a server"))
     }
@@ -280,8 +271,7 @@ mod tests {
 
     #[test]
     fn a_full_refresh_adds_updates_and_removes_but_keeps_hccs_columns() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("hcc.db")).unwrap();
+        let (_dir, mut store) = Store::scratch();
         store
             .refresh_all_servers(&[row("a", 1, "running"), row("b", 2, "off")])
             .unwrap();

@@ -348,12 +348,6 @@ mod tests {
     use super::*;
     use crate::store::OpenedLink;
 
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hcc.db")).unwrap();
-        (dir, store)
-    }
-
     fn opened(store: &Store, token: &str, server: &str) -> OpenedLink {
         store
             .add_console_link(token, (server, 7), "billing", 100, 400)
@@ -382,7 +376,7 @@ mod tests {
 
     #[test]
     fn peeking_leaves_the_link_and_tells_why_it_will_not_open() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         store
             .add_console_link("t1", ("web1", 7), "billing", 100, 400)
             .unwrap();
@@ -425,7 +419,7 @@ mod tests {
 
     #[test]
     fn revoking_ends_links_sessions_and_asks_live_ones_to_stop() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         live(&store, "s1", "web1");
         live(&store, "s2", "web2");
         let link = opened(&store, "direct", "web1");
@@ -476,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_suspension_is_kept_and_asks_live_sessions_to_stop() {
-        let (_dir, mut store) = store();
+        let (_dir, mut store) = Store::scratch();
         live(&store, "s1", "web1");
         let (first, stopped) = store.suspend_server("web1", "ops", 150).unwrap();
         assert_eq!(stopped, 1);
