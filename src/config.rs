@@ -103,7 +103,9 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Unsafe { path, why } => f.write_str(&crate::safe_fs::refusal(path, why)),
-            Error::NoToken(why) => f.write_str(why),
+            // Worded as it was when the Hetzner client raised it: scripts
+            // and panels match this line.
+            Error::NoToken(why) => write!(f, "hetzner: {why}"),
             Error::Write { path, source } => {
                 write!(
                     f,
