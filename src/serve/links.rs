@@ -29,9 +29,9 @@
 
 use serde_json::json;
 
-use super::api::{json_body, managed_server};
 use super::pages;
 use super::reply::{self, ApiError, Reply};
+use super::request::{json_body, managed_server};
 use super::{Ctx, Incoming};
 use crate::assets;
 use crate::secret;

@@ -20,10 +20,10 @@
 
 use serde_json::{Value, json};
 
-use super::api::{command_json, json_body, managed_server};
 use super::auth::Scope;
 use super::links::same_server;
 use super::reply::{self, ApiError, Reply};
+use super::request::{command_json, json_body, managed_server};
 use super::{Ctx, Incoming};
 use crate::secret;
 use crate::store::{PageSession, Source, now};
