@@ -19,6 +19,7 @@ mod auth;
 mod broker;
 mod catalog;
 mod client;
+mod gate;
 mod links;
 mod listing;
 mod metrics;

@@ -21,7 +21,7 @@
 use serde_json::{Value, json};
 
 use super::auth::Scope;
-use super::links::same_server;
+use super::gate::same_server;
 use super::reply::{self, ApiError, Reply};
 use super::request::{command_json, json_body, managed_server};
 use super::{Ctx, Incoming};
