@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::auth::{Need, Scope};
+use super::auth::Need;
 use super::reply::{self, ApiError, Reply};
 use super::request::{
     Call, authenticate, command_json, json_body, known_server, managed_server, server_json,
@@ -14,7 +14,7 @@ use super::request::{
 use super::{Ctx, Incoming};
 use crate::secret;
 use crate::server::has_prefix;
-use crate::store::{Source, now};
+use crate::store::{Scope, Source, now};
 use crate::verb::{CommandLine, Verb, check_server_name, shown};
 
 pub const PREFIX: &str = "/api/v1";
@@ -174,7 +174,7 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     };
     if let (Some(need), Some(key)) = (route.need, &key) {
         let scope = Scope::from_stored(&key.scope).unwrap_or(Scope::Read);
-        if !scope.allows(need) {
+        if !need.granted_by(scope) {
             return Err(ApiError::new(
                 403,
                 "forbidden",

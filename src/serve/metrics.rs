@@ -8,10 +8,10 @@
 //! `Forwarded` or `X-Real-IP` header; otherwise anyone on the internet
 //! would be local through the proxy.
 
-use super::auth::Scope;
 use super::reply::{ApiError, Reply};
 use super::{Ctx, Incoming, request};
 use crate::config::MetricsAccess;
+use crate::store::Scope;
 
 pub const PATH: &str = "/metrics";
 

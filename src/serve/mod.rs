@@ -31,8 +31,6 @@ mod reply;
 mod request;
 mod sessions;
 
-pub use auth::Scope;
-
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
