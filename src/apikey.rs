@@ -33,7 +33,7 @@ pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
     }
 }
 
-fn add(store: &Store, name: &str, scope: crate::serve::Scope) -> Result<ExitCode, Error> {
+fn add(store: &Store, name: &str, scope: crate::store::Scope) -> Result<ExitCode, Error> {
     check_key_name(name)?;
     let key = secret::new_api_key()?;
     if !store.add_api_key(name, scope.as_str(), &secret::hash(&key), now())? {

@@ -648,13 +648,13 @@ pub enum KeyScope {
     Admin,
 }
 
-impl From<KeyScope> for crate::serve::Scope {
+impl From<KeyScope> for crate::store::Scope {
     fn from(scope: KeyScope) -> Self {
         match scope {
-            KeyScope::Read => crate::serve::Scope::Read,
-            KeyScope::Act => crate::serve::Scope::Act,
-            KeyScope::Console => crate::serve::Scope::Console,
-            KeyScope::Admin => crate::serve::Scope::Admin,
+            KeyScope::Read => crate::store::Scope::Read,
+            KeyScope::Act => crate::store::Scope::Act,
+            KeyScope::Console => crate::store::Scope::Console,
+            KeyScope::Admin => crate::store::Scope::Admin,
         }
     }
 }
@@ -734,7 +734,7 @@ mod tests {
             (KeyScope::Console, "console"),
             (KeyScope::Admin, "admin"),
         ] {
-            assert_eq!(crate::serve::Scope::from(flag).as_str(), stored);
+            assert_eq!(crate::store::Scope::from(flag).as_str(), stored);
         }
     }
 }

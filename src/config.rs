@@ -24,7 +24,7 @@ use crate::verb::{check_server_name, is_hetzner_name, shown};
 
 mod settings;
 
-pub use settings::{ConsoleMode, MetricsAccess, Settings};
+pub use settings::{ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS};
 
 /// A setting's value that must never be shown.
 #[derive(Clone, PartialEq, Eq)]

@@ -198,6 +198,26 @@ impl Settings {
     }
 }
 
+/// Settings read when `hcc serve` starts and kept until it restarts.
+pub const RESTART_KEYS: &[&str] = &["trusted_proxies"];
+
+/// Settings the worker reads when it starts (`hcc worker`, or the one
+/// `hcc serve --worker` runs in its process).
+pub const WORKER_KEYS: &[&str] = &[
+    "token",
+    "token_file",
+    "endpoint",
+    "location",
+    "server_type",
+    "image",
+    "label",
+    "prefix",
+    "ring_size",
+    "queue_verbs",
+    "full_sync_every",
+    "max_attempts",
+];
+
 /// The effective values being parsed, looked up through [`KEYS`].
 struct Values<'a> {
     effective: &'a [Option<String>],

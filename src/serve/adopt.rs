@@ -10,8 +10,8 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::api::{Call, json_body, known_server, server_json};
 use super::reply::{self, ApiError, Reply};
+use super::request::{Call, json_body, known_server, server_json};
 
 pub fn adopt(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     label(ctx, call, true)

@@ -4,14 +4,17 @@
 //! Hetzner; actions are queued for the worker; only console requests call
 //! Hetzner at once, within the shared rate budget.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::auth::{self, Need, Scope};
+use super::auth::Need;
 use super::reply::{self, ApiError, Reply};
+use super::request::{
+    Call, authenticate, command_json, json_body, known_server, managed_server, server_json,
+};
 use super::{Ctx, Incoming};
 use crate::secret;
-use crate::server::{Server, has_prefix};
-use crate::store::{ApiKey, CommandView, Source, now};
+use crate::server::has_prefix;
+use crate::store::{Scope, Source, now};
 use crate::verb::{CommandLine, Verb, check_server_name, shown};
 
 pub const PREFIX: &str = "/api/v1";
@@ -123,15 +126,6 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// One authenticated call: the route's parameters, the body, the key.
-pub struct Call<'a> {
-    pub params: Vec<&'a str>,
-    /// The raw query string, without `?`.
-    pub query: &'a str,
-    pub body: &'a [u8],
-    pub key: Option<ApiKey>,
-}
-
 /// Answers a request whose path starts with [`PREFIX`].
 pub fn handle(ctx: &mut Ctx, req: &Incoming) -> Reply {
     match dispatch(ctx, req) {
@@ -180,7 +174,7 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     };
     if let (Some(need), Some(key)) = (route.need, &key) {
         let scope = Scope::from_stored(&key.scope).unwrap_or(Scope::Read);
-        if !scope.allows(need) {
+        if !need.granted_by(scope) {
             return Err(ApiError::new(
                 403,
                 "forbidden",
@@ -232,31 +226,6 @@ fn matches<'a>(pattern: &str, segments: &[&'a str]) -> Option<Vec<&'a str>> {
     Some(params)
 }
 
-pub(super) fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
-    let unauthorized = |msg: &str| ApiError::new(401, "unauthorized", msg);
-    let Some(header) = req.authorization.as_deref() else {
-        return Err(unauthorized(
-            "this route needs an API key: send `Authorization: Bearer KEY` (create one with `hcc apikey add`)",
-        ));
-    };
-    let Some(secret) = auth::bearer(header) else {
-        return Err(unauthorized(
-            "the Authorization header must be `Bearer KEY`",
-        ));
-    };
-    let key = ctx
-        .store
-        .api_key_by_hash(&secret::hash(secret))?
-        .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
-    // Last use is recorded at most once a minute: a write per request
-    // would cost more than the request.
-    let t = now();
-    if key.last_used_at.is_none_or(|at| t - at >= 60) {
-        ctx.store.touch_api_key(&key.name, t)?;
-    }
-    Ok(key)
-}
-
 fn openapi(_: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
     Ok(Reply {
         status: 200,
@@ -282,44 +251,6 @@ fn list_servers(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
 fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = known_server(ctx, call.params[0])?;
     Ok(reply::json(200, &json!({ "server": server_json(&server) })))
-}
-
-/// A valid name of a server in the local table.
-pub(super) fn known_server(ctx: &Ctx, name: &str) -> Result<Server, ApiError> {
-    check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
-    ctx.store.server(name, &ctx.settings.label)?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no server named `{name}` (hcc sync refreshes the table)"
-        ))
-    })
-}
-
-/// A known server that carries the managed label and exists at Hetzner.
-pub fn managed_server(ctx: &Ctx, name: &str) -> Result<(Server, i64), ApiError> {
-    let server = known_server(ctx, name)?;
-    if !server.managed {
-        return Err(ApiError::new(
-            403,
-            "not_managed",
-            format!(
-                "server `{name}` is not managed by hcc: it lacks the label `{}`",
-                ctx.settings.label
-            ),
-        ));
-    }
-    let id = server.id.ok_or_else(|| {
-        ApiError::new(
-            409,
-            "not_ready",
-            format!("server `{name}` is still being created"),
-        )
-        .retry_after(5)
-    })?;
-    Ok((server, id))
-}
-
-pub fn server_json(s: &Server) -> Value {
-    serde_json::to_value(s).unwrap_or(Value::Null)
 }
 
 /// `POST /servers/{name}/actions/{verb}`: queues the command for the
@@ -410,24 +341,6 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         .with_header("Location", format!("{PREFIX}/commands/{id}")))
 }
 
-/// The body as a JSON object; an empty body is `{}`.
-pub fn json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request(
-            "bad_json",
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(ApiError::bad_request(
-            "bad_json",
-            format!("the request body is not valid JSON: {e}"),
-        )),
-    }
-}
-
 fn show_command(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let id: i64 = call.params[0].parse().map_err(|_| {
         ApiError::bad_request(
@@ -443,19 +356,6 @@ fn show_command(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         200,
         &json!({ "command": command_json(&command) }),
     ))
-}
-
-pub fn command_json(c: &CommandView) -> Value {
-    let result = c
-        .result
-        .as_deref()
-        .map(|r| serde_json::from_str(r).unwrap_or_else(|_| Value::String(r.into())));
-    json!({
-        "id": c.id, "cmd": c.cmd, "arg": c.arg, "state": c.state, "source": c.source,
-        "attempts": c.attempts, "result": result, "error": c.error,
-        "created_at": c.created_at, "started_at": c.started_at,
-        "finished_at": c.finished_at, "not_before": c.not_before,
-    })
 }
 
 /// `POST /servers/{name}/console`: fresh credentials now, for a panel

@@ -1,6 +1,9 @@
-//! Who may call `hcc serve`: the scope an API key grants, what each route
-//! needs, and the key in an `Authorization: Bearer` header. The secrets
-//! themselves (generation, hashing) are `crate::secret`'s.
+//! Who may call `hcc serve`: what each route needs of the scope an API key
+//! grants, and the key in an `Authorization: Bearer` header. The scopes
+//! themselves are the store's (`crate::store::Scope`, as kept in
+//! `api_keys`); the secrets (generation, hashing) are `crate::secret`'s.
+
+use crate::store::Scope;
 
 /// What a route needs of the caller's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,45 +18,14 @@ pub enum Need {
     Admin,
 }
 
-/// What an API key may do: stored as [`Scope::as_str`] in `api_keys`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Read servers, commands, status.
-    Read,
-    /// Read, and queue actions but `create` and `kill`.
-    Act,
-    /// Read, console credentials and one-time console links.
-    Console,
-    /// Everything.
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
+impl Need {
+    /// Whether a key of `scope` may call a route that needs this.
+    pub fn granted_by(self, scope: Scope) -> bool {
         match self {
-            Scope::Read => "read",
-            Scope::Act => "act",
-            Scope::Console => "console",
-            Scope::Admin => "admin",
-        }
-    }
-
-    pub fn from_stored(text: &str) -> Option<Scope> {
-        Some(match text {
-            "read" => Scope::Read,
-            "act" => Scope::Act,
-            "console" => Scope::Console,
-            "admin" => Scope::Admin,
-            _ => return None,
-        })
-    }
-
-    pub fn allows(self, need: Need) -> bool {
-        match need {
             Need::Read => true,
-            Need::Act => matches!(self, Scope::Act | Scope::Admin),
-            Need::Console => matches!(self, Scope::Console | Scope::Admin),
-            Need::Admin => self == Scope::Admin,
+            Need::Act => matches!(scope, Scope::Act | Scope::Admin),
+            Need::Console => matches!(scope, Scope::Console | Scope::Admin),
+            Need::Admin => scope == Scope::Admin,
         }
     }
 }
@@ -72,13 +44,13 @@ mod tests {
     fn scopes_allow_what_they_name() {
         use Scope::*;
         for scope in [Read, Act, Console, Admin] {
-            assert!(scope.allows(Need::Read));
+            assert!(Need::Read.granted_by(scope));
             assert_eq!(Scope::from_stored(scope.as_str()), Some(scope));
         }
-        assert!(!Read.allows(Need::Act) && !Read.allows(Need::Console));
-        assert!(Act.allows(Need::Act) && !Act.allows(Need::Console));
-        assert!(Console.allows(Need::Console) && !Console.allows(Need::Act));
-        assert!(Admin.allows(Need::Act) && Admin.allows(Need::Console));
+        assert!(!Need::Act.granted_by(Read) && !Need::Console.granted_by(Read));
+        assert!(Need::Act.granted_by(Act) && !Need::Console.granted_by(Act));
+        assert!(Need::Console.granted_by(Console) && !Need::Act.granted_by(Console));
+        assert!(Need::Act.granted_by(Admin) && Need::Console.granted_by(Admin));
     }
 
     #[test]

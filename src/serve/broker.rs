@@ -21,6 +21,7 @@ use tungstenite::WebSocket;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use super::gate;
 use super::reply::ApiError;
 use super::{Ctx, log, logged_path};
 use crate::console::{self, Limits};
@@ -220,19 +221,19 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
             "Console access to this server is suspended.",
         ));
     }
-    let fresh = super::links::same_server(ctx, &claimed.server, claimed.server_id)
+    let fresh = gate::same_server(ctx, &claimed.server, claimed.server_id)
         .and_then(|id| ctx.request_console(&claimed.server, id));
     let fresh = match fresh {
         Ok(fresh) => fresh,
         Err(err) => {
             end(
                 ctx,
-                &format!("{}: {}", super::links::NO_CONSOLE_FROM_HETZNER, err.message),
+                &format!("{}: {}", gate::NO_CONSOLE_FROM_HETZNER, err.message),
             )?;
             return Err(err);
         }
     };
-    if !super::links::console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+    if !gate::console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
         end(
             ctx,
             &format!(
@@ -240,7 +241,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
                 console::upstream::origin(&fresh.wss_url)
             ),
         )?;
-        return Err(super::links::host_not_allowed(&fresh.wss_url));
+        return Err(gate::host_not_allowed(&fresh.wss_url));
     }
     let session = Session {
         id: claimed.id,

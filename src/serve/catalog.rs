@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Ctx;
-use super::api::Call;
 use super::reply::{self, ApiError, Reply};
+use super::request::Call;
 use crate::error::Error;
 use crate::hetzner::wire;
 

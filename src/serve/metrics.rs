@@ -8,10 +8,10 @@
 //! `Forwarded` or `X-Real-IP` header; otherwise anyone on the internet
 //! would be local through the proxy.
 
-use super::auth::Scope;
 use super::reply::{ApiError, Reply};
-use super::{Ctx, Incoming, api};
+use super::{Ctx, Incoming, request};
 use crate::config::MetricsAccess;
+use crate::store::Scope;
 
 pub const PATH: &str = "/metrics";
 
@@ -31,7 +31,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     }
     let open = access == MetricsAccess::Loopback && req.local;
     if !open {
-        let key = api::authenticate(ctx, req)?;
+        let key = request::authenticate(ctx, req)?;
         if Scope::from_stored(&key.scope) != Some(Scope::Admin) {
             return Err(ApiError::new(
                 403,

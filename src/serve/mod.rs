@@ -5,7 +5,8 @@
 //! client. The threads share the settings (re-read on SIGHUP and when
 //! config.json changes: reload.rs), the rendered server list (listing.rs)
 //! and the count of requests under way per client (client.rs).
-//! Routes: `/api/v1/...` (api.rs), `/c/TOKEN` (GET: a page that opens it
+//! Routes: `/api/v1/...` (api.rs; what its handlers share of a request:
+//! request.rs), `/c/TOKEN` (GET: a page that opens it
 //! with a POST) and `/c/refresh` (links.rs), `/c/power` (power.rs: the
 //! console page's power buttons),
 //! `/ws/TICKET` (broker.rs: brokered console sessions, websockets),
@@ -18,6 +19,7 @@ mod auth;
 mod broker;
 mod catalog;
 mod client;
+mod gate;
 mod links;
 mod listing;
 mod metrics;
@@ -26,9 +28,8 @@ pub mod pickup;
 mod power;
 mod reload;
 mod reply;
+mod request;
 mod sessions;
-
-pub use auth::Scope;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};

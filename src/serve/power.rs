@@ -20,13 +20,13 @@
 
 use serde_json::{Value, json};
 
-use super::api::{command_json, json_body, managed_server};
-use super::auth::Scope;
-use super::links::same_server;
+use super::auth::Need;
+use super::gate::same_server;
 use super::reply::{self, ApiError, Reply};
+use super::request::{command_json, json_body, managed_server};
 use super::{Ctx, Incoming};
 use crate::secret;
-use crate::store::{PageSession, Source, now};
+use crate::store::{PageSession, Scope, Source, now};
 use crate::verb::{CommandLine, shown};
 
 /// The verbs the console page offers, in its order.
@@ -103,7 +103,7 @@ fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSessi
 fn may_power(scope: Option<&str>) -> bool {
     scope
         .and_then(Scope::from_stored)
-        .is_some_and(|s| s.allows(super::auth::Need::Act))
+        .is_some_and(|s| Need::Act.granted_by(s))
 }
 
 /// The verbs the session may queue: its key may act, and this hcc takes

@@ -16,7 +16,7 @@ use notify::event::EventKind;
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
 
 use super::{Settings, log, pickup};
-use crate::config;
+use crate::config::{self, RESTART_KEYS, WORKER_KEYS};
 use crate::home::Home;
 
 /// Quiet time after the last change before the file is read: an editor's
@@ -26,26 +26,6 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 /// Why settings are read once more as `hcc serve` starts: a change
 /// between the first read and the start of the watch.
 pub const SINCE_START: &str = "config.json changed since it was read";
-
-/// Settings read when `hcc serve` starts and kept until it restarts.
-pub const RESTART_KEYS: &[&str] = &["trusted_proxies"];
-
-/// Settings the worker reads when it starts (`hcc worker`, or the one
-/// `hcc serve --worker` runs in its process).
-pub const WORKER_KEYS: &[&str] = &[
-    "token",
-    "token_file",
-    "endpoint",
-    "location",
-    "server_type",
-    "image",
-    "label",
-    "prefix",
-    "ring_size",
-    "queue_verbs",
-    "full_sync_every",
-    "max_attempts",
-];
 
 /// The settings every request thread reads.
 pub struct Live {

@@ -5,8 +5,8 @@
 use serde_json::json;
 
 use super::Ctx;
-use super::api::{Call, json_body};
 use super::reply::{self, ApiError, Reply};
+use super::request::{Call, json_body};
 use crate::sessions::{self as access, Target};
 use crate::store::now;
 use crate::verb::shown;

@@ -11,6 +11,40 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Error, Store, sqlite_err};
 
+/// What an API key may do: stored as [`Scope::as_str`] in `api_keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Read servers, commands, status.
+    Read,
+    /// Read, and queue actions but `create` and `kill`.
+    Act,
+    /// Read, console credentials and one-time console links.
+    Console,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Act => "act",
+            Scope::Console => "console",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn from_stored(text: &str) -> Option<Scope> {
+        Some(match text {
+            "read" => Scope::Read,
+            "act" => Scope::Act,
+            "console" => Scope::Console,
+            "admin" => Scope::Admin,
+            _ => return None,
+        })
+    }
+}
+
 /// An API key as listed (its hash stays inside the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
-pub use access::{ApiKey, OpenedLink, Refused, Session};
+pub use access::{ApiKey, OpenedLink, Refused, Scope, Session};
 pub use broker::{Claimed, PageStatus};
 pub use budget::SharedBudget;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
