@@ -45,6 +45,8 @@ fn main() {
         if let Some(name) = file_name(&entry)
             && is_regular(&entry)
             && !name.starts_with('.')
+            // `_name.html`: a part of pages, not a page (see `includes`).
+            && !name.starts_with('_')
             && is_web_file(&name)
         {
             assets.push((format!("/{name}"), entry));
@@ -88,6 +90,7 @@ fn main() {
     for ((path, file), body) in assets.iter_mut().zip(bodies) {
         let body = if path.ends_with(".html") {
             let page = String::from_utf8(body).expect("pages are UTF-8");
+            let page = includes(&page, &www);
             let page = versioned_refs(&page, &build_hash, &versioned).into_bytes();
             *file = pages.join(&path[1..]);
             fs::write(&*file, &page).expect("write a rewritten page");
@@ -108,6 +111,30 @@ fn main() {
     writeln!(table, "const NOVNC_EMBEDDED: bool = {embedded};").unwrap();
     writeln!(table, "const BUILD_HASH: &str = {build_hash:?};").unwrap();
     fs::write(out.join("assets.rs"), table).expect("write $OUT_DIR/assets.rs");
+}
+
+/// The page with each `<!--hcc-include _NAME.html-->` replaced by that
+/// file of `www/`: the console toolbar is written once for the two pages
+/// that show it. No build step for the browser, and no fetch at run time.
+fn includes(page: &str, www: &Path) -> String {
+    const OPEN: &str = "<!--hcc-include ";
+    let mut out = String::with_capacity(page.len());
+    let mut rest = page;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        let end = after.find("-->").expect("an hcc-include comment ends");
+        let name = after[..end].trim();
+        assert!(
+            name.starts_with('_') && !name.contains('/'),
+            "hcc-include names a part in www/: `{name}`"
+        );
+        let part = fs::read_to_string(www.join(name)).expect("read an included part");
+        out.push_str(part.trim_end_matches('\n'));
+        rest = &after[end + 3..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The page with each relative `src="..."` and `href="..."` that names an

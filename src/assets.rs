@@ -121,6 +121,21 @@ mod tests {
     }
 
     #[test]
+    fn both_console_pages_carry_the_one_toolbar() {
+        let toolbar =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/www/_toolbar.html"))
+                .unwrap();
+        for page in ["/console.html", "/l.html"] {
+            let page = std::str::from_utf8(get(page).unwrap().body).unwrap();
+            assert!(!page.contains("hcc-include"), "{page}");
+            assert!(page.contains(r#"id="key-ctrl""#), "{page}");
+            assert!(page.contains(toolbar.lines().nth(5).unwrap()), "{page}");
+        }
+        // A part of pages is not a page.
+        assert!(get("/_toolbar.html").is_none());
+    }
+
+    #[test]
     fn console_page_has_the_data_marker() {
         let page = std::str::from_utf8(get("/console.html").unwrap().body).unwrap();
         assert!(page.contains("<!--hcc-console-data-->"));
