@@ -448,26 +448,6 @@ impl Store {
         })
     }
 
-    /// Runs `work` in a `BEGIN IMMEDIATE` transaction: committed when it
-    /// succeeds, rolled back when it fails.
-    fn immediately<T>(
-        &self,
-        action: &'static str,
-        work: impl FnOnce() -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(self.err(action))?;
-        let outcome = work();
-        let end = if outcome.is_ok() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        self.conn.execute_batch(end).map_err(self.err(action))?;
-        outcome
-    }
-
     fn reclaim_in_transaction(
         &self,
         prefix: &str,

@@ -194,6 +194,27 @@ impl Store {
             .map_err(sqlite_err(&self.path, action))
     }
 
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction through `&self`:
+    /// committed when it succeeds, rolled back when it fails (for work
+    /// that calls the store's own `&self` methods inside).
+    pub(crate) fn immediately<T>(
+        &self,
+        action: &'static str,
+        work: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.err(action))?;
+        let outcome = work();
+        let end = if outcome.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        self.conn.execute_batch(end).map_err(self.err(action))?;
+        outcome
+    }
+
     fn open_existing(path: &Path) -> Result<Store, Error> {
         check_file(path)?;
         let mut store = Store::connect(path)?;
