@@ -364,19 +364,16 @@ function showLast(name, td) {
     }
 }
 
-async function act(name, verb, label, b) {
-    if (HARD.has(verb) && !window.confirm(`${label} ${name}? This cuts the power without shutting down.`)) {
-        return;
-    }
+/**
+ * Runs a row's action: its button disabled and the list's refresh held
+ * (`busy`) meanwhile; a failure is said in the row as `label: why`, and a
+ * key the server no longer takes is reported.
+ */
+async function rowAction(name, label, b, work) {
     b.disabled = true;
     busy += 1;
-    setLast(name, `${label}: sending`);
     try {
-        const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
-        const command = body.command ?? body;
-        setLast(name, `${label}: queued (command ${command.id})`);
-        const state = await follow(command.id, (text) => setLast(name, `${label}: ${text}`));
-        if (verb === 'kill' && state === 'done') showNotice(`${name} was deleted.`);
+        await work();
     } catch (err) {
         setLast(name, `${label}: ${describe(err)}`);
         if (err instanceof ApiError && err.status === 401) report(err);
@@ -384,6 +381,20 @@ async function act(name, verb, label, b) {
         b.disabled = false;
         busy -= 1;
     }
+}
+
+async function act(name, verb, label, b) {
+    if (HARD.has(verb) && !window.confirm(`${label} ${name}? This cuts the power without shutting down.`)) {
+        return;
+    }
+    await rowAction(name, label, b, async () => {
+        setLast(name, `${label}: sending`);
+        const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
+        const command = body.command ?? body;
+        setLast(name, `${label}: queued (command ${command.id})`);
+        const state = await follow(command.id, (text) => setLast(name, `${label}: ${text}`));
+        if (verb === 'kill' && state === 'done') showNotice(`${name} was deleted.`);
+    });
 }
 
 /**
@@ -415,20 +426,12 @@ async function follow(id, show) {
 }
 
 async function openConsole(name, b) {
-    b.disabled = true;
-    busy += 1;
-    setLast(name, 'Console: asking for a link');
-    try {
+    await rowAction(name, 'Console', b, async () => {
+        setLast(name, 'Console: asking for a link');
         const body = await api('POST', `servers/${encodeURIComponent(name)}/console-link`, {});
         window.open(body.url, '_blank', 'noopener');
         setLast(name, 'Console: opened in a new tab; if nothing opened,', body.url);
-    } catch (err) {
-        setLast(name, `Console: ${describe(err)}`);
-        if (err instanceof ApiError && err.status === 401) report(err);
-    } finally {
-        b.disabled = false;
-        busy -= 1;
-    }
+    });
 }
 
 /** Servers whose consoles are suspended, from the last sessions load. */
@@ -539,19 +542,11 @@ async function revoke(name, b) {
 async function toggleSuspension(name, b) {
     const resume = suspended.has(name);
     if (!resume && !window.confirm(`Suspend the consoles of ${name}? Its links and live sessions stop working until resumed.`)) return;
-    b.disabled = true;
-    busy += 1;
-    try {
+    await rowAction(name, 'Consoles', b, async () => {
         await api('POST', `servers/${encodeURIComponent(name)}/${resume ? 'resume' : 'suspend'}`, {});
         setLast(name, resume ? 'Consoles: resumed' : 'Consoles: suspended');
         await loadSessions();
-    } catch (err) {
-        setLast(name, `Consoles: ${describe(err)}`);
-        if (err instanceof ApiError && err.status === 401) report(err);
-    } finally {
-        b.disabled = false;
-        busy -= 1;
-    }
+    });
 }
 
 /** Adopt (add the managed label) or release (remove it), at once. */
@@ -560,21 +555,13 @@ async function setManaged(name, add, b) {
     if (!add && !window.confirm(`Release ${name}? hcc stops acting on it (no power buttons, no consoles, no delete) until it is adopted again; the server itself is not touched.`)) {
         return;
     }
-    b.disabled = true;
-    busy += 1;
-    setLast(name, `${label}: asking Hetzner`);
-    try {
+    await rowAction(name, label, b, async () => {
+        setLast(name, `${label}: asking Hetzner`);
         const body = await api('POST', `servers/${encodeURIComponent(name)}/${add ? 'adopt' : 'release'}`, {});
         const did = add ? 'adopted: hcc manages it now' : 'released: hcc no longer manages it';
         setLast(name, body.changed ? `${label}: ${did}` : `${label}: nothing to do (it was ${add ? 'managed' : 'not managed'} already)`);
         await loadServers();
-    } catch (err) {
-        setLast(name, `${label}: ${describe(err)}`);
-        if (err instanceof ApiError && err.status === 401) report(err);
-    } finally {
-        b.disabled = false;
-        busy -= 1;
-    }
+    });
 }
 
 /** The server the delete dialog is about, and the row's Delete button. */
