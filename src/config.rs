@@ -376,6 +376,55 @@ pub const KEYS: &[Key] = &[
             max: 604_800,
         },
     },
+    Key {
+        name: "command_reserve",
+        title: "Share of the Hetzner budget kept for queued commands",
+        hint: "percent of the Hetzner rate limit that console requests and syncs never spend, so that queued commands run however many consoles are open",
+        default: Some("20"),
+        env: None,
+        kind: Kind::Count { min: 0, max: 90 },
+    },
+    Key {
+        name: "console_refresh_every",
+        title: "Fresh console credentials per page at most every",
+        hint: "seconds between two Hetzner console requests of one console page (each reconnect is one)",
+        default: Some("10"),
+        env: None,
+        kind: Kind::Count { min: 1, max: 600 },
+    },
+    Key {
+        name: "max_console_sessions",
+        title: "Live brokered consoles at most",
+        hint: "in one hcc serve; 0: as many as its open-file limit allows (four descriptors each)",
+        default: Some("0"),
+        env: None,
+        kind: Kind::Count {
+            min: 0,
+            max: 1_000_000,
+        },
+    },
+    Key {
+        name: "max_console_sessions_per_server",
+        title: "Live brokered consoles per server at most",
+        hint: "a customer with a few tabs open is well within it; a script opening hundreds is not",
+        default: Some("4"),
+        env: None,
+        kind: Kind::Count {
+            min: 1,
+            max: 1_000_000,
+        },
+    },
+    Key {
+        name: "max_console_sessions_per_key",
+        title: "Live brokered consoles per API key at most",
+        hint: "consoles opened through one API key's links and requests; 0: half of max_console_sessions, so one leaked key cannot take them all",
+        default: Some("0"),
+        env: None,
+        kind: Kind::Count {
+            min: 0,
+            max: 1_000_000,
+        },
+    },
 ];
 
 pub fn key(name: &str) -> Result<&'static Key, Error> {

@@ -35,6 +35,8 @@ const MARGIN = 250;
 
 const ENDED = 'This console session has ended; open a new console from your control panel.';
 const OPENED = 'This console link was already opened, in another tab or browser: a link opens the console once. Open a new console from your control panel.';
+/** What the page says while hcc holds its console requests back. */
+const RATIONED = 'hcc is rationing requests to Hetzner';
 
 const data = readData();
 let session = null;
@@ -199,6 +201,10 @@ async function onEnd(ending) {
         return;
     }
     if (!ending.wasConnected && known?.message && known.reason !== 'unknown') why = known.message;
+    if (known?.reason === 'rationed') {
+        later(RATIONED, (Number(known.retry_after) || 0) * 1000, true);
+        return;
+    }
     later(why);
 }
 
@@ -217,7 +223,7 @@ function refreshWait() {
 }
 
 /** Counts down to the next attempt, saying why it waits. */
-function later(why, atLeast = 0) {
+function later(why, atLeast = 0, rationed = false) {
     if (over) return;
     const due = performance.now() + backoff(atLeast);
     const text = why.replace(/[.;:\s]+$/, '');
@@ -228,7 +234,7 @@ function later(why, atLeast = 0) {
             attempt();
             return;
         }
-        show('reconnecting', `${text}. Reconnecting in ${left} s`);
+        show('reconnecting', rationed ? `${text}, retrying in ${left} s` : `${text}. Reconnecting in ${left} s`);
     };
     stopCountdown();
     reconnectButton.hidden = false;
@@ -277,7 +283,7 @@ async function attempt() {
         end(outcome.fatal);
         return;
     }
-    later(outcome.retry, outcome.after);
+    later(outcome.retry, outcome.after, outcome.rationed);
 }
 
 /** One POST to the refresh URL: {ok}, {retry: why, after: ms} or {fatal: why}. */
@@ -308,6 +314,9 @@ async function refresh() {
     }
     if (status >= 500 || status === 408 || status === 429 || response.ok) {
         const after = Number(response.headers.get('Retry-After')) * 1000 || 0;
+        // hcc keeps Hetzner's budget for queued commands and shares the
+        // rest between consoles: a wait, not a failure.
+        if (body?.error?.code === 'rationed') return { retry: RATIONED, after, rationed: true };
         return { retry: status === 429 ? 'Waiting for fresh console credentials' : message, after };
     }
     return { fatal: `Could not get fresh console credentials: ${message}` };

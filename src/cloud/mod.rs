@@ -50,6 +50,7 @@ impl Cloud {
         let token = Token::new(settings.token()?.expose().to_string());
         let client = Client::new(&settings.endpoint, token, Box::new(budget))
             .with_priority(priority)
+            .with_command_share(settings.command_share())
             .with_max_retries(max_retries)
             .with_notice(|msg| eprintln!("hcc: {msg}"));
         Ok(Cloud {
@@ -58,6 +59,14 @@ impl Cloud {
             client,
             label: settings.label.clone(),
         })
+    }
+
+    /// Ends the consoles of servers that left hcc's care (released,
+    /// deleted): called wherever hcc learns of it.
+    pub fn end_departed_consoles(&self) -> Result<usize, Error> {
+        Ok(self
+            .store
+            .end_departed_consoles(&self.label, crate::store::now())?)
     }
 
     /// Refuses a server that lacks the managed label.
@@ -96,11 +105,15 @@ pub fn refetch(cloud: &mut Cloud, id: i64) -> Result<Refetched, Error> {
     match cloud.client.server(id)? {
         Some((server, raw)) => {
             cloud.store.refresh_server(&row(&server, &raw))?;
+            // Its label may be gone (released behind hcc's back).
+            cloud.end_departed_consoles()?;
             Ok(Refetched::Stored(Box::new(server)))
         }
-        None => Ok(Refetched::Gone {
-            removed: cloud.store.remove_server_id(id)?,
-        }),
+        None => {
+            let removed = cloud.store.remove_server_id(id)?;
+            cloud.end_departed_consoles()?;
+            Ok(Refetched::Gone { removed })
+        }
     }
 }
 

@@ -269,6 +269,7 @@ pub fn begin_kill(cloud: &Cloud, name: &str) -> Result<(i64, Action), Error> {
     let (server, _) = managed(cloud, name)?;
     let action = cloud.client.delete_server(server.id)?;
     cloud.store.remove_server_id(server.id)?;
+    cloud.end_departed_consoles()?;
     Ok((server.id, action))
 }
 
@@ -292,6 +293,7 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
     if crate::server::is_managed(&labels, &cloud.label) == add {
         // The local row may be older than what Hetzner said.
         cloud.store.refresh_server(&row(&server, &raw))?;
+        cloud.end_departed_consoles()?;
         return Ok(false);
     }
     if add {
@@ -301,5 +303,7 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
     }
     let (server, raw) = cloud.client.set_labels(server.id, &labels)?;
     cloud.store.refresh_server(&row(&server, &raw))?;
+    // Released: its consoles end for good, before anyone adopts it again.
+    cloud.end_departed_consoles()?;
     Ok(true)
 }

@@ -75,6 +75,9 @@ pub fn run_beside(
         Mode::Full => sync_all(cloud, fresh, progress)?,
     };
     let requests = cloud.client.requests_sent() - before;
+    // A server gone at Hetzner, or whose managed label went, takes its
+    // consoles with it.
+    cloud.end_departed_consoles()?;
     cloud
         .store
         .set_sync_value("last_sync_at", &crate::store::now().to_string())?;

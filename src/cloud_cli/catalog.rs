@@ -68,7 +68,7 @@ pub fn list(
 
 /// `hcc images`: system images, by name.
 pub fn images(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Command)?;
     let images = cloud.client.images()?;
     if json_out {
         let list: Vec<Value> = images
@@ -100,7 +100,7 @@ pub fn images(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCo
 /// `hcc types`: server types with cores, memory, disk and the monthly
 /// gross price in the default location.
 pub fn server_types(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Command)?;
     let location = cloud.settings.location.clone();
     let types = cloud.client.server_types()?;
     let price = |t: &crate::hetzner::wire::ServerType| {
@@ -153,7 +153,7 @@ pub fn server_types(home: &Home, settings: &Settings, json_out: bool) -> Result<
 
 /// `hcc dc`: datacenters.
 pub fn datacenters(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Command)?;
     let dcs = cloud.client.datacenters()?;
     if json_out {
         let list: Vec<Value> = dcs
@@ -181,7 +181,7 @@ pub fn datacenters(home: &Home, settings: &Settings, json_out: bool) -> Result<E
 
 /// `hcc locations`.
 pub fn locations(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Command)?;
     let locations = cloud.client.locations()?;
     if json_out {
         let list: Vec<Value> = locations

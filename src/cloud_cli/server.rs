@@ -24,7 +24,7 @@ pub fn power(
     no_wait: bool,
     json_out: bool,
 ) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let mut cloud = Cloud::open(home, settings, Priority::Command)?;
     let server::Powered {
         server_id,
         action,
@@ -68,7 +68,7 @@ pub struct CreateArgs<'a> {
 }
 
 pub fn create(home: &Home, settings: &Settings, args: CreateArgs) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let mut cloud = Cloud::open(home, settings, Priority::Command)?;
     let name = args.name;
     let request = server::create_request(
         &cloud,
@@ -108,7 +108,7 @@ pub fn kill(
     yes: bool,
     no_wait: bool,
 ) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Command)?;
     if !yes {
         let (server, _) = server::managed(&cloud, name)?;
         confirm_delete(name, server.id)?;
@@ -153,7 +153,7 @@ pub fn deltag(home: &Home, settings: &Settings, name: &str) -> Result<ExitCode, 
 }
 
 fn label(home: &Home, settings: &Settings, name: &str, add: bool) -> Result<ExitCode, Error> {
-    let mut cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let mut cloud = Cloud::open(home, settings, Priority::Command)?;
     check_server_name(name).map_err(Error::Input)?;
     let changed = server::set_managed(&mut cloud, name, add)?;
     let said = match (add, changed) {
@@ -175,7 +175,7 @@ pub fn console(
     name: &str,
     json_out: bool,
 ) -> Result<ExitCode, Error> {
-    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Console)?;
     let console = credentials::fetch_managed(&cloud, name)?;
     let base = &settings.console_url;
     let url = format!("{base}{}#{}", console.wss_url, console.password);

@@ -70,6 +70,14 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     pub console_mode: ConsoleMode,
     pub console_idle_timeout: Duration,
+    /// Percent of the Hetzner limit kept for queued commands.
+    pub command_reserve: u64,
+    pub console_refresh_every: Duration,
+    /// 0: derived from the open-file limit.
+    pub max_console_sessions: u64,
+    pub max_console_sessions_per_server: u64,
+    /// 0: half of the total.
+    pub max_console_sessions_per_key: u64,
     /// Each key's effective value, in the order of [`KEYS`]: what
     /// [`Settings::changed_from`] compares.
     effective: Vec<Option<String>>,
@@ -146,6 +154,11 @@ impl Settings {
                 _ => ConsoleMode::Broker,
             },
             console_idle_timeout: Duration::from_secs(values.count("console_idle_timeout")?),
+            command_reserve: values.count("command_reserve")?,
+            console_refresh_every: Duration::from_secs(values.count("console_refresh_every")?),
+            max_console_sessions: values.count("max_console_sessions")?,
+            max_console_sessions_per_server: values.count("max_console_sessions_per_server")?,
+            max_console_sessions_per_key: values.count("max_console_sessions_per_key")?,
             digest: config.digest().to_string(),
             effective,
         })
@@ -175,6 +188,12 @@ impl Settings {
             "no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run `hcc setup`"
                 .into(),
         ))
+    }
+
+    /// The share of the Hetzner bucket consoles and syncs leave for
+    /// queued commands.
+    pub fn command_share(&self) -> f64 {
+        self.command_reserve as f64 / 100.0
     }
 
     /// Whether the queue may run `word` (a verb spelling).
@@ -216,6 +235,7 @@ pub const WORKER_KEYS: &[&str] = &[
     "queue_verbs",
     "full_sync_every",
     "max_attempts",
+    "command_reserve",
 ];
 
 /// The effective values being parsed, looked up through [`KEYS`].

@@ -70,7 +70,7 @@ pub fn run(home: &Home, settings: &Settings, args: &VncArgs) -> Result<ExitCode,
     let idle = settings.console_idle_timeout;
     // Fails early, with Hetzner's or hcc's reason, for an unknown or
     // unmanaged server; the credentials serve the first viewer.
-    let cloud = Cloud::open(home, settings, Priority::Interactive)?;
+    let cloud = Cloud::open(home, settings, Priority::Console)?;
     let console = crate::cloud::console::fetch_managed(&cloud, &args.name)?;
     drop(cloud);
     let listener = TcpListener::bind(addr)
@@ -240,7 +240,7 @@ fn credentials(bridge: &Bridge) -> Result<(String, String), String> {
     {
         return Ok((url, password));
     }
-    let cloud = Cloud::open(&bridge.home, &bridge.settings, Priority::Interactive)
+    let cloud = Cloud::open(&bridge.home, &bridge.settings, Priority::Console)
         .map_err(|e| e.to_string())?;
     let console =
         crate::cloud::console::fetch_managed(&cloud, &bridge.name).map_err(|e| e.to_string())?;

@@ -4,8 +4,15 @@
 //! again). Every hcc process on the machine records the latest headers in
 //! one place (SQLite, through [`Budget`]) and, before a request, reserves a
 //! token there, waiting when the estimate says the bucket is too low
-//! instead of earning a 429. Background work (sync) keeps a reserve free
-//! for interactive work (console), which may spend it.
+//! instead of earning a 429.
+//!
+//! Three classes draw from the one bucket, in order of who may go lowest:
+//! queued commands (a customer's reboot), then interactive console
+//! requests, then background syncs. Consoles never take the bucket below
+//! the reserve kept for commands (`command_reserve`, a share of the
+//! limit), and syncs leave a further share for consoles: however many
+//! console pages a customer keeps reconnecting, the worker still runs the
+//! queue.
 //!
 //! A response's headers are merged into the shared state, never written
 //! over it: when the server answered, the requests other processes reserved
@@ -16,13 +23,22 @@
 
 use std::time::Duration;
 
-/// Who is asking: interactive work may spend the reserve, background work
-/// may not.
+/// Who is asking: the class a request draws from the bucket as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Priority {
-    Interactive,
+    /// Queued commands and an operator's own commands: may spend the
+    /// bucket to its last token.
+    Command,
+    /// Console credentials for a page, `hcc vnc` and the dashboard's
+    /// lookups: stop at the commands' reserve.
+    Console,
+    /// Syncs: stop at the commands' reserve plus the consoles' share.
     Background,
 }
+
+/// The share of the limit that consoles and syncs leave for commands, when
+/// nothing says otherwise (the `command_reserve` setting's default).
+pub const DEFAULT_COMMAND_SHARE: f64 = 0.2;
 
 /// The bucket as last seen, plus what this machine spent since.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,8 +64,14 @@ pub struct Reservation {
 /// Where the budget lives; implemented by the store so that all processes
 /// share it.
 pub trait Budget {
-    /// Reserves one token for `priority`.
-    fn reserve(&self, priority: Priority, now: f64) -> Result<Reservation, String>;
+    /// Reserves one token for `priority`, `command_share` of the limit
+    /// being kept for commands.
+    fn reserve(
+        &self,
+        priority: Priority,
+        command_share: f64,
+        now: f64,
+    ) -> Result<Reservation, String>;
     /// Merges what the headers of the answer to `reservation`'s request
     /// said ([`RateState::merge`]).
     fn record(&self, state: RateState, reservation: Option<u64>) -> Result<(), String>;
@@ -62,7 +84,7 @@ pub trait Budget {
 pub struct Unlimited;
 
 impl Budget for Unlimited {
-    fn reserve(&self, _: Priority, _: f64) -> Result<Reservation, String> {
+    fn reserve(&self, _: Priority, _: f64, _: f64) -> Result<Reservation, String> {
         Ok(Reservation {
             wait: Duration::ZERO,
             number: None,
@@ -151,26 +173,47 @@ impl RateState {
         told.at(remaining, now, told.refill_per_sec())
     }
 
-    /// Tokens background work leaves for interactive work: 5% of the
-    /// limit, at least 1 (180 of Hetzner's 3600).
+    /// Tokens background work leaves for consoles beyond the commands'
+    /// reserve: 5% of the limit, at least 1 (180 of Hetzner's 3600).
     pub fn reserve(&self) -> f64 {
         (self.limit * 0.05).clamp(1.0, 200.0).floor()
     }
 
-    /// Spends one token for `priority` at `now`: returns how long to wait
-    /// until the bucket holds it, and the state after spending.
-    pub fn spend(&self, priority: Priority, now: f64) -> (Duration, RateState) {
+    /// The tokens `priority` must leave in the bucket: none for commands,
+    /// `command_share` of the limit for consoles, that and
+    /// [`RateState::reserve`] for syncs. Never the whole bucket: each
+    /// class can always spend its last token eventually.
+    pub fn floor(&self, priority: Priority, command_share: f64) -> f64 {
+        let commands = (self.limit * command_share.clamp(0.0, 1.0)).floor();
         let floor = match priority {
-            Priority::Interactive => 0.0,
-            Priority::Background => self.reserve(),
+            Priority::Command => 0.0,
+            Priority::Console => commands,
+            Priority::Background => commands + self.reserve(),
         };
-        let estimate = self.estimate(now);
-        let short = floor + 1.0 - estimate;
-        let wait = if short > 0.0 {
+        floor.min(self.limit - 1.0).max(0.0)
+    }
+
+    /// How long `priority` would wait at `now` for a token, without
+    /// spending it.
+    pub fn wait(&self, priority: Priority, command_share: f64, now: f64) -> Duration {
+        let short = self.floor(priority, command_share) + 1.0 - self.estimate(now);
+        if short > 0.0 {
             Duration::from_secs_f64((short / self.refill_per_sec()).min(3600.0))
         } else {
             Duration::ZERO
-        };
+        }
+    }
+
+    /// Spends one token for `priority` at `now`: returns how long to wait
+    /// until the bucket holds it, and the state after spending.
+    pub fn spend(
+        &self,
+        priority: Priority,
+        command_share: f64,
+        now: f64,
+    ) -> (Duration, RateState) {
+        let wait = self.wait(priority, command_share, now);
+        let estimate = self.estimate(now);
         (wait, self.at(estimate - 1.0, now, self.refill_per_sec()))
     }
 
@@ -223,19 +266,36 @@ mod tests {
         assert!((state(3600.0, 3600.0, 0.0).refill_per_sec() - 1.0).abs() < 1e-9);
     }
 
+    const SHARE: f64 = DEFAULT_COMMAND_SHARE;
+
     #[test]
-    fn background_work_keeps_the_reserve() {
-        let s = state(3600.0, 181.0, 3419.0);
-        assert_eq!(s.reserve(), 180.0);
-        let (wait, after) = s.spend(Priority::Background, 1000.0);
+    fn each_class_keeps_the_reserve_of_the_ones_above_it() {
+        // 3600/h: commands keep 720, consoles 180 more.
+        let s = state(3600.0, 901.0, 2699.0);
+        assert_eq!(s.floor(Priority::Command, SHARE), 0.0);
+        assert_eq!(s.floor(Priority::Console, SHARE), 720.0);
+        assert_eq!(s.floor(Priority::Background, SHARE), 900.0);
+        let (wait, after) = s.spend(Priority::Background, SHARE, 1000.0);
         assert_eq!(wait, Duration::ZERO);
-        let (wait, _) = after.spend(Priority::Background, 1000.0);
+        let (wait, _) = after.spend(Priority::Background, SHARE, 1000.0);
         assert!(
             wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
-        let (wait, _) = after.spend(Priority::Interactive, 1000.0);
-        assert_eq!(wait, Duration::ZERO);
+        assert_eq!(after.wait(Priority::Console, SHARE, 1000.0), Duration::ZERO);
+        // Consoles stop at the commands' reserve; commands go on.
+        let low = state(3600.0, 720.0, 2880.0);
+        assert!(low.wait(Priority::Console, SHARE, 1000.0) >= Duration::from_millis(900));
+        assert_eq!(low.wait(Priority::Command, SHARE, 1000.0), Duration::ZERO);
+        // A share of nothing: consoles may spend what commands may.
+        assert_eq!(low.wait(Priority::Console, 0.0, 1000.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_tiny_bucket_never_reserves_all_of_itself() {
+        let s = state(2.0, 2.0, 0.0);
+        assert!(s.floor(Priority::Background, 0.9) <= 1.0);
+        assert_eq!(s.wait(Priority::Background, 0.9, 1000.0), Duration::ZERO);
     }
 
     #[test]
@@ -244,7 +304,7 @@ mod tests {
         // remaining ones come back faster.
         let mut s = state(60.0, 50.0, 10.0);
         for _ in 0..10 {
-            s = s.spend(Priority::Interactive, 1000.0).1;
+            s = s.spend(Priority::Command, SHARE, 1000.0).1;
         }
         assert_eq!(s.remaining, 40.0);
         assert!((s.refill_per_sec() - 1.0).abs() < 1e-9);
@@ -277,7 +337,7 @@ mod tests {
 
     #[test]
     fn the_budget_shown_is_never_negative() {
-        let (_, after) = state(60.0, 0.0, 60.0).spend(Priority::Interactive, 1000.0);
+        let (_, after) = state(60.0, 0.0, 60.0).spend(Priority::Command, SHARE, 1000.0);
         assert!(after.estimate(1000.0) < 0.0);
         assert_eq!(after.available(1000.0), 0.0);
     }
@@ -287,7 +347,7 @@ mod tests {
         let mut s = state(60.0, 4.0, 56.0); // one token a second, reserve 3
         let mut waits = Vec::new();
         for _ in 0..3 {
-            let (wait, after) = s.spend(Priority::Background, 1000.0);
+            let (wait, after) = s.spend(Priority::Background, 0.0, 1000.0);
             waits.push(wait.as_secs_f64().round() as u64);
             s = after;
         }

@@ -71,6 +71,8 @@ pub struct Client {
     token: Token,
     budget: Box<dyn Budget>,
     priority: Priority,
+    /// The share of the bucket consoles and syncs leave for commands.
+    command_share: f64,
     notice: Box<dyn Fn(&str)>,
     /// Requests sent, for summaries ("sync: 3 requests").
     sent: std::cell::Cell<u64>,
@@ -99,7 +101,8 @@ impl Client {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token,
             budget,
-            priority: Priority::Interactive,
+            priority: Priority::Command,
+            command_share: budget::DEFAULT_COMMAND_SHARE,
             notice: Box::new(|_| {}),
             sent: std::cell::Cell::new(0),
             last_rate: std::cell::Cell::new(None),
@@ -109,9 +112,16 @@ impl Client {
         }
     }
 
-    /// Background work keeps the budget's reserve for interactive work.
+    /// The class this client's requests draw from the budget as.
     pub fn with_priority(mut self, priority: Priority) -> Client {
         self.priority = priority;
+        self
+    }
+
+    /// The share of the bucket consoles and syncs leave for commands
+    /// (`command_reserve`).
+    pub fn with_command_share(mut self, share: f64) -> Client {
+        self.command_share = share;
         self
     }
 
@@ -214,7 +224,7 @@ impl Client {
     fn wait_for_budget(&self) -> Result<(), Error> {
         let Reservation { wait, number } = self
             .budget
-            .reserve(self.priority, now())
+            .reserve(self.priority, self.command_share, now())
             .map_err(Error::Budget)?;
         self.reservation.set(number);
         if self.max_wait.is_some_and(|max| wait > max) {

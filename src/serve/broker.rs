@@ -226,10 +226,14 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
     let fresh = match fresh {
         Ok(fresh) => fresh,
         Err(err) => {
-            end(
-                ctx,
-                &format!("{}: {}", gate::NO_CONSOLE_FROM_HETZNER, err.message),
-            )?;
+            // The page asks why (`POST /c/status`) and, rationed, says
+            // so and counts down.
+            let why = if err.code == "rationed" {
+                "rationed".to_string()
+            } else {
+                format!("{}: {}", gate::NO_CONSOLE_FROM_HETZNER, err.message)
+            };
+            end(ctx, &why)?;
             return Err(err);
         }
     };

@@ -42,10 +42,9 @@ use crate::store::{LinkState, OpenedLink, PageStatus, Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
-/// A page may ask for fresh credentials at most this often (the page
-/// learns this number and never asks sooner)...
-const REFRESH_EVERY_SECS: i64 = 3;
-/// ...and at most [`MIN_REFRESHES`] plus one per [`RETRY_CAP_SECS`] of the
+/// A page may ask for fresh credentials at most every
+/// `console_refresh_every` seconds (the page learns this number and never
+/// asks sooner), and at most [`MIN_REFRESHES`] plus one per [`RETRY_CAP_SECS`] of the
 /// session's lifetime: each is a Hetzner request, taken from the budget
 /// every customer's console shares, yet a page whose server is off or
 /// rebooting retries at most every [`RETRY_CAP_SECS`] for as long as its
@@ -56,6 +55,11 @@ const RETRY_CAP_SECS: i64 = 30;
 /// Longer User-Agent headers are cut to this many characters in the
 /// session's record.
 const MAX_USER_AGENT: usize = 512;
+
+/// The least number of seconds between two fresh credentials of a page.
+fn refresh_every(ctx: &Ctx) -> i64 {
+    ctx.settings.config.console_refresh_every.as_secs() as i64
+}
 
 /// How many fresh credentials a session of `ttl` seconds may fetch.
 fn refresh_limit(ttl: i64) -> i64 {
@@ -104,7 +108,7 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
         "server": server,
         "refresh": "refresh",
         "status": "status",
-        "refresh_every": REFRESH_EVERY_SECS,
+        "refresh_every": refresh_every(ctx),
         "opened": true,
     });
     // A resumed direct session connects to Hetzner's console host, the
@@ -272,7 +276,7 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         // Relative, so that hcc may sit below a path of the proxy.
         "refresh": "refresh",
         "status": "status",
-        "refresh_every": REFRESH_EVERY_SECS,
+        "refresh_every": refresh_every(ctx),
         "session": session,
     });
     let page = with_data(template.body, &data);
@@ -335,7 +339,7 @@ fn broker_page(
         "ws": ws,
         "refresh": "refresh",
         "status": "status",
-        "refresh_every": REFRESH_EVERY_SECS,
+        "refresh_every": refresh_every(ctx),
         "session": session,
     });
     Ok(pages::secure(
@@ -387,7 +391,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     let claimed = ctx.store.claim_refresh(
         &secret::hash(session),
         now(),
-        REFRESH_EVERY_SECS,
+        refresh_every(ctx),
         refresh_limit(ctx.settings.session_ttl),
     )?;
     let session = match claimed {
@@ -406,10 +410,11 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
                 "too_many_requests",
                 "fresh console credentials were handed out a moment ago",
             )
-            .retry_after(REFRESH_EVERY_SECS as u64));
+            .retry_after(refresh_every(ctx) as u64));
         }
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
+    ctx.console_allowed(&session.server)?;
     if ctx.settings.console_broker {
         // A new ticket, no credentials: hcc fetches those on the upgrade.
         let ws = super::broker::ticket_for(ctx, session.id)?;
@@ -454,10 +459,20 @@ fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         return Err(ended());
     };
     let (state, reason, message) = explain(&status);
+    // Rationed: when the next request would be let through.
+    let retry_after = match reason {
+        "rationed" => ctx
+            .console_allowed(&status.server)
+            .err()
+            .and_then(|e| e.retry_after)
+            .or(Some(1)),
+        _ => None,
+    };
     Ok(reply::json(
         200,
         &json!({
             "server": status.server, "state": state, "reason": reason, "message": message,
+            "retry_after": retry_after,
         }),
     ))
 }
@@ -478,6 +493,15 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
             "console_host_not_allowed",
             format!(
                 "The console of {name} is at a host the setting console_hosts does not allow. Please tell your provider."
+            ),
+        );
+    }
+    if last == "rationed" {
+        return (
+            "live",
+            "rationed",
+            format!(
+                "hcc is rationing requests to Hetzner; the console of {name} connects in a moment."
             ),
         );
     }

@@ -26,6 +26,7 @@ mod metrics;
 mod pages;
 pub mod pickup;
 mod power;
+mod ration;
 mod reload;
 mod reply;
 mod request;
@@ -89,6 +90,8 @@ pub struct Settings {
     /// Peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpAddr>,
     in_flight: Arc<client::InFlight>,
+    /// Console credential fetches per server (ration.rs).
+    ration: Arc<ration::Ration>,
     /// The server list, shared by the request threads.
     listing: listing::Listing,
     /// The settings in effect, as config.json was when read.
@@ -131,6 +134,7 @@ impl Settings {
                 None => config.trusted_proxies.clone(),
             },
             in_flight: previous.map_or_else(Arc::default, |p| p.in_flight.clone()),
+            ration: previous.map_or_else(Arc::default, |p| p.ration.clone()),
             // The list shows the `label` setting, which may have changed.
             listing: listing::Listing::default(),
             config,
@@ -189,8 +193,14 @@ impl Ctx {
     }
 
     /// Fresh console credentials for a managed server (id from the local
-    /// table), stored in its row as `hcc console` does.
+    /// table), stored in its row as `hcc console` does; rationed per
+    /// server (ration.rs), and answered 429 `rationed` rather than waiting
+    /// long for the budget's console share.
     pub fn request_console(&mut self, name: &str, id: i64) -> Result<Credentials, ApiError> {
+        self.settings
+            .ration
+            .take(name, Instant::now())
+            .map_err(ration::rationed)?;
         let cloud = self.hetzner()?;
         Ok(crate::cloud::console::fetch(
             &cloud.client,
@@ -198,6 +208,29 @@ impl Ctx {
             name,
             id,
         )?)
+    }
+
+    /// Refuses at once (429 `rationed`) when a console request for
+    /// `server` would now be held back: the server's fetches are spent,
+    /// or the budget is down to what consoles must leave for commands.
+    /// Asked before a page is given a ticket, so that it is told and
+    /// counts down instead of failing to connect.
+    pub fn console_allowed(&self, server: &str) -> Result<(), ApiError> {
+        self.settings
+            .ration
+            .check(server, Instant::now())
+            .map_err(ration::rationed)?;
+        if let Some(state) = self.store.rate_state()? {
+            let wait = state.wait(
+                Priority::Console,
+                self.settings.config.command_share(),
+                crate::hetzner::now(),
+            );
+            if wait > MAX_HETZNER_WAIT {
+                return Err(ration::rationed(wait));
+            }
+        }
+        Ok(())
     }
 
     /// This thread's Hetzner client, for requests a person waits on.
@@ -208,7 +241,7 @@ impl Ctx {
             let mut cloud = Cloud::open_with(
                 &self.settings.home,
                 &self.settings.config,
-                Priority::Interactive,
+                Priority::Console,
                 1,
             )?;
             cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);

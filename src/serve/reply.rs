@@ -135,9 +135,10 @@ impl From<Error> for ApiError {
             Error::Hetzner(hetzner::Error::Budget(_)) => {
                 ApiError::new(503, "rate_limited", err.to_string()).retry_after(5)
             }
+            // The console's share of the budget is spent for longer than a
+            // person should wait.
             Error::Hetzner(hetzner::Error::BudgetSpent { secs }) => {
-                ApiError::new(503, "rate_limited", err.to_string())
-                    .retry_after((*secs).clamp(1, 3600))
+                super::ration::rationed(std::time::Duration::from_secs((*secs).clamp(1, 3600)))
             }
             Error::Hetzner(h) if h.is_transient() => {
                 ApiError::new(503, "hetzner_unavailable", err.to_string()).retry_after(2)

@@ -196,6 +196,8 @@ pub fn update(ctx: &mut Ctx<'_>, id: u64, body: &[u8]) -> Answer {
 
 pub fn delete(ctx: &mut Ctx<'_>, id: u64) -> Answer {
     let action = ctx.state.delete(id, ctx.now_ms)?;
+    // Its console's viewers are cut off with it.
+    ctx.consoles.forget(id);
     action_answer(ctx, 200, action, json!({}))
 }
 

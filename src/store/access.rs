@@ -145,7 +145,13 @@ impl Store {
             .map_err(&err)?;
             // Its live brokered sessions end as revoked (not as expired:
             // the record says why), its direct ones with their page.
-            super::sessions::revoke_sessions(&tx, super::sessions::Opened::ByKey, name, at)
+            super::sessions::revoke_sessions(
+                &tx,
+                super::sessions::Opened::ByKey,
+                name,
+                at,
+                "revoked",
+            )
                 .map_err(&err)?;
         }
         tx.commit().map_err(&err)?;

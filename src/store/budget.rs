@@ -30,10 +30,15 @@ impl SharedBudget {
 }
 
 impl Budget for SharedBudget {
-    fn reserve(&self, priority: Priority, now: f64) -> Result<Reservation, String> {
+    fn reserve(
+        &self,
+        priority: Priority,
+        command_share: f64,
+        now: f64,
+    ) -> Result<Reservation, String> {
         self.store
             .borrow_mut()
-            .reserve_token(priority, now)
+            .reserve_token(priority, command_share, now)
             .map_err(|e| e.to_string())
     }
 
@@ -115,7 +120,12 @@ fn reserved(conn: &rusqlite::Connection) -> rusqlite::Result<u64> {
 }
 
 impl Store {
-    fn reserve_token(&mut self, priority: Priority, now: f64) -> Result<Reservation, Error> {
+    fn reserve_token(
+        &mut self,
+        priority: Priority,
+        command_share: f64,
+        now: f64,
+    ) -> Result<Reservation, Error> {
         self.budget_transaction("reserve a request", |tx| {
             let number = reserved(tx)? + 1;
             tx.execute(
@@ -126,7 +136,7 @@ impl Store {
             // Nothing known yet: the first answer will tell.
             let wait = match read_rate(tx)? {
                 Some(state) => {
-                    let (wait, after) = state.spend(priority, now);
+                    let (wait, after) = state.spend(priority, command_share, now);
                     write_rate(tx, &after)?;
                     wait
                 }
@@ -220,7 +230,7 @@ mod tests {
     use super::*;
 
     fn wait(budget: &SharedBudget, priority: Priority) -> Duration {
-        budget.reserve(priority, 1000.0).unwrap().wait
+        budget.reserve(priority, 0.0, 1000.0).unwrap().wait
     }
 
     fn told(remaining: f64) -> RateState {
@@ -249,7 +259,7 @@ mod tests {
     #[test]
     fn two_budgets_share_one_bucket() {
         let (_dir, a, b) = budgets();
-        let first = a.reserve(Priority::Background, 1000.0).unwrap();
+        let first = a.reserve(Priority::Background, 0.0, 1000.0).unwrap();
         assert_eq!(first.wait, Duration::ZERO);
         // Reserve 3: five tokens left.
         a.record(told(5.0), first.number).unwrap();
@@ -257,25 +267,25 @@ mod tests {
         assert_eq!(wait(&b, Priority::Background), Duration::ZERO);
         let later = wait(&a, Priority::Background);
         assert!(later >= Duration::from_millis(900), "{later:?}");
-        assert_eq!(wait(&b, Priority::Interactive), Duration::ZERO);
+        assert_eq!(wait(&b, Priority::Command), Duration::ZERO);
     }
 
     #[test]
     fn an_answer_keeps_what_others_reserved_meanwhile() {
         let (_dir, a, b) = budgets();
-        let first = a.reserve(Priority::Interactive, 1000.0).unwrap();
+        let first = a.reserve(Priority::Command, 0.0, 1000.0).unwrap();
         a.record(told(40.0), first.number).unwrap();
         // a's request goes out; b reserves twice before a's answer lands.
-        let mine = a.reserve(Priority::Interactive, 1000.0).unwrap();
-        b.reserve(Priority::Interactive, 1000.0).unwrap();
-        b.reserve(Priority::Interactive, 1000.0).unwrap();
+        let mine = a.reserve(Priority::Command, 0.0, 1000.0).unwrap();
+        b.reserve(Priority::Command, 0.0, 1000.0).unwrap();
+        b.reserve(Priority::Command, 0.0, 1000.0).unwrap();
         assert_eq!(remaining(&a), 37.0);
         // The server counted a's request only: 39. Written over, the
         // budget would say 39 and b's two tokens would be spent twice.
         a.record(told(39.0), mine.number).unwrap();
         assert_eq!(remaining(&a), 37.0);
         // A request from elsewhere shows in the headers: they win.
-        let next = b.reserve(Priority::Interactive, 1000.0).unwrap();
+        let next = b.reserve(Priority::Command, 0.0, 1000.0).unwrap();
         b.record(told(30.0), next.number).unwrap();
         assert_eq!(remaining(&b), 30.0);
     }
@@ -283,9 +293,9 @@ mod tests {
     #[test]
     fn a_refund_gives_the_token_back() {
         let (_dir, a, _b) = budgets();
-        let first = a.reserve(Priority::Interactive, 1000.0).unwrap();
+        let first = a.reserve(Priority::Command, 0.0, 1000.0).unwrap();
         a.record(told(10.0), first.number).unwrap();
-        a.reserve(Priority::Interactive, 1000.0).unwrap();
+        a.reserve(Priority::Command, 0.0, 1000.0).unwrap();
         assert_eq!(remaining(&a), 9.0);
         a.refund(1000.0).unwrap();
         assert_eq!(remaining(&a), 10.0);

@@ -207,7 +207,7 @@ impl Store {
         )
         .map_err(&err)?;
         let (stopped, sessions) =
-            revoke_sessions(&tx, Opened::ForServer, server, at).map_err(&err)?;
+            revoke_sessions(&tx, Opened::ForServer, server, at, "revoked").map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(Revoked {
             links,
@@ -286,49 +286,100 @@ impl Store {
     }
 }
 
-/// Which console sessions a revocation ends: a server's, or those opened
-/// through the links of one API key.
+impl Store {
+    /// Ends the consoles of servers that left hcc's care: deleted at
+    /// Hetzner (no row, or a row of another server under the name:
+    /// `deleted`) or released (the row lacks the managed label `label`:
+    /// `released`). Their unopened links are void, their page sessions
+    /// expire and their live brokered sessions are asked to stop, for
+    /// good: adopting the server again revives none of them. Called
+    /// wherever hcc learns of it (sync, `deltag`, `kill`, the API's
+    /// release). Returns how many servers' consoles ended.
+    pub fn end_departed_consoles(&self, label: &str, at: i64) -> Result<usize, Error> {
+        let err = sqlite_err(&self.path, "end the consoles of released or deleted servers");
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let departed: Vec<(String, i64, bool)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT c.server, c.server_id, s.name IS NULL OR s.id IS NOT c.server_id
+                     FROM (SELECT server, server_id FROM console_sessions
+                             WHERE expires_at > ?1
+                                OR (ended_at IS NULL AND stop_requested IS NULL AND mode <> 'direct')
+                           UNION
+                           SELECT server, server_id FROM console_links
+                             WHERE opened_at IS NULL AND expires_at > ?1) c
+                     LEFT JOIN servers s ON s.name = c.server
+                     WHERE s.name IS NULL OR s.id IS NOT c.server_id
+                        OR json_extract(s.labels, ?2) IS NULL",
+                )
+                .map_err(&err)?;
+            let path = format!("$.\"{label}\"");
+            stmt.query_map(params![at, path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(&err)?
+                .collect::<Result<_, _>>()
+                .map_err(&err)?
+        };
+        for (server, server_id, deleted) in &departed {
+            tx.execute(
+                "UPDATE console_links SET expires_at = ?3
+                 WHERE server = ?1 AND server_id = ?2 AND opened_at IS NULL AND expires_at > ?3",
+                params![server, server_id, at],
+            )
+            .map_err(&err)?;
+            let reason = if *deleted { "deleted" } else { "released" };
+            revoke_sessions(&tx, Opened::ForServerId(*server_id), server, at, reason)
+                .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(departed.len())
+    }
+}
+
+/// Which console sessions a revocation ends: a server's, one Hetzner
+/// server's under its name (not a later server of the same name), or
+/// those opened through the links of one API key.
 #[derive(Clone, Copy)]
 pub(super) enum Opened {
     ForServer,
+    ForServerId(i64),
     ByKey,
 }
 
 /// Ends the console sessions `whose` names, inside the caller's
-/// transaction: live brokered ones are asked to stop (`revoked`), direct
-/// ones end with their page session (hcc does not see their connection),
-/// and every page session expires, so it gets no fresh credentials or
-/// tickets. Returns how many brokered sessions were asked to stop and how
-/// many page sessions expired.
+/// transaction: live brokered ones are asked to stop (`reason`: `revoked`,
+/// `released`, `deleted`), direct ones end with their page session (hcc
+/// does not see their connection), and every page session expires, so it
+/// gets no fresh credentials or tickets. Returns how many brokered
+/// sessions were asked to stop and how many page sessions expired.
 pub(super) fn revoke_sessions(
     tx: &rusqlite::Transaction<'_>,
     whose: Opened,
     value: &str,
     at: i64,
+    reason: &str,
 ) -> rusqlite::Result<(usize, usize)> {
-    let column = match whose {
-        Opened::ForServer => "server",
-        Opened::ByKey => "created_by",
+    let filter = match whose {
+        Opened::ForServer => "server = ?1".to_string(),
+        Opened::ForServerId(id) => format!("server = ?1 AND server_id = {id}"),
+        Opened::ByKey => "created_by = ?1".to_string(),
     };
     let stopped = tx.execute(
         &format!(
-            "UPDATE console_sessions SET stop_requested = 'revoked'
-             WHERE {column} = ?1 AND mode <> 'direct' AND ended_at IS NULL
+            "UPDATE console_sessions SET stop_requested = ?2
+             WHERE {filter} AND mode <> 'direct' AND ended_at IS NULL
                AND stop_requested IS NULL"
         ),
-        [value],
+        params![value, reason],
     )?;
     tx.execute(
         &format!(
-            "UPDATE console_sessions SET ended_at = ?2, end_reason = 'revoked'
-             WHERE {column} = ?1 AND mode = 'direct' AND ended_at IS NULL AND expires_at > ?2"
+            "UPDATE console_sessions SET ended_at = ?2, end_reason = ?3
+             WHERE {filter} AND mode = 'direct' AND ended_at IS NULL AND expires_at > ?2"
         ),
-        params![value, at],
+        params![value, at, reason],
     )?;
     let expired = tx.execute(
-        &format!(
-            "UPDATE console_sessions SET expires_at = ?2 WHERE {column} = ?1 AND expires_at > ?2"
-        ),
+        &format!("UPDATE console_sessions SET expires_at = ?2 WHERE {filter} AND expires_at > ?2"),
         params![value, at],
     )?;
     Ok((stopped, expired))

@@ -113,6 +113,7 @@ pub fn start(
                 && err.code() == Some("not_found")
             {
                 cloud.store.remove_server_name(name)?;
+                cloud.end_departed_consoles()?;
                 return Ok(Started::Done(json!({"deleted": name, "already": true})));
             }
             let (id, action) = server::begin_kill(cloud, name)?;

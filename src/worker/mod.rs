@@ -96,7 +96,7 @@ pub fn run_locked(
     // and never sleeps in a request: a transient failure goes back to the
     // queue with a delay while other commands go on. The refresh cycle
     // (the sync thread) is background work.
-    let mut cloud = Cloud::open_with(home, settings, Priority::Interactive, 0)?;
+    let mut cloud = Cloud::open_with(home, settings, Priority::Command, 0)?;
     // Never sleep long for the rate budget on this loop: it must go on
     // polling, renewing leases and hearing SIGTERM. A command that would
     // wait goes back to the queue until the budget allows it.

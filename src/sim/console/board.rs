@@ -186,10 +186,13 @@ impl Consoles {
         }
     }
 
-    /// Forgets a deleted server's console; its connections run on.
+    /// Forgets a deleted server's console: its connections end, as a
+    /// deleted machine's console shows nothing.
     pub fn forget(&self, server: u64) {
         let mut map = self.by_server.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&server);
+        if let Some(console) = map.remove(&server) {
+            console.lock().stops += 1;
+        }
     }
 }
 
