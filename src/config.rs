@@ -386,11 +386,19 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "console_refresh_every",
-        title: "Fresh console credentials per page at most every",
-        hint: "seconds between two Hetzner console requests of one console page (each reconnect is one)",
+        title: "Fresh console credentials per page, after the first three, at most every",
+        hint: "seconds between two Hetzner console requests of one console page once it has made three in a row (each reconnect is one)",
         default: Some("10"),
         env: None,
         kind: Kind::Count { min: 1, max: 600 },
+    },
+    Key {
+        name: "console_requests_per_server",
+        title: "Console requests per server and minute at most",
+        hint: "Hetzner console requests hcc serve makes for one server in a minute, a third of them at once; more wait (the page counts down)",
+        default: Some("12"),
+        env: None,
+        kind: Kind::Count { min: 1, max: 3600 },
     },
     Key {
         name: "max_console_sessions",

@@ -728,6 +728,10 @@ fn two_hundred_sessions_on_the_sim_console_dropped_at_once() {
 /// 200 brokered sessions opened at once, half dropped right after the
 /// upgrade, half after garbage: each ends with a reason, no thread stays.
 fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::serve::Keys) {
+    // All on one server, from one key: beyond the default caps.
+    env.ok(&["config", "set", "max_console_sessions_per_server", "1000"]);
+    env.ok(&["config", "set", "max_console_sessions_per_key", "1000"]);
+    env.ok(&["config", "set", "console_requests_per_server", "3600"]);
     let serve = Serve::start(env, sim, &[]);
     let tickets: Vec<String> = (0..200)
         .map(|_| open_page(&serve, &keys.console).1)

@@ -998,7 +998,8 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
         None,
     );
     assert_eq!(reply.status, 410, "{}", reply.body);
-    assert_eq!(code(&reply), "server_replaced");
+    // The sync that found it gone ended its consoles for good.
+    assert_eq!(code(&reply), "session_expired");
     let page = serve.request("POST", &stale, None, None);
     assert_eq!(page.status, 410, "{}", page.body);
 

@@ -73,6 +73,7 @@ pub struct Settings {
     /// Percent of the Hetzner limit kept for queued commands.
     pub command_reserve: u64,
     pub console_refresh_every: Duration,
+    pub console_requests_per_server: u64,
     /// 0: derived from the open-file limit.
     pub max_console_sessions: u64,
     pub max_console_sessions_per_server: u64,
@@ -156,6 +157,7 @@ impl Settings {
             console_idle_timeout: Duration::from_secs(values.count("console_idle_timeout")?),
             command_reserve: values.count("command_reserve")?,
             console_refresh_every: Duration::from_secs(values.count("console_refresh_every")?),
+            console_requests_per_server: values.count("console_requests_per_server")?,
             max_console_sessions: values.count("max_console_sessions")?,
             max_console_sessions_per_server: values.count("max_console_sessions_per_server")?,
             max_console_sessions_per_key: values.count("max_console_sessions_per_key")?,

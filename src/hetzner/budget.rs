@@ -206,12 +206,7 @@ impl RateState {
 
     /// Spends one token for `priority` at `now`: returns how long to wait
     /// until the bucket holds it, and the state after spending.
-    pub fn spend(
-        &self,
-        priority: Priority,
-        command_share: f64,
-        now: f64,
-    ) -> (Duration, RateState) {
+    pub fn spend(&self, priority: Priority, command_share: f64, now: f64) -> (Duration, RateState) {
         let wait = self.wait(priority, command_share, now);
         let estimate = self.estimate(now);
         (wait, self.at(estimate - 1.0, now, self.refill_per_sec()))

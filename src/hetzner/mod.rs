@@ -69,11 +69,11 @@ pub struct Client {
     agent: ureq::Agent,
     endpoint: String,
     token: Token,
-    budget: Box<dyn Budget>,
+    budget: Box<dyn Budget + Send>,
     priority: Priority,
     /// The share of the bucket consoles and syncs leave for commands.
     command_share: f64,
-    notice: Box<dyn Fn(&str)>,
+    notice: Box<dyn Fn(&str) + Send>,
     /// Requests sent, for summaries ("sync: 3 requests").
     sent: std::cell::Cell<u64>,
     /// The bucket as the last response described it.
@@ -87,7 +87,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(endpoint: &str, token: Token, budget: Box<dyn Budget>) -> Client {
+    pub fn new(endpoint: &str, token: Token, budget: Box<dyn Budget + Send>) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(format!("hcc/{}", env!("CARGO_PKG_VERSION")))
@@ -139,7 +139,7 @@ impl Client {
     }
 
     /// Where notices go (waits for the budget, retries).
-    pub fn with_notice(mut self, notice: impl Fn(&str) + 'static) -> Client {
+    pub fn with_notice(mut self, notice: impl Fn(&str) + Send + 'static) -> Client {
         self.notice = Box::new(notice);
         self
     }

@@ -116,11 +116,16 @@ pub fn run(job: Job, limits: &Limits, handler: &Handler) -> Option<Handback> {
             // A thread of its own, not a pool worker: an upgraded
             // connection lives for as long as its session. It keeps its
             // connection slot meanwhile.
+            // The session's own descriptors are counted too, where there
+            // is room (the session's owner admitted it within its caps).
+            let extra: Vec<_> = (0..limits.upgraded_extra)
+                .map_while(|_| slot.another())
+                .collect();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-ws", limits.thread_name))
                 .stack_size(UPGRADED_STACK)
                 .spawn(move || {
-                    let _slot = slot;
+                    let _slots = (slot, extra);
                     then(upgraded);
                 });
             if let Err(err) = spawned {
@@ -389,6 +394,7 @@ mod tests {
             thread_name: "test",
             error: text_error,
             uncapped: Vec::new(),
+            upgraded_extra: 0,
         };
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&bodies);

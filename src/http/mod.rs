@@ -186,6 +186,10 @@ pub struct Limits {
     /// Addresses besides loopback whose connections are not capped per
     /// address: proxies every client comes through.
     pub uncapped: Vec<IpAddr>,
+    /// Connection slots an upgraded connection holds besides its own:
+    /// the descriptors its session opens (`hcc serve`'s broker: the
+    /// connection to the console), so that the connection cap counts them.
+    pub upgraded_extra: usize,
 }
 
 /// Plain-text errors.
@@ -252,6 +256,23 @@ impl Slots {
     }
 }
 
+impl Slot {
+    /// Another slot counted with this one's connection (not against its
+    /// address): for descriptors the connection's session opens. None at
+    /// the cap.
+    fn another(&self) -> Option<Slot> {
+        let mut counts = self.slots.lock();
+        if counts.0 >= self.slots.max {
+            return None;
+        }
+        counts.0 += 1;
+        Some(Slot {
+            slots: Arc::clone(&self.slots),
+            peer: None,
+        })
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut counts = self.slots.lock();
@@ -280,6 +301,17 @@ fn per_peer_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The connections this process may hold, from its limit of open files
+/// (raised to the hard limit when the server started): what other limits
+/// that cost descriptors are derived from.
+pub fn connection_cap() -> usize {
+    use rustix::process::{Resource, getrlimit};
+    let files = getrlimit(Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    files.saturating_sub(SPARE_FDS).clamp(16, MAX_CONNECTIONS)
+}
+
 /// Raises this process's soft limit of open files to its hard limit, so
 /// that thousands of connections fit (the soft limit is often 1024), and
 /// says how many connections may be held then.
@@ -294,10 +326,7 @@ fn connection_limit() -> usize {
         // Left as it is when that fails: fewer connections are held.
         let _ = setrlimit(Resource::Nofile, raised);
     }
-    let files = getrlimit(Resource::Nofile)
-        .current
-        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    files.saturating_sub(SPARE_FDS).clamp(16, MAX_CONNECTIONS)
+    connection_cap()
 }
 
 fn reason(status: u16) -> &'static str {

@@ -498,6 +498,7 @@ mod tests {
             thread_name: "test-conn",
             error: text_error,
             uncapped: Vec::new(),
+            upgraded_extra: 0,
         };
         let handler: Handler = Arc::new(|request: &Request| {
             let text = format!(

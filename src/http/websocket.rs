@@ -145,6 +145,7 @@ mod tests {
             thread_name: "test-ws",
             error: text_error,
             uncapped: Vec::new(),
+            upgraded_extra: 0,
         };
         let handler = Arc::new(|request: &Request| {
             upgrade(request, 1 << 16, |mut ws, peer| {

@@ -12,7 +12,6 @@
 //! stopping end it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,11 +22,11 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::gate;
 use super::reply::ApiError;
-use super::{Ctx, log, logged_path};
+use super::{Ctx, Stores, log, logged_path};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
-use crate::store::{Store, now};
+use crate::store::{Claimed, now};
 
 /// A ticket is valid this long after the page (or its refresh) got it.
 const TICKET_TTL: i64 = 30;
@@ -45,12 +44,27 @@ const STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// Set when `hcc serve` stops: live sessions end.
 static STOPPING: AtomicBool = AtomicBool::new(false);
-/// Sessions whose thread runs (handshakes or relay), by id, with the
-/// database to record their end in.
-static LIVE: Mutex<Vec<(i64, PathBuf)>> = Mutex::new(Vec::new());
+/// Sessions admitted and not yet ended in this process (handshakes or
+/// relay), by id: what `max_console_sessions` counts.
+static LIVE: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+/// Ends that could not be written when their session ended (every pooled
+/// connection busy, the database locked): written by the main loop.
+static PENDING_ENDS: Mutex<Vec<Ended>> = Mutex::new(Vec::new());
+/// Admission is one at a time: counting live sessions and claiming a
+/// ticket must not interleave, or two upgrades both take the last place.
+static ADMISSION: Mutex<()> = Mutex::new(());
 
-fn live() -> std::sync::MutexGuard<'static, Vec<(i64, PathBuf)>> {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+/// A session's end, as recorded.
+struct Ended {
+    id: i64,
+    at: i64,
+    reason: String,
+    to_client: u64,
+    from_client: u64,
+}
+
+fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Is `path` this route's?
@@ -58,22 +72,61 @@ pub fn is_ws(path: &str) -> bool {
     path.starts_with("/ws/")
 }
 
+/// Records a session's end with a pooled connection; kept for the main
+/// loop to write ([`record_pending`]) when none can be had now, so that no
+/// row stays live once its clients are gone.
+fn record_end(stores: &Stores, ended: Ended) {
+    let written = stores.borrow().and_then(|store| {
+        store
+            .end_session(
+                ended.id,
+                ended.at,
+                &ended.reason,
+                ended.to_client,
+                ended.from_client,
+            )
+            .map_err(ApiError::from)
+    });
+    if let Err(err) = written {
+        log(&format!(
+            "console session {}: its end will be recorded later: {}",
+            ended.id, err.message
+        ));
+        lock(&PENDING_ENDS).push(ended);
+    }
+}
+
+/// Writes the ends that could not be written when they happened.
+pub fn record_pending(stores: &Stores) {
+    let pending: Vec<Ended> = std::mem::take(&mut *lock(&PENDING_ENDS));
+    for ended in pending {
+        record_end(stores, ended);
+    }
+}
+
 /// Ends the live sessions (they record why) and waits a moment for them;
 /// the end of those still in a handshake then is recorded here, as the
 /// process is about to exit under them.
-pub fn stop_all() {
+pub fn stop_all(stores: &Stores) {
     STOPPING.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + STOP_WAIT;
-    while !live().is_empty() && Instant::now() < deadline {
+    while !lock(&LIVE).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    for (id, db) in live().iter() {
-        let ended = Store::open(db)
-            .and_then(|store| store.end_session(*id, now(), "error: hcc serve stopped", 0, 0));
-        if let Err(err) = ended {
-            log(&format!("console session {id}: {err}"));
-        }
+    let left: Vec<i64> = lock(&LIVE).clone();
+    for id in left {
+        record_end(
+            stores,
+            Ended {
+                id,
+                at: now(),
+                reason: "error: hcc serve stopped".into(),
+                to_client: 0,
+                from_client: 0,
+            },
+        );
     }
+    record_pending(stores);
 }
 
 /// A session not heard of this long is taken as abandoned ([`sweep`]).
@@ -83,9 +136,11 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Records the end of sessions whose `hcc serve` died under them (killed,
 /// crashed), so that they do not stay live in the record for ever.
-pub fn sweep(db: &std::path::Path) {
-    let swept =
-        Store::open(db).and_then(|store| store.end_abandoned_sessions(now(), ABANDONED_AFTER));
+pub fn sweep(stores: &Stores) {
+    let swept = match stores.borrow() {
+        Ok(store) => store.end_abandoned_sessions(now(), ABANDONED_AFTER),
+        Err(_) => return,
+    };
     match swept {
         Ok(0) => {}
         Ok(n) => log(&format!(
@@ -145,10 +200,22 @@ pub fn serve(ctx: &mut Ctx, request: &http::Request) -> http::Reply {
 struct Session {
     id: i64,
     server: String,
-    db: PathBuf,
+    stores: Stores,
     idle: Duration,
     url: String,
     password: String,
+    /// Its place among the live sessions, until its end is recorded.
+    _place: Admitted,
+}
+
+/// A place among this process's live sessions (`max_console_sessions`),
+/// from admission until dropped.
+struct Admitted(i64);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        lock(&LIVE).retain(|id| *id != self.0);
+    }
 }
 
 /// A claimed session until its thread takes it: should the 101 never
@@ -162,12 +229,115 @@ impl Drop for Unstarted {
         let Some(session) = self.0.take() else {
             return;
         };
-        let ended = Store::open(&session.db)
-            .and_then(|store| store.end_session(session.id, now(), "client closed", 0, 0));
-        if let Err(err) = ended {
-            log(&format!("console session {}: {err}", session.id));
+        record_end(
+            &session.stores,
+            Ended {
+                id: session.id,
+                at: now(),
+                reason: "client closed".into(),
+                to_client: 0,
+                from_client: 0,
+            },
+        );
+    }
+}
+
+/// How many live sessions may be had: in this process, on one server,
+/// through one API key's links and requests.
+struct Caps {
+    total: usize,
+    per_server: i64,
+    per_key: i64,
+}
+
+impl Caps {
+    fn of(config: &crate::config::Settings) -> Caps {
+        let total = match config.max_console_sessions {
+            // Each holds its client's connection and one to the console;
+            // half of what the connection limit allows stays for pages.
+            0 => (http::connection_cap() / 4).max(1),
+            n => n as usize,
+        };
+        let per_key = match config.max_console_sessions_per_key {
+            0 => (total / 2).max(1) as i64,
+            n => n as i64,
+        };
+        Caps {
+            total,
+            per_server: config.max_console_sessions_per_server as i64,
+            per_key,
         }
     }
+}
+
+/// How long a refused page waits before trying again.
+const LIMIT_RETRY: u64 = 10;
+
+/// Admits the session of a ticket, or refuses it: a cap is reached (the
+/// refusal is recorded on its row as `limit`, so that the page can say
+/// why), or the ticket is used, expired or unknown. The one admitted
+/// counts as live from here on.
+fn admit(ctx: &Ctx, ticket_hash: &str, user_agent: &str) -> Result<(Claimed, Admitted), ApiError> {
+    let _one_at_a_time = lock(&ADMISSION);
+    let at = now();
+    let gone = || {
+        ApiError::new(
+            410,
+            "session_gone",
+            "This console connection was already used or has expired; reload the console page.",
+        )
+    };
+    let Some(owner) = ctx.store.ticket_owner(ticket_hash, at)? else {
+        return Err(gone());
+    };
+    let caps = Caps::of(&ctx.settings.config);
+    let here = lock(&LIVE).len();
+    let live = ctx.store.live_console_counts(&owner)?;
+    let name = crate::verb::shown(&owner.server);
+    let refusal = if here >= caps.total {
+        Some((
+            503,
+            format!(
+                "hcc serve holds {here} consoles, the most it may ({} at most)",
+                caps.total
+            ),
+        ))
+    } else if live.on_server >= caps.per_server {
+        Some((
+            429,
+            format!(
+                "{} consoles of {name} are open, the most one server may have",
+                live.on_server
+            ),
+        ))
+    } else if live.for_key >= caps.per_key {
+        Some((
+            429,
+            format!(
+                "{} consoles opened through this key are open, the most one key may have",
+                live.for_key
+            ),
+        ))
+    } else {
+        None
+    };
+    if let Some((status, why)) = refusal {
+        ctx.store.refuse_ticket(ticket_hash, at, "limit")?;
+        log(&format!("console session {} refused: {why}", owner.id));
+        return Err(ApiError::new(
+            status,
+            "console_limit",
+            format!("Too many consoles are open: {why}. Close one and try again."),
+        )
+        .retry_after(LIMIT_RETRY));
+    }
+    let claimed = ctx
+        .store
+        .claim_ticket(ticket_hash, at, user_agent)?
+        .ok_or_else(gone)?;
+    lock(&LIVE).push(claimed.id);
+    let place = Admitted(claimed.id);
+    Ok((claimed, place))
 }
 
 fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
@@ -202,16 +372,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         .filter(|c| !c.is_control())
         .take(MAX_USER_AGENT)
         .collect();
-    let claimed = ctx
-        .store
-        .claim_ticket(&secret::hash(ticket), now(), &user_agent)?
-        .ok_or_else(|| {
-            ApiError::new(
-                410,
-                "session_gone",
-                "This console connection was already used or has expired; reload the console page.",
-            )
-        })?;
+    let (claimed, place) = admit(ctx, &secret::hash(ticket), &user_agent)?;
     let end = |ctx: &Ctx, reason: &str| ctx.store.end_session(claimed.id, now(), reason, 0, 0);
     if claimed.suspended {
         end(ctx, "suspended")?;
@@ -250,10 +411,11 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
     let session = Session {
         id: claimed.id,
         server: claimed.server,
-        db: ctx.settings.home.db_path(),
+        stores: ctx.settings.stores.clone(),
         idle: Duration::from_secs(ctx.settings.console_idle_timeout),
         url: fresh.wss_url,
         password: fresh.password,
+        _place: place,
     };
     log(&format!(
         "console session {} for {} from {remote}: connecting",
@@ -271,29 +433,21 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
 }
 
 /// A session's thread: both handshakes, the relay, the record of its end.
+/// It holds no database connection of its own: it borrows one from the
+/// pool for each look at its row.
 fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<SocketAddr>) {
-    live().push((session.id, session.db.clone()));
-    let gone = || live().retain(|(id, _)| *id != session.id);
-    let store = match Store::open(&session.db) {
-        Ok(store) => store,
-        Err(err) => {
-            log(&format!("console session {}: {err}", session.id));
-            close(client, CloseCode::Error, "console error");
-            gone();
-            return;
-        }
-    };
-    let outcome = connect_and_relay(&session, &store, client);
+    let outcome = connect_and_relay(&session, client);
     let reason = outcome.end.reason();
-    if let Err(err) = store.end_session(
-        session.id,
-        now(),
-        &reason,
-        outcome.to_client,
-        outcome.from_client,
-    ) {
-        log(&format!("console session {}: {err}", session.id));
-    }
+    record_end(
+        &session.stores,
+        Ended {
+            id: session.id,
+            at: now(),
+            reason: reason.clone(),
+            to_client: outcome.to_client,
+            from_client: outcome.from_client,
+        },
+    );
     log(&format!(
         "console session {} for {} ended: {reason} ({} bytes to the client, {} from it)",
         session.id,
@@ -301,23 +455,28 @@ fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<Soc
         outcome.to_client,
         outcome.from_client
     ));
-    gone();
 }
 
 /// Upstream first (the browser waits for the version meanwhile), then the
 /// browser's handshake, then the relay.
 fn connect_and_relay(
     session: &Session,
-    store: &Store,
     mut client: WebSocket<websocket::Stream>,
 ) -> console::Outcome {
     // The end is recorded before the client learns of it: a page asks
     // why its connection failed (`POST /c/status`) as soon as it closes.
     let failed = |why: String| {
         let end = console::End::Error(why);
-        if let Err(err) = store.end_session(session.id, now(), &end.reason(), 0, 0) {
-            log(&format!("console session {}: {err}", session.id));
-        }
+        record_end(
+            &session.stores,
+            Ended {
+                id: session.id,
+                at: now(),
+                reason: end.reason(),
+                to_client: 0,
+                from_client: 0,
+            },
+        );
         console::Outcome {
             end,
             to_client: 0,
@@ -354,10 +513,11 @@ fn connect_and_relay(
                 return Some("error: hcc serve stopped".into());
             }
             checks += 1;
+            // A database busy or locked for a moment is no reason to end.
+            let store = session.stores.borrow().ok()?;
             if checks.is_multiple_of(BYTES_EVERY) {
                 let _ = store.session_bytes(session.id, to_client, from_client, now());
             }
-            // A database locked for a moment is no reason to end.
             store.stop_reason(session.id, now()).unwrap_or(None)
         },
     )

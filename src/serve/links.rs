@@ -42,9 +42,11 @@ use crate::store::{LinkState, OpenedLink, PageStatus, Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
-/// A page may ask for fresh credentials at most every
-/// `console_refresh_every` seconds (the page learns this number and never
-/// asks sooner), and at most [`MIN_REFRESHES`] plus one per [`RETRY_CAP_SECS`] of the
+/// A page may ask for fresh credentials at most this often (the page
+/// learns this number and never asks sooner; beyond a reload or two, hcc
+/// rations them to one per `console_refresh_every`: serve/ration.rs)...
+const REFRESH_EVERY_SECS: i64 = 3;
+/// ...and at most [`MIN_REFRESHES`] plus one per [`RETRY_CAP_SECS`] of the
 /// session's lifetime: each is a Hetzner request, taken from the budget
 /// every customer's console shares, yet a page whose server is off or
 /// rebooting retries at most every [`RETRY_CAP_SECS`] for as long as its
@@ -55,11 +57,6 @@ const RETRY_CAP_SECS: i64 = 30;
 /// Longer User-Agent headers are cut to this many characters in the
 /// session's record.
 const MAX_USER_AGENT: usize = 512;
-
-/// The least number of seconds between two fresh credentials of a page.
-fn refresh_every(ctx: &Ctx) -> i64 {
-    ctx.settings.config.console_refresh_every.as_secs() as i64
-}
 
 /// How many fresh credentials a session of `ttl` seconds may fetch.
 fn refresh_limit(ttl: i64) -> i64 {
@@ -108,7 +105,7 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
         "server": server,
         "refresh": "refresh",
         "status": "status",
-        "refresh_every": refresh_every(ctx),
+        "refresh_every": REFRESH_EVERY_SECS,
         "opened": true,
     });
     // A resumed direct session connects to Hetzner's console host, the
@@ -276,7 +273,7 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         // Relative, so that hcc may sit below a path of the proxy.
         "refresh": "refresh",
         "status": "status",
-        "refresh_every": refresh_every(ctx),
+        "refresh_every": REFRESH_EVERY_SECS,
         "session": session,
     });
     let page = with_data(template.body, &data);
@@ -339,7 +336,7 @@ fn broker_page(
         "ws": ws,
         "refresh": "refresh",
         "status": "status",
-        "refresh_every": refresh_every(ctx),
+        "refresh_every": REFRESH_EVERY_SECS,
         "session": session,
     });
     Ok(pages::secure(
@@ -391,7 +388,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     let claimed = ctx.store.claim_refresh(
         &secret::hash(session),
         now(),
-        refresh_every(ctx),
+        REFRESH_EVERY_SECS,
         refresh_limit(ctx.settings.session_ttl),
     )?;
     let session = match claimed {
@@ -410,11 +407,12 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
                 "too_many_requests",
                 "fresh console credentials were handed out a moment ago",
             )
-            .retry_after(refresh_every(ctx) as u64));
+            .retry_after(REFRESH_EVERY_SECS as u64));
         }
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
     ctx.console_allowed(&session.server)?;
+    ctx.take_page_fetch(session.id)?;
     if ctx.settings.console_broker {
         // A new ticket, no credentials: hcc fetches those on the upgrade.
         let ws = super::broker::ticket_for(ctx, session.id)?;

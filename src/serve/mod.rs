@@ -25,6 +25,7 @@ mod listing;
 mod metrics;
 mod pages;
 pub mod pickup;
+mod pool;
 mod power;
 mod ration;
 mod reload;
@@ -32,7 +33,6 @@ mod reply;
 mod request;
 mod sessions;
 
-use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -58,6 +58,12 @@ const MAX_BODY: usize = 64 * 1024;
 const MAX_HETZNER_WAIT: Duration = Duration::from_secs(5);
 /// How often the main thread looks at the stop flag.
 const TICK: Duration = Duration::from_millis(200);
+/// SQLite connections requests and console sessions share...
+const MAX_STORES: usize = 32;
+/// ...and Hetzner clients (each with its own two connections).
+const MAX_CLOUDS: usize = 8;
+/// How long a request waits for one to be given back.
+const POOL_WAIT: Duration = Duration::from_secs(10);
 /// Requests under way from one client (behind a trusted proxy: the address
 /// it names); more are answered 429 at once.
 const MAX_IN_FLIGHT: usize = 64;
@@ -92,6 +98,10 @@ pub struct Settings {
     in_flight: Arc<client::InFlight>,
     /// Console credential fetches per server (ration.rs).
     ration: Arc<ration::Ration>,
+    /// The SQLite connections and Hetzner clients requests and console
+    /// sessions borrow (pool.rs).
+    stores: Stores,
+    clouds: Arc<pool::Pool<Cloud>>,
     /// The server list, shared by the request threads.
     listing: listing::Listing,
     /// The settings in effect, as config.json was when read.
@@ -135,6 +145,11 @@ impl Settings {
             },
             in_flight: previous.map_or_else(Arc::default, |p| p.in_flight.clone()),
             ration: previous.map_or_else(Arc::default, |p| p.ration.clone()),
+            stores: previous.map_or_else(|| Stores::new(home), |p| p.stores.clone()),
+            clouds: previous.map_or_else(
+                || Arc::new(pool::Pool::new(MAX_CLOUDS, POOL_WAIT)),
+                |p| p.clouds.clone(),
+            ),
             // The list shows the `label` setting, which may have changed.
             listing: listing::Listing::default(),
             config,
@@ -167,29 +182,23 @@ pub struct Incoming {
     pub local: bool,
 }
 
-/// A request thread's own state.
+/// What a request runs with: the settings in effect when it arrived, a
+/// SQLite connection and, once it asks Hetzner, a Hetzner client, both
+/// borrowed from the pools for as long as the request runs.
 pub struct Ctx {
     pub settings: Arc<Settings>,
-    pub store: Store,
-    cloud: Option<Cloud>,
+    pub store: pool::Pooled<Store>,
+    cloud: Option<pool::Pooled<Cloud>>,
 }
 
 impl Ctx {
-    fn new(settings: Arc<Settings>, store: Store) -> Ctx {
-        Ctx {
+    fn new(settings: Arc<Settings>) -> Result<Ctx, ApiError> {
+        let store = borrow_store(&settings)?;
+        Ok(Ctx {
             settings,
             store,
             cloud: None,
-        }
-    }
-
-    /// Takes the current settings for the next request; a client made
-    /// with older ones (token, endpoint) is made anew when next needed.
-    fn refresh(&mut self, current: Arc<Settings>) {
-        if current.generation != self.settings.generation {
-            self.cloud = None;
-        }
-        self.settings = current;
+        })
     }
 
     /// Fresh console credentials for a managed server (id from the local
@@ -199,7 +208,11 @@ impl Ctx {
     pub fn request_console(&mut self, name: &str, id: i64) -> Result<Credentials, ApiError> {
         self.settings
             .ration
-            .take(name, Instant::now())
+            .take(
+                ration::Holder::Server(name.to_string()),
+                self.server_rate(),
+                Instant::now(),
+            )
             .map_err(ration::rationed)?;
         let cloud = self.hetzner()?;
         Ok(crate::cloud::console::fetch(
@@ -210,6 +223,20 @@ impl Ctx {
         )?)
     }
 
+    fn server_rate(&self) -> ration::Rate {
+        ration::Rate::per_server(self.settings.config.console_requests_per_server)
+    }
+
+    /// Takes one of page session `page`'s fetches (ration.rs), or answers
+    /// 429 `rationed`.
+    pub fn take_page_fetch(&self, page: i64) -> Result<(), ApiError> {
+        let rate = ration::Rate::per_page(self.settings.config.console_refresh_every);
+        self.settings
+            .ration
+            .take(ration::Holder::Page(page), rate, Instant::now())
+            .map_err(ration::rationed)
+    }
+
     /// Refuses at once (429 `rationed`) when a console request for
     /// `server` would now be held back: the server's fetches are spent,
     /// or the budget is down to what consoles must leave for commands.
@@ -218,7 +245,11 @@ impl Ctx {
     pub fn console_allowed(&self, server: &str) -> Result<(), ApiError> {
         self.settings
             .ration
-            .check(server, Instant::now())
+            .check(
+                ration::Holder::Server(server.to_string()),
+                self.server_rate(),
+                Instant::now(),
+            )
             .map_err(ration::rationed)?;
         if let Some(state) = self.store.rate_state()? {
             let wait = state.wait(
@@ -233,22 +264,29 @@ impl Ctx {
         Ok(())
     }
 
-    /// This thread's Hetzner client, for requests a person waits on.
+    /// A Hetzner client for this request, for requests a person waits on
+    /// (made with the settings the request arrived with).
     pub fn hetzner(&mut self) -> Result<&mut Cloud, ApiError> {
         if self.cloud.is_none() {
-            // A person is waiting: one retry at most, and no long waits for
-            // the budget (the answer says when to try again instead).
-            let mut cloud = Cloud::open_with(
-                &self.settings.home,
-                &self.settings.config,
-                Priority::Console,
-                1,
-            )?;
-            cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
-            self.cloud = Some(cloud);
+            let settings = &self.settings;
+            let borrowed = settings.clouds.get(settings.generation, || {
+                // A person is waiting: one retry at most, and no long waits
+                // for the budget (the answer says when to try again instead).
+                Cloud::open_with(&settings.home, &settings.config, Priority::Console, 1).map(
+                    |mut cloud| {
+                        cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
+                        cloud
+                    },
+                )
+            });
+            self.cloud = Some(match borrowed {
+                Ok(cloud) => cloud,
+                Err(pool::Shortage::Busy) => return Err(busy()),
+                Err(pool::Shortage::Failed(err)) => return Err(err.into()),
+            });
         }
         self.cloud
-            .as_mut()
+            .as_deref_mut()
             .ok_or_else(|| ApiError::new(500, "internal", "no Hetzner client"))
     }
 }
@@ -347,30 +385,11 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
         Arc::new(move |request: &http::Request| {
             busy.fetch_add(1, Ordering::SeqCst);
             let settings = live.get();
-            let reply = CTX.with(|slot| {
-                let mut slot = slot.borrow_mut();
-                if let Some(ctx) = slot.as_mut() {
-                    ctx.refresh(settings.clone());
-                } else {
-                    match Store::open(&settings.home.db_path())
-                        .and_then(|store| store.map_for_reading().map(|()| store))
-                    {
-                        Ok(store) => *slot = Some(Ctx::new(settings.clone(), store)),
-                        Err(err) => {
-                            return http::Reply::Answer(
-                                ApiError::from(Error::Store(err)).to_json(),
-                            );
-                        }
-                    }
-                }
-                match slot.as_mut() {
-                    Some(ctx) if broker::is_ws(&request.path) => broker::serve(ctx, request),
-                    Some(ctx) => http::Reply::Answer(serve_one(ctx, request)),
-                    None => http::Reply::Answer(
-                        ApiError::new(500, "internal", "no request context").to_json(),
-                    ),
-                }
-            });
+            let reply = match Ctx::new(settings) {
+                Ok(mut ctx) if broker::is_ws(&request.path) => broker::serve(&mut ctx, request),
+                Ok(mut ctx) => http::Reply::Answer(serve_one(&mut ctx, request)),
+                Err(err) => http::Reply::Answer(err.to_json()),
+            };
             busy.fetch_sub(1, Ordering::SeqCst);
             reply
         })
@@ -380,6 +399,7 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
         thread_name: "hcc-serve",
         error: request_error,
         uncapped: settings.trusted_proxies.clone(),
+        upgraded_extra: 1,
     };
     let server = http::Server::new(listener, limits, handler)
         .map_err(|e| Error::Failed(format!("cannot serve on {bound}: {e}")))?;
@@ -405,7 +425,7 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
             reloader.reload(why);
         }
         if Instant::now() >= next_sweep {
-            broker::sweep(&settings.home.db_path());
+            broker::sweep(&settings.stores);
             next_sweep = Instant::now() + broker::SWEEP_EVERY;
         }
         std::thread::sleep(TICK);
@@ -417,7 +437,7 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
     while busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    broker::stop_all();
+    broker::stop_all(&settings.stores);
     let outcome = match worker {
         Some(worker) => match worker.join() {
             Ok(Ok(_)) => Ok(ExitCode::SUCCESS),
@@ -443,9 +463,42 @@ fn spawn<T: Send + 'static>(
         .map_err(|e| Error::Failed(format!("cannot start a thread: {e}")))
 }
 
-thread_local! {
-    /// The worker thread's own context, made at its first request.
-    static CTX: RefCell<Option<Ctx>> = const { RefCell::new(None) };
+/// The pooled SQLite connections to the state directory's database.
+#[derive(Clone)]
+pub struct Stores {
+    pool: Arc<pool::Pool<Store>>,
+    db: std::path::PathBuf,
+}
+
+impl Stores {
+    fn new(home: &Home) -> Stores {
+        Stores {
+            pool: Arc::new(pool::Pool::new(MAX_STORES, POOL_WAIT)),
+            db: home.db_path(),
+        }
+    }
+
+    /// A connection, ready for requests.
+    pub fn borrow(&self) -> Result<pool::Pooled<Store>, ApiError> {
+        let borrowed = self.pool.get(0, || {
+            Store::open(&self.db).and_then(|store| store.map_for_reading().map(|()| store))
+        });
+        match borrowed {
+            Ok(store) => Ok(store),
+            Err(pool::Shortage::Busy) => Err(busy()),
+            Err(pool::Shortage::Failed(err)) => Err(ApiError::from(Error::Store(err))),
+        }
+    }
+}
+
+/// A SQLite connection from the pool, ready for requests.
+fn borrow_store(settings: &Settings) -> Result<pool::Pooled<Store>, ApiError> {
+    settings.stores.borrow()
+}
+
+/// Every pooled connection is in use for longer than a request waits.
+fn busy() -> ApiError {
+    ApiError::new(503, "busy", "hcc serve is busy; try again in a moment").retry_after(1)
 }
 
 /// A request the server could not read (too large, malformed).

@@ -104,6 +104,7 @@ pub fn run(options: Options) -> Result<ExitCode, Error> {
         thread_name: "sim-conn",
         error: crate::http::text_error,
         uncapped: Vec::new(),
+        upgraded_extra: 0,
     };
     crate::http::Server::new(
         listener,

@@ -152,7 +152,7 @@ impl Store {
                 at,
                 "revoked",
             )
-                .map_err(&err)?;
+            .map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
         Ok(revoked)

@@ -37,7 +37,85 @@ pub struct PageStatus {
     pub last_end: Option<String>,
 }
 
+/// The session a ticket would open, before it is claimed: what the caps
+/// on live sessions are counted against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketOwner {
+    pub id: i64,
+    pub server: String,
+    pub created_by: Option<String>,
+    pub link_id: Option<i64>,
+}
+
+/// Live brokered sessions that count against a new one's caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// On the same server.
+    pub on_server: i64,
+    /// Opened through the same API key.
+    pub for_key: i64,
+}
+
 impl Store {
+    /// The session an unexpired, unused ticket opens; `None` otherwise.
+    pub fn ticket_owner(&self, ticket_hash: &str, at: i64) -> Result<Option<TicketOwner>, Error> {
+        self.conn
+            .query_row(
+                "SELECT id, server, created_by, link_id FROM console_sessions
+                 WHERE ticket_hash = ?1 AND ticket_expires_at > ?2 AND connected_at IS NULL
+                   AND ended_at IS NULL AND stop_requested IS NULL AND expires_at > ?2",
+                params![ticket_hash, at],
+                |r| {
+                    Ok(TicketOwner {
+                        id: r.get(0)?,
+                        server: r.get(1)?,
+                        created_by: r.get(2)?,
+                        link_id: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("read a console ticket"))
+    }
+
+    /// The live brokered sessions (any process's) a new session of
+    /// `owner` counts with: its server's and its key's, not those of its
+    /// own page, which the new one replaces, nor those already asked to
+    /// stop.
+    pub fn live_console_counts(&self, owner: &TicketOwner) -> Result<LiveCounts, Error> {
+        self.conn
+            .query_row(
+                "SELECT
+                   count(*) FILTER (WHERE server = ?1),
+                   count(*) FILTER (WHERE ?2 IS NOT NULL AND created_by = ?2)
+                 FROM console_sessions
+                 WHERE mode = 'broker' AND connected_at IS NOT NULL AND ended_at IS NULL
+                   AND stop_requested IS NULL AND NOT (?3 IS NOT NULL AND link_id IS ?3)",
+                params![owner.server, owner.created_by, owner.link_id],
+                |r| {
+                    Ok(LiveCounts {
+                        on_server: r.get(0)?,
+                        for_key: r.get(1)?,
+                    })
+                },
+            )
+            .map_err(self.err("count live console sessions"))
+    }
+
+    /// Spends a ticket without connecting: its row ends with `reason` (a
+    /// cap was reached), which is what the page is told.
+    pub fn refuse_ticket(&self, ticket_hash: &str, at: i64, reason: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET ended_at = ?2, end_reason = ?3, ticket_expires_at = ?2,
+                     last_seen_at = ?2
+                 WHERE ticket_hash = ?1 AND connected_at IS NULL AND ended_at IS NULL",
+                params![ticket_hash, at, reason],
+            )
+            .map(drop)
+            .map_err(self.err("refuse a console ticket"))
+    }
+
     /// The status of the page session with this hash at `at`; `None` for
     /// an unknown session. The page's newest connection is the newest row
     /// of its link (a brokered reconnect gets a row of its own).

@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use access::{ApiKey, OpenedLink, Refused, Scope, Session};
-pub use broker::{Claimed, PageStatus};
+pub use broker::{Claimed, LiveCounts, PageStatus, TicketOwner};
 pub use budget::SharedBudget;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;

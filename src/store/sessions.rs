@@ -296,7 +296,10 @@ impl Store {
     /// wherever hcc learns of it (sync, `deltag`, `kill`, the API's
     /// release). Returns how many servers' consoles ended.
     pub fn end_departed_consoles(&self, label: &str, at: i64) -> Result<usize, Error> {
-        let err = sqlite_err(&self.path, "end the consoles of released or deleted servers");
+        let err = sqlite_err(
+            &self.path,
+            "end the consoles of released or deleted servers",
+        );
         let tx = self.conn.unchecked_transaction().map_err(&err)?;
         let departed: Vec<(String, i64, bool)> = {
             let mut stmt = tx
@@ -363,6 +366,15 @@ pub(super) fn revoke_sessions(
         Opened::ForServerId(id) => format!("server = ?1 AND server_id = {id}"),
         Opened::ByKey => "created_by = ?1".to_string(),
     };
+    // A ticket not yet used ends here: no relay will record it.
+    tx.execute(
+        &format!(
+            "UPDATE console_sessions SET ended_at = ?2, end_reason = ?3, stop_requested = ?3
+             WHERE {filter} AND mode <> 'direct' AND ended_at IS NULL AND connected_at IS NULL
+               AND stop_requested IS NULL"
+        ),
+        params![value, at, reason],
+    )?;
     let stopped = tx.execute(
         &format!(
             "UPDATE console_sessions SET stop_requested = ?2
