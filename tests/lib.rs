@@ -22,6 +22,7 @@ mod demo;
 mod deploy;
 mod errors;
 mod flood;
+mod funnel;
 mod lease;
 mod links;
 mod man;

@@ -437,7 +437,19 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
 /// pool for each look at its row.
 fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<SocketAddr>) {
     let outcome = connect_and_relay(&session, client);
-    let reason = outcome.end.reason();
+    let mut reason = outcome.end.reason();
+    // The console went away just after hcc was asked to end the session
+    // (a server deleted: the stop comes first, the machine goes after):
+    // the stop is why it ended.
+    if matches!(
+        outcome.end,
+        console::End::UpstreamClosed | console::End::Error(_)
+    ) && let Ok(store) = session.stores.borrow()
+        && let Ok(Some(stop)) = store.stop_reason(session.id, now())
+        && stop != "expired"
+    {
+        reason = stop;
+    }
     record_end(
         &session.stores,
         Ended {

@@ -494,6 +494,13 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
             ),
         );
     }
+    if last == "limit" {
+        return (
+            "live",
+            "limit",
+            "Too many consoles are open; close one and try again.".to_string(),
+        );
+    }
     if last == "rationed" {
         return (
             "live",

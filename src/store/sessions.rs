@@ -323,19 +323,44 @@ impl Store {
                 .map_err(&err)?
         };
         for (server, server_id, deleted) in &departed {
-            tx.execute(
-                "UPDATE console_links SET expires_at = ?3
-                 WHERE server = ?1 AND server_id = ?2 AND opened_at IS NULL AND expires_at > ?3",
-                params![server, server_id, at],
-            )
-            .map_err(&err)?;
             let reason = if *deleted { "deleted" } else { "released" };
-            revoke_sessions(&tx, Opened::ForServerId(*server_id), server, at, reason)
-                .map_err(&err)?;
+            end_server_consoles(&tx, server, *server_id, at, reason).map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
         Ok(departed.len())
     }
+
+    /// Ends the consoles of server `id`, named `server`, with `reason`
+    /// (`deleted`): before it is deleted, so that its consoles end before
+    /// its machine does.
+    pub fn end_consoles_of(
+        &self,
+        server: &str,
+        id: i64,
+        at: i64,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let err = sqlite_err(&self.path, "end a server's consoles");
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        end_server_consoles(&tx, server, id, at, reason).map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+}
+
+/// Voids server `id`'s unopened links and ends its sessions with `reason`.
+fn end_server_consoles(
+    tx: &rusqlite::Transaction<'_>,
+    server: &str,
+    id: i64,
+    at: i64,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE console_links SET expires_at = ?3
+         WHERE server = ?1 AND server_id = ?2 AND opened_at IS NULL AND expires_at > ?3",
+        params![server, id, at],
+    )?;
+    revoke_sessions(tx, Opened::ForServerId(id), server, at, reason).map(drop)
 }
 
 /// Which console sessions a revocation ends: a server's, one Hetzner
