@@ -8,8 +8,8 @@
 //! Each session is a row of `console_sessions` (store/broker.rs): its user
 //! agent, when it connected and ended, the bytes each way and why it
 //! ended. A stop request in that row (`hcc revoke`, `hcc suspend`, from any
-//! process), the session's lifetime, the idle timeout or `hcc serve`
-//! stopping end it.
+//! process; `replaced`, when its page connected again with a new ticket),
+//! the session's lifetime, the idle timeout or `hcc serve` stopping end it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -204,7 +204,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         .collect();
     let claimed = ctx
         .store
-        .claim_ticket(&secret::hash(ticket), now(), &user_agent)?
+        .claim_ticket(&secret::hash(ticket), now(), remote, &user_agent)?
         .ok_or_else(|| {
             ApiError::new(
                 410,
@@ -212,6 +212,12 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
                 "This console connection was already used or has expired; reload the console page.",
             )
         })?;
+    if claimed.replaced > 0 {
+        log(&format!(
+            "console session {}: replaces the earlier connection of its page",
+            claimed.id
+        ));
+    }
     let end = |ctx: &Ctx, reason: &str| ctx.store.end_session(claimed.id, now(), reason, 0, 0);
     if claimed.suspended {
         end(ctx, "suspended")?;
