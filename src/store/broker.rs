@@ -45,13 +45,23 @@ pub struct PageStatus {
     pub server_status: Option<String>,
     /// Why the page's newest connection ended, when it did.
     pub last_end: Option<String>,
+    /// The connection of the ticket the page asked about was replaced by
+    /// a newer one of the same page session (another tab of it).
+    pub replaced: bool,
 }
 
 impl Store {
     /// The status of the page session with this hash at `at`; `None` for
     /// an unknown session. The page's newest connection is the newest row
     /// of its page session (a brokered reconnect gets a row of its own).
-    pub fn page_status(&self, session_hash: &str, at: i64) -> Result<Option<PageStatus>, Error> {
+    /// `ticket_hash` names the connection the asking page made last: was
+    /// it replaced?
+    pub fn page_status(
+        &self,
+        session_hash: &str,
+        at: i64,
+        ticket_hash: Option<&str>,
+    ) -> Result<Option<PageStatus>, Error> {
         self.conn
             .query_row(
                 "SELECT p.server, p.expires_at > ?2,
@@ -59,9 +69,13 @@ impl Store {
                    (SELECT status FROM servers v WHERE v.name = p.server),
                    (SELECT coalesce(n.end_reason, n.stop_requested) FROM console_sessions n
                      WHERE n.page_id = coalesce(p.page_id, p.id) OR n.id = p.id
-                     ORDER BY n.id DESC LIMIT 1)
+                     ORDER BY n.id DESC LIMIT 1),
+                   EXISTS (SELECT 1 FROM console_sessions t
+                     WHERE t.ticket_hash = ?3
+                       AND (t.page_id = coalesce(p.page_id, p.id) OR t.id = p.id)
+                       AND coalesce(t.end_reason, t.stop_requested) = 'replaced')
                  FROM console_sessions p WHERE p.session_hash = ?1",
-                params![session_hash, at],
+                params![session_hash, at, ticket_hash],
                 |r| {
                     Ok(PageStatus {
                         server: r.get(0)?,
@@ -69,6 +83,7 @@ impl Store {
                         suspended: r.get(2)?,
                         server_status: r.get(3)?,
                         last_end: r.get(4)?,
+                        replaced: r.get(5)?,
                     })
                 },
             )
@@ -305,8 +320,8 @@ mod tests {
         let id = store
             .add_console_session("s1", &link, "127.0.0.1", 100, 1000)
             .unwrap();
-        assert_eq!(store.page_status("nope", 110).unwrap(), None);
-        let status = store.page_status("s1", 110).unwrap().unwrap();
+        assert_eq!(store.page_status("nope", 110, None).unwrap(), None);
+        let status = store.page_status("s1", 110, None).unwrap().unwrap();
         assert!(status.live && !status.suspended);
         assert_eq!((status.last_end, status.server_status), (None, None));
         // Connected and ended; a reconnect's row of its own failed later.
@@ -328,9 +343,9 @@ mod tests {
         store
             .end_session(next, 123, "error: refused", 0, 0)
             .unwrap();
-        let status = store.page_status("s1", 124).unwrap().unwrap();
+        let status = store.page_status("s1", 124, None).unwrap().unwrap();
         assert_eq!(status.last_end.as_deref(), Some("error: refused"));
-        assert!(!store.page_status("s1", 1000).unwrap().unwrap().live);
+        assert!(!store.page_status("s1", 1000, None).unwrap().unwrap().live);
     }
 
     #[test]
