@@ -173,9 +173,13 @@ CREATE TABLE suspended (
 ALTER TABLE console_sessions ADD COLUMN page_id INTEGER;
 ALTER TABLE console_sessions ADD COLUMN connection_remote TEXT;
 ALTER TABLE console_sessions ADD COLUMN connection_user_agent TEXT;
+-- For the backfill only: each row finds its link's first row at once
+-- instead of scanning the table (months of sessions) once per row.
+CREATE INDEX console_sessions_by_link_once ON console_sessions (link_id, id);
 UPDATE console_sessions SET page_id = coalesce(
     (SELECT min(f.id) FROM console_sessions f WHERE f.link_id = console_sessions.link_id),
     id);
+DROP INDEX console_sessions_by_link_once;
 UPDATE console_sessions SET connection_user_agent = user_agent WHERE connected_at IS NOT NULL;
 CREATE INDEX console_sessions_by_page ON console_sessions (page_id);
 "#,
