@@ -93,7 +93,9 @@ impl PageRecord {
             .filter(|r| r.connected_at.is_some())
             .cloned()
             .collect();
-        let live_one = connections.iter().find(|r| r.ended_at.is_none());
+        // The newest: for a moment an older one may still be ending
+        // (`replaced`).
+        let live_one = connections.iter().rev().find(|r| r.ended_at.is_none());
         let live = live_one.is_some();
         let last = connections.last();
         let (ended_at, end_reason) = if page.mode == "direct" {
