@@ -666,6 +666,9 @@ mod tests {
             .claim_ticket("t2", 111, "192.0.2.1", "ua")
             .unwrap()
             .unwrap();
+        // The replaced connection still ending is not the page's state.
+        let both = &store.page_sessions(false, 10, 111).unwrap()[0];
+        assert!(both.live && both.stop_requested.is_none(), "{both:?}");
         store.end_session(page, 112, "replaced", 100, 10).unwrap();
         store
             .end_session(next, 150, "client closed", 50, 5)
