@@ -337,7 +337,8 @@ pub enum Command {
     /// direct-mode session (the browser reaches the console itself): those
     /// columns say `direct`, and it ends with its page session.
     Sessions {
-        /// Only live sessions: connected through hcc and not ended.
+        /// Only page sessions with a live connection (connected through
+        /// hcc and not ended).
         #[arg(long)]
         live: bool,
         /// Below each page session, its connections: each one's own client
