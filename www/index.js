@@ -4,10 +4,9 @@
 // live and recent console sessions (one row per console page, however
 // often it reconnected; refreshed with the status panel) with a button
 // that revokes a live one's server's consoles, through the JSON API with
-// an API key. An admin key
-// also gets the create form (its pick lists from `/api/v1/catalog`),
-// Delete with a typed-name confirmation, and Adopt / Release (the managed
-// label). A button shows only where it can work: the power verbs by the
+// an API key. An admin key also gets the create form (its pick lists from
+// `/api/v1/catalog`), Delete with a typed-name confirmation, and Adopt /
+// Release (the managed label). A button shows only where it can work: the power verbs by the
 // server's state, every button by the key's scope (which `/api/v1/status`
 // names) and by whether hcc manages the server, so a read key sees none.
 // The key is kept in this tab's sessionStorage and sent only as a header.
