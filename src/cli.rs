@@ -326,17 +326,26 @@ pub enum Command {
     #[command(subcommand)]
     Apikey(ApikeyCommand),
 
-    /// List console sessions, newest first: id, server, opened by (link and
-    /// key), client address, user agent, mode, started, connected, ended,
-    /// bytes each way, end reason. Never a secret.
+    /// List console sessions, newest first, one row per page session (a
+    /// console page, however often it reloaded or reconnected): id,
+    /// server, opened by (link and key), client address, user agent, mode,
+    /// started, first connected, ended, connections, bytes each way
+    /// (summed), end reason. Never a secret.
     ///
-    /// hcc sees neither the connection nor the bytes of a direct-mode
-    /// session (the browser reaches the console itself): those columns say
-    /// `direct`, and it ends with its page session.
+    /// A brokered page that never connected ends `expired unused` once its
+    /// tickets expired. hcc sees neither the connection nor the bytes of a
+    /// direct-mode session (the browser reaches the console itself): those
+    /// columns say `direct`, and it ends with its page session.
     Sessions {
-        /// Only live sessions: connected through hcc and not ended.
+        /// Only page sessions with a live connection (connected through
+        /// hcc and not ended).
         #[arg(long)]
         live: bool,
+        /// Below each page session, its connections: each one's own client
+        /// address and user agent, connected, ended, bytes, end reason
+        /// (`replaced` when the page connected again).
+        #[arg(long)]
+        connections: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

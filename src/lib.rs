@@ -166,7 +166,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Status { json } => worker::status::run(&home, json),
         Command::Serve(args) => serve::run(&home, &settings()?, args.into()),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
-        Command::Sessions { live, json, limit } => sessions::list(&home, live, json, limit),
+        Command::Sessions {
+            live,
+            json,
+            limit,
+            connections,
+        } => sessions::list(&home, live, json, limit, connections),
         Command::Revoke { name } => sessions::revoke(&home, &name),
         Command::Suspend { name } => sessions::suspend(&home, &name),
         Command::Resume { name } => sessions::resume(&home, &name),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::home::Home;
-use crate::store::{self, Revoked, SessionRecord, Store, now};
+use crate::store::{self, PageRecord, Revoked, SessionRecord, Store, now};
 use crate::table::Table;
 use crate::verb::{check_server_name, shown};
 
@@ -50,11 +50,15 @@ fn checked(store: &Store, name: &str, or_suspended: bool) -> Result<(), Error> {
     }
 }
 
-/// A session as the API and `--json` show it: never a hash.
+/// A connection as the API and `--json` show it: never a hash. `remote`
+/// and `user_agent` are its page session's, `connection_remote` and
+/// `connection_user_agent` its own.
 pub fn session_json(s: &SessionRecord) -> Value {
     json!({
-        "id": s.id, "server": s.server, "link_id": s.link_id, "created_by": s.created_by,
-        "remote": s.remote, "user_agent": s.user_agent, "mode": s.mode,
+        "id": s.id, "page_id": s.page_id, "server": s.server, "link_id": s.link_id,
+        "created_by": s.created_by, "remote": s.remote, "user_agent": s.user_agent,
+        "connection_remote": s.connection_remote,
+        "connection_user_agent": s.connection_user_agent, "mode": s.mode,
         "started_at": s.started_at, "expires_at": s.expires_at, "refreshes": s.refreshes,
         "connected_at": s.connected_at, "ended_at": s.ended_at, "end_reason": s.end_reason,
         "bytes_to_client": s.bytes_to_client, "bytes_from_client": s.bytes_from_client,
@@ -63,16 +67,45 @@ pub fn session_json(s: &SessionRecord) -> Value {
     })
 }
 
+/// A page session as the API and `--json` show it: the fields of a
+/// connection for the page as a whole (its first row's id, client and
+/// times; its first connection; its end; bytes summed), how many
+/// connections it made, and with `connections` those connections.
+pub fn page_json(p: &PageRecord, connections: bool) -> Value {
+    let s = &p.page;
+    let mut page = json!({
+        "id": s.id, "page_id": s.page_id, "server": s.server, "link_id": s.link_id,
+        "created_by": s.created_by, "remote": s.remote, "user_agent": s.user_agent,
+        "mode": s.mode, "started_at": s.started_at, "expires_at": s.expires_at,
+        "refreshes": s.refreshes, "connected_at": p.connected_at, "ended_at": p.ended_at,
+        "end_reason": p.end_reason, "bytes_to_client": p.bytes_to_client,
+        "bytes_from_client": p.bytes_from_client, "stop_requested": p.stop_requested,
+        "live": p.live, "connection_count": p.connections.len(),
+    });
+    if connections {
+        page["connections"] = p.connections.iter().map(session_json).collect();
+    }
+    page
+}
+
 pub fn revoked_json(r: &Revoked) -> Value {
     json!({ "links": r.links, "sessions": r.sessions, "stopped": r.stopped })
 }
 
-/// `hcc sessions [--live] [--json] [--limit N]`.
-pub fn list(home: &Home, live: bool, json_out: bool, limit: i64) -> Result<ExitCode, Error> {
+/// `hcc sessions [--live] [--json] [--limit N] [--connections]`: one row
+/// per page session, its connections below it with `--connections`.
+pub fn list(
+    home: &Home,
+    live: bool,
+    json_out: bool,
+    limit: i64,
+    connections: bool,
+) -> Result<ExitCode, Error> {
     let store = Store::open(&home.db_path())?;
-    let sessions = store.console_sessions(live, limit)?;
+    let t = now();
+    let pages = store.page_sessions(live, limit, t)?;
     if json_out {
-        let rows: Vec<Value> = sessions.iter().map(session_json).collect();
+        let rows: Vec<Value> = pages.iter().map(|p| page_json(p, connections)).collect();
         crate::output::print(&format!("{}\n", json!({ "sessions": rows })))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -86,23 +119,33 @@ pub fn list(home: &Home, live: bool, json_out: bool, limit: i64) -> Result<ExitC
         "STARTED",
         "CONNECTED",
         "ENDED",
+        "CONNECTIONS",
         "TO CLIENT",
         "FROM CLIENT",
         "END REASON",
     ]);
-    let t = now();
-    for s in &sessions {
-        table.row(row(s, t));
+    for p in &pages {
+        table.row(page_row(p));
+        if connections {
+            for c in &p.connections {
+                table.row(connection_row(c));
+            }
+        }
     }
     crate::output::print(&table.render())?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// One table row. hcc sees neither the connection nor the bytes of a
-/// direct session (the browser reaches the console itself): those columns
-/// say `direct`, and such a session ends when its page session does.
-fn row(s: &SessionRecord, t: i64) -> Vec<String> {
-    let dash = || "-".to_string();
+fn dash() -> String {
+    "-".to_string()
+}
+
+/// One page session's row. hcc sees neither the connection nor the bytes
+/// of a direct session (the browser reaches the console itself): those
+/// columns say `direct`, and such a session ends when its page session
+/// does.
+fn page_row(p: &PageRecord) -> Vec<String> {
+    let s = &p.page;
     let opened_by = match (s.link_id, s.created_by.as_deref()) {
         (Some(link), Some(key)) if !key.is_empty() => format!("link {link} ({})", shown(key)),
         (Some(link), _) => format!("link {link}"),
@@ -110,14 +153,10 @@ fn row(s: &SessionRecord, t: i64) -> Vec<String> {
         (None, _) => dash(),
     };
     let direct = s.mode == "direct";
-    let (ended, reason) = match (s.ended_at, &s.end_reason) {
-        (Some(at), reason) => (when(at), reason.as_deref().map_or_else(dash, shown)),
-        (None, _) if direct && s.expires_at <= t => (when(s.expires_at), "expired".into()),
-        (None, _) if s.stop_requested.is_some() => (
-            dash(),
-            format!("stopping: {}", s.stop_requested.as_deref().unwrap_or("")),
-        ),
-        (None, _) => (dash(), dash()),
+    let reason = match (&p.end_reason, &p.stop_requested) {
+        (Some(reason), _) => shown(reason),
+        (None, Some(stop)) => format!("stopping: {}", shown(stop)),
+        (None, None) => dash(),
     };
     let bytes = |n: i64| {
         if direct {
@@ -128,20 +167,51 @@ fn row(s: &SessionRecord, t: i64) -> Vec<String> {
     };
     vec![
         s.id.to_string(),
-        s.server.clone(),
+        shown(&s.server),
         opened_by,
-        s.remote.clone().unwrap_or_else(dash),
+        s.remote.as_deref().map_or_else(dash, shown),
         s.user_agent.as_deref().map_or_else(dash, shown),
-        s.mode.clone(),
+        shown(&s.mode),
         when(s.started_at),
-        match s.connected_at {
+        match p.connected_at {
             Some(at) => when(at),
             None if direct => "direct".into(),
             None => dash(),
         },
-        ended,
-        bytes(s.bytes_to_client),
-        bytes(s.bytes_from_client),
+        p.ended_at.map_or_else(dash, when),
+        if direct {
+            "direct".into()
+        } else {
+            p.connections.len().to_string()
+        },
+        bytes(p.bytes_to_client),
+        bytes(p.bytes_from_client),
+        reason,
+    ]
+}
+
+/// A connection's row below its page's: its own client and user agent,
+/// when it connected and ended, its bytes and end.
+fn connection_row(c: &SessionRecord) -> Vec<String> {
+    let reason = match (&c.end_reason, &c.stop_requested, c.ended_at) {
+        (Some(reason), _, _) => shown(reason),
+        (None, Some(stop), None) => format!("stopping: {}", shown(stop)),
+        (None, _, None) => "live".into(),
+        (None, _, Some(_)) => dash(),
+    };
+    vec![
+        format!(" \\_ {}", c.id),
+        String::new(),
+        String::new(),
+        c.connection_remote.as_deref().map_or_else(dash, shown),
+        c.connection_user_agent.as_deref().map_or_else(dash, shown),
+        String::new(),
+        String::new(),
+        c.connected_at.map_or_else(dash, when),
+        c.ended_at.map_or_else(dash, when),
+        String::new(),
+        c.bytes_to_client.to_string(),
+        c.bytes_from_client.to_string(),
         reason,
     ]
 }

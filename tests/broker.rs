@@ -140,7 +140,7 @@ impl Rfb {
 }
 
 /// The one session row with this state: (end_reason, to, from,
-/// connected_at, ended_at, user_agent).
+/// connected_at, ended_at, the connection's user agent).
 type Row = (
     Option<String>,
     i64,
@@ -154,7 +154,7 @@ fn last_session(env: &Env) -> Row {
     env.db()
         .query_row(
             "SELECT end_reason, bytes_to_client, bytes_from_client, connected_at, ended_at,
-                    user_agent
+                    connection_user_agent
              FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id DESC LIMIT 1",
             [],
             |r| {

@@ -329,16 +329,35 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
     let env = Env::new();
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
-    // A live brokered session, as the broker records one.
+    // A live brokered session, as the broker records one, from a browser
+    // with a long User-Agent; a page session of the other server that
+    // never connected (its ticket expired long ago).
+    let long_agent = format!(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/156.0.7339.80 Safari/537.36 Extension/{}",
+        "a".repeat(200)
+    );
     env.db()
-        .execute_batch(
+        .execute(
             "INSERT INTO console_sessions
                  (session_hash, server, server_id, created_by, remote, started_at,
                   last_seen_at, expires_at, mode, user_agent, connected_at)
              VALUES ('live-1', 'srv-00001', 1, 'console-key', '192.0.2.7',
                      strftime('%s', 'now'), strftime('%s', 'now'),
-                     strftime('%s', 'now') + 600, 'broker', 'Mozilla/5.0 (test)',
+                     strftime('%s', 'now') + 600, 'broker', ?1,
                      strftime('%s', 'now'))",
+            [&long_agent],
+        )
+        .unwrap();
+    env.db()
+        .execute_batch(
+            "INSERT INTO console_sessions
+                 (id, page_id, session_hash, server, server_id, created_by, remote, started_at,
+                  last_seen_at, expires_at, mode, user_agent, ticket_expires_at)
+             VALUES (900, 900, 'unused-1', 'srv-00002', 2, 'console-key', '192.0.2.8',
+                     strftime('%s', 'now') - 3000, strftime('%s', 'now') - 3000,
+                     strftime('%s', 'now') + 600, 'broker', 'curl/8.5.0',
+                     strftime('%s', 'now') - 2970)",
         )
         .unwrap();
     let shot = shots().join("dashboard.png");
@@ -354,6 +373,10 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
             "srv-00002",
             "--session",
             "srv-00001",
+            "--reconnect",
+            "1",
+            "--unused",
+            "900",
             "--screenshot",
             shot.to_str().unwrap(),
         ],
@@ -390,9 +413,65 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
         serde_json::json!(["stop", "reboot", "reset", "force", "console", "suspend"]),
         "{report}"
     );
-    assert_eq!(report["sessions"], serde_json::json!(["srv-00001"]));
+    // The console tab reloaded: one row for its page session, with two
+    // connections, found by the list's own refresh within its 5 s.
+    let reconnected = report["reconnected"].as_array().unwrap();
+    let live: Vec<_> = reconnected.iter().filter(|r| r["live"] == "yes").collect();
+    assert_eq!(live.len(), 1, "{report}");
+    assert_eq!(live[0]["connections"], "2", "{report}");
+    assert_eq!(live[0]["revoke"], true, "{report}");
+    let page_rows: i64 = env.value(
+        "SELECT count(DISTINCT page_id) FROM console_sessions
+         WHERE server = 'srv-00002' AND connected_at IS NOT NULL",
+    );
+    assert_eq!(page_rows, 1);
+    assert!(
+        report["refreshedAfterMs"].as_u64().unwrap() <= 7_000,
+        "{report}"
+    );
+    // A page that never connected: "expired unused", no growing duration,
+    // nothing to revoke.
+    let unused = &report["unused"];
+    assert_eq!(unused["state"], "expired unused", "{report}");
+    assert_eq!(unused["duration"], "\u{2013}", "{report}");
+    assert_eq!(unused["revoke"], false, "{report}");
+    // Revoke's success is a notice, not an error; only live rows offer it.
+    assert!(
+        report["revoke"]
+            .as_str()
+            .unwrap()
+            .contains("Consoles of srv-00001 revoked"),
+        "{report}"
+    );
+    assert_eq!(report["revokeShown"]["notice"], true, "{report}");
+    assert_eq!(report["revokeShown"]["error"], false, "{report}");
+    assert_ne!(
+        report["revokeShown"]["noticeColor"], report["revokeShown"]["errorColor"],
+        "{report}"
+    );
+    for row in report["sessionRows"].as_array().unwrap() {
+        assert_eq!(row["revoke"], row["live"] == "yes", "{report}");
+    }
+    assert_eq!(
+        report["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| *s == "srv-00001")
+            .count(),
+        1,
+        "{report}"
+    );
     assert!(
         report["sessionState"].as_str().unwrap().contains("revoked"),
+        "{report}"
+    );
+    // The whole User-Agent on hover, the browser and system in the cell,
+    // and the page no wider than a 1366 px screen.
+    assert_eq!(report["wide"]["browser"], "Chrome 156 on Linux", "{report}");
+    assert_eq!(report["wide"]["title"], long_agent.as_str(), "{report}");
+    assert!(
+        report["wide"]["scrollWidth"].as_u64().unwrap() <= 1366,
         "{report}"
     );
     let stop: String =

@@ -332,12 +332,25 @@ fn a_session_still_in_its_handshake_when_serve_stops_is_recorded_as_ended() {
 /// A client's RFB handshake (security None) and ClientInit, up to the
 /// ServerInit's first bytes.
 fn rfb_session(serve: &Serve, path: &str) -> tungstenite::WebSocket<TcpStream> {
+    rfb_session_with(serve, path, &[])
+}
+
+/// [`rfb_session`] with more request headers (a proxy's
+/// `X-Forwarded-For`, a `User-Agent`).
+fn rfb_session_with(
+    serve: &Serve,
+    path: &str,
+    headers: &[(&'static str, &str)],
+) -> tungstenite::WebSocket<TcpStream> {
     let mut request = format!("ws://{}{path}", serve.addr)
         .into_client_request()
         .unwrap();
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
     let stream = TcpStream::connect(&serve.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(15)))
@@ -593,4 +606,143 @@ fn a_session_whose_serve_was_killed_is_ended_by_the_next_serve() {
     );
     let reason = reasons(&env)[0].clone().unwrap();
     assert!(reason.starts_with("error: "), "{reason}");
+}
+
+/// The page session's token and first `/ws/TICKET` path of a fresh link
+/// opened by POST.
+fn page(serve: &Serve, key: &str) -> (String, String) {
+    let path = link(serve, key, "srv-00001");
+    let page = serve.request("POST", &path, None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let data = page_data(&page.body);
+    let ws = data["ws"].as_str().unwrap().trim_start_matches("..");
+    (
+        data["session"].as_str().unwrap().to_string(),
+        ws.to_string(),
+    )
+}
+
+/// A new ticket for the page session (`POST /c/refresh`, as the page
+/// asks before it connects again).
+fn next_ticket(serve: &Serve, session: &str) -> String {
+    let body = format!(r#"{{"session":"{session}"}}"#);
+    let reply = serve.request("POST", "/c/refresh", Some(&body), None);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let ws = reply.json()["ws"].as_str().unwrap().to_string();
+    ws.trim_start_matches("..").to_string()
+}
+
+/// Waits for the close frame of a relay hcc ended; its reason.
+fn close_reason(client: &mut tungstenite::WebSocket<TcpStream>) -> String {
+    loop {
+        match client.read() {
+            Ok(tungstenite::Message::Close(frame)) => {
+                return frame.map(|f| f.reason.to_string()).unwrap_or_default();
+            }
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_page_session_holds_one_relay_a_new_ticket_replaces_the_old_one() {
+    let (_sim, env, keys, serve) = start(None);
+    let (session, ws) = page(&serve, &keys.console);
+    let mut first = rfb_session(&serve, &ws);
+    assert_eq!(open_sessions(&env), 1);
+    // The page connects again (a reload, a reconnect) while the first
+    // connection stays open on the client's side.
+    let mut second = rfb_session(&serve, &next_ticket(&serve, &session));
+    assert!(
+        eventually(Duration::from_secs(5), || open_sessions(&env) == 1
+            && reasons(&env)[0].is_some()),
+        "{:?}",
+        reasons(&env)
+    );
+    assert_eq!(reasons(&env), [Some("replaced".to_string()), None]);
+    assert_eq!(close_reason(&mut first), "replaced");
+    // The second relay carries on: a key reaches the console and the
+    // connection stays the page's one live relay.
+    second
+        .send(tungstenite::Message::binary(vec![
+            4, 1, 0, 0, 0, 0, 0, 0x61,
+        ]))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(open_sessions(&env), 1);
+    assert_eq!(reasons(&env), [Some("replaced".to_string()), None]);
+    // Both rows are the one page session's.
+    let pages: i64 = env.value("SELECT count(DISTINCT page_id) FROM console_sessions");
+    assert_eq!(pages, 1);
+    // Another page of the same link's key is not touched by it.
+    let (_, other) = page(&serve, &keys.console);
+    let _third = rfb_session(&serve, &other);
+    assert!(eventually(Duration::from_secs(5), || open_sessions(&env) == 2));
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(open_sessions(&env), 2, "{:?}", reasons(&env));
+}
+
+#[test]
+fn each_connection_records_its_own_client_beside_the_pages() {
+    let (_sim, env, keys, serve) = start(None);
+    // The page is opened from one address with one browser (through the
+    // proxy on this machine, which `trusted_proxies` believes)...
+    let path = link(&serve, &keys.console, "srv-00001");
+    let answer = raw(
+        &serve.addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             X-Forwarded-For: 203.0.113.7\r\nUser-Agent: PageBrowser/1.0\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    let data = page_data(&answer);
+    let ws = data["ws"].as_str().unwrap().trim_start_matches("..");
+    // ...and its ticket used from another, with another.
+    let _client = rfb_session_with(
+        &serve,
+        ws,
+        &[
+            ("X-Forwarded-For", "198.51.100.8"),
+            ("User-Agent", "OtherClient/2.0"),
+        ],
+    );
+    let row: (String, String, String, String) = env
+        .db()
+        .query_row(
+            "SELECT remote, user_agent, connection_remote, connection_user_agent
+             FROM console_sessions",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "203.0.113.7".into(),
+            "PageBrowser/1.0".into(),
+            "198.51.100.8".into(),
+            "OtherClient/2.0".into()
+        )
+    );
+    // The listing shows both, the connection's under the page's.
+    let listed = serve
+        .get("/api/v1/sessions?connections=1", &keys.admin)
+        .json();
+    let page = &listed["sessions"][0];
+    assert_eq!(
+        (&page["remote"], &page["user_agent"]),
+        (&"203.0.113.7".into(), &"PageBrowser/1.0".into())
+    );
+    let connection = &page["connections"][0];
+    assert_eq!(
+        (
+            &connection["connection_remote"],
+            &connection["connection_user_agent"]
+        ),
+        (&"198.51.100.8".into(), &"OtherClient/2.0".into())
+    );
 }

@@ -105,6 +105,66 @@ fn a_reload_keeps_the_console_and_a_second_browser_gets_none() {
 }
 
 #[test]
+fn a_second_tab_of_a_session_takes_the_console_and_the_first_waits_for_a_click() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = serve_in(&env, &sim, "broker", &[]);
+    let path = link(&serve, &keys.console, SERVER);
+    let report = session(
+        &[
+            "--url",
+            &url(&serve, &path),
+            "--server",
+            SERVER,
+            "--scenario",
+            "replaced",
+        ],
+        &format!("a second tab of the session (serve log: {})", serve.log()),
+    );
+    let elsewhere = &report["elsewhere"];
+    assert_eq!(
+        elsewhere["title"], "srv-00001 - opened elsewhere",
+        "{report}"
+    );
+    assert!(
+        elsewhere["status"]
+            .as_str()
+            .unwrap()
+            .contains("opened again in another tab or window"),
+        "{report}"
+    );
+    assert_eq!(elsewhere["button"], true, "{report}");
+    assert_eq!(report["otherStillOpen"], true, "{report}");
+    assert_eq!(report["back"]["title"], "srv-00001 - connected", "{report}");
+    assert_eq!(report["otherClosed"], "replaced", "{report}");
+    // One page session, three connections: each replaced by the next,
+    // the last one's ended by the browser closing at the end.
+    let db = env.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT coalesce(end_reason, stop_requested, 'live'), page_id FROM console_sessions
+             WHERE connected_at IS NOT NULL ORDER BY id",
+        )
+        .unwrap();
+    let rows: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let reasons: Vec<&str> = rows.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["replaced", "replaced", "client closed"],
+        "{report}"
+    );
+    assert!(rows.iter().all(|(_, page)| *page == rows[0].1), "{rows:?}");
+}
+
+#[test]
 fn used_and_expired_links_say_which_with_what_to_do() {
     if !browser_ready() {
         return;

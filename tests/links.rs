@@ -433,3 +433,113 @@ fn a_queued_console_for_a_suspended_server_fails_and_asks_hetzner_nothing() {
         env.value("SELECT console_password FROM servers WHERE name = 'srv-00001'");
     assert_eq!(password, None);
 }
+
+#[test]
+fn sessions_are_listed_by_page_session_with_their_connections_on_request() {
+    let sim = Sim::start(&["--servers", "2"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // A page that connected, connected again from elsewhere (the first
+    // connection replaced) and is live; a page closed before it ever
+    // connected (its ticket expired).
+    env.db()
+        .execute_batch(&format!(
+            "INSERT INTO console_sessions
+                 (id, page_id, session_hash, server, server_id, link_id, created_by, remote,
+                  user_agent, started_at, last_seen_at, expires_at, mode, ticket_expires_at,
+                  connected_at, ended_at, end_reason, bytes_to_client, bytes_from_client,
+                  connection_remote, connection_user_agent)
+             VALUES
+              (1, 1, 'h1', 'srv-00001', 1, 5, 'console-key', '192.0.2.10', 'PageUA/1',
+               {t} - 100, {t} - 50, {t} + 600, 'broker', {t} - 70,
+               {t} - 90, {t} - 50, 'replaced', 1000, 10, '192.0.2.10', 'PageUA/1'),
+              (2, 1, 'h2', 'srv-00001', 1, 5, 'console-key', '192.0.2.10', 'PageUA/1',
+               {t} - 55, {t} - 5, {t} + 600, 'broker', {t} - 25,
+               {t} - 50, NULL, NULL, 234, 5, '198.51.100.20', 'Elsewhere/2'),
+              (3, 3, 'h3', 'srv-00002', 2, 6, 'console-key', '192.0.2.11', 'PageUA/1',
+               {t} - 200, {t} - 200, {t} + 600, 'broker', {t} - 170,
+               NULL, NULL, NULL, 0, 0, NULL, NULL);"
+        ))
+        .unwrap();
+
+    // One row per page session; connections counted, bytes summed.
+    let table = env.ok(&["sessions"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].contains("CONNECTIONS"), "{table}");
+    assert!(
+        lines[1].starts_with("3 ") && lines[1].contains("expired unused"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("1 ") && lines[2].contains("1234"),
+        "{table}"
+    );
+    assert!(!table.contains("Elsewhere/2"), "{table}");
+    // With --connections, each page's connections below it, each with its
+    // own client.
+    let table = env.ok(&["sessions", "--connections"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    assert!(lines[2].starts_with("1 "), "{table}");
+    assert!(
+        lines[3].trim_start().starts_with("\\_ 1")
+            && lines[3].contains("replaced")
+            && lines[3].contains("1000"),
+        "{table}"
+    );
+    assert!(
+        lines[4].contains("198.51.100.20")
+            && lines[4].contains("Elsewhere/2")
+            && lines[4].contains("live"),
+        "{table}"
+    );
+    let live = env.ok(&["sessions", "--live"]);
+    assert_eq!(live.lines().count(), 2, "{live}");
+
+    // JSON, from the CLI and the API alike.
+    let json: Value =
+        serde_json::from_str(&env.ok(&["sessions", "--json", "--connections"])).unwrap();
+    let api = serve.get("/api/v1/sessions?connections=1", &keys.admin);
+    assert_eq!(api.status, 200, "{}", api.body);
+    for body in [json, api.json()] {
+        let pages = body["sessions"].as_array().unwrap();
+        assert_eq!(pages.len(), 2, "{body}");
+        let (unused, page) = (&pages[0], &pages[1]);
+        assert_eq!(unused["end_reason"], "expired unused");
+        assert_eq!(unused["ended_at"], t - 170);
+        assert_eq!(unused["connection_count"], 0);
+        assert_eq!(page["id"], 1);
+        assert_eq!(page["live"], true);
+        assert_eq!(page["ended_at"], Value::Null);
+        assert_eq!(page["connection_count"], 2);
+        assert_eq!(page["connected_at"], t - 90);
+        assert_eq!(page["bytes_to_client"], 1234);
+        assert_eq!(page["remote"], "192.0.2.10");
+        let connections = page["connections"].as_array().unwrap();
+        assert_eq!(connections.len(), 2);
+        assert_eq!(connections[0]["end_reason"], "replaced");
+        assert_eq!(connections[1]["connection_remote"], "198.51.100.20");
+        assert_eq!(connections[1]["connection_user_agent"], "Elsewhere/2");
+        assert_eq!(connections[1]["page_id"], 1);
+        assert!(!body.to_string().contains("\"h1\""), "{body}");
+    }
+    // Without `connections`, the count only.
+    let plain = serve.get("/api/v1/sessions", &keys.admin).json();
+    assert_eq!(plain["sessions"][1]["connection_count"], 2);
+    assert!(plain["sessions"][1].get("connections").is_none(), "{plain}");
+    let live = serve.get("/api/v1/sessions?live=1", &keys.admin).json();
+    assert_eq!(live["sessions"].as_array().unwrap().len(), 1);
+    let bad = serve.get("/api/v1/sessions?connections=all", &keys.admin);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.body.contains("`connections` must be 1 or 0"),
+        "{}",
+        bad.body
+    );
+}

@@ -16,7 +16,9 @@
 // again after 1, 2, 4 ... 30 s for as long as the session lives, with a
 // countdown and a "Reconnect now" button; after a connection that failed,
 // the page asks hcc why (status URL), since a browser learns nothing of
-// why a websocket closed.
+// why a websocket closed. A connection that another tab of the same
+// session replaced (hcc keeps one per session) is not retried: the page
+// says so and waits for the button.
 import { Viewer, describeEnd, setStatus } from './vnc.js';
 import { forget, recalled, remember } from './session.js';
 
@@ -200,6 +202,15 @@ async function onEnd(ending) {
         end(known.message || ENDED);
         return;
     }
+    if (known?.state === 'replaced') {
+        // Another tab of this session connected, and hcc keeps one
+        // connection per session: taking it back at once would only make
+        // that tab do the same. The button takes it back.
+        stopCountdown();
+        reconnectButton.hidden = false;
+        show('ended', `${known.message} Reconnect here to take it back.`, 'opened elsewhere');
+        return;
+    }
     if (!ending.wasConnected && known?.message && known.reason !== 'unknown') why = known.message;
     if (known?.reason === 'rationed') {
         later(RATIONED, (Number(known.retry_after) || 0) * 1000, true);
@@ -322,11 +333,12 @@ async function refresh() {
     return { fatal: `Could not get fresh console credentials: ${message}` };
 }
 
-/** hcc's words for why the page's connection failed, or null. */
+/** hcc's words for why the page's connection failed, or null. The spent
+ *  ticket of a brokered connection names which connection that was. */
 async function status() {
     if (!data.status) return null;
     try {
-        const response = await post(data.status);
+        const response = await post(data.status, creds?.ws ? { ws: creds.ws } : {});
         if (response.status === 410) return { state: 'ended', message: ENDED };
         return response.ok ? await response.json() : null;
     } catch {
@@ -334,11 +346,11 @@ async function status() {
     }
 }
 
-function post(url) {
+function post(url, more = {}) {
     return fetch(url, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ session }),
+        body: JSON.stringify({ ...more, session }),
         cache: 'no-store',
         credentials: 'same-origin',
     });

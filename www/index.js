@@ -1,11 +1,12 @@
 // The dashboard: whether the system works (worker, last sync, rate budget,
 // queue, refreshed on its own), the servers hcc knows, buttons for the
 // power verbs, a console link and console suspension per server, and the
-// live and recent console sessions with a button that revokes their
-// server's consoles, through the JSON API with an API key. An admin key
-// also gets the create form (its pick lists from `/api/v1/catalog`),
-// Delete with a typed-name confirmation, and Adopt / Release (the managed
-// label). A button shows only where it can work: the power verbs by the
+// live and recent console sessions (one row per console page, however
+// often it reconnected; refreshed with the status panel) with a button
+// that revokes a live one's server's consoles, through the JSON API with
+// an API key. An admin key also gets the create form (its pick lists from
+// `/api/v1/catalog`), Delete with a typed-name confirmation, and Adopt /
+// Release (the managed label). A button shows only where it can work: the power verbs by the
 // server's state, every button by the key's scope (which `/api/v1/status`
 // names) and by whether hcc manages the server, so a read key sees none.
 // The key is kept in this tab's sessionStorage and sent only as a header.
@@ -188,6 +189,9 @@ function startStatus() {
                 const servers = Array.isArray(body.servers) ? body.servers : [];
                 if (busy === 0 && JSON.stringify(servers) !== shownServers) render(servers);
             }
+            // Sessions start and end behind the page's back too; not while
+            // a Revoke waits, which a redraw would lose.
+            if (revoking === 0) await loadSessions();
         } catch (err) {
             if (err instanceof ApiError && err.status === 401) {
                 report(err);
@@ -455,14 +459,59 @@ function shortTime(at) {
     });
 }
 
-/** What a session is doing, or why it ended. */
+/** The page's end reason when it never connected (hcc's word for it). */
+const EXPIRED_UNUSED = 'expired unused';
+
+/** What a page session is doing, or why it ended. */
 function sessionState(s) {
+    // A page closed before it connected: its tickets ran out.
+    if (s.end_reason === EXPIRED_UNUSED) return EXPIRED_UNUSED;
     if (s.ended_at) return `ended: ${s.end_reason || 'no reason recorded'}`;
     if (s.stop_requested) return `ending (${s.stop_requested})`;
     if (s.live) return 'live';
     // A direct session's connection goes past hcc; its page is open.
     return s.mode === 'direct' ? 'open (direct)' : 'not connected yet';
 }
+
+/** Browsers by the token that names them, the more specific first (Edge
+ *  and Opera also say Chrome, Chrome also says Safari). */
+const BROWSERS = [
+    ['Edge', /\bEdg(?:e|A|iOS)?\/(\d+)/],
+    ['Opera', /\bOPR\/(\d+)/],
+    ['Samsung Internet', /\bSamsungBrowser\/(\d+)/],
+    ['Firefox', /\b(?:Firefox|FxiOS)\/(\d+)/],
+    ['Chrome', /(?:Chrome|CriOS)\/(\d+)/],
+    ['Safari', /\bVersion\/(\d+)[.\d]*(?: Mobile\/\S+)? Safari\//],
+];
+/** Systems likewise (Android says Linux, iOS says Mac OS X, ChromeOS X11). */
+const SYSTEMS = [
+    ['Android', /\bAndroid\b/],
+    ['iOS', /\b(?:iPhone|iPad|iPod)\b/],
+    ['ChromeOS', /\bCrOS\b/],
+    ['Windows', /\bWindows\b/],
+    ['macOS', /\bMac OS X\b|\bMacintosh\b/],
+    ['Linux', /\bLinux\b|\bX11\b/],
+];
+
+/** "Chrome 156 on Linux" from a User-Agent; a client that is no browser
+ *  by its first word ("curl/8.5.0"). The whole string goes in the title. */
+function browserOf(ua) {
+    if (!ua) return '\u2013';
+    let browser = null;
+    for (const [name, re] of BROWSERS) {
+        const m = ua.match(re);
+        if (m) {
+            browser = `${name} ${m[1]}`;
+            break;
+        }
+    }
+    const system = SYSTEMS.find(([, re]) => re.test(ua))?.[0];
+    browser ??= ua.split(/[\s(]/)[0] || ua;
+    return system ? `${browser} on ${system}` : browser;
+}
+
+/** Revokes waiting for their answer: the list is not redrawn under them. */
+let revoking = 0;
 
 /** The live and recent sessions (an admin key's view); hidden for other keys. */
 async function loadSessions() {
@@ -487,20 +536,28 @@ async function loadSessions() {
         row.dataset.session = s.id;
         row.dataset.server = s.server;
         row.dataset.ended = s.ended_at ? 'yes' : 'no';
+        row.dataset.live = s.live ? 'yes' : 'no';
+        const direct = s.mode === 'direct';
         cell(row, s.server);
         cell(row, s.mode || '\u2013').className = 'mode';
         cell(row, s.link_id ? `link ${s.link_id}${s.created_by ? ` (${s.created_by})` : ''}` : s.created_by || '\u2013');
         cell(row, s.remote || '\u2013').className = 'remote';
-        cell(row, s.user_agent || '\u2013');
+        const agent = cell(row, browserOf(s.user_agent));
+        agent.className = 'browser';
+        if (s.user_agent) agent.title = s.user_agent;
         cell(row, s.started_at ? shortTime(s.started_at) : '\u2013').className = 'started';
-        const from = s.connected_at ?? s.started_at;
+        // Connected time: a direct page from its start (hcc does not see
+        // its connection); a brokered one from its first connection, and
+        // none while it never connected.
+        const from = direct ? s.started_at : s.connected_at;
         cell(row, from ? duration((s.ended_at ?? now) - from) : '\u2013').className = 'duration';
+        cell(row, direct ? '\u2013' : String(s.connection_count ?? 0)).className = 'connections';
         cell(row, `${s.bytes_to_client} / ${s.bytes_from_client} bytes`);
         cell(row, sessionState(s)).className = 'state';
         const actions = cell(row, '');
         actions.className = 'actions';
-        // Revoking cuts what is still open; an ended session has nothing.
-        if (!s.ended_at) {
+        // Revoking cuts what is live; an ended page has nothing to cut.
+        if (s.live || (direct && !s.ended_at)) {
             const revokeButton = button('Revoke', () => revoke(s.server, revokeButton));
             revokeButton.classList.add('hard');
             actions.append(revokeButton);
@@ -527,14 +584,17 @@ function showSuspensions() {
 async function revoke(name, b) {
     if (!window.confirm(`Revoke every console of ${name}? Live sessions end, unopened links stop working.`)) return;
     b.disabled = true;
+    revoking += 1;
     try {
         const body = await api('POST', `servers/${encodeURIComponent(name)}/revoke`, {});
         const r = body.revoked || {};
-        showMessage(`Consoles of ${name} revoked: ${r.stopped ?? 0} live session(s) ending, ${r.links ?? 0} unopened link(s) void.`);
+        showMessage('');
+        showNotice(`Consoles of ${name} revoked: ${r.stopped ?? 0} live session(s) ending, ${r.links ?? 0} unopened link(s) void.`);
         await loadSessions();
     } catch (err) {
         report(err);
     } finally {
+        revoking -= 1;
         b.disabled = false;
     }
 }

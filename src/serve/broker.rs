@@ -8,8 +8,8 @@
 //! Each session is a row of `console_sessions` (store/broker.rs): its user
 //! agent, when it connected and ended, the bytes each way and why it
 //! ended. A stop request in that row (`hcc revoke`, `hcc suspend`, from any
-//! process), the session's lifetime, the idle timeout or `hcc serve`
-//! stopping end it.
+//! process; `replaced`, when its page connected again with a new ticket),
+//! the session's lifetime, the idle timeout or `hcc serve` stopping end it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -277,7 +277,12 @@ const LIMIT_RETRY: u64 = 10;
 /// refusal is recorded on its row as `limit`, so that the page can say
 /// why), or the ticket is used, expired or unknown. The one admitted
 /// counts as live from here on.
-fn admit(ctx: &Ctx, ticket_hash: &str, user_agent: &str) -> Result<(Claimed, Admitted), ApiError> {
+fn admit(
+    ctx: &Ctx,
+    ticket_hash: &str,
+    remote: &str,
+    user_agent: &str,
+) -> Result<(Claimed, Admitted), ApiError> {
     let _one_at_a_time = lock(&ADMISSION);
     let at = now();
     let gone = || {
@@ -333,7 +338,7 @@ fn admit(ctx: &Ctx, ticket_hash: &str, user_agent: &str) -> Result<(Claimed, Adm
     }
     let claimed = ctx
         .store
-        .claim_ticket(ticket_hash, at, user_agent)?
+        .claim_ticket(ticket_hash, at, remote, user_agent)?
         .ok_or_else(gone)?;
     lock(&LIVE).push(claimed.id);
     let place = Admitted(claimed.id);
@@ -372,7 +377,13 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         .filter(|c| !c.is_control())
         .take(MAX_USER_AGENT)
         .collect();
-    let (claimed, place) = admit(ctx, &secret::hash(ticket), &user_agent)?;
+    let (claimed, place) = admit(ctx, &secret::hash(ticket), remote, &user_agent)?;
+    if claimed.replaced > 0 {
+        log(&format!(
+            "console session {}: replaces the earlier connection of its page",
+            claimed.id
+        ));
+    }
     let end = |ctx: &Ctx, reason: &str| ctx.store.end_session(claimed.id, now(), reason, 0, 0);
     if claimed.suspended {
         end(ctx, "suspended")?;

@@ -434,11 +434,12 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     ))
 }
 
-/// `POST /c/status` with `{"session": ...}`: why the page's last
-/// connection failed, in words, from what hcc knows (no Hetzner request):
-/// `{"server", "state": "live" | "ended", "reason", "message"}`. A page
-/// asks after a connection that failed, since a browser learns nothing
-/// of why a websocket closed.
+/// `POST /c/status` with `{"session": ..., "ws": ...}` (`ws`, the page's
+/// last ticket path, optional): why the page's last connection failed, in
+/// words, from what hcc knows (no Hetzner request): `{"server", "state":
+/// "live" | "ended" | "replaced", "reason", "message"}`. A page asks after
+/// a connection that failed, since a browser learns nothing of why a
+/// websocket closed.
 pub fn status(ctx: &mut Ctx, req: &Incoming) -> Reply {
     match status_json(ctx, req) {
         Ok(reply) => reply,
@@ -448,8 +449,17 @@ pub fn status(ctx: &mut Ctx, req: &Incoming) -> Reply {
 
 fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     let session = session_of(req)?;
+    // The page's last ticket (`../ws/TICKET`), spent already: whether that
+    // connection was replaced by another tab of the same page session.
+    let ticket = json_body(&req.body)?
+        .get("ws")
+        .and_then(|w| w.as_str())
+        .and_then(|w| w.rsplit('/').next())
+        .filter(|t| secret::is_token(t))
+        .map(secret::hash);
     let found = if secret::is_token(&session) {
-        ctx.store.page_status(&secret::hash(&session), now())?
+        ctx.store
+            .page_status(&secret::hash(&session), now(), ticket.as_deref())?
     } else {
         None
     };
@@ -484,6 +494,18 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
     }
     if s.suspended || last == "suspended" {
         return ("ended", "suspended", suspended().message);
+    }
+    if s.replaced {
+        // Another tab of this page session took the console (a page
+        // session holds one): this page leaves it there rather than take
+        // it back in turn, until its user asks.
+        return (
+            "replaced",
+            "replaced",
+            format!(
+                "The console of {name} was opened again in another tab or window, so this one let go of it."
+            ),
+        );
     }
     if last.contains("console_hosts") {
         return (
@@ -566,6 +588,7 @@ mod tests {
             suspended: false,
             server_status: server.map(str::to_string),
             last_end: last.map(str::to_string),
+            replaced: false,
         };
         let reason = |s: PageStatus| explain(&s).1;
         assert_eq!(reason(status(None, Some("off"))), "server_off");
@@ -594,6 +617,11 @@ mod tests {
             "ended"
         );
         assert_eq!(reason(status(None, Some("running"))), "unknown");
+        let replaced = PageStatus {
+            replaced: true,
+            ..status(None, Some("running"))
+        };
+        assert_eq!(explain(&replaced).0, "replaced");
         // Never where the console is.
         let (_, _, words) = explain(&status(
             Some("error: the console host wss://x is not in console_hosts"),

@@ -28,25 +28,29 @@ pub fn not_suspended(ctx: &Ctx, server: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET /sessions[?live=1][&limit=N]`: newest first, and the suspended
+/// A yes-or-no query parameter.
+fn flag(key: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "1" | "true" | "" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err(ApiError::bad_request(
+            "bad_query",
+            format!("`{key}` must be 1 or 0, not `{}`", shown(value)),
+        )),
+    }
+}
+
+/// `GET /sessions[?live=1][&limit=N][&connections=1]`: page sessions,
+/// newest first (each with its connections when asked), and the suspended
 /// servers.
 pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let mut live = false;
+    let mut connections = false;
     let mut limit = DEFAULT_LIMIT;
     for (key, value) in form_urlencoded::parse(call.query.as_bytes()) {
         match key.as_ref() {
-            "live" => {
-                live = match value.as_ref() {
-                    "1" | "true" | "" => true,
-                    "0" | "false" => false,
-                    _ => {
-                        return Err(ApiError::bad_request(
-                            "bad_query",
-                            format!("`live` must be 1 or 0, not `{}`", shown(&value)),
-                        ));
-                    }
-                }
-            }
+            "live" => live = flag("live", &value)?,
+            "connections" => connections = flag("connections", &value)?,
             "limit" => {
                 limit = value
                     .parse()
@@ -63,7 +67,7 @@ pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
                 return Err(ApiError::bad_request(
                     "bad_query",
                     format!(
-                        "unknown query parameter `{}` (known: live, limit)",
+                        "unknown query parameter `{}` (known: live, limit, connections)",
                         shown(&key)
                     ),
                 ));
@@ -72,9 +76,9 @@ pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     }
     let sessions: Vec<_> = ctx
         .store
-        .console_sessions(live, limit)?
+        .page_sessions(live, limit, now())?
         .iter()
-        .map(access::session_json)
+        .map(|p| access::page_json(p, connections))
         .collect();
     // The dashboard shows which servers' consoles are refused beside them.
     let suspended: Vec<_> = ctx

@@ -294,7 +294,16 @@ impl Store {
                 ],
             )
             .map_err(self.err("record a console session"))?;
-        Ok(self.conn.last_insert_rowid())
+        // The first row of a page session names itself as the page; its
+        // reconnects' rows copy this (store/broker.rs).
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .execute(
+                "UPDATE console_sessions SET page_id = id WHERE id = ?1",
+                [id],
+            )
+            .map_err(self.err("record a console session"))?;
+        Ok(id)
     }
 
     /// Claims one refresh of a session's credentials, in one statement so

@@ -4,9 +4,12 @@
 //!
 //! A ticket is stored only as its SHA-256 and is claimed by one
 //! conditional UPDATE, so that of two upgrades with the same ticket
-//! exactly one gets the session. A row is one websocket session: a page
-//! that reconnects gets a new row (same server, link and key), so every
-//! connection has its own bytes, times and end reason.
+//! exactly one gets the session. A row is one websocket connection: a
+//! page that reconnects gets a new row (same server, link, key and page
+//! session, `page_id`), so every connection has its own bytes, times, end
+//! reason, client address and user agent. A page session holds one relay:
+//! a connection made with a new ticket asks the page's previous one to
+//! stop (`replaced`).
 
 use rusqlite::{OptionalExtension, params};
 
@@ -20,7 +23,14 @@ pub struct Claimed {
     pub server_id: i64,
     /// The server is suspended: the session is ended at once.
     pub suspended: bool,
+    /// Earlier connections of the same page session asked to stop
+    /// (`replaced`).
+    pub replaced: usize,
 }
+
+/// A row's page session: its `page_id`, or the row itself for a row
+/// written without one (by hand, or by an older hcc).
+const PAGE_OF: &str = "coalesce(page_id, id)";
 
 /// What a page's session knows of its latest connection: what a page
 /// that could not connect tells its user (`POST /c/status`).
@@ -35,6 +45,9 @@ pub struct PageStatus {
     pub server_status: Option<String>,
     /// Why the page's newest connection ended, when it did.
     pub last_end: Option<String>,
+    /// The connection of the ticket the page asked about was replaced by
+    /// a newer one of the same page session (another tab of it).
+    pub replaced: bool,
 }
 
 /// The session a ticket would open, before it is claimed: what the caps
@@ -44,7 +57,8 @@ pub struct TicketOwner {
     pub id: i64,
     pub server: String,
     pub created_by: Option<String>,
-    pub link_id: Option<i64>,
+    /// Its page session (the id of the page's first row).
+    pub page: i64,
 }
 
 /// Live brokered sessions that count against a new one's caps.
@@ -61,7 +75,7 @@ impl Store {
     pub fn ticket_owner(&self, ticket_hash: &str, at: i64) -> Result<Option<TicketOwner>, Error> {
         self.conn
             .query_row(
-                "SELECT id, server, created_by, link_id FROM console_sessions
+                "SELECT id, server, created_by, coalesce(page_id, id) FROM console_sessions
                  WHERE ticket_hash = ?1 AND ticket_expires_at > ?2 AND connected_at IS NULL
                    AND ended_at IS NULL AND stop_requested IS NULL AND expires_at > ?2",
                 params![ticket_hash, at],
@@ -70,7 +84,7 @@ impl Store {
                         id: r.get(0)?,
                         server: r.get(1)?,
                         created_by: r.get(2)?,
-                        link_id: r.get(3)?,
+                        page: r.get(3)?,
                     })
                 },
             )
@@ -90,8 +104,8 @@ impl Store {
                    count(*) FILTER (WHERE ?2 IS NOT NULL AND created_by = ?2)
                  FROM console_sessions
                  WHERE mode = 'broker' AND connected_at IS NOT NULL AND ended_at IS NULL
-                   AND stop_requested IS NULL AND NOT (?3 IS NOT NULL AND link_id IS ?3)",
-                params![owner.server, owner.created_by, owner.link_id],
+                   AND stop_requested IS NULL AND coalesce(page_id, id) <> ?3",
+                params![owner.server, owner.created_by, owner.page],
                 |r| {
                     Ok(LiveCounts {
                         on_server: r.get(0)?,
@@ -118,18 +132,29 @@ impl Store {
 
     /// The status of the page session with this hash at `at`; `None` for
     /// an unknown session. The page's newest connection is the newest row
-    /// of its link (a brokered reconnect gets a row of its own).
-    pub fn page_status(&self, session_hash: &str, at: i64) -> Result<Option<PageStatus>, Error> {
+    /// of its page session (a brokered reconnect gets a row of its own).
+    /// `ticket_hash` names the connection the asking page made last: was
+    /// it replaced?
+    pub fn page_status(
+        &self,
+        session_hash: &str,
+        at: i64,
+        ticket_hash: Option<&str>,
+    ) -> Result<Option<PageStatus>, Error> {
         self.conn
             .query_row(
                 "SELECT p.server, p.expires_at > ?2,
                    EXISTS (SELECT 1 FROM suspended s WHERE s.server = p.server),
                    (SELECT status FROM servers v WHERE v.name = p.server),
                    (SELECT coalesce(n.end_reason, n.stop_requested) FROM console_sessions n
-                     WHERE n.id = p.id OR (n.link_id = p.link_id AND n.id > p.id)
-                     ORDER BY n.id DESC LIMIT 1)
+                     WHERE n.page_id = coalesce(p.page_id, p.id) OR n.id = p.id
+                     ORDER BY n.id DESC LIMIT 1),
+                   EXISTS (SELECT 1 FROM console_sessions t
+                     WHERE t.ticket_hash = ?3
+                       AND (t.page_id = coalesce(p.page_id, p.id) OR t.id = p.id)
+                       AND coalesce(t.end_reason, t.stop_requested) = 'replaced')
                  FROM console_sessions p WHERE p.session_hash = ?1",
-                params![session_hash, at],
+                params![session_hash, at, ticket_hash],
                 |r| {
                     Ok(PageStatus {
                         server: r.get(0)?,
@@ -137,6 +162,7 @@ impl Store {
                         suspended: r.get(2)?,
                         server_status: r.get(3)?,
                         last_end: r.get(4)?,
+                        replaced: r.get(5)?,
                     })
                 },
             )
@@ -165,8 +191,9 @@ impl Store {
     /// A ticket for a page's next connection: on its own row when that row
     /// never connected, else on a new row like it (`session_hash` is a
     /// fresh random value's hash: the page keeps refreshing through the
-    /// first row). Returns the row's id; `None` when a session of the same
-    /// link was asked to stop (revoked, suspended): that page is done.
+    /// first row). Returns the row's id; `None` when a connection of the
+    /// same page session was asked to stop (revoked, suspended; not one
+    /// that a newer connection replaced): that page is done.
     pub fn reissue_ticket(
         &self,
         from: i64,
@@ -180,7 +207,9 @@ impl Store {
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM console_sessions o, console_sessions c
                    WHERE c.id = ?1 AND o.stop_requested IS NOT NULL
-                     AND (o.id = c.id OR o.link_id = c.link_id))",
+                     AND o.stop_requested <> 'replaced'
+                     AND (o.page_id = coalesce(c.page_id, c.id)
+                          OR o.id = coalesce(c.page_id, c.id)))",
                 [from],
                 |r| r.get(0),
             )
@@ -203,10 +232,11 @@ impl Store {
             .conn
             .execute(
                 "INSERT INTO console_sessions
-                     (session_hash, server, server_id, link_id, created_by, remote,
-                      started_at, last_seen_at, expires_at, mode, ticket_hash, ticket_expires_at)
-                 SELECT ?2, server, server_id, link_id, created_by, remote,
-                        ?5, ?5, expires_at, 'broker', ?3, ?4
+                     (session_hash, server, server_id, link_id, created_by, remote, user_agent,
+                      started_at, last_seen_at, expires_at, mode, ticket_hash, ticket_expires_at,
+                      page_id)
+                 SELECT ?2, server, server_id, link_id, created_by, remote, user_agent,
+                        ?5, ?5, expires_at, 'broker', ?3, ?4, coalesce(page_id, id)
                  FROM console_sessions WHERE id = ?1",
                 params![from, session_hash, ticket_hash, ticket_expires_at, at],
             )
@@ -215,36 +245,67 @@ impl Store {
     }
 
     /// Claims a ticket: unexpired, its session never connected, not ended,
-    /// nobody asked it to stop. Exactly one caller gets it.
+    /// nobody asked it to stop. Exactly one caller gets it. The connection
+    /// records its own client address and user agent (the page's stay
+    /// beside them), and every other live connection of its page session
+    /// is asked to stop (`replaced`): one page session holds one relay,
+    /// however often it reloads. One transaction, so that of two tickets
+    /// of one page claimed at once, the later one is the one that stays.
     pub fn claim_ticket(
         &self,
         ticket_hash: &str,
         at: i64,
+        remote: &str,
         user_agent: &str,
     ) -> Result<Option<Claimed>, Error> {
-        self.conn
-            .query_row(
-                "UPDATE console_sessions SET connected_at = ?2, user_agent = ?3, last_seen_at = ?2
-                 WHERE ticket_hash = ?1 AND ticket_expires_at > ?2 AND connected_at IS NULL
-                   AND ended_at IS NULL AND stop_requested IS NULL AND expires_at > ?2
-                 RETURNING id, server, server_id,
-                   EXISTS (SELECT 1 FROM suspended s WHERE s.server = console_sessions.server)",
-                params![ticket_hash, at, user_agent],
-                |r| {
-                    Ok(Claimed {
-                        id: r.get(0)?,
-                        server: r.get(1)?,
-                        server_id: r.get(2)?,
-                        suspended: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.err("claim a console ticket"))
+        self.immediately("claim a console ticket", || {
+            let claimed = self
+                .conn
+                .query_row(
+                    &format!(
+                        "UPDATE console_sessions SET connected_at = ?2, connection_remote = ?3,
+                             connection_user_agent = ?4, last_seen_at = ?2
+                         WHERE ticket_hash = ?1 AND ticket_expires_at > ?2 AND connected_at IS NULL
+                           AND ended_at IS NULL AND stop_requested IS NULL AND expires_at > ?2
+                         RETURNING id, server, server_id,
+                           EXISTS (SELECT 1 FROM suspended s
+                                    WHERE s.server = console_sessions.server),
+                           {PAGE_OF}"
+                    ),
+                    params![ticket_hash, at, remote, user_agent],
+                    |r| {
+                        Ok((
+                            Claimed {
+                                id: r.get(0)?,
+                                server: r.get(1)?,
+                                server_id: r.get(2)?,
+                                suspended: r.get(3)?,
+                                replaced: 0,
+                            },
+                            r.get::<_, i64>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(self.err("claim a console ticket"))?;
+            let Some((mut claimed, page)) = claimed else {
+                return Ok(None);
+            };
+            claimed.replaced = self
+                .conn
+                .execute(
+                    "UPDATE console_sessions SET stop_requested = 'replaced'
+                     WHERE (page_id = ?1 OR id = ?1) AND id <> ?2 AND connected_at IS NOT NULL
+                       AND ended_at IS NULL AND stop_requested IS NULL",
+                    params![page, claimed.id],
+                )
+                .map_err(self.err("claim a console ticket"))?;
+            Ok(Some(claimed))
+        })
     }
 
     /// Why a live session must end now, if it must: a stop request
-    /// (`revoked`, `suspended`), its server suspended, or its lifetime
+    /// (`revoked`, `suspended`, `replaced`), its server suspended, or its lifetime
     /// over (`expired`).
     pub fn stop_reason(&self, id: i64, at: i64) -> Result<Option<String>, Error> {
         let row: Option<(Option<String>, i64, bool)> = self
@@ -338,25 +399,150 @@ mod tests {
         let id = store
             .add_console_session("s1", &link, "127.0.0.1", 100, 1000)
             .unwrap();
-        assert_eq!(store.page_status("nope", 110).unwrap(), None);
-        let status = store.page_status("s1", 110).unwrap().unwrap();
+        assert_eq!(store.page_status("nope", 110, None).unwrap(), None);
+        let status = store.page_status("s1", 110, None).unwrap().unwrap();
         assert!(status.live && !status.suspended);
         assert_eq!((status.last_end, status.server_status), (None, None));
         // Connected and ended; a reconnect's row of its own failed later.
         store.reissue_ticket(id, "r0", "t1", 130, 110).unwrap();
-        store.claim_ticket("t1", 111, "ua").unwrap().unwrap();
+        store
+            .claim_ticket("t1", 111, "10.0.0.1", "ua")
+            .unwrap()
+            .unwrap();
         store.end_session(id, 120, "client closed", 1, 1).unwrap();
         let next = store
             .reissue_ticket(id, "r1", "t2", 150, 121)
             .unwrap()
             .unwrap();
         assert_ne!(next, id);
-        store.claim_ticket("t2", 122, "ua").unwrap().unwrap();
+        store
+            .claim_ticket("t2", 122, "10.0.0.1", "ua")
+            .unwrap()
+            .unwrap();
         store
             .end_session(next, 123, "error: refused", 0, 0)
             .unwrap();
-        let status = store.page_status("s1", 124).unwrap().unwrap();
+        let status = store.page_status("s1", 124, None).unwrap().unwrap();
         assert_eq!(status.last_end.as_deref(), Some("error: refused"));
-        assert!(!store.page_status("s1", 1000).unwrap().unwrap().live);
+        assert!(!store.page_status("s1", 1000, None).unwrap().unwrap().live);
+    }
+
+    #[test]
+    fn a_new_connection_replaces_its_pages_live_one_and_records_its_own_client() {
+        let (_dir, store) = Store::scratch();
+        let page = |token: &str| {
+            store
+                .add_console_link(token, ("web1", 7), "billing", 100, 400)
+                .unwrap();
+            let link = store
+                .consume_console_link(token, 100, "x")
+                .unwrap()
+                .unwrap();
+            let id = store
+                .add_console_session(&format!("s-{token}"), &link, "192.0.2.1", 100, 1000)
+                .unwrap();
+            store.set_session_user_agent(id, "page-ua").unwrap();
+            id
+        };
+        let first = page("l1");
+        let other = page("l2");
+        store.reissue_ticket(first, "r0", "t1", 130, 110).unwrap();
+        let one = store
+            .claim_ticket("t1", 111, "198.51.100.9", "conn-ua-1")
+            .unwrap()
+            .unwrap();
+        assert_eq!((one.id, one.replaced), (first, 0));
+        store.reissue_ticket(other, "r9", "t9", 130, 110).unwrap();
+        store
+            .claim_ticket("t9", 111, "192.0.2.1", "ua")
+            .unwrap()
+            .unwrap();
+        // The page reloads: a new row of the same page, whose claim asks
+        // the first connection (and only it) to stop.
+        let next = store
+            .reissue_ticket(first, "r1", "t2", 150, 120)
+            .unwrap()
+            .unwrap();
+        assert_ne!(next, first);
+        let two = store
+            .claim_ticket("t2", 121, "203.0.113.5", "conn-ua-2")
+            .unwrap()
+            .unwrap();
+        assert_eq!((two.id, two.replaced), (next, 1));
+        assert_eq!(
+            store.stop_reason(first, 122).unwrap().as_deref(),
+            Some("replaced")
+        );
+        assert_eq!(store.stop_reason(next, 122).unwrap(), None);
+        assert_eq!(store.stop_reason(other, 122).unwrap(), None);
+        // A replaced connection is no reason to refuse the page a ticket.
+        store.end_session(first, 122, "replaced", 5, 5).unwrap();
+        assert!(
+            store
+                .reissue_ticket(first, "r2", "t3", 160, 123)
+                .unwrap()
+                .is_some()
+        );
+        let row = |id: i64| -> (i64, String, String, String, String) {
+            store
+                .conn
+                .query_row(
+                    "SELECT page_id, remote, user_agent, connection_remote, connection_user_agent
+                     FROM console_sessions WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(
+            row(first),
+            (
+                first,
+                "192.0.2.1".into(),
+                "page-ua".into(),
+                "198.51.100.9".into(),
+                "conn-ua-1".into()
+            )
+        );
+        assert_eq!(
+            row(next),
+            (
+                first,
+                "192.0.2.1".into(),
+                "page-ua".into(),
+                "203.0.113.5".into(),
+                "conn-ua-2".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_page_without_a_link_holds_one_relay_too() {
+        let (_dir, store) = Store::scratch();
+        // A page session that no link opened (as a panel's own page, or a
+        // row an older hcc wrote without a page).
+        store
+            .conn
+            .execute(
+                "INSERT INTO console_sessions
+                     (session_hash, server, server_id, created_by, started_at, last_seen_at,
+                      expires_at)
+                 VALUES ('p', 'web1', 7, 'panel', 100, 100, 1000)",
+                [],
+            )
+            .unwrap();
+        let page = store.conn.last_insert_rowid();
+        store.reissue_ticket(page, "r0", "t1", 130, 110).unwrap();
+        store.claim_ticket("t1", 111, "a", "ua").unwrap().unwrap();
+        let next = store
+            .reissue_ticket(page, "r1", "t2", 150, 120)
+            .unwrap()
+            .unwrap();
+        let claimed = store.claim_ticket("t2", 121, "a", "ua").unwrap().unwrap();
+        assert_eq!((claimed.id, claimed.replaced), (next, 1));
+        assert_eq!(
+            store.stop_reason(page, 122).unwrap().as_deref(),
+            Some("replaced")
+        );
     }
 }

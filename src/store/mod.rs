@@ -38,7 +38,7 @@ pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolIt
 pub use messages::Message;
 pub use power::PageSession;
 pub use servers::{Refreshed, ServerRow};
-pub use sessions::{LinkState, Revoked, SessionRecord, Suspension};
+pub use sessions::{EXPIRED_UNUSED, LinkState, PageRecord, Revoked, SessionRecord, Suspension};
 pub use views::CommandView;
 
 #[derive(Debug)]
@@ -564,6 +564,48 @@ mod tests {
                 .unwrap();
             assert_eq!(arg, "vm1", "from version {version}");
         }
+    }
+
+    #[test]
+    fn sessions_recorded_before_pages_are_grouped_by_their_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hcc.db");
+        {
+            // Version 5: a link's page and its reconnect (one page
+            // session), and a session that no link opened.
+            let conn = Connection::open(&path).unwrap();
+            for sql in &schema::MIGRATIONS[..5] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 5).unwrap();
+            conn.execute_batch(
+                "INSERT INTO console_sessions
+                     (id, session_hash, server, server_id, link_id, started_at, last_seen_at,
+                      expires_at, connected_at, user_agent)
+                 VALUES (1, 'a', 'web1', 7, 4, 100, 100, 900, 101, 'ua-1'),
+                        (2, 'b', 'web2', 8, NULL, 100, 100, 900, NULL, NULL),
+                        (3, 'c', 'web1', 7, 4, 110, 110, 900, 111, 'ua-3');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let mut stmt = store
+            .conn
+            .prepare("SELECT id, page_id, connection_user_agent FROM console_sessions ORDER BY id")
+            .unwrap();
+        let rows: Vec<(i64, i64, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (1, 1, Some("ua-1".into())),
+                (2, 2, None),
+                (3, 1, Some("ua-3".into()))
+            ]
+        );
     }
 
     #[test]

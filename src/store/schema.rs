@@ -157,4 +157,30 @@ CREATE TABLE suspended (
     suspended_by TEXT
 );
 "#,
+    // 6: page sessions and their connections. A console page is one page
+    // session; each websocket it opens (a reload, a reconnect after a
+    // reboot) is a row of its own, and `page_id` names the page session's
+    // first row on every one of them (on that row, its own id), so that
+    // the listing groups them and a new connection ends the page's
+    // previous relay. Rows from before are grouped by their link (a link
+    // opens one page session); a row without a link is a page session of
+    // its own. `remote` and `user_agent` stay the page's (who opened it);
+    // `connection_remote` and `connection_user_agent` are each
+    // connection's own, which may differ (a ticket used from elsewhere).
+    // Before this, a connection wrote its user agent over the page's: for
+    // those rows it is the connection's.
+    r#"
+ALTER TABLE console_sessions ADD COLUMN page_id INTEGER;
+ALTER TABLE console_sessions ADD COLUMN connection_remote TEXT;
+ALTER TABLE console_sessions ADD COLUMN connection_user_agent TEXT;
+-- For the backfill only: each row finds its link's first row at once
+-- instead of scanning the table (months of sessions) once per row.
+CREATE INDEX console_sessions_by_link_once ON console_sessions (link_id, id);
+UPDATE console_sessions SET page_id = coalesce(
+    (SELECT min(f.id) FROM console_sessions f WHERE f.link_id = console_sessions.link_id),
+    id);
+DROP INDEX console_sessions_by_link_once;
+UPDATE console_sessions SET connection_user_agent = user_agent WHERE connected_at IS NOT NULL;
+CREATE INDEX console_sessions_by_page ON console_sessions (page_id);
+"#,
 ];

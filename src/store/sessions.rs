@@ -11,16 +11,25 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Error, Store, sqlite_err};
 
-/// One row of `console_sessions` as listed: never a hash or other secret.
+/// One row of `console_sessions` as listed (one connection, or the page
+/// session's first row): never a hash or other secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub id: i64,
+    /// The page session's first row (this row's own id on that row).
+    pub page_id: i64,
     pub server: String,
     pub link_id: Option<i64>,
     /// The name of the API key that made the link (or opened the session).
     pub created_by: Option<String>,
+    /// The page session's client address and user agent (who opened it).
     pub remote: Option<String>,
     pub user_agent: Option<String>,
+    /// This connection's own (a ticket may be used from elsewhere).
+    pub connection_remote: Option<String>,
+    pub connection_user_agent: Option<String>,
+    /// Until when this row's websocket ticket could be used.
+    pub ticket_expires_at: Option<i64>,
     /// `direct` or `broker`.
     pub mode: String,
     pub started_at: i64,
@@ -33,6 +42,107 @@ pub struct SessionRecord {
     pub bytes_to_client: i64,
     pub bytes_from_client: i64,
     pub stop_requested: Option<String>,
+}
+
+/// A page session as people see it: one console page (a browser tab, or
+/// a panel's own page), however many websockets it opened; its first
+/// row's page data, its connections summed up, and those connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRecord {
+    /// The page session's first row.
+    pub page: SessionRecord,
+    /// Its connections, oldest first: the rows that connected (a ticket
+    /// never used is no connection).
+    pub connections: Vec<SessionRecord>,
+    /// When its first connection was made.
+    pub connected_at: Option<i64>,
+    /// A connection is live (connected through hcc, not ended).
+    pub live: bool,
+    /// The end of the page session as far as hcc can tell, and why: its
+    /// last connection's when none is live or waiting for its ticket;
+    /// `expired unused` for a brokered page that never connected and
+    /// whose tickets expired (the page was closed first); `expired` for a
+    /// direct page past its lifetime. `None` while it is open.
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    /// A stop request for its live connection (`revoked`, ...), or for
+    /// the page before it connected.
+    pub stop_requested: Option<String>,
+    /// Bytes relayed each way, summed over its connections.
+    pub bytes_to_client: i64,
+    pub bytes_from_client: i64,
+}
+
+/// The page's end reason when it never connected.
+pub const EXPIRED_UNUSED: &str = "expired unused";
+
+impl PageRecord {
+    /// Sums up a page session's rows (its first row first) at `at`.
+    fn of(rows: Vec<SessionRecord>, at: i64) -> Option<PageRecord> {
+        let mut rows = rows.into_iter();
+        let page = rows.next()?;
+        let all: Vec<SessionRecord> = std::iter::once(page.clone()).chain(rows).collect();
+        let open_ticket = all.iter().any(|r| {
+            r.connected_at.is_none()
+                && r.ended_at.is_none()
+                && r.stop_requested.is_none()
+                && r.ticket_expires_at.is_some_and(|t| t > at)
+        }) && page.expires_at > at;
+        let connections: Vec<SessionRecord> = all
+            .iter()
+            .filter(|r| r.connected_at.is_some())
+            .cloned()
+            .collect();
+        // The newest: for a moment an older one may still be ending
+        // (`replaced`).
+        let live_one = connections.iter().rev().find(|r| r.ended_at.is_none());
+        let live = live_one.is_some();
+        let last = connections.last();
+        let (ended_at, end_reason) = if page.mode == "direct" {
+            // hcc does not see a direct page's connection: it ends with
+            // its page session.
+            match (page.ended_at, &page.end_reason) {
+                (Some(ended), reason) => (Some(ended), reason.clone()),
+                (None, _) if page.expires_at <= at => {
+                    (Some(page.expires_at), Some("expired".into()))
+                }
+                (None, _) => (None, None),
+            }
+        } else if live || open_ticket {
+            (None, None)
+        } else if let Some(last) = last {
+            (last.ended_at, last.end_reason.clone())
+        } else {
+            let until = all
+                .iter()
+                .filter_map(|r| r.ticket_expires_at)
+                .max()
+                .unwrap_or(page.expires_at)
+                .min(page.expires_at)
+                .max(page.started_at);
+            let why = all
+                .iter()
+                .find_map(|r| r.stop_requested.clone())
+                .unwrap_or_else(|| EXPIRED_UNUSED.into());
+            (Some(until), Some(why))
+        };
+        let stop_requested = match live_one {
+            Some(r) => r.stop_requested.clone(),
+            None if connections.is_empty() && ended_at.is_none() => page.stop_requested.clone(),
+            None => None,
+        };
+        Some(PageRecord {
+            connected_at: connections.iter().filter_map(|r| r.connected_at).min(),
+            live,
+            ended_at,
+            end_reason,
+            stop_requested,
+            bytes_to_client: all.iter().map(|r| r.bytes_to_client).sum(),
+            bytes_from_client: all.iter().map(|r| r.bytes_from_client).sum(),
+            connections,
+            page,
+        })
+    }
 }
 
 /// What a revocation ended.
@@ -72,7 +182,8 @@ pub enum LinkState {
 
 const SESSION_COLUMNS: &str = "id, server, link_id, created_by, remote, user_agent, mode,
      started_at, expires_at, refreshes, connected_at, ended_at, end_reason,
-     bytes_to_client, bytes_from_client, stop_requested";
+     bytes_to_client, bytes_from_client, stop_requested, coalesce(page_id, id),
+     connection_remote, connection_user_agent, ticket_expires_at";
 
 fn session_record(r: &Row) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
@@ -92,6 +203,10 @@ fn session_record(r: &Row) -> rusqlite::Result<SessionRecord> {
         bytes_to_client: r.get(13)?,
         bytes_from_client: r.get(14)?,
         stop_requested: r.get(15)?,
+        page_id: r.get(16)?,
+        connection_remote: r.get(17)?,
+        connection_user_agent: r.get(18)?,
+        ticket_expires_at: r.get(19)?,
     })
 }
 
@@ -184,6 +299,50 @@ impl Store {
             .map_err(self.err("read console sessions"))?;
         rows.collect::<Result<_, _>>()
             .map_err(self.err("read console sessions"))
+    }
+
+    /// Page sessions, newest first, at most `limit`, each with its
+    /// connections, as of `at`; with `live`, only those with a live
+    /// connection.
+    pub fn page_sessions(&self, live: bool, limit: i64, at: i64) -> Result<Vec<PageRecord>, Error> {
+        let filter = if live {
+            "AND EXISTS (SELECT 1 FROM console_sessions c
+                          WHERE (c.page_id = p.id OR c.id = p.id)
+                            AND c.connected_at IS NOT NULL AND c.ended_at IS NULL)"
+        } else {
+            ""
+        };
+        // A page's first row is its own page (or names none: written by
+        // hand or by an older hcc).
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM console_sessions p
+             WHERE (p.page_id IS NULL OR p.page_id = p.id) {filter}
+             ORDER BY p.id DESC LIMIT ?1"
+        );
+        let err = || self.err("read console sessions");
+        let mut pages = self.conn.prepare(&sql).map_err(err())?;
+        let firsts: Vec<SessionRecord> = pages
+            .query_map([limit], session_record)
+            .map_err(err())?
+            .collect::<Result<_, _>>()
+            .map_err(err())?;
+        let mut rows = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM console_sessions
+                 WHERE page_id = ?1 AND id <> ?1 ORDER BY id"
+            ))
+            .map_err(err())?;
+        let mut listed = Vec::with_capacity(firsts.len());
+        for first in firsts {
+            let mut all = vec![first.clone()];
+            let more = rows.query_map([first.id], session_record).map_err(err())?;
+            for row in more {
+                all.push(row.map_err(err())?);
+            }
+            listed.extend(PageRecord::of(all, at));
+        }
+        Ok(listed)
     }
 
     /// Revokes a server's console access as of `at`: its unopened links
@@ -570,5 +729,88 @@ mod tests {
         assert_eq!(s.stop_requested.as_deref(), Some("suspended"));
         assert!(store.server_is_known("web1").unwrap());
         assert!(!store.server_is_known("web9").unwrap());
+    }
+
+    #[test]
+    fn the_listing_has_one_row_per_page_session_with_its_connections() {
+        let (_dir, store) = Store::scratch();
+        // A page that connected, reloaded (a second connection that
+        // replaced the first) and closed.
+        let link = opened(&store, "l1", "web1");
+        let page = store
+            .add_console_session("p1", &link, "192.0.2.1", 100, 1000)
+            .unwrap();
+        store.reissue_ticket(page, "r0", "t1", 130, 100).unwrap();
+        store
+            .claim_ticket("t1", 101, "192.0.2.1", "ua")
+            .unwrap()
+            .unwrap();
+        store.session_bytes(page, 100, 10, 105).unwrap();
+        let next = store
+            .reissue_ticket(page, "r1", "t2", 140, 110)
+            .unwrap()
+            .unwrap();
+        store
+            .claim_ticket("t2", 111, "192.0.2.1", "ua")
+            .unwrap()
+            .unwrap();
+        // The replaced connection still ending is not the page's state.
+        let both = &store.page_sessions(false, 10, 111).unwrap()[0];
+        assert!(both.live && both.stop_requested.is_none(), "{both:?}");
+        store.end_session(page, 112, "replaced", 100, 10).unwrap();
+        store
+            .end_session(next, 150, "client closed", 50, 5)
+            .unwrap();
+        // A page whose tickets expired before it ever connected.
+        let link = opened(&store, "l2", "web2");
+        let unused = store
+            .add_console_session("p2", &link, "192.0.2.2", 200, 1000)
+            .unwrap();
+        store.reissue_ticket(unused, "r2", "t3", 230, 200).unwrap();
+        // A page live now.
+        live(&store, "p3", "web3");
+
+        let pages = store.page_sessions(false, 10, 300).unwrap();
+        let servers: Vec<&str> = pages.iter().map(|p| p.page.server.as_str()).collect();
+        assert_eq!(servers, ["web3", "web2", "web1"]);
+        let reloaded = &pages[2];
+        assert_eq!(reloaded.page.id, page);
+        assert_eq!(
+            reloaded
+                .connections
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>(),
+            [page, next]
+        );
+        assert_eq!(
+            (reloaded.bytes_to_client, reloaded.bytes_from_client),
+            (150, 15)
+        );
+        assert_eq!(reloaded.connected_at, Some(101));
+        assert_eq!(
+            (reloaded.ended_at, reloaded.end_reason.as_deref()),
+            (Some(150), Some("client closed"))
+        );
+        assert!(!reloaded.live);
+        assert_eq!(
+            reloaded.connections[0].end_reason.as_deref(),
+            Some("replaced")
+        );
+        // Waiting for its ticket, then expired unused.
+        let waiting = &store.page_sessions(false, 10, 210).unwrap()[1];
+        assert_eq!((waiting.ended_at, waiting.live), (None, false));
+        let unused = &pages[1];
+        assert!(unused.connections.is_empty());
+        assert_eq!(
+            (unused.ended_at, unused.end_reason.as_deref()),
+            (Some(230), Some(EXPIRED_UNUSED))
+        );
+        assert!(pages[0].live && pages[0].ended_at.is_none());
+        // Live only, and the limit counts page sessions.
+        let live_ones = store.page_sessions(true, 10, 300).unwrap();
+        assert_eq!(live_ones.len(), 1);
+        assert_eq!(live_ones[0].page.server, "web3");
+        assert_eq!(store.page_sessions(false, 2, 300).unwrap().len(), 2);
     }
 }

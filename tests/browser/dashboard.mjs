@@ -2,7 +2,12 @@
 // operator would: a wrong key is refused, the right one lists the servers,
 // a button queues an action and shows its outcome, Console opens a new tab
 // that connects; with --session, the live session of that server is
-// listed, Revoke asks it to stop, and its consoles are suspended. Both
+// listed, Revoke asks it to stop (its success said in the notice, not the
+// error box), and its consoles are suspended; with --reconnect, the
+// console tab reloads and the sessions list, refreshing by itself, shows
+// that page session as one row of two connections; --unused names the id
+// of a page session that never connected ("expired unused"); the page at
+// 1366 px with the sessions' user agents, shown as browser and system. Both
 // modes report the status panel (worker, no-worker banner, the key's scope)
 // and the buttons each server's row shows. With --look, the key comes in
 // the URL's fragment and nothing is pressed: the status panel (and, with
@@ -12,7 +17,8 @@
 // passed.
 //
 //   node tests/browser/dashboard.mjs --url http://127.0.0.1:PORT --key KEY
-//        --server NAME [--session SERVER] [--look 1 [--ready FILE] [--queue 1] [--follow SERVER]]
+//        --server NAME [--session SERVER [--reconnect 1] [--unused ID]]
+//        [--look 1 [--ready FILE] [--queue 1] [--follow SERVER]]
 //        [--screenshot PATH] [--chromium PATH]
 import { writeFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -130,16 +136,60 @@ try {
         // The live sessions: the one given is listed; Revoke asks it to stop;
         // the server's consoles are suspended and the button says so.
         if (args.session) {
+            const rowsNow = () => page.$$eval('#sessions tbody tr', (rows) => rows.map((r) => ({
+                session: r.dataset.session,
+                server: r.dataset.server,
+                live: r.dataset.live,
+                connections: r.querySelector('td.connections')?.textContent,
+                duration: r.querySelector('td.duration')?.textContent,
+                state: r.querySelector('td.state')?.textContent,
+                revoke: r.querySelector('td.actions button') !== null,
+            })));
+            // The console tab reloads: a second connection of the same
+            // page session, which the list (not clicked) shows as one row.
+            if (args.reconnect) {
+                await consoleTab.reload({ waitUntil: 'load' });
+                await consoleTab.waitForFunction(() => document.body.dataset.state === 'connected', null, { timeout: 15_000 });
+                const at = Date.now();
+                await page.waitForFunction((server) => {
+                    const rows = document.querySelectorAll(`#sessions tbody tr[data-server="${server}"][data-live="yes"]`);
+                    return rows.length === 1 && rows[0].querySelector('td.connections')?.textContent === '2';
+                }, args.server, { timeout: 15_000 });
+                result.refreshedAfterMs = Date.now() - at;
+                result.reconnected = (await rowsNow()).filter((r) => r.server === args.server);
+            }
+            if (args.unused) {
+                result.unused = (await rowsNow()).find((r) => r.session === args.unused) ?? null;
+            }
             const live = `#sessions tr[data-server="${args.session}"]`;
             await page.waitForSelector(live, { timeout: 5_000 });
             result.sessions = await page.$$eval('#sessions tbody tr', (rows) => rows.map((r) => r.dataset.server));
             await page.click(`${live} button:has-text("Revoke")`);
-            await page.waitForFunction(() => document.querySelector('#message')?.textContent.includes('revoked'),
+            await page.waitForFunction(() => document.querySelector('#notice')?.textContent.includes('revoked'),
                 null, { timeout: 5_000 });
-            result.revoke = await page.textContent('#message');
+            result.revoke = await page.textContent('#notice');
+            // Good news in the notice style, not in the red error box.
+            result.revokeShown = await page.evaluate(() => ({
+                notice: !document.querySelector('#notice').hidden,
+                error: !document.querySelector('#message').hidden,
+                noticeColor: getComputedStyle(document.querySelector('#notice')).color,
+                errorColor: getComputedStyle(document.querySelector('#message')).color,
+            }));
             await page.waitForFunction((sel) => document.querySelector(`${sel} td.state`)?.textContent.includes('revoked'),
                 live, { timeout: 5_000 });
             result.sessionState = await page.textContent(`${live} td.state`);
+            result.sessionRows = await rowsNow();
+            // At a laptop's 1366 px, long user agents widen nothing.
+            await page.setViewportSize({ width: 1366, height: 768 });
+            result.wide = await page.evaluate((sel) => {
+                const browser = document.querySelector(`${sel} td.browser`);
+                return {
+                    scrollWidth: document.documentElement.scrollWidth,
+                    browser: browser?.textContent,
+                    title: browser?.title,
+                };
+            }, live);
+            await page.setViewportSize({ width: 1280, height: 700 });
             const suspend = `#servers tr[data-server="${args.session}"] button.suspend`;
             await page.click(suspend);
             await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'Resume consoles',

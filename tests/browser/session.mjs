@@ -22,6 +22,15 @@
 //   showed meanwhile, and the moment it was connected again (60 s at
 //   most), without a click. The test kills and restarts the console
 //   meanwhile.
+// --scenario replaced: opens the link (broker mode) and waits for `NAME -
+//   connected`; then another tab of the same session connects (the
+//   tab's session token, a ticket from the refresh URL, a websocket that
+//   completes RFB's handshake, all from this page as a duplicated tab
+//   would): hcc keeps one connection per session, so the page's is
+//   replaced. The page must say it was opened elsewhere (`NAME - opened
+//   elsewhere`) with its Reconnect button, and stay so for 8 s without a
+//   websocket of its own; the button then takes the console back, and
+//   the other tab's socket is closed with the reason `replaced`.
 //
 // Uses the Debian chromium (/usr/bin/chromium); never downloads a browser.
 import { chromium } from 'playwright-core';
@@ -172,6 +181,61 @@ async function hold(context) {
     if (result.countdowns.some((t) => /gave up/i.test(t))) fail('"gave up" beside a Reconnect button');
 }
 
+async function replaced(context) {
+    const { page, seen } = await tab(context);
+    await page.goto(args.url, { waitUntil: 'load' });
+    await connected(page);
+    await page.evaluate(async () => {
+        const key = Object.keys(sessionStorage).find((k) => k.startsWith('hcc-console:'));
+        const { session } = JSON.parse(sessionStorage.getItem(key));
+        const response = await fetch('refresh', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ session }),
+        });
+        const body = await response.json();
+        const url = new URL(body.ws, window.location.href);
+        url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+        const other = { closed: null, initialised: false };
+        window.otherTab = other;
+        const ws = new WebSocket(url.href, 'binary');
+        ws.binaryType = 'arraybuffer';
+        // RFB as noVNC speaks it: version, security None, ClientInit.
+        let got = 0;
+        const send = (bytes) => ws.send(new Uint8Array(bytes));
+        ws.onmessage = (e) => {
+            const before = got;
+            got += e.data.byteLength;
+            if (before < 12 && got >= 12) send([...'RFB 003.008\n'].map((c) => c.charCodeAt(0)));
+            if (before < 14 && got >= 14) send([1]);
+            if (before < 18 && got >= 18) send([1]);
+            if (got >= 19) other.initialised = true;
+        };
+        ws.onclose = (e) => { other.closed = e.reason; };
+        window.otherSocket = ws;
+    });
+    await waitFor('the other tab connected', 10_000, () => page.evaluate(() => window.otherTab.initialised));
+    const mine = seen.websockets.length;
+    result.elsewhere = await waitFor('the page to say it was opened elsewhere', 10_000, async () => {
+        const now = await look(page);
+        return now.title === `${args.server} - opened elsewhere` ? now : null;
+    });
+    // It leaves the console to the other tab: no attempt of its own.
+    for (let i = 0; i < 16; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const now = await look(page);
+        if (now.title !== `${args.server} - opened elsewhere` || !now.button) {
+            fail(`the page did not wait for a click: ${JSON.stringify(now)}`);
+        }
+    }
+    if (seen.websockets.length !== mine) fail(`the page connected again by itself: ${seen.websockets}`);
+    result.otherStillOpen = await page.evaluate(() => window.otherTab.closed === null);
+    await page.click('#reconnect');
+    result.back = await connected(page);
+    result.otherClosed = await waitFor('the other tab closed', 10_000,
+        () => page.evaluate(() => window.otherTab.closed));
+}
+
 const browser = await chromium.launch({
     executablePath: args.chromium,
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -183,6 +247,7 @@ try {
         case 'reload': await reload(context); break;
         case 'message': await message(context); break;
         case 'hold': await hold(context); break;
+        case 'replaced': await replaced(context); break;
         default: fail(`unknown --scenario ${args.scenario}`);
     }
     result.ok = true;
