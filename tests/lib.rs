@@ -24,6 +24,7 @@ mod errors;
 mod flood;
 mod lease;
 mod links;
+mod log_secrets;
 mod man;
 mod metrics;
 mod nginx;

@@ -23,7 +23,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::gate;
 use super::reply::ApiError;
-use super::{Ctx, log, logged_path};
+use super::{Ctx, log, logged_method, logged_path};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
@@ -132,7 +132,7 @@ pub fn serve(ctx: &mut Ctx, request: &http::Request) -> http::Reply {
     log(&format!(
         "{} {} {} {} {:.1} ms",
         incoming.remote,
-        crate::verb::shown(&incoming.method),
+        logged_method(&incoming.method),
         logged_path(&incoming.path),
         status,
         started.elapsed().as_secs_f64() * 1000.0

@@ -26,6 +26,7 @@ mod metrics;
 mod pages;
 pub mod pickup;
 mod power;
+mod redact;
 mod reload;
 mod reply;
 mod request;
@@ -48,6 +49,7 @@ use crate::home::Home;
 use crate::http;
 use crate::store::Store;
 use crate::verb::shown;
+use redact::{logged_method, logged_path};
 use reply::{ApiError, Reply};
 
 /// Request bodies larger than this are refused (413): every body hcc
@@ -451,7 +453,7 @@ fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
     log(&format!(
         "{} {} {} {} {:.1} ms",
         incoming.remote,
-        shown(&incoming.method),
+        logged_method(&incoming.method),
         logged_path(&incoming.path),
         reply.status,
         started.elapsed().as_secs_f64() * 1000.0
@@ -540,35 +542,6 @@ fn method_not_allowed(allow: &'static str) -> Reply {
         .with_header("Allow", allow)
 }
 
-/// The path as logged: a link's token never reaches the log, however the
-/// path is spelt (`//c/TOKEN`, below a prefix): any segment that looks
-/// like a token is replaced.
-fn logged_path(path: &str) -> String {
-    let redacted: Vec<&str> = path
-        .split('/')
-        .map(|segment| {
-            let hex = segment.len() >= 32 && segment.bytes().all(|b| b.is_ascii_hexdigit());
-            if hex { "<token>" } else { segment }
-        })
-        .collect();
-    shown(&redacted.join("/"))
-}
-
 pub(crate) fn log(message: &str) {
     eprintln!("hcc serve: {message}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn link_tokens_never_reach_the_log() {
-        let token = "ab".repeat(32);
-        assert_eq!(logged_path(&format!("/c/{token}")), "/c/<token>");
-        assert_eq!(logged_path(&format!("//c/{token}")), "//c/<token>");
-        assert_eq!(logged_path(&format!("/x/{token}/y")), "/x/<token>/y");
-        assert_eq!(logged_path("/c/refresh"), "/c/refresh");
-        assert_eq!(logged_path("/api/v1/servers"), "/api/v1/servers");
-    }
 }
