@@ -16,6 +16,7 @@ mod config_reload;
 mod console_attacks;
 mod console_page;
 mod console_power;
+mod console_words;
 mod create;
 mod dashboard;
 mod demo;

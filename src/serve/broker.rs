@@ -330,9 +330,13 @@ fn connect_and_relay(
     };
     let client_rest = match console::browser::handshake(&mut client) {
         Ok(rest) => rest,
-        Err(why) => {
-            let outcome = failed(why);
-            close(client, CloseCode::Error, "console error");
+        Err(handshake) => {
+            let words = match handshake.code {
+                CloseCode::Error => "console error",
+                code => console::relay::violation_words(code),
+            };
+            let outcome = failed(handshake.why);
+            close(client, handshake.code, words);
             return outcome;
         }
     };
