@@ -29,6 +29,7 @@ mod log_secrets;
 mod man;
 mod metrics;
 mod nginx;
+mod origin;
 mod panel;
 mod queue;
 mod robustness;

@@ -156,7 +156,8 @@ fn nginx_forwards_the_client_and_upgrades() {
         "{seen}"
     );
     for header in [
-        "host: 127.0.0.1".to_string(),
+        // The port too: hcc compares it with a console page's Origin.
+        format!("host: 127.0.0.1:{}\r\n", nginx.https_port()),
         "x-real-ip: 127.0.0.1".to_string(),
         "x-forwarded-for: 127.0.0.1\r\n".to_string(),
         "x-forwarded-proto: https".to_string(),

@@ -171,6 +171,8 @@ impl Drop for Unstarted {
 }
 
 fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
+    // Before anything is looked up: another site's page learns nothing.
+    super::same_site(ctx, request)?;
     let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
     if !secret::is_token(ticket) {
         return Err(ApiError::not_found(

@@ -23,6 +23,7 @@ mod gate;
 mod links;
 mod listing;
 mod metrics;
+mod origin;
 mod pages;
 pub mod pickup;
 mod power;
@@ -446,7 +447,10 @@ fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
         )
         .retry_after(1)
         .to_json(),
-        _ => route(ctx, &incoming),
+        _ => match same_site(ctx, request) {
+            Ok(()) => route(ctx, &incoming),
+            Err(err) => err.to_json(),
+        },
     };
     drop(ticket);
     // The request log: one line per request.
@@ -460,6 +464,21 @@ fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
     ));
     crate::metrics::http_request(reply.status);
     reply
+}
+
+/// A console page's POST or websocket upgrade comes from hcc's own
+/// pages or an allowed origin (origin.rs); other requests pass.
+fn same_site(ctx: &Ctx, request: &http::Request) -> Result<(), ApiError> {
+    if !origin::applies(&request.method, &request.path) {
+        return Ok(());
+    }
+    let seen = origin::Seen::of(request, &ctx.settings.trusted_proxies);
+    origin::check(
+        &ctx.settings,
+        &seen,
+        &request.method,
+        &logged_path(&request.path),
+    )
 }
 
 /// The request as the handlers see it, and the client's address.
