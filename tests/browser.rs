@@ -627,7 +627,7 @@ fn drive_sim(url: &str, extra: &[&str]) -> Value {
 }
 
 /// The dashboard read with `--look` by one key: its JSON report.
-fn look(serve: &Serve, key: &str, extra: &[&str]) -> Value {
+pub fn look(serve: &Serve, key: &str, extra: &[&str]) -> Value {
     let url = format!("http://{}", serve.addr);
     let mut args = vec![
         "--url", &url, "--key", key, "--server", "srv-off", "--look", "1",

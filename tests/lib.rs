@@ -23,6 +23,7 @@ mod demo;
 mod deploy;
 mod errors;
 mod flood;
+mod hostile_names;
 mod lease;
 mod links;
 mod log_secrets;

@@ -51,7 +51,7 @@ impl Cloud {
         let client = Client::new(&settings.endpoint, token, Box::new(budget))
             .with_priority(priority)
             .with_max_retries(max_retries)
-            .with_notice(|msg| eprintln!("hcc: {msg}"));
+            .with_notice(|msg| eprintln!("hcc: {}", crate::output::one_line(msg)));
         Ok(Cloud {
             settings: settings.clone(),
             store,

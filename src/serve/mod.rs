@@ -562,5 +562,7 @@ fn method_not_allowed(allow: &'static str) -> Reply {
 }
 
 pub(crate) fn log(message: &str) {
-    eprintln!("hcc serve: {message}");
+    // Names and values in a message may come from anywhere: one line,
+    // no escape sequences for whoever tails the log.
+    eprintln!("hcc serve: {}", crate::output::one_line(message));
 }
