@@ -180,8 +180,6 @@ fn a_hostile_name_from_the_api_never_reaches_the_terminal_raw_and_offers_no_acti
             .iter()
             .any(|s| s["name"] == "srv-00001" && s["name_ok"] == true)
     );
-    // The log of the request that listed it holds no raw escape either.
-    assert!(!raw_controls(&serve.log()), "{}", serve.log());
 
     // The dashboard, as an admin sees it: no button on that row, a note
     // saying why; the other server's buttons as ever.
