@@ -24,7 +24,7 @@ use crate::verb::{check_server_name, is_hetzner_name, shown};
 
 mod settings;
 
-pub use settings::{ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS};
+pub use settings::{ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, web_origin};
 
 /// A setting's value that must never be shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -152,6 +152,9 @@ enum Kind {
     FrameAncestors,
     /// Websocket origins (`wss://host[:port]`), space-separated; empty: any.
     Origins,
+    /// Web origins (`https://host[:port]`), separated by spaces or commas;
+    /// empty: none.
+    WebOrigins,
     /// One of a fixed list of words.
     OneOf(&'static [&'static str]),
     /// IP addresses, separated by spaces or commas, or `none`.
@@ -340,6 +343,14 @@ pub const KEYS: &[Key] = &[
         default: Some(""),
         env: None,
         kind: Kind::Origins,
+    },
+    Key {
+        name: "allowed_origins",
+        title: "Other sites that may use console pages",
+        hint: "origins besides hcc's own whose pages may open console links and their websockets (a billing system that embeds the console), e.g. https://billing.example.com ; empty: none",
+        default: Some(""),
+        env: None,
+        kind: Kind::WebOrigins,
     },
     Key {
         name: "metrics",
@@ -769,6 +780,19 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
                     "`{}` is not a websocket origin like wss://web-console.hetzner.cloud",
                     shown(bad)
                 )));
+            }
+            return Ok(origins.join(" "));
+        }
+        Kind::WebOrigins => {
+            let mut origins = Vec::new();
+            for word in value.split([' ', ',']).filter(|w| !w.is_empty()) {
+                let Some(origin) = settings::web_origin(word) else {
+                    return Err(invalid(format!(
+                        "`{}` is not an origin like https://billing.example.com (scheme, host and port only)",
+                        shown(word)
+                    )));
+                };
+                origins.push(origin);
             }
             return Ok(origins.join(" "));
         }

@@ -21,7 +21,7 @@ pub mod home;
 mod http;
 pub mod man;
 mod metrics;
-mod output;
+pub mod output;
 mod queue_cli;
 pub mod safe_fs;
 mod secret;
@@ -57,11 +57,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "hcc", &mut script);
-            Output::new().write(&String::from_utf8_lossy(&script))?;
+            Output::new().write_raw(&String::from_utf8_lossy(&script))?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Man => {
-            Output::new().write(&man::render())?;
+            Output::new().write_raw(&man::render())?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Sim(args) => return sim::run(args.try_into().map_err(Error::Input)?),

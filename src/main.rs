@@ -21,7 +21,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("hcc: {err}");
+            // Names in an error may come from Hetzner or a panel: one
+            // line, no escape sequences.
+            eprintln!("hcc: {}", hcc::output::one_line(&err.to_string()));
             ExitCode::from(err.exit_code())
         }
     }

@@ -82,7 +82,10 @@ fn outlive<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(err) if err.is_transient() => {
-            eprintln!("hcc: {err}; trying again");
+            eprintln!(
+                "hcc: {}; trying again",
+                crate::output::one_line(&err.to_string())
+            );
             Ok(None)
         }
         Err(err) => Err(err),

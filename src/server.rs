@@ -25,6 +25,11 @@ pub struct Server {
     pub labels: BTreeMap<String, String>,
     /// Carries the managed label ([`is_managed`]).
     pub managed: bool,
+    /// The name follows hcc's name rules ([`name_ok`]). A server that
+    /// Hetzner (or an API answer that is broken or hostile) names
+    /// otherwise is kept and listed, but hcc offers no action on it: every
+    /// route and command takes a server by a name that passes the rules.
+    pub name_ok: bool,
     pub created: Option<String>,
     /// hcc's creation stage: `new` before the create call, `created` after.
     pub stage: Option<String>,
@@ -68,6 +73,12 @@ pub fn is_managed(labels: &BTreeMap<String, String>, label: &str) -> bool {
     labels.contains_key(label)
 }
 
+/// Whether hcc can act on a server of this name: it passes
+/// [`crate::verb::check_server_name`], Hetzner's own rules for a name.
+pub fn name_ok(name: &str) -> bool {
+    crate::verb::check_server_name(name).is_ok()
+}
+
 /// Whether `name` may be the name of a new server: it begins with the
 /// configured prefix (the setting `prefix`; empty allows any name).
 pub fn has_prefix(name: &str, prefix: &str) -> bool {
@@ -91,6 +102,7 @@ mod tests {
             location: None,
             labels: BTreeMap::from([("managed".into(), "1".into())]),
             managed: true,
+            name_ok: true,
             created: None,
             stage: None,
             console_at: Some(1_700_000_000),

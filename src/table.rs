@@ -14,8 +14,15 @@ impl Table {
         }
     }
 
+    /// Adds a row; control characters in its cells are escaped here, so
+    /// that the columns line up with what the terminal shows.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|cell| crate::output::one_line(&cell).into_owned())
+                .collect(),
+        );
     }
 
     pub fn render(&self) -> String {
@@ -47,6 +54,17 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_with_control_characters_are_escaped_and_still_line_up() {
+        let mut t = Table::new(&["NAME", "STATUS"]);
+        t.row(vec!["a\u{1b}[2J".into(), "off".into()]);
+        t.row(vec!["b".into(), "on\r".into()]);
+        assert_eq!(
+            t.render(),
+            "NAME        STATUS\na\\u001b[2J  off\nb           on\\u000d\n"
+        );
+    }
 
     #[test]
     fn pads_columns_to_the_widest_cell() {

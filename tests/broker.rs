@@ -282,7 +282,7 @@ fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
 
     // Neither the ticket nor a console secret reaches the log.
     let log = serve.log();
-    assert!(log.contains("GET /ws/<token> 101"), "{log}");
+    assert!(log.contains("GET /ws/<ticket> 101"), "{log}");
     assert!(!log.contains(ws.trim_start_matches("/ws/")), "{log}");
     assert!(!log.contains(PASSWORD), "{log}");
     for ticket in s.sim.control("GET", "/_sim/consoles", None).json()["consoles"]

@@ -539,6 +539,42 @@ fn a_console_link_works_through_nginx_over_tls() {
     }
 }
 
+/// Chromium behind nginx (TLS, the example site): the link's POST, the
+/// websocket and the page's own requests come from hcc's origin as the
+/// browser sees it (https, nginx's port), which hcc's Origin check must
+/// recognise from the Host and X-Forwarded-Proto nginx passes on.
+#[test]
+fn chromium_opens_a_brokered_console_through_nginx_and_its_origin_passes() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let port: u16 = serve.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let Some(nginx) = Nginx::start(port) else {
+        return;
+    };
+    let path = crate::serve::link(&serve, &keys.admin, "srv-00001");
+    let report = drive_sim(&format!("{}{path}", nginx.https_url()), &[]);
+    assert_eq!(report["state"], "connected", "{report}");
+    let sockets = report["websockets"].as_array().unwrap();
+    let wss = format!("wss://127.0.0.1:{}/ws/", nginx.https_port());
+    assert!(
+        !sockets.is_empty()
+            && sockets
+                .iter()
+                .all(|w| w.as_str().unwrap().starts_with(&wss)),
+        "{report}"
+    );
+    let log = serve.log();
+    assert!(!log.contains("from another site"), "{log}");
+    assert!(log.contains("POST /c/<token> 200"), "{log}");
+    assert!(log.contains("GET /ws/<ticket> 101"), "{log}");
+    assert!(log.contains("POST /c/power 200"), "{log}");
+}
+
 /// The simulator console's banner colour, its top-left pixel.
 pub const SIM_BANNER: &str = "#3c8d5a";
 
@@ -670,7 +706,7 @@ fn drive_sim(url: &str, extra: &[&str]) -> Value {
 }
 
 /// The dashboard read with `--look` by one key: its JSON report.
-fn look(serve: &Serve, key: &str, extra: &[&str]) -> Value {
+pub fn look(serve: &Serve, key: &str, extra: &[&str]) -> Value {
     let url = format!("http://{}", serve.addr);
     let mut args = vec![
         "--url", &url, "--key", key, "--server", "srv-off", "--look", "1",

@@ -132,14 +132,14 @@ fn a_session_whose_key_may_act_powers_its_server_and_others_may_not() {
     let get = serve.request("GET", "/c/power", None, None);
     assert_eq!(get.status, 405, "{}", get.body);
 
-    // Unknown sessions: 401; ended ones (revoked here): 410.
+    // Unknown sessions: 404; ended ones (revoked here): 410.
     let unknown = power(
         &serve,
         &json!({ "session": "ab".repeat(32), "verb": "reboot" }),
     );
-    assert_eq!(unknown.status, 401, "{}", unknown.body);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
     let unknown = power(&serve, &json!({ "session": "../x", "verb": "reboot" }));
-    assert_eq!(unknown.status, 401, "{}", unknown.body);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
     env.ok(&["revoke", "srv-00001"]);
     for body in [
         json!({ "session": admin }),

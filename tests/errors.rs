@@ -55,7 +55,7 @@ fn a_broken_config_file_is_refused_with_its_path() {
             "hcc: cannot read configuration `{}/config.json`: unknown setting `colour` (known: \
              token, token_file, endpoint, location, server_type, image, label, prefix, \
              console_url, ring_size, queue_verbs, full_sync_every, max_attempts, public_url, \
-             link_ttl, session_ttl, frame_ancestors, console_hosts, metrics, trusted_proxies, \
+             link_ttl, session_ttl, frame_ancestors, console_hosts, allowed_origins, metrics, trusted_proxies, \
              console_mode, console_idle_timeout) (fix the file or run `hcc setup`)",
             env.home().display()
         ),

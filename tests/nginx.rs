@@ -52,6 +52,14 @@ fn nginx_proxies_to_the_sim_over_tls_and_logs_no_secret() {
     let ws = curl(&format!("{}/ws/SECRET-SESSION", nginx.https_url()), &[]);
     assert_eq!(ws.status, 404, "{ws:?}");
     curl(&format!("{}/c/refresh", nginx.https_url()), &[]);
+    // A key pasted as a path, a token below another path (percent-encoded
+    // in part): logged as `/-`.
+    let key = format!("hcc_{}", "5e".repeat(32));
+    curl(&format!("{}/{key}", nginx.https_url()), &[]);
+    curl(
+        &format!("{}/x/%35e{}", nginx.https_url(), "5e".repeat(20)),
+        &[],
+    );
 
     // Port 80: to HTTPS, same path and query, with nothing served.
     let plain = curl(&format!("{}/c/SECRET-PLAIN?x=1", nginx.http_url()), &[]);
@@ -63,7 +71,7 @@ fn nginx_proxies_to_the_sim_over_tls_and_logs_no_secret() {
 
     let log = nginx.access_log();
     let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 5, "one line per request:\n{log}");
+    assert_eq!(lines.len(), 7, "one line per request:\n{log}");
     assert!(
         lines[0].contains("\"GET /v1/servers HTTP/1.1\" 200 "),
         "{log}"
@@ -74,7 +82,11 @@ fn nginx_proxies_to_the_sim_over_tls_and_logs_no_secret() {
         lines[3].contains("\"GET /c/refresh HTTP/1.1\" 404 "),
         "{log}"
     );
-    assert!(lines[4].contains("\"GET /c/- HTTP/1.1\" 301 "), "{log}");
+    for line in &lines[4..6] {
+        assert!(line.contains("\"GET /- HTTP/1.1\" 404 "), "{log}");
+    }
+    assert!(!log.contains("5e5e5e5e"), "a key in the access log:\n{log}");
+    assert!(lines[6].contains("\"GET /c/- HTTP/1.1\" 301 "), "{log}");
     assert!(
         !log.contains("SECRET"),
         "a secret in the access log:\n{log}"
@@ -144,7 +156,8 @@ fn nginx_forwards_the_client_and_upgrades() {
         "{seen}"
     );
     for header in [
-        "host: 127.0.0.1".to_string(),
+        // The port too: hcc compares it with a console page's Origin.
+        format!("host: 127.0.0.1:{}\r\n", nginx.https_port()),
         "x-real-ip: 127.0.0.1".to_string(),
         "x-forwarded-for: 127.0.0.1\r\n".to_string(),
         "x-forwarded-proto: https".to_string(),

@@ -412,8 +412,8 @@ fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
             "POST",
             "/c/refresh",
             Some(r#"{"session":"forged"}"#),
-            410,
-            "session_expired",
+            404,
+            "session_unknown",
         ),
     ];
     for (method, path, body, status, want) in cases {

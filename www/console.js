@@ -319,7 +319,8 @@ async function refresh() {
     }
     const message = body?.error?.message || `HTTP ${response.status} ${response.statusText}`.trim();
     const status = response.status;
-    if (status === 410) {
+    // 410: the session ended; 404: hcc never knew it (another hcc's, say).
+    if (status === 410 || status === 404) {
         forget();
         return { fatal: message || ENDED };
     }
@@ -339,7 +340,7 @@ async function status() {
     if (!data.status) return null;
     try {
         const response = await post(data.status, creds?.ws ? { ws: creds.ws } : {});
-        if (response.status === 410) return { state: 'ended', message: ENDED };
+        if (response.status === 410 || response.status === 404) return { state: 'ended', message: ENDED };
         return response.ok ? await response.json() : null;
     } catch {
         return null;

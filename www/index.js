@@ -276,6 +276,17 @@ function render(servers) {
         manage.className = 'manage';
         const last = cell(row, '');
         last.className = 'last';
+        // A name hcc's rules reject (from a broken or hostile API answer):
+        // every route takes a server by name, so none would take this one.
+        if (server.name_ok === false) {
+            row.dataset.nameOk = 'no';
+            const why = document.createElement('span');
+            why.className = 'name-note';
+            why.textContent = 'No actions: this name breaks the name rules (letters, digits, dashes, dots). Rename the server at Hetzner.';
+            actions.append(why);
+            showLast(server.name, last);
+            return row;
+        }
         manageButtons(server, manage, managed, creating);
         // hcc refuses every verb on a server it does not manage.
         if (!managed) {

@@ -162,7 +162,7 @@ async function follow(server, label, command) {
             const answer = await ask({ command: command.id });
             if (answer.status === 200 && answer.body?.command) {
                 command = answer.body.command;
-            } else if (answer.status === 410) {
+            } else if (answer.status === 410 || answer.status === 404) {
                 note(`${label.name} of ${server} was queued; this console session has ended, so its progress is not shown.`, 'queued');
                 return;
             }

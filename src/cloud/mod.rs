@@ -52,7 +52,7 @@ impl Cloud {
             .with_priority(priority)
             .with_command_share(settings.command_share())
             .with_max_retries(max_retries)
-            .with_notice(|msg| eprintln!("hcc: {msg}"));
+            .with_notice(|msg| eprintln!("hcc: {}", crate::output::one_line(msg)));
         Ok(Cloud {
             settings: settings.clone(),
             store,

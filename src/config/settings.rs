@@ -66,6 +66,9 @@ pub struct Settings {
     pub frame_ancestors: String,
     /// Websocket origins consoles may be at, space-separated; empty: any.
     pub console_hosts: String,
+    /// Web origins besides hcc's own that may post to console pages and
+    /// open their websockets, as [`web_origin`] writes them.
+    pub allowed_origins: Vec<String>,
     pub metrics: MetricsAccess,
     pub trusted_proxies: Vec<IpAddr>,
     pub console_mode: ConsoleMode,
@@ -138,6 +141,11 @@ impl Settings {
             session_ttl: Duration::from_secs(values.count("session_ttl")?),
             frame_ancestors: values.text("frame_ancestors"),
             console_hosts: values.text("console_hosts"),
+            allowed_origins: values
+                .text("allowed_origins")
+                .split(' ')
+                .filter_map(web_origin)
+                .collect(),
             metrics: match values.text("metrics").as_str() {
                 "admin" => MetricsAccess::Admin,
                 "off" => MetricsAccess::Off,
@@ -317,5 +325,89 @@ mod tests {
         let changed = after.changed_from(&before);
         assert!(changed.contains(&"max_attempts") && changed.contains(&"metrics"));
         assert!(!changed.contains(&"location"));
+    }
+}
+
+/// A web origin as a browser sends it in `Origin`, from an origin or a
+/// URL without path (`https://Example.com:443/`): scheme and host in lower
+/// case, the scheme's default port left out. `None` for anything else
+/// (another scheme, a path, a user, a query, `null`).
+pub fn web_origin(text: &str) -> Option<String> {
+    let text = text.trim();
+    let (scheme, rest) = text.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest).to_ascii_lowercase();
+    let host_ok = |host: &str| {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    };
+    if !host_ok(&authority) {
+        return None;
+    }
+    // `host:port`, `[v6]:port`, `host`, `[v6]`.
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port))
+            if !port.contains(']') && (!host.contains(':') || host.ends_with(']')) =>
+        {
+            if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (host, Some(port.trim_start_matches('0')))
+        }
+        _ => (authority.as_str(), None),
+    };
+    if host.is_empty() || (host.contains(':') && !host.starts_with('[')) {
+        return None;
+    }
+    Some(match port {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::web_origin;
+
+    #[test]
+    fn origins_are_compared_as_browsers_send_them() {
+        let o = |t| web_origin(t);
+        assert_eq!(
+            o("https://Billing.Example.com"),
+            Some("https://billing.example.com".into())
+        );
+        assert_eq!(
+            o("https://billing.example.com:443/"),
+            Some("https://billing.example.com".into())
+        );
+        assert_eq!(o("http://127.0.0.1:80"), Some("http://127.0.0.1".into()));
+        assert_eq!(
+            o("http://127.0.0.1:8479"),
+            Some("http://127.0.0.1:8479".into())
+        );
+        assert_eq!(o("https://[::1]:8443"), Some("https://[::1]:8443".into()));
+        assert_eq!(o("https://[::1]"), Some("https://[::1]".into()));
+        for bad in [
+            "null",
+            "",
+            "ftp://x",
+            "https://",
+            "https://x/path",
+            "https://u@x",
+            "https://x:",
+            "https://x:8a",
+            "https://::1",
+            "https://x?q",
+            "x.example",
+        ] {
+            assert_eq!(o(bad), None, "{bad}");
+        }
     }
 }

@@ -133,7 +133,7 @@ pub fn run(home: &Home, settings: &Settings, args: &VncArgs) -> Result<ExitCode,
 }
 
 fn log(message: &str) {
-    eprintln!("hcc vnc: {message}");
+    eprintln!("hcc vnc: {}", crate::output::one_line(message));
 }
 
 fn one_off_password() -> Result<String, Error> {

@@ -83,6 +83,10 @@ pub enum End {
     /// `stop` named this reason (`revoked`, `suspended`, `expired`).
     Stopped(String),
     Error(String),
+    /// The client broke the websocket or RFB protocol: recorded as an
+    /// error, and its close frame carries the code that says which way
+    /// (RFC 6455 7.4.1) instead of 1011, which would blame hcc.
+    Violation(CloseCode, String),
 }
 
 impl End {
@@ -94,7 +98,7 @@ impl End {
             End::UpstreamClosed => "upstream closed".into(),
             End::Idle => "idle".into(),
             End::Stopped(why) => why.clone(),
-            End::Error(why) => format!("error: {why}"),
+            End::Error(why) | End::Violation(_, why) => format!("error: {why}"),
         }
     }
 
@@ -106,6 +110,7 @@ impl End {
             End::Idle => (CloseCode::Normal, "idle"),
             End::Stopped(why) => (CloseCode::Normal, why.as_str()),
             End::Error(_) => (CloseCode::Error, "console error"),
+            End::Violation(code, _) => (*code, violation_words(*code)),
         };
         let mut reason = reason.to_string();
         reason.truncate(120);
@@ -113,6 +118,30 @@ impl End {
             code,
             reason: reason.into(),
         }
+    }
+}
+
+/// The close code for a websocket error that is the peer's breach of the
+/// protocol: 1002 for framing (an unmasked client frame, reserved bits, a
+/// bad opcode), 1007 for a text message that is no UTF-8, 1009 for a
+/// message over the limit. `None` for the rest (I/O, a closed connection).
+pub fn violation(err: &WsError) -> Option<CloseCode> {
+    match err {
+        WsError::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(_) | WsError::AttackAttempt => Some(CloseCode::Protocol),
+        WsError::Utf8(_) => Some(CloseCode::Invalid),
+        WsError::Capacity(_) => Some(CloseCode::Size),
+        _ => None,
+    }
+}
+
+/// The words of a close frame with a violation's code.
+pub fn violation_words(code: CloseCode) -> &'static str {
+    match code {
+        CloseCode::Unsupported => "binary messages only",
+        CloseCode::Invalid => "invalid message data",
+        CloseCode::Size => "message too big",
+        _ => "protocol error",
     }
 }
 
@@ -203,7 +232,14 @@ impl<S: Socket> WsEnd<S> {
                 self.closed()
             }
             WsError::Io(e) => self.io_failed(e),
-            other => End::Error(format!("{}: {other}", self.name)),
+            // Only the client hears the code; the console server's faults
+            // are hcc's problem as far as the browser can tell (1011).
+            other => match violation(&other) {
+                Some(code) if self.name == "client" => {
+                    End::Violation(code, format!("{}: {other}", self.name))
+                }
+                _ => End::Error(format!("{}: {other}", self.name)),
+            },
         }
     }
 
@@ -237,10 +273,16 @@ impl<S: Socket> Endpoint for WsEnd<S> {
             match self.ws.read() {
                 Ok(Message::Binary(bytes)) => return Ok(Some(bytes)),
                 Ok(Message::Text(_)) => {
-                    return Err(End::Error(format!(
+                    let why = format!(
                         "the {} sent a text message where RFB needs binary ones",
                         self.name
-                    )));
+                    );
+                    // 1003: data of a type this end does not take.
+                    return Err(if self.name == "client" {
+                        End::Violation(CloseCode::Unsupported, why)
+                    } else {
+                        End::Error(why)
+                    });
                 }
                 Ok(Message::Close(_)) => return Err(self.closed()),
                 // Pings are answered by tungstenite (the pong goes out
@@ -709,6 +751,101 @@ mod tests {
         });
         assert_eq!(r.relay.join().unwrap().end, End::Idle);
         drop((r.browser, r.console));
+    }
+
+    /// The code of the close frame that comes on a raw client socket
+    /// (frames from the relay are unmasked and short).
+    fn close_code(raw: &mut TcpStream) -> u16 {
+        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut head = [0u8; 2];
+        raw.read_exact(&mut head).unwrap();
+        assert_eq!(head[0], 0x88, "not a close frame: {head:?}");
+        let mut payload = vec![0u8; usize::from(head[1] & 0x7f)];
+        raw.read_exact(&mut payload).unwrap();
+        u16::from_be_bytes([payload[0], payload[1]])
+    }
+
+    /// A relay whose client side takes messages of at most `max` bytes;
+    /// the raw socket of its browser.
+    fn relay_with_limit(
+        max: usize,
+    ) -> (TcpStream, WebSocket<TcpStream>, thread::JoinHandle<Outcome>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let raw = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (far, _) = listener.accept().unwrap();
+        let config = tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let client_side = WebSocket::from_raw_socket(far, Role::Server, Some(config));
+        let (console, upstream_side) = pair();
+        let relay = thread::spawn(move || {
+            relay(
+                (client_side, Vec::new()),
+                (upstream_side, Vec::new()),
+                LIMITS,
+                |_, _| None,
+            )
+        });
+        (raw, console, relay)
+    }
+
+    #[test]
+    fn a_client_breaking_the_protocol_hears_which_rule_it_broke() {
+        // A masked frame header (mask 0: the payload is sent as it is).
+        let masked = |opcode: u8, payload: &[u8]| -> Vec<u8> {
+            let mut frame = vec![0x80 | opcode];
+            if payload.len() < 126 {
+                frame.push(0x80 | payload.len() as u8);
+            } else {
+                frame.push(0x80 | 126);
+                frame.extend((payload.len() as u16).to_be_bytes());
+            }
+            frame.extend([0, 0, 0, 0]);
+            frame.extend(payload);
+            frame
+        };
+        let cases: [(Vec<u8>, u16, &str); 4] = [
+            // A client's frame must be masked.
+            (
+                vec![0x82, 0x01, 0x00],
+                1002,
+                "error: client: WebSocket protocol error",
+            ),
+            (
+                masked(0x1, b"hello"),
+                1003,
+                "error: the client sent a text message",
+            ),
+            (masked(0x1, b"\xff\xfe"), 1007, "error: client: UTF-8"),
+            (
+                masked(0x2, &[0u8; 2000]),
+                1009,
+                "error: client: Space limit exceeded",
+            ),
+        ];
+        for (bytes, code, reason) in cases {
+            let (mut raw, console, relay) = relay_with_limit(1000);
+            raw.write_all(&bytes).unwrap();
+            assert_eq!(close_code(&mut raw), code, "{reason}");
+            let outcome = relay.join().unwrap();
+            assert!(outcome.end.reason().starts_with(reason), "{outcome:?}");
+            drop(console);
+        }
+    }
+
+    #[test]
+    fn the_console_breaking_the_protocol_is_an_error_to_the_client() {
+        let mut r = running(LIMITS);
+        r.console.send(Message::text("hello")).unwrap();
+        match r.browser.read() {
+            Ok(Message::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Error),
+            other => panic!("{other:?}"),
+        }
+        let outcome = r.relay.join().unwrap();
+        assert_eq!(
+            outcome.end.reason(),
+            "error: the upstream sent a text message where RFB needs binary ones"
+        );
     }
 
     #[test]

@@ -5,12 +5,17 @@
 
 use std::io::{self, Read, Write};
 
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
 pub struct WsIo<'a, S> {
     ws: &'a mut WebSocket<S>,
     pending: Vec<u8>,
     at: usize,
+    /// The peer broke the websocket protocol this way (a read failed).
+    violation: Option<CloseCode>,
+    /// A read or write failed (closed, timed out, broken framing).
+    failed: bool,
 }
 
 impl<'a, S: Read + Write> WsIo<'a, S> {
@@ -19,12 +24,27 @@ impl<'a, S: Read + Write> WsIo<'a, S> {
             ws,
             pending: Vec::new(),
             at: 0,
+            violation: None,
+            failed: false,
         }
     }
 
     /// The bytes read from the websocket that nobody consumed yet.
     pub fn into_rest(mut self) -> Vec<u8> {
         self.pending.split_off(self.at)
+    }
+
+    /// After a failed handshake: the close code of the peer's breach of
+    /// the protocol, if it was one. A handshake that failed while every
+    /// read and write went through failed on what the peer said, which
+    /// breaks RFB (1002); a websocket-level breach has its own code; a
+    /// connection that closed or timed out broke nothing.
+    pub fn breach(&self) -> Option<CloseCode> {
+        match (self.violation, self.failed) {
+            (Some(code), _) => Some(code),
+            (None, false) => Some(CloseCode::Protocol),
+            (None, true) => None,
+        }
     }
 }
 
@@ -45,13 +65,23 @@ pub fn io_error(err: tungstenite::Error) -> io::Error {
 impl<S: Read + Write> Read for WsIo<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at >= self.pending.len() {
-            match self.ws.read().map_err(io_error)? {
+            let message = self.ws.read().map_err(|err| {
+                self.failed = true;
+                self.violation = super::relay::violation(&err);
+                io_error(err)
+            })?;
+            match message {
                 Message::Binary(bytes) => {
                     self.pending = bytes.to_vec();
                     self.at = 0;
                 }
-                Message::Close(_) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Message::Close(_) => {
+                    self.failed = true;
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
                 Message::Text(_) => {
+                    self.failed = true;
+                    self.violation = Some(CloseCode::Unsupported);
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "a text message where RFB needs binary ones",
@@ -70,13 +100,17 @@ impl<S: Read + Write> Read for WsIo<'_, S> {
 
 impl<S: Read + Write> Write for WsIo<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.ws
-            .send(Message::binary(buf.to_vec()))
-            .map_err(io_error)?;
+        self.ws.send(Message::binary(buf.to_vec())).map_err(|err| {
+            self.failed = true;
+            io_error(err)
+        })?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.ws.flush().map_err(io_error)
+        self.ws.flush().map_err(|err| {
+            self.failed = true;
+            io_error(err)
+        })
     }
 }

@@ -22,7 +22,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::gate;
 use super::reply::ApiError;
-use super::{Ctx, Stores, log, logged_path};
+use super::{Ctx, Stores, log, logged_method, logged_path};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
@@ -187,7 +187,7 @@ pub fn serve(ctx: &mut Ctx, request: &http::Request) -> http::Reply {
     log(&format!(
         "{} {} {} {} {:.1} ms",
         incoming.remote,
-        crate::verb::shown(&incoming.method),
+        logged_method(&incoming.method),
         logged_path(&incoming.path),
         status,
         started.elapsed().as_secs_f64() * 1000.0
@@ -346,6 +346,8 @@ fn admit(
 }
 
 fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
+    // Before anything is looked up: another site's page learns nothing.
+    super::same_site(ctx, request)?;
     let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
     if !secret::is_token(ticket) {
         return Err(ApiError::not_found(
@@ -516,9 +518,13 @@ fn connect_and_relay(
     };
     let client_rest = match console::browser::handshake(&mut client) {
         Ok(rest) => rest,
-        Err(why) => {
-            let outcome = failed(why);
-            close(client, CloseCode::Error, "console error");
+        Err(handshake) => {
+            let words = match handshake.code {
+                CloseCode::Error => "console error",
+                code => console::relay::violation_words(code),
+            };
+            let outcome = failed(handshake.why);
+            close(client, handshake.code, words);
             return outcome;
         }
     };

@@ -367,7 +367,7 @@ fn session_of(req: &Incoming) -> Result<String, ApiError> {
     }
 }
 
-fn ended() -> ApiError {
+pub(super) fn ended() -> ApiError {
     ApiError::new(
         410,
         "session_expired",
@@ -375,11 +375,23 @@ fn ended() -> ApiError {
     )
 }
 
+/// A session token hcc never handed out (forged, mistyped, or from
+/// another hcc): 404, unlike a session that ended (410), so that a
+/// page's own session and a guess are told apart in the log and by
+/// whoever watches the answers.
+pub(super) fn unknown_session() -> ApiError {
+    ApiError::new(
+        404,
+        "session_unknown",
+        "There is no such console session; open a new console from your control panel.",
+    )
+}
+
 fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     let session = session_of(req)?;
     let session = session.as_str();
     if !secret::is_token(session) {
-        return Err(ended());
+        return Err(unknown_session());
     }
     // Before the claim, so that a suspension spends none of its refreshes.
     if ctx.store.session_suspended(&secret::hash(session))? {
@@ -393,7 +405,15 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     )?;
     let session = match claimed {
         Ok(session) => session,
-        Err(Refused::Ended) => return Err(ended()),
+        Err(Refused::Ended) => {
+            // The claim does not say which: one more read, on this
+            // failure's path only.
+            let known = ctx
+                .store
+                .page_session(&secret::hash(session), now())?
+                .is_some();
+            return Err(if known { ended() } else { unknown_session() });
+        }
         Err(Refused::Exhausted) => {
             return Err(ApiError::new(
                 410,
@@ -464,7 +484,7 @@ fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         None
     };
     let Some(status) = found else {
-        return Err(ended());
+        return Err(unknown_session());
     };
     let (state, reason, message) = explain(&status);
     // Rationed: when the next request would be let through.
@@ -486,16 +506,18 @@ fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 }
 
 /// The words for a page session's state: `(state, reason, message)`.
+/// `ended` tells the page to stop trying; `live` that it may try again.
 fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
     let name = crate::verb::shown(&s.server);
     let last = s.last_end.as_deref().unwrap_or("");
-    if !s.live || last == "revoked" {
-        return ("ended", "session_expired", ended().message);
-    }
-    if s.suspended || last == "suspended" {
-        return ("ended", "suspended", suspended().message);
-    }
-    if s.replaced {
+    // An end reason, alone or with detail after it (`limit: ...`).
+    let was = |word: &str| {
+        last == word
+            || last
+                .strip_prefix(word)
+                .is_some_and(|rest| rest.starts_with([':', ' ']))
+    };
+    if s.replaced || was("replaced") {
         // Another tab of this page session took the console (a page
         // session holds one): this page leaves it there rather than take
         // it back in turn, until its user asks.
@@ -507,6 +529,35 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
             ),
         );
     }
+    // Ends that are final whatever the session's own state says.
+    if was("released") {
+        return (
+            "ended",
+            "released",
+            "The server is no longer managed here; open a new console from your control panel."
+                .into(),
+        );
+    }
+    if was("deleted") {
+        return (
+            "ended",
+            "deleted",
+            format!("The server {name} was deleted."),
+        );
+    }
+    if !s.live || was("revoked") {
+        return ("ended", "session_expired", ended().message);
+    }
+    if s.suspended || was("suspended") {
+        return ("ended", "suspended", suspended().message);
+    }
+    if was("limit") {
+        return (
+            "live",
+            "limit",
+            "Too many consoles are open; close one and try again.".into(),
+        );
+    }
     if last.contains("console_hosts") {
         return (
             "live",
@@ -514,13 +565,6 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
             format!(
                 "The console of {name} is at a host the setting console_hosts does not allow. Please tell your provider."
             ),
-        );
-    }
-    if last == "limit" {
-        return (
-            "live",
-            "limit",
-            "Too many consoles are open; close one and try again.".to_string(),
         );
     }
     if last == "rationed" {
@@ -547,6 +591,26 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
             "server_off",
             format!(
                 "{name} is off. Start it (Power on, or from your control panel); the console connects once it runs."
+            ),
+        );
+    }
+    // The browser's side: it closed (a reload, a closed tab, a network
+    // that dropped), or it broke the protocol. Recorded as `client
+    // closed`, `error: the client ...` (its handshake) or `error:
+    // client: ...` (the relay).
+    if last == "client closed" || last.starts_with("error: the client closed") {
+        return (
+            "live",
+            "browser_closed",
+            format!("This browser closed its connection to the console of {name}."),
+        );
+    }
+    if last.starts_with("error: the client") || last.starts_with("error: client:") {
+        return (
+            "live",
+            "browser_error",
+            format!(
+                "The connection from this browser to the console of {name} broke off (the browser did not follow the console's protocol). Reload the page to connect again."
             ),
         );
     }
@@ -622,6 +686,52 @@ mod tests {
             ..status(None, Some("running"))
         };
         assert_eq!(explain(&replaced).0, "replaced");
+        // The browser's own doing is not the console's refusal.
+        for browser in [
+            "client closed",
+            "error: the client closed the connection during the version exchange",
+        ] {
+            let (state, reason, words) = explain(&status(Some(browser), Some("running")));
+            assert_eq!((state, reason), ("live", "browser_closed"), "{browser}");
+            assert!(words.contains("This browser closed"), "{words}");
+            assert!(!words.contains("did not accept"), "{words}");
+        }
+        for broken in [
+            "error: client: WebSocket protocol error: Received an unmasked frame from client",
+            "error: the client sent a text message where RFB needs binary ones",
+            "error: the client did not complete its handshake in time",
+        ] {
+            let (_, reason, words) = explain(&status(Some(broken), Some("running")));
+            assert_eq!(reason, "browser_error", "{broken}");
+            assert!(!words.contains("did not accept"), "{words}");
+        }
+        // The ends other parts of hcc record, also on an ended session.
+        let cases = [
+            (
+                "replaced",
+                "replaced",
+                "opened again in another tab or window",
+            ),
+            ("released", "ended", "no longer managed here"),
+            ("deleted", "ended", "was deleted"),
+            ("limit", "live", "too many consoles are open; close one"),
+            ("limit: 50 sessions", "live", "too many consoles"),
+        ];
+        for (end, state, words) in cases {
+            let (got_state, got_reason, message) = explain(&status(Some(end), Some("running")));
+            assert_eq!(got_state, state, "{end}");
+            assert_eq!(got_reason, end.split(':').next().unwrap(), "{end}");
+            assert!(message.to_lowercase().contains(words), "{end}: {message}");
+            if state == "ended" {
+                let s = PageStatus {
+                    live: false,
+                    ..status(Some(end), None)
+                };
+                assert_eq!(explain(&s).1, end, "an ended session keeps its reason");
+            }
+        }
+        // A word that merely begins like one is none of them.
+        assert_eq!(reason(status(Some("limited"), Some("running"))), "unknown");
         // Never where the console is.
         let (_, _, words) = explain(&status(
             Some("error: the console host wss://x is not in console_hosts"),

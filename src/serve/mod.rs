@@ -23,11 +23,13 @@ mod gate;
 mod links;
 mod listing;
 mod metrics;
+mod origin;
 mod pages;
 pub mod pickup;
 mod pool;
 mod power;
 mod ration;
+mod redact;
 mod reload;
 mod reply;
 mod request;
@@ -49,6 +51,7 @@ use crate::home::Home;
 use crate::http;
 use crate::store::Store;
 use crate::verb::shown;
+use redact::{logged_method, logged_path};
 use reply::{ApiError, Reply};
 
 /// Request bodies larger than this are refused (413): every body hcc
@@ -530,20 +533,38 @@ fn serve_one(ctx: &mut Ctx, request: &http::Request) -> Reply {
         )
         .retry_after(1)
         .to_json(),
-        _ => route(ctx, &incoming),
+        _ => match same_site(ctx, request) {
+            Ok(()) => route(ctx, &incoming),
+            Err(err) => err.to_json(),
+        },
     };
     drop(ticket);
     // The request log: one line per request.
     log(&format!(
         "{} {} {} {} {:.1} ms",
         incoming.remote,
-        shown(&incoming.method),
+        logged_method(&incoming.method),
         logged_path(&incoming.path),
         reply.status,
         started.elapsed().as_secs_f64() * 1000.0
     ));
     crate::metrics::http_request(reply.status);
     reply
+}
+
+/// A console page's POST or websocket upgrade comes from hcc's own
+/// pages or an allowed origin (origin.rs); other requests pass.
+fn same_site(ctx: &Ctx, request: &http::Request) -> Result<(), ApiError> {
+    if !origin::applies(&request.method, &request.path) {
+        return Ok(());
+    }
+    let seen = origin::Seen::of(request, &ctx.settings.trusted_proxies);
+    origin::check(
+        &ctx.settings,
+        &seen,
+        &request.method,
+        &logged_path(&request.path),
+    )
 }
 
 /// The request as the handlers see it, and the client's address.
@@ -626,35 +647,8 @@ fn method_not_allowed(allow: &'static str) -> Reply {
         .with_header("Allow", allow)
 }
 
-/// The path as logged: a link's token never reaches the log, however the
-/// path is spelt (`//c/TOKEN`, below a prefix): any segment that looks
-/// like a token is replaced.
-fn logged_path(path: &str) -> String {
-    let redacted: Vec<&str> = path
-        .split('/')
-        .map(|segment| {
-            let hex = segment.len() >= 32 && segment.bytes().all(|b| b.is_ascii_hexdigit());
-            if hex { "<token>" } else { segment }
-        })
-        .collect();
-    shown(&redacted.join("/"))
-}
-
 pub(crate) fn log(message: &str) {
-    eprintln!("hcc serve: {message}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn link_tokens_never_reach_the_log() {
-        let token = "ab".repeat(32);
-        assert_eq!(logged_path(&format!("/c/{token}")), "/c/<token>");
-        assert_eq!(logged_path(&format!("//c/{token}")), "//c/<token>");
-        assert_eq!(logged_path(&format!("/x/{token}/y")), "/x/<token>/y");
-        assert_eq!(logged_path("/c/refresh"), "/c/refresh");
-        assert_eq!(logged_path("/api/v1/servers"), "/api/v1/servers");
-    }
+    // Names and values in a message may come from anywhere: one line,
+    // no escape sequences for whoever tails the log.
+    eprintln!("hcc serve: {}", crate::output::one_line(message));
 }

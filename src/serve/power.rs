@@ -15,8 +15,8 @@
 //! - `"command": ID`: 200 `{command}` for a power command of this
 //!   session's server, so the page can follow it to done or failed.
 //!
-//! An unknown token answers 401, a session that ended 410, a key that may
-//! not power 403.
+//! An unknown token answers 404 (`session_unknown`), a session that ended
+//! 410 (`session_expired`), a key that may not power 403.
 
 use serde_json::{Value, json};
 
@@ -74,26 +74,15 @@ fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSessi
             "the body must hold {\"session\": \"...\"}",
         ));
     };
-    let unknown = || {
-        ApiError::new(
-            401,
-            "unauthorized",
-            "unknown console session; open a new console from your control panel",
-        )
-    };
     if !secret::is_token(token) {
-        return Err(unknown());
+        return Err(super::links::unknown_session());
     }
     let session = ctx
         .store
         .page_session(&secret::hash(token), now())?
-        .ok_or_else(unknown)?;
+        .ok_or_else(super::links::unknown_session)?;
     if !session.live {
-        return Err(ApiError::new(
-            410,
-            "session_expired",
-            "This console session has ended; open a new console from your control panel.",
-        ));
+        return Err(super::links::ended());
     }
     super::sessions::not_suspended(ctx, &session.server)?;
     Ok(session)

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, Row};
 
 use super::{Error, Store};
-use crate::server::{Server, is_managed};
+use crate::server::{Server, is_managed, name_ok};
 
 /// A command as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +37,10 @@ fn server(r: &Row, label: &str) -> rusqlite::Result<Server> {
         .get::<_, Option<String>>(9)?
         .and_then(|l| serde_json::from_str(&l).ok())
         .unwrap_or_default();
+    let name: String = r.get(0)?;
     Ok(Server {
-        name: r.get(0)?,
+        name_ok: name_ok(&name),
+        name,
         id: r.get(1)?,
         status: r.get(2)?,
         ip4: r.get(3)?,

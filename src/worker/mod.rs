@@ -567,5 +567,5 @@ fn watch_signals(stop: Arc<AtomicBool>, poke: impl Fn() + Send + 'static) -> Res
 }
 
 fn log(message: &str) {
-    eprintln!("hcc worker: {message}");
+    eprintln!("hcc worker: {}", crate::output::one_line(message));
 }

@@ -30,7 +30,10 @@ async function look(page) {
         const buttons = {};
         const manage = {};
         const status = {};
+        const notes = {};
         for (const row of document.querySelectorAll('#servers tbody tr')) {
+            const note = row.querySelector('.name-note');
+            if (note) notes[row.dataset.server] = note.textContent;
             buttons[row.dataset.server] = Array.from(row.querySelectorAll('td.actions button'), (b) => b.dataset.verb);
             manage[row.dataset.server] = Array.from(row.querySelectorAll('td.manage button'), (b) => b.dataset.verb);
             status[row.dataset.server] = row.cells[1].textContent;
@@ -45,6 +48,8 @@ async function look(page) {
             key: text('h-key'),
             buttons,
             manage,
+            // Why a row offers no action (a name hcc's rules reject).
+            notes,
             // The create form is an admin's.
             create: !document.querySelector('#create').hidden,
             status,
