@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 #[path = "bench/broker.rs"]
 mod broker;
+#[path = "bench/funnel.rs"]
+mod funnel;
 
 fn main() {
     let hcc = std::env::args()
@@ -42,6 +44,12 @@ fn main() {
     // `bench HCC broker`: the console broker alone.
     if std::env::args().nth(2).as_deref() == Some("broker") {
         broker::run(&hcc);
+        return;
+    }
+    // `bench HCC funnel`: console pages against the Hetzner budget, and
+    // 300 live sessions, alone.
+    if std::env::args().nth(2).as_deref() == Some("funnel") {
+        funnel::run(&hcc);
         return;
     }
     // `bench HCC console-browser`: console opens in Chromium alone.
@@ -90,6 +98,8 @@ fn main() {
     sim_console(&hcc);
     println!();
     broker::run(&hcc);
+    println!();
+    funnel::run(&hcc);
     println!();
     console_browser(&hcc);
 }

@@ -342,7 +342,8 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
             "INSERT INTO console_sessions
                  (session_hash, server, server_id, created_by, remote, started_at,
                   last_seen_at, expires_at, mode, user_agent, connected_at)
-             VALUES ('live-1', 'srv-00001', 1, 'console-key', '192.0.2.7',
+             VALUES ('live-1', 'srv-00001', (SELECT id FROM servers WHERE name = 'srv-00001'),
+                     'console-key', '192.0.2.7',
                      strftime('%s', 'now'), strftime('%s', 'now'),
                      strftime('%s', 'now') + 600, 'broker', ?1,
                      strftime('%s', 'now'))",
@@ -354,7 +355,8 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
             "INSERT INTO console_sessions
                  (id, page_id, session_hash, server, server_id, created_by, remote, started_at,
                   last_seen_at, expires_at, mode, user_agent, ticket_expires_at)
-             VALUES (900, 900, 'unused-1', 'srv-00002', 2, 'console-key', '192.0.2.8',
+             VALUES (900, 900, 'unused-1', 'srv-00002',
+                     (SELECT id FROM servers WHERE name = 'srv-00002'), 'console-key', '192.0.2.8',
                      strftime('%s', 'now') - 3000, strftime('%s', 'now') - 3000,
                      strftime('%s', 'now') + 600, 'broker', 'curl/8.5.0',
                      strftime('%s', 'now') - 2970)",

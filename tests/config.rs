@@ -70,7 +70,9 @@ fn config_set_get_unset_and_refusals() {
         "hcc: unknown setting `colour` (known: token, token_file, endpoint, location, \
          server_type, image, label, prefix, console_url, ring_size, queue_verbs, \
          full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
-         console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout)",
+         console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout, \
+         command_reserve, console_refresh_every, console_requests_per_server, max_console_sessions, \
+         max_console_sessions_per_server, max_console_sessions_per_key)",
     );
     env.run(&["config", "set", "ring_size", "lots"]).fails(
         2,
@@ -85,7 +87,9 @@ fn config_set_get_unset_and_refusals() {
         "hcc: unknown setting `nope` (known: token, token_file, endpoint, location, \
          server_type, image, label, prefix, console_url, ring_size, queue_verbs, \
          full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
-         console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout)",
+         console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout, \
+         command_reserve, console_refresh_every, console_requests_per_server, max_console_sessions, \
+         max_console_sessions_per_server, max_console_sessions_per_key)",
     );
     env.ok(&["config", "unset", "location"]);
     assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");
@@ -158,9 +162,12 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
     // image (keep), label, prefix, console_url, ring_size, queue_verbs,
     // full_sync_every, max_attempts, public_url, link_ttl, session_ttl,
     // frame_ancestors, console_hosts, allowed_origins, metrics, trusted_proxies,
-    // console_mode, console_idle_timeout, save.
+    // console_mode, console_idle_timeout, command_reserve,
+    // console_refresh_every, console_requests_per_server,
+    // max_console_sessions, max_console_sessions_per_server,
+    // max_console_sessions_per_key, save.
     let answers = format!(
-        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\n\n\n\ny\n"
+        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n"
     );
     let run = setup(&env, &answers);
     assert_eq!(run.code, 0, "{run:?}");
@@ -201,7 +208,7 @@ fn setup_saves_nothing_unless_told_to() {
     let env = Env::new();
     let run = setup(
         &env,
-        "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n",
+        "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n",
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with("not saved\n"));

@@ -160,6 +160,8 @@ fn protocol_violations_close_with_their_code_and_status_blames_the_browser() {
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
     let keys = setup(&env, &sim);
+    // One console after another on one server, faster than hcc rations.
+    env.ok(&["config", "set", "console_requests_per_server", "3600"]);
     let serve = Serve::start(&env, &sim, &[]);
     // What the browser sends after hcc's RFB version, and the close code.
     let oversized = {

@@ -30,7 +30,7 @@ fn a_database_from_a_newer_hcc_is_refused() {
     env.run(&["pull"]).fails(
         2,
         &format!(
-            "hcc: database `{}/hcc.db` has schema version 999, this hcc knows up to 5: upgrade hcc",
+            "hcc: database `{}/hcc.db` has schema version 999, this hcc knows up to 6: upgrade hcc",
             env.home().display()
         ),
     );
@@ -56,7 +56,9 @@ fn a_broken_config_file_is_refused_with_its_path() {
              token, token_file, endpoint, location, server_type, image, label, prefix, \
              console_url, ring_size, queue_verbs, full_sync_every, max_attempts, public_url, \
              link_ttl, session_ttl, frame_ancestors, console_hosts, allowed_origins, metrics, trusted_proxies, \
-             console_mode, console_idle_timeout) (fix the file or run `hcc setup`)",
+             console_mode, console_idle_timeout, command_reserve, console_refresh_every, \
+             console_requests_per_server, max_console_sessions, max_console_sessions_per_server, \
+             max_console_sessions_per_key) (fix the file or run `hcc setup`)",
             env.home().display()
         ),
     );
