@@ -5,17 +5,15 @@
 //! live, and a server released or deleted takes its consoles with it for
 //! good.
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
+use crate::broker::{Ws, connect};
+use crate::flood::raise_fd_limit;
 use crate::serve::{Serve, link, page_data, setup};
 use crate::test::{Env, HCC, Sim, Worker, eventually};
-
-type Ws = WebSocket<TcpStream>;
 
 /// A console page: its session token and its next `/ws/TICKET` path.
 struct Page {
@@ -49,30 +47,6 @@ fn refresh(serve: &Serve, page: &mut Page) -> Result<(), u16> {
     }
     page.ws = ws_path(&reply.json());
     Ok(())
-}
-
-/// A websocket to `path`, as noVNC opens it; `Err(status)` when the
-/// upgrade is refused.
-fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
-    let mut request = format!("ws://{}{path}", serve.addr)
-        .into_client_request()
-        .unwrap();
-    let headers = request.headers_mut();
-    headers.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-    let stream = TcpStream::connect(&serve.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    match tungstenite::client(request, stream) {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
-            Err(r.status().as_u16())
-        }
-        Err(e) => Err(match e {
-            tungstenite::HandshakeError::Failure(_) => 0,
-            tungstenite::HandshakeError::Interrupted(_) => 0,
-        }),
-    }
 }
 
 /// Reads until the console's first RFB bytes (its version) have come:
@@ -313,19 +287,6 @@ fn four_hundred_sessions_at_1024_descriptors_are_refused_cleanly_and_none_stays_
         "SELECT count(*) FROM console_sessions WHERE end_reason LIKE '%stopped without ending%'",
     );
     assert_eq!(lying, 0);
-}
-
-/// Room for the test's own sockets (the soft limit is often 1024).
-fn raise_fd_limit() {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let _ = setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    );
 }
 
 fn power(serve: &Serve, session: &str) -> u16 {
