@@ -313,6 +313,47 @@ fn a_console_that_went_away_comes_back_without_a_click() {
     }
 }
 
+/// A brokered page whose connect hcc holds back (the server's console
+/// requests for the minute are spent) says so and counts down: its
+/// connect refused and recorded `rationed`, `/c/status` tells the page.
+#[test]
+fn a_rationed_page_says_so_and_counts_down() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    // One console request a minute for a server: an API client's takes it.
+    let serve = serve_in(
+        &env,
+        &sim,
+        "broker",
+        &[("console_requests_per_server", "1")],
+    );
+    let path = link(&serve, &keys.console, SERVER);
+    let taken = serve.post(&format!("/api/v1/servers/{SERVER}/console"), &keys.console);
+    assert_eq!(taken.status, 200, "{}", taken.body);
+    let report = session(
+        &[
+            "--url",
+            &url(&serve, &path),
+            "--server",
+            SERVER,
+            "--scenario",
+            "message",
+            "--expect-text",
+            "hcc is rationing requests to Hetzner, retrying in",
+        ],
+        "a rationed page",
+    );
+    assert_eq!(report["state"], "reconnecting", "{report}");
+    let reason: String = env.value(
+        "SELECT end_reason FROM console_sessions WHERE end_reason IS NOT NULL ORDER BY id DESC LIMIT 1",
+    );
+    assert_eq!(reason, "rationed");
+}
+
 /// A page whose console cannot be reached says why within 5 s: the
 /// server is off; the console's host is not in `console_hosts`; hcc
 /// cannot reach Hetzner.
