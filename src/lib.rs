@@ -163,7 +163,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { name, json } => cloud_cli::console(&home, &settings()?, &name, json),
         Command::Vnc(args) => console::bridge::run(&home, &settings()?, &args),
         Command::Worker { cycle } => worker::run(&home, &settings()?, Duration::from_secs(cycle)),
-        Command::Status { json } => worker::status::run(&home, json),
+        Command::Status { json } => {
+            // A configuration that does not load hides nothing else of the
+            // status: the reserve shown is then the default.
+            let share = settings().map_or(crate::hetzner::budget::DEFAULT_COMMAND_SHARE, |s| {
+                s.command_share()
+            });
+            worker::status::run(&home, share, json)
+        }
         Command::Serve(args) => serve::run(&home, &settings()?, args.into()),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Sessions {

@@ -176,6 +176,9 @@ fn pages_reconnecting_on_a_nearly_empty_bucket_leave_queued_commands_their_share
     assert_eq!(stats["rate_limited"], 0, "{stats}");
     let fetched = stats["requests"].as_u64().unwrap();
     assert!(fetched <= 60, "{stats}");
+    // What the worker keeps, as `hcc status` says it: a fifth of 60.
+    let status: Value = serde_json::from_str(&env.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["rate_budget"]["for_commands"], 12, "{status}");
     worker.stop();
 }
 

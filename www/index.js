@@ -153,7 +153,9 @@ function showStatus(body) {
     const sync = body.last_sync;
     $('h-sync').textContent = sync ? `${ago(sync.at)}${sync.mode ? ` (${sync.mode})` : ''}` : 'never';
     const budget = body.rate_budget;
-    $('h-budget').textContent = budget ? `${budget.remaining} of ${budget.limit} requests` : 'unknown (no API call yet)';
+    $('h-budget').textContent = budget
+        ? `${budget.remaining} of ${budget.limit} requests, ${budget.for_commands} kept for queued commands`
+        : 'unknown (no API call yet)';
     const q = body.queue || {};
     let queue = `${q.queued ?? 0} queued, ${q.running ?? 0} running, ${q.failed ?? 0} failed`;
     if (q.oldest_queued_age != null) queue += `; oldest waits ${q.oldest_queued_age} s`;

@@ -396,7 +396,8 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 }
 
 fn status(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
-    let mut report = crate::worker::status::report(&ctx.settings.home)?;
+    let mut report =
+        crate::worker::status::report(&ctx.settings.home, ctx.settings.config.command_share())?;
     let (_, servers) = ctx
         .settings
         .listing

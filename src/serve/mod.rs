@@ -1,10 +1,12 @@
 //! `hcc serve`: console pages, one-time console links and the JSON API.
 //!
-//! Requests run on crate::http's worker threads; each such thread keeps its
-//! own SQLite connection and, once a console is asked for, its own Hetzner
-//! client. The threads share the settings (re-read on SIGHUP and when
-//! config.json changes: reload.rs), the rendered server list (listing.rs)
-//! and the count of requests under way per client (client.rs).
+//! Requests run on crate::http's worker threads; each borrows a SQLite
+//! connection and, once it asks Hetzner, a Hetzner client from bounded
+//! pools (pool.rs), so a burst holds no more descriptors than the pools
+//! allow. The threads share the settings (re-read on SIGHUP and when
+//! config.json changes: reload.rs), the rendered server list (listing.rs),
+//! the count of requests under way per client (client.rs) and what console
+//! requests each page and server may still make (ration.rs).
 //! Routes: `/api/v1/...` (api.rs; what its handlers share of a request:
 //! request.rs), `/c/TOKEN` (GET: a page that opens it
 //! with a POST) and `/c/refresh` (links.rs), `/c/power` (power.rs: the

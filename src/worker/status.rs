@@ -12,8 +12,10 @@ use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
 use crate::store::{Store, now};
 
-/// What `hcc status --json` prints (and `GET /api/v1/status` answers).
-pub fn report(home: &Home) -> Result<Value, Error> {
+/// What `hcc status --json` prints (and `GET /api/v1/status` answers);
+/// `command_share` of the budget is kept for queued commands
+/// (`command_reserve`).
+pub fn report(home: &Home, command_share: f64) -> Result<Value, Error> {
     let holder = lock::holder(&home.root().join("worker.lock"))?;
     let store = Store::open(&home.db_path())?;
     let queue = store.queue_overview()?;
@@ -34,6 +36,7 @@ pub fn report(home: &Home) -> Result<Value, Error> {
         (
             s.available(crate::hetzner::now()).floor() as i64,
             s.limit as i64,
+            s.floor(crate::hetzner::Priority::Console, command_share) as i64,
         )
     });
     Ok(json!({
@@ -45,13 +48,14 @@ pub fn report(home: &Home) -> Result<Value, Error> {
         },
         "last_sync": last_sync_at.map(|at| json!({
             "at": at, "mode": last_sync_mode, "requests": last_sync_requests})),
-        "rate_budget": budget.map(|(left, limit)| json!({"remaining": left, "limit": limit})),
+        "rate_budget": budget.map(|(left, limit, for_commands)| json!({
+            "remaining": left, "limit": limit, "for_commands": for_commands})),
         "last_error": queue.last_error.as_ref().map(|(id, e)| json!({"command": id, "error": e})),
     }))
 }
 
-pub fn run(home: &Home, json_out: bool) -> Result<ExitCode, Error> {
-    let report = report(home)?;
+pub fn run(home: &Home, command_share: f64, json_out: bool) -> Result<ExitCode, Error> {
+    let report = report(home, command_share)?;
     let running = !report["worker"].is_null();
     if json_out {
         crate::output::print(&format!("{report}\n"))?;
@@ -107,9 +111,10 @@ fn text(report: &Value, t: i64) -> String {
         text.push_str("rate budget: unknown (no request yet)\n");
     } else {
         text.push_str(&format!(
-            "rate budget: {} of {} requests left\n",
+            "rate budget: {} of {} requests left ({} kept for queued commands)\n",
             int(&budget["remaining"]),
-            int(&budget["limit"])
+            int(&budget["limit"]),
+            int(&budget["for_commands"])
         ));
     }
     let error = &report["last_error"];
