@@ -26,7 +26,7 @@ use super::{Ctx, Stores, log, logged_method, logged_path};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
-use crate::store::{Claimed, now};
+use crate::store::{Claimed, Store, now};
 
 /// A ticket is valid this long after the page (or its refresh) got it.
 const TICKET_TTL: i64 = 30;
@@ -76,32 +76,44 @@ pub fn is_ws(path: &str) -> bool {
 /// loop to write ([`record_pending`]) when none can be had now, so that no
 /// row stays live once its clients are gone.
 fn record_end(stores: &Stores, ended: Ended) {
-    let written = stores.borrow().and_then(|store| {
-        store
-            .end_session(
-                ended.id,
-                ended.at,
-                &ended.reason,
-                ended.to_client,
-                ended.from_client,
-            )
-            .map_err(ApiError::from)
-    });
-    if let Err(err) = written {
+    let store = stores.borrow().map_err(|e| e.message);
+    if let Err(why) = store.and_then(|store| write_end(&store, &ended)) {
         log(&format!(
-            "console session {}: its end will be recorded later: {}",
-            ended.id, err.message
+            "console session {}: its end will be recorded later: {why}",
+            ended.id
         ));
         lock(&PENDING_ENDS).push(ended);
     }
 }
 
-/// Writes the ends that could not be written when they happened.
+fn write_end(store: &Store, ended: &Ended) -> Result<(), String> {
+    store
+        .end_session(
+            ended.id,
+            ended.at,
+            &ended.reason,
+            ended.to_client,
+            ended.from_client,
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// Writes the ends that could not be written when they happened (quietly:
+/// each said so once), when a connection is free at once: the main loop
+/// calls it and must not wait.
 pub fn record_pending(stores: &Stores) {
-    let pending: Vec<Ended> = std::mem::take(&mut *lock(&PENDING_ENDS));
-    for ended in pending {
-        record_end(stores, ended);
+    if lock(&PENDING_ENDS).is_empty() {
+        return;
     }
+    let Some(store) = stores.try_borrow() else {
+        return;
+    };
+    let pending: Vec<Ended> = std::mem::take(&mut *lock(&PENDING_ENDS));
+    let failed: Vec<Ended> = pending
+        .into_iter()
+        .filter(|ended| write_end(&store, ended).is_err())
+        .collect();
+    lock(&PENDING_ENDS).extend(failed);
 }
 
 /// Ends the live sessions (they record why) and waits a moment for them;
@@ -542,8 +554,9 @@ fn connect_and_relay(
                 return Some("error: hcc serve stopped".into());
             }
             checks += 1;
-            // A database busy or locked for a moment is no reason to end.
-            let store = session.stores.borrow().ok()?;
+            // A database busy or locked for a moment is no reason to end,
+            // nor to hold the relay up: the next look is 400 ms away.
+            let store = session.stores.try_borrow()?;
             if checks.is_multiple_of(BYTES_EVERY) {
                 let _ = store.session_bytes(session.id, to_client, from_client, now());
             }

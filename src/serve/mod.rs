@@ -429,6 +429,8 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
         if let Some(why) = triggers.due() {
             reloader.reload(why);
         }
+        // Session ends that could not be written when they happened.
+        broker::record_pending(&settings.stores);
         if Instant::now() >= next_sweep {
             broker::sweep(&settings.stores);
             next_sweep = Instant::now() + broker::SWEEP_EVERY;
@@ -485,7 +487,17 @@ impl Stores {
 
     /// A connection, ready for requests.
     pub fn borrow(&self) -> Result<pool::Pooled<Store>, ApiError> {
-        let borrowed = self.pool.get(0, || {
+        self.borrow_within(POOL_WAIT)
+    }
+
+    /// A connection if one can be had at once: for a live session's
+    /// look at its row, which must never hold its relay up.
+    pub fn try_borrow(&self) -> Option<pool::Pooled<Store>> {
+        self.borrow_within(Duration::ZERO).ok()
+    }
+
+    fn borrow_within(&self, wait: Duration) -> Result<pool::Pooled<Store>, ApiError> {
+        let borrowed = self.pool.get_within(0, wait, || {
             Store::open(&self.db).and_then(|store| store.map_for_reading().map(|()| store))
         });
         match borrowed {

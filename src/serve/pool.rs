@@ -64,7 +64,17 @@ impl<T> Pool<T> {
         generation: u64,
         make: impl FnOnce() -> Result<T, E>,
     ) -> Result<Pooled<T>, Shortage<E>> {
-        let deadline = Instant::now() + self.wait;
+        self.get_within(generation, self.wait, make)
+    }
+
+    /// As [`Pool::get`], waiting at most `wait` for one to come back.
+    pub fn get_within<E>(
+        self: &Arc<Self>,
+        generation: u64,
+        wait: Duration,
+        make: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Pooled<T>, Shortage<E>> {
+        let deadline = Instant::now() + wait;
         let mut state = self.lock();
         loop {
             // Made with older settings: dropped, making room.
