@@ -469,3 +469,29 @@ fn caps_per_server_and_per_key_refuse_with_a_reason_the_page_can_say() {
     let mut ws = connect(&serve, &third.ws).unwrap();
     assert!(relaying(&mut ws));
 }
+
+#[test]
+fn a_link_opened_while_rationed_stays_usable_in_direct_mode() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    env.ok(&["config", "set", "console_mode", "direct"]);
+    env.ok(&["config", "set", "console_requests_per_server", "1"]);
+    let serve = Serve::start(&env, &sim, &[]);
+    // An API client takes the server's one console request of the minute.
+    let taken = serve.post("/api/v1/servers/srv-00001/console", &keys.console);
+    assert_eq!(taken.status, 200, "{}", taken.body);
+    let path = link(&serve, &keys.console, "srv-00001");
+    let opened = serve.request("POST", &path, None, None);
+    assert_eq!(opened.status, 429, "{}", opened.body);
+    assert!(
+        opened.body.contains("rationing requests to Hetzner"),
+        "{}",
+        opened.body
+    );
+    // Not used up: a GET still offers to open it, not "already opened".
+    let landing = serve.request("GET", &path, None, None);
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    let sessions: i64 = env.value("SELECT count(*) FROM console_sessions");
+    assert_eq!(sessions, 0);
+}

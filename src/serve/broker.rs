@@ -76,7 +76,7 @@ pub fn is_ws(path: &str) -> bool {
 /// loop to write ([`record_pending`]) when none can be had now, so that no
 /// row stays live once its clients are gone.
 fn record_end(stores: &Stores, ended: Ended) {
-    let store = stores.borrow().map_err(|e| e.message);
+    let store = stores.for_sessions().map_err(|e| e.message);
     if let Err(why) = store.and_then(|store| write_end(&store, &ended)) {
         log(&format!(
             "console session {}: its end will be recorded later: {why}",
@@ -105,7 +105,7 @@ pub fn record_pending(stores: &Stores) {
     if lock(&PENDING_ENDS).is_empty() {
         return;
     }
-    let Some(store) = stores.try_borrow() else {
+    let Some(store) = stores.try_for_sessions() else {
         return;
     };
     let pending: Vec<Ended> = std::mem::take(&mut *lock(&PENDING_ENDS));
@@ -149,7 +149,7 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Records the end of sessions whose `hcc serve` died under them (killed,
 /// crashed), so that they do not stay live in the record for ever.
 pub fn sweep(stores: &Stores) {
-    let swept = match stores.borrow() {
+    let swept = match stores.for_sessions() {
         Ok(store) => store.end_abandoned_sessions(now(), ABANDONED_AFTER),
         Err(_) => return,
     };
@@ -264,11 +264,14 @@ struct Caps {
 
 impl Caps {
     fn of(config: &crate::config::Settings) -> Caps {
+        // Each holds its client's connection and one to the console, both
+        // counted against the connection limit: a quarter of it by
+        // default (half the connections stay for pages), never more than
+        // half, whatever the setting says.
+        let most = (http::connection_cap() / 2).max(1);
         let total = match config.max_console_sessions {
-            // Each holds its client's connection and one to the console;
-            // half of what the connection limit allows stays for pages.
             0 => (http::connection_cap() / 4).max(1),
-            n => n as usize,
+            n => (n as usize).min(most),
         };
         let per_key = match config.max_console_sessions_per_key {
             0 => (total / 2).max(1) as i64,
@@ -398,7 +401,21 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
             claimed.id
         ));
     }
-    let end = |ctx: &Ctx, reason: &str| ctx.store.end_session(claimed.id, now(), reason, 0, 0);
+    // Recorded however busy the database is (queued for the main loop
+    // otherwise): a session refused here must not stay live.
+    let end = |ctx: &Ctx, reason: &str| -> Result<(), ApiError> {
+        record_end(
+            &ctx.settings.stores,
+            Ended {
+                id: claimed.id,
+                at: now(),
+                reason: reason.to_string(),
+                to_client: 0,
+                from_client: 0,
+            },
+        );
+        Ok(())
+    };
     if claimed.suspended {
         end(ctx, "suspended")?;
         return Err(ApiError::new(
@@ -459,7 +476,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
 
 /// A session's thread: both handshakes, the relay, the record of its end.
 /// It holds no database connection of its own: it borrows one from the
-/// pool for each look at its row.
+/// sessions' pool for each look at its row.
 fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<SocketAddr>) {
     let outcome = connect_and_relay(&session, client);
     let mut reason = outcome.end.reason();
@@ -469,7 +486,7 @@ fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<Soc
     if matches!(
         outcome.end,
         console::End::UpstreamClosed | console::End::Error(_)
-    ) && let Ok(store) = session.stores.borrow()
+    ) && let Ok(store) = session.stores.for_sessions()
         && let Ok(Some(stop)) = store.stop_reason(session.id, now())
         && stop != "expired"
     {
@@ -556,7 +573,7 @@ fn connect_and_relay(
             checks += 1;
             // A database busy or locked for a moment is no reason to end,
             // nor to hold the relay up: the next look is 400 ms away.
-            let store = session.stores.try_borrow()?;
+            let store = session.stores.try_for_sessions()?;
             if checks.is_multiple_of(BYTES_EVERY) {
                 let _ = store.session_bytes(session.id, to_client, from_client, now());
             }

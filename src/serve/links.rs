@@ -241,8 +241,9 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
         };
     };
     console_page(ctx, req, &link).inspect_err(|err| {
-        if err.status >= 500 {
-            // Hetzner is busy or away: the customer may reload.
+        if err.status >= 500 || err.code == "rationed" {
+            // Hetzner is busy or away, or hcc holds its requests back: the
+            // customer may reload.
             if let Err(release) = ctx.store.release_console_link(link.id) {
                 super::log(&format!("console: {release}"));
             }
@@ -397,6 +398,13 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     if ctx.store.session_suspended(&secret::hash(session))? {
         return Err(suspended());
     }
+    // So is rationing: a page held back for long must not run out.
+    if let Some(page) = ctx.store.page_session(&secret::hash(session), now())?
+        && page.live
+    {
+        ctx.console_allowed(&page.server)?;
+        ctx.page_fetch_allowed(page.id)?;
+    }
     let claimed = ctx.store.claim_refresh(
         &secret::hash(session),
         now(),
@@ -431,7 +439,6 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         }
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
-    ctx.console_allowed(&session.server)?;
     ctx.take_page_fetch(session.id)?;
     if ctx.settings.console_broker {
         // A new ticket, no credentials: hcc fetches those on the upgrade.

@@ -65,10 +65,15 @@ const MAX_HETZNER_WAIT: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_millis(200);
 /// SQLite connections requests and console sessions share...
 const MAX_STORES: usize = 32;
-/// ...and Hetzner clients (each with its own two connections).
+/// ...and Hetzner clients (each with its own two connections)...
 const MAX_CLOUDS: usize = 8;
-/// How long a request waits for one to be given back.
+/// ...and the console sessions' own (a look at a row takes microseconds).
+const SESSION_STORES: usize = 4;
+/// How long a request waits for a connection to be given back...
 const POOL_WAIT: Duration = Duration::from_secs(10);
+/// ...and for a Hetzner client: less, so that a request waiting on
+/// Hetzner gives its connection back first.
+const CLOUD_WAIT: Duration = Duration::from_secs(5);
 /// Requests under way from one client (behind a trusted proxy: the address
 /// it names); more are answered 429 at once.
 const MAX_IN_FLIGHT: usize = 64;
@@ -152,7 +157,7 @@ impl Settings {
             ration: previous.map_or_else(Arc::default, |p| p.ration.clone()),
             stores: previous.map_or_else(|| Stores::new(home), |p| p.stores.clone()),
             clouds: previous.map_or_else(
-                || Arc::new(pool::Pool::new(MAX_CLOUDS, POOL_WAIT)),
+                || Arc::new(pool::Pool::new(MAX_CLOUDS, CLOUD_WAIT)),
                 |p| p.clouds.clone(),
             ),
             // The list shows the `label` setting, which may have changed.
@@ -239,6 +244,15 @@ impl Ctx {
         self.settings
             .ration
             .take(ration::Holder::Page(page), rate, Instant::now())
+            .map_err(ration::rationed)
+    }
+
+    /// Whether page session `page` may fetch now, taking nothing.
+    pub fn page_fetch_allowed(&self, page: i64) -> Result<(), ApiError> {
+        let rate = ration::Rate::per_page(self.settings.config.console_refresh_every);
+        self.settings
+            .ration
+            .check(ration::Holder::Page(page), rate, Instant::now())
             .map_err(ration::rationed)
     }
 
@@ -470,34 +484,49 @@ fn spawn<T: Send + 'static>(
         .map_err(|e| Error::Failed(format!("cannot start a thread: {e}")))
 }
 
-/// The pooled SQLite connections to the state directory's database.
+/// The pooled SQLite connections to the state directory's database: one
+/// pool for requests, a small one of its own for live console sessions
+/// and the main loop, so that requests holding every connection of theirs
+/// (waiting on Hetzner) never keep a session from seeing that it must
+/// stop, nor from recording its end.
 #[derive(Clone)]
 pub struct Stores {
-    pool: Arc<pool::Pool<Store>>,
+    requests: Arc<pool::Pool<Store>>,
+    sessions: Arc<pool::Pool<Store>>,
     db: std::path::PathBuf,
 }
 
 impl Stores {
     fn new(home: &Home) -> Stores {
         Stores {
-            pool: Arc::new(pool::Pool::new(MAX_STORES, POOL_WAIT)),
+            requests: Arc::new(pool::Pool::new(MAX_STORES, POOL_WAIT)),
+            sessions: Arc::new(pool::Pool::new(SESSION_STORES, POOL_WAIT)),
             db: home.db_path(),
         }
     }
 
-    /// A connection, ready for requests.
+    /// A connection for a request.
     pub fn borrow(&self) -> Result<pool::Pooled<Store>, ApiError> {
-        self.borrow_within(POOL_WAIT)
+        self.from(&self.requests, POOL_WAIT)
     }
 
-    /// A connection if one can be had at once: for a live session's
-    /// look at its row, which must never hold its relay up.
-    pub fn try_borrow(&self) -> Option<pool::Pooled<Store>> {
-        self.borrow_within(Duration::ZERO).ok()
+    /// A connection for a console session's record (its end, the sweep).
+    pub fn for_sessions(&self) -> Result<pool::Pooled<Store>, ApiError> {
+        self.from(&self.sessions, POOL_WAIT)
     }
 
-    fn borrow_within(&self, wait: Duration) -> Result<pool::Pooled<Store>, ApiError> {
-        let borrowed = self.pool.get_within(0, wait, || {
+    /// A connection for a session if one can be had at once: for a live
+    /// session's look at its row, which must never hold its relay up.
+    pub fn try_for_sessions(&self) -> Option<pool::Pooled<Store>> {
+        self.from(&self.sessions, Duration::ZERO).ok()
+    }
+
+    fn from(
+        &self,
+        pool: &Arc<pool::Pool<Store>>,
+        wait: Duration,
+    ) -> Result<pool::Pooled<Store>, ApiError> {
+        let borrowed = pool.get_within(0, wait, || {
             Store::open(&self.db).and_then(|store| store.map_for_reading().map(|()| store))
         });
         match borrowed {
