@@ -13,7 +13,15 @@ use clap::{Args, Parser, Subcommand};
 /// row into `commands`, or running `hcc push`; consumers take it with
 /// `hcc next` or `hcc pull` and close it with `hcc done` or `hcc fail`.
 #[derive(Debug, Parser)]
-#[command(name = "hcc", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "hcc",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    before_help = "New here? Start with `hcc demo`: the whole chain on this machine, the \
+                   simulator playing Hetzner, nothing to set up and nothing left behind. \
+                   Then `hcc setup`, `hcc worker`, `hcc status`."
+)]
 pub struct Cli {
     /// State directory holding hcc.db, config.json and spool/.
     /// Default: $XDG_STATE_HOME/hcc, else ~/.local/state/hcc.
@@ -270,7 +278,8 @@ pub enum Command {
     ///
     /// The state directory is always a new one of its own
     /// ($TMPDIR/hcc-demo-PID, else /tmp/hcc-demo-PID): --home and HCC_HOME
-    /// are not used, so the demo never touches a real installation. Then keeps serving on loopback and prints the dashboard's URL (an
+    /// are not used, so the demo never touches a real installation. Then
+    /// keeps serving on loopback and prints the dashboard's URL (an
     /// admin API key in its fragment, which the browser never sends) and a
     /// one-time console link: the simulated servers' consoles really work
     /// (a text console that echoes what is typed). Ctrl-C (SIGINT or
@@ -280,6 +289,10 @@ pub enum Command {
         /// Run, show and clean up at once, without serving (for scripts).
         #[arg(long)]
         quick: bool,
+        /// The global --home, shadowed here so that the demo's help does
+        /// not offer it: the demo always uses a state directory of its own.
+        #[arg(long, hide = true, value_name = "DIR")]
+        home: Option<PathBuf>,
     },
 
     /// Run the queue against Hetzner and keep the servers table fresh.

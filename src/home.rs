@@ -50,6 +50,16 @@ impl Home {
         }
     }
 
+    /// True when there is no state at `root` yet: no `hcc.db` (the
+    /// directory itself missing included). Read-only; anything else, an
+    /// unreadable directory say, is left for [`Home::open`] to report.
+    pub fn absent(root: &Path) -> bool {
+        matches!(
+            fs::symlink_metadata(root.join("hcc.db")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound
+        )
+    }
+
     /// Opens the state directory at `root`, creating whatever is missing
     /// and refusing what an attacker in its group could have planted: a
     /// symlink, a non-directory or a foreign directory at `spool` or its

@@ -65,10 +65,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Sim(args) => return sim::run(args.try_into().map_err(Error::Input)?),
-        Command::Demo { quick } => return demo::run(quick),
+        Command::Demo { quick, .. } => return demo::run(quick),
         _ => {}
     }
-    let home = Home::open(Home::locate(cli.home)?)?;
+    let root = Home::locate(cli.home)?;
+    if let Command::Status { json } = cli.command
+        && Home::absent(&root)
+    {
+        // The natural first command creates nothing: without a state
+        // directory there is no worker to report on.
+        return worker::status::absent(&root, json);
+    }
+    let home = Home::open(root)?;
     if home.is_new() {
         // A panel may open hcc.db right after `hcc setup`: give it tables.
         Store::open(&home.db_path())?;

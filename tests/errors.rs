@@ -244,3 +244,21 @@ fn completions_into_a_full_disk_fail_cleanly() {
         "hcc: cannot write output: No space left on device (os error 28)",
     );
 }
+
+#[test]
+fn help_starts_newcomers_at_the_demo_and_the_demo_offers_no_home() {
+    let env = Env::new();
+    for flag in ["--help", "-h"] {
+        let help = env.ok(&[flag]);
+        let first = help.lines().next().unwrap_or_default();
+        assert!(first.contains("`hcc demo`"), "{flag}: {help}");
+    }
+    // The demo always uses a state directory of its own: its help does
+    // not offer --home, which every other command keeps.
+    let demo = env.ok(&["help", "demo"]);
+    // (Its text says that --home is not used; no option line offers it.)
+    let offered = |help: &str| help.contains("--home <DIR>");
+    assert!(demo.contains("--quick") && !offered(&demo), "{demo}");
+    assert!(!offered(&env.ok(&["demo", "--help"])));
+    assert!(offered(&env.ok(&["help", "status"])));
+}

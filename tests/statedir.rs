@@ -686,3 +686,46 @@ fn a_panel_user_in_the_group_still_pushes_and_ingests() {
     assert_eq!(mode(&env.path("config.json")), 0o600);
     assert_eq!(env.value::<i64>("SELECT count(*) FROM commands"), 2);
 }
+
+#[test]
+fn status_without_a_state_directory_creates_nothing() {
+    let parent = tempfile::tempdir().unwrap();
+    let home = parent.path().join("state");
+    for json in [false, true] {
+        let mut args = vec!["status"];
+        if json {
+            args.push("--json");
+        }
+        let run = Run::from(
+            Command::new(crate::test::HCC)
+                .args(&args)
+                .env("HCC_HOME", &home)
+                .env_remove("XDG_STATE_HOME")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        );
+        // "No worker runs": exit 1, one line, and JSON readers get no
+        // stray text on stdout.
+        assert_eq!(run.code, 1, "{run:?}");
+        let line = if json { &run.stderr } else { &run.stdout };
+        let other = if json { &run.stdout } else { &run.stderr };
+        assert_eq!(line.lines().count(), 1, "{run:?}");
+        assert!(line.contains("not running"), "{run:?}");
+        assert!(line.contains(home.to_str().unwrap()), "{run:?}");
+        assert!(other.is_empty(), "{run:?}");
+        assert!(!home.exists(), "hcc status created {}", home.display());
+    }
+    // An existing empty directory stays empty too.
+    fs::create_dir(&home).unwrap();
+    let run = Run::from(
+        Command::new(crate::test::HCC)
+            .arg("status")
+            .env("HCC_HOME", &home)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(fs::read_dir(&home).unwrap().count(), 0);
+}

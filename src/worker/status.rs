@@ -69,6 +69,22 @@ pub fn run(home: &Home, command_share: f64, json_out: bool) -> Result<ExitCode, 
     })
 }
 
+/// `hcc status` where no state directory is: one line, and the exit
+/// status of "no worker runs". Nothing is created.
+pub fn absent(root: &std::path::Path, json_out: bool) -> Result<ExitCode, Error> {
+    let line = format!(
+        "worker:      not running (no state directory at {}; `hcc setup` makes one, `hcc demo` tries hcc without one)\n",
+        root.display()
+    );
+    if json_out {
+        // stdout stays for JSON; the line is for whoever reads stderr.
+        eprint!("{}", crate::output::visible(&line));
+    } else {
+        crate::output::print(&line)?;
+    }
+    Ok(ExitCode::from(EXIT_FAILED))
+}
+
 /// The report for a person.
 fn text(report: &Value, t: i64) -> String {
     let int = |v: &Value| v.as_i64().unwrap_or(0);
