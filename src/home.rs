@@ -8,7 +8,7 @@
 //! followed, no FIFO opened blocking, no foreign directory used. New directories are private
 //! (0700) and new files 0600 because the database holds console and root
 //! passwords; an operator who lets a panel in through a shared group widens
-//! them on purpose (README, "Sharing the state directory with a panel").
+//! them on purpose (docs/operations.md, "Sharing the state directory with a panel").
 
 use std::fs::{self, DirBuilder};
 use std::io::{self, Write};

@@ -1,5 +1,5 @@
 //! Opening names in the state directory, which the panel's group may write
-//! into (README, "Sharing the state directory with a panel"): anyone in
+//! into (docs/operations.md, "Sharing the state directory with a panel"): anyone in
 //! that group can plant a symlink, a FIFO, a hard link or a directory of
 //! their own under any name there, or rename hcc's directories away.
 //!

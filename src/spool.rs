@@ -1,6 +1,6 @@
 //! The spool directory: panels hand over commands as files, maildir style.
 //!
-//! Writer protocol (README, "The spool directory"): write `spool/tmp/NAME`,
+//! Writer protocol (docs/panels.md, "The spool directory"): write `spool/tmp/NAME`,
 //! fsync, rename it to `spool/new/NAME`, with a NAME no other file has used
 //! (time, pid and host, as maildir does). A rename is atomic, so a reader
 //! never sees half a file.
@@ -31,7 +31,7 @@
 //!
 //! Compatibility: the file format (one line `CMD ARG...`, UTF-8, at most
 //! 4096 bytes) and the `bad/NAME` + `bad/NAME.why` layout are a contract
-//! with panels (README, "The spool directory").
+//! with panels (docs/panels.md, "The spool directory").
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

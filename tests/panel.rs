@@ -205,10 +205,10 @@ fn php_panel_reports_failed_commands_and_timeouts() {
     assert!(!empty.path().join("hcc.db").exists());
 }
 
-/// The README's PHP snippet for billing systems, as printed there, run by
-/// php-cli (ext-curl) against `hcc serve`.
+/// The billing guide's PHP snippet (docs/billing.md), as printed there, run
+/// by php-cli (ext-curl) against `hcc serve`.
 #[test]
-fn the_readme_php_snippet_gets_a_one_time_console_link() {
+fn the_billing_guide_php_snippet_gets_a_one_time_console_link() {
     need_php();
     let curl_ready = Command::new("php")
         .args(["-r", "exit(extension_loaded('curl') ? 0 : 1);"])
@@ -218,14 +218,15 @@ fn the_readme_php_snippet_gets_a_one_time_console_link() {
         curl_ready,
         "php's curl extension is missing: scripts/test installs php-curl"
     );
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("read README.md");
-    let snippet = readme
+    let guide =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/billing.md"))
+            .expect("read docs/billing.md");
+    let snippet = guide
         .split("```php\n")
         .skip(1)
         .filter_map(|rest| rest.split("```").next())
         .find(|block| block.contains("function hcc_console_link"))
-        .expect("README.md's ```php block with hcc_console_link");
+        .expect("docs/billing.md's ```php block with hcc_console_link");
 
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();

@@ -643,7 +643,7 @@ fn the_state_directory_layout_has_no_foreign_owner_or_links() {
 
 #[test]
 fn a_panel_user_in_the_group_still_pushes_and_ingests() {
-    // The README's shared set-up: the state directory 2770 with the
+    // The shared set-up (docs/operations.md): the state directory 2770 with the
     // panel's group, hcc.db 660, config.json private to hcc's user. The
     // panel's user (here nobody:nogroup) runs `hcc push` and `hcc ingest`.
     if !require(is_root(), "acting as another user needs root") || !require_program("setpriv") {

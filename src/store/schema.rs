@@ -3,7 +3,7 @@
 //! Entry `i` upgrades a database from `user_version = i` to `i + 1`.
 //! Compatibility: never edit, remove or reorder an entry once released;
 //! add tables and columns, never drop or rename them, because panels read
-//! these tables directly (README, "The database"). Defaults are written so
+//! these tables directly (docs/panels.md, "The database"). Defaults are written so
 //! that a panel's plain `INSERT INTO commands (cmd, arg) VALUES (..)` gets a
 //! complete queued row, and use only SQL that old SQLite libraries (PHP's,
 //! the sqlite3 CLI) understand.
