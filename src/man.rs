@@ -40,7 +40,12 @@ fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
         return;
     }
     let mut usage = path.clone();
-    for arg in sub.get_arguments().filter(|a| !a.is_global_set()) {
+    // Hidden arguments (`demo`'s shadow of --home) are not offered here
+    // either.
+    for arg in sub
+        .get_arguments()
+        .filter(|a| !a.is_global_set() && !a.is_hide_set())
+    {
         let id = arg.get_id().as_str();
         if id == "help" || id == "version" {
             continue;
@@ -82,7 +87,7 @@ fn render_subcommand(page: &mut String, parent: &str, sub: &clap::Command) {
         page.push_str(&escape(&format!("Alias: {}.", aliases.join(", "))));
         page.push('\n');
     }
-    for arg in sub.get_arguments() {
+    for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
         let id = arg.get_id().as_str();
         if id == "home" || id == "help" || id == "version" {
             continue;
