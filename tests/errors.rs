@@ -261,5 +261,8 @@ fn help_starts_newcomers_at_the_demo_and_the_demo_offers_no_home() {
     assert!(demo.contains("--quick") && !offered(&demo), "{demo}");
     assert!(!offered(&env.ok(&["demo", "--help"])));
     assert!(offered(&env.ok(&["help", "status"])));
-    assert!(env.ok(&["man"]).contains("\\fBhcc demo [\\-\\-quick]\\fR\n"));
+    assert!(
+        env.ok(&["man"])
+            .contains("\\fBhcc demo [\\-\\-quick]\\fR\n")
+    );
 }
