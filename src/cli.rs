@@ -313,6 +313,9 @@ pub enum Command {
 
     /// Show whether the worker runs, the queue, the last sync, the rate
     /// budget and the last error. Exits 1 when no worker runs.
+    ///
+    /// Creates nothing: without a state directory (no hcc.db) it says so
+    /// in one line and exits 1.
     Status {
         /// Print JSON.
         #[arg(long)]
