@@ -22,7 +22,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::gate;
 use super::reply::ApiError;
-use super::{Ctx, Stores, log, logged_method, logged_path};
+use super::shared::{Ctx, Stores, log};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
@@ -65,11 +65,6 @@ struct Ended {
 
 fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Is `path` this route's?
-pub fn is_ws(path: &str) -> bool {
-    path.starts_with("/ws/")
 }
 
 /// Records a session's end with a pooled connection; kept for the main
@@ -185,27 +180,6 @@ pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
             "This console session has ended; open a new console from your control panel.",
         )),
     }
-}
-
-/// Answers an upgrade to `/ws/TICKET` (logged like every request; the
-/// ticket never is).
-pub fn serve(ctx: &mut Ctx, request: &http::Request) -> http::Reply {
-    let started = Instant::now();
-    let (incoming, _) = super::incoming(request, &ctx.settings.trusted_proxies);
-    let (status, reply) = match upgrade(ctx, request, &incoming.remote) {
-        Ok(reply) => (101, reply),
-        Err(err) => (err.status, http::Reply::Answer(err.to_json())),
-    };
-    log(&format!(
-        "{} {} {} {} {:.1} ms",
-        incoming.remote,
-        logged_method(&incoming.method),
-        logged_path(&incoming.path),
-        status,
-        started.elapsed().as_secs_f64() * 1000.0
-    ));
-    crate::metrics::http_request(status);
-    reply
 }
 
 /// What a session thread needs.
@@ -360,9 +334,15 @@ fn admit(
     Ok((claimed, place))
 }
 
-fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
+/// Answers an upgrade to `/ws/TICKET` (the router logs it like every
+/// request; the ticket never is).
+pub fn upgrade(
+    ctx: &mut Ctx,
+    request: &http::Request,
+    remote: &str,
+) -> Result<http::Reply, ApiError> {
     // Before anything is looked up: another site's page learns nothing.
-    super::same_site(ctx, request)?;
+    super::origin::same_site(&ctx.settings, request)?;
     let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
     if !secret::is_token(ticket) {
         return Err(ApiError::not_found(
@@ -440,7 +420,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
             return Err(err);
         }
     };
-    if !gate::console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+    if !gate::console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
         end(
             ctx,
             &format!(
@@ -454,7 +434,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         id: claimed.id,
         server: claimed.server,
         stores: ctx.settings.stores.clone(),
-        idle: Duration::from_secs(ctx.settings.console_idle_timeout),
+        idle: ctx.settings.config.console_idle_timeout,
         url: fresh.wss_url,
         password: fresh.password,
         _place: place,

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::reply::{self, ApiError, Reply};
 use super::request::Call;
+use super::shared::Ctx;
 use crate::error::Error;
 use crate::hetzner::wire;
 
@@ -43,7 +43,7 @@ pub fn get(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
         "image": ctx.settings.config.image,
         "location": ctx.settings.config.location,
     });
-    body["prefix"] = json!(ctx.settings.prefix);
+    body["prefix"] = json!(ctx.settings.config.prefix);
     Ok(reply::json(200, &body).with_header("Cache-Control", "no-store".to_string()))
 }
 

@@ -35,7 +35,7 @@ use super::gate::{
 use super::pages;
 use super::reply::{self, ApiError, Reply};
 use super::request::json_body;
-use super::{Ctx, Incoming};
+use super::shared::{Ctx, Incoming};
 use crate::assets;
 use crate::secret;
 use crate::store::{LinkState, OpenedLink, PageStatus, Refused, now};
@@ -79,7 +79,7 @@ pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
         }
     })();
     match page {
-        Ok(None) => pages::secure_form(landing_page(), &ctx.settings.frame_ancestors),
+        Ok(None) => pages::secure_form(landing_page(), &ctx.settings.config.frame_ancestors),
         Ok(Some(page)) => page,
         Err(err) => error_page(ctx, err),
     }
@@ -110,7 +110,7 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
     });
     // A resumed direct session connects to Hetzner's console host, the
     // one its credentials were last handed out at.
-    let connect = if ctx.settings.console_broker {
+    let connect = if ctx.settings.console_broker() {
         "'self'".to_string()
     } else {
         match ctx.store.console_url(server)? {
@@ -121,7 +121,7 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
     Ok(pages::secure(
         reply::html(410, with_data(template.body, &data)),
         &connect,
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     ))
 }
 
@@ -129,7 +129,7 @@ fn error_page(ctx: &Ctx, err: ApiError) -> Reply {
     pages::secure(
         for_customer(err).to_page(),
         "'self'",
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     )
 }
 
@@ -208,7 +208,7 @@ fn explained(err: ApiError, then: &str) -> ApiError {
     if err.status < 500 || matches!(err.code, "novnc_missing" | "console_host_not_allowed") {
         return err;
     }
-    super::log(&format!("console: {} ({})", err.message, err.code));
+    super::shared::log(&format!("console: {} ({})", err.message, err.code));
     let cause = if is_hetzner_trouble(err.code) {
         "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console."
     } else {
@@ -245,7 +245,7 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
             // Hetzner is busy or away, or hcc holds its requests back: the
             // customer may reload.
             if let Err(release) = ctx.store.release_console_link(link.id) {
-                super::log(&format!("console: {release}"));
+                super::shared::log(&format!("console: {release}"));
             }
         }
     })
@@ -258,11 +258,11 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
     };
     let id = same_server(ctx, &link.server, link.server_id)?;
-    if ctx.settings.console_broker {
+    if ctx.settings.console_broker() {
         return broker_page(ctx, req, link, template.body);
     }
     let fresh = ctx.request_console(&link.server, id)?;
-    if !console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+    if !console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
         return Err(host_not_allowed(&fresh.wss_url));
     }
     let (_, session) = add_session(ctx, req, link)?;
@@ -282,7 +282,7 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
     Ok(pages::secure(
         reply::html(200, page),
         &connect,
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     ))
 }
 
@@ -312,7 +312,7 @@ fn add_session(
         link,
         &req.remote,
         t,
-        t + ctx.settings.session_ttl,
+        t + ctx.settings.session_ttl(),
     )?;
     if let Some(agent) = &req.user_agent {
         let agent: String = agent.chars().take(MAX_USER_AGENT).collect();
@@ -343,7 +343,7 @@ fn broker_page(
     Ok(pages::secure(
         reply::html(200, with_data(template, &data)),
         "'self'",
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     ))
 }
 
@@ -409,7 +409,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         &secret::hash(session),
         now(),
         REFRESH_EVERY_SECS,
-        refresh_limit(ctx.settings.session_ttl),
+        refresh_limit(ctx.settings.session_ttl()),
     )?;
     let session = match claimed {
         Ok(session) => session,
@@ -440,7 +440,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
     ctx.take_page_fetch(session.id)?;
-    if ctx.settings.console_broker {
+    if ctx.settings.console_broker() {
         // A new ticket, no credentials: hcc fetches those on the upgrade.
         let ws = super::broker::ticket_for(ctx, session.id)?;
         return Ok(reply::json(
@@ -449,7 +449,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         ));
     }
     let fresh = ctx.request_console(&session.server, id)?;
-    if !console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+    if !console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
         return Err(host_not_allowed(&fresh.wss_url));
     }
     Ok(reply::json(

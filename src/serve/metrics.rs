@@ -9,7 +9,8 @@
 //! would be local through the proxy.
 
 use super::reply::{ApiError, Reply};
-use super::{Ctx, Incoming, request};
+use super::request;
+use super::shared::{Ctx, Incoming};
 use crate::config::MetricsAccess;
 use crate::store::Scope;
 

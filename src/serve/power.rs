@@ -24,7 +24,7 @@ use super::auth::Need;
 use super::gate::same_server;
 use super::reply::{self, ApiError, Reply};
 use super::request::{command_json, json_body, managed_server};
-use super::{Ctx, Incoming};
+use super::shared::{Ctx, Incoming};
 use crate::secret;
 use crate::store::{PageSession, Scope, Source, now};
 use crate::verb::{CommandLine, shown};
@@ -50,7 +50,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         None | Some(Value::Null) => {
             let status = ctx
                 .store
-                .server(&session.server, &ctx.settings.label)?
+                .server(&session.server, &ctx.settings.config.label)?
                 .map(|s| s.status)
                 .unwrap_or_default();
             Ok(reply::json(
@@ -156,7 +156,7 @@ fn queue(
     let line = CommandLine::from_words(verb, &[name])
         .map_err(|why| ApiError::bad_request("bad_request", why))?;
     let id = ctx.store.queue(&line, Source::Api)?;
-    super::log(&format!(
+    super::shared::log(&format!(
         "console session {} queued `{verb} {name}` (command {id})",
         session.id
     ));

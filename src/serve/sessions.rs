@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use super::Ctx;
 use super::reply::{self, ApiError, Reply};
 use super::request::{Call, json_body};
+use super::shared::Ctx;
 use crate::sessions::{self as access, Target};
 use crate::store::now;
 use crate::verb::shown;
@@ -113,7 +113,7 @@ fn key_name(call: &Call) -> String {
 pub fn revoke(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = target(ctx, call, false)?;
     let revoked = ctx.store.revoke_server(&server, now())?;
-    super::log(&format!(
+    super::shared::log(&format!(
         "revoked the consoles of `{server}` (key `{}`)",
         key_name(call)
     ));
@@ -126,7 +126,7 @@ pub fn revoke(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 pub fn suspend(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = target(ctx, call, false)?;
     let (suspension, stopped) = ctx.store.suspend_server(&server, &key_name(call), now())?;
-    super::log(&format!(
+    super::shared::log(&format!(
         "suspended the consoles of `{server}` (key `{}`)",
         key_name(call)
     ));
@@ -145,7 +145,7 @@ pub fn resume(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = target(ctx, call, true)?;
     let was = ctx.store.resume_server(&server)?;
     if was {
-        super::log(&format!(
+        super::shared::log(&format!(
             "resumed the consoles of `{server}` (key `{}`)",
             key_name(call)
         ));
