@@ -21,6 +21,7 @@ mod gate;
 mod links;
 mod listing;
 mod metrics;
+mod options;
 mod origin;
 mod pages;
 pub mod pickup;
@@ -35,63 +36,32 @@ mod router;
 mod sessions;
 mod shared;
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::assets;
 use crate::config;
 use crate::error::Error;
 use crate::home::Home;
 use crate::http;
 use crate::store::Store;
-use crate::verb::shown;
+pub use options::Options;
 use shared::{MAX_BODY, Settings, log};
 
 /// How often the main thread looks at the stop flag.
 const TICK: Duration = Duration::from_millis(200);
 
-/// How `hcc serve` runs: its flags, checked (cli.rs converts them).
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The address to listen on, as given.
-    pub listen: String,
-    /// Run the worker in this process, with this refresh cycle.
-    pub worker: Option<Duration>,
-    /// Overrides the `public_url` setting.
-    pub public_url: Option<String>,
-}
-
 pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<ExitCode, Error> {
-    let addrs: Vec<SocketAddr> = args
-        .listen
-        .to_socket_addrs()
-        .map_err(|e| Error::Input(format!("invalid --listen `{}`: {e}", shown(&args.listen))))?
-        .collect();
-    let Some(addr) = addrs.first().copied() else {
-        return Err(Error::Input(format!(
-            "--listen `{}` names no address",
-            shown(&args.listen)
-        )));
-    };
-    let store = Store::open(&home.db_path())?;
-    let exposed = addrs.iter().any(|a| !a.ip().is_loopback());
-    if exposed && store.api_key_count()? == 0 {
+    let (addr, exposed) = args.address()?;
+    if exposed && Store::open(&home.db_path())?.api_key_count()? == 0 {
         return Err(Error::Input(format!(
             "refusing to listen on {addr}, beyond this machine, while no API key exists: \
              create one first (`hcc apikey add NAME --scope admin`) or listen on 127.0.0.1"
         )));
     }
-    if let Some(url) = &args.public_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(Error::Input(format!(
-            "invalid --public-url `{}`: want an http:// or https:// URL",
-            shown(url)
-        )));
-    }
+    args.check_public_url()?;
     let worker_lock = if args.worker.is_some() {
         Some(crate::worker::lock(home)?)
     } else {
@@ -128,24 +98,7 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
         std::process::id(),
         settings.public_url
     ));
-    if exposed {
-        log(
-            "warning: this address is reachable from other machines and hcc speaks plain HTTP: put a TLS proxy in front (scripts/nginx/hcc.conf)",
-        );
-        if bound.ip().is_unspecified()
-            && settings.public_url.starts_with(&format!("http://{bound}"))
-        {
-            log(
-                "warning: console links name the wildcard address; set --public-url (or `hcc config set public_url`) to the address customers reach",
-            );
-        }
-    }
-    if !assets::novnc_embedded() {
-        log(&format!(
-            "warning: {}; console pages answer 503 until then",
-            assets::NOVNC_MISSING
-        ));
-    }
+    options::warn(exposed, bound, &settings.public_url);
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
