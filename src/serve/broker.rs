@@ -26,7 +26,7 @@ use super::shared::{Ctx, Stores, log};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
-use crate::store::{Claimed, Store, now};
+use crate::store::{Claimed, EndCode, EndReason, Store, now};
 
 /// A ticket is valid this long after the page (or its refresh) got it.
 const TICKET_TTL: i64 = 30;
@@ -58,7 +58,7 @@ static ADMISSION: Mutex<()> = Mutex::new(());
 struct Ended {
     id: i64,
     at: i64,
-    reason: String,
+    reason: EndReason,
     to_client: u64,
     from_client: u64,
 }
@@ -127,7 +127,7 @@ pub fn stop_all(stores: &Stores) {
             Ended {
                 id,
                 at: now(),
-                reason: "error: hcc serve stopped".into(),
+                reason: EndCode::ServeStopped.into(),
                 to_client: 0,
                 from_client: 0,
             },
@@ -220,7 +220,7 @@ impl Drop for Unstarted {
             Ended {
                 id: session.id,
                 at: now(),
-                reason: "client closed".into(),
+                reason: EndCode::ClientClosed.into(),
                 to_client: 0,
                 from_client: 0,
             },
@@ -316,7 +316,8 @@ fn admit(
         None
     };
     if let Some((status, why)) = refusal {
-        ctx.store.refuse_ticket(ticket_hash, at, "limit")?;
+        ctx.store
+            .refuse_ticket(ticket_hash, at, &EndCode::Limit.into())?;
         log(&format!("console session {} refused: {why}", owner.id));
         return Err(ApiError::new(
             status,
@@ -383,13 +384,13 @@ pub fn upgrade(
     }
     // Recorded however busy the database is (queued for the main loop
     // otherwise): a session refused here must not stay live.
-    let end = |ctx: &Ctx, reason: &str| -> Result<(), ApiError> {
+    let end = |ctx: &Ctx, reason: EndReason| -> Result<(), ApiError> {
         record_end(
             &ctx.settings.stores,
             Ended {
                 id: claimed.id,
                 at: now(),
-                reason: reason.to_string(),
+                reason,
                 to_client: 0,
                 from_client: 0,
             },
@@ -397,7 +398,7 @@ pub fn upgrade(
         Ok(())
     };
     if claimed.suspended {
-        end(ctx, "suspended")?;
+        end(ctx, EndCode::Suspended.into())?;
         return Err(ApiError::new(
             403,
             "suspended",
@@ -412,21 +413,18 @@ pub fn upgrade(
             // The page asks why (`POST /c/status`) and, rationed, says
             // so and counts down.
             let why = if err.code == "rationed" {
-                "rationed".to_string()
+                EndCode::Rationed.into()
             } else {
-                format!("{}: {}", gate::NO_CONSOLE_FROM_HETZNER, err.message)
+                EndReason::no_console(&err.message)
             };
-            end(ctx, &why)?;
+            end(ctx, why)?;
             return Err(err);
         }
     };
     if !gate::console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
         end(
             ctx,
-            &format!(
-                "error: the console host {} is not in console_hosts",
-                console::upstream::origin(&fresh.wss_url)
-            ),
+            EndReason::console_host(&console::upstream::origin(&fresh.wss_url)),
         )?;
         return Err(gate::host_not_allowed(&fresh.wss_url));
     }
@@ -447,7 +445,7 @@ pub fn upgrade(
     match slot.lock() {
         Ok(mut s) => s.0 = Some(session),
         Err(_) => {
-            end(ctx, "error: internal: a poisoned lock")?;
+            end(ctx, EndReason::error("internal: a poisoned lock"))?;
             return Err(ApiError::new(500, "internal", "a poisoned lock"));
         }
     }
@@ -468,7 +466,7 @@ fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<Soc
         console::End::UpstreamClosed | console::End::Error(_)
     ) && let Ok(store) = session.stores.for_sessions()
         && let Ok(Some(stop)) = store.stop_reason(session.id, now())
-        && stop != "expired"
+        && stop.code != EndCode::Expired
     {
         reason = stop;
     }
@@ -548,7 +546,7 @@ fn connect_and_relay(
         limits,
         |to_client, from_client| {
             if STOPPING.load(Ordering::SeqCst) {
-                return Some("error: hcc serve stopped".into());
+                return Some(EndCode::ServeStopped.into());
             }
             checks += 1;
             // A database busy or locked for a moment is no reason to end,

@@ -7,9 +7,6 @@ use super::reply::ApiError;
 use super::request::managed_server;
 use super::shared::Ctx;
 
-/// How the broker records an upgrade that got no console from Hetzner.
-pub(super) const NO_CONSOLE_FROM_HETZNER: &str = "error: no console from Hetzner";
-
 /// The server's id when it is still the managed server the link was made
 /// for; a server deleted and made again under its name is not.
 pub(super) fn same_server(ctx: &Ctx, name: &str, made_for: i64) -> Result<i64, ApiError> {

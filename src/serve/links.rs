@@ -29,16 +29,14 @@
 
 use serde_json::json;
 
-use super::gate::{
-    NO_CONSOLE_FROM_HETZNER, console_host_allowed, host_not_allowed, same_server, websocket_origin,
-};
+use super::gate::{console_host_allowed, host_not_allowed, same_server, websocket_origin};
 use super::pages;
 use super::reply::{self, ApiError, Reply};
 use super::request::json_body;
 use super::shared::{Ctx, Incoming};
 use crate::assets;
 use crate::secret;
-use crate::store::{LinkState, OpenedLink, PageStatus, Refused, now};
+use crate::store::{EndCode, LinkState, OpenedLink, PageStatus, Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
@@ -516,15 +514,9 @@ fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 /// `ended` tells the page to stop trying; `live` that it may try again.
 fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
     let name = crate::verb::shown(&s.server);
-    let last = s.last_end.as_deref().unwrap_or("");
-    // An end reason, alone or with detail after it (`limit: ...`).
-    let was = |word: &str| {
-        last == word
-            || last
-                .strip_prefix(word)
-                .is_some_and(|rest| rest.starts_with([':', ' ']))
-    };
-    if s.replaced || was("replaced") {
+    // The newest connection's end, alone or with detail after it.
+    let last = s.last_end.as_ref().map(|end| end.code);
+    if s.replaced || last == Some(EndCode::Replaced) {
         // Another tab of this page session took the console (a page
         // session holds one): this page leaves it there rather than take
         // it back in turn, until its user asks.
@@ -537,60 +529,58 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
         );
     }
     // Ends that are final whatever the session's own state says.
-    if was("released") {
-        return (
-            "ended",
-            "released",
-            "The server is no longer managed here; open a new console from your control panel."
-                .into(),
-        );
+    match last {
+        Some(EndCode::Released) => {
+            return (
+                "ended",
+                "released",
+                "The server is no longer managed here; open a new console from your control panel."
+                    .into(),
+            );
+        }
+        Some(EndCode::Deleted) => {
+            return (
+                "ended",
+                "deleted",
+                format!("The server {name} was deleted."),
+            );
+        }
+        _ => {}
     }
-    if was("deleted") {
-        return (
-            "ended",
-            "deleted",
-            format!("The server {name} was deleted."),
-        );
-    }
-    if !s.live || was("revoked") {
+    if !s.live || last == Some(EndCode::Revoked) {
         return ("ended", "session_expired", ended().message);
     }
-    if s.suspended || was("suspended") {
+    if s.suspended || last == Some(EndCode::Suspended) {
         return ("ended", "suspended", suspended().message);
     }
-    if was("limit") {
-        return (
-            "live",
+    let plain = s.last_end.as_ref().is_some_and(|end| end.detail.is_none());
+    let said = match last {
+        Some(EndCode::Limit) => Some((
             "limit",
-            "Too many consoles are open; close one and try again.".into(),
-        );
-    }
-    if last.contains("console_hosts") {
-        return (
-            "live",
+            "Too many consoles are open; close one and try again.".to_string(),
+        )),
+        Some(EndCode::ConsoleHosts) => Some((
             "console_host_not_allowed",
             format!(
                 "The console of {name} is at a host the setting console_hosts does not allow. Please tell your provider."
             ),
-        );
-    }
-    if last == "rationed" {
-        return (
-            "live",
+        )),
+        Some(EndCode::Rationed) if plain => Some((
             "rationed",
             format!(
                 "hcc is rationing requests to Hetzner; the console of {name} connects in a moment."
             ),
-        );
-    }
-    if last.starts_with(NO_CONSOLE_FROM_HETZNER) {
-        return (
-            "live",
+        )),
+        Some(EndCode::NoConsoleFromHetzner) => Some((
             "hetzner_unreachable",
             format!(
                 "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console of {name}."
             ),
-        );
+        )),
+        _ => None,
+    };
+    if let Some((reason, message)) = said {
+        return ("live", reason, message);
     }
     if s.server_status.as_deref() == Some("off") {
         return (
@@ -602,39 +592,35 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
         );
     }
     // The browser's side: it closed (a reload, a closed tab, a network
-    // that dropped), or it broke the protocol. Recorded as `client
-    // closed`, `error: the client ...` (its handshake) or `error:
-    // client: ...` (the relay).
-    if last == "client closed" || last.starts_with("error: the client closed") {
-        return (
-            "live",
+    // that dropped), or it broke the protocol, in its handshake or in the
+    // relay.
+    let (reason, message) = match last {
+        Some(EndCode::ClientClosed) if plain => (
             "browser_closed",
             format!("This browser closed its connection to the console of {name}."),
-        );
-    }
-    if last.starts_with("error: the client") || last.starts_with("error: client:") {
-        return (
-            "live",
+        ),
+        Some(EndCode::ClientGone) => (
+            "browser_closed",
+            format!("This browser closed its connection to the console of {name}."),
+        ),
+        Some(EndCode::ClientHandshake | EndCode::ClientProtocol) => (
             "browser_error",
             format!(
                 "The connection from this browser to the console of {name} broke off (the browser did not follow the console's protocol). Reload the page to connect again."
             ),
-        );
-    }
-    if last.starts_with("error: ") {
-        return (
-            "live",
+        ),
+        Some(EndCode::ServeStopped | EndCode::UpstreamError | EndCode::Error) => (
             "console_refused",
             format!(
                 "The console of {name} did not accept the connection (the server may be restarting)."
             ),
-        );
-    }
-    (
-        "live",
-        "unknown",
-        format!("Could not connect to the console of {name}."),
-    )
+        ),
+        _ => (
+            "unknown",
+            format!("Could not connect to the console of {name}."),
+        ),
+    };
+    ("live", reason, message)
 }
 
 /// JSON inside a `<script>` element: nothing in it may close the element
@@ -658,7 +644,7 @@ mod tests {
             live: true,
             suspended: false,
             server_status: server.map(str::to_string),
-            last_end: last.map(str::to_string),
+            last_end: last.map(crate::store::EndReason::parse),
             replaced: false,
         };
         let reason = |s: PageStatus| explain(&s).1;
