@@ -270,7 +270,7 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     if verb == Verb::Create {
         check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
         if ctx
-            .store
+            .store()?
             .server(name, &ctx.settings.config.label)?
             .is_some()
         {
@@ -319,9 +319,9 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     }
     let line = CommandLine::from_words(word, &words)
         .map_err(|why| ApiError::bad_request("bad_request", why))?;
-    let id = ctx.store.queue(&line, Source::Api)?;
+    let id = ctx.store()?.queue(&line, Source::Api)?;
     let command = ctx
-        .store
+        .store()?
         .command_view(id)?
         .map(|c| command_json(&c))
         .unwrap_or(Value::Null);
@@ -337,7 +337,7 @@ fn show_command(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         )
     })?;
     let command = ctx
-        .store
+        .store()?
         .command_view(id)?
         .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
     Ok(reply::json(
@@ -371,7 +371,7 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let t = now();
     let expires_at = t + ctx.settings.link_ttl();
     let by = call.key.as_ref().map(|k| k.name.as_str()).unwrap_or("");
-    ctx.store
+    ctx.store()?
         .add_console_link(&secret::hash(&token), (&server.name, id), by, t, expires_at)?;
     Ok(reply::json(
         201,

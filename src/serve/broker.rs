@@ -165,7 +165,7 @@ pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
     let ticket = secret::random_token()?;
     let row_key = secret::random_token()?;
     let t = now();
-    let issued = ctx.store.reissue_ticket(
+    let issued = ctx.store()?.reissue_ticket(
         id,
         &secret::hash(&row_key),
         &secret::hash(&ticket),
@@ -281,12 +281,12 @@ fn admit(
             "This console connection was already used or has expired; reload the console page.",
         )
     };
-    let Some(owner) = ctx.store.ticket_owner(ticket_hash, at)? else {
+    let Some(owner) = ctx.store()?.ticket_owner(ticket_hash, at)? else {
         return Err(gone());
     };
     let caps = Caps::of(&ctx.settings.config);
     let here = lock(&LIVE).len();
-    let live = ctx.store.live_console_counts(&owner)?;
+    let live = ctx.store()?.live_console_counts(&owner)?;
     let name = crate::verb::shown(&owner.server);
     let refusal = if here >= caps.total {
         Some((
@@ -316,7 +316,7 @@ fn admit(
         None
     };
     if let Some((status, why)) = refusal {
-        ctx.store
+        ctx.store()?
             .refuse_ticket(ticket_hash, at, &EndCode::Limit.into())?;
         log(&format!("console session {} refused: {why}", owner.id));
         return Err(ApiError::new(
@@ -327,7 +327,7 @@ fn admit(
         .retry_after(LIMIT_RETRY));
     }
     let claimed = ctx
-        .store
+        .store()?
         .claim_ticket(ticket_hash, at, remote, user_agent)?
         .ok_or_else(gone)?;
     lock(&LIVE).push(claimed.id);

@@ -68,7 +68,10 @@ fn refresh_limit(ttl: i64) -> i64 {
 pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
     let page = (|| {
         check_link_request(token)?;
-        match ctx.store.peek_console_link(&secret::hash(token), now())? {
+        match ctx
+            .store()?
+            .peek_console_link(&secret::hash(token), now())?
+        {
             LinkState::Usable { .. } => Ok(None),
             LinkState::Opened { server } => Ok(Some(opened_page(ctx, &server)?)),
             LinkState::Expired => Err(expired()),
@@ -111,7 +114,7 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
     let connect = if ctx.settings.console_broker() {
         "'self'".to_string()
     } else {
-        match ctx.store.console_url(server)? {
+        match ctx.store()?.console_url(server)? {
             Some(url) => format!("'self' {}", websocket_origin(&url)),
             None => "'self'".to_string(),
         }
@@ -229,8 +232,11 @@ fn is_hetzner_trouble(code: &str) -> bool {
 fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiError> {
     check_link_request(token)?;
     let hash = secret::hash(token);
-    let Some(link) = ctx.store.consume_console_link(&hash, now(), &req.remote)? else {
-        return match ctx.store.peek_console_link(&hash, now())? {
+    let Some(link) = ctx
+        .store()?
+        .consume_console_link(&hash, now(), &req.remote)?
+    else {
+        return match ctx.store()?.peek_console_link(&hash, now())? {
             LinkState::Suspended { .. } => Err(suspended()),
             // Another tab won the race, or the form was sent again.
             LinkState::Opened { server } => opened_page(ctx, &server),
@@ -242,7 +248,13 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
         if err.status >= 500 || err.code == "rationed" {
             // Hetzner is busy or away, or hcc holds its requests back: the
             // customer may reload.
-            if let Err(release) = ctx.store.release_console_link(link.id) {
+            let released = match ctx.store() {
+                Ok(store) => store
+                    .release_console_link(link.id)
+                    .map_err(|e| e.to_string()),
+                Err(err) => Err(err.message.clone()),
+            };
+            if let Err(release) = released {
                 super::shared::log(&format!("console: {release}"));
             }
         }
@@ -305,7 +317,7 @@ fn add_session(
 ) -> Result<(i64, String), ApiError> {
     let session = secret::random_token()?;
     let t = now();
-    let id = ctx.store.add_console_session(
+    let id = ctx.store()?.add_console_session(
         &secret::hash(&session),
         link,
         &req.remote,
@@ -314,7 +326,7 @@ fn add_session(
     )?;
     if let Some(agent) = &req.user_agent {
         let agent: String = agent.chars().take(MAX_USER_AGENT).collect();
-        ctx.store.set_session_user_agent(id, &agent)?;
+        ctx.store()?.set_session_user_agent(id, &agent)?;
     }
     Ok((id, session))
 }
@@ -393,17 +405,17 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         return Err(unknown_session());
     }
     // Before the claim, so that a suspension spends none of its refreshes.
-    if ctx.store.session_suspended(&secret::hash(session))? {
+    if ctx.store()?.session_suspended(&secret::hash(session))? {
         return Err(suspended());
     }
     // So is rationing: a page held back for long must not run out.
-    if let Some(page) = ctx.store.page_session(&secret::hash(session), now())?
+    if let Some(page) = ctx.store()?.page_session(&secret::hash(session), now())?
         && page.live
     {
         ctx.console_allowed(&page.server)?;
         ctx.page_fetch_allowed(page.id)?;
     }
-    let claimed = ctx.store.claim_refresh(
+    let claimed = ctx.store()?.claim_refresh(
         &secret::hash(session),
         now(),
         REFRESH_EVERY_SECS,
@@ -415,7 +427,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
             // The claim does not say which: one more read, on this
             // failure's path only.
             let known = ctx
-                .store
+                .store()?
                 .page_session(&secret::hash(session), now())?
                 .is_some();
             return Err(if known { ended() } else { unknown_session() });
@@ -483,7 +495,7 @@ fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         .filter(|t| secret::is_token(t))
         .map(secret::hash);
     let found = if secret::is_token(&session) {
-        ctx.store
+        ctx.store()?
             .page_status(&secret::hash(&session), now(), ticket.as_deref())?
     } else {
         None

@@ -84,9 +84,7 @@ impl Router {
         let (status, reply) = match found {
             // Upgrades are counted by max_console_sessions, not here.
             Some(m) if matches!(m.value, Room::Socket) => {
-                match Ctx::new(settings)
-                    .and_then(|mut ctx| broker::upgrade(&mut ctx, request, &incoming.remote))
-                {
+                match broker::upgrade(&mut Ctx::new(settings), request, &incoming.remote) {
                     Ok(reply) => (101, reply),
                     Err(err) => (err.status, http::Reply::Answer(err.to_json())),
                 }
@@ -102,17 +100,14 @@ impl Router {
                     .retry_after(1)
                     .to_json(),
                     _ => match origin::same_site(&settings, request) {
-                        Ok(()) => match Ctx::new(settings) {
-                            Ok(mut ctx) => {
-                                let params = found
-                                    .as_ref()
-                                    .map(|m| m.params.iter().map(|(_, v)| v).collect())
-                                    .unwrap_or_default();
-                                let room = found.map(|m| m.value);
-                                route(&mut ctx, &incoming, room, params)
-                            }
-                            Err(err) => err.to_json(),
-                        },
+                        Ok(()) => {
+                            let params = found
+                                .as_ref()
+                                .map(|m| m.params.iter().map(|(_, v)| v).collect())
+                                .unwrap_or_default();
+                            let room = found.map(|m| m.value);
+                            route(&mut Ctx::new(settings), &incoming, room, params)
+                        }
                         Err(err) => err.to_json(),
                     },
                 };

@@ -4,6 +4,7 @@
 //! borrowed from the pools on first use), the pools of connections
 //! (`Stores`), and the log.
 
+use std::cell::OnceCell;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -143,21 +144,42 @@ pub struct Incoming {
 
 /// What a request runs with: the settings in effect when it arrived, a
 /// SQLite connection and, once it asks Hetzner, a Hetzner client, both
-/// borrowed from the pools for as long as the request runs.
+/// borrowed from the pools on first use. The connection is given back
+/// before the request waits on Hetzner (and borrowed again if it is
+/// needed after), so that requests waiting on Hetzner never hold every
+/// connection; a request for an embedded file borrows none.
 pub struct Ctx {
     pub settings: Arc<Settings>,
-    pub store: pool::Pooled<Store>,
+    store: OnceCell<pool::Pooled<Store>>,
     cloud: Option<pool::Pooled<Cloud>>,
 }
 
 impl Ctx {
-    pub fn new(settings: Arc<Settings>) -> Result<Ctx, ApiError> {
-        let store = borrow_store(&settings)?;
-        Ok(Ctx {
+    pub fn new(settings: Arc<Settings>) -> Ctx {
+        Ctx {
             settings,
-            store,
+            store: OnceCell::new(),
             cloud: None,
-        })
+        }
+    }
+
+    /// The request's SQLite connection, borrowed from the pool on first
+    /// use (503 `busy` when none is given back in time).
+    pub fn store(&self) -> Result<&Store, ApiError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let borrowed = self.settings.stores.borrow()?;
+        Ok(self.store.get_or_init(|| borrowed))
+    }
+
+    /// The request's SQLite connection, for a write in a transaction.
+    pub fn store_mut(&mut self) -> Result<&mut Store, ApiError> {
+        self.store()?;
+        self.store
+            .get_mut()
+            .map(|store| &mut **store)
+            .ok_or_else(|| ApiError::new(500, "internal", "no database connection"))
     }
 
     /// Fresh console credentials for a managed server (id from the local
@@ -219,7 +241,7 @@ impl Ctx {
                 Instant::now(),
             )
             .map_err(ration::rationed)?;
-        if let Some(state) = self.store.rate_state()? {
+        if let Some(state) = self.store()?.rate_state()? {
             let wait = state.wait(
                 Priority::Console,
                 self.settings.config.command_share(),
@@ -235,6 +257,8 @@ impl Ctx {
     /// A Hetzner client for this request, for requests a person waits on
     /// (made with the settings the request arrived with).
     pub fn hetzner(&mut self) -> Result<&mut Cloud, ApiError> {
+        // Not held while Hetzner (or the rate budget) is waited on.
+        self.store.take();
         if self.cloud.is_none() {
             let settings = &self.settings;
             let borrowed = settings.clouds.get(settings.generation, || {
@@ -310,11 +334,6 @@ impl Stores {
             Err(pool::Shortage::Failed(err)) => Err(ApiError::from(Error::Store(err))),
         }
     }
-}
-
-/// A SQLite connection from the pool, ready for requests.
-fn borrow_store(settings: &Settings) -> Result<pool::Pooled<Store>, ApiError> {
-    settings.stores.borrow()
 }
 
 /// Every pooled connection is in use for longer than a request waits.
