@@ -42,17 +42,38 @@ const MAX_USER_AGENT: usize = 256;
 /// How long a stopping `hcc serve` waits for sessions to record their end.
 const STOP_WAIT: Duration = Duration::from_secs(3);
 
-/// Set when `hcc serve` stops: live sessions end.
-static STOPPING: AtomicBool = AtomicBool::new(false);
-/// Sessions admitted and not yet ended in this process (handshakes or
-/// relay), by id: what `max_console_sessions` counts.
-static LIVE: Mutex<Vec<i64>> = Mutex::new(Vec::new());
-/// Ends that could not be written when their session ended (every pooled
-/// connection busy, the database locked): written by the main loop.
-static PENDING_ENDS: Mutex<Vec<Ended>> = Mutex::new(Vec::new());
-/// Admission is one at a time: counting live sessions and claiming a
-/// ticket must not interleave, or two upgrades both take the last place.
-static ADMISSION: Mutex<()> = Mutex::new(());
+/// The brokered sessions of this `hcc serve`: made once by `run()` (with
+/// the first settings, kept by every re-read) and shared by the request
+/// threads, the session threads and the main loop.
+pub struct Consoles {
+    /// The connections their records are written with.
+    stores: Stores,
+    /// Set when `hcc serve` stops: live sessions end.
+    stopping: AtomicBool,
+    /// Sessions admitted and not yet ended in this process (handshakes or
+    /// relay), by id: what `max_console_sessions` counts.
+    live: Mutex<Vec<i64>>,
+    /// Ends that could not be written when their session ended (every
+    /// pooled connection busy, the database locked): written by the main
+    /// loop.
+    pending_ends: Mutex<Vec<Ended>>,
+    /// Admission is one at a time: counting live sessions and claiming a
+    /// ticket must not interleave, or two upgrades both take the last
+    /// place.
+    admission: Mutex<()>,
+}
+
+impl Consoles {
+    pub fn new(stores: Stores) -> Consoles {
+        Consoles {
+            stores,
+            stopping: AtomicBool::new(false),
+            live: Mutex::default(),
+            pending_ends: Mutex::default(),
+            admission: Mutex::new(()),
+        }
+    }
+}
 
 /// A session's end, as recorded.
 struct Ended {
@@ -63,21 +84,21 @@ struct Ended {
     from_client: u64,
 }
 
-fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Records a session's end with a pooled connection; kept for the main
 /// loop to write ([`record_pending`]) when none can be had now, so that no
 /// row stays live once its clients are gone.
-fn record_end(stores: &Stores, ended: Ended) {
-    let store = stores.for_sessions().map_err(|e| e.message);
+fn record_end(consoles: &Consoles, ended: Ended) {
+    let store = consoles.stores.for_sessions().map_err(|e| e.message);
     if let Err(why) = store.and_then(|store| write_end(&store, &ended)) {
         log(&format!(
             "console session {}: its end will be recorded later: {why}",
             ended.id
         ));
-        lock(&PENDING_ENDS).push(ended);
+        lock(&consoles.pending_ends).push(ended);
     }
 }
 
@@ -96,34 +117,34 @@ fn write_end(store: &Store, ended: &Ended) -> Result<(), String> {
 /// Writes the ends that could not be written when they happened (quietly:
 /// each said so once), when a connection is free at once: the main loop
 /// calls it and must not wait.
-pub fn record_pending(stores: &Stores) {
-    if lock(&PENDING_ENDS).is_empty() {
+pub fn record_pending(consoles: &Consoles) {
+    if lock(&consoles.pending_ends).is_empty() {
         return;
     }
-    let Some(store) = stores.try_for_sessions() else {
+    let Some(store) = consoles.stores.try_for_sessions() else {
         return;
     };
-    let pending: Vec<Ended> = std::mem::take(&mut *lock(&PENDING_ENDS));
+    let pending: Vec<Ended> = std::mem::take(&mut *lock(&consoles.pending_ends));
     let failed: Vec<Ended> = pending
         .into_iter()
         .filter(|ended| write_end(&store, ended).is_err())
         .collect();
-    lock(&PENDING_ENDS).extend(failed);
+    lock(&consoles.pending_ends).extend(failed);
 }
 
 /// Ends the live sessions (they record why) and waits a moment for them;
 /// the end of those still in a handshake then is recorded here, as the
 /// process is about to exit under them.
-pub fn stop_all(stores: &Stores) {
-    STOPPING.store(true, Ordering::SeqCst);
+pub fn stop_all(consoles: &Consoles) {
+    consoles.stopping.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + STOP_WAIT;
-    while !lock(&LIVE).is_empty() && Instant::now() < deadline {
+    while !lock(&consoles.live).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let left: Vec<i64> = lock(&LIVE).clone();
+    let left: Vec<i64> = lock(&consoles.live).clone();
     for id in left {
         record_end(
-            stores,
+            consoles,
             Ended {
                 id,
                 at: now(),
@@ -133,7 +154,7 @@ pub fn stop_all(stores: &Stores) {
             },
         );
     }
-    record_pending(stores);
+    record_pending(consoles);
 }
 
 /// A session not heard of this long is taken as abandoned ([`sweep`]).
@@ -143,8 +164,8 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Records the end of sessions whose `hcc serve` died under them (killed,
 /// crashed), so that they do not stay live in the record for ever.
-pub fn sweep(stores: &Stores) {
-    let swept = match stores.for_sessions() {
+pub fn sweep(consoles: &Consoles) {
+    let swept = match consoles.stores.for_sessions() {
         Ok(store) => store.end_abandoned_sessions(now(), ABANDONED_AFTER),
         Err(_) => return,
     };
@@ -186,7 +207,7 @@ pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
 struct Session {
     id: i64,
     server: String,
-    stores: Stores,
+    consoles: Arc<Consoles>,
     idle: Duration,
     url: String,
     password: String,
@@ -196,11 +217,11 @@ struct Session {
 
 /// A place among this process's live sessions (`max_console_sessions`),
 /// from admission until dropped.
-struct Admitted(i64);
+struct Admitted(i64, Arc<Consoles>);
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        lock(&LIVE).retain(|id| *id != self.0);
+        lock(&self.1.live).retain(|id| *id != self.0);
     }
 }
 
@@ -216,7 +237,7 @@ impl Drop for Unstarted {
             return;
         };
         record_end(
-            &session.stores,
+            &session.consoles,
             Ended {
                 id: session.id,
                 at: now(),
@@ -272,7 +293,8 @@ fn admit(
     remote: &str,
     user_agent: &str,
 ) -> Result<(Claimed, Admitted), ApiError> {
-    let _one_at_a_time = lock(&ADMISSION);
+    let consoles = &ctx.settings.consoles;
+    let _one_at_a_time = lock(&consoles.admission);
     let at = now();
     let gone = || {
         ApiError::new(
@@ -285,7 +307,7 @@ fn admit(
         return Err(gone());
     };
     let caps = Caps::of(&ctx.settings.config);
-    let here = lock(&LIVE).len();
+    let here = lock(&consoles.live).len();
     let live = ctx.store()?.live_console_counts(&owner)?;
     let name = crate::verb::shown(&owner.server);
     let refusal = if here >= caps.total {
@@ -330,8 +352,8 @@ fn admit(
         .store()?
         .claim_ticket(ticket_hash, at, remote, user_agent)?
         .ok_or_else(gone)?;
-    lock(&LIVE).push(claimed.id);
-    let place = Admitted(claimed.id);
+    lock(&consoles.live).push(claimed.id);
+    let place = Admitted(claimed.id, consoles.clone());
     Ok((claimed, place))
 }
 
@@ -386,7 +408,7 @@ pub fn upgrade(
     // otherwise): a session refused here must not stay live.
     let end = |ctx: &Ctx, reason: EndReason| -> Result<(), ApiError> {
         record_end(
-            &ctx.settings.stores,
+            &ctx.settings.consoles,
             Ended {
                 id: claimed.id,
                 at: now(),
@@ -431,7 +453,7 @@ pub fn upgrade(
     let session = Session {
         id: claimed.id,
         server: claimed.server,
-        stores: ctx.settings.stores.clone(),
+        consoles: ctx.settings.consoles.clone(),
         idle: ctx.settings.config.console_idle_timeout,
         url: fresh.wss_url,
         password: fresh.password,
@@ -464,14 +486,14 @@ fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<Soc
     if matches!(
         outcome.end,
         console::End::UpstreamClosed | console::End::Error(_)
-    ) && let Ok(store) = session.stores.for_sessions()
+    ) && let Ok(store) = session.consoles.stores.for_sessions()
         && let Ok(Some(stop)) = store.stop_reason(session.id, now())
         && stop.code != EndCode::Expired
     {
         reason = stop;
     }
     record_end(
-        &session.stores,
+        &session.consoles,
         Ended {
             id: session.id,
             at: now(),
@@ -500,7 +522,7 @@ fn connect_and_relay(
     let failed = |why: String| {
         let end = console::End::Error(why);
         record_end(
-            &session.stores,
+            &session.consoles,
             Ended {
                 id: session.id,
                 at: now(),
@@ -545,13 +567,13 @@ fn connect_and_relay(
         (upstream.ws, upstream.rest),
         limits,
         |to_client, from_client| {
-            if STOPPING.load(Ordering::SeqCst) {
+            if session.consoles.stopping.load(Ordering::SeqCst) {
                 return Some(EndCode::ServeStopped.into());
             }
             checks += 1;
             // A database busy or locked for a moment is no reason to end,
             // nor to hold the relay up: the next look is 400 ms away.
-            let store = session.stores.try_for_sessions()?;
+            let store = session.consoles.stores.try_for_sessions()?;
             if checks.is_multiple_of(BYTES_EVERY) {
                 let _ = store.session_bytes(session.id, to_client, from_client, now());
             }

@@ -147,9 +147,9 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
             reloader.reload(why);
         }
         // Session ends that could not be written when they happened.
-        broker::record_pending(&settings.stores);
+        broker::record_pending(&settings.consoles);
         if Instant::now() >= next_sweep {
-            broker::sweep(&settings.stores);
+            broker::sweep(&settings.consoles);
             next_sweep = Instant::now() + broker::SWEEP_EVERY;
         }
         std::thread::sleep(TICK);
@@ -161,7 +161,7 @@ pub fn run(home: &Home, config: &config::Settings, args: Options) -> Result<Exit
     while busy.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    broker::stop_all(&settings.stores);
+    broker::stop_all(&settings.consoles);
     let outcome = match worker {
         Some(worker) => match worker.join() {
             Ok(Ok(_)) => Ok(ExitCode::SUCCESS),

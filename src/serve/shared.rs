@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::reply::ApiError;
-use super::{client, listing, pool, ration};
+use super::{broker, catalog, client, listing, pool, ration};
 use crate::cloud::Cloud;
 use crate::cloud::console::Credentials;
 use crate::config;
@@ -54,6 +54,10 @@ pub struct Settings {
     /// The SQLite connections and Hetzner clients requests and console
     /// sessions borrow (pool.rs).
     pub stores: Stores,
+    /// The brokered console sessions of this process (broker.rs).
+    pub consoles: Arc<broker::Consoles>,
+    /// The catalog of server types, images and locations (catalog.rs).
+    pub catalog: Arc<catalog::Cache>,
     clouds: Arc<pool::Pool<Cloud>>,
     /// The server list, shared by the request threads.
     pub listing: listing::Listing,
@@ -81,6 +85,7 @@ impl Settings {
             .map(str::to_string)
             .or_else(|| config.public_url.clone())
             .unwrap_or_else(|| format!("http://{bound}"));
+        let stores = previous.map_or_else(|| Stores::new(home), |p| p.stores.clone());
         Settings {
             home: home.clone(),
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -90,7 +95,12 @@ impl Settings {
             },
             in_flight: previous.map_or_else(Arc::default, |p| p.in_flight.clone()),
             ration: previous.map_or_else(Arc::default, |p| p.ration.clone()),
-            stores: previous.map_or_else(|| Stores::new(home), |p| p.stores.clone()),
+            stores: stores.clone(),
+            catalog: previous.map_or_else(Arc::default, |p| p.catalog.clone()),
+            consoles: previous.map_or_else(
+                || Arc::new(broker::Consoles::new(stores)),
+                |p| p.consoles.clone(),
+            ),
             clouds: previous.map_or_else(
                 || Arc::new(pool::Pool::new(MAX_CLOUDS, CLOUD_WAIT)),
                 |p| p.clouds.clone(),
