@@ -1,8 +1,10 @@
-//! What the request handlers share: the settings snapshot (`Settings`),
-//! a request as they see it (`Incoming`), what a request runs with
-//! (`Ctx`: the settings, and a SQLite connection and a Hetzner client
-//! borrowed from the pools on first use), the pools of connections
-//! (`Stores`), and the log.
+//! What the request handlers share: the settings snapshot (`Settings`,
+//! which also carries what lives as long as the process and a re-read
+//! keeps: the pools, the counts of requests under way, the rationing, the
+//! brokered sessions of broker.rs, the catalog cache), a request as they
+//! see it (`Incoming`), what a request runs with (`Ctx`: the settings, and
+//! a SQLite connection and a Hetzner client borrowed from the pools on
+//! first use), the pools of connections (`Stores`), and the log.
 
 use std::cell::OnceCell;
 use std::net::{IpAddr, SocketAddr};
