@@ -10,6 +10,10 @@
 //! ended. A stop request in that row (`hcc revoke`, `hcc suspend`, from any
 //! process; `replaced`, when its page connected again with a new ticket),
 //! the session's lifetime, the idle timeout or `hcc serve` stopping end it.
+//! Why it ended is an `EndReason` (store/end_reason.rs), stored in the
+//! words panels read. What this process knows of its sessions (which are
+//! live, ends not yet written, the stop flag) is a [`Consoles`], made
+//! once per run and handed to requests with the settings.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
