@@ -269,9 +269,12 @@ pub fn begin_kill(cloud: &Cloud, name: &str) -> Result<(i64, Action), Error> {
     let (server, _) = managed(cloud, name)?;
     // Its consoles end first: a relay must not outlive the machine and
     // be recorded as cut off.
-    cloud
-        .store
-        .end_consoles_of(&server.name, server.id, crate::store::now(), "deleted")?;
+    cloud.store.end_consoles_of(
+        &server.name,
+        server.id,
+        crate::store::now(),
+        &crate::store::EndCode::Deleted.into(),
+    )?;
     let action = cloud.client.delete_server(server.id)?;
     cloud.store.remove_server_id(server.id)?;
     cloud.end_departed_consoles()?;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::relay::{End, Limits, Outcome, TcpEnd, WsEnd, relay_ends};
+use super::relay::{End, Limits, Outcome, Side, TcpEnd, WsEnd, relay_ends};
 use super::{rfb, upstream};
 use crate::cli::VncArgs;
 use crate::cloud::Cloud;
@@ -219,14 +219,14 @@ fn viewer(bridge: &Bridge, mut stream: TcpStream) -> Outcome {
         stop_every: Duration::from_millis(250),
     };
     relay_ends(
-        (TcpEnd::new(stream, "client"), Vec::new()),
-        (WsEnd::new(upstream.ws, "upstream"), upstream.rest),
+        (TcpEnd::new(stream, Side::Client), Vec::new()),
+        (WsEnd::new(upstream.ws, Side::Upstream), upstream.rest),
         limits,
         |_, _| {
             bridge
                 .stop
                 .load(Ordering::SeqCst)
-                .then(|| "error: hcc vnc stopped".to_string())
+                .then(|| crate::store::EndReason::error("hcc vnc stopped"))
         },
     )
 }

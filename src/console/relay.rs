@@ -11,6 +11,7 @@
 //! far to the client and from it).
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -20,6 +21,8 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Bytes, Error as WsError, Message, WebSocket};
+
+use crate::store::{EndCode, EndReason};
 
 /// Each websocket's read buffer: consoles send small updates.
 pub const READ_BUFFER: usize = 64 * 1024;
@@ -81,7 +84,7 @@ pub enum End {
     UpstreamClosed,
     Idle,
     /// `stop` named this reason (`revoked`, `suspended`, `expired`).
-    Stopped(String),
+    Stopped(EndReason),
     Error(String),
     /// The client broke the websocket or RFB protocol: recorded as an
     /// error, and its close frame carries the code that says which way
@@ -92,27 +95,28 @@ pub enum End {
 impl End {
     /// The end reason as recorded: `client closed`, `upstream closed`,
     /// `idle`, the stop reason, or `error: ...`.
-    pub fn reason(&self) -> String {
+    pub fn reason(&self) -> EndReason {
         match self {
-            End::ClientClosed => "client closed".into(),
-            End::UpstreamClosed => "upstream closed".into(),
-            End::Idle => "idle".into(),
+            End::ClientClosed => EndCode::ClientClosed.into(),
+            End::UpstreamClosed => EndCode::UpstreamClosed.into(),
+            End::Idle => EndCode::Idle.into(),
             End::Stopped(why) => why.clone(),
-            End::Error(why) | End::Violation(_, why) => format!("error: {why}"),
+            End::Error(why) | End::Violation(_, why) => EndReason::error(why),
         }
     }
 
     /// What the client's close frame says: never an upstream detail
     /// (an error may name Hetzner's host).
     fn to_client(&self) -> CloseFrame {
-        let (code, reason) = match self {
-            End::ClientClosed | End::UpstreamClosed => (CloseCode::Normal, "the console closed"),
-            End::Idle => (CloseCode::Normal, "idle"),
-            End::Stopped(why) => (CloseCode::Normal, why.as_str()),
-            End::Error(_) => (CloseCode::Error, "console error"),
-            End::Violation(code, _) => (*code, violation_words(*code)),
+        let (code, mut reason) = match self {
+            End::ClientClosed | End::UpstreamClosed => {
+                (CloseCode::Normal, "the console closed".to_string())
+            }
+            End::Idle => (CloseCode::Normal, "idle".to_string()),
+            End::Stopped(why) => (CloseCode::Normal, why.words()),
+            End::Error(_) => (CloseCode::Error, "console error".to_string()),
+            End::Violation(code, _) => (*code, violation_words(*code).to_string()),
         };
-        let mut reason = reason.to_string();
         reason.truncate(120);
         CloseFrame {
             code,
@@ -153,11 +157,30 @@ pub struct Outcome {
     pub from_client: u64,
 }
 
+/// Which side of the relay an endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The browser or the native viewer.
+    Client,
+    /// The console server.
+    Upstream,
+}
+
+impl fmt::Display for Side {
+    /// `client` or `upstream`, as end reasons name them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Client => "client",
+            Side::Upstream => "upstream",
+        })
+    }
+}
+
 /// One side of the relay: a websocket (browser, console server) or a
 /// plain TCP connection (a native viewer, `hcc vnc`).
 pub trait Endpoint {
-    /// `client` or `upstream`, for end reasons.
-    fn name(&self) -> &'static str;
+    /// Which side it is, for end reasons.
+    fn side(&self) -> Side;
     fn tcp(&self) -> Option<&TcpStream>;
     /// The next bytes it sent; `None` when nothing is there now.
     fn receive(&mut self) -> Result<Option<Bytes>, End>;
@@ -173,7 +196,7 @@ pub trait Endpoint {
     fn close(&mut self, end: &End);
 
     fn closed(&self) -> End {
-        if self.name() == "client" {
+        if self.side() == Side::Client {
             End::ClientClosed
         } else {
             End::UpstreamClosed
@@ -185,7 +208,7 @@ pub trait Endpoint {
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::BrokenPipe
             | io::ErrorKind::UnexpectedEof => self.closed(),
-            _ => End::Error(format!("{}: {e}", self.name())),
+            _ => End::Error(format!("{}: {e}", self.side())),
         }
     }
 }
@@ -202,7 +225,7 @@ fn closing(tcp: Option<&TcpStream>) {
 /// A websocket side: RFB travels in binary messages.
 pub struct WsEnd<S> {
     ws: WebSocket<S>,
-    name: &'static str,
+    side: Side,
     /// Messages for this side that did not fit its buffer yet (the pieces
     /// of one message from the other side at most).
     held: VecDeque<Message>,
@@ -210,7 +233,7 @@ pub struct WsEnd<S> {
 }
 
 impl<S: Socket> WsEnd<S> {
-    pub fn new(mut ws: WebSocket<S>, name: &'static str) -> WsEnd<S> {
+    pub fn new(mut ws: WebSocket<S>, side: Side) -> WsEnd<S> {
         ws.set_config(|c| {
             c.read_buffer_size = READ_BUFFER;
             c.write_buffer_size = WRITE_BUFFER;
@@ -218,7 +241,7 @@ impl<S: Socket> WsEnd<S> {
         });
         WsEnd {
             ws,
-            name,
+            side,
             held: VecDeque::new(),
             want_write: false,
         }
@@ -235,10 +258,10 @@ impl<S: Socket> WsEnd<S> {
             // Only the client hears the code; the console server's faults
             // are hcc's problem as far as the browser can tell (1011).
             other => match violation(&other) {
-                Some(code) if self.name == "client" => {
-                    End::Violation(code, format!("{}: {other}", self.name))
+                Some(code) if self.side == Side::Client => {
+                    End::Violation(code, format!("{}: {other}", self.side))
                 }
-                _ => End::Error(format!("{}: {other}", self.name)),
+                _ => End::Error(format!("{}: {other}", self.side)),
             },
         }
     }
@@ -260,8 +283,8 @@ impl<S: Socket> WsEnd<S> {
 }
 
 impl<S: Socket> Endpoint for WsEnd<S> {
-    fn name(&self) -> &'static str {
-        self.name
+    fn side(&self) -> Side {
+        self.side
     }
 
     fn tcp(&self) -> Option<&TcpStream> {
@@ -275,10 +298,10 @@ impl<S: Socket> Endpoint for WsEnd<S> {
                 Ok(Message::Text(_)) => {
                     let why = format!(
                         "the {} sent a text message where RFB needs binary ones",
-                        self.name
+                        self.side
                     );
                     // 1003: data of a type this end does not take.
-                    return Err(if self.name == "client" {
+                    return Err(if self.side == Side::Client {
                         End::Violation(CloseCode::Unsupported, why)
                     } else {
                         End::Error(why)
@@ -341,7 +364,7 @@ impl<S: Socket> Endpoint for WsEnd<S> {
     fn close(&mut self, end: &End) {
         closing(self.tcp());
         // Only the client hears why; the console server just hears goodbye.
-        let frame = (self.name == "client").then(|| end.to_client());
+        let frame = (self.side == Side::Client).then(|| end.to_client());
         let _ = self.ws.close(frame);
         let _ = self.ws.flush();
         if let Some(tcp) = self.tcp() {
@@ -353,16 +376,16 @@ impl<S: Socket> Endpoint for WsEnd<S> {
 /// A plain TCP side: a native VNC viewer speaks RFB on the socket.
 pub struct TcpEnd {
     stream: TcpStream,
-    name: &'static str,
+    side: Side,
     out: Vec<u8>,
     at: usize,
 }
 
 impl TcpEnd {
-    pub fn new(stream: TcpStream, name: &'static str) -> TcpEnd {
+    pub fn new(stream: TcpStream, side: Side) -> TcpEnd {
         TcpEnd {
             stream,
-            name,
+            side,
             out: Vec::new(),
             at: 0,
         }
@@ -370,8 +393,8 @@ impl TcpEnd {
 }
 
 impl Endpoint for TcpEnd {
-    fn name(&self) -> &'static str {
-        self.name
+    fn side(&self) -> Side {
+        self.side
     }
 
     fn tcp(&self) -> Option<&TcpStream> {
@@ -468,11 +491,11 @@ pub fn relay<C: Socket, U: Socket>(
     client: (WebSocket<C>, Vec<u8>),
     upstream: (WebSocket<U>, Vec<u8>),
     limits: Limits,
-    stop: impl FnMut(u64, u64) -> Option<String>,
+    stop: impl FnMut(u64, u64) -> Option<EndReason>,
 ) -> Outcome {
     relay_ends(
-        (WsEnd::new(client.0, "client"), client.1),
-        (WsEnd::new(upstream.0, "upstream"), upstream.1),
+        (WsEnd::new(client.0, Side::Client), client.1),
+        (WsEnd::new(upstream.0, Side::Upstream), upstream.1),
         limits,
         stop,
     )
@@ -484,7 +507,7 @@ pub fn relay_ends(
     client: (impl Endpoint, Vec<u8>),
     upstream: (impl Endpoint, Vec<u8>),
     limits: Limits,
-    mut stop: impl FnMut(u64, u64) -> Option<String>,
+    mut stop: impl FnMut(u64, u64) -> Option<EndReason>,
 ) -> Outcome {
     let (mut c, c_rest) = client;
     let (mut u, u_rest) = upstream;
@@ -498,7 +521,7 @@ pub fn relay_ends(
             .ok_or_else(|| {
                 End::Error(format!(
                     "the {} connection cannot be waited on",
-                    side.name()
+                    side.side()
                 ))
             })?
             .set_nonblocking(true)
@@ -629,7 +652,7 @@ mod tests {
                 (client_side, Vec::new()),
                 (upstream_side, Vec::new()),
                 limits,
-                |_, _| flag.load(Ordering::SeqCst).then(|| "revoked".to_string()),
+                |_, _| flag.load(Ordering::SeqCst).then(|| EndCode::Revoked.into()),
             )
         });
         Running {
@@ -721,7 +744,7 @@ mod tests {
         assert!(sent < 64 << 20, "{sent}");
         r.stop.store(true, Ordering::SeqCst);
         let outcome = r.relay.join().unwrap();
-        assert_eq!(outcome.end, End::Stopped("revoked".into()));
+        assert_eq!(outcome.end, End::Stopped(EndCode::Revoked.into()));
         assert!(outcome.to_client as usize <= sent);
     }
 
@@ -731,7 +754,7 @@ mod tests {
         r.browser.send(Message::text("hello")).unwrap();
         let outcome = r.relay.join().unwrap();
         assert_eq!(
-            outcome.end.reason(),
+            outcome.end.reason().words(),
             "error: the client sent a text message where RFB needs binary ones"
         );
         // Not even websocket framing.
@@ -741,7 +764,7 @@ mod tests {
             .unwrap();
         let outcome = r.relay.join().unwrap();
         assert!(
-            outcome.end.reason().starts_with("error: client: "),
+            outcome.end.reason().words().starts_with("error: client: "),
             "{outcome:?}"
         );
         // Nothing either way.
@@ -828,7 +851,10 @@ mod tests {
             raw.write_all(&bytes).unwrap();
             assert_eq!(close_code(&mut raw), code, "{reason}");
             let outcome = relay.join().unwrap();
-            assert!(outcome.end.reason().starts_with(reason), "{outcome:?}");
+            assert!(
+                outcome.end.reason().words().starts_with(reason),
+                "{outcome:?}"
+            );
             drop(console);
         }
     }
@@ -843,7 +869,7 @@ mod tests {
         }
         let outcome = r.relay.join().unwrap();
         assert_eq!(
-            outcome.end.reason(),
+            outcome.end.reason().words(),
             "error: the upstream sent a text message where RFB needs binary ones"
         );
     }

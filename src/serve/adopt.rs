@@ -9,9 +9,9 @@
 
 use serde_json::json;
 
-use super::Ctx;
 use super::reply::{self, ApiError, Reply};
 use super::request::{Call, json_body, known_server, server_json};
+use super::shared::Ctx;
 
 pub fn adopt(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     label(ctx, call, true)
@@ -30,7 +30,7 @@ fn label(ctx: &mut Ctx, call: &Call, add: bool) -> Result<Reply, ApiError> {
     if changed {
         let key = call.key.as_ref().map_or("api", |k| k.name.as_str());
         let did = if add { "adopted" } else { "released" };
-        super::log(&format!("{did} `{name}` (key `{key}`)"));
+        super::shared::log(&format!("{did} `{name}` (key `{key}`)"));
     }
     let server = known_server(ctx, &name)?;
     Ok(reply::json(

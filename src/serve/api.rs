@@ -1,5 +1,5 @@
 //! The JSON API under `/api/v1`: a route table (which `openapi.json`
-//! must match, see the tests), bearer authentication, scopes, and one
+//! must match, see the tests; router.rs matches it), bearer authentication, scopes, and one
 //! handler per route. Reads come from the local tables, never from
 //! Hetzner; actions are queued for the worker; only console requests call
 //! Hetzner at once, within the shared rate budget.
@@ -11,7 +11,7 @@ use super::reply::{self, ApiError, Reply};
 use super::request::{
     Call, authenticate, command_json, json_body, known_server, managed_server, server_json,
 };
-use super::{Ctx, Incoming};
+use super::shared::{Ctx, Incoming};
 use crate::secret;
 use crate::server::has_prefix;
 use crate::store::{Scope, Source, now};
@@ -126,33 +126,34 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// Answers a request whose path starts with [`PREFIX`].
-pub fn handle(ctx: &mut Ctx, req: &Incoming) -> Reply {
-    match dispatch(ctx, req) {
+/// Answers a request whose path starts with [`PREFIX`]: `matching` are
+/// the routes at its path (the router's match, with their `params`), none
+/// when no route has it.
+pub fn handle(ctx: &mut Ctx, req: &Incoming, matching: &[&Route], params: Vec<&str>) -> Reply {
+    match dispatch(ctx, req, matching, params) {
         Ok(reply) => reply,
         Err(err) => err.to_json(),
     }
 }
 
-fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
-    let path = req.path.strip_prefix(PREFIX).unwrap_or_default();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let matching: Vec<(&Route, Vec<&str>)> = ROUTES
-        .iter()
-        .filter_map(|route| matches(route.path, &segments).map(|p| (route, p)))
-        .collect();
-    let found = matching.iter().find(|(route, _)| {
+fn dispatch(
+    ctx: &mut Ctx,
+    req: &Incoming,
+    matching: &[&Route],
+    params: Vec<&str>,
+) -> Result<Reply, ApiError> {
+    let found = matching.iter().find(|route| {
         route.method == req.method || (req.method == "HEAD" && route.method == "GET")
     });
     // A key is checked before anything is said about the route, so the
     // API's shape is not open to callers without one.
-    let public = found.is_some_and(|(route, _)| route.need.is_none());
+    let public = found.is_some_and(|route| route.need.is_none());
     let key = if public {
         None
     } else {
         Some(authenticate(ctx, req)?)
     };
-    let Some((route, params)) = found else {
+    let Some(route) = found else {
         if matching.is_empty() {
             return Err(ApiError::not_found(format!(
                 "no such API route: {} {}",
@@ -160,7 +161,7 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
                 shown(&req.path)
             )));
         }
-        let mut allow: Vec<&str> = matching.iter().map(|(r, _)| r.method).collect();
+        let mut allow: Vec<&str> = matching.iter().map(|r| r.method).collect();
         if allow.contains(&"GET") {
             allow.push("HEAD");
         }
@@ -198,32 +199,12 @@ fn dispatch(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         }
     }
     let call = Call {
-        params: params.clone(),
+        params,
         query: &req.query,
         body: &req.body,
         key,
     };
     (route.handler)(ctx, &call)
-}
-
-/// The route's parameters when `segments` fit its pattern.
-fn matches<'a>(pattern: &str, segments: &[&'a str]) -> Option<Vec<&'a str>> {
-    let parts: Vec<&str> = pattern.split('/').skip(1).collect();
-    if parts.len() != segments.len() {
-        return None;
-    }
-    let mut params = Vec::new();
-    for (part, segment) in parts.iter().zip(segments) {
-        if part.starts_with('{') {
-            if segment.is_empty() {
-                return None;
-            }
-            params.push(*segment);
-        } else if part != segment {
-            return None;
-        }
-    }
-    Some(params)
 }
 
 fn openapi(_: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
@@ -239,7 +220,7 @@ fn list_servers(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
     let (body, _) = ctx
         .settings
         .listing
-        .get(&ctx.settings.home, &ctx.settings.label)?;
+        .get(&ctx.settings.home, &ctx.settings.config.label)?;
     Ok(Reply {
         status: 200,
         content_type: super::reply::JSON,
@@ -288,18 +269,25 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let mut words = vec![name.to_string()];
     if verb == Verb::Create {
         check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
-        if ctx.store.server(name, &ctx.settings.label)?.is_some() {
+        if ctx
+            .store()?
+            .server(name, &ctx.settings.config.label)?
+            .is_some()
+        {
             return Err(ApiError::new(
                 409,
                 "exists",
                 format!("a server named `{name}` exists already"),
             ));
         }
-        if !has_prefix(name, &ctx.settings.prefix) {
+        if !has_prefix(name, &ctx.settings.config.prefix) {
             return Err(ApiError::new(
                 403,
                 "bad_prefix",
-                format!("new server names must begin with `{}`", ctx.settings.prefix),
+                format!(
+                    "new server names must begin with `{}`",
+                    ctx.settings.config.prefix
+                ),
             ));
         }
         let defaults = &ctx.settings.config;
@@ -331,9 +319,9 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     }
     let line = CommandLine::from_words(word, &words)
         .map_err(|why| ApiError::bad_request("bad_request", why))?;
-    let id = ctx.store.queue(&line, Source::Api)?;
+    let id = ctx.store()?.queue(&line, Source::Api)?;
     let command = ctx
-        .store
+        .store()?
         .command_view(id)?
         .map(|c| command_json(&c))
         .unwrap_or(Value::Null);
@@ -349,7 +337,7 @@ fn show_command(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         )
     })?;
     let command = ctx
-        .store
+        .store()?
         .command_view(id)?
         .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
     Ok(reply::json(
@@ -381,9 +369,9 @@ fn console_link(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     super::sessions::not_suspended(ctx, &server.name)?;
     let token = secret::random_token()?;
     let t = now();
-    let expires_at = t + ctx.settings.link_ttl;
+    let expires_at = t + ctx.settings.link_ttl();
     let by = call.key.as_ref().map(|k| k.name.as_str()).unwrap_or("");
-    ctx.store
+    ctx.store()?
         .add_console_link(&secret::hash(&token), (&server.name, id), by, t, expires_at)?;
     Ok(reply::json(
         201,
@@ -401,7 +389,7 @@ fn status(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let (_, servers) = ctx
         .settings
         .listing
-        .get(&ctx.settings.home, &ctx.settings.label)?;
+        .get(&ctx.settings.home, &ctx.settings.config.label)?;
     report["servers"] = json!(servers);
     // The dashboard shows only the buttons the calling key may press.
     report["key"] = call
@@ -414,24 +402,6 @@ fn status(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patterns_match_whole_segments() {
-        assert_eq!(
-            matches("/servers/{name}", &["servers", "web1"]),
-            Some(vec!["web1"])
-        );
-        assert_eq!(matches("/servers/{name}", &["servers", ""]), None);
-        assert_eq!(matches("/servers/{name}", &["servers", "a", "b"]), None);
-        assert_eq!(
-            matches(
-                "/servers/{name}/actions/{verb}",
-                &["servers", "a", "actions", "start"]
-            ),
-            Some(vec!["a", "start"])
-        );
-        assert_eq!(matches("/status", &["statuses"]), None);
-    }
 
     /// Every route is in the OpenAPI document, and the document names no
     /// route the server lacks.

@@ -10,6 +10,10 @@
 //! ended. A stop request in that row (`hcc revoke`, `hcc suspend`, from any
 //! process; `replaced`, when its page connected again with a new ticket),
 //! the session's lifetime, the idle timeout or `hcc serve` stopping end it.
+//! Why it ended is an `EndReason` (store/end_reason.rs), stored in the
+//! words panels read. What this process knows of its sessions (which are
+//! live, ends not yet written, the stop flag) is a [`Consoles`], made
+//! once per run and handed to requests with the settings.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,11 +26,11 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::gate;
 use super::reply::ApiError;
-use super::{Ctx, Stores, log, logged_method, logged_path};
+use super::shared::{Ctx, Stores, log};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
-use crate::store::{Claimed, Store, now};
+use crate::store::{Claimed, EndCode, EndReason, Store, now};
 
 /// A ticket is valid this long after the page (or its refresh) got it.
 const TICKET_TTL: i64 = 30;
@@ -42,47 +46,63 @@ const MAX_USER_AGENT: usize = 256;
 /// How long a stopping `hcc serve` waits for sessions to record their end.
 const STOP_WAIT: Duration = Duration::from_secs(3);
 
-/// Set when `hcc serve` stops: live sessions end.
-static STOPPING: AtomicBool = AtomicBool::new(false);
-/// Sessions admitted and not yet ended in this process (handshakes or
-/// relay), by id: what `max_console_sessions` counts.
-static LIVE: Mutex<Vec<i64>> = Mutex::new(Vec::new());
-/// Ends that could not be written when their session ended (every pooled
-/// connection busy, the database locked): written by the main loop.
-static PENDING_ENDS: Mutex<Vec<Ended>> = Mutex::new(Vec::new());
-/// Admission is one at a time: counting live sessions and claiming a
-/// ticket must not interleave, or two upgrades both take the last place.
-static ADMISSION: Mutex<()> = Mutex::new(());
+/// The brokered sessions of this `hcc serve`: made once by `run()` (with
+/// the first settings, kept by every re-read) and shared by the request
+/// threads, the session threads and the main loop.
+pub struct Consoles {
+    /// The connections their records are written with.
+    stores: Stores,
+    /// Set when `hcc serve` stops: live sessions end.
+    stopping: AtomicBool,
+    /// Sessions admitted and not yet ended in this process (handshakes or
+    /// relay), by id: what `max_console_sessions` counts.
+    live: Mutex<Vec<i64>>,
+    /// Ends that could not be written when their session ended (every
+    /// pooled connection busy, the database locked): written by the main
+    /// loop.
+    pending_ends: Mutex<Vec<Ended>>,
+    /// Admission is one at a time: counting live sessions and claiming a
+    /// ticket must not interleave, or two upgrades both take the last
+    /// place.
+    admission: Mutex<()>,
+}
+
+impl Consoles {
+    pub fn new(stores: Stores) -> Consoles {
+        Consoles {
+            stores,
+            stopping: AtomicBool::new(false),
+            live: Mutex::default(),
+            pending_ends: Mutex::default(),
+            admission: Mutex::new(()),
+        }
+    }
+}
 
 /// A session's end, as recorded.
 struct Ended {
     id: i64,
     at: i64,
-    reason: String,
+    reason: EndReason,
     to_client: u64,
     from_client: u64,
 }
 
-fn lock<T>(m: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Is `path` this route's?
-pub fn is_ws(path: &str) -> bool {
-    path.starts_with("/ws/")
 }
 
 /// Records a session's end with a pooled connection; kept for the main
 /// loop to write ([`record_pending`]) when none can be had now, so that no
 /// row stays live once its clients are gone.
-fn record_end(stores: &Stores, ended: Ended) {
-    let store = stores.for_sessions().map_err(|e| e.message);
+fn record_end(consoles: &Consoles, ended: Ended) {
+    let store = consoles.stores.for_sessions().map_err(|e| e.message);
     if let Err(why) = store.and_then(|store| write_end(&store, &ended)) {
         log(&format!(
             "console session {}: its end will be recorded later: {why}",
             ended.id
         ));
-        lock(&PENDING_ENDS).push(ended);
+        lock(&consoles.pending_ends).push(ended);
     }
 }
 
@@ -101,44 +121,44 @@ fn write_end(store: &Store, ended: &Ended) -> Result<(), String> {
 /// Writes the ends that could not be written when they happened (quietly:
 /// each said so once), when a connection is free at once: the main loop
 /// calls it and must not wait.
-pub fn record_pending(stores: &Stores) {
-    if lock(&PENDING_ENDS).is_empty() {
+pub fn record_pending(consoles: &Consoles) {
+    if lock(&consoles.pending_ends).is_empty() {
         return;
     }
-    let Some(store) = stores.try_for_sessions() else {
+    let Some(store) = consoles.stores.try_for_sessions() else {
         return;
     };
-    let pending: Vec<Ended> = std::mem::take(&mut *lock(&PENDING_ENDS));
+    let pending: Vec<Ended> = std::mem::take(&mut *lock(&consoles.pending_ends));
     let failed: Vec<Ended> = pending
         .into_iter()
         .filter(|ended| write_end(&store, ended).is_err())
         .collect();
-    lock(&PENDING_ENDS).extend(failed);
+    lock(&consoles.pending_ends).extend(failed);
 }
 
 /// Ends the live sessions (they record why) and waits a moment for them;
 /// the end of those still in a handshake then is recorded here, as the
 /// process is about to exit under them.
-pub fn stop_all(stores: &Stores) {
-    STOPPING.store(true, Ordering::SeqCst);
+pub fn stop_all(consoles: &Consoles) {
+    consoles.stopping.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + STOP_WAIT;
-    while !lock(&LIVE).is_empty() && Instant::now() < deadline {
+    while !lock(&consoles.live).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let left: Vec<i64> = lock(&LIVE).clone();
+    let left: Vec<i64> = lock(&consoles.live).clone();
     for id in left {
         record_end(
-            stores,
+            consoles,
             Ended {
                 id,
                 at: now(),
-                reason: "error: hcc serve stopped".into(),
+                reason: EndCode::ServeStopped.into(),
                 to_client: 0,
                 from_client: 0,
             },
         );
     }
-    record_pending(stores);
+    record_pending(consoles);
 }
 
 /// A session not heard of this long is taken as abandoned ([`sweep`]).
@@ -148,8 +168,8 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Records the end of sessions whose `hcc serve` died under them (killed,
 /// crashed), so that they do not stay live in the record for ever.
-pub fn sweep(stores: &Stores) {
-    let swept = match stores.for_sessions() {
+pub fn sweep(consoles: &Consoles) {
+    let swept = match consoles.stores.for_sessions() {
         Ok(store) => store.end_abandoned_sessions(now(), ABANDONED_AFTER),
         Err(_) => return,
     };
@@ -170,7 +190,7 @@ pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
     let ticket = secret::random_token()?;
     let row_key = secret::random_token()?;
     let t = now();
-    let issued = ctx.store.reissue_ticket(
+    let issued = ctx.store()?.reissue_ticket(
         id,
         &secret::hash(&row_key),
         &secret::hash(&ticket),
@@ -187,32 +207,11 @@ pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
     }
 }
 
-/// Answers an upgrade to `/ws/TICKET` (logged like every request; the
-/// ticket never is).
-pub fn serve(ctx: &mut Ctx, request: &http::Request) -> http::Reply {
-    let started = Instant::now();
-    let (incoming, _) = super::incoming(request, &ctx.settings.trusted_proxies);
-    let (status, reply) = match upgrade(ctx, request, &incoming.remote) {
-        Ok(reply) => (101, reply),
-        Err(err) => (err.status, http::Reply::Answer(err.to_json())),
-    };
-    log(&format!(
-        "{} {} {} {} {:.1} ms",
-        incoming.remote,
-        logged_method(&incoming.method),
-        logged_path(&incoming.path),
-        status,
-        started.elapsed().as_secs_f64() * 1000.0
-    ));
-    crate::metrics::http_request(status);
-    reply
-}
-
 /// What a session thread needs.
 struct Session {
     id: i64,
     server: String,
-    stores: Stores,
+    consoles: Arc<Consoles>,
     idle: Duration,
     url: String,
     password: String,
@@ -222,11 +221,11 @@ struct Session {
 
 /// A place among this process's live sessions (`max_console_sessions`),
 /// from admission until dropped.
-struct Admitted(i64);
+struct Admitted(i64, Arc<Consoles>);
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        lock(&LIVE).retain(|id| *id != self.0);
+        lock(&self.1.live).retain(|id| *id != self.0);
     }
 }
 
@@ -242,11 +241,11 @@ impl Drop for Unstarted {
             return;
         };
         record_end(
-            &session.stores,
+            &session.consoles,
             Ended {
                 id: session.id,
                 at: now(),
-                reason: "client closed".into(),
+                reason: EndCode::ClientClosed.into(),
                 to_client: 0,
                 from_client: 0,
             },
@@ -298,7 +297,8 @@ fn admit(
     remote: &str,
     user_agent: &str,
 ) -> Result<(Claimed, Admitted), ApiError> {
-    let _one_at_a_time = lock(&ADMISSION);
+    let consoles = &ctx.settings.consoles;
+    let _one_at_a_time = lock(&consoles.admission);
     let at = now();
     let gone = || {
         ApiError::new(
@@ -307,12 +307,12 @@ fn admit(
             "This console connection was already used or has expired; reload the console page.",
         )
     };
-    let Some(owner) = ctx.store.ticket_owner(ticket_hash, at)? else {
+    let Some(owner) = ctx.store()?.ticket_owner(ticket_hash, at)? else {
         return Err(gone());
     };
     let caps = Caps::of(&ctx.settings.config);
-    let here = lock(&LIVE).len();
-    let live = ctx.store.live_console_counts(&owner)?;
+    let here = lock(&consoles.live).len();
+    let live = ctx.store()?.live_console_counts(&owner)?;
     let name = crate::verb::shown(&owner.server);
     let refusal = if here >= caps.total {
         Some((
@@ -342,7 +342,8 @@ fn admit(
         None
     };
     if let Some((status, why)) = refusal {
-        ctx.store.refuse_ticket(ticket_hash, at, "limit")?;
+        ctx.store()?
+            .refuse_ticket(ticket_hash, at, &EndCode::Limit.into())?;
         log(&format!("console session {} refused: {why}", owner.id));
         return Err(ApiError::new(
             status,
@@ -352,17 +353,23 @@ fn admit(
         .retry_after(LIMIT_RETRY));
     }
     let claimed = ctx
-        .store
+        .store()?
         .claim_ticket(ticket_hash, at, remote, user_agent)?
         .ok_or_else(gone)?;
-    lock(&LIVE).push(claimed.id);
-    let place = Admitted(claimed.id);
+    lock(&consoles.live).push(claimed.id);
+    let place = Admitted(claimed.id, consoles.clone());
     Ok((claimed, place))
 }
 
-fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http::Reply, ApiError> {
+/// Answers an upgrade to `/ws/TICKET` (the router logs it like every
+/// request; the ticket never is).
+pub fn upgrade(
+    ctx: &mut Ctx,
+    request: &http::Request,
+    remote: &str,
+) -> Result<http::Reply, ApiError> {
     // Before anything is looked up: another site's page learns nothing.
-    super::same_site(ctx, request)?;
+    super::origin::same_site(&ctx.settings, request)?;
     let ticket = request.path.strip_prefix("/ws/").unwrap_or("");
     if !secret::is_token(ticket) {
         return Err(ApiError::not_found(
@@ -403,13 +410,13 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
     }
     // Recorded however busy the database is (queued for the main loop
     // otherwise): a session refused here must not stay live.
-    let end = |ctx: &Ctx, reason: &str| -> Result<(), ApiError> {
+    let end = |ctx: &Ctx, reason: EndReason| -> Result<(), ApiError> {
         record_end(
-            &ctx.settings.stores,
+            &ctx.settings.consoles,
             Ended {
                 id: claimed.id,
                 at: now(),
-                reason: reason.to_string(),
+                reason,
                 to_client: 0,
                 from_client: 0,
             },
@@ -417,7 +424,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
         Ok(())
     };
     if claimed.suspended {
-        end(ctx, "suspended")?;
+        end(ctx, EndCode::Suspended.into())?;
         return Err(ApiError::new(
             403,
             "suspended",
@@ -432,29 +439,26 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
             // The page asks why (`POST /c/status`) and, rationed, says
             // so and counts down.
             let why = if err.code == "rationed" {
-                "rationed".to_string()
+                EndCode::Rationed.into()
             } else {
-                format!("{}: {}", gate::NO_CONSOLE_FROM_HETZNER, err.message)
+                EndReason::no_console(&err.message)
             };
-            end(ctx, &why)?;
+            end(ctx, why)?;
             return Err(err);
         }
     };
-    if !gate::console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+    if !gate::console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
         end(
             ctx,
-            &format!(
-                "error: the console host {} is not in console_hosts",
-                console::upstream::origin(&fresh.wss_url)
-            ),
+            EndReason::console_host(&console::upstream::origin(&fresh.wss_url)),
         )?;
         return Err(gate::host_not_allowed(&fresh.wss_url));
     }
     let session = Session {
         id: claimed.id,
         server: claimed.server,
-        stores: ctx.settings.stores.clone(),
-        idle: Duration::from_secs(ctx.settings.console_idle_timeout),
+        consoles: ctx.settings.consoles.clone(),
+        idle: ctx.settings.config.console_idle_timeout,
         url: fresh.wss_url,
         password: fresh.password,
         _place: place,
@@ -467,7 +471,7 @@ fn upgrade(ctx: &mut Ctx, request: &http::Request, remote: &str) -> Result<http:
     match slot.lock() {
         Ok(mut s) => s.0 = Some(session),
         Err(_) => {
-            end(ctx, "error: internal: a poisoned lock")?;
+            end(ctx, EndReason::error("internal: a poisoned lock"))?;
             return Err(ApiError::new(500, "internal", "a poisoned lock"));
         }
     }
@@ -486,14 +490,14 @@ fn run(session: Session, client: WebSocket<websocket::Stream>, _peer: Option<Soc
     if matches!(
         outcome.end,
         console::End::UpstreamClosed | console::End::Error(_)
-    ) && let Ok(store) = session.stores.for_sessions()
+    ) && let Ok(store) = session.consoles.stores.for_sessions()
         && let Ok(Some(stop)) = store.stop_reason(session.id, now())
-        && stop != "expired"
+        && stop.code != EndCode::Expired
     {
         reason = stop;
     }
     record_end(
-        &session.stores,
+        &session.consoles,
         Ended {
             id: session.id,
             at: now(),
@@ -522,7 +526,7 @@ fn connect_and_relay(
     let failed = |why: String| {
         let end = console::End::Error(why);
         record_end(
-            &session.stores,
+            &session.consoles,
             Ended {
                 id: session.id,
                 at: now(),
@@ -567,13 +571,13 @@ fn connect_and_relay(
         (upstream.ws, upstream.rest),
         limits,
         |to_client, from_client| {
-            if STOPPING.load(Ordering::SeqCst) {
-                return Some("error: hcc serve stopped".into());
+            if session.consoles.stopping.load(Ordering::SeqCst) {
+                return Some(EndCode::ServeStopped.into());
             }
             checks += 1;
             // A database busy or locked for a moment is no reason to end,
             // nor to hold the relay up: the next look is 400 ms away.
-            let store = session.stores.try_for_sessions()?;
+            let store = session.consoles.stores.try_for_sessions()?;
             if checks.is_multiple_of(BYTES_EVERY) {
                 let _ = store.session_bytes(session.id, to_client, from_client, now());
             }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::Ctx;
 use super::reply::{self, ApiError, Reply};
 use super::request::Call;
+use super::shared::Ctx;
 use crate::error::Error;
 use crate::hetzner::wire;
 
@@ -29,8 +29,10 @@ struct Cached {
     outcome: Result<Arc<Value>, ApiError>,
 }
 
-/// One per process: the catalog does not depend on the request.
-static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
+/// The catalog in memory: one per process (it does not depend on the
+/// request), kept by every re-read of the settings.
+#[derive(Default)]
+pub struct Cache(Mutex<Option<Cached>>);
 
 /// `GET /catalog`: `server_types`, `images`, `locations`, when they were
 /// fetched, and the defaults and name prefix a new server gets.
@@ -43,7 +45,7 @@ pub fn get(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
         "image": ctx.settings.config.image,
         "location": ctx.settings.config.location,
     });
-    body["prefix"] = json!(ctx.settings.prefix);
+    body["prefix"] = json!(ctx.settings.config.prefix);
     Ok(reply::json(200, &body).with_header("Cache-Control", "no-store".to_string()))
 }
 
@@ -51,7 +53,8 @@ pub fn get(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
 /// fetching: requests that come meanwhile wait for that answer instead of
 /// asking Hetzner too.
 fn cached(ctx: &mut Ctx) -> Result<(Arc<Value>, i64), ApiError> {
-    let mut slot = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = ctx.settings.catalog.clone();
+    let mut slot = cache.0.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = slot.as_ref() {
         let keep = if c.outcome.is_ok() {
             FRESH_FOR

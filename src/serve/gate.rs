@@ -3,12 +3,9 @@
 //! server must still be the managed one the link was made for, and the
 //! console's host one that `console_hosts` allows.
 
-use super::Ctx;
 use super::reply::ApiError;
 use super::request::managed_server;
-
-/// How the broker records an upgrade that got no console from Hetzner.
-pub(super) const NO_CONSOLE_FROM_HETZNER: &str = "error: no console from Hetzner";
+use super::shared::Ctx;
 
 /// The server's id when it is still the managed server the link was made
 /// for; a server deleted and made again under its name is not.
@@ -47,7 +44,7 @@ pub(super) fn console_host_allowed(hosts: &str, url: &str) -> bool {
 /// The refusal of a console whose host `console_hosts` does not name
 /// (logged for the operator with the host).
 pub(super) fn host_not_allowed(url: &str) -> ApiError {
-    super::log(&format!(
+    super::shared::log(&format!(
         "console: the console host {} is not in the setting console_hosts",
         crate::console::upstream::origin(url)
     ));

@@ -29,16 +29,14 @@
 
 use serde_json::json;
 
-use super::gate::{
-    NO_CONSOLE_FROM_HETZNER, console_host_allowed, host_not_allowed, same_server, websocket_origin,
-};
+use super::gate::{console_host_allowed, host_not_allowed, same_server, websocket_origin};
 use super::pages;
 use super::reply::{self, ApiError, Reply};
 use super::request::json_body;
-use super::{Ctx, Incoming};
+use super::shared::{Ctx, Incoming};
 use crate::assets;
 use crate::secret;
-use crate::store::{LinkState, OpenedLink, PageStatus, Refused, now};
+use crate::store::{EndCode, LinkState, OpenedLink, PageStatus, Refused, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
@@ -70,7 +68,10 @@ fn refresh_limit(ttl: i64) -> i64 {
 pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
     let page = (|| {
         check_link_request(token)?;
-        match ctx.store.peek_console_link(&secret::hash(token), now())? {
+        match ctx
+            .store()?
+            .peek_console_link(&secret::hash(token), now())?
+        {
             LinkState::Usable { .. } => Ok(None),
             LinkState::Opened { server } => Ok(Some(opened_page(ctx, &server)?)),
             LinkState::Expired => Err(expired()),
@@ -79,7 +80,7 @@ pub fn landing(ctx: &mut Ctx, token: &str) -> Reply {
         }
     })();
     match page {
-        Ok(None) => pages::secure_form(landing_page(), &ctx.settings.frame_ancestors),
+        Ok(None) => pages::secure_form(landing_page(), &ctx.settings.config.frame_ancestors),
         Ok(Some(page)) => page,
         Err(err) => error_page(ctx, err),
     }
@@ -110,10 +111,10 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
     });
     // A resumed direct session connects to Hetzner's console host, the
     // one its credentials were last handed out at.
-    let connect = if ctx.settings.console_broker {
+    let connect = if ctx.settings.console_broker() {
         "'self'".to_string()
     } else {
-        match ctx.store.console_url(server)? {
+        match ctx.store()?.console_url(server)? {
             Some(url) => format!("'self' {}", websocket_origin(&url)),
             None => "'self'".to_string(),
         }
@@ -121,7 +122,7 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
     Ok(pages::secure(
         reply::html(410, with_data(template.body, &data)),
         &connect,
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     ))
 }
 
@@ -129,7 +130,7 @@ fn error_page(ctx: &Ctx, err: ApiError) -> Reply {
     pages::secure(
         for_customer(err).to_page(),
         "'self'",
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     )
 }
 
@@ -208,7 +209,7 @@ fn explained(err: ApiError, then: &str) -> ApiError {
     if err.status < 500 || matches!(err.code, "novnc_missing" | "console_host_not_allowed") {
         return err;
     }
-    super::log(&format!("console: {} ({})", err.message, err.code));
+    super::shared::log(&format!("console: {} ({})", err.message, err.code));
     let cause = if is_hetzner_trouble(err.code) {
         "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console."
     } else {
@@ -231,8 +232,11 @@ fn is_hetzner_trouble(code: &str) -> bool {
 fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiError> {
     check_link_request(token)?;
     let hash = secret::hash(token);
-    let Some(link) = ctx.store.consume_console_link(&hash, now(), &req.remote)? else {
-        return match ctx.store.peek_console_link(&hash, now())? {
+    let Some(link) = ctx
+        .store()?
+        .consume_console_link(&hash, now(), &req.remote)?
+    else {
+        return match ctx.store()?.peek_console_link(&hash, now())? {
             LinkState::Suspended { .. } => Err(suspended()),
             // Another tab won the race, or the form was sent again.
             LinkState::Opened { server } => opened_page(ctx, &server),
@@ -244,8 +248,14 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
         if err.status >= 500 || err.code == "rationed" {
             // Hetzner is busy or away, or hcc holds its requests back: the
             // customer may reload.
-            if let Err(release) = ctx.store.release_console_link(link.id) {
-                super::log(&format!("console: {release}"));
+            let released = match ctx.store() {
+                Ok(store) => store
+                    .release_console_link(link.id)
+                    .map_err(|e| e.to_string()),
+                Err(err) => Err(err.message.clone()),
+            };
+            if let Err(release) = released {
+                super::shared::log(&format!("console: {release}"));
             }
         }
     })
@@ -258,11 +268,11 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
     };
     let id = same_server(ctx, &link.server, link.server_id)?;
-    if ctx.settings.console_broker {
+    if ctx.settings.console_broker() {
         return broker_page(ctx, req, link, template.body);
     }
     let fresh = ctx.request_console(&link.server, id)?;
-    if !console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+    if !console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
         return Err(host_not_allowed(&fresh.wss_url));
     }
     let (_, session) = add_session(ctx, req, link)?;
@@ -282,7 +292,7 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
     Ok(pages::secure(
         reply::html(200, page),
         &connect,
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     ))
 }
 
@@ -307,16 +317,16 @@ fn add_session(
 ) -> Result<(i64, String), ApiError> {
     let session = secret::random_token()?;
     let t = now();
-    let id = ctx.store.add_console_session(
+    let id = ctx.store()?.add_console_session(
         &secret::hash(&session),
         link,
         &req.remote,
         t,
-        t + ctx.settings.session_ttl,
+        t + ctx.settings.session_ttl(),
     )?;
     if let Some(agent) = &req.user_agent {
         let agent: String = agent.chars().take(MAX_USER_AGENT).collect();
-        ctx.store.set_session_user_agent(id, &agent)?;
+        ctx.store()?.set_session_user_agent(id, &agent)?;
     }
     Ok((id, session))
 }
@@ -343,7 +353,7 @@ fn broker_page(
     Ok(pages::secure(
         reply::html(200, with_data(template, &data)),
         "'self'",
-        &ctx.settings.frame_ancestors,
+        &ctx.settings.config.frame_ancestors,
     ))
 }
 
@@ -395,21 +405,21 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         return Err(unknown_session());
     }
     // Before the claim, so that a suspension spends none of its refreshes.
-    if ctx.store.session_suspended(&secret::hash(session))? {
+    if ctx.store()?.session_suspended(&secret::hash(session))? {
         return Err(suspended());
     }
     // So is rationing: a page held back for long must not run out.
-    if let Some(page) = ctx.store.page_session(&secret::hash(session), now())?
+    if let Some(page) = ctx.store()?.page_session(&secret::hash(session), now())?
         && page.live
     {
         ctx.console_allowed(&page.server)?;
         ctx.page_fetch_allowed(page.id)?;
     }
-    let claimed = ctx.store.claim_refresh(
+    let claimed = ctx.store()?.claim_refresh(
         &secret::hash(session),
         now(),
         REFRESH_EVERY_SECS,
-        refresh_limit(ctx.settings.session_ttl),
+        refresh_limit(ctx.settings.session_ttl()),
     )?;
     let session = match claimed {
         Ok(session) => session,
@@ -417,7 +427,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
             // The claim does not say which: one more read, on this
             // failure's path only.
             let known = ctx
-                .store
+                .store()?
                 .page_session(&secret::hash(session), now())?
                 .is_some();
             return Err(if known { ended() } else { unknown_session() });
@@ -440,7 +450,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     };
     let id = same_server(ctx, &session.server, session.server_id)?;
     ctx.take_page_fetch(session.id)?;
-    if ctx.settings.console_broker {
+    if ctx.settings.console_broker() {
         // A new ticket, no credentials: hcc fetches those on the upgrade.
         let ws = super::broker::ticket_for(ctx, session.id)?;
         return Ok(reply::json(
@@ -449,7 +459,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         ));
     }
     let fresh = ctx.request_console(&session.server, id)?;
-    if !console_host_allowed(&ctx.settings.console_hosts, &fresh.wss_url) {
+    if !console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
         return Err(host_not_allowed(&fresh.wss_url));
     }
     Ok(reply::json(
@@ -485,7 +495,7 @@ fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         .filter(|t| secret::is_token(t))
         .map(secret::hash);
     let found = if secret::is_token(&session) {
-        ctx.store
+        ctx.store()?
             .page_status(&secret::hash(&session), now(), ticket.as_deref())?
     } else {
         None
@@ -516,15 +526,9 @@ fn status_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 /// `ended` tells the page to stop trying; `live` that it may try again.
 fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
     let name = crate::verb::shown(&s.server);
-    let last = s.last_end.as_deref().unwrap_or("");
-    // An end reason, alone or with detail after it (`limit: ...`).
-    let was = |word: &str| {
-        last == word
-            || last
-                .strip_prefix(word)
-                .is_some_and(|rest| rest.starts_with([':', ' ']))
-    };
-    if s.replaced || was("replaced") {
+    // The newest connection's end, alone or with detail after it.
+    let last = s.last_end.as_ref().map(|end| end.code);
+    if s.replaced || last == Some(EndCode::Replaced) {
         // Another tab of this page session took the console (a page
         // session holds one): this page leaves it there rather than take
         // it back in turn, until its user asks.
@@ -537,60 +541,58 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
         );
     }
     // Ends that are final whatever the session's own state says.
-    if was("released") {
-        return (
-            "ended",
-            "released",
-            "The server is no longer managed here; open a new console from your control panel."
-                .into(),
-        );
+    match last {
+        Some(EndCode::Released) => {
+            return (
+                "ended",
+                "released",
+                "The server is no longer managed here; open a new console from your control panel."
+                    .into(),
+            );
+        }
+        Some(EndCode::Deleted) => {
+            return (
+                "ended",
+                "deleted",
+                format!("The server {name} was deleted."),
+            );
+        }
+        _ => {}
     }
-    if was("deleted") {
-        return (
-            "ended",
-            "deleted",
-            format!("The server {name} was deleted."),
-        );
-    }
-    if !s.live || was("revoked") {
+    if !s.live || last == Some(EndCode::Revoked) {
         return ("ended", "session_expired", ended().message);
     }
-    if s.suspended || was("suspended") {
+    if s.suspended || last == Some(EndCode::Suspended) {
         return ("ended", "suspended", suspended().message);
     }
-    if was("limit") {
-        return (
-            "live",
+    let plain = s.last_end.as_ref().is_some_and(|end| end.detail.is_none());
+    let said = match last {
+        Some(EndCode::Limit) => Some((
             "limit",
-            "Too many consoles are open; close one and try again.".into(),
-        );
-    }
-    if last.contains("console_hosts") {
-        return (
-            "live",
+            "Too many consoles are open; close one and try again.".to_string(),
+        )),
+        Some(EndCode::ConsoleHosts) => Some((
             "console_host_not_allowed",
             format!(
                 "The console of {name} is at a host the setting console_hosts does not allow. Please tell your provider."
             ),
-        );
-    }
-    if last == "rationed" {
-        return (
-            "live",
+        )),
+        Some(EndCode::Rationed) if plain => Some((
             "rationed",
             format!(
                 "hcc is rationing requests to Hetzner; the console of {name} connects in a moment."
             ),
-        );
-    }
-    if last.starts_with(NO_CONSOLE_FROM_HETZNER) {
-        return (
-            "live",
+        )),
+        Some(EndCode::NoConsoleFromHetzner) => Some((
             "hetzner_unreachable",
             format!(
                 "hcc cannot reach Hetzner (the cloud's API) right now, so it cannot open the console of {name}."
             ),
-        );
+        )),
+        _ => None,
+    };
+    if let Some((reason, message)) = said {
+        return ("live", reason, message);
     }
     if s.server_status.as_deref() == Some("off") {
         return (
@@ -602,39 +604,35 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
         );
     }
     // The browser's side: it closed (a reload, a closed tab, a network
-    // that dropped), or it broke the protocol. Recorded as `client
-    // closed`, `error: the client ...` (its handshake) or `error:
-    // client: ...` (the relay).
-    if last == "client closed" || last.starts_with("error: the client closed") {
-        return (
-            "live",
+    // that dropped), or it broke the protocol, in its handshake or in the
+    // relay.
+    let (reason, message) = match last {
+        Some(EndCode::ClientClosed) if plain => (
             "browser_closed",
             format!("This browser closed its connection to the console of {name}."),
-        );
-    }
-    if last.starts_with("error: the client") || last.starts_with("error: client:") {
-        return (
-            "live",
+        ),
+        Some(EndCode::ClientGone) => (
+            "browser_closed",
+            format!("This browser closed its connection to the console of {name}."),
+        ),
+        Some(EndCode::ClientHandshake | EndCode::ClientProtocol) => (
             "browser_error",
             format!(
                 "The connection from this browser to the console of {name} broke off (the browser did not follow the console's protocol). Reload the page to connect again."
             ),
-        );
-    }
-    if last.starts_with("error: ") {
-        return (
-            "live",
+        ),
+        Some(EndCode::ServeStopped | EndCode::UpstreamError | EndCode::Error) => (
             "console_refused",
             format!(
                 "The console of {name} did not accept the connection (the server may be restarting)."
             ),
-        );
-    }
-    (
-        "live",
-        "unknown",
-        format!("Could not connect to the console of {name}."),
-    )
+        ),
+        _ => (
+            "unknown",
+            format!("Could not connect to the console of {name}."),
+        ),
+    };
+    ("live", reason, message)
 }
 
 /// JSON inside a `<script>` element: nothing in it may close the element
@@ -658,7 +656,7 @@ mod tests {
             live: true,
             suspended: false,
             server_status: server.map(str::to_string),
-            last_end: last.map(str::to_string),
+            last_end: last.map(crate::store::EndReason::parse),
             replaced: false,
         };
         let reason = |s: PageStatus| explain(&s).1;

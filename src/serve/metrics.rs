@@ -9,7 +9,8 @@
 //! would be local through the proxy.
 
 use super::reply::{ApiError, Reply};
-use super::{Ctx, Incoming, request};
+use super::request;
+use super::shared::{Ctx, Incoming};
 use crate::config::MetricsAccess;
 use crate::store::Scope;
 
@@ -49,7 +50,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
             ));
         }
     }
-    let snapshot = ctx.store.metrics_snapshot(crate::hetzner::now())?;
+    let snapshot = ctx.store()?.metrics_snapshot(crate::hetzner::now())?;
     let text = crate::metrics::render(snapshot)
         .map_err(|_| ApiError::new(500, "internal", "cannot write the metrics"))?;
     Ok(Reply {

@@ -19,8 +19,8 @@
 
 use std::net::IpAddr;
 
-use super::Settings;
 use super::reply::ApiError;
+use super::shared::Settings;
 use crate::config::web_origin;
 use crate::http;
 use crate::verb::shown;
@@ -28,6 +28,21 @@ use crate::verb::shown;
 /// Does this request need the check?
 pub fn applies(method: &str, path: &str) -> bool {
     (path.starts_with("/c/") && !matches!(method, "GET" | "HEAD")) || path.starts_with("/ws/")
+}
+
+/// A console page's POST or websocket upgrade comes from hcc's own
+/// pages or an allowed origin; other requests pass.
+pub fn same_site(settings: &Settings, request: &http::Request) -> Result<(), ApiError> {
+    if !applies(&request.method, &request.path) {
+        return Ok(());
+    }
+    let seen = Seen::of(request, &settings.trusted_proxies);
+    check(
+        settings,
+        &seen,
+        &request.method,
+        &super::redact::logged_path(&request.path),
+    )
 }
 
 /// What the check reads of a request.
@@ -65,7 +80,7 @@ pub fn check(
     let Err(why) = verdict(seen, &settings.public_url, &settings.config.allowed_origins) else {
         return Ok(());
     };
-    super::log(&format!(
+    super::shared::log(&format!(
         "refused {} {logged_path} from another site: {why}",
         shown(method)
     ));

@@ -14,8 +14,8 @@
 
 use crate::http::Body;
 
-use super::Incoming;
 use super::reply::{ApiError, Reply};
+use super::shared::Incoming;
 use crate::assets;
 
 /// The cache policy of a file below the build hash.

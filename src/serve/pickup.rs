@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::log;
+use super::shared::log;
 use crate::config::{Config, RESTART_KEYS, WORKER_KEYS};
 use crate::home::Home;
 use crate::safe_fs::{self, Access, Failure, Owners};

@@ -125,6 +125,7 @@ impl<T> Pool<T> {
 
 impl<T> Pooled<T> {
     /// Drops the item instead of giving it back (it may be broken).
+    #[cfg(test)]
     pub fn discard(mut self) {
         if self.item.take().is_some() {
             self.pool.lock().open -= 1;

@@ -24,7 +24,7 @@ use super::auth::Need;
 use super::gate::same_server;
 use super::reply::{self, ApiError, Reply};
 use super::request::{command_json, json_body, managed_server};
-use super::{Ctx, Incoming};
+use super::shared::{Ctx, Incoming};
 use crate::secret;
 use crate::store::{PageSession, Scope, Source, now};
 use crate::verb::{CommandLine, shown};
@@ -49,8 +49,8 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
     match body.get("verb") {
         None | Some(Value::Null) => {
             let status = ctx
-                .store
-                .server(&session.server, &ctx.settings.label)?
+                .store()?
+                .server(&session.server, &ctx.settings.config.label)?
                 .map(|s| s.status)
                 .unwrap_or_default();
             Ok(reply::json(
@@ -78,7 +78,7 @@ fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSessi
         return Err(super::links::unknown_session());
     }
     let session = ctx
-        .store
+        .store()?
         .page_session(&secret::hash(token), now())?
         .ok_or_else(super::links::unknown_session)?;
     if !session.live {
@@ -140,8 +140,8 @@ fn queue(
     managed_server(ctx, name)?;
     same_server(ctx, name, session.server_id)?;
     // One at a time: a second click, or a second tab, gets the first.
-    if let Some(id) = ctx.store.unfinished_command(name, &VERBS)? {
-        let command = ctx.store.command_view(id)?.map(|c| command_json(&c));
+    if let Some(id) = ctx.store()?.unfinished_command(name, &VERBS)? {
+        let command = ctx.store()?.command_view(id)?.map(|c| command_json(&c));
         return Ok(reply::json(
             409,
             &json!({
@@ -155,13 +155,13 @@ fn queue(
     }
     let line = CommandLine::from_words(verb, &[name])
         .map_err(|why| ApiError::bad_request("bad_request", why))?;
-    let id = ctx.store.queue(&line, Source::Api)?;
-    super::log(&format!(
+    let id = ctx.store()?.queue(&line, Source::Api)?;
+    super::shared::log(&format!(
         "console session {} queued `{verb} {name}` (command {id})",
         session.id
     ));
     let command = ctx
-        .store
+        .store()?
         .command_view(id)?
         .map(|c| command_json(&c))
         .unwrap_or(Value::Null);
@@ -174,7 +174,7 @@ fn show_command(ctx: &Ctx, session: &PageSession, id: &Value) -> Result<Reply, A
     let id = id.as_i64().ok_or_else(|| {
         ApiError::bad_request("bad_field", "`command` must be a command id (a number)")
     })?;
-    let command = ctx.store.command_view(id)?.ok_or_else(not_found)?;
+    let command = ctx.store()?.command_view(id)?.ok_or_else(not_found)?;
     // Only what this page could have queued: its server's power commands.
     if command.arg != session.server || !VERBS.contains(&command.cmd.as_str()) {
         return Err(not_found());

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use notify::event::EventKind;
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::{Settings, log, pickup};
+use super::pickup;
+use super::shared::{Settings, log};
 use crate::config::{self, RESTART_KEYS, WORKER_KEYS};
 use crate::home::Home;
 

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth;
 use super::reply::ApiError;
-use super::{Ctx, Incoming};
+use super::shared::{Ctx, Incoming};
 use crate::secret;
 use crate::server::Server;
 use crate::store::{ApiKey, CommandView, now};
@@ -37,14 +37,14 @@ pub fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
         ));
     };
     let key = ctx
-        .store
+        .store()?
         .api_key_by_hash(&secret::hash(secret))?
         .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
     // Last use is recorded at most once a minute: a write per request
     // would cost more than the request.
     let t = now();
     if key.last_used_at.is_none_or(|at| t - at >= 60) {
-        ctx.store.touch_api_key(&key.name, t)?;
+        ctx.store()?.touch_api_key(&key.name, t)?;
     }
     Ok(key)
 }
@@ -52,11 +52,13 @@ pub fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
 /// A valid name of a server in the local table.
 pub fn known_server(ctx: &Ctx, name: &str) -> Result<Server, ApiError> {
     check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
-    ctx.store.server(name, &ctx.settings.label)?.ok_or_else(|| {
-        ApiError::not_found(format!(
-            "no server named `{name}` (hcc sync refreshes the table)"
-        ))
-    })
+    ctx.store()?
+        .server(name, &ctx.settings.config.label)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no server named `{name}` (hcc sync refreshes the table)"
+            ))
+        })
 }
 
 /// A known server that carries the managed label and exists at Hetzner.
@@ -68,7 +70,7 @@ pub fn managed_server(ctx: &Ctx, name: &str) -> Result<(Server, i64), ApiError> 
             "not_managed",
             format!(
                 "server `{name}` is not managed by hcc: it lacks the label `{}`",
-                ctx.settings.label
+                ctx.settings.config.label
             ),
         ));
     }

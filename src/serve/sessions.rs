@@ -4,9 +4,9 @@
 
 use serde_json::json;
 
-use super::Ctx;
 use super::reply::{self, ApiError, Reply};
 use super::request::{Call, json_body};
+use super::shared::Ctx;
 use crate::sessions::{self as access, Target};
 use crate::store::now;
 use crate::verb::shown;
@@ -18,7 +18,7 @@ const MAX_LIMIT: i64 = 10_000;
 
 /// A 403 when the server's consoles are suspended.
 pub fn not_suspended(ctx: &Ctx, server: &str) -> Result<(), ApiError> {
-    if ctx.store.is_suspended(server)? {
+    if ctx.store()?.is_suspended(server)? {
         return Err(ApiError::new(
             403,
             "suspended",
@@ -75,14 +75,14 @@ pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         }
     }
     let sessions: Vec<_> = ctx
-        .store
+        .store()?
         .page_sessions(live, limit, now())?
         .iter()
         .map(|p| access::page_json(p, connections))
         .collect();
     // The dashboard shows which servers' consoles are refused beside them.
     let suspended: Vec<_> = ctx
-        .store
+        .store()?
         .suspensions()?
         .iter()
         .map(|s| json!({"server": s.server, "suspended_at": s.suspended_at, "suspended_by": s.suspended_by}))
@@ -97,7 +97,7 @@ pub fn list(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 fn target(ctx: &Ctx, call: &Call, or_suspended: bool) -> Result<String, ApiError> {
     json_body(call.body)?;
     let name = call.params[0];
-    match access::target(&ctx.store, name, or_suspended)? {
+    match access::target(ctx.store()?, name, or_suspended)? {
         Ok(()) => Ok(name.to_string()),
         Err(Target::Invalid(why)) => Err(ApiError::bad_request("invalid_name", why)),
         Err(Target::Unknown(why)) => Err(ApiError::not_found(why)),
@@ -112,8 +112,8 @@ fn key_name(call: &Call) -> String {
 
 pub fn revoke(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = target(ctx, call, false)?;
-    let revoked = ctx.store.revoke_server(&server, now())?;
-    super::log(&format!(
+    let revoked = ctx.store_mut()?.revoke_server(&server, now())?;
+    super::shared::log(&format!(
         "revoked the consoles of `{server}` (key `{}`)",
         key_name(call)
     ));
@@ -125,8 +125,10 @@ pub fn revoke(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 
 pub fn suspend(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = target(ctx, call, false)?;
-    let (suspension, stopped) = ctx.store.suspend_server(&server, &key_name(call), now())?;
-    super::log(&format!(
+    let (suspension, stopped) = ctx
+        .store_mut()?
+        .suspend_server(&server, &key_name(call), now())?;
+    super::shared::log(&format!(
         "suspended the consoles of `{server}` (key `{}`)",
         key_name(call)
     ));
@@ -143,9 +145,9 @@ pub fn suspend(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
 
 pub fn resume(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = target(ctx, call, true)?;
-    let was = ctx.store.resume_server(&server)?;
+    let was = ctx.store()?.resume_server(&server)?;
     if was {
-        super::log(&format!(
+        super::shared::log(&format!(
             "resumed the consoles of `{server}` (key `{}`)",
             key_name(call)
         ));

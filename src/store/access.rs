@@ -150,7 +150,7 @@ impl Store {
                 super::sessions::Opened::ByKey,
                 name,
                 at,
-                "revoked",
+                &super::EndCode::Revoked.into(),
             )
             .map_err(&err)?;
         }

@@ -13,7 +13,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Error, Store};
+use super::{EndCode, EndReason, Error, Store};
 
 /// A claimed ticket: the session it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct PageStatus {
     /// The server's status as hcc last saw it (`off`, `running`, ...).
     pub server_status: Option<String>,
     /// Why the page's newest connection ended, when it did.
-    pub last_end: Option<String>,
+    pub last_end: Option<EndReason>,
     /// The connection of the ticket the page asked about was replaced by
     /// a newer one of the same page session (another tab of it).
     pub replaced: bool,
@@ -118,7 +118,12 @@ impl Store {
 
     /// Spends a ticket without connecting: its row ends with `reason` (a
     /// cap was reached), which is what the page is told.
-    pub fn refuse_ticket(&self, ticket_hash: &str, at: i64, reason: &str) -> Result<(), Error> {
+    pub fn refuse_ticket(
+        &self,
+        ticket_hash: &str,
+        at: i64,
+        reason: &EndReason,
+    ) -> Result<(), Error> {
         self.conn
             .execute(
                 "UPDATE console_sessions SET ended_at = ?2, end_reason = ?3, ticket_expires_at = ?2,
@@ -307,8 +312,8 @@ impl Store {
     /// Why a live session must end now, if it must: a stop request
     /// (`revoked`, `suspended`, `replaced`), its server suspended, or its lifetime
     /// over (`expired`).
-    pub fn stop_reason(&self, id: i64, at: i64) -> Result<Option<String>, Error> {
-        let row: Option<(Option<String>, i64, bool)> = self
+    pub fn stop_reason(&self, id: i64, at: i64) -> Result<Option<EndReason>, Error> {
+        let row: Option<(Option<EndReason>, i64, bool)> = self
             .conn
             .prepare_cached(
                 "SELECT stop_requested, expires_at,
@@ -321,10 +326,10 @@ impl Store {
             })
             .map_err(self.err("read a console session"))?;
         Ok(match row {
-            None => Some("revoked".into()),
+            None => Some(EndCode::Revoked.into()),
             Some((Some(why), _, _)) => Some(why),
-            Some((None, _, true)) => Some("suspended".into()),
-            Some((None, expires_at, _)) if expires_at <= at => Some("expired".into()),
+            Some((None, _, true)) => Some(EndCode::Suspended.into()),
+            Some((None, expires_at, _)) if expires_at <= at => Some(EndCode::Expired.into()),
             Some(_) => None,
         })
     }
@@ -369,7 +374,7 @@ impl Store {
         &self,
         id: i64,
         at: i64,
-        reason: &str,
+        reason: &EndReason,
         to_client: u64,
         from_client: u64,
     ) -> Result<(), Error> {
@@ -409,7 +414,9 @@ mod tests {
             .claim_ticket("t1", 111, "10.0.0.1", "ua")
             .unwrap()
             .unwrap();
-        store.end_session(id, 120, "client closed", 1, 1).unwrap();
+        store
+            .end_session(id, 120, &EndReason::parse("client closed"), 1, 1)
+            .unwrap();
         let next = store
             .reissue_ticket(id, "r1", "t2", 150, 121)
             .unwrap()
@@ -420,10 +427,13 @@ mod tests {
             .unwrap()
             .unwrap();
         store
-            .end_session(next, 123, "error: refused", 0, 0)
+            .end_session(next, 123, &EndReason::parse("error: refused"), 0, 0)
             .unwrap();
         let status = store.page_status("s1", 124, None).unwrap().unwrap();
-        assert_eq!(status.last_end.as_deref(), Some("error: refused"));
+        assert_eq!(
+            status.last_end.map(|r| r.words()).as_deref(),
+            Some("error: refused")
+        );
         assert!(!store.page_status("s1", 1000, None).unwrap().unwrap().live);
     }
 
@@ -470,13 +480,15 @@ mod tests {
             .unwrap();
         assert_eq!((two.id, two.replaced), (next, 1));
         assert_eq!(
-            store.stop_reason(first, 122).unwrap().as_deref(),
-            Some("replaced")
+            store.stop_reason(first, 122).unwrap(),
+            Some(EndCode::Replaced.into())
         );
         assert_eq!(store.stop_reason(next, 122).unwrap(), None);
         assert_eq!(store.stop_reason(other, 122).unwrap(), None);
         // A replaced connection is no reason to refuse the page a ticket.
-        store.end_session(first, 122, "replaced", 5, 5).unwrap();
+        store
+            .end_session(first, 122, &EndReason::parse("replaced"), 5, 5)
+            .unwrap();
         assert!(
             store
                 .reissue_ticket(first, "r2", "t3", 160, 123)
@@ -541,8 +553,8 @@ mod tests {
         let claimed = store.claim_ticket("t2", 121, "a", "ua").unwrap().unwrap();
         assert_eq!((claimed.id, claimed.replaced), (next, 1));
         assert_eq!(
-            store.stop_reason(page, 122).unwrap().as_deref(),
-            Some("replaced")
+            store.stop_reason(page, 122).unwrap(),
+            Some(EndCode::Replaced.into())
         );
     }
 }

@@ -9,7 +9,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Error, Store, sqlite_err};
+use super::{EndCode, EndReason, Error, Store, sqlite_err};
 
 /// One row of `console_sessions` as listed (one connection, or the page
 /// session's first row): never a hash or other secret.
@@ -366,7 +366,8 @@ impl Store {
         )
         .map_err(&err)?;
         let (stopped, sessions) =
-            revoke_sessions(&tx, Opened::ForServer, server, at, "revoked").map_err(&err)?;
+            revoke_sessions(&tx, Opened::ForServer, server, at, &EndCode::Revoked.into())
+                .map_err(&err)?;
         tx.commit().map_err(&err)?;
         Ok(Revoked {
             links,
@@ -482,8 +483,12 @@ impl Store {
                 .map_err(&err)?
         };
         for (server, server_id, deleted) in &departed {
-            let reason = if *deleted { "deleted" } else { "released" };
-            end_server_consoles(&tx, server, *server_id, at, reason).map_err(&err)?;
+            let reason = if *deleted {
+                EndCode::Deleted
+            } else {
+                EndCode::Released
+            };
+            end_server_consoles(&tx, server, *server_id, at, &reason.into()).map_err(&err)?;
         }
         tx.commit().map_err(&err)?;
         Ok(departed.len())
@@ -497,7 +502,7 @@ impl Store {
         server: &str,
         id: i64,
         at: i64,
-        reason: &str,
+        reason: &EndReason,
     ) -> Result<(), Error> {
         let err = sqlite_err(&self.path, "end a server's consoles");
         let tx = self.conn.unchecked_transaction().map_err(&err)?;
@@ -512,7 +517,7 @@ fn end_server_consoles(
     server: &str,
     id: i64,
     at: i64,
-    reason: &str,
+    reason: &EndReason,
 ) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE console_links SET expires_at = ?3
@@ -543,7 +548,7 @@ pub(super) fn revoke_sessions(
     whose: Opened,
     value: &str,
     at: i64,
-    reason: &str,
+    reason: &EndReason,
 ) -> rusqlite::Result<(usize, usize)> {
     let filter = match whose {
         Opened::ForServer => "server = ?1".to_string(),
@@ -757,9 +762,11 @@ mod tests {
         // The replaced connection still ending is not the page's state.
         let both = &store.page_sessions(false, 10, 111).unwrap()[0];
         assert!(both.live && both.stop_requested.is_none(), "{both:?}");
-        store.end_session(page, 112, "replaced", 100, 10).unwrap();
         store
-            .end_session(next, 150, "client closed", 50, 5)
+            .end_session(page, 112, &EndReason::parse("replaced"), 100, 10)
+            .unwrap();
+        store
+            .end_session(next, 150, &EndReason::parse("client closed"), 50, 5)
             .unwrap();
         // A page whose tickets expired before it ever connected.
         let link = opened(&store, "l2", "web2");
