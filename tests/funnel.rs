@@ -369,10 +369,15 @@ fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none
     let out = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     closed(&mut ws);
-    let reason: Option<String> = env.value(
-        "SELECT end_reason FROM console_sessions WHERE server = 'srv-00002' AND connected_at IS NOT NULL",
-    );
-    assert_eq!(reason.as_deref(), Some("released"));
+    // The relay closes the client first, then records its end.
+    let reason = || -> Option<String> {
+        env.value(
+            "SELECT end_reason FROM console_sessions
+             WHERE server = 'srv-00002' AND connected_at IS NOT NULL",
+        )
+    };
+    assert!(eventually(Duration::from_secs(2), || reason().is_some()));
+    assert_eq!(reason().as_deref(), Some("released"));
 }
 
 #[test]
