@@ -23,8 +23,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::hetzner::retry::Outcome;
-
 /// The Prometheus text format, version 0.0.4: what every Prometheus and
 /// every `curl | grep` understands.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -54,13 +52,12 @@ pub fn http_request(status: u16) {
         .inc();
 }
 
-/// Counts one attempt of a Hetzner API request (each retry is one).
-pub fn hetzner_request(outcome: &Outcome) {
-    let status = match outcome {
-        Outcome::Status { status, .. } => status.to_string(),
-        // No answer: a reset, a timeout, an unreachable host.
-        Outcome::Transport | Outcome::Unreachable => "none".to_string(),
-    };
+/// Counts one attempt of a Hetzner API request (each retry is one): the
+/// answer's HTTP status, `None` when no answer came (a reset, a timeout,
+/// an unreachable host). The Hetzner client calls it; this module knows
+/// nothing of the client.
+pub fn hetzner_request(status: Option<u16>) {
+    let status = status.map_or_else(|| "none".to_string(), |status| status.to_string());
     HETZNER_REQUESTS.get_or_create(&[("status", status)]).inc();
 }
 
@@ -254,11 +251,8 @@ mod tests {
         snapshot.durations.insert(("start", "done"), h);
         // Statuses no other test counts: the counters are process-wide.
         http_request(418);
-        hetzner_request(&Outcome::Status {
-            status: 599,
-            code: None,
-        });
-        hetzner_request(&Outcome::Unreachable);
+        hetzner_request(Some(599));
+        hetzner_request(None);
         let text = render(snapshot).unwrap();
         for line in [
             "# TYPE hcc_commands gauge",

@@ -128,7 +128,7 @@ pub fn start(
             // One server: one request, run at once, on the worker's own
             // client: a client that waits for the budget's reserve or
             // sleeps between retries would hold every other command.
-            let summary = sync::run(cloud, sync::Mode::One(name), &mut |_, _| {})?;
+            let summary = sync::run(cloud, sync::Mode::One(name), &mut sync::Silent)?;
             Ok(Started::Done(sync_result(&summary)))
         }
         Command::SetTag(_) | Command::DelTag(_) => Err(Error::Refused(format!(

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::cloud::{Cloud, Fresh, sync};
-use crate::cloud_cli::sync::TerminalProgress;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
+use crate::output::TerminalProgress;
 use crate::verb::CommandLine;
 
 /// The queued `sync` command a sync runs for, with what the worker needs
@@ -58,16 +58,10 @@ impl Syncing {
         let handle = std::thread::Builder::new()
             .name("hcc-sync".into())
             .spawn(move || {
-                let mut progress = TerminalProgress::new();
                 let result =
                     Cloud::open(&home, &settings, Priority::Background).and_then(|mut cloud| {
-                        sync::run_beside(&mut cloud, mode, &fresh, &mut |seen, total| {
-                            progress.page(seen, total);
-                        })
+                        sync::run_beside(&mut cloud, mode, &fresh, &mut TerminalProgress::new())
                     });
-                if result.is_ok() {
-                    progress.finish();
-                }
                 poke();
                 result
             })
