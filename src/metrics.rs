@@ -32,9 +32,6 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// pretend to a precision the data lacks.
 pub const BUCKETS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
-/// The command states, in the order they are shown.
-pub const STATES: [&str; 4] = ["queued", "running", "done", "failed"];
-
 /// The console link states shown by `hcc_console_links`.
 pub const LINK_STATES: [&str; 3] = ["pending", "opened", "expired"];
 
@@ -89,8 +86,9 @@ pub type Histograms = BTreeMap<(&'static str, &'static str), Histogram>;
 /// `Store::metrics_snapshot`, encoded at the scrape.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    /// Commands by state, one entry per [`STATES`].
-    pub commands: [u64; STATES.len()],
+    /// Commands by state: the state's word and the count, every state in
+    /// the order shown (the store names them: `store::CommandState`).
+    pub commands: Vec<(&'static str, u64)>,
     /// Age of the oldest queued command, 0 when none is queued.
     pub oldest_queued_secs: f64,
     /// From queued (`created_at`) to finished, by verb and outcome.
@@ -116,9 +114,9 @@ impl Collector for Snapshot {
             None,
             MetricType::Gauge,
         )?;
-        for (state, n) in STATES.iter().zip(self.commands) {
+        for &(state, n) in &self.commands {
             metric
-                .encode_family(&[("state", *state)])?
+                .encode_family(&[("state", state)])?
                 .encode_gauge(&n)?;
         }
         encoder
@@ -238,7 +236,7 @@ mod tests {
     #[test]
     fn the_exposition_has_every_family_with_its_type() {
         let mut snapshot = Snapshot {
-            commands: [3, 1, 7, 2],
+            commands: vec![("queued", 3), ("running", 1), ("done", 7), ("failed", 2)],
             rate: Some((3600.0, 3500.5)),
             links_issued: 4,
             links_opened: 1,

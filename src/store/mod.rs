@@ -16,6 +16,7 @@
 mod access;
 mod broker;
 mod budget;
+mod command_state;
 mod commands;
 mod messages;
 mod metrics;
@@ -34,6 +35,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 pub use access::{ApiKey, OpenedLink, Refused, Scope, Session};
 pub use broker::{Claimed, LiveCounts, PageStatus, TicketOwner};
 pub use budget::SharedBudget;
+pub use command_state::CommandState;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;
 pub use power::PageSession;

@@ -9,6 +9,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::command_state::{QUEUED, RUNNING};
 use super::{Error, Store};
 
 /// The console session a page holds.
@@ -55,12 +56,12 @@ impl Store {
     pub fn unfinished_command(&self, name: &str, verbs: &[&str]) -> Result<Option<i64>, Error> {
         let list = serde_json::to_string(verbs).unwrap_or_else(|_| "[]".into());
         self.conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT id FROM commands
-                 WHERE arg = ?1 AND state IN ('queued', 'running')
+                 WHERE arg = ?1 AND state IN ({QUEUED}, {RUNNING})
                    AND cmd IN (SELECT value FROM json_each(?2))
-                 ORDER BY id DESC LIMIT 1",
-            )
+                 ORDER BY id DESC LIMIT 1"
+            ))
             .and_then(|mut stmt| stmt.query_row(params![name, list], |r| r.get(0)).optional())
             .map_err(self.err("read the queue"))
     }
