@@ -334,11 +334,6 @@ impl Store {
             .map_err(self.err("count commands"))
     }
 
-    /// Runs SQL as a panel would (the demo shows an INSERT).
-    pub fn execute_sql(&self, sql: &str) -> Result<(), Error> {
-        self.conn.execute_batch(sql).map_err(self.err("run SQL"))
-    }
-
     /// When the next command waiting out a retry delay may run.
     pub fn next_retry_at(&self) -> Result<Option<i64>, Error> {
         self.conn
