@@ -77,13 +77,13 @@ impl Output {
 /// A full listing's progress on stderr when it is a terminal: one line,
 /// redrawn after each page, erased when the listing is done. Nothing
 /// elsewhere (a log file, a panel's pipe).
-pub struct TerminalProgress {
+pub(crate) struct TerminalProgress {
     terminal: bool,
     shown: bool,
 }
 
 impl TerminalProgress {
-    pub fn new() -> TerminalProgress {
+    pub(crate) fn new() -> TerminalProgress {
         TerminalProgress {
             terminal: io::stderr().is_terminal(),
             shown: false,
@@ -91,7 +91,7 @@ impl TerminalProgress {
     }
 
     /// `seen` servers so far of `total` (when the API said).
-    pub fn page(&mut self, seen: usize, total: Option<u64>) {
+    pub(crate) fn page(&mut self, seen: usize, total: Option<u64>) {
         if self.terminal {
             let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
             eprint!("\rhcc: sync: {seen}/{total} servers");
@@ -100,7 +100,7 @@ impl TerminalProgress {
     }
 
     /// The listing is done: the line goes.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if self.shown {
             eprint!("\r\x1b[K");
         }

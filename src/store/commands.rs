@@ -142,6 +142,9 @@ pub struct QueueOverview {
 /// `cmd` and `arg` of a queued row, or why they cannot be used.
 type Decoded = Result<(String, String), String>;
 
+/// Queued rows that are no valid command: id and reason.
+type Invalid = Vec<(i64, String)>;
+
 /// A text column of a row a panel may have written with anything in it:
 /// NULL (for `arg`) reads as empty; a blob or invalid UTF-8 is a reason.
 fn text_column(row: &rusqlite::Row, index: usize, name: &str) -> Result<String, String> {
@@ -649,7 +652,7 @@ fn pick_queued(
     path: &Path,
     now: i64,
     eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
-) -> Result<(Option<Leased>, Vec<(i64, String)>), Error> {
+) -> Result<(Option<Leased>, Invalid), Error> {
     let err = sqlite_err(path, "find a queued command");
     let mut select = tx
         .prepare(&format!(
@@ -684,12 +687,7 @@ fn pick_queued(
 }
 
 /// Leasing, step 4: rows that are no valid command end failed, saying why.
-fn reject_invalid(
-    tx: &Transaction,
-    path: &Path,
-    invalid: Vec<(i64, String)>,
-    now: i64,
-) -> Result<(), Error> {
+fn reject_invalid(tx: &Transaction, path: &Path, invalid: Invalid, now: i64) -> Result<(), Error> {
     for (id, why) in invalid {
         tx.execute(
             &format!(
