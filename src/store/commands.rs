@@ -14,7 +14,7 @@ use std::path::Path;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::command_state::{DONE, FAILED, QUEUED, RUNNING};
-use super::{CommandState, Error, Store, now, sqlite_err};
+use super::{CommandId, CommandState, Error, Store, now, sqlite_err};
 use crate::verb::CommandLine;
 
 /// How a command arrived; stored in `commands.source`.
@@ -97,7 +97,7 @@ pub enum Closer {
 /// A command handed to a consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leased {
-    pub id: i64,
+    pub id: CommandId,
     pub line: CommandLine,
     pub attempts: i64,
 }
@@ -123,11 +123,11 @@ pub struct SpoolItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpoolOutcome {
     /// Queued as command `id`.
-    Queued(i64),
+    Queued(CommandId),
     /// This very file was queued before (as `id`); only the unlink was lost.
-    AlreadyQueued(i64),
+    AlreadyQueued(CommandId),
     /// Another file with the same name was queued before as `id`.
-    NameReused(i64),
+    NameReused(CommandId),
 }
 
 /// The queue at a glance.
@@ -136,14 +136,14 @@ pub struct QueueOverview {
     pub by_state: Vec<(String, i64)>,
     pub oldest_queued_at: Option<i64>,
     /// The newest failed command: id and error.
-    pub last_error: Option<(i64, String)>,
+    pub last_error: Option<(CommandId, String)>,
 }
 
 /// `cmd` and `arg` of a queued row, or why they cannot be used.
 type Decoded = Result<(String, String), String>;
 
 /// Queued rows that are no valid command: id and reason.
-type Invalid = Vec<(i64, String)>;
+type Invalid = Vec<(CommandId, String)>;
 
 /// A text column of a row a panel may have written with anything in it:
 /// NULL (for `arg`) reads as empty; a blob or invalid UTF-8 is a reason.
@@ -159,14 +159,14 @@ fn text_column(row: &rusqlite::Row, index: usize, name: &str) -> Result<String, 
 
 impl Store {
     /// Queues one command; returns its id.
-    pub fn queue(&self, line: &CommandLine, source: Source) -> Result<i64, Error> {
+    pub fn queue(&self, line: &CommandLine, source: Source) -> Result<CommandId, Error> {
         self.conn
             .execute(
                 "INSERT INTO commands (cmd, arg, source, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![line.cmd, line.arg, source.as_str(), now()],
             )
             .map_err(self.err("queue a command"))?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(CommandId::new(self.conn.last_insert_rowid()))
     }
 
     /// Queues spool files in one transaction, keyed on the file name so a
@@ -199,10 +199,10 @@ impl Store {
                     ])
                     .map_err(err("queue a spool file"))?;
                 if inserted == 1 {
-                    outcomes.push(SpoolOutcome::Queued(tx.last_insert_rowid()));
+                    outcomes.push(SpoolOutcome::Queued(CommandId::new(tx.last_insert_rowid())));
                     continue;
                 }
-                let (id, stamp): (i64, Option<String>) = existing
+                let (id, stamp): (CommandId, Option<String>) = existing
                     .query_row(params![item.name], |row| Ok((row.get(0)?, row.get(1)?)))
                     .map_err(err("look up a spool file"))?;
                 outcomes.push(if stamp.as_deref() == Some(item.stamp.as_str()) {
@@ -295,7 +295,7 @@ impl Store {
 
     /// Puts a running command back in the queue to be tried again at
     /// `not_before` (a transient failure), remembering why.
-    pub fn retry_later(&self, id: i64, not_before: i64, why: &str) -> Result<(), Error> {
+    pub fn retry_later(&self, id: CommandId, not_before: i64, why: &str) -> Result<(), Error> {
         self.conn
             .execute(
                 &format!(
@@ -312,7 +312,7 @@ impl Store {
     /// Hands a running command back to the queue until `not_before`
     /// without counting the attempt: it never reached Hetzner (the rate
     /// budget was spent), so it has not been tried.
-    pub fn defer(&self, id: i64, not_before: i64, why: &str) -> Result<(), Error> {
+    pub fn defer(&self, id: CommandId, not_before: i64, why: &str) -> Result<(), Error> {
         self.conn
             .execute(
                 &format!(
@@ -351,7 +351,7 @@ impl Store {
     }
 
     /// Extends a running command's lease (a long action at Hetzner).
-    pub fn renew_lease(&self, id: i64, until: i64) -> Result<(), Error> {
+    pub fn renew_lease(&self, id: CommandId, until: i64) -> Result<(), Error> {
         self.conn
             .execute(
                 &format!(
@@ -453,7 +453,7 @@ impl Store {
     /// Hands a running command back to the queue, its attempt counted: a
     /// worker stopping while the command's action still runs at Hetzner.
     /// The next attempt knows it may find that action's result.
-    pub fn hand_back(&self, id: i64) -> Result<(), Error> {
+    pub fn hand_back(&self, id: CommandId) -> Result<(), Error> {
         self.conn
             .execute(
                 &format!(
@@ -468,7 +468,7 @@ impl Store {
 
     /// Gives a lease back, as if it had expired: for a consumer that could
     /// not deliver the command it took (its output failed).
-    pub fn release(&self, id: i64) -> Result<(), Error> {
+    pub fn release(&self, id: CommandId) -> Result<(), Error> {
         self.conn
             .execute(
                 &format!(
@@ -486,7 +486,7 @@ impl Store {
     /// so a crash never leaves one without the other.
     pub fn finish_and_notify(
         &mut self,
-        id: i64,
+        id: CommandId,
         closer: &Closer,
         finish: &Finish,
         message: &str,
@@ -502,7 +502,7 @@ impl Store {
     /// one whose lease expired (its consumer finished late), provided the
     /// lease `closer` means is still the command's latest
     /// ([`Error::StaleLease`] otherwise).
-    pub fn finish(&self, id: i64, closer: &Closer, finish: &Finish) -> Result<(), Error> {
+    pub fn finish(&self, id: CommandId, closer: &Closer, finish: &Finish) -> Result<(), Error> {
         let (state, result, error) = match finish {
             Finish::Done { result } => (CommandState::Done, result.as_deref(), None),
             Finish::Failed { reason } => (CommandState::Failed, None, Some(reason.as_str())),
@@ -562,7 +562,7 @@ impl Store {
     }
 
     /// The highest command id (0 for an empty table).
-    pub fn last_command_id(&self) -> Result<i64, Error> {
+    pub fn last_command_id(&self) -> Result<CommandId, Error> {
         self.conn
             .query_row("SELECT coalesce(max(id), 0) FROM commands", [], |row| {
                 row.get(0)
@@ -573,7 +573,10 @@ impl Store {
 
 /// The running commands an implicit `owner` leased earlier: asking again,
 /// it has finished them. None for an explicit owner, who closes its own.
-fn held_to_acknowledge(conn: &rusqlite::Connection, owner: &Owner) -> rusqlite::Result<Vec<i64>> {
+fn held_to_acknowledge(
+    conn: &rusqlite::Connection,
+    owner: &Owner,
+) -> rusqlite::Result<Vec<CommandId>> {
     if !matches!(owner, Owner::Implicit { .. }) {
         return Ok(Vec::new());
     }
@@ -582,7 +585,7 @@ fn held_to_acknowledge(conn: &rusqlite::Connection, owner: &Owner) -> rusqlite::
          WHERE state = {RUNNING} AND lease_owner LIKE 'ack:%'"
     ))?;
     let rows = stmt.query_map([], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        Ok((row.get::<_, CommandId>(0)?, row.get::<_, String>(1)?))
     })?;
     let mut held = Vec::new();
     for row in rows {
@@ -665,7 +668,7 @@ fn pick_queued(
     let mut rows = select.query([now]).map_err(&err)?;
     let mut invalid = Vec::new();
     while let Some(row) = rows.next().map_err(&err)? {
-        let id: i64 = row.get(0).map_err(&err)?;
+        let id: CommandId = row.get(0).map_err(&err)?;
         let attempts: i64 = row.get(3).unwrap_or(0);
         let delayed: bool = row.get(4).unwrap_or(false);
         let fields: Decoded =
@@ -726,7 +729,7 @@ fn mark_leased(
 /// Whether `closer` means the command's latest lease (`attempts`, held by
 /// `owner`); a stale close is refused, whatever state the command is in.
 fn check_closer(
-    id: i64,
+    id: CommandId,
     closer: &Closer,
     state: &str,
     attempts: i64,
@@ -853,7 +856,7 @@ mod tests {
         Finish::Done { result: None }
     }
 
-    fn close(store: &Store, id: i64, closer: Closer) -> Result<(), Error> {
+    fn close(store: &Store, id: CommandId, closer: Closer) -> Result<(), Error> {
         store.finish(id, &closer, &done())
     }
 

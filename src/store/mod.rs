@@ -16,6 +16,7 @@
 mod access;
 mod broker;
 mod budget;
+mod command_id;
 mod command_state;
 mod commands;
 mod messages;
@@ -35,6 +36,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 pub use access::{ApiKey, OpenedLink, Refused, Scope, Session};
 pub use broker::{Claimed, LiveCounts, PageStatus, TicketOwner};
 pub use budget::SharedBudget;
+pub use command_id::CommandId;
 pub use command_state::CommandState;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use messages::Message;

@@ -10,7 +10,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::command_state::{QUEUED, RUNNING};
-use super::{Error, Store};
+use super::{CommandId, Error, Store};
 
 /// The console session a page holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,11 @@ impl Store {
 
     /// The newest command among `verbs` for server `name` that is queued
     /// or running, if any.
-    pub fn unfinished_command(&self, name: &str, verbs: &[&str]) -> Result<Option<i64>, Error> {
+    pub fn unfinished_command(
+        &self,
+        name: &str,
+        verbs: &[&str],
+    ) -> Result<Option<CommandId>, Error> {
         let list = serde_json::to_string(verbs).unwrap_or_else(|_| "[]".into());
         self.conn
             .prepare_cached(&format!(

@@ -19,12 +19,13 @@ use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
 use crate::output::TerminalProgress;
+use crate::store::CommandId;
 use crate::verb::CommandLine;
 
 /// The queued `sync` command a sync runs for, with what the worker needs
 /// to close it or retry it.
 pub struct Queued {
-    pub id: i64,
+    pub id: CommandId,
     pub line: CommandLine,
     pub attempts: i64,
     pub lease_until: i64,
