@@ -64,7 +64,9 @@ impl Owner {
 
     /// Whether a recorded `lease_owner` names this owner: one identity in
     /// common (a loop's `hcc done` may run under another parent than its
-    /// `hcc pull`, but in the same process group).
+    /// `hcc pull`, but in the same process group). The one place the rule
+    /// is written: closing a lease and acknowledging one both ask here, so
+    /// no statement matches owners in SQL.
     fn holds(&self, column: &str) -> bool {
         let recorded = column
             .strip_prefix("id:")
