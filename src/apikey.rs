@@ -5,17 +5,17 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::cli::ApikeyCommand;
+use crate::cli::{ApikeyCommand, KeyScope};
 use crate::error::Error;
 use crate::home::Home;
 use crate::secret;
-use crate::store::{Store, now};
+use crate::store::{Scope, Store, now};
 use crate::table::Table;
 
 pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
     let mut store = Store::open(&home.db_path())?;
     match cmd {
-        ApikeyCommand::Add { name, scope } => add(&store, &name, scope.into()),
+        ApikeyCommand::Add { name, scope } => add(&store, &name, stored_scope(scope)),
         ApikeyCommand::List { json } => list(&store, json),
         ApikeyCommand::Revoke { name } => {
             if store.revoke_api_key(&name, now())? {
@@ -33,7 +33,7 @@ pub fn run(home: &Home, cmd: ApikeyCommand) -> Result<ExitCode, Error> {
     }
 }
 
-fn add(store: &Store, name: &str, scope: crate::store::Scope) -> Result<ExitCode, Error> {
+fn add(store: &Store, name: &str, scope: Scope) -> Result<ExitCode, Error> {
     check_key_name(name)?;
     let key = secret::new_api_key()?;
     if !store.add_api_key(name, scope.as_str(), &secret::hash(&key), now())? {
@@ -101,6 +101,16 @@ fn when(unix_secs: i64) -> String {
     )
 }
 
+/// The flag's scope as the store keeps it.
+fn stored_scope(scope: KeyScope) -> Scope {
+    match scope {
+        KeyScope::Read => Scope::Read,
+        KeyScope::Act => Scope::Act,
+        KeyScope::Console => Scope::Console,
+        KeyScope::Admin => Scope::Admin,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +120,17 @@ mod tests {
         assert!(check_key_name("whmcs-1.prod").is_ok());
         assert!(check_key_name("a b").is_err());
         assert!(check_key_name("").is_err());
+    }
+
+    #[test]
+    fn every_key_scope_has_its_server_scope() {
+        for (flag, stored) in [
+            (KeyScope::Read, "read"),
+            (KeyScope::Act, "act"),
+            (KeyScope::Console, "console"),
+            (KeyScope::Admin, "admin"),
+        ] {
+            assert_eq!(stored_scope(flag).as_str(), stored);
+        }
     }
 }

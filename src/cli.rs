@@ -528,37 +528,6 @@ pub struct SimArgs {
     pub no_action_feed: bool,
 }
 
-impl TryFrom<SimArgs> for crate::sim::Options {
-    type Error = String;
-
-    /// Parses the flags that are text; `sim::run` checks the values.
-    fn try_from(args: SimArgs) -> Result<Self, String> {
-        use crate::sim::{Faults, Upstream, parse_limit};
-        Ok(crate::sim::Options {
-            listen: args.listen,
-            token: args.token,
-            servers: args.servers,
-            rate_limit: parse_limit(&args.rate_limit)?,
-            action_ms: args.action_ms,
-            faults: args
-                .fail
-                .as_deref()
-                .map(Faults::parse)
-                .transpose()?
-                .unwrap_or_default(),
-            latency: std::time::Duration::from_millis(args.latency),
-            time_scale: args.time_scale,
-            seed: args.seed,
-            stop_on_eof: args.stop_on_eof,
-            console_upstream: Upstream::from_flags(
-                args.console_upstream.as_deref(),
-                args.console_password.as_deref(),
-            )?,
-            action_feed: !args.no_action_feed,
-        })
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print a setting's effective value (the token is redacted).
@@ -606,18 +575,6 @@ pub struct ServeArgs {
     /// http://ADDR.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-}
-
-impl From<ServeArgs> for crate::serve::Options {
-    fn from(args: ServeArgs) -> Self {
-        crate::serve::Options {
-            listen: args.listen,
-            worker: args
-                .worker
-                .then(|| std::time::Duration::from_secs(args.cycle)),
-            public_url: args.public_url,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -673,17 +630,6 @@ pub enum KeyScope {
     Admin,
 }
 
-impl From<KeyScope> for crate::store::Scope {
-    fn from(scope: KeyScope) -> Self {
-        match scope {
-            KeyScope::Read => crate::store::Scope::Read,
-            KeyScope::Act => crate::store::Scope::Act,
-            KeyScope::Console => crate::store::Scope::Console,
-            KeyScope::Admin => crate::store::Scope::Admin,
-        }
-    }
-}
-
 /// What `done` and `fail` close: a command id, or a lease handle `ID:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseRef {
@@ -705,61 +651,5 @@ fn parse_lease_ref(text: &str) -> Result<LeaseRef, String> {
     match (id, lease) {
         (Some(id), Some(lease)) => Ok(LeaseRef { id, lease }),
         _ => Err("want a command id (`12`) or a lease handle (`12:3`)".into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-
-    fn command(args: &[&str]) -> Command {
-        Cli::try_parse_from(std::iter::once("hcc").chain(args.iter().copied()))
-            .expect("valid arguments")
-            .command
-    }
-
-    #[test]
-    fn serve_flags_become_serve_options() {
-        let Command::Serve(args) = command(&["serve", "--worker", "--cycle", "5"]) else {
-            panic!("not serve");
-        };
-        let options = crate::serve::Options::from(args);
-        assert_eq!(options.worker, Some(std::time::Duration::from_secs(5)));
-        assert_eq!(options.listen, "127.0.0.1:8479");
-        let Command::Serve(args) = command(&["serve", "--public-url", "https://c.example"]) else {
-            panic!("not serve");
-        };
-        let options = crate::serve::Options::from(args);
-        assert_eq!(options.worker, None);
-        assert_eq!(options.public_url.as_deref(), Some("https://c.example"));
-    }
-
-    #[test]
-    fn sim_flags_become_sim_options_or_one_error() {
-        let Command::Sim(args) = command(&["sim", "--latency", "20", "--no-action-feed"]) else {
-            panic!("not sim");
-        };
-        let options = crate::sim::Options::try_from(args).expect("valid flags");
-        assert_eq!(options.latency, std::time::Duration::from_millis(20));
-        assert!(!options.action_feed);
-        let Command::Sim(args) = command(&["sim", "--rate-limit", "0/h"]) else {
-            panic!("not sim");
-        };
-        let err = crate::sim::Options::try_from(args).unwrap_err();
-        assert!(err.starts_with("invalid --rate-limit"), "{err}");
-    }
-
-    #[test]
-    fn every_key_scope_has_its_server_scope() {
-        for (flag, stored) in [
-            (KeyScope::Read, "read"),
-            (KeyScope::Act, "act"),
-            (KeyScope::Console, "console"),
-            (KeyScope::Admin, "admin"),
-        ] {
-            assert_eq!(crate::store::Scope::from(flag).as_str(), stored);
-        }
     }
 }

@@ -9,7 +9,7 @@ use crate::config::{self, Config};
 use crate::error::Error;
 use crate::home::Home;
 use crate::output::Output;
-use crate::serve;
+use crate::pickup;
 
 pub fn run(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {
     let mut config = Config::load(&home.config_path())?;
@@ -28,12 +28,12 @@ pub fn run(home: &Home, cmd: ConfigCommand) -> Result<ExitCode, Error> {
             };
             config.set(&key, &value)?;
             config.save()?;
-            serve::pickup::report(home, &key);
+            pickup::report(home, &key);
         }
         ConfigCommand::Unset { key } => {
             config.unset(&key)?;
             config.save()?;
-            serve::pickup::report(home, &key);
+            pickup::report(home, &key);
         }
         ConfigCommand::Show => {
             let width = config::KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);

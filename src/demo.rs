@@ -178,8 +178,8 @@ pub fn run(quick: bool) -> Result<ExitCode, Error> {
         CommandLine::parse_line("create demo-web cx22 debian-12 nbg1").map_err(Error::Input)?;
     store.queue(&create, crate::store::Source::Cli)?;
     say("   - `hcc push create demo-web cx22 debian-12 nbg1`")?;
-    store.execute_sql("INSERT INTO commands (cmd, arg) VALUES ('stop', 'srv-00002')")?;
-    say("   - SQL: INSERT INTO commands (cmd, arg) VALUES ('stop', 'srv-00002')")?;
+    panel_sql(&home.db_path(), PANEL_INSERT)?;
+    say(&format!("   - SQL: {PANEL_INSERT}"))?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let finished = wakeup.until(|_| {
@@ -358,4 +358,16 @@ fn write_synced(path: &Path, line: &str) -> Result<(), Error> {
     file.write_all(format!("{line}\n").as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("write", path, e))
+}
+
+/// What the demo's panel writes with plain SQL.
+const PANEL_INSERT: &str = "INSERT INTO commands (cmd, arg) VALUES ('stop', 'srv-00002')";
+
+/// Runs SQL on its own connection, as a panel would: hcc's store has no
+/// door for raw SQL.
+fn panel_sql(db: &Path, sql: &str) -> Result<(), Error> {
+    let failed = |e: rusqlite::Error| Error::Failed(format!("the panel's SQL failed: {e}"));
+    let conn = rusqlite::Connection::open(db).map_err(failed)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(failed)?;
+    conn.execute_batch(sql).map_err(failed)
 }

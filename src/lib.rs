@@ -22,6 +22,7 @@ mod http;
 pub mod man;
 mod metrics;
 pub mod output;
+mod pickup;
 mod queue_cli;
 pub mod safe_fs;
 mod secret;
@@ -44,7 +45,7 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ServeArgs};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::home::Home;
@@ -179,7 +180,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             });
             worker::status::run(&home, share, json)
         }
-        Command::Serve(args) => serve::run(&home, &settings()?, args.into()),
+        Command::Serve(args) => serve::run(&home, &settings()?, serve_options(args)),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Sessions {
             live,
@@ -193,5 +194,40 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Completions { .. } | Command::Man | Command::Sim(_) | Command::Demo { .. } => {
             unreachable!("handled above")
         }
+    }
+}
+
+/// `hcc serve`'s flags as the options `serve::run` takes.
+fn serve_options(args: ServeArgs) -> serve::Options {
+    serve::Options {
+        listen: args.listen,
+        worker: args.worker.then(|| Duration::from_secs(args.cycle)),
+        public_url: args.public_url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["hcc", "serve"].into_iter().chain(args.iter().copied()))
+            .expect("valid arguments");
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        args
+    }
+
+    #[test]
+    fn serve_flags_become_serve_options() {
+        let options = serve_options(serve_args(&["--worker", "--cycle", "5"]));
+        assert_eq!(options.worker, Some(Duration::from_secs(5)));
+        assert_eq!(options.listen, "127.0.0.1:8479");
+        let options = serve_options(serve_args(&["--public-url", "https://c.example"]));
+        assert_eq!(options.worker, None);
+        assert_eq!(options.public_url.as_deref(), Some("https://c.example"));
     }
 }

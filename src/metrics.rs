@@ -23,8 +23,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::hetzner::retry::Outcome;
-
 /// The Prometheus text format, version 0.0.4: what every Prometheus and
 /// every `curl | grep` understands.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -33,9 +31,6 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// `commands` table records whole seconds, so finer buckets would only
 /// pretend to a precision the data lacks.
 pub const BUCKETS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
-
-/// The command states, in the order they are shown.
-pub const STATES: [&str; 4] = ["queued", "running", "done", "failed"];
 
 /// The console link states shown by `hcc_console_links`.
 pub const LINK_STATES: [&str; 3] = ["pending", "opened", "expired"];
@@ -54,13 +49,12 @@ pub fn http_request(status: u16) {
         .inc();
 }
 
-/// Counts one attempt of a Hetzner API request (each retry is one).
-pub fn hetzner_request(outcome: &Outcome) {
-    let status = match outcome {
-        Outcome::Status { status, .. } => status.to_string(),
-        // No answer: a reset, a timeout, an unreachable host.
-        Outcome::Transport | Outcome::Unreachable => "none".to_string(),
-    };
+/// Counts one attempt of a Hetzner API request (each retry is one): the
+/// answer's HTTP status, `None` when no answer came (a reset, a timeout,
+/// an unreachable host). The Hetzner client calls it; this module knows
+/// nothing of the client.
+pub fn hetzner_request(status: Option<u16>) {
+    let status = status.map_or_else(|| "none".to_string(), |status| status.to_string());
     HETZNER_REQUESTS.get_or_create(&[("status", status)]).inc();
 }
 
@@ -92,8 +86,9 @@ pub type Histograms = BTreeMap<(&'static str, &'static str), Histogram>;
 /// `Store::metrics_snapshot`, encoded at the scrape.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    /// Commands by state, one entry per [`STATES`].
-    pub commands: [u64; STATES.len()],
+    /// Commands by state: the state's word and the count, every state in
+    /// the order shown (the store names them: `store::CommandState`).
+    pub commands: Vec<(&'static str, u64)>,
     /// Age of the oldest queued command, 0 when none is queued.
     pub oldest_queued_secs: f64,
     /// From queued (`created_at`) to finished, by verb and outcome.
@@ -119,9 +114,9 @@ impl Collector for Snapshot {
             None,
             MetricType::Gauge,
         )?;
-        for (state, n) in STATES.iter().zip(self.commands) {
+        for &(state, n) in &self.commands {
             metric
-                .encode_family(&[("state", *state)])?
+                .encode_family(&[("state", state)])?
                 .encode_gauge(&n)?;
         }
         encoder
@@ -241,7 +236,7 @@ mod tests {
     #[test]
     fn the_exposition_has_every_family_with_its_type() {
         let mut snapshot = Snapshot {
-            commands: [3, 1, 7, 2],
+            commands: vec![("queued", 3), ("running", 1), ("done", 7), ("failed", 2)],
             rate: Some((3600.0, 3500.5)),
             links_issued: 4,
             links_opened: 1,
@@ -254,11 +249,8 @@ mod tests {
         snapshot.durations.insert(("start", "done"), h);
         // Statuses no other test counts: the counters are process-wide.
         http_request(418);
-        hetzner_request(&Outcome::Status {
-            status: 599,
-            code: None,
-        });
-        hetzner_request(&Outcome::Unreachable);
+        hetzner_request(Some(599));
+        hetzner_request(None);
         let text = render(snapshot).unwrap();
         for line in [
             "# TYPE hcc_commands gauge",

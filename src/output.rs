@@ -4,7 +4,7 @@
 //! which `main` turns into a quiet exit.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 
 use crate::error::Error;
 
@@ -71,6 +71,39 @@ impl Output {
 
     pub(crate) fn line(&mut self, text: &str) -> Result<(), Error> {
         self.write(&format!("{text}\n"))
+    }
+}
+
+/// A full listing's progress on stderr when it is a terminal: one line,
+/// redrawn after each page, erased when the listing is done. Nothing
+/// elsewhere (a log file, a panel's pipe).
+pub(crate) struct TerminalProgress {
+    terminal: bool,
+    shown: bool,
+}
+
+impl TerminalProgress {
+    pub(crate) fn new() -> TerminalProgress {
+        TerminalProgress {
+            terminal: io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    /// `seen` servers so far of `total` (when the API said).
+    pub(crate) fn page(&mut self, seen: usize, total: Option<u64>) {
+        if self.terminal {
+            let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
+            eprint!("\rhcc: sync: {seen}/{total} servers");
+            self.shown = true;
+        }
+    }
+
+    /// The listing is done: the line goes.
+    pub(crate) fn finish(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
 use crate::output::Output;
 use crate::spool;
-use crate::store::{self, Finish, Store};
+use crate::store::{self, CommandId, Finish, Store};
 use crate::verb::CommandLine;
 use crate::wakeup::{Look, Wake, Wakeup};
 
@@ -125,7 +125,11 @@ pub fn done(home: &Home, target: LeaseRef, result: Option<String>) -> Result<Exi
         },
     );
     let store = Store::open(&home.db_path())?;
-    store.finish(target.id, &closer(target), &Finish::Done { result })?;
+    store.finish(
+        CommandId::from(target.id),
+        &closer(target),
+        &Finish::Done { result },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -135,7 +139,11 @@ pub fn fail(home: &Home, target: LeaseRef, reason: &[String]) -> Result<ExitCode
         return Err(Error::Input("`fail` needs a reason".into()));
     }
     let store = Store::open(&home.db_path())?;
-    store.finish(target.id, &closer(target), &Finish::Failed { reason })?;
+    store.finish(
+        CommandId::from(target.id),
+        &closer(target),
+        &Finish::Failed { reason },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! The command vocabulary shared by the CLI, the spool, the `commands` table
-//! and (later) the HTTP API, and the validation of a queued command line.
+//! and the HTTP API (`hcc serve`), and the validation of a queued command
+//! line.
 //!
 //! A queued command is `CMD ARG...`: the verb as written (aliases such as
 //! `off` and `new` stay as the panel wrote them, so consumers written for

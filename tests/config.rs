@@ -2,11 +2,9 @@
 //! `setup`, environment overrides, and the token never shown.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
-use crate::test::{Env, HCC};
+use crate::test::{Env, HCC, run_with_input};
 
 const TOKEN: &str = "Zk3rT9vX2mQ8pL4sW7yB1nC6hJ0dF5gA3eR8tY2uI7oP4aS9dF1gH6jK0lZ5xC3v";
 
@@ -102,13 +100,18 @@ fn config_set_get_unset_and_refusals() {
 #[test]
 fn the_token_is_stored_but_never_printed() {
     let env = Env::new();
-    let mut child = env
-        .cmd(&["config", "set", "token", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{TOKEN}").unwrap();
-    assert!(child.wait().unwrap().success());
+    // Its output captured: what it says about a running serve is checked
+    // here, not printed among the test results.
+    let set = run_with_input(
+        env.cmd(&["config", "set", "token", "-"]),
+        &format!("{TOKEN}\n"),
+    );
+    assert_eq!(set.code, 0, "{set:?}");
+    assert!(
+        !set.stdout.contains(TOKEN) && !set.stderr.contains(TOKEN),
+        "{set:?}"
+    );
+    assert!(set.stderr.contains("no hcc serve is running"), "{set:?}");
     assert!(
         fs::read_to_string(env.path("config.json"))
             .unwrap()
@@ -151,7 +154,7 @@ fn a_loose_config_file_is_narrowed_to_0600() {
 }
 
 fn setup(env: &Env, answers: &str) -> crate::test::Run {
-    crate::test::run_with_input(env.cmd(&["setup"]), answers)
+    run_with_input(env.cmd(&["setup"]), answers)
 }
 
 #[test]

@@ -49,13 +49,36 @@ pub struct Summary {
     pub removed: usize,
 }
 
-/// Told after each page of a full listing: servers seen so far, and the
-/// total when the API said it.
-pub type Progress<'a> = &'a mut dyn FnMut(usize, Option<u64>);
+/// Told how a full listing goes. The sync's caller says how to show it
+/// (a terminal line for `hcc sync`, nothing for a queued `sync`).
+pub trait Progress {
+    /// After each page: servers seen so far, and the total when the API
+    /// said it.
+    fn page(&mut self, seen: usize, total: Option<u64>);
+    /// The sync ended well.
+    fn finish(&mut self) {}
+}
+
+/// Shows nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn page(&mut self, _: usize, _: Option<u64>) {}
+}
+
+impl Progress for crate::output::TerminalProgress {
+    fn page(&mut self, seen: usize, total: Option<u64>) {
+        crate::output::TerminalProgress::page(self, seen, total);
+    }
+
+    fn finish(&mut self) {
+        crate::output::TerminalProgress::finish(self);
+    }
+}
 
 /// Runs a sync and records when it ran and what it cost (`sync_state`:
 /// `last_sync_at`, `last_sync_mode`, `last_sync_requests`, for `hcc status`).
-pub fn run(cloud: &mut Cloud, mode: Mode, progress: Progress) -> Result<Summary, Error> {
+pub fn run(cloud: &mut Cloud, mode: Mode, progress: &mut dyn Progress) -> Result<Summary, Error> {
     run_beside(cloud, mode, &Fresh::default(), progress)
 }
 
@@ -66,7 +89,7 @@ pub fn run_beside(
     cloud: &mut Cloud,
     mode: Mode,
     fresh: &Fresh,
-    progress: Progress,
+    progress: &mut dyn Progress,
 ) -> Result<Summary, Error> {
     let before = cloud.client.requests_sent();
     let summary = match mode {
@@ -85,6 +108,7 @@ pub fn run_beside(
     cloud
         .store
         .set_sync_value("last_sync_requests", &requests.to_string())?;
+    progress.finish();
     Ok(summary)
 }
 
@@ -147,7 +171,11 @@ fn recent_actions(cloud: &Cloud, page: u32) -> Result<Option<(Vec<wire::Action>,
     }
 }
 
-fn sync_all(cloud: &mut Cloud, fresh: &Fresh, progress: Progress) -> Result<Summary, Error> {
+fn sync_all(
+    cloud: &mut Cloud,
+    fresh: &Fresh,
+    progress: &mut dyn Progress,
+) -> Result<Summary, Error> {
     // The bookmark first, so nothing that happens during the listing is
     // missed by the next incremental sync.
     let newest = recent_actions(cloud, 1)?.map(|(actions, _)| actions);
@@ -160,7 +188,7 @@ fn list_all(
     cloud: &mut Cloud,
     fresh: &Fresh,
     newest: Option<Vec<wire::Action>>,
-    progress: Progress,
+    progress: &mut dyn Progress,
 ) -> Result<Summary, Error> {
     let listed_from = crate::store::now();
     // Page by page: each page is stored (its own short transaction) and
@@ -182,7 +210,7 @@ fn list_all(
         outcome.added += stored.added;
         outcome.updated += stored.updated;
         asked = std::time::Instant::now();
-        progress(seen.len(), total);
+        progress.page(seen.len(), total);
         Ok::<(), Error>(())
     })?;
     outcome.removed = cloud.store.remove_servers_except(&seen, listed_from)?;
@@ -216,7 +244,11 @@ fn list_all(
     })
 }
 
-fn sync_changes(cloud: &mut Cloud, fresh: &Fresh, progress: Progress) -> Result<Summary, Error> {
+fn sync_changes(
+    cloud: &mut Cloud,
+    fresh: &Fresh,
+    progress: &mut dyn Progress,
+) -> Result<Summary, Error> {
     let Some(last) = cloud
         .store
         .sync_value(LAST_ACTION)?

@@ -1,7 +1,6 @@
 //! `hcc sync` as the CLI says it: one summary line (or JSON), and the
 //! listing's progress on a terminal.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -13,6 +12,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
+use crate::output::TerminalProgress;
 
 pub fn sync(
     home: &Home,
@@ -27,11 +27,7 @@ pub fn sync(
         (None, true) => Mode::Changes,
         (None, false) => Mode::Full,
     };
-    let mut progress = TerminalProgress::new();
-    let summary = sync::run(&mut cloud, mode, &mut |seen, total| {
-        progress.page(seen, total);
-    })?;
-    progress.finish();
+    let summary = sync::run(&mut cloud, mode, &mut TerminalProgress::new())?;
     if json_out {
         print_json(&summary_json(&summary, cloud.client.requests_sent()))?;
     } else {
@@ -45,37 +41,4 @@ pub fn sync(
 fn summary_json(summary: &Summary, requests: u64) -> serde_json::Value {
     json!({"mode": summary.mode, "servers": summary.servers, "added": summary.added,
            "updated": summary.updated, "removed": summary.removed, "requests": requests})
-}
-
-/// A full listing's progress on stderr when it is a terminal: one line,
-/// redrawn after each page, erased when the listing is done. Nothing
-/// elsewhere (a log file, a panel's pipe).
-pub struct TerminalProgress {
-    terminal: bool,
-    shown: bool,
-}
-
-impl TerminalProgress {
-    pub fn new() -> TerminalProgress {
-        TerminalProgress {
-            terminal: std::io::stderr().is_terminal(),
-            shown: false,
-        }
-    }
-
-    /// `seen` servers so far of `total` (when the API said).
-    pub fn page(&mut self, seen: usize, total: Option<u64>) {
-        if self.terminal {
-            let total = total.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
-            eprint!("\rhcc: sync: {seen}/{total} servers");
-            self.shown = true;
-        }
-    }
-
-    /// The listing is done: the line goes.
-    pub fn finish(self) {
-        if self.shown {
-            eprint!("\r\x1b[K");
-        }
-    }
 }

@@ -187,7 +187,7 @@ impl Client {
                 // Nothing reached the server: the token is still there.
                 self.refund();
             }
-            crate::metrics::hetzner_request(&outcome);
+            crate::metrics::hetzner_request(outcome.status());
             let error = match result {
                 Ok(value) => return Ok(value),
                 Err(error) => error,

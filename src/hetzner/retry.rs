@@ -32,6 +32,16 @@ pub enum Outcome {
     Status { status: u16, code: Option<String> },
 }
 
+impl Outcome {
+    /// The answer's HTTP status; `None` when no answer came.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Outcome::Status { status, .. } => Some(*status),
+            Outcome::Transport | Outcome::Unreachable => None,
+        }
+    }
+}
+
 /// What to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

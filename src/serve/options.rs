@@ -8,7 +8,7 @@ use crate::assets;
 use crate::error::Error;
 use crate::verb::shown;
 
-/// How `hcc serve` runs: its flags, checked (cli.rs converts them).
+/// How `hcc serve` runs: its flags, checked (`serve_options` in lib.rs converts them).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The address to listen on, as given.

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use notify::event::EventKind;
 use notify::{Event, RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::pickup;
 use super::shared::{Settings, log};
 use crate::config::{self, RESTART_KEYS, WORKER_KEYS};
 use crate::home::Home;
+use crate::pickup;
 
 /// Quiet time after the last change before the file is read: an editor's
 /// save is several events, and a write in place may be seen half done.

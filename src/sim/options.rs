@@ -1,9 +1,11 @@
-//! `hcc sim`'s options: checked values (cli.rs converts the flags into
-//! them); a bad flag is one line.
+//! `hcc sim`'s options: checked values, converted here from the flags
+//! cli.rs parses; a bad flag is one line.
 
 use std::time::Duration;
 
+use super::bucket::parse_limit;
 use super::faults::Faults;
+use crate::cli::SimArgs;
 
 /// More servers than this would only exhaust memory.
 const MAX_SERVERS: u32 = 1_000_000;
@@ -36,6 +38,36 @@ pub struct Upstream {
 
 /// Longer URLs or passwords are a mistake, not a console.
 const MAX_UPSTREAM_LEN: usize = 2048;
+
+impl TryFrom<SimArgs> for Options {
+    type Error = String;
+
+    /// Parses the flags that are text; `sim::run` checks the values.
+    fn try_from(args: SimArgs) -> Result<Self, String> {
+        Ok(Options {
+            listen: args.listen,
+            token: args.token,
+            servers: args.servers,
+            rate_limit: parse_limit(&args.rate_limit)?,
+            action_ms: args.action_ms,
+            faults: args
+                .fail
+                .as_deref()
+                .map(Faults::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            latency: Duration::from_millis(args.latency),
+            time_scale: args.time_scale,
+            seed: args.seed,
+            stop_on_eof: args.stop_on_eof,
+            console_upstream: Upstream::from_flags(
+                args.console_upstream.as_deref(),
+                args.console_password.as_deref(),
+            )?,
+            action_feed: !args.no_action_feed,
+        })
+    }
+}
 
 impl Options {
     /// Refuses values the flags' types allow but the simulator does not.
@@ -118,6 +150,27 @@ fn upstream(url: Option<&str>, password: Option<&str>) -> Result<Option<Upstream
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sim_args(args: &[&str]) -> SimArgs {
+        use clap::Parser;
+        let cli =
+            crate::cli::Cli::try_parse_from(["hcc", "sim"].into_iter().chain(args.iter().copied()))
+                .expect("valid arguments");
+        let crate::cli::Command::Sim(args) = cli.command else {
+            panic!("not sim");
+        };
+        args
+    }
+
+    #[test]
+    fn sim_flags_become_sim_options_or_one_error() {
+        let options = Options::try_from(sim_args(&["--latency", "20", "--no-action-feed"]))
+            .expect("valid flags");
+        assert_eq!(options.latency, Duration::from_millis(20));
+        assert!(!options.action_feed);
+        let err = Options::try_from(sim_args(&["--rate-limit", "0/h"])).unwrap_err();
+        assert!(err.starts_with("invalid --rate-limit"), "{err}");
+    }
 
     fn up(url: &str, password: Option<&str>) -> Upstream {
         Upstream {

@@ -131,8 +131,9 @@ impl Store {
     /// the console sessions opened through its links; false when there was
     /// no key by that name.
     pub fn revoke_api_key(&mut self, name: &str, at: i64) -> Result<bool, Error> {
-        let err = sqlite_err(&self.path, "revoke an API key");
-        let tx = self.conn.transaction().map_err(&err)?;
+        let path = self.path.clone();
+        let err = sqlite_err(&path, "revoke an API key");
+        let tx = self.immediate("revoke an API key")?;
         let revoked = tx
             .execute("DELETE FROM api_keys WHERE name = ?1", [name])
             .map_err(&err)?

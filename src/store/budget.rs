@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Error, Store};
+use super::{Error, Store, sqlite_err};
 use crate::hetzner::{Budget, Priority, RateState, Reservation};
 
 /// The `sync_state` key counting reservations.
@@ -185,14 +185,10 @@ impl Store {
         body: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
     ) -> Result<T, Error> {
         let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            action,
-            source,
-        };
+        let err = sqlite_err(&path, action);
         let tx = self.immediate(action)?;
-        let value = body(&tx).map_err(err)?;
-        tx.commit().map_err(err)?;
+        let value = body(&tx).map_err(&err)?;
+        tx.commit().map_err(&err)?;
         Ok(value)
     }
 

@@ -9,9 +9,12 @@
 //! reaching a consumer.
 
 use rusqlite::types::ValueRef;
-use rusqlite::{OptionalExtension, params};
+use std::path::Path;
 
-use super::{Error, Store, now, sqlite_err};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::command_state::{DONE, FAILED, QUEUED, RUNNING};
+use super::{CommandId, CommandState, Error, Store, now, sqlite_err};
 use crate::verb::CommandLine;
 
 /// How a command arrived; stored in `commands.source`.
@@ -61,7 +64,9 @@ impl Owner {
 
     /// Whether a recorded `lease_owner` names this owner: one identity in
     /// common (a loop's `hcc done` may run under another parent than its
-    /// `hcc pull`, but in the same process group).
+    /// `hcc pull`, but in the same process group). The one place the rule
+    /// is written: closing a lease and acknowledging one both ask here, so
+    /// no statement matches owners in SQL.
     fn holds(&self, column: &str) -> bool {
         let recorded = column
             .strip_prefix("id:")
@@ -94,7 +99,7 @@ pub enum Closer {
 /// A command handed to a consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leased {
-    pub id: i64,
+    pub id: CommandId,
     pub line: CommandLine,
     pub attempts: i64,
 }
@@ -120,11 +125,11 @@ pub struct SpoolItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpoolOutcome {
     /// Queued as command `id`.
-    Queued(i64),
+    Queued(CommandId),
     /// This very file was queued before (as `id`); only the unlink was lost.
-    AlreadyQueued(i64),
+    AlreadyQueued(CommandId),
     /// Another file with the same name was queued before as `id`.
-    NameReused(i64),
+    NameReused(CommandId),
 }
 
 /// The queue at a glance.
@@ -133,11 +138,14 @@ pub struct QueueOverview {
     pub by_state: Vec<(String, i64)>,
     pub oldest_queued_at: Option<i64>,
     /// The newest failed command: id and error.
-    pub last_error: Option<(i64, String)>,
+    pub last_error: Option<(CommandId, String)>,
 }
 
 /// `cmd` and `arg` of a queued row, or why they cannot be used.
 type Decoded = Result<(String, String), String>;
+
+/// Queued rows that are no valid command: id and reason.
+type Invalid = Vec<(CommandId, String)>;
 
 /// A text column of a row a panel may have written with anything in it:
 /// NULL (for `arg`) reads as empty; a blob or invalid UTF-8 is a reason.
@@ -153,14 +161,14 @@ fn text_column(row: &rusqlite::Row, index: usize, name: &str) -> Result<String, 
 
 impl Store {
     /// Queues one command; returns its id.
-    pub fn queue(&self, line: &CommandLine, source: Source) -> Result<i64, Error> {
+    pub fn queue(&self, line: &CommandLine, source: Source) -> Result<CommandId, Error> {
         self.conn
             .execute(
                 "INSERT INTO commands (cmd, arg, source, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![line.cmd, line.arg, source.as_str(), now()],
             )
             .map_err(self.err("queue a command"))?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(CommandId::new(self.conn.last_insert_rowid()))
     }
 
     /// Queues spool files in one transaction, keyed on the file name so a
@@ -193,10 +201,10 @@ impl Store {
                     ])
                     .map_err(err("queue a spool file"))?;
                 if inserted == 1 {
-                    outcomes.push(SpoolOutcome::Queued(tx.last_insert_rowid()));
+                    outcomes.push(SpoolOutcome::Queued(CommandId::new(tx.last_insert_rowid())));
                     continue;
                 }
-                let (id, stamp): (i64, Option<String>) = existing
+                let (id, stamp): (CommandId, Option<String>) = existing
                     .query_row(params![item.name], |row| Ok((row.get(0)?, row.get(1)?)))
                     .map_err(err("look up a spool file"))?;
                 outcomes.push(if stamp.as_deref() == Some(item.stamp.as_str()) {
@@ -239,139 +247,64 @@ impl Store {
         max_attempts: i64,
         eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
     ) -> Result<Option<Leased>, Error> {
-        let path = self.path.clone();
-        let err = |action| sqlite_err(&path, action);
         let now = now();
-        let (token_a, token_b) = match owner {
-            // One token stands for both: an empty one would match every
-            // row (`instr(x, '')` is 1).
-            Owner::Implicit { tokens } => (
-                tokens.first().cloned().unwrap_or_default(),
-                tokens
-                    .get(1)
-                    .or(tokens.first())
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-            Owner::Explicit(_) => (String::new(), String::new()),
-        };
         // Look before locking: a consumer woken by someone else's write
         // must not take the write lock when there is nothing for it, or a
         // panel writing without a busy timeout would meet `database is locked`.
-        let work: bool = self
+        if !self.has_work(owner, now)? {
+            return Ok(None);
+        }
+        let path = self.path.clone();
+        let tx = self.immediate("start leasing a command")?;
+        acknowledge_earlier(&tx, &path, owner, now)?;
+        expire_leases(&tx, &path, now, max_attempts)?;
+        let (leased, invalid) = pick_queued(&tx, &path, now, eligible)?;
+        reject_invalid(&tx, &path, invalid, now)?;
+        if let Some(leased) = &leased {
+            mark_leased(&tx, &path, leased, owner, now + lease_secs, now)?;
+        }
+        tx.commit().map_err(sqlite_err(&path, "commit the lease"))?;
+        Ok(leased)
+    }
+
+    /// Whether leasing could change anything for `owner`: a queued command
+    /// due, an expired lease, or an earlier lease of this implicit owner
+    /// to acknowledge.
+    fn has_work(&self, owner: &Owner, now: i64) -> Result<bool, Error> {
+        let err = self.err("look for queued commands");
+        let due: bool = self
             .conn
             .query_row(
                 // Two EXISTS, each served by the (state, id) index; one
                 // with OR would scan the whole table, done rows included.
-                "SELECT EXISTS (SELECT 1 FROM commands
-                                WHERE state = 'queued'
-                                  AND (not_before IS NULL OR not_before <= ?1))
-                     OR EXISTS (SELECT 1 FROM commands
-                                WHERE state = 'running'
-                                  AND (lease_until IS NULL OR lease_until < ?1
-                                       OR (lease_owner LIKE 'ack:%' AND ?2 != ''
-                                           AND (instr(lease_owner, ?2) > 0
-                                                OR instr(lease_owner, ?3) > 0))))",
-                params![now, token_a, token_b],
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM commands
+                                    WHERE state = {QUEUED}
+                                      AND (not_before IS NULL OR not_before <= ?1))
+                         OR EXISTS (SELECT 1 FROM commands
+                                    WHERE state = {RUNNING}
+                                      AND (lease_until IS NULL OR lease_until < ?1))"
+                ),
+                [now],
                 |row| row.get(0),
             )
-            .map_err(err("look for queued commands"))?;
-        if !work {
-            return Ok(None);
-        }
-        let tx = self.immediate("start leasing a command")?;
-        if !token_a.is_empty() {
-            tx.execute(
-                "UPDATE commands
-                 SET state = 'done', finished_at = ?3, lease_until = NULL,
-                     result = '{\"acknowledged\":\"next lease\"}'
-                 WHERE state = 'running' AND lease_owner LIKE 'ack:%'
-                   AND (instr(lease_owner, ?1) > 0 OR instr(lease_owner, ?2) > 0)",
-                params![token_a, token_b, now],
-            )
-            .map_err(err("acknowledge earlier leases"))?;
-        }
-        tx.execute(
-            "UPDATE commands
-             SET state = 'failed', finished_at = ?1, lease_until = NULL,
-                 error = 'lease expired ' || attempts || ' times: no consumer closed it'
-             WHERE state = 'running' AND (lease_until IS NULL OR lease_until < ?1)
-               AND attempts >= ?2",
-            params![now, max_attempts],
-        )
-        .map_err(err("fail exhausted leases"))?;
-        // `lease_owner` stays: a late close by that owner is still its own.
-        tx.execute(
-            "UPDATE commands SET state = 'queued', lease_until = NULL
-             WHERE state = 'running' AND (lease_until IS NULL OR lease_until < ?1)",
-            params![now],
-        )
-        .map_err(err("return expired leases"))?;
-        let leased = {
-            let mut select = tx
-                .prepare(
-                    "SELECT id, cmd, arg, attempts, coalesce(not_before > ?1, 0) FROM commands
-                     WHERE state = 'queued'
-                     ORDER BY id",
-                )
-                .map_err(err("find a queued command"))?;
-            // Columns are read raw: a panel may have written anything.
-            let mut rows = select.query([now]).map_err(err("find a queued command"))?;
-            let mut leased = None;
-            let mut invalid = Vec::new();
-            while let Some(row) = rows.next().map_err(err("find a queued command"))? {
-                let id: i64 = row.get(0).map_err(err("find a queued command"))?;
-                let attempts: i64 = row.get(3).unwrap_or(0);
-                let delayed: bool = row.get(4).unwrap_or(false);
-                let fields: Decoded = text_column(row, 1, "cmd")
-                    .and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
-                match fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg)) {
-                    Ok(line) if eligible(&line, delayed) && !delayed => {
-                        leased = Some(Leased {
-                            id,
-                            line,
-                            attempts: attempts + 1,
-                        });
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(why) => invalid.push((id, why)),
-                }
-            }
-            drop(rows);
-            drop(select);
-            for (id, why) in invalid {
-                tx.execute(
-                    "UPDATE commands SET state = 'failed', error = ?2, finished_at = ?3
-                     WHERE id = ?1",
-                    params![id, why, now],
-                )
-                .map_err(err("reject an invalid command"))?;
-            }
-            if let Some(leased) = &leased {
-                tx.execute(
-                    "UPDATE commands
-                     SET state = 'running', lease_until = ?2, lease_owner = ?3,
-                         attempts = attempts + 1, started_at = ?4, not_before = NULL
-                     WHERE id = ?1",
-                    params![leased.id, now + lease_secs, owner.column(), now],
-                )
-                .map_err(err("lease a command"))?;
-            }
-            leased
-        };
-        tx.commit().map_err(err("commit the lease"))?;
-        Ok(leased)
+            .map_err(&err)?;
+        Ok(due
+            || !held_to_acknowledge(&self.conn, owner)
+                .map_err(&err)?
+                .is_empty())
     }
 
     /// Puts a running command back in the queue to be tried again at
     /// `not_before` (a transient failure), remembering why.
-    pub fn retry_later(&self, id: i64, not_before: i64, why: &str) -> Result<(), Error> {
+    pub fn retry_later(&self, id: CommandId, not_before: i64, why: &str) -> Result<(), Error> {
         self.conn
             .execute(
-                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL,
+                &format!(
+                    "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL,
                      not_before = ?2, error = ?3
-                 WHERE id = ?1 AND state = 'running'",
+                 WHERE id = ?1 AND state = {RUNNING}"
+                ),
                 params![id, not_before, why],
             )
             .map_err(self.err("queue a command for a retry"))?;
@@ -381,12 +314,14 @@ impl Store {
     /// Hands a running command back to the queue until `not_before`
     /// without counting the attempt: it never reached Hetzner (the rate
     /// budget was spent), so it has not been tried.
-    pub fn defer(&self, id: i64, not_before: i64, why: &str) -> Result<(), Error> {
+    pub fn defer(&self, id: CommandId, not_before: i64, why: &str) -> Result<(), Error> {
         self.conn
             .execute(
-                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL,
+                &format!(
+                    "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL,
                      not_before = ?2, error = ?3, attempts = max(attempts - 1, 0)
-                 WHERE id = ?1 AND state = 'running'",
+                 WHERE id = ?1 AND state = {RUNNING}"
+                ),
                 params![id, not_before, why],
             )
             .map_err(self.err("queue a command for later"))?;
@@ -397,23 +332,20 @@ impl Store {
     pub fn open_commands(&self) -> Result<i64, Error> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM commands WHERE state IN ('queued', 'running')",
+                &format!("SELECT count(*) FROM commands WHERE state IN ({QUEUED}, {RUNNING})"),
                 [],
                 |r| r.get(0),
             )
             .map_err(self.err("count commands"))
     }
 
-    /// Runs SQL as a panel would (the demo shows an INSERT).
-    pub fn execute_sql(&self, sql: &str) -> Result<(), Error> {
-        self.conn.execute_batch(sql).map_err(self.err("run SQL"))
-    }
-
     /// When the next command waiting out a retry delay may run.
     pub fn next_retry_at(&self) -> Result<Option<i64>, Error> {
         self.conn
             .query_row(
-                "SELECT CAST(min(not_before) AS INTEGER) FROM commands WHERE state = 'queued'",
+                &format!(
+                    "SELECT CAST(min(not_before) AS INTEGER) FROM commands WHERE state = {QUEUED}"
+                ),
                 [],
                 |r| r.get(0),
             )
@@ -421,10 +353,12 @@ impl Store {
     }
 
     /// Extends a running command's lease (a long action at Hetzner).
-    pub fn renew_lease(&self, id: i64, until: i64) -> Result<(), Error> {
+    pub fn renew_lease(&self, id: CommandId, until: i64) -> Result<(), Error> {
         self.conn
             .execute(
-                "UPDATE commands SET lease_until = ?2 WHERE id = ?1 AND state = 'running'",
+                &format!(
+                    "UPDATE commands SET lease_until = ?2 WHERE id = ?1 AND state = {RUNNING}"
+                ),
                 params![id, until],
             )
             .map_err(self.err("renew a lease"))?;
@@ -457,13 +391,13 @@ impl Store {
         let failed: Vec<i64> = {
             let mut stmt = self
                 .conn
-                .prepare(
-                    "UPDATE commands SET state = 'failed', finished_at = ?3, lease_until = NULL,
+                .prepare(&format!(
+                    "UPDATE commands SET state = {FAILED}, finished_at = ?3, lease_until = NULL,
                          error = 'its worker died ' || attempts || ' times while running it'
-                     WHERE state = 'running' AND substr(lease_owner, 1, length(?1)) = ?1
+                     WHERE state = {RUNNING} AND substr(lease_owner, 1, length(?1)) = ?1
                        AND attempts >= ?2
-                     RETURNING id",
-                )
+                     RETURNING id"
+                ))
                 .map_err(self.err("take over leases"))?;
             stmt.query_map(params![prefix, max_attempts, now()], |r| r.get(0))
                 .and_then(|rows| rows.collect::<Result<_, _>>())
@@ -474,8 +408,10 @@ impl Store {
         }
         self.conn
             .execute(
-                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
-                 WHERE state = 'running' AND substr(lease_owner, 1, length(?1)) = ?1",
+                &format!(
+                    "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL
+                 WHERE state = {RUNNING} AND substr(lease_owner, 1, length(?1)) = ?1"
+                ),
                 [prefix],
             )
             .map_err(self.err("take over leases"))
@@ -499,7 +435,7 @@ impl Store {
         overview.oldest_queued_at = self
             .conn
             .query_row(
-                "SELECT min(created_at) FROM commands WHERE state = 'queued'",
+                &format!("SELECT min(created_at) FROM commands WHERE state = {QUEUED}"),
                 [],
                 |r| r.get(0),
             )
@@ -507,7 +443,7 @@ impl Store {
         overview.last_error = self
             .conn
             .query_row(
-                "SELECT id, error FROM commands WHERE state = 'failed' ORDER BY finished_at DESC, id DESC LIMIT 1",
+                &format!("SELECT id, error FROM commands WHERE state = {FAILED} ORDER BY finished_at DESC, id DESC LIMIT 1"),
                 [],
                 |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())),
             )
@@ -519,11 +455,13 @@ impl Store {
     /// Hands a running command back to the queue, its attempt counted: a
     /// worker stopping while the command's action still runs at Hetzner.
     /// The next attempt knows it may find that action's result.
-    pub fn hand_back(&self, id: i64) -> Result<(), Error> {
+    pub fn hand_back(&self, id: CommandId) -> Result<(), Error> {
         self.conn
             .execute(
-                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL
-                 WHERE id = ?1 AND state = 'running'",
+                &format!(
+                    "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL
+                 WHERE id = ?1 AND state = {RUNNING}"
+                ),
                 [id],
             )
             .map_err(self.err("hand a command back"))?;
@@ -532,12 +470,14 @@ impl Store {
 
     /// Gives a lease back, as if it had expired: for a consumer that could
     /// not deliver the command it took (its output failed).
-    pub fn release(&self, id: i64) -> Result<(), Error> {
+    pub fn release(&self, id: CommandId) -> Result<(), Error> {
         self.conn
             .execute(
-                "UPDATE commands SET state = 'queued', lease_until = NULL, lease_owner = NULL,
+                &format!(
+                    "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL,
                      attempts = max(attempts - 1, 0)
-                 WHERE id = ?1 AND state = 'running'",
+                 WHERE id = ?1 AND state = {RUNNING}"
+                ),
                 [id],
             )
             .map_err(self.err("give a lease back"))?;
@@ -548,7 +488,7 @@ impl Store {
     /// so a crash never leaves one without the other.
     pub fn finish_and_notify(
         &mut self,
-        id: i64,
+        id: CommandId,
         closer: &Closer,
         finish: &Finish,
         message: &str,
@@ -564,10 +504,10 @@ impl Store {
     /// one whose lease expired (its consumer finished late), provided the
     /// lease `closer` means is still the command's latest
     /// ([`Error::StaleLease`] otherwise).
-    pub fn finish(&self, id: i64, closer: &Closer, finish: &Finish) -> Result<(), Error> {
+    pub fn finish(&self, id: CommandId, closer: &Closer, finish: &Finish) -> Result<(), Error> {
         let (state, result, error) = match finish {
-            Finish::Done { result } => ("done", result.as_deref(), None),
-            Finish::Failed { reason } => ("failed", None, Some(reason.as_str())),
+            Finish::Done { result } => (CommandState::Done, result.as_deref(), None),
+            Finish::Failed { reason } => (CommandState::Failed, None, Some(reason.as_str())),
         };
         // Check, then update only if the row is still as checked: another
         // process may lease it in between; then check again.
@@ -585,15 +525,15 @@ impl Store {
                 return Err(Error::Command(format!("no command with id {id}")));
             };
             check_closer(id, closer, &current, attempts, owner.as_deref())?;
-            match current.as_str() {
-                "running" => {}
-                "queued" if attempts > 0 => {}
-                "queued" => {
+            match CommandState::parse(&current) {
+                Some(CommandState::Running) => {}
+                Some(CommandState::Queued) if attempts > 0 => {}
+                Some(CommandState::Queued) => {
                     return Err(Error::Command(format!(
                         "command {id} was never leased; nothing to close"
                     )));
                 }
-                other => return Err(Error::Command(format!("command {id} is already {other}"))),
+                _ => return Err(Error::Command(format!("command {id} is already {current}"))),
             }
             let changed = self
                 .conn
@@ -601,7 +541,7 @@ impl Store {
                     "UPDATE commands
                      SET state = ?2, result = ?3, error = ?4, finished_at = ?5, lease_until = NULL
                      WHERE id = ?1 AND state = ?6 AND attempts = ?7",
-                    params![id, state, result, error, now(), current, attempts],
+                    params![id, state.as_str(), result, error, now(), current, attempts],
                 )
                 .map_err(self.err("close a command"))?;
             if changed == 1 {
@@ -614,7 +554,9 @@ impl Store {
     pub fn next_lease_expiry(&self) -> Result<Option<i64>, Error> {
         self.conn
             .query_row(
-                "SELECT CAST(min(lease_until) AS INTEGER) FROM commands WHERE state = 'running'",
+                &format!(
+                    "SELECT CAST(min(lease_until) AS INTEGER) FROM commands WHERE state = {RUNNING}"
+                ),
                 [],
                 |row| row.get(0),
             )
@@ -622,7 +564,7 @@ impl Store {
     }
 
     /// The highest command id (0 for an empty table).
-    pub fn last_command_id(&self) -> Result<i64, Error> {
+    pub fn last_command_id(&self) -> Result<CommandId, Error> {
         self.conn
             .query_row("SELECT coalesce(max(id), 0) FROM commands", [], |row| {
                 row.get(0)
@@ -631,10 +573,165 @@ impl Store {
     }
 }
 
+/// The running commands an implicit `owner` leased earlier: asking again,
+/// it has finished them. None for an explicit owner, who closes its own.
+fn held_to_acknowledge(
+    conn: &rusqlite::Connection,
+    owner: &Owner,
+) -> rusqlite::Result<Vec<CommandId>> {
+    if !matches!(owner, Owner::Implicit { .. }) {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, lease_owner FROM commands
+         WHERE state = {RUNNING} AND lease_owner LIKE 'ack:%'"
+    ))?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, CommandId>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut held = Vec::new();
+    for row in rows {
+        let (id, column) = row?;
+        if owner.holds(&column) {
+            held.push(id);
+        }
+    }
+    Ok(held)
+}
+
+/// Leasing, step 1: an implicit owner's earlier leases are closed as done
+/// (the original tool's loops never acknowledge).
+fn acknowledge_earlier(
+    tx: &Transaction,
+    path: &Path,
+    owner: &Owner,
+    now: i64,
+) -> Result<(), Error> {
+    let err = sqlite_err(path, "acknowledge earlier leases");
+    for id in held_to_acknowledge(tx, owner).map_err(&err)? {
+        tx.execute(
+            &format!(
+                "UPDATE commands
+                 SET state = {DONE}, finished_at = ?2, lease_until = NULL,
+                     result = '{{\"acknowledged\":\"next lease\"}}'
+                 WHERE id = ?1 AND state = {RUNNING}"
+            ),
+            params![id, now],
+        )
+        .map_err(&err)?;
+    }
+    Ok(())
+}
+
+/// Leasing, step 2: expired leases go back to the queue, or end failed
+/// once leased `max_attempts` times.
+fn expire_leases(tx: &Transaction, path: &Path, now: i64, max_attempts: i64) -> Result<(), Error> {
+    tx.execute(
+        &format!(
+            "UPDATE commands
+             SET state = {FAILED}, finished_at = ?1, lease_until = NULL,
+                 error = 'lease expired ' || attempts || ' times: no consumer closed it'
+             WHERE state = {RUNNING} AND (lease_until IS NULL OR lease_until < ?1)
+               AND attempts >= ?2"
+        ),
+        params![now, max_attempts],
+    )
+    .map_err(sqlite_err(path, "fail exhausted leases"))?;
+    // `lease_owner` stays: a late close by that owner is still its own.
+    tx.execute(
+        &format!(
+            "UPDATE commands SET state = {QUEUED}, lease_until = NULL
+             WHERE state = {RUNNING} AND (lease_until IS NULL OR lease_until < ?1)"
+        ),
+        params![now],
+    )
+    .map_err(sqlite_err(path, "return expired leases"))?;
+    Ok(())
+}
+
+/// Leasing, step 3: the first queued command that is due and `eligible`
+/// accepts, and the rows met before it that are no valid command (with
+/// the reason).
+fn pick_queued(
+    tx: &Transaction,
+    path: &Path,
+    now: i64,
+    eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
+) -> Result<(Option<Leased>, Invalid), Error> {
+    let err = sqlite_err(path, "find a queued command");
+    let mut select = tx
+        .prepare(&format!(
+            "SELECT id, cmd, arg, attempts, coalesce(not_before > ?1, 0) FROM commands
+             WHERE state = {QUEUED}
+             ORDER BY id"
+        ))
+        .map_err(&err)?;
+    // Columns are read raw: a panel may have written anything.
+    let mut rows = select.query([now]).map_err(&err)?;
+    let mut invalid = Vec::new();
+    while let Some(row) = rows.next().map_err(&err)? {
+        let id: CommandId = row.get(0).map_err(&err)?;
+        let attempts: i64 = row.get(3).unwrap_or(0);
+        let delayed: bool = row.get(4).unwrap_or(false);
+        let fields: Decoded =
+            text_column(row, 1, "cmd").and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
+        match fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg)) {
+            Ok(line) if eligible(&line, delayed) && !delayed => {
+                let leased = Leased {
+                    id,
+                    line,
+                    attempts: attempts + 1,
+                };
+                return Ok((Some(leased), invalid));
+            }
+            Ok(_) => {}
+            Err(why) => invalid.push((id, why)),
+        }
+    }
+    Ok((None, invalid))
+}
+
+/// Leasing, step 4: rows that are no valid command end failed, saying why.
+fn reject_invalid(tx: &Transaction, path: &Path, invalid: Invalid, now: i64) -> Result<(), Error> {
+    for (id, why) in invalid {
+        tx.execute(
+            &format!(
+                "UPDATE commands SET state = {FAILED}, error = ?2, finished_at = ?3
+                 WHERE id = ?1"
+            ),
+            params![id, why, now],
+        )
+        .map_err(sqlite_err(path, "reject an invalid command"))?;
+    }
+    Ok(())
+}
+
+/// Leasing, step 5: the command is `owner`'s until `until`.
+fn mark_leased(
+    tx: &Transaction,
+    path: &Path,
+    leased: &Leased,
+    owner: &Owner,
+    until: i64,
+    now: i64,
+) -> Result<(), Error> {
+    tx.execute(
+        &format!(
+            "UPDATE commands
+             SET state = {RUNNING}, lease_until = ?2, lease_owner = ?3,
+                 attempts = attempts + 1, started_at = ?4, not_before = NULL
+             WHERE id = ?1"
+        ),
+        params![leased.id, until, owner.column(), now],
+    )
+    .map_err(sqlite_err(path, "lease a command"))?;
+    Ok(())
+}
+
 /// Whether `closer` means the command's latest lease (`attempts`, held by
 /// `owner`); a stale close is refused, whatever state the command is in.
 fn check_closer(
-    id: i64,
+    id: CommandId,
     closer: &Closer,
     state: &str,
     attempts: i64,
@@ -761,7 +858,7 @@ mod tests {
         Finish::Done { result: None }
     }
 
-    fn close(store: &Store, id: i64, closer: Closer) -> Result<(), Error> {
+    fn close(store: &Store, id: CommandId, closer: Closer) -> Result<(), Error> {
         store.finish(id, &closer, &done())
     }
 

@@ -20,7 +20,7 @@ impl Store {
         let path = self.path.clone();
         let err = |action| sqlite_err(&path, action);
         // One transaction, one commit: waiters wake once.
-        let tx = self.conn.transaction().map_err(err("add a message"))?;
+        let tx = self.immediate("add a message")?;
         tx.execute(
             "INSERT INTO messages (msg, at) VALUES (?1, ?2)",
             params![msg, now()],

@@ -7,8 +7,9 @@ use std::sync::Mutex;
 
 use rusqlite::{OptionalExtension, Transaction};
 
-use super::{Error, Store, sqlite_err};
-use crate::metrics::{Histograms, LINK_STATES, STATES, Snapshot};
+use super::command_state::{DONE, FAILED, QUEUED, RUNNING};
+use super::{CommandState, Error, Store, sqlite_err};
+use crate::metrics::{Histograms, LINK_STATES, Snapshot};
 use crate::verb::Verb;
 
 /// The duration histograms of the commands with ids up to `upto`, all of
@@ -40,16 +41,22 @@ impl Store {
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .map_err(&err)?;
+        let mut counts = [0; CommandState::ALL.len()];
         for row in rows {
             let (state, n) = row.map_err(&err)?;
-            if let Some(i) = STATES.iter().position(|s| *s == state) {
-                snapshot.commands[i] = n.max(0) as u64;
+            if let Some(i) = CommandState::ALL.iter().position(|s| s.as_str() == state) {
+                counts[i] = n.max(0) as u64;
             }
         }
+        snapshot.commands = CommandState::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .zip(counts)
+            .collect();
         drop(stmt);
         let oldest: Option<i64> = tx
             .query_row(
-                "SELECT min(created_at) FROM commands WHERE state = 'queued'",
+                &format!("SELECT min(created_at) FROM commands WHERE state = {QUEUED}"),
                 [],
                 |r| r.get(0),
             )
@@ -59,9 +66,11 @@ impl Store {
         // Every command up to `upto` is finished.
         let upto: i64 = tx
             .query_row(
-                "SELECT coalesce(
-                     (SELECT min(id) FROM commands WHERE state IN ('queued', 'running')) - 1,
-                     (SELECT max(id) FROM commands), 0)",
+                &format!(
+                    "SELECT coalesce(
+                     (SELECT min(id) FROM commands WHERE state IN ({QUEUED}, {RUNNING})) - 1,
+                     (SELECT max(id) FROM commands), 0)"
+                ),
                 [],
                 |r| r.get(0),
             )
@@ -153,12 +162,12 @@ fn finished(
 ) -> rusqlite::Result<()> {
     // Grouped by duration: a few hundred rows however many commands.
     // `+state`: walk the id range, not the index of every done command.
-    let mut stmt = tx.prepare_cached(
+    let mut stmt = tx.prepare_cached(&format!(
         "SELECT cmd, state, finished_at - created_at, finished_at - started_at, count(*)
          FROM commands
-         WHERE id > ?1 AND id <= ?2 AND +state IN ('done', 'failed') AND finished_at IS NOT NULL
-         GROUP BY 1, 2, 3, 4",
-    )?;
+         WHERE id > ?1 AND id <= ?2 AND +state IN ({DONE}, {FAILED}) AND finished_at IS NOT NULL
+         GROUP BY 1, 2, 3, 4"
+    ))?;
     let rows = stmt.query_map([from, to], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -193,18 +202,29 @@ fn verb_label(cmd: &str) -> &'static str {
 }
 
 fn outcome_label(state: &str) -> &'static str {
-    if state == "done" { "done" } else { "failed" }
+    if CommandState::parse(state) == Some(CommandState::Done) {
+        CommandState::Done.as_str()
+    } else {
+        CommandState::Failed.as_str()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The counts by state, checking the states are all there in order.
+    fn counts(snapshot: &Snapshot) -> Vec<u64> {
+        let states: Vec<&str> = snapshot.commands.iter().map(|(s, _)| *s).collect();
+        assert_eq!(states, ["queued", "running", "done", "failed"]);
+        snapshot.commands.iter().map(|(_, n)| *n).collect()
+    }
+
     #[test]
     fn a_snapshot_counts_commands_links_and_the_budget() {
         let (_dir, store) = Store::scratch();
         let empty = store.metrics_snapshot(1000.0).unwrap();
-        assert_eq!(empty.commands, [0; 4]);
+        assert_eq!(counts(&empty), [0, 0, 0, 0]);
         assert_eq!(empty.rate, None);
         assert_eq!((empty.links_issued, empty.links_opened), (0, 0));
         store
@@ -226,7 +246,7 @@ mod tests {
             )
             .unwrap();
         let s = store.metrics_snapshot(1000.0).unwrap();
-        assert_eq!(s.commands, [1, 1, 1, 2]);
+        assert_eq!(counts(&s), [1, 1, 1, 2]);
         assert_eq!(s.oldest_queued_secs, 100.0);
         let done = &s.durations[&("start", "done")];
         assert_eq!((done.count, done.sum), (1, 3.0));
@@ -265,6 +285,6 @@ mod tests {
             .unwrap();
         let redone = store.metrics_snapshot(2000.0).unwrap();
         assert!(!redone.durations.contains_key(&("start", "done")));
-        assert_eq!(redone.commands, [1, 0, 3, 2]);
+        assert_eq!(counts(&redone), [1, 0, 3, 2]);
     }
 }

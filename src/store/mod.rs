@@ -16,6 +16,8 @@
 mod access;
 mod broker;
 mod budget;
+mod command_id;
+mod command_state;
 mod commands;
 pub mod end_reason;
 mod messages;
@@ -30,11 +32,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 pub use access::{ApiKey, OpenedLink, Refused, Scope, Session};
 pub use broker::{Claimed, LiveCounts, PageStatus, TicketOwner};
 pub use budget::SharedBudget;
+pub use command_id::CommandId;
+pub use command_state::CommandState;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use end_reason::{Code as EndCode, EndReason};
 pub use messages::Message;
@@ -197,23 +201,24 @@ impl Store {
     }
 
     /// Runs `work` in a `BEGIN IMMEDIATE` transaction through `&self`:
-    /// committed when it succeeds, rolled back when it fails (for work
-    /// that calls the store's own `&self` methods inside).
+    /// committed when it succeeds, rolled back when it fails or panics (for
+    /// work that calls the store's own `&self` methods inside, which a
+    /// transaction borrowing the connection mutably would forbid).
     pub(crate) fn immediately<T>(
         &self,
         action: &'static str,
         work: impl FnOnce() -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+        // `new_unchecked` only because the connection is shared with
+        // `work`: nothing else here opens a transaction on it meanwhile.
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(self.err(action))?;
         let outcome = work();
-        let end = if outcome.is_ok() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        self.conn.execute_batch(end).map_err(self.err(action))?;
+        match outcome {
+            Ok(_) => tx.commit(),
+            Err(_) => tx.rollback(),
+        }
+        .map_err(self.err(action))?;
         outcome
     }
 
@@ -246,11 +251,8 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| Error::Sqlite {
-            path: path.to_path_buf(),
-            action: "open the database",
-            source,
-        })?;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(sqlite_err(path, "open the database"))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -497,8 +499,9 @@ fn check_version(path: &Path, version: i64) -> Result<(), Error> {
     Ok(())
 }
 
-/// A closure turning a SQLite error into [`Error::Sqlite`]; for code that
-/// holds a transaction and so cannot borrow the whole `Store`.
+/// A closure turning a SQLite error into [`Error::Sqlite`]: the one place
+/// that error is built. `Store::err` is its short form; this one is for
+/// code that holds a transaction and so cannot borrow the whole `Store`.
 fn sqlite_err<'a>(path: &'a Path, action: &'static str) -> impl Fn(rusqlite::Error) -> Error + 'a {
     move |source| Error::Sqlite {
         path: path.to_path_buf(),
@@ -518,6 +521,36 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_that_fails_or_panics_in_a_transaction_leaves_nothing() {
+        let (_dir, store) = Store::scratch();
+        let add = |store: &Store| {
+            store
+                .conn
+                .execute("INSERT INTO messages (msg, at) VALUES ('x', 0)", [])
+                .map_err(store.err("add a message"))
+        };
+        let failed: Result<(), Error> = store.immediately("test", || {
+            add(&store)?;
+            Err(Error::Command("no".into()))
+        });
+        assert!(failed.is_err());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.immediately("test", || -> Result<(), Error> {
+                add(&store)?;
+                panic!("in the middle")
+            })
+        }));
+        assert!(panicked.is_err());
+        // Nothing stayed open: the next transaction begins and commits.
+        store.immediately("test", || add(&store)).unwrap();
+        let count: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(count, 1);
+    }
 
     #[test]
     fn migrates_once_and_refuses_newer_files() {

@@ -9,7 +9,8 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Error, Store};
+use super::command_state::{QUEUED, RUNNING};
+use super::{CommandId, Error, Store};
 
 /// The console session a page holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,15 +53,19 @@ impl Store {
 
     /// The newest command among `verbs` for server `name` that is queued
     /// or running, if any.
-    pub fn unfinished_command(&self, name: &str, verbs: &[&str]) -> Result<Option<i64>, Error> {
+    pub fn unfinished_command(
+        &self,
+        name: &str,
+        verbs: &[&str],
+    ) -> Result<Option<CommandId>, Error> {
         let list = serde_json::to_string(verbs).unwrap_or_else(|_| "[]".into());
         self.conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT id FROM commands
-                 WHERE arg = ?1 AND state IN ('queued', 'running')
+                 WHERE arg = ?1 AND state IN ({QUEUED}, {RUNNING})
                    AND cmd IN (SELECT value FROM json_each(?2))
-                 ORDER BY id DESC LIMIT 1",
-            )
+                 ORDER BY id DESC LIMIT 1"
+            ))
             .and_then(|mut stmt| stmt.query_row(params![name, list], |r| r.get(0)).optional())
             .map_err(self.err("read the queue"))
     }

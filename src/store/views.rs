@@ -4,13 +4,13 @@
 
 use rusqlite::{OptionalExtension, Row};
 
-use super::{Error, Store};
+use super::{CommandId, Error, Store};
 use crate::server::{Server, is_managed, name_ok};
 
 /// A command as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandView {
-    pub id: i64,
+    pub id: CommandId,
     pub cmd: String,
     pub arg: String,
     pub state: String,
@@ -85,7 +85,8 @@ impl Store {
     }
 
     /// One command by id.
-    pub fn command_view(&self, id: i64) -> Result<Option<CommandView>, Error> {
+    pub fn command_view(&self, id: impl Into<CommandId>) -> Result<Option<CommandView>, Error> {
+        let id = id.into();
         self.conn
             .prepare_cached(
                 "SELECT id, cmd, arg, state, source, attempts, result, error, created_at,

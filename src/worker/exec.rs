@@ -10,6 +10,7 @@ use crate::cloud::server::{self, Creation};
 use crate::cloud::{Cloud, console, sync};
 use crate::error::Error;
 use crate::hetzner::wire::Action;
+use crate::store::CommandId;
 use crate::verb::{Command, CommandLine};
 
 /// What starting a command led to.
@@ -51,7 +52,7 @@ pub fn is_full_sync(line: &CommandLine) -> bool {
 pub fn start(
     cloud: &mut Cloud,
     line: &CommandLine,
-    command: i64,
+    command: CommandId,
     attempt: i64,
 ) -> Result<Started, Error> {
     if !cloud.settings.queue_allows(&line.cmd) {
@@ -90,7 +91,7 @@ pub fn start(
                 new.server_type.as_deref(),
                 new.image.as_deref(),
                 new.location.as_deref(),
-                Some(command),
+                Some(command.get()),
             );
             match server::begin_create(cloud, &request, attempt > 1)? {
                 Creation::Started {
@@ -128,7 +129,7 @@ pub fn start(
             // One server: one request, run at once, on the worker's own
             // client: a client that waits for the budget's reserve or
             // sleeps between retries would hold every other command.
-            let summary = sync::run(cloud, sync::Mode::One(name), &mut |_, _| {})?;
+            let summary = sync::run(cloud, sync::Mode::One(name), &mut sync::Silent)?;
             Ok(Started::Done(sync_result(&summary)))
         }
         Command::SetTag(_) | Command::DelTag(_) => Err(Error::Refused(format!(

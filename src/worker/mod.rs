@@ -38,7 +38,7 @@ use crate::error::Error;
 use crate::hetzner::{self, Ended, Poller, Priority, retry};
 use crate::home::Home;
 use crate::spool;
-use crate::store::{Closer, Finish, Owner, now};
+use crate::store::{Closer, CommandId, Finish, Owner, now};
 use crate::verb::CommandLine;
 use crate::wakeup::{Look, Wakeup};
 use syncer::{Poke, Queued, Syncing};
@@ -61,7 +61,7 @@ const START_SLICE: Duration = Duration::from_secs(1);
 /// A command whose actions run at Hetzner (followed by the poller, under
 /// the command's id).
 struct InFlight {
-    id: i64,
+    id: CommandId,
     line: CommandLine,
     target: Option<String>,
     server_id: Option<i64>,
@@ -156,7 +156,7 @@ pub fn run_locked(
 struct Worker {
     inflight: Vec<InFlight>,
     /// The running actions of every command in flight.
-    poller: Poller<i64>,
+    poller: Poller<CommandId>,
     last_refresh: Instant,
     cycles: u64,
     owner: Owner,
@@ -296,7 +296,11 @@ impl Worker {
     }
 
     /// Closes the commands whose actions ended.
-    fn close_ended(&mut self, cloud: &mut Cloud, ended: Vec<Ended<i64>>) -> Result<(), Error> {
+    fn close_ended(
+        &mut self,
+        cloud: &mut Cloud,
+        ended: Vec<Ended<CommandId>>,
+    ) -> Result<(), Error> {
         for end in ended {
             let (Ended::Succeeded(id, _) | Ended::Failed(id, _)) = &end;
             let Some(index) = self.inflight.iter().position(|f| f.id == *id) else {
@@ -310,7 +314,12 @@ impl Worker {
 
     /// A command's actions ended: done when all succeeded; failed (its
     /// server refetched, as the action may have changed it) otherwise.
-    fn ended(&mut self, cloud: &mut Cloud, flight: InFlight, end: Ended<i64>) -> Result<(), Error> {
+    fn ended(
+        &mut self,
+        cloud: &mut Cloud,
+        flight: InFlight,
+        end: Ended<CommandId>,
+    ) -> Result<(), Error> {
         match end {
             Ended::Succeeded(..) => self.complete(cloud, flight),
             Ended::Failed(_, err) => {
@@ -363,7 +372,7 @@ impl Worker {
     fn done(
         &mut self,
         cloud: &mut Cloud,
-        id: i64,
+        id: CommandId,
         line: &CommandLine,
         result: Value,
     ) -> Result<(), Error> {
@@ -384,7 +393,7 @@ impl Worker {
     fn failed(
         &mut self,
         cloud: &mut Cloud,
-        id: i64,
+        id: CommandId,
         line: &CommandLine,
         why: &str,
     ) -> Result<(), Error> {
@@ -407,7 +416,7 @@ impl Worker {
     fn handle_error(
         &mut self,
         cloud: &mut Cloud,
-        id: i64,
+        id: CommandId,
         attempts: i64,
         line: &CommandLine,
         err: Error,
@@ -542,7 +551,7 @@ impl Worker {
 
 /// Someone else (`hcc done`/`hcc fail`, a panel's UPDATE) closed the
 /// command meanwhile: their word stands; the worker notes it and goes on.
-fn closed_elsewhere(id: i64, outcome: Result<(), crate::store::Error>) -> Result<(), Error> {
+fn closed_elsewhere(id: CommandId, outcome: Result<(), crate::store::Error>) -> Result<(), Error> {
     match outcome {
         Err(crate::store::Error::Command(why) | crate::store::Error::StaleLease(why)) => {
             log(&format!("command {id}: {why}; leaving it as it is"));

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::lock;
 use crate::error::{EXIT_FAILED, Error};
 use crate::home::Home;
-use crate::store::{Store, now};
+use crate::store::{CommandState, Store, now};
 
 /// What `hcc status --json` prints (and `GET /api/v1/status` answers);
 /// `command_share` of the budget is kept for queued commands
@@ -20,14 +20,22 @@ pub fn report(home: &Home, command_share: f64) -> Result<Value, Error> {
     let store = Store::open(&home.db_path())?;
     let queue = store.queue_overview()?;
     let t = now();
-    let count = |state: &str| {
+    let count = |state: CommandState| {
         queue
             .by_state
             .iter()
-            .find(|(s, _)| s == state)
+            .find(|(s, _)| s == state.as_str())
             .map(|(_, n)| *n)
             .unwrap_or(0)
     };
+    let mut queue_json = serde_json::Map::new();
+    for state in CommandState::ALL {
+        queue_json.insert(state.as_str().into(), count(state).into());
+    }
+    queue_json.insert(
+        "oldest_queued_age".into(),
+        json!(queue.oldest_queued_at.map(|at| t - at)),
+    );
     let value = |key: &str| store.sync_value(key).ok().flatten();
     let last_sync_at: Option<i64> = value("last_sync_at").and_then(|v| v.parse().ok());
     let last_sync_requests: Option<i64> = value("last_sync_requests").and_then(|v| v.parse().ok());
@@ -41,11 +49,7 @@ pub fn report(home: &Home, command_share: f64) -> Result<Value, Error> {
     });
     Ok(json!({
         "worker": holder.as_ref().map(|h| json!({"pid": h.pid, "since": h.since})),
-        "queue": {
-            "queued": count("queued"), "running": count("running"),
-            "done": count("done"), "failed": count("failed"),
-            "oldest_queued_age": queue.oldest_queued_at.map(|at| t - at),
-        },
+        "queue": queue_json,
         "last_sync": last_sync_at.map(|at| json!({
             "at": at, "mode": last_sync_mode, "requests": last_sync_requests})),
         "rate_budget": budget.map(|(left, limit, for_commands)| json!({
@@ -104,13 +108,19 @@ fn text(report: &Value, t: i64) -> String {
         .as_i64()
         .map(|secs| format!(" (oldest {} old)", age(secs)))
         .unwrap_or_default();
-    text.push_str(&format!(
-        "queue:       {} queued{oldest}, {} running, {} done, {} failed\n",
-        int(&queue["queued"]),
-        int(&queue["running"]),
-        int(&queue["done"]),
-        int(&queue["failed"])
-    ));
+    let counts: Vec<String> = CommandState::ALL
+        .iter()
+        .map(|state| {
+            let n = int(&queue[state.as_str()]);
+            let after = if *state == CommandState::Queued {
+                oldest.as_str()
+            } else {
+                ""
+            };
+            format!("{n} {state}{after}")
+        })
+        .collect();
+    text.push_str(&format!("queue:       {}\n", counts.join(", ")));
     let sync = &report["last_sync"];
     if sync.is_null() {
         text.push_str("last sync:   never\n");

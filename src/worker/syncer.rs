@@ -14,17 +14,18 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::cloud::{Cloud, Fresh, sync};
-use crate::cloud_cli::sync::TerminalProgress;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
+use crate::output::TerminalProgress;
+use crate::store::CommandId;
 use crate::verb::CommandLine;
 
 /// The queued `sync` command a sync runs for, with what the worker needs
 /// to close it or retry it.
 pub struct Queued {
-    pub id: i64,
+    pub id: CommandId,
     pub line: CommandLine,
     pub attempts: i64,
     pub lease_until: i64,
@@ -58,16 +59,10 @@ impl Syncing {
         let handle = std::thread::Builder::new()
             .name("hcc-sync".into())
             .spawn(move || {
-                let mut progress = TerminalProgress::new();
                 let result =
                     Cloud::open(&home, &settings, Priority::Background).and_then(|mut cloud| {
-                        sync::run_beside(&mut cloud, mode, &fresh, &mut |seen, total| {
-                            progress.page(seen, total);
-                        })
+                        sync::run_beside(&mut cloud, mode, &fresh, &mut TerminalProgress::new())
                     });
-                if result.is_ok() {
-                    progress.finish();
-                }
                 poke();
                 result
             })

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::shared::log;
 use crate::config::{Config, RESTART_KEYS, WORKER_KEYS};
 use crate::home::Home;
 use crate::safe_fs::{self, Access, Failure, Owners};
@@ -167,4 +166,9 @@ pub fn report(home: &Home, key: &str) {
 
 fn say(line: &str) {
     eprintln!("hcc: {line}");
+}
+
+/// A line for `hcc serve`'s log: `publish` and `withdraw` run inside it.
+fn log(message: &str) {
+    eprintln!("hcc serve: {}", crate::output::one_line(message));
 }
