@@ -24,7 +24,10 @@ use crate::verb::{check_server_name, is_hetzner_name, shown};
 
 mod settings;
 
-pub use settings::{ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, web_origin};
+pub use settings::{
+    ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, console_host, url_origin,
+    web_origin, websocket_origin,
+};
 
 /// A setting's value that must never be shown.
 #[derive(Clone, PartialEq, Eq)]
@@ -764,16 +767,7 @@ fn check(key: &Key, value: &str) -> Result<String, Error> {
             return Ok(words.join(","));
         }
         Kind::Origins => {
-            let origin_ok = |o: &str| {
-                let rest = o.strip_prefix("wss://").or_else(|| o.strip_prefix("ws://"));
-                rest.is_some_and(|host| {
-                    !host.is_empty()
-                        && host.bytes().all(|b| {
-                            b.is_ascii_alphanumeric()
-                                || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-                        })
-                })
-            };
+            let origin_ok = |o: &str| settings::websocket_origin(o).as_deref() == Some(o);
             let origins: Vec<&str> = value.split_whitespace().collect();
             if let Some(bad) = origins.iter().find(|o| !origin_ok(o)) {
                 return Err(invalid(format!(

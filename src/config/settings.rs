@@ -64,8 +64,9 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// A CSP `frame-ancestors` source list.
     pub frame_ancestors: String,
-    /// Websocket origins consoles may be at, space-separated; empty: any.
-    pub console_hosts: String,
+    /// Websocket origins consoles may be at, as [`console_host`] writes
+    /// them; empty: any. See [`Settings::console_host_allowed`].
+    pub console_hosts: Vec<String>,
     /// Web origins besides hcc's own that may post to console pages and
     /// open their websockets, as [`web_origin`] writes them.
     pub allowed_origins: Vec<String>,
@@ -140,7 +141,11 @@ impl Settings {
             link_ttl: Duration::from_secs(values.count("link_ttl")?),
             session_ttl: Duration::from_secs(values.count("session_ttl")?),
             frame_ancestors: values.text("frame_ancestors"),
-            console_hosts: values.text("console_hosts"),
+            console_hosts: values
+                .text("console_hosts")
+                .split_whitespace()
+                .map(console_host)
+                .collect(),
             allowed_origins: values
                 .text("allowed_origins")
                 .split(' ')
@@ -328,6 +333,58 @@ mod tests {
     }
 }
 
+impl Settings {
+    /// Whether hcc may connect to (or send a browser to) the console at
+    /// `url`: `console_hosts` names the websocket origins consoles may be
+    /// at; empty, any.
+    pub fn console_host_allowed(&self, url: &str) -> bool {
+        host_allowed(&self.console_hosts, url)
+    }
+}
+
+/// [`Settings::console_host_allowed`] of `hosts`, as [`console_host`]
+/// writes them.
+fn host_allowed(hosts: &[String], url: &str) -> bool {
+    hosts.is_empty()
+        || websocket_origin(url)
+            .map(|origin| console_host(&origin))
+            .is_some_and(|origin| hosts.contains(&origin))
+}
+
+/// A websocket origin (one of `console_hosts`) as compared: lower case,
+/// no trailing `/`, the scheme's default port left out.
+pub fn console_host(origin: &str) -> String {
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    match origin.strip_suffix(":443") {
+        Some(bare) if bare.starts_with("wss://") => bare.to_string(),
+        _ => match origin.strip_suffix(":80") {
+            Some(bare) if bare.starts_with("ws://") => bare.to_string(),
+            _ => origin,
+        },
+    }
+}
+
+/// The scheme and authority of a URL, without the user: what messages
+/// name of a console URL (never its path or query, which carry tokens).
+pub fn url_origin(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    Some((scheme, authority.rsplit('@').next().unwrap_or("")))
+}
+
+/// The websocket origin of a URL, `ws[s]://host[:port]` as written: the
+/// console's origin in the page's CSP, the form the setting
+/// `console_hosts` takes. `None` for another scheme or a host with
+/// characters no origin has (nothing that could be stated unsafely).
+pub fn websocket_origin(url: &str) -> Option<String> {
+    let (scheme, authority) = url_origin(url)?;
+    let safe = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    (matches!(scheme, "ws" | "wss") && safe).then(|| format!("{scheme}://{authority}"))
+}
+
 /// A web origin as a browser sends it in `Origin`, from an origin or a
 /// URL without path (`https://Example.com:443/`): scheme and host in lower
 /// case, the scheme's default port left out. `None` for anything else
@@ -374,7 +431,45 @@ pub fn web_origin(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod origin_tests {
-    use super::web_origin;
+    use super::{console_host, host_allowed, url_origin, web_origin, websocket_origin};
+
+    #[test]
+    fn a_websocket_urls_origin_is_stated_only_when_safe() {
+        assert_eq!(
+            websocket_origin("wss://web-console.hetzner.cloud/?server_id=1&token=x").as_deref(),
+            Some("wss://web-console.hetzner.cloud")
+        );
+        assert_eq!(
+            websocket_origin("ws://127.0.0.1:5901").as_deref(),
+            Some("ws://127.0.0.1:5901")
+        );
+        assert_eq!(websocket_origin("wss://a b;script-src *"), None);
+        assert_eq!(websocket_origin("javascript:alert(1)"), None);
+        assert_eq!(websocket_origin("https://x"), None);
+        assert_eq!(url_origin("ws://user:pw@h:1/x"), Some(("ws", "h:1")));
+    }
+
+    #[test]
+    fn console_hosts_bound_where_a_console_may_be() {
+        let hosts = |text: &str| {
+            text.split_whitespace()
+                .map(console_host)
+                .collect::<Vec<_>>()
+        };
+        let url = "wss://web-console.hetzner.cloud/?server_id=1&token=x";
+        assert!(host_allowed(&hosts(""), url));
+        assert!(host_allowed(&hosts("wss://web-console.hetzner.cloud"), url));
+        assert!(host_allowed(
+            &hosts("ws://127.0.0.1:1 wss://WEB-console.hetzner.cloud:443"),
+            url
+        ));
+        assert!(!host_allowed(&hosts("wss://other.example"), url));
+        assert!(!host_allowed(
+            &hosts("wss://web-console.hetzner.cloud"),
+            "ws://web-console.hetzner.cloud/"
+        ));
+        assert!(!host_allowed(&hosts("wss://x"), "javascript:alert(1)"));
+    }
 
     #[test]
     fn origins_are_compared_as_browsers_send_them() {

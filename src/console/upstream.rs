@@ -35,12 +35,10 @@ pub struct Upstream {
 
 /// `scheme://host:port` of a URL, for messages: never its path or query.
 pub fn origin(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "the console URL".into();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or("");
-    format!("{scheme}://{authority}")
+    match crate::config::url_origin(url) {
+        Some((scheme, authority)) => format!("{scheme}://{authority}"),
+        None => "the console URL".into(),
+    }
 }
 
 /// Dials `url`, opens the websocket and authenticates with `password`.

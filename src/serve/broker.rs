@@ -199,11 +199,7 @@ pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
     )?;
     match issued {
         Some(_) => Ok(format!("../ws/{ticket}")),
-        None => Err(ApiError::new(
-            410,
-            "session_expired",
-            "This console session has ended; open a new console from your control panel.",
-        )),
+        None => Err(super::links::ended()),
     }
 }
 
@@ -447,7 +443,7 @@ pub fn upgrade(
             return Err(err);
         }
     };
-    if !gate::console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
+    if !ctx.settings.config.console_host_allowed(&fresh.wss_url) {
         end(
             ctx,
             EndReason::console_host(&console::upstream::origin(&fresh.wss_url)),

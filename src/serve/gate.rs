@@ -6,6 +6,7 @@
 use super::reply::ApiError;
 use super::request::managed_server;
 use super::shared::Ctx;
+use crate::config::websocket_origin;
 
 /// The server's id when it is still the managed server the link was made
 /// for; a server deleted and made again under its name is not.
@@ -22,23 +23,15 @@ pub(super) fn same_server(ctx: &Ctx, name: &str, made_for: i64) -> Result<i64, A
     }
 }
 
-/// Whether hcc may connect to (or send a browser to) the console at
-/// `url`: the setting `console_hosts` names the websocket origins consoles
-/// may be at; empty, any.
-pub(super) fn console_host_allowed(hosts: &str, url: &str) -> bool {
-    let normal = |origin: &str| {
-        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        match origin.strip_suffix(":443") {
-            Some(bare) if bare.starts_with("wss://") => bare.to_string(),
-            _ => match origin.strip_suffix(":80") {
-                Some(bare) if bare.starts_with("ws://") => bare.to_string(),
-                _ => origin,
-            },
-        }
-    };
-    let origin = normal(&websocket_origin(url));
-    hosts.split_whitespace().next().is_none()
-        || hosts.split_whitespace().any(|h| normal(h) == origin)
+/// The console at `url`, when the setting `console_hosts` allows its host
+/// ([`crate::config::Settings::console_host_allowed`]); otherwise the
+/// refusal, logged.
+pub(super) fn console_host(ctx: &Ctx, url: &str) -> Result<(), ApiError> {
+    if ctx.settings.config.console_host_allowed(url) {
+        Ok(())
+    } else {
+        Err(host_not_allowed(url))
+    }
 }
 
 /// The refusal of a console whose host `console_hosts` does not name
@@ -55,22 +48,14 @@ pub(super) fn host_not_allowed(url: &str) -> ApiError {
     )
 }
 
-/// `scheme://host[:port]` of a websocket URL, for the page's CSP; `wss:`
-/// when the URL is not one this can state safely.
-pub(super) fn websocket_origin(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "wss:".into();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let safe = !authority.is_empty()
-        && authority
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-    if matches!(scheme, "ws" | "wss") && safe {
-        format!("{scheme}://{authority}")
-    } else {
-        "wss:".into()
-    }
+/// The CSP `connect-src` of a page that connects to the console at `url`:
+/// hcc itself and the console's origin ([`websocket_origin`]); `wss:` when
+/// the URL is not one this can state safely.
+pub(super) fn connect_to(url: &str) -> String {
+    format!(
+        "'self' {}",
+        websocket_origin(url).as_deref().unwrap_or("wss:")
+    )
 }
 
 #[cfg(test)]
@@ -80,31 +65,15 @@ mod tests {
     #[test]
     fn the_csp_names_only_the_consoles_origin() {
         assert_eq!(
-            websocket_origin("wss://web-console.hetzner.cloud/?server_id=1&token=x"),
-            "wss://web-console.hetzner.cloud"
+            connect_to("wss://web-console.hetzner.cloud/?server_id=1&token=x"),
+            "'self' wss://web-console.hetzner.cloud"
         );
         assert_eq!(
-            websocket_origin("ws://127.0.0.1:5901"),
-            "ws://127.0.0.1:5901"
+            connect_to("ws://127.0.0.1:5901"),
+            "'self' ws://127.0.0.1:5901"
         );
-        assert_eq!(websocket_origin("wss://a b;script-src *"), "wss:");
-        assert_eq!(websocket_origin("javascript:alert(1)"), "wss:");
-        assert_eq!(websocket_origin("https://x"), "wss:");
-    }
-
-    #[test]
-    fn console_hosts_bound_where_a_console_may_be() {
-        let url = "wss://web-console.hetzner.cloud/?server_id=1&token=x";
-        assert!(console_host_allowed("", url));
-        assert!(console_host_allowed("wss://web-console.hetzner.cloud", url));
-        assert!(console_host_allowed(
-            "ws://127.0.0.1:1 wss://WEB-console.hetzner.cloud:443",
-            url
-        ));
-        assert!(!console_host_allowed("wss://other.example", url));
-        assert!(!console_host_allowed(
-            "wss://web-console.hetzner.cloud",
-            "ws://web-console.hetzner.cloud/"
-        ));
+        assert_eq!(connect_to("wss://a b;script-src *"), "'self' wss:");
+        assert_eq!(connect_to("javascript:alert(1)"), "'self' wss:");
+        assert_eq!(connect_to("https://x"), "'self' wss:");
     }
 }

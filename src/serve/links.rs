@@ -29,7 +29,7 @@
 
 use serde_json::json;
 
-use super::gate::{console_host_allowed, host_not_allowed, same_server, websocket_origin};
+use super::gate::{connect_to, console_host, same_server};
 use super::pages;
 use super::reply::{self, ApiError, Reply};
 use super::request::json_body;
@@ -102,20 +102,14 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
     let Some(template) = assets::get("/console.html") else {
         return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
     };
-    let data = json!({
-        "server": server,
-        "refresh": "refresh",
-        "status": "status",
-        "refresh_every": REFRESH_EVERY_SECS,
-        "opened": true,
-    });
+    let data = page_data(server, json!({ "opened": true }));
     // A resumed direct session connects to Hetzner's console host, the
     // one its credentials were last handed out at.
     let connect = if ctx.settings.console_broker() {
         "'self'".to_string()
     } else {
         match ctx.store()?.console_url(server)? {
-            Some(url) => format!("'self' {}", websocket_origin(&url)),
+            Some(url) => connect_to(&url),
             None => "'self'".to_string(),
         }
     };
@@ -272,28 +266,42 @@ fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Repl
         return broker_page(ctx, req, link, template.body);
     }
     let fresh = ctx.request_console(&link.server, id)?;
-    if !console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
-        return Err(host_not_allowed(&fresh.wss_url));
-    }
+    console_host(ctx, &fresh.wss_url)?;
     let (_, session) = add_session(ctx, req, link)?;
-    let data = json!({
-        "server": link.server,
-        "wss_url": fresh.wss_url,
-        "password": fresh.password,
-        "issued_at": fresh.issued_at,
-        // Relative, so that hcc may sit below a path of the proxy.
-        "refresh": "refresh",
-        "status": "status",
-        "refresh_every": REFRESH_EVERY_SECS,
-        "session": session,
-    });
+    let data = page_data(
+        &link.server,
+        json!({
+            "wss_url": fresh.wss_url,
+            "password": fresh.password,
+            "issued_at": fresh.issued_at,
+            "session": session,
+        }),
+    );
     let page = with_data(template.body, &data);
-    let connect = format!("'self' {}", websocket_origin(&fresh.wss_url));
+    let connect = connect_to(&fresh.wss_url);
     Ok(pages::secure(
         reply::html(200, page),
         &connect,
         &ctx.settings.config.frame_ancestors,
     ))
+}
+
+/// The console page's data (the JSON `console.html` reads): what every
+/// console page has, and what its kind adds in `kind` (an object): the
+/// credentials and session of a direct page, the ticket and session of a
+/// brokered one, `opened` for an opened link's.
+fn page_data(server: &str, kind: serde_json::Value) -> serde_json::Value {
+    let mut data = json!({
+        "server": server,
+        // Relative, so that hcc may sit below a path of the proxy.
+        "refresh": "refresh",
+        "status": "status",
+        "refresh_every": REFRESH_EVERY_SECS,
+    });
+    if let (Some(data), serde_json::Value::Object(kind)) = (data.as_object_mut(), kind) {
+        data.extend(kind);
+    }
+    data
 }
 
 /// The console page with its data.
@@ -342,14 +350,7 @@ fn broker_page(
 ) -> Result<Reply, ApiError> {
     let (id, session) = add_session(ctx, req, link)?;
     let ws = super::broker::ticket_for(ctx, id)?;
-    let data = json!({
-        "server": link.server,
-        "ws": ws,
-        "refresh": "refresh",
-        "status": "status",
-        "refresh_every": REFRESH_EVERY_SECS,
-        "session": session,
-    });
+    let data = page_data(&link.server, json!({ "ws": ws, "session": session }));
     Ok(pages::secure(
         reply::html(200, with_data(template, &data)),
         "'self'",
@@ -378,6 +379,7 @@ fn session_of(req: &Incoming) -> Result<String, ApiError> {
     }
 }
 
+/// The one answer to a page whose session ended (a refresh, a ticket).
 pub(super) fn ended() -> ApiError {
     ApiError::new(
         410,
@@ -459,9 +461,7 @@ fn refresh_json(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
         ));
     }
     let fresh = ctx.request_console(&session.server, id)?;
-    if !console_host_allowed(&ctx.settings.config.console_hosts, &fresh.wss_url) {
-        return Err(host_not_allowed(&fresh.wss_url));
-    }
+    console_host(ctx, &fresh.wss_url)?;
     Ok(reply::json(
         200,
         &json!({

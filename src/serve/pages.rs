@@ -23,7 +23,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// `GET` of anything outside `/api/v1` and `/c/`. `console_hosts` are
 /// the websocket origins `l.html` may reach (empty: any).
-pub fn file(req: &Incoming, frame_ancestors: &str, console_hosts: &str) -> Reply {
+pub fn file(req: &Incoming, frame_ancestors: &str, console_hosts: &[String]) -> Reply {
     let not_found = || {
         let err = ApiError::not_found("There is no page at this address.");
         secure(err.to_page(), "'self'", frame_ancestors)
@@ -61,8 +61,8 @@ pub fn file(req: &Incoming, frame_ancestors: &str, console_hosts: &str) -> Reply
         // The old `l.html?wss://HOST/...#PASSWORD` form connects wherever
         // its URL says, unless the setting `console_hosts` names where.
         let connect = match (path, console_hosts) {
-            ("/l.html", "") => "'self' ws: wss:".to_string(),
-            ("/l.html", hosts) => format!("'self' {hosts}"),
+            ("/l.html", []) => "'self' ws: wss:".to_string(),
+            ("/l.html", hosts) => format!("'self' {}", hosts.join(" ")),
             _ => "'self'".to_string(),
         };
         return secure(reply, &connect, frame_ancestors);
