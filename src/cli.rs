@@ -653,3 +653,22 @@ fn parse_lease_ref(text: &str) -> Result<LeaseRef, String> {
         _ => Err("want a command id (`12`) or a lease handle (`12:3`)".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+    use crate::verb::Verb;
+
+    /// `hcc help push` names every verb of verb.rs, with its aliases.
+    #[test]
+    fn the_push_help_lists_the_vocabulary() {
+        let cli = Cli::command();
+        let push = cli.find_subcommand("push").expect("push");
+        let help = push.get_long_about().expect("long help").to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let list = format!("CMD is one of {}.", Verb::help_list());
+        assert!(help.contains(&list), "{help}\n{list}");
+    }
+}

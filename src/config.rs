@@ -185,9 +185,8 @@ impl Key {
 pub const DEFAULT_ENDPOINT: &str = "https://api.hetzner.cloud/v1";
 
 /// Every verb but `settag` and `deltag`, which adopt or release servers:
-/// an operator's decision, not a panel's.
-pub const DEFAULT_QUEUE_VERBS: &str =
-    "sync,start,stop,force,off,reboot,reset,console,create,new,kill,notify,put";
+/// an operator's decision, not a panel's (derived from verb.rs).
+pub const DEFAULT_QUEUE_VERBS: &str = crate::verb::QUEUE_DEFAULT;
 
 /// Every setting, in the order `hcc setup` asks for them.
 pub const KEYS: &[Key] = &[

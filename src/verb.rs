@@ -136,6 +136,91 @@ const SPELLINGS: &[(&str, Verb)] = &[
     ("put", Verb::Notify),
 ];
 
+/// Whether a panel's queue takes the verb unless the setting `queue_verbs`
+/// says otherwise: every verb but `settag` and `deltag`, which adopt or
+/// release servers: an operator's decision, not a panel's.
+const fn queued_by_default(verb: Verb) -> bool {
+    !matches!(verb, Verb::SetTag | Verb::DelTag)
+}
+
+/// A number for each verb, so that `const fn`s can compare them.
+const fn code(verb: Verb) -> u8 {
+    match verb {
+        Verb::Sync => 0,
+        Verb::Power(Power::Start) => 1,
+        Verb::Power(Power::Stop) => 2,
+        Verb::Power(Power::Force) => 3,
+        Verb::Power(Power::Reboot) => 4,
+        Verb::Power(Power::Reset) => 5,
+        Verb::Console => 6,
+        Verb::Create => 7,
+        Verb::Kill => 8,
+        Verb::SetTag => 9,
+        Verb::DelTag => 10,
+        Verb::Notify => 11,
+    }
+}
+
+/// Writes [`QUEUE_DEFAULT`] into `out` (when it is long enough) and
+/// answers its length: each verb in [`SPELLINGS`]' order followed by its
+/// aliases, comma-separated.
+const fn queue_default_into(out: &mut [u8]) -> usize {
+    let mut at = 0;
+    let mut i = 0;
+    while i < SPELLINGS.len() {
+        let verb = SPELLINGS[i].1;
+        // The verb's first spelling, its name: the aliases follow it.
+        let mut first = true;
+        let mut k = 0;
+        while k < i {
+            if code(SPELLINGS[k].1) == code(verb) {
+                first = false;
+            }
+            k += 1;
+        }
+        if first && queued_by_default(verb) {
+            let mut j = i;
+            while j < SPELLINGS.len() {
+                if code(SPELLINGS[j].1) == code(verb) {
+                    let word = SPELLINGS[j].0.as_bytes();
+                    if at > 0 {
+                        if at < out.len() {
+                            out[at] = b',';
+                        }
+                        at += 1;
+                    }
+                    let mut b = 0;
+                    while b < word.len() {
+                        if at < out.len() {
+                            out[at] = word[b];
+                        }
+                        at += 1;
+                        b += 1;
+                    }
+                }
+                j += 1;
+            }
+        }
+        i += 1;
+    }
+    at
+}
+
+const QUEUE_DEFAULT_LEN: usize = queue_default_into(&mut []);
+const QUEUE_DEFAULT_BYTES: [u8; QUEUE_DEFAULT_LEN] = {
+    let mut out = [0; QUEUE_DEFAULT_LEN];
+    queue_default_into(&mut out);
+    out
+};
+
+/// The default of the setting `queue_verbs`: every spelling of the verbs
+/// [`queued_by_default`], each name followed by its aliases,
+/// comma-separated.
+pub const QUEUE_DEFAULT: &str = match std::str::from_utf8(&QUEUE_DEFAULT_BYTES) {
+    Ok(text) => text,
+    Err(_) => panic!("verb spellings are ASCII"),
+};
+
 /// The longest message `notify` carries, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 1000;
 
@@ -161,6 +246,40 @@ impl Verb {
             Verb::Notify => Shape::Message,
             _ => Shape::Name,
         }
+    }
+
+    /// Every verb for help texts, in [`SPELLINGS`]' order, with its
+    /// aliases: `sync, start, stop, force (alias off), ...`.
+    pub fn help_list() -> String {
+        let mut shown: Vec<String> = Vec::new();
+        for (i, (word, verb)) in SPELLINGS.iter().enumerate() {
+            if SPELLINGS[..i].iter().any(|(_, v)| v == verb) {
+                continue;
+            }
+            let aliases: Vec<&str> = SPELLINGS[i + 1..]
+                .iter()
+                .filter(|(_, v)| v == verb)
+                .map(|(w, _)| *w)
+                .collect();
+            shown.push(match aliases.as_slice() {
+                [] => word.to_string(),
+                aliases => format!("{word} (alias {})", aliases.join(", alias ")),
+            });
+        }
+        shown.join(", ")
+    }
+
+    /// Every power verb's name, in [`SPELLINGS`]' order.
+    pub fn power_names() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for (word, verb) in SPELLINGS {
+            if matches!(verb, Verb::Power(_))
+                && Verb::from_word(word).map(Verb::name) == Some(*word)
+            {
+                names.push(word);
+            }
+        }
+        names
     }
 
     /// All accepted spellings, for messages.
@@ -375,6 +494,34 @@ pub fn shown(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_queue_leaves_adoption_to_the_operator() {
+        assert_eq!(
+            QUEUE_DEFAULT,
+            "sync,start,stop,force,off,reboot,reset,console,create,new,kill,notify,put"
+        );
+    }
+
+    /// The dashboard's power buttons (`www/index.js`, `VERBS`) are the
+    /// power verbs, each once.
+    #[test]
+    fn the_dashboards_power_buttons_are_the_power_verbs() {
+        let script = include_str!("../www/index.js");
+        let start = script.find("const VERBS = [").expect("index.js has VERBS");
+        let list = &script[start..];
+        let list = &list[..list.find("];").expect("VERBS ends")];
+        let mut buttons: Vec<&str> = list
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.trim().strip_prefix("['"))
+            .filter_map(|l| l.split('\'').next())
+            .collect();
+        let mut verbs = Verb::power_names();
+        buttons.sort_unstable();
+        verbs.sort_unstable();
+        assert_eq!(buttons, verbs);
+    }
 
     fn line(s: &str) -> Result<String, String> {
         CommandLine::parse_line(s).map(|c| c.to_string())
