@@ -99,10 +99,7 @@ pub fn open(ctx: &mut Ctx, req: &Incoming, token: &str) -> Reply {
 /// (`sessionStorage`, set when the link was opened here), and otherwise
 /// says that the link was already opened.
 fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
-    let Some(template) = assets::get("/console.html") else {
-        return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
-    };
-    let data = page_data(server, json!({ "opened": true }));
+    let template = template()?;
     // A resumed direct session connects to Hetzner's console host, the
     // one its credentials were last handed out at.
     let connect = if ctx.settings.console_broker() {
@@ -113,11 +110,33 @@ fn opened_page(ctx: &mut Ctx, server: &str) -> Result<Reply, ApiError> {
             None => "'self'".to_string(),
         }
     };
-    Ok(pages::secure(
-        reply::html(410, with_data(template.body, &data)),
-        &connect,
+    let data = json!({ "opened": true });
+    Ok(page(ctx, 410, template, server, data, &connect))
+}
+
+/// `console.html`, which only a binary with noVNC serves.
+fn template() -> Result<&'static [u8], ApiError> {
+    match assets::get("/console.html").filter(|_| assets::novnc_embedded()) {
+        Some(template) => Ok(template.body),
+        None => Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING)),
+    }
+}
+
+/// A console page: `template` with [`page_data`], under a CSP that lets
+/// it connect to `connect` (`connect-src`).
+fn page(
+    ctx: &Ctx,
+    status: u16,
+    template: &[u8],
+    server: &str,
+    kind: serde_json::Value,
+    connect: &str,
+) -> Reply {
+    pages::secure(
+        reply::html(status, with_data(template, &page_data(server, kind))),
+        connect,
         &ctx.settings.config.frame_ancestors,
-    ))
+    )
 }
 
 fn error_page(ctx: &Ctx, err: ApiError) -> Reply {
@@ -255,35 +274,34 @@ fn open_page(ctx: &mut Ctx, req: &Incoming, token: &str) -> Result<Reply, ApiErr
     })
 }
 
-/// The console page of an opened link: fresh credentials from Hetzner, a
-/// session for later ones, the page with both in its body.
+/// The console page of an opened link and a session for the page's later
+/// requests. Direct (`console_mode`), the page gets fresh credentials from
+/// Hetzner; in broker mode no credentials at all, only the path of a
+/// one-time websocket ticket to hcc itself (serve/broker.rs), which asks
+/// Hetzner for the console when the page connects.
 fn console_page(ctx: &mut Ctx, req: &Incoming, link: &OpenedLink) -> Result<Reply, ApiError> {
-    let Some(template) = assets::get("/console.html").filter(|_| assets::novnc_embedded()) else {
-        return Err(ApiError::new(503, "novnc_missing", assets::NOVNC_MISSING));
-    };
+    let template = template()?;
     let id = same_server(ctx, &link.server, link.server_id)?;
-    if ctx.settings.console_broker() {
-        return broker_page(ctx, req, link, template.body);
-    }
-    let fresh = ctx.request_console(&link.server, id)?;
-    console_host(ctx, &fresh.wss_url)?;
-    let (_, session) = add_session(ctx, req, link)?;
-    let data = page_data(
-        &link.server,
-        json!({
+    let (data, connect) = if ctx.settings.console_broker() {
+        let (id, session) = add_session(ctx, req, link)?;
+        let ws = super::broker::ticket_for(ctx, id)?;
+        (
+            json!({ "ws": ws, "session": session }),
+            "'self'".to_string(),
+        )
+    } else {
+        let fresh = ctx.request_console(&link.server, id)?;
+        console_host(ctx, &fresh.wss_url)?;
+        let (_, session) = add_session(ctx, req, link)?;
+        let data = json!({
             "wss_url": fresh.wss_url,
             "password": fresh.password,
             "issued_at": fresh.issued_at,
             "session": session,
-        }),
-    );
-    let page = with_data(template.body, &data);
-    let connect = connect_to(&fresh.wss_url);
-    Ok(pages::secure(
-        reply::html(200, page),
-        &connect,
-        &ctx.settings.config.frame_ancestors,
-    ))
+        });
+        (data, connect_to(&fresh.wss_url))
+    };
+    Ok(page(ctx, 200, template, &link.server, data, &connect))
 }
 
 /// The console page's data (the JSON `console.html` reads): what every
@@ -337,25 +355,6 @@ fn add_session(
         ctx.store()?.set_session_user_agent(id, &agent)?;
     }
     Ok((id, session))
-}
-
-/// The console page in broker mode: no credentials, only the path of a
-/// one-time websocket ticket to hcc itself (serve/broker.rs), which asks
-/// Hetzner for the console when the page connects.
-fn broker_page(
-    ctx: &mut Ctx,
-    req: &Incoming,
-    link: &OpenedLink,
-    template: &[u8],
-) -> Result<Reply, ApiError> {
-    let (id, session) = add_session(ctx, req, link)?;
-    let ws = super::broker::ticket_for(ctx, id)?;
-    let data = page_data(&link.server, json!({ "ws": ws, "session": session }));
-    Ok(pages::secure(
-        reply::html(200, with_data(template, &data)),
-        "'self'",
-        &ctx.settings.config.frame_ancestors,
-    ))
 }
 
 /// `POST /c/refresh` with `{"session": ...}`: fresh credentials for the
