@@ -25,8 +25,8 @@ use crate::verb::{check_server_name, is_hetzner_name, shown};
 mod settings;
 
 pub use settings::{
-    ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, console_host, url_origin,
-    web_origin, websocket_origin,
+    ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, url_origin, web_origin,
+    websocket_origin,
 };
 
 /// A setting's value that must never be shown.
