@@ -1,7 +1,7 @@
 //! The embedded files' caching: strong ETags and 304s at their plain paths,
 //! immutable URLs below the build hash that every page references.
 
-use crate::serve::{Serve, link, raw, setup, status_of};
+use crate::support::serve::{Serve, link, raw, setup, status_of};
 use crate::test::{Env, Sim, eventually};
 
 /// A GET (or another method) with extra header lines; the raw answer.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, eventually};
 
@@ -23,7 +23,7 @@ struct Setup {
     vnc: VncServer,
     sim: Sim,
     env: Env,
-    keys: crate::serve::Keys,
+    keys: crate::support::serve::Keys,
 }
 
 fn start(upstream_password: &str) -> Option<Setup> {
@@ -268,7 +268,7 @@ fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
     assert_eq!(serve.request("GET", &plain, None, None).status, 400);
     // A broken upgrade is refused before its ticket is spent.
     let (_, kept) = open_page(&serve, &s.keys.console);
-    let broken = crate::serve::raw(
+    let broken = crate::support::serve::raw(
         &serve.addr,
         format!(
             "GET {kept} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\
@@ -276,7 +276,7 @@ fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
         )
         .as_bytes(),
     );
-    assert_eq!(crate::serve::status_of(&broken), 400, "{broken}");
+    assert_eq!(crate::support::serve::status_of(&broken), 400, "{broken}");
     let (rfb, _, _) = Rfb::handshake(connect(&serve, &kept).unwrap());
     drop(rfb);
 
@@ -727,7 +727,7 @@ fn two_hundred_sessions_on_the_sim_console_dropped_at_once() {
 
 /// 200 brokered sessions opened at once, half dropped right after the
 /// upgrade, half after garbage: each ends with a reason, no thread stays.
-fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::serve::Keys) {
+fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::support::serve::Keys) {
     // All on one server, from one key: beyond the default caps.
     env.ok(&["config", "set", "max_console_sessions_per_server", "1000"]);
     env.ok(&["config", "set", "max_console_sessions_per_key", "1000"]);

@@ -12,8 +12,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::serve::{Serve, setup};
 use crate::support::nginx::{Nginx, curl, curl_method};
+use crate::support::serve::{Serve, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
 
@@ -558,7 +558,7 @@ fn chromium_opens_a_brokered_console_through_nginx_and_its_origin_passes() {
     let Some(nginx) = Nginx::start(port) else {
         return;
     };
-    let path = crate::serve::link(&serve, &keys.admin, "srv-00001");
+    let path = crate::support::serve::link(&serve, &keys.admin, "srv-00001");
     let report = drive_sim(&format!("{}{path}", nginx.https_url()), &[]);
     assert_eq!(report["state"], "connected", "{report}");
     let sockets = report["websockets"].as_array().unwrap();
@@ -582,7 +582,7 @@ pub const SIM_BANNER: &str = "#3c8d5a";
 
 /// A websocket upgrade of `path` on `addr`, by hand: the answer's status.
 fn upgrade_status(addr: &str, path: &str) -> u16 {
-    let answer = crate::serve::raw(
+    let answer = crate::support::serve::raw(
         addr,
         format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -591,7 +591,7 @@ fn upgrade_status(addr: &str, path: &str) -> u16 {
         )
         .as_bytes(),
     );
-    crate::serve::status_of(&answer)
+    crate::support::serve::status_of(&answer)
 }
 
 /// A live brokered session in Chromium (on the simulator's console) is
@@ -613,7 +613,7 @@ fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
         format!(
             "http://{}{}",
             serve.addr,
-            crate::serve::link(serve, &keys.console, "srv-00001")
+            crate::support::serve::link(serve, &keys.console, "srv-00001")
         )
     };
     let held = Held::connected(&[
@@ -668,15 +668,15 @@ fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
 
     // A page opened before `hcc suspend` holds a ticket: its upgrade is
     // refused, and a link's GET and POST give 403.
-    let before = crate::serve::link(&serve, &keys.console, "srv-00001");
+    let before = crate::support::serve::link(&serve, &keys.console, "srv-00001");
     let page = serve.request("POST", &before, None, None);
     assert_eq!(page.status, 200, "{}", page.body);
-    let ticket = crate::serve::page_data(&page.body)["ws"]
+    let ticket = crate::support::serve::page_data(&page.body)["ws"]
         .as_str()
         .unwrap()
         .trim_start_matches("..")
         .to_string();
-    let waiting = crate::serve::link(&serve, &keys.console, "srv-00001");
+    let waiting = crate::support::serve::link(&serve, &keys.console, "srv-00001");
     env.ok(&["suspend", "srv-00001"]);
     assert_eq!(upgrade_status(&serve.addr, &ticket), 403);
     for method in ["GET", "POST"] {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::browser::{browser_ready, node, shots};
-use crate::serve::{Serve, setup};
+use crate::support::serve::{Serve, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, Worker, eventually};
 

@@ -12,11 +12,11 @@ use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
-use crate::serve::{Serve, link, page_data, raw, setup, status_of};
+use crate::support::serve::{Serve, link, page_data, raw, setup, status_of};
 use crate::test::{Env, Sim, eventually};
 
 /// `hcc serve` on a simulator whose console is its own (or `upstream`).
-fn start(upstream: Option<&str>) -> (Sim, Env, crate::serve::Keys, Serve) {
+fn start(upstream: Option<&str>) -> (Sim, Env, crate::support::serve::Keys, Serve) {
     let mut args = vec!["--servers", "1"];
     if let Some(url) = upstream {
         args.extend(["--console-upstream", url, "--console-password", "pw123456"]);

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::browser::{browser_ready, node};
 use crate::daemon::Daemon;
-use crate::serve::{Serve, link, setup};
+use crate::support::serve::{Serve, link, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
 

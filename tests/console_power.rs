@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, setup};
 use crate::test::{Env, Http, Sim, Worker, eventually};
 
 /// Opens a one-time link made with `key`; the page's session token.

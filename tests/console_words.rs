@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, setup};
 use crate::test::{Env, Http, Sim, eventually};
 
 /// Opens a fresh link: the page session's token and its `/ws/TICKET`.

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::serve::{Serve, setup};
+use crate::support::serve::{Serve, setup};
 use crate::test::{Env, Http, Sim};
 
 fn code(reply: &Http) -> String {

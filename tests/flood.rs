@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::serve::{Serve, link, raw, setup, status_of};
+use crate::support::serve::{Serve, link, raw, setup, status_of};
 use crate::test::{Env, HCC, Sim, cpu_ticks, eventually};
 
 /// Room for a few thousand sockets in this process (the soft limit is

@@ -12,7 +12,7 @@ use tungstenite::Message;
 
 use crate::broker::{Ws, connect};
 use crate::flood::raise_fd_limit;
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, setup};
 use crate::test::{Env, HCC, Sim, Worker, eventually};
 
 /// A console page: its session token and its next `/ws/TICKET` path.

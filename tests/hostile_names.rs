@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::serve::{Serve, setup};
+use crate::support::serve::{Serve, setup};
 use crate::test::{Env, Sim};
 
 /// What the proxy calls `srv-00002`: it retitles a terminal window

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, setup};
 use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};

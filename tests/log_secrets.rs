@@ -3,7 +3,7 @@
 //! into a link, a key pasted as a path, tokens percent-encoded or below
 //! another prefix. The link still opens afterwards.
 
-use crate::serve::{Serve, link, setup};
+use crate::support::serve::{Serve, link, setup};
 use crate::test::{Env, Sim, http};
 
 /// Every 16-character piece of `secret` that appears in `log`.

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::serve::{Serve, setup};
 use crate::support::nginx::{Nginx, curl};
+use crate::support::serve::{Serve, setup};
 use crate::test::{Env, Http, Sim, eventually};
 
 /// One sample: the metric's name, its labels, its value.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, setup};
 use crate::test::{Env, Sim};
 
 /// One request with extra header lines: status and body.
@@ -36,7 +36,7 @@ fn send(addr: &str, method: &str, path: &str, body: &str, headers: &[&str]) -> (
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = crate::serve::status_of(&text);
+    let status = crate::support::serve::status_of(&text);
     let body = text
         .split_once("\r\n\r\n")
         .map_or("", |(_, b)| b)
@@ -69,7 +69,7 @@ fn upgrade(addr: &str, path: &str, headers: &[&str]) -> u16 {
     while !answer.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
         answer.push(byte[0]);
     }
-    crate::serve::status_of(&String::from_utf8_lossy(&answer))
+    crate::support::serve::status_of(&String::from_utf8_lossy(&answer))
 }
 
 fn error_code(body: &str) -> String {

@@ -451,8 +451,8 @@ fn a_browser_opens_the_sim_console() {
     }
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
-    let keys = crate::serve::setup(&env, &sim);
-    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    let keys = crate::support::serve::setup(&env, &sim);
+    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
     let id = first_server(&sim);
     let banner = format!("#{:02x}{:02x}{:02x}", BANNER[0], BANNER[1], BANNER[2]);
     let drive = |url: &str, shot: &str, extra: &[&str]| {
@@ -648,8 +648,8 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     }
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
-    let keys = crate::serve::setup(&env, &sim);
-    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    let keys = crate::support::serve::setup(&env, &sim);
+    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
     let (url, password) = request_console(&sim, first_server(&sim));
     let shot = crate::browser::shots().join("sim-typed.png");
     let report = crate::browser::node(
@@ -675,7 +675,7 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     assert_eq!(s["screen"][5], "uptime");
 
     // Through a one-time link, brokered: hcc relays the keys.
-    let link = crate::serve::link(&serve, &keys.console, "srv-00001");
+    let link = crate::support::serve::link(&serve, &keys.console, "srv-00001");
     let report = crate::browser::node(
         "type.mjs",
         &[
