@@ -1,7 +1,7 @@
 //! The embedded files' caching: strong ETags and 304s at their plain paths,
 //! immutable URLs below the build hash that every page references.
 
-use crate::support::serve::{Serve, link, raw, setup, status_of};
+use crate::support::serve::{Serve, link, raw, serving, setup, status_of};
 use crate::test::{Env, Sim, eventually};
 
 /// A GET (or another method) with extra header lines; the raw answer.
@@ -221,10 +221,7 @@ fn a_second_console_in_the_same_browser_costs_a_handful_of_requests() {
     if !crate::browser::browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let first = format!(
         "http://{}{}",
         serve.addr,

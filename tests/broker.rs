@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
-use crate::support::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, eventually};
 
@@ -929,10 +929,7 @@ fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
 
     // The simulator's own console, its URL dead a minute after it was
     // handed out: a minute passes in a few microseconds here.
-    let sim = Sim::start(&["--servers", "1", "--time-scale", "10000000"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1", "--time-scale", "10000000"]);
     refused(&serve, &keys.console);
     let (reason, ..) = ended(&env);
     let reason = reason.unwrap();
@@ -954,10 +951,7 @@ fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
     // Clients that send garbage, on the simulator's live console: instead
     // of a version (hcc ends it), and after the handshake (relayed: the
     // console server ends it).
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1"]);
     let (_, ws) = open_page(&serve, &keys.console);
     let mut rfb = Rfb {
         ws: connect(&serve, &ws).unwrap(),

@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::nginx::{Nginx, curl, curl_method};
-use crate::support::serve::{Serve, setup};
+use crate::support::serve::{Serve, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
 
@@ -550,10 +550,7 @@ fn chromium_opens_a_brokered_console_through_nginx_and_its_origin_passes() {
     if !browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let port: u16 = serve.addr.rsplit(':').next().unwrap().parse().unwrap();
     let Some(nginx) = Nginx::start(port) else {
         return;
@@ -605,10 +602,7 @@ fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
     if !browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let url = |serve: &Serve| {
         format!(
             "http://{}{}",

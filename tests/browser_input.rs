@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::browser::{browser_ready, node, shots};
-use crate::support::serve::{Serve, setup};
+use crate::support::serve::{Serve, serving, setup};
 use crate::support::vnc::VncServer;
-use crate::test::{Env, Sim, Worker, eventually};
+use crate::test::{Env, Worker, eventually};
 
 const PASSWORD: &str = "k3ys!vnc";
 
@@ -266,10 +266,7 @@ fn a_browser_shows_power_buttons_only_to_a_link_whose_key_may_act() {
     }
     // The simulator's own console: no Xvnc needed. A reboot takes 2 s,
     // so the page's first attempt (after 1 s) meets a refusal.
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "2000"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1", "--action-ms", "2000"]);
     let _worker = Worker::start(&env, &sim, "3600");
 
     let url = new_link(&serve, &keys.console);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
-use crate::support::serve::{Serve, link, page_data, raw, setup, status_of};
+use crate::support::serve::{Serve, link, page_data, raw, serving, status_of};
 use crate::test::{Env, Sim, eventually};
 
 /// `hcc serve` on a simulator whose console is its own (or `upstream`).
@@ -21,10 +21,7 @@ fn start(upstream: Option<&str>) -> (Sim, Env, crate::support::serve::Keys, Serv
     if let Some(url) = upstream {
         args.extend(["--console-upstream", url, "--console-password", "pw123456"]);
     }
-    let sim = Sim::start(&args);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&args);
     (sim, env, keys, serve)
 }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::browser::{browser_ready, node};
 use crate::daemon::Daemon;
-use crate::support::serve::{Serve, link, setup};
+use crate::support::serve::{Serve, link, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
 
@@ -169,10 +169,7 @@ fn used_and_expired_links_say_which_with_what_to_do() {
     if !browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let stale = link(&serve, &keys.console, SERVER);
     env.db()
         .execute(

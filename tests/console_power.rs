@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::support::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, serving, setup};
 use crate::test::{Env, Http, Sim, Worker, eventually};
 
 /// Opens a one-time link made with `key`; the page's session token.
@@ -33,10 +33,7 @@ fn code(reply: &Http) -> String {
 
 #[test]
 fn a_session_whose_key_may_act_powers_its_server_and_others_may_not() {
-    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2", "--action-ms", "0"]);
 
     // An admin key's link: the page learns which buttons to show.
     let admin = open_session(&serve, &keys.admin);

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, serving, setup};
 use crate::test::{Env, Http, Sim, eventually};
 
 /// Opens a fresh link: the page session's token and its `/ws/TICKET`.
@@ -43,10 +43,7 @@ fn code(reply: &Http) -> String {
 
 #[test]
 fn a_forged_session_is_unknown_where_an_expired_one_has_ended() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let (session, _) = open(&serve, &keys.admin);
     let routes = ["/c/refresh", "/c/status", "/c/power"];
     for forged in ["ab".repeat(32), "forged".to_string()] {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::serve::{Serve, link, raw, setup, status_of};
+use crate::support::serve::{Serve, link, raw, serving, setup, status_of};
 use crate::test::{Env, HCC, Sim, cpu_ticks, eventually};
 
 /// Room for a few thousand sockets in this process (the soft limit is
@@ -73,10 +73,7 @@ fn connect(addr: &str) -> TcpStream {
 #[test]
 fn a_request_is_answered_while_a_thousand_idle_and_a_thousand_slow_connections_are_held() {
     raise_fd_limit();
-    let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "3"]);
     let before = open_fds(serve.pid());
 
     let idle: Vec<TcpStream> = (0..1000).map(|_| connect(&serve.addr)).collect();
@@ -219,10 +216,7 @@ fn connections_without_a_complete_head_are_closed_within_seconds() {
 
 #[test]
 fn heads_with_two_keys_or_control_characters_are_refused() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let (read, admin) = (&keys.read, &keys.admin);
     let cases = [
         format!(
@@ -348,10 +342,7 @@ fn with_few_file_descriptors_idle_connections_make_way() {
 /// or chunked, is read whole.
 #[test]
 fn slow_bodies_hold_no_worker_thread() {
-    let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "3"]);
     let slow: Vec<TcpStream> = (0..300)
         .map(|_| {
             let mut stream = connect(&serve.addr);

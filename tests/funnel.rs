@@ -12,7 +12,7 @@ use tungstenite::Message;
 
 use crate::broker::{Ws, connect};
 use crate::flood::raise_fd_limit;
-use crate::support::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, serving, setup};
 use crate::test::{Env, HCC, Sim, Worker, eventually};
 
 /// A console page: its session token and its next `/ws/TICKET` path.
@@ -299,10 +299,7 @@ fn power(serve: &Serve, session: &str) -> u16 {
 
 #[test]
 fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2"]);
     let page = open_page(&serve, &keys.admin, "srv-00001");
     let unopened = link(&serve, &keys.admin, "srv-00001");
     let mut ws = connect(&serve, &page.ws).unwrap();
@@ -382,10 +379,7 @@ fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none
 
 #[test]
 fn a_deleted_server_ends_its_consoles_and_the_simulator_drops_its_viewers() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2"]);
     let page = open_page(&serve, &keys.console, "srv-00001");
     let mut ws = connect(&serve, &page.ws).unwrap();
     assert!(handshake(&mut ws));

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::support::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, page_data, serving, setup};
 use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};
@@ -78,10 +78,7 @@ fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
 /// exactly one gets the page, one page session and one ticket.
 #[test]
 fn in_broker_mode_one_post_of_fifty_gets_the_one_ticket() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1"]);
     let sessions_of = |path: &str| -> (i64, i64) {
         let token = path.trim_start_matches("/c/");
         let hash = hcc_hash(token);
@@ -436,10 +433,7 @@ fn a_queued_console_for_a_suspended_server_fails_and_asks_hetzner_nothing() {
 
 #[test]
 fn sessions_are_listed_by_page_session_with_their_connections_on_request() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "2"]);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use crate::support::nginx::{Nginx, curl};
-use crate::support::serve::{Serve, setup};
+use crate::support::serve::{Serve, serving, setup};
 use crate::test::{Env, Http, Sim, eventually};
 
 /// One sample: the metric's name, its labels, its value.
@@ -352,10 +352,7 @@ fn metrics_are_for_this_machine_or_admin_keys() {
 /// 404 itself, while hcc behind it still serves its own clients.
 #[test]
 fn nginx_does_not_pass_metrics_on() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let port: u16 = serve.addr.rsplit(':').next().unwrap().parse().unwrap();
     let Some(nginx) = Nginx::start(port) else {
         return;

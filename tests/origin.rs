@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::serve::{Serve, link, page_data, setup};
-use crate::test::{Env, Sim};
+use crate::support::serve::{link, page_data, serving};
 
 /// One request with extra header lines: status and body.
 fn send(addr: &str, method: &str, path: &str, body: &str, headers: &[&str]) -> (u16, String) {
@@ -83,10 +82,7 @@ const CROSS: &str = "Sec-Fetch-Site: cross-site";
 
 #[test]
 fn another_sites_console_posts_and_upgrades_are_refused_and_ours_pass() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let addr = serve.addr.as_str();
     let own = format!("Origin: http://{addr}");
     let path = link(&serve, &keys.admin, "srv-00001");

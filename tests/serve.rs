@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::serve::{Serve, assert_status, code, link, page_data, raw, setup, status_of};
+use crate::support::serve::{
+    Serve, assert_status, code, link, page_data, raw, serving, setup, status_of,
+};
 use serde_json::Value;
 
 use crate::test::{Env, Sim, eventually, http};
@@ -19,10 +21,7 @@ fn unmanaged_server(env: &Env, sim: &Sim, name: &str) {
 
 #[test]
 fn every_route_needs_a_key_with_the_right_scope() {
-    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "2", "--action-ms", "0"]);
     let doc = serve.request("GET", "/api/v1/openapi.json", None, None);
     assert_status(&doc, 200, "openapi.json without a key");
     let doc = doc.json();
@@ -498,10 +497,7 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
 
 #[test]
 fn of_concurrent_opens_of_one_link_exactly_one_wins() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     for _ in 0..3 {
         let path = link(&serve, &keys.console, "srv-00001");
         let statuses: Vec<u16> = std::thread::scope(|scope| {
@@ -668,10 +664,7 @@ fn api_keys_are_shown_once_and_stored_hashed() {
 
 #[test]
 fn hostile_requests_are_refused_and_the_server_keeps_serving() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let addr = serve.addr.as_str();
     let cases: &[(&str, u16)] = &[
         // A chunk size that overflows any counter.
@@ -741,10 +734,7 @@ fn hostile_requests_are_refused_and_the_server_keeps_serving() {
 
 #[test]
 fn only_admin_keys_create_and_delete_servers() {
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1", "--action-ms", "0"]);
     for (verb, path) in [
         ("kill", "/api/v1/servers/srv-00001/actions/kill"),
         ("create", "/api/v1/servers/new-1/actions/create"),
@@ -776,10 +766,7 @@ fn only_admin_keys_create_and_delete_servers() {
 
 #[test]
 fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2"]);
     let open = |server: &str| {
         let page = serve.request("POST", &link(&serve, &keys.console, server), None, None);
         assert_eq!(page.status, 200, "{}", page.body);

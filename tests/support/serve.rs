@@ -170,3 +170,14 @@ pub fn status_of(answer: &str) -> u16 {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {answer:?}"))
 }
+
+/// A sim started with `sim_args`, a state directory that knows its servers
+/// with one key per scope (`setup`), and `hcc serve` on it with no extra
+/// arguments: the start of most tests that talk to `hcc serve`.
+pub fn serving(sim_args: &[&str]) -> (Sim, Env, Keys, Serve) {
+    let sim = Sim::start(sim_args);
+    let env = Env::new();
+    let keys = setup(&env, &sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    (sim, env, keys, serve)
+}
