@@ -218,7 +218,7 @@ fn requests(log: &str) -> Vec<(String, String, u16)> {
 
 #[test]
 fn a_second_console_in_the_same_browser_costs_a_handful_of_requests() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
@@ -232,7 +232,7 @@ fn a_second_console_in_the_same_browser_costs_a_handful_of_requests() {
         serve.addr,
         link(&serve, &keys.console, "srv-00001")
     );
-    let report = crate::browser::node(
+    let report = crate::support::browser::node(
         "console.mjs",
         &[
             "--url",

@@ -7,50 +7,15 @@
 //! `hcc revoke` from another process. And the link flow through nginx
 //! over TLS.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 
+use crate::support::browser::{Held, browser_ready, node, shots};
 use crate::support::nginx::{Nginx, curl, curl_method};
 use crate::support::serve::{Serve, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
 
 const PASSWORD: &str = "s3cret!x";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Where screenshots go: `target/browser/`.
-pub fn shots() -> PathBuf {
-    let dir = repo().join("target/browser");
-    std::fs::create_dir_all(&dir).expect("create target/browser");
-    dir
-}
-
-/// Whether node, chromium and the driver are here; a failure under CI, a
-/// loud SKIP otherwise ([`crate::test::require`]).
-pub fn browser_ready() -> bool {
-    let driver = repo().join("tests/browser/node_modules/playwright-core");
-    let missing = if !crate::test::have("node") {
-        Some("node")
-    } else if !Path::new("/usr/bin/chromium").exists() {
-        Some("chromium (/usr/bin/chromium)")
-    } else if !driver.exists() {
-        Some("playwright-core (npm ci --prefix tests/browser)")
-    } else {
-        None
-    };
-    crate::test::require(
-        missing.is_none(),
-        &format!(
-            "browser test: {} is missing (scripts/test installs it)",
-            missing.unwrap_or_default()
-        ),
-    )
-}
 
 /// Runs the console driver on `url`; returns its JSON report, failing the
 /// test with the report when a check failed.
@@ -66,100 +31,6 @@ fn drive(url: &str, extra: &[&str]) -> Value {
     node("console.mjs", &args, || {
         url.split('#').next().unwrap_or("").to_string()
     })
-}
-
-/// Runs a driver in tests/browser (60 s at most); returns its last JSON
-/// line, failing the test with it and what the driver printed on stderr
-/// unless the run passed (exit 0, `"ok": true`). `what` names the check.
-pub fn node(script: &str, args: &[&str], what: impl Fn() -> String) -> Value {
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg("node")
-        .arg(repo().join("tests/browser").join(script))
-        .args(args)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{script} printed no report: {stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    assert!(
-        out.status.success() && report["ok"] == true,
-        "browser check failed on {}: {report:#}\n{}",
-        what(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    report
-}
-
-/// A console.mjs run with `--hold-until`, its page kept open while the
-/// test acts; in its own process group, stopped if the test fails first.
-pub struct Held {
-    _driver: crate::daemon::Daemon,
-    out: std::io::BufReader<std::process::ChildStdout>,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Held {
-    /// Starts console.mjs on `args` (which hold `--hold-until`) and waits
-    /// until its page is connected; fails the test with what the driver
-    /// said otherwise.
-    pub fn connected(args: &[&str]) -> Held {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("console.mjs.log");
-        let mut cmd = Command::new("timeout");
-        cmd.arg("60")
-            .arg("node")
-            .arg(repo().join("tests/browser/console.mjs"))
-            .args(args);
-        let (driver, out) = crate::daemon::Daemon::spawn_piped("console.mjs", &cmd, &log);
-        let mut out = std::io::BufReader::new(out);
-        let mut said = String::new();
-        loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                let err = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("the page never connected: {said}\n{err}");
-            }
-            said.push_str(&line);
-            if line.trim() == r#"{"connected":true}"# {
-                return Held {
-                    _driver: driver,
-                    out,
-                    log,
-                    _dir: dir,
-                };
-            }
-        }
-    }
-
-    /// Waits for the driver's end; its report, failing the test unless
-    /// every check passed.
-    pub fn finish(mut self) -> Value {
-        use std::io::Read;
-        let mut rest = String::new();
-        let _ = self.out.read_to_string(&mut rest);
-        let report: Value = rest
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("console.mjs printed no report: {rest}"));
-        assert!(
-            report["ok"] == true,
-            "browser check failed: {report:#}\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-        report
-    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::browser::{browser_ready, node, shots};
+use crate::support::browser::{browser_ready, node, shots};
 use crate::support::serve::{Serve, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Worker, eventually};

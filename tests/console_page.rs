@@ -6,15 +6,11 @@
 //! default) and direct, on the simulator's console or a real Xvnc behind
 //! websockify.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::browser::{browser_ready, node};
-use crate::daemon::Daemon;
+use crate::support::browser::{Held, browser_ready, node};
 use crate::support::serve::{Serve, link, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
@@ -216,58 +212,6 @@ fn used_and_expired_links_say_which_with_what_to_do() {
     );
 }
 
-/// The page of `url` kept open by session.mjs (`--scenario hold`) while
-/// the test acts; its report at the end.
-struct Held {
-    _driver: Daemon,
-    out: BufReader<std::process::ChildStdout>,
-    _dir: tempfile::TempDir,
-}
-
-impl Held {
-    fn connected(url: &str) -> Held {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("session.mjs.log");
-        let mut cmd = Command::new("timeout");
-        cmd.arg("90")
-            .arg("node")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/session.mjs"))
-            .args(["--url", url, "--server", SERVER, "--scenario", "hold"]);
-        let (driver, out) = Daemon::spawn_piped("session.mjs", &cmd, &log);
-        let mut out = BufReader::new(out);
-        let mut said = String::new();
-        loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                panic!(
-                    "the page never connected: {said}\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            said.push_str(&line);
-            if line.trim() == r#"{"connected":true}"# {
-                return Held {
-                    _driver: driver,
-                    out,
-                    _dir: dir,
-                };
-            }
-        }
-    }
-
-    fn finish(mut self) -> Value {
-        let mut rest = String::new();
-        let _ = self.out.read_to_string(&mut rest);
-        let report: Value = rest
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("session.mjs printed no report: {rest}"));
-        assert!(report["ok"] == true, "browser check failed: {report:#}");
-        report
-    }
-}
-
 /// websockify in front of Xvnc killed under a connected page and started
 /// again 4 s later: the page counts down, offers "Reconnect now", and is
 /// connected again without a click, brokered and direct. Prints the time
@@ -286,7 +230,18 @@ fn a_console_that_went_away_comes_back_without_a_click() {
         let keys = setup(&env, &sim);
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
-        let held = Held::connected(&url(&serve, &path));
+        let held = Held::start(
+            "session.mjs",
+            90,
+            &[
+                "--url",
+                &url(&serve, &path),
+                "--server",
+                SERVER,
+                "--scenario",
+                "hold",
+            ],
+        );
         vnc.stop_websockify();
         std::thread::sleep(Duration::from_secs(4));
         vnc.restart_websockify();

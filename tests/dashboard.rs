@@ -113,9 +113,9 @@ fn an_unreachable_hetzner_is_a_json_error_in_words() {
     // Behavioural bound: a person is waiting, hcc does not retry for long.
     assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     // The create form says it in words and cannot be sent.
-    if crate::browser::browser_ready() {
+    if crate::support::browser::browser_ready() {
         let url = format!("http://{}", serve.addr);
-        let report = crate::browser::node(
+        let report = crate::support::browser::node(
             "manage.mjs",
             &["--url", &url, "--key", &keys.admin, "--catalog-down", "1"],
             || {
@@ -235,7 +235,7 @@ fn adopt_and_release_set_the_managed_label_for_admin_keys() {
 
 #[test]
 fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
@@ -270,9 +270,9 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
                      'idle timeout')",
         )
         .unwrap();
-    let shot = crate::browser::shots().join("dashboard-manage.png");
+    let shot = crate::support::browser::shots().join("dashboard-manage.png");
     let url = format!("http://{}", serve.addr);
-    let report = crate::browser::node(
+    let report = crate::support::browser::node(
         "manage.mjs",
         &[
             "--url",

@@ -183,7 +183,7 @@ fn a_hostile_name_from_the_api_never_reaches_the_terminal_raw_and_offers_no_acti
 
     // The dashboard, as an admin sees it: no button on that row, a note
     // saying why; the other server's buttons as ever.
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let report = crate::browser::look(&serve, &keys.admin, &[]);

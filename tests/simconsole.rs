@@ -446,7 +446,7 @@ fn garbage_and_a_client_that_never_reads_end_cleanly() {
 /// more colours) and its Ctrl-Alt-Del reaches the console as key events.
 #[test]
 fn a_browser_opens_the_sim_console() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
@@ -456,7 +456,7 @@ fn a_browser_opens_the_sim_console() {
     let id = first_server(&sim);
     let banner = format!("#{:02x}{:02x}{:02x}", BANNER[0], BANNER[1], BANNER[2]);
     let drive = |url: &str, shot: &str, extra: &[&str]| {
-        let shot = crate::browser::shots().join(shot);
+        let shot = crate::support::browser::shots().join(shot);
         let mut args = vec![
             "--url",
             url,
@@ -468,7 +468,7 @@ fn a_browser_opens_the_sim_console() {
             shot.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let report = crate::browser::node("console.mjs", &args, || {
+        let report = crate::support::browser::node("console.mjs", &args, || {
             format!("the sim console (serve log: {})", serve.log())
         });
         assert!(
@@ -499,7 +499,7 @@ fn a_browser_opens_the_sim_console() {
 
     // A wrong password: the page shows the server's reason.
     let (url, _) = request_console(&sim, id);
-    crate::browser::node(
+    crate::support::browser::node(
         "console.mjs",
         &[
             "--url",
@@ -643,7 +643,7 @@ fn older_clients_and_an_exclusive_viewer() {
 /// simulator (its state shows them) and the canvas changes.
 #[test]
 fn keys_typed_in_the_browser_reach_the_sim_console() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
@@ -651,8 +651,8 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     let keys = crate::support::serve::setup(&env, &sim);
     let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
     let (url, password) = request_console(&sim, first_server(&sim));
-    let shot = crate::browser::shots().join("sim-typed.png");
-    let report = crate::browser::node(
+    let shot = crate::support::browser::shots().join("sim-typed.png");
+    let report = crate::support::browser::node(
         "type.mjs",
         &[
             "--url",
@@ -676,7 +676,7 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
 
     // Through a one-time link, brokered: hcc relays the keys.
     let link = crate::support::serve::link(&serve, &keys.console, "srv-00001");
-    let report = crate::browser::node(
+    let report = crate::support::browser::node(
         "type.mjs",
         &[
             "--url",
