@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::serve::{Serve, link, page_data, serving, setup};
-use crate::test::{Env, Http, Sim, eventually};
+use crate::support::serve::{Serve, link, page_data, serving, serving_with};
+use crate::test::{Http, eventually};
 
 /// Opens a fresh link: the page session's token and its `/ws/TICKET`.
 fn open(serve: &Serve, key: &str) -> (String, String) {
@@ -154,12 +154,11 @@ fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn protocol_violations_close_with_their_code_and_status_blames_the_browser() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // One console after another on one server, faster than hcc rations.
-    env.ok(&["config", "set", "console_requests_per_server", "3600"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(
+        &["--servers", "1"],
+        &[("console_requests_per_server", "3600")],
+    );
     // What the browser sends after hcc's RFB version, and the close code.
     let oversized = {
         // The frame's head says 300 KiB: over the 256 KiB limit at once.

@@ -12,7 +12,7 @@ use tungstenite::Message;
 
 use crate::broker::{Ws, connect};
 use crate::flood::raise_fd_limit;
-use crate::support::serve::{Serve, link, page_data, serving, setup};
+use crate::support::serve::{Serve, link, page_data, serving, serving_with, setup};
 use crate::test::{Env, HCC, Sim, Worker, eventually};
 
 /// A console page: its session token and its next `/ws/TICKET` path.
@@ -424,12 +424,13 @@ fn a_deleted_server_ends_its_consoles_and_the_simulator_drops_its_viewers() {
 
 #[test]
 fn caps_per_server_and_per_key_refuse_with_a_reason_the_page_can_say() {
-    let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    env.ok(&["config", "set", "max_console_sessions_per_server", "2"]);
-    env.ok(&["config", "set", "max_console_sessions_per_key", "3"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(
+        &["--servers", "3"],
+        &[
+            ("max_console_sessions_per_server", "2"),
+            ("max_console_sessions_per_key", "3"),
+        ],
+    );
     let mut held = Vec::new();
     for _ in 0..2 {
         let page = open_page(&serve, &keys.console, "srv-00001");
@@ -471,12 +472,13 @@ fn caps_per_server_and_per_key_refuse_with_a_reason_the_page_can_say() {
 
 #[test]
 fn a_link_opened_while_rationed_stays_usable_in_direct_mode() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    env.ok(&["config", "set", "console_requests_per_server", "1"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(
+        &["--servers", "1"],
+        &[
+            ("console_mode", "direct"),
+            ("console_requests_per_server", "1"),
+        ],
+    );
     // An API client takes the server's one console request of the minute.
     let taken = serve.post("/api/v1/servers/srv-00001/console", &keys.console);
     assert_eq!(taken.status, 200, "{}", taken.body);

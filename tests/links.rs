@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::support::serve::{Serve, link, page_data, serving, setup};
+use crate::support::serve::{Serve, link, page_data, serving, serving_with};
 use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};
@@ -16,13 +16,9 @@ fn post(serve: &Serve, path: &str) -> u16 {
 
 #[test]
 fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Direct mode: opening a link asks Hetzner for the console at once,
     // so the simulator counts what each open did.
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving_with(&["--servers", "1"], &[("console_mode", "direct")]);
 
     // A mail scanner and a chat unfurler fetch the link ten times each.
     let path = link(&serve, &keys.console, "srv-00001");
@@ -184,13 +180,9 @@ fn open_session(serve: &Serve, key: &str, server: &str) -> String {
 
 #[test]
 fn revoke_suspend_and_resume_from_another_process() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Direct mode: opening a link asks Hetzner for the console at once,
     // so the simulator counts what each open did.
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving_with(&["--servers", "2"], &[("console_mode", "direct")]);
 
     let unopened = link(&serve, &keys.console, "srv-00001");
     let other = link(&serve, &keys.console, "srv-00002");
@@ -289,13 +281,9 @@ fn revoke_suspend_and_resume_from_another_process() {
 
 #[test]
 fn sessions_are_listed_without_secrets_and_cut_through_the_api() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Direct mode: opening a link asks Hetzner for the console at once,
     // so the simulator counts what each open did.
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(&["--servers", "2"], &[("console_mode", "direct")]);
     let session = open_session(&serve, &keys.console, "srv-00002");
     fake_live_session(&env, "live-hash-1", "srv-00001");
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::serve::{
-    Serve, assert_status, code, link, page_data, raw, serving, setup, status_of,
+    Serve, assert_status, code, link, page_data, raw, serving, serving_with, setup, status_of,
 };
 use serde_json::Value;
 
@@ -353,12 +353,8 @@ fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
 
 #[test]
 fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Credentials in the page: direct mode (tests/broker.rs covers broker).
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving_with(&["--servers", "2"], &[("console_mode", "direct")]);
     assert_eq!(
         serve.request("GET", "/novnc/novnc.js", None, None).status,
         200,

@@ -175,9 +175,18 @@ pub fn status_of(answer: &str) -> u16 {
 /// with one key per scope (`setup`), and `hcc serve` on it with no extra
 /// arguments: the start of most tests that talk to `hcc serve`.
 pub fn serving(sim_args: &[&str]) -> (Sim, Env, Keys, Serve) {
+    serving_with(sim_args, &[])
+}
+
+/// [`serving`] with `hcc config set KEY VALUE` for each of `settings` before
+/// `hcc serve` starts.
+pub fn serving_with(sim_args: &[&str], settings: &[(&str, &str)]) -> (Sim, Env, Keys, Serve) {
     let sim = Sim::start(sim_args);
     let env = Env::new();
     let keys = setup(&env, &sim);
+    for (key, value) in settings {
+        env.ok(&["config", "set", key, value]);
+    }
     let serve = Serve::start(&env, &sim, &[]);
     (sim, env, keys, serve)
 }
