@@ -630,7 +630,12 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
             env.ok(&["push", "start", "srv-off"]);
             let on = sim.api("POST", &format!("/servers/{off_id}/actions/poweron"), None);
             assert!(on.status < 300, "{}", on.body);
-            std::thread::sleep(std::time::Duration::from_millis(500));
+            // The sync must see it running.
+            let running = crate::test::eventually(std::time::Duration::from_secs(10), || {
+                sim.api("GET", &format!("/servers/{off_id}"), None).json()["server"]["status"]
+                    == "running"
+            });
+            assert!(running, "the sim never powered srv-off on");
             let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
             assert!(run.status.success(), "sync: {run:?}");
         });

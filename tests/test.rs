@@ -565,6 +565,10 @@ impl Worker {
     }
 
     /// What it logged so far, for assertion messages.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -440,12 +440,13 @@ fn a_big_insert_by_another_process_wakes_the_worker_at_once() {
     // safety rescan.
     let sim = Sim::start(&[]);
     let env = Env::new();
-    let _worker = Worker::start(&env, &sim, "3600");
+    let worker = Worker::start(&env, &sim, "3600");
     assert!(eventually(Duration::from_secs(10), || env
         .run(&["status"])
         .code
         == 0));
-    std::thread::sleep(Duration::from_millis(300));
+    // Idle: asleep on its inotify watch, where the insert must wake it.
+    crate::test::wait_blocked(worker.pid());
     env.db()
         .execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
