@@ -8,10 +8,9 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
-use crate::support::serve::{Serve, link, page_data, serving, setup};
+use crate::support::serve::{Serve, Ws, connect, open_link, page_data, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, eventually};
 
@@ -48,38 +47,11 @@ fn start(upstream_password: &str) -> Option<Setup> {
 
 /// Opens a fresh console link; the page and its `/ws/TICKET` path.
 fn open_page(serve: &Serve, key: &str) -> (crate::test::Http, String) {
-    let path = link(serve, key, "srv-00001");
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (page, data) = open_link(serve, key, "srv-00001");
     let ws = data["ws"].as_str().expect("a ws path in broker mode");
     let ws = ws.strip_prefix("..").expect("relative to /c/").to_string();
     assert!(ws.starts_with("/ws/") && ws.len() == 4 + 64, "{ws}");
     (page, ws)
-}
-
-pub(crate) type Ws = WebSocket<TcpStream>;
-
-/// A websocket to `path` on serve, as noVNC opens it; `Err(status)` when
-/// the upgrade is refused (0: the connection failed before an answer).
-pub(crate) fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
-    let mut request = format!("ws://{}{path}", serve.addr)
-        .into_client_request()
-        .unwrap();
-    let headers = request.headers_mut();
-    headers.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-    headers.insert("User-Agent", "broker-test/1".parse().unwrap());
-    let stream = TcpStream::connect(&serve.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    match tungstenite::client(request, stream) {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
-            Err(r.status().as_u16())
-        }
-        Err(_) => Err(0),
-    }
 }
 
 /// Reads RFB bytes from binary messages until `n` have come.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
-use crate::support::serve::{Serve, link, page_data, raw, serving, status_of};
+use crate::support::serve::{Serve, link, open_link, page_data, raw, serving, status_of};
 use crate::test::{Env, Sim, eventually};
 
 /// `hcc serve` on a simulator whose console is its own (or `upstream`).
@@ -608,10 +608,7 @@ fn a_session_whose_serve_was_killed_is_ended_by_the_next_serve() {
 /// The page session's token and first `/ws/TICKET` path of a fresh link
 /// opened by POST.
 fn page(serve: &Serve, key: &str) -> (String, String) {
-    let path = link(serve, key, "srv-00001");
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (_, data) = open_link(serve, key, "srv-00001");
     let ws = data["ws"].as_str().unwrap().trim_start_matches("..");
     (
         data["session"].as_str().unwrap().to_string(),

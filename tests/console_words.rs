@@ -11,15 +11,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::serve::{Serve, link, page_data, serving, serving_with};
+use crate::support::serve::{Serve, open_link, serving, serving_with};
 use crate::test::{Http, eventually};
 
 /// Opens a fresh link: the page session's token and its `/ws/TICKET`.
 fn open(serve: &Serve, key: &str) -> (String, String) {
-    let path = link(serve, key, "srv-00001");
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (_, data) = open_link(serve, key, "srv-00001");
     let ws = data["ws"]
         .as_str()
         .expect("brokered")

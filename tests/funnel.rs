@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tungstenite::Message;
 
-use crate::broker::{Ws, connect};
 use crate::flood::raise_fd_limit;
-use crate::support::serve::{Serve, link, page_data, serving, serving_with, setup};
+use crate::support::serve::{Serve, Ws, connect, link, open_link, serving, serving_with, setup};
 use crate::test::{Env, HCC, Sim, Worker, eventually};
 
 /// A console page: its session token and its next `/ws/TICKET` path.
@@ -23,10 +22,7 @@ struct Page {
 
 /// Opens a fresh console link of `server` as the page does (a POST).
 fn open_page(serve: &Serve, key: &str, server: &str) -> Page {
-    let path = link(serve, key, server);
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (_, data) = open_link(serve, key, server);
     Page {
         session: data["session"].as_str().unwrap().to_string(),
         ws: ws_path(&data),

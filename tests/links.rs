@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::support::serve::{Serve, link, page_data, serving, serving_with};
+use crate::support::serve::{Serve, link, open_link, page_data, serving, serving_with};
 use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};
@@ -170,9 +170,7 @@ fn refresh(serve: &Serve, session: &str) -> u16 {
 }
 
 fn open_session(serve: &Serve, key: &str, server: &str) -> String {
-    let page = serve.request("POST", &link(serve, key, server), None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    page_data(&page.body)["session"]
+    open_link(serve, key, server).1["session"]
         .as_str()
         .unwrap()
         .to_string()

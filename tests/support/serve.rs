@@ -139,6 +139,7 @@ pub fn page_data(page: &str) -> Value {
     serde_json::from_str(json).unwrap()
 }
 
+/// A fresh one-time console link of `server`, made with `key`: its path.
 pub fn link(serve: &Serve, key: &str, server: &str) -> String {
     let made = serve.post(&format!("/api/v1/servers/{server}/console-link"), key);
     assert_status(&made, 201, "console-link");
@@ -147,6 +148,16 @@ pub fn link(serve: &Serve, key: &str, server: &str) -> String {
     url.strip_prefix(&prefix)
         .unwrap_or_else(|| panic!("{url} is not below {prefix}"))
         .to_string()
+}
+
+/// A fresh console link of `server` opened as the page does (a POST,
+/// which must answer 200): the page and its embedded data.
+pub fn open_link(serve: &Serve, key: &str, server: &str) -> (Http, Value) {
+    let path = link(serve, key, server);
+    let page = serve.request("POST", &path, None, None);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let data = page_data(&page.body);
+    (page, data)
 }
 
 /// Sends raw bytes on a fresh connection; returns what comes back until the
@@ -189,4 +200,29 @@ pub fn serving_with(sim_args: &[&str], settings: &[(&str, &str)]) -> (Sim, Env, 
     }
     let serve = Serve::start(&env, &sim, &[]);
     (sim, env, keys, serve)
+}
+
+pub type Ws = tungstenite::WebSocket<std::net::TcpStream>;
+
+/// A websocket to `path` on serve, as noVNC opens it; `Err(status)` when
+/// the upgrade is refused (0: the connection failed before an answer).
+pub fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}{path}", serve.addr)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    headers.insert("User-Agent", "broker-test/1".parse().unwrap());
+    let stream = std::net::TcpStream::connect(&serve.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    match tungstenite::client(request, stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16())
+        }
+        Err(_) => Err(0),
+    }
 }
