@@ -17,8 +17,20 @@ use crate::test::{Env, Sim};
 
 const SERVER: &str = "srv-00001";
 
-fn session(args: &[&str], what: &str) -> Value {
-    node("session.mjs", args, || what.to_string())
+/// session.mjs on the page of `path` for `server`, playing `scenario`
+/// (with `extra` arguments); its report. `what` names the check.
+fn session(
+    serve: &Serve,
+    path: &str,
+    server: &str,
+    scenario: &str,
+    extra: &[&str],
+    what: &str,
+) -> Value {
+    let url = url(serve, path);
+    let mut args = vec!["--url", &url, "--server", server, "--scenario", scenario];
+    args.extend_from_slice(extra);
+    node("session.mjs", &args, || what.to_string())
 }
 
 /// `hcc serve` in `mode` (`broker` or `direct`) with the settings given.
@@ -53,14 +65,11 @@ fn a_reload_keeps_the_console_and_a_second_browser_gets_none() {
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
         let report = session(
-            &[
-                "--url",
-                &url(&serve, &path),
-                "--server",
-                SERVER,
-                "--scenario",
-                "reload",
-            ],
+            &serve,
+            &path,
+            SERVER,
+            "reload",
+            &[],
             &format!("reloads in {mode} mode (serve log: {})", serve.log()),
         );
         // Opened by a POST; each reload a GET of the opened link (410, a
@@ -111,14 +120,11 @@ fn a_second_tab_of_a_session_takes_the_console_and_the_first_waits_for_a_click()
     let serve = serve_in(&env, &sim, "broker", &[]);
     let path = link(&serve, &keys.console, SERVER);
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            SERVER,
-            "--scenario",
-            "replaced",
-        ],
+        &serve,
+        &path,
+        SERVER,
+        "replaced",
+        &[],
         &format!("a second tab of the session (serve log: {})", serve.log()),
     );
     let elsewhere = &report["elsewhere"];
@@ -174,16 +180,11 @@ fn used_and_expired_links_say_which_with_what_to_do() {
         )
         .unwrap();
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &stale),
-            "--server",
-            SERVER,
-            "--scenario",
-            "message",
-            "--expect-text",
-            "has expired",
-        ],
+        &serve,
+        &stale,
+        SERVER,
+        "message",
+        &["--expect-text", "has expired"],
         "an expired link",
     );
     assert!(
@@ -287,13 +288,11 @@ fn a_rationed_page_says_so_and_counts_down() {
     let taken = serve.post(&format!("/api/v1/servers/{SERVER}/console"), &keys.console);
     assert_eq!(taken.status, 200, "{}", taken.body);
     let report = session(
+        &serve,
+        &path,
+        SERVER,
+        "message",
         &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            SERVER,
-            "--scenario",
-            "message",
             "--expect-text",
             "hcc is rationing requests to Hetzner, retrying in",
         ],
@@ -331,16 +330,11 @@ fn a_page_that_cannot_reach_the_console_says_why() {
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
         let report = session(
-            &[
-                "--url",
-                &url(&serve, &path),
-                "--server",
-                SERVER,
-                "--scenario",
-                "message",
-                "--expect-text",
-                "srv-00001 is off",
-            ],
+            &serve,
+            &path,
+            SERVER,
+            "message",
+            &["--expect-text", "srv-00001 is off"],
             &format!("a server that is off, {mode}"),
         );
         eprintln!(
@@ -358,16 +352,11 @@ fn a_page_that_cannot_reach_the_console_says_why() {
     let serve = serve_in(&env, &sim, "broker", &hosts);
     let path = link(&serve, &keys.console, "srv-00002");
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            "srv-00002",
-            "--scenario",
-            "message",
-            "--expect-text",
-            "console_hosts",
-        ],
+        &serve,
+        &path,
+        "srv-00002",
+        "message",
+        &["--expect-text", "console_hosts"],
         "a console host not allowed, brokered",
     );
     assert!(
@@ -394,16 +383,11 @@ fn a_page_that_cannot_reach_the_console_says_why() {
     let path = link(&serve, &keys.console, SERVER);
     drop(sim);
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            SERVER,
-            "--scenario",
-            "message",
-            "--expect-text",
-            "cannot reach Hetzner",
-        ],
+        &serve,
+        &path,
+        SERVER,
+        "message",
+        &["--expect-text", "cannot reach Hetzner"],
         &format!("Hetzner away (serve log: {})", serve.log()),
     );
     eprintln!(
