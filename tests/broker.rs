@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 
-use crate::support::serve::{Serve, Ws, connect, open_link, page_data, serving, setup};
+use crate::support::serve::{Serve, Ws, connect, keyed, open_link, page_data, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, eventually};
 
@@ -35,8 +35,7 @@ fn start(upstream_password: &str) -> Option<Setup> {
         "--console-password",
         upstream_password,
     ]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     Some(Setup {
         vnc,
         sim,
@@ -661,17 +660,7 @@ fn hcc_vnc_gives_vncsnapshot_the_sim_console() {
 
 /// `hcc serve`'s threads that carry websocket sessions.
 fn session_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .filter_map(Result::ok)
-                .filter(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.trim() == "hcc-serve-ws")
-                })
-                .count()
-        })
-        .unwrap_or(0)
+    crate::test::threads_named(pid, "hcc-serve-ws")
 }
 
 #[test]
@@ -686,8 +675,7 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
 #[test]
 fn two_hundred_sessions_on_the_sim_console_dropped_at_once() {
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     two_hundred_dropped(&env, &sim, &keys);
     let console = || sim.control("GET", "/_sim/consoles/srv-00001", None).json();
     assert!(
@@ -883,8 +871,7 @@ fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
         "--console-password",
         PASSWORD,
     ]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     refused(&serve, &keys.console);
     let (reason, to, ..) = ended(&env);

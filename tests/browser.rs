@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::support::browser::{Held, browser_ready, node, shots};
 use crate::support::nginx::{Nginx, curl, curl_method};
-use crate::support::serve::{Serve, serving, setup};
+use crate::support::serve::{Serve, keyed, serving};
 use crate::support::vnc::VncServer;
-use crate::test::{Env, Sim};
+use crate::test::Sim;
 
 const PASSWORD: &str = "s3cret!x";
 
@@ -42,8 +42,7 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
         return;
     };
     let sim = vnc.sim(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
     assert_eq!(made.status, 201, "{}", made.body);
@@ -169,8 +168,7 @@ fn a_browser_opens_a_one_time_link_in_direct_mode() {
         return;
     };
     let sim = vnc.sim(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
@@ -197,8 +195,7 @@ fn the_dashboard_lists_acts_and_opens_a_console() {
         return;
     };
     let sim = vnc.sim(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
     // A live brokered session, as the broker records one, from a browser
     // with a long User-Agent; a page session of the other server that
@@ -367,8 +364,7 @@ fn consoles(sim: &Sim) -> usize {
 #[test]
 fn a_console_link_works_through_nginx_over_tls() {
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // nginx needs serve's port, serve needs nginx's URL for its links: the
     // link is made below the URL nginx answers at.
     let serve = Serve::start(&env, &sim, &[]);
@@ -596,8 +592,7 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
         Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
     );
     assert_eq!(made.status, 201, "{made:?}");
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // No worker: commands wait, and the page says so.
     let serve = Serve::start(&env, &sim, &[]);
     let buttons = |report: &Value, server: &str| report["look"]["buttons"][server].clone();

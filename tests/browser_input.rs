@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::browser::{browser_ready, node, shots};
-use crate::support::serve::{Serve, serving, setup};
+use crate::support::serve::{Serve, keyed, serving};
 use crate::support::vnc::VncServer;
-use crate::test::{Env, Worker, eventually};
+use crate::test::{Worker, eventually};
 
 const PASSWORD: &str = "k3ys!vnc";
 
@@ -118,8 +118,7 @@ fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
         return;
     };
     let sim = vnc.sim(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     let (first, second, touch) = (
         new_link(&serve, &keys.console),

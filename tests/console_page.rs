@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::support::browser::{Held, browser_ready, node};
-use crate::support::serve::{Serve, link, serving, setup};
+use crate::support::serve::{Serve, keyed, link, serving};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
 
@@ -60,8 +60,7 @@ fn a_reload_keeps_the_console_and_a_second_browser_gets_none() {
     }
     let sim = Sim::start(&["--servers", "1"]);
     for mode in ["broker", "direct"] {
-        let env = Env::new();
-        let keys = setup(&env, &sim);
+        let (env, keys) = keyed(&sim);
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
         let report = session(
@@ -115,8 +114,7 @@ fn a_second_tab_of_a_session_takes_the_console_and_the_first_waits_for_a_click()
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = serve_in(&env, &sim, "broker", &[]);
     let path = link(&serve, &keys.console, SERVER);
     let report = session(
@@ -227,8 +225,7 @@ fn a_console_that_went_away_comes_back_without_a_click() {
     };
     let sim = vnc.sim(&["--servers", "1"]);
     for mode in ["broker", "direct"] {
-        let env = Env::new();
-        let keys = setup(&env, &sim);
+        let (env, keys) = keyed(&sim);
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
         let held = Held::start(
@@ -275,8 +272,7 @@ fn a_rationed_page_says_so_and_counts_down() {
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // One console request a minute for a server: an API client's takes it.
     let serve = serve_in(
         &env,
@@ -314,8 +310,7 @@ fn a_page_that_cannot_reach_the_console_says_why() {
         return;
     }
     let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let id = sim.api("GET", "/servers?name=srv-00001", None).json()["servers"][0]["id"]
         .as_i64()
         .unwrap();
@@ -346,8 +341,7 @@ fn a_page_that_cannot_reach_the_console_says_why() {
 
     // A console host not in console_hosts: brokered, the page says so; direct,
     // the link's answer does (and the link stays usable).
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let hosts = [("console_hosts", "wss://web-console.hetzner.cloud")];
     let serve = serve_in(&env, &sim, "broker", &hosts);
     let path = link(&serve, &keys.console, "srv-00002");
@@ -377,8 +371,7 @@ fn a_page_that_cannot_reach_the_console_says_why() {
 
     // Hetzner away (the simulator stopped): brokered, the page says so.
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = serve_in(&env, &sim, "broker", &[]);
     let path = link(&serve, &keys.console, SERVER);
     drop(sim);

@@ -7,8 +7,8 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::support::serve::{Serve, link, page_data, serving, setup};
-use crate::test::{Env, Http, Sim, Worker, eventually};
+use crate::support::serve::{Serve, code, keyed, link, page_data, serving};
+use crate::test::{Http, Sim, Worker, eventually};
 
 /// Opens a one-time link made with `key`; the page's session token.
 fn open_session(serve: &Serve, key: &str) -> String {
@@ -22,13 +22,6 @@ fn open_session(serve: &Serve, key: &str) -> String {
 
 fn power(serve: &Serve, body: &Value) -> Http {
     serve.request("POST", "/c/power", Some(&body.to_string()), None)
-}
-
-fn code(reply: &Http) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
 }
 
 #[test]
@@ -162,8 +155,7 @@ fn a_session_whose_key_may_act_powers_its_server_and_others_may_not() {
 #[test]
 fn the_power_buttons_follow_queue_verbs_and_suspension() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // This hcc takes no resets from its queue: the page does not offer one.
     env.ok(&[
         "config",

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::serve::{Serve, open_link, serving, serving_with};
+use crate::support::serve::{Serve, code, open_link, serving, serving_with};
 use crate::test::{Http, eventually};
 
 /// Opens a fresh link: the page session's token and its `/ws/TICKET`.
@@ -29,13 +29,6 @@ fn open(serve: &Serve, key: &str) -> (String, String) {
 
 fn post(serve: &Serve, route: &str, body: &Value) -> Http {
     serve.request("POST", route, Some(&body.to_string()), None)
-}
-
-fn code(reply: &Http) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::support::serve::{Serve, setup};
+use crate::support::serve::{Serve, keyed, setup};
 use crate::test::{Env, Http, Sim};
 
 fn code(reply: &Http) -> String {
@@ -85,8 +85,7 @@ fn the_catalog_is_for_admin_keys_and_asks_hetzner_once() {
 #[test]
 fn an_unreachable_hetzner_is_a_json_error_in_words() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // A port nobody listens on: what an unreachable Hetzner looks like.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -160,8 +159,7 @@ fn adopt_and_release_set_the_managed_label_for_admin_keys() {
         Some(r#"{"name":"foreign","server_type":"cx22","image":"debian-12"}"#),
     );
     assert_eq!(made.status, 201, "{}", made.body);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     // The list shows an unmanaged server, as not managed.
     let list = serve.get("/api/v1/servers", &keys.read).json();

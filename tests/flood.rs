@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::serve::{Serve, link, raw, serving, setup, status_of};
+use crate::support::serve::{Serve, keyed, link, raw, serving, setup, status_of};
 use crate::test::{Env, HCC, Sim, cpu_ticks, eventually};
 
 /// Room for a few thousand sockets in this process (the soft limit is
@@ -301,8 +301,7 @@ fn only_a_trusted_proxy_names_the_client() {
 #[test]
 fn with_few_file_descriptors_idle_connections_make_way() {
     let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let mut cmd = std::process::Command::new("sh");
     cmd.args(["-c", "ulimit -n 400 && exec \"$0\" \"$@\""])
         .args([HCC, "serve", "--listen", "127.0.0.1:0"])

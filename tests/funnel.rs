@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tungstenite::Message;
 
 use crate::flood::raise_fd_limit;
-use crate::support::serve::{Serve, Ws, connect, link, open_link, serving, serving_with, setup};
+use crate::support::serve::{Serve, Ws, connect, keyed, link, open_link, serving, serving_with};
 use crate::test::{Env, HCC, Sim, Worker, eventually};
 
 /// A console page: its session token and its next `/ws/TICKET` path.
@@ -125,8 +125,7 @@ fn pages_reconnecting_on_a_nearly_empty_bucket_leave_queued_commands_their_share
         "--action-ms",
         "200",
     ]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     let mut worker = Worker::start(&env, &sim, "600");
     let pages: Vec<Page> = (1..=6)
@@ -185,8 +184,7 @@ fn four_hundred_sessions_at_1024_descriptors_are_refused_cleanly_and_none_stays_
     }
     raise_fd_limit();
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     for (key, value) in [
         ("max_console_sessions_per_server", "1000"),
         ("max_console_sessions_per_key", "1000"),

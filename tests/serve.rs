@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::support::serve::{
-    Serve, assert_status, code, link, page_data, raw, serving, serving_with, setup, status_of,
+    Serve, assert_status, code, keyed, link, page_data, raw, serving, serving_with, setup,
+    status_of,
 };
 use serde_json::Value;
 
@@ -117,8 +118,7 @@ fn every_route_needs_a_key_with_the_right_scope() {
 #[test]
 fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
     let sim = Sim::start(&["--servers", "3", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
     let before = sim.stats()["requests"].as_i64().unwrap_or(0);
     let list = serve.get("/api/v1/servers", &keys.read);
@@ -192,8 +192,7 @@ fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
 #[test]
 fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     unmanaged_server(&env, &sim, "plain");
     let serve = Serve::start(&env, &sim, &[]);
     let admin = Some(keys.admin.as_str());

@@ -351,17 +351,7 @@ fn a_stale_or_unknown_console_url_is_refused() {
 
 /// The sim's console threads (one per upgraded connection).
 fn console_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .filter_map(Result::ok)
-                .filter(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.trim() == "sim-conn-ws")
-                })
-                .count()
-        })
-        .unwrap_or(0)
+    crate::test::threads_named(pid, "sim-conn-ws")
 }
 
 fn rss_kib(pid: u32) -> u64 {

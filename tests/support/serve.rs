@@ -193,8 +193,7 @@ pub fn serving(sim_args: &[&str]) -> (Sim, Env, Keys, Serve) {
 /// `hcc serve` starts.
 pub fn serving_with(sim_args: &[&str], settings: &[(&str, &str)]) -> (Sim, Env, Keys, Serve) {
     let sim = Sim::start(sim_args);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     for (key, value) in settings {
         env.ok(&["config", "set", key, value]);
     }
@@ -225,4 +224,11 @@ pub fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
         }
         Err(_) => Err(0),
     }
+}
+
+/// A state directory that knows `sim`'s servers, with one key per scope.
+pub fn keyed(sim: &Sim) -> (Env, Keys) {
+    let env = Env::new();
+    let keys = setup(&env, sim);
+    (env, keys)
 }
