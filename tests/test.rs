@@ -435,6 +435,15 @@ impl Sim {
     }
 
     /// An authenticated API request; `path` is relative to `/v1`.
+    /// `POST /servers/{id}/actions/request_console` at the sim's API.
+    pub fn request_console(&self, id: impl std::fmt::Display) -> Http {
+        self.api(
+            "POST",
+            &format!("/servers/{id}/actions/request_console"),
+            None,
+        )
+    }
+
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> Http {
         let auth = format!("Bearer {}", self.token);
         http(&self.addr, method, &format!("/v1{path}"), body, Some(&auth))
