@@ -76,15 +76,7 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
         serde_json::json!([{"method": "GET", "status": 200}, {"method": "POST", "status": 200}]),
         "{report}"
     );
-    let sockets = report["websockets"].as_array().unwrap();
-    assert!(
-        !sockets.is_empty()
-            && sockets.iter().all(|w| w
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("ws://{}/ws/", serve.addr))),
-        "{report}"
-    );
+    crate::support::browser::assert_websockets_below(&report, &format!("ws://{}/ws/", serve.addr));
     let reason: String = env.value(
         "SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id LIMIT 1",
     );
@@ -425,15 +417,8 @@ fn chromium_opens_a_brokered_console_through_nginx_and_its_origin_passes() {
     let path = crate::support::serve::link(&serve, &keys.admin, "srv-00001");
     let report = drive_sim(&format!("{}{path}", nginx.https_url()), &[]);
     assert_eq!(report["state"], "connected", "{report}");
-    let sockets = report["websockets"].as_array().unwrap();
     let wss = format!("wss://127.0.0.1:{}/ws/", nginx.https_port());
-    assert!(
-        !sockets.is_empty()
-            && sockets
-                .iter()
-                .all(|w| w.as_str().unwrap().starts_with(&wss)),
-        "{report}"
-    );
+    crate::support::browser::assert_websockets_below(&report, &wss);
     let log = serve.log();
     assert!(!log.contains("from another site"), "{log}");
     assert!(log.contains("POST /c/<token> 200"), "{log}");

@@ -521,15 +521,7 @@ fn a_browser_opens_the_sim_console() {
         ],
     );
     assert_eq!(state(&sim, "srv-00001")["logins"], 2);
-    let sockets = report["websockets"].as_array().unwrap();
-    assert!(
-        !sockets.is_empty()
-            && sockets.iter().all(|w| w
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("ws://{}/ws/", serve.addr))),
-        "{report}"
-    );
+    crate::support::browser::assert_websockets_below(&report, &format!("ws://{}/ws/", serve.addr));
     let seen: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
     let fetched = consoles(&sim);
     assert_eq!(

@@ -144,3 +144,16 @@ impl Held {
         report
     }
 }
+
+/// The page opened websockets, each below `prefix` (`ws://ADDR/ws/`): the
+/// console went through hcc's broker.
+pub fn assert_websockets_below(report: &Value, prefix: &str) {
+    let sockets = report["websockets"].as_array().unwrap();
+    assert!(
+        !sockets.is_empty()
+            && sockets
+                .iter()
+                .all(|w| w.as_str().unwrap().starts_with(prefix)),
+        "{report}"
+    );
+}
