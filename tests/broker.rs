@@ -729,16 +729,8 @@ fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::support::serve::Keys)
     let connected: i64 =
         env.value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
     assert_eq!(connected, 200);
-    let reasons: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db
-            .prepare("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let reasons: Vec<String> =
+        env.column("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL");
     assert!(
         reasons
             .iter()

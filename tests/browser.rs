@@ -9,10 +9,9 @@
 
 use serde_json::Value;
 
-use crate::support::browser::{Held, browser_ready, node, shots};
+use crate::support::browser::{Held, browser_ready, node, on_a_real_console, shots};
 use crate::support::nginx::{Nginx, curl, curl_method};
 use crate::support::serve::{Serve, keyed, serving};
-use crate::support::vnc::VncServer;
 use crate::test::Sim;
 
 const PASSWORD: &str = "s3cret!x";
@@ -35,14 +34,9 @@ fn drive(url: &str, extra: &[&str]) -> Value {
 
 #[test]
 fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((vnc, sim, env, keys)) = on_a_real_console(PASSWORD, &["--servers", "1"]) else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "1"]);
-    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
     assert_eq!(made.status, 201, "{}", made.body);
@@ -153,14 +147,9 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
 
 #[test]
 fn a_browser_opens_a_one_time_link_in_direct_mode() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((vnc, sim, env, keys)) = on_a_real_console(PASSWORD, &["--servers", "1"]) else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "1"]);
-    let (env, keys) = keyed(&sim);
     env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
@@ -180,14 +169,11 @@ fn a_browser_opens_a_one_time_link_in_direct_mode() {
 
 #[test]
 fn the_dashboard_lists_acts_and_opens_a_console() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((_vnc, sim, env, keys)) =
+        on_a_real_console(PASSWORD, &["--servers", "2", "--action-ms", "0"])
+    else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "2", "--action-ms", "0"]);
-    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
     // A live brokered session, as the broker records one, from a browser
     // with a long User-Agent; a page session of the other server that

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::browser::{browser_ready, node, shots};
-use crate::support::serve::{Serve, keyed, serving};
-use crate::support::vnc::VncServer;
+use crate::support::browser::{browser_ready, node, on_a_real_console, shots};
+use crate::support::serve::{Serve, serving};
 use crate::test::{Worker, eventually};
 
 const PASSWORD: &str = "k3ys!vnc";
@@ -111,14 +110,9 @@ fn new_link(serve: &Serve, key: &str) -> String {
 
 #[test]
 fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((vnc, sim, env, keys)) = on_a_real_console(PASSWORD, &["--servers", "1"]) else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "1"]);
-    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     let (first, second, touch) = (
         new_link(&serve, &keys.console),

@@ -353,16 +353,7 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
         "{report}"
     );
     // One create queued, with what was picked; the server exists so.
-    let creates: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db
-            .prepare("SELECT arg FROM commands WHERE cmd = 'create'")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let creates: Vec<String> = env.column("SELECT arg FROM commands WHERE cmd = 'create'");
     assert_eq!(creates.len(), 1, "{creates:?}");
     for word in ["web-new1", "cpx21", "ubuntu-24.04", "hel1"] {
         assert!(creates[0].contains(word), "{creates:?}");

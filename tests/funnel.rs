@@ -315,16 +315,8 @@ fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none
         eventually(Duration::from_secs(2), || live_rows(&env) == 0),
         "a relay of a released server is live"
     );
-    let reasons: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db
-            .prepare("SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let reasons: Vec<String> =
+        env.column("SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL");
     assert_eq!(reasons, ["released"]);
     // Adopted again (for the next customer): the old page gets nothing.
     let out = env

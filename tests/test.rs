@@ -76,6 +76,16 @@ impl Env {
         conn
     }
 
+    /// One column of every row the query gives, in order.
+    pub fn column<T: rusqlite::types::FromSql>(&self, sql: &str) -> Vec<T> {
+        let db = self.db();
+        let mut stmt = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// One value from the database.
     pub fn value<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
         self.db()

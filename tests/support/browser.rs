@@ -157,3 +157,24 @@ pub fn assert_websockets_below(report: &Value, prefix: &str) {
         "{report}"
     );
 }
+
+/// With a browser here: a VNC console with `password`, a sim handing it out
+/// (started with `sim_args`) and a state directory with one key per scope;
+/// `None` (after a SKIP line; a failure under CI) without them.
+pub fn on_a_real_console(
+    password: &str,
+    sim_args: &[&str],
+) -> Option<(
+    crate::support::vnc::VncServer,
+    crate::test::Sim,
+    crate::test::Env,
+    crate::support::serve::Keys,
+)> {
+    if !browser_ready() {
+        return None;
+    }
+    let vnc = crate::support::vnc::VncServer::start(password)?;
+    let sim = vnc.sim(sim_args);
+    let (env, keys) = crate::support::serve::keyed(&sim);
+    Some((vnc, sim, env, keys))
+}
