@@ -23,7 +23,7 @@ const RGB565: [u8; 16] = [16, 16, 0, 1, 0, 31, 0, 63, 0, 31, 11, 5, 0, 0, 0, 0];
 
 /// A fresh console of server `id` from the API: (URL, password).
 fn request_console(sim: &Sim, id: u64) -> (String, String) {
-    let answer = sim.request_console(&id);
+    let answer = sim.request_console(id);
     assert_eq!(answer.status, 201, "{}", answer.body);
     let json = answer.json();
     (
