@@ -767,6 +767,7 @@ fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
         asked.extend_from_slice(&full);
     }
     rfb.send(&asked);
+    // Time for the frames to pile up if hcc buffered them (the point).
     std::thread::sleep(Duration::from_secs(3));
     let during = rss_kb(serve.pid());
     assert!(

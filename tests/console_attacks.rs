@@ -255,6 +255,7 @@ fn trickling_upstream() -> String {
                 if !send(b"RFB 003.008\n") || !send(&[0, 0, 0, 16, 0]) {
                     return;
                 }
+                // A byte a second: an upstream that trickles (the point).
                 for _ in 0..4096 {
                     std::thread::sleep(Duration::from_secs(1));
                     if !send(b"x") {
@@ -304,6 +305,7 @@ fn a_client_that_only_pings_during_its_handshake_is_cut_off() {
         {
             let _ = client.read();
         }
+        // The pings' pace, under the handshake's deadline (the point).
         std::thread::sleep(Duration::from_millis(900));
         ended_with_reasons(&env)
     });
@@ -663,6 +665,7 @@ fn a_page_session_holds_one_relay_a_new_ticket_replaces_the_old_one() {
             4, 1, 0, 0, 0, 0, 0, 0x61,
         ]))
         .unwrap();
+    // Nothing may end meanwhile: a wait for no change.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(open_sessions(&env), 1);
     assert_eq!(reasons(&env), [Some("replaced".to_string()), None]);
@@ -673,6 +676,7 @@ fn a_page_session_holds_one_relay_a_new_ticket_replaces_the_old_one() {
     let (_, other) = page(&serve, &keys.console);
     let _third = rfb_session(&serve, &other);
     assert!(eventually(Duration::from_secs(5), || open_sessions(&env) == 2));
+    // Nothing may end meanwhile: a wait for no change.
     std::thread::sleep(Duration::from_millis(900));
     assert_eq!(open_sessions(&env), 2, "{:?}", reasons(&env));
 }

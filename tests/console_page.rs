@@ -241,6 +241,7 @@ fn a_console_that_went_away_comes_back_without_a_click() {
             ],
         );
         vnc.stop_websockify();
+        // The console stays away 4 s (the point): the page counts down.
         std::thread::sleep(Duration::from_secs(4));
         vnc.restart_websockify();
         let restarted = epoch_ms();

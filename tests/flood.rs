@@ -95,6 +95,7 @@ fn a_request_is_answered_while_a_thousand_idle_and_a_thousand_slow_connections_a
                     if stop.load(Ordering::SeqCst) {
                         return slow.len();
                     }
+                    // A byte per 2 s, in 100 ms steps to hear `stop` (the point).
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 slow.retain_mut(|s| s.write_all(&[byte]).is_ok());
@@ -185,6 +186,7 @@ fn connections_without_a_complete_head_are_closed_within_seconds() {
         let head = b"GET / HTTP/1.1\r\n";
         while writer.write_all(&head[sent % head.len()..][..1]).is_ok() && sent < 60 {
             sent += 1;
+            // A slow head, a byte per 500 ms (the point).
             std::thread::sleep(Duration::from_millis(500));
         }
         sent
@@ -313,6 +315,7 @@ fn with_few_file_descriptors_idle_connections_make_way() {
     let fds = open_fds(serve.pid());
     assert!(fds < 250, "hcc serve holds {fds} of its 400 descriptors");
     let ticks = cpu_ticks(serve.pid());
+    // CPU used over 2 s idle: a measurement over time.
     std::thread::sleep(Duration::from_secs(2));
     let spent = cpu_ticks(serve.pid()) - ticks;
     assert!(spent < 100, "{spent} ticks of CPU in 2 s while idle");
@@ -381,6 +384,7 @@ fn slow_bodies_hold_no_worker_thread() {
         stream
             .write_all(first.as_bytes())
             .expect("send the first piece");
+        // A request in two pieces, apart in time (the point).
         std::thread::sleep(Duration::from_millis(700));
         stream.write_all(second.as_bytes()).expect("send the rest");
         let (answer, _) = until_closed(stream, Duration::from_secs(10));

@@ -141,6 +141,7 @@ fn pages_reconnecting_on_a_nearly_empty_bucket_leave_queued_commands_their_share
                     if let Ok(mut ws) = connect(serve, &page.ws) {
                         relaying(&mut ws);
                     }
+                    // A page reconnects every 3 s (the point).
                     std::thread::sleep(Duration::from_secs(3));
                     while refresh(serve, &mut page).is_err() && started.elapsed() < hammer {
                         std::thread::sleep(Duration::from_secs(3));
@@ -450,6 +451,7 @@ fn caps_per_server_and_per_key_refuse_with_a_reason_the_page_can_say() {
     drop(held.remove(0));
     assert!(eventually(Duration::from_secs(5), || live_rows(&env) == 3));
     let mut third = third;
+    // Waits out the 3 s between a session's refreshes.
     std::thread::sleep(Duration::from_millis(3100));
     refresh(&serve, &mut third).unwrap();
     let mut ws = connect(&serve, &third.ws).unwrap();

@@ -825,7 +825,8 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     let page = serve.request("POST", &stale, None, None);
     assert_eq!(page.status, 410, "{}", page.body);
 
-    // Revoking the key ends its sessions and its unopened links.
+    // Revoking the key ends its sessions and its unopened links. (Waits
+    // out the 3 s between a session's refreshes first.)
     std::thread::sleep(Duration::from_millis(3100));
     let unopened = link(&serve, &keys.console, "srv-00001");
     env.ok(&["apikey", "revoke", "console-key"]);

@@ -390,6 +390,7 @@ fn garbage_and_a_client_that_never_reads_end_cleanly() {
     let (mut ws, _) = login(&url, &password);
     for _ in 0..60 {
         update_request(&mut ws, false);
+        // A viewer's pace of requests (the point).
         std::thread::sleep(Duration::from_millis(40));
     }
     let during = rss_kib(sim.pid());

@@ -306,6 +306,7 @@ fn kill_9_of_the_worker_loses_nothing_and_duplicates_no_server() {
     let mut rng = fastrand::Rng::with_seed(9);
     for _ in 0..4 {
         let worker = Worker::start(&env, &sim, "3600");
+        // Killed at a random moment (the point).
         std::thread::sleep(Duration::from_millis(rng.u64(300..1500)));
         drop(worker); // SIGKILL
     }
@@ -496,6 +497,7 @@ fn a_stream_of_new_commands_does_not_starve_the_running_ones() {
     let mut done_early = false;
     for i in 2..=21 {
         push(&env, &["reboot", &format!("srv-{i:05}")]);
+        // The stream's pace (the point).
         std::thread::sleep(Duration::from_millis(200));
         done_early |= commands(&env)[&first].0 == "done";
     }
