@@ -1,7 +1,7 @@
 //! The embedded files' caching: strong ETags and 304s at their plain paths,
 //! immutable URLs below the build hash that every page references.
 
-use crate::serve::{Serve, link, raw, setup, status_of};
+use crate::support::serve::{Serve, link, raw, serving, serving_with, setup, status_of};
 use crate::test::{Env, Sim, eventually};
 
 /// A GET (or another method) with extra header lines; the raw answer.
@@ -96,11 +96,8 @@ fn embedded_files_carry_strong_etags_and_answer_if_none_match_with_304() {
 
 #[test]
 fn pages_load_their_files_below_the_build_hash_where_they_are_immutable() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) =
+        serving_with(&["--servers", "1"], &[("console_mode", "direct")]);
 
     let index = body(&get(&serve, "GET", "/", "")).to_string();
     let hash = build_hash(&index, "index.js");
@@ -218,13 +215,10 @@ fn requests(log: &str) -> Vec<(String, String, u16)> {
 
 #[test]
 fn a_second_console_in_the_same_browser_costs_a_handful_of_requests() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let first = format!(
         "http://{}{}",
         serve.addr,
@@ -235,7 +229,7 @@ fn a_second_console_in_the_same_browser_costs_a_handful_of_requests() {
         serve.addr,
         link(&serve, &keys.console, "srv-00001")
     );
-    let report = crate::browser::node(
+    let report = crate::support::browser::node(
         "console.mjs",
         &[
             "--url",

@@ -8,10 +8,9 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use tungstenite::client::IntoClientRequest;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, Ws, connect, keyed, open_link, page_data, serving, setup};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim, eventually};
 
@@ -23,7 +22,7 @@ struct Setup {
     vnc: VncServer,
     sim: Sim,
     env: Env,
-    keys: crate::serve::Keys,
+    keys: crate::support::serve::Keys,
 }
 
 fn start(upstream_password: &str) -> Option<Setup> {
@@ -36,8 +35,7 @@ fn start(upstream_password: &str) -> Option<Setup> {
         "--console-password",
         upstream_password,
     ]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     Some(Setup {
         vnc,
         sim,
@@ -48,38 +46,11 @@ fn start(upstream_password: &str) -> Option<Setup> {
 
 /// Opens a fresh console link; the page and its `/ws/TICKET` path.
 fn open_page(serve: &Serve, key: &str) -> (crate::test::Http, String) {
-    let path = link(serve, key, "srv-00001");
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (page, data) = open_link(serve, key, "srv-00001");
     let ws = data["ws"].as_str().expect("a ws path in broker mode");
     let ws = ws.strip_prefix("..").expect("relative to /c/").to_string();
     assert!(ws.starts_with("/ws/") && ws.len() == 4 + 64, "{ws}");
     (page, ws)
-}
-
-pub(crate) type Ws = WebSocket<TcpStream>;
-
-/// A websocket to `path` on serve, as noVNC opens it; `Err(status)` when
-/// the upgrade is refused (0: the connection failed before an answer).
-pub(crate) fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
-    let mut request = format!("ws://{}{path}", serve.addr)
-        .into_client_request()
-        .unwrap();
-    let headers = request.headers_mut();
-    headers.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-    headers.insert("User-Agent", "broker-test/1".parse().unwrap());
-    let stream = TcpStream::connect(&serve.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    match tungstenite::client(request, stream) {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
-            Err(r.status().as_u16())
-        }
-        Err(_) => Err(0),
-    }
 }
 
 /// Reads RFB bytes from binary messages until `n` have come.
@@ -268,7 +239,7 @@ fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
     assert_eq!(serve.request("GET", &plain, None, None).status, 400);
     // A broken upgrade is refused before its ticket is spent.
     let (_, kept) = open_page(&serve, &s.keys.console);
-    let broken = crate::serve::raw(
+    let broken = crate::support::serve::raw(
         &serve.addr,
         format!(
             "GET {kept} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\
@@ -276,7 +247,7 @@ fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
         )
         .as_bytes(),
     );
-    assert_eq!(crate::serve::status_of(&broken), 400, "{broken}");
+    assert_eq!(crate::support::serve::status_of(&broken), 400, "{broken}");
     let (rfb, _, _) = Rfb::handshake(connect(&serve, &kept).unwrap());
     drop(rfb);
 
@@ -689,17 +660,7 @@ fn hcc_vnc_gives_vncsnapshot_the_sim_console() {
 
 /// `hcc serve`'s threads that carry websocket sessions.
 fn session_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .filter_map(Result::ok)
-                .filter(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.trim() == "hcc-serve-ws")
-                })
-                .count()
-        })
-        .unwrap_or(0)
+    crate::test::threads_named(pid, "hcc-serve-ws")
 }
 
 #[test]
@@ -714,8 +675,7 @@ fn two_hundred_sessions_dropped_at_once_each_end_with_a_reason_and_no_thread_sta
 #[test]
 fn two_hundred_sessions_on_the_sim_console_dropped_at_once() {
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     two_hundred_dropped(&env, &sim, &keys);
     let console = || sim.control("GET", "/_sim/consoles/srv-00001", None).json();
     assert!(
@@ -727,7 +687,7 @@ fn two_hundred_sessions_on_the_sim_console_dropped_at_once() {
 
 /// 200 brokered sessions opened at once, half dropped right after the
 /// upgrade, half after garbage: each ends with a reason, no thread stays.
-fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::serve::Keys) {
+fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::support::serve::Keys) {
     // All on one server, from one key: beyond the default caps.
     env.ok(&["config", "set", "max_console_sessions_per_server", "1000"]);
     env.ok(&["config", "set", "max_console_sessions_per_key", "1000"]);
@@ -769,16 +729,8 @@ fn two_hundred_dropped(env: &Env, sim: &Sim, keys: &crate::serve::Keys) {
     let connected: i64 =
         env.value("SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL");
     assert_eq!(connected, 200);
-    let reasons: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db
-            .prepare("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let reasons: Vec<String> =
+        env.column("SELECT DISTINCT end_reason FROM console_sessions WHERE ended_at IS NOT NULL");
     assert!(
         reasons
             .iter()
@@ -815,6 +767,7 @@ fn a_client_that_asks_for_frames_and_never_reads_holds_no_growing_memory() {
         asked.extend_from_slice(&full);
     }
     rfb.send(&asked);
+    // Time for the frames to pile up if hcc buffered them (the point).
     std::thread::sleep(Duration::from_secs(3));
     let during = rss_kb(serve.pid());
     assert!(
@@ -911,8 +864,7 @@ fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
         "--console-password",
         PASSWORD,
     ]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     refused(&serve, &keys.console);
     let (reason, to, ..) = ended(&env);
@@ -929,10 +881,7 @@ fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
 
     // The simulator's own console, its URL dead a minute after it was
     // handed out: a minute passes in a few microseconds here.
-    let sim = Sim::start(&["--servers", "1", "--time-scale", "10000000"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1", "--time-scale", "10000000"]);
     refused(&serve, &keys.console);
     let (reason, ..) = ended(&env);
     let reason = reason.unwrap();
@@ -954,10 +903,7 @@ fn failing_upstreams_and_garbage_clients_end_with_a_recorded_reason() {
     // Clients that send garbage, on the simulator's live console: instead
     // of a version (hcc ends it), and after the handshake (relayed: the
     // console server ends it).
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1"]);
     let (_, ws) = open_page(&serve, &keys.console);
     let mut rfb = Rfb {
         ws: connect(&serve, &ws).unwrap(),

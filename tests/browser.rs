@@ -7,50 +7,14 @@
 //! `hcc revoke` from another process. And the link flow through nginx
 //! over TLS.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::serve::{Serve, setup};
+use crate::support::browser::{Held, browser_ready, node, on_a_real_console, shots};
 use crate::support::nginx::{Nginx, curl, curl_method};
-use crate::support::vnc::VncServer;
-use crate::test::{Env, Sim};
+use crate::support::serve::{Serve, keyed, serving};
+use crate::test::Sim;
 
 const PASSWORD: &str = "s3cret!x";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Where screenshots go: `target/browser/`.
-pub fn shots() -> PathBuf {
-    let dir = repo().join("target/browser");
-    std::fs::create_dir_all(&dir).expect("create target/browser");
-    dir
-}
-
-/// Whether node, chromium and the driver are here; a failure under CI, a
-/// loud SKIP otherwise ([`crate::test::require`]).
-pub fn browser_ready() -> bool {
-    let driver = repo().join("tests/browser/node_modules/playwright-core");
-    let missing = if !crate::test::have("node") {
-        Some("node")
-    } else if !Path::new("/usr/bin/chromium").exists() {
-        Some("chromium (/usr/bin/chromium)")
-    } else if !driver.exists() {
-        Some("playwright-core (npm ci --prefix tests/browser)")
-    } else {
-        None
-    };
-    crate::test::require(
-        missing.is_none(),
-        &format!(
-            "browser test: {} is missing (scripts/test installs it)",
-            missing.unwrap_or_default()
-        ),
-    )
-}
 
 /// Runs the console driver on `url`; returns its JSON report, failing the
 /// test with the report when a check failed.
@@ -68,111 +32,11 @@ fn drive(url: &str, extra: &[&str]) -> Value {
     })
 }
 
-/// Runs a driver in tests/browser (60 s at most); returns its last JSON
-/// line, failing the test with it and what the driver printed on stderr
-/// unless the run passed (exit 0, `"ok": true`). `what` names the check.
-pub fn node(script: &str, args: &[&str], what: impl Fn() -> String) -> Value {
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg("node")
-        .arg(repo().join("tests/browser").join(script))
-        .args(args)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{script} printed no report: {stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    assert!(
-        out.status.success() && report["ok"] == true,
-        "browser check failed on {}: {report:#}\n{}",
-        what(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    report
-}
-
-/// A console.mjs run with `--hold-until`, its page kept open while the
-/// test acts; in its own process group, stopped if the test fails first.
-pub struct Held {
-    _driver: crate::daemon::Daemon,
-    out: std::io::BufReader<std::process::ChildStdout>,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Held {
-    /// Starts console.mjs on `args` (which hold `--hold-until`) and waits
-    /// until its page is connected; fails the test with what the driver
-    /// said otherwise.
-    pub fn connected(args: &[&str]) -> Held {
-        use std::io::BufRead;
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("console.mjs.log");
-        let mut cmd = Command::new("timeout");
-        cmd.arg("60")
-            .arg("node")
-            .arg(repo().join("tests/browser/console.mjs"))
-            .args(args);
-        let (driver, out) = crate::daemon::Daemon::spawn_piped("console.mjs", &cmd, &log);
-        let mut out = std::io::BufReader::new(out);
-        let mut said = String::new();
-        loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                let err = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("the page never connected: {said}\n{err}");
-            }
-            said.push_str(&line);
-            if line.trim() == r#"{"connected":true}"# {
-                return Held {
-                    _driver: driver,
-                    out,
-                    log,
-                    _dir: dir,
-                };
-            }
-        }
-    }
-
-    /// Waits for the driver's end; its report, failing the test unless
-    /// every check passed.
-    pub fn finish(mut self) -> Value {
-        use std::io::Read;
-        let mut rest = String::new();
-        let _ = self.out.read_to_string(&mut rest);
-        let report: Value = rest
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("console.mjs printed no report: {rest}"));
-        assert!(
-            report["ok"] == true,
-            "browser check failed: {report:#}\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-        report
-    }
-}
-
 #[test]
 fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((vnc, sim, env, keys)) = on_a_real_console(PASSWORD, &["--servers", "1"]) else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
     assert_eq!(made.status, 201, "{}", made.body);
@@ -206,15 +70,7 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
         serde_json::json!([{"method": "GET", "status": 200}, {"method": "POST", "status": 200}]),
         "{report}"
     );
-    let sockets = report["websockets"].as_array().unwrap();
-    assert!(
-        !sockets.is_empty()
-            && sockets.iter().all(|w| w
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("ws://{}/ws/", serve.addr))),
-        "{report}"
-    );
+    crate::support::browser::assert_websockets_below(&report, &format!("ws://{}/ws/", serve.addr));
     let reason: String = env.value(
         "SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id LIMIT 1",
     );
@@ -291,15 +147,9 @@ fn a_browser_opens_a_one_time_link_and_the_old_url_form_on_a_real_console() {
 
 #[test]
 fn a_browser_opens_a_one_time_link_in_direct_mode() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((vnc, sim, env, keys)) = on_a_real_console(PASSWORD, &["--servers", "1"]) else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     env.ok(&["config", "set", "console_mode", "direct"]);
     let serve = Serve::start(&env, &sim, &[]);
     let made = serve.post("/api/v1/servers/srv-00001/console-link", &keys.console);
@@ -319,15 +169,11 @@ fn a_browser_opens_a_one_time_link_in_direct_mode() {
 
 #[test]
 fn the_dashboard_lists_acts_and_opens_a_console() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((_vnc, sim, env, keys)) =
+        on_a_real_console(PASSWORD, &["--servers", "2", "--action-ms", "0"])
+    else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
     // A live brokered session, as the broker records one, from a browser
     // with a long User-Agent; a page session of the other server that
@@ -496,8 +342,7 @@ fn consoles(sim: &Sim) -> usize {
 #[test]
 fn a_console_link_works_through_nginx_over_tls() {
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // nginx needs serve's port, serve needs nginx's URL for its links: the
     // link is made below the URL nginx answers at.
     let serve = Serve::start(&env, &sim, &[]);
@@ -550,26 +395,16 @@ fn chromium_opens_a_brokered_console_through_nginx_and_its_origin_passes() {
     if !browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let port: u16 = serve.addr.rsplit(':').next().unwrap().parse().unwrap();
     let Some(nginx) = Nginx::start(port) else {
         return;
     };
-    let path = crate::serve::link(&serve, &keys.admin, "srv-00001");
+    let path = crate::support::serve::link(&serve, &keys.admin, "srv-00001");
     let report = drive_sim(&format!("{}{path}", nginx.https_url()), &[]);
     assert_eq!(report["state"], "connected", "{report}");
-    let sockets = report["websockets"].as_array().unwrap();
     let wss = format!("wss://127.0.0.1:{}/ws/", nginx.https_port());
-    assert!(
-        !sockets.is_empty()
-            && sockets
-                .iter()
-                .all(|w| w.as_str().unwrap().starts_with(&wss)),
-        "{report}"
-    );
+    crate::support::browser::assert_websockets_below(&report, &wss);
     let log = serve.log();
     assert!(!log.contains("from another site"), "{log}");
     assert!(log.contains("POST /c/<token> 200"), "{log}");
@@ -582,7 +417,7 @@ pub const SIM_BANNER: &str = "#3c8d5a";
 
 /// A websocket upgrade of `path` on `addr`, by hand: the answer's status.
 fn upgrade_status(addr: &str, path: &str) -> u16 {
-    let answer = crate::serve::raw(
+    let answer = crate::support::serve::raw(
         addr,
         format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -591,7 +426,7 @@ fn upgrade_status(addr: &str, path: &str) -> u16 {
         )
         .as_bytes(),
     );
-    crate::serve::status_of(&answer)
+    crate::support::serve::status_of(&answer)
 }
 
 /// A live brokered session in Chromium (on the simulator's console) is
@@ -605,15 +440,12 @@ fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
     if !browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let url = |serve: &Serve| {
         format!(
             "http://{}{}",
             serve.addr,
-            crate::serve::link(serve, &keys.console, "srv-00001")
+            crate::support::serve::link(serve, &keys.console, "srv-00001")
         )
     };
     let held = Held::connected(&[
@@ -668,15 +500,15 @@ fn a_live_browser_session_ends_when_hcc_revoke_runs_and_suspend_holds() {
 
     // A page opened before `hcc suspend` holds a ticket: its upgrade is
     // refused, and a link's GET and POST give 403.
-    let before = crate::serve::link(&serve, &keys.console, "srv-00001");
+    let before = crate::support::serve::link(&serve, &keys.console, "srv-00001");
     let page = serve.request("POST", &before, None, None);
     assert_eq!(page.status, 200, "{}", page.body);
-    let ticket = crate::serve::page_data(&page.body)["ws"]
+    let ticket = crate::support::serve::page_data(&page.body)["ws"]
         .as_str()
         .unwrap()
         .trim_start_matches("..")
         .to_string();
-    let waiting = crate::serve::link(&serve, &keys.console, "srv-00001");
+    let waiting = crate::support::serve::link(&serve, &keys.console, "srv-00001");
     env.ok(&["suspend", "srv-00001"]);
     assert_eq!(upgrade_status(&serve.addr, &ticket), 403);
     for method in ["GET", "POST"] {
@@ -731,8 +563,7 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
         Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
     );
     assert_eq!(made.status, 201, "{made:?}");
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // No worker: commands wait, and the page says so.
     let serve = Serve::start(&env, &sim, &[]);
     let buttons = |report: &Value, server: &str| report["look"]["buttons"][server].clone();
@@ -765,7 +596,12 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
             env.ok(&["push", "start", "srv-off"]);
             let on = sim.api("POST", &format!("/servers/{off_id}/actions/poweron"), None);
             assert!(on.status < 300, "{}", on.body);
-            std::thread::sleep(std::time::Duration::from_millis(500));
+            // The sync must see it running.
+            let running = crate::test::eventually(std::time::Duration::from_secs(10), || {
+                sim.api("GET", &format!("/servers/{off_id}"), None).json()["server"]["status"]
+                    == "running"
+            });
+            assert!(running, "the sim never powered srv-off on");
             let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
             assert!(run.status.success(), "sync: {run:?}");
         });

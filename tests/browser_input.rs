@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::browser::{browser_ready, node, shots};
-use crate::serve::{Serve, setup};
-use crate::support::vnc::VncServer;
-use crate::test::{Env, Sim, Worker, eventually};
+use crate::support::browser::{browser_ready, node, on_a_real_console, shots};
+use crate::support::serve::{Serve, serving};
+use crate::test::{Worker, eventually};
 
 const PASSWORD: &str = "k3ys!vnc";
 
@@ -111,15 +110,9 @@ fn new_link(serve: &Serve, key: &str) -> String {
 
 #[test]
 fn a_browser_fits_the_screen_types_text_and_sends_the_keys_a_console_needs() {
-    if !browser_ready() {
-        return;
-    }
-    let Some(vnc) = VncServer::start(PASSWORD) else {
+    let Some((vnc, sim, env, keys)) = on_a_real_console(PASSWORD, &["--servers", "1"]) else {
         return;
     };
-    let sim = vnc.sim(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
     let (first, second, touch) = (
         new_link(&serve, &keys.console),
@@ -266,10 +259,7 @@ fn a_browser_shows_power_buttons_only_to_a_link_whose_key_may_act() {
     }
     // The simulator's own console: no Xvnc needed. A reboot takes 2 s,
     // so the page's first attempt (after 1 s) meets a refusal.
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "2000"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1", "--action-ms", "2000"]);
     let _worker = Worker::start(&env, &sim, "3600");
 
     let url = new_link(&serve, &keys.console);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::serve::Serve;
+use crate::support::serve::Serve;
 use crate::test::{Env, eventually, http};
 
 /// `hcc serve` on an ephemeral port; no Hetzner needed for pages.

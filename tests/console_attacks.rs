@@ -12,19 +12,16 @@ use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
-use crate::serve::{Serve, link, page_data, raw, setup, status_of};
+use crate::support::serve::{Serve, link, open_link, page_data, raw, serving, status_of};
 use crate::test::{Env, Sim, eventually};
 
 /// `hcc serve` on a simulator whose console is its own (or `upstream`).
-fn start(upstream: Option<&str>) -> (Sim, Env, crate::serve::Keys, Serve) {
+fn start(upstream: Option<&str>) -> (Sim, Env, crate::support::serve::Keys, Serve) {
     let mut args = vec!["--servers", "1"];
     if let Some(url) = upstream {
         args.extend(["--console-upstream", url, "--console-password", "pw123456"]);
     }
-    let sim = Sim::start(&args);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&args);
     (sim, env, keys, serve)
 }
 
@@ -258,6 +255,7 @@ fn trickling_upstream() -> String {
                 if !send(b"RFB 003.008\n") || !send(&[0, 0, 0, 16, 0]) {
                     return;
                 }
+                // A byte a second: an upstream that trickles (the point).
                 for _ in 0..4096 {
                     std::thread::sleep(Duration::from_secs(1));
                     if !send(b"x") {
@@ -307,6 +305,7 @@ fn a_client_that_only_pings_during_its_handshake_is_cut_off() {
         {
             let _ = client.read();
         }
+        // The pings' pace, under the handshake's deadline (the point).
         std::thread::sleep(Duration::from_millis(900));
         ended_with_reasons(&env)
     });
@@ -611,10 +610,7 @@ fn a_session_whose_serve_was_killed_is_ended_by_the_next_serve() {
 /// The page session's token and first `/ws/TICKET` path of a fresh link
 /// opened by POST.
 fn page(serve: &Serve, key: &str) -> (String, String) {
-    let path = link(serve, key, "srv-00001");
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (_, data) = open_link(serve, key, "srv-00001");
     let ws = data["ws"].as_str().unwrap().trim_start_matches("..");
     (
         data["session"].as_str().unwrap().to_string(),
@@ -669,6 +665,7 @@ fn a_page_session_holds_one_relay_a_new_ticket_replaces_the_old_one() {
             4, 1, 0, 0, 0, 0, 0, 0x61,
         ]))
         .unwrap();
+    // Nothing may end meanwhile: a wait for no change.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(open_sessions(&env), 1);
     assert_eq!(reasons(&env), [Some("replaced".to_string()), None]);
@@ -679,6 +676,7 @@ fn a_page_session_holds_one_relay_a_new_ticket_replaces_the_old_one() {
     let (_, other) = page(&serve, &keys.console);
     let _third = rfb_session(&serve, &other);
     assert!(eventually(Duration::from_secs(5), || open_sessions(&env) == 2));
+    // Nothing may end meanwhile: a wait for no change.
     std::thread::sleep(Duration::from_millis(900));
     assert_eq!(open_sessions(&env), 2, "{:?}", reasons(&env));
 }

@@ -6,23 +6,31 @@
 //! default) and direct, on the simulator's console or a real Xvnc behind
 //! websockify.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::browser::{browser_ready, node};
-use crate::daemon::Daemon;
-use crate::serve::{Serve, link, setup};
+use crate::support::browser::{Held, browser_ready, node};
+use crate::support::serve::{Serve, keyed, link, serving};
 use crate::support::vnc::VncServer;
 use crate::test::{Env, Sim};
 
 const SERVER: &str = "srv-00001";
 
-fn session(args: &[&str], what: &str) -> Value {
-    node("session.mjs", args, || what.to_string())
+/// session.mjs on the page of `path` for `server`, playing `scenario`
+/// (with `extra` arguments); its report. `what` names the check.
+fn session(
+    serve: &Serve,
+    path: &str,
+    server: &str,
+    scenario: &str,
+    extra: &[&str],
+    what: &str,
+) -> Value {
+    let url = url(serve, path);
+    let mut args = vec!["--url", &url, "--server", server, "--scenario", scenario];
+    args.extend_from_slice(extra);
+    node("session.mjs", &args, || what.to_string())
 }
 
 /// `hcc serve` in `mode` (`broker` or `direct`) with the settings given.
@@ -52,19 +60,15 @@ fn a_reload_keeps_the_console_and_a_second_browser_gets_none() {
     }
     let sim = Sim::start(&["--servers", "1"]);
     for mode in ["broker", "direct"] {
-        let env = Env::new();
-        let keys = setup(&env, &sim);
+        let (env, keys) = keyed(&sim);
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
         let report = session(
-            &[
-                "--url",
-                &url(&serve, &path),
-                "--server",
-                SERVER,
-                "--scenario",
-                "reload",
-            ],
+            &serve,
+            &path,
+            SERVER,
+            "reload",
+            &[],
             &format!("reloads in {mode} mode (serve log: {})", serve.log()),
         );
         // Opened by a POST; each reload a GET of the opened link (410, a
@@ -110,19 +114,15 @@ fn a_second_tab_of_a_session_takes_the_console_and_the_first_waits_for_a_click()
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = serve_in(&env, &sim, "broker", &[]);
     let path = link(&serve, &keys.console, SERVER);
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            SERVER,
-            "--scenario",
-            "replaced",
-        ],
+        &serve,
+        &path,
+        SERVER,
+        "replaced",
+        &[],
         &format!("a second tab of the session (serve log: {})", serve.log()),
     );
     let elsewhere = &report["elsewhere"];
@@ -169,10 +169,7 @@ fn used_and_expired_links_say_which_with_what_to_do() {
     if !browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let stale = link(&serve, &keys.console, SERVER);
     env.db()
         .execute(
@@ -181,16 +178,11 @@ fn used_and_expired_links_say_which_with_what_to_do() {
         )
         .unwrap();
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &stale),
-            "--server",
-            SERVER,
-            "--scenario",
-            "message",
-            "--expect-text",
-            "has expired",
-        ],
+        &serve,
+        &stale,
+        SERVER,
+        "message",
+        &["--expect-text", "has expired"],
         "an expired link",
     );
     assert!(
@@ -219,58 +211,6 @@ fn used_and_expired_links_say_which_with_what_to_do() {
     );
 }
 
-/// The page of `url` kept open by session.mjs (`--scenario hold`) while
-/// the test acts; its report at the end.
-struct Held {
-    _driver: Daemon,
-    out: BufReader<std::process::ChildStdout>,
-    _dir: tempfile::TempDir,
-}
-
-impl Held {
-    fn connected(url: &str) -> Held {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("session.mjs.log");
-        let mut cmd = Command::new("timeout");
-        cmd.arg("90")
-            .arg("node")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/session.mjs"))
-            .args(["--url", url, "--server", SERVER, "--scenario", "hold"]);
-        let (driver, out) = Daemon::spawn_piped("session.mjs", &cmd, &log);
-        let mut out = BufReader::new(out);
-        let mut said = String::new();
-        loop {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                panic!(
-                    "the page never connected: {said}\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            said.push_str(&line);
-            if line.trim() == r#"{"connected":true}"# {
-                return Held {
-                    _driver: driver,
-                    out,
-                    _dir: dir,
-                };
-            }
-        }
-    }
-
-    fn finish(mut self) -> Value {
-        let mut rest = String::new();
-        let _ = self.out.read_to_string(&mut rest);
-        let report: Value = rest
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l).ok())
-            .unwrap_or_else(|| panic!("session.mjs printed no report: {rest}"));
-        assert!(report["ok"] == true, "browser check failed: {report:#}");
-        report
-    }
-}
-
 /// websockify in front of Xvnc killed under a connected page and started
 /// again 4 s later: the page counts down, offers "Reconnect now", and is
 /// connected again without a click, brokered and direct. Prints the time
@@ -285,12 +225,23 @@ fn a_console_that_went_away_comes_back_without_a_click() {
     };
     let sim = vnc.sim(&["--servers", "1"]);
     for mode in ["broker", "direct"] {
-        let env = Env::new();
-        let keys = setup(&env, &sim);
+        let (env, keys) = keyed(&sim);
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
-        let held = Held::connected(&url(&serve, &path));
+        let held = Held::start(
+            "session.mjs",
+            90,
+            &[
+                "--url",
+                &url(&serve, &path),
+                "--server",
+                SERVER,
+                "--scenario",
+                "hold",
+            ],
+        );
         vnc.stop_websockify();
+        // The console stays away 4 s (the point): the page counts down.
         std::thread::sleep(Duration::from_secs(4));
         vnc.restart_websockify();
         let restarted = epoch_ms();
@@ -322,8 +273,7 @@ fn a_rationed_page_says_so_and_counts_down() {
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // One console request a minute for a server: an API client's takes it.
     let serve = serve_in(
         &env,
@@ -335,13 +285,11 @@ fn a_rationed_page_says_so_and_counts_down() {
     let taken = serve.post(&format!("/api/v1/servers/{SERVER}/console"), &keys.console);
     assert_eq!(taken.status, 200, "{}", taken.body);
     let report = session(
+        &serve,
+        &path,
+        SERVER,
+        "message",
         &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            SERVER,
-            "--scenario",
-            "message",
             "--expect-text",
             "hcc is rationing requests to Hetzner, retrying in",
         ],
@@ -363,8 +311,7 @@ fn a_page_that_cannot_reach_the_console_says_why() {
         return;
     }
     let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let id = sim.api("GET", "/servers?name=srv-00001", None).json()["servers"][0]["id"]
         .as_i64()
         .unwrap();
@@ -379,16 +326,11 @@ fn a_page_that_cannot_reach_the_console_says_why() {
         let serve = serve_in(&env, &sim, mode, &[]);
         let path = link(&serve, &keys.console, SERVER);
         let report = session(
-            &[
-                "--url",
-                &url(&serve, &path),
-                "--server",
-                SERVER,
-                "--scenario",
-                "message",
-                "--expect-text",
-                "srv-00001 is off",
-            ],
+            &serve,
+            &path,
+            SERVER,
+            "message",
+            &["--expect-text", "srv-00001 is off"],
             &format!("a server that is off, {mode}"),
         );
         eprintln!(
@@ -400,22 +342,16 @@ fn a_page_that_cannot_reach_the_console_says_why() {
 
     // A console host not in console_hosts: brokered, the page says so; direct,
     // the link's answer does (and the link stays usable).
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let hosts = [("console_hosts", "wss://web-console.hetzner.cloud")];
     let serve = serve_in(&env, &sim, "broker", &hosts);
     let path = link(&serve, &keys.console, "srv-00002");
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            "srv-00002",
-            "--scenario",
-            "message",
-            "--expect-text",
-            "console_hosts",
-        ],
+        &serve,
+        &path,
+        "srv-00002",
+        "message",
+        &["--expect-text", "console_hosts"],
         "a console host not allowed, brokered",
     );
     assert!(
@@ -436,22 +372,16 @@ fn a_page_that_cannot_reach_the_console_says_why() {
 
     // Hetzner away (the simulator stopped): brokered, the page says so.
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = serve_in(&env, &sim, "broker", &[]);
     let path = link(&serve, &keys.console, SERVER);
     drop(sim);
     let report = session(
-        &[
-            "--url",
-            &url(&serve, &path),
-            "--server",
-            SERVER,
-            "--scenario",
-            "message",
-            "--expect-text",
-            "cannot reach Hetzner",
-        ],
+        &serve,
+        &path,
+        SERVER,
+        "message",
+        &["--expect-text", "cannot reach Hetzner"],
         &format!("Hetzner away (serve log: {})", serve.log()),
     );
     eprintln!(

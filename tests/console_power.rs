@@ -7,8 +7,8 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 
-use crate::serve::{Serve, link, page_data, setup};
-use crate::test::{Env, Http, Sim, Worker, eventually};
+use crate::support::serve::{Serve, code, keyed, link, page_data, serving};
+use crate::test::{Http, Sim, Worker, eventually};
 
 /// Opens a one-time link made with `key`; the page's session token.
 fn open_session(serve: &Serve, key: &str) -> String {
@@ -24,19 +24,9 @@ fn power(serve: &Serve, body: &Value) -> Http {
     serve.request("POST", "/c/power", Some(&body.to_string()), None)
 }
 
-fn code(reply: &Http) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
 #[test]
 fn a_session_whose_key_may_act_powers_its_server_and_others_may_not() {
-    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2", "--action-ms", "0"]);
 
     // An admin key's link: the page learns which buttons to show.
     let admin = open_session(&serve, &keys.admin);
@@ -165,8 +155,7 @@ fn a_session_whose_key_may_act_powers_its_server_and_others_may_not() {
 #[test]
 fn the_power_buttons_follow_queue_verbs_and_suspension() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // This hcc takes no resets from its queue: the page does not offer one.
     env.ok(&[
         "config",

@@ -11,15 +11,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::serve::{Serve, link, page_data, setup};
-use crate::test::{Env, Http, Sim, eventually};
+use crate::support::serve::{Serve, code, open_link, serving, serving_with};
+use crate::test::{Http, eventually};
 
 /// Opens a fresh link: the page session's token and its `/ws/TICKET`.
 fn open(serve: &Serve, key: &str) -> (String, String) {
-    let path = link(serve, key, "srv-00001");
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (_, data) = open_link(serve, key, "srv-00001");
     let ws = data["ws"]
         .as_str()
         .expect("brokered")
@@ -34,19 +31,9 @@ fn post(serve: &Serve, route: &str, body: &Value) -> Http {
     serve.request("POST", route, Some(&body.to_string()), None)
 }
 
-fn code(reply: &Http) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
 #[test]
 fn a_forged_session_is_unknown_where_an_expired_one_has_ended() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let (session, _) = open(&serve, &keys.admin);
     let routes = ["/c/refresh", "/c/status", "/c/power"];
     for forged in ["ab".repeat(32), "forged".to_string()] {
@@ -157,12 +144,11 @@ fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn protocol_violations_close_with_their_code_and_status_blames_the_browser() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // One console after another on one server, faster than hcc rations.
-    env.ok(&["config", "set", "console_requests_per_server", "3600"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(
+        &["--servers", "1"],
+        &[("console_requests_per_server", "3600")],
+    );
     // What the browser sends after hcc's RFB version, and the close code.
     let oversized = {
         // The frame's head says 300 KiB: over the 256 KiB limit at once.

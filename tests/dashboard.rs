@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::serve::{Serve, setup};
+use crate::support::serve::{Serve, keyed, setup};
 use crate::test::{Env, Http, Sim};
 
 fn code(reply: &Http) -> String {
@@ -85,8 +85,7 @@ fn the_catalog_is_for_admin_keys_and_asks_hetzner_once() {
 #[test]
 fn an_unreachable_hetzner_is_a_json_error_in_words() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // A port nobody listens on: what an unreachable Hetzner looks like.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -113,9 +112,9 @@ fn an_unreachable_hetzner_is_a_json_error_in_words() {
     // Behavioural bound: a person is waiting, hcc does not retry for long.
     assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     // The create form says it in words and cannot be sent.
-    if crate::browser::browser_ready() {
+    if crate::support::browser::browser_ready() {
         let url = format!("http://{}", serve.addr);
-        let report = crate::browser::node(
+        let report = crate::support::browser::node(
             "manage.mjs",
             &["--url", &url, "--key", &keys.admin, "--catalog-down", "1"],
             || {
@@ -160,8 +159,7 @@ fn adopt_and_release_set_the_managed_label_for_admin_keys() {
         Some(r#"{"name":"foreign","server_type":"cx22","image":"debian-12"}"#),
     );
     assert_eq!(made.status, 201, "{}", made.body);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     // The list shows an unmanaged server, as not managed.
     let list = serve.get("/api/v1/servers", &keys.read).json();
@@ -235,7 +233,7 @@ fn adopt_and_release_set_the_managed_label_for_admin_keys() {
 
 #[test]
 fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
@@ -270,9 +268,9 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
                      'idle timeout')",
         )
         .unwrap();
-    let shot = crate::browser::shots().join("dashboard-manage.png");
+    let shot = crate::support::browser::shots().join("dashboard-manage.png");
     let url = format!("http://{}", serve.addr);
-    let report = crate::browser::node(
+    let report = crate::support::browser::node(
         "manage.mjs",
         &[
             "--url",
@@ -355,16 +353,7 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
         "{report}"
     );
     // One create queued, with what was picked; the server exists so.
-    let creates: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db
-            .prepare("SELECT arg FROM commands WHERE cmd = 'create'")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let creates: Vec<String> = env.column("SELECT arg FROM commands WHERE cmd = 'create'");
     assert_eq!(creates.len(), 1, "{creates:?}");
     for word in ["web-new1", "cpx21", "ubuntu-24.04", "hel1"] {
         assert!(creates[0].contains(word), "{creates:?}");

@@ -81,10 +81,10 @@ fn the_demo_serves_a_working_console_until_interrupted() {
         assert_eq!(answer.status, 200, "{}", answer.body);
         answer.json()
     };
-    if crate::browser::browser_ready() {
+    if crate::support::browser::browser_ready() {
         // The printed link: a person types into demo-web's console.
-        let shot = crate::browser::shots().join("demo-link.png");
-        crate::browser::node(
+        let shot = crate::support::browser::shots().join("demo-link.png");
+        crate::support::browser::node(
             "type.mjs",
             &[
                 "--url",
@@ -104,8 +104,8 @@ fn the_demo_serves_a_working_console_until_interrupted() {
         );
         // The printed dashboard URL: signed in by its fragment; a
         // server's Console button connects.
-        let shot = crate::browser::shots().join("demo-dashboard-console.png");
-        let report = crate::browser::node(
+        let shot = crate::support::browser::shots().join("demo-dashboard-console.png");
+        let report = crate::support::browser::node(
             "demo.mjs",
             &[
                 "--url",

@@ -147,6 +147,7 @@ fn a_closed_pipe_ends_quietly() {
             break;
         }
         env.ok(&["put", &format!("more {i}")]);
+        // The pace of the puts, polled for wait's exit above.
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let Some(status) = status else {

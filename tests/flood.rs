@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::serve::{Serve, link, raw, setup, status_of};
+use crate::support::serve::{Serve, keyed, link, raw, serving, setup, status_of};
 use crate::test::{Env, HCC, Sim, cpu_ticks, eventually};
 
 /// Room for a few thousand sockets in this process (the soft limit is
@@ -73,10 +73,7 @@ fn connect(addr: &str) -> TcpStream {
 #[test]
 fn a_request_is_answered_while_a_thousand_idle_and_a_thousand_slow_connections_are_held() {
     raise_fd_limit();
-    let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "3"]);
     let before = open_fds(serve.pid());
 
     let idle: Vec<TcpStream> = (0..1000).map(|_| connect(&serve.addr)).collect();
@@ -98,6 +95,7 @@ fn a_request_is_answered_while_a_thousand_idle_and_a_thousand_slow_connections_a
                     if stop.load(Ordering::SeqCst) {
                         return slow.len();
                     }
+                    // A byte per 2 s, in 100 ms steps to hear `stop` (the point).
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 slow.retain_mut(|s| s.write_all(&[byte]).is_ok());
@@ -188,6 +186,7 @@ fn connections_without_a_complete_head_are_closed_within_seconds() {
         let head = b"GET / HTTP/1.1\r\n";
         while writer.write_all(&head[sent % head.len()..][..1]).is_ok() && sent < 60 {
             sent += 1;
+            // A slow head, a byte per 500 ms (the point).
             std::thread::sleep(Duration::from_millis(500));
         }
         sent
@@ -219,10 +218,7 @@ fn connections_without_a_complete_head_are_closed_within_seconds() {
 
 #[test]
 fn heads_with_two_keys_or_control_characters_are_refused() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let (read, admin) = (&keys.read, &keys.admin);
     let cases = [
         format!(
@@ -307,8 +303,7 @@ fn only_a_trusted_proxy_names_the_client() {
 #[test]
 fn with_few_file_descriptors_idle_connections_make_way() {
     let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let mut cmd = std::process::Command::new("sh");
     cmd.args(["-c", "ulimit -n 400 && exec \"$0\" \"$@\""])
         .args([HCC, "serve", "--listen", "127.0.0.1:0"])
@@ -320,6 +315,7 @@ fn with_few_file_descriptors_idle_connections_make_way() {
     let fds = open_fds(serve.pid());
     assert!(fds < 250, "hcc serve holds {fds} of its 400 descriptors");
     let ticks = cpu_ticks(serve.pid());
+    // CPU used over 2 s idle: a measurement over time.
     std::thread::sleep(Duration::from_secs(2));
     let spent = cpu_ticks(serve.pid()) - ticks;
     assert!(spent < 100, "{spent} ticks of CPU in 2 s while idle");
@@ -348,10 +344,7 @@ fn with_few_file_descriptors_idle_connections_make_way() {
 /// or chunked, is read whole.
 #[test]
 fn slow_bodies_hold_no_worker_thread() {
-    let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "3"]);
     let slow: Vec<TcpStream> = (0..300)
         .map(|_| {
             let mut stream = connect(&serve.addr);
@@ -391,6 +384,7 @@ fn slow_bodies_hold_no_worker_thread() {
         stream
             .write_all(first.as_bytes())
             .expect("send the first piece");
+        // A request in two pieces, apart in time (the point).
         std::thread::sleep(Duration::from_millis(700));
         stream.write_all(second.as_bytes()).expect("send the rest");
         let (answer, _) = until_closed(stream, Duration::from_secs(10));

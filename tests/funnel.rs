@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tungstenite::Message;
 
-use crate::broker::{Ws, connect};
 use crate::flood::raise_fd_limit;
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, Ws, connect, keyed, link, open_link, serving, serving_with};
 use crate::test::{Env, HCC, Sim, Worker, eventually};
 
 /// A console page: its session token and its next `/ws/TICKET` path.
@@ -23,10 +22,7 @@ struct Page {
 
 /// Opens a fresh console link of `server` as the page does (a POST).
 fn open_page(serve: &Serve, key: &str, server: &str) -> Page {
-    let path = link(serve, key, server);
-    let page = serve.request("POST", &path, None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    let data = page_data(&page.body);
+    let (_, data) = open_link(serve, key, server);
     Page {
         session: data["session"].as_str().unwrap().to_string(),
         ws: ws_path(&data),
@@ -129,8 +125,7 @@ fn pages_reconnecting_on_a_nearly_empty_bucket_leave_queued_commands_their_share
         "--action-ms",
         "200",
     ]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     let mut worker = Worker::start(&env, &sim, "600");
     let pages: Vec<Page> = (1..=6)
@@ -146,6 +141,7 @@ fn pages_reconnecting_on_a_nearly_empty_bucket_leave_queued_commands_their_share
                     if let Ok(mut ws) = connect(serve, &page.ws) {
                         relaying(&mut ws);
                     }
+                    // A page reconnects every 3 s (the point).
                     std::thread::sleep(Duration::from_secs(3));
                     while refresh(serve, &mut page).is_err() && started.elapsed() < hammer {
                         std::thread::sleep(Duration::from_secs(3));
@@ -189,8 +185,7 @@ fn four_hundred_sessions_at_1024_descriptors_are_refused_cleanly_and_none_stays_
     }
     raise_fd_limit();
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     for (key, value) in [
         ("max_console_sessions_per_server", "1000"),
         ("max_console_sessions_per_key", "1000"),
@@ -299,10 +294,7 @@ fn power(serve: &Serve, session: &str) -> u16 {
 
 #[test]
 fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2"]);
     let page = open_page(&serve, &keys.admin, "srv-00001");
     let unopened = link(&serve, &keys.admin, "srv-00001");
     let mut ws = connect(&serve, &page.ws).unwrap();
@@ -324,16 +316,8 @@ fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none
         eventually(Duration::from_secs(2), || live_rows(&env) == 0),
         "a relay of a released server is live"
     );
-    let reasons: Vec<String> = {
-        let db = env.db();
-        let mut stmt = db
-            .prepare("SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let reasons: Vec<String> =
+        env.column("SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL");
     assert_eq!(reasons, ["released"]);
     // Adopted again (for the next customer): the old page gets nothing.
     let out = env
@@ -382,10 +366,7 @@ fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none
 
 #[test]
 fn a_deleted_server_ends_its_consoles_and_the_simulator_drops_its_viewers() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2"]);
     let page = open_page(&serve, &keys.console, "srv-00001");
     let mut ws = connect(&serve, &page.ws).unwrap();
     assert!(handshake(&mut ws));
@@ -430,12 +411,13 @@ fn a_deleted_server_ends_its_consoles_and_the_simulator_drops_its_viewers() {
 
 #[test]
 fn caps_per_server_and_per_key_refuse_with_a_reason_the_page_can_say() {
-    let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    env.ok(&["config", "set", "max_console_sessions_per_server", "2"]);
-    env.ok(&["config", "set", "max_console_sessions_per_key", "3"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(
+        &["--servers", "3"],
+        &[
+            ("max_console_sessions_per_server", "2"),
+            ("max_console_sessions_per_key", "3"),
+        ],
+    );
     let mut held = Vec::new();
     for _ in 0..2 {
         let page = open_page(&serve, &keys.console, "srv-00001");
@@ -469,6 +451,7 @@ fn caps_per_server_and_per_key_refuse_with_a_reason_the_page_can_say() {
     drop(held.remove(0));
     assert!(eventually(Duration::from_secs(5), || live_rows(&env) == 3));
     let mut third = third;
+    // Waits out the 3 s between a session's refreshes.
     std::thread::sleep(Duration::from_millis(3100));
     refresh(&serve, &mut third).unwrap();
     let mut ws = connect(&serve, &third.ws).unwrap();
@@ -477,12 +460,13 @@ fn caps_per_server_and_per_key_refuse_with_a_reason_the_page_can_say() {
 
 #[test]
 fn a_link_opened_while_rationed_stays_usable_in_direct_mode() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    env.ok(&["config", "set", "console_requests_per_server", "1"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(
+        &["--servers", "1"],
+        &[
+            ("console_mode", "direct"),
+            ("console_requests_per_server", "1"),
+        ],
+    );
     // An API client takes the server's one console request of the minute.
     let taken = serve.post("/api/v1/servers/srv-00001/console", &keys.console);
     assert_eq!(taken.status, 200, "{}", taken.body);

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::serve::{Serve, setup};
-use crate::test::{Env, Sim};
+use crate::support::serve::{Serve, keyed};
+use crate::test::Sim;
 
 /// What the proxy calls `srv-00002`: it retitles a terminal window
 /// (OSC 0, ended by BEL) and clears the screen (CSI 2J).
@@ -107,8 +107,7 @@ fn raw_controls(text: &str) -> bool {
 #[test]
 fn a_hostile_name_from_the_api_never_reaches_the_terminal_raw_and_offers_no_action() {
     let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // The name as JSON writes it: escapes, so the proxy's answer is JSON.
     let hostile_json = serde_json::to_string(HOSTILE).unwrap();
     let proxy = rewriting_proxy(&sim.addr, "\"srv-00002\"", &hostile_json);
@@ -183,7 +182,7 @@ fn a_hostile_name_from_the_api_never_reaches_the_terminal_raw_and_offers_no_acti
 
     // The dashboard, as an admin sees it: no button on that row, a note
     // saying why; the other server's buttons as ever.
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let report = crate::browser::look(&serve, &keys.admin, &[]);

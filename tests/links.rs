@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::serve::{Serve, link, page_data, setup};
+use crate::support::serve::{Serve, link, open_link, page_data, serving, serving_with};
 use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};
@@ -16,13 +16,9 @@ fn post(serve: &Serve, path: &str) -> u16 {
 
 #[test]
 fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Direct mode: opening a link asks Hetzner for the console at once,
     // so the simulator counts what each open did.
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving_with(&["--servers", "1"], &[("console_mode", "direct")]);
 
     // A mail scanner and a chat unfurler fetch the link ten times each.
     let path = link(&serve, &keys.console, "srv-00001");
@@ -78,10 +74,7 @@ fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
 /// exactly one gets the page, one page session and one ticket.
 #[test]
 fn in_broker_mode_one_post_of_fifty_gets_the_one_ticket() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "1"]);
     let sessions_of = |path: &str| -> (i64, i64) {
         let token = path.trim_start_matches("/c/");
         let hash = hcc_hash(token);
@@ -177,9 +170,7 @@ fn refresh(serve: &Serve, session: &str) -> u16 {
 }
 
 fn open_session(serve: &Serve, key: &str, server: &str) -> String {
-    let page = serve.request("POST", &link(serve, key, server), None, None);
-    assert_eq!(page.status, 200, "{}", page.body);
-    page_data(&page.body)["session"]
+    open_link(serve, key, server).1["session"]
         .as_str()
         .unwrap()
         .to_string()
@@ -187,13 +178,9 @@ fn open_session(serve: &Serve, key: &str, server: &str) -> String {
 
 #[test]
 fn revoke_suspend_and_resume_from_another_process() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Direct mode: opening a link asks Hetzner for the console at once,
     // so the simulator counts what each open did.
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving_with(&["--servers", "2"], &[("console_mode", "direct")]);
 
     let unopened = link(&serve, &keys.console, "srv-00001");
     let other = link(&serve, &keys.console, "srv-00002");
@@ -292,13 +279,9 @@ fn revoke_suspend_and_resume_from_another_process() {
 
 #[test]
 fn sessions_are_listed_without_secrets_and_cut_through_the_api() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Direct mode: opening a link asks Hetzner for the console at once,
     // so the simulator counts what each open did.
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving_with(&["--servers", "2"], &[("console_mode", "direct")]);
     let session = open_session(&serve, &keys.console, "srv-00002");
     fake_live_session(&env, "live-hash-1", "srv-00001");
 
@@ -436,10 +419,7 @@ fn a_queued_console_for_a_suspended_server_fails_and_asks_hetzner_nothing() {
 
 #[test]
 fn sessions_are_listed_by_page_session_with_their_connections_on_request() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "2"]);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -3,8 +3,8 @@
 //! into a link, a key pasted as a path, tokens percent-encoded or below
 //! another prefix. The link still opens afterwards.
 
-use crate::serve::{Serve, link, setup};
-use crate::test::{Env, Sim, http};
+use crate::support::serve::{link, serving};
+use crate::test::http;
 
 /// Every 16-character piece of `secret` that appears in `log`.
 fn pieces_in(log: &str, secret: &str) -> Vec<String> {
@@ -16,10 +16,7 @@ fn pieces_in(log: &str, secret: &str) -> Vec<String> {
 
 #[test]
 fn no_token_or_key_reaches_the_log_whatever_follows_it() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let path = link(&serve, &keys.console, "srv-00001");
     let token = path.trim_start_matches("/c/").to_string();
     let key_hex = keys.admin.trim_start_matches("hcc_").to_string();

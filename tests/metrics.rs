@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::serve::{Serve, setup};
 use crate::support::nginx::{Nginx, curl};
+use crate::support::serve::{Serve, keyed, serving};
 use crate::test::{Env, Http, Sim, eventually};
 
 /// One sample: the metric's name, its labels, its value.
@@ -136,8 +136,7 @@ fn count(env: &Env, state: &str) -> f64 {
 #[test]
 fn metrics_tell_the_queue_durations_links_and_requests() {
     let sim = Sim::start(&["--servers", "3", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     // From here on only the serve below talks to the sim.
     let before = sim.stats()["requests"].as_f64().unwrap();
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
@@ -290,8 +289,7 @@ fn metrics_tell_the_queue_durations_links_and_requests() {
 #[test]
 fn metrics_are_for_this_machine_or_admin_keys() {
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let bearer = |key: &str| format!("Authorization: Bearer {key}");
     let (read, admin) = (bearer(&keys.read), bearer(&keys.admin));
 
@@ -352,10 +350,7 @@ fn metrics_are_for_this_machine_or_admin_keys() {
 /// 404 itself, while hcc behind it still serves its own clients.
 #[test]
 fn nginx_does_not_pass_metrics_on() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let port: u16 = serve.addr.rsplit(':').next().unwrap().parse().unwrap();
     let Some(nginx) = Nginx::start(port) else {
         return;

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::serve::{Serve, link, page_data, setup};
-use crate::test::{Env, Sim};
+use crate::support::serve::{link, page_data, serving};
 
 /// One request with extra header lines: status and body.
 fn send(addr: &str, method: &str, path: &str, body: &str, headers: &[&str]) -> (u16, String) {
@@ -36,7 +35,7 @@ fn send(addr: &str, method: &str, path: &str, body: &str, headers: &[&str]) -> (
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = crate::serve::status_of(&text);
+    let status = crate::support::serve::status_of(&text);
     let body = text
         .split_once("\r\n\r\n")
         .map_or("", |(_, b)| b)
@@ -69,7 +68,7 @@ fn upgrade(addr: &str, path: &str, headers: &[&str]) -> u16 {
     while !answer.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
         answer.push(byte[0]);
     }
-    crate::serve::status_of(&String::from_utf8_lossy(&answer))
+    crate::support::serve::status_of(&String::from_utf8_lossy(&answer))
 }
 
 fn error_code(body: &str) -> String {
@@ -83,10 +82,7 @@ const CROSS: &str = "Sec-Fetch-Site: cross-site";
 
 #[test]
 fn another_sites_console_posts_and_upgrades_are_refused_and_ours_pass() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "1"]);
     let addr = serve.addr.as_str();
     let own = format!("Origin: http://{addr}");
     let path = link(&serve, &keys.admin, "srv-00001");

@@ -230,8 +230,8 @@ fn the_billing_guide_php_snippet_gets_a_one_time_console_link() {
 
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
-    let keys = crate::serve::setup(&env, &sim);
-    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    let keys = crate::support::serve::setup(&env, &sim);
+    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
     // The snippet as printed, pointed at this hcc, with its redirect turned
     // into a line of output.
     let script = snippet

@@ -1,130 +1,15 @@
 //! `hcc serve`: API keys and scopes on every route, bad input, one-time
 //! console links, console sessions, the request log, start-up checks.
 
-use std::path::PathBuf;
-use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
 
+use crate::support::serve::{
+    Serve, assert_status, code, keyed, link, page_data, raw, serving, serving_with, setup,
+    status_of,
+};
 use serde_json::Value;
 
-use crate::test::{Env, Http, Sim, eventually, http};
-
-/// `hcc serve` on an ephemeral loopback port; stopped when dropped.
-pub struct Serve {
-    child: Child,
-    log: PathBuf,
-    /// `127.0.0.1:PORT`.
-    pub addr: String,
-}
-
-impl Serve {
-    pub fn start(env: &Env, sim: &Sim, extra: &[&str]) -> Serve {
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        Serve::start_with(env, sim, &args)
-    }
-
-    pub fn start_with(env: &Env, sim: &Sim, args: &[&str]) -> Serve {
-        Serve::start_command(env, env.cmd(args).envs(sim.client_env()))
-    }
-
-    /// `cmd` runs `hcc serve` with its log on stderr.
-    pub fn start_command(env: &Env, cmd: &mut std::process::Command) -> Serve {
-        let log = env.path(&format!("serve-{}.log", fastrand::u32(..)));
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("create the serve log"))
-            .spawn()
-            .expect("spawn hcc serve");
-        let mut serve = Serve {
-            child,
-            log,
-            addr: String::new(),
-        };
-        let mut addr = None;
-        let up = eventually(Duration::from_secs(10), || {
-            addr = serve.log().lines().find_map(|l| {
-                l.split("listening on http://")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .map(str::to_string)
-            });
-            addr.is_some() || matches!(serve.child.try_wait(), Ok(Some(_)))
-        });
-        assert!(up, "hcc serve did not start: {}", serve.log());
-        serve.addr = addr.unwrap_or_else(|| panic!("hcc serve exited: {}", serve.log()));
-        serve
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn request(&self, method: &str, path: &str, body: Option<&str>, key: Option<&str>) -> Http {
-        let auth = key.map(|k| format!("Bearer {k}"));
-        http(&self.addr, method, path, body, auth.as_deref())
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
-    pub fn get(&self, path: &str, key: &str) -> Http {
-        self.request("GET", path, None, Some(key))
-    }
-
-    pub fn post(&self, path: &str, key: &str) -> Http {
-        self.request("POST", path, Some("{}"), Some(key))
-    }
-
-    /// SIGTERM, then the exit status within 10 s.
-    pub fn stop(&mut self) -> Option<ExitStatus> {
-        crate::test::terminate(&mut self.child, Duration::from_secs(10))
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A state directory that knows the sim's servers, with one key per scope.
-pub struct Keys {
-    pub read: String,
-    pub act: String,
-    pub console: String,
-    pub admin: String,
-}
-
-pub fn setup(env: &Env, sim: &Sim) -> Keys {
-    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
-    assert!(run.status.success(), "sync: {run:?}");
-    let add = |scope: &str| {
-        env.ok(&["apikey", "add", &format!("{scope}-key"), "--scope", scope])
-            .trim()
-            .to_string()
-    };
-    Keys {
-        read: add("read"),
-        act: add("act"),
-        console: add("console"),
-        admin: add("admin"),
-    }
-}
-
-fn code(reply: &Http) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
-fn assert_status(reply: &Http, status: u16, what: &str) {
-    assert_eq!(reply.status, status, "{what}: {}", reply.body);
-}
+use crate::test::{Env, Sim, eventually, http};
 
 /// Adds a server without the managed label at the sim and syncs it in.
 fn unmanaged_server(env: &Env, sim: &Sim, name: &str) {
@@ -137,10 +22,7 @@ fn unmanaged_server(env: &Env, sim: &Sim, name: &str) {
 
 #[test]
 fn every_route_needs_a_key_with_the_right_scope() {
-    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = serving(&["--servers", "2", "--action-ms", "0"]);
     let doc = serve.request("GET", "/api/v1/openapi.json", None, None);
     assert_status(&doc, 200, "openapi.json without a key");
     let doc = doc.json();
@@ -236,8 +118,7 @@ fn every_route_needs_a_key_with_the_right_scope() {
 #[test]
 fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
     let sim = Sim::start(&["--servers", "3", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
     let before = sim.stats()["requests"].as_i64().unwrap_or(0);
     let list = serve.get("/api/v1/servers", &keys.read);
@@ -311,8 +192,7 @@ fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
 #[test]
 fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
     let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
+    let (env, keys) = keyed(&sim);
     unmanaged_server(&env, &sim, "plain");
     let serve = Serve::start(&env, &sim, &[]);
     let admin = Some(keys.admin.as_str());
@@ -470,34 +350,10 @@ fn bad_input_gets_a_clear_4xx_and_never_a_file_outside_the_set() {
     );
 }
 
-/// The page's embedded data.
-pub fn page_data(page: &str) -> Value {
-    let start = page
-        .find(r#"<script type="application/json" id="hcc-console">"#)
-        .unwrap_or_else(|| panic!("no console data in the page: {page}"));
-    let rest = &page[start..];
-    let json = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
-    serde_json::from_str(json).unwrap()
-}
-
-pub fn link(serve: &Serve, key: &str, server: &str) -> String {
-    let made = serve.post(&format!("/api/v1/servers/{server}/console-link"), key);
-    assert_status(&made, 201, "console-link");
-    let url = made.json()["url"].as_str().unwrap().to_string();
-    let prefix = format!("http://{}", serve.addr);
-    url.strip_prefix(&prefix)
-        .unwrap_or_else(|| panic!("{url} is not below {prefix}"))
-        .to_string()
-}
-
 #[test]
 fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
     // Credentials in the page: direct mode (tests/broker.rs covers broker).
-    env.ok(&["config", "set", "console_mode", "direct"]);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving_with(&["--servers", "2"], &[("console_mode", "direct")]);
     assert_eq!(
         serve.request("GET", "/novnc/novnc.js", None, None).status,
         200,
@@ -636,10 +492,7 @@ fn a_console_link_opens_once_with_fresh_credentials_and_safe_headers() {
 
 #[test]
 fn of_concurrent_opens_of_one_link_exactly_one_wins() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     for _ in 0..3 {
         let path = link(&serve, &keys.console, "srv-00001");
         let statuses: Vec<u16> = std::thread::scope(|scope| {
@@ -804,34 +657,9 @@ fn api_keys_are_shown_once_and_stored_hashed() {
         .fails(1, "hcc: no API key named `whmcs` (see `hcc apikey list`)");
 }
 
-/// Sends raw bytes on a fresh connection; returns what comes back until the
-/// server closes (or 5 s pass).
-pub fn raw(addr: &str, bytes: &[u8]) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let _ = stream.write_all(bytes);
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-pub fn status_of(answer: &str) -> u16 {
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
-}
-
 #[test]
 fn hostile_requests_are_refused_and_the_server_keeps_serving() {
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     let addr = serve.addr.as_str();
     let cases: &[(&str, u16)] = &[
         // A chunk size that overflows any counter.
@@ -901,10 +729,7 @@ fn hostile_requests_are_refused_and_the_server_keeps_serving() {
 
 #[test]
 fn only_admin_keys_create_and_delete_servers() {
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (_sim, _env, keys, serve) = serving(&["--servers", "1", "--action-ms", "0"]);
     for (verb, path) in [
         ("kill", "/api/v1/servers/srv-00001/actions/kill"),
         ("create", "/api/v1/servers/new-1/actions/create"),
@@ -936,10 +761,7 @@ fn only_admin_keys_create_and_delete_servers() {
 
 #[test]
 fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
-    let sim = Sim::start(&["--servers", "2"]);
-    let env = Env::new();
-    let keys = setup(&env, &sim);
-    let serve = Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = serving(&["--servers", "2"]);
     let open = |server: &str| {
         let page = serve.request("POST", &link(&serve, &keys.console, server), None, None);
         assert_eq!(page.status, 200, "{}", page.body);
@@ -1003,7 +825,8 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     let page = serve.request("POST", &stale, None, None);
     assert_eq!(page.status, 410, "{}", page.body);
 
-    // Revoking the key ends its sessions and its unopened links.
+    // Revoking the key ends its sessions and its unopened links. (Waits
+    // out the 3 s between a session's refreshes first.)
     std::thread::sleep(Duration::from_millis(3100));
     let unopened = link(&serve, &keys.console, "srv-00001");
     env.ok(&["apikey", "revoke", "console-key"]);

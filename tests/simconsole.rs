@@ -23,11 +23,7 @@ const RGB565: [u8; 16] = [16, 16, 0, 1, 0, 31, 0, 63, 0, 31, 11, 5, 0, 0, 0, 0];
 
 /// A fresh console of server `id` from the API: (URL, password).
 fn request_console(sim: &Sim, id: u64) -> (String, String) {
-    let answer = sim.api(
-        "POST",
-        &format!("/servers/{id}/actions/request_console"),
-        None,
-    );
+    let answer = sim.request_console(id);
     assert_eq!(answer.status, 201, "{}", answer.body);
     let json = answer.json();
     (
@@ -351,17 +347,7 @@ fn a_stale_or_unknown_console_url_is_refused() {
 
 /// The sim's console threads (one per upgraded connection).
 fn console_threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|tasks| {
-            tasks
-                .filter_map(Result::ok)
-                .filter(|t| {
-                    std::fs::read_to_string(t.path().join("comm"))
-                        .is_ok_and(|c| c.trim() == "sim-conn-ws")
-                })
-                .count()
-        })
-        .unwrap_or(0)
+    crate::test::threads_named(pid, "sim-conn-ws")
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -404,6 +390,7 @@ fn garbage_and_a_client_that_never_reads_end_cleanly() {
     let (mut ws, _) = login(&url, &password);
     for _ in 0..60 {
         update_request(&mut ws, false);
+        // A viewer's pace of requests (the point).
         std::thread::sleep(Duration::from_millis(40));
     }
     let during = rss_kib(sim.pid());
@@ -446,17 +433,17 @@ fn garbage_and_a_client_that_never_reads_end_cleanly() {
 /// more colours) and its Ctrl-Alt-Del reaches the console as key events.
 #[test]
 fn a_browser_opens_the_sim_console() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
-    let keys = crate::serve::setup(&env, &sim);
-    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    let keys = crate::support::serve::setup(&env, &sim);
+    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
     let id = first_server(&sim);
     let banner = format!("#{:02x}{:02x}{:02x}", BANNER[0], BANNER[1], BANNER[2]);
     let drive = |url: &str, shot: &str, extra: &[&str]| {
-        let shot = crate::browser::shots().join(shot);
+        let shot = crate::support::browser::shots().join(shot);
         let mut args = vec![
             "--url",
             url,
@@ -468,7 +455,7 @@ fn a_browser_opens_the_sim_console() {
             shot.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let report = crate::browser::node("console.mjs", &args, || {
+        let report = crate::support::browser::node("console.mjs", &args, || {
             format!("the sim console (serve log: {})", serve.log())
         });
         assert!(
@@ -499,7 +486,7 @@ fn a_browser_opens_the_sim_console() {
 
     // A wrong password: the page shows the server's reason.
     let (url, _) = request_console(&sim, id);
-    crate::browser::node(
+    crate::support::browser::node(
         "console.mjs",
         &[
             "--url",
@@ -535,15 +522,7 @@ fn a_browser_opens_the_sim_console() {
         ],
     );
     assert_eq!(state(&sim, "srv-00001")["logins"], 2);
-    let sockets = report["websockets"].as_array().unwrap();
-    assert!(
-        !sockets.is_empty()
-            && sockets.iter().all(|w| w
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("ws://{}/ws/", serve.addr))),
-        "{report}"
-    );
+    crate::support::browser::assert_websockets_below(&report, &format!("ws://{}/ws/", serve.addr));
     let seen: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
     let fetched = consoles(&sim);
     assert_eq!(
@@ -643,16 +622,16 @@ fn older_clients_and_an_exclusive_viewer() {
 /// simulator (its state shows them) and the canvas changes.
 #[test]
 fn keys_typed_in_the_browser_reach_the_sim_console() {
-    if !crate::browser::browser_ready() {
+    if !crate::support::browser::browser_ready() {
         return;
     }
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
-    let keys = crate::serve::setup(&env, &sim);
-    let serve = crate::serve::Serve::start(&env, &sim, &[]);
+    let keys = crate::support::serve::setup(&env, &sim);
+    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
     let (url, password) = request_console(&sim, first_server(&sim));
-    let shot = crate::browser::shots().join("sim-typed.png");
-    let report = crate::browser::node(
+    let shot = crate::support::browser::shots().join("sim-typed.png");
+    let report = crate::support::browser::node(
         "type.mjs",
         &[
             "--url",
@@ -675,8 +654,8 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     assert_eq!(s["screen"][5], "uptime");
 
     // Through a one-time link, brokered: hcc relays the keys.
-    let link = crate::serve::link(&serve, &keys.console, "srv-00001");
-    let report = crate::browser::node(
+    let link = crate::support::serve::link(&serve, &keys.console, "srv-00001");
+    let report = crate::support::browser::node(
         "type.mjs",
         &[
             "--url",

@@ -383,13 +383,7 @@ fn a_running_action_locks_the_server() {
     assert_eq!(action_status(&sim, &off["id"]), "success");
 
     // The console: a websocket URL on the sim itself, and a password.
-    let console = sim
-        .api(
-            "POST",
-            &format!("/servers/{id}/actions/request_console"),
-            None,
-        )
-        .json();
+    let console = sim.request_console(&id).json();
     let url = console["wss_url"].as_str().unwrap_or_default();
     assert!(
         url.starts_with(&format!("ws://{}/console/{id}?token=", sim.addr)),
@@ -754,11 +748,7 @@ fn hands_out_the_console_upstream() {
     ]);
     let id = sim.get("/servers").json()["servers"][0]["id"].clone();
     for _ in 0..2 {
-        let console = sim.api(
-            "POST",
-            &format!("/servers/{id}/actions/request_console"),
-            None,
-        );
+        let console = sim.request_console(&id);
         assert_eq!(console.status, 201, "{}", console.body);
         let console = console.json();
         assert_eq!(console["wss_url"], upstream);

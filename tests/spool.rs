@@ -252,6 +252,7 @@ fn kill_9_while_ingesting_never_loses_or_duplicates_a_file() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Killed at a random moment (the point).
         std::thread::sleep(Duration::from_micros(rng.u64(0..40_000)));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL

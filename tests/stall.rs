@@ -151,7 +151,7 @@ fn one_sync_at_a_time_and_a_stop_hands_the_running_one_back() {
         "{}",
         worker.log()
     );
-    // The second waits for the first.
+    // The second waits for the first: still queued a while later.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(state(&env, second), "queued", "{}", worker.log());
     assert!(

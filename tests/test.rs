@@ -76,6 +76,16 @@ impl Env {
         conn
     }
 
+    /// One column of every row the query gives, in order.
+    pub fn column<T: rusqlite::types::FromSql>(&self, sql: &str) -> Vec<T> {
+        let db = self.db();
+        let mut stmt = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// One value from the database.
     pub fn value<T: rusqlite::types::FromSql>(&self, sql: &str) -> T {
         self.db()
@@ -435,6 +445,15 @@ impl Sim {
     }
 
     /// An authenticated API request; `path` is relative to `/v1`.
+    /// `POST /servers/{id}/actions/request_console` at the sim's API.
+    pub fn request_console(&self, id: impl std::fmt::Display) -> Http {
+        self.api(
+            "POST",
+            &format!("/servers/{id}/actions/request_console"),
+            None,
+        )
+    }
+
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> Http {
         let auth = format!("Bearer {}", self.token);
         http(&self.addr, method, &format!("/v1{path}"), body, Some(&auth))
@@ -565,6 +584,10 @@ impl Worker {
     }
 
     /// What it logged so far, for assertion messages.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -592,4 +615,18 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How many threads of process `pid` are named `name`.
+pub fn threads_named(pid: u32, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name)
+                })
+                .count()
+        })
+        .unwrap_or(0)
 }

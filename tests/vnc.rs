@@ -65,13 +65,7 @@ fn the_sim_hands_out_a_real_vnc_console() {
     };
     let sim = vnc.sim(&["--servers", "1"]);
     let id = sim.get("/servers").json()["servers"][0]["id"].clone();
-    let console = sim
-        .api(
-            "POST",
-            &format!("/servers/{id}/actions/request_console"),
-            None,
-        )
-        .json();
+    let console = sim.request_console(&id).json();
     assert_eq!(console["wss_url"], vnc.ws_url());
     assert_eq!(console["password"], "hcc-test-pw");
     let url = console["wss_url"].as_str().expect("wss_url");

@@ -64,6 +64,7 @@ fn a_blocked_next_uses_no_cpu() {
     let next = env.spawn(&["next"]);
     next.wait_blocked();
     let before = cpu_ticks(next.pid());
+    // CPU used over 1.5 s blocked: a measurement over time.
     std::thread::sleep(Duration::from_millis(1500));
     let used = cpu_ticks(next.pid()) - before;
     // A poll loop would burn ticks; a blocked process burns none.
@@ -181,6 +182,7 @@ fn readers_do_not_wake_waiters() {
             .query_row("SELECT count(*) FROM commands", [], |r| r.get(0))
             .unwrap();
     }
+    // Time for a wake-up, were one coming: a wait for no change.
     std::thread::sleep(Duration::from_millis(300));
     let stderr = wait.kill();
     // Started, and nothing since: no wake-ups from the three readers.

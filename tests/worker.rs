@@ -306,6 +306,7 @@ fn kill_9_of_the_worker_loses_nothing_and_duplicates_no_server() {
     let mut rng = fastrand::Rng::with_seed(9);
     for _ in 0..4 {
         let worker = Worker::start(&env, &sim, "3600");
+        // Killed at a random moment (the point).
         std::thread::sleep(Duration::from_millis(rng.u64(300..1500)));
         drop(worker); // SIGKILL
     }
@@ -440,12 +441,13 @@ fn a_big_insert_by_another_process_wakes_the_worker_at_once() {
     // safety rescan.
     let sim = Sim::start(&[]);
     let env = Env::new();
-    let _worker = Worker::start(&env, &sim, "3600");
+    let worker = Worker::start(&env, &sim, "3600");
     assert!(eventually(Duration::from_secs(10), || env
         .run(&["status"])
         .code
         == 0));
-    std::thread::sleep(Duration::from_millis(300));
+    // Idle: asleep on its inotify watch, where the insert must wake it.
+    crate::test::wait_blocked(worker.pid());
     env.db()
         .execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
@@ -495,6 +497,7 @@ fn a_stream_of_new_commands_does_not_starve_the_running_ones() {
     let mut done_early = false;
     for i in 2..=21 {
         push(&env, &["reboot", &format!("srv-{i:05}")]);
+        // The stream's pace (the point).
         std::thread::sleep(Duration::from_millis(200));
         done_early |= commands(&env)[&first].0 == "done";
     }

@@ -30,7 +30,7 @@
 // until the canvas shows more than one colour, as a check.
 //
 // Uses the Debian chromium (/usr/bin/chromium); never downloads a browser.
-import { chromium } from 'playwright-core';
+import { launch, waitFor } from './common.mjs';
 import { readFileSync } from 'node:fs';
 
 function parseArgs(argv) {
@@ -85,21 +85,7 @@ function painted() {
     return false;
 }
 
-async function waitFor(what, timeout, check) {
-    const until = Date.now() + timeout;
-    for (;;) {
-        let value;
-        try {
-            value = await check();
-        } catch (err) {
-            // The landing page posting the link replaces the document.
-            if (!/context was destroyed|navigat/i.test(String(err))) throw err;
-        }
-        if (value) return value;
-        if (Date.now() >= until) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-}
+const waitFor5 = (what, timeout, check) => waitFor(what, timeout, check, 5);
 
 async function open(context, url, marker, timeout) {
     await fetch(new URL(`/hcc-bench-marker-${marker}`, url)).catch(() => {});
@@ -108,13 +94,13 @@ async function open(context, url, marker, timeout) {
     page.on('request', () => { browserRequests++; });
     const start = now();
     await page.goto(url, { waitUntil: 'commit', timeout });
-    const drawn = await waitFor('the first framebuffer', timeout, () =>
+    const drawn = await waitFor5('the first framebuffer', timeout, () =>
         page.evaluate(() => window.__firstDraw ?? null));
     const connected = await page.evaluate(() => {
         const e = (window.vncEvents || []).find((e) => e.type === 'connect');
         return e ? performance.timeOrigin + e.at : null;
     });
-    await waitFor('a painted canvas', timeout, () => page.evaluate(painted));
+    await waitFor5('a painted canvas', timeout, () => page.evaluate(painted));
     const result = {
         ms: Math.round((drawn - start) * 10) / 10,
         connectMs: connected === null ? null : Math.round(connected - start),
@@ -125,11 +111,7 @@ async function open(context, url, marker, timeout) {
 }
 
 async function run(args) {
-    const browser = await chromium.launch({
-        executablePath: args.chromium,
-        args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launch(args.chromium);
     const opens = [];
     try {
         for (const [i, [first, second]] of args.links.entries()) {

@@ -47,7 +47,7 @@
 // a one-time link is a GET of the page that opens it, then its POST.
 //
 // Uses the Debian chromium (/usr/bin/chromium); never downloads a browser.
-import { chromium } from 'playwright-core';
+import { Failure, fail, launch, waitFor } from './common.mjs';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -102,8 +102,6 @@ function redact(url) {
 /** l.html's title is its state; the console page's `SERVER - state`. */
 const isConnected = (title) => title === 'connected' || title.endsWith(' - connected');
 
-class Failure extends Error {}
-const fail = (message) => { throw new Failure(message); };
 
 /** Runs in the page: pixel statistics of noVNC's canvas. */
 function canvasStats() {
@@ -139,22 +137,6 @@ function drawn(stats, colour) {
     return colour ? stats.topLeft === colour.toLowerCase() : stats.distinctColours > 2;
 }
 
-async function waitFor(what, timeout, check, every = 100) {
-    const until = Date.now() + timeout;
-    for (;;) {
-        let value;
-        try {
-            value = await check();
-        } catch (err) {
-            // A navigation under way (a one-time link's page posting to
-            // open it) replaces the page being asked: ask again.
-            if (err instanceof Failure || !/context was destroyed|navigat/i.test(String(err))) throw err;
-        }
-        if (value) return value;
-        if (Date.now() >= until) fail(`timed out after ${timeout} ms waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, every));
-    }
-}
 
 /** Key presses and releases in an `xev -event keyboard` log. */
 function xevKeys(path) {
@@ -213,11 +195,7 @@ async function openAgain(context, args) {
 async function run(args) {
     result.page = redact(args.url);
     result.expect = args.expect;
-    const browser = await chromium.launch({
-        executablePath: args.chromium,
-        args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launch(args.chromium);
     mark('launched');
     let page = null;
     try {

@@ -21,7 +21,7 @@
 //        [--look 1 [--ready FILE] [--queue 1] [--follow SERVER]]
 //        [--screenshot PATH] [--chromium PATH]
 import { writeFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { finish, launch } from './common.mjs';
 
 /** The status panel, the banner and each row's buttons, as the DOM has them. */
 async function look(page) {
@@ -98,11 +98,7 @@ async function lookOnly(page, result) {
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 const result = { ok: false, errors: [] };
-const browser = await chromium.launch({
-    executablePath: args.chromium || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(args.chromium || '/usr/bin/chromium');
 try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 700 } });
     const page = await context.newPage();
@@ -208,8 +204,5 @@ try {
     result.ok = true;
 } catch (e) {
     result.error = String(e?.message || e);
-} finally {
-    await browser.close();
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+await finish(browser, result);

@@ -7,16 +7,12 @@
 //
 //   node tests/browser/demo.mjs --url DASHBOARD_URL --key KEY --server NAME
 //        [--screenshot PATH] [--chromium PATH]
-import { chromium } from 'playwright-core';
+import { finish, launch } from './common.mjs';
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 const result = { ok: false, errors: [], requests: 0 };
-const browser = await chromium.launch({
-    executablePath: args.chromium || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(args.chromium || '/usr/bin/chromium');
 try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 700 } });
     const leaks = [];
@@ -47,8 +43,5 @@ try {
     result.ok = true;
 } catch (e) {
     result.error = String(e?.message || e);
-} finally {
-    await browser.close();
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+await finish(browser, result);

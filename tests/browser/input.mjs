@@ -35,7 +35,7 @@
 //   body[data-state] (and of the status line's reason) from the
 //   confirmation on, with the title, the status line and the time (report: comeBack.states, droppedAt, backAt and
 //   droppedForMs, performance.now() ms; comeBack.title when back).
-import { chromium } from 'playwright-core';
+import { Failure, fail, launch } from './common.mjs';
 
 const args = { viewport: '1280x600' };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -45,8 +45,6 @@ for (let i = 2; i < process.argv.length; i += 2) {
 }
 const result = { ok: false, checks: [], pageErrors: [] };
 
-class Failure extends Error {}
-const fail = (message) => { throw new Failure(message); };
 const check = (ok, message) => { if (!ok) fail(message); };
 
 function canvasBox() {
@@ -268,11 +266,7 @@ async function comeBack(page) {
     result.checks.push('come back');
 }
 
-const browser = await chromium.launch({
-    executablePath: args.chromium || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(args.chromium || '/usr/bin/chromium');
 const deadline = setTimeout(() => {
     result.error = 'the whole check took longer than 50 s';
     console.log(JSON.stringify(result));

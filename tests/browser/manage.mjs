@@ -12,7 +12,7 @@
 //        --delete NAME --adopt NAME --release NAME [--screenshot PATH] [--chromium PATH]
 //   node tests/browser/manage.mjs --url ... --key ADMIN_KEY --catalog-down 1
 //        (only the create form's answer to a catalog hcc cannot load)
-import { chromium } from 'playwright-core';
+import { finish, launch } from './common.mjs';
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
@@ -152,11 +152,7 @@ async function everything(page) {
     await page.setViewportSize({ width: 1280, height: 800 });
 }
 
-const browser = await chromium.launch({
-    executablePath: args.chromium || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(args.chromium || '/usr/bin/chromium');
 try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
@@ -178,8 +174,5 @@ try {
     result.ok = true;
 } catch (e) {
     result.error = String(e?.message || e);
-} finally {
-    await browser.close();
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+await finish(browser, result);

@@ -33,7 +33,7 @@
 //   the other tab's socket is closed with the reason `replaced`.
 //
 // Uses the Debian chromium (/usr/bin/chromium); never downloads a browser.
-import { chromium } from 'playwright-core';
+import { Failure, fail, finish, launch, waitFor as waitForEvery } from './common.mjs';
 
 const args = { within: 5000, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -44,24 +44,8 @@ args.within = Number(args.within);
 
 const result = { ok: false, scenario: args.scenario };
 
-class Failure extends Error {}
-const fail = (message) => { throw new Failure(message); };
 
-async function waitFor(what, timeout, check, every = 50) {
-    const until = Date.now() + timeout;
-    for (;;) {
-        let value;
-        try {
-            value = await check();
-        } catch (err) {
-            // A navigation under way replaces the page being asked.
-            if (err instanceof Failure || !/context was destroyed|navigat/i.test(String(err))) throw err;
-        }
-        if (value) return value;
-        if (Date.now() >= until) fail(`timed out after ${timeout} ms waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, every));
-    }
-}
+const waitFor = (what, timeout, check, every = 50) => waitForEvery(what, timeout, check, every);
 
 function look(page) {
     return page.evaluate(() => ({
@@ -236,11 +220,7 @@ async function replaced(context) {
         () => page.evaluate(() => window.otherTab.closed));
 }
 
-const browser = await chromium.launch({
-    executablePath: args.chromium,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(args.chromium);
 try {
     const context = await browser.newContext();
     switch (args.scenario) {
@@ -253,8 +233,5 @@ try {
     result.ok = true;
 } catch (e) {
     result.error = String(e?.message || e);
-} finally {
-    await browser.close();
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+await finish(browser, result);

@@ -6,7 +6,7 @@
 //
 //   node tests/browser/type.mjs --url URL --text TEXT [--screenshot PATH]
 //        [--chromium PATH]
-import { chromium } from 'playwright-core';
+import { finish, launch } from './common.mjs';
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
@@ -26,11 +26,7 @@ function canvasSum() {
     return { sum, colours: colours.size };
 }
 
-const browser = await chromium.launch({
-    executablePath: args.chromium || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(args.chromium || '/usr/bin/chromium');
 try {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('pageerror', (e) => result.errors.push(String(e)));
@@ -61,8 +57,5 @@ try {
     result.ok = result.errors.length === 0;
 } catch (err) {
     result.error = String(err?.message || err);
-} finally {
-    await browser.close();
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+await finish(browser, result);
