@@ -407,7 +407,7 @@ async function act(name, verb, label, b) {
     await rowAction(name, label, b, async () => {
         setLast(name, `${label}: sending`);
         const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
-        const command = body.command ?? body;
+        const { command } = body;
         setLast(name, `${label}: queued (command ${command.id})`);
         const state = await follow(command.id, (text) => setLast(name, `${label}: ${text}`));
         if (verb === 'kill' && state === 'done') showNotice(`${name} was deleted.`);
@@ -423,8 +423,8 @@ async function follow(id, show) {
     while (Date.now() < until) {
         await new Promise((resolve) => setTimeout(resolve, POLL_EVERY));
         const body = await api('GET', `commands/${encodeURIComponent(id)}`);
-        const command = body.command ?? body;
-        const state = command.state ?? command.status;
+        const { command } = body;
+        const { state } = command;
         if (state === 'done') {
             const result = typeof command.result === 'string' ? command.result : '';
             show(`done${result ? ` (${result})` : ''}`);
@@ -432,7 +432,7 @@ async function follow(id, show) {
             return state;
         }
         if (state === 'failed') {
-            show(`failed: ${command.error ?? command.reason ?? 'no reason given'}`);
+            show(`failed: ${command.error ?? 'no reason given'}`);
             await loadServers();
             return state;
         }
@@ -775,7 +775,7 @@ async function createServer(e) {
     createProgress(`Create ${name}: sending`);
     try {
         const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/create`, choice);
-        const command = body.command ?? body;
+        const { command } = body;
         $('create').dataset.command = command.id;
         createProgress(`Create ${name}: queued (command ${command.id})`);
         nameInput.value = catalog?.prefix || '';

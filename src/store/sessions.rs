@@ -350,8 +350,9 @@ impl Store {
     /// websocket tickets expire, and every brokered session not yet ended
     /// is asked to stop (`revoked`). One transaction.
     pub fn revoke_server(&mut self, server: &str, at: i64) -> Result<Revoked, Error> {
-        let err = sqlite_err(&self.path, "revoke a server's console access");
-        let tx = self.conn.transaction().map_err(&err)?;
+        let path = self.path.clone();
+        let err = sqlite_err(&path, "revoke a server's console access");
+        let tx = self.immediate("revoke a server's console access")?;
         let links = tx
             .execute(
                 "UPDATE console_links SET expires_at = ?2
@@ -387,8 +388,9 @@ impl Store {
         by: &str,
         at: i64,
     ) -> Result<(Suspension, usize), Error> {
-        let err = sqlite_err(&self.path, "suspend a server");
-        let tx = self.conn.transaction().map_err(&err)?;
+        let path = self.path.clone();
+        let err = sqlite_err(&path, "suspend a server");
+        let tx = self.immediate("suspend a server")?;
         tx.execute(
             "INSERT INTO suspended (server, suspended_at, suspended_by) VALUES (?1, ?2, ?3)
              ON CONFLICT (server) DO NOTHING",
@@ -460,7 +462,13 @@ impl Store {
             &self.path,
             "end the consoles of released or deleted servers",
         );
-        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        // Through `&self` (the cloud operations hold the store shared);
+        // nothing else opens a transaction on this connection meanwhile.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(&err)?;
         let departed: Vec<(String, i64, bool)> = {
             let mut stmt = tx
                 .prepare(
@@ -505,7 +513,11 @@ impl Store {
         reason: &EndReason,
     ) -> Result<(), Error> {
         let err = sqlite_err(&self.path, "end a server's consoles");
-        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(&err)?;
         end_server_consoles(&tx, server, id, at, reason).map_err(&err)?;
         tx.commit().map_err(&err)
     }
