@@ -103,6 +103,24 @@ fn closed(ws: &mut Ws) -> String {
     }
 }
 
+/// Why the connected session of `server` ended, once it is recorded: the
+/// relay closes its client first, then writes its end.
+fn end_reason(env: &Env, server: &str) -> Option<String> {
+    let reason = || -> Option<String> {
+        env.db()
+            .query_row(
+                "SELECT end_reason FROM console_sessions
+                 WHERE server = ?1 AND connected_at IS NOT NULL",
+                [server],
+                |r| r.get(0),
+            )
+            .ok()
+            .flatten()
+    };
+    eventually(Duration::from_secs(2), || reason().is_some());
+    reason()
+}
+
 fn live_rows(env: &Env) -> i64 {
     env.value(
         "SELECT count(*) FROM console_sessions WHERE connected_at IS NOT NULL AND ended_at IS NULL",
@@ -353,15 +371,7 @@ fn a_released_server_ends_its_consoles_within_a_second_and_adoption_revives_none
     let out = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     closed(&mut ws);
-    // The relay closes the client first, then records its end.
-    let reason = || -> Option<String> {
-        env.value(
-            "SELECT end_reason FROM console_sessions
-             WHERE server = 'srv-00002' AND connected_at IS NOT NULL",
-        )
-    };
-    assert!(eventually(Duration::from_secs(2), || reason().is_some()));
-    assert_eq!(reason().as_deref(), Some("released"));
+    assert_eq!(end_reason(&env, "srv-00002").as_deref(), Some("released"));
 }
 
 #[test]
@@ -379,9 +389,7 @@ fn a_deleted_server_ends_its_consoles_and_the_simulator_drops_its_viewers() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     closed(&mut ws);
-    let reason: Option<String> =
-        env.value("SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL");
-    assert_eq!(reason.as_deref(), Some("deleted"));
+    assert_eq!(end_reason(&env, "srv-00001").as_deref(), Some("deleted"));
     let mut old = Page {
         session: page.session,
         ws: String::new(),
@@ -399,14 +407,10 @@ fn a_deleted_server_ends_its_consoles_and_the_simulator_drops_its_viewers() {
     let started = Instant::now();
     closed(&mut ws);
     assert!(started.elapsed() < Duration::from_secs(3));
-    let reason = || -> Option<String> {
-        env.value(
-            "SELECT end_reason FROM console_sessions
-             WHERE server = 'srv-00002' AND connected_at IS NOT NULL",
-        )
-    };
-    assert!(eventually(Duration::from_secs(2), || reason().is_some()));
-    assert_eq!(reason().as_deref(), Some("upstream closed"));
+    assert_eq!(
+        end_reason(&env, "srv-00002").as_deref(),
+        Some("upstream closed")
+    );
 }
 
 #[test]

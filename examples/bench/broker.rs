@@ -230,28 +230,8 @@ impl Rfb {
 
 /// A fresh `/ws/TICKET` URL: a link made and opened.
 fn ticket(serve: &Serve, auth: &str) -> String {
-    let (status, body) = http(
-        &serve.addr,
-        "POST",
-        "/api/v1/servers/srv-00001/console-link",
-        Some("{}"),
-        Some(auth),
-    );
-    assert_eq!(status, 201, "console-link: {body}");
-    let link: serde_json::Value = serde_json::from_str(&body).expect("link JSON");
-    let url = link["url"].as_str().expect("url");
-    let path = url
-        .split_once("/c/")
-        .map(|(_, t)| format!("/c/{t}"))
-        .expect("a /c/ link");
-    let (status, page) = http(&serve.addr, "POST", &path, None, None);
-    assert_eq!(status, 200, "link open");
-    let ws = page
-        .split("\"ws\":\"../ws/")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a ticket in the page");
-    format!("ws://{}/ws/{ws}", serve.addr)
+    let page = super::funnel::open(serve, auth, "srv-00001");
+    format!("ws://{}{}", serve.addr, page.ws)
 }
 
 fn threads(pid: u32) -> u64 {

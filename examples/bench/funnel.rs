@@ -46,12 +46,13 @@ fn prepared(hcc: &str, home: &std::path::Path, sim: &Sim, settings: &[(&str, &st
 }
 
 /// A console page opened from a fresh link: its session and ticket path.
-struct Page {
+pub struct Page {
     session: String,
-    ws: String,
+    pub ws: String,
 }
 
-fn open(serve: &Serve, auth: &str, server: &str) -> Page {
+/// Opens a fresh console link of `server` as the page does (a POST).
+pub fn open(serve: &Serve, auth: &str, server: &str) -> Page {
     let (status, body) = http(
         &serve.addr,
         "POST",

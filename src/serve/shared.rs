@@ -223,20 +223,22 @@ impl Ctx {
     /// Takes one of page session `page`'s fetches (ration.rs), or answers
     /// 429 `rationed`.
     pub fn take_page_fetch(&self, page: i64) -> Result<(), ApiError> {
-        let rate = ration::Rate::per_page(self.settings.config.console_refresh_every);
         self.settings
             .ration
-            .take(ration::Holder::Page(page), rate, Instant::now())
+            .take(ration::Holder::Page(page), self.page_rate(), Instant::now())
             .map_err(ration::rationed)
     }
 
     /// Whether page session `page` may fetch now, taking nothing.
     pub fn page_fetch_allowed(&self, page: i64) -> Result<(), ApiError> {
-        let rate = ration::Rate::per_page(self.settings.config.console_refresh_every);
         self.settings
             .ration
-            .check(ration::Holder::Page(page), rate, Instant::now())
+            .check(ration::Holder::Page(page), self.page_rate(), Instant::now())
             .map_err(ration::rationed)
+    }
+
+    fn page_rate(&self) -> ration::Rate {
+        ration::Rate::per_page(self.settings.config.console_refresh_every)
     }
 
     /// Refuses at once (429 `rationed`) when a console request for
