@@ -64,9 +64,18 @@ impl Cloud {
     /// Ends the consoles of servers that left hcc's care (released,
     /// deleted): called wherever hcc learns of it.
     pub fn end_departed_consoles(&self) -> Result<usize, Error> {
+        self.end_departed(None)
+    }
+
+    /// The same for the server named `name` alone: after an action on it.
+    pub fn end_departed_consoles_of(&self, name: &str) -> Result<usize, Error> {
+        self.end_departed(Some(name))
+    }
+
+    fn end_departed(&self, only: Option<&str>) -> Result<usize, Error> {
         Ok(self
             .store
-            .end_departed_consoles(&self.label, crate::store::now())?)
+            .end_departed_consoles(&self.label, crate::store::now(), only)?)
     }
 
     /// Refuses a server that lacks the managed label.
@@ -106,7 +115,7 @@ pub fn refetch(cloud: &mut Cloud, id: i64) -> Result<Refetched, Error> {
         Some((server, raw)) => {
             cloud.store.refresh_server(&row(&server, &raw))?;
             // Its label may be gone (released behind hcc's back).
-            cloud.end_departed_consoles()?;
+            cloud.end_departed_consoles_of(&server.name)?;
             Ok(Refetched::Stored(Box::new(server)))
         }
         None => {

@@ -277,7 +277,7 @@ pub fn begin_kill(cloud: &Cloud, name: &str) -> Result<(i64, Action), Error> {
     )?;
     let action = cloud.client.delete_server(server.id)?;
     cloud.store.remove_server_id(server.id)?;
-    cloud.end_departed_consoles()?;
+    cloud.end_departed_consoles_of(&server.name)?;
     Ok((server.id, action))
 }
 
@@ -301,7 +301,7 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
     if crate::server::is_managed(&labels, &cloud.label) == add {
         // The local row may be older than what Hetzner said.
         cloud.store.refresh_server(&row(&server, &raw))?;
-        cloud.end_departed_consoles()?;
+        cloud.end_departed_consoles_of(name)?;
         return Ok(false);
     }
     if add {
@@ -312,6 +312,6 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
     let (server, raw) = cloud.client.set_labels(server.id, &labels)?;
     cloud.store.refresh_server(&row(&server, &raw))?;
     // Released: its consoles end for good, before anyone adopts it again.
-    cloud.end_departed_consoles()?;
+    cloud.end_departed_consoles_of(name)?;
     Ok(true)
 }

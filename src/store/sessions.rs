@@ -457,11 +457,23 @@ impl Store {
     /// good: adopting the server again revives none of them. Called
     /// wherever hcc learns of it (sync, `deltag`, `kill`, the API's
     /// release). Returns how many servers' consoles ended.
-    pub fn end_departed_consoles(&self, label: &str, at: i64) -> Result<usize, Error> {
+    pub fn end_departed_consoles(
+        &self,
+        label: &str,
+        at: i64,
+        only: Option<&str>,
+    ) -> Result<usize, Error> {
         let err = sqlite_err(
             &self.path,
             "end the consoles of released or deleted servers",
         );
+        // Read first, outside a write transaction: on almost every call
+        // (after each action, each sync) nothing has left, and taking the
+        // write lock for nothing would hold up every other writer.
+        let departed = departed_servers(&self.conn, label, at, only).map_err(&err)?;
+        if departed.is_empty() {
+            return Ok(0);
+        }
         // Through `&self` (the cloud operations hold the store shared);
         // nothing else opens a transaction on this connection meanwhile.
         let tx = rusqlite::Transaction::new_unchecked(
@@ -469,27 +481,6 @@ impl Store {
             rusqlite::TransactionBehavior::Immediate,
         )
         .map_err(&err)?;
-        let departed: Vec<(String, i64, bool)> = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT c.server, c.server_id, s.name IS NULL OR s.id IS NOT c.server_id
-                     FROM (SELECT server, server_id FROM console_sessions
-                             WHERE expires_at > ?1
-                                OR (ended_at IS NULL AND stop_requested IS NULL AND mode <> 'direct')
-                           UNION
-                           SELECT server, server_id FROM console_links
-                             WHERE opened_at IS NULL AND expires_at > ?1) c
-                     LEFT JOIN servers s ON s.name = c.server
-                     WHERE s.name IS NULL OR s.id IS NOT c.server_id
-                        OR json_extract(s.labels, ?2) IS NULL",
-                )
-                .map_err(&err)?;
-            let path = format!("$.\"{label}\"");
-            stmt.query_map(params![at, path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(&err)?
-                .collect::<Result<_, _>>()
-                .map_err(&err)?
-        };
         for (server, server_id, deleted) in &departed {
             let reason = if *deleted {
                 EndCode::Deleted
@@ -520,6 +511,43 @@ impl Store {
         .map_err(&err)?;
         end_server_consoles(&tx, server, id, at, reason).map_err(&err)?;
         tx.commit().map_err(&err)
+    }
+}
+
+/// The servers with consoles (live or to come) that left hcc's care:
+/// `(name, id, deleted)`, deleted meaning gone or another server under the
+/// name, else released (its row lacks the managed label `label`). With
+/// `only`, that server's alone (an action's refetch: the index on `server`
+/// spares a scan of every session ever recorded).
+fn departed_servers(
+    conn: &rusqlite::Connection,
+    label: &str,
+    at: i64,
+    only: Option<&str>,
+) -> rusqlite::Result<Vec<(String, i64, bool)>> {
+    let one = if only.is_some() {
+        "server = ?3 AND"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT c.server, c.server_id, s.name IS NULL OR s.id IS NOT c.server_id
+         FROM (SELECT server, server_id FROM console_sessions
+                 WHERE {one} (expires_at > ?1
+                    OR (ended_at IS NULL AND stop_requested IS NULL AND mode <> 'direct'))
+               UNION
+               SELECT server, server_id FROM console_links
+                 WHERE {one} opened_at IS NULL AND expires_at > ?1) c
+         LEFT JOIN servers s ON s.name = c.server
+         WHERE s.name IS NULL OR s.id IS NOT c.server_id
+            OR json_extract(s.labels, ?2) IS NULL"
+    );
+    let path = format!("$.\"{label}\"");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let row = |r: &Row| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+    match only {
+        Some(server) => stmt.query_map(params![at, path, server], row)?.collect(),
+        None => stmt.query_map(params![at, path], row)?.collect(),
     }
 }
 

@@ -114,7 +114,7 @@ pub fn start(
                 && err.code() == Some("not_found")
             {
                 cloud.store.remove_server_name(name)?;
-                cloud.end_departed_consoles()?;
+                cloud.end_departed_consoles_of(name)?;
                 return Ok(Started::Done(json!({"deleted": name, "already": true})));
             }
             let (id, action) = server::begin_kill(cloud, name)?;
