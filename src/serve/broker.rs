@@ -263,10 +263,10 @@ impl Caps {
         // counted against the connection limit: a quarter of it by
         // default (half the connections stay for pages), never more than
         // half, whatever the setting says.
-        let most = (http::connection_cap() / 2).max(1);
+        let connections = http::connection_cap();
         let total = match config.max_console_sessions {
-            0 => (http::connection_cap() / 4).max(1),
-            n => (n as usize).min(most),
+            0 => (connections / 4).max(1),
+            n => (n as usize).min((connections / 2).max(1)),
         };
         let per_key = match config.max_console_sessions_per_key {
             0 => (total / 2).max(1) as i64,
