@@ -154,8 +154,8 @@ fn page_row(p: &PageRecord) -> Vec<String> {
     };
     let direct = s.mode == "direct";
     let reason = match (&p.end_reason, &p.stop_requested) {
-        (Some(reason), _) => shown(reason),
-        (None, Some(stop)) => format!("stopping: {}", shown(stop)),
+        (Some(reason), _) => shown(&reason.words()),
+        (None, Some(stop)) => format!("stopping: {}", shown(&stop.words())),
         (None, None) => dash(),
     };
     let bytes = |n: i64| {
@@ -194,8 +194,8 @@ fn page_row(p: &PageRecord) -> Vec<String> {
 /// when it connected and ended, its bytes and end.
 fn connection_row(c: &SessionRecord) -> Vec<String> {
     let reason = match (&c.end_reason, &c.stop_requested, c.ended_at) {
-        (Some(reason), _, _) => shown(reason),
-        (None, Some(stop), None) => format!("stopping: {}", shown(stop)),
+        (Some(reason), _, _) => shown(&reason.words()),
+        (None, Some(stop), None) => format!("stopping: {}", shown(&stop.words())),
         (None, _, None) => "live".into(),
         (None, _, Some(_)) => dash(),
     };

@@ -30,7 +30,7 @@ use super::shared::{Ctx, Stores, log};
 use crate::console::{self, Limits};
 use crate::http::{self, websocket};
 use crate::secret;
-use crate::store::{Claimed, EndCode, EndReason, Store, now};
+use crate::store::{Claimed, EndCode, EndReason, SessionId, Store, now};
 
 /// A ticket is valid this long after the page (or its refresh) got it.
 const TICKET_TTL: i64 = 30;
@@ -56,7 +56,7 @@ pub struct Consoles {
     stopping: AtomicBool,
     /// Sessions admitted and not yet ended in this process (handshakes or
     /// relay), by id: what `max_console_sessions` counts.
-    live: Mutex<Vec<i64>>,
+    live: Mutex<Vec<SessionId>>,
     /// Ends that could not be written when their session ended (every
     /// pooled connection busy, the database locked): written by the main
     /// loop.
@@ -81,7 +81,7 @@ impl Consoles {
 
 /// A session's end, as recorded.
 struct Ended {
-    id: i64,
+    id: SessionId,
     at: i64,
     reason: EndReason,
     to_client: u64,
@@ -145,7 +145,7 @@ pub fn stop_all(consoles: &Consoles) {
     while !lock(&consoles.live).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let left: Vec<i64> = lock(&consoles.live).clone();
+    let left: Vec<SessionId> = lock(&consoles.live).clone();
     for id in left {
         record_end(
             consoles,
@@ -186,7 +186,7 @@ pub fn sweep(consoles: &Consoles) {
 /// like it when that one already connected): the path the page connects
 /// to, relative to the page (`/c/TOKEN`), so that hcc may sit below a
 /// path of its proxy.
-pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
+pub fn ticket_for(ctx: &Ctx, id: SessionId) -> Result<String, ApiError> {
     let ticket = secret::random_token()?;
     let row_key = secret::random_token()?;
     let t = now();
@@ -205,7 +205,7 @@ pub fn ticket_for(ctx: &Ctx, id: i64) -> Result<String, ApiError> {
 
 /// What a session thread needs.
 struct Session {
-    id: i64,
+    id: SessionId,
     server: String,
     consoles: Arc<Consoles>,
     idle: Duration,
@@ -217,7 +217,7 @@ struct Session {
 
 /// A place among this process's live sessions (`max_console_sessions`),
 /// from admission until dropped.
-struct Admitted(i64, Arc<Consoles>);
+struct Admitted(SessionId, Arc<Consoles>);
 
 impl Drop for Admitted {
     fn drop(&mut self) {

@@ -36,7 +36,7 @@ use super::request::json_body;
 use super::shared::{Ctx, Incoming};
 use crate::assets;
 use crate::secret;
-use crate::store::{EndCode, LinkState, OpenedLink, PageStatus, Refused, now};
+use crate::store::{EndCode, LinkState, OpenedLink, PageStatus, Refused, SessionId, now};
 
 /// The marker in `console.html` that the page's data replaces.
 const DATA_MARKER: &str = "<!--hcc-console-data-->";
@@ -340,7 +340,7 @@ fn add_session(
     ctx: &mut Ctx,
     req: &Incoming,
     link: &OpenedLink,
-) -> Result<(i64, String), ApiError> {
+) -> Result<(SessionId, String), ApiError> {
     let session = secret::random_token()?;
     let t = now();
     let id = ctx.store()?.add_console_session(
@@ -620,7 +620,9 @@ fn explain(s: &PageStatus) -> (&'static str, &'static str, String) {
                 "The connection from this browser to the console of {name} broke off (the browser did not follow the console's protocol). Reload the page to connect again."
             ),
         ),
-        Some(EndCode::ServeStopped | EndCode::UpstreamError | EndCode::Error) => (
+        Some(
+            EndCode::ServeStopped | EndCode::Abandoned | EndCode::UpstreamError | EndCode::Error,
+        ) => (
             "console_refused",
             format!(
                 "The console of {name} did not accept the connection (the server may be restarting)."

@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::reply::ApiError;
+use crate::store::SessionId;
 
 /// Servers not asked for this long are forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
@@ -81,7 +82,7 @@ impl Rate {
 pub enum Holder {
     Server(String),
     /// A page session, by the id of its first row.
-    Page(i64),
+    Page(SessionId),
 }
 
 impl Bucket {
@@ -192,13 +193,19 @@ mod tests {
         let rate = Rate::per_page(Duration::from_secs(10));
         let t = Instant::now();
         for _ in 0..3 {
-            assert_eq!(ration.take(Holder::Page(7), rate, t), Ok(()));
+            assert_eq!(
+                ration.take(Holder::Page(SessionId::new(7)), rate, t),
+                Ok(())
+            );
         }
         assert_eq!(
-            ration.take(Holder::Page(7), rate, t),
+            ration.take(Holder::Page(SessionId::new(7)), rate, t),
             Err(Duration::from_secs(10))
         );
-        assert_eq!(ration.take(Holder::Page(8), rate, t), Ok(()));
+        assert_eq!(
+            ration.take(Holder::Page(SessionId::new(8)), rate, t),
+            Ok(())
+        );
     }
 
     #[test]

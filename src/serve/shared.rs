@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
 use crate::http;
-use crate::store::Store;
+use crate::store::{SessionId, Store};
 
 /// Request bodies larger than this are refused (413): every body hcc
 /// takes is a small JSON object.
@@ -222,7 +222,7 @@ impl Ctx {
 
     /// Takes one of page session `page`'s fetches (ration.rs), or answers
     /// 429 `rationed`.
-    pub fn take_page_fetch(&self, page: i64) -> Result<(), ApiError> {
+    pub fn take_page_fetch(&self, page: SessionId) -> Result<(), ApiError> {
         self.settings
             .ration
             .take(ration::Holder::Page(page), self.page_rate(), Instant::now())
@@ -230,7 +230,7 @@ impl Ctx {
     }
 
     /// Whether page session `page` may fetch now, taking nothing.
-    pub fn page_fetch_allowed(&self, page: i64) -> Result<(), ApiError> {
+    pub fn page_fetch_allowed(&self, page: SessionId) -> Result<(), ApiError> {
         self.settings
             .ration
             .check(ration::Holder::Page(page), self.page_rate(), Instant::now())

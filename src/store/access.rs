@@ -9,7 +9,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Error, Store, sqlite_err};
+use super::{Error, SessionId, Store, sqlite_err};
 
 /// What an API key may do: stored as [`Scope::as_str`] in `api_keys`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub struct OpenedLink {
 /// A console session that may fetch fresh credentials now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub id: i64,
+    pub id: SessionId,
     pub server: String,
     pub server_id: i64,
 }
@@ -270,7 +270,7 @@ impl Store {
         remote: &str,
         at: i64,
         expires_at: i64,
-    ) -> Result<i64, Error> {
+    ) -> Result<SessionId, Error> {
         self.conn
             .execute(
                 "DELETE FROM console_sessions WHERE expires_at < ?1",
@@ -297,7 +297,7 @@ impl Store {
             .map_err(self.err("record a console session"))?;
         // The first row of a page session names itself as the page; its
         // reconnects' rows copy this (store/broker.rs).
-        let id = self.conn.last_insert_rowid();
+        let id = SessionId::new(self.conn.last_insert_rowid());
         self.conn
             .execute(
                 "UPDATE console_sessions SET page_id = id WHERE id = ?1",

@@ -13,12 +13,12 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{EndCode, EndReason, Error, Store};
+use super::{EndCode, EndReason, Error, SessionId, Store};
 
 /// A claimed ticket: the session it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
-    pub id: i64,
+    pub id: SessionId,
     pub server: String,
     pub server_id: i64,
     /// The server is suspended: the session is ended at once.
@@ -54,11 +54,11 @@ pub struct PageStatus {
 /// on live sessions are counted against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketOwner {
-    pub id: i64,
+    pub id: SessionId,
     pub server: String,
     pub created_by: Option<String>,
     /// Its page session (the id of the page's first row).
-    pub page: i64,
+    pub page: SessionId,
 }
 
 /// Live brokered sessions that count against a new one's caps.
@@ -179,7 +179,7 @@ impl Store {
     /// this ticket until `ticket_expires_at`.
     pub fn issue_ticket(
         &self,
-        id: i64,
+        id: SessionId,
         ticket_hash: &str,
         ticket_expires_at: i64,
     ) -> Result<(), Error> {
@@ -201,12 +201,12 @@ impl Store {
     /// that a newer connection replaced): that page is done.
     pub fn reissue_ticket(
         &self,
-        from: i64,
+        from: SessionId,
         session_hash: &str,
         ticket_hash: &str,
         ticket_expires_at: i64,
         at: i64,
-    ) -> Result<Option<i64>, Error> {
+    ) -> Result<Option<SessionId>, Error> {
         let stopped: bool = self
             .conn
             .query_row(
@@ -246,7 +246,7 @@ impl Store {
                 params![from, session_hash, ticket_hash, ticket_expires_at, at],
             )
             .map_err(self.err("issue a console ticket"))?;
-        Ok((added == 1).then(|| self.conn.last_insert_rowid()))
+        Ok((added == 1).then(|| SessionId::new(self.conn.last_insert_rowid())))
     }
 
     /// Claims a ticket: unexpired, its session never connected, not ended,
@@ -312,7 +312,7 @@ impl Store {
     /// Why a live session must end now, if it must: a stop request
     /// (`revoked`, `suspended`, `replaced`), its server suspended, or its lifetime
     /// over (`expired`).
-    pub fn stop_reason(&self, id: i64, at: i64) -> Result<Option<EndReason>, Error> {
+    pub fn stop_reason(&self, id: SessionId, at: i64) -> Result<Option<EndReason>, Error> {
         let row: Option<(Option<EndReason>, i64, bool)> = self
             .conn
             .prepare_cached(
@@ -337,7 +337,7 @@ impl Store {
     /// Records the bytes a live session carried so far.
     pub fn session_bytes(
         &self,
-        id: i64,
+        id: SessionId,
         to_client: u64,
         from_client: u64,
         at: i64,
@@ -360,11 +360,10 @@ impl Store {
     pub fn end_abandoned_sessions(&self, at: i64, stale_after: i64) -> Result<usize, Error> {
         self.conn
             .execute(
-                "UPDATE console_sessions SET ended_at = ?1,
-                     end_reason = 'error: the hcc serve relaying it stopped without ending it'
+                "UPDATE console_sessions SET ended_at = ?1, end_reason = ?3
                  WHERE mode = 'broker' AND connected_at IS NOT NULL AND ended_at IS NULL
                    AND last_seen_at < ?1 - ?2",
-                params![at, stale_after],
+                params![at, stale_after, EndReason::of(EndCode::Abandoned)],
             )
             .map_err(self.err("end abandoned console sessions"))
     }
@@ -372,7 +371,7 @@ impl Store {
     /// Records a session's end (once: a later call changes nothing).
     pub fn end_session(
         &self,
-        id: i64,
+        id: SessionId,
         at: i64,
         reason: &EndReason,
         to_client: u64,
@@ -495,7 +494,7 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-        let row = |id: i64| -> (i64, String, String, String, String) {
+        let row = |id: SessionId| -> (SessionId, String, String, String, String) {
             store
                 .conn
                 .query_row(
@@ -543,7 +542,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        let page = store.conn.last_insert_rowid();
+        let page = SessionId::new(store.conn.last_insert_rowid());
         store.reissue_ticket(page, "r0", "t1", 130, 110).unwrap();
         store.claim_ticket("t1", 111, "a", "ua").unwrap().unwrap();
         let next = store

@@ -46,6 +46,9 @@ pub enum Code {
     Limit,
     /// `error: hcc serve stopped` under the session.
     ServeStopped,
+    /// `error: the hcc serve relaying it stopped without ending it`: found
+    /// by the next serve's sweep.
+    Abandoned,
     /// `error: the console host ORIGIN is not in console_hosts`.
     ConsoleHosts,
     /// `error: no console from Hetzner: MESSAGE`.
@@ -82,6 +85,7 @@ const PLAIN: [(Code, &str); 11] = [
 
 const ERROR: &str = "error: ";
 const SERVE_STOPPED: &str = "hcc serve stopped";
+const ABANDONED: &str = "the hcc serve relaying it stopped without ending it";
 const NO_CONSOLE: &str = "no console from Hetzner: ";
 const CONSOLE_HOST: &str = "the console host ";
 const NOT_IN_CONSOLE_HOSTS: &str = " is not in console_hosts";
@@ -108,6 +112,9 @@ impl EndReason {
     pub fn error(words: &str) -> EndReason {
         if words == SERVE_STOPPED {
             return EndReason::of(Code::ServeStopped);
+        }
+        if words == ABANDONED {
+            return EndReason::of(Code::Abandoned);
         }
         if let Some(message) = words.strip_prefix(NO_CONSOLE) {
             return EndReason::with(Code::NoConsoleFromHetzner, message);
@@ -182,6 +189,7 @@ impl fmt::Display for EndReason {
         }
         match self.code {
             Code::ServeStopped => write!(f, "{ERROR}{SERVE_STOPPED}"),
+            Code::Abandoned => write!(f, "{ERROR}{ABANDONED}"),
             Code::ConsoleHosts => write!(f, "{ERROR}{CONSOLE_HOST}{detail}{NOT_IN_CONSOLE_HOSTS}"),
             Code::NoConsoleFromHetzner => write!(f, "{ERROR}{NO_CONSOLE}{detail}"),
             Code::ClientGone | Code::Error => write!(f, "{ERROR}{detail}"),
@@ -190,6 +198,13 @@ impl fmt::Display for EndReason {
             Code::UpstreamError => write!(f, "{ERROR}{UPSTREAM}{detail}"),
             _ => f.write_str(detail),
         }
+    }
+}
+
+/// In JSON (the API, `--json`), the words as stored.
+impl serde::Serialize for EndReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -224,6 +239,7 @@ mod tests {
             "rationed",
             "limit",
             "error: hcc serve stopped",
+            "error: the hcc serve relaying it stopped without ending it",
             "error: no console from Hetzner: 503",
             "error: the console host wss://x.example is not in console_hosts",
             "error: the client closed the connection during the version exchange",

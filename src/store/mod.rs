@@ -16,10 +16,10 @@
 mod access;
 mod broker;
 mod budget;
-mod command_id;
 mod command_state;
 mod commands;
 pub mod end_reason;
+mod ids;
 mod messages;
 mod metrics;
 mod power;
@@ -37,10 +37,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 pub use access::{ApiKey, OpenedLink, Refused, Scope, Session};
 pub use broker::{Claimed, LiveCounts, PageStatus, TicketOwner};
 pub use budget::SharedBudget;
-pub use command_id::CommandId;
 pub use command_state::CommandState;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use end_reason::{Code as EndCode, EndReason};
+pub use ids::{CommandId, SessionId};
 pub use messages::Message;
 pub use power::PageSession;
 pub use servers::{Refreshed, ServerRow};

@@ -10,12 +10,12 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::command_state::{QUEUED, RUNNING};
-use super::{CommandId, Error, Store};
+use super::{CommandId, Error, SessionId, Store};
 
 /// The console session a page holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageSession {
-    pub id: i64,
+    pub id: SessionId,
     pub server: String,
     pub server_id: i64,
     /// The scope of the key that made the link; `None` when that key is

@@ -9,15 +9,15 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{EndCode, EndReason, Error, Store, sqlite_err};
+use super::{EndCode, EndReason, Error, SessionId, Store, sqlite_err};
 
 /// One row of `console_sessions` as listed (one connection, or the page
 /// session's first row): never a hash or other secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
-    pub id: i64,
+    pub id: SessionId,
     /// The page session's first row (this row's own id on that row).
-    pub page_id: i64,
+    pub page_id: SessionId,
     pub server: String,
     pub link_id: Option<i64>,
     /// The name of the API key that made the link (or opened the session).
@@ -38,10 +38,10 @@ pub struct SessionRecord {
     pub refreshes: i64,
     pub connected_at: Option<i64>,
     pub ended_at: Option<i64>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     pub bytes_to_client: i64,
     pub bytes_from_client: i64,
-    pub stop_requested: Option<String>,
+    pub stop_requested: Option<EndReason>,
 }
 
 /// A page session as people see it: one console page (a browser tab, or
@@ -64,10 +64,10 @@ pub struct PageRecord {
     /// whose tickets expired (the page was closed first); `expired` for a
     /// direct page past its lifetime. `None` while it is open.
     pub ended_at: Option<i64>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
     /// A stop request for its live connection (`revoked`, ...), or for
     /// the page before it connected.
-    pub stop_requested: Option<String>,
+    pub stop_requested: Option<EndReason>,
     /// Bytes relayed each way, summed over its connections.
     pub bytes_to_client: i64,
     pub bytes_from_client: i64,
@@ -104,7 +104,7 @@ impl PageRecord {
             match (page.ended_at, &page.end_reason) {
                 (Some(ended), reason) => (Some(ended), reason.clone()),
                 (None, _) if page.expires_at <= at => {
-                    (Some(page.expires_at), Some("expired".into()))
+                    (Some(page.expires_at), Some(EndCode::Expired.into()))
                 }
                 (None, _) => (None, None),
             }
@@ -123,7 +123,7 @@ impl PageRecord {
             let why = all
                 .iter()
                 .find_map(|r| r.stop_requested.clone())
-                .unwrap_or_else(|| EXPIRED_UNUSED.into());
+                .unwrap_or_else(|| EndReason::parse(EXPIRED_UNUSED));
             (Some(until), Some(why))
         };
         let stop_requested = match live_one {
@@ -429,7 +429,7 @@ impl Store {
     }
 
     /// Records the User-Agent the session was opened with.
-    pub fn set_session_user_agent(&self, id: i64, agent: &str) -> Result<(), Error> {
+    pub fn set_session_user_agent(&self, id: SessionId, agent: &str) -> Result<(), Error> {
         self.conn
             .execute(
                 "UPDATE console_sessions SET user_agent = ?2 WHERE id = ?1",
@@ -638,6 +638,10 @@ fn suspension_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Suspension> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn words(reason: &Option<EndReason>) -> Option<String> {
+        reason.as_ref().map(EndReason::words)
+    }
     use crate::store::OpenedLink;
 
     fn opened(store: &Store, token: &str, server: &str) -> OpenedLink {
@@ -745,13 +749,13 @@ mod tests {
                 .clone()
         };
         assert_eq!(
-            by_hash("web1", "broker").stop_requested.as_deref(),
+            words(&by_hash("web1", "broker").stop_requested).as_deref(),
             Some("revoked")
         );
         assert_eq!(by_hash("web2", "broker").stop_requested, None);
         let direct = by_hash("web1", "direct");
         assert_eq!(
-            (direct.ended_at, direct.end_reason.as_deref()),
+            (direct.ended_at, words(&direct.end_reason).as_deref()),
             (Some(150), Some("revoked"))
         );
         // Live: connected and not ended.
@@ -771,7 +775,7 @@ mod tests {
         assert_eq!(first.suspended_by.as_deref(), Some("ops"));
         assert_eq!(store.suspensions().unwrap(), vec![first]);
         let s = &store.console_sessions(true, 10).unwrap()[0];
-        assert_eq!(s.stop_requested.as_deref(), Some("suspended"));
+        assert_eq!(words(&s.stop_requested).as_deref(), Some("suspended"));
         assert!(store.server_is_known("web1").unwrap());
         assert!(!store.server_is_known("web9").unwrap());
     }
@@ -836,12 +840,12 @@ mod tests {
         );
         assert_eq!(reloaded.connected_at, Some(101));
         assert_eq!(
-            (reloaded.ended_at, reloaded.end_reason.as_deref()),
+            (reloaded.ended_at, words(&reloaded.end_reason).as_deref()),
             (Some(150), Some("client closed"))
         );
         assert!(!reloaded.live);
         assert_eq!(
-            reloaded.connections[0].end_reason.as_deref(),
+            words(&reloaded.connections[0].end_reason).as_deref(),
             Some("replaced")
         );
         // Waiting for its ticket, then expired unused.
@@ -850,7 +854,7 @@ mod tests {
         let unused = &pages[1];
         assert!(unused.connections.is_empty());
         assert_eq!(
-            (unused.ended_at, unused.end_reason.as_deref()),
+            (unused.ended_at, words(&unused.end_reason).as_deref()),
             (Some(230), Some(EXPIRED_UNUSED))
         );
         assert!(pages[0].live && pages[0].ended_at.is_none());
