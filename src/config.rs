@@ -446,6 +446,14 @@ pub const KEYS: &[Key] = &[
             max: 1_000_000,
         },
     },
+    Key {
+        name: "shutdown_timeout",
+        title: "Seconds a server may take to shut down for change-type",
+        hint: "change-type asks a running server to shut down (ACPI) and powers it off hard when it is still running after this many seconds",
+        default: Some("60"),
+        env: None,
+        kind: Kind::Count { min: 1, max: 3600 },
+    },
 ];
 
 pub fn key(name: &str) -> Result<&'static Key, Error> {

@@ -70,7 +70,7 @@ fn config_set_get_unset_and_refusals() {
          full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
          console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout, \
          command_reserve, console_refresh_every, console_requests_per_server, max_console_sessions, \
-         max_console_sessions_per_server, max_console_sessions_per_key)",
+         max_console_sessions_per_server, max_console_sessions_per_key, shutdown_timeout)",
     );
     env.run(&["config", "set", "ring_size", "lots"]).fails(
         2,
@@ -87,7 +87,7 @@ fn config_set_get_unset_and_refusals() {
          full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
          console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout, \
          command_reserve, console_refresh_every, console_requests_per_server, max_console_sessions, \
-         max_console_sessions_per_server, max_console_sessions_per_key)",
+         max_console_sessions_per_server, max_console_sessions_per_key, shutdown_timeout)",
     );
     env.ok(&["config", "unset", "location"]);
     assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");
@@ -168,9 +168,9 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
     // console_mode, console_idle_timeout, command_reserve,
     // console_refresh_every, console_requests_per_server,
     // max_console_sessions, max_console_sessions_per_server,
-    // max_console_sessions_per_key, save.
+    // max_console_sessions_per_key, shutdown_timeout, save.
     let answers = format!(
-        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n"
+        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n"
     );
     let run = setup(&env, &answers);
     assert_eq!(run.code, 0, "{run:?}");

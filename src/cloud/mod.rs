@@ -11,6 +11,7 @@
 
 pub mod console;
 mod fresh;
+pub mod manage;
 pub mod server;
 pub mod sync;
 

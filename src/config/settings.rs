@@ -83,6 +83,9 @@ pub struct Settings {
     pub max_console_sessions_per_server: u64,
     /// 0: half of the total.
     pub max_console_sessions_per_key: u64,
+    /// How long `change-type` waits for an ACPI shutdown before it powers
+    /// the server off hard.
+    pub shutdown_timeout: Duration,
     /// Each key's effective value, in the order of [`KEYS`]: what
     /// [`Settings::changed_from`] compares.
     effective: Vec<Option<String>>,
@@ -174,6 +177,7 @@ impl Settings {
             max_console_sessions: values.count("max_console_sessions")?,
             max_console_sessions_per_server: values.count("max_console_sessions_per_server")?,
             max_console_sessions_per_key: values.count("max_console_sessions_per_key")?,
+            shutdown_timeout: Duration::from_secs(values.count("shutdown_timeout")?),
             digest: config.digest().to_string(),
             effective,
         })

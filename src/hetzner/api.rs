@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::wire::{self, Action, Console, CreatedServer, Server};
+use super::wire::{self, Action, ActionAnswer, Console, CreatedServer, Server};
 use super::{Client, Error, Method};
 
 const PER_PAGE: &str = "50";
@@ -151,6 +151,63 @@ impl Client {
         let path = format!("/servers/{id}/actions/{action}");
         let answer = self.call(Method::Post, &path, &[], Some(&json!({})))?;
         parse_field(&path, answer, "action")
+    }
+
+    /// Runs a server action with a body (`rebuild`, `change_type`, ...):
+    /// the action and what else the answer holds (a root password, a new
+    /// image).
+    pub fn server_action_with(
+        &self,
+        id: i64,
+        action: &str,
+        body: &Value,
+    ) -> Result<ActionAnswer, Error> {
+        let path = format!("/servers/{id}/actions/{action}");
+        let answer = self.call(Method::Post, &path, &[], Some(body))?;
+        parse(&path, answer)
+    }
+
+    /// The ISOs a server may mount (public ones and the project's own).
+    pub fn isos(&self) -> Result<Vec<wire::Iso>, Error> {
+        self.catalog("/isos", "isos", &[])
+    }
+
+    /// The project's snapshots, newest first; with `selector`, those whose
+    /// labels match it.
+    pub fn snapshots(&self, selector: Option<&str>) -> Result<Vec<wire::Image>, Error> {
+        let mut query = vec![
+            ("type", "snapshot".to_string()),
+            ("sort", "created:desc".to_string()),
+        ];
+        if let Some(selector) = selector {
+            query.push(("label_selector", selector.to_string()));
+        }
+        self.catalog("/images", "images", &query)
+    }
+
+    /// `GET /servers/{id}/metrics`: the time series of `types`
+    /// (`cpu`, `disk`, `network`, comma-separated) from `start` to `end`
+    /// (RFC 3339), one point per `step` seconds, as Hetzner sends them.
+    pub fn server_metrics(
+        &self,
+        id: i64,
+        types: &str,
+        start: &str,
+        end: &str,
+        step: u64,
+    ) -> Result<Value, Error> {
+        let path = format!("/servers/{id}/metrics");
+        let query = [
+            ("type", types.to_string()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("step", step.to_string()),
+        ];
+        let answer = self.call(Method::Get, &path, &query, None)?;
+        match answer.get("metrics") {
+            Some(metrics) if metrics.is_object() => Ok(answer),
+            _ => Err(decode_error(&path, "no `metrics` object")),
+        }
     }
 
     pub fn request_console(&self, id: i64) -> Result<Console, Error> {

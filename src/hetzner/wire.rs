@@ -103,6 +103,14 @@ pub struct Image {
     pub os_version: Option<String>,
     #[serde(default)]
     pub architecture: String,
+    /// Snapshots and backups: when it was made, and from which server
+    /// (`{"id", "name"}`).
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub created_from: Option<serde_json::Value>,
+    #[serde(default)]
+    pub image_size: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -201,6 +209,43 @@ pub struct CreatedServer {
     pub next_actions: Vec<Action>,
     #[serde(default)]
     pub root_password: Option<String>,
+}
+
+/// The answer to a server action with a body: the action, and for
+/// `rebuild`, `reset_password` and `enable_rescue` a root password, for
+/// `create_image` the new image. Its `Debug` hides the password.
+#[derive(Clone, Deserialize)]
+pub struct ActionAnswer {
+    pub action: Action,
+    #[serde(default)]
+    pub root_password: Option<String>,
+    #[serde(default)]
+    pub image: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for ActionAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionAnswer")
+            .field("action", &self.action.id)
+            .field(
+                "root_password",
+                &self.root_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// An ISO a server may mount.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Iso {
+    pub id: i64,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub architecture: Option<String>,
 }
 
 /// The answer to `request_console`. Its `Debug` hides the credentials.

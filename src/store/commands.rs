@@ -162,10 +162,22 @@ fn text_column(row: &rusqlite::Row, index: usize, name: &str) -> Result<String, 
 impl Store {
     /// Queues one command; returns its id.
     pub fn queue(&self, line: &CommandLine, source: Source) -> Result<CommandId, Error> {
+        self.queue_by(line, source, None)
+    }
+
+    /// Queues one command for the API key named `key`, which alone is
+    /// shown the root password the command gets.
+    pub fn queue_by(
+        &self,
+        line: &CommandLine,
+        source: Source,
+        key: Option<&str>,
+    ) -> Result<CommandId, Error> {
         self.conn
             .execute(
-                "INSERT INTO commands (cmd, arg, source, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![line.cmd, line.arg, source.as_str(), now()],
+                "INSERT INTO commands (cmd, arg, source, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![line.cmd, line.arg, source.as_str(), now(), key],
             )
             .map_err(self.err("queue a command"))?;
         Ok(CommandId::new(self.conn.last_insert_rowid()))
@@ -362,6 +374,19 @@ impl Store {
                 params![id, until],
             )
             .map_err(self.err("renew a lease"))?;
+        Ok(())
+    }
+
+    /// Records how far a running command got (`change-type`'s steps), in
+    /// its `result`, where `hcc show` and the API show it; the final
+    /// result replaces it.
+    pub fn record_progress(&self, id: CommandId, progress: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                &format!("UPDATE commands SET result = ?2 WHERE id = ?1 AND state = {RUNNING}"),
+                params![id, progress],
+            )
+            .map_err(self.err("record a command's progress"))?;
         Ok(())
     }
 

@@ -22,6 +22,7 @@ pub mod end_reason;
 mod ids;
 mod messages;
 mod metrics;
+mod passwords;
 mod power;
 mod schema;
 mod servers;

@@ -183,4 +183,14 @@ DROP INDEX console_sessions_by_link_once;
 UPDATE console_sessions SET connection_user_agent = user_agent WHERE connected_at IS NOT NULL;
 CREATE INDEX console_sessions_by_page ON console_sessions (page_id);
 "#,
+    // 7: root passwords from the client-area verbs. `root_password_at`
+    // says when `servers.root_password` was set (by `create`, `rebuild`,
+    // `reset-password` or `enable-rescue`); `created_by` names the API key
+    // that queued a command; `root_password` holds the password a command
+    // got until that key has read it once (then NULL).
+    r#"
+ALTER TABLE servers ADD COLUMN root_password_at INTEGER;
+ALTER TABLE commands ADD COLUMN created_by TEXT;
+ALTER TABLE commands ADD COLUMN root_password TEXT;
+"#,
 ];

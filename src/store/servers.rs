@@ -203,8 +203,9 @@ impl Store {
     pub fn record_root_password(&self, name: &str, password: &str) -> Result<(), Error> {
         self.conn
             .execute(
-                "UPDATE servers SET root_password = ?2, stage = 'created' WHERE name = ?1",
-                params![name, password],
+                "UPDATE servers SET root_password = ?2, root_password_at = ?3, stage = 'created'
+                 WHERE name = ?1",
+                params![name, password, super::now()],
             )
             .map_err(self.err("store the root password"))?;
         Ok(())

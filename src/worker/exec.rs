@@ -6,12 +6,14 @@
 
 use serde_json::{Value, json};
 
+use super::threaded::Resize;
+use crate::cloud::manage;
 use crate::cloud::server::{self, Creation};
 use crate::cloud::{Cloud, console, sync};
 use crate::error::Error;
 use crate::hetzner::wire::Action;
 use crate::store::CommandId;
-use crate::verb::{Command, CommandLine};
+use crate::verb::{Command, CommandLine, Manage};
 
 /// What starting a command led to.
 pub enum Started {
@@ -27,6 +29,8 @@ pub enum Started {
     /// A full sync: the worker runs it on its own thread, so other
     /// commands go on meanwhile.
     Sync,
+    /// `change-type`: many requests in a row, on a thread of its own.
+    ChangeType(Resize),
 }
 
 /// The server a command is about, for keeping one server's commands in
@@ -136,6 +140,29 @@ pub fn start(
             "`{}` is an operator's command; run it with the CLI",
             line.cmd
         ))),
+        Command::Manage(
+            name,
+            Manage::ChangeType {
+                server_type,
+                keep_disk,
+            },
+        ) => Ok(Started::ChangeType(Resize {
+            name: name.clone(),
+            server_type: server_type.clone(),
+            keep_disk: *keep_disk,
+        })),
+        Command::Manage(name, manage) => {
+            let begun = manage::begin(cloud, name, manage)?;
+            // Kept for the API key that queued it, which reads it once.
+            if let Some(password) = &begun.root_password {
+                cloud.store.keep_command_password(command, password)?;
+            }
+            Ok(Started::Waiting {
+                actions: vec![begun.action],
+                server_id: Some(begun.server.id),
+                result: begun.result,
+            })
+        }
         Command::Notify(message) => {
             let ring = cloud.settings.ring_size;
             cloud.store.put_message(message, ring)?;

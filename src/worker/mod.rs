@@ -23,6 +23,7 @@ mod exec;
 mod lock;
 pub mod status;
 mod syncer;
+mod threaded;
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -42,6 +43,7 @@ use crate::store::{Closer, CommandId, Finish, Owner, now};
 use crate::verb::CommandLine;
 use crate::wakeup::{Look, Wakeup};
 use syncer::{Poke, Queued, Syncing};
+use threaded::Threaded;
 
 pub use lock::{WorkerLock, holder};
 
@@ -130,6 +132,7 @@ pub fn run_locked(
         full_every: settings.full_sync_every,
         settings: settings.clone(),
         syncing: None,
+        threads: Vec::new(),
         fresh: cloud::Fresh::default(),
         poke,
         more: false,
@@ -166,6 +169,8 @@ struct Worker {
     settings: Settings,
     /// The sync running on its thread, if any.
     syncing: Option<Syncing>,
+    /// Commands running on threads of their own (`change-type`).
+    threads: Vec<Threaded>,
     /// Servers this loop stored or removed, for the sync thread.
     fresh: cloud::Fresh,
     poke: Poke,
@@ -178,6 +183,7 @@ impl Worker {
         let report = spool::ingest(home, &mut cloud.store)?;
         spool::warn_rejected(&report);
         self.finish_sync(cloud)?;
+        self.finish_threads(cloud)?;
         self.start_queued(home, cloud)?;
         if self.poller.due().is_some_and(|at| Instant::now() >= at) {
             self.poll(cloud)?;
@@ -205,6 +211,7 @@ impl Worker {
                 .inflight
                 .iter()
                 .filter_map(|f| f.target.clone())
+                .chain(self.threads.iter().map(|t| t.target.clone()))
                 .collect();
             // A server whose earlier command waits for a retry is busy too:
             // what was queued after it waits its turn.
@@ -256,6 +263,29 @@ impl Worker {
                         Ok(syncing) => {
                             log(&format!("command {} `{line}`: started", leased.id));
                             self.syncing = Some(syncing);
+                        }
+                        Err(err) => {
+                            self.handle_error(cloud, leased.id, leased.attempts, &line, err)?
+                        }
+                    }
+                }
+                Ok(exec::Started::ChangeType(resize)) => {
+                    let queued = Queued {
+                        id: leased.id,
+                        line: line.clone(),
+                        attempts: leased.attempts,
+                        lease_until: now() + LEASE_SECS,
+                    };
+                    match Threaded::change_type(
+                        home,
+                        &self.settings,
+                        queued,
+                        resize,
+                        self.poke.clone(),
+                    ) {
+                        Ok(thread) => {
+                            log(&format!("command {} `{line}`: started", leased.id));
+                            self.threads.push(thread);
                         }
                         Err(err) => {
                             self.handle_error(cloud, leased.id, leased.attempts, &line, err)?
@@ -341,6 +371,12 @@ impl Worker {
         {
             queued.lease_until = t + LEASE_SECS;
             cloud.store.renew_lease(queued.id, queued.lease_until)?;
+        }
+        for queued in self.threads.iter_mut().map(|t| &mut t.queued) {
+            if queued.lease_until - t < 60 {
+                queued.lease_until = t + LEASE_SECS;
+                cloud.store.renew_lease(queued.id, queued.lease_until)?;
+            }
         }
         for flight in &mut self.inflight {
             if flight.lease_until - t < 60 {
@@ -501,6 +537,20 @@ impl Worker {
         }
     }
 
+    /// Closes the commands whose threads ended.
+    fn finish_threads(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
+        let (ended, running): (Vec<Threaded>, Vec<Threaded>) =
+            self.threads.drain(..).partition(Threaded::is_finished);
+        self.threads = running;
+        for thread in ended {
+            match thread.join() {
+                (q, Ok(result)) => self.done(cloud, q.id, &q.line, result)?,
+                (q, Err(err)) => self.handle_error(cloud, q.id, q.attempts, &q.line, err)?,
+            }
+        }
+        Ok(())
+    }
+
     /// How long to sleep: until the next poll, retry, lease expiry or
     /// cycle, whichever comes first.
     fn timeout(&self, cloud: &Cloud, cycle: Duration) -> Duration {
@@ -537,8 +587,13 @@ impl Worker {
             self.poller.forget(&flight.id);
             let _ = cloud.store.hand_back(flight.id);
         }
-        // The sync thread is left to end with the process; its command
-        // runs again under the next worker.
+        // Threads are left to end with the process; their commands run
+        // again under the next worker (a `change-type` finds how far it
+        // got).
+        for thread in self.threads.drain(..) {
+            let _ = cloud.store.hand_back(thread.queued.id);
+            held += 1;
+        }
         if let Some(queued) = self.syncing.take().and_then(|s| s.command) {
             let _ = cloud.store.hand_back(queued.id);
             held += 1;

@@ -8,7 +8,11 @@
 //! space. Validation happens before anything is queued, so a consumer only
 //! ever sees lines it can act on.
 
+mod manage;
+
 use std::fmt;
+
+pub use manage::{Clearance, DEFAULT_RESCUE, KEEP_DISK, Manage, ManageVerb};
 
 /// Every verb hcc knows; aliases map onto these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub enum Verb {
     SetTag,
     DelTag,
     Notify,
+    /// A client-area verb (`rebuild`, `reset-password`, ...).
+    Manage(ManageVerb),
 }
 
 /// The power verbs, each a Hetzner server action.
@@ -61,6 +67,8 @@ pub enum Command {
     DelTag(String),
     /// `notify MSG`.
     Notify(String),
+    /// A client-area verb on server NAME.
+    Manage(String, Manage),
 }
 
 /// `create NAME [TYPE [IMAGE [LOCATION]]]`: what is not given comes from
@@ -84,6 +92,7 @@ impl Command {
             Command::SetTag(_) => Verb::SetTag,
             Command::DelTag(_) => Verb::DelTag,
             Command::Notify(_) => Verb::Notify,
+            Command::Manage(_, manage) => Verb::Manage(manage.verb()),
         }
     }
 
@@ -96,7 +105,8 @@ impl Command {
             | Command::Console(name)
             | Command::Kill(name)
             | Command::SetTag(name)
-            | Command::DelTag(name) => Some(name),
+            | Command::DelTag(name)
+            | Command::Manage(name, _) => Some(name),
             Command::Create(new) => Some(&new.name),
             Command::Notify(_) => None,
         }
@@ -115,6 +125,9 @@ enum Shape {
     NameAndOptions,
     /// Free text (`notify MSG`).
     Message,
+    /// A server name and the words of a client-area verb
+    /// ([`ManageVerb::parse`]).
+    Manage,
 }
 
 /// (word, verb) for every accepted spelling, canonical names first.
@@ -131,6 +144,17 @@ const SPELLINGS: &[(&str, Verb)] = &[
     ("settag", Verb::SetTag),
     ("deltag", Verb::DelTag),
     ("notify", Verb::Notify),
+    ("rebuild", Verb::Manage(ManageVerb::Rebuild)),
+    ("reset-password", Verb::Manage(ManageVerb::ResetPassword)),
+    ("enable-rescue", Verb::Manage(ManageVerb::EnableRescue)),
+    ("disable-rescue", Verb::Manage(ManageVerb::DisableRescue)),
+    ("change-type", Verb::Manage(ManageVerb::ChangeType)),
+    ("set-rdns", Verb::Manage(ManageVerb::SetRdns)),
+    ("attach-iso", Verb::Manage(ManageVerb::AttachIso)),
+    ("detach-iso", Verb::Manage(ManageVerb::DetachIso)),
+    ("create-image", Verb::Manage(ManageVerb::CreateImage)),
+    ("enable-backup", Verb::Manage(ManageVerb::EnableBackup)),
+    ("disable-backup", Verb::Manage(ManageVerb::DisableBackup)),
     ("off", Verb::Power(Power::Force)),
     ("new", Verb::Create),
     ("put", Verb::Notify),
@@ -158,6 +182,17 @@ const fn code(verb: Verb) -> u8 {
         Verb::SetTag => 9,
         Verb::DelTag => 10,
         Verb::Notify => 11,
+        Verb::Manage(ManageVerb::Rebuild) => 12,
+        Verb::Manage(ManageVerb::ResetPassword) => 13,
+        Verb::Manage(ManageVerb::EnableRescue) => 14,
+        Verb::Manage(ManageVerb::DisableRescue) => 15,
+        Verb::Manage(ManageVerb::ChangeType) => 16,
+        Verb::Manage(ManageVerb::SetRdns) => 17,
+        Verb::Manage(ManageVerb::AttachIso) => 18,
+        Verb::Manage(ManageVerb::DetachIso) => 19,
+        Verb::Manage(ManageVerb::CreateImage) => 20,
+        Verb::Manage(ManageVerb::EnableBackup) => 21,
+        Verb::Manage(ManageVerb::DisableBackup) => 22,
     }
 }
 
@@ -244,6 +279,7 @@ impl Verb {
             Verb::Sync => Shape::OptionalName,
             Verb::Create => Shape::NameAndOptions,
             Verb::Notify => Shape::Message,
+            Verb::Manage(_) => Shape::Manage,
             _ => Shape::Name,
         }
     }
@@ -324,6 +360,19 @@ impl CommandLine {
             Shape::OptionalName if args.is_empty() || args == [""] => {
                 (String::new(), Command::Sync(None))
             }
+            Shape::Manage => {
+                let Verb::Manage(verb) = verb else {
+                    return Err(format!("`{cmd}` is not a client-area verb"));
+                };
+                let Some(name) = args.first() else {
+                    return Err(format!("`{cmd}` needs a server name"));
+                };
+                check_server_name(name)?;
+                let manage = verb.parse(cmd, &args[1..])?;
+                let mut words = vec![name.to_string()];
+                words.extend(manage.words());
+                (words.join(" "), Command::Manage(name.to_string(), manage))
+            }
             shape => {
                 let max = if shape == Shape::NameAndOptions { 4 } else { 1 };
                 if shape == Shape::OptionalName && args.len() > 1 {
@@ -365,8 +414,10 @@ impl CommandLine {
                     Verb::Kill => Command::Kill(name),
                     Verb::SetTag => Command::SetTag(name),
                     Verb::DelTag => Command::DelTag(name),
-                    // Its shape is a message, handled above.
-                    Verb::Notify => Command::Notify(args.join(" ")),
+                    // Their shapes are handled above.
+                    Verb::Notify | Verb::Manage(_) => {
+                        return Err(format!("`{cmd}` takes other words"));
+                    }
                 };
                 (args.join(" "), command)
             }
@@ -507,7 +558,7 @@ mod tests {
     /// power verbs, each once.
     #[test]
     fn the_dashboards_power_buttons_are_the_power_verbs() {
-        let script = include_str!("../www/index.js");
+        let script = include_str!("../../www/index.js");
         let start = script.find("const VERBS = [").expect("index.js has VERBS");
         let list = &script[start..];
         let list = &list[..list.find("];").expect("VERBS ends")];
