@@ -458,6 +458,15 @@ fn the_actions_refuse_as_the_api_does() {
     );
     assert_eq!(sim.get(&format!("/images/{image_id}")).status, 404);
 
+    // An action that fails changes nothing.
+    sim.control("POST", "/_sim/fail_next_action", None);
+    let (status, answer) = act(&sim, other, "enable_backup", json!({}));
+    assert_eq!(status, 201);
+    assert_eq!(finish(&sim, &answer), "error");
+    assert_eq!(server(&sim, other)["backup_window"], Value::Null);
+    done(&sim, other, "enable_backup", json!({}));
+    assert_eq!(server(&sim, other)["backup_window"], "22-02");
+
     // The stats count the new routes by name.
     let stats = sim.stats();
     for route in [

@@ -1,6 +1,7 @@
-//! Handlers for the read-only catalogue: `/server_types`, `/images`,
-//! `/locations`, `/datacenters` and their `/{id}` forms. They filter,
-//! sort and page the prebuilt JSON entries directly.
+//! Handlers for the catalogue: `/server_types`, `/images` (with the
+//! project's snapshots and backups, and `DELETE /images/{id}` for those),
+//! `/isos`, `/locations`, `/datacenters` and their `/{id}` forms. They
+//! filter, sort and page the prebuilt JSON entries directly.
 
 use std::cmp::Ordering;
 

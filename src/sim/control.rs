@@ -20,7 +20,8 @@
 //!   that server: clients connected and authenticated, logins and failed
 //!   ones, the text typed, the last pointer, the cut text, updates sent,
 //!   why the last connection ended, the power actions that ended its
-//!   connections (`stops`), and the screen's text rows.
+//!   connections (`stops`), the system it booted (`system`: the image's
+//!   description, or `rescue`), and the screen's text rows.
 
 use serde_json::{Value, json};
 

@@ -397,6 +397,7 @@ impl State {
         id
     }
 
+    #[cfg(test)]
     pub fn server_mut(&mut self, id: u64) -> Result<&mut Server, ApiError> {
         self.servers
             .get_mut(&id)
@@ -429,6 +430,15 @@ impl State {
             server.status = status;
         }
         Ok(action)
+    }
+
+    /// The server that action `action` changes, unless the action is to
+    /// end in `error`: a failed action has no effect.
+    pub fn effect(&mut self, action: u64, id: u64) -> Option<&mut Server> {
+        if self.action(action).is_none_or(|a| a.failed) {
+            return None;
+        }
+        self.servers.get_mut(&id)
     }
 
     /// An image by id (system or of this project) or by name (system
@@ -765,7 +775,7 @@ impl State {
             Verb::PowerOn => before != "running",
             _ => false,
         };
-        if boots {
+        if boots && self.action(action).is_some_and(|a| !a.failed) {
             self.boot(id);
         }
         Ok(action)
@@ -779,9 +789,10 @@ impl State {
         }
         let action = self.begin(id, Verb::Rebuild.command(), Some("rebuilding"), now_ms)?;
         let os = self.image_description(image);
-        let server = self.server_mut(id)?;
-        server.image = image;
-        server.system = System::Os(os);
+        if let Some(server) = self.effect(action, id) {
+            server.image = image;
+            server.system = System::Os(os);
+        }
         Ok(action)
     }
 

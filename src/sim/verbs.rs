@@ -3,7 +3,8 @@
 //! ISOs, images, backups and protection. Each checks its input, starts an
 //! action of `--action-ms` (`locked` while another runs on the server)
 //! and applies its effect at once; the server shows the change while the
-//! action runs, as the API's objects do.
+//! action runs, as the API's objects do. An action that will end in
+//! `error` (`/_sim/fail_next_action`) changes nothing.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -36,7 +37,9 @@ pub fn act(ctx: &mut Ctx<'_>, id: u64, verb: Verb, body: &[u8]) -> Answer {
         Verb::EnableRescue => enable_rescue(ctx, id, &body),
         Verb::DisableRescue => {
             let action = begin(ctx, id, verb)?;
-            ctx.state.server_mut(id)?.rescue_enabled = false;
+            if let Some(server) = ctx.state.effect(action, id) {
+                server.rescue_enabled = false;
+            }
             answer(ctx, action, json!({}))
         }
         Verb::ChangeType => change_type(ctx, id, &body),
@@ -44,14 +47,19 @@ pub fn act(ctx: &mut Ctx<'_>, id: u64, verb: Verb, body: &[u8]) -> Answer {
         Verb::AttachIso => attach_iso(ctx, id, &body),
         Verb::DetachIso => {
             let action = begin(ctx, id, verb)?;
-            ctx.state.server_mut(id)?.iso = None;
+            if let Some(server) = ctx.state.effect(action, id) {
+                server.iso = None;
+            }
             answer(ctx, action, json!({}))
         }
         Verb::CreateImage => create_image(ctx, id, &body),
         Verb::EnableBackup | Verb::DisableBackup => {
             let action = begin(ctx, id, verb)?;
             let window = (verb == Verb::EnableBackup).then_some(BACKUP_WINDOW);
-            ctx.state.server_mut(id)?.backup_window = window;
+            let Some(server) = ctx.state.effect(action, id) else {
+                return answer(ctx, action, json!({}));
+            };
+            server.backup_window = window;
             if window.is_none() {
                 // "This immediately removes all existing backups."
                 let backups: Vec<u64> = ctx
@@ -130,7 +138,9 @@ fn enable_rescue(ctx: &mut Ctx<'_>, id: u64, body: &Value) -> Answer {
         }
     }
     let action = begin(ctx, id, Verb::EnableRescue)?;
-    ctx.state.server_mut(id)?.rescue_enabled = true;
+    if let Some(server) = ctx.state.effect(action, id) {
+        server.rescue_enabled = true;
+    }
     let root_password = password(ctx);
     answer(ctx, action, json!({ "root_password": root_password }))
 }
@@ -169,10 +179,11 @@ fn change_type(ctx: &mut Ctx<'_>, id: u64, body: &Value) -> Answer {
         )));
     }
     let action = begin(ctx, id, Verb::ChangeType)?;
-    let server = ctx.state.server_mut(id)?;
-    server.server_type = new;
-    if upgrade_disk {
-        server.disk_gb = server.disk_gb.max(new_type.disk_gb);
+    if let Some(server) = ctx.state.effect(action, id) {
+        server.server_type = new;
+        if upgrade_disk {
+            server.disk_gb = server.disk_gb.max(new_type.disk_gb);
+        }
     }
     answer(ctx, action, json!({}))
 }
@@ -198,14 +209,15 @@ fn change_dns_ptr(ctx: &mut Ctx<'_>, id: u64, body: &Value) -> Answer {
         ApiError::invalid_input("ip", "is not a primary IP address of this server")
     })?;
     let action = begin(ctx, id, Verb::ChangeDnsPtr)?;
-    let server = ctx.state.server_mut(id)?;
-    match ptr {
-        Some(ptr) => {
-            server.rdns.insert(ip, ptr);
-        }
-        // Back to the default: the v4 one is computed, v6 has none.
-        None => {
-            server.rdns.remove(&ip);
+    if let Some(server) = ctx.state.effect(action, id) {
+        match ptr {
+            Some(ptr) => {
+                server.rdns.insert(ip, ptr);
+            }
+            // Back to the default: the v4 one is computed, v6 has none.
+            None => {
+                server.rdns.remove(&ip);
+            }
         }
     }
     answer(ctx, action, json!({}))
@@ -242,8 +254,10 @@ fn attach_iso(ctx: &mut Ctx<'_>, id: u64, body: &Value) -> Answer {
     let iso = catalog::find(ISOS, key, |i| i.id, |i| i.name)
         .ok_or_else(|| ApiError::invalid_input("iso", "iso not found"))?;
     let action = begin(ctx, id, Verb::AttachIso)?;
-    // An attached ISO is replaced.
-    ctx.state.server_mut(id)?.iso = Some(iso);
+    if let Some(server) = ctx.state.effect(action, id) {
+        // An attached ISO is replaced.
+        server.iso = Some(iso);
+    }
     answer(ctx, action, json!({}))
 }
 
@@ -295,6 +309,10 @@ fn create_image(ctx: &mut Ctx<'_>, id: u64, body: &Value) -> Answer {
         architecture: SERVER_TYPES[server.server_type].architecture,
     };
     let action = begin(ctx, id, Verb::CreateImage)?;
+    if ctx.state.effect(action, id).is_none() {
+        // A failed action makes no image.
+        return answer(ctx, action, json!({ "image": null }));
+    }
     let ready_ms = ctx.state.action(action).map_or(ctx.now_ms, |a| a.ends_ms);
     let image = ctx.state.add_image(Snapshot { ready_ms, ..image });
     let image = ctx
@@ -330,9 +348,10 @@ fn change_protection(ctx: &mut Ctx<'_>, id: u64, body: &Value) -> Answer {
         }
     };
     let action = begin(ctx, id, Verb::ChangeProtection)?;
-    let server = ctx.state.server_mut(id)?;
-    server.protect_delete = value;
-    server.protect_rebuild = value;
+    if let Some(server) = ctx.state.effect(action, id) {
+        server.protect_delete = value;
+        server.protect_rebuild = value;
+    }
     answer(ctx, action, json!({}))
 }
 
