@@ -72,6 +72,29 @@ impl ApiError {
         )
     }
 
+    /// `protected`: the resource's protection forbids the action.
+    pub fn protected(what: &str) -> ApiError {
+        ApiError::new(403, "protected", format!("{what} is protected"))
+    }
+
+    /// `server_not_stopped`: the action requires a stopped server.
+    pub fn server_not_stopped() -> ApiError {
+        ApiError::new(
+            409,
+            "server_not_stopped",
+            "The action requires a stopped server",
+        )
+    }
+
+    /// `invalid_server_type`: the type does not fit the server.
+    pub fn invalid_server_type(why: &str) -> ApiError {
+        ApiError::new(400, "invalid_server_type", why.to_string())
+    }
+
+    pub fn forbidden(why: &str) -> ApiError {
+        ApiError::new(403, "forbidden", why.to_string())
+    }
+
     pub fn resource_unavailable(what: &str) -> ApiError {
         ApiError::new(412, "resource_unavailable", what.to_string())
     }

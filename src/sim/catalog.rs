@@ -154,7 +154,7 @@ pub struct ServerType {
     memory_gb: f64,
     pub disk_gb: u64,
     cpu_type: &'static str,
-    architecture: &'static str,
+    pub architecture: &'static str,
     /// Monthly net price in the EU, in 1/10000 EUR.
     monthly_net: u64,
     /// Offered in the EU only (the x86 "cx" line and Ampere "cax").
@@ -228,9 +228,9 @@ impl ServerType {
 pub struct Image {
     pub id: u64,
     pub name: &'static str,
-    description: &'static str,
-    os_flavor: &'static str,
-    os_version: &'static str,
+    pub description: &'static str,
+    pub os_flavor: &'static str,
+    pub os_version: &'static str,
     created: &'static str,
     pub deprecated: Option<&'static str>,
 }
@@ -301,6 +301,54 @@ pub const IMAGES: &[Image] = &[
     },
 ];
 
+/// A public ISO a server can boot from (`GET /isos`).
+pub struct Iso {
+    pub id: u64,
+    pub name: &'static str,
+    description: &'static str,
+    architecture: &'static str,
+    /// (announced, unavailable_after) of a deprecated ISO.
+    deprecation: Option<(&'static str, &'static str)>,
+}
+
+pub const ISOS: &[Iso] = &[
+    Iso {
+        id: 4711,
+        name: "FreeBSD-11.0-RELEASE-amd64-dvd1",
+        description: "FreeBSD 11.0 x64",
+        architecture: "x86",
+        deprecation: Some(("2023-06-01T00:00:00+00:00", "2023-09-01T00:00:00+00:00")),
+    },
+    Iso {
+        id: 104_212,
+        name: "FreeBSD-14.1-RELEASE-amd64-dvd1.iso",
+        description: "FreeBSD 14.1 x64",
+        architecture: "x86",
+        deprecation: None,
+    },
+    Iso {
+        id: 109_865,
+        name: "ubuntu-24.04.1-live-server-amd64.iso",
+        description: "Ubuntu 24.04.1 live server (amd64)",
+        architecture: "x86",
+        deprecation: None,
+    },
+    Iso {
+        id: 109_866,
+        name: "ubuntu-24.04.1-live-server-arm64.iso",
+        description: "Ubuntu 24.04.1 live server (arm64)",
+        architecture: "arm",
+        deprecation: None,
+    },
+    Iso {
+        id: 112_430,
+        name: "virtio-win-0.1.262.iso",
+        description: "virtio-win-0.1.262",
+        architecture: "x86",
+        deprecation: None,
+    },
+];
+
 /// Finds an entry by id (all digits) or by name, as `POST /servers` takes
 /// `server_type`, `image`, `location` and `datacenter`.
 pub fn find<T>(
@@ -327,6 +375,7 @@ pub struct Catalog {
     pub datacenters: Vec<Value>,
     pub server_types: Vec<Value>,
     pub images: Vec<Value>,
+    pub isos: Vec<Value>,
 }
 
 impl Catalog {
@@ -341,6 +390,7 @@ impl Catalog {
             datacenters,
             server_types: SERVER_TYPES.iter().map(server_type_json).collect(),
             images: IMAGES.iter().map(image_json).collect(),
+            isos: ISOS.iter().map(iso_json).collect(),
         }
     }
 }
@@ -416,6 +466,20 @@ fn server_type_json(t: &ServerType) -> Value {
         "cpu_type": t.cpu_type,
         "architecture": t.architecture,
         "deprecation": null,
+    })
+}
+
+fn iso_json(i: &Iso) -> Value {
+    json!({
+        "id": i.id,
+        "name": i.name,
+        "description": i.description,
+        "type": "public",
+        "deprecation": i.deprecation.map(|(announced, unavailable_after)| json!({
+            "announced": announced,
+            "unavailable_after": unavailable_after,
+        })),
+        "architecture": i.architecture,
     })
 }
 

@@ -1,6 +1,7 @@
-//! Handlers for the read-only catalogue: `/server_types`, `/images`,
-//! `/locations`, `/datacenters` and their `/{id}` forms. They filter,
-//! sort and page the prebuilt JSON entries directly.
+//! Handlers for the catalogue: `/server_types`, `/images` (with the
+//! project's snapshots and backups, and `DELETE /images/{id}` for those),
+//! `/isos`, `/locations`, `/datacenters` and their `/{id}` forms. They
+//! filter, sort and page the prebuilt JSON entries directly.
 
 use std::cmp::Ordering;
 
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::catalog::{Catalog, DATACENTERS, RECOMMENDED_DATACENTER};
-use super::ctx::Answer;
+use super::ctx::{Answer, Ctx};
 use super::json;
 use super::query::{Query, sort_by};
 use super::selector::Selector;
@@ -68,7 +69,9 @@ pub fn datacenters(catalog: &Catalog, q: &Query) -> Answer {
     Ok((status, body))
 }
 
-pub fn images(catalog: &Catalog, q: &Query) -> Answer {
+/// `GET /images`: the system images and the project's own (snapshots
+/// and backups).
+pub fn images(ctx: &mut Ctx<'_>, q: &Query) -> Answer {
     let types = q.all("type");
     let statuses = q.all("status");
     let architecture = q.get("architecture");
@@ -78,9 +81,16 @@ pub fn images(catalog: &Catalog, q: &Query) -> Answer {
         .map(Selector::parse)
         .transpose()
         .map_err(|why| ApiError::invalid_param("label_selector", &why))?;
-    let entries = catalog
+    let own: Vec<Value> = ctx
+        .state
+        .images()
+        .map(|i| json::snapshot(i, ctx.now_ms))
+        .collect();
+    let entries = ctx
+        .catalog
         .images
         .iter()
+        .chain(own.iter())
         .filter(|i| types.is_empty() || types.iter().any(|t| i["type"] == *t))
         .filter(|i| statuses.is_empty() || statuses.iter().any(|s| i["status"] == *s))
         .filter(|i| architecture.is_none_or(|a| i["architecture"] == a))
@@ -93,6 +103,46 @@ pub fn images(catalog: &Catalog, q: &Query) -> Answer {
         })
         .collect();
     listing("images", entries, q, &["id", "name", "created"])
+}
+
+/// `GET /images/{id}`: a system image or one of the project's.
+pub fn image(ctx: &mut Ctx<'_>, id: u64) -> Answer {
+    match ctx.state.image(id) {
+        Some(own) => Ok((200, json!({ "image": json::snapshot(own, ctx.now_ms) }))),
+        None => one(&ctx.catalog.images, "image", id),
+    }
+}
+
+/// `DELETE /images/{id}`: the project's images only; 204.
+pub fn delete_image(ctx: &mut Ctx<'_>, id: u64) -> Answer {
+    if ctx.state.delete_image(id).is_some() {
+        return Ok((204, Value::Null));
+    }
+    if ctx.catalog.images.iter().any(|i| i["id"] == id) {
+        return Err(ApiError::forbidden("system images cannot be deleted"));
+    }
+    Err(ApiError::not_found("image"))
+}
+
+/// `GET /isos` with `name` and `architecture` filters.
+pub fn isos(catalog: &Catalog, q: &Query) -> Answer {
+    let architecture = q.get("architecture");
+    if architecture.is_some_and(|a| a != "x86" && a != "arm") {
+        return Err(ApiError::invalid_param(
+            "architecture",
+            "must be x86 or arm",
+        ));
+    }
+    let wildcard = q.flag("include_architecture_wildcard", false)?;
+    let entries = catalog
+        .isos
+        .iter()
+        .filter(|i| {
+            architecture
+                .is_none_or(|a| i["architecture"] == a || (wildcard && i["architecture"].is_null()))
+        })
+        .collect();
+    listing("isos", entries, q, &["id", "name"])
 }
 
 /// `GET /KIND/{id}`: `{"<key>": entry}`.

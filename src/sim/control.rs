@@ -20,7 +20,8 @@
 //!   that server: clients connected and authenticated, logins and failed
 //!   ones, the text typed, the last pointer, the cut text, updates sent,
 //!   why the last connection ended, the power actions that ended its
-//!   connections (`stops`), and the screen's text rows.
+//!   connections (`stops`), the system it booted (`system`: the image's
+//!   description, or `rescue`), and the screen's text rows.
 
 use serde_json::{Value, json};
 
@@ -104,7 +105,7 @@ fn create_server(sim: &Sim, body: &[u8]) -> Result<(u16, Value), ApiError> {
     let server = inner.state.server(id)?;
     Ok((
         201,
-        json!({ "server": json::server(server, &sim.catalog, false) }),
+        json!({ "server": json::server(server, &inner.state, &sim.catalog, now_ms) }),
     ))
 }
 
@@ -131,14 +132,14 @@ fn consoles(sim: &Sim) -> Value {
 
 /// One server's live console, by server id or name.
 fn console(sim: &Sim, server: &str) -> Result<(u16, Value), ApiError> {
-    let (id, name) = {
+    let (id, name, system) = {
         let inner = sim.lock();
         let found = match server.parse::<u64>() {
             Ok(id) => inner.state.server(id).ok(),
             Err(_) => inner.state.server_by_name(server),
         };
         let found = found.ok_or_else(|| ApiError::not_found("server"))?;
-        (found.id, found.name.clone())
+        (found.id, found.name.clone(), found.system.clone())
     };
-    Ok((200, sim.consoles.json(id, &name)))
+    Ok((200, sim.consoles.json(id, &name, &system)))
 }

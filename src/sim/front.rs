@@ -70,7 +70,7 @@ fn open_console(sim: &Sim, id: &str, request: &Request) -> Reply {
             return refuse(409, "the server is restarting");
         }
         // Taken under the lock that power actions start under: see Seat.
-        let seat = sim.consoles.seat(id, &server.name);
+        let seat = sim.consoles.seat(id, &server.name, &server.system);
         (seat, ticket.password.clone())
     };
     console::open(seat, request, &password)

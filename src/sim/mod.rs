@@ -23,6 +23,7 @@ mod ctx;
 mod faults;
 mod front;
 mod json;
+mod metrics;
 mod options;
 mod query;
 mod rng;
@@ -31,6 +32,7 @@ mod selector;
 mod servers;
 mod service;
 mod state;
+mod verbs;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};

@@ -6,7 +6,7 @@ use super::api_error::ApiError;
 use super::ctx::{Answer, Ctx};
 use super::query::Query;
 use super::state::Verb;
-use super::{actions, catalog_routes, servers};
+use super::{actions, catalog_routes, metrics, servers};
 use crate::http::Request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +25,12 @@ pub enum Route {
     GetAction(u64),
     ListServerTypes,
     GetServerType(u64),
+    ServerMetrics(u64),
     ListImages,
     GetImage(u64),
+    DeleteImage(u64),
+    ListIsos,
+    GetIso(u64),
     ListLocations,
     GetLocation(u64),
     ListDatacenters,
@@ -47,6 +51,9 @@ pub fn resolve(method: &str, segments: &[&str]) -> Result<(&'static str, Route),
         ("GET", ["servers", s]) => id(s).map(|s| ("GET /servers/{id}", GetServer(s))),
         ("PUT", ["servers", s]) => id(s).map(|s| ("PUT /servers/{id}", UpdateServer(s))),
         ("DELETE", ["servers", s]) => id(s).map(|s| ("DELETE /servers/{id}", DeleteServer(s))),
+        ("GET", ["servers", s, "metrics"]) => {
+            id(s).map(|s| ("GET /servers/{id}/metrics", ServerMetrics(s)))
+        }
         ("GET", ["servers", s, "actions"]) => {
             id(s).map(|s| ("GET /servers/{id}/actions", ListServerActions(s)))
         }
@@ -62,6 +69,9 @@ pub fn resolve(method: &str, segments: &[&str]) -> Result<(&'static str, Route),
         ("GET", ["server_types", t]) => id(t).map(|t| ("GET /server_types/{id}", GetServerType(t))),
         ("GET", ["images"]) => Some(("GET /images", ListImages)),
         ("GET", ["images", i]) => id(i).map(|i| ("GET /images/{id}", GetImage(i))),
+        ("DELETE", ["images", i]) => id(i).map(|i| ("DELETE /images/{id}", DeleteImage(i))),
+        ("GET", ["isos"]) => Some(("GET /isos", ListIsos)),
+        ("GET", ["isos", i]) => id(i).map(|i| ("GET /isos/{id}", GetIso(i))),
         ("GET", ["locations"]) => Some(("GET /locations", ListLocations)),
         ("GET", ["locations", l]) => id(l).map(|l| ("GET /locations/{id}", GetLocation(l))),
         ("GET", ["datacenters"]) => Some(("GET /datacenters", ListDatacenters)),
@@ -79,6 +89,18 @@ fn verb_label(verb: Verb) -> &'static str {
         Verb::Reboot => "POST /servers/{id}/actions/reboot",
         Verb::Reset => "POST /servers/{id}/actions/reset",
         Verb::RequestConsole => "POST /servers/{id}/actions/request_console",
+        Verb::Rebuild => "POST /servers/{id}/actions/rebuild",
+        Verb::ResetPassword => "POST /servers/{id}/actions/reset_password",
+        Verb::EnableRescue => "POST /servers/{id}/actions/enable_rescue",
+        Verb::DisableRescue => "POST /servers/{id}/actions/disable_rescue",
+        Verb::ChangeType => "POST /servers/{id}/actions/change_type",
+        Verb::ChangeDnsPtr => "POST /servers/{id}/actions/change_dns_ptr",
+        Verb::AttachIso => "POST /servers/{id}/actions/attach_iso",
+        Verb::DetachIso => "POST /servers/{id}/actions/detach_iso",
+        Verb::CreateImage => "POST /servers/{id}/actions/create_image",
+        Verb::EnableBackup => "POST /servers/{id}/actions/enable_backup",
+        Verb::DisableBackup => "POST /servers/{id}/actions/disable_backup",
+        Verb::ChangeProtection => "POST /servers/{id}/actions/change_protection",
     }
 }
 
@@ -91,7 +113,8 @@ pub fn dispatch(route: Route, ctx: &mut Ctx<'_>, request: &Request) -> Answer {
         Route::GetServer(id) => servers::get(ctx, id),
         Route::UpdateServer(id) => servers::update(ctx, id, &request.body),
         Route::DeleteServer(id) => servers::delete(ctx, id),
-        Route::ServerAction(id, verb) => servers::act(ctx, id, verb),
+        Route::ServerAction(id, verb) => servers::act(ctx, id, verb, &request.body),
+        Route::ServerMetrics(id) => metrics::get(ctx, id, q),
         Route::ListServerActions(id) => actions::list_for_server(ctx, id, q),
         Route::GetServerAction(server, id) => actions::get_for_server(ctx, server, id),
         Route::ListAllServerActions => actions::list_all(ctx, q),
@@ -101,8 +124,11 @@ pub fn dispatch(route: Route, ctx: &mut Ctx<'_>, request: &Request) -> Answer {
         Route::GetServerType(id) => {
             catalog_routes::one(&ctx.catalog.server_types, "server_type", id)
         }
-        Route::ListImages => catalog_routes::images(ctx.catalog, q),
-        Route::GetImage(id) => catalog_routes::one(&ctx.catalog.images, "image", id),
+        Route::ListImages => catalog_routes::images(ctx, q),
+        Route::GetImage(id) => catalog_routes::image(ctx, id),
+        Route::DeleteImage(id) => catalog_routes::delete_image(ctx, id),
+        Route::ListIsos => catalog_routes::isos(ctx.catalog, q),
+        Route::GetIso(id) => catalog_routes::one(&ctx.catalog.isos, "iso", id),
         Route::ListLocations => catalog_routes::locations(ctx.catalog, q),
         Route::GetLocation(id) => catalog_routes::one(&ctx.catalog.locations, "location", id),
         Route::ListDatacenters => catalog_routes::datacenters(ctx.catalog, q),
@@ -132,6 +158,18 @@ mod tests {
                 Route::ServerAction(42, Verb::PowerOff)
             )
         );
+        assert_eq!(
+            resolve("POST", &["servers", "42", "actions", "change_type"]).unwrap(),
+            (
+                "POST /servers/{id}/actions/change_type",
+                Route::ServerAction(42, Verb::ChangeType)
+            )
+        );
+        assert_eq!(
+            resolve("GET", &["servers", "42", "metrics"]).unwrap(),
+            ("GET /servers/{id}/metrics", Route::ServerMetrics(42))
+        );
+        assert_eq!(resolve("GET", &["isos", "7"]).unwrap().1, Route::GetIso(7));
         assert!(resolve("POST", &["servers", "42", "actions", "explode"]).is_err());
         assert!(resolve("GET", &["servers", "abc"]).is_err());
         assert!(resolve("PATCH", &["servers", "1"]).is_err());

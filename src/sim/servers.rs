@@ -11,6 +11,7 @@ use super::query::{Query, sort_by};
 use super::rng;
 use super::selector::Selector;
 use super::state::{ConsoleTicket, NewServer, Server, Verb, check_labels, check_name, labels_from};
+use super::verbs;
 
 const STATUSES: &[&str] = &[
     "running",
@@ -24,12 +25,8 @@ const STATUSES: &[&str] = &[
     "unknown",
 ];
 
-fn render(ctx: &Ctx<'_>, server: &Server) -> Value {
-    json::server(
-        server,
-        ctx.catalog,
-        ctx.state.is_locked(server.id, ctx.now_ms),
-    )
+pub fn render(ctx: &Ctx<'_>, server: &Server) -> Value {
+    json::server(server, ctx.state, ctx.catalog, ctx.now_ms)
 }
 
 pub fn list(ctx: &mut Ctx<'_>, q: &Query) -> Answer {
@@ -201,7 +198,10 @@ pub fn delete(ctx: &mut Ctx<'_>, id: u64) -> Answer {
     action_answer(ctx, 200, action, json!({}))
 }
 
-pub fn act(ctx: &mut Ctx<'_>, id: u64, verb: Verb) -> Answer {
+pub fn act(ctx: &mut Ctx<'_>, id: u64, verb: Verb, body: &[u8]) -> Answer {
+    if !verb.is_power() {
+        return verbs::act(ctx, id, verb, body);
+    }
     let action = ctx.state.act(id, verb, ctx.now_ms)?;
     if verb.stops_machine() {
         ctx.consoles.stop(id);

@@ -254,6 +254,10 @@ impl Sim {
 
     fn answer(&self, status: u16, body: &Value, snapshot: Snapshot, rng: &mut Rng) -> Reply {
         let mut response = Response::json(status, body);
+        if status == 204 {
+            // No Content: `DELETE /images/{id}`.
+            response.body = crate::http::Body::Static(b"");
+        }
         let now = self.clock.unix_now_secs();
         response.headers = vec![
             ("RateLimit-Limit", snapshot.limit.to_string()),

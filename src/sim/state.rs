@@ -16,11 +16,14 @@ use serde_json::Value;
 
 use super::api_error::ApiError;
 use super::catalog::{self, DATACENTERS, IMAGES, LOCATIONS, SERVER_TYPES};
+use super::console::System;
 use super::rng::{self, Rng};
 
 /// Server ids start above this, so they never look like action ids.
 const SERVER_BASE: u64 = 4_200_000;
 const ACTION_BASE: u64 = 90_000_000;
+/// Images made from servers (snapshots, backups) have ids above this.
+const IMAGE_BASE: u64 = 300_000_000;
 /// Console tickets kept for the console websocket to check against.
 const CONSOLE_TICKETS: usize = 1000;
 
@@ -35,9 +38,25 @@ pub struct Server {
     pub created: i64,
     /// Indexes into the catalogue.
     pub server_type: usize,
-    pub image: usize,
     pub datacenter: usize,
+    /// The id of the image it was built from: a system image of the
+    /// catalogue or an image of this project (which may be gone since).
+    pub image: u64,
     pub labels: Labels,
+    /// The disk in GB: the type's at creation, grown only by a change of
+    /// type with `upgrade_disk`.
+    pub disk_gb: u64,
+    /// The next boot starts the rescue system.
+    pub rescue_enabled: bool,
+    /// What the machine booted last, as its console shows it.
+    pub system: System,
+    /// Index into the ISO catalogue of the attached ISO.
+    pub iso: Option<usize>,
+    pub backup_window: Option<&'static str>,
+    pub protect_delete: bool,
+    pub protect_rebuild: bool,
+    /// Reverse DNS set by `change_dns_ptr`, by IP address (canonical form).
+    pub rdns: BTreeMap<String, String>,
 }
 
 impl Server {
@@ -45,6 +64,67 @@ impl Server {
     pub fn serial(&self) -> u64 {
         self.id - SERVER_BASE
     }
+
+    /// The primary IPv4 address.
+    pub fn ipv4(&self) -> std::net::Ipv4Addr {
+        let serial = self.serial();
+        std::net::Ipv4Addr::new(
+            10,
+            ((serial >> 16) & 0xff) as u8,
+            ((serial >> 8) & 0xff) as u8,
+            (serial & 0xff) as u8,
+        )
+    }
+
+    /// The first address of the IPv6 /64 network.
+    pub fn ipv6_net(&self) -> std::net::Ipv6Addr {
+        let serial = self.serial();
+        std::net::Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            ((serial >> 16) & 0xffff) as u16,
+            (serial & 0xffff) as u16,
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+
+    /// A boot: into the rescue system when it is enabled (which turns it
+    /// off: "automatically disabled when you first boot into it"), else
+    /// into the installed system `os`.
+    fn boot(&mut self, os: String) {
+        if self.rescue_enabled {
+            self.system = System::Rescue;
+            self.rescue_enabled = false;
+        } else {
+            self.system = System::Os(os);
+        }
+    }
+}
+
+/// An image made from a server (`create_image`).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub id: u64,
+    /// `snapshot` or `backup`.
+    pub kind: &'static str,
+    pub description: String,
+    /// UNIX seconds.
+    pub created: i64,
+    /// The server's id and name.
+    pub from: (u64, String),
+    /// A backup belongs to its server.
+    pub bound_to: Option<u64>,
+    pub labels: Labels,
+    pub disk_size: u64,
+    pub image_size: f64,
+    /// `creating` until then, `available` after.
+    pub ready_ms: u64,
+    pub os_flavor: String,
+    pub os_version: String,
+    pub architecture: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +201,18 @@ pub enum Verb {
     Reboot,
     Reset,
     RequestConsole,
+    Rebuild,
+    ResetPassword,
+    EnableRescue,
+    DisableRescue,
+    ChangeType,
+    ChangeDnsPtr,
+    AttachIso,
+    DetachIso,
+    CreateImage,
+    EnableBackup,
+    DisableBackup,
+    ChangeProtection,
 }
 
 impl Verb {
@@ -132,6 +224,18 @@ impl Verb {
             "reboot" => Verb::Reboot,
             "reset" => Verb::Reset,
             "request_console" => Verb::RequestConsole,
+            "rebuild" => Verb::Rebuild,
+            "reset_password" => Verb::ResetPassword,
+            "enable_rescue" => Verb::EnableRescue,
+            "disable_rescue" => Verb::DisableRescue,
+            "change_type" => Verb::ChangeType,
+            "change_dns_ptr" => Verb::ChangeDnsPtr,
+            "attach_iso" => Verb::AttachIso,
+            "detach_iso" => Verb::DetachIso,
+            "create_image" => Verb::CreateImage,
+            "enable_backup" => Verb::EnableBackup,
+            "disable_backup" => Verb::DisableBackup,
+            "change_protection" => Verb::ChangeProtection,
             _ => return None,
         })
     }
@@ -150,12 +254,26 @@ impl Verb {
     pub fn stops_machine(self) -> bool {
         matches!(
             self,
-            Verb::PowerOff | Verb::Shutdown | Verb::Reboot | Verb::Reset
+            Verb::PowerOff | Verb::Shutdown | Verb::Reboot | Verb::Reset | Verb::Rebuild
+        )
+    }
+
+    /// The power and console verbs [`State::act`] starts; the others
+    /// take a body and have handlers of their own.
+    pub fn is_power(self) -> bool {
+        matches!(
+            self,
+            Verb::PowerOn
+                | Verb::PowerOff
+                | Verb::Shutdown
+                | Verb::Reboot
+                | Verb::Reset
+                | Verb::RequestConsole
         )
     }
 
     /// The action's `command`, as the API names it.
-    fn command(self) -> &'static str {
+    pub fn command(self) -> &'static str {
         match self {
             Verb::PowerOn => "start_server",
             Verb::PowerOff => "stop_server",
@@ -163,12 +281,26 @@ impl Verb {
             Verb::Reboot => "reboot_server",
             Verb::Reset => "reset_server",
             Verb::RequestConsole => "request_console",
+            Verb::Rebuild => "rebuild_server",
+            Verb::ResetPassword => "reset_password",
+            Verb::EnableRescue => "enable_rescue",
+            Verb::DisableRescue => "disable_rescue",
+            Verb::ChangeType => "change_server_type",
+            Verb::ChangeDnsPtr => "change_dns_ptr",
+            Verb::AttachIso => "attach_iso",
+            Verb::DetachIso => "detach_iso",
+            Verb::CreateImage => "create_image",
+            Verb::EnableBackup => "enable_backup",
+            Verb::DisableBackup => "disable_backup",
+            Verb::ChangeProtection => "change_protection",
         }
     }
 }
 
 pub struct State {
     servers: BTreeMap<u64, Server>,
+    images: BTreeMap<u64, Snapshot>,
+    next_image: u64,
     names: HashMap<String, u64>,
     actions: Vec<Action>,
     pending: Vec<u64>,
@@ -182,6 +314,8 @@ impl State {
     pub fn new(action_ms: u64) -> State {
         State {
             servers: BTreeMap::new(),
+            images: BTreeMap::new(),
+            next_image: 1,
             names: HashMap::new(),
             actions: Vec::new(),
             pending: Vec::new(),
@@ -247,12 +381,134 @@ impl State {
                 status,
                 created,
                 server_type,
-                image,
+                image: IMAGES[image].id,
                 datacenter,
                 labels,
+                disk_gb: SERVER_TYPES[server_type].disk_gb,
+                rescue_enabled: false,
+                system: System::Os(IMAGES[image].description.to_string()),
+                iso: None,
+                backup_window: None,
+                protect_delete: false,
+                protect_rebuild: false,
+                rdns: BTreeMap::new(),
             },
         );
         id
+    }
+
+    #[cfg(test)]
+    pub fn server_mut(&mut self, id: u64) -> Result<&mut Server, ApiError> {
+        self.servers
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found("server"))
+    }
+
+    /// Starts an action of `command` on server `id` that takes
+    /// `--action-ms`: `locked` while another runs; the server shows
+    /// status `during` meanwhile (if given), then its status before.
+    pub fn begin(
+        &mut self,
+        id: u64,
+        command: &'static str,
+        during: Option<&'static str>,
+        now_ms: u64,
+    ) -> Result<u64, ApiError> {
+        let before = self.server(id)?.status;
+        if self.is_locked(id, now_ms) {
+            return Err(ApiError::locked());
+        }
+        let action = self.start_action(
+            command,
+            id,
+            now_ms,
+            self.action_ms,
+            Some(before),
+            Some(before),
+        );
+        if let (Some(status), Some(server)) = (during, self.servers.get_mut(&id)) {
+            server.status = status;
+        }
+        Ok(action)
+    }
+
+    /// The server that action `action` changes, unless the action is to
+    /// end in `error`: a failed action has no effect.
+    pub fn effect(&mut self, action: u64, id: u64) -> Option<&mut Server> {
+        if self.action(action).is_none_or(|a| a.failed) {
+            return None;
+        }
+        self.servers.get_mut(&id)
+    }
+
+    /// An image by id (system or of this project) or by name (system
+    /// images only, as the API takes them).
+    pub fn find_image(&self, key: &Value) -> Option<u64> {
+        if let Some(i) = catalog::find(IMAGES, key, |i| i.id, |i| i.name) {
+            return Some(IMAGES[i].id);
+        }
+        let id = match key {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.parse::<u64>().ok(),
+            _ => None,
+        }?;
+        self.images.contains_key(&id).then_some(id)
+    }
+
+    /// The description of image `id` (what a console shows it booted).
+    pub fn image_description(&self, id: u64) -> String {
+        match IMAGES.iter().find(|i| i.id == id) {
+            Some(image) => image.description.to_string(),
+            None => self
+                .images
+                .get(&id)
+                .map(|s| s.description.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// (os_flavor, os_version) of image `id`.
+    pub fn image_os(&self, id: u64) -> (String, String) {
+        match IMAGES.iter().find(|i| i.id == id) {
+            Some(image) => (image.os_flavor.to_string(), image.os_version.to_string()),
+            None => self
+                .images
+                .get(&id)
+                .map(|s| (s.os_flavor.clone(), s.os_version.clone()))
+                .unwrap_or_else(|| ("unknown".into(), String::new())),
+        }
+    }
+
+    /// Adds an image made from a server; its id.
+    pub fn add_image(&mut self, mut image: Snapshot) -> u64 {
+        let id = IMAGE_BASE + self.next_image;
+        self.next_image += 1;
+        image.id = id;
+        self.images.insert(id, image);
+        id
+    }
+
+    pub fn images(&self) -> impl Iterator<Item = &Snapshot> {
+        self.images.values()
+    }
+
+    pub fn image(&self, id: u64) -> Option<&Snapshot> {
+        self.images.get(&id)
+    }
+
+    pub fn delete_image(&mut self, id: u64) -> Option<Snapshot> {
+        self.images.remove(&id)
+    }
+
+    /// Boots server `id`'s machine (a power-on, reboot, reset or rebuild).
+    fn boot(&mut self, id: u64) {
+        let Some(image) = self.servers.get(&id).map(|s| s.image) else {
+            return;
+        };
+        let os = self.image_description(image);
+        if let Some(server) = self.servers.get_mut(&id) {
+            server.boot(os);
+        }
     }
 
     pub fn servers(&self) -> impl Iterator<Item = &Server> {
@@ -463,7 +719,12 @@ impl State {
     /// Deletes a server: it is gone at once ("This immediately removes the
     /// Server from your account"); the returned action runs as usual.
     pub fn delete(&mut self, id: u64, now_ms: u64) -> Result<u64, ApiError> {
+        if self.server(id)?.protect_delete {
+            return Err(ApiError::protected("server"));
+        }
         self.remove(id)?;
+        // Its backups go with it; snapshots stay.
+        self.images.retain(|_, i| i.bound_to != Some(id));
         Ok(self.start_action("delete_server", id, now_ms, self.action_ms, None, None))
     }
 
@@ -491,6 +752,12 @@ impl State {
             Verb::PowerOn => (Some("starting"), "running"),
             Verb::PowerOff | Verb::Shutdown => (Some("stopping"), "off"),
             Verb::Reboot | Verb::Reset | Verb::RequestConsole => (None, "running"),
+            other => {
+                return Err(ApiError::invalid_input(
+                    "action",
+                    &format!("{} is not a power action", other.command()),
+                ));
+            }
         };
         let action = self.start_action(
             verb.command(),
@@ -502,6 +769,29 @@ impl State {
         );
         if let (Some(status), Some(server)) = (during, self.servers.get_mut(&id)) {
             server.status = status;
+        }
+        let boots = match verb {
+            Verb::Reboot | Verb::Reset => true,
+            Verb::PowerOn => before != "running",
+            _ => false,
+        };
+        if boots && self.action(action).is_some_and(|a| !a.failed) {
+            self.boot(id);
+        }
+        Ok(action)
+    }
+
+    /// A rebuild: the disk overwritten with `image`, then the machine
+    /// booted from it; `rebuilding` meanwhile, then the status before.
+    pub fn rebuild(&mut self, id: u64, image: u64, now_ms: u64) -> Result<u64, ApiError> {
+        if self.server(id)?.protect_rebuild {
+            return Err(ApiError::protected("server"));
+        }
+        let action = self.begin(id, Verb::Rebuild.command(), Some("rebuilding"), now_ms)?;
+        let os = self.image_description(image);
+        if let Some(server) = self.effect(action, id) {
+            server.image = image;
+            server.system = System::Os(os);
         }
         Ok(action)
     }
@@ -694,5 +984,47 @@ mod tests {
         assert!(check_labels(&labels("hetzner.cloud/x", "1")).is_err());
         assert!(check_labels(&labels("-a", "1")).is_err());
         assert!(check_labels(&labels("a", "b c")).is_err());
+    }
+
+    #[test]
+    fn rescue_is_for_the_next_boot_and_a_rebuild_boots_the_new_image() {
+        let mut state = State::new(100);
+        state.seed(1, 0);
+        let id = state.server_by_name("srv-00001").unwrap().id;
+        state.server_mut(id).unwrap().rescue_enabled = true;
+        assert_ne!(state.server(id).unwrap().system, System::Rescue);
+        state.act(id, Verb::Reboot, 0).unwrap();
+        let server = state.server(id).unwrap();
+        assert_eq!(server.system, System::Rescue);
+        // Disabled by the boot into it.
+        assert!(!server.rescue_enabled);
+        state.advance(100);
+        state.act(id, Verb::Reset, 100).unwrap();
+        assert!(matches!(&state.server(id).unwrap().system, System::Os(_)));
+        state.advance(200);
+
+        let ubuntu = state
+            .find_image(&serde_json::json!("ubuntu-24.04"))
+            .unwrap();
+        state.rebuild(id, ubuntu, 200).unwrap();
+        let server = state.server(id).unwrap();
+        assert_eq!(server.status, "rebuilding");
+        assert_eq!(server.system, System::Os("Ubuntu 24.04".into()));
+        assert_eq!(state.rebuild(id, ubuntu, 250).unwrap_err().code, "locked");
+        state.advance(300);
+        assert_eq!(state.server(id).unwrap().status, "running");
+
+        state.server_mut(id).unwrap().protect_rebuild = true;
+        state.server_mut(id).unwrap().protect_delete = true;
+        assert_eq!(
+            state.rebuild(id, ubuntu, 400).unwrap_err().code,
+            "protected"
+        );
+        assert_eq!(state.delete(id, 400).unwrap_err().code, "protected");
+        assert!(
+            state
+                .find_image(&serde_json::json!("no-such-image"))
+                .is_none()
+        );
     }
 }

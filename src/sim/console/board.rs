@@ -16,6 +16,8 @@ const MAX_TYPED: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Shared {
     pub name: String,
+    /// What the machine booted, shown on the screen.
+    pub system: screen::System,
     /// What was typed, Return as `\n`, BackSpace applied.
     pub typed: String,
     /// Connections open now, and those of them past authentication.
@@ -71,7 +73,7 @@ impl Shared {
     }
 
     fn json(&self, server: u64) -> Value {
-        let grid = screen::Grid::new(&self.name, &self.typed);
+        let grid = screen::Grid::new(&self.name, &self.system, &self.typed);
         json!({
             "server": server,
             "name": self.name,
@@ -87,6 +89,10 @@ impl Shared {
             "updates_sent": self.updates_sent,
             "last_end": self.last_end,
             "stops": self.stops,
+            "system": match &self.system {
+                screen::System::Rescue => "rescue".to_string(),
+                screen::System::Os(os) => os.clone(),
+            },
             "screen": grid.text_rows(),
             "size": [screen::WIDTH, screen::HEIGHT],
         })
@@ -140,8 +146,8 @@ pub struct Seat {
 }
 
 impl Consoles {
-    pub fn seat(&self, server: u64, name: &str) -> Seat {
-        let console = self.get_or_make(server, name);
+    pub fn seat(&self, server: u64, name: &str, system: &screen::System) -> Seat {
+        let console = self.get_or_make(server, name, system);
         let stops = console.lock().stops;
         Seat { console, stops }
     }
@@ -157,7 +163,7 @@ impl Consoles {
         }
     }
 
-    fn get_or_make(&self, server: u64, name: &str) -> Arc<Console> {
+    fn get_or_make(&self, server: u64, name: &str, system: &screen::System) -> Arc<Console> {
         let mut map = self.by_server.lock().unwrap_or_else(|e| e.into_inner());
         let console = map
             .entry(server)
@@ -168,18 +174,31 @@ impl Consoles {
             shared.name = name.to_string();
             shared.version += 1;
         }
+        if shared.system != *system {
+            // A machine booted into another system shows it.
+            shared.system = system.clone();
+            shared.version += 1;
+        }
         drop(shared);
         Arc::clone(console)
     }
 
     /// The state of server `server`'s console for `/_sim/consoles/{id}`:
     /// a fresh one when nobody has connected yet.
-    pub fn json(&self, server: u64, name: &str) -> Value {
+    pub fn json(&self, server: u64, name: &str, system: &screen::System) -> Value {
         let map = self.by_server.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(&server) {
-            Some(console) => console.lock().json(server),
+            Some(console) => {
+                let mut shared = console.lock();
+                if shared.system != *system {
+                    shared.system = system.clone();
+                    shared.version += 1;
+                }
+                shared.json(server)
+            }
             None => Shared {
                 name: name.to_string(),
+                system: system.clone(),
                 ..Shared::default()
             }
             .json(server),
@@ -224,8 +243,8 @@ mod tests {
         let consoles = Consoles::default();
         // Nobody connected yet: nothing to end, and no console made.
         consoles.stop(1);
-        let before = consoles.seat(1, "a");
-        let other = consoles.seat(2, "b");
+        let before = consoles.seat(1, "a", &screen::System::default());
+        let other = consoles.seat(2, "b", &screen::System::default());
         assert_eq!(before.stops, 0);
         consoles.stop(1);
         assert_eq!(
@@ -235,7 +254,10 @@ mod tests {
         );
         assert_eq!(other.console.lock().stops, 0);
         // A connection let in after the stop stays.
-        assert_eq!(consoles.seat(1, "a").stops, 1);
-        assert_eq!(consoles.json(1, "a")["stops"], 1);
+        assert_eq!(consoles.seat(1, "a", &screen::System::default()).stops, 1);
+        assert_eq!(
+            consoles.json(1, "a", &screen::System::default())["stops"],
+            1
+        );
     }
 }

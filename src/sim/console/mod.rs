@@ -17,6 +17,7 @@ mod screen;
 mod session;
 
 pub use board::{Consoles, Seat};
+pub use screen::System;
 
 use crate::http::{Reply, Request, Response, websocket};
 

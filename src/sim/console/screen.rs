@@ -30,6 +30,25 @@ const BANNER_FG: u8 = 3;
 /// Rows above the login prompt: banner, blank, greeting, blank.
 const HEADER_ROWS: usize = 4;
 
+/// What the machine booted: its installed system (the image's
+/// description) or Hetzner's rescue system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum System {
+    Os(String),
+    Rescue,
+}
+
+impl Default for System {
+    fn default() -> System {
+        System::Os(String::new())
+    }
+}
+
+/// The rescue system's banner, as Hetzner's shows it.
+pub const RESCUE_BANNER: &str = "Hetzner Rescue System";
+/// The rescue system's shell prompt: it logs root in by itself.
+pub const RESCUE_PROMPT: &str = "root@rescue ~ # ";
+
 /// One character cell: the character and its (foreground, background).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cell {
@@ -54,21 +73,29 @@ impl Grid {
     /// The screen of server `name` after `typed` (Return is `\n`): the
     /// prompt line and what follows, wrapped at the screen's width and
     /// scrolled so that the cursor (a reverse-video block) stays visible.
-    pub fn new(name: &str, typed: &str) -> Grid {
+    pub fn new(name: &str, system: &System, typed: &str) -> Grid {
         let mut cells = vec![BLANK; COLS * ROWS];
-        let banner = format!(" {name} - console (hcc sim)");
+        let (banner, greeting, text) = match system {
+            System::Os(os) if os.is_empty() => (
+                format!(" {name} - console (hcc sim)"),
+                format!("hcc sim {name} tty1"),
+                format!("{name} login: {typed}"),
+            ),
+            System::Os(os) => (
+                format!(" {name} - {os} - console (hcc sim)"),
+                format!("{os} {name} tty1"),
+                format!("{name} login: {typed}"),
+            ),
+            System::Rescue => (
+                format!(" {name} - {RESCUE_BANNER} (hcc sim)"),
+                format!("Welcome to the {RESCUE_BANNER} on {name}"),
+                format!("{RESCUE_PROMPT}{typed}"),
+            ),
+        };
         put_line(&mut cells, 0, &banner, BANNER_FG, BANNER_BG, true);
-        put_line(
-            &mut cells,
-            2,
-            &format!("hcc sim {name} tty1"),
-            FG,
-            BG,
-            false,
-        );
+        put_line(&mut cells, 2, &greeting, FG, BG, false);
 
         let mut lines: Vec<Vec<char>> = Vec::new();
-        let text = format!("{name} login: {typed}");
         for line in text.split('\n') {
             let chars: Vec<char> = line.chars().collect();
             if chars.is_empty() {
@@ -167,7 +194,7 @@ mod tests {
 
     #[test]
     fn shows_the_name_the_prompt_and_what_was_typed() {
-        let grid = Grid::new("web1", "root\nls -l");
+        let grid = Grid::new("web1", &System::default(), "root\nls -l");
         let rows = grid.text_rows();
         assert_eq!(rows[0], " web1 - console (hcc sim)");
         assert_eq!(rows[4], "web1 login: root");
@@ -182,7 +209,7 @@ mod tests {
     #[test]
     fn long_input_wraps_and_scrolls() {
         let typed = format!("{}\n", "x".repeat(200)).repeat(30);
-        let grid = Grid::new("a", &typed);
+        let grid = Grid::new("a", &System::default(), &typed);
         let rows = grid.text_rows();
         assert_eq!(rows[0], " a - console (hcc sim)");
         assert_eq!(rows[ROWS - 1], "");
@@ -190,12 +217,15 @@ mod tests {
         assert_eq!(grid.cell(0, ROWS - 1).bg, FG);
         // A name longer than the screen is cut, not a panic.
         let long = "n".repeat(300);
-        assert_eq!(Grid::new(&long, "").text_rows()[0].len(), COLS);
+        assert_eq!(
+            Grid::new(&long, &System::default(), "").text_rows()[0].len(),
+            COLS
+        );
     }
 
     #[test]
     fn glyphs_draw_pixels() {
-        let grid = Grid::new("a", "");
+        let grid = Grid::new("a", &System::default(), "");
         let row = HEADER_ROWS * CELL_H;
         let lit = (0..CELL_W)
             .flat_map(|x| (row..row + CELL_H).map(move |y| (x, y)))
@@ -203,5 +233,17 @@ mod tests {
             .count();
         assert!(lit > 10, "the `a` of the prompt has {lit} lit pixels");
         assert!(printable('é') && printable('a') && !printable('\u{7}'));
+    }
+
+    #[test]
+    fn shows_the_booted_system() {
+        let os = System::Os("Ubuntu 24.04".into());
+        let rows = Grid::new("web1", &os, "").text_rows();
+        assert_eq!(rows[0], " web1 - Ubuntu 24.04 - console (hcc sim)");
+        assert_eq!(rows[2], "Ubuntu 24.04 web1 tty1");
+        assert_eq!(rows[4], "web1 login:");
+        let rows = Grid::new("web1", &System::Rescue, "ls").text_rows();
+        assert!(rows[0].contains(RESCUE_BANNER), "{}", rows[0]);
+        assert_eq!(rows[4], "root@rescue ~ # ls");
     }
 }

@@ -19,7 +19,7 @@ use super::board::{Console, Seat, Shared};
 use super::rfb::{
     self, ClientMsg, Parser, PixelFormat, Rect, SECURITY_VNC_AUTH, VERSION_3_8, Version,
 };
-use super::screen::{CELL_H, CELL_W, COLS, Cell, Grid, HEIGHT, PALETTE, ROWS, WIDTH};
+use super::screen::{CELL_H, CELL_W, COLS, Cell, Grid, HEIGHT, PALETTE, ROWS, System, WIDTH};
 use crate::http::websocket::Stream;
 use crate::vnc_auth;
 
@@ -312,7 +312,7 @@ impl View {
     fn new() -> View {
         View {
             format: PixelFormat::SERVER,
-            grid: Grid::new("", ""),
+            grid: Grid::new("", &System::default(), ""),
             version: None,
             sent: vec![None; COLS * ROWS],
             full: None,
@@ -360,7 +360,7 @@ impl View {
     /// Redraws the grid when the console's text changed.
     fn refresh(&mut self, shared: &Shared) {
         if self.version != Some(shared.version) {
-            self.grid = Grid::new(&shared.name, &shared.typed);
+            self.grid = Grid::new(&shared.name, &shared.system, &shared.typed);
             self.version = Some(shared.version);
         }
     }
