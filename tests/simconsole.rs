@@ -671,14 +671,9 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
         "{report} {}",
         state(&sim, "srv-00001")
     );
-    let (mode, from): (String, i64) = env
-        .db()
-        .query_row(
-            "SELECT mode, bytes_from_client FROM console_sessions WHERE connected_at IS NOT NULL",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (mode, from): (String, i64) = env.pair(
+        "SELECT mode, bytes_from_client FROM console_sessions WHERE connected_at IS NOT NULL",
+    );
     assert_eq!(mode, "broker");
     assert!(from > 0, "{from}");
 }

@@ -93,6 +93,16 @@ impl Env {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Two values of one row from the database.
+    pub fn pair<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+    ) -> (A, B) {
+        self.db()
+            .query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// `hcc ARGS` in the background, its stdout lines arriving on a
     /// channel, its stderr collected.
     pub fn spawn(&self, args: &[&str]) -> Running {
