@@ -163,10 +163,7 @@ fn stop_requested(env: &Env, hash: &str) -> Option<String> {
 }
 
 fn refresh(serve: &Serve, session: &str) -> u16 {
-    let body = format!(r#"{{"session":"{session}"}}"#);
-    serve
-        .request("POST", "/c/refresh", Some(&body), None)
-        .status
+    serve.refresh(session).status
 }
 
 fn open_session(serve: &Serve, key: &str, server: &str) -> String {

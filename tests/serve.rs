@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::support::serve::{
-    Serve, assert_status, code, keyed, link, page_data, raw, serving, serving_with, setup,
-    status_of,
+    Serve, assert_status, code, keyed, link, page_data, raw, replace_server, serving, serving_with,
+    setup, status_of,
 };
 use serde_json::Value;
 
@@ -798,27 +798,9 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
 
     // The server is deleted and made again under its name: another server.
     let other = open("srv-00002");
-    let id: i64 = env.value("SELECT id FROM servers WHERE name = 'srv-00002'");
     let stale = link(&serve, &keys.console, "srv-00002");
-    assert_eq!(
-        sim.control("DELETE", &format!("/_sim/servers/{id}"), None)
-            .status,
-        200
-    );
-    let again = sim.api(
-        "POST",
-        "/servers",
-        Some(r#"{"name":"srv-00002","server_type":"cx22","image":"debian-12","labels":{"managed":"1"}}"#),
-    );
-    assert_eq!(again.status, 201, "{}", again.body);
-    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
-    assert!(run.status.success());
-    let reply = serve.request(
-        "POST",
-        "/c/refresh",
-        Some(&format!(r#"{{"session":"{other}"}}"#)),
-        None,
-    );
+    replace_server(&sim, &env, "srv-00002");
+    let reply = serve.refresh(&other);
     assert_eq!(reply.status, 410, "{}", reply.body);
     // The sync that found it gone ended its consoles for good.
     assert_eq!(code(&reply), "session_expired");
