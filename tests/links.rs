@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 
-use crate::support::serve::{Serve, link, open_link, page_data, serving, serving_with};
+use crate::support::serve::{
+    Serve, link, one_wins_at_once, open_link, page_data, serving, serving_with,
+};
 use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};
@@ -46,22 +48,7 @@ fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
     // Fifty at once: exactly one wins, and only it asked for a console.
     let path = link(&serve, &keys.console, "srv-00001");
     let before = consoles(&sim);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let opens: Vec<_> = (0..50)
-            .map(|_| scope.spawn(|| post(&serve, &path)))
-            .collect();
-        opens.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 410).count(),
-        49,
-        "{statuses:?}"
-    );
+    one_wins_at_once(50, 410, || post(&serve, &path));
     assert_eq!(consoles(&sim), before + 1);
     // The landing page names no token; no log line does either.
     let token = path.trim_start_matches("/c/");

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::support::serve::{
-    Serve, assert_status, code, keyed, link, page_data, raw, replace_server, serving, serving_with,
-    setup, status_of,
+    Serve, assert_status, code, keyed, link, one_wins_at_once, page_data, raw, replace_server,
+    serving, serving_with, setup, status_of,
 };
 use serde_json::Value;
 
@@ -495,22 +495,7 @@ fn of_concurrent_opens_of_one_link_exactly_one_wins() {
     let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     for _ in 0..3 {
         let path = link(&serve, &keys.console, "srv-00001");
-        let statuses: Vec<u16> = std::thread::scope(|scope| {
-            let opens: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| serve.request("POST", &path, None, None).status))
-                .collect();
-            opens.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "{statuses:?}"
-        );
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 410).count(),
-            7,
-            "{statuses:?}"
-        );
+        one_wins_at_once(8, 410, || serve.request("POST", &path, None, None).status);
     }
 }
 
@@ -772,29 +757,7 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     };
     // Concurrent refreshes of one session: one Hetzner request, the rest 429.
     let session = open("srv-00001");
-    let body = format!(r#"{{"session":"{session}"}}"#);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let calls: Vec<_> = (0..8)
-            .map(|_| {
-                scope.spawn(|| {
-                    serve
-                        .request("POST", "/c/refresh", Some(&body), None)
-                        .status
-                })
-            })
-            .collect();
-        calls.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 429).count(),
-        7,
-        "{statuses:?}"
-    );
+    one_wins_at_once(8, 429, || serve.refresh(&session).status);
 
     // The server is deleted and made again under its name: another server.
     let other = open("srv-00002");
@@ -812,7 +775,7 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     std::thread::sleep(Duration::from_millis(3100));
     let unopened = link(&serve, &keys.console, "srv-00001");
     env.ok(&["apikey", "revoke", "console-key"]);
-    let reply = serve.request("POST", "/c/refresh", Some(&body), None);
+    let reply = serve.refresh(&session);
     assert_eq!(reply.status, 410, "{}", reply.body);
     assert_eq!(serve.request("POST", &unopened, None, None).status, 410);
 }

@@ -233,6 +233,25 @@ pub fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
     }
 }
 
+/// `call` made `n` times at once: exactly one is answered 200, every other
+/// one `refused`.
+pub fn one_wins_at_once(n: usize, refused: u16, call: impl Fn() -> u16 + Sync) {
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..n).map(|_| scope.spawn(&call)).collect();
+        calls.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == refused).count(),
+        n - 1,
+        "{statuses:?}"
+    );
+}
+
 /// Deletes the server `name` at the simulator, makes another one under the
 /// same name, and lets `hcc sync` (on `env`) find the change.
 pub fn replace_server(sim: &Sim, env: &Env, name: &str) {
