@@ -345,18 +345,12 @@ fn sessions_are_listed_without_secrets_and_cut_through_the_api() {
     let reply = serve.post("/api/v1/servers/srv-00002/resume", &keys.admin);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["was_suspended"], true);
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/no-such/suspend", &keys.admin)
-            .status,
-        404
-    );
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/bad_name/suspend", &keys.admin)
-            .status,
-        400
-    );
+    for (path, status) in [
+        ("/api/v1/servers/no-such/suspend", 404),
+        ("/api/v1/servers/bad_name/suspend", 400),
+    ] {
+        assert_eq!(serve.post(path, &keys.admin).status, status, "{path}");
+    }
 }
 
 #[test]

@@ -724,24 +724,13 @@ fn only_admin_keys_create_and_delete_servers() {
         assert_eq!(reply.status, 403, "{verb} with an act key: {}", reply.body);
         assert!(reply.body.contains("scope `admin`"), "{}", reply.body);
     }
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/srv-00001/actions/reboot", &keys.act)
-            .status,
-        202
-    );
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/new-1/actions/create", &keys.admin)
-            .status,
-        202
-    );
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/srv-00001/actions/kill", &keys.admin)
-            .status,
-        202
-    );
+    for (path, key) in [
+        ("/api/v1/servers/srv-00001/actions/reboot", &keys.act),
+        ("/api/v1/servers/new-1/actions/create", &keys.admin),
+        ("/api/v1/servers/srv-00001/actions/kill", &keys.admin),
+    ] {
+        assert_eq!(serve.post(path, key).status, 202, "{path}");
+    }
 }
 
 #[test]
