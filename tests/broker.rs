@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 
 use crate::support::serve::{Serve, Ws, connect, keyed, open_link, page_data, serving, setup};
-use crate::support::vnc::VncServer;
+use crate::support::vnc::{Bridge, VncServer, hcc_vnc};
 use crate::test::{Env, Sim, eventually};
 
 const PASSWORD: &str = "brok3r!x";
@@ -212,12 +212,7 @@ fn a_ticket_opens_one_brokered_session_and_the_page_holds_no_console_secret() {
         .as_str()
         .unwrap()
         .to_string();
-    let refreshed = serve.request(
-        "POST",
-        "/c/refresh",
-        Some(&format!(r#"{{"session":"{session}"}}"#)),
-        None,
-    );
+    let refreshed = serve.refresh(&session);
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
     let fresh = refreshed.json();
     assert!(
@@ -334,12 +329,7 @@ fn a_stop_request_from_another_process_ends_a_live_session() {
         .as_str()
         .unwrap()
         .to_string();
-    let refreshed = serve.request(
-        "POST",
-        "/c/refresh",
-        Some(&format!(r#"{{"session":"{session}"}}"#)),
-        None,
-    );
+    let refreshed = serve.refresh(&session);
     assert_eq!(refreshed.status, 410, "{}", refreshed.body);
 
     // A suspended server: its live session ends, its upgrades are refused.
@@ -377,67 +367,8 @@ fn an_idle_session_ends_after_the_idle_timeout() {
 }
 
 /// `hcc vnc` running; its printed port and text.
-struct Bridge {
-    child: std::process::Child,
-    port: u16,
-    printed: String,
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn bridge(s: &Setup, extra: &[&str]) -> Bridge {
-    bridge_on(&s.env, &s.sim, extra)
-}
-
-/// `hcc vnc srv-00001` on the state of `env`, against `sim`.
-fn bridge_on(env: &Env, sim: &Sim, extra: &[&str]) -> Bridge {
-    use std::io::BufRead;
-    let mut args = vec!["vnc", "srv-00001"];
-    if !extra.contains(&"--listen") {
-        args.extend(["--listen", "127.0.0.1:0"]);
-    }
-    args.extend_from_slice(extra);
-    let mut child = env
-        .cmd(&args)
-        .envs(sim.client_env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    for _ in 0..3 {
-        let mut line = String::new();
-        if out.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        printed.push_str(&line);
-        let last = line.contains("password")
-            || (line.trim_start().starts_with("vncviewer") && !extra.contains(&"--allow-remote"));
-        if last {
-            break;
-        }
-    }
-    let port = printed
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("127.0.0.1::").or(w.strip_prefix("[::]::")))
-        .or_else(|| {
-            printed
-                .split_whitespace()
-                .find_map(|w| w.rsplit_once("::").map(|(_, p)| p))
-        })
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port printed: {printed}"));
-    Bridge {
-        child,
-        port,
-        printed,
-    }
+    hcc_vnc(&s.env, &s.sim, extra)
 }
 
 /// An RFB client over TCP: the handshake (None, or VNC authentication
@@ -635,7 +566,7 @@ fn hcc_vnc_gives_vncsnapshot_the_sim_console() {
     let sim = Sim::start(&["--servers", "1"]);
     let env = Env::new();
     setup(&env, &sim);
-    let b = bridge_on(&env, &sim, &[]);
+    let b = hcc_vnc(&env, &sim, &[]);
     let Some((width, height, rgb)) = vncsnapshot(b.port, &[]) else {
         return;
     };

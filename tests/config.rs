@@ -63,15 +63,20 @@ fn config_set_get_unset_and_refusals() {
     env.ok(&["config", "set", "prefix", "m-"]);
     env.ok(&["config", "set", "ring_size", "50"]);
     assert_eq!(env.ok(&["config", "get", "location"]), "nbg1\n");
-    env.run(&["config", "set", "colour", "red"]).fails(
-        2,
-        "hcc: unknown setting `colour` (known: token, token_file, endpoint, location, \
-         server_type, image, label, prefix, console_url, ring_size, queue_verbs, \
-         full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
-         console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout, \
-         command_reserve, console_refresh_every, console_requests_per_server, max_console_sessions, \
-         max_console_sessions_per_server, max_console_sessions_per_key, shutdown_timeout)",
-    );
+    // An unknown name is refused with the list of the known ones.
+    let unknown = |name: &str| {
+        format!(
+            "hcc: unknown setting `{name}` (known: token, token_file, endpoint, location, \
+             server_type, image, label, prefix, console_url, ring_size, queue_verbs, \
+             full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
+             console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, \
+             console_idle_timeout, command_reserve, console_refresh_every, \
+             console_requests_per_server, max_console_sessions, \
+             max_console_sessions_per_server, max_console_sessions_per_key, shutdown_timeout)"
+        )
+    };
+    env.run(&["config", "set", "colour", "red"])
+        .fails(2, &unknown("colour"));
     env.run(&["config", "set", "ring_size", "lots"]).fails(
         2,
         "hcc: invalid value for `ring_size`: `lots` is not a whole number",
@@ -80,15 +85,8 @@ fn config_set_get_unset_and_refusals() {
         2,
         "hcc: invalid value for `endpoint`: `gopher://x` is not an http:// or https:// URL",
     );
-    env.run(&["config", "get", "nope"]).fails(
-        2,
-        "hcc: unknown setting `nope` (known: token, token_file, endpoint, location, \
-         server_type, image, label, prefix, console_url, ring_size, queue_verbs, \
-         full_sync_every, max_attempts, public_url, link_ttl, session_ttl, frame_ancestors, \
-         console_hosts, allowed_origins, metrics, trusted_proxies, console_mode, console_idle_timeout, \
-         command_reserve, console_refresh_every, console_requests_per_server, max_console_sessions, \
-         max_console_sessions_per_server, max_console_sessions_per_key, shutdown_timeout)",
-    );
+    env.run(&["config", "get", "nope"])
+        .fails(2, &unknown("nope"));
     env.ok(&["config", "unset", "location"]);
     assert_eq!(env.ok(&["config", "get", "location"]), "fsn1\n");
     let file: serde_json::Value =

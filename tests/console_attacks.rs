@@ -12,7 +12,10 @@ use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
-use crate::support::serve::{Serve, link, open_link, page_data, raw, serving, status_of};
+use crate::support::serve::{
+    Serve, link, open_link, page_data, raw, replace_server, serving, status_of,
+};
+use crate::support::vnc::hcc_vnc;
 use crate::test::{Env, Sim, eventually};
 
 /// `hcc serve` on a simulator whose console is its own (or `upstream`).
@@ -58,16 +61,18 @@ fn ended_with_reasons(env: &Env) -> bool {
 
 /// The end reasons of the sessions that connected, oldest first.
 fn reasons(env: &Env) -> Vec<Option<String>> {
-    let db = env.db();
-    let mut stmt = db
-        .prepare(
-            "SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id",
-        )
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    env.column("SELECT end_reason FROM console_sessions WHERE connected_at IS NOT NULL ORDER BY id")
+}
+
+/// Waits until no session is open; the first one ended with an error.
+fn ended_in_error(env: &Env) {
+    assert!(
+        eventually(Duration::from_secs(10), || open_sessions(env) == 0),
+        "{:?}",
+        reasons(env)
+    );
+    let reason = reasons(env)[0].clone().unwrap();
+    assert!(reason.starts_with("error: "), "{reason}");
 }
 
 #[test]
@@ -221,20 +226,29 @@ fn silent_upstream() -> String {
     format!("ws://{addr}/?token=upstream-s3cret")
 }
 
-#[test]
-fn an_upstream_that_never_answers_ends_the_session_with_a_reason() {
-    let url = silent_upstream();
-    let (_sim, env, keys, serve) = start(Some(&url));
+/// A client's session on the console upstream at `url`: within `limit` it
+/// ends, its reason that the upstream did not answer in time. The
+/// simulator, the state, the serve, the ticket used and the client's
+/// connection.
+fn cut_off_upstream(url: &str, limit: Duration) -> (Sim, Env, Serve, String, TcpStream) {
+    let (sim, env, keys, serve) = start(Some(url));
     let ws = ticket(&serve, &keys.console);
     let mut stream = TcpStream::connect(&serve.addr).unwrap();
     stream.write_all(upgrade_request(&ws).as_bytes()).unwrap();
     assert!(
-        eventually(Duration::from_secs(30), || ended_with_reasons(&env)),
+        eventually(limit, || ended_with_reasons(&env)),
         "{:?}",
         reasons(&env)
     );
     let reason = reasons(&env)[0].clone().unwrap();
     assert!(reason.contains("in time"), "{reason}");
+    (sim, env, serve, ws, stream)
+}
+
+#[test]
+fn an_upstream_that_never_answers_ends_the_session_with_a_reason() {
+    let (_sim, _env, serve, ws, _stream) =
+        cut_off_upstream(&silent_upstream(), Duration::from_secs(30));
     let log = serve.log();
     assert!(!log.contains("upstream-s3cret"), "{log}");
     assert!(!log.contains("pw123456"), "{log}");
@@ -270,18 +284,7 @@ fn trickling_upstream() -> String {
 
 #[test]
 fn an_upstream_that_trickles_its_handshake_is_cut_off() {
-    let url = trickling_upstream();
-    let (_sim, env, keys, serve) = start(Some(&url));
-    let ws = ticket(&serve, &keys.console);
-    let mut stream = TcpStream::connect(&serve.addr).unwrap();
-    stream.write_all(upgrade_request(&ws).as_bytes()).unwrap();
-    assert!(
-        eventually(Duration::from_secs(60), || ended_with_reasons(&env)),
-        "{:?}",
-        reasons(&env)
-    );
-    let reason = reasons(&env)[0].clone().unwrap();
-    assert!(reason.contains("in time"), "{reason}");
+    cut_off_upstream(&trickling_upstream(), Duration::from_secs(60));
 }
 
 #[test]
@@ -437,46 +440,15 @@ fn a_huge_clientcuttext_passes_in_pieces_and_an_oversized_message_ends_the_sessi
     assert_eq!(open_sessions(&env), 1);
     // One message past the broker's limit: the session ends, recorded.
     let _ = client.send(tungstenite::Message::binary(vec![0u8; 1 << 20]));
-    assert!(
-        eventually(Duration::from_secs(10), || open_sessions(&env) == 0),
-        "{:?}",
-        reasons(&env)
-    );
-    let reason = reasons(&env)[0].clone().unwrap();
-    assert!(reason.starts_with("error: "), "{reason}");
+    ended_in_error(&env);
     assert!(!serve.log().contains("panicked"));
-}
-
-/// `hcc vnc` on the simulator's console: the child and its port.
-fn hcc_vnc(env: &Env, sim: &Sim) -> (std::process::Child, u16) {
-    use std::io::BufRead;
-    let mut child = env
-        .cmd(&["vnc", "srv-00001", "--listen", "127.0.0.1:0"])
-        .envs(sim.client_env())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut printed = String::new();
-    while !printed.contains("vncviewer") {
-        if out.read_line(&mut printed).unwrap_or(0) == 0 {
-            break;
-        }
-    }
-    let port = printed
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("127.0.0.1::"))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port printed: {printed}"));
-    (child, port)
 }
 
 #[test]
 fn a_viewer_that_trickles_its_handshake_loses_its_place_at_hcc_vnc() {
     let (sim, env, _keys, _serve) = start(None);
-    let (mut child, port) = hcc_vnc(&env, &sim);
-    let mut viewer = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let bridge = hcc_vnc(&env, &sim, &[]);
+    let mut viewer = TcpStream::connect(("127.0.0.1", bridge.port)).unwrap();
     viewer
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -499,8 +471,7 @@ fn a_viewer_that_trickles_its_handshake_loses_its_place_at_hcc_vnc() {
             }
         }
     });
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(bridge);
     assert!(closed, "the viewer was still connected after {sent} bytes");
 }
 
@@ -554,17 +525,7 @@ fn no_secret_in_the_session_records_the_api_or_the_log() {
 fn a_ticket_of_a_server_since_replaced_under_its_name_opens_nothing() {
     let (sim, env, keys, serve) = start(None);
     let ws = ticket(&serve, &keys.console);
-    let id: i64 = env.value("SELECT id FROM servers WHERE name = 'srv-00001'");
-    let deleted = sim.control("DELETE", &format!("/_sim/servers/{id}"), None);
-    assert_eq!(deleted.status, 200, "{}", deleted.body);
-    let again = sim.api(
-        "POST",
-        "/servers",
-        Some(r#"{"name":"srv-00001","server_type":"cx22","image":"debian-12","labels":{"managed":"1"}}"#),
-    );
-    assert_eq!(again.status, 201, "{}", again.body);
-    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
-    assert!(run.status.success());
+    replace_server(&sim, &env, "srv-00001");
     let answer = raw(&serve.addr, upgrade_request(&ws).as_bytes());
     assert_eq!(status_of(&answer), 410, "{answer}");
     let consoles = sim.control("GET", "/_sim/consoles", None).json();
@@ -598,13 +559,7 @@ fn a_session_whose_serve_was_killed_is_ended_by_the_next_serve() {
         )
         .unwrap();
     let _next = Serve::start(&env, &sim, &[]);
-    assert!(
-        eventually(Duration::from_secs(10), || open_sessions(&env) == 0),
-        "{:?}",
-        reasons(&env)
-    );
-    let reason = reasons(&env)[0].clone().unwrap();
-    assert!(reason.starts_with("error: "), "{reason}");
+    ended_in_error(&env);
 }
 
 /// The page session's token and first `/ws/TICKET` path of a fresh link
@@ -621,8 +576,7 @@ fn page(serve: &Serve, key: &str) -> (String, String) {
 /// A new ticket for the page session (`POST /c/refresh`, as the page
 /// asks before it connects again).
 fn next_ticket(serve: &Serve, session: &str) -> String {
-    let body = format!(r#"{{"session":"{session}"}}"#);
-    let reply = serve.request("POST", "/c/refresh", Some(&body), None);
+    let reply = serve.refresh(session);
     assert_eq!(reply.status, 200, "{}", reply.body);
     let ws = reply.json()["ws"].as_str().unwrap().to_string();
     ws.trim_start_matches("..").to_string()

@@ -33,6 +33,19 @@ fn session(
     node("session.mjs", &args, || what.to_string())
 }
 
+/// [`session`] on a fresh link to `server`, made with `key`.
+fn linked_session(
+    serve: &Serve,
+    key: &str,
+    server: &str,
+    scenario: &str,
+    extra: &[&str],
+    what: &str,
+) -> Value {
+    let path = link(serve, key, server);
+    session(serve, &path, server, scenario, extra, what)
+}
+
 /// `hcc serve` in `mode` (`broker` or `direct`) with the settings given.
 fn serve_in(env: &Env, sim: &Sim, mode: &str, settings: &[(&str, &str)]) -> Serve {
     env.ok(&["config", "set", "console_mode", mode]);
@@ -62,10 +75,9 @@ fn a_reload_keeps_the_console_and_a_second_browser_gets_none() {
     for mode in ["broker", "direct"] {
         let (env, keys) = keyed(&sim);
         let serve = serve_in(&env, &sim, mode, &[]);
-        let path = link(&serve, &keys.console, SERVER);
-        let report = session(
+        let report = linked_session(
             &serve,
-            &path,
+            &keys.console,
             SERVER,
             "reload",
             &[],
@@ -116,10 +128,9 @@ fn a_second_tab_of_a_session_takes_the_console_and_the_first_waits_for_a_click()
     let sim = Sim::start(&["--servers", "1"]);
     let (env, keys) = keyed(&sim);
     let serve = serve_in(&env, &sim, "broker", &[]);
-    let path = link(&serve, &keys.console, SERVER);
-    let report = session(
+    let report = linked_session(
         &serve,
-        &path,
+        &keys.console,
         SERVER,
         "replaced",
         &[],
@@ -324,10 +335,9 @@ fn a_page_that_cannot_reach_the_console_says_why() {
     assert!(run.status.success(), "{run:?}");
     for mode in ["broker", "direct"] {
         let serve = serve_in(&env, &sim, mode, &[]);
-        let path = link(&serve, &keys.console, SERVER);
-        let report = session(
+        let report = linked_session(
             &serve,
-            &path,
+            &keys.console,
             SERVER,
             "message",
             &["--expect-text", "srv-00001 is off"],
@@ -345,10 +355,9 @@ fn a_page_that_cannot_reach_the_console_says_why() {
     let (env, keys) = keyed(&sim);
     let hosts = [("console_hosts", "wss://web-console.hetzner.cloud")];
     let serve = serve_in(&env, &sim, "broker", &hosts);
-    let path = link(&serve, &keys.console, "srv-00002");
-    let report = session(
+    let report = linked_session(
         &serve,
-        &path,
+        &keys.console,
         "srv-00002",
         "message",
         &["--expect-text", "console_hosts"],

@@ -2,27 +2,9 @@
 //! retry adopts only the server with its own command's label, never one of
 //! the same name that someone else made.
 
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::test::{Env, Sim, Worker, eventually};
-
-/// (state, result, error) of command `id`, once it is closed.
-fn closed(env: &Env, id: i64, worker: &Worker) -> (String, Option<String>, Option<String>) {
-    let done = eventually(Duration::from_secs(30), || {
-        let state: String = env.value(&format!("SELECT state FROM commands WHERE id = {id}"));
-        state == "done" || state == "failed"
-    });
-    assert!(done, "command {id} never closed: {}", worker.log());
-    env.db()
-        .query_row(
-            "SELECT state, result, error FROM commands WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap()
-}
+use crate::test::{Env, Sim, Worker};
 
 fn servers_named(sim: &Sim, name: &str) -> Vec<Value> {
     sim.get(&format!("/servers?name={name}")).json()["servers"]
@@ -31,26 +13,15 @@ fn servers_named(sim: &Sim, name: &str) -> Vec<Value> {
         .unwrap()
 }
 
-fn push(env: &Env, words: &[&str]) -> i64 {
-    let mut args = vec!["push", "--id"];
-    args.extend_from_slice(words);
-    env.ok(&args).trim().parse().unwrap()
-}
-
 #[test]
 fn a_create_whose_answer_was_lost_is_found_by_its_label() {
     let sim = Sim::start(&["--action-ms", "50"]);
     // The server is made, then the connection closes unanswered.
-    let lost = sim.control(
-        "POST",
-        "/_sim/lose_next_answer",
-        Some(r#"{"route": "POST /servers"}"#),
-    );
-    assert_eq!(lost.status, 200);
+    sim.lose_next_answer("POST /servers");
     let env = Env::new();
-    let id = push(&env, &["create", "m-lost"]);
+    let id = env.push_id(&["create", "m-lost"]);
     let worker = Worker::start(&env, &sim, "3600");
-    let (state, result, error) = closed(&env, id, &worker);
+    let (state, result, error) = worker.closed(&env, id);
     assert_eq!(state, "done", "{error:?}\n{}", worker.log());
     let result: Value = serde_json::from_str(&result.unwrap()).unwrap();
     let servers = servers_named(&sim, "m-lost");
@@ -80,8 +51,8 @@ fn a_same_named_server_made_elsewhere_is_never_adopted() {
         );
         assert_eq!(made.status, 201, "{made:?}");
     }
-    let first = push(&env, &["create", "m-taken"]);
-    let second = push(&env, &["create", "m-taken2"]);
+    let first = env.push_id(&["create", "m-taken"]);
+    let second = env.push_id(&["create", "m-taken2"]);
     env.db()
         .execute_batch(&format!(
             "UPDATE commands SET attempts = 1 WHERE id = {second};
@@ -90,7 +61,7 @@ fn a_same_named_server_made_elsewhere_is_never_adopted() {
         .unwrap();
     let worker = Worker::start(&env, &sim, "3600");
     for (id, name) in [(first, "m-taken"), (second, "m-taken2")] {
-        let (state, _, error) = closed(&env, id, &worker);
+        let (state, _, error) = worker.closed(&env, id);
         assert_eq!(state, "failed", "{name}: {}", worker.log());
         let error = error.unwrap();
         assert!(error.contains("is taken"), "{error}");

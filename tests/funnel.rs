@@ -36,8 +36,7 @@ fn ws_path(data: &Value) -> String {
 
 /// `POST /c/refresh` of a page: a new ticket, or the refusal's status.
 fn refresh(serve: &Serve, page: &mut Page) -> Result<(), u16> {
-    let body = json!({ "session": page.session }).to_string();
-    let reply = serve.request("POST", "/c/refresh", Some(&body), None);
+    let reply = serve.refresh(&page.session);
     if reply.status != 200 {
         return Err(reply.status);
     }

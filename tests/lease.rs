@@ -48,12 +48,8 @@ fn a_stale_consumer_cannot_close_the_next_holders_command() {
     assert_eq!(state, "running", "the stale close must change nothing");
     let closed = as_consumer(&env, "b", &["done", "1", "ok"]);
     assert_eq!(closed.code, 0, "{closed:?}");
-    let (state, result): (String, String) = env
-        .db()
-        .query_row("SELECT state, result FROM commands WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (state, result): (String, String) =
+        env.pair("SELECT state, result FROM commands WHERE id = 1");
     assert_eq!((state.as_str(), result.as_str()), ("done", "\"ok\""));
     // After the holder closed it, the stale consumer still hears why.
     as_consumer(&env, "a", &["done", "1"]).fails(
@@ -169,14 +165,8 @@ fn two_shell_loops_with_bare_ids() {
         String::from_utf8_lossy(&out.stderr).contains("hcc: stale lease"),
         "{out:?}"
     );
-    let (state, attempts): (String, i64) = env
-        .db()
-        .query_row(
-            "SELECT state, attempts FROM commands WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (state, attempts): (String, i64) =
+        env.pair("SELECT state, attempts FROM commands WHERE id = 1");
     assert_eq!((state.as_str(), attempts), ("done", 2));
 }
 

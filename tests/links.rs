@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 
-use crate::support::serve::{Serve, link, open_link, page_data, serving, serving_with};
+use crate::support::serve::{
+    Serve, link, one_wins_at_once, open_link, page_data, serving, serving_with,
+};
 use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};
@@ -46,22 +48,7 @@ fn gets_and_heads_never_use_a_link_up_and_one_post_wins() {
     // Fifty at once: exactly one wins, and only it asked for a console.
     let path = link(&serve, &keys.console, "srv-00001");
     let before = consoles(&sim);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let opens: Vec<_> = (0..50)
-            .map(|_| scope.spawn(|| post(&serve, &path)))
-            .collect();
-        opens.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 410).count(),
-        49,
-        "{statuses:?}"
-    );
+    one_wins_at_once(50, 410, || post(&serve, &path));
     assert_eq!(consoles(&sim), before + 1);
     // The landing page names no token; no log line does either.
     let token = path.trim_start_matches("/c/");
@@ -163,10 +150,7 @@ fn stop_requested(env: &Env, hash: &str) -> Option<String> {
 }
 
 fn refresh(serve: &Serve, session: &str) -> u16 {
-    let body = format!(r#"{{"session":"{session}"}}"#);
-    serve
-        .request("POST", "/c/refresh", Some(&body), None)
-        .status
+    serve.refresh(session).status
 }
 
 fn open_session(serve: &Serve, key: &str, server: &str) -> String {
@@ -361,18 +345,12 @@ fn sessions_are_listed_without_secrets_and_cut_through_the_api() {
     let reply = serve.post("/api/v1/servers/srv-00002/resume", &keys.admin);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["was_suspended"], true);
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/no-such/suspend", &keys.admin)
-            .status,
-        404
-    );
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/bad_name/suspend", &keys.admin)
-            .status,
-        400
-    );
+    for (path, status) in [
+        ("/api/v1/servers/no-such/suspend", 404),
+        ("/api/v1/servers/bad_name/suspend", 400),
+    ] {
+        assert_eq!(serve.post(path, &keys.admin).status, status, "{path}");
+    }
 }
 
 #[test]

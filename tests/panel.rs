@@ -228,10 +228,7 @@ fn the_billing_guide_php_snippet_gets_a_one_time_console_link() {
         .find(|block| block.contains("function hcc_console_link"))
         .expect("docs/billing.md's ```php block with hcc_console_link");
 
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = crate::support::serve::setup(&env, &sim);
-    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
+    let (_sim, env, keys, serve) = crate::support::serve::serving(&["--servers", "1"]);
     // The snippet as printed, pointed at this hcc, with its redirect turned
     // into a line of output.
     let script = snippet

@@ -70,22 +70,14 @@ fn done_and_fail_are_recorded() {
     env.ok(&["pull", "--id"]);
     env.ok(&["done", "1", r#"{"server_id": 42}"#]);
     env.ok(&["fail", "2", "server", "locked"]);
-    let (state, result): (String, String) = env
-        .db()
-        .query_row("SELECT state, result FROM commands WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (state, result): (String, String) =
+        env.pair("SELECT state, result FROM commands WHERE id = 1");
     assert_eq!(
         (state.as_str(), result.as_str()),
         ("done", r#"{"server_id":42}"#)
     );
-    let (state, error): (String, String) = env
-        .db()
-        .query_row("SELECT state, error FROM commands WHERE id = 2", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (state, error): (String, String) =
+        env.pair("SELECT state, error FROM commands WHERE id = 2");
     assert_eq!(
         (state.as_str(), error.as_str()),
         ("failed", "server locked")
@@ -105,26 +97,25 @@ fn done_and_fail_are_recorded() {
     assert_eq!(result, r#""plain text""#);
 }
 
-#[test]
-fn the_original_shell_loop_runs_each_command_once() {
-    // ../shared/seeds/hcloud-console-README.txt:
-    // while cmd="$(./server.py next)"; do process_cmd "$cmd"; done
+/// Pushes `cmd` for vm1, vm2 and vm3, runs `pull` (a shell command line
+/// with `{hcc}` for the binary) in a `while cmd="$(...)"` loop under
+/// `shell`, and checks the loop got each command once and that asking for
+/// more acknowledged every one of them.
+fn pull_loop_runs_each_command_once(shell: &str, cmd: &str, pull: &str) {
     let env = Env::new();
     for name in ["vm1", "vm2", "vm3"] {
-        env.ok(&["push", "console", name]);
+        env.ok(&["push", cmd, name]);
     }
-    let script = format!(
-        r#"while cmd="$("{hcc}" pull)"; do echo "got $cmd"; done"#,
-        hcc = crate::test::HCC
-    );
-    let out = std::process::Command::new("sh")
+    let pull = pull.replace("{hcc}", crate::test::HCC);
+    let script = format!(r#"while cmd="$({pull})"; do echo "got $cmd"; done"#);
+    let out = std::process::Command::new(shell)
         .args(["-c", &script])
         .env("HCC_HOME", env.home())
         .output()
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "got console vm1\ngot console vm2\ngot console vm3\n"
+        format!("got {cmd} vm1\ngot {cmd} vm2\ngot {cmd} vm3\n")
     );
     // Asking for more acknowledged each earlier command: nothing comes back.
     let done: i64 = env.value("SELECT count(*) FROM commands WHERE state = 'done'");
@@ -132,28 +123,17 @@ fn the_original_shell_loop_runs_each_command_once() {
 }
 
 #[test]
+fn the_original_shell_loop_runs_each_command_once() {
+    // ../shared/seeds/hcloud-console-README.txt:
+    // while cmd="$(./server.py next)"; do process_cmd "$cmd"; done
+    pull_loop_runs_each_command_once("sh", "console", r#""{hcc}" pull"#);
+}
+
+#[test]
 fn a_bash_loop_with_redirections_runs_each_command_once() {
     // bash forks a subshell for `$(hcc pull 2>/dev/null)`: the parent
     // differs every time, the process group does not.
-    let env = Env::new();
-    for name in ["vm1", "vm2", "vm3"] {
-        env.ok(&["push", "stop", name]);
-    }
-    let script = format!(
-        r#"while cmd="$("{hcc}" pull 2>/dev/null)"; do echo "got $cmd"; done"#,
-        hcc = crate::test::HCC
-    );
-    let out = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .env("HCC_HOME", env.home())
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "got stop vm1\ngot stop vm2\ngot stop vm3\n"
-    );
-    let done: i64 = env.value("SELECT count(*) FROM commands WHERE state = 'done'");
-    assert_eq!(done, 3);
+    pull_loop_runs_each_command_once("bash", "stop", r#""{hcc}" pull 2>/dev/null"#);
 }
 
 #[test]
@@ -232,14 +212,8 @@ fn a_command_that_cannot_be_printed_goes_back_to_the_queue() {
         .unwrap();
     let out = env.cmd(&["pull"]).stdout(full).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let (state, attempts): (String, i64) = env
-        .db()
-        .query_row(
-            "SELECT state, attempts FROM commands WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (state, attempts): (String, i64) =
+        env.pair("SELECT state, attempts FROM commands WHERE id = 1");
     assert_eq!((state.as_str(), attempts), ("queued", 0));
     assert_eq!(env.ok(&["pull", "--id"]), "1 start vm1\n");
 }

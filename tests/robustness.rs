@@ -6,12 +6,6 @@ use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually, refusing, unix_now};
 
-fn push(env: &Env, words: &[&str]) -> i64 {
-    let mut args = vec!["push", "--id"];
-    args.extend_from_slice(words);
-    env.ok(&args).trim().parse().unwrap()
-}
-
 /// The shared rate budget as an answer just described it: `remaining` of
 /// `limit` an hour, full again in `reset_in` seconds. Returns now.
 fn set_rate_budget(env: &Env, limit: f64, remaining: f64, reset_in: f64) -> f64 {
@@ -29,10 +23,6 @@ fn set_rate_budget(env: &Env, limit: f64, remaining: f64, reset_in: f64) -> f64 
     now
 }
 
-fn state(env: &Env, id: i64) -> String {
-    env.value(&format!("SELECT state FROM commands WHERE id = {id}"))
-}
-
 #[test]
 fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
     // The budget below the background reserve (180 of 3600): background
@@ -48,19 +38,21 @@ fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
         worker.log()
     );
     set_rate_budget(&env, 3600.0, 100.0, 3500.0);
-    let sync = push(&env, &["sync", "srv-00001"]);
-    let console = push(&env, &["console", "srv-00002"]);
+    let sync = env.push_id(&["sync", "srv-00001"]);
+    let console = env.push_id(&["console", "srv-00002"]);
     assert!(
-        eventually(Duration::from_secs(20), || state(&env, console) == "done"),
+        eventually(Duration::from_secs(20), || env.command_state(console)
+            == "done"),
         "the console waited behind `sync srv-00001` (sync {}, console {}): {}",
-        state(&env, sync),
-        state(&env, console),
+        env.command_state(sync),
+        env.command_state(console),
         worker.log()
     );
     assert!(
-        eventually(Duration::from_secs(20), || state(&env, sync) == "done"),
+        eventually(Duration::from_secs(20), || env.command_state(sync)
+            == "done"),
         "sync {}: {}",
-        state(&env, sync),
+        env.command_state(sync),
         worker.log()
     );
 }
@@ -133,28 +125,14 @@ fn a_lost_create_is_found_even_beside_another_server_with_the_same_command_label
         Some(r#"{"name": "m-other", "labels": {"managed": "1", "hcc-command": "1"}}"#),
     );
     assert!((200..300).contains(&other.status), "{}", other.body);
-    let lost = sim.control(
-        "POST",
-        "/_sim/lose_next_answer",
-        Some(r#"{"route": "POST /servers"}"#),
-    );
-    assert_eq!(lost.status, 200);
+    sim.lose_next_answer("POST /servers");
     let env = Env::new();
-    let id = push(&env, &["create", "m-mine"]);
+    let id = env.push_id(&["create", "m-mine"]);
     assert_eq!(id, 1);
     let worker = Worker::start(&env, &sim, "3600");
-    assert!(
-        eventually(Duration::from_secs(30), || {
-            let s = state(&env, id);
-            s == "done" || s == "failed"
-        }),
-        "{}",
-        worker.log()
-    );
-    let error: Option<String> = env.value("SELECT error FROM commands WHERE id = 1");
-    assert_eq!(state(&env, id), "done", "{error:?}\n{}", worker.log());
-    let result: String = env.value("SELECT result FROM commands WHERE id = 1");
-    let result: serde_json::Value = serde_json::from_str(&result).unwrap();
+    let (state, result, error) = worker.closed(&env, id);
+    assert_eq!(state, "done", "{error:?}\n{}", worker.log());
+    let result: serde_json::Value = serde_json::from_str(&result.unwrap()).unwrap();
     assert_eq!(result["existing"], true, "{result}");
     assert_eq!(sim.stats()["by_route"]["POST /servers"], 1);
 }
@@ -238,12 +216,13 @@ fn a_long_queue_of_starts_does_not_hold_back_the_polls() {
     let sim = Sim::start(&["--servers", "40", "--latency", "250", "--action-ms", "300"]);
     let env = Env::new();
     let ids: Vec<i64> = (1..=40)
-        .map(|n| push(&env, &["reboot", &format!("srv-{n:05}")]))
+        .map(|n| env.push_id(&["reboot", &format!("srv-{n:05}")]))
         .collect();
     let worker = Worker::start(&env, &sim, "3600");
     let (first, last) = (ids[0], ids[ids.len() - 1]);
     assert!(
-        eventually(Duration::from_secs(120), || state(&env, last) == "done"),
+        eventually(Duration::from_secs(120), || env.command_state(last)
+            == "done"),
         "{}",
         worker.log()
     );
@@ -267,7 +246,7 @@ fn a_spent_rate_budget_defers_commands_without_holding_the_worker_or_their_attem
     env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
     let now = set_rate_budget(&env, 60.0, 0.0, 3600.0);
     let mut worker = Worker::start(&env, &sim, "3600");
-    let start = push(&env, &["start", "srv-00001"]);
+    let start = env.push_id(&["start", "srv-00001"]);
     let deferred = || -> (String, i64, String, i64) {
         env.db()
             .query_row(

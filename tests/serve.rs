@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::support::serve::{
-    Serve, assert_status, code, keyed, link, page_data, raw, serving, serving_with, setup,
-    status_of,
+    Serve, assert_status, code, keyed, link, one_wins_at_once, page_data, raw, replace_server,
+    serving, serving_with, setup, status_of,
 };
 use serde_json::Value;
 
@@ -495,22 +495,7 @@ fn of_concurrent_opens_of_one_link_exactly_one_wins() {
     let (_sim, _env, keys, serve) = serving(&["--servers", "1"]);
     for _ in 0..3 {
         let path = link(&serve, &keys.console, "srv-00001");
-        let statuses: Vec<u16> = std::thread::scope(|scope| {
-            let opens: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| serve.request("POST", &path, None, None).status))
-                .collect();
-            opens.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "{statuses:?}"
-        );
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 410).count(),
-            7,
-            "{statuses:?}"
-        );
+        one_wins_at_once(8, 410, || serve.request("POST", &path, None, None).status);
     }
 }
 
@@ -739,24 +724,13 @@ fn only_admin_keys_create_and_delete_servers() {
         assert_eq!(reply.status, 403, "{verb} with an act key: {}", reply.body);
         assert!(reply.body.contains("scope `admin`"), "{}", reply.body);
     }
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/srv-00001/actions/reboot", &keys.act)
-            .status,
-        202
-    );
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/new-1/actions/create", &keys.admin)
-            .status,
-        202
-    );
-    assert_eq!(
-        serve
-            .post("/api/v1/servers/srv-00001/actions/kill", &keys.admin)
-            .status,
-        202
-    );
+    for (path, key) in [
+        ("/api/v1/servers/srv-00001/actions/reboot", &keys.act),
+        ("/api/v1/servers/new-1/actions/create", &keys.admin),
+        ("/api/v1/servers/srv-00001/actions/kill", &keys.admin),
+    ] {
+        assert_eq!(serve.post(path, key).status, 202, "{path}");
+    }
 }
 
 #[test]
@@ -772,53 +746,13 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     };
     // Concurrent refreshes of one session: one Hetzner request, the rest 429.
     let session = open("srv-00001");
-    let body = format!(r#"{{"session":"{session}"}}"#);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let calls: Vec<_> = (0..8)
-            .map(|_| {
-                scope.spawn(|| {
-                    serve
-                        .request("POST", "/c/refresh", Some(&body), None)
-                        .status
-                })
-            })
-            .collect();
-        calls.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 429).count(),
-        7,
-        "{statuses:?}"
-    );
+    one_wins_at_once(8, 429, || serve.refresh(&session).status);
 
     // The server is deleted and made again under its name: another server.
     let other = open("srv-00002");
-    let id: i64 = env.value("SELECT id FROM servers WHERE name = 'srv-00002'");
     let stale = link(&serve, &keys.console, "srv-00002");
-    assert_eq!(
-        sim.control("DELETE", &format!("/_sim/servers/{id}"), None)
-            .status,
-        200
-    );
-    let again = sim.api(
-        "POST",
-        "/servers",
-        Some(r#"{"name":"srv-00002","server_type":"cx22","image":"debian-12","labels":{"managed":"1"}}"#),
-    );
-    assert_eq!(again.status, 201, "{}", again.body);
-    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
-    assert!(run.status.success());
-    let reply = serve.request(
-        "POST",
-        "/c/refresh",
-        Some(&format!(r#"{{"session":"{other}"}}"#)),
-        None,
-    );
+    replace_server(&sim, &env, "srv-00002");
+    let reply = serve.refresh(&other);
     assert_eq!(reply.status, 410, "{}", reply.body);
     // The sync that found it gone ended its consoles for good.
     assert_eq!(code(&reply), "session_expired");
@@ -830,7 +764,7 @@ fn sessions_refresh_one_at_a_time_and_end_with_their_key_or_server() {
     std::thread::sleep(Duration::from_millis(3100));
     let unopened = link(&serve, &keys.console, "srv-00001");
     env.ok(&["apikey", "revoke", "console-key"]);
-    let reply = serve.request("POST", "/c/refresh", Some(&body), None);
+    let reply = serve.refresh(&session);
     assert_eq!(reply.status, 410, "{}", reply.body);
     assert_eq!(serve.request("POST", &unopened, None, None).status, 410);
 }

@@ -44,6 +44,16 @@ fn state(sim: &Sim, server: &str) -> Value {
     answer.json()
 }
 
+/// Waits up to `limit` until the console state of srv-00001 satisfies
+/// `cond`; fails with `context` and that state when it never does.
+fn wait_for_state(sim: &Sim, limit: Duration, context: &str, cond: impl Fn(&Value) -> bool) {
+    assert!(
+        eventually(limit, || cond(&state(sim, "srv-00001"))),
+        "{context} {}",
+        state(sim, "srv-00001")
+    );
+}
+
 fn u32_at(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
@@ -194,12 +204,9 @@ fn the_sim_console_speaks_rfb_echoes_keys_and_shows_its_state() {
     ] {
         key(&mut ws, k);
     }
-    assert!(
-        eventually(Duration::from_secs(5), || state(&sim, "srv-00001")["typed"]
-            == "root\nl"),
-        "{}",
-        state(&sim, "srv-00001")
-    );
+    wait_for_state(&sim, Duration::from_secs(5), "", |s| {
+        s["typed"] == "root\nl"
+    });
     update_request(&mut ws, true);
     read_update(&mut ws, &mut fb, 4);
     let changed = fb
@@ -214,9 +221,9 @@ fn the_sim_console_speaks_rfb_echoes_keys_and_shows_its_state() {
     let mut cut = vec![6, 0, 0, 0, 0, 0, 0, 5];
     cut.extend_from_slice(b"hello");
     ws.write(&cut).unwrap();
-    assert!(eventually(Duration::from_secs(5), || {
-        state(&sim, "srv-00001")["cut_text"] == "hello"
-    }));
+    wait_for_state(&sim, Duration::from_secs(5), "", |s| {
+        s["cut_text"] == "hello"
+    });
     let s = state(&sim, &id.to_string());
     assert_eq!(
         s["pointer"],
@@ -255,14 +262,7 @@ fn the_sim_console_speaks_rfb_echoes_keys_and_shows_its_state() {
 
     drop(ws);
     drop(second);
-    assert!(
-        eventually(
-            Duration::from_secs(5),
-            || state(&sim, "srv-00001")["clients"] == 0
-        ),
-        "{}",
-        state(&sim, "srv-00001")
-    );
+    wait_for_state(&sim, Duration::from_secs(5), "", |s| s["clients"] == 0);
     // The ticket list shows the URLs, not yet expired.
     let tickets = sim.control("GET", "/_sim/consoles", None).json();
     assert_eq!(tickets["consoles"][0]["expired"], false);
@@ -404,14 +404,7 @@ fn garbage_and_a_client_that_never_reads_end_cleanly() {
     let mut fb = vec![0u8; WIDTH * HEIGHT * 4];
     read_update(&mut other, &mut fb, 4);
     drop(other);
-    assert!(
-        eventually(
-            Duration::from_secs(30),
-            || state(&sim, "srv-00001")["clients"] == 0
-        ),
-        "{}",
-        state(&sim, "srv-00001")
-    );
+    wait_for_state(&sim, Duration::from_secs(30), "", |s| s["clients"] == 0);
     drop(ws);
     // No thread is left behind.
     assert!(
@@ -436,10 +429,7 @@ fn a_browser_opens_the_sim_console() {
     if !crate::support::browser::browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = crate::support::serve::setup(&env, &sim);
-    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = crate::support::serve::serving(&["--servers", "1"]);
     let id = first_server(&sim);
     let banner = format!("#{:02x}{:02x}{:02x}", BANNER[0], BANNER[1], BANNER[2]);
     let drive = |url: &str, shot: &str, extra: &[&str]| {
@@ -625,10 +615,7 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
     if !crate::support::browser::browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1"]);
-    let env = Env::new();
-    let keys = crate::support::serve::setup(&env, &sim);
-    let serve = crate::support::serve::Serve::start(&env, &sim, &[]);
+    let (sim, env, keys, serve) = crate::support::serve::serving(&["--servers", "1"]);
     let (url, password) = request_console(&sim, first_server(&sim));
     let shot = crate::support::browser::shots().join("sim-typed.png");
     let report = crate::support::browser::node(
@@ -643,12 +630,9 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
         ],
         || format!("typing into the sim console (serve log: {})", serve.log()),
     );
-    assert!(
-        eventually(Duration::from_secs(5), || state(&sim, "srv-00001")["typed"]
-            == "root\nuptime"),
-        "{report} {}",
-        state(&sim, "srv-00001")
-    );
+    wait_for_state(&sim, Duration::from_secs(5), &report.to_string(), |s| {
+        s["typed"] == "root\nuptime"
+    });
     let s = state(&sim, "srv-00001");
     assert_eq!(s["screen"][4], "srv-00001 login: root");
     assert_eq!(s["screen"][5], "uptime");
@@ -665,20 +649,12 @@ fn keys_typed_in_the_browser_reach_the_sim_console() {
         ],
         || format!("typing through a link (serve log: {})", serve.log()),
     );
-    assert!(
-        eventually(Duration::from_secs(5), || state(&sim, "srv-00001")["typed"]
-            == "root\nuptime\nwho"),
-        "{report} {}",
-        state(&sim, "srv-00001")
+    wait_for_state(&sim, Duration::from_secs(5), &report.to_string(), |s| {
+        s["typed"] == "root\nuptime\nwho"
+    });
+    let (mode, from): (String, i64) = env.pair(
+        "SELECT mode, bytes_from_client FROM console_sessions WHERE connected_at IS NOT NULL",
     );
-    let (mode, from): (String, i64) = env
-        .db()
-        .query_row(
-            "SELECT mode, bytes_from_client FROM console_sessions WHERE connected_at IS NOT NULL",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
     assert_eq!(mode, "broker");
     assert!(from > 0, "{from}");
 }
@@ -720,11 +696,7 @@ fn a_reset_or_power_off_disconnects_the_viewers_until_the_server_runs() {
     assert_eq!(reset.status, 201, "{}", reset.body);
     let ended = until_hung_up(&mut viewer);
     assert_eq!(ended.kind(), std::io::ErrorKind::UnexpectedEof, "{ended}");
-    assert!(eventually(Duration::from_secs(5), || state(
-        &sim,
-        "srv-00001"
-    )["clients"]
-        == 0));
+    wait_for_state(&sim, Duration::from_secs(5), "", |s| s["clients"] == 0);
     let s = state(&sim, "srv-00001");
     assert_eq!(s["last_end"], "the server stopped or restarted", "{s}");
     assert_eq!(s["stops"], 1, "{s}");

@@ -18,12 +18,7 @@ fn names_in(env: &Env, dir: &str) -> BTreeSet<String> {
 }
 
 fn args(env: &Env) -> Vec<String> {
-    let db = env.db();
-    let mut stmt = db.prepare("SELECT arg FROM commands ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    env.column("SELECT arg FROM commands ORDER BY id")
 }
 
 #[test]

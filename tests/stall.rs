@@ -6,16 +6,6 @@ use std::time::Duration;
 
 use crate::test::{Env, Sim, Worker, eventually};
 
-fn push(env: &Env, words: &[&str]) -> i64 {
-    let mut args = vec!["push", "--id"];
-    args.extend_from_slice(words);
-    env.ok(&args).trim().parse().unwrap()
-}
-
-fn state(env: &Env, id: i64) -> String {
-    env.value(&format!("SELECT state FROM commands WHERE id = {id}"))
-}
-
 #[test]
 fn a_console_queued_during_a_full_sync_ends_before_the_sync() {
     // 1,500 servers at 300 ms a request: the listing takes 30 pages, about
@@ -23,9 +13,10 @@ fn a_console_queued_during_a_full_sync_ends_before_the_sync() {
     let sim = Sim::start(&["--servers", "1500", "--latency", "300"]);
     let env = Env::new();
     let worker = Worker::start(&env, &sim, "3600");
-    let sync = push(&env, &["sync"]);
+    let sync = env.push_id(&["sync"]);
     assert!(
-        eventually(Duration::from_secs(10), || state(&env, sync) == "running"),
+        eventually(Duration::from_secs(10), || env.command_state(sync)
+            == "running"),
         "the sync never started: {}",
         worker.log()
     );
@@ -39,16 +30,17 @@ fn a_console_queued_during_a_full_sync_ends_before_the_sync() {
         "the listing never went on: {}",
         sim.stats()
     );
-    let console = push(&env, &["console", "srv-00007"]);
+    let console = env.push_id(&["console", "srv-00007"]);
     assert!(
-        eventually(Duration::from_secs(60), || state(&env, console) != "queued"
-            && state(&env, console) != "running"),
+        eventually(Duration::from_secs(60), || env.command_state(console)
+            != "queued"
+            && env.command_state(console) != "running"),
         "the console never ended: {}",
         worker.log()
     );
-    assert_eq!(state(&env, console), "done", "{}", worker.log());
+    assert_eq!(env.command_state(console), "done", "{}", worker.log());
     assert_eq!(
-        state(&env, sync),
+        env.command_state(sync),
         "running",
         "the console waited for the sync: {}",
         worker.log()
@@ -57,7 +49,8 @@ fn a_console_queued_during_a_full_sync_ends_before_the_sync() {
     assert!(url.is_some_and(|u| u.starts_with("ws")));
     // The sync goes on to the end and sees every server.
     assert!(
-        eventually(Duration::from_secs(60), || state(&env, sync) == "done"),
+        eventually(Duration::from_secs(60), || env.command_state(sync)
+            == "done"),
         "the sync never ended: {}",
         worker.log()
     );
@@ -73,11 +66,12 @@ fn a_command_that_fails_for_good_says_so() {
     let env = Env::new();
     env.ok(&["config", "set", "max_attempts", "2"]);
     let worker = Worker::start(&env, &sim, "3600");
-    let id = push(&env, &["start", "srv-00001"]);
+    let id = env.push_id(&["start", "srv-00001"]);
     assert!(
-        eventually(Duration::from_secs(60), || state(&env, id) == "failed"),
+        eventually(Duration::from_secs(60), || env.command_state(id)
+            == "failed"),
         "still {}: {}",
-        state(&env, id),
+        env.command_state(id),
         worker.log()
     );
     let error: String = env.value(&format!("SELECT error FROM commands WHERE id = {id}"));
@@ -144,30 +138,33 @@ fn one_sync_at_a_time_and_a_stop_hands_the_running_one_back() {
     let sim = Sim::start(&["--servers", "1000", "--latency", "200"]);
     let env = Env::new();
     let mut worker = Worker::start(&env, &sim, "3600");
-    let first = push(&env, &["sync"]);
-    let second = push(&env, &["sync"]);
+    let first = env.push_id(&["sync"]);
+    let second = env.push_id(&["sync"]);
     assert!(
-        eventually(Duration::from_secs(10), || state(&env, first) == "running"),
+        eventually(Duration::from_secs(10), || env.command_state(first)
+            == "running"),
         "{}",
         worker.log()
     );
     // The second waits for the first: still queued a while later.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(state(&env, second), "queued", "{}", worker.log());
+    assert_eq!(env.command_state(second), "queued", "{}", worker.log());
     assert!(
-        eventually(Duration::from_secs(30), || state(&env, second) == "running"),
+        eventually(Duration::from_secs(30), || env.command_state(second)
+            == "running"),
         "{}",
         worker.log()
     );
-    assert_eq!(state(&env, first), "done");
+    assert_eq!(env.command_state(first), "done");
     // A stop in the middle of a listing does not wait for it, and the
     // sync goes back to the queue for the next worker.
     let status = worker.stop().expect("the worker did not stop within 5 s");
     assert!(status.success(), "{status:?}: {}", worker.log());
-    assert_eq!(state(&env, second), "queued", "{}", worker.log());
+    assert_eq!(env.command_state(second), "queued", "{}", worker.log());
     let worker = Worker::start(&env, &sim, "3600");
     assert!(
-        eventually(Duration::from_secs(30), || state(&env, second) == "done"),
+        eventually(Duration::from_secs(30), || env.command_state(second)
+            == "done"),
         "{}",
         worker.log()
     );

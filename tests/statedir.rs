@@ -36,77 +36,49 @@ fn a_symlink_at_worker_lock_is_refused_and_its_target_kept() {
     let env = Env::new();
     let other = tempfile::tempdir().unwrap();
     let target = victim(&other, 0o644);
-    symlink(&target, env.path("worker.lock")).unwrap();
-    let run = Run::from(
-        env.cmd(&["worker", "--cycle", "60"])
-            .envs(sim.client_env())
-            .output()
-            .unwrap(),
-    );
-    run.fails(
-        2,
-        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
-    );
+    let lock = env.path("worker.lock");
+    // A worker started against what is planted at `worker.lock` exits 2
+    // with the one line naming it.
+    let worker_refuses = |why: &str| {
+        let run = Run::from(
+            env.cmd(&["worker", "--cycle", "60"])
+                .envs(sim.client_env())
+                .output()
+                .unwrap(),
+        );
+        run.fails(2, &refusing(&lock, why));
+        run
+    };
+    symlink(&target, &lock).unwrap();
+    let run = worker_refuses("it is a symbolic link");
     assert!(run.stderr.contains("symbolic link"), "{run:?}");
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
-    env.run(&["status"]).fails(
-        2,
-        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
-    );
+    env.run(&["status"])
+        .fails(2, &refusing(&lock, "it is a symbolic link"));
 
     // A dangling link is not created through either.
-    fs::remove_file(env.path("worker.lock")).unwrap();
+    fs::remove_file(&lock).unwrap();
     let absent = other.path().join("absent");
-    symlink(&absent, env.path("worker.lock")).unwrap();
-    let run = Run::from(
-        env.cmd(&["worker", "--cycle", "60"])
-            .envs(sim.client_env())
-            .output()
-            .unwrap(),
-    );
-    run.fails(
-        2,
-        &refusing(&env.path("worker.lock"), "it is a symbolic link"),
-    );
+    symlink(&absent, &lock).unwrap();
+    worker_refuses("it is a symbolic link");
     assert!(!absent.exists());
 
     // A hard link to someone else's file is refused as well: writing the
     // pid into it would overwrite the other name's contents.
-    fs::remove_file(env.path("worker.lock")).unwrap();
-    fs::hard_link(&target, env.path("worker.lock")).unwrap();
-    let run = Run::from(
-        env.cmd(&["worker", "--cycle", "60"])
-            .envs(sim.client_env())
-            .output()
-            .unwrap(),
-    );
-    run.fails(
-        2,
-        &refusing(
-            &env.path("worker.lock"),
-            "it has 2 hard links: another name shares its contents",
-        ),
-    );
+    fs::remove_file(&lock).unwrap();
+    fs::hard_link(&target, &lock).unwrap();
+    worker_refuses("it has 2 hard links: another name shares its contents");
     assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
 
     // A FIFO does not block the worker.
-    fs::remove_file(env.path("worker.lock")).unwrap();
+    fs::remove_file(&lock).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        env.path("worker.lock"),
+        &lock,
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();
-    let run = Run::from(
-        env.cmd(&["worker", "--cycle", "60"])
-            .envs(sim.client_env())
-            .output()
-            .unwrap(),
-    );
-    run.fails(
-        2,
-        &refusing(&env.path("worker.lock"), "it is a FIFO, not a regular file"),
-    );
+    worker_refuses("it is a FIFO, not a regular file");
 }
 
 #[test]
@@ -573,13 +545,15 @@ fn the_token_comes_from_the_systemd_credential_directory() {
         format!("{}\n", sim.token),
     )
     .unwrap();
-    let run = Run::from(
-        env.cmd(&["sync"])
-            .env("HCLOUD_ENDPOINT", &sim.endpoint)
-            .env("CREDENTIALS_DIRECTORY", creds.path())
-            .output()
-            .unwrap(),
-    );
+    // `hcc sync` against the simulator, with no token but the credential
+    // directory `dir`.
+    let sync = |dir: &std::path::Path| {
+        let mut cmd = env.cmd(&["sync"]);
+        cmd.env("HCLOUD_ENDPOINT", &sim.endpoint)
+            .env("CREDENTIALS_DIRECTORY", dir);
+        cmd
+    };
+    let run = Run::from(sync(creds.path()).output().unwrap());
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(env.value::<i64>("SELECT count(*) FROM servers"), 2);
     // `config show` says where it came from, and never shows it.
@@ -597,10 +571,8 @@ fn the_token_comes_from_the_systemd_credential_directory() {
     assert!(!run.stdout.contains(&sim.token), "{run:?}");
     // HCLOUD_TOKEN still wins.
     let run = Run::from(
-        env.cmd(&["sync"])
-            .env("HCLOUD_ENDPOINT", &sim.endpoint)
+        sync(creds.path())
             .env("HCLOUD_TOKEN", "wrong")
-            .env("CREDENTIALS_DIRECTORY", creds.path())
             .output()
             .unwrap(),
     );
@@ -608,13 +580,7 @@ fn the_token_comes_from_the_systemd_credential_directory() {
 
     // A credential directory without the token: the usual "no token".
     let empty = tempfile::tempdir().unwrap();
-    let run = Run::from(
-        env.cmd(&["sync"])
-            .env("HCLOUD_ENDPOINT", &sim.endpoint)
-            .env("CREDENTIALS_DIRECTORY", empty.path())
-            .output()
-            .unwrap(),
-    );
+    let run = Run::from(sync(empty.path()).output().unwrap());
     run.fails(
         2,
         "hcc: hetzner: no API token: set HCLOUD_TOKEN, run `hcc config set token -`, or run \

@@ -93,6 +93,28 @@ impl Env {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// `hcc push --id WORDS`: the new command's id.
+    pub fn push_id(&self, words: &[&str]) -> i64 {
+        let mut args = vec!["push", "--id"];
+        args.extend_from_slice(words);
+        self.ok(&args).trim().parse().unwrap()
+    }
+
+    /// The state of command `id`: queued, running, done or failed.
+    pub fn command_state(&self, id: i64) -> String {
+        self.value(&format!("SELECT state FROM commands WHERE id = {id}"))
+    }
+
+    /// Two values of one row from the database.
+    pub fn pair<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+    ) -> (A, B) {
+        self.db()
+            .query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// `hcc ARGS` in the background, its stdout lines arriving on a
     /// channel, its stderr collected.
     pub fn spawn(&self, args: &[&str]) -> Running {
@@ -444,7 +466,14 @@ impl Sim {
         })
     }
 
-    /// An authenticated API request; `path` is relative to `/v1`.
+    /// The next answer on `route` (`POST /servers`) is lost: the sim does
+    /// the work, then closes the connection unanswered.
+    pub fn lose_next_answer(&self, route: &str) {
+        let body = serde_json::json!({ "route": route }).to_string();
+        let lost = self.control("POST", "/_sim/lose_next_answer", Some(&body));
+        assert_eq!(lost.status, 200, "{}", lost.body);
+    }
+
     /// `POST /servers/{id}/actions/request_console` at the sim's API.
     pub fn request_console(&self, id: impl std::fmt::Display) -> Http {
         self.api(
@@ -454,6 +483,7 @@ impl Sim {
         )
     }
 
+    /// An authenticated API request; `path` is relative to `/v1`.
     pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> Http {
         let auth = format!("Bearer {}", self.token);
         http(&self.addr, method, &format!("/v1{path}"), body, Some(&auth))
@@ -583,11 +613,11 @@ impl Worker {
         Worker { child, log }
     }
 
-    /// What it logged so far, for assertion messages.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// What it logged so far, for assertion messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -595,6 +625,23 @@ impl Worker {
     /// SIGTERM, then its exit status within 5 s (None if it did not stop).
     pub fn stop(&mut self) -> Option<ExitStatus> {
         terminate(&mut self.child, Duration::from_secs(5))
+    }
+
+    /// (state, result, error) of command `id` of `env`, once this worker
+    /// closed it (within 30 s).
+    pub fn closed(&self, env: &Env, id: i64) -> (String, Option<String>, Option<String>) {
+        let done = eventually(Duration::from_secs(30), || {
+            let state = env.command_state(id);
+            state == "done" || state == "failed"
+        });
+        assert!(done, "command {id} never closed: {}", self.log());
+        env.db()
+            .query_row(
+                "SELECT state, result, error FROM commands WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
     }
 }
 

@@ -9,12 +9,6 @@ use serde_json::Value;
 
 use crate::test::{Env, Sim, Worker, eventually};
 
-fn push(env: &Env, words: &[&str]) -> i64 {
-    let mut args = vec!["push", "--id"];
-    args.extend_from_slice(words);
-    env.ok(&args).trim().parse().unwrap()
-}
-
 fn insert(env: &Env, cmd: &str, arg: &str) -> i64 {
     let db = env.db();
     db.execute(
@@ -85,18 +79,18 @@ fn every_verb_runs_from_every_route_of_the_queue() {
     let sim = Sim::start(&["--servers", "3", "--action-ms", "50"]);
     let env = Env::new();
     let worker = Worker::start(&env, &sim, "3600");
-    let stop = push(&env, &["stop", "srv-00001"]);
+    let stop = env.push_id(&["stop", "srv-00001"]);
     env.spool("1700000000.1.panel", b"start srv-00001\n");
     let reboot = insert(&env, "reboot", "srv-00002");
-    let force = push(&env, &["off", "srv-00003"]);
+    let force = env.push_id(&["off", "srv-00003"]);
     env.spool("1700000000.2.panel", b"console srv-00002\n");
     let create = insert(&env, "new", "m-x cx32 ubuntu-24.04 hel1");
-    let notify = push(&env, &["notify", "hello", "panel"]);
+    let notify = env.push_id(&["notify", "hello", "panel"]);
     settle(&env, Duration::from_secs(30));
-    let kill = push(&env, &["kill", "srv-00003"]);
-    let reset = push(&env, &["reset", "srv-00002"]);
-    let sync = push(&env, &["sync"]);
-    let settag = push(&env, &["settag", "srv-00001"]);
+    let kill = env.push_id(&["kill", "srv-00003"]);
+    let reset = env.push_id(&["reset", "srv-00002"]);
+    let sync = env.push_id(&["sync"]);
+    let settag = env.push_id(&["settag", "srv-00001"]);
     settle(&env, Duration::from_secs(30));
     drop(worker);
 
@@ -158,8 +152,8 @@ fn refusals_end_failed_and_are_never_retried() {
     );
     let env = Env::new();
     let _worker = Worker::start(&env, &sim, "3600");
-    let unmanaged = push(&env, &["stop", "foreign"]);
-    let missing = push(&env, &["start", "nope"]);
+    let unmanaged = env.push_id(&["stop", "foreign"]);
+    let missing = env.push_id(&["start", "nope"]);
     let bad = insert(&env, "start", "vm_1");
     let unknown = insert(&env, "explode", "srv-00001");
     settle(&env, Duration::from_secs(20));
@@ -182,8 +176,8 @@ fn a_console_request_overtakes_a_create_that_is_still_building() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "4000"]);
     let env = Env::new();
     let _worker = Worker::start(&env, &sim, "3600");
-    let create = push(&env, &["create", "m-slow"]);
-    let console = push(&env, &["console", "srv-00001"]);
+    let create = env.push_id(&["create", "m-slow"]);
+    let console = env.push_id(&["console", "srv-00001"]);
     let answered = eventually(Duration::from_secs(3), || {
         commands(&env)[&console].0 == "done"
     });
@@ -214,7 +208,7 @@ fn commands_on_one_server_run_in_order() {
     let env = Env::new();
     let _worker = Worker::start(&env, &sim, "3600");
     for verb in ["stop", "start", "force", "start", "stop"] {
-        push(&env, &[verb, "srv-00001"]);
+        env.push_id(&[verb, "srv-00001"]);
     }
     settle(&env, Duration::from_secs(30));
     let order: String = env.value(
@@ -247,9 +241,9 @@ fn faults_lose_nothing_and_run_nothing_twice() {
     for i in 0..200 {
         let server = format!("srv-{:05}", i % 15 + 1);
         let id = match i {
-            i if i % 40 == 7 => push(&env, &["create", &format!("m-c{i}")]),
-            i if i % 40 == 9 => push(&env, &["kill", &format!("srv-{:05}", 16 + i / 40)]),
-            _ => push(&env, &[verbs[i % verbs.len()], &server]),
+            i if i % 40 == 7 => env.push_id(&["create", &format!("m-c{i}")]),
+            i if i % 40 == 9 => env.push_id(&["kill", &format!("srv-{:05}", 16 + i / 40)]),
+            _ => env.push_id(&[verbs[i % verbs.len()], &server]),
         };
         ids.push(id);
     }
@@ -291,15 +285,15 @@ fn kill_9_of_the_worker_loses_nothing_and_duplicates_no_server() {
         match i % 10 {
             0 => {
                 let name = format!("m-k{i}");
-                push(&env, &["create", &name]);
+                env.push_id(&["create", &name]);
                 names.push(name);
             }
             5 => {
-                push(&env, &["kill", &format!("srv-{:05}", 21 + i / 10)]);
+                env.push_id(&["kill", &format!("srv-{:05}", 21 + i / 10)]);
             }
             _ => {
                 let verb = ["start", "stop", "reboot", "console"][i % 4];
-                push(&env, &[verb, &format!("srv-{:05}", i % 20 + 1)]);
+                env.push_id(&[verb, &format!("srv-{:05}", i % 20 + 1)]);
             }
         }
     }
@@ -355,7 +349,7 @@ fn sigterm_stops_within_five_seconds_and_hands_work_back() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "30000"]);
     let env = Env::new();
     let mut worker = Worker::start(&env, &sim, "3600");
-    let id = push(&env, &["create", "m-long"]);
+    let id = env.push_id(&["create", "m-long"]);
     assert!(eventually(Duration::from_secs(10), || commands(&env)[&id]
         .0
         == "running"));
@@ -462,7 +456,7 @@ fn a_command_closed_by_someone_else_does_not_stop_the_worker() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "1500"]);
     let env = Env::new();
     let _worker = Worker::start(&env, &sim, "3600");
-    let id = push(&env, &["reboot", "srv-00001"]);
+    let id = env.push_id(&["reboot", "srv-00001"]);
     assert!(eventually(Duration::from_secs(10), || commands(&env)[&id]
         .0
         == "running"));
@@ -475,7 +469,7 @@ fn a_command_closed_by_someone_else_does_not_stop_the_worker() {
         "operator",
     ]);
     // The worker notes it, keeps running, and serves the next command.
-    let next = push(&env, &["console", "srv-00001"]);
+    let next = env.push_id(&["console", "srv-00001"]);
     assert!(eventually(Duration::from_secs(10), || commands(&env)
         [&next]
         .0
@@ -492,11 +486,11 @@ fn a_stream_of_new_commands_does_not_starve_the_running_ones() {
     let sim = Sim::start(&["--servers", "30", "--action-ms", "500"]);
     let env = Env::new();
     let _worker = Worker::start(&env, &sim, "3600");
-    let first = push(&env, &["reboot", "srv-00001"]);
+    let first = env.push_id(&["reboot", "srv-00001"]);
     // A new command every 200 ms for 4 s: the first must finish meanwhile.
     let mut done_early = false;
     for i in 2..=21 {
-        push(&env, &["reboot", &format!("srv-{i:05}")]);
+        env.push_id(&["reboot", &format!("srv-{i:05}")]);
         // The stream's pace (the point).
         std::thread::sleep(Duration::from_millis(200));
         done_early |= commands(&env)[&first].0 == "done";

@@ -80,6 +80,13 @@ impl Serve {
         self.request("POST", path, Some("{}"), Some(key))
     }
 
+    /// `POST /c/refresh` for the page session `session`, as the page asks
+    /// for a new ticket before it connects again.
+    pub fn refresh(&self, session: &str) -> Http {
+        let body = serde_json::json!({ "session": session }).to_string();
+        self.request("POST", "/c/refresh", Some(&body), None)
+    }
+
     /// SIGTERM, then the exit status within 10 s.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         crate::test::terminate(&mut self.child, Duration::from_secs(10))
@@ -224,6 +231,43 @@ pub fn connect(serve: &Serve, path: &str) -> Result<Ws, u16> {
         }
         Err(_) => Err(0),
     }
+}
+
+/// `call` made `n` times at once: exactly one is answered 200, every other
+/// one `refused`.
+pub fn one_wins_at_once(n: usize, refused: u16, call: impl Fn() -> u16 + Sync) {
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..n).map(|_| scope.spawn(&call)).collect();
+        calls.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == refused).count(),
+        n - 1,
+        "{statuses:?}"
+    );
+}
+
+/// Deletes the server `name` at the simulator, makes another one under the
+/// same name, and lets `hcc sync` (on `env`) find the change.
+pub fn replace_server(sim: &Sim, env: &Env, name: &str) {
+    let id: i64 = env.value(&format!("SELECT id FROM servers WHERE name = '{name}'"));
+    let deleted = sim.control("DELETE", &format!("/_sim/servers/{id}"), None);
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let body = serde_json::json!({
+        "name": name,
+        "server_type": "cx22",
+        "image": "debian-12",
+        "labels": {"managed": "1"},
+    });
+    let again = sim.api("POST", "/servers", Some(&body.to_string()));
+    assert_eq!(again.status, 201, "{}", again.body);
+    let run = env.cmd(&["sync"]).envs(sim.client_env()).output().unwrap();
+    assert!(run.status.success());
 }
 
 /// A state directory that knows `sim`'s servers, with one key per scope.

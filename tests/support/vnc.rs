@@ -20,7 +20,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::daemon::{Daemon, free_port, missing, wait_listening};
-use crate::test::{Sim, eventually, require, wait_asleep};
+use crate::test::{Env, Sim, eventually, require, wait_asleep};
 
 /// The colour of the root window: a viewer that shows it has the
 /// framebuffer.
@@ -444,4 +444,66 @@ pub fn assert_rfb_greeting_on<S: Read + Write>(mut ws: WsClient<S>, logs: &dyn F
     // The 16-byte DES challenge of VNC authentication follows the choice.
     ws.write(&[2]).expect("choose VncAuth");
     assert_eq!(ws.read(16).expect("challenge").len(), 16);
+}
+
+/// `hcc vnc srv-00001` (on loopback unless `extra` says `--listen`): the
+/// bridge for a native viewer, killed when dropped.
+pub struct Bridge {
+    child: std::process::Child,
+    /// The port its `vncviewer` line names.
+    pub port: u16,
+    /// What it printed up to its last instruction.
+    pub printed: String,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `hcc vnc srv-00001 EXTRA` on the state of `env`, against `sim`.
+pub fn hcc_vnc(env: &Env, sim: &Sim, extra: &[&str]) -> Bridge {
+    let mut args = vec!["vnc", "srv-00001"];
+    if !extra.contains(&"--listen") {
+        args.extend(["--listen", "127.0.0.1:0"]);
+    }
+    args.extend_from_slice(extra);
+    let mut child = env
+        .cmd(&args)
+        .envs(sim.client_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        printed.push_str(&line);
+        let last = line.contains("password")
+            || (line.trim_start().starts_with("vncviewer") && !extra.contains(&"--allow-remote"));
+        if last {
+            break;
+        }
+    }
+    let port = printed
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("127.0.0.1::").or(w.strip_prefix("[::]::")))
+        .or_else(|| {
+            printed
+                .split_whitespace()
+                .find_map(|w| w.rsplit_once("::").map(|(_, p)| p))
+        })
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port printed: {printed}"));
+    Bridge {
+        child,
+        port,
+        printed,
+    }
 }
