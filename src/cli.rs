@@ -49,8 +49,13 @@ pub enum Command {
     ///
     /// CMD is one of sync, start, stop, force (alias off), reboot, reset,
     /// console, create (alias new), kill, settag, deltag, notify (alias
-    /// put). Server names must be valid hostnames (RFC 1123); `create`
-    /// takes NAME [TYPE [IMAGE [LOCATION]]].
+    /// put), rebuild, reset-password, enable-rescue, disable-rescue,
+    /// change-type, set-rdns, attach-iso, detach-iso, create-image,
+    /// enable-backup, disable-backup. Server names must be valid hostnames
+    /// (RFC 1123); `create` takes NAME [TYPE [IMAGE [LOCATION]]],
+    /// `rebuild` NAME IMAGE, `enable-rescue` NAME [TYPE], `change-type`
+    /// NAME TYPE [keep-disk], `set-rdns` NAME IP [HOSTNAME], `attach-iso`
+    /// NAME ISO, `create-image` NAME [DESCRIPTION], the others NAME.
     Push {
         /// Print the new command's id.
         #[arg(long)]
@@ -220,6 +225,122 @@ pub enum Command {
 
     /// Reset a managed server hard.
     Reset(ServerArgs),
+
+    /// Reinstall a managed server from an image: a system image by name
+    /// or id, or a snapshot of this project by id. Its disk is wiped.
+    ///
+    /// Prints the new root password once; it is also stored in
+    /// servers.root_password (with root_password_at).
+    Rebuild {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Image name or id, e.g. debian-12.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        #[command(flatten)]
+        opts: ActionArgs,
+    },
+
+    /// Reset the root password of a managed server (its OS must run
+    /// Hetzner's guest agent, as Hetzner's images do).
+    ///
+    /// Prints the new root password once; it is also stored in
+    /// servers.root_password (with root_password_at).
+    ResetPassword(ServerArgs),
+
+    /// Boot a managed server into a rescue system at its next reboot.
+    ///
+    /// Prints the rescue system's root password once; it is also stored in
+    /// servers.root_password (with root_password_at). Reboot the server
+    /// (`hcc reboot NAME`) to enter it.
+    EnableRescue {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The rescue system; default linux64.
+        #[arg(value_name = "TYPE")]
+        rescue_type: Option<String>,
+        #[command(flatten)]
+        opts: ActionArgs,
+    },
+
+    /// Boot a managed server from its disk again at its next reboot.
+    DisableRescue(ServerArgs),
+
+    /// Change the server type of a managed server (resize).
+    ///
+    /// Hetzner changes servers that are off only: a running server is shut
+    /// down (ACPI), powered off hard when still running after the
+    /// shutdown_timeout setting, changed, and started again. Each step is
+    /// reported on stderr. The disk grows with the type unless --keep-disk
+    /// is given; a disk never shrinks, so only --keep-disk leaves a later
+    /// change to a smaller type possible.
+    ChangeType {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Server type, e.g. cx32.
+        #[arg(value_name = "TYPE")]
+        server_type: String,
+        /// Keep the disk as it is.
+        #[arg(long)]
+        keep_disk: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Set the reverse DNS entry of one of a managed server's addresses.
+    SetRdns {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The server's IPv4 address or an address of its IPv6 network.
+        #[arg(value_name = "IP")]
+        ip: String,
+        /// The hostname; without it, Hetzner's default.
+        #[arg(value_name = "HOSTNAME")]
+        hostname: Option<String>,
+        #[command(flatten)]
+        opts: ActionArgs,
+    },
+
+    /// Attach an ISO to a managed server's virtual drive (`hcc isos`
+    /// lists them); it boots from it at its next reboot.
+    AttachIso {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// ISO name or id.
+        #[arg(value_name = "ISO")]
+        iso: String,
+        #[command(flatten)]
+        opts: ActionArgs,
+    },
+
+    /// Detach the ISO from a managed server.
+    DetachIso(ServerArgs),
+
+    /// Make a snapshot of a managed server (it carries the managed label
+    /// and the label hcc-server=NAME; `hcc snapshots` lists them).
+    CreateImage {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Its description; default `NAME snapshot`.
+        #[arg(value_name = "DESCRIPTION")]
+        description: Option<String>,
+        #[command(flatten)]
+        opts: ActionArgs,
+    },
+
+    /// Turn on daily backups of a managed server (Hetzner charges 20% of
+    /// the server's price).
+    EnableBackup(ServerArgs),
+
+    /// Turn off backups of a managed server; Hetzner deletes its backups.
+    DisableBackup(ServerArgs),
 
     /// Delete a managed server and its row.
     ///

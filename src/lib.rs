@@ -164,6 +164,71 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             a.opts.no_wait,
             a.opts.json,
         ),
+        Command::Rebuild { name, image, opts } => {
+            cloud_cli::manage(&home, &settings()?, "rebuild", &[&name, &image], &opts)
+        }
+        Command::ResetPassword(a) => {
+            cloud_cli::manage(&home, &settings()?, "reset-password", &[&a.name], &a.opts)
+        }
+        Command::EnableRescue {
+            name,
+            rescue_type,
+            opts,
+        } => {
+            let mut words = vec![name.as_str()];
+            words.extend(rescue_type.as_deref());
+            cloud_cli::manage(&home, &settings()?, "enable-rescue", &words, &opts)
+        }
+        Command::DisableRescue(a) => {
+            cloud_cli::manage(&home, &settings()?, "disable-rescue", &[&a.name], &a.opts)
+        }
+        Command::ChangeType {
+            name,
+            server_type,
+            keep_disk,
+            json,
+        } => {
+            let mut words = vec![name.as_str(), server_type.as_str()];
+            if keep_disk {
+                words.push(crate::verb::KEEP_DISK);
+            }
+            let opts = cli::ActionArgs {
+                no_wait: false,
+                json,
+            };
+            cloud_cli::manage(&home, &settings()?, "change-type", &words, &opts)
+        }
+        Command::SetRdns {
+            name,
+            ip,
+            hostname,
+            opts,
+        } => {
+            let mut words = vec![name.as_str(), ip.as_str()];
+            words.extend(hostname.as_deref());
+            cloud_cli::manage(&home, &settings()?, "set-rdns", &words, &opts)
+        }
+        Command::AttachIso { name, iso, opts } => {
+            cloud_cli::manage(&home, &settings()?, "attach-iso", &[&name, &iso], &opts)
+        }
+        Command::DetachIso(a) => {
+            cloud_cli::manage(&home, &settings()?, "detach-iso", &[&a.name], &a.opts)
+        }
+        Command::CreateImage {
+            name,
+            description,
+            opts,
+        } => {
+            let mut words = vec![name.as_str()];
+            words.extend(description.as_deref());
+            cloud_cli::manage(&home, &settings()?, "create-image", &words, &opts)
+        }
+        Command::EnableBackup(a) => {
+            cloud_cli::manage(&home, &settings()?, "enable-backup", &[&a.name], &a.opts)
+        }
+        Command::DisableBackup(a) => {
+            cloud_cli::manage(&home, &settings()?, "disable-backup", &[&a.name], &a.opts)
+        }
         Command::Kill { name, yes, no_wait } => {
             cloud_cli::kill(&home, &settings()?, &name, yes, no_wait)
         }

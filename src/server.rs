@@ -85,6 +85,50 @@ pub fn has_prefix(name: &str, prefix: &str) -> bool {
     name.starts_with(prefix)
 }
 
+/// What the dashboard's server detail shows beyond the row, read from
+/// the server's Hetzner object (`servers.api`): rescue, ISO, backups,
+/// protection, traffic, the type's size, every address with its reverse
+/// DNS, the image. Never a secret: the object holds none.
+pub fn detail(api: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let net = &api["public_net"];
+    let mut addresses = Vec::new();
+    if let Some(ip) = net["ipv4"]["ip"].as_str() {
+        addresses.push(json!({"ip": ip, "dns_ptr": net["ipv4"]["dns_ptr"]}));
+    }
+    if let Some(entries) = net["ipv6"]["dns_ptr"].as_array() {
+        for entry in entries {
+            addresses.push(json!({"ip": entry["ip"], "dns_ptr": entry["dns_ptr"]}));
+        }
+    }
+    let network = net["ipv6"]["ip"].clone();
+    let kind = &api["server_type"];
+    json!({
+        "rescue_enabled": api["rescue_enabled"].as_bool().unwrap_or(false),
+        "iso": api["iso"].get("name").cloned().or_else(|| api["iso"].get("description").cloned()).unwrap_or(Value::Null),
+        "backup_window": api["backup_window"],
+        "protection": {
+            "delete": api["protection"]["delete"].as_bool().unwrap_or(false),
+            "rebuild": api["protection"]["rebuild"].as_bool().unwrap_or(false),
+        },
+        "traffic": {
+            "outgoing": api["outgoing_traffic"],
+            "ingoing": api["ingoing_traffic"],
+            "included": api["included_traffic"],
+        },
+        "disk": api["primary_disk_size"].as_f64().or_else(|| kind["disk"].as_f64()),
+        "cores": kind["cores"],
+        "memory": kind["memory"],
+        "ipv6_network": network,
+        "addresses": addresses,
+        "image": {
+            "id": api["image"]["id"],
+            "name": api["image"]["name"],
+            "description": api["image"]["description"],
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,12 @@
 //! `hcc serve` report the same operations their own way.
 
 mod catalog;
+mod manage;
 mod server;
 pub mod sync;
 
 pub use catalog::{datacenters, images, list, locations, server_types};
+pub use manage::manage;
 pub use server::{CreateArgs, console, create, deltag, kill, power, settag};
 pub use sync::sync;
 

@@ -14,8 +14,8 @@ use super::request::{
 use super::shared::{Ctx, Incoming};
 use crate::secret;
 use crate::server::has_prefix;
-use crate::store::{Scope, Source, now};
-use crate::verb::{CommandLine, Verb, check_server_name, shown};
+use crate::store::{CommandId, Scope, Source, now};
+use crate::verb::{Clearance, CommandLine, Verb, check_server_name, shown};
 
 pub const PREFIX: &str = "/api/v1";
 
@@ -231,20 +231,37 @@ fn list_servers(ctx: &mut Ctx, _: &Call) -> Result<Reply, ApiError> {
 
 fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let server = known_server(ctx, call.params[0])?;
-    Ok(reply::json(200, &json!({ "server": server_json(&server) })))
+    let detail = ctx
+        .store()?
+        .server_api(&server.name)?
+        .map(|api| crate::server::detail(&api));
+    Ok(reply::json(
+        200,
+        &json!({ "server": server_json(&server), "detail": detail }),
+    ))
+}
+
+/// Verbs the API does not take as actions on a server: `notify` is about
+/// none, adopting and releasing are an operator's.
+fn is_server_action(verb: Verb) -> bool {
+    !matches!(verb, Verb::Notify | Verb::SetTag | Verb::DelTag)
 }
 
 /// `POST /servers/{name}/actions/{verb}`: queues the command for the
-/// worker; the body is `{}` or, for `create`, the optional
-/// `server_type`, `image`, `location`.
+/// worker; the body is `{}` or the verb's options (`create`: the optional
+/// `server_type`, `image`, `location`; the client-area verbs: see
+/// `serve/manage.rs`).
 fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     let (name, word) = (call.params[0], call.params[1]);
-    let verb =
-        Verb::from_word(word).filter(|v| !matches!(v, Verb::Notify | Verb::SetTag | Verb::DelTag));
-    let Some(verb) = verb else {
+    let Some(verb) = Verb::from_word(word).filter(|v| is_server_action(*v)) else {
+        let known: Vec<&str> = Verb::words()
+            .into_iter()
+            .filter(|w| Verb::from_word(w).is_some_and(is_server_action))
+            .collect();
         return Err(ApiError::not_found(format!(
-            "unknown action `{}` (known: sync, start, stop, force, off, reboot, reset, console, create, new, kill)",
-            shown(word)
+            "unknown action `{}` (known: {})",
+            shown(word),
+            known.join(", ")
         )));
     };
     if !ctx.settings.queue_allows(word) {
@@ -265,9 +282,26 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
             format!("`{word}` needs an API key with scope `admin`"),
         ));
     }
+    if let Verb::Manage(manage) = verb {
+        let scope = call.key.as_ref().and_then(|k| Scope::from_stored(&k.scope));
+        if !scope.is_some_and(|scope| super::manage::allowed(manage, scope)) {
+            let needed = match manage.clearance() {
+                Clearance::Admin => "`admin`",
+                Clearance::Act => "`act` or `admin`",
+            };
+            return Err(ApiError::new(
+                403,
+                "forbidden",
+                format!("`{word}` needs an API key with scope {needed}"),
+            ));
+        }
+    }
     let body = json_body(call.body)?;
     let mut words = vec![name.to_string()];
-    if verb == Verb::Create {
+    if let Verb::Manage(manage) = verb {
+        managed_server(ctx, name)?;
+        words.extend(super::manage::words(manage, &body)?);
+    } else if verb == Verb::Create {
         check_server_name(name).map_err(|why| ApiError::bad_request("invalid_name", why))?;
         if ctx
             .store()?
@@ -319,7 +353,8 @@ fn queue_action(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     }
     let line = CommandLine::from_words(word, &words)
         .map_err(|why| ApiError::bad_request("bad_request", why))?;
-    let id = ctx.store()?.queue(&line, Source::Api)?;
+    let key = call.key.as_ref().map(|k| k.name.as_str());
+    let id = ctx.store()?.queue_by(&line, Source::Api, key)?;
     let command = ctx
         .store()?
         .command_view(id)?
@@ -340,10 +375,19 @@ fn show_command(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
         .store()?
         .command_view(id)?
         .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
-    Ok(reply::json(
-        200,
-        &json!({ "command": command_json(&command) }),
-    ))
+    let mut shown = command_json(&command);
+    // A root password goes to the key that queued the command, once.
+    if let Some(key) = &call.key
+        && let Some(password) = ctx
+            .store()?
+            .take_command_password(CommandId::new(id), &key.name)?
+    {
+        if !shown["result"].is_object() {
+            shown["result"] = json!({});
+        }
+        shown["result"]["root_password"] = json!(password);
+    }
+    Ok(reply::json(200, &json!({ "command": shown })))
 }
 
 /// `POST /servers/{name}/console`: fresh credentials now, for a panel

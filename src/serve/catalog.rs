@@ -1,5 +1,6 @@
 //! `GET /api/v1/catalog`: the server types, system images and locations a
-//! new server may have, for the dashboard's create form. They come from
+//! new server may have, for the dashboard's create form, and the ISOs and
+//! hcc's snapshots, for a server's page (rebuild, attach an ISO). They come from
 //! Hetzner (three listings, each one request or a few pages), so the
 //! answer is kept in memory for [`FRESH_FOR`] and shared by every request
 //! thread: opening the page does not spend the rate budget. A failure is
@@ -82,7 +83,18 @@ fn fetch(ctx: &mut Ctx) -> Result<Value, ApiError> {
     let types = client.server_types().map_err(Error::Hetzner)?;
     let images = client.images().map_err(Error::Hetzner)?;
     let locations = client.locations().map_err(Error::Hetzner)?;
+    let isos = client.isos().map_err(Error::Hetzner)?;
+    // The snapshots hcc made (they carry the managed label), each with
+    // the server it came from, so that a server's page offers its own.
+    let label = ctx.settings.config.label.clone();
+    let snapshots = ctx
+        .hetzner()?
+        .client
+        .snapshots(Some(&label))
+        .map_err(Error::Hetzner)?;
     Ok(json!({
+        "isos": isos.iter().map(iso).collect::<Vec<_>>(),
+        "snapshots": snapshots.iter().map(snapshot).collect::<Vec<_>>(),
         "server_types": types.iter().map(server_type).collect::<Vec<_>>(),
         // An image without a name (a snapshot, a backup) cannot be named
         // in a create; system images all have one.
@@ -111,6 +123,21 @@ fn image(i: &wire::Image) -> Option<Value> {
         "name": name, "description": i.description, "os_flavor": i.os_flavor,
         "os_version": i.os_version, "architecture": i.architecture,
     }))
+}
+
+fn iso(i: &wire::Iso) -> Value {
+    json!({
+        "id": i.id, "name": i.name, "description": i.description,
+        "architecture": i.architecture,
+    })
+}
+
+fn snapshot(i: &wire::Image) -> Value {
+    json!({
+        "id": i.id, "description": i.description, "created": i.created,
+        "created_from": i.created_from.as_ref().and_then(|c| c.get("name")),
+        "image_size_gb": i.image_size,
+    })
 }
 
 fn location(l: &wire::Location) -> Value {

@@ -20,6 +20,7 @@ mod client;
 mod gate;
 mod links;
 mod listing;
+mod manage;
 mod metrics;
 mod options;
 mod origin;

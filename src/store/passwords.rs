@@ -43,10 +43,12 @@ impl Store {
             let password: Option<String> = self
                 .conn
                 .query_row(
-                    "SELECT root_password FROM commands
-                     WHERE id = ?1 AND created_by = ?2 AND state = ?3
-                       AND root_password IS NOT NULL",
-                    params![id, key, DONE],
+                    &format!(
+                        "SELECT root_password FROM commands
+                         WHERE id = ?1 AND created_by = ?2 AND state = {DONE}
+                           AND root_password IS NOT NULL"
+                    ),
+                    params![id, key],
                     |r| r.get(0),
                 )
                 .optional()

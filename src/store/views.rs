@@ -84,6 +84,20 @@ impl Store {
             .map_err(self.err("read a server"))
     }
 
+    /// The full Hetzner object of server `name`, as the last sync or
+    /// action stored it (`servers.api`); `None` before the first.
+    pub fn server_api(&self, name: &str) -> Result<Option<serde_json::Value>, Error> {
+        let text: Option<Option<String>> = self
+            .conn
+            .prepare_cached("SELECT api FROM servers WHERE name = ?1")
+            .and_then(|mut stmt| stmt.query_row([name], |r| r.get(0)).optional())
+            .map_err(self.err("read a server"))?;
+        Ok(text
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .filter(serde_json::Value::is_object))
+    }
+
     /// One command by id.
     pub fn command_view(&self, id: impl Into<CommandId>) -> Result<Option<CommandView>, Error> {
         let id = id.into();
