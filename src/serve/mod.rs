@@ -25,6 +25,7 @@ mod metrics;
 mod options;
 mod origin;
 mod pages;
+mod password;
 mod pool;
 mod power;
 mod ration;

@@ -7,7 +7,8 @@
 //!
 //! The body is `{"session": TOKEN}` plus one of:
 //! - nothing (or `"verb": null`): 200 `{server, status, verbs}`, the verbs
-//!   this page may use (none: the page shows no button);
+//!   this page may use (none: the page shows no button), `reset-password`
+//!   among them where the page may ask `/c/password` (password.rs);
 //! - `"verb": "reboot" | "reset" | "start"`: 202 `{command}`, queued as
 //!   the API's `POST /servers/{name}/actions/{verb}` queues it (the same
 //!   `queue_verbs` setting, managed label and queue), or 409 with the one
@@ -67,7 +68,7 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 }
 
 /// The live session the body's token names.
-fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSession, ApiError> {
+pub(super) fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSession, ApiError> {
     let Some(token) = body.get("session").and_then(Value::as_str) else {
         return Err(ApiError::bad_request(
             "bad_field",
@@ -88,23 +89,29 @@ fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSessi
     Ok(session)
 }
 
-/// Whether a key of this scope may power a server from its console.
-fn may_power(scope: Option<&str>) -> bool {
+/// Whether a key of this scope may power a server from its console (and
+/// reset its root password: password.rs).
+pub(super) fn may_act(scope: Option<&str>) -> bool {
     scope
         .and_then(Scope::from_stored)
         .is_some_and(|s| Need::Act.granted_by(s))
 }
 
 /// The verbs the session may queue: its key may act, and this hcc takes
-/// the verb from its queue.
+/// the verb from its queue; `reset-password` where the page may ask
+/// `/c/password` for it.
 fn allowed_verbs(ctx: &Ctx, session: &PageSession) -> Vec<&'static str> {
-    if !may_power(session.scope.as_deref()) {
+    if !may_act(session.scope.as_deref()) {
         return Vec::new();
     }
-    VERBS
+    let mut verbs: Vec<&'static str> = VERBS
         .into_iter()
         .filter(|v| ctx.settings.queue_allows(v))
-        .collect()
+        .collect();
+    if super::password::offered(ctx, session) {
+        verbs.push(super::password::VERB);
+    }
+    verbs
 }
 
 fn queue(
@@ -122,7 +129,7 @@ fn queue(
             ),
         ));
     }
-    if !may_power(session.scope.as_deref()) {
+    if !may_act(session.scope.as_deref()) {
         return Err(ApiError::new(
             403,
             "forbidden",
@@ -191,11 +198,11 @@ mod tests {
 
     #[test]
     fn keys_that_may_act_may_power() {
-        assert!(may_power(Some("act")));
-        assert!(may_power(Some("admin")));
-        assert!(!may_power(Some("console")));
-        assert!(!may_power(Some("read")));
-        assert!(!may_power(Some("something else")));
-        assert!(!may_power(None));
+        assert!(may_act(Some("act")));
+        assert!(may_act(Some("admin")));
+        assert!(!may_act(Some("console")));
+        assert!(!may_act(Some("read")));
+        assert!(!may_act(Some("something else")));
+        assert!(!may_act(None));
     }
 }

@@ -5,7 +5,8 @@
 //! and the request metrics.
 //!
 //! Routes: `/api/v1/...` (api.rs, its own table of methods and scopes),
-//! `/metrics` (metrics.rs), `/c/power` (power.rs), `/c/refresh` and
+//! `/metrics` (metrics.rs), `/c/power` (power.rs), `/c/password`
+//! (password.rs), `/c/refresh` and
 //! `/c/status` and `/c/TOKEN` (links.rs: GET a page that opens the link
 //! with a POST), `/ws/TICKET` (broker.rs: websocket upgrades); any other
 //! path is an embedded file (pages.rs).
@@ -17,7 +18,7 @@ use super::api;
 use super::redact::{logged_method, logged_path};
 use super::reply::{ApiError, Reply};
 use super::shared::{Ctx, MAX_BODY, MAX_IN_FLIGHT, Settings, incoming, log};
-use super::{broker, links, metrics, origin, pages, power};
+use super::{broker, links, metrics, origin, pages, password, power};
 use crate::http;
 
 /// A POST-only handler of a console page.
@@ -32,7 +33,8 @@ enum Room {
     /// Below the API's prefix, no route.
     NoApiRoute,
     Metrics,
-    /// A console page's POST (`/c/power`, `/c/refresh`, `/c/status`).
+    /// A console page's POST (`/c/power`, `/c/password`, `/c/refresh`,
+    /// `/c/status`).
     PagePost(PagePost),
     /// `/c/TOKEN`: GET or HEAD its page, POST to open it.
     Link,
@@ -67,6 +69,7 @@ impl Router {
         }
         add(metrics::PATH, Room::Metrics);
         add("/c/power", Room::PagePost(power::handle));
+        add("/c/password", Room::PagePost(password::handle));
         add("/c/refresh", Room::PagePost(links::refresh));
         add("/c/status", Room::PagePost(links::status));
         add("/c/", Room::Link);
