@@ -109,7 +109,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/catalog",
-        need: Some(Need::Admin),
+        need: Some(Need::Act),
         handler: super::catalog::get,
     },
     Route {
