@@ -151,6 +151,12 @@ fn every_verb_runs_through_the_queue() {
     );
     assert_eq!(imaged["image_id"], snapshot["id"], "{imaged}");
 
+    // A snapshot is rebuilt from by its id.
+    let line = format!("rebuild srv-00002 {}", snapshot["id"]);
+    run(Route::Sql, &line);
+    let image = &sim_server(&sim, id_of(&env, "srv-00002"))["image"];
+    assert_eq!(image["id"], snapshot["id"], "{image}");
+
     run(Route::Spool, "enable-backup srv-00001");
     assert!(sim_server(&sim, id)["backup_window"].is_string());
     run(Route::Sql, "disable-backup srv-00001");
@@ -453,6 +459,18 @@ fn the_api_queues_each_verb_with_its_body() {
         json!({"description": "from the API"}),
     );
     assert_eq!(snapshots(&sim)[0]["description"], "from the API");
+    // The catalog offers the snapshot and the ISOs.
+    let catalog = serve.get("/api/v1/catalog", admin).json();
+    let offered = &catalog["snapshots"][0];
+    assert_eq!(offered["description"], "from the API", "{catalog}");
+    assert_eq!(offered["created_from"], "srv-00001", "{catalog}");
+    let isos: Vec<&str> = catalog["isos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(isos.contains(&"virtio-win-0.1.262.iso"), "{isos:?}");
     api_done(at, admin, "enable-backup", json!({}));
     assert!(sim_server(&sim, id)["backup_window"].is_string());
     api_done(at, admin, "disable-backup", json!({}));
@@ -582,10 +600,21 @@ fn a_root_password_goes_once_to_the_key_that_queued_it_and_nowhere_else() {
     ));
     assert_eq!(kept, None);
 
-    // Nowhere else: not in the logs, the spool, the metrics, the
-    // command's stored result or the message ring.
+    // Nowhere else: not in the logs, the spool, the metrics, the API's
+    // other answers, the command's stored result or the message ring.
     let metrics = serve.request("GET", "/metrics", None, None);
     assert_status(&metrics, 200, "metrics");
+    for key in [a, b] {
+        for path in [
+            "/api/v1/servers/srv-00001",
+            "/api/v1/servers",
+            "/api/v1/status",
+        ] {
+            let answer = serve.get(path, key);
+            assert_status(&answer, 200, path);
+            assert!(!answer.body.contains(&password), "{path}: {}", answer.body);
+        }
+    }
     worker.stop();
     let mut places = vec![
         ("worker log", worker.log()),
