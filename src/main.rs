@@ -42,11 +42,21 @@ fn usage(err: clap::Error) -> ExitCode {
         return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
     }
     let text = err.to_string();
-    let first = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
+    let mut lines = text.lines().skip_while(|l| l.trim().is_empty());
+    let mut first = lines
+        .next()
         .unwrap_or("invalid arguments")
-        .trim_start_matches("error: ");
+        .trim_start_matches("error: ")
+        .to_string();
+    // "the following required arguments were not provided:" names them on
+    // the indented lines below it.
+    if first.ends_with(':') {
+        let named: Vec<&str> = lines
+            .take_while(|l| l.starts_with(' ') && !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        first = format!("{first} {}", named.join(" "));
+    }
     let first: String = first
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })

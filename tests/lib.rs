@@ -10,6 +10,7 @@ mod broker;
 mod browser;
 mod browser_input;
 mod budget;
+mod client_area;
 mod cloud;
 mod config;
 mod config_reload;

@@ -204,8 +204,21 @@ pub fn change_type(
     if !changed {
         report(Step::ChangingType, was_running);
         let body = json!({ "server_type": id_or_name(server_type), "upgrade_disk": !keep_disk });
-        let answer = cloud.client.server_action_with(id, "change_type", &body)?;
-        waiter(cloud, &answer.action)?;
+        let resized = cloud
+            .client
+            .server_action_with(id, "change_type", &body)
+            .map_err(Error::from)
+            .and_then(|answer| waiter(cloud, &answer.action).map_err(Error::from));
+        // Refused for good (an unknown type, another architecture, a
+        // smaller disk): a server that ran runs again; a retry would not.
+        if let Err(err) = resized {
+            if was_running && !err.is_transient() {
+                report(Step::Starting, was_running);
+                let action = cloud.client.server_action(id, "poweron")?;
+                waiter(cloud, &action)?;
+            }
+            return Err(err);
+        }
     }
     if was_running {
         report(Step::Starting, was_running);
