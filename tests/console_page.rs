@@ -389,3 +389,30 @@ fn a_page_that_cannot_reach_the_console_says_why() {
         report["status"], report["saidAfter"]
     );
 }
+
+#[test]
+fn the_console_page_has_no_serious_accessibility_violation() {
+    if !browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1"]);
+    let (env, keys) = keyed(&sim);
+    let serve = serve_in(&env, &sim, "broker", &[]);
+    // An admin's link: the page offers power too.
+    let path = link(&serve, &keys.admin, SERVER);
+    let shot = crate::support::browser::shots().join("console-review.png");
+    let report = node(
+        "a11y.mjs",
+        &[
+            "--url",
+            &url(&serve, &path),
+            "--console",
+            "1",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+        || format!("the console page reviewed (serve log: {})", serve.log()),
+    );
+    assert_eq!(report["power"], true, "{report}");
+    crate::dashboard::assert_no_violations(&report, &["console", "consolePower"]);
+}

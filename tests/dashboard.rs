@@ -423,3 +423,106 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
     assert_eq!(report["narrow"]["inside"], true, "{report}");
     assert!(!serve.log().contains(&keys.admin));
 }
+
+/// A sim with a running server (srv-00001) and an off one (srv-off), both
+/// managed, hcc's prefix `demo-` as `hcc demo` sets it, and `hcc serve`.
+fn two_servers() -> (Sim, Env, crate::support::serve::Keys, Serve) {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
+    let made = sim.control(
+        "POST",
+        "/_sim/servers",
+        Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    let (env, keys) = keyed(&sim);
+    env.ok(&["config", "set", "prefix", "demo-"]);
+    let serve = Serve::start(&env, &sim, &[]);
+    (sim, env, keys, serve)
+}
+
+/// a11y.mjs on the dashboard with `extra` arguments: its report.
+fn review(serve: &Serve, key: &str, extra: &[&str]) -> Value {
+    let url = format!("http://{}", serve.addr);
+    let mut args = vec!["--url", &url, "--key", key];
+    args.extend_from_slice(extra);
+    crate::support::browser::node("a11y.mjs", &args, || {
+        format!("the dashboard reviewed (serve log: {})", serve.log())
+    })
+}
+
+/// Every check of an a11y.mjs report found no serious or critical
+/// violation; the violations, in full, when one did.
+pub fn assert_no_violations(report: &Value, checks: &[&str]) {
+    for check in checks {
+        let found = &report["violations"][check];
+        assert!(found.is_array(), "no axe run for `{check}`: {report:#}");
+        assert_eq!(
+            found.as_array().unwrap().len(),
+            0,
+            "axe found serious or critical violations on `{check}`:\n{found:#}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_is_accessible_and_fits_a_laptop_and_a_phone() {
+    if !crate::support::browser::browser_ready() {
+        return;
+    }
+    let (_sim, _env, keys, serve) = two_servers();
+    let shot = crate::support::browser::shots().join("dashboard-review.png");
+    let report = review(
+        &serve,
+        &keys.admin,
+        &["--create", "1", "--screenshot", shot.to_str().unwrap()],
+    );
+    assert_no_violations(&report, &["keyForm", "servers", "create", "phone"]);
+    // The page without a key says how to get one.
+    let how = report["keyHow"].as_str().unwrap();
+    assert!(how.contains("hcc apikey add NAME --scope admin"), "{how}");
+    assert!(how.contains("paste the key"), "{how}");
+    // The create form says the prefix before anything is sent.
+    let prefix = report["prefix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(prefix.contains("\u{201c}demo-\u{201d}"), "{prefix}");
+    // At 1366 px: each name and each row's buttons on one line.
+    let wide = &report["wide"];
+    assert!(wide["scrollWidth"].as_u64().unwrap() <= 1366, "{wide}");
+    for row in wide["rows"].as_array().unwrap() {
+        assert_eq!(row["nameLines"], 1, "{wide}");
+        assert_eq!(row["buttonLines"], 1, "{wide}");
+    }
+    // At 390 px: a card per server, each field labelled.
+    let narrow = &report["narrow"];
+    assert!(narrow["scrollWidth"].as_u64().unwrap() <= 390, "{narrow}");
+    for row in narrow["rows"].as_array().unwrap() {
+        let labels: Vec<&str> = row["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        for want in ["Name", "Status", "IPv4", "Managed", "Actions"] {
+            assert!(labels.contains(&want), "{want} unlabelled: {narrow}");
+        }
+    }
+    // Console only for the running server.
+    let verbs = |server: &str| {
+        narrow["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["server"] == server)
+            .unwrap_or_else(|| panic!("no {server}: {narrow}"))["verbs"]
+            .clone()
+    };
+    let off = verbs("srv-off");
+    assert!(off.as_array().unwrap().contains(&"start".into()), "{off}");
+    assert!(
+        !off.as_array().unwrap().contains(&"console".into()),
+        "{off}"
+    );
+    let on = verbs("srv-00001");
+    assert!(on.as_array().unwrap().contains(&"console".into()), "{on}");
+}

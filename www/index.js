@@ -25,6 +25,13 @@ const VERBS = [
 ];
 /** Verbs that cut the power without asking the operating system. */
 const HARD = new Set(['reset', 'force']);
+/** What a row's power button asks before it acts: the operating system
+ *  restarting is as much an interruption as the power cut. */
+const ASK = {
+    reboot: (name) => `Reboot ${name}? Its operating system restarts; whoever works on it is interrupted.`,
+    reset: (name) => `Reset ${name}? This cuts the power without shutting down.`,
+    force: (name) => `Force off ${name}? This cuts the power without shutting down.`,
+};
 /** Poll a queued command every this many ms, for at most POLL_FOR ms. */
 const POLL_EVERY = 1000;
 const POLL_FOR = 10 * 60 * 1000;
@@ -240,9 +247,11 @@ let busy = 0;
 /** Last action per server name, kept across reloads of the list. */
 const lastAction = new Map();
 
-function cell(row, text) {
+/** A cell; `label` names it on a phone, where each row is a card. */
+function cell(row, text, label) {
     const td = document.createElement('td');
     td.textContent = text ?? '';
+    if (label) td.dataset.label = label;
     row.append(td);
     return td;
 }
@@ -263,20 +272,20 @@ function render(servers) {
     const rows = servers.map((server) => {
         const row = document.createElement('tr');
         row.dataset.server = server.name;
-        cell(row, server.name);
-        const status = cell(row, server.status);
+        cell(row, server.name, 'Name').classList.add('name');
+        const status = cell(row, server.status, 'Status');
         status.className = `status-${String(server.status || 'unknown').replace(/[^a-z]/g, '')}`;
-        cell(row, server.ip4 || '\u2013');
-        cell(row, server.managed ? 'yes' : 'no');
+        cell(row, server.ip4 || '\u2013', 'IPv4').classList.add('ip');
+        cell(row, server.managed ? 'yes' : 'no', 'Managed');
         // A server being created has no labels yet, but is hcc's own.
         const creating = server.stage === 'new' && server.id == null;
         const managed = server.managed || creating;
         row.dataset.managed = managed ? 'yes' : 'no';
-        const actions = cell(row, '');
+        const actions = cell(row, '', 'Actions');
         actions.className = 'actions';
-        const manage = cell(row, '');
+        const manage = cell(row, '', 'Manage');
         manage.className = 'manage';
-        const last = cell(row, '');
+        const last = cell(row, '', 'Last action');
         last.className = 'last';
         // A name hcc's rules reject (from a broken or hostile API answer):
         // every route takes a server by name, so none would take this one.
@@ -302,7 +311,8 @@ function render(servers) {
             if (HARD.has(verb)) b.classList.add('hard');
             actions.append(b);
         }
-        if (allowed('console')) {
+        // A console shows a running server's screen; an off one has none.
+        if (allowed('console') && server.status === 'running') {
             const consoleButton = button('Console', () => openConsole(server.name, consoleButton));
             consoleButton.dataset.verb = 'console';
             consoleButton.classList.add('primary');
@@ -401,9 +411,7 @@ async function rowAction(name, label, b, work) {
 }
 
 async function act(name, verb, label, b) {
-    if (HARD.has(verb) && !window.confirm(`${label} ${name}? This cuts the power without shutting down.`)) {
-        return;
-    }
+    if (ASK[verb] && !window.confirm(ASK[verb](name))) return;
     await rowAction(name, label, b, async () => {
         setLast(name, `${label}: sending`);
         const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
@@ -703,8 +711,12 @@ async function loadCatalog() {
         const name = $('create-name');
         name.placeholder = body.prefix ? `${body.prefix}web1` : 'web1';
         if (!name.value && body.prefix) name.value = body.prefix;
-        $('catalog-note').textContent = (body.prefix ? `New names begin with \u201c${body.prefix}\u201d. ` : '')
-            + `Types, images and locations from Hetzner, fetched ${ago(body.fetched_at)}.`;
+        // The prefix said before a create fails for the want of it.
+        $('create-prefix').textContent = body.prefix
+            ? `This hcc creates servers only with names beginning with \u201c${body.prefix}\u201d (its prefix): for example ${body.prefix}web1.`
+            : '';
+        $('create-prefix').hidden = !body.prefix;
+        $('catalog-note').textContent = `Types, images and locations from Hetzner, fetched ${ago(body.fetched_at)}.`;
         $('create-submit').disabled = false;
         $('create').dataset.catalog = 'loaded';
     } catch (err) {
