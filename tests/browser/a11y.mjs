@@ -7,15 +7,23 @@
 // server's name and its buttons stay on one line; at a phone's 390 px,
 // each card's fields are labelled; the create form (admin key) says the
 // name prefix before anything is sent. With --detail NAME, the server's
-// detail view is opened (its Details button) and checked too; it needs
-// `GET /api/v1/servers/{name}` (the detail view says so when it is not
-// there: "detail" in the report is then what the view showed).
+// detail view is opened (its name, a button) and checked too: its facts,
+// which action groups and buttons it shows, the graphs; with --act 1
+// besides, a root password reset (the password shown once, with Copy),
+// a Reinstall confirmed by typing the name, and the graphs' 24h range.
+//
+// The detail view's server side (`GET /api/v1/servers/{name}`, its
+// `/metrics`, the new action verbs, a command's `result.root_password`)
+// is being built apart: --mock 1 answers those in the browser (Playwright
+// routes, the shapes of the contract in www/index.js), everything else
+// goes to hcc. Without --mock the page talks to hcc alone.
 //
 // Console page (--console 1, --url being a console link): connected, the
 // power panel open where the key may power it.
 //
 //   node tests/browser/a11y.mjs --url URL [--key KEY] [--create 1]
-//        [--detail NAME] [--console 1] [--screenshot PATH] [--chromium PATH]
+//        [--detail NAME [--act 1] [--mock 1]] [--console 1]
+//        [--screenshot PATH] [--chromium PATH]
 //
 // Prints one JSON line: `violations` maps each check to the serious and
 // critical violations axe found there (empty lists when none); exits 0
@@ -111,7 +119,91 @@ async function dashboard(page, result) {
     if (args.detail) await detail(page, result);
 }
 
-/** The detail view of one server: opened by its row's Details button. */
+/** The verbs of the contract that hcc's API does not take yet, and those
+ *  whose result carries a root password. */
+const NEW_VERBS = new Set(['rebuild', 'reset-password', 'enable-rescue', 'disable-rescue', 'change-type',
+    'set-rdns', 'attach-iso', 'detach-iso', 'create-image', 'enable-backup', 'disable-backup']);
+const PASSWORD_VERBS = new Set(['rebuild', 'reset-password', 'enable-rescue']);
+export const MOCK_PASSWORD = 'Mock-Root-Pa55word';
+
+/** Hetzner's shape of a metrics answer: `count` points until now. */
+function metrics(type, since) {
+    const step = { '1h': 60, '24h': 900, '7d': 3600, '30d': 14400 }[since] || 60;
+    const end = Math.floor(Date.now() / 1000);
+    const series = (scale) => ({ values: Array.from({ length: 30 }, (_, i) => [end - (29 - i) * step, String((scale * (1 + Math.sin(i / 3))).toFixed(3))]) });
+    const names = {
+        cpu: ['cpu'],
+        disk: ['disk.0.iops.read', 'disk.0.iops.write', 'disk.0.bandwidth.read', 'disk.0.bandwidth.write'],
+        network: ['network.0.bandwidth.in', 'network.0.bandwidth.out', 'network.0.pps.in', 'network.0.pps.out'],
+    }[type] || [];
+    return {
+        metrics: {
+            start: new Date((end - 29 * step) * 1000).toISOString(),
+            end: new Date(end * 1000).toISOString(),
+            step,
+            time_series: Object.fromEntries(names.map((n, i) => [n, series(10 * (i + 1))])),
+        },
+    };
+}
+
+/** Answers the detail view's new endpoints in the browser (see --mock). */
+async function mockServerSide(page, log) {
+    const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+    const commands = new Map();
+    await page.route((url) => /\/api\/v1\/(servers\/[^/]+(\/metrics|\/actions\/[^/]+)?|commands\/mock-\d+)$/.test(url.pathname), async (route) => {
+        const request = route.request();
+        const url = new URL(request.url());
+        const parts = url.pathname.split('/api/v1/')[1].split('/');
+        if (parts[0] === 'commands') {
+            const command = commands.get(parts[1]);
+            command.reads += 1;
+            const state = command.reads === 1 ? 'running' : 'done';
+            const result = { note: 'mock' };
+            // The password once: the first read after done.
+            if (state === 'done' && !command.told && PASSWORD_VERBS.has(command.cmd)) {
+                result.root_password = MOCK_PASSWORD;
+                command.told = true;
+            }
+            return json(route, 200, { command: { id: command.id, cmd: command.cmd, state, result: state === 'done' ? result : null } });
+        }
+        const name = decodeURIComponent(parts[1]);
+        if (parts.length === 2 && request.method() === 'GET') {
+            const list = await (await route.fetch({ url: `${url.origin}/api/v1/servers` })).json();
+            const server = list.servers.find((s) => s.name === name);
+            if (!server) return json(route, 404, { error: { code: 'not_found', message: `no server ${name}` } });
+            log.detail += 1;
+            return json(route, 200, {
+                server: { ...server, server_type: server.server_type || 'cx22', location: server.location || 'fsn1', datacenter: 'fsn1-dc14' },
+                detail: {
+                    rescue_enabled: false,
+                    iso: null,
+                    backup_window: '22-02',
+                    protection: { delete: true, rebuild: false },
+                    traffic: { outgoing: 123456789, ingoing: 2345678, included: 21990232555520 },
+                    disk: 40,
+                    cores: 2,
+                    memory: 4,
+                    addresses: [{ ip: server.ip4 || '10.0.0.1', dns_ptr: 'static.1.0.0.10.clients.your-server.de' },
+                        { ip: '2001:db8::1', dns_ptr: null }],
+                    image: { name: 'debian-12', description: 'Debian 12' },
+                },
+            });
+        }
+        if (parts[2] === 'metrics') {
+            log.metrics.push(`${url.searchParams.get('type')} ${url.searchParams.get('since')}`);
+            return json(route, 200, metrics(url.searchParams.get('type'), url.searchParams.get('since')));
+        }
+        if (parts[2] === 'actions' && NEW_VERBS.has(parts[3]) && request.method() === 'POST') {
+            const id = `mock-${commands.size + 1}`;
+            commands.set(id, { id, cmd: parts[3], reads: 0, told: false });
+            log.actions.push({ verb: parts[3], body: request.postDataJSON() });
+            return json(route, 202, { command: { id, cmd: parts[3], state: 'queued' } });
+        }
+        return route.fallback();
+    });
+}
+
+/** The detail view of one server: opened by the name in its row. */
 async function detail(page, result) {
     const row = `#servers tr[data-server="${args.detail}"]`;
     await page.click(`${row} button[data-verb="details"]`);
@@ -141,8 +233,10 @@ async function detail(page, result) {
             note: document.getElementById('detail-note').textContent,
         };
     });
+    result.graphs = await graphs(page, '1h');
     result.violations.detail = await axe(page);
     if (args.screenshot) await page.screenshot({ path: args.screenshot.replace(/\.png$/, '-detail.png'), fullPage: true });
+    if (args.act) await detailActions(page, result);
     await page.setViewportSize({ width: 390, height: 844 });
     result.detailNarrow = await page.evaluate(() => {
         const d = document.getElementById('detail').getBoundingClientRect();
@@ -150,6 +244,66 @@ async function detail(page, result) {
     });
     result.violations.detailPhone = await axe(page);
     if (args.screenshot) await page.screenshot({ path: args.screenshot.replace(/\.png$/, '-detail-390.png') });
+}
+
+/** Waits for the graphs of `since` to be drawn or to fail: what shows. */
+async function graphs(page, since) {
+    await waitFor(`the graphs of ${since}`, 15_000, () => page.evaluate((want) => {
+        const area = document.getElementById('graphs-area');
+        return area.dataset.since === want && (area.dataset.state === 'drawn' || area.dataset.state === 'failed');
+    }, since));
+    return page.evaluate(() => {
+        const area = document.getElementById('graphs-area');
+        return {
+            state: area.dataset.state,
+            since: area.dataset.since,
+            charts: Array.from(area.querySelectorAll('figure.graph'), (f) => ({
+                kind: f.dataset.kind,
+                uplot: Boolean(f.querySelector('.uplot canvas')),
+                caption: f.querySelector('figcaption').textContent,
+            })),
+            note: document.getElementById('graphs-note').textContent,
+            pressed: document.querySelector('.graph-ranges [aria-pressed="true"]')?.textContent,
+        };
+    });
+}
+
+/** A root password reset, a typed-name Reinstall, the 24h graphs. */
+async function detailActions(page, result) {
+    const progress = () => page.textContent('#detail-progress');
+    const acts = {};
+    await page.click('#detail button[data-action="reset-password"]');
+    await page.waitForSelector('#detail-password:not([hidden])', { timeout: 15_000 });
+    acts.password = await page.textContent('#detail-password-value');
+    acts.passwordProgress = await progress();
+    await page.click('#detail-password-copy');
+    await waitFor('the copy', 5_000, async () => (await page.textContent('#detail-password-copy')) !== 'Copy');
+    acts.copyButton = await page.textContent('#detail-password-copy');
+    acts.stored = await page.evaluate((pw) => JSON.stringify({ ...sessionStorage }).includes(pw)
+        || JSON.stringify({ ...localStorage }).includes(pw) || document.cookie.includes(pw), acts.password);
+    await page.click('#detail-password-hide');
+    acts.hidden = await page.evaluate(() => document.getElementById('detail-password').hidden
+        && document.getElementById('detail-password-value').textContent === '');
+
+    // Reinstall: the name typed first; a wrong one keeps the button off.
+    const images = await page.$$eval('#detail-image option', (os) => os.map((o) => o.value));
+    const image = images.find((i) => i !== 'debian-12') || images[0];
+    await page.selectOption('#detail-image', image);
+    await page.click('#detail button[data-action="rebuild"]');
+    await page.waitForSelector('#delete-dialog[open]', { timeout: 5_000 });
+    acts.typedTitle = await page.textContent('#delete-title');
+    await page.fill('#delete-typed', `${args.detail}x`);
+    acts.wrongNameDisabled = await page.$eval('#delete-confirm', (b) => b.disabled);
+    await page.fill('#delete-typed', args.detail);
+    await page.click('#delete-confirm');
+    await waitFor('the reinstall to finish', 15_000, async () => (await progress()).includes('Reinstall: done'));
+    acts.reinstallProgress = await progress();
+    acts.reinstallPassword = await page.textContent('#detail-password-value');
+    acts.image = image;
+
+    await page.click('#detail .graph-ranges button[data-since="24h"]');
+    acts.graphs24h = await graphs(page, '24h');
+    result.acts = acts;
 }
 
 async function consolePage(page, result) {
@@ -174,6 +328,8 @@ try {
     const page = await context.newPage();
     page.on('pageerror', (e) => result.errors.push(String(e)));
     page.on('dialog', (d) => d.accept());
+    result.mock = { detail: 0, metrics: [], actions: [] };
+    if (args.mock) await mockServerSide(page, result.mock);
     if (args.console) {
         await consolePage(page, result);
     } else {
