@@ -19,7 +19,11 @@
 // goes to hcc. Without --mock the page talks to hcc alone.
 //
 // Console page (--console 1, --url being a console link): connected, the
-// power panel open where the key may power it.
+// power panel open where the key may power it. With --password 1, its
+// "Reset root password": confirmed, the new password shown (and checked
+// by axe), then typed into the console by its button (Type text); with
+// --mock 1 the server side (`reset-password` among the power answer's
+// verbs, `POST /c/password`) is answered in the browser.
 //
 //   node tests/browser/a11y.mjs --url URL [--key KEY] [--create 1]
 //        [--detail NAME [--act 1] [--mock 1]] [--console 1]
@@ -317,7 +321,49 @@ async function consolePage(page, result) {
         await page.waitForSelector('#power:not([hidden])', { timeout: 5_000 });
         result.violations.consolePower = await axe(page);
     }
+    if (args.password) await consolePassword(page, result);
     if (args.screenshot) await page.screenshot({ path: args.screenshot });
+}
+
+async function consolePassword(page, result) {
+    const steps = {};
+    await page.waitForSelector('#password-reset:not([hidden])', { timeout: 5_000 });
+    await page.click('#password-reset');
+    await page.waitForSelector('#power-confirm[open]', { timeout: 5_000 });
+    steps.question = await page.textContent('#power-question');
+    await page.click('#power-yes');
+    await page.waitForSelector('#password-new:not([hidden])', { timeout: 15_000 });
+    steps.password = await page.textContent('#password-value');
+    steps.note = await page.textContent('#power-note');
+    result.violations.consolePassword = await axe(page);
+    await page.click('#password-type');
+    await waitFor('the password typed', 15_000, () => page.evaluate(() => document.getElementById('type').dataset.typed));
+    steps.typed = Number(await page.evaluate(() => document.getElementById('type').dataset.typed));
+    steps.typeField = await page.inputValue('#type-text');
+    steps.typeNote = await page.textContent('#type-note');
+    result.passwordSteps = steps;
+}
+
+/** The console page's server side of the password reset, in the browser. */
+async function mockConsolePassword(page, log) {
+    let asked = 0;
+    await page.route((url) => url.pathname === '/c/password' || url.pathname === '/c/power', async (route) => {
+        const request = route.request();
+        const url = new URL(request.url());
+        const body = request.postDataJSON() || {};
+        if (url.pathname === '/c/power') {
+            const real = await route.fetch();
+            const answer = await real.json().catch(() => null);
+            if (real.status() === 200 && Array.isArray(answer?.verbs) && body.verb == null) {
+                answer.verbs.push('reset-password');
+            }
+            return route.fulfill({ response: real, body: JSON.stringify(answer) });
+        }
+        asked += 1;
+        log.password.push(body);
+        const answer = asked === 1 ? { state: 'queued', command: 7 } : { root_password: MOCK_PASSWORD };
+        return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer) });
+    });
 }
 
 const result = { ok: false, violations: {}, errors: [] };
@@ -328,8 +374,8 @@ try {
     const page = await context.newPage();
     page.on('pageerror', (e) => result.errors.push(String(e)));
     page.on('dialog', (d) => d.accept());
-    result.mock = { detail: 0, metrics: [], actions: [] };
-    if (args.mock) await mockServerSide(page, result.mock);
+    result.mock = { detail: 0, metrics: [], actions: [], password: [] };
+    if (args.mock) await (args.console ? mockConsolePassword : mockServerSide)(page, result.mock);
     if (args.console) {
         await consolePage(page, result);
     } else {
