@@ -618,6 +618,15 @@ fn the_detail_view_shows_facts_actions_by_scope_a_password_once_and_graphs() {
     assert_eq!(buttons(2), serde_json::json!(["enable-rescue"]), "{admin}");
     assert_eq!(buttons(6), serde_json::json!(["attach-iso"]), "{admin}");
     assert_eq!(buttons(8), serde_json::json!(["disable-backup"]), "{admin}");
+    // Reinstall offers the images and the snapshots; ISOs to pick from.
+    let images = detail["images"].as_array().unwrap();
+    assert!(images.contains(&"debian-12".into()), "{admin}");
+    assert!(images.contains(&"4711".into()), "{admin}");
+    assert_eq!(
+        detail["isos"],
+        serde_json::json!(["virtio-win-0.1.248.iso"]),
+        "{admin}"
+    );
     assert_eq!(
         detail["ranges"],
         serde_json::json!(["1h", "24h", "7d", "30d"]),

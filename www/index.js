@@ -1073,6 +1073,16 @@ async function loadDetailCatalog(generation) {
         const s = shownDetail.server;
         fill('detail-image', (body.images || []).map((i) => option(i.name,
             i.description && i.description !== i.name ? `${i.name} (${i.description})` : i.name)), s.image);
+        // The project's snapshots too (`catalog.snapshots`): Hetzner
+        // rebuilds from an image's id as from a name.
+        const snapshots = (body.snapshots || []).filter((x) => x.id != null);
+        if (snapshots.length) {
+            const group = document.createElement('optgroup');
+            group.label = 'Snapshots';
+            group.append(...snapshots.map((x) => option(String(x.id),
+                `${x.description || x.name || 'snapshot'} (snapshot ${x.id})`)));
+            $('detail-image').append(group);
+        }
         fill('detail-type', (body.server_types || []).filter((t) => !t.deprecated).map((t) => option(t.name,
             `${t.name} \u2013 ${t.cores} cores, ${t.memory_gb} GB, ${t.disk_gb} GB disk`)), s.server_type);
         $('detail-isos').replaceChildren(...(body.isos || []).map((i) => option(i.name, i.description || i.name)));

@@ -154,6 +154,16 @@ function metrics(type, since) {
 async function mockServerSide(page, log) {
     const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
     const commands = new Map();
+    // The catalog as it will be: hcc's, with ISOs and snapshots.
+    await page.route((url) => url.pathname === '/api/v1/catalog', async (route) => {
+        const real = await route.fetch();
+        const catalog = await real.json();
+        if (real.status() === 200) {
+            catalog.isos = [{ name: 'virtio-win-0.1.248.iso', description: 'virtio-win-0.1.248' }];
+            catalog.snapshots = [{ id: 4711, description: 'before the upgrade' }];
+        }
+        return route.fulfill({ response: real, body: JSON.stringify(catalog) });
+    });
     await page.route((url) => /\/api\/v1\/(servers\/[^/]+(\/metrics|\/actions\/[^/]+)?|commands\/mock-\d+)$/.test(url.pathname), async (route) => {
         const request = route.request();
         const url = new URL(request.url());
@@ -235,6 +245,8 @@ async function detail(page, result) {
                 })),
             ranges: Array.from(d.querySelectorAll('.graph-ranges button'), (b) => b.textContent),
             note: document.getElementById('detail-note').textContent,
+            images: Array.from(document.querySelectorAll('#detail-image option'), (o) => o.value),
+            isos: Array.from(document.querySelectorAll('#detail-isos option'), (o) => o.value),
         };
     });
     result.graphs = await graphs(page, '1h');
