@@ -682,8 +682,13 @@ fn the_detail_view_shows_facts_actions_by_scope_a_password_once_and_graphs() {
         serde_json::json!([
             {"verb": "reset-password", "body": {}},
             {"verb": "rebuild", "body": {"image": acts["image"]}},
+            {"verb": "set-rdns", "body": {"ip": "2001:db8::1", "hostname": "srv.example.org"}},
         ]),
         "{admin}"
+    );
+    assert_eq!(
+        acts["rdnsStart"], "static.1.0.0.10.clients.your-server.de",
+        "{acts}"
     );
     assert_eq!(acts["graphs24h"]["state"], "drawn", "{acts}");
     assert_eq!(acts["graphs24h"]["pressed"], "24h", "{acts}");
@@ -729,8 +734,8 @@ fn the_detail_view_against_hccs_own_server_side() {
         return;
     }
     let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let (_env, keys) = keyed(&sim);
-    let serve = Serve::start(&_env, &sim, &["--worker", "--cycle", "3600"]);
+    let (env, keys) = keyed(&sim);
+    let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
     let admin = detail_view(&serve, &keys.admin, &["--act", "1"]);
     assert_no_violations(&admin, &["servers", "detail", "detailPhone"]);
     assert_eq!(admin["detail"]["state"], "loaded", "{admin}");

@@ -970,6 +970,7 @@ async function openDetail(name) {
     $('detail-title').textContent = `Server ${name}`;
     $('detail').dataset.server = name;
     $('detail').dataset.state = 'loading';
+    delete $('detail').dataset.catalog;
     detailNote('Loading the details\u2026');
     drawDetail();
     if (!$('detail').open) $('detail').showModal();
@@ -988,7 +989,10 @@ async function reloadDetail(generation = detailGeneration) {
         shownDetail.server = body.server || shownDetail.server;
         shownDetail.detail = body.detail || null;
         $('detail').dataset.state = body.detail ? 'loaded' : 'partial';
-        detailNote(body.detail ? '' : 'hcc has not synced this server\u2019s details yet: shown is what the list has.');
+        // `detail` null: not synced yet; absent: an hcc without details.
+        detailNote(body.detail ? '' : 'detail' in body
+            ? 'hcc has not synced this server\u2019s details yet: shown is what the list has.'
+            : 'This hcc gives no more details of a server than its list has.');
     } catch (err) {
         if (generation !== detailGeneration) return;
         if (err instanceof ApiError && err.status === 401) {
@@ -1040,7 +1044,13 @@ function drawDetail() {
     $('detail-addresses').querySelector('tbody').replaceChildren(...rows);
     const ipSelect = $('detail-rdns-ip');
     const chosen = ipSelect.value;
-    fill('detail-rdns-ip', addresses.map((a) => option(a.ip, a.ip)), chosen);
+    fill('detail-rdns-ip', addresses.map((a) => {
+        const o = option(a.ip, a.ip);
+        o.dataset.ptr = a.dns_ptr || '';
+        return o;
+    }), chosen);
+    // The host name field starts from the chosen address's current entry.
+    $('detail-rdns-host').value = ipSelect.selectedOptions[0]?.dataset.ptr || '';
 
     // What the key may do, on a server hcc manages.
     const managed = s.managed || (s.stage === 'new' && s.id == null);
@@ -1086,6 +1096,7 @@ async function loadDetailCatalog(generation) {
         fill('detail-type', (body.server_types || []).filter((t) => !t.deprecated).map((t) => option(t.name,
             `${t.name} \u2013 ${t.cores} cores, ${t.memory_gb} GB, ${t.disk_gb} GB disk`)), s.server_type);
         $('detail-isos').replaceChildren(...(body.isos || []).map((i) => option(i.name, i.description || i.name)));
+        $('detail').dataset.catalog = 'loaded';
     } catch {
         // The lists stay empty; the buttons say what is missing.
     }
@@ -1308,6 +1319,9 @@ function initDetail() {
         const width = chartWidth();
         for (const p of plots) if (p.width !== width) p.setSize({ width, height: 170 });
     }).observe($('graphs-area'));
+    $('detail-rdns-ip').addEventListener('change', () => {
+        $('detail-rdns-host').value = $('detail-rdns-ip').selectedOptions[0]?.dataset.ptr || '';
+    });
     $('detail-password-copy').addEventListener('click', copyPassword);
     $('detail-password-hide').addEventListener('click', hidePassword);
 }

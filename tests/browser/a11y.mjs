@@ -223,8 +223,11 @@ async function detail(page, result) {
     await page.click(`${row} button[data-verb="details"]`);
     await page.waitForSelector('#detail[open]', { timeout: 5_000 });
     await waitFor('the detail view to load', 15_000, () => page.evaluate(() => {
-        const state = document.getElementById('detail').dataset.state;
-        return state === 'loaded' || state === 'partial' || state === 'failed';
+        const d = document.getElementById('detail');
+        const state = d.dataset.state;
+        // An admin's pick lists come from the catalog, loaded meanwhile.
+        const lists = document.querySelector('#detail fieldset[data-group="reinstall"]').hidden || d.dataset.catalog === 'loaded';
+        return (state === 'loaded' || state === 'partial' || state === 'failed') && lists;
     }));
     result.detail = await page.evaluate(() => {
         const d = document.getElementById('detail');
@@ -316,6 +319,13 @@ async function detailActions(page, result) {
     acts.reinstallProgress = await progress();
     acts.reinstallPassword = await page.textContent('#detail-password-value');
     acts.image = image;
+
+    // Reverse DNS: the field starts from the address's entry.
+    acts.rdnsStart = await page.inputValue('#detail-rdns-host');
+    await page.selectOption('#detail-rdns-ip', '2001:db8::1');
+    await page.fill('#detail-rdns-host', 'srv.example.org');
+    await page.click('#detail button[data-action="set-rdns"]');
+    await waitFor('the reverse DNS to be set', 15_000, async () => (await progress()).includes('Reverse DNS: done'));
 
     await page.click('#detail .graph-ranges button[data-since="24h"]');
     acts.graphs24h = await graphs(page, '24h');
