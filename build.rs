@@ -1,7 +1,8 @@
 //! Embeds the browser side into the binary: every regular file in `www/`
 //! and, when `npm ci --prefix noVNC` has fetched and bundled it, the one
 //! module of noVNC the pages import (`/novnc/novnc.js`, see
-//! `noVNC/bundle.js`) with noVNC's licence. Writes a sorted table to `$OUT_DIR/assets.rs`, read by
+//! `noVNC/bundle.js`) with noVNC's licence, and uPlot for the dashboard's
+//! graphs (`/uplot/uplot.js`, `/uplot/uplot.css`, its licence). Writes a sorted table to `$OUT_DIR/assets.rs`, read by
 //! `src/assets.rs`; the bodies are `include_bytes!` of absolute paths, so
 //! the binary alone serves everything.
 //!
@@ -22,6 +23,10 @@ use sha2::{Digest, Sha256};
 const NOVNC_PACKAGE: &str = "noVNC/node_modules/@novnc/novnc";
 /// Where `npm ci`'s postinstall puts the bundle of what the pages use.
 const NOVNC_BUNDLE: &str = "noVNC/node_modules/.hcc/novnc.js";
+/// uPlot, the dashboard's graphs: pinned beside noVNC, bundled by the same
+/// postinstall (`noVNC/uplot.js`); its stylesheet and licence as npm has them.
+const UPLOT_PACKAGE: &str = "noVNC/node_modules/uplot";
+const UPLOT_BUNDLE: &str = "noVNC/node_modules/.hcc/uplot.js";
 
 fn main() {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
@@ -33,7 +38,13 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=www");
     println!("cargo:rerun-if-changed=noVNC");
-    for path in ["noVNC/package-lock.json", NOVNC_PACKAGE, NOVNC_BUNDLE] {
+    for path in [
+        "noVNC/package-lock.json",
+        NOVNC_PACKAGE,
+        NOVNC_BUNDLE,
+        UPLOT_PACKAGE,
+        UPLOT_BUNDLE,
+    ] {
         if root.join(path).exists() {
             println!("cargo:rerun-if-changed={path}");
         }
@@ -60,6 +71,21 @@ fn main() {
         let license = root.join(NOVNC_PACKAGE).join("LICENSE.txt");
         if is_regular(&license) {
             assets.push(("/novnc/LICENSE.txt".to_string(), license));
+        }
+    }
+
+    // Without it the dashboard shows its graphs' numbers as a table.
+    let uplot = root.join(UPLOT_BUNDLE);
+    if is_regular(&uplot) {
+        assets.push(("/uplot/uplot.js".to_string(), uplot));
+        for (name, file) in [
+            ("uplot.css", "dist/uPlot.min.css"),
+            ("LICENSE.txt", "LICENSE"),
+        ] {
+            let path = root.join(UPLOT_PACKAGE).join(file);
+            if is_regular(&path) {
+                assets.push((format!("/uplot/{name}"), path));
+            }
         }
     }
 

@@ -179,6 +179,24 @@ mod tests {
     }
 
     #[test]
+    fn uplot_is_embedded_with_its_stylesheet_and_licence_when_fetched() {
+        let fetched = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/noVNC/node_modules/.hcc/uplot.js"
+        ))
+        .is_file();
+        assert_eq!(get("/uplot/uplot.js").is_some(), fetched);
+        if fetched {
+            let text = std::str::from_utf8(get("/uplot/uplot.js").unwrap().body).unwrap();
+            assert!(text.contains("export"), "an ES module");
+            assert!(!text.contains("import "), "the bundle imports nothing");
+            let css = get("/uplot/uplot.css").expect("uPlot's stylesheet");
+            assert_eq!(css.content_type, "text/css; charset=utf-8");
+            assert!(get("/uplot/LICENSE.txt").is_some());
+        }
+    }
+
+    #[test]
     fn only_exact_paths_match() {
         for path in [
             "",

@@ -424,3 +424,339 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
     assert_eq!(report["narrow"]["inside"], true, "{report}");
     assert!(!serve.log().contains(&keys.admin));
 }
+
+/// A sim with a running server (srv-00001) and an off one (srv-off), both
+/// managed, hcc's prefix `demo-` as `hcc demo` sets it, and `hcc serve`.
+fn two_servers() -> (Sim, Env, crate::support::serve::Keys, Serve) {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
+    let made = sim.control(
+        "POST",
+        "/_sim/servers",
+        Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    let (env, keys) = keyed(&sim);
+    env.ok(&["config", "set", "prefix", "demo-"]);
+    let serve = Serve::start(&env, &sim, &[]);
+    (sim, env, keys, serve)
+}
+
+/// a11y.mjs on the dashboard with `extra` arguments: its report.
+fn review(serve: &Serve, key: &str, extra: &[&str]) -> Value {
+    let url = format!("http://{}", serve.addr);
+    let mut args = vec!["--url", &url, "--key", key];
+    args.extend_from_slice(extra);
+    crate::support::browser::node("a11y.mjs", &args, || {
+        format!("the dashboard reviewed (serve log: {})", serve.log())
+    })
+}
+
+/// Every check of an a11y.mjs report found no serious or critical
+/// violation; the violations, in full, when one did.
+pub fn assert_no_violations(report: &Value, checks: &[&str]) {
+    for check in checks {
+        let found = &report["violations"][check];
+        assert!(found.is_array(), "no axe run for `{check}`: {report:#}");
+        assert_eq!(
+            found.as_array().unwrap().len(),
+            0,
+            "axe found serious or critical violations on `{check}`:\n{found:#}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_is_accessible_and_fits_a_laptop_and_a_phone() {
+    if !crate::support::browser::browser_ready() {
+        return;
+    }
+    let (_sim, _env, keys, serve) = two_servers();
+    let shot = crate::support::browser::shots().join("dashboard-review.png");
+    let report = review(
+        &serve,
+        &keys.admin,
+        &["--create", "1", "--screenshot", shot.to_str().unwrap()],
+    );
+    assert_no_violations(&report, &["keyForm", "servers", "create", "phone"]);
+    // The page without a key says how to get one.
+    let how = report["keyHow"].as_str().unwrap();
+    assert!(how.contains("hcc apikey add NAME --scope admin"), "{how}");
+    assert!(how.contains("paste the key"), "{how}");
+    // The create form says the prefix before anything is sent.
+    let prefix = report["prefix"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(prefix.contains("\u{201c}demo-\u{201d}"), "{prefix}");
+    // At 1366 px: each name and each row's buttons on one line.
+    let wide = &report["wide"];
+    assert!(wide["scrollWidth"].as_u64().unwrap() <= 1366, "{wide}");
+    for row in wide["rows"].as_array().unwrap() {
+        assert_eq!(row["nameLines"], 1, "{wide}");
+        assert_eq!(row["buttonLines"], 1, "{wide}");
+    }
+    // At 390 px: a card per server, each field labelled.
+    let narrow = &report["narrow"];
+    assert!(narrow["scrollWidth"].as_u64().unwrap() <= 390, "{narrow}");
+    for row in narrow["rows"].as_array().unwrap() {
+        let labels: Vec<&str> = row["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        for want in ["Name", "Status", "IPv4", "Managed", "Actions"] {
+            assert!(labels.contains(&want), "{want} unlabelled: {narrow}");
+        }
+    }
+    // Console only for the running server.
+    let verbs = |server: &str| {
+        narrow["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["server"] == server)
+            .unwrap_or_else(|| panic!("no {server}: {narrow}"))["verbs"]
+            .clone()
+    };
+    let off = verbs("srv-off");
+    assert!(off.as_array().unwrap().contains(&"start".into()), "{off}");
+    assert!(
+        !off.as_array().unwrap().contains(&"console".into()),
+        "{off}"
+    );
+    let on = verbs("srv-00001");
+    assert!(on.as_array().unwrap().contains(&"console".into()), "{on}");
+}
+
+/// The detail view's report for `key` on srv-00001 (a11y.mjs `--detail`).
+fn detail_view(serve: &Serve, key: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--detail", "srv-00001"];
+    args.extend_from_slice(extra);
+    review(serve, key, &args)
+}
+
+fn groups(report: &Value) -> Vec<String> {
+    report["detail"]["groups"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|g| g["group"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The detail view against the server side's contract as the browser
+/// answers it (a11y.mjs `--mock`: `GET /api/v1/servers/{name}`, its
+/// metrics, the new action verbs and a command's root password are
+/// answered by Playwright routes; the list, the status, the catalog and
+/// the power verbs by hcc). Runs today; the same checks against hcc
+/// itself: `the_detail_view_against_hccs_own_server_side` below.
+#[test]
+fn the_detail_view_shows_facts_actions_by_scope_a_password_once_and_graphs() {
+    if !crate::support::browser::browser_ready() {
+        return;
+    }
+    let (_sim, _env, keys, serve) = two_servers();
+    let shot = crate::support::browser::shots().join("dashboard-detail.png");
+    let admin = detail_view(
+        &serve,
+        &keys.admin,
+        &[
+            "--mock",
+            "1",
+            "--act",
+            "1",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+    );
+    assert_no_violations(&admin, &["servers", "detail", "detailPhone"]);
+    let detail = &admin["detail"];
+    assert_eq!(detail["state"], "loaded", "{admin}");
+    assert_eq!(detail["title"], "Server srv-00001", "{admin}");
+    let facts = &detail["facts"];
+    assert!(
+        facts["Type"]
+            .as_str()
+            .unwrap()
+            .ends_with(" (2 cores, 4 GB memory, 40 GB disk)"),
+        "{facts}"
+    );
+    assert_eq!(facts["Image"], "Debian 12", "{facts}");
+    assert_eq!(facts["Rescue"], "disabled", "{facts}");
+    assert_eq!(facts["ISO"], "none", "{facts}");
+    assert_eq!(facts["Backups"], "enabled (window 22-02 UTC)", "{facts}");
+    assert_eq!(facts["Protection"], "delete protected", "{facts}");
+    assert!(
+        facts["Traffic"]
+            .as_str()
+            .unwrap()
+            .starts_with("123.5 MB out, 2.3 MB in"),
+        "{facts}"
+    );
+    assert_eq!(
+        groups(&admin),
+        [
+            "power",
+            "reinstall",
+            "rescue",
+            "password",
+            "resize",
+            "rdns",
+            "iso",
+            "snapshot",
+            "backups"
+        ],
+        "{admin}"
+    );
+    let power = &detail["groups"][0]["buttons"];
+    assert_eq!(
+        *power,
+        serde_json::json!(["reboot", "stop", "reset", "force"]),
+        "{admin}"
+    );
+    // Backups are on: Disable only; rescue is off: Enable only; no ISO in.
+    let buttons = |group: usize| detail["groups"][group]["buttons"].clone();
+    assert_eq!(buttons(2), serde_json::json!(["enable-rescue"]), "{admin}");
+    assert_eq!(buttons(6), serde_json::json!(["attach-iso"]), "{admin}");
+    assert_eq!(buttons(8), serde_json::json!(["disable-backup"]), "{admin}");
+    // Reinstall offers the images and the snapshots; ISOs to pick from.
+    let images = detail["images"].as_array().unwrap();
+    assert!(images.contains(&"debian-12".into()), "{admin}");
+    assert!(images.contains(&"4711".into()), "{admin}");
+    assert_eq!(
+        detail["isos"],
+        serde_json::json!(["virtio-win-0.1.248.iso"]),
+        "{admin}"
+    );
+    assert_eq!(
+        detail["ranges"],
+        serde_json::json!(["1h", "24h", "7d", "30d"]),
+        "{admin}"
+    );
+    // The graphs, drawn by uPlot: one chart per kind of series.
+    let graphs = &admin["graphs"];
+    assert_eq!(graphs["state"], "drawn", "{graphs}");
+    let kinds: Vec<&str> = graphs["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "cpu",
+            "disk.iops",
+            "disk.bandwidth",
+            "network.bandwidth",
+            "network.pps"
+        ],
+        "{graphs}"
+    );
+    assert!(
+        graphs["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["uplot"] == true),
+        "{graphs}"
+    );
+    // The password: once, with Copy, nowhere stored, gone when hidden.
+    let acts = &admin["acts"];
+    assert_eq!(acts["password"], "Mock-Root-Pa55word", "{acts}");
+    assert_eq!(acts["copyButton"], "Copied", "{acts}");
+    assert_eq!(acts["stored"], false, "{acts}");
+    assert_eq!(acts["hidden"], true, "{acts}");
+    // Reinstall: the name typed, a wrong one refused; the picked image sent.
+    assert_eq!(acts["typedTitle"], "Reinstall srv-00001?", "{acts}");
+    assert_eq!(acts["wrongNameDisabled"], true, "{acts}");
+    assert!(
+        acts["reinstallProgress"]
+            .as_str()
+            .unwrap()
+            .contains("Reinstall: done"),
+        "{acts}"
+    );
+    assert_eq!(acts["reinstallPassword"], "Mock-Root-Pa55word", "{acts}");
+    assert_eq!(
+        admin["mock"]["actions"],
+        serde_json::json!([
+            {"verb": "reset-password", "body": {}},
+            {"verb": "rebuild", "body": {"image": acts["image"]}},
+            {"verb": "set-rdns", "body": {"ip": "2001:db8::1", "hostname": "srv.example.org"}},
+        ]),
+        "{admin}"
+    );
+    assert_eq!(
+        acts["rdnsStart"], "static.1.0.0.10.clients.your-server.de",
+        "{acts}"
+    );
+    assert_eq!(acts["graphs24h"]["state"], "drawn", "{acts}");
+    assert_eq!(acts["graphs24h"]["pressed"], "24h", "{acts}");
+    let asked: Vec<&str> = admin["mock"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for want in ["cpu 1h", "disk 1h", "network 1h", "cpu 24h", "network 24h"] {
+        assert!(asked.contains(&want), "{want}: {asked:?}");
+    }
+    // On a phone, the view is the screen and no wider.
+    let narrow = &admin["detailNarrow"];
+    assert!(narrow["left"].as_i64().unwrap() >= 0, "{narrow}");
+    assert!(narrow["right"].as_i64().unwrap() <= 390, "{narrow}");
+    assert!(narrow["scrollWidth"].as_i64().unwrap() <= 390, "{narrow}");
+
+    // An act key: power, rescue, password, reverse DNS, ISO; no more.
+    let act = detail_view(&serve, &keys.act, &["--mock", "1"]);
+    assert_no_violations(&act, &["detail"]);
+    assert_eq!(
+        groups(&act),
+        ["power", "rescue", "password", "rdns", "iso"],
+        "{act}"
+    );
+    // A read key: the facts and graphs, no action.
+    let read = detail_view(&serve, &keys.read, &["--mock", "1"]);
+    assert!(groups(&read).is_empty(), "{read}");
+    assert_eq!(read["detail"]["facts"]["Rescue"], "disabled", "{read}");
+    assert_eq!(read["graphs"]["state"], "drawn", "{read}");
+}
+
+/// The same view against hcc's own server side (`GET
+/// /api/v1/servers/{name}`, `.../metrics`, the verbs `reset-password` and
+/// `rebuild`, a command's `result.root_password`), built in another
+/// branch: run it once that is merged (`cargo test -- --ignored
+/// dashboard::the_detail_view_against`).
+#[test]
+#[ignore = "needs the detail view's server side (GET /api/v1/servers/{name}, /metrics, the new action verbs)"]
+fn the_detail_view_against_hccs_own_server_side() {
+    if !crate::support::browser::browser_ready() {
+        return;
+    }
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
+    let (env, keys) = keyed(&sim);
+    let serve = Serve::start(&env, &sim, &["--worker", "--cycle", "3600"]);
+    let admin = detail_view(&serve, &keys.admin, &["--act", "1"]);
+    assert_no_violations(&admin, &["servers", "detail", "detailPhone"]);
+    assert_eq!(admin["detail"]["state"], "loaded", "{admin}");
+    assert_eq!(admin["graphs"]["state"], "drawn", "{admin}");
+    assert!(
+        !admin["acts"]["password"].as_str().unwrap_or("").is_empty(),
+        "{admin}"
+    );
+    assert_eq!(admin["acts"]["stored"], false, "{admin}");
+    assert!(
+        admin["acts"]["reinstallProgress"]
+            .as_str()
+            .unwrap()
+            .contains("Reinstall: done"),
+        "{admin}"
+    );
+    let act = detail_view(&serve, &keys.act, &[]);
+    assert_eq!(
+        groups(&act),
+        ["power", "rescue", "password", "rdns", "iso"],
+        "{act}"
+    );
+}

@@ -6,7 +6,8 @@
 // that revokes a live one's server's consoles, through the JSON API with
 // an API key. An admin key also gets the create form (its pick lists from
 // `/api/v1/catalog`), Delete with a typed-name confirmation, and Adopt /
-// Release (the managed label). A button shows only where it can work: the power verbs by the
+// Release (the managed label). A server's name opens its detail view
+// (facts, grouped actions, graphs: see `openDetail`). A button shows only where it can work: the power verbs by the
 // server's state, every button by the key's scope (which `/api/v1/status`
 // names) and by whether hcc manages the server, so a read key sees none.
 // The key is kept in this tab's sessionStorage and sent only as a header.
@@ -25,6 +26,13 @@ const VERBS = [
 ];
 /** Verbs that cut the power without asking the operating system. */
 const HARD = new Set(['reset', 'force']);
+/** What a row's power button asks before it acts: the operating system
+ *  restarting is as much an interruption as the power cut. */
+const ASK = {
+    reboot: (name) => `Reboot ${name}? Its operating system restarts; whoever works on it is interrupted.`,
+    reset: (name) => `Reset ${name}? This cuts the power without shutting down.`,
+    force: (name) => `Force off ${name}? This cuts the power without shutting down.`,
+};
 /** Poll a queued command every this many ms, for at most POLL_FOR ms. */
 const POLL_EVERY = 1000;
 const POLL_FOR = 10 * 60 * 1000;
@@ -240,9 +248,11 @@ let busy = 0;
 /** Last action per server name, kept across reloads of the list. */
 const lastAction = new Map();
 
-function cell(row, text) {
+/** A cell; `label` names it on a phone, where each row is a card. */
+function cell(row, text, label) {
     const td = document.createElement('td');
     td.textContent = text ?? '';
+    if (label) td.dataset.label = label;
     row.append(td);
     return td;
 }
@@ -263,20 +273,36 @@ function render(servers) {
     const rows = servers.map((server) => {
         const row = document.createElement('tr');
         row.dataset.server = server.name;
-        cell(row, server.name);
-        const status = cell(row, server.status);
+        const nameCell = cell(row, '', 'Name');
+        nameCell.classList.add('name');
+        // The name opens the server's detail view (as does a click on
+        // the row's free space); a name the rules reject opens nothing.
+        if (server.name_ok === false) {
+            nameCell.textContent = server.name;
+        } else {
+            const open = button(server.name, () => openDetail(server.name));
+            open.className = 'name-link';
+            open.dataset.verb = 'details';
+            open.title = `Details of ${server.name}`;
+            nameCell.append(open);
+            row.addEventListener('click', (e) => {
+                if (e.target.closest('button, a, input, select')) return;
+                openDetail(server.name);
+            });
+        }
+        const status = cell(row, server.status, 'Status');
         status.className = `status-${String(server.status || 'unknown').replace(/[^a-z]/g, '')}`;
-        cell(row, server.ip4 || '\u2013');
-        cell(row, server.managed ? 'yes' : 'no');
+        cell(row, server.ip4 || '\u2013', 'IPv4').classList.add('ip');
+        cell(row, server.managed ? 'yes' : 'no', 'Managed');
         // A server being created has no labels yet, but is hcc's own.
         const creating = server.stage === 'new' && server.id == null;
         const managed = server.managed || creating;
         row.dataset.managed = managed ? 'yes' : 'no';
-        const actions = cell(row, '');
+        const actions = cell(row, '', 'Actions');
         actions.className = 'actions';
-        const manage = cell(row, '');
+        const manage = cell(row, '', 'Manage');
         manage.className = 'manage';
-        const last = cell(row, '');
+        const last = cell(row, '', 'Last action');
         last.className = 'last';
         // A name hcc's rules reject (from a broken or hostile API answer):
         // every route takes a server by name, so none would take this one.
@@ -302,7 +328,8 @@ function render(servers) {
             if (HARD.has(verb)) b.classList.add('hard');
             actions.append(b);
         }
-        if (allowed('console')) {
+        // A console shows a running server's screen; an off one has none.
+        if (allowed('console') && server.status === 'running') {
             const consoleButton = button('Console', () => openConsole(server.name, consoleButton));
             consoleButton.dataset.verb = 'console';
             consoleButton.classList.add('primary');
@@ -401,9 +428,7 @@ async function rowAction(name, label, b, work) {
 }
 
 async function act(name, verb, label, b) {
-    if (HARD.has(verb) && !window.confirm(`${label} ${name}? This cuts the power without shutting down.`)) {
-        return;
-    }
+    if (ASK[verb] && !window.confirm(ASK[verb](name))) return;
     await rowAction(name, label, b, async () => {
         setLast(name, `${label}: sending`);
         const body = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, {});
@@ -637,30 +662,54 @@ async function setManaged(name, add, b) {
     });
 }
 
-/** The server the delete dialog is about, and the row's Delete button. */
-let deleting = null;
+/** The typed-name confirmation open now: the server's name, and how to
+ *  answer the one waiting for it. */
+let typing = null;
 
-/** Delete asks for the server's name, typed: confirming is that exact name. */
-function askDelete(name, b) {
-    deleting = { name, button: b };
-    $('delete-name').textContent = name;
-    $('delete-typed').value = '';
-    $('delete-confirm').disabled = true;
-    $('delete-dialog').showModal();
-    $('delete-typed').focus();
+/**
+ * Asks for the server's name, typed, before `verb` (the dialog's title and
+ * its button say it; `text` says what happens): confirming is that exact
+ * name. Delete asks it, and the detail view's Reinstall, Resize, Stop,
+ * Reset and Force off. True when confirmed.
+ */
+function askTyped(name, verb, text) {
+    cancelTyped();
+    return new Promise((resolve) => {
+        typing = { name, resolve };
+        $('delete-what').textContent = verb;
+        $('delete-name').textContent = name;
+        $('delete-text').textContent = `${text} Type the server's name to confirm.`;
+        $('delete-confirm').textContent = verb;
+        $('delete-typed').value = '';
+        $('delete-confirm').disabled = true;
+        $('delete-dialog').showModal();
+        $('delete-typed').focus();
+    });
+}
+
+function cancelTyped() {
+    const waiting = typing;
+    typing = null;
+    if (waiting) waiting.resolve(false);
 }
 
 function typedName() {
-    $('delete-confirm').disabled = !deleting || $('delete-typed').value !== deleting.name;
+    $('delete-confirm').disabled = !typing || $('delete-typed').value !== typing.name;
 }
 
-function confirmDelete(e) {
+function confirmTyped(e) {
     e.preventDefault();
-    if (!deleting || $('delete-typed').value !== deleting.name) return;
-    const { name, button: b } = deleting;
-    deleting = null;
+    if (!typing || $('delete-typed').value !== typing.name) return;
+    const { resolve } = typing;
+    typing = null;
     $('delete-dialog').close();
-    act(name, 'kill', 'Delete', b);
+    resolve(true);
+}
+
+/** Delete: the server's name typed first. */
+async function askDelete(name, b) {
+    const text = 'The server and its disk are deleted at Hetzner; this cannot be undone.';
+    if (await askTyped(name, 'Delete', text)) act(name, 'kill', 'Delete', b);
 }
 
 /** The catalog as last loaded (for the image architectures), or null. */
@@ -703,8 +752,12 @@ async function loadCatalog() {
         const name = $('create-name');
         name.placeholder = body.prefix ? `${body.prefix}web1` : 'web1';
         if (!name.value && body.prefix) name.value = body.prefix;
-        $('catalog-note').textContent = (body.prefix ? `New names begin with \u201c${body.prefix}\u201d. ` : '')
-            + `Types, images and locations from Hetzner, fetched ${ago(body.fetched_at)}.`;
+        // The prefix said before a create fails for the want of it.
+        $('create-prefix').textContent = body.prefix
+            ? `This hcc creates servers only with names beginning with \u201c${body.prefix}\u201d (its prefix): for example ${body.prefix}web1.`
+            : '';
+        $('create-prefix').hidden = !body.prefix;
+        $('catalog-note').textContent = `Types, images and locations from Hetzner, fetched ${ago(body.fetched_at)}.`;
         $('create-submit').disabled = false;
         $('create').dataset.catalog = 'loaded';
     } catch (err) {
@@ -793,6 +846,486 @@ async function createServer(e) {
     }
 }
 
+/*
+ * The detail view of one server (a dialog, the whole screen on a phone):
+ * its facts from `GET /api/v1/servers/{name}` (`server` and `detail`; the
+ * list's entry while that answer is missing, or `detail` is null before
+ * the first sync), its actions grouped, each shown only where the key's
+ * scope allows (`act`: power, rescue, root password, reverse DNS, ISO;
+ * `admin` besides: reinstall, resize, snapshot, backups) and hcc manages
+ * the server, and its graphs (`GET .../metrics?type=&since=`, drawn by
+ * uPlot). Each action is `POST .../actions/{verb}` with its JSON body,
+ * followed at `GET /api/v1/commands/{id}` until done or failed; a root
+ * password in the result (reinstall, rescue, password reset: Hetzner
+ * says it once, hcc hands it over once) is shown with a Copy button and
+ * kept nowhere but the page's text, gone when hidden or closed.
+ */
+
+/** What each action needs: the scope, a confirmation (`typed`: the
+ *  server's name; `ask`: a yes), its label, and its body from the form. */
+const ACTIONS = {
+    start: { need: 'act', label: 'Start' },
+    reboot: { need: 'act', label: 'Reboot', ask: 'Its operating system restarts; whoever works on it is interrupted.' },
+    stop: { need: 'act', label: 'Stop', typed: 'The operating system is asked to shut down and the server stays off.' },
+    reset: { need: 'act', label: 'Reset', typed: 'The power is cut and the server starts again, without shutting down: unsaved data is lost.' },
+    force: { need: 'act', label: 'Force off', typed: 'The power is cut without shutting down: unsaved data is lost.' },
+    rebuild: {
+        need: 'admin',
+        label: 'Reinstall',
+        typed: 'Its disk is erased and the chosen image installed; everything on it is lost.',
+        body: () => ({ image: $('detail-image').value }),
+        check: () => ($('detail-image').value ? '' : 'Pick an image.'),
+    },
+    'enable-rescue': { need: 'act', label: 'Enable rescue', body: () => ({ type: 'linux64' }) },
+    'disable-rescue': { need: 'act', label: 'Disable rescue' },
+    'reset-password': { need: 'act', label: 'Reset root password', ask: 'Its root password is replaced by a new one, shown here once.' },
+    'change-type': {
+        need: 'admin',
+        label: 'Resize',
+        typed: 'The server gets the chosen type (it must be off); without keeping the disk\u2019s size it can never go back to a smaller disk.',
+        body: () => ({ server_type: $('detail-type').value, keep_disk: $('detail-keep-disk').checked }),
+        check: () => ($('detail-type').value ? '' : 'Pick a type.'),
+    },
+    'set-rdns': {
+        need: 'act',
+        label: 'Reverse DNS',
+        body: () => {
+            const host = $('detail-rdns-host').value.trim();
+            return host ? { ip: $('detail-rdns-ip').value, hostname: host } : { ip: $('detail-rdns-ip').value };
+        },
+        check: () => ($('detail-rdns-ip').value ? '' : 'Pick an address.'),
+    },
+    'attach-iso': {
+        need: 'act',
+        label: 'Attach ISO',
+        body: () => ({ iso: $('detail-iso').value.trim() }),
+        check: () => ($('detail-iso').value.trim() ? '' : 'Name the ISO to attach.'),
+    },
+    'detach-iso': { need: 'act', label: 'Detach ISO' },
+    'create-image': {
+        need: 'admin',
+        label: 'Snapshot',
+        body: () => ({ description: $('detail-snapshot').value.trim() || `${shownDetail?.name} snapshot` }),
+    },
+    'enable-backup': { need: 'admin', label: 'Enable backups' },
+    'disable-backup': { need: 'admin', label: 'Disable backups', ask: 'Its backups stop and the existing ones are deleted.' },
+};
+
+/** The groups of the view and the scope each needs. */
+const GROUPS = {
+    power: 'act', reinstall: 'admin', rescue: 'act', password: 'act',
+    resize: 'admin', rdns: 'act', iso: 'act', snapshot: 'admin', backups: 'admin',
+};
+
+/** The server the view shows: its name, the list's entry, the detail answer. */
+let shownDetail = null;
+/** Which opening of the view an answer belongs to (a late one is dropped). */
+let detailGeneration = 0;
+
+function fact(dl, term, value) {
+    const div = document.createElement('div');
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = value ?? '\u2013';
+    div.append(dt, dd);
+    dl.append(div);
+}
+
+/** "1.2 TB", "340 MB" for bytes. */
+function bytes(n) {
+    if (n == null || Number.isNaN(Number(n))) return 'unknown';
+    let v = Number(n);
+    for (const unit of ['B', 'kB', 'MB', 'GB', 'TB']) {
+        if (Math.abs(v) < 1000 || unit === 'TB') return `${unit === 'B' ? v : v.toFixed(1)} ${unit}`;
+        v /= 1000;
+    }
+    return `${v} TB`;
+}
+
+function listed(name) {
+    try {
+        return JSON.parse(shownServers || '[]').find((s) => s.name === name) || null;
+    } catch {
+        return null;
+    }
+}
+
+function detailNote(text) {
+    $('detail-note').textContent = text;
+}
+
+function detailProgress(text) {
+    $('detail-progress').textContent = text;
+    $('detail-progress').hidden = !text;
+}
+
+/** Opens the view on `name`: the list's entry at once, then hcc's answer. */
+async function openDetail(name) {
+    const generation = ++detailGeneration;
+    const entry = listed(name) || { name };
+    shownDetail = { name, server: entry, detail: null };
+    hidePassword();
+    detailProgress('');
+    $('detail-title').textContent = `Server ${name}`;
+    $('detail').dataset.server = name;
+    $('detail').dataset.state = 'loading';
+    delete $('detail').dataset.catalog;
+    detailNote('Loading the details\u2026');
+    drawDetail();
+    if (!$('detail').open) $('detail').showModal();
+    loadGraphs(currentRange());
+    if (allowed('admin')) loadDetailCatalog(generation);
+    await reloadDetail(generation);
+}
+
+/** Asks hcc for the server's details again and redraws the view. */
+async function reloadDetail(generation = detailGeneration) {
+    const name = shownDetail?.name;
+    if (!name) return;
+    try {
+        const body = await api('GET', `servers/${encodeURIComponent(name)}`);
+        if (generation !== detailGeneration) return;
+        shownDetail.server = body.server || shownDetail.server;
+        shownDetail.detail = body.detail || null;
+        $('detail').dataset.state = body.detail ? 'loaded' : 'partial';
+        // `detail` null: not synced yet; absent: an hcc without details.
+        detailNote(body.detail ? '' : 'detail' in body
+            ? 'hcc has not synced this server\u2019s details yet: shown is what the list has.'
+            : 'This hcc gives no more details of a server than its list has.');
+    } catch (err) {
+        if (generation !== detailGeneration) return;
+        if (err instanceof ApiError && err.status === 401) {
+            $('detail').close();
+            report(err);
+            return;
+        }
+        $('detail').dataset.state = 'partial';
+        detailNote(`The details could not be loaded (${describe(err)}): shown is what the list has.`);
+    }
+    drawDetail();
+}
+
+/** The facts, the addresses and which actions show, from `shownDetail`. */
+function drawDetail() {
+    const { server: s, detail: d } = shownDetail;
+    const dl = $('detail-facts');
+    dl.replaceChildren();
+    const unknown = d ? null : 'not known yet';
+    fact(dl, 'Status', s.status);
+    const size = d ? ` (${d.cores} cores, ${d.memory} GB memory, ${d.disk} GB disk)` : '';
+    fact(dl, 'Type', s.server_type ? `${s.server_type}${size}` : null);
+    fact(dl, 'Image', d?.image ? (d.image.description || d.image.name) : s.image);
+    fact(dl, 'Location', [s.location, s.datacenter].filter(Boolean).join(', ') || null);
+    fact(dl, 'IPv4', s.ip4);
+    fact(dl, 'IPv6', s.ip6);
+    const t = d?.traffic;
+    fact(dl, 'Traffic', t
+        ? `${bytes(t.outgoing)} out, ${bytes(t.ingoing)} in, ${t.included == null ? 'unknown' : bytes(t.included)} included`
+        : unknown);
+    fact(dl, 'Backups', d ? (d.backup_window ? `enabled (window ${d.backup_window} UTC)` : 'disabled') : unknown);
+    fact(dl, 'Rescue', d ? (d.rescue_enabled ? 'enabled (on the next boot)' : 'disabled') : unknown);
+    fact(dl, 'ISO', d ? (d.iso || 'none') : unknown);
+    const p = d?.protection;
+    fact(dl, 'Protection', p
+        ? (['delete', 'rebuild'].filter((k) => p[k]).map((k) => `${k} protected`).join(', ') || 'none')
+        : unknown);
+    fact(dl, 'Managed by hcc', s.managed ? 'yes' : 'no');
+
+    const addresses = d?.addresses?.length
+        ? d.addresses
+        : [s.ip4, s.ip6].filter(Boolean).map((ip) => ({ ip, dns_ptr: null }));
+    const rows = addresses.map((a) => {
+        const tr = document.createElement('tr');
+        cell(tr, a.ip, 'Address');
+        cell(tr, a.dns_ptr || (d ? 'none' : 'not known yet'), 'Reverse DNS');
+        return tr;
+    });
+    $('detail-addresses').querySelector('tbody').replaceChildren(...rows);
+    const ipSelect = $('detail-rdns-ip');
+    const chosen = ipSelect.value;
+    fill('detail-rdns-ip', addresses.map((a) => {
+        const o = option(a.ip, a.ip);
+        o.dataset.ptr = a.dns_ptr || '';
+        return o;
+    }), chosen);
+    // The host name field starts from the chosen address's current entry.
+    $('detail-rdns-host').value = ipSelect.selectedOptions[0]?.dataset.ptr || '';
+
+    // What the key may do, on a server hcc manages.
+    const managed = s.managed || (s.stage === 'new' && s.id == null);
+    for (const fieldset of document.querySelectorAll('#detail .groups fieldset')) {
+        fieldset.hidden = !managed || !allowed(GROUPS[fieldset.dataset.group]);
+    }
+    for (const b of document.querySelectorAll('#detail [data-action]')) {
+        const verb = b.dataset.action;
+        let show = allowed(ACTIONS[verb].need);
+        if (WHEN[verb]) show &&= s.status === WHEN[verb];
+        if (d && verb === 'enable-rescue') show &&= !d.rescue_enabled;
+        if (d && verb === 'disable-rescue') show &&= Boolean(d.rescue_enabled);
+        if (d && verb === 'detach-iso') show &&= Boolean(d.iso);
+        if (d && verb === 'enable-backup') show &&= !d.backup_window;
+        if (d && verb === 'disable-backup') show &&= Boolean(d.backup_window);
+        b.hidden = !show;
+    }
+    if (!managed) {
+        detailNote(`${$('detail-note').textContent} hcc does not manage this server: adopt it to act on it.`.trim());
+    }
+}
+
+/** The pick lists of reinstall (images), resize (types) and ISO, from the
+ *  catalog (an admin's: other keys type an ISO's name). */
+async function loadDetailCatalog(generation) {
+    try {
+        const body = catalog || await api('GET', 'catalog');
+        catalog = body;
+        if (generation !== detailGeneration) return;
+        const s = shownDetail.server;
+        fill('detail-image', (body.images || []).map((i) => option(i.name,
+            i.description && i.description !== i.name ? `${i.name} (${i.description})` : i.name)), s.image);
+        // The project's snapshots too (`catalog.snapshots`): Hetzner
+        // rebuilds from an image's id as from a name.
+        const snapshots = (body.snapshots || []).filter((x) => x.id != null);
+        if (snapshots.length) {
+            const group = document.createElement('optgroup');
+            group.label = 'Snapshots';
+            group.append(...snapshots.map((x) => option(String(x.id),
+                `${x.description || x.name || 'snapshot'} (snapshot ${x.id})`)));
+            $('detail-image').append(group);
+        }
+        fill('detail-type', (body.server_types || []).filter((t) => !t.deprecated).map((t) => option(t.name,
+            `${t.name} \u2013 ${t.cores} cores, ${t.memory_gb} GB, ${t.disk_gb} GB disk`)), s.server_type);
+        $('detail-isos').replaceChildren(...(body.isos || []).map((i) => option(i.name, i.description || i.name)));
+        $('detail').dataset.catalog = 'loaded';
+    } catch {
+        // The lists stay empty; the buttons say what is missing.
+    }
+}
+
+/** Runs an action of the view: confirmed as it needs, queued, followed. */
+async function detailAction(verb, b) {
+    const spec = ACTIONS[verb];
+    const name = shownDetail?.name;
+    if (!spec || !name) return;
+    const problem = spec.check?.() || '';
+    if (problem) {
+        detailProgress(`${spec.label}: ${problem}`);
+        return;
+    }
+    if (spec.typed && !(await askTyped(name, spec.label, spec.typed))) return;
+    if (spec.ask && !window.confirm(`${spec.label} ${name}? ${spec.ask}`)) return;
+    const body = spec.body ? spec.body() : {};
+    const buttons = document.querySelectorAll('#detail [data-action]');
+    for (const x of buttons) x.disabled = true;
+    busy += 1;
+    try {
+        detailProgress(`${spec.label}: sending`);
+        const { command } = await api('POST', `servers/${encodeURIComponent(name)}/actions/${verb}`, body);
+        setLast(name, `${spec.label}: queued (command ${command.id})`);
+        detailProgress(`${spec.label}: queued (command ${command.id})`);
+        const done = await followCommand(command.id, (text) => detailProgress(`${spec.label}: ${text}`));
+        if (!done) {
+            detailProgress(`${spec.label}: still not finished after ${POLL_FOR / 60000} minutes (command ${command.id})`);
+            return;
+        }
+        if (done.state === 'failed') {
+            detailProgress(`${spec.label}: failed: ${done.error ?? 'no reason given'}`);
+            setLast(name, `${spec.label}: failed`);
+            return;
+        }
+        const password = done.result && typeof done.result === 'object' ? done.result.root_password : null;
+        if (password && shownDetail?.name === name) showPassword(name, password);
+        detailProgress(`${spec.label}: done`);
+        setLast(name, `${spec.label}: done`);
+        await reloadDetail();
+        await loadServers();
+    } catch (err) {
+        detailProgress(`${spec.label}: ${describe(err)}`);
+        if (err instanceof ApiError && err.status === 401) report(err);
+    } finally {
+        busy -= 1;
+        for (const x of buttons) x.disabled = false;
+    }
+}
+
+/** Polls a command until it is done or failed: the command, or null when
+ *  it did not finish in time. */
+async function followCommand(id, show) {
+    const until = Date.now() + POLL_FOR;
+    while (Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, POLL_EVERY));
+        const { command } = await api('GET', `commands/${encodeURIComponent(id)}`);
+        if (command.state === 'done' || command.state === 'failed') return command;
+        show(`${command.state || 'waiting'} (command ${id})`);
+    }
+    return null;
+}
+
+/** The new root password, on the page only: never stored. */
+function showPassword(name, password) {
+    $('detail-password-server').textContent = name;
+    $('detail-password-value').textContent = password;
+    $('detail-password-copy').textContent = 'Copy';
+    $('detail-password').hidden = false;
+}
+
+function hidePassword() {
+    $('detail-password-value').textContent = '';
+    $('detail-password').hidden = true;
+}
+
+async function copyPassword() {
+    const value = $('detail-password-value').textContent;
+    if (!value) return;
+    let copied = false;
+    try {
+        await navigator.clipboard.writeText(value);
+        copied = true;
+    } catch {
+        // Without the clipboard API (plain http): the selection's copy.
+        const range = document.createRange();
+        range.selectNodeContents($('detail-password-value'));
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        copied = document.execCommand('copy');
+        selection.removeAllRanges();
+    }
+    $('detail-password-copy').textContent = copied ? 'Copied' : 'Copy failed: select it';
+}
+
+/** The graphs: one chart per kind of series Hetzner answers for the type
+ *  (CPU; disk operations and throughput; network traffic and packets). */
+const METRICS = ['cpu', 'disk', 'network'];
+const KINDS = {
+    cpu: 'CPU (%)',
+    'disk.iops': 'Disk operations (per second)',
+    'disk.bandwidth': 'Disk throughput (bytes per second)',
+    'network.bandwidth': 'Network traffic (bytes per second)',
+    'network.pps': 'Network packets (per second)',
+};
+const COLOURS = ['#2d6aa3', '#b3372f', '#2f7d4a', '#8a5800'];
+
+function currentRange() {
+    return document.querySelector('#detail .graph-ranges [aria-pressed="true"]')?.dataset.since || '1h';
+}
+
+let uplotModule = null;
+/** The charts drawn, resized with the view (a phone turned, a window). */
+let plots = [];
+
+function chartWidth() {
+    const area = $('graphs-area');
+    return Math.max(200, Math.min((area.clientWidth || 600) - 20, 900));
+}
+
+/** uPlot and its stylesheet, loaded with the first graph. */
+async function uplot() {
+    if (!uplotModule) {
+        const link = document.createElement('link');
+        link.rel = 'stylesheet';
+        link.href = new URL('./uplot/uplot.css', import.meta.url).href;
+        document.head.append(link);
+        uplotModule = (await import('./uplot/uplot.js')).default;
+    }
+    return uplotModule;
+}
+
+async function loadGraphs(since) {
+    const name = shownDetail?.name;
+    const generation = detailGeneration;
+    const area = $('graphs-area');
+    for (const p of plots) p.destroy();
+    plots = [];
+    area.replaceChildren();
+    area.dataset.since = since;
+    $('graphs-note').textContent = `Loading the last ${since}\u2026`;
+    let plot;
+    let answers;
+    try {
+        [plot, ...answers] = await Promise.all([
+            uplot(),
+            ...METRICS.map((type) => api('GET',
+                `servers/${encodeURIComponent(name)}/metrics?type=${type}&since=${encodeURIComponent(since)}`)),
+        ]);
+    } catch (err) {
+        if (generation !== detailGeneration) return;
+        $('graphs-note').textContent = `No graphs: ${describe(err)}`;
+        area.dataset.state = 'failed';
+        return;
+    }
+    if (generation !== detailGeneration || currentRange() !== since) return;
+    const groups = new Map();
+    for (const answer of answers) {
+        for (const [key, series] of Object.entries(answer.metrics?.time_series || {})) {
+            const parts = key.split('.');
+            const kind = parts.length >= 3 ? `${parts[0]}.${parts[2]}` : parts[0];
+            if (!groups.has(kind)) groups.set(kind, []);
+            groups.get(kind).push({ label: parts.length >= 4 ? parts.slice(3).join(' ') : parts[0], values: series.values || [] });
+        }
+    }
+    $('graphs-note').textContent = groups.size ? '' : `No data for the last ${since}.`;
+    const width = chartWidth();
+    for (const [kind, series] of groups) {
+        const times = [...new Set(series.flatMap((x) => x.values.map((v) => Number(v[0]))))].sort((a, b) => a - b);
+        const index = new Map(times.map((t, i) => [t, i]));
+        const columns = series.map((x) => {
+            const col = new Array(times.length).fill(null);
+            for (const [t, v] of x.values) col[index.get(Number(t))] = Number(v);
+            return col;
+        });
+        const figure = document.createElement('figure');
+        figure.className = 'graph';
+        figure.dataset.kind = kind;
+        const caption = document.createElement('figcaption');
+        const last = series.map((x, i) => {
+            const v = columns[i].filter((n) => n != null).at(-1);
+            return `${x.label} ${v == null ? '\u2013' : Number(v.toFixed(2))}`;
+        });
+        caption.textContent = `${KINDS[kind] || kind}: latest ${last.join(', ')}`;
+        const chart = document.createElement('div');
+        figure.append(caption, chart);
+        area.append(figure);
+        plots.push(new plot({
+            width,
+            height: 170,
+            series: [{}, ...series.map((x, i) => ({ label: x.label, stroke: COLOURS[i % COLOURS.length], width: 1.5 }))],
+            axes: [{}, { size: 60 }],
+        }, [times, ...columns], chart));
+    }
+    area.dataset.state = 'drawn';
+}
+
+function initDetail() {
+    $('detail-close').addEventListener('click', () => $('detail').close());
+    $('detail').addEventListener('close', () => {
+        // A password goes with the view; a late answer finds it closed.
+        hidePassword();
+        detailGeneration += 1;
+        shownDetail = null;
+    });
+    for (const b of document.querySelectorAll('#detail [data-action]')) {
+        b.addEventListener('click', () => detailAction(b.dataset.action, b));
+    }
+    for (const b of document.querySelectorAll('#detail .graph-ranges button')) {
+        b.addEventListener('click', () => {
+            for (const x of document.querySelectorAll('#detail .graph-ranges button')) {
+                x.setAttribute('aria-pressed', String(x === b));
+            }
+            loadGraphs(b.dataset.since);
+        });
+    }
+    new ResizeObserver(() => {
+        const width = chartWidth();
+        for (const p of plots) if (p.width !== width) p.setSize({ width, height: 170 });
+    }).observe($('graphs-area'));
+    $('detail-rdns-ip').addEventListener('change', () => {
+        $('detail-rdns-host').value = $('detail-rdns-ip').selectedOptions[0]?.dataset.ptr || '';
+    });
+    $('detail-password-copy').addEventListener('click', copyPassword);
+    $('detail-password-hide').addEventListener('click', hidePassword);
+}
+
 $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const key = $('key').value.trim();
@@ -809,14 +1342,13 @@ $('catalog-retry').addEventListener('click', loadCatalog);
 $('create-type').addEventListener('change', fitImages);
 $('create-form').addEventListener('submit', createServer);
 $('delete-typed').addEventListener('input', typedName);
-$('delete-form').addEventListener('submit', confirmDelete);
+$('delete-form').addEventListener('submit', confirmTyped);
 $('delete-cancel').addEventListener('click', () => {
-    deleting = null;
+    cancelTyped();
     $('delete-dialog').close();
 });
-$('delete-dialog').addEventListener('close', () => {
-    deleting = null;
-});
+$('delete-dialog').addEventListener('close', cancelTyped);
+initDetail();
 $('search').addEventListener('input', filter);
 $('forget').addEventListener('click', () => {
     sessionStorage.removeItem(KEY);

@@ -9,6 +9,12 @@
 //                                  dashboard's buttons queue it
 //   {"session", "command": id}  -> {command}, to follow it to done/failed
 // After a reboot the console drops and console.js reconnects by itself.
+//
+// Where the power answer's `verbs` holds `reset-password` (the key may
+// act), the panel also offers "Reset root password": asked at
+// `password` beside `power` (see `askPassword`), the new password shown
+// once, with Copy and a button that types it into the console through
+// the toolbar's Type text.
 
 /** How often a queued command is asked after (ms), and for how long. */
 const POLL_MS = 1000;
@@ -29,6 +35,11 @@ const LABELS = {
         name: 'Power on',
         doing: 'power-on',
         detail: 'The server is switched on, if it is off.',
+    },
+    'reset-password': {
+        name: 'Reset root password',
+        doing: 'root password reset',
+        detail: 'The root password is replaced by a new one, shown here once. The server must be running, with the Hetzner guest agent (qemu-guest-agent).',
     },
 };
 
@@ -54,8 +65,8 @@ const data = readData();
 // Relative to the page (/c/TOKEN), as the refresh URL is.
 const endpoint = 'power';
 
-async function ask(body) {
-    const response = await fetch(endpoint, {
+async function ask(body, to = endpoint) {
+    const response = await fetch(to, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         body: JSON.stringify({ session: data.session, ...body }),
@@ -96,6 +107,11 @@ async function offer() {
         button.hidden = false;
         button.addEventListener('click', () => confirmThen(server, verb));
     }
+    if (verbs.includes('reset-password')) {
+        const reset = $('password-reset');
+        reset.hidden = false;
+        reset.addEventListener('click', () => confirmThen(server, 'reset-password'));
+    }
     $('power-toggle').hidden = false;
 }
 
@@ -107,7 +123,12 @@ function confirmThen(server, verb) {
     $('power-yes').textContent = label.name;
     dialog.returnValue = '';
     dialog.addEventListener('close', () => {
-        if (dialog.returnValue === 'yes') queue(server, verb);
+        if (dialog.returnValue !== 'yes') return;
+        if (verb === 'reset-password') {
+            resetPassword(server);
+        } else {
+            queue(server, verb);
+        }
     }, { once: true });
     dialog.showModal();
 }
@@ -171,5 +192,106 @@ async function follow(server, label, command) {
         }
     }
 }
+
+/**
+ * One call to hcc's root password reset for this console: `POST
+ * /c/password` (relative to the page, as `power` is /c/power),
+ * with the page's session in the body like every call of this page:
+ *   {"session"}                -> {"root_password": "..."} once hcc's
+ *                                 worker has reset it, or {"state":
+ *                                 "queued"|"running", "command": id}
+ *   {"session", "command": id} -> the same for that command: asked again
+ *                                 until the password comes (once: a later
+ *                                 ask has it no more)
+ * Errors as `power` answers them ({"error": {"message"}}, 4xx/5xx).
+ */
+function askPassword(command) {
+    return ask(command === undefined ? {} : { command }, 'password');
+}
+
+/** Resets the root password and shows it (until hidden or a reload). */
+async function resetPassword(server) {
+    const label = LABELS['reset-password'];
+    const reset = $('password-reset');
+    reset.disabled = true;
+    hidePassword();
+    note(`Asking for the ${label.doing} of ${server}...`, 'queued');
+    const until = Date.now() + POLL_FOR_MS;
+    let command;
+    try {
+        for (;;) {
+            const answer = await askPassword(command);
+            const body = answer.body || {};
+            if (answer.status >= 200 && answer.status < 300 && typeof body.root_password === 'string') {
+                showPassword(body.root_password);
+                note(`${label.name} of ${server}: done. The new password is below, this once.`, 'done');
+                return;
+            }
+            if (answer.status >= 300 || !body.command) {
+                const why = body.error?.message || body.state || `HTTP ${answer.status}`;
+                note(`The ${label.doing} of ${server} failed: ${why}`, 'failed');
+                return;
+            }
+            command = body.command;
+            note(`${label.name} of ${server}: ${body.state === 'running' ? 'running' : 'queued, waiting for the worker'}.`,
+                body.state === 'running' ? 'running' : 'queued');
+            if (Date.now() > until) {
+                note(`${label.name} of ${server} is still ${body.state}; hcc's worker has not finished it.`, body.state);
+                return;
+            }
+            await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        }
+    } catch {
+        note(`Could not reach hcc to ask for the ${label.doing}; try again.`, 'failed');
+    } finally {
+        reset.disabled = false;
+    }
+}
+
+/** The password on the page only: never stored, gone when hidden. */
+function showPassword(password) {
+    $('password-value').textContent = password;
+    $('password-copy').textContent = 'Copy';
+    $('password-new').hidden = false;
+}
+
+function hidePassword() {
+    $('password-value').textContent = '';
+    $('password-new').hidden = true;
+}
+
+async function copyPassword() {
+    const value = $('password-value').textContent;
+    if (!value) return;
+    let copied = false;
+    try {
+        await navigator.clipboard.writeText(value);
+        copied = true;
+    } catch {
+        const range = document.createRange();
+        range.selectNodeContents($('password-value'));
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        copied = document.execCommand('copy');
+        selection.removeAllRanges();
+    }
+    $('password-copy').textContent = copied ? 'Copied' : 'Copy failed: select it';
+}
+
+/** Types the password on the server with the toolbar's Type text (which
+ *  empties its field once everything is typed). */
+function typePassword() {
+    const value = $('password-value').textContent;
+    const form = $('type');
+    if (!value || !form) return;
+    if (form.hidden) $('type-toggle')?.click();
+    $('type-text').value = value;
+    form.requestSubmit();
+}
+
+$('password-copy')?.addEventListener('click', copyPassword);
+$('password-type')?.addEventListener('click', typePassword);
+$('password-hide')?.addEventListener('click', hidePassword);
 
 if (data) offer();
