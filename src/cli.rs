@@ -157,6 +157,14 @@ pub enum Command {
     /// List Hetzner's system images.
     Images(JsonArgs),
 
+    /// List the ISOs a server may mount (`hcc attach-iso NAME ISO`).
+    Isos(JsonArgs),
+
+    /// List the snapshots hcc made (`hcc create-image`): those carrying the
+    /// managed label, newest first, with the server each came from
+    /// (`hcc rebuild NAME ID` reinstalls from one).
+    Snapshots(JsonArgs),
+
     /// List server types with cores, memory, disk and monthly price.
     Types(JsonArgs),
 

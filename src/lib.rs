@@ -98,6 +98,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Ingest => queue_cli::ingest(&home),
         Command::List { all, json } => cloud_cli::list(&home, &settings()?, all, json),
         Command::Images(a) => cloud_cli::images(&home, &settings()?, a.json),
+        Command::Isos(a) => cloud_cli::isos(&home, &settings()?, a.json),
+        Command::Snapshots(a) => cloud_cli::snapshots(&home, &settings()?, a.json),
         Command::Types(a) => cloud_cli::server_types(&home, &settings()?, a.json),
         Command::Dc(a) => cloud_cli::datacenters(&home, &settings()?, a.json),
         Command::Locations(a) => cloud_cli::locations(&home, &settings()?, a.json),

@@ -209,7 +209,7 @@ fn setup_saves_nothing_unless_told_to() {
     let env = Env::new();
     let run = setup(
         &env,
-        "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n",
+        "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n",
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with("not saved\n"));

@@ -32,19 +32,21 @@ fn sim_labels(sim: &Sim, name: &str) -> Value {
 }
 
 #[test]
-fn the_catalog_is_for_admin_keys_and_asks_hetzner_once() {
+fn the_catalog_is_for_keys_that_act_and_asks_hetzner_once() {
     let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
     let env = Env::new();
     env.ok(&["config", "set", "prefix", "web-"]);
     env.ok(&["config", "set", "server_type", "cpx21"]);
     let keys = setup(&env, &sim);
     let serve = Serve::start(&env, &sim, &[]);
-    for key in [&keys.read, &keys.act, &keys.console] {
+    for key in [&keys.read, &keys.console] {
         let reply = serve.get("/api/v1/catalog", key);
         assert_eq!(reply.status, 403, "{}", reply.body);
         assert_eq!(code(&reply), "forbidden");
     }
     let before = sim.stats()["by_route"].clone();
+    // An act key reads it for a server's pick lists (ISOs, snapshots).
+    assert_eq!(serve.get("/api/v1/catalog", &keys.act).status, 200);
     let reply = serve.get("/api/v1/catalog", &keys.admin);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("Cache-Control"), Some("no-store"));
@@ -64,6 +66,9 @@ fn the_catalog_is_for_admin_keys_and_asks_hetzner_once() {
     assert_eq!(catalog["defaults"]["server_type"], "cpx21");
     assert!(catalog["fetched_at"].as_i64().unwrap() > 0);
     assert!(catalog["server_types"][0]["cores"].as_f64().is_some());
+    let isos = names(&catalog["isos"]);
+    assert!(!isos.is_empty(), "{catalog}");
+    assert!(catalog["snapshots"].is_array(), "{catalog}");
     // Asked again, and from another request thread: from memory.
     for _ in 0..5 {
         let again = serve.get("/api/v1/catalog", &keys.admin);
@@ -74,8 +79,10 @@ fn the_catalog_is_for_admin_keys_and_asks_hetzner_once() {
     let asked =
         |route: &str| after[route].as_i64().unwrap_or(0) - before[route].as_i64().unwrap_or(0);
     assert_eq!(asked("GET /server_types"), 1, "{after}");
-    assert_eq!(asked("GET /images"), 1, "{after}");
+    // System images and hcc's snapshots.
+    assert_eq!(asked("GET /images"), 2, "{after}");
     assert_eq!(asked("GET /locations"), 1, "{after}");
+    assert_eq!(asked("GET /isos"), 1, "{after}");
     // It takes no body and no other method.
     let post = serve.request("POST", "/api/v1/catalog", Some("{}"), Some(&keys.admin));
     assert_eq!(post.status, 405, "{}", post.body);

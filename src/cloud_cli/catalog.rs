@@ -97,6 +97,64 @@ pub fn images(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// `hcc isos`: the ISOs a server may mount.
+pub fn isos(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Command)?;
+    let isos = cloud.client.isos()?;
+    if json_out {
+        print_json(&serde_json::to_value(&isos).unwrap_or(Value::Null))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&["NAME", "DESCRIPTION", "TYPE", "ARCH", "ID"]);
+    for i in &isos {
+        table.row(vec![
+            dash(&i.name),
+            dash(&i.description),
+            dash(&i.kind),
+            dash(&i.architecture),
+            i.id.to_string(),
+        ]);
+    }
+    crate::output::print(&table.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hcc snapshots`: the snapshots carrying the managed label.
+pub fn snapshots(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {
+    let cloud = Cloud::open(home, settings, Priority::Command)?;
+    let snapshots = cloud.client.snapshots(Some(&cloud.label))?;
+    let from = |i: &wire::Image| {
+        i.created_from
+            .as_ref()
+            .and_then(|c| c["name"].as_str())
+            .map(str::to_string)
+    };
+    if json_out {
+        let list: Vec<Value> = snapshots
+            .iter()
+            .map(|i| {
+                json!({"id": i.id, "description": i.description, "created": i.created,
+                       "created_from": from(i), "image_size_gb": i.image_size})
+            })
+            .collect();
+        print_json(&Value::Array(list))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new(&["ID", "DESCRIPTION", "FROM", "CREATED", "SIZE GB"]);
+    for i in &snapshots {
+        table.row(vec![
+            i.id.to_string(),
+            i.description.clone(),
+            dash(&from(i)),
+            dash(&i.created),
+            i.image_size
+                .map_or_else(|| "-".into(), |gb| format!("{gb:.1}")),
+        ]);
+    }
+    crate::output::print(&table.render())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hcc types`: server types with cores, memory, disk and the monthly
 /// gross price in the default location.
 pub fn server_types(home: &Home, settings: &Settings, json_out: bool) -> Result<ExitCode, Error> {

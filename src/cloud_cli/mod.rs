@@ -9,7 +9,7 @@ mod manage;
 mod server;
 pub mod sync;
 
-pub use catalog::{datacenters, images, list, locations, server_types};
+pub use catalog::{datacenters, images, isos, list, locations, server_types, snapshots};
 pub use manage::manage;
 pub use server::{CreateArgs, console, create, deltag, kill, power, settag};
 pub use sync::sync;
