@@ -280,3 +280,32 @@ fn dashboards_asking_within_one_step_cost_one_hetzner_request() {
     );
     assert_eq!(fetches(&sim), before + 1);
 }
+
+#[test]
+fn a_fetched_window_outlives_hetzner_and_a_new_one_fails_in_words() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let (env, keys) = keyed(&sim);
+    let serve = Serve::start(&env, &sim, &[]);
+    let path = "/api/v1/servers/srv-00001/metrics?type=cpu";
+    within_one_step(15.0, 10.0);
+    let fetched = serve.get(path, &keys.read);
+    assert_status(&fetched, 200, "metrics");
+    drop(sim);
+    // Hetzner is gone: the window fetched is still answered...
+    let again = serve.get(path, &keys.read);
+    assert_status(&again, 200, "the same window");
+    assert_eq!(again.json(), fetched.json());
+    // ...and another is a JSON error that says what failed.
+    let other = serve.get("/api/v1/servers/srv-00001/metrics?type=disk", &keys.read);
+    assert_status(&other, 503, "Hetzner down");
+    assert_eq!(code(&other), "hetzner_unavailable");
+    let message = other.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("cannot load the metrics from Hetzner: "),
+        "{message}"
+    );
+    assert!(other.header("Retry-After").is_some());
+}
