@@ -5,7 +5,8 @@
 //! HCC worker-sync` the worker beside a full sync, `bench HCC metrics`
 //! the `/metrics` row, `bench HCC sim-console` the simulator's console,
 //! `bench HCC broker` the console broker against a local Xvnc, `bench HCC
-//! console-browser` console opens in headless Chromium). Every figure runs
+//! console-browser` console opens in headless Chromium, `bench HCC
+//! metrics-graphs` ten dashboards polling one server's metrics). Every figure runs
 //! on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 mod broker;
 #[path = "bench/funnel.rs"]
 mod funnel;
+#[path = "bench/graphs.rs"]
+mod graphs;
 
 fn main() {
     let hcc = std::env::args()
@@ -50,6 +53,12 @@ fn main() {
     // 300 live sessions, alone.
     if std::env::args().nth(2).as_deref() == Some("funnel") {
         funnel::run(&hcc);
+        return;
+    }
+    // `bench HCC metrics-graphs`: ten dashboards polling one server's
+    // graphs, against the Hetzner requests they cost, alone.
+    if std::env::args().nth(2).as_deref() == Some("metrics-graphs") {
+        graphs::run(&hcc);
         return;
     }
     // `bench HCC console-browser`: console opens in Chromium alone.
@@ -100,6 +109,8 @@ fn main() {
     broker::run(&hcc);
     println!();
     funnel::run(&hcc);
+    println!();
+    graphs::run(&hcc);
     println!();
     console_browser(&hcc);
 }
@@ -1101,6 +1112,11 @@ impl Sim {
     }
 
     fn requests(&self) -> u64 {
+        self.stats()["requests"].as_u64().unwrap_or(0)
+    }
+
+    /// `GET /_sim/stats`.
+    fn stats(&self) -> serde_json::Value {
         use std::io::Read;
         let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect to sim");
         write!(
@@ -1111,8 +1127,7 @@ impl Sim {
         let mut text = String::new();
         stream.read_to_string(&mut text).expect("read sim");
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        json["requests"].as_u64().unwrap_or(0)
+        serde_json::from_str(body).unwrap_or_default()
     }
 }
 

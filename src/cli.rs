@@ -392,6 +392,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A managed server's CPU, disk and network metrics from Hetzner.
+    ///
+    /// Prints one line per series: its minimum, average, maximum and last
+    /// value over the range, and a sparkline of the range (older samples
+    /// on the left). The range ends at the last multiple of its step: 1h
+    /// has a sample every 15 s, 24h every 5 min, 7d every 30 min, 30d every
+    /// 2 h. CPU is in percent of one core times the cores, bandwidths in
+    /// bytes per second, IOPS and packets per second as they are. Two
+    /// Hetzner requests (the server by name, then its metrics).
+    Metrics {
+        /// Server name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Metric types, a comma list; default all three.
+        #[arg(
+            long = "type",
+            value_name = "TYPES",
+            value_delimiter = ',',
+            value_parser = ["cpu", "disk", "network"]
+        )]
+        types: Vec<String>,
+        /// How far back.
+        #[arg(long, value_name = "RANGE", default_value = "1h",
+              value_parser = ["1h", "24h", "7d", "30d"])]
+        since: String,
+        /// Print Hetzner's metrics object (`{"metrics": {start, end, step,
+        /// time_series}}`) as one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A server's console for a native VNC viewer (TigerVNC's vncviewer,
     /// Remmina, vncdotool) on a local port, until Ctrl-C.
     ///

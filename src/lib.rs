@@ -237,6 +237,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Settag { name } => cloud_cli::settag(&home, &settings()?, &name),
         Command::Deltag { name } => cloud_cli::deltag(&home, &settings()?, &name),
         Command::Console { name, json } => cloud_cli::console(&home, &settings()?, &name, json),
+        Command::Metrics {
+            name,
+            types,
+            since,
+            json,
+        } => cloud_cli::metrics(&home, &settings()?, &name, &types, &since, json),
         Command::Vnc(args) => console::bridge::run(&home, &settings()?, &args),
         Command::Worker { cycle } => worker::run(&home, &settings()?, Duration::from_secs(cycle)),
         Command::Status { json } => {

@@ -37,6 +37,7 @@ mod panel;
 mod queue;
 mod robustness;
 mod serve;
+mod server_metrics;
 mod sim_verbs;
 mod simconsole;
 mod simulator;

@@ -29,6 +29,7 @@ fn every_route_needs_a_key_with_the_right_scope() {
     let routes = [
         ("GET", "/api/v1/servers", "read"),
         ("GET", "/api/v1/servers/srv-00001", "read"),
+        ("GET", "/api/v1/servers/srv-00001/metrics?type=cpu", "read"),
         ("POST", "/api/v1/servers/srv-00001/actions/start", "act"),
         ("POST", "/api/v1/servers/srv-00001/console", "console"),
         ("POST", "/api/v1/servers/srv-00001/console-link", "console"),

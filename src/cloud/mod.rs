@@ -12,6 +12,7 @@
 pub mod console;
 mod fresh;
 pub mod manage;
+pub mod metrics;
 pub mod server;
 pub mod sync;
 

@@ -53,6 +53,12 @@ pub const ROUTES: &[Route] = &[
         handler: show_server,
     },
     Route {
+        method: "GET",
+        path: "/servers/{name}/metrics",
+        need: Some(Need::Read),
+        handler: super::server_metrics::get,
+    },
+    Route {
         method: "POST",
         path: "/servers/{name}/actions/{verb}",
         need: Some(Need::Act),

@@ -34,6 +34,7 @@ mod reload;
 mod reply;
 mod request;
 mod router;
+mod server_metrics;
 mod sessions;
 mod shared;
 

@@ -1,7 +1,7 @@
 //! What the request handlers share: the settings snapshot (`Settings`,
 //! which also carries what lives as long as the process and a re-read
 //! keeps: the pools, the counts of requests under way, the rationing, the
-//! brokered sessions of broker.rs, the catalog cache), a request as they
+//! brokered sessions of broker.rs, the catalog and metrics caches), a request as they
 //! see it (`Incoming`), what a request runs with (`Ctx`: the settings, and
 //! a SQLite connection and a Hetzner client borrowed from the pools on
 //! first use), the pools of connections (`Stores`), and the log.
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::reply::ApiError;
-use super::{broker, catalog, client, listing, pool, ration};
+use super::{broker, catalog, client, listing, pool, ration, server_metrics};
 use crate::cloud::Cloud;
 use crate::cloud::console::Credentials;
 use crate::config;
@@ -60,6 +60,8 @@ pub struct Settings {
     pub consoles: Arc<broker::Consoles>,
     /// The catalog of server types, images and locations (catalog.rs).
     pub catalog: Arc<catalog::Cache>,
+    /// Servers' metrics, one fetch per window (server_metrics.rs).
+    pub server_metrics: Arc<server_metrics::Cache>,
     clouds: Arc<pool::Pool<Cloud>>,
     /// The server list, shared by the request threads.
     pub listing: listing::Listing,
@@ -99,6 +101,7 @@ impl Settings {
             ration: previous.map_or_else(Arc::default, |p| p.ration.clone()),
             stores: stores.clone(),
             catalog: previous.map_or_else(Arc::default, |p| p.catalog.clone()),
+            server_metrics: previous.map_or_else(Arc::default, |p| p.server_metrics.clone()),
             consoles: previous.map_or_else(
                 || Arc::new(broker::Consoles::new(stores)),
                 |p| p.consoles.clone(),
