@@ -102,6 +102,17 @@ pub fn detail(api: &serde_json::Value) -> serde_json::Value {
         }
     }
     let network = net["ipv6"]["ip"].clone();
+    // The network's first address, the one a server usually answers on,
+    // so that its reverse DNS can be set before it has an entry.
+    if let Some(first) = network
+        .as_str()
+        .and_then(|n| n.strip_suffix("/64"))
+        .map(|prefix| format!("{prefix}1"))
+        .filter(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        && !addresses.iter().any(|a| a["ip"] == first.as_str())
+    {
+        addresses.push(json!({"ip": first, "dns_ptr": null}));
+    }
     let kind = &api["server_type"];
     json!({
         "rescue_enabled": api["rescue_enabled"].as_bool().unwrap_or(false),

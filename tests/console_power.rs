@@ -33,10 +33,13 @@ fn a_session_whose_key_may_act_powers_its_server_and_others_may_not() {
     let offer = power(&serve, &json!({ "session": admin }));
     assert_eq!(offer.status, 200, "{}", offer.body);
     assert_eq!(offer.json()["server"], "srv-00001");
-    assert_eq!(offer.json()["verbs"], json!(["reboot", "reset", "start"]));
+    assert_eq!(
+        offer.json()["verbs"],
+        json!(["reboot", "reset", "start", "reset-password"])
+    );
     assert_eq!(
         power(&serve, &json!({ "session": admin, "verb": null })).json()["verbs"],
-        json!(["reboot", "reset", "start"])
+        json!(["reboot", "reset", "start", "reset-password"])
     );
 
     // Reboot: queued as the API queues it.
@@ -95,7 +98,7 @@ fn a_session_whose_key_may_act_powers_its_server_and_others_may_not() {
         .unwrap();
     assert_eq!(
         power(&serve, &json!({ "session": act })).json()["verbs"],
-        json!(["reboot", "reset", "start"])
+        json!(["reboot", "reset", "start", "reset-password"])
     );
     let started = power(&serve, &json!({ "session": act, "verb": "start" }));
     assert_eq!(started.status, 202, "{}", started.body);

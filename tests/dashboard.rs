@@ -736,7 +736,6 @@ fn the_detail_view_shows_facts_actions_by_scope_a_password_once_and_graphs() {
 /// branch: run it once that is merged (`cargo test -- --ignored
 /// dashboard::the_detail_view_against`).
 #[test]
-#[ignore = "needs the detail view's server side (GET /api/v1/servers/{name}, /metrics, the new action verbs)"]
 fn the_detail_view_against_hccs_own_server_side() {
     if !crate::support::browser::browser_ready() {
         return;

@@ -185,7 +185,9 @@ fn push_refuses_what_no_consumer_could_run() {
     env.run(&["push", "explode", "vm1"]).fails(
         2,
         "hcc: unknown command `explode` (known: sync, start, stop, force, reboot, reset, \
-         console, create, kill, settag, deltag, notify, off, new, put)",
+         console, create, kill, settag, deltag, notify, rebuild, reset-password, \
+         enable-rescue, disable-rescue, change-type, set-rdns, attach-iso, detach-iso, \
+         create-image, enable-backup, disable-backup, off, new, put)",
     );
     env.run(&["push", "start", "vm_1"]).fails(
         2,

@@ -39,7 +39,7 @@ fn every_route_needs_a_key_with_the_right_scope() {
         ("POST", "/api/v1/servers/srv-00001/revoke", "admin"),
         ("POST", "/api/v1/servers/srv-00001/suspend", "admin"),
         ("POST", "/api/v1/servers/srv-00001/resume", "admin"),
-        ("GET", "/api/v1/catalog", "admin"),
+        ("GET", "/api/v1/catalog", "act"),
         ("POST", "/api/v1/servers/srv-00002/adopt", "admin"),
         // Last: srv-00002 is not managed after it.
         ("POST", "/api/v1/servers/srv-00002/release", "admin"),

@@ -9,7 +9,7 @@ use super::print_json;
 use crate::cloud::Cloud;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::hetzner::Priority;
+use crate::hetzner::{Priority, wire};
 use crate::home::Home;
 use crate::server::Server;
 use crate::store::Store;

@@ -84,7 +84,10 @@ fn queue(ctx: &mut Ctx, session: &PageSession) -> Result<Reply, ApiError> {
         "console session {} queued `{VERB} {name}` (command {id})",
         session.id
     ));
-    Ok(reply::json(202, &json!({ "state": "queued", "command": id })))
+    Ok(reply::json(
+        202,
+        &json!({ "state": "queued", "command": id }),
+    ))
 }
 
 fn follow(ctx: &mut Ctx, session: &PageSession, id: CommandId) -> Result<Reply, ApiError> {

@@ -68,7 +68,10 @@ fn answer(ctx: &mut Ctx, req: &Incoming) -> Result<Reply, ApiError> {
 }
 
 /// The live session the body's token names.
-pub(super) fn session(ctx: &Ctx, body: &serde_json::Map<String, Value>) -> Result<PageSession, ApiError> {
+pub(super) fn session(
+    ctx: &Ctx,
+    body: &serde_json::Map<String, Value>,
+) -> Result<PageSession, ApiError> {
     let Some(token) = body.get("session").and_then(Value::as_str) else {
         return Err(ApiError::bad_request(
             "bad_field",

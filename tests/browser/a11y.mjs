@@ -322,7 +322,10 @@ async function detailActions(page, result) {
 
     // Reverse DNS: the field starts from the address's entry.
     acts.rdnsStart = await page.inputValue('#detail-rdns-host');
-    await page.selectOption('#detail-rdns-ip', '2001:db8::1');
+    // The mock's IPv6 entry where there is one, else the server's own
+    // first address (hcc's side lists the IPv6 network's ::1).
+    const ips = await page.$$eval('#detail-rdns-ip option', (os) => os.map((o) => o.value));
+    await page.selectOption('#detail-rdns-ip', ips.includes('2001:db8::1') ? '2001:db8::1' : ips[ips.length - 1]);
     await page.fill('#detail-rdns-host', 'srv.example.org');
     await page.click('#detail button[data-action="set-rdns"]');
     await waitFor('the reverse DNS to be set', 15_000, async () => (await progress()).includes('Reverse DNS: done'));
