@@ -121,13 +121,17 @@ impl RateState {
     /// by `reset_at`); when the bucket was full they cannot, and Hetzner's
     /// documented rate (the limit per hour) applies.
     pub fn refill_per_sec(&self) -> f64 {
-        let missing = self.limit - self.remaining;
-        let until_full = self.reset_at - self.observed_at;
-        if missing >= 1.0 && until_full >= 1.0 {
-            missing / until_full
+        if self.tells_rate() {
+            (self.limit - self.remaining) / (self.reset_at - self.observed_at)
         } else {
             self.limit / 3600.0
         }
+    }
+
+    /// Whether the headers told the refill rate: a token or more was
+    /// missing, coming back a second or more later.
+    fn tells_rate(&self) -> bool {
+        self.limit - self.remaining >= 1.0 && self.reset_at - self.observed_at >= 1.0
     }
 
     /// Tokens in the bucket at `now`; negative while reservations wait
@@ -164,13 +168,23 @@ impl RateState {
     /// headers': the server's own.
     pub fn merge(&self, told: &RateState, since: u64, now: f64) -> RateState {
         let from_headers = told.estimate(now) - since as f64;
-        let remaining = if self.limit == told.limit {
+        let same_bucket = self.limit == told.limit;
+        let remaining = if same_bucket {
             self.estimate(now).min(from_headers)
         } else {
             // Another bucket altogether (a new token, another project).
             from_headers
         };
-        told.at(remaining, now, told.refill_per_sec())
+        // An answer from a (nearly) full bucket cannot tell the rate: the
+        // one known stays. Taking the documented hourly rate instead would
+        // let a bucket that refills faster (a sped-up test) look slow for
+        // good once the waiting it causes lets the server's bucket fill up.
+        let rate = if same_bucket && !told.tells_rate() {
+            self.refill_per_sec()
+        } else {
+            told.refill_per_sec()
+        };
+        told.at(remaining, now, rate)
     }
 
     /// Tokens background work leaves for consoles beyond the commands'
@@ -304,6 +318,21 @@ mod tests {
         assert_eq!(s.remaining, 40.0);
         assert!((s.refill_per_sec() - 1.0).abs() < 1e-9);
         assert!((s.estimate(1005.0) - 45.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_answer_from_a_full_bucket_keeps_the_known_rate() {
+        // 60/h sped up to one a second, then an answer from a full bucket
+        // (no token missing: no rate in it).
+        let stored = state(60.0, 10.0, 50.0);
+        let full = state(60.0, 60.0, 0.0);
+        let merged = stored.merge(&full, 0, 1000.0);
+        assert!((merged.refill_per_sec() - 1.0).abs() < 1e-9);
+        assert_eq!(merged.remaining, 10.0);
+        // Another bucket: its own (documented) rate.
+        let other = stored.merge(&state(3600.0, 3600.0, 0.0), 0, 1000.0);
+        assert!((other.refill_per_sec() - 1.0).abs() < 1e-9);
+        assert_eq!(other.remaining, 3600.0);
     }
 
     #[test]
