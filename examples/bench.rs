@@ -6,7 +6,8 @@
 //! the `/metrics` row, `bench HCC sim-console` the simulator's console,
 //! `bench HCC broker` the console broker against a local Xvnc, `bench HCC
 //! console-browser` console opens in headless Chromium, `bench HCC
-//! metrics-graphs` ten dashboards polling one server's metrics). Every figure runs
+//! metrics-graphs` ten dashboards polling one server's metrics, `bench HCC
+//! rebuild` a rebuild queued to the console showing it). Every figure runs
 //! on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
@@ -20,6 +21,8 @@ mod broker;
 mod funnel;
 #[path = "bench/graphs.rs"]
 mod graphs;
+#[path = "bench/rebuild.rs"]
+mod rebuild;
 
 fn main() {
     let hcc = std::env::args()
@@ -53,6 +56,11 @@ fn main() {
     // 300 live sessions, alone.
     if std::env::args().nth(2).as_deref() == Some("funnel") {
         funnel::run(&hcc);
+        return;
+    }
+    // `bench HCC rebuild`: a rebuild queued to its console, alone.
+    if std::env::args().nth(2).as_deref() == Some("rebuild") {
+        rebuild::run(&hcc);
         return;
     }
     // `bench HCC metrics-graphs`: ten dashboards polling one server's
@@ -111,6 +119,8 @@ fn main() {
     funnel::run(&hcc);
     println!();
     graphs::run(&hcc);
+    println!();
+    rebuild::run(&hcc);
     println!();
     console_browser(&hcc);
 }
@@ -1109,6 +1119,21 @@ impl Sim {
             .filter_map(|w| w.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// The system the server's console shows (`GET /_sim/consoles/NAME`).
+    fn console_system(&self, server: &str) -> String {
+        let (_, body) = http(
+            &self.addr,
+            "GET",
+            &format!("/_sim/consoles/{server}"),
+            None,
+            None,
+        );
+        serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default()["system"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn requests(&self) -> u64 {

@@ -133,7 +133,9 @@ fn consoles(sim: &Sim) -> Value {
 /// One server's live console, by server id or name.
 fn console(sim: &Sim, server: &str) -> Result<(u16, Value), ApiError> {
     let (id, name, system) = {
-        let inner = sim.lock();
+        let mut inner = sim.lock();
+        // The console as it is now: a rebuild that ended shows its system.
+        inner.state.advance(sim.clock.now_ms());
         let found = match server.parse::<u64>() {
             Ok(id) => inner.state.server(id).ok(),
             Err(_) => inner.state.server_by_name(server),

@@ -304,6 +304,9 @@ pub struct State {
     names: HashMap<String, u64>,
     actions: Vec<Action>,
     pending: Vec<u64>,
+    /// Rebuilds under way: the system their server boots once the action
+    /// succeeds (until then its console shows the old one).
+    installs: HashMap<u64, String>,
     next_serial: u64,
     fail_next: bool,
     action_ms: u64,
@@ -319,6 +322,7 @@ impl State {
             names: HashMap::new(),
             actions: Vec::new(),
             pending: Vec::new(),
+            installs: HashMap::new(),
             next_serial: 1,
             fail_next: false,
             action_ms,
@@ -570,6 +574,12 @@ impl State {
             if let (Some(status), Some(server)) = (status, self.servers.get_mut(&action.server)) {
                 server.status = status;
             }
+            if let Some(os) = self.installs.remove(&id)
+                && !action.failed
+                && let Some(server) = self.servers.get_mut(&action.server)
+            {
+                server.system = System::Os(os);
+            }
         }
         self.pending = still;
     }
@@ -791,7 +801,11 @@ impl State {
         let os = self.image_description(image);
         if let Some(server) = self.effect(action, id) {
             server.image = image;
-            server.system = System::Os(os);
+        }
+        // The new system shows on the console when the rebuild is over.
+        self.installs.insert(action, os);
+        if self.action_ms == 0 {
+            self.advance(now_ms);
         }
         Ok(action)
     }
@@ -1009,10 +1023,14 @@ mod tests {
         state.rebuild(id, ubuntu, 200).unwrap();
         let server = state.server(id).unwrap();
         assert_eq!(server.status, "rebuilding");
-        assert_eq!(server.system, System::Os("Ubuntu 24.04".into()));
+        assert_ne!(server.system, System::Os("Ubuntu 24.04".into()), "not yet");
         assert_eq!(state.rebuild(id, ubuntu, 250).unwrap_err().code, "locked");
         state.advance(300);
         assert_eq!(state.server(id).unwrap().status, "running");
+        assert_eq!(
+            state.server(id).unwrap().system,
+            System::Os("Ubuntu 24.04".into())
+        );
 
         state.server_mut(id).unwrap().protect_rebuild = true;
         state.server_mut(id).unwrap().protect_delete = true;
