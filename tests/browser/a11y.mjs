@@ -12,18 +12,16 @@
 // besides, a root password reset (the password shown once, with Copy),
 // a Reinstall confirmed by typing the name, and the graphs' 24h range.
 //
-// The detail view's server side (`GET /api/v1/servers/{name}`, its
-// `/metrics`, the new action verbs, a command's `result.root_password`)
-// is being built apart: --mock 1 answers those in the browser (Playwright
-// routes, the shapes of the contract in www/index.js), everything else
+// With --mock 1 the detail view's server side (`GET /api/v1/servers/{name}`,
+// its `/metrics`, the action verbs, a command's `result.root_password`) is
+// answered in the browser (Playwright routes, with values no simulator
+// gives: an IPv6 reverse DNS entry, a fixed password), everything else
 // goes to hcc. Without --mock the page talks to hcc alone.
 //
 // Console page (--console 1, --url being a console link): connected, the
 // power panel open where the key may power it. With --password 1, its
 // "Reset root password": confirmed, the new password shown (and checked
-// by axe), then typed into the console by its button (Type text); with
-// --mock 1 the server side (`reset-password` among the power answer's
-// verbs, `POST /c/password`) is answered in the browser.
+// by axe), then typed into the console by its button (Type text).
 //
 //   node tests/browser/a11y.mjs --url URL [--key KEY] [--create 1]
 //        [--detail NAME [--act 1] [--mock 1]] [--console 1]
@@ -369,28 +367,6 @@ async function consolePassword(page, result) {
     result.passwordSteps = steps;
 }
 
-/** The console page's server side of the password reset, in the browser. */
-async function mockConsolePassword(page, log) {
-    let asked = 0;
-    await page.route((url) => url.pathname === '/c/password' || url.pathname === '/c/power', async (route) => {
-        const request = route.request();
-        const url = new URL(request.url());
-        const body = request.postDataJSON() || {};
-        if (url.pathname === '/c/power') {
-            const real = await route.fetch();
-            const answer = await real.json().catch(() => null);
-            if (real.status() === 200 && Array.isArray(answer?.verbs) && body.verb == null) {
-                answer.verbs.push('reset-password');
-            }
-            return route.fulfill({ response: real, body: JSON.stringify(answer) });
-        }
-        asked += 1;
-        log.password.push(body);
-        const answer = asked === 1 ? { state: 'queued', command: 7 } : { root_password: MOCK_PASSWORD };
-        return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(answer) });
-    });
-}
-
 const result = { ok: false, violations: {}, errors: [] };
 const browser = await launch(args.chromium || '/usr/bin/chromium');
 try {
@@ -400,7 +376,7 @@ try {
     page.on('pageerror', (e) => result.errors.push(String(e)));
     page.on('dialog', (d) => d.accept());
     result.mock = { detail: 0, metrics: [], actions: [], password: [] };
-    if (args.mock) await (args.console ? mockConsolePassword : mockServerSide)(page, result.mock);
+    if (args.mock) await mockServerSide(page, result.mock);
     if (args.console) {
         await consolePage(page, result);
     } else {
