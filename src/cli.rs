@@ -294,6 +294,10 @@ pub enum Command {
         /// Keep the disk as it is.
         #[arg(long)]
         keep_disk: bool,
+        /// Queue it for `hcc worker` and return (it takes several actions
+        /// in a row) instead of running it here.
+        #[arg(long)]
+        no_wait: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

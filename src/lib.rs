@@ -188,16 +188,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             name,
             server_type,
             keep_disk,
+            no_wait,
             json,
         } => {
             let mut words = vec![name.as_str(), server_type.as_str()];
             if keep_disk {
                 words.push(crate::verb::KEEP_DISK);
             }
-            let opts = cli::ActionArgs {
-                no_wait: false,
-                json,
-            };
+            let opts = cli::ActionArgs { no_wait, json };
             cloud_cli::manage(&home, &settings()?, "change-type", &words, &opts)
         }
         Command::SetRdns {

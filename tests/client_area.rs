@@ -339,6 +339,28 @@ fn the_cli_runs_each_verb() {
     let server = sim_server(&sim, id);
     assert_eq!(server["server_type"]["name"], "cx32");
     assert_eq!(server["primary_disk_size"], 40, "kept");
+    // --no-wait queues it for the worker instead, once the server is
+    // known; nothing changes until a worker runs it.
+    let queued = cli_json(
+        &env,
+        &sim,
+        &[
+            "change-type",
+            "srv-00001",
+            "cx22",
+            "--keep-disk",
+            "--no-wait",
+        ],
+    );
+    assert_eq!(queued["waited"], false, "{queued}");
+    let command = queued["command"].as_i64().unwrap();
+    assert_eq!(
+        env.value::<String>(&format!(
+            "SELECT cmd || ' ' || arg FROM commands WHERE id = {command}"
+        )),
+        "change-type srv-00001 cx22 keep-disk"
+    );
+    assert_eq!(sim_server(&sim, id)["server_type"]["name"], "cx32");
 }
 
 #[test]

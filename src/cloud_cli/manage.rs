@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
+use crate::store::Source;
 use crate::verb::{Command, CommandLine, Manage};
 
 /// Runs verb `cmd` with `words` (the server name first).
@@ -35,6 +36,9 @@ pub fn manage(
         keep_disk,
     } = manage
     {
+        if opts.no_wait {
+            return queue(&cloud, &line, opts.json);
+        }
         return change_type(&mut cloud, name, server_type, *keep_disk, opts.json);
     }
     let begun = if opts.no_wait {
@@ -89,6 +93,26 @@ fn done(manage: &Manage) -> String {
         Manage::EnableBackup => "backups enabled".into(),
         Manage::DisableBackup => "backups disabled".into(),
     }
+}
+
+/// Queues `line` for the worker once its server is known to be managed.
+fn queue(cloud: &Cloud, line: &CommandLine, json_out: bool) -> Result<ExitCode, Error> {
+    let Command::Manage(name, _) = &line.command else {
+        return Err(Error::Input(format!(
+            "`{}` is not a client-area verb",
+            line.cmd
+        )));
+    };
+    crate::cloud::server::managed(cloud, name)?;
+    let id = cloud.store.queue(line, Source::Cli)?;
+    if json_out {
+        print_json(&json!({"name": name, "command": id, "waited": false}))?;
+    } else {
+        crate::output::print(&format!(
+            "{name}: `{line}` queued as command {id}; hcc worker runs it\n"
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn change_type(
