@@ -1184,6 +1184,18 @@ fn home() -> tempfile::TempDir {
     tempfile::tempdir().expect("temporary directory")
 }
 
+/// A fresh state directory with the simulator's servers synced into it.
+fn synced_home(hcc: &str, sim: &Sim) -> tempfile::TempDir {
+    let home = home();
+    let synced = hcc_cmd(hcc, home.path(), &["sync"])
+        .envs(sim.env())
+        .stdout(Stdio::null())
+        .status()
+        .expect("hcc sync");
+    assert!(synced.success(), "hcc sync failed");
+    home
+}
+
 fn hcc_cmd(hcc: &str, home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(hcc);
     cmd.args(args).env("HCC_HOME", home).stdin(Stdio::null());

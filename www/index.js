@@ -16,6 +16,8 @@
 // address bar and history at once.
 // Every text from the server goes in with textContent.
 
+import { copyText } from './copy.js';
+
 const KEY = 'hcc-api-key';
 const VERBS = [
     ['start', 'Start'],
@@ -1174,24 +1176,8 @@ function hidePassword() {
     $('detail-password').hidden = true;
 }
 
-async function copyPassword() {
-    const value = $('detail-password-value').textContent;
-    if (!value) return;
-    let copied = false;
-    try {
-        await navigator.clipboard.writeText(value);
-        copied = true;
-    } catch {
-        // Without the clipboard API (plain http): the selection's copy.
-        const range = document.createRange();
-        range.selectNodeContents($('detail-password-value'));
-        const selection = window.getSelection();
-        selection.removeAllRanges();
-        selection.addRange(range);
-        copied = document.execCommand('copy');
-        selection.removeAllRanges();
-    }
-    $('detail-password-copy').textContent = copied ? 'Copied' : 'Copy failed: select it';
+function copyPassword() {
+    return copyText($('detail-password-value'), $('detail-password-copy'));
 }
 
 /** The graphs: one chart per kind of series Hetzner answers for the type

@@ -16,6 +16,8 @@
 // once, with Copy and a button that types it into the console through
 // the toolbar's Type text.
 
+import { copyText } from './copy.js';
+
 /** How often a queued command is asked after (ms), and for how long. */
 const POLL_MS = 1000;
 const POLL_FOR_MS = 3 * 60 * 1000;
@@ -260,23 +262,8 @@ function hidePassword() {
     $('password-new').hidden = true;
 }
 
-async function copyPassword() {
-    const value = $('password-value').textContent;
-    if (!value) return;
-    let copied = false;
-    try {
-        await navigator.clipboard.writeText(value);
-        copied = true;
-    } catch {
-        const range = document.createRange();
-        range.selectNodeContents($('password-value'));
-        const selection = window.getSelection();
-        selection.removeAllRanges();
-        selection.addRange(range);
-        copied = document.execCommand('copy');
-        selection.removeAllRanges();
-    }
-    $('password-copy').textContent = copied ? 'Copied' : 'Copy failed: select it';
+function copyPassword() {
+    return copyText($('password-value'), $('password-copy'));
 }
 
 /** Types the password on the server with the toolbar's Type text (which

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::{Serve, Sim, at, hcc_cmd, home, http};
+use super::{Serve, Sim, at, hcc_cmd, http, synced_home};
 
 const DASHBOARDS: usize = 10;
 const POLL: Duration = Duration::from_secs(5);
@@ -28,13 +28,7 @@ struct Seen {
 
 pub fn run(hcc: &str) {
     let sim = Sim::start(hcc, &["--servers", "1"]);
-    let home = home();
-    let synced = hcc_cmd(hcc, home.path(), &["sync"])
-        .envs(sim.env())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("hcc sync");
-    assert!(synced.success(), "hcc sync failed");
+    let home = synced_home(hcc, &sim);
     let key = hcc_cmd(hcc, home.path(), &["apikey", "add", "b", "--scope", "read"])
         .output()
         .expect("hcc apikey add");

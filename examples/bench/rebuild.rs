@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Sim, hcc_cmd, home, ms};
+use super::{Sim, hcc_cmd, ms, synced_home};
 
 const ROUNDS: usize = 10;
 /// The images rebuilt from in turn, with the system their console shows.
@@ -34,13 +34,7 @@ pub fn run(hcc: &str) {
 
 fn rounds(hcc: &str, action_ms: &str) -> (Vec<Duration>, Vec<Duration>) {
     let sim = Sim::start(hcc, &["--servers", "1", "--action-ms", action_ms]);
-    let home = home();
-    let synced = hcc_cmd(hcc, home.path(), &["sync"])
-        .envs(sim.env())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("hcc sync");
-    assert!(synced.success(), "hcc sync failed");
+    let home = synced_home(hcc, &sim);
     let mut worker = hcc_cmd(hcc, home.path(), &["worker"])
         .envs(sim.env())
         .stderr(std::process::Stdio::null())

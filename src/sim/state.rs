@@ -822,8 +822,9 @@ impl State {
     }
 }
 
-/// Server names: valid hostnames (RFC 1123), as the API requires.
-pub fn check_name(name: &str) -> Result<(), ApiError> {
+/// A hostname as RFC 1123 has it: dot-separated labels of letters,
+/// digits and dashes.
+pub fn is_hostname(name: &str) -> bool {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
@@ -831,7 +832,12 @@ pub fn check_name(name: &str) -> Result<(), ApiError> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok)
+}
+
+/// Server names: valid hostnames (RFC 1123), as the API requires.
+pub fn check_name(name: &str) -> Result<(), ApiError> {
+    if is_hostname(name) {
         Ok(())
     } else {
         Err(ApiError::invalid_input("name", "invalid hostname"))

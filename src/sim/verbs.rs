@@ -234,16 +234,9 @@ fn own_address(ip: &str, v4: Ipv4Addr, v6_net: Ipv6Addr) -> Option<String> {
     (prefix(addr) == prefix(v6_net)).then(|| addr.to_string())
 }
 
+/// A reverse DNS name: a hostname, a final dot allowed.
 fn valid_hostname(name: &str) -> bool {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok)
+    super::state::is_hostname(name.strip_suffix('.').unwrap_or(name))
 }
 
 fn attach_iso(ctx: &mut Ctx<'_>, id: u64, body: &Value) -> Answer {

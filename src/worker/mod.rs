@@ -242,20 +242,22 @@ impl Worker {
             {
                 self.fresh.touch(id);
             }
+            // A command that goes on on a thread of its own, as the worker
+            // follows it there.
+            let queued = || Queued {
+                id: leased.id,
+                line: line.clone(),
+                attempts: leased.attempts,
+                lease_until: now() + LEASE_SECS,
+            };
             match started {
                 Ok(exec::Started::Done(result)) => self.done(cloud, leased.id, &line, result)?,
                 Ok(exec::Started::Sync) => {
-                    let queued = Queued {
-                        id: leased.id,
-                        line: line.clone(),
-                        attempts: leased.attempts,
-                        lease_until: now() + LEASE_SECS,
-                    };
                     match Syncing::spawn(
                         home,
                         &self.settings,
                         sync::Mode::Full,
-                        Some(queued),
+                        Some(queued()),
                         0,
                         self.fresh.clone(),
                         self.poke.clone(),
@@ -270,16 +272,10 @@ impl Worker {
                     }
                 }
                 Ok(exec::Started::ChangeType(resize)) => {
-                    let queued = Queued {
-                        id: leased.id,
-                        line: line.clone(),
-                        attempts: leased.attempts,
-                        lease_until: now() + LEASE_SECS,
-                    };
                     match Threaded::change_type(
                         home,
                         &self.settings,
-                        queued,
+                        queued(),
                         resize,
                         self.poke.clone(),
                     ) {
