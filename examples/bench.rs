@@ -28,55 +28,43 @@ fn main() {
     let hcc = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "target/release/hcc".into());
-    // `bench HCC serve`: that section alone.
-    if std::env::args().nth(2).as_deref() == Some("serve") {
-        serve(&hcc);
-        println!();
-        serve_flood(&hcc);
-        println!();
-        serve_list_memory(&hcc);
-        return;
-    }
-    // `bench HCC worker-sync`: the worker beside a full sync, alone.
-    if std::env::args().nth(2).as_deref() == Some("worker-sync") {
-        worker_sync(&hcc);
-        return;
-    }
-    // `bench HCC sim-console`: the simulator's console alone.
-    if std::env::args().nth(2).as_deref() == Some("sim-console") {
-        sim_console(&hcc);
-        return;
-    }
-    // `bench HCC broker`: the console broker alone.
-    if std::env::args().nth(2).as_deref() == Some("broker") {
-        broker::run(&hcc);
-        return;
-    }
-    // `bench HCC funnel`: console pages against the Hetzner budget, and
-    // 300 live sessions, alone.
-    if std::env::args().nth(2).as_deref() == Some("funnel") {
-        funnel::run(&hcc);
-        return;
-    }
-    // `bench HCC rebuild`: a rebuild queued to its console, alone.
-    if std::env::args().nth(2).as_deref() == Some("rebuild") {
-        rebuild::run(&hcc);
-        return;
-    }
-    // `bench HCC metrics-graphs`: ten dashboards polling one server's
-    // graphs, against the Hetzner requests they cost, alone.
-    if std::env::args().nth(2).as_deref() == Some("metrics-graphs") {
-        graphs::run(&hcc);
-        return;
-    }
-    // `bench HCC console-browser`: console opens in Chromium alone.
-    if std::env::args().nth(2).as_deref() == Some("console-browser") {
-        console_browser(&hcc);
-        return;
-    }
-    // `bench HCC metrics`: the `/metrics` row alone.
-    if std::env::args().nth(2).as_deref() == Some("metrics") {
-        metrics(&hcc);
+    // `bench HCC SECTION`: that section alone.
+    let alone: Option<fn(&str)> = match std::env::args().nth(2).as_deref() {
+        None => None,
+        Some("serve") => Some(|hcc| {
+            serve(hcc);
+            println!();
+            serve_flood(hcc);
+            println!();
+            serve_list_memory(hcc);
+        }),
+        // The worker beside a full sync.
+        Some("worker-sync") => Some(worker_sync),
+        // The simulator's console.
+        Some("sim-console") => Some(sim_console),
+        // The console broker.
+        Some("broker") => Some(broker::run),
+        // Console pages against the Hetzner budget, and 300 live sessions.
+        Some("funnel") => Some(funnel::run),
+        // A rebuild queued to its console.
+        Some("rebuild") => Some(rebuild::run),
+        // Ten dashboards polling one server's graphs, against the Hetzner
+        // requests they cost.
+        Some("metrics-graphs") => Some(graphs::run),
+        // Console opens in Chromium.
+        Some("console-browser") => Some(console_browser),
+        // The `/metrics` row.
+        Some("metrics") => Some(metrics),
+        Some(other) => {
+            eprintln!(
+                "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
+                 funnel, rebuild, metrics-graphs, console-browser, metrics)"
+            );
+            std::process::exit(2);
+        }
+    };
+    if let Some(section) = alone {
+        section(&hcc);
         return;
     }
     println!("| measurement | n | median | p90 | p99 | max |");
@@ -169,13 +157,7 @@ fn console_browser(hcc: &str) {
             "1000000/h",
         ],
     );
-    let home = home();
-    let synced = hcc_cmd(hcc, home.path(), &["sync"])
-        .envs(sim.env())
-        .stdout(Stdio::null())
-        .status()
-        .expect("hcc sync");
-    assert!(synced.success(), "hcc sync failed");
+    let home = synced_home(hcc, &sim);
     let key = hcc_cmd(
         hcc,
         home.path(),

@@ -556,13 +556,7 @@ fn the_dashboard_warns_without_a_worker_and_shows_the_buttons_a_key_may_press() 
     if !browser_ready() {
         return;
     }
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let made = sim.control(
-        "POST",
-        "/_sim/servers",
-        Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
-    );
-    assert_eq!(made.status, 201, "{made:?}");
+    let sim = crate::support::serve::sim_with_an_off_server();
     let (env, keys) = keyed(&sim);
     // No worker: commands wait, and the page says so.
     let serve = Serve::start(&env, &sim, &[]);

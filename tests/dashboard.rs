@@ -157,22 +157,9 @@ fn an_unreachable_hetzner_is_a_json_error_in_words() {
     assert_eq!(code(&reply), "not_configured");
 }
 
-/// A sim with `servers` managed servers, acting at once, and `foreign`:
-/// a server made outside hcc, without the managed label.
-fn sim_with_foreign(servers: &str) -> Sim {
-    let sim = Sim::start(&["--servers", servers, "--action-ms", "0"]);
-    let made = sim.api(
-        "POST",
-        "/servers",
-        Some(r#"{"name":"foreign","server_type":"cx22","image":"debian-12"}"#),
-    );
-    assert_eq!(made.status, 201, "{}", made.body);
-    sim
-}
-
 #[test]
 fn adopt_and_release_set_the_managed_label_for_admin_keys() {
-    let sim = sim_with_foreign("1");
+    let sim = crate::support::serve::sim_with_foreign("1");
     let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     // The list shows an unmanaged server, as not managed.
@@ -250,7 +237,7 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
     if !crate::support::browser::browser_ready() {
         return;
     }
-    let sim = sim_with_foreign("2");
+    let sim = crate::support::serve::sim_with_foreign("2");
     let env = Env::new();
     env.ok(&["config", "set", "prefix", "web-"]);
     let keys = setup(&env, &sim);
@@ -435,13 +422,7 @@ fn an_admin_creates_deletes_adopts_and_releases_from_the_dashboard() {
 /// A sim with a running server (srv-00001) and an off one (srv-off), both
 /// managed, hcc's prefix `demo-` as `hcc demo` sets it, and `hcc serve`.
 fn two_servers() -> (Sim, Env, crate::support::serve::Keys, Serve) {
-    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
-    let made = sim.control(
-        "POST",
-        "/_sim/servers",
-        Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
-    );
-    assert_eq!(made.status, 201, "{made:?}");
+    let sim = crate::support::serve::sim_with_an_off_server();
     let (env, keys) = keyed(&sim);
     env.ok(&["config", "set", "prefix", "demo-"]);
     let serve = Serve::start(&env, &sim, &[]);

@@ -17,18 +17,6 @@ fn fetches(sim: &Sim) -> i64 {
     sim.stats()["by_route"][ROUTE].as_i64().unwrap_or(0)
 }
 
-/// A sim with two managed servers and `foreign`, made outside hcc.
-fn sim_with_foreign() -> Sim {
-    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
-    let made = sim.api(
-        "POST",
-        "/servers",
-        Some(r#"{"name":"foreign","server_type":"cx22","image":"debian-12"}"#),
-    );
-    assert_eq!(made.status, 201, "{}", made.body);
-    sim
-}
-
 fn hcc(env: &Env, sim: &Sim, args: &[&str]) -> Run {
     Run::from(env.cmd(args).envs(sim.client_env()).output().unwrap())
 }
@@ -54,7 +42,7 @@ fn values(metrics: &Value, series: &str) -> Vec<f64> {
 
 #[test]
 fn the_cli_sums_up_each_series_and_prints_hetzners_json() {
-    let sim = sim_with_foreign();
+    let sim = crate::support::serve::sim_with_foreign("2");
     let env = Env::new();
     let run = hcc(&env, &sim, &["metrics", "srv-00001"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -148,7 +136,7 @@ fn the_cli_sums_up_each_series_and_prints_hetzners_json() {
 
 #[test]
 fn the_api_answers_the_time_series_for_any_key() {
-    let sim = sim_with_foreign();
+    let sim = crate::support::serve::sim_with_foreign("2");
     let (env, keys) = keyed(&sim);
     let serve = Serve::start(&env, &sim, &[]);
     for key in [&keys.read, &keys.act, &keys.console, &keys.admin] {

@@ -3,7 +3,6 @@
 //! metrics: driven by the official `hcloud` CLI, their errors over plain
 //! HTTP, and the rescue system and rebuilt image on the simulated console.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -71,25 +70,8 @@ fn the_hcloud_cli_drives_the_server_actions() {
         return;
     }
     let sim = Sim::start(&["--servers", "2", "--action-ms", "50"]);
-    let run = |args: &[&str]| {
-        Command::new("hcloud")
-            .args(args)
-            .envs(sim.client_env())
-            .env("HCLOUD_CONFIG", "/nonexistent/path")
-            .env_remove("HCLOUD_CONTEXT")
-            .output()
-            .expect("run hcloud")
-    };
-    let hcloud = |args: &[&str]| -> String {
-        let out = run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "hcloud {args:?} failed: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
+    let run = |args: &[&str]| sim.hcloud(args);
+    let hcloud = |args: &[&str]| sim.hcloud_ok(args);
     let describe = |name: &str| -> Value {
         serde_json::from_str(&hcloud(&["server", "describe", name, "-o", "json"]))
             .expect("server describe -o json is JSON")

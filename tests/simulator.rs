@@ -639,22 +639,7 @@ fn the_hcloud_cli_works_against_the_sim() {
         return;
     }
     let sim = Sim::start(&["--servers", "3", "--action-ms", "50"]);
-    let hcloud = |args: &[&str]| -> String {
-        let out = Command::new("hcloud")
-            .args(args)
-            .envs(sim.client_env())
-            .env("HCLOUD_CONFIG", "/nonexistent/path")
-            .env_remove("HCLOUD_CONTEXT")
-            .output()
-            .expect("run hcloud");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "hcloud {args:?} failed: {}\n{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    };
+    let hcloud = |args: &[&str]| sim.hcloud_ok(args);
     let by_name = |name: &str| -> Value {
         sim.get(&format!("/servers?name={name}")).json()["servers"][0].clone()
     };

@@ -412,6 +412,30 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// The official `hcloud` CLI against this sim, with no configuration
+    /// of its own.
+    pub fn hcloud(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("hcloud")
+            .args(args)
+            .envs(self.client_env())
+            .env("HCLOUD_CONFIG", "/nonexistent/path")
+            .env_remove("HCLOUD_CONTEXT")
+            .output()
+            .expect("run hcloud")
+    }
+
+    /// `hcloud ARGS`, which must succeed: its standard output.
+    pub fn hcloud_ok(&self, args: &[&str]) -> String {
+        let out = self.hcloud(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "hcloud {args:?} failed: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
     pub fn start(args: &[&str]) -> Sim {
         let mut child = Command::new(HCC)
             .arg("sim")

@@ -270,6 +270,32 @@ pub fn replace_server(sim: &Sim, env: &Env, name: &str) {
     assert!(run.status.success());
 }
 
+/// A sim with `servers` managed servers, acting at once, and `foreign`:
+/// a server made outside hcc, without the managed label.
+pub fn sim_with_foreign(servers: &str) -> Sim {
+    let sim = Sim::start(&["--servers", servers, "--action-ms", "0"]);
+    let made = sim.api(
+        "POST",
+        "/servers",
+        Some(r#"{"name":"foreign","server_type":"cx22","image":"debian-12"}"#),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    sim
+}
+
+/// A sim with a running server (srv-00001) and an off one (srv-off),
+/// both managed, actions done at once.
+pub fn sim_with_an_off_server() -> Sim {
+    let sim = Sim::start(&["--servers", "1", "--action-ms", "0"]);
+    let made = sim.control(
+        "POST",
+        "/_sim/servers",
+        Some(r#"{"name": "srv-off", "labels": {"managed": "1"}, "status": "off"}"#),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    sim
+}
+
 /// A state directory that knows `sim`'s servers, with one key per scope.
 pub fn keyed(sim: &Sim) -> (Env, Keys) {
     let env = Env::new();
