@@ -106,6 +106,10 @@ async function remove(page) {
     await page.waitForFunction((sel) => /queued|running|done/.test(document.querySelector(`${sel} td.last`)?.textContent ?? 'gone'),
         row(args.delete), { timeout: 5_000 }).catch(() => {});
     await page.waitForSelector(row(args.delete), { state: 'detached', timeout: 20_000 });
+    // The list may drop the row before the page's next look at the command
+    // says it is done, which is when the notice comes.
+    await page.waitForFunction(() => /deleted/.test(document.getElementById('notice')?.textContent ?? ''),
+        null, { timeout: 10_000 }).catch(() => {});
     steps.notice = await page.textContent('#notice');
     result.delete = steps;
 }
