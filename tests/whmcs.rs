@@ -528,3 +528,104 @@ fn a_wrong_key_a_small_key_and_an_unreachable_hcc_give_whmcs_shaped_errors() {
     );
     assert!(usage["result"].is_string(), "{usage}");
 }
+
+/// `php -S` serving tests/whmcs/clientarea.php (WHMCS's client area,
+/// standing in) for the service whose `$params` are in `params`; stopped
+/// when dropped.
+struct ClientArea {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ClientArea {
+    fn start(env: &Env, params: &Value) -> ClientArea {
+        let file = env.path("whmcs-params.json");
+        std::fs::write(&file, params.to_string()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = std::fs::File::create(env.path("clientarea.log")).unwrap();
+        let child = Command::new("php")
+            .args(["-S", &addr])
+            .arg(repo().join("tests/whmcs/clientarea.php"))
+            .env("HCC_WHMCS_PARAMS", &file)
+            .env("TMPDIR", env.home())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("php -S");
+        let up = eventually(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        });
+        assert!(up, "php -S never listened on {addr}");
+        ClientArea { child, addr }
+    }
+}
+
+impl Drop for ClientArea {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_client_area_template_rendered_by_smarty_works_in_chromium() {
+    if !require(
+        Path::new("/usr/share/php/smarty4/Smarty.class.php").exists(),
+        "Smarty is missing (scripts/test installs smarty4)",
+    ) {
+        return;
+    }
+    let Some(w) = whmcs() else { return };
+    let dir = session_dir(&w.env);
+    let p = params(&w.serve.addr, &w.keys.admin);
+    let created = call(&dir, "CreateAccount", &p, json!({}), &[&w.keys.admin]);
+    assert_eq!(created["result"], "success", "{created}");
+    let area = ClientArea::start(&w.env, &p);
+    let shot = shots().join("whmcs-client-area.png");
+    let report = node(
+        "whmcs.mjs",
+        &[
+            "--url",
+            &format!(
+                "http://{}/clientarea.php?action=productdetails&id=42",
+                area.addr
+            ),
+            "--image",
+            "ubuntu-24.04",
+            "--image-text",
+            "Ubuntu 24.04",
+            "--hostname",
+            "mail.example.com",
+            "--screenshot",
+            shot.to_str().unwrap(),
+        ],
+        || {
+            format!(
+                "the client area; its log: {}",
+                std::fs::read_to_string(w.env.path("clientarea.log")).unwrap_or_default()
+            )
+        },
+    );
+    assert_eq!(report["name"], DOMAIN, "{report}");
+    // What the page did happened at the sim.
+    let remote = sim_server(&w.sim, DOMAIN).unwrap();
+    assert_eq!(remote["image"]["name"], "ubuntu-24.04");
+    assert_eq!(remote["status"], "running");
+    assert_eq!(remote["public_net"]["ipv4"]["ip"], report["rdns"]["ip"]);
+    assert_eq!(
+        remote["public_net"]["ipv4"]["dns_ptr"], "mail.example.com",
+        "{remote}"
+    );
+    let actions = w.sim.stats()["by_route"].clone();
+    assert!(actions.to_string().contains("reboot"), "{actions}");
+    eprintln!(
+        "MEASURE whmcs client area Console click -> connected console: {} ms",
+        report["clickToConnectedMs"]
+    );
+}
