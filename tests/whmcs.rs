@@ -629,3 +629,53 @@ fn the_client_area_template_rendered_by_smarty_works_in_chromium() {
         report["clickToConnectedMs"]
     );
 }
+
+/// The routes `hcc sim` answered between two of its `by_route` counts.
+fn requests_between(before: &Value, after: &Value) -> Vec<(String, u64)> {
+    after
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(route, n)| {
+            let was = before[route].as_u64().unwrap_or(0);
+            (route.clone(), n.as_u64().unwrap_or(0) - was)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+#[test]
+fn a_hundred_client_area_views_cost_hetzner_only_what_hcc_needs_anyway() {
+    let Some(w) = whmcs() else { return };
+    let dir = session_dir(&w.env);
+    let p = params(&w.serve.addr, &w.keys.admin);
+    let created = call(&dir, "CreateAccount", &p, json!({}), &[&w.keys.admin]);
+    assert_eq!(created["result"], "success", "{created}");
+    let before = w.sim.stats()["by_route"].clone();
+    let began = Instant::now();
+    for _ in 0..100 {
+        let area = call(&dir, "ClientArea", &p, json!({}), &[&w.keys.admin]);
+        let vars = &area["result"]["templateVariables"];
+        assert_eq!(vars["server"]["status"], "running", "{vars}");
+        assert!(
+            vars["graphs"][0]["lines"][0]["points"].is_string(),
+            "{vars}"
+        );
+    }
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(60), "100 views took {took:?}");
+    let spent = requests_between(&before, &w.sim.stats()["by_route"]);
+    let total: u64 = spent.iter().map(|(_, n)| n).sum();
+    eprintln!(
+        "MEASURE whmcs 100 client-area views in {} ms: {total} Hetzner requests {spent:?}",
+        took.as_millis()
+    );
+    // The page reads hcc's table (no Hetzner request), its image list
+    // from hcc's catalog (fetched when the service was created, cached 5
+    // minutes) and its graphs' 24h series, cached by hcc for the range's
+    // 5-minute step: at most two fetches when a step begins during the run.
+    for (route, n) in &spent {
+        assert_eq!(route, "GET /servers/{id}/metrics", "{spent:?}");
+        assert!(*n <= 2, "{spent:?}");
+    }
+}
