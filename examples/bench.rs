@@ -7,8 +7,9 @@
 //! `bench HCC broker` the console broker against a local Xvnc, `bench HCC
 //! console-browser` console opens in headless Chromium, `bench HCC
 //! metrics-graphs` ten dashboards polling one server's metrics, `bench HCC
-//! rebuild` a rebuild queued to the console showing it). Every figure runs
-//! on a fresh temporary state directory.
+//! rebuild` a rebuild queued to the console showing it, `bench HCC whmcs`
+//! the WHMCS module's create, single sign-on and client-area views). Every
+//! figure runs on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -23,6 +24,8 @@ mod funnel;
 mod graphs;
 #[path = "bench/rebuild.rs"]
 mod rebuild;
+#[path = "bench/whmcs.rs"]
+mod whmcs;
 
 fn main() {
     let hcc = std::env::args()
@@ -55,10 +58,12 @@ fn main() {
         Some("console-browser") => Some(console_browser),
         // The `/metrics` row.
         Some("metrics") => Some(metrics),
+        // The WHMCS module: create, single sign-on, 100 client-area views.
+        Some("whmcs") => Some(whmcs::run),
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
-                 funnel, rebuild, metrics-graphs, console-browser, metrics)"
+                 funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs)"
             );
             std::process::exit(2);
         }
@@ -111,6 +116,8 @@ fn main() {
     rebuild::run(&hcc);
     println!();
     console_browser(&hcc);
+    println!();
+    whmcs::run(&hcc);
 }
 
 /// Console opens in headless Chromium through one-time links (broker mode,

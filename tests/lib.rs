@@ -46,4 +46,5 @@ mod stall;
 mod statedir;
 mod vnc;
 mod wakeups;
+mod whmcs;
 mod worker;

@@ -99,13 +99,22 @@ pub fn start(
             );
             match server::begin_create(cloud, &request, attempt > 1)? {
                 Creation::Started {
-                    server, actions, ..
-                } => Ok(Started::Waiting {
-                    result: json!({"server_id": server.id, "server_type": request.server_type,
-                                   "image": request.image, "location": request.location}),
+                    server,
                     actions,
-                    server_id: Some(server.id),
-                }),
+                    root_password,
+                } => {
+                    // Kept for the API key that queued it, which reads it
+                    // once (a billing system stores it as the service's).
+                    if let Some(password) = &root_password {
+                        cloud.store.keep_command_password(command, password)?;
+                    }
+                    Ok(Started::Waiting {
+                        result: json!({"server_id": server.id, "server_type": request.server_type,
+                                   "image": request.image, "location": request.location}),
+                        actions,
+                        server_id: Some(server.id),
+                    })
+                }
                 Creation::Existing(server) => Ok(Started::Done(
                     json!({"server_id": server.id, "existing": true}),
                 )),
