@@ -450,3 +450,148 @@ fn decode_error(what: &str, detail: &str) -> Error {
         detail: detail.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hetzner::{Token, budget::Unlimited};
+
+    /// An API of `pages` pages of 50 servers, each answered after 20 ms;
+    /// page `broken` answers 400 (not retried).
+    struct Api {
+        endpoint: String,
+        in_flight: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+        asked: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl Api {
+        fn start(pages: u32, broken: Option<u32>) -> Api {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let api = Api {
+                endpoint: format!("http://{}", listener.local_addr().unwrap()),
+                in_flight: Arc::default(),
+                most: Arc::default(),
+                asked: Arc::default(),
+            };
+            let (in_flight, most, asked) =
+                (api.in_flight.clone(), api.most.clone(), api.asked.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let (in_flight, most, asked) = (in_flight.clone(), most.clone(), asked.clone());
+                    std::thread::spawn(move || {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        let page = answer(stream, pages, broken);
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        asked.lock().unwrap().push(page);
+                    });
+                }
+            });
+            api
+        }
+
+        fn client(&self) -> Client {
+            Client::new(&self.endpoint, Token::new("t".into()), Box::new(Unlimited))
+        }
+    }
+
+    /// Reads one request, answers it after 20 ms; returns its page.
+    fn answer(stream: TcpStream, pages: u32, broken: Option<u32>) -> u32 {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                break;
+            }
+        }
+        let page: u32 = first
+            .split(['?', '&', ' '])
+            .find_map(|p| p.strip_prefix("page="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        std::thread::sleep(Duration::from_millis(20));
+        let (status, body) = if Some(page) == broken {
+            (
+                "400 Bad Request",
+                json!({"error": {"code": "invalid_input", "message": "no"}}),
+            )
+        } else {
+            let servers: Vec<Value> = (1..=50)
+                .map(|i| i64::from(page - 1) * 50 + i)
+                .map(|id| json!({"id": id, "name": format!("s{id}"), "status": "running"}))
+                .collect();
+            let next = (page < pages).then_some(page + 1);
+            let pagination = json!({"page": page, "next_page": next, "last_page": pages,
+                                    "total_entries": pages * 50});
+            (
+                "200 OK",
+                json!({"servers": servers, "meta": {"pagination": pagination}}),
+            )
+        };
+        let body = body.to_string();
+        let mut stream = stream;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        page
+    }
+
+    #[test]
+    fn pages_come_with_at_most_parallel_requests_out_each_once() {
+        let api = Api::start(12, None);
+        let mut ids = Vec::new();
+        let mut held = 0;
+        api.client()
+            .each_server_page(4, |page| {
+                held += 1;
+                ids.extend(page.servers.iter().map(|(s, _)| s.id));
+                assert_eq!(page.total, Some(600));
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+        ids.sort();
+        assert_eq!(ids, (1..=600).collect::<Vec<i64>>());
+        assert_eq!(held, 12);
+        let most = api.most.load(Ordering::SeqCst);
+        assert!((2..=4).contains(&most), "{most} requests at once");
+        assert_eq!(api.asked.lock().unwrap().len(), 12);
+    }
+
+    #[test]
+    fn one_at_a_time_asks_page_after_page() {
+        let api = Api::start(5, None);
+        let mut pages = Vec::new();
+        api.client()
+            .each_server_page(1, |page| {
+                pages.push(page.servers[0].0.id / 50 + 1);
+                Ok::<(), Error>(())
+            })
+            .unwrap();
+        assert_eq!(pages, [1, 2, 3, 4, 5]);
+        assert_eq!(api.most.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_failing_page_ends_the_listing_with_its_error() {
+        let api = Api::start(40, Some(5));
+        let client = api.client();
+        let result = client.each_server_page(4, |_| Ok::<(), Error>(()));
+        assert!(matches!(result, Err(Error::Api { status: 400, .. })));
+        // No page is asked for once the failure is known: far fewer than 40.
+        std::thread::sleep(Duration::from_millis(100));
+        let asked = api.asked.lock().unwrap().len();
+        assert!(asked < 20, "{asked} pages asked for");
+        assert_eq!(client.requests_sent(), asked as u64);
+    }
+}
