@@ -60,10 +60,12 @@ fn main() {
         Some("metrics") => Some(metrics),
         // The WHMCS module: create, single sign-on, 100 client-area views.
         Some("whmcs") => Some(whmcs::run),
+        // `hcc sync` against `hcloud server list`, at latency and not.
+        Some("cloud") => Some(cloud),
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
-                 funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs)"
+                 funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs, cloud)"
             );
             std::process::exit(2);
         }
@@ -982,6 +984,7 @@ fn proc_kb(pid: u32, field: &str) -> u64 {
 fn cloud(hcc: &str) {
     println!("| measurement | wall | API requests | peak RSS |");
     println!("|---|---|---|---|");
+    sync_at_latency(hcc);
     let sim = Sim::start(hcc, &["--servers", "10000", "--action-ms", "0"]);
     let big = home();
     let (wall, rss) = measured(hcc_cmd(hcc, big.path(), &["sync"]).envs(sim.env()));
@@ -1029,6 +1032,61 @@ fn cloud(hcc: &str) {
         "| `hcc list`, 500 servers (median of 200; p99 {}) | {} | 0 | |",
         ms(walls[198]),
         ms(walls[100])
+    );
+}
+
+/// `hcc sync` (default `sync_parallel`, 4 pages at once) against
+/// `hcloud server list`, which reads page after page: 2,000 servers (40
+/// pages of 50) at 50 ms latency, the median of 3 runs each, in one run of
+/// the simulator.
+fn sync_at_latency(hcc: &str) {
+    const RUNS: usize = 3;
+    let sim = Sim::start(
+        hcc,
+        &["--servers", "2000", "--action-ms", "0", "--latency", "50"],
+    );
+    let median = |mut runs: Vec<(Duration, u64, String)>| {
+        runs.sort_by_key(|r| r.0);
+        runs.swap_remove(RUNS / 2)
+    };
+    let hcc_runs = (0..RUNS)
+        .map(|_| {
+            let fresh = home();
+            let before = sim.requests();
+            let (wall, rss) = measured(hcc_cmd(hcc, fresh.path(), &["sync"]).envs(sim.env()));
+            (wall, sim.requests() - before, rss)
+        })
+        .collect();
+    let (hcc_wall, requests, rss) = median(hcc_runs);
+    println!(
+        "| `hcc sync`, 2,000 servers at 50 ms latency (sync_parallel 4) | {} | {requests} | {rss} |",
+        ms(hcc_wall)
+    );
+    if Command::new("hcloud").arg("version").output().is_err() {
+        println!(
+            "| `hcloud server list -o json`, same 2,000 at 50 ms | hcloud not installed | | |"
+        );
+        return;
+    }
+    let cli_runs = (0..RUNS)
+        .map(|_| {
+            let mut cli = Command::new("hcloud");
+            cli.args(["server", "list", "-o", "json"])
+                .envs(sim.env())
+                .env("HCLOUD_CONFIG", "/nonexistent/hcloud.toml");
+            let before = sim.requests();
+            let (wall, rss) = measured(&mut cli);
+            (wall, sim.requests() - before, rss)
+        })
+        .collect();
+    let (cli_wall, requests, rss) = median(cli_runs);
+    println!(
+        "| `hcloud server list -o json`, same 2,000 at 50 ms | {} | {requests} | {rss} |",
+        ms(cli_wall)
+    );
+    println!(
+        "| `hcc sync` / `hcloud server list`, 2,000 at 50 ms | {:.2}x (goal: at most 0.35x) | | |",
+        hcc_wall.as_secs_f64() / cli_wall.as_secs_f64()
     );
 }
 

@@ -454,6 +454,14 @@ pub const KEYS: &[Key] = &[
         env: None,
         kind: Kind::Count { min: 1, max: 3600 },
     },
+    Key {
+        name: "sync_parallel",
+        title: "Pages a full sync asks Hetzner for at once",
+        hint: "a full sync reads the first page of servers, then up to this many of the rest at once (each request from the same rate budget); 1: one after another",
+        default: Some("4"),
+        env: None,
+        kind: Kind::Count { min: 1, max: 16 },
+    },
 ];
 
 pub fn key(name: &str) -> Result<&'static Key, Error> {

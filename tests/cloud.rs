@@ -572,7 +572,8 @@ fn setup_offers_pick_lists_from_the_api() {
     // token, token_file, endpoint: keep (the environment provides them);
     // location: row 2 of the list; server type: row 1; image: keep, then
     // type `ubuntu-24.04`; the rest: keep; save.
-    let answers = "\n\n\n2\n1\n\nubuntu-24.04\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n";
+    let answers =
+        "\n\n\n2\n1\n\nubuntu-24.04\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n";
     let mut setup = env.cmd(&["setup"]);
     setup.envs(sim.client_env());
     let run = crate::test::run_with_input(setup, answers);
@@ -618,4 +619,132 @@ fn setup_offers_pick_lists_from_the_api() {
     );
     assert_eq!(env.ok(&["config", "get", "image"]), "ubuntu-24.04\n");
     assert!(run.stdout.contains("debian-12"), "images were offered");
+}
+
+/// The `servers` table, one line per row in id order.
+fn rows(env: &Env) -> String {
+    env.value(
+        "SELECT group_concat(line, char(10)) FROM \
+         (SELECT id || ' ' || name || ' ' || status AS line FROM servers ORDER BY id)",
+    )
+}
+
+#[test]
+fn a_parallel_sync_stores_every_server_once_and_sync_parallel_1_lists_as_before() {
+    // 43 pages of 50 at 50 ms each: one after another well over 2 s.
+    let sim = Sim::start(&["--servers", "2120", "--latency", "50"]);
+    let parallel = Env::new();
+    let sequential = Env::new();
+    sequential.ok(&["config", "set", "sync_parallel", "1"]);
+    let timed = |env: &Env| {
+        let start = std::time::Instant::now();
+        let out = ok(env, &sim, &["sync"]);
+        (out, start.elapsed())
+    };
+    let (out, fast) = timed(&parallel);
+    // The bookmark, then 43 pages: as many requests as before.
+    let expected = "synced 2120 servers (2120 added, 0 updated, 0 removed) (44 requests)\n";
+    assert_eq!(out, expected);
+    let (out, slow) = timed(&sequential);
+    assert_eq!(out, expected);
+    // Latency is most of a page's time here; the rest (the simulator and
+    // the store, in debug builds) is not shortened by asking at once.
+    assert!(
+        fast * 4 < slow * 3,
+        "4 pages at once took {fast:?}, one after another {slow:?}"
+    );
+    for env in [&parallel, &sequential] {
+        let count: i64 = env.value("SELECT count(*) FROM servers");
+        let distinct: i64 = env.value("SELECT count(DISTINCT id) FROM servers");
+        assert_eq!((count, distinct), (2120, 2120));
+    }
+    assert_eq!(rows(&parallel), rows(&sequential));
+    // A server gone remotely: its row goes, the others stay.
+    let id = id_of(&parallel, "srv-01234");
+    assert_eq!(
+        sim.control("DELETE", &format!("/_sim/servers/{id}"), None)
+            .status,
+        200
+    );
+    for env in [&parallel, &sequential] {
+        let out = ok(env, &sim, &["sync"]);
+        assert!(
+            out.starts_with("synced 2119 servers (0 added, 2119 updated, 1 removed)"),
+            "{out}"
+        );
+        assert!(column(env, "srv-01234", "name").is_none());
+        let count: i64 = env.value("SELECT count(*) FROM servers");
+        assert_eq!(count, 2119);
+    }
+    assert_eq!(sim.stats()["rate_limited"], 0);
+}
+
+/// Once the parallel part of a listing runs (page 1 answered), `fault`.
+fn amid_the_listing(sim: &Sim, fault: impl FnOnce()) {
+    let start = std::time::Instant::now();
+    while sim.stats()["by_route"]["GET /servers"]
+        .as_i64()
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(start.elapsed().as_secs() < 20, "the listing never began");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    fault();
+}
+
+#[test]
+fn a_parallel_sync_retries_a_lost_page_and_fails_on_a_page_that_keeps_failing() {
+    let sim = Sim::start(&["--servers", "1500", "--latency", "50"]);
+    let env = Env::new();
+    let sync = || {
+        env.cmd(&["sync"])
+            .envs(sim.client_env())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // An answer lost while pages are out: that page is asked for again.
+    let child = sync();
+    amid_the_listing(&sim, || sim.lose_next_answer("GET /servers"));
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("synced 1500 servers (1500 added, 0 updated, 0 removed) (32 requests)"),
+        "{run:?}"
+    );
+    let distinct: i64 = env.value("SELECT count(DISTINCT id) FROM servers");
+    let count: i64 = env.value("SELECT count(*) FROM servers");
+    assert_eq!((count, distinct), (1500, 1500));
+
+    // A server goes; then every page out answers 429 more often than it is
+    // retried: the sync fails, and no row is removed.
+    let id = id_of(&env, "srv-00777");
+    assert_eq!(
+        sim.control("DELETE", &format!("/_sim/servers/{id}"), None)
+            .status,
+        200
+    );
+    let child = sync();
+    amid_the_listing(&sim, || {
+        let limited = sim.control("POST", "/_sim/rate_limit_next", Some(r#"{"count": 40}"#));
+        assert_eq!(limited.status, 200);
+    });
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("rate_limit_exceeded"), "{run:?}");
+    assert!(column(&env, "srv-00777", "name").is_some());
+    let count: i64 = env.value("SELECT count(*) FROM servers");
+    assert_eq!(count, 1500);
+
+    // The faults over, the next sync removes it.
+    sim.control("POST", "/_sim/rate_limit_next", Some(r#"{"count": 0}"#));
+    let out = ok(&env, &sim, &["sync"]);
+    assert!(
+        out.starts_with("synced 1499 servers (0 added, 1499 updated, 1 removed)"),
+        "{out}"
+    );
+    assert!(column(&env, "srv-00777", "name").is_none());
 }

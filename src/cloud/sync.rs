@@ -1,7 +1,8 @@
 //! `hcc sync`: bring the `servers` table in step with Hetzner.
 //!
-//! - full (`hcc sync`): every server, in pages of 50; rows of servers gone
-//!   remotely are removed. 10,000 servers cost 200 requests, not 10,000.
+//! - full (`hcc sync`): every server, in pages of 50 (up to `sync_parallel`
+//!   asked for at once); rows of servers gone remotely are removed once
+//!   every page was seen. 10,000 servers cost 200 requests, not 10,000.
 //! - one (`hcc sync NAME`): one managed server; its row goes if the server
 //!   is gone.
 //! - incremental (`hcc sync --changes`): one `GET /servers/actions` (newest
@@ -196,21 +197,22 @@ fn list_all(
     let mut seen = HashSet::new();
     let mut outcome = Refreshed::default();
     let store = &mut cloud.store;
-    // Pages are requested one after another: each was asked for when the
-    // previous one had been stored.
-    let mut asked = std::time::Instant::now();
-    cloud.client.each_server_page(|page, total| {
-        seen.extend(page.iter().map(|(s, _)| s.id));
+    // Up to `sync_parallel` pages are asked for at once; each is stored as
+    // it arrives, in whatever order. A row another thread wrote after its
+    // page was asked for is left as that thread wrote it.
+    let parallel = cloud.settings.sync_parallel;
+    cloud.client.each_server_page(parallel, |page| {
+        seen.extend(page.servers.iter().map(|(s, _)| s.id));
         let rows: Vec<_> = page
+            .servers
             .iter()
-            .filter(|(s, _)| !fresh.since(s.id, asked))
+            .filter(|(s, _)| !fresh.since(s.id, page.asked))
             .map(|(s, raw)| row(s, raw))
             .collect();
         let stored = store.refresh_servers(&rows)?;
         outcome.added += stored.added;
         outcome.updated += stored.updated;
-        asked = std::time::Instant::now();
-        progress.page(seen.len(), total);
+        progress.page(seen.len(), page.total);
         Ok::<(), Error>(())
     })?;
     outcome.removed = cloud.store.remove_servers_except(&seen, listed_from)?;

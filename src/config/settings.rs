@@ -86,6 +86,8 @@ pub struct Settings {
     /// How long `change-type` waits for an ACPI shutdown before it powers
     /// the server off hard.
     pub shutdown_timeout: Duration,
+    /// Pages of servers a full sync asks for at once (1 to 16).
+    pub sync_parallel: usize,
     /// Each key's effective value, in the order of [`KEYS`]: what
     /// [`Settings::changed_from`] compares.
     effective: Vec<Option<String>>,
@@ -178,6 +180,7 @@ impl Settings {
             max_console_sessions_per_server: values.count("max_console_sessions_per_server")?,
             max_console_sessions_per_key: values.count("max_console_sessions_per_key")?,
             shutdown_timeout: Duration::from_secs(values.count("shutdown_timeout")?),
+            sync_parallel: values.count("sync_parallel")? as usize,
             digest: config.digest().to_string(),
             effective,
         })
@@ -255,6 +258,7 @@ pub const WORKER_KEYS: &[&str] = &[
     "full_sync_every",
     "max_attempts",
     "command_reserve",
+    "sync_parallel",
 ];
 
 /// The effective values being parsed, looked up through [`KEYS`].

@@ -78,6 +78,11 @@ pub trait Budget {
     /// Gives back a token whose request was never sent (the wait was too
     /// long for the caller, or the connection was refused).
     fn refund(&self, now: f64) -> Result<(), String>;
+    /// Another handle on the same budget, for a client on another thread
+    /// (a parallel listing); `None` when this budget cannot be shared.
+    fn another(&self) -> Option<Box<dyn Budget + Send>> {
+        None
+    }
 }
 
 /// A budget that never waits, for clients that need none (tests).
@@ -95,6 +100,9 @@ impl Budget for Unlimited {
     }
     fn refund(&self, _: f64) -> Result<(), String> {
         Ok(())
+    }
+    fn another(&self) -> Option<Box<dyn Budget + Send>> {
+        Some(Box::new(Unlimited))
     }
 }
 

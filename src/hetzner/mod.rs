@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 pub use actions::{ActionWait, Ended, Poller, Waiter, poll_interval};
-pub use api::CreateRequest;
+pub use api::{CreateRequest, ServerPage};
 pub use budget::{Budget, Priority, RateState, Reservation};
 pub use error::Error;
 
@@ -73,7 +73,7 @@ pub struct Client {
     priority: Priority,
     /// The share of the bucket consoles and syncs leave for commands.
     command_share: f64,
-    notice: Box<dyn Fn(&str) + Send>,
+    notice: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
     /// Requests sent, for summaries ("sync: 3 requests").
     sent: std::cell::Cell<u64>,
     /// The bucket as the last response described it.
@@ -103,7 +103,7 @@ impl Client {
             budget,
             priority: Priority::Command,
             command_share: budget::DEFAULT_COMMAND_SHARE,
-            notice: Box::new(|_| {}),
+            notice: std::sync::Arc::new(|_| {}),
             sent: std::cell::Cell::new(0),
             last_rate: std::cell::Cell::new(None),
             reservation: std::cell::Cell::new(None),
@@ -139,9 +139,34 @@ impl Client {
     }
 
     /// Where notices go (waits for the budget, retries).
-    pub fn with_notice(mut self, notice: impl Fn(&str) + Send + 'static) -> Client {
-        self.notice = Box::new(notice);
+    pub fn with_notice(mut self, notice: impl Fn(&str) + Send + Sync + 'static) -> Client {
+        self.notice = std::sync::Arc::new(notice);
         self
+    }
+
+    /// A client like this one (endpoint, token, priority, retries, notices)
+    /// for another thread, drawing from the same budget through its own
+    /// handle; `None` when the budget cannot be shared.
+    pub fn sibling(&self) -> Option<Client> {
+        Some(Client {
+            agent: self.agent.clone(),
+            endpoint: self.endpoint.clone(),
+            token: self.token.clone(),
+            budget: self.budget.another()?,
+            priority: self.priority,
+            command_share: self.command_share,
+            notice: self.notice.clone(),
+            sent: std::cell::Cell::new(0),
+            last_rate: std::cell::Cell::new(None),
+            reservation: std::cell::Cell::new(None),
+            max_retries: self.max_retries,
+            max_wait: self.max_wait,
+        })
+    }
+
+    /// Counts `n` requests a sibling sent for this client's caller.
+    pub fn count_sent(&self, n: u64) {
+        self.sent.set(self.sent.get() + n);
     }
 
     /// Passes `msg` to where this client's notices go.

@@ -197,6 +197,8 @@ pub struct Pagination {
     #[serde(default)]
     pub next_page: Option<u32>,
     #[serde(default)]
+    pub last_page: Option<u32>,
+    #[serde(default)]
     pub total_entries: Option<u64>,
 }
 

@@ -55,6 +55,14 @@ impl Budget for SharedBudget {
             .refund_token(now)
             .map_err(|e| e.to_string())
     }
+
+    /// Its own connection to the same file: the budget is the file's row.
+    fn another(&self) -> Option<Box<dyn Budget + Send>> {
+        let path = self.store.borrow().path.clone();
+        Store::open(&path)
+            .ok()
+            .map(|store| Box::new(SharedBudget::new(store)) as Box<dyn Budget + Send>)
+    }
 }
 
 /// The stored bucket, if any answer has described it yet. A row no answer

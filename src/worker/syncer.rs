@@ -1,9 +1,10 @@
 //! The worker's sync thread. A sync (the refresh cycle, or a queued
 //! `sync`) runs here with its own store connection and its own Hetzner
 //! client; the rate budget is shared through the store, as it is between
-//! processes. Listing 3,000 servers takes 60 requests, many seconds on a
-//! slow link: on the worker loop itself that would hold every other
-//! command, a `console` included, until the last page.
+//! processes (a full listing's parallel page fetchers each open their
+//! own). Listing 3,000 servers takes 60 requests, seconds on a slow link
+//! even `sync_parallel` at once: on the worker loop itself that would
+//! hold every other command, a `console` included, until the last page.
 //!
 //! One sync at a time. A full sync stores each page as it comes and
 //! removes rows only after the whole listing was seen (`cloud::sync`); a
