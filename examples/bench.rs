@@ -58,6 +58,8 @@ fn main() {
         Some("console-browser") => Some(console_browser),
         // The `/metrics` row.
         Some("metrics") => Some(metrics),
+        // The worker: spool and queue wake-ups to a command run.
+        Some("worker") => Some(worker),
         // The WHMCS module: create, single sign-on, 100 client-area views.
         Some("whmcs") => Some(whmcs::run),
         // `hcc sync` against `hcloud server list`, at latency and not.
@@ -65,7 +67,7 @@ fn main() {
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
-                 funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs, cloud)"
+                 funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs, cloud, worker)"
             );
             std::process::exit(2);
         }

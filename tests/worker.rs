@@ -498,3 +498,41 @@ fn a_stream_of_new_commands_does_not_starve_the_running_ones() {
     assert!(done_early, "the first command waited for the stream to end");
     settle(&env, Duration::from_secs(20));
 }
+
+/// The worker's own commits leave checkpoints of the WAL to its
+/// checkpoint thread, and a flood does not let the WAL grow without bound:
+/// thousands of commands through the spool, nobody else writing, then a
+/// quiet moment, and the WAL is back to a few megabytes.
+#[test]
+fn the_wal_stays_small_while_the_worker_runs_thousands_of_commands() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    let _worker = Worker::start(&env, &sim, "3600");
+    const COMMANDS: usize = 2000;
+    for n in 0..COMMANDS {
+        env.spool(
+            &format!("n{n:05}"),
+            format!("notify message {n}\n").as_bytes(),
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(120), || {
+            let done: i64 = env.value("SELECT count(*) FROM commands WHERE state = 'done'");
+            done as usize == COMMANDS
+        }),
+        "not every notify is done"
+    );
+    let wal = || std::fs::metadata(env.path("hcc.db-wal")).map_or(0, |m| m.len());
+    // Bounded during the flood: past 10,000 pages the worker's own commit
+    // checkpoints.
+    assert!(wal() < 48 << 20, "hcc.db-wal is {} bytes", wal());
+    // A quiet moment: the checkpoint thread catches up, and the next
+    // command's commit starts the WAL again, cut back to 4 MiB.
+    std::thread::sleep(Duration::from_millis(500));
+    env.spool("last", b"notify last\n");
+    assert!(
+        eventually(Duration::from_secs(10), || wal() <= 4 << 20),
+        "hcc.db-wal is {} bytes after {COMMANDS} commands and a pause",
+        wal()
+    );
+}

@@ -24,7 +24,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::{self, Client, Priority, Token, wire};
 use crate::home::Home;
-use crate::store::{ServerRow, SharedBudget, Store};
+use crate::store::{Checkpoints, ServerRow, SharedBudget, Store};
 
 /// Everything a cloud command needs.
 pub struct Cloud {
@@ -36,19 +36,34 @@ pub struct Cloud {
 
 impl Cloud {
     pub fn open(home: &Home, settings: &Settings, priority: Priority) -> Result<Cloud, Error> {
-        Cloud::open_with(home, settings, priority, hetzner::retry::MAX_RETRIES)
+        Cloud::open_with(
+            home,
+            settings,
+            priority,
+            hetzner::retry::MAX_RETRIES,
+            Checkpoints::Automatic,
+        )
     }
 
     /// With `max_retries` 0 the client never sleeps to retry a request:
     /// the caller (the worker) schedules retries itself and serves others.
+    /// With [`Checkpoints::Deferred`] its commits never wait for a
+    /// checkpoint of the WAL: the caller makes them (the worker, on a
+    /// thread of its own).
     pub fn open_with(
         home: &Home,
         settings: &Settings,
         priority: Priority,
         max_retries: u32,
+        checkpoints: Checkpoints,
     ) -> Result<Cloud, Error> {
         let store = Store::open(&home.db_path())?;
-        let budget = SharedBudget::new(Store::open(&home.db_path())?);
+        let budget = Store::open(&home.db_path())?;
+        if checkpoints == Checkpoints::Deferred {
+            store.defer_checkpoints()?;
+            budget.defer_checkpoints()?;
+        }
+        let budget = SharedBudget::new(budget);
         let token = Token::new(settings.token()?.expose().to_string());
         let client = Client::new(&settings.endpoint, token, Box::new(budget))
             .with_priority(priority)

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
 use crate::http;
-use crate::store::{SessionId, Store};
+use crate::store::{Checkpoints, SessionId, Store};
 
 /// Request bodies larger than this are refused (413): every body hcc
 /// takes is a small JSON object.
@@ -281,12 +281,17 @@ impl Ctx {
             let borrowed = settings.clouds.get(settings.generation, || {
                 // A person is waiting: one retry at most, and no long waits
                 // for the budget (the answer says when to try again instead).
-                Cloud::open_with(&settings.home, &settings.config, Priority::Console, 1).map(
-                    |mut cloud| {
-                        cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
-                        cloud
-                    },
+                Cloud::open_with(
+                    &settings.home,
+                    &settings.config,
+                    Priority::Console,
+                    1,
+                    Checkpoints::Automatic,
                 )
+                .map(|mut cloud| {
+                    cloud.client = cloud.client.with_max_wait(MAX_HETZNER_WAIT);
+                    cloud
+                })
             });
             self.cloud = Some(match borrowed {
                 Ok(cloud) => cloud,

@@ -42,6 +42,23 @@ pub use command_state::CommandState;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use end_reason::{Code as EndCode, EndReason};
 pub use ids::{CommandId, SessionId};
+
+/// The WAL's size, in pages, past which a connection with deferred
+/// checkpoints checkpoints in its own commit (40 MB of 4 KiB pages).
+pub const DEFERRED_CHECKPOINT_PAGES: i64 = 10_000;
+
+/// What a WAL file is cut back to once it starts again from its beginning
+/// (after a flood made it large).
+const WAL_SIZE_LIMIT: i64 = 4 << 20;
+
+/// Who copies the WAL back into the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoints {
+    /// SQLite, in the commit that grows the WAL past 1,000 pages.
+    Automatic,
+    /// The caller, with [`Store::checkpoint`] ([`Store::defer_checkpoints`]).
+    Deferred,
+}
 pub use messages::Message;
 pub use power::PageSession;
 pub use servers::{Refreshed, ServerRow};
@@ -312,6 +329,11 @@ impl Store {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(self.err("set synchronous mode"))?;
+        // A WAL a flood made large is cut back when it starts again, not
+        // kept at its largest for good.
+        self.conn
+            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .map_err(self.err("limit the WAL's size"))?;
         // A small page cache (1 MB; SQLite's default is 2 MB per
         // connection): hcc's queries touch few pages, and the worker keeps
         // three connections open for days.
@@ -324,6 +346,27 @@ impl Store {
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(self.err("enable foreign keys"))?;
         Ok(())
+    }
+
+    /// Leaves checkpoints of the WAL to [`Store::checkpoint`]: SQLite
+    /// otherwise copies the WAL back into the database (and syncs it) in
+    /// the commit that grows it past 1,000 pages, about every hundredth
+    /// command of the worker, and that command waits for it. A commit of
+    /// this connection checkpoints only past [`DEFERRED_CHECKPOINT_PAGES`]:
+    /// a bound for a flood that never leaves the checkpoint thread a quiet
+    /// moment to finish in.
+    pub fn defer_checkpoints(&self) -> Result<(), Error> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", DEFERRED_CHECKPOINT_PAGES)
+            .map_err(self.err("defer checkpoints"))
+    }
+
+    /// Copies what it can of the WAL back into the database without
+    /// waiting for readers or writers (`PASSIVE`).
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(self.err("checkpoint the WAL"))
     }
 
     /// For a connection that reads much (`hcc serve`): table pages are read

@@ -19,6 +19,7 @@
 //!
 //! Logs go to stderr, one line per event, never a secret.
 
+mod checkpoints;
 mod exec;
 mod lock;
 pub mod status;
@@ -39,7 +40,7 @@ use crate::error::Error;
 use crate::hetzner::{self, Ended, Poller, Priority, retry};
 use crate::home::Home;
 use crate::spool;
-use crate::store::{Closer, CommandId, Finish, Owner, now};
+use crate::store::{Checkpoints, Closer, CommandId, Finish, Owner, now};
 use crate::verb::CommandLine;
 use crate::wakeup::{Look, Wakeup};
 use syncer::{Poke, Queued, Syncing};
@@ -98,7 +99,8 @@ pub fn run_locked(
     // and never sleeps in a request: a transient failure goes back to the
     // queue with a delay while other commands go on. The refresh cycle
     // (the sync thread) is background work.
-    let mut cloud = Cloud::open_with(home, settings, Priority::Command, 0)?;
+    let mut cloud = Cloud::open_with(home, settings, Priority::Command, 0, Checkpoints::Deferred)?;
+    let _checkpoints = checkpoints::Checkpointer::start(home)?;
     // Never sleep long for the rate budget on this loop: it must go on
     // polling, renewing leases and hearing SIGTERM. A command that would
     // wait goes back to the queue until the budget allows it.
