@@ -223,7 +223,7 @@ impl Worker {
                 Some(target) => !busy.contains(&target),
                 None => !(sync_busy && exec::is_full_sync(line)),
             };
-            let Some(leased) = cloud.store.lease_first(
+            let Some(leased) = cloud.store.lease_fair(
                 &self.owner,
                 LEASE_SECS,
                 self.max_attempts,
@@ -233,6 +233,14 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
+            if !leased.merged.is_empty() {
+                let ids: Vec<String> = leased.merged.iter().map(|id| id.to_string()).collect();
+                log(&format!(
+                    "command {} `{line}`: runs for the identical commands {} too",
+                    leased.id,
+                    ids.join(", ")
+                ));
+            }
             let started = exec::start(cloud, &line, leased.id, leased.attempts);
             // A server the command stored or removed (a kill, `sync NAME`):
             // a page the sync thread asked for earlier must not undo that.
