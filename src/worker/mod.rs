@@ -2,7 +2,9 @@
 //!
 //! One worker per state directory (`worker.lock`). The loop: ingest the
 //! spool, lease every command it may start (one at a time per server, so a
-//! server's commands run in order while different servers overlap), send
+//! server's commands run in order while different servers overlap; servers
+//! take turns, and identical queued commands are leased together and run
+//! once: `Store::lease_fair`), send
 //! each command's first request, and poll all running actions together,
 //! one request per tick. Every cycle it runs an incremental sync (one
 //! request when nothing changed) and every `full_sync_every` cycles a full
