@@ -7,7 +7,8 @@
 //! `bench HCC broker` the console broker against a local Xvnc, `bench HCC
 //! console-browser` console opens in headless Chromium, `bench HCC
 //! metrics-graphs` ten dashboards polling one server's metrics, `bench HCC
-//! rebuild` a rebuild queued to the console showing it). Every figure runs
+//! rebuild` a rebuild queued to the console showing it, `bench HCC
+//! queue-flood` a short soak of the worker's queue). Every figure runs
 //! on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
@@ -21,6 +22,8 @@ mod broker;
 mod funnel;
 #[path = "bench/graphs.rs"]
 mod graphs;
+#[path = "bench/queue_flood.rs"]
+mod queue_flood;
 #[path = "bench/rebuild.rs"]
 mod rebuild;
 
@@ -55,10 +58,12 @@ fn main() {
         Some("console-browser") => Some(console_browser),
         // The `/metrics` row.
         Some("metrics") => Some(metrics),
+        // The worker's queue under a short soak: backlog and waits.
+        Some("queue-flood") => Some(queue_flood::run),
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
-                 funnel, rebuild, metrics-graphs, console-browser, metrics)"
+                 funnel, rebuild, metrics-graphs, console-browser, metrics, queue-flood)"
             );
             std::process::exit(2);
         }
