@@ -9,7 +9,7 @@
 //! reaching a consumer.
 
 use rusqlite::types::ValueRef;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -811,18 +811,13 @@ fn pick_queued(
     Ok((None, invalid))
 }
 
-/// A queued row that is a valid command, for [`pick_fair`].
-struct Waiting {
-    id: CommandId,
-    line: CommandLine,
-    attempts: i64,
-    delayed: bool,
-    created_at: i64,
-}
-
 /// Leasing fairly, step 3: the command [`Store::lease_fair`] picks, with
-/// the identical ones merged into it, and the rows that are no valid
-/// command (with the reason).
+/// the identical ones merged into it, and the rows met before it that are
+/// no valid command (with the reason).
+///
+/// Rows are read in id order, which is the order of `created_at` for rows
+/// hcc queued: a row's rank is never better than (its `created_at`, 0, its
+/// id), so the scan stops at the first row that cannot beat the best so far.
 fn pick_fair(
     tx: &Transaction,
     path: &Path,
@@ -830,183 +825,211 @@ fn pick_fair(
     eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
 ) -> Result<(Option<Leased>, Invalid), Error> {
     let err = sqlite_err(path, "find a queued command");
-    let mut queued = Vec::new();
     let mut invalid = Vec::new();
-    {
-        let mut select = tx
-            .prepare_cached(&format!(
-                "SELECT id, cmd, arg, attempts, coalesce(not_before > ?1, 0), created_at
-                 FROM commands WHERE state = {QUEUED} ORDER BY id"
-            ))
-            .map_err(&err)?;
-        let mut rows = select.query([now]).map_err(&err)?;
-        while let Some(row) = rows.next().map_err(&err)? {
-            let id: CommandId = row.get(0).map_err(&err)?;
-            let fields: Decoded =
-                text_column(row, 1, "cmd").and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
-            match fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg)) {
-                Ok(line) => queued.push(Waiting {
-                    id,
-                    line,
-                    attempts: row.get(3).unwrap_or(0),
-                    delayed: row.get(4).unwrap_or(false),
-                    created_at: row.get(5).unwrap_or(0),
-                }),
-                Err(why) => invalid.push((id, why)),
-            }
+    let mut servers: HashSet<String> = HashSet::new();
+    let mut best: Option<((i64, i64, CommandId), Leased)> = None;
+    let mut select = tx
+        .prepare_cached(&format!(
+            "SELECT id, cmd, arg, attempts, coalesce(not_before > ?1, 0), created_at
+             FROM commands WHERE state = {QUEUED} ORDER BY id"
+        ))
+        .map_err(&err)?;
+    let mut rows = select.query([now]).map_err(&err)?;
+    while let Some(row) = rows.next().map_err(&err)? {
+        let id: CommandId = row.get(0).map_err(&err)?;
+        let created_at: i64 = row.get(5).unwrap_or(0);
+        if best
+            .as_ref()
+            .is_some_and(|(key, _)| (created_at, 0, id) > *key)
+        {
+            break;
         }
-    }
-    // Asked in order, as `lease_first` asks: the caller learns of the
-    // delayed commands before what queued behind them.
-    let accepted: Vec<bool> = queued
-        .iter()
-        .map(|w| eligible(&w.line, w.delayed) && !w.delayed)
-        .collect();
-    let Some(oldest) = queued.iter().map(|w| w.created_at).min() else {
-        return Ok((None, invalid));
-    };
-    let starts = last_starts(tx, path, oldest)?;
-    let mut servers = HashSet::new();
-    let mut best: Option<((i64, i64, CommandId), usize)> = None;
-    for (index, waiting) in queued.iter().enumerate() {
-        if !accepted[index] {
+        let fields: Decoded =
+            text_column(row, 1, "cmd").and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
+        let line = match fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg)) {
+            Ok(line) => line,
+            Err(why) => {
+                invalid.push((id, why));
+                continue;
+            }
+        };
+        let delayed: bool = row.get(4).unwrap_or(false);
+        if !eligible(&line, delayed) || delayed {
             continue;
         }
-        let key = match waiting.line.command.server() {
+        let key = match line.command.server() {
             // Only a server's oldest command is a candidate.
-            Some(server) if !servers.insert(server) => continue,
-            Some(server) => match starts.get(server) {
-                Some(&(at, n)) if at >= waiting.created_at => (at, n, waiting.id),
-                _ => (waiting.created_at, 0, waiting.id),
+            Some(server) if !servers.insert(server.to_string()) => continue,
+            Some(server) => match last_start(tx, path, server, created_at)? {
+                Some((at, n)) => (at, n, id),
+                None => (created_at, 0, id),
             },
-            None => (waiting.created_at, 0, waiting.id),
+            None => (created_at, 0, id),
         };
-        if best.is_none_or(|(best, _)| key < best) {
-            best = Some((key, index));
+        if best.as_ref().is_none_or(|(best, _)| key < *best) {
+            let attempts: i64 = row.get(3).unwrap_or(0);
+            let leased = Leased {
+                id,
+                line,
+                attempts: attempts + 1,
+                merged: Vec::new(),
+            };
+            best = Some((key, leased));
         }
     }
-    let Some((_, index)) = best else {
+    let Some((_, mut leased)) = best else {
         return Ok((None, invalid));
     };
-    let merged = mergeable(tx, path, &queued, index)?;
-    let chosen = &queued[index];
-    let leased = Leased {
-        id: chosen.id,
-        line: chosen.line.clone(),
-        attempts: chosen.attempts + 1,
-        merged,
-    };
+    leased.merged = mergeable(tx, path, now, &leased)?;
     Ok((Some(leased), invalid))
 }
 
-/// When each server last started a command (since `since`), and how many
-/// it started in that second; merged commands do not count.
-fn last_starts(
+/// When `server` last started a command, if at or after `since`, and how
+/// many it started in that second; merged commands do not count.
+fn last_start(
     tx: &Transaction,
     path: &Path,
+    server: &str,
     since: i64,
-) -> Result<HashMap<String, (i64, i64)>, Error> {
-    let err = sqlite_err(path, "read when servers last started a command");
+) -> Result<Option<(i64, i64)>, Error> {
+    let err = sqlite_err(path, "read when a server last started a command");
+    // `instr` narrows the rows; the parsed command decides.
     let mut select = tx
         .prepare_cached(
             "SELECT cmd, arg, started_at FROM commands
-             WHERE started_at >= ?1 AND merged_into IS NULL",
+             WHERE started_at >= ?1 AND merged_into IS NULL AND instr(arg, ?2) > 0",
         )
         .map_err(&err)?;
-    let mut rows = select.query([since]).map_err(&err)?;
-    let mut starts: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut rows = select.query(params![since, server]).map_err(&err)?;
+    let mut last: Option<(i64, i64)> = None;
     while let Some(row) = rows.next().map_err(&err)? {
-        let (Ok(cmd), Ok(arg), Ok(at)) = (
-            text_column(row, 0, "cmd"),
-            text_column(row, 1, "arg"),
-            row.get::<_, i64>(2),
-        ) else {
+        let Ok(at) = row.get::<_, i64>(2) else {
             continue;
         };
-        let Ok(line) = CommandLine::from_row(&cmd, &arg) else {
+        if parsed(row).is_none_or(|line| line.command.server() != Some(server)) {
             continue;
-        };
-        let Some(server) = line.command.server() else {
-            continue;
-        };
-        let entry = starts.entry(server.to_string()).or_insert((at, 0));
-        if at > entry.0 {
-            *entry = (at, 1);
-        } else if at == entry.0 {
-            entry.1 += 1;
         }
+        last = match last {
+            Some((t, n)) if t == at => Some((t, n + 1)),
+            Some((t, n)) if t > at => Some((t, n)),
+            _ => Some((at, 1)),
+        };
     }
-    Ok(starts)
+    Ok(last)
 }
 
-/// The queued commands that share the run of `queued[index]`.
+/// The command in a row's first two columns (`cmd`, `arg`), if valid.
+fn parsed(row: &rusqlite::Row) -> Option<CommandLine> {
+    let cmd = text_column(row, 0, "cmd").ok()?;
+    let arg = text_column(row, 1, "arg").ok()?;
+    CommandLine::from_row(&cmd, &arg).ok()
+}
+
+/// The open (queued or running) commands about `server`, in id order, as
+/// `(id, command, waiting out a retry delay, running)`.
+fn open_about(
+    tx: &Transaction,
+    path: &Path,
+    now: i64,
+    server: &str,
+) -> Result<Vec<(CommandId, Command, bool, bool)>, Error> {
+    let err = sqlite_err(path, "read a server's queued commands");
+    let mut select = tx
+        .prepare_cached(&format!(
+            "SELECT cmd, arg, id, coalesce(not_before > ?1, 0), state = {RUNNING}
+             FROM commands
+             WHERE state IN ({QUEUED}, {RUNNING}) AND instr(arg, ?2) > 0
+             ORDER BY id"
+        ))
+        .map_err(&err)?;
+    let mut rows = select.query(params![now, server]).map_err(&err)?;
+    let mut about = Vec::new();
+    while let Some(row) = rows.next().map_err(&err)? {
+        let Some(line) = parsed(row) else { continue };
+        if line.command.server() != Some(server) {
+            continue;
+        }
+        let id: CommandId = row.get(2).map_err(&err)?;
+        let delayed: bool = row.get(3).unwrap_or(false);
+        let running: bool = row.get(4).unwrap_or(false);
+        about.push((id, line.command, delayed, running));
+    }
+    Ok(about)
+}
+
+/// The queued commands that share the run of `chosen`.
 fn mergeable(
     tx: &Transaction,
     path: &Path,
-    queued: &[Waiting],
-    index: usize,
+    now: i64,
+    chosen: &Leased,
 ) -> Result<Vec<CommandId>, Error> {
-    let chosen = &queued[index].line.command;
-    let later = queued[index + 1..].iter().filter(|w| !w.delayed);
-    let same = |w: &&Waiting| w.line.command == *chosen;
-    let ids = |ws: Vec<&Waiting>| ws.into_iter().map(|w| w.id).collect();
-    Ok(match chosen {
+    let command = &chosen.line.command;
+    // Queued after it, about its server, not waiting out a retry delay.
+    let later = |server: &str| -> Result<Vec<(CommandId, Command, bool)>, Error> {
+        Ok(open_about(tx, path, now, server)?
+            .into_iter()
+            .filter(|(id, _, _, running)| *id > chosen.id && !running)
+            .map(|(id, command, delayed, _)| (id, command, delayed))
+            .collect())
+    };
+    Ok(match command {
         // One fresh credential serves every request for it.
-        Command::Console(_) => ids(later.filter(same).collect()),
+        Command::Console(server) => later(server)?
+            .into_iter()
+            .filter(|(_, c, delayed)| !delayed && c == command)
+            .map(|(id, _, _)| id)
+            .collect(),
         // Only while nothing else for the server comes between.
         Command::Power(_, server) | Command::Kill(server) | Command::Sync(Some(server)) => {
-            ids(queued[index + 1..]
-                .iter()
-                .filter(|w| w.line.command.server() == Some(server.as_str()))
-                .take_while(|w| !w.delayed && same(w))
-                .collect())
+            later(server)?
+                .into_iter()
+                .take_while(|(_, c, delayed)| !delayed && c == command)
+                .map(|(id, _, _)| id)
+                .collect()
         }
         // Every full sync, and each `sync NAME` that nothing for its
         // server (queued or running) comes before.
         Command::Sync(None) => {
-            let mut blocked = running_servers(tx, path)?;
-            let mut merged = Vec::new();
-            for (i, w) in queued.iter().enumerate() {
-                if i == index {
-                    continue;
+            let err = sqlite_err(path, "read the queued syncs");
+            let mut select = tx
+                .prepare_cached(&format!(
+                    "SELECT cmd, arg, id FROM commands
+                     WHERE state = {QUEUED} AND cmd = 'sync' AND id != ?1
+                       AND (not_before IS NULL OR not_before <= ?2)
+                     ORDER BY id"
+                ))
+                .map_err(&err)?;
+            let mut rows = select.query(params![chosen.id, now]).map_err(&err)?;
+            let mut syncs = Vec::new();
+            while let Some(row) = rows.next().map_err(&err)? {
+                if let Some(line) = parsed(row) {
+                    syncs.push((row.get::<_, CommandId>(2).map_err(&err)?, line.command));
                 }
-                match &w.line.command {
-                    Command::Sync(None) if !w.delayed => merged.push(w.id),
-                    Command::Sync(Some(name)) if !w.delayed && !blocked.contains(name) => {
-                        merged.push(w.id)
-                    }
-                    other => {
-                        if let Some(server) = other.server() {
-                            blocked.insert(server.to_string());
+            }
+            drop(rows);
+            let mut merged = Vec::new();
+            for (id, sync) in syncs {
+                match &sync {
+                    Command::Sync(None) => merged.push(id),
+                    Command::Sync(Some(server)) => {
+                        // First of its server's open commands, but for
+                        // identical syncs queued before it.
+                        let first = open_about(tx, path, now, server)?
+                            .into_iter()
+                            .take_while(|(other, _, _, _)| *other < id)
+                            .all(|(_, c, delayed, running)| !delayed && !running && c == sync);
+                        if first {
+                            merged.push(id);
                         }
                     }
+                    _ => {}
                 }
             }
             merged
         }
         _ => Vec::new(),
     })
-}
-
-/// The servers of the running commands.
-fn running_servers(tx: &Transaction, path: &Path) -> Result<HashSet<String>, Error> {
-    let err = sqlite_err(path, "read the running commands");
-    let mut select = tx
-        .prepare_cached(&format!(
-            "SELECT cmd, arg FROM commands WHERE state = {RUNNING}"
-        ))
-        .map_err(&err)?;
-    let mut rows = select.query([]).map_err(&err)?;
-    let mut servers = HashSet::new();
-    while let Some(row) = rows.next().map_err(&err)? {
-        if let (Ok(cmd), Ok(arg)) = (text_column(row, 0, "cmd"), text_column(row, 1, "arg"))
-            && let Ok(line) = CommandLine::from_row(&cmd, &arg)
-            && let Some(server) = line.command.server()
-        {
-            servers.insert(server.to_string());
-        }
-    }
-    Ok(servers)
 }
 
 /// Leasing, step 4: rows that are no valid command end failed, saying why.
