@@ -59,7 +59,11 @@ fn main() {
         // The `/metrics` row.
         Some("metrics") => Some(metrics),
         // The worker's queue under a short soak: backlog and waits.
-        Some("queue-flood") => Some(queue_flood::run),
+        Some("queue-flood") => Some(|hcc| {
+            queue_flood::run(hcc);
+            println!();
+            queue_flood::drain(hcc);
+        }),
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \

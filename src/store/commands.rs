@@ -294,7 +294,7 @@ impl Store {
     /// rank by age. So a burst for one server takes turns with the others.
     ///
     /// Coalescing: queued commands identical to the chosen one (the same
-    /// parsed command, not waiting out a retry delay) are leased with it
+    /// parsed command; also one waiting out a delay) are leased with it
     /// (`merged_into` names it) and end as it ends ([`Store::finish`]):
     /// every `console NAME`; `kill`, power verbs and `sync NAME` only while
     /// adjacent in that server's order; a full `sync` takes every queued
@@ -926,7 +926,7 @@ fn parsed(row: &rusqlite::Row) -> Option<CommandLine> {
 }
 
 /// The open (queued or running) commands about `server`, in id order, as
-/// `(id, command, waiting out a retry delay, running)`.
+/// `(id, command, waiting out a delay, running)`.
 fn open_about(
     tx: &Transaction,
     path: &Path,
@@ -965,27 +965,29 @@ fn mergeable(
     chosen: &Leased,
 ) -> Result<Vec<CommandId>, Error> {
     let command = &chosen.line.command;
-    // Queued after it, about its server, not waiting out a retry delay.
-    let later = |server: &str| -> Result<Vec<(CommandId, Command, bool)>, Error> {
+    // Queued after it, about its server. One waiting out a delay (the
+    // budget, a retry) is merged too: it gets the result sooner, and costs
+    // no request of its own later.
+    let later = |server: &str| -> Result<Vec<(CommandId, Command)>, Error> {
         Ok(open_about(tx, path, now, server)?
             .into_iter()
             .filter(|(id, _, _, running)| *id > chosen.id && !running)
-            .map(|(id, command, delayed, _)| (id, command, delayed))
+            .map(|(id, command, _, _)| (id, command))
             .collect())
     };
     Ok(match command {
         // One fresh credential serves every request for it.
         Command::Console(server) => later(server)?
             .into_iter()
-            .filter(|(_, c, delayed)| !delayed && c == command)
-            .map(|(id, _, _)| id)
+            .filter(|(_, c)| c == command)
+            .map(|(id, _)| id)
             .collect(),
         // Only while nothing else for the server comes between.
         Command::Power(_, server) | Command::Kill(server) | Command::Sync(Some(server)) => {
             later(server)?
                 .into_iter()
-                .take_while(|(_, c, delayed)| !delayed && c == command)
-                .map(|(id, _, _)| id)
+                .take_while(|(_, c)| c == command)
+                .map(|(id, _)| id)
                 .collect()
         }
         // Every full sync, and each `sync NAME` that nothing for its
@@ -996,11 +998,10 @@ fn mergeable(
                 .prepare_cached(&format!(
                     "SELECT cmd, arg, id FROM commands
                      WHERE state = {QUEUED} AND cmd = 'sync' AND id != ?1
-                       AND (not_before IS NULL OR not_before <= ?2)
                      ORDER BY id"
                 ))
                 .map_err(&err)?;
-            let mut rows = select.query(params![chosen.id, now]).map_err(&err)?;
+            let mut rows = select.query([chosen.id]).map_err(&err)?;
             let mut syncs = Vec::new();
             while let Some(row) = rows.next().map_err(&err)? {
                 if let Some(line) = parsed(row) {
@@ -1018,7 +1019,7 @@ fn mergeable(
                         let first = open_about(tx, path, now, server)?
                             .into_iter()
                             .take_while(|(other, _, _, _)| *other < id)
-                            .all(|(_, c, delayed, running)| !delayed && !running && c == sync);
+                            .all(|(_, c, _, running)| !running && c == sync);
                         if first {
                             merged.push(id);
                         }
