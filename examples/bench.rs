@@ -8,8 +8,9 @@
 //! console-browser` console opens in headless Chromium, `bench HCC
 //! metrics-graphs` ten dashboards polling one server's metrics, `bench HCC
 //! rebuild` a rebuild queued to the console showing it, `bench HCC whmcs`
-//! the WHMCS module's create, single sign-on and client-area views). Every
-//! figure runs on a fresh temporary state directory.
+//! the WHMCS module's create, single sign-on and client-area views, `bench
+//! HCC queue-flood` a short soak of the worker's queue). Every figure runs
+//! on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -22,6 +23,8 @@ mod broker;
 mod funnel;
 #[path = "bench/graphs.rs"]
 mod graphs;
+#[path = "bench/queue_flood.rs"]
+mod queue_flood;
 #[path = "bench/rebuild.rs"]
 mod rebuild;
 #[path = "bench/whmcs.rs"]
@@ -64,10 +67,17 @@ fn main() {
         Some("whmcs") => Some(whmcs::run),
         // `hcc sync` against `hcloud server list`, at latency and not.
         Some("cloud") => Some(cloud),
+        // The worker's queue under a short soak: backlog and waits.
+        Some("queue-flood") => Some(|hcc| {
+            queue_flood::run(hcc);
+            println!();
+            queue_flood::drain(hcc);
+        }),
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
-                 funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs, cloud, worker)"
+                 funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs, cloud, \
+                 worker, queue-flood)"
             );
             std::process::exit(2);
         }

@@ -30,7 +30,7 @@ fn a_database_from_a_newer_hcc_is_refused() {
     env.run(&["pull"]).fails(
         2,
         &format!(
-            "hcc: database `{}/hcc.db` has schema version 999, this hcc knows up to 7: upgrade hcc",
+            "hcc: database `{}/hcc.db` has schema version 999, this hcc knows up to 8: upgrade hcc",
             env.home().display()
         ),
     );

@@ -12,6 +12,7 @@ mod browser_input;
 mod budget;
 mod client_area;
 mod cloud;
+mod coalesce;
 mod config;
 mod config_reload;
 mod console_attacks;

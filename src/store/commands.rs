@@ -9,13 +9,14 @@
 //! reaching a consumer.
 
 use rusqlite::types::ValueRef;
+use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::command_state::{DONE, FAILED, QUEUED, RUNNING};
 use super::{CommandId, CommandState, Error, Store, now, sqlite_err};
-use crate::verb::CommandLine;
+use crate::verb::{Command, CommandLine};
 
 /// How a command arrived; stored in `commands.source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,9 @@ pub struct Leased {
     pub id: CommandId,
     pub line: CommandLine,
     pub attempts: i64,
+    /// Identical queued commands leased with it ([`Store::lease_fair`]):
+    /// they share its run, and end as it ends.
+    pub merged: Vec<CommandId>,
 }
 
 /// How a consumer closes a command.
@@ -279,6 +283,47 @@ impl Store {
         Ok(leased)
     }
 
+    /// The worker's lease: as [`Store::lease_first`], but fair across
+    /// servers, and coalescing.
+    ///
+    /// Fair: among the commands `eligible` accepts, each server's oldest
+    /// is a candidate, ranked by when that server last started a command
+    /// (a server that started none since its command was queued ranks by
+    /// the command's age; ties go to the server that started fewer in
+    /// that second, then to the older command); commands about no server
+    /// rank by age. So a burst for one server takes turns with the others.
+    ///
+    /// Coalescing: queued commands identical to the chosen one (the same
+    /// parsed command; also one waiting out a delay) are leased with it
+    /// (`merged_into` names it) and end as it ends ([`Store::finish`]):
+    /// every `console NAME`; `kill`, power verbs and `sync NAME` only while
+    /// adjacent in that server's order; a full `sync` takes every queued
+    /// full `sync`, and every `sync NAME` with nothing before it for that
+    /// server. Nothing else (`notify`, `create`, client-area verbs).
+    pub fn lease_fair(
+        &mut self,
+        owner: &Owner,
+        lease_secs: i64,
+        max_attempts: i64,
+        eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
+    ) -> Result<Option<Leased>, Error> {
+        let now = now();
+        if !self.has_work(owner, now)? {
+            return Ok(None);
+        }
+        let path = self.path.clone();
+        let tx = self.immediate("start leasing a command")?;
+        acknowledge_earlier(&tx, &path, owner, now)?;
+        expire_leases(&tx, &path, now, max_attempts)?;
+        let (leased, invalid) = pick_fair(&tx, &path, now, eligible)?;
+        reject_invalid(&tx, &path, invalid, now)?;
+        if let Some(leased) = &leased {
+            mark_leased(&tx, &path, leased, owner, now + lease_secs, now)?;
+        }
+        tx.commit().map_err(sqlite_err(&path, "commit the lease"))?;
+        Ok(leased)
+    }
+
     /// Whether leasing could change anything for `owner`: a queued command
     /// due, an expired lease, or an earlier lease of this implicit owner
     /// to acknowledge.
@@ -315,7 +360,7 @@ impl Store {
                 &format!(
                     "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL,
                      not_before = ?2, error = ?3
-                 WHERE id = ?1 AND state = {RUNNING}"
+                 WHERE (id = ?1 OR merged_into = ?1) AND state = {RUNNING}"
                 ),
                 params![id, not_before, why],
             )
@@ -332,7 +377,7 @@ impl Store {
                 &format!(
                     "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL,
                      not_before = ?2, error = ?3, attempts = max(attempts - 1, 0)
-                 WHERE id = ?1 AND state = {RUNNING}"
+                 WHERE (id = ?1 OR merged_into = ?1) AND state = {RUNNING}"
                 ),
                 params![id, not_before, why],
             )
@@ -369,7 +414,8 @@ impl Store {
         self.conn
             .execute(
                 &format!(
-                    "UPDATE commands SET lease_until = ?2 WHERE id = ?1 AND state = {RUNNING}"
+                    "UPDATE commands SET lease_until = ?2
+                     WHERE (id = ?1 OR merged_into = ?1) AND state = {RUNNING}"
                 ),
                 params![id, until],
             )
@@ -383,7 +429,10 @@ impl Store {
     pub fn record_progress(&self, id: CommandId, progress: &str) -> Result<(), Error> {
         self.conn
             .execute(
-                &format!("UPDATE commands SET result = ?2 WHERE id = ?1 AND state = {RUNNING}"),
+                &format!(
+                    "UPDATE commands SET result = ?2
+                     WHERE (id = ?1 OR merged_into = ?1) AND state = {RUNNING}"
+                ),
                 params![id, progress],
             )
             .map_err(self.err("record a command's progress"))?;
@@ -420,7 +469,9 @@ impl Store {
                     "UPDATE commands SET state = {FAILED}, finished_at = ?3, lease_until = NULL,
                          error = 'its worker died ' || attempts || ' times while running it'
                      WHERE state = {RUNNING} AND substr(lease_owner, 1, length(?1)) = ?1
-                       AND attempts >= ?2
+                       AND coalesce((SELECT l.attempts FROM commands l
+                                     WHERE l.id = commands.merged_into
+                                       AND l.state = {RUNNING}), attempts) >= ?2
                      RETURNING id"
                 ))
                 .map_err(self.err("take over leases"))?;
@@ -485,7 +536,7 @@ impl Store {
             .execute(
                 &format!(
                     "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL
-                 WHERE id = ?1 AND state = {RUNNING}"
+                 WHERE (id = ?1 OR merged_into = ?1) AND state = {RUNNING}"
                 ),
                 [id],
             )
@@ -501,7 +552,7 @@ impl Store {
                 &format!(
                     "UPDATE commands SET state = {QUEUED}, lease_until = NULL, lease_owner = NULL,
                      attempts = max(attempts - 1, 0)
-                 WHERE id = ?1 AND state = {RUNNING}"
+                 WHERE (id = ?1 OR merged_into = ?1) AND state = {RUNNING}"
                 ),
                 [id],
             )
@@ -520,16 +571,39 @@ impl Store {
         ring_size: u64,
     ) -> Result<(), Error> {
         self.immediately("close a command", || {
-            self.finish(id, closer, finish)
-                .and_then(|()| self.put_message_in_transaction(message, ring_size))
+            let merged = self.close(id, closer, finish)?;
+            self.put_message_in_transaction(message, ring_size)?;
+            let word = match finish {
+                Finish::Done { .. } => "done",
+                Finish::Failed { .. } => "failed",
+            };
+            for other in merged {
+                self.put_message_in_transaction(&format!("{word} {other}"), ring_size)?;
+            }
+            Ok(())
         })
     }
 
     /// Closes a leased command as done or failed: one that is running, or
     /// one whose lease expired (its consumer finished late), provided the
     /// lease `closer` means is still the command's latest
-    /// ([`Error::StaleLease`] otherwise).
+    /// ([`Error::StaleLease`] otherwise). The commands merged into it
+    /// ([`Store::lease_fair`]) end with it, in the same state and with the
+    /// same result or error.
     pub fn finish(&self, id: CommandId, closer: &Closer, finish: &Finish) -> Result<(), Error> {
+        self.immediately("close a command", || {
+            self.close(id, closer, finish).map(|_| ())
+        })
+    }
+
+    /// [`Store::finish`] inside a transaction: returns the merged commands
+    /// closed with it.
+    fn close(
+        &self,
+        id: CommandId,
+        closer: &Closer,
+        finish: &Finish,
+    ) -> Result<Vec<CommandId>, Error> {
         let (state, result, error) = match finish {
             Finish::Done { result } => (CommandState::Done, result.as_deref(), None),
             Finish::Failed { reason } => (CommandState::Failed, None, Some(reason.as_str())),
@@ -570,7 +644,27 @@ impl Store {
                 )
                 .map_err(self.err("close a command"))?;
             if changed == 1 {
-                return Ok(());
+                // Those merged into it that are still its (running, or
+                // returned to the queue with it when its lease expired).
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "UPDATE commands
+                         SET state = ?2, result = ?3, error = ?4, finished_at = ?5,
+                             lease_until = NULL
+                         WHERE merged_into = ?1 AND (state = {RUNNING} OR state = ?6)
+                           AND attempts > 0
+                         RETURNING id"
+                    ))
+                    .map_err(self.err("close merged commands"))?;
+                let merged = stmt
+                    .query_map(
+                        params![id, state.as_str(), result, error, now(), current],
+                        |r| r.get(0),
+                    )
+                    .and_then(|rows| rows.collect::<Result<Vec<CommandId>, _>>())
+                    .map_err(self.err("close merged commands"))?;
+                return Ok(merged);
             }
         }
     }
@@ -706,6 +800,7 @@ fn pick_queued(
                     id,
                     line,
                     attempts: attempts + 1,
+                    merged: Vec::new(),
                 };
                 return Ok((Some(leased), invalid));
             }
@@ -714,6 +809,228 @@ fn pick_queued(
         }
     }
     Ok((None, invalid))
+}
+
+/// Leasing fairly, step 3: the command [`Store::lease_fair`] picks, with
+/// the identical ones merged into it, and the rows met before it that are
+/// no valid command (with the reason).
+///
+/// Rows are read in id order, which is the order of `created_at` for rows
+/// hcc queued: a row's rank is never better than (its `created_at`, 0, its
+/// id), so the scan stops at the first row that cannot beat the best so far.
+fn pick_fair(
+    tx: &Transaction,
+    path: &Path,
+    now: i64,
+    eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
+) -> Result<(Option<Leased>, Invalid), Error> {
+    let err = sqlite_err(path, "find a queued command");
+    let mut invalid = Vec::new();
+    let mut servers: HashSet<String> = HashSet::new();
+    let mut best: Option<((i64, i64, CommandId), Leased)> = None;
+    let mut select = tx
+        .prepare_cached(&format!(
+            "SELECT id, cmd, arg, attempts, coalesce(not_before > ?1, 0), created_at
+             FROM commands WHERE state = {QUEUED} ORDER BY id"
+        ))
+        .map_err(&err)?;
+    let mut rows = select.query([now]).map_err(&err)?;
+    while let Some(row) = rows.next().map_err(&err)? {
+        let id: CommandId = row.get(0).map_err(&err)?;
+        let created_at: i64 = row.get(5).unwrap_or(0);
+        if best
+            .as_ref()
+            .is_some_and(|(key, _)| (created_at, 0, id) > *key)
+        {
+            break;
+        }
+        let fields: Decoded =
+            text_column(row, 1, "cmd").and_then(|cmd| Ok((cmd, text_column(row, 2, "arg")?)));
+        let line = match fields.and_then(|(cmd, arg)| CommandLine::from_row(&cmd, &arg)) {
+            Ok(line) => line,
+            Err(why) => {
+                invalid.push((id, why));
+                continue;
+            }
+        };
+        let delayed: bool = row.get(4).unwrap_or(false);
+        if !eligible(&line, delayed) || delayed {
+            continue;
+        }
+        let key = match line.command.server() {
+            // Only a server's oldest command is a candidate.
+            Some(server) if !servers.insert(server.to_string()) => continue,
+            Some(server) => match last_start(tx, path, server, created_at)? {
+                Some((at, n)) => (at, n, id),
+                None => (created_at, 0, id),
+            },
+            None => (created_at, 0, id),
+        };
+        if best.as_ref().is_none_or(|(best, _)| key < *best) {
+            let attempts: i64 = row.get(3).unwrap_or(0);
+            let leased = Leased {
+                id,
+                line,
+                attempts: attempts + 1,
+                merged: Vec::new(),
+            };
+            best = Some((key, leased));
+        }
+    }
+    let Some((_, mut leased)) = best else {
+        return Ok((None, invalid));
+    };
+    leased.merged = mergeable(tx, path, now, &leased)?;
+    Ok((Some(leased), invalid))
+}
+
+/// When `server` last started a command, if at or after `since`, and how
+/// many it started in that second; merged commands do not count.
+fn last_start(
+    tx: &Transaction,
+    path: &Path,
+    server: &str,
+    since: i64,
+) -> Result<Option<(i64, i64)>, Error> {
+    let err = sqlite_err(path, "read when a server last started a command");
+    // `instr` narrows the rows; the parsed command decides.
+    let mut select = tx
+        .prepare_cached(
+            "SELECT cmd, arg, started_at FROM commands
+             WHERE started_at >= ?1 AND merged_into IS NULL AND instr(arg, ?2) > 0",
+        )
+        .map_err(&err)?;
+    let mut rows = select.query(params![since, server]).map_err(&err)?;
+    let mut last: Option<(i64, i64)> = None;
+    while let Some(row) = rows.next().map_err(&err)? {
+        let Ok(at) = row.get::<_, i64>(2) else {
+            continue;
+        };
+        if parsed(row).is_none_or(|line| line.command.server() != Some(server)) {
+            continue;
+        }
+        last = match last {
+            Some((t, n)) if t == at => Some((t, n + 1)),
+            Some((t, n)) if t > at => Some((t, n)),
+            _ => Some((at, 1)),
+        };
+    }
+    Ok(last)
+}
+
+/// The command in a row's first two columns (`cmd`, `arg`), if valid.
+fn parsed(row: &rusqlite::Row) -> Option<CommandLine> {
+    let cmd = text_column(row, 0, "cmd").ok()?;
+    let arg = text_column(row, 1, "arg").ok()?;
+    CommandLine::from_row(&cmd, &arg).ok()
+}
+
+/// The open (queued or running) commands about `server`, in id order, as
+/// `(id, command, waiting out a delay, running)`.
+fn open_about(
+    tx: &Transaction,
+    path: &Path,
+    now: i64,
+    server: &str,
+) -> Result<Vec<(CommandId, Command, bool, bool)>, Error> {
+    let err = sqlite_err(path, "read a server's queued commands");
+    let mut select = tx
+        .prepare_cached(&format!(
+            "SELECT cmd, arg, id, coalesce(not_before > ?1, 0), state = {RUNNING}
+             FROM commands
+             WHERE state IN ({QUEUED}, {RUNNING}) AND instr(arg, ?2) > 0
+             ORDER BY id"
+        ))
+        .map_err(&err)?;
+    let mut rows = select.query(params![now, server]).map_err(&err)?;
+    let mut about = Vec::new();
+    while let Some(row) = rows.next().map_err(&err)? {
+        let Some(line) = parsed(row) else { continue };
+        if line.command.server() != Some(server) {
+            continue;
+        }
+        let id: CommandId = row.get(2).map_err(&err)?;
+        let delayed: bool = row.get(3).unwrap_or(false);
+        let running: bool = row.get(4).unwrap_or(false);
+        about.push((id, line.command, delayed, running));
+    }
+    Ok(about)
+}
+
+/// The queued commands that share the run of `chosen`.
+fn mergeable(
+    tx: &Transaction,
+    path: &Path,
+    now: i64,
+    chosen: &Leased,
+) -> Result<Vec<CommandId>, Error> {
+    let command = &chosen.line.command;
+    // Queued after it, about its server. One waiting out a delay (the
+    // budget, a retry) is merged too: it gets the result sooner, and costs
+    // no request of its own later.
+    let later = |server: &str| -> Result<Vec<(CommandId, Command)>, Error> {
+        Ok(open_about(tx, path, now, server)?
+            .into_iter()
+            .filter(|(id, _, _, running)| *id > chosen.id && !running)
+            .map(|(id, command, _, _)| (id, command))
+            .collect())
+    };
+    Ok(match command {
+        // One fresh credential serves every request for it.
+        Command::Console(server) => later(server)?
+            .into_iter()
+            .filter(|(_, c)| c == command)
+            .map(|(id, _)| id)
+            .collect(),
+        // Only while nothing else for the server comes between.
+        Command::Power(_, server) | Command::Kill(server) | Command::Sync(Some(server)) => {
+            later(server)?
+                .into_iter()
+                .take_while(|(_, c)| c == command)
+                .map(|(id, _)| id)
+                .collect()
+        }
+        // Every full sync, and each `sync NAME` that nothing for its
+        // server (queued or running) comes before.
+        Command::Sync(None) => {
+            let err = sqlite_err(path, "read the queued syncs");
+            let mut select = tx
+                .prepare_cached(&format!(
+                    "SELECT cmd, arg, id FROM commands
+                     WHERE state = {QUEUED} AND cmd = 'sync' AND id != ?1
+                     ORDER BY id"
+                ))
+                .map_err(&err)?;
+            let mut rows = select.query([chosen.id]).map_err(&err)?;
+            let mut syncs = Vec::new();
+            while let Some(row) = rows.next().map_err(&err)? {
+                if let Some(line) = parsed(row) {
+                    syncs.push((row.get::<_, CommandId>(2).map_err(&err)?, line.command));
+                }
+            }
+            drop(rows);
+            let mut merged = Vec::new();
+            for (id, sync) in syncs {
+                match &sync {
+                    Command::Sync(None) => merged.push(id),
+                    Command::Sync(Some(server)) => {
+                        // First of its server's open commands, but for
+                        // identical syncs queued before it.
+                        let first = open_about(tx, path, now, server)?
+                            .into_iter()
+                            .take_while(|(other, _, _, _)| *other < id)
+                            .all(|(_, c, _, running)| !running && c == sync);
+                        if first {
+                            merged.push(id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            merged
+        }
+        _ => Vec::new(),
+    })
 }
 
 /// Leasing, step 4: rows that are no valid command end failed, saying why.
@@ -740,16 +1057,23 @@ fn mark_leased(
     until: i64,
     now: i64,
 ) -> Result<(), Error> {
-    tx.execute(
-        &format!(
+    let mut update = tx
+        .prepare_cached(&format!(
             "UPDATE commands
              SET state = {RUNNING}, lease_until = ?2, lease_owner = ?3,
-                 attempts = attempts + 1, started_at = ?4, not_before = NULL
+                 attempts = attempts + 1, started_at = ?4, not_before = NULL,
+                 merged_into = ?5
              WHERE id = ?1"
-        ),
-        params![leased.id, until, owner.column(), now],
-    )
-    .map_err(sqlite_err(path, "lease a command"))?;
+        ))
+        .map_err(sqlite_err(path, "lease a command"))?;
+    update
+        .execute(params![leased.id, until, owner.column(), now, None::<i64>])
+        .map_err(sqlite_err(path, "lease a command"))?;
+    for merged in &leased.merged {
+        update
+            .execute(params![merged, until, owner.column(), now, leased.id])
+            .map_err(sqlite_err(path, "lease a merged command"))?;
+    }
     Ok(())
 }
 
@@ -1095,5 +1419,179 @@ mod tests {
             ]
         );
         assert_eq!(store.last_command_id().unwrap(), id);
+    }
+    fn fair(store: &mut Store, owner: &str) -> Option<Leased> {
+        store
+            .lease_fair(&explicit(owner), 60, 5, &mut |_, delayed| !delayed)
+            .unwrap()
+    }
+
+    fn row(store: &Store, id: CommandId) -> (String, Option<String>, Option<String>) {
+        store
+            .conn
+            .query_row(
+                "SELECT state, result, error FROM commands WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn identical_consoles_and_syncs_are_leased_and_closed_together() {
+        let (_dir, mut store) = Store::scratch();
+        let q = |store: &Store, s: &str| store.queue(&line(s), Source::Cli).unwrap();
+        let consoles: Vec<CommandId> = (0..3).map(|_| q(&store, "console a")).collect();
+        let other = q(&store, "console b");
+        let syncs: Vec<CommandId> = (0..2).map(|_| q(&store, "sync")).collect();
+        let named = q(&store, "sync c");
+        let first = fair(&mut store, "w").unwrap();
+        assert_eq!(
+            (first.id, first.merged.clone()),
+            (consoles[0], consoles[1..].to_vec())
+        );
+        let before = store.last_message_id().unwrap();
+        store
+            .finish_and_notify(
+                first.id,
+                &Closer::Owner(explicit("w")),
+                &Finish::Done {
+                    result: Some("{\"ok\":1}".into()),
+                },
+                &format!("done {}", first.id),
+                50,
+            )
+            .unwrap();
+        for id in &consoles {
+            assert_eq!(
+                row(&store, *id),
+                ("done".into(), Some("{\"ok\":1}".into()), None)
+            );
+        }
+        let messages: Vec<String> = store
+            .messages_after(before)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.msg)
+            .collect();
+        let expected: Vec<String> = consoles.iter().map(|id| format!("done {id}")).collect();
+        assert_eq!(messages, expected);
+        // `console b` is not the same command.
+        let b = fair(&mut store, "w").unwrap();
+        assert_eq!((b.id, b.merged.len()), (other, 0));
+        // A full sync takes the other full sync and `sync c`; a failure
+        // is every one's.
+        let sync = fair(&mut store, "w").unwrap();
+        assert_eq!(
+            (sync.id, sync.merged.clone()),
+            (syncs[0], vec![syncs[1], named])
+        );
+        store
+            .finish(
+                sync.id,
+                &Closer::Lease(1),
+                &Finish::Failed {
+                    reason: "no".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row(&store, named),
+            ("failed".into(), None, Some("no".into()))
+        );
+    }
+
+    #[test]
+    fn power_verbs_merge_only_when_adjacent() {
+        let (_dir, mut store) = Store::scratch();
+        let q = |store: &Store, s: &str| store.queue(&line(s), Source::Cli).unwrap();
+        let ids: Vec<CommandId> = [
+            "start a",
+            "stop a",
+            "start a",
+            "reboot a",
+            "reboot a",
+            "console a",
+        ]
+        .iter()
+        .map(|s| q(&store, s))
+        .collect();
+        let mut order = Vec::new();
+        while let Some(leased) = fair(&mut store, "w") {
+            order.push((leased.id, leased.merged.clone()));
+            store.finish(leased.id, &Closer::Lease(1), &done()).unwrap();
+        }
+        assert_eq!(
+            order,
+            vec![
+                (ids[0], vec![]),
+                (ids[1], vec![]),
+                (ids[2], vec![]),
+                (ids[3], vec![ids[4]]),
+                (ids[5], vec![]),
+            ]
+        );
+        // `off` and `force` are one command.
+        let off = q(&store, "off a");
+        let force = q(&store, "force a");
+        let leased = fair(&mut store, "w").unwrap();
+        assert_eq!((leased.id, leased.merged), (off, vec![force]));
+    }
+
+    #[test]
+    fn merged_commands_go_back_with_their_leader() {
+        let (_dir, mut store) = Store::scratch();
+        let a = store.queue(&line("reboot a"), Source::Cli).unwrap();
+        let b = store.queue(&line("reboot a"), Source::Cli).unwrap();
+        let leased = fair(&mut store, "worker:1").unwrap();
+        assert_eq!(leased.merged, vec![b]);
+        store.retry_later(a, 0, "busy").unwrap();
+        assert_eq!(row(&store, b).0, "queued");
+        let again = fair(&mut store, "worker:1").unwrap();
+        assert_eq!((again.id, again.merged.clone()), (a, vec![b]));
+        // A dead worker's leases: both queued again, neither lost.
+        assert_eq!(store.reclaim_leases("id:worker:", 5, 50).unwrap(), 2);
+        let third = fair(&mut store, "worker:2").unwrap();
+        assert_eq!((third.id, third.attempts, third.merged), (a, 3, vec![b]));
+        // Out of attempts: the leader fails, and so does what it carries.
+        assert_eq!(store.reclaim_leases("id:worker:", 3, 50).unwrap(), 0);
+        assert_eq!(row(&store, a).0, "failed");
+        assert_eq!(row(&store, b).0, "failed");
+    }
+
+    #[test]
+    fn the_worker_takes_servers_in_turn() {
+        let (_dir, mut store) = Store::scratch();
+        let burst: Vec<CommandId> = (0..10)
+            .map(|i| {
+                let verb = if i % 2 == 0 { "start a" } else { "stop a" };
+                store.queue(&line(verb), Source::Cli).unwrap()
+            })
+            .collect();
+        let b = store.queue(&line("start b"), Source::Cli).unwrap();
+        let sync = store.queue(&line("sync"), Source::Cli).unwrap();
+        let mut order = Vec::new();
+        while let Some(leased) = fair(&mut store, "w") {
+            order.push(leased.id);
+            store.finish(leased.id, &Closer::Lease(1), &done()).unwrap();
+        }
+        // Oldest first would run the whole burst before `start b`.
+        let at = |id| order.iter().position(|x| *x == id).unwrap();
+        assert!(at(b) <= 2, "{order:?}");
+        assert!(at(sync) <= 3, "{order:?}");
+        let of_a: Vec<CommandId> = order
+            .iter()
+            .copied()
+            .filter(|id| burst.contains(id))
+            .collect();
+        assert_eq!(of_a, burst, "a's commands stay in order");
+        assert_eq!(order.len(), 12);
+        // Other consumers still lease oldest first.
+        let x = store.queue(&line("start a"), Source::Cli).unwrap();
+        store.queue(&line("start b"), Source::Cli).unwrap();
+        assert_eq!(
+            store.lease_next(&explicit("p"), 60, 5).unwrap().unwrap().id,
+            x
+        );
     }
 }

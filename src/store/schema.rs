@@ -193,4 +193,12 @@ ALTER TABLE servers ADD COLUMN root_password_at INTEGER;
 ALTER TABLE commands ADD COLUMN created_by TEXT;
 ALTER TABLE commands ADD COLUMN root_password TEXT;
 "#,
+    // 8: coalescing. `merged_into` names the command whose run a queued
+    // duplicate shares (NULL for a command that ran itself); the worker's
+    // fair order reads when each server last started a command.
+    r#"
+ALTER TABLE commands ADD COLUMN merged_into INTEGER;
+CREATE INDEX commands_by_merged ON commands (merged_into) WHERE merged_into IS NOT NULL;
+CREATE INDEX commands_by_started ON commands (started_at) WHERE started_at IS NOT NULL;
+"#,
 ];

@@ -2,7 +2,9 @@
 //!
 //! One worker per state directory (`worker.lock`). The loop: ingest the
 //! spool, lease every command it may start (one at a time per server, so a
-//! server's commands run in order while different servers overlap), send
+//! server's commands run in order while different servers overlap; servers
+//! take turns, and identical queued commands are leased together and run
+//! once: `Store::lease_fair`), send
 //! each command's first request, and poll all running actions together,
 //! one request per tick. Every cycle it runs an incremental sync (one
 //! request when nothing changed) and every `full_sync_every` cycles a full
@@ -225,7 +227,7 @@ impl Worker {
                 Some(target) => !busy.contains(&target),
                 None => !(sync_busy && exec::is_full_sync(line)),
             };
-            let Some(leased) = cloud.store.lease_first(
+            let Some(leased) = cloud.store.lease_fair(
                 &self.owner,
                 LEASE_SECS,
                 self.max_attempts,
@@ -235,6 +237,14 @@ impl Worker {
                 return Ok(());
             };
             let line = leased.line.clone();
+            if !leased.merged.is_empty() {
+                let ids: Vec<String> = leased.merged.iter().map(|id| id.to_string()).collect();
+                log(&format!(
+                    "command {} `{line}`: runs for the identical commands {} too",
+                    leased.id,
+                    ids.join(", ")
+                ));
+            }
             let started = exec::start(cloud, &line, leased.id, leased.attempts);
             // A server the command stored or removed (a kill, `sync NAME`):
             // a page the sync thread asked for earlier must not undo that.

@@ -1,0 +1,203 @@
+//! A short soak of the worker's queue: commands queued at ~3.6/s for 20
+//! servers (a third of them for one hot server) with 8% injected faults,
+//! for `HCC_BENCH_FLOOD_SECS` seconds (default 60), against a rate bucket
+//! scaled as a 10-minute soak meets Hetzner's 3,600/h: 6 requests per
+//! second of flood (360/h for 60 s). Prints the backlog when the flood ends, the wait
+//! from queued to started (p50, p99, max; a command still queued counts
+//! its age so far), and what it cost at Hetzner.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::{Sim, hcc_cmd, synced_home};
+
+pub fn run(hcc: &str) {
+    let secs: u64 = std::env::var("HCC_BENCH_FLOOD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let bucket = format!("{}/h", secs * 6);
+    let sim = Sim::start(
+        hcc,
+        &[
+            "--servers",
+            "20",
+            "--action-ms",
+            "500",
+            "--rate-limit",
+            &bucket,
+            "--fail",
+            "429:0.02,500:0.03,502:0.01,reset:0.02",
+            "--seed",
+            "22",
+        ],
+    );
+    let home = synced_home(hcc, &sim);
+    let mut worker = hcc_cmd(hcc, home.path(), &["worker", "--cycle", "60"])
+        .envs(sim.env())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let db = rusqlite::Connection::open(home.path().join("hcc.db")).expect("open hcc.db");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    let requests_before = sim.requests();
+    let mut rng = fastrand::Rng::with_seed(22);
+    let began = Instant::now();
+    let every = Duration::from_secs_f64(1.0 / 3.6);
+    let mut queued = 0;
+    while began.elapsed() < Duration::from_secs(secs) {
+        let (cmd, arg) = one_of_the_mix(&mut rng, queued);
+        db.execute(
+            "INSERT INTO commands (cmd, arg) VALUES (?1, ?2)",
+            rusqlite::params![cmd, arg],
+        )
+        .expect("queue a command");
+        queued += 1;
+        std::thread::sleep(every);
+    }
+    let spent = sim.requests() - requests_before;
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap_or(-1) };
+    let open = count("SELECT count(*) FROM commands WHERE state IN ('queued', 'running')");
+    let syncs =
+        count("SELECT count(*) FROM commands WHERE state = 'queued' AND cmd = 'sync' AND arg = ''");
+    let consoles =
+        count("SELECT count(*) FROM commands WHERE state = 'queued' AND cmd = 'console'");
+    // -1 on a schema without the column (an hcc from before it).
+    let merged = count("SELECT count(*) FROM commands WHERE merged_into IS NOT NULL");
+    // Waits (queued to started; a command still queued counts its age so
+    // far): all, the hot server's, the other servers', commands about none.
+    let waits = |filter: &str| -> (i64, i64, i64, usize) {
+        let mut stmt = db
+            .prepare(&format!(
+                "SELECT coalesce(started_at, CAST(strftime('%s', 'now') AS INTEGER)) - created_at
+                 FROM commands WHERE {filter}"
+            ))
+            .expect("read waits");
+        let mut waits: Vec<i64> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("read waits")
+            .map(|r| r.expect("a wait"))
+            .collect();
+        waits.sort();
+        if waits.is_empty() {
+            return (0, 0, 0, 0);
+        }
+        let at = |q: f64| waits[((waits.len() - 1) as f64 * q).round() as usize];
+        (at(0.5), at(0.99), at(1.0), waits.len())
+    };
+    let all = waits("1");
+    let hot = waits("arg = 'srv-00001'");
+    let others = waits("arg LIKE 'srv-%' AND arg != 'srv-00001'");
+    let serverless = waits("arg NOT LIKE 'srv-%'");
+    let _ = worker.kill();
+    let _ = worker.wait();
+    println!("| queue flood ({secs} s at 3.6/s, 20 servers, {bucket}, 8% faults) | value |");
+    println!("|---|---|");
+    println!("| commands queued | {queued} |");
+    println!("| still open when the flood ended | {open} |");
+    println!("| of them full `sync`s / `console`s still queued | {syncs} / {consoles} |");
+    println!("| commands merged into another's run | {merged} |");
+    for (what, (p50, p99, max, n)) in [
+        ("all", all),
+        ("the hot server", hot),
+        ("the 19 others", others),
+        ("about no server", serverless),
+    ] {
+        println!(
+            "| wait, queued to started, {what} ({n}): p50 / p99 / max | {p50} s / {p99} s / {max} s |"
+        );
+    }
+    println!(
+        "| Hetzner requests during the flood, per command closed | {spent}, {:.2} |",
+        spent as f64 / (queued as i64 - open).max(1) as f64
+    );
+}
+
+/// One command of the flood's mix: a third for the hot server.
+fn one_of_the_mix(rng: &mut fastrand::Rng, n: usize) -> (&'static str, String) {
+    let server = if rng.u32(0..3) == 0 {
+        "srv-00001".to_string()
+    } else {
+        format!("srv-{:05}", rng.u32(1..=20))
+    };
+    match rng.u32(0..20) {
+        0..=1 => ("sync", String::new()),
+        2..=3 => ("sync", server),
+        4..=8 => ("console", server),
+        9..=10 => ("notify", format!("flood {n}")),
+        n => (["start", "stop", "reboot"][n as usize % 3], server),
+    }
+}
+
+/// A backlog drained: `n` commands of the flood's mix queued while no
+/// worker runs (as after an outage), then one worker started on Hetzner's
+/// full 3,600/h bucket, with the same faults: how long until none is open,
+/// the requests it took, and how long the first command of the last
+/// server to get one waited.
+pub fn drain(hcc: &str) {
+    let n = 300;
+    let sim = Sim::start(
+        hcc,
+        &[
+            "--servers",
+            "20",
+            "--action-ms",
+            "100",
+            "--fail",
+            "429:0.02,500:0.03,502:0.01,reset:0.02",
+            "--seed",
+            "22",
+        ],
+    );
+    let home = synced_home(hcc, &sim);
+    let db = rusqlite::Connection::open(home.path().join("hcc.db")).expect("open hcc.db");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    let mut rng = fastrand::Rng::with_seed(22);
+    for i in 0..n {
+        let (cmd, arg) = one_of_the_mix(&mut rng, i);
+        db.execute(
+            "INSERT INTO commands (cmd, arg) VALUES (?1, ?2)",
+            rusqlite::params![cmd, arg],
+        )
+        .expect("queue a command");
+    }
+    let requests_before = sim.requests();
+    let began = Instant::now();
+    let mut worker = hcc_cmd(hcc, home.path(), &["worker", "--cycle", "3600"])
+        .envs(sim.env())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap_or(-1) };
+    while count("SELECT count(*) FROM commands WHERE state IN ('queued', 'running')") > 0
+        && began.elapsed() < Duration::from_secs(300)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = began.elapsed();
+    let spent = sim.requests() - requests_before;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let open = count("SELECT count(*) FROM commands WHERE state IN ('queued', 'running')");
+    let merged = count("SELECT count(*) FROM commands WHERE merged_into IS NOT NULL");
+    let first_start = count(
+        "SELECT max(first) - min(first) FROM (SELECT min(started_at) AS first FROM commands
+         WHERE arg LIKE 'srv-%' GROUP BY arg)",
+    );
+    println!("| backlog of {n} commands (20 servers, 3,600/h, 8% faults) | value |");
+    println!("|---|---|");
+    println!(
+        "| drained in | {:.1} s{} |",
+        took.as_secs_f64(),
+        if open > 0 {
+            format!(" ({open} still open)")
+        } else {
+            String::new()
+        }
+    );
+    println!("| Hetzner requests | {spent} |");
+    println!("| commands merged into another's run | {merged} |");
+    println!("| the last server's first start, after the first server's | {first_start} s |");
+}
