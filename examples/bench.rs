@@ -1255,6 +1255,24 @@ fn synced_home(hcc: &str, sim: &Sim) -> tempfile::TempDir {
     home
 }
 
+/// `hcc worker` on `home` against `sim`, and a connection to its database.
+fn start_worker(
+    hcc: &str,
+    home: &Path,
+    sim: &Sim,
+    cycle: &str,
+) -> (std::process::Child, rusqlite::Connection) {
+    let worker = hcc_cmd(hcc, home, &["worker", "--cycle", cycle])
+        .envs(sim.env())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let db = rusqlite::Connection::open(home.join("hcc.db")).expect("open hcc.db");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    (worker, db)
+}
+
 fn hcc_cmd(hcc: &str, home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(hcc);
     cmd.args(args).env("HCC_HOME", home).stdin(Stdio::null());
@@ -1370,14 +1388,7 @@ fn worker_sync(hcc: &str) {
     );
     let home = home();
     timed(hcc_cmd(hcc, home.path(), &["pull"]));
-    let mut worker = hcc_cmd(hcc, home.path(), &["worker", "--cycle", "3600"])
-        .envs(sim.env())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the worker");
-    let db = rusqlite::Connection::open(home.path().join("hcc.db")).expect("open hcc.db");
-    db.busy_timeout(Duration::from_secs(5))
-        .expect("busy timeout");
+    let (mut worker, db) = start_worker(hcc, home.path(), &sim, "3600");
     std::thread::sleep(Duration::from_millis(500));
 
     let idle = spool_notify(home.path(), &db, 1000, "idle");

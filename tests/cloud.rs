@@ -499,14 +499,7 @@ fn two_concurrent_syncs_share_the_budget_and_earn_no_429() {
         "360",
     ]);
     let env = Env::new();
-    let spawn = || {
-        env.cmd(&["sync"])
-            .envs(sim.client_env())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_sync(&env, &sim);
     let (a, b) = (spawn(), spawn());
     for child in [a, b] {
         let run = Run::from(child.wait_with_output().unwrap());
@@ -697,14 +690,7 @@ fn amid_the_listing(sim: &Sim, fault: impl FnOnce()) {
 fn a_parallel_sync_retries_a_lost_page_and_fails_on_a_page_that_keeps_failing() {
     let sim = Sim::start(&["--servers", "1500", "--latency", "50"]);
     let env = Env::new();
-    let sync = || {
-        env.cmd(&["sync"])
-            .envs(sim.client_env())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let sync = || spawn_sync(&env, &sim);
     // An answer lost while pages are out: that page is asked for again.
     let child = sync();
     amid_the_listing(&sim, || sim.lose_next_answer("GET /servers"));
@@ -747,4 +733,14 @@ fn a_parallel_sync_retries_a_lost_page_and_fails_on_a_page_that_keeps_failing() 
         "{out}"
     );
     assert!(column(&env, "srv-00777", "name").is_none());
+}
+
+/// `hcc sync` started against the sim, its output captured.
+fn spawn_sync(env: &Env, sim: &Sim) -> std::process::Child {
+    env.cmd(&["sync"])
+        .envs(sim.client_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }

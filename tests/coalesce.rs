@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::test::{Env, Sim, Worker, eventually};
+use crate::test::{Env, Sim, Worker};
 
 /// (state, result, error, started_at) of every command, by id.
 type Row = (String, Option<String>, Option<String>, Option<i64>);
@@ -24,22 +24,6 @@ fn commands(env: &Env) -> BTreeMap<i64, Row> {
     .collect()
 }
 
-fn messages(env: &Env) -> Vec<String> {
-    let db = env.db();
-    let mut stmt = db.prepare("SELECT msg FROM messages ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-fn settle(env: &Env, timeout: Duration) {
-    let settled = eventually(timeout, || {
-        env.value::<i64>("SELECT count(*) FROM commands WHERE state IN ('queued', 'running')") == 0
-    });
-    assert!(settled, "commands still open: {:?}", commands(env));
-}
-
 /// Requests on `route` since `before` (a `by_route` object).
 fn more(before: &Value, after: &Value, route: &str) -> i64 {
     after[route].as_i64().unwrap_or(0) - before[route].as_i64().unwrap_or(0)
@@ -52,7 +36,7 @@ fn identical_consoles_and_syncs_run_once_and_all_end_done() {
     // The servers known first, so a console needs no lookup of its own.
     let worker = Worker::start(&env, &sim, "3600");
     let first = env.push_id(&["sync"]);
-    settle(&env, Duration::from_secs(30));
+    env.settle(Duration::from_secs(30));
     drop(worker);
     let before = sim.stats()["by_route"].clone();
     let mut consoles = Vec::new();
@@ -64,7 +48,7 @@ fn identical_consoles_and_syncs_run_once_and_all_end_done() {
         }
     }
     let _worker = Worker::start(&env, &sim, "3600");
-    settle(&env, Duration::from_secs(30));
+    env.settle(Duration::from_secs(30));
     let after = sim.stats()["by_route"].clone();
     assert_eq!(
         more(
@@ -103,7 +87,7 @@ fn identical_consoles_and_syncs_run_once_and_all_end_done() {
     let sync_results = result_of(&syncs);
     assert!(sync_results.iter().all(|r| *r == sync_results[0]));
     // One `done ID` for each (what `hcc wait ID` waits for), once.
-    let messages = messages(&env);
+    let messages = env.messages();
     for id in consoles.iter().chain(&syncs).chain([&first]) {
         let times = messages
             .iter()
@@ -125,7 +109,7 @@ fn start_stop_start_runs_three_actions_in_order() {
         .collect();
     let before = sim.stats()["by_route"].clone();
     let _worker = Worker::start(&env, &sim, "3600");
-    settle(&env, Duration::from_secs(30));
+    env.settle(Duration::from_secs(30));
     let after = sim.stats()["by_route"].clone();
     assert_eq!(
         more(&before, &after, "POST /servers/{id}/actions/poweron"),
@@ -158,11 +142,11 @@ fn one_servers_burst_does_not_hold_back_another_server() {
         .collect();
     let other = env.push_id(&["sync", "srv-00002"]);
     let _worker = Worker::start(&env, &sim, "3600");
-    settle(&env, Duration::from_secs(60));
+    env.settle(Duration::from_secs(60));
     let all = commands(&env);
     assert!(burst.iter().chain([&other]).all(|id| all[id].0 == "done"));
     // The order they ended in, by their messages.
-    let messages = messages(&env);
+    let messages = env.messages();
     let at = |id: i64| {
         messages
             .iter()
@@ -198,10 +182,10 @@ fn a_killed_worker_loses_no_merged_command_and_runs_none_twice() {
         drop(worker); // SIGKILL
     }
     let _worker = Worker::start(&env, &sim, "3600");
-    settle(&env, Duration::from_secs(120));
+    env.settle(Duration::from_secs(120));
     let all = commands(&env);
     assert_eq!(all.len(), 60);
-    let messages = messages(&env);
+    let messages = env.messages();
     for (id, (state, _, error, _)) in &all {
         assert!(state == "done" || state == "failed", "{id}: {state}");
         let times = messages

@@ -69,6 +69,31 @@ impl Env {
         std::fs::rename(&tmp, self.path("spool/new").join(name)).expect("rename spool file");
     }
 
+    /// Every message in the ring, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT msg FROM messages ORDER BY id").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Waits until no command is queued or running.
+    pub fn settle(&self, timeout: Duration) {
+        let open = "FROM commands WHERE state IN ('queued', 'running')";
+        let settled = eventually(timeout, || {
+            self.value::<i64>(&format!("SELECT count(*) {open}")) == 0
+        });
+        assert!(
+            settled,
+            "commands still open: {}",
+            self.value::<String>(&format!(
+                "SELECT coalesce(group_concat(id || ' ' || cmd || ' ' || arg || ': ' || state, '; '), '') {open}"
+            ))
+        );
+    }
+
     pub fn db(&self) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(self.path("hcc.db")).expect("open hcc.db");
         conn.busy_timeout(Duration::from_secs(10))

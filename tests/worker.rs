@@ -31,24 +31,6 @@ fn commands(env: &Env) -> BTreeMap<i64, (String, Option<String>, Option<String>)
         .collect()
 }
 
-/// Every message in the ring, oldest first.
-fn messages(env: &Env) -> Vec<String> {
-    let db = env.db();
-    let mut stmt = db.prepare("SELECT msg FROM messages ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-/// Waits until no command is queued or running.
-fn settle(env: &Env, timeout: Duration) {
-    let settled = eventually(timeout, || {
-        env.value::<i64>("SELECT count(*) FROM commands WHERE state IN ('queued', 'running')") == 0
-    });
-    assert!(settled, "commands still open: {:?}", commands(env));
-}
-
 /// The sim's servers called `name`, asked until an answer gets through
 /// the sim's own fault injection.
 fn sim_servers(sim: &Sim, name: &str) -> Vec<Value> {
@@ -86,12 +68,12 @@ fn every_verb_runs_from_every_route_of_the_queue() {
     env.spool("1700000000.2.panel", b"console srv-00002\n");
     let create = insert(&env, "new", "m-x cx32 ubuntu-24.04 hel1");
     let notify = env.push_id(&["notify", "hello", "panel"]);
-    settle(&env, Duration::from_secs(30));
+    env.settle(Duration::from_secs(30));
     let kill = env.push_id(&["kill", "srv-00003"]);
     let reset = env.push_id(&["reset", "srv-00002"]);
     let sync = env.push_id(&["sync"]);
     let settag = env.push_id(&["settag", "srv-00001"]);
-    settle(&env, Duration::from_secs(30));
+    env.settle(Duration::from_secs(30));
     drop(worker);
 
     let all = commands(&env);
@@ -156,7 +138,7 @@ fn refusals_end_failed_and_are_never_retried() {
     let missing = env.push_id(&["start", "nope"]);
     let bad = insert(&env, "start", "vm_1");
     let unknown = insert(&env, "explode", "srv-00001");
-    settle(&env, Duration::from_secs(20));
+    env.settle(Duration::from_secs(20));
     let all = commands(&env);
     let error = |id: i64| all[&id].2.clone().unwrap_or_default();
     assert!(error(unmanaged).contains("not managed by hcc"), "{all:?}");
@@ -187,7 +169,7 @@ fn a_console_request_overtakes_a_create_that_is_still_building() {
         "running",
         "the create should still be building"
     );
-    settle(&env, Duration::from_secs(30));
+    env.settle(Duration::from_secs(30));
     let (c, k): (i64, i64) = env
         .db()
         .query_row(
@@ -210,7 +192,7 @@ fn commands_on_one_server_run_in_order() {
     for verb in ["stop", "start", "force", "start", "stop"] {
         env.push_id(&[verb, "srv-00001"]);
     }
-    settle(&env, Duration::from_secs(30));
+    env.settle(Duration::from_secs(30));
     let order: String = env.value(
         "SELECT group_concat(cmd, ',') FROM (SELECT cmd FROM commands ORDER BY started_at, id)",
     );
@@ -247,7 +229,7 @@ fn faults_lose_nothing_and_run_nothing_twice() {
         };
         ids.push(id);
     }
-    settle(&env, Duration::from_secs(180));
+    env.settle(Duration::from_secs(180));
     let all = commands(&env);
     assert_eq!(all.len(), 200);
     for (id, (state, _, error)) in &all {
@@ -266,7 +248,7 @@ fn faults_lose_nothing_and_run_nothing_twice() {
         let count = sim_servers(&sim, name).len();
         assert!(count <= 1, "{name} exists {count} times");
     }
-    let messages = messages(&env);
+    let messages = env.messages();
     let announced: BTreeSet<&String> = messages.iter().collect();
     assert_eq!(
         announced.len(),
@@ -305,10 +287,10 @@ fn kill_9_of_the_worker_loses_nothing_and_duplicates_no_server() {
         drop(worker); // SIGKILL
     }
     let _worker = Worker::start(&env, &sim, "3600");
-    settle(&env, Duration::from_secs(120));
+    env.settle(Duration::from_secs(120));
     let all = commands(&env);
     assert_eq!(all.len(), 100);
-    let messages = messages(&env);
+    let messages = env.messages();
     for (id, (state, _, error)) in &all {
         assert!(state == "done" || state == "failed", "{id}: {state}");
         let times = messages
@@ -448,7 +430,7 @@ fn a_big_insert_by_another_process_wakes_the_worker_at_once() {
              INSERT INTO commands (cmd, arg) SELECT 'notify', 'load-' || i FROM n",
         )
         .unwrap();
-    settle(&env, Duration::from_secs(15));
+    env.settle(Duration::from_secs(15));
 }
 
 #[test]
@@ -496,7 +478,7 @@ fn a_stream_of_new_commands_does_not_starve_the_running_ones() {
         done_early |= commands(&env)[&first].0 == "done";
     }
     assert!(done_early, "the first command waited for the stream to end");
-    settle(&env, Duration::from_secs(20));
+    env.settle(Duration::from_secs(20));
 }
 
 /// The worker's own commits leave checkpoints of the WAL to its

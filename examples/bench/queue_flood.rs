@@ -33,14 +33,7 @@ pub fn run(hcc: &str) {
         ],
     );
     let home = synced_home(hcc, &sim);
-    let mut worker = hcc_cmd(hcc, home.path(), &["worker", "--cycle", "60"])
-        .envs(sim.env())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the worker");
-    let db = rusqlite::Connection::open(home.path().join("hcc.db")).expect("open hcc.db");
-    db.busy_timeout(Duration::from_secs(5))
-        .expect("busy timeout");
+    let (mut worker, db) = super::start_worker(hcc, home.path(), &sim, "60");
     let requests_before = sim.requests();
     let mut rng = fastrand::Rng::with_seed(22);
     let began = Instant::now();

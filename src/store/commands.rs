@@ -263,24 +263,7 @@ impl Store {
         max_attempts: i64,
         eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
     ) -> Result<Option<Leased>, Error> {
-        let now = now();
-        // Look before locking: a consumer woken by someone else's write
-        // must not take the write lock when there is nothing for it, or a
-        // panel writing without a busy timeout would meet `database is locked`.
-        if !self.has_work(owner, now)? {
-            return Ok(None);
-        }
-        let path = self.path.clone();
-        let tx = self.immediate("start leasing a command")?;
-        acknowledge_earlier(&tx, &path, owner, now)?;
-        expire_leases(&tx, &path, now, max_attempts)?;
-        let (leased, invalid) = pick_queued(&tx, &path, now, eligible)?;
-        reject_invalid(&tx, &path, invalid, now)?;
-        if let Some(leased) = &leased {
-            mark_leased(&tx, &path, leased, owner, now + lease_secs, now)?;
-        }
-        tx.commit().map_err(sqlite_err(&path, "commit the lease"))?;
-        Ok(leased)
+        self.lease_picked(owner, lease_secs, max_attempts, eligible, pick_queued)
     }
 
     /// The worker's lease: as [`Store::lease_first`], but fair across
@@ -307,7 +290,22 @@ impl Store {
         max_attempts: i64,
         eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
     ) -> Result<Option<Leased>, Error> {
+        self.lease_picked(owner, lease_secs, max_attempts, eligible, pick_fair)
+    }
+
+    /// One lease, the command chosen by `pick`, in one transaction.
+    fn lease_picked(
+        &mut self,
+        owner: &Owner,
+        lease_secs: i64,
+        max_attempts: i64,
+        eligible: &mut dyn FnMut(&CommandLine, bool) -> bool,
+        pick: Pick,
+    ) -> Result<Option<Leased>, Error> {
         let now = now();
+        // Look before locking: a consumer woken by someone else's write
+        // must not take the write lock when there is nothing for it, or a
+        // panel writing without a busy timeout would meet `database is locked`.
         if !self.has_work(owner, now)? {
             return Ok(None);
         }
@@ -315,7 +313,7 @@ impl Store {
         let tx = self.immediate("start leasing a command")?;
         acknowledge_earlier(&tx, &path, owner, now)?;
         expire_leases(&tx, &path, now, max_attempts)?;
-        let (leased, invalid) = pick_fair(&tx, &path, now, eligible)?;
+        let (leased, invalid) = pick(&tx, &path, now, eligible)?;
         reject_invalid(&tx, &path, invalid, now)?;
         if let Some(leased) = &leased {
             mark_leased(&tx, &path, leased, owner, now + lease_secs, now)?;
@@ -771,6 +769,15 @@ fn expire_leases(tx: &Transaction, path: &Path, now: i64, max_attempts: i64) -> 
 /// Leasing, step 3: the first queued command that is due and `eligible`
 /// accepts, and the rows met before it that are no valid command (with
 /// the reason).
+/// How a lease chooses its command: [`pick_queued`] (oldest first) or
+/// [`pick_fair`] (servers in turn, coalescing).
+type Pick = fn(
+    &Transaction,
+    &Path,
+    i64,
+    &mut dyn FnMut(&CommandLine, bool) -> bool,
+) -> Result<(Option<Leased>, Invalid), Error>;
+
 fn pick_queued(
     tx: &Transaction,
     path: &Path,
