@@ -163,8 +163,21 @@ async function touch(browser) {
     check(await page.isVisible('#osk'), 'no Keyboard button on a touch device');
     await page.click('#osk');
     check(await page.evaluate(() => document.activeElement?.id) === 'osk-input', 'the Keyboard button did not focus the keyboard field');
+    await page.evaluate(() => {
+        const rfb = window.rfb;
+        const send = rfb.sendKey.bind(rfb);
+        window.sentKeys = 0;
+        rfb.sendKey = (...key) => {
+            window.sentKeys += 1;
+            send(...key);
+        };
+    });
     await page.keyboard.type('ok', { delay: 30 });
     result.touchBox = await page.evaluate(canvasBox);
+    // Closed only once both keys (down and up) left the page's socket:
+    // a page closed at once may take the last one with it.
+    await page.waitForFunction(() => window.sentKeys >= 4
+        && (window.rfb?._sock?._websocket?.bufferedAmount ?? 0) === 0, null, { timeout: 5_000 });
     await context.close();
     result.checks.push('touch');
 }
