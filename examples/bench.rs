@@ -642,8 +642,8 @@ fn serve(hcc: &str) {
             "(none set)".to_string()
         } else {
             format!(
-                ">= 5,000 req/s: {}; p99 < 10 ms: {}",
-                verdict(w.rps >= 5000.0),
+                ">= 50,000 req/s: {}; p99 < 10 ms: {}",
+                verdict(w.rps >= 50_000.0),
                 verdict(w.p99_ms < 10.0)
             )
         };
@@ -828,8 +828,8 @@ impl Drop for Serve {
 
 /// The worker's figures against `hcc sim` with instant actions.
 fn worker(hcc: &str) {
-    println!("| measurement | n | median | p99 | max |");
-    println!("|---|---|---|---|---|");
+    println!("| measurement | n | median | p99 | max | goal |");
+    println!("|---|---|---|---|---|---|");
     let sim = Sim::start(hcc, &["--servers", "500", "--action-ms", "0"]);
     let home = home();
     let db_path = home.path().join("hcc.db");
@@ -881,7 +881,23 @@ fn worker(hcc: &str) {
         }
         picked.push(start.elapsed());
     }
-    quantiles("spool rename -> worker ran the command (notify)", picked);
+    let p99 = {
+        let mut sorted = picked.clone();
+        sorted.sort();
+        at(&sorted, 0.99)
+    };
+    quantiles(
+        "spool rename -> worker ran the command (notify)",
+        picked,
+        &format!(
+            "p99 < 2 ms: {}",
+            if p99 < Duration::from_millis(2) {
+                "met"
+            } else {
+                "**missed**"
+            }
+        ),
+    );
 
     // Rename -> console credentials in the row.
     let mut consoles = Vec::new();
@@ -917,6 +933,7 @@ fn worker(hcc: &str) {
     quantiles(
         "spool rename -> console_url in the row (sim, 0 ms actions)",
         consoles,
+        "",
     );
 
     let idle_rss = rss_kb(worker.id());
@@ -965,11 +982,13 @@ fn worker(hcc: &str) {
     );
 }
 
-fn quantiles(what: &str, mut samples: Vec<Duration>) {
+/// A row of n, median, p99 and max, and the goal it is held to (empty:
+/// none).
+fn quantiles(what: &str, mut samples: Vec<Duration>, goal: &str) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     println!(
-        "| {what} | {} | {} | {} | {} |",
+        "| {what} | {} | {} | {} | {} | {goal} |",
         samples.len(),
         ms(at(0.5)),
         ms(at(0.99)),
@@ -1379,9 +1398,9 @@ fn wait_blocked(pid: u32) {
 /// its row is `done` (two API requests, so at least 600 ms).
 fn worker_sync(hcc: &str) {
     println!(
-        "| worker beside a full sync (3,000 servers, 300 ms API latency) | n | median | p99 | max |"
+        "| worker beside a full sync (3,000 servers, 300 ms API latency) | n | median | p99 | max | goal |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let sim = Sim::start(
         hcc,
         &["--servers", "3000", "--latency", "300", "--action-ms", "0"],
@@ -1392,7 +1411,11 @@ fn worker_sync(hcc: &str) {
     std::thread::sleep(Duration::from_millis(500));
 
     let idle = spool_notify(home.path(), &db, 1000, "idle");
-    quantiles("spool rename -> worker ran `notify`, no sync running", idle);
+    quantiles(
+        "spool rename -> worker ran `notify`, no sync running",
+        idle,
+        "",
+    );
 
     let queued = Instant::now();
     let sync = start_sync(&db);
@@ -1405,6 +1428,7 @@ fn worker_sync(hcc: &str) {
             "spool rename -> worker ran `notify`, full sync in progress (it ended before the last)"
         },
         during,
+        "",
     );
     wait_state(&db, sync, "done", Duration::from_secs(300));
     let sync_took = queued.elapsed();
@@ -1426,8 +1450,9 @@ fn worker_sync(hcc: &str) {
         stalls.push(wait_state(&db, id, "done", Duration::from_secs(120)));
     }
     quantiles(
-        "the stall: `console` queued during a full sync -> done (goal < 1 s)",
+        "the stall: `console` queued during a full sync -> done",
         stalls,
+        "< 1 s",
     );
     let _ = wait_state(&db, sync, "done", Duration::from_secs(300));
     let _ = worker.kill();
