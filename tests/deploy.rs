@@ -139,6 +139,8 @@ fn units_carry_the_hardening_and_the_token_credential() {
         ("hcc-worker.service", "hcc-worker.service"),
         ("hcc-worker@.service", "hcc-worker@shop.service"),
         ("hcc-serve.service", "hcc-serve.service"),
+        ("hcc-sync.service", "hcc-sync.service"),
+        ("hcc-sync.timer", "hcc-sync.timer"),
     ] {
         let text = read(unit).replace("/usr/local/bin/hcc", HCC);
         std::fs::write(dir.path().join(file), text).unwrap();
@@ -150,6 +152,8 @@ fn units_carry_the_hardening_and_the_token_credential() {
             "hcc-worker.service",
             "hcc-worker@shop.service",
             "hcc-serve.service",
+            "hcc-sync.service",
+            "hcc-sync.timer",
         ])
         .current_dir(dir.path())
         .output()
@@ -159,6 +163,42 @@ fn units_carry_the_hardening_and_the_token_credential() {
         "systemd-analyze verify: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_sync_timer_runs_changes_with_the_workers_hardening() {
+    let worker = service(&read("hcc-worker.service"));
+    let sync = service(&read("hcc-sync.service"));
+    assert_eq!(get(&sync, "Type"), "oneshot");
+    assert_eq!(get(&sync, "ExecStart"), "/usr/local/bin/hcc sync --changes");
+    // Everything the worker's unit sets but what makes it a long-running
+    // service, the sync's sets alike: user, state directory, credential,
+    // every hardening line.
+    let daemon_only = [
+        "Type",
+        "ExecStart",
+        "Restart",
+        "RestartSec",
+        "RestartPreventExitStatus",
+        "KillSignal",
+        "TimeoutStopSec",
+    ];
+    let shared: Vec<&(String, String)> = worker
+        .iter()
+        .filter(|(k, _)| !daemon_only.contains(&k.as_str()))
+        .collect();
+    assert!(shared.len() > 30, "{shared:?}");
+    for pair in shared {
+        assert!(
+            sync.contains(pair),
+            "hcc-sync.service lacks {}={}",
+            pair.0,
+            pair.1
+        );
+    }
+    let timer = read("hcc-sync.timer");
+    assert!(timer.contains("\nOnCalendar=*:0/5\n"), "{timer}");
+    assert!(timer.contains("\nWantedBy=timers.target\n"), "{timer}");
 }
 
 /// The unit's ExecStart as systemd runs it (its words, no shell), with

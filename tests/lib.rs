@@ -34,6 +34,7 @@ mod man;
 mod metrics;
 mod nginx;
 mod origin;
+mod package;
 mod panel;
 mod queue;
 mod robustness;

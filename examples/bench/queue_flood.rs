@@ -11,12 +11,112 @@ use std::time::{Duration, Instant};
 
 use super::{Sim, hcc_cmd, synced_home};
 
+/// A wait's p50, p99 and max, and how many commands it was taken over.
+type Waits = (i64, i64, i64, usize);
+
+/// What one flood left behind.
+struct Flood {
+    queued: usize,
+    open: i64,
+    syncs: i64,
+    consoles: i64,
+    merged: i64,
+    waits: Vec<(&'static str, Waits)>,
+    spent: u64,
+}
+
+impl Flood {
+    fn per_closed(&self) -> f64 {
+        self.spent as f64 / (self.queued as i64 - self.open).max(1) as f64
+    }
+}
+
+/// The flood on `hcc`'s worker, and, when `HCC_BENCH_BEFORE` names an
+/// earlier hcc, the same flood on that one's worker at the same time
+/// (each against a simulator of the current hcc, same seed), side by side.
 pub fn run(hcc: &str) {
     let secs: u64 = std::env::var("HCC_BENCH_FLOOD_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let bucket = format!("{}/h", secs * 6);
+    let before = std::env::var("HCC_BENCH_BEFORE").ok();
+    let (now, then) = std::thread::scope(|s| {
+        let then = before
+            .as_deref()
+            .map(|old| s.spawn(|| flood(hcc, old, secs, &bucket)));
+        let now = flood(hcc, hcc, secs, &bucket);
+        (
+            now,
+            then.map(|t| t.join().expect("the earlier hcc's flood")),
+        )
+    });
+    let title = format!("queue flood ({secs} s at 3.6/s, 20 servers, {bucket}, 8% faults)");
+    let Some(then) = then else {
+        println!("| {title} | value |");
+        println!("|---|---|");
+        for (what, value) in rows(&now) {
+            println!("| {what} | {value} |");
+        }
+        return;
+    };
+    println!("| {title} | before (`HCC_BENCH_BEFORE`) | now | goal |");
+    println!("|---|---|---|---|");
+    let goals = [
+        (
+            "still open when the flood ended",
+            format!("<= {}", then.open / 2),
+        ),
+        (
+            "wait, queued to started, all",
+            format!("p99 <= {} s", then.waits[0].1.1 / 2),
+        ),
+        (
+            "Hetzner requests during the flood",
+            format!("per command closed < {:.2}", then.per_closed()),
+        ),
+    ];
+    for ((what, old), (_, new)) in rows(&then).into_iter().zip(rows(&now)) {
+        let goal = goals
+            .iter()
+            .find(|(g, _)| what.starts_with(g))
+            .map(|(_, g)| g.as_str())
+            .unwrap_or("");
+        println!("| {what} | {old} | {new} | {goal} |");
+    }
+}
+
+fn rows(f: &Flood) -> Vec<(String, String)> {
+    let mut rows = vec![
+        ("commands queued".to_string(), f.queued.to_string()),
+        (
+            "still open when the flood ended".to_string(),
+            f.open.to_string(),
+        ),
+        (
+            "of them full `sync`s / `console`s still queued".to_string(),
+            format!("{} / {}", f.syncs, f.consoles),
+        ),
+        (
+            "commands merged into another's run".to_string(),
+            f.merged.to_string(),
+        ),
+    ];
+    for (what, (p50, p99, max, _)) in &f.waits {
+        rows.push((
+            format!("wait, queued to started, {what}: p50 / p99 / max"),
+            format!("{p50} s / {p99} s / {max} s"),
+        ));
+    }
+    rows.push((
+        "Hetzner requests during the flood, per command closed".to_string(),
+        format!("{}, {:.2}", f.spent, f.per_closed()),
+    ));
+    rows
+}
+
+/// One flood: `worker_hcc`'s worker against a simulator of `hcc`.
+fn flood(hcc: &str, worker_hcc: &str, secs: u64, bucket: &str) -> Flood {
     let sim = Sim::start(
         hcc,
         &[
@@ -25,15 +125,15 @@ pub fn run(hcc: &str) {
             "--action-ms",
             "500",
             "--rate-limit",
-            &bucket,
+            bucket,
             "--fail",
             "429:0.02,500:0.03,502:0.01,reset:0.02",
             "--seed",
             "22",
         ],
     );
-    let home = synced_home(hcc, &sim);
-    let (mut worker, db) = super::start_worker(hcc, home.path(), &sim, "60");
+    let home = synced_home(worker_hcc, &sim);
+    let (mut worker, db) = super::start_worker(worker_hcc, home.path(), &sim, "60");
     let requests_before = sim.requests();
     let mut rng = fastrand::Rng::with_seed(22);
     let began = Instant::now();
@@ -47,7 +147,10 @@ pub fn run(hcc: &str) {
         )
         .expect("queue a command");
         queued += 1;
-        std::thread::sleep(every);
+        // On schedule, not after it: the two floods of a side-by-side
+        // run queue at the same pace whatever their inserts cost.
+        let next = every * queued as u32;
+        std::thread::sleep(next.saturating_sub(began.elapsed()));
     }
     let spent = sim.requests() - requests_before;
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap_or(-1) };
@@ -60,7 +163,7 @@ pub fn run(hcc: &str) {
     let merged = count("SELECT count(*) FROM commands WHERE merged_into IS NOT NULL");
     // Waits (queued to started; a command still queued counts its age so
     // far): all, the hot server's, the other servers', commands about none.
-    let waits = |filter: &str| -> (i64, i64, i64, usize) {
+    let waits = |filter: &str| -> Waits {
         let mut stmt = db
             .prepare(&format!(
                 "SELECT coalesce(started_at, CAST(strftime('%s', 'now') AS INTEGER)) - created_at
@@ -79,32 +182,26 @@ pub fn run(hcc: &str) {
         let at = |q: f64| waits[((waits.len() - 1) as f64 * q).round() as usize];
         (at(0.5), at(0.99), at(1.0), waits.len())
     };
-    let all = waits("1");
-    let hot = waits("arg = 'srv-00001'");
-    let others = waits("arg LIKE 'srv-%' AND arg != 'srv-00001'");
-    let serverless = waits("arg NOT LIKE 'srv-%'");
+    let waits = vec![
+        ("all", waits("1")),
+        ("the hot server", waits("arg = 'srv-00001'")),
+        (
+            "the 19 others",
+            waits("arg LIKE 'srv-%' AND arg != 'srv-00001'"),
+        ),
+        ("about no server", waits("arg NOT LIKE 'srv-%'")),
+    ];
     let _ = worker.kill();
     let _ = worker.wait();
-    println!("| queue flood ({secs} s at 3.6/s, 20 servers, {bucket}, 8% faults) | value |");
-    println!("|---|---|");
-    println!("| commands queued | {queued} |");
-    println!("| still open when the flood ended | {open} |");
-    println!("| of them full `sync`s / `console`s still queued | {syncs} / {consoles} |");
-    println!("| commands merged into another's run | {merged} |");
-    for (what, (p50, p99, max, n)) in [
-        ("all", all),
-        ("the hot server", hot),
-        ("the 19 others", others),
-        ("about no server", serverless),
-    ] {
-        println!(
-            "| wait, queued to started, {what} ({n}): p50 / p99 / max | {p50} s / {p99} s / {max} s |"
-        );
+    Flood {
+        queued,
+        open,
+        syncs,
+        consoles,
+        merged,
+        waits,
+        spent,
     }
-    println!(
-        "| Hetzner requests during the flood, per command closed | {spent}, {:.2} |",
-        spent as f64 / (queued as i64 - open).max(1) as f64
-    );
 }
 
 /// One command of the flood's mix: a third for the hot server.
