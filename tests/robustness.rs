@@ -57,6 +57,31 @@ fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
     );
 }
 
+#[test]
+fn a_queued_full_sync_is_a_command_and_spends_below_the_background_reserve() {
+    // The budget below the syncs' floor (100 of 3600, the floor is 900):
+    // the worker's own refresh would wait there, but a full `sync` a
+    // panel queued is a command like a reboot and runs at once, taking
+    // the `sync NAME` queued beside it along.
+    let sim = Sim::start(&["--servers", "3"]);
+    let env = Env::new();
+    let worker = Worker::start(&env, &sim, "3600");
+    assert!(
+        eventually(Duration::from_secs(10), || worker.log().contains("started")),
+        "{}",
+        worker.log()
+    );
+    set_rate_budget(&env, 3600.0, 100.0, 3500.0);
+    let full = env.push_id(&["sync"]);
+    assert!(
+        eventually(Duration::from_secs(20), || env.command_state(full)
+            == "done"),
+        "the queued full sync waited behind the reserve ({}): {}",
+        env.command_state(full),
+        worker.log()
+    );
+}
+
 /// `cmd` run to its end within `limit`, or killed (None).
 fn run_within(mut cmd: std::process::Command, limit: Duration) -> Option<crate::test::Run> {
     use std::process::Stdio;

@@ -23,6 +23,8 @@ struct Flood {
     merged: i64,
     waits: Vec<(&'static str, Waits)>,
     spent: u64,
+    /// The most requested routes at the simulator during the flood.
+    routes: String,
 }
 
 impl Flood {
@@ -112,6 +114,7 @@ fn rows(f: &Flood) -> Vec<(String, String)> {
         "Hetzner requests during the flood, per command closed".to_string(),
         format!("{}, {:.2}", f.spent, f.per_closed()),
     ));
+    rows.push(("the routes most asked".to_string(), f.routes.clone()));
     rows
 }
 
@@ -134,6 +137,7 @@ fn flood(hcc: &str, worker_hcc: &str, secs: u64, bucket: &str) -> Flood {
     );
     let home = synced_home(worker_hcc, &sim);
     let (mut worker, db) = super::start_worker(worker_hcc, home.path(), &sim, "60");
+    let routes_before = sim.stats()["by_route"].clone();
     let requests_before = sim.requests();
     let mut rng = fastrand::Rng::with_seed(22);
     let began = Instant::now();
@@ -153,6 +157,7 @@ fn flood(hcc: &str, worker_hcc: &str, secs: u64, bucket: &str) -> Flood {
         std::thread::sleep(next.saturating_sub(began.elapsed()));
     }
     let spent = sim.requests() - requests_before;
+    let routes = top_routes(&routes_before, &sim.stats()["by_route"]);
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap_or(-1) };
     let open = count("SELECT count(*) FROM commands WHERE state IN ('queued', 'running')");
     let syncs =
@@ -201,7 +206,29 @@ fn flood(hcc: &str, worker_hcc: &str, secs: u64, bucket: &str) -> Flood {
         merged,
         waits,
         spent,
+        routes,
     }
+}
+
+/// The four routes the simulator answered most between two `by_route`
+/// counts, as `route count`.
+fn top_routes(before: &serde_json::Value, after: &serde_json::Value) -> String {
+    let mut routes: Vec<(String, u64)> = after
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(route, n)| {
+            let was = before[route.as_str()].as_u64().unwrap_or(0);
+            (route.clone(), n.as_u64().unwrap_or(0).saturating_sub(was))
+        })
+        .collect();
+    routes.sort_by(|a, b| b.1.cmp(&a.1));
+    routes
+        .iter()
+        .take(4)
+        .map(|(route, n)| format!("`{route}` {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One command of the flood's mix: a third for the hot server.

@@ -57,13 +57,21 @@ impl Syncing {
     ) -> Result<Syncing, Error> {
         let home = home.clone();
         let settings = settings.clone();
+        // The refresh cycle is background work and stops at the reserve
+        // kept for commands; a `sync` a panel queued is one of those
+        // commands (all of its queued twins and `sync NAME`s ride on it),
+        // and behind the reserve it would wait as long as the queue is busy.
+        let priority = if command.is_some() {
+            Priority::Command
+        } else {
+            Priority::Background
+        };
         let handle = std::thread::Builder::new()
             .name("hcc-sync".into())
             .spawn(move || {
-                let result =
-                    Cloud::open(&home, &settings, Priority::Background).and_then(|mut cloud| {
-                        sync::run_beside(&mut cloud, mode, &fresh, &mut TerminalProgress::new())
-                    });
+                let result = Cloud::open(&home, &settings, priority).and_then(|mut cloud| {
+                    sync::run_beside(&mut cloud, mode, &fresh, &mut TerminalProgress::new())
+                });
                 poke();
                 result
             })
