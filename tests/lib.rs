@@ -46,6 +46,7 @@ mod simulator;
 mod spool;
 mod stall;
 mod statedir;
+mod upgrade;
 mod vnc;
 mod wakeups;
 mod whmcs;

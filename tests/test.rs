@@ -29,6 +29,17 @@ impl Env {
         env
     }
 
+    /// A state directory copied from `src` (test data an older release
+    /// wrote), with the modes hcc gives what it creates: directories 0700,
+    /// files 0600 (git keeps neither). Nothing runs on it yet.
+    pub fn copied(src: &Path) -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().expect("create a temporary directory"),
+        };
+        copy_tree(src, env.home());
+        env
+    }
+
     pub fn home(&self) -> &Path {
         self.dir.path()
     }
@@ -176,6 +187,28 @@ impl Env {
             lines,
             stderr: said,
             stderr_reader: Some(stderr_reader),
+        }
+    }
+}
+
+/// Copies the directory tree `src` into the existing directory `dst`:
+/// directories 0700, regular files 0600.
+fn copy_tree(src: &Path, dst: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    };
+    mode(dst, 0o700);
+    let entries = std::fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    for entry in entries.map(|e| e.expect("read a directory entry")) {
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir(&to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+            copy_tree(&from, &to);
+        } else {
+            std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+            mode(&to, 0o600);
         }
     }
 }

@@ -43,6 +43,10 @@ pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolIt
 pub use end_reason::{Code as EndCode, EndReason};
 pub use ids::{CommandId, SessionId};
 
+/// The schema version this binary writes (`PRAGMA user_version` after
+/// [`Store::open`]): the number of migrations.
+pub const SCHEMA_VERSION: usize = schema::MIGRATIONS.len();
+
 /// The WAL's size, in pages, past which a connection with deferred
 /// checkpoints checkpoints in its own commit (40 MB of 4 KiB pages).
 pub const DEFERRED_CHECKPOINT_PAGES: i64 = 10_000;
