@@ -222,7 +222,7 @@ fn top_routes(before: &serde_json::Value, after: &serde_json::Value) -> String {
             (route.clone(), n.as_u64().unwrap_or(0).saturating_sub(was))
         })
         .collect();
-    routes.sort_by(|a, b| b.1.cmp(&a.1));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.1));
     routes
         .iter()
         .take(4)
