@@ -518,3 +518,56 @@ fn the_wal_stays_small_while_the_worker_runs_thousands_of_commands() {
         wal()
     );
 }
+
+#[test]
+fn a_burst_of_reboots_looks_the_server_up_once_and_follows_a_replaced_one() {
+    let sim = Sim::start(&["--servers", "2", "--action-ms", "0"]);
+    let env = Env::new();
+    let worker = Worker::start(&env, &sim, "3600");
+    assert!(
+        eventually(Duration::from_secs(20), || worker.log().contains("started")),
+        "{}",
+        worker.log()
+    );
+    let lookups = || {
+        sim.stats()["by_route"]["GET /servers"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let reboot = || {
+        let id = env.push_id(&["reboot", "srv-00001"]);
+        let (state, result, error) = worker.closed(&env, id);
+        assert_eq!(state, "done", "{error:?}: {}", worker.log());
+        let result: serde_json::Value = serde_json::from_str(&result.unwrap()).unwrap();
+        result["server_id"].as_i64().expect("the server's id")
+    };
+    let old = reboot();
+    let before = lookups();
+    for _ in 0..4 {
+        assert_eq!(reboot(), old);
+    }
+    assert_eq!(
+        lookups(),
+        before,
+        "reboots within a minute looked the server up again: {}",
+        sim.stats()["by_route"]
+    );
+    // Deleted and made again under its name behind the worker's back: the
+    // old id answers 404, and the worker looks the name up again.
+    let killed = env
+        .cmd(&["kill", "srv-00001", "--yes"])
+        .envs(sim.client_env())
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    let made = sim.control(
+        "POST",
+        "/_sim/servers",
+        Some(r#"{"name": "srv-00001", "labels": {"managed": "1"}}"#),
+    );
+    assert_eq!(made.status, 201);
+    let new = reboot();
+    assert_ne!(new, old);
+    // One lookup for `hcc kill`, one for the worker after the 404.
+    assert_eq!(lookups(), before + 2, "{}", sim.stats()["by_route"]);
+}

@@ -40,11 +40,13 @@ pub fn fetch(client: &Client, store: &Store, name: &str, id: i64) -> Result<Cred
     })
 }
 
-/// Fresh credentials for the managed server `name`, looked up at Hetzner
-/// (one request) and guarded first.
+/// Fresh credentials for the managed server `name`, guarded first (looked
+/// up at Hetzner unless it described the server a moment ago).
 pub fn fetch_managed(cloud: &Cloud, name: &str) -> Result<Credentials, Error> {
-    let (server, _) = server::managed(cloud, name)?;
-    fetch(&cloud.client, &cloud.store, name, server.id)
+    let (_, credentials) = server::on_managed(cloud, name, |server| {
+        fetch(&cloud.client, &cloud.store, name, server.id)
+    })?;
+    Ok(credentials)
 }
 
 #[cfg(test)]

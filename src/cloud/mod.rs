@@ -13,10 +13,12 @@ pub mod console;
 mod fresh;
 pub mod manage;
 pub mod metrics;
+mod recent;
 pub mod server;
 pub mod sync;
 
 pub use fresh::Fresh;
+pub use recent::Recent;
 
 use serde_json::Value;
 
@@ -32,6 +34,8 @@ pub struct Cloud {
     pub store: Store,
     pub client: Client,
     pub label: String,
+    /// Servers Hetzner described to this process a moment ago.
+    pub recent: Recent,
 }
 
 impl Cloud {
@@ -75,6 +79,7 @@ impl Cloud {
             store,
             client,
             label: settings.label.clone(),
+            recent: Recent::default(),
         })
     }
 
@@ -131,11 +136,13 @@ pub fn refetch(cloud: &mut Cloud, id: i64) -> Result<Refetched, Error> {
     match cloud.client.server(id)? {
         Some((server, raw)) => {
             cloud.store.refresh_server(&row(&server, &raw))?;
+            cloud.recent.remember(&server);
             // Its label may be gone (released behind hcc's back).
             cloud.end_departed_consoles_of(&server.name)?;
             Ok(Refetched::Stored(Box::new(server)))
         }
         None => {
+            cloud.recent.forget_id(id);
             let removed = cloud.store.remove_server_id(id)?;
             cloud.end_departed_consoles()?;
             Ok(Refetched::Gone { removed })

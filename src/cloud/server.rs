@@ -1,6 +1,7 @@
 //! Verbs on one server: `create`, `start`/`stop`/`force`/`reboot`/`reset`,
 //! `kill`, `settag`/`deltag` (console credentials: `console.rs`). Each
-//! looks the server up by name (one request), applies the guard, calls the
+//! looks the server up by name (one request; power verbs skip it for a
+//! server Hetzner described a moment ago), applies the guard, calls the
 //! API, waits for the action when asked to, and records the outcome in the
 //! `servers` table. They return what happened; the CLI (`cloud_cli`), the
 //! worker and `hcc serve` say it their own way.
@@ -17,8 +18,34 @@ use crate::verb::{Power, check_server_name};
 pub fn managed(cloud: &Cloud, name: &str) -> Result<(wire::Server, serde_json::Value), Error> {
     check_server_name(name).map_err(Error::Input)?;
     let (server, raw) = cloud.client.server_by_name(name)?;
+    cloud.recent.remember(&server);
     cloud.guard(&server)?;
     Ok((server, raw))
+}
+
+/// Sends `request` for the managed server `name`, which Hetzner described
+/// to this process within the last minute when it can ([`super::Recent`]):
+/// then it costs one request, not two. A 404 to that request means the
+/// server is gone or was replaced under its name since: it is looked up
+/// once more and asked again. Power verbs and console credentials, which
+/// come in bursts, go this way; the rarer verbs look up every time.
+pub fn on_managed<T>(
+    cloud: &Cloud,
+    name: &str,
+    request: impl Fn(&wire::Server) -> Result<T, Error>,
+) -> Result<(wire::Server, T), Error> {
+    check_server_name(name).map_err(Error::Input)?;
+    if let Some(server) = cloud.recent.get(name).filter(|s| cloud.guard(s).is_ok()) {
+        match request(&server) {
+            Err(Error::Hetzner(err)) if err.code() == Some("not_found") => {
+                cloud.recent.forget(name);
+            }
+            answer => return answer.map(|answer| (server, answer)),
+        }
+    }
+    let (server, _) = managed(cloud, name)?;
+    let answer = request(&server)?;
+    Ok((server, answer))
 }
 
 /// What a power verb did.
@@ -54,9 +81,9 @@ pub fn begin_power(
     verb: Power,
     name: &str,
 ) -> Result<(wire::Server, Action), Error> {
-    let (server, _) = managed(cloud, name)?;
-    let action = cloud.client.server_action(server.id, verb.action())?;
-    Ok((server, action))
+    on_managed(cloud, name, |server| {
+        Ok(cloud.client.server_action(server.id, verb.action())?)
+    })
 }
 
 /// The label a server created through the queue carries: the id of the
@@ -276,6 +303,7 @@ pub fn begin_kill(cloud: &Cloud, name: &str) -> Result<(i64, Action), Error> {
         &crate::store::EndCode::Deleted.into(),
     )?;
     let action = cloud.client.delete_server(server.id)?;
+    cloud.recent.forget(&server.name);
     cloud.store.remove_server_id(server.id)?;
     cloud.end_departed_consoles_of(&server.name)?;
     Ok((server.id, action))
@@ -301,6 +329,7 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
     if crate::server::is_managed(&labels, &cloud.label) == add {
         // The local row may be older than what Hetzner said.
         cloud.store.refresh_server(&row(&server, &raw))?;
+        cloud.recent.remember(&server);
         cloud.end_departed_consoles_of(name)?;
         return Ok(false);
     }
@@ -311,6 +340,7 @@ pub fn set_managed(cloud: &mut Cloud, name: &str, add: bool) -> Result<bool, Err
     }
     let (server, raw) = cloud.client.set_labels(server.id, &labels)?;
     cloud.store.refresh_server(&row(&server, &raw))?;
+    cloud.recent.remember(&server);
     // Released: its consoles end for good, before anyone adopts it again.
     cloud.end_departed_consoles_of(name)?;
     Ok(true)
