@@ -19,6 +19,7 @@ pub mod error;
 pub mod hetzner;
 pub mod home;
 mod http;
+pub mod log_format;
 pub mod man;
 mod metrics;
 pub mod output;
@@ -242,7 +243,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             json,
         } => cloud_cli::metrics(&home, &settings()?, &name, &types, &since, json),
         Command::Vnc(args) => console::bridge::run(&home, &settings()?, &args),
-        Command::Worker { cycle } => worker::run(&home, &settings()?, Duration::from_secs(cycle)),
+        Command::Worker { cycle } => {
+            let settings = settings()?;
+            log_format::set(settings.log_format);
+            worker::run(&home, &settings, Duration::from_secs(cycle))
+        }
         Command::Status { json } => {
             // A configuration that does not load hides nothing else of the
             // status: the reserve shown is then the default.
@@ -251,7 +256,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             });
             worker::status::run(&home, share, json)
         }
-        Command::Serve(args) => serve::run(&home, &settings()?, serve_options(args)),
+        Command::Serve(args) => {
+            let settings = settings()?;
+            log_format::set(settings.log_format);
+            serve::run(&home, &settings, serve_options(args))
+        }
         Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Sessions {
             live,
