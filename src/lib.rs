@@ -7,6 +7,8 @@
 
 mod apikey;
 pub mod assets;
+mod backup;
+mod check;
 pub mod cli;
 pub(crate) mod cloud;
 mod cloud_cli;
@@ -25,6 +27,7 @@ mod metrics;
 pub mod output;
 mod pickup;
 mod queue_cli;
+mod restore;
 pub mod safe_fs;
 mod secret;
 pub mod serve;
@@ -259,8 +262,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Serve(args) => {
             let settings = settings()?;
             log_format::set(settings.log_format);
+            // Held for the server's life: `hcc restore` and `hcc check`
+            // see that one runs (worker/lock.rs).
+            let _serving = worker::ServeLock::share(&worker::serve_lock_path(&home))?;
             serve::run(&home, &settings, serve_options(args))
         }
+        Command::Backup { file, force, json } => backup::run(&home, &file, force, json),
+        Command::Restore { file, json } => restore::run(&home, &file, json),
+        Command::Check { json } => check::run(&home, json),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Sessions {
             live,

@@ -49,7 +49,7 @@ use crate::wakeup::{Look, Wakeup};
 use syncer::{Poke, Queued, Syncing};
 use threaded::Threaded;
 
-pub use lock::{WorkerLock, holder};
+pub use lock::{ServeLock, WorkerLock, holder, serve_runs};
 
 /// A lease long enough for most actions; renewed while one runs longer.
 const LEASE_SECS: i64 = 300;
@@ -84,6 +84,11 @@ pub fn run(home: &Home, settings: &Settings, cycle: Duration) -> Result<ExitCode
 /// holds it).
 pub fn lock(home: &Home) -> Result<WorkerLock, Error> {
     WorkerLock::acquire(&home.root().join("worker.lock"))
+}
+
+/// `serve.lock` in the state directory (lock.rs).
+pub fn serve_lock_path(home: &Home) -> std::path::PathBuf {
+    home.root().join("serve.lock")
 }
 
 /// The worker loop, under a lock taken with [`lock`]; `hcc serve --worker`
