@@ -30,7 +30,8 @@ use super::{APPLICATION_ID, Error, Store, check_version, schema, sqlite_err};
 pub const PAGES_PER_STEP: i32 = 1024;
 /// The pause between two slices of a backup.
 pub const PAUSE: Duration = Duration::from_millis(5);
-/// How long a restore waits for other writers before it gives up.
+/// How long a copy or a restore waits for another process's lock before
+/// it gives up.
 const RESTORE_WAIT: Duration = Duration::from_secs(10);
 
 /// How far a copy is, in pages.
@@ -273,6 +274,7 @@ fn copy(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Progress, Error> {
     let backup = Backup::new(source, dest).map_err(sqlite_err(to, "start the copy"))?;
+    let mut locked_since: Option<Instant> = None;
     loop {
         let step = backup
             .step(pages)
@@ -288,11 +290,23 @@ fn copy(
                 return Ok(now);
             }
             StepResult::More => {
+                locked_since = None;
                 progress(now);
                 std::thread::sleep(pause);
             }
-            // Another process holds a lock a moment: try again shortly.
-            _ => std::thread::sleep(Duration::from_millis(20)),
+            // Another process holds a lock a moment: try again shortly,
+            // but not for ever.
+            _ => {
+                let since = *locked_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > RESTORE_WAIT {
+                    return Err(Error::Command(format!(
+                        "database `{}` stayed locked by another process for {} s: try again",
+                        from.display(),
+                        RESTORE_WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
