@@ -213,3 +213,34 @@ fn is_damage(err: &store::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_names_never_replace_one_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = free_name(dir.path()).unwrap();
+        assert!(first.to_string_lossy().starts_with("hcc.db.replaced-"));
+        assert!(first.to_string_lossy().ends_with('Z'));
+        std::fs::write(dir.path().join(&first), b"").unwrap();
+        let second = free_name(dir.path()).unwrap();
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn only_damage_moves_the_live_database_aside() {
+        let damaged = store::Error::Damaged {
+            path: "hcc.db".into(),
+            why: "is damaged".into(),
+        };
+        assert!(is_damage(&damaged));
+        let newer = store::Error::TooNew {
+            path: "hcc.db".into(),
+            found: 99,
+            known: 8,
+        };
+        assert!(!is_damage(&newer));
+    }
+}

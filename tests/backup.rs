@@ -394,3 +394,31 @@ fn check_names_each_broken_invariant_and_exits_6() {
     assert_eq!(found["ok"], false);
     assert_eq!(found["problems"][1]["code"], "merged_into_missing");
 }
+
+#[test]
+fn a_live_session_is_a_problem_only_while_no_server_runs() {
+    let sim = Sim::start(&["--servers", "1"]);
+    let env = Env::new();
+    env.db()
+        .execute_batch(
+            "INSERT INTO console_sessions
+                 (session_hash, server, server_id, started_at, last_seen_at, expires_at,
+                  mode, connected_at)
+             VALUES ('h', 'srv-00001', 1, 1, 1, 2, 'broker', 1);",
+        )
+        .unwrap();
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 6, "{run:?}");
+    assert!(
+        run.stdout.starts_with(
+            "live_session_without_serve: console session 1 of `srv-00001`: recorded live, \
+             but no hcc serve runs\n"
+        ),
+        "{run:?}"
+    );
+    // While one runs (it holds serve.lock), the session may well be live.
+    let mut serve = Serve::start(&env, &sim, &[]);
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?} {}", serve.log());
+    serve.stop();
+}
