@@ -45,6 +45,16 @@ pub enum Level {
 }
 
 impl Level {
+    /// A plain message's level: `warn` for one that says `warning:`
+    /// first, as hcc's warnings do; else `info`.
+    pub fn of(message: &str) -> Level {
+        if message.starts_with("warning:") {
+            Level::Warn
+        } else {
+            Level::Info
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Level::Info => "info",
@@ -180,6 +190,8 @@ mod tests {
         assert_eq!(value["status"], 200);
         assert_eq!(value["path"], "/api/v1/servers");
         assert_eq!(value["message"], "127.0.0.1 GET /api/v1/servers 200 1.5 ms");
+        assert_eq!(Level::of("warning: plain HTTP"), Level::Warn);
+        assert_eq!(Level::of("listening on http://[::1]:1"), Level::Info);
         let odd = Line::new("worker", Level::Error, "x\u{7f}\u{9b}y").render(LogFormat::Json, 0);
         assert!(!odd.chars().any(char::is_control), "{odd}");
         let back: Value = serde_json::from_str(&odd).unwrap();

@@ -396,7 +396,7 @@ pub fn incoming(request: &http::Request, trusted: &[IpAddr]) -> (Incoming, Optio
 pub(crate) fn log(message: &str) {
     // Names and values in a message may come from anywhere: one line,
     // no escape sequences for whoever tails the log (log_format.rs).
-    Line::new("serve", Level::Info, message).emit();
+    Line::new("serve", Level::of(message), message).emit();
 }
 
 /// The access line of one request, in the `log_format` chosen: `method`

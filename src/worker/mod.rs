@@ -653,7 +653,7 @@ fn watch_signals(stop: Arc<AtomicBool>, poke: impl Fn() + Send + 'static) -> Res
 
 /// A plain line of the worker's log (log_format.rs).
 pub(super) fn log(message: &str) {
-    Line::new("worker", Level::Info, message).emit();
+    Line::new("worker", Level::of(message), message).emit();
 }
 
 /// A line about something that went wrong and is tried again.
