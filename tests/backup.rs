@@ -422,3 +422,20 @@ fn a_live_session_is_a_problem_only_while_no_server_runs() {
     assert_eq!(run.code, 0, "{run:?} {}", serve.log());
     serve.stop();
 }
+
+#[test]
+fn a_link_planted_at_serve_lock_is_refused_not_followed() {
+    let env = Env::new();
+    let victim = env.path("victim");
+    std::fs::write(&victim, b"keep").unwrap();
+    let lock = env.path("serve.lock");
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    let why = "it is a symbolic link";
+    env.run(&["check"])
+        .fails(2, &crate::test::refusing(&lock, why));
+    let good = env.path("good.db");
+    env.ok(&["backup", good.to_str().unwrap()]);
+    env.run(&["restore", good.to_str().unwrap()])
+        .fails(2, &crate::test::refusing(&lock, why));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+}
