@@ -38,6 +38,7 @@ pub enum Replace {
 }
 
 pub fn run(home: &Home, file: &Path, force: bool, json_out: bool) -> Result<ExitCode, Error> {
+    refuse_live(home, file)?;
     let store = Store::open(&home.db_path())?;
     let replace = if force {
         Replace::Allowed
@@ -115,6 +116,22 @@ pub fn write_copy(
         let _ = rustix::fs::unlinkat(&dir_fd, &tmp, AtFlags::empty());
     }
     written
+}
+
+/// Refuses a target that is the live database or one of its side files:
+/// replacing `hcc.db` by rename under open connections is what `hcc
+/// restore` exists to avoid.
+fn refuse_live(home: &Home, target: &Path) -> Result<(), Error> {
+    let (dir, name) = split(target)?;
+    let same_dir = std::fs::canonicalize(&dir).is_ok_and(|d| d == home.root());
+    let live = ["hcc.db", "hcc.db-wal", "hcc.db-shm", "hcc.db-journal"];
+    if same_dir && live.iter().any(|n| name.as_os_str() == *n) {
+        return Err(Error::Input(format!(
+            "`{}` is the live database or its journal: back up to another name",
+            target.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `target`'s directory and file name; a name that is none (`/`, `..`)

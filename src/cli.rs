@@ -576,7 +576,8 @@ pub enum Command {
     /// pages at a time, so writers are not held up. FILE is written under
     /// a temporary name in its directory with mode 0600 (it holds console
     /// and root passwords), then renamed into place: a symlink at FILE is
-    /// replaced, never followed. An existing FILE exits 2 unless --force.
+    /// replaced, never followed. An existing FILE exits 2 unless --force;
+    /// so does the live hcc.db itself.
     /// Progress shows on a terminal for large databases.
     Backup {
         /// The file to write.

@@ -176,6 +176,16 @@ fn a_backup_replaces_nothing_without_force_and_follows_no_link() {
 
     // A directory that is no file name.
     assert_eq!(env.run(&["backup", "/"]).code, 2);
+    // The live database itself, however named.
+    let live = env.home().join(".").join("hcc.db");
+    env.run(&["backup", "--force", live.to_str().unwrap()])
+        .fails(
+            2,
+            &format!(
+                "hcc: `{}` is the live database or its journal: back up to another name",
+                live.display()
+            ),
+        );
     assert!(temporaries(&env).is_empty(), "{:?}", temporaries(&env));
 }
 
