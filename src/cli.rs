@@ -569,6 +569,63 @@ pub enum Command {
         name: String,
     },
 
+    /// Copy the database to FILE, consistent while the worker, `hcc serve`
+    /// and panels go on writing.
+    ///
+    /// Uses SQLite's online backup API from one read snapshot, a slice of
+    /// pages at a time, so writers are not held up. FILE is written under
+    /// a temporary name in its directory with mode 0600 (it holds console
+    /// and root passwords), then renamed into place: a symlink at FILE is
+    /// replaced, never followed. An existing FILE exits 2 unless --force;
+    /// so does the live hcc.db itself.
+    /// Progress shows on a terminal for large databases.
+    Backup {
+        /// The file to write.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Put a backup back as the state directory's database.
+    ///
+    /// Refused (exit 4) while `hcc worker` or `hcc serve` runs on the state
+    /// directory. FILE is copied into the state directory and the copy
+    /// checked: an SQLite database, hcc's (application id, commands
+    /// table), a schema version no newer than this hcc's, `PRAGMA
+    /// integrity_check` ok; else exit 2 and nothing changes. The replaced
+    /// database is kept beside it as hcc.db.replaced-<UTC time> (mode
+    /// 0600), and the copy is written into hcc.db in one transaction, so
+    /// connections panels hold open see the restored state. An older
+    /// schema is upgraded.
+    Restore {
+        /// The backup to restore.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Check the database: `PRAGMA integrity_check`, `PRAGMA
+    /// foreign_key_check` and hcc's invariants.
+    ///
+    /// The invariants: no command `running` without a lease, no command
+    /// merged into one that does not exist, into itself, or (while
+    /// running) into one that is not running, no console session recorded
+    /// live while no `hcc serve` runs. Prints one line per problem (its
+    /// code, then what and where) and a summary. Changes nothing. Exits 6
+    /// when it found a problem.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Run a Hetzner Cloud API simulator on this machine, for tests and the
     /// demo.
     ///

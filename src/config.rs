@@ -25,8 +25,8 @@ use crate::verb::{check_server_name, is_hetzner_name, shown};
 mod settings;
 
 pub use settings::{
-    ConsoleMode, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, url_origin, web_origin,
-    websocket_origin,
+    ConsoleMode, LogFormat, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, url_origin,
+    web_origin, websocket_origin,
 };
 
 /// A setting's value that must never be shown.
@@ -461,6 +461,14 @@ pub const KEYS: &[Key] = &[
         default: Some("4"),
         env: None,
         kind: Kind::Count { min: 1, max: 16 },
+    },
+    Key {
+        name: "log_format",
+        title: "Log format of hcc worker and hcc serve",
+        hint: "text: one line of words each; json: one JSON object per line (time, level, source, event, message and the line's fields)",
+        default: Some("text"),
+        env: None,
+        kind: Kind::OneOf(&["text", "json"]),
     },
 ];
 

@@ -16,6 +16,7 @@
 //!   server's name lacks the prefix.
 //! - 5: a stale close: `done`/`fail` for a lease that expired and was
 //!   handed to another consumer.
+//! - 6: `hcc check` found a problem in the database.
 
 use std::fmt;
 use std::io;
@@ -35,6 +36,9 @@ pub const EXIT_BUSY: u8 = 4;
 pub const EXIT_REFUSED: u8 = 3;
 /// Exit code for closing a lease that is no longer the command's latest.
 pub const EXIT_STALE: u8 = 5;
+/// Exit code of `hcc check` when it found a problem (it could check; the
+/// database is not as it should be).
+pub const EXIT_PROBLEMS: u8 = 6;
 
 #[derive(Debug)]
 pub enum Error {

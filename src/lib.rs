@@ -7,6 +7,8 @@
 
 mod apikey;
 pub mod assets;
+mod backup;
+mod check;
 pub mod cli;
 pub(crate) mod cloud;
 mod cloud_cli;
@@ -19,11 +21,13 @@ pub mod error;
 pub mod hetzner;
 pub mod home;
 mod http;
+pub mod log_format;
 pub mod man;
 mod metrics;
 pub mod output;
 mod pickup;
 mod queue_cli;
+mod restore;
 pub mod safe_fs;
 mod secret;
 pub mod serve;
@@ -242,7 +246,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             json,
         } => cloud_cli::metrics(&home, &settings()?, &name, &types, &since, json),
         Command::Vnc(args) => console::bridge::run(&home, &settings()?, &args),
-        Command::Worker { cycle } => worker::run(&home, &settings()?, Duration::from_secs(cycle)),
+        Command::Worker { cycle } => {
+            let settings = settings()?;
+            log_format::set(settings.log_format);
+            worker::run(&home, &settings, Duration::from_secs(cycle))
+        }
         Command::Status { json } => {
             // A configuration that does not load hides nothing else of the
             // status: the reserve shown is then the default.
@@ -251,7 +259,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             });
             worker::status::run(&home, share, json)
         }
-        Command::Serve(args) => serve::run(&home, &settings()?, serve_options(args)),
+        Command::Serve(args) => {
+            let settings = settings()?;
+            log_format::set(settings.log_format);
+            // Held for the server's life: `hcc restore` and `hcc check`
+            // see that one runs (worker/lock.rs).
+            let _serving = worker::ServeLock::share(&worker::serve_lock_path(&home))?;
+            serve::run(&home, &settings, serve_options(args))
+        }
+        Command::Backup { file, force, json } => backup::run(&home, &file, force, json),
+        Command::Restore { file, json } => restore::run(&home, &file, json),
+        Command::Check { json } => check::run(&home, json),
         Command::Apikey(cmd) => apikey::run(&home, cmd),
         Command::Sessions {
             live,

@@ -150,16 +150,19 @@ Success.
 The operation failed or found nothing to do: an error from the Hetzner API or the network, an action that ended in error, a server not found, \fBpull\fR on an empty queue, \fBdone\fR or \fBfail\fR on a command that is already closed or does not exist, a damaged, empty or foreign \fIhcc.db\fR (named and left untouched), a database or file system error.
 .TP
 \fB2\fR
-Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, no API token, \fBkill\fR without \fB\-\-yes\fR when standard input is not a terminal, a database written by a newer hcc, \fBserve\fR on an address reachable from other machines while no API key exists, an unsafe state directory (a symbolic link, FIFO, hard link or foreign directory where hcc keeps a file or directory; the message names it).
+Usage or configuration error: a bad argument, an unknown command or server name, an invalid setting or configuration file, no API token, \fBkill\fR without \fB\-\-yes\fR when standard input is not a terminal, \fBbackup\fR onto an existing file without \fB\-\-force\fR, \fBrestore\fR of a file that is not a sound hcc database, a database written by a newer hcc, \fBserve\fR on an address reachable from other machines while no API key exists, an unsafe state directory (a symbolic link, FIFO, hard link or foreign directory where hcc keeps a file or directory; the message names it).
 .TP
 \fB3\fR
 Refused by the guard: the server lacks the managed label, or a new server's name lacks the configured prefix.
 .TP
 \fB4\fR
-Busy: another \fBhcc worker\fR (or \fBhcc serve \-\-worker\fR) already runs on this state directory.
+Busy: another \fBhcc worker\fR (or \fBhcc serve \-\-worker\fR) already runs on this state directory; \fBrestore\fR while a worker or \fBhcc serve\fR runs.
 .TP
 \fB5\fR
 Stale lease: \fBdone\fR or \fBfail\fR for a lease that expired and was handed to another consumer; nothing was changed.
+.TP
+\fB6\fR
+\fBcheck\fR found a problem in the database (one line each on standard output).
 .PP
 Errors are one line on standard error, beginning with \fBhcc:\fR. A closed output pipe ends hcc silently with status 0.
 .SH ENVIRONMENT
@@ -191,6 +194,12 @@ Settings, mode 0600 (it may hold the API token).
 .TP
 \fIspool/tmp\fR, \fIspool/new\fR
 Maildir-style spool: write a file holding one line \fBCMD ARG...\fR into \fIspool/tmp\fR, then rename it into \fIspool/new\fR under a unique name.
+.TP
+\fIworker.lock\fR, \fIserve.lock\fR
+Held by the running worker and by every running \fBhcc serve\fR; \fBrestore\fR refuses while either is held.
+.TP
+\fIhcc.db.replaced\-\fRTIME
+A database \fBrestore\fR replaced, kept with mode 0600.
 .TP
 \fIspool/bad\fR
 Rejected spool files, each with \fINAME.why\fR giving the reason.

@@ -6,6 +6,7 @@ mod support;
 mod test;
 
 mod assets;
+mod backup;
 mod broker;
 mod browser;
 mod browser_input;

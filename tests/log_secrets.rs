@@ -3,7 +3,7 @@
 //! into a link, a key pasted as a path, tokens percent-encoded or below
 //! another prefix. The link still opens afterwards.
 
-use crate::support::serve::{link, serving};
+use crate::support::serve::{link, serving, serving_with};
 use crate::test::http;
 
 /// Every 16-character piece of `secret` that appears in `log`.
@@ -69,4 +69,83 @@ fn no_token_or_key_reaches_the_log_whatever_follows_it() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains(r#"id="hcc-console""#), "{}", page.body);
     assert_eq!(asked.len(), 24);
+}
+
+/// Every line of `log` as a JSON object (`log_format = json`).
+fn objects(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{log}"));
+            assert!(value.is_object(), "{line}");
+            for field in ["time", "level", "source", "event", "message"] {
+                assert!(value.get(field).is_some(), "no {field}: {line}");
+            }
+            value
+        })
+        .collect()
+}
+
+#[test]
+fn json_lines_carry_the_same_fields_and_no_secret() {
+    let (_sim, _env, keys, mut serve) =
+        serving_with(&["--servers", "1"], &[("log_format", "json")]);
+    let path = link(&serve, &keys.console, "srv-00001");
+    let token = path.trim_start_matches("/c/").to_string();
+    let reply = http(&serve.addr, "GET", &format!("{path}."), None, None).unwrap();
+    assert_eq!(reply.status, 404);
+    let reply = http(&serve.addr, "GET", &format!("/{}", keys.admin), None, None).unwrap();
+    assert!(reply.status >= 400);
+    serve.stop();
+    let log = serve.log();
+    for secret in [&token, &keys.admin] {
+        assert!(
+            pieces_in(&log, secret).is_empty(),
+            "a secret in the log:\n{log}"
+        );
+    }
+    let lines = objects(&log);
+    let request = lines
+        .iter()
+        .find(|l| l["event"] == "request" && l["path"] == "/c/<token>")
+        .unwrap_or_else(|| panic!("no request line:\n{log}"));
+    assert_eq!(request["source"], "serve");
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["status"], 404);
+    assert!(request["ms"].is_number(), "{request}");
+    assert_eq!(request["remote"], "127.0.0.1");
+    let message = request["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("127.0.0.1 GET /c/<token> 404 "),
+        "{message}"
+    );
+    assert!(lines.iter().any(|l| l["message"] == "stopped"), "{log}");
+}
+
+#[test]
+fn the_workers_json_lines_name_each_command() {
+    let sim = crate::test::Sim::start(&["--servers", "1", "--action-ms", "20"]);
+    let env = crate::test::Env::new();
+    env.ok(&["config", "set", "log_format", "json"]);
+    let mut worker = crate::test::Worker::start(&env, &sim, "3600");
+    let id = env.push_id(&["stop", "srv-00001"]);
+    let (state, _, _) = worker.closed(&env, id);
+    assert_eq!(state, "done");
+    worker.stop();
+    let log = worker.log();
+    let lines = objects(&log);
+    let steps: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "command" && l["command_id"] == id)
+        .map(|l| l["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["started", "done"], "{log}");
+    let done = lines.iter().find(|l| l["step"] == "done").unwrap();
+    assert_eq!(done["source"], "worker");
+    assert_eq!(done["level"], "info");
+    assert_eq!(done["command"], "stop srv-00001");
+    assert_eq!(
+        done["message"],
+        format!("command {id} `stop srv-00001`: done")
+    );
 }

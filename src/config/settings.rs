@@ -35,6 +35,16 @@ pub enum ConsoleMode {
     Direct,
 }
 
+/// How `hcc worker` and `hcc serve` write their log lines (the
+/// `log_format` setting; log_format.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `hcc worker: MESSAGE`, as always.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// The settings of one state directory, resolved and typed. Field names
 /// are the keys' names; empty text settings are empty strings.
 #[derive(Clone)]
@@ -88,6 +98,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Pages of servers a full sync asks for at once (1 to 16).
     pub sync_parallel: usize,
+    /// Read when `hcc worker` or `hcc serve` starts.
+    pub log_format: LogFormat,
     /// Each key's effective value, in the order of [`KEYS`]: what
     /// [`Settings::changed_from`] compares.
     effective: Vec<Option<String>>,
@@ -181,6 +193,10 @@ impl Settings {
             max_console_sessions_per_key: values.count("max_console_sessions_per_key")?,
             shutdown_timeout: Duration::from_secs(values.count("shutdown_timeout")?),
             sync_parallel: values.count("sync_parallel")? as usize,
+            log_format: match values.text("log_format").as_str() {
+                "json" => LogFormat::Json,
+                _ => LogFormat::Text,
+            },
             digest: config.digest().to_string(),
             effective,
         })
@@ -240,7 +256,7 @@ impl Settings {
 }
 
 /// Settings read when `hcc serve` starts and kept until it restarts.
-pub const RESTART_KEYS: &[&str] = &["trusted_proxies"];
+pub const RESTART_KEYS: &[&str] = &["trusted_proxies", "log_format"];
 
 /// Settings the worker reads when it starts (`hcc worker`, or the one
 /// `hcc serve --worker` runs in its process).
@@ -259,6 +275,7 @@ pub const WORKER_KEYS: &[&str] = &[
     "max_attempts",
     "command_reserve",
     "sync_parallel",
+    "log_format",
 ];
 
 /// The effective values being parsed, looked up through [`KEYS`].

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::api;
 use super::redact::{logged_method, logged_path};
 use super::reply::{ApiError, Reply};
-use super::shared::{Ctx, MAX_BODY, MAX_IN_FLIGHT, Settings, incoming, log};
+use super::shared::{Ctx, MAX_BODY, MAX_IN_FLIGHT, Settings, incoming, log, log_request};
 use super::{broker, links, metrics, origin, pages, password, power};
 use crate::http;
 
@@ -119,14 +119,13 @@ impl Router {
             }
         };
         // The request log: one line per request.
-        log(&format!(
-            "{} {} {} {} {:.1} ms",
-            incoming.remote,
-            logged_method(&incoming.method),
-            logged_path(&incoming.path),
+        log_request(
+            &incoming.remote,
+            &logged_method(&incoming.method),
+            &logged_path(&incoming.path),
             status,
-            started.elapsed().as_secs_f64() * 1000.0
-        ));
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
         crate::metrics::http_request(status);
         reply
     }

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
 use crate::http;
+use crate::log_format::{Level, Line};
 use crate::store::{Checkpoints, SessionId, Store};
 
 /// Request bodies larger than this are refused (413): every body hcc
@@ -394,6 +395,23 @@ pub fn incoming(request: &http::Request, trusted: &[IpAddr]) -> (Incoming, Optio
 
 pub(crate) fn log(message: &str) {
     // Names and values in a message may come from anywhere: one line,
-    // no escape sequences for whoever tails the log.
-    eprintln!("hcc serve: {}", crate::output::one_line(message));
+    // no escape sequences for whoever tails the log (log_format.rs).
+    Line::new("serve", Level::of(message), message).emit();
+}
+
+/// The access line of one request, in the `log_format` chosen: `method`
+/// and `path` as redact.rs leaves them.
+pub(crate) fn log_request(remote: &str, method: &str, path: &str, status: u16, ms: f64) {
+    Line::new(
+        "serve",
+        Level::Info,
+        format!("{remote} {method} {path} {status} {ms:.1} ms"),
+    )
+    .event("request")
+    .field("remote", remote)
+    .field("method", method)
+    .field("path", path)
+    .field("status", status)
+    .field("ms", (ms * 10.0).round() / 10.0)
+    .emit();
 }

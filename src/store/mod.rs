@@ -16,8 +16,10 @@
 mod access;
 mod broker;
 mod budget;
+mod check;
 mod command_state;
 mod commands;
+pub mod copy;
 pub mod end_reason;
 mod ids;
 mod messages;
@@ -38,6 +40,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 pub use access::{ApiKey, OpenedLink, Refused, Scope, Session};
 pub use broker::{Claimed, LiveCounts, PageStatus, TicketOwner};
 pub use budget::SharedBudget;
+pub use check::Problem;
 pub use command_state::CommandState;
 pub use commands::{Closer, Finish, Leased, Owner, QueueOverview, Source, SpoolItem, SpoolOutcome};
 pub use end_reason::{Code as EndCode, EndReason};

@@ -40,7 +40,7 @@ impl Checkpointer {
                         // that fails leaves the WAL to grow until one works.
                         Err(err) if !failing => {
                             failing = true;
-                            eprintln!("hcc worker: {err}; trying again");
+                            super::warn(&format!("{err}; trying again"));
                         }
                         Err(_) => {}
                     }

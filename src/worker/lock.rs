@@ -7,6 +7,13 @@
 //! opened without following a symlink and must be a regular file with one
 //! link (safe_fs.rs), or writing the pid would overwrite whatever a
 //! planted name points to.
+//!
+//! `serve.lock`: every `hcc serve` holds a shared lock on it for its whole
+//! life (several may serve one state directory), so that `hcc restore`
+//! and `hcc check` can tell whether one runs: they try an exclusive lock.
+//! `hcc restore` holds both files exclusively while it writes, so neither
+//! a worker nor a server starts on a half-restored database (a worker is
+//! refused, exit 4; a server waits for the restore to end).
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -85,6 +92,49 @@ pub fn holder(path: &Path) -> Result<Option<Holder>, Error> {
         Err(TryLockError::WouldBlock) => {
             Ok(read_holder(&mut file).or(Some(Holder { pid: 0, since: 0 })))
         }
+        Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+    }
+}
+
+/// A lock on `serve.lock`, shared by running servers or held alone by a
+/// restore; dropping it releases it.
+pub struct ServeLock {
+    _file: File,
+}
+
+impl ServeLock {
+    /// For `hcc serve`: a shared lock, waited for while a restore holds
+    /// the file.
+    pub fn share(path: &Path) -> Result<ServeLock, Error> {
+        let file = open(path)?;
+        file.lock_shared().map_err(|e| Error::io("lock", path, e))?;
+        Ok(ServeLock { _file: file })
+    }
+
+    /// For `hcc restore`: the lock alone, or [`Error::Busy`] when an
+    /// `hcc serve` runs.
+    pub fn exclusive(path: &Path) -> Result<ServeLock, Error> {
+        let file = open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(ServeLock { _file: file }),
+            Err(TryLockError::WouldBlock) => Err(Error::Busy(
+                "hcc serve runs on this state directory: stop it first".into(),
+            )),
+            Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+        }
+    }
+}
+
+/// Whether an `hcc serve` (or a restore) holds `serve.lock` now.
+pub fn serve_runs(path: &Path) -> Result<bool, Error> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(false);
+    }
+    let file = open(path)?;
+    match file.try_lock() {
+        // Ours a moment: nobody holds it. Dropping the file releases it.
+        Ok(()) => Ok(false),
+        Err(TryLockError::WouldBlock) => Ok(true),
         Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
     }
 }

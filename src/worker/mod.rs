@@ -41,6 +41,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::hetzner::{self, Ended, Poller, Priority, retry};
 use crate::home::Home;
+use crate::log_format::{Level, Line};
 use crate::spool;
 use crate::store::{Checkpoints, Closer, CommandId, Finish, Owner, now};
 use crate::verb::CommandLine;
@@ -48,7 +49,7 @@ use crate::wakeup::{Look, Wakeup};
 use syncer::{Poke, Queued, Syncing};
 use threaded::Threaded;
 
-pub use lock::{WorkerLock, holder};
+pub use lock::{ServeLock, WorkerLock, holder, serve_runs};
 
 /// A lease long enough for most actions; renewed while one runs longer.
 const LEASE_SECS: i64 = 300;
@@ -83,6 +84,11 @@ pub fn run(home: &Home, settings: &Settings, cycle: Duration) -> Result<ExitCode
 /// holds it).
 pub fn lock(home: &Home) -> Result<WorkerLock, Error> {
     WorkerLock::acquire(&home.root().join("worker.lock"))
+}
+
+/// `serve.lock` in the state directory (lock.rs).
+pub fn serve_lock_path(home: &Home) -> std::path::PathBuf {
+    home.root().join("serve.lock")
 }
 
 /// The worker loop, under a lock taken with [`lock`]; `hcc serve --worker`
@@ -149,7 +155,7 @@ pub fn run_locked(
         if let Err(err) = worker.step(home, &mut cloud, cycle) {
             // The database locked by a panel, the disk full: report, go on.
             if err.is_transient() {
-                log(&format!("{err}; trying again"));
+                warn(&format!("{err}; trying again"));
                 std::thread::sleep(Duration::from_secs(1));
             } else {
                 worker.shut_down(&cloud);
@@ -275,7 +281,7 @@ impl Worker {
                         self.poke.clone(),
                     ) {
                         Ok(syncing) => {
-                            log(&format!("command {} `{line}`: started", leased.id));
+                            log_command(Level::Info, leased.id, &line, "started", None, "started");
                             self.syncing = Some(syncing);
                         }
                         Err(err) => {
@@ -292,7 +298,7 @@ impl Worker {
                         self.poke.clone(),
                     ) {
                         Ok(thread) => {
-                            log(&format!("command {} `{line}`: started", leased.id));
+                            log_command(Level::Info, leased.id, &line, "started", None, "started");
                             self.threads.push(thread);
                         }
                         Err(err) => {
@@ -305,7 +311,7 @@ impl Worker {
                     server_id,
                     result,
                 }) => {
-                    log(&format!("command {} `{line}`: started", leased.id));
+                    log_command(Level::Info, leased.id, &line, "started", None, "started");
                     let flight = InFlight {
                         id: leased.id,
                         target: exec::target(&line),
@@ -328,7 +334,7 @@ impl Worker {
     fn poll(&mut self, cloud: &mut Cloud) -> Result<(), Error> {
         let (ended, failure) = self.poller.poll(&cloud.client);
         if let Some(err) = failure {
-            log(&format!("polling actions: {err}; polling again later"));
+            warn(&format!("polling actions: {err}; polling again later"));
         }
         self.close_ended(cloud, ended)
     }
@@ -407,7 +413,7 @@ impl Worker {
                     result["status"] = Value::from(server.status)
                 }
                 Ok(cloud::Refetched::Gone { .. }) => {}
-                Err(err) => log(&format!("refreshing server {id}: {err}")),
+                Err(err) => warn(&format!("refreshing server {id}: {err}")),
             }
         }
         self.done(cloud, flight.id, &flight.line, result)
@@ -430,7 +436,7 @@ impl Worker {
             &format!("done {id}"),
             ring,
         );
-        log(&format!("command {id} `{line}`: done"));
+        log_command(Level::Info, id, line, "done", None, "done");
         closed_elsewhere(id, outcome)
     }
 
@@ -452,7 +458,14 @@ impl Worker {
             ring,
         );
         closed_elsewhere(id, outcome)?;
-        log(&format!("command {id} `{line}`: failed: {why}"));
+        log_command(
+            Level::Error,
+            id,
+            line,
+            "failed",
+            Some(why),
+            &format!("failed: {why}"),
+        );
         Ok(())
     }
 
@@ -471,7 +484,7 @@ impl Worker {
             // this loop, and keeps its attempts.
             let why = format!("{err}; waiting for it (this attempt is not counted)");
             cloud.store.defer(id, now() + (*secs).max(1) as i64, &why)?;
-            log(&format!("command {id} `{line}`: {why}"));
+            log_command(Level::Info, id, line, "waiting", Some(&why), &why);
             return Ok(());
         }
         if !err.is_transient() {
@@ -489,7 +502,7 @@ impl Worker {
         let secs = wait.as_secs().max(1);
         let why = format!("{err}; attempt {attempts} of {max}, retrying in {secs} s");
         cloud.store.retry_later(id, now() + secs as i64, &why)?;
-        log(&format!("command {id} `{line}`: {why}"));
+        log_command(Level::Warn, id, line, "retrying", Some(&why), &why);
         Ok(())
     }
 
@@ -513,7 +526,7 @@ impl Worker {
         ) {
             Ok(syncing) => self.syncing = Some(syncing),
             Err(err) => {
-                log(&format!("cycle {}: sync failed: {err}", self.cycles));
+                warn(&format!("cycle {}: sync failed: {err}", self.cycles));
                 self.last_refresh = Instant::now();
             }
         }
@@ -539,7 +552,7 @@ impl Worker {
                 Ok(())
             }
             (None, cycle, Err(err)) => {
-                log(&format!("cycle {cycle}: sync failed: {err}"));
+                warn(&format!("cycle {cycle}: sync failed: {err}"));
                 Ok(())
             }
         }
@@ -638,6 +651,34 @@ fn watch_signals(stop: Arc<AtomicBool>, poke: impl Fn() + Send + 'static) -> Res
     Ok(())
 }
 
-fn log(message: &str) {
-    eprintln!("hcc worker: {}", crate::output::one_line(message));
+/// A plain line of the worker's log (log_format.rs).
+pub(super) fn log(message: &str) {
+    Line::new("worker", Level::of(message), message).emit();
+}
+
+/// A line about something that went wrong and is tried again.
+pub(super) fn warn(message: &str) {
+    Line::new("worker", Level::Warn, message).emit();
+}
+
+/// A line about one command: `command ID `LINE`: TAIL` in text; its id,
+/// command line and `step` (started, done, failed, waiting, retrying) as
+/// fields in JSON, with `reason` when there is one.
+pub(super) fn log_command(
+    level: Level,
+    id: CommandId,
+    line: &dyn std::fmt::Display,
+    step: &'static str,
+    reason: Option<&str>,
+    tail: &str,
+) {
+    let mut entry = Line::new("worker", level, format!("command {id} `{line}`: {tail}"))
+        .event("command")
+        .field("command_id", id.get())
+        .field("command", line.to_string())
+        .field("step", step);
+    if let Some(reason) = reason {
+        entry = entry.field("reason", reason);
+    }
+    entry.emit();
 }

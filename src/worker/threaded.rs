@@ -101,13 +101,13 @@ fn run(
     let mut report = |step: Step, was_running: bool| {
         let line = json!({"step": step.words(), "was_running": was_running});
         if let Err(err) = progress.record_progress(id, &line.to_string()) {
-            eprintln!("hcc worker: command {id}: cannot record its progress: {err}");
+            super::warn(&format!("command {id}: cannot record its progress: {err}"));
         }
-        eprintln!(
-            "hcc worker: command {id} `change-type {}`: {}",
+        super::log(&format!(
+            "command {id} `change-type {}`: {}",
             resize.name,
             step.words()
-        );
+        ));
     };
     let resized = manage::change_type(
         cloud,
