@@ -12,6 +12,7 @@
 //! metrics). This file only starts the server and stops it.
 
 mod adopt;
+mod answers;
 mod api;
 mod auth;
 mod broker;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::reply::ApiError;
-use super::{broker, catalog, client, listing, pool, ration, server_metrics};
+use super::{answers, broker, catalog, client, listing, pool, ration, server_metrics};
 use crate::cloud::Cloud;
 use crate::cloud::console::Credentials;
 use crate::config;
@@ -65,6 +65,8 @@ pub struct Settings {
     clouds: Arc<pool::Pool<Cloud>>,
     /// The server list, shared by the request threads.
     pub listing: listing::Listing,
+    /// API keys and rendered servers, kept while the database is unchanged.
+    pub answers: answers::Answers,
     /// The settings in effect, as config.json was when read.
     pub config: config::Settings,
     /// Counts the snapshots: a request thread that sees a new one drops
@@ -112,6 +114,7 @@ impl Settings {
             ),
             // The list shows the `label` setting, which may have changed.
             listing: listing::Listing::default(),
+            answers: answers::Answers::default(),
             config,
             generation: previous.map_or(0, |p| p.generation + 1),
         }
