@@ -396,7 +396,16 @@ pub fn incoming(request: &http::Request, trusted: &[IpAddr]) -> (Incoming, Optio
 }
 
 pub(crate) fn log(message: &str) {
+    use std::io::Write;
     // Names and values in a message may come from anywhere: one line,
     // no escape sequences for whoever tails the log.
-    eprintln!("hcc serve: {}", crate::output::one_line(message));
+    let message = crate::output::one_line(message);
+    // One write(2) per line (eprintln! makes one per piece, three here,
+    // for every request), and a log that cannot be written costs the line,
+    // not the request (eprintln! would panic).
+    let mut line = String::with_capacity(message.len() + 12);
+    line.push_str("hcc serve: ");
+    line.push_str(&message);
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
