@@ -20,7 +20,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::body::{self, Framing, Progress, Scan};
-use super::exchange::{self, Handback, Job, REQUEST_TIME};
+use super::exchange::{self, Handback, Job, Next, REQUEST_TIME};
 use super::head::{self, Head, MAX_HEAD, Refusal};
 use super::pool::Pool;
 use super::{Handler, Limits, Slot, Slots};
@@ -128,11 +128,24 @@ impl Server {
         let slots = Arc::new(Slots::new(max, limits.uncapped.clone()));
         let name = limits.thread_name;
         let max_body = limits.max_body;
-        let pool = Pool::new(name, move |job: Job| {
-            if let Some(kept) = exchange::run(job, &limits, &handler)
-                && to_loop.send(kept).is_ok()
-            {
-                let _ = waker.wake();
+        let pool = Pool::new(name, move |mut job: Job, crowded: &dyn Fn() -> bool| {
+            loop {
+                let Some(kept) = exchange::run(job, &limits, &handler) else {
+                    return;
+                };
+                // A worker stays with its connection only while no other
+                // request waits for a thread.
+                let stay = (!crowded()).then_some(exchange::STAY);
+                match exchange::next(kept, stay) {
+                    Next::Job(next) => job = next,
+                    Next::Back(kept) => {
+                        if to_loop.send(kept).is_ok() {
+                            let _ = waker.wake();
+                        }
+                        return;
+                    }
+                    Next::Closed => return,
+                }
             }
         });
         Ok(Server {
@@ -281,6 +294,7 @@ impl Server {
             began: conn.since,
             continued: conn.continued,
             slot: conn.slot,
+            prepared: false,
         });
     }
 
