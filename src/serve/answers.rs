@@ -58,12 +58,19 @@ impl Answers {
     /// The key whose secret has the hash `key_hash`, if it is known
     /// unchanged, and the version to [`Answers::keep_key`] it under.
     pub fn key(&self, home: &Home, key_hash: &str) -> Result<(Version, Option<ApiKey>), ApiError> {
-        self.look(home, |state| state.keys.get(key_hash).cloned())
+        self.look(home, None, |state| state.keys.get(key_hash).cloned())
     }
 
-    /// The rendered answer for server `name`, if it is known unchanged.
-    pub fn server(&self, home: &Home, name: &str) -> Result<(Version, Option<Body>), ApiError> {
-        self.look(home, |state| state.servers.get(name).cloned())
+    /// The rendered answer for server `name`, if it is known unchanged;
+    /// `seen`: the version this request has already looked at (its key),
+    /// which saves asking the database again.
+    pub fn server(
+        &self,
+        home: &Home,
+        name: &str,
+        seen: Option<Version>,
+    ) -> Result<(Version, Option<Body>), ApiError> {
+        self.look(home, seen, |state| state.servers.get(name).cloned())
     }
 
     /// Keeps `key`, read after [`Answers::key`] said `version`.
@@ -87,10 +94,13 @@ impl Answers {
         });
     }
 
-    /// Checks the version (dropping everything on a change), then looks.
+    /// Checks the version (dropping everything on a change) unless the
+    /// request has `seen` it already, then looks (only at what is kept
+    /// under that version).
     fn look<T>(
         &self,
         home: &Home,
+        seen: Option<Version>,
         find: impl FnOnce(&State) -> Option<T>,
     ) -> Result<(Version, Option<T>), ApiError> {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -107,13 +117,24 @@ impl Answers {
                 })
             }
         };
-        let version = state.store.data_version()?;
-        if version != state.version {
-            state.version = version;
-            state.keys.clear();
-            state.servers.clear();
-        }
-        Ok((Version(version), find(state)))
+        let version = match seen {
+            Some(Version(seen)) => seen,
+            None => {
+                let version = state.store.data_version()?;
+                if version != state.version {
+                    state.version = version;
+                    state.keys.clear();
+                    state.servers.clear();
+                }
+                version
+            }
+        };
+        let found = if version == state.version {
+            find(state)
+        } else {
+            None
+        };
+        Ok((Version(version), found))
     }
 
     fn keep(&self, version: Version, put: impl FnOnce(&mut State)) {
@@ -151,14 +172,26 @@ mod tests {
         let body = Arc::new(b"{}\n".to_vec());
         answers.keep_server(version, "web1", &body);
         assert_eq!(answers.key(&home, "h1").unwrap().1, Some(key("a")));
-        assert_eq!(answers.server(&home, "web1").unwrap().1, Some(body));
+        assert_eq!(
+            answers.server(&home, "web1", None).unwrap().1,
+            Some(body.clone())
+        );
         // Another connection commits (a revocation, say): all is dropped,
         // and what was read before it is not kept under the new version.
         writer.add_api_key("b", "read", "h2", 5).unwrap();
         assert_eq!(answers.key(&home, "h1").unwrap().1, None);
         answers.keep_key(version, "h1", &key("a"));
         assert_eq!(answers.key(&home, "h1").unwrap().1, None);
-        assert_eq!(answers.server(&home, "web1").unwrap().1, None);
+        assert_eq!(answers.server(&home, "web1", None).unwrap().1, None);
+        // A request that saw the old version finds nothing kept under the
+        // new one, and keeps nothing.
+        let (now, _) = answers.key(&home, "h1").unwrap();
+        answers.keep_server(now, "web1", &body);
+        let seen = |name, version| answers.server(&home, name, Some(version)).unwrap().1;
+        assert_eq!(seen("web1", now), Some(body.clone()));
+        assert_eq!(seen("web1", version), None);
+        answers.keep_server(version, "web2", &body);
+        assert_eq!(seen("web2", now), None);
     }
 
     #[test]

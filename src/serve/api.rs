@@ -242,7 +242,7 @@ fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
     // Rendered once while the database is unchanged (answers.rs): parsing
     // the stored Hetzner object is most of what this answer costs.
     let answers = &ctx.settings.answers;
-    let body = match answers.server(&ctx.settings.home, name)? {
+    let body = match answers.server(&ctx.settings.home, name, ctx.seen)? {
         (_, Some(body)) => body,
         (version, None) => {
             let server = known_server(ctx, name)?;

@@ -38,9 +38,11 @@ pub fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
     };
     let key_hash = secret::hash(secret);
     let answers = &ctx.settings.answers;
-    let key = match answers.key(&ctx.settings.home, &key_hash)? {
-        (_, Some(key)) => key,
-        (version, None) => {
+    let (version, kept) = answers.key(&ctx.settings.home, &key_hash)?;
+    ctx.seen = Some(version);
+    let key = match kept {
+        Some(key) => key,
+        None => {
             let key = ctx
                 .store()?
                 .api_key_by_hash(&key_hash)?

@@ -168,6 +168,9 @@ pub struct Incoming {
 /// connection; a request for an embedded file borrows none.
 pub struct Ctx {
     pub settings: Arc<Settings>,
+    /// The database's version this request's key was checked at
+    /// (answers.rs): what else it reads of the kept answers is read at it.
+    pub seen: Option<answers::Version>,
     store: OnceCell<pool::Pooled<Store>>,
     cloud: Option<pool::Pooled<Cloud>>,
 }
@@ -176,6 +179,7 @@ impl Ctx {
     pub fn new(settings: Arc<Settings>) -> Ctx {
         Ctx {
             settings,
+            seen: None,
             store: OnceCell::new(),
             cloud: None,
         }
