@@ -680,4 +680,84 @@ mod tests {
         assert!(!done.answer.contains("Connection: close"));
         assert!(done.kept.is_some());
     }
+
+    /// A kept-alive connection after its answer, as a worker holds it,
+    /// and the client's end.
+    fn kept_alive() -> (Handback, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nodelay(true).unwrap();
+        let (stream, peer) = listener.accept().unwrap();
+        let slot = Arc::new(Slots::new(4, Vec::new())).take(peer.ip()).unwrap();
+        let kept = Handback {
+            stream,
+            peer: Some(peer),
+            rest: Vec::new(),
+            slot,
+        };
+        (kept, client)
+    }
+
+    /// What `next` made of it: "job PATH REST", "back REST" or "closed".
+    fn outcome(next: Next) -> String {
+        match next {
+            Next::Job(job) => {
+                let head = job.head.expect("a head");
+                assert!(job.prepared);
+                format!("job {} {:?}", head.path, String::from_utf8_lossy(&job.rest))
+            }
+            Next::Back(kept) => format!("back {:?}", String::from_utf8_lossy(&kept.rest)),
+            Next::Closed => "closed".into(),
+        }
+    }
+
+    #[test]
+    fn a_worker_takes_a_next_request_only_whole_and_without_a_body() {
+        let stay = Some(Duration::from_secs(5));
+        let cases: [(&[u8], &str); 5] = [
+            (b"\r\nGET /a HTTP/1.1\r\n\r\nGET /b", r#"job /a "GET /b""#),
+            (b"GET /a HT", r#"back "GET /a HT""#),
+            (
+                b"POST /p HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+                r#"back "POST /p HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi""#,
+            ),
+            // Refusals are the loop's, as for any request it reads.
+            (
+                b"GET / HTTP/2.0\r\n\r\n",
+                r#"back "GET / HTTP/2.0\r\n\r\n""#,
+            ),
+            (b"", "closed"),
+        ];
+        for (sent, want) in cases {
+            let (kept, mut client) = kept_alive();
+            if sent.is_empty() {
+                client.shutdown(Shutdown::Write).unwrap();
+            } else {
+                client.write_all(sent).unwrap();
+            }
+            assert_eq!(outcome(next(kept, stay)), want, "{sent:?}");
+        }
+        // Pipelined bytes already read are looked at without waiting.
+        let (mut kept, _client) = kept_alive();
+        kept.rest = b"GET /c HTTP/1.1\r\n\r\n".to_vec();
+        assert_eq!(outcome(next(kept, stay)), r#"job /c """#);
+    }
+
+    #[test]
+    fn a_quiet_or_crowded_worker_gives_the_connection_back() {
+        let (kept, _client) = kept_alive();
+        let start = Instant::now();
+        assert_eq!(
+            outcome(next(kept, Some(Duration::from_millis(20)))),
+            r#"back """#
+        );
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // Others wait for a thread: back at once, even with a request
+        // there.
+        let (kept, mut client) = kept_alive();
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").unwrap();
+        let start = Instant::now();
+        assert_eq!(outcome(next(kept, None)), r#"back """#);
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
 }
