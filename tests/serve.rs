@@ -107,13 +107,19 @@ fn every_route_needs_a_key_with_the_right_scope() {
     )
     .unwrap();
     assert_status(&reply, 401, "basic auth");
-    // A revoked key stops working at once.
+    // A revoked key stops working at once, though `hcc serve` keeps the
+    // keys it has checked and the servers it has rendered (issue 22): the
+    // key and the server were just used, and are asked for again.
+    let server = "/api/v1/servers/srv-00001";
+    assert_status(&serve.get(server, &keys.read), 200, "the key before");
     env.ok(&["apikey", "revoke", "read-key"]);
+    assert_status(&serve.get(server, &keys.read), 401, "revoked key, server");
     assert_status(
         &serve.get("/api/v1/servers", &keys.read),
         401,
         "revoked key",
     );
+    assert_status(&serve.get(server, &keys.admin), 200, "another key");
 }
 
 #[test]

@@ -6,8 +6,12 @@
 //! for a request or is sending it: idle and slow clients cost no thread
 //! and are closed within seconds. A connection whose request (head and
 //! body, [`head`], [`body`]) has arrived is handed to a worker thread
-//! ([`pool`], [`exchange`]) for the handler and the answer, and then back
-//! to the loop.
+//! ([`pool`], [`exchange`]) for the handler and the answer. The worker
+//! then waits a moment ([`exchange::STAY`], while no other request waits
+//! for a thread) for the connection's next request and runs it itself if
+//! it arrives whole without a body: a client sending request after
+//! request costs no trip through the loop. Otherwise the connection goes
+//! back to the loop.
 //!
 //! Why not tiny_http: its connection pool (0.12) can leave a new connection
 //! unserved while its threads sit in idle keep-alive connections, which

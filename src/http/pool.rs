@@ -5,6 +5,7 @@
 //! next.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -23,8 +24,17 @@ struct Shared<J> {
     state: Mutex<State<J>>,
     ready: Condvar,
     name: &'static str,
-    work: Box<dyn Fn(J) + Send + Sync>,
+    work: Box<dyn Work<J>>,
+    /// Jobs waiting for a thread (`State::jobs`' length, read without the
+    /// lock).
+    queued: AtomicUsize,
 }
+
+/// What a thread does with a job; the second argument tells whether other
+/// jobs wait for a thread meanwhile.
+pub trait Work<J>: Fn(J, &dyn Fn() -> bool) + Send + Sync {}
+
+impl<J, F: Fn(J, &dyn Fn() -> bool) + Send + Sync> Work<J> for F {}
 
 struct State<J> {
     jobs: VecDeque<J>,
@@ -34,7 +44,7 @@ struct State<J> {
 
 impl<J: Send + 'static> Pool<J> {
     /// Threads named `name` that run `work` on each job.
-    pub fn new(name: &'static str, work: impl Fn(J) + Send + Sync + 'static) -> Pool<J> {
+    pub fn new(name: &'static str, work: impl Work<J> + 'static) -> Pool<J> {
         Pool {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -45,6 +55,7 @@ impl<J: Send + 'static> Pool<J> {
                 ready: Condvar::new(),
                 name,
                 work: Box::new(work),
+                queued: AtomicUsize::new(0),
             }),
         }
     }
@@ -52,6 +63,9 @@ impl<J: Send + 'static> Pool<J> {
     pub fn submit(&self, job: J) {
         let mut state = self.shared.lock();
         state.jobs.push_back(job);
+        self.shared
+            .queued
+            .store(state.jobs.len(), Ordering::Relaxed);
         if state.idle > state.jobs.len() - 1 {
             drop(state);
             self.shared.ready.notify_one();
@@ -73,6 +87,7 @@ impl<J: Send + 'static> Pool<J> {
             state.threads -= 1;
             if state.threads == 0 {
                 state.jobs.clear();
+                self.shared.queued.store(0, Ordering::Relaxed);
             }
         }
     }
@@ -87,12 +102,15 @@ impl<J> Shared<J> {
         let mut state = self.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
+                self.queued.store(state.jobs.len(), Ordering::Relaxed);
                 drop(state);
+                let crowded = || self.queued.load(Ordering::Relaxed) > 0;
                 // A panicking handler costs its request (its connection
                 // closes as the job unwinds) and this thread, whose
                 // thread-locals may be half-updated; the others go on.
-                let run =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.work)(job)));
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    (self.work)(job, &crowded)
+                }));
                 state = self.lock();
                 if run.is_err() {
                     state.threads -= 1;

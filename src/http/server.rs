@@ -7,7 +7,8 @@
 //! [`REQUEST_TIME`] to the end of the body). A connection whose request is
 //! complete (or refused) is handed to a worker thread
 //! ([`super::exchange`]); a kept-alive one comes back here for its next
-//! request.
+//! request, unless that arrives whole within the worker's short stay
+//! ([`super::exchange::STAY`]) and the worker runs it.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
@@ -20,7 +21,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::body::{self, Framing, Progress, Scan};
-use super::exchange::{self, Handback, Job, REQUEST_TIME};
+use super::exchange::{self, Handback, Job, Next, REQUEST_TIME};
 use super::head::{self, Head, MAX_HEAD, Refusal};
 use super::pool::Pool;
 use super::{Handler, Limits, Slot, Slots};
@@ -128,11 +129,24 @@ impl Server {
         let slots = Arc::new(Slots::new(max, limits.uncapped.clone()));
         let name = limits.thread_name;
         let max_body = limits.max_body;
-        let pool = Pool::new(name, move |job: Job| {
-            if let Some(kept) = exchange::run(job, &limits, &handler)
-                && to_loop.send(kept).is_ok()
-            {
-                let _ = waker.wake();
+        let pool = Pool::new(name, move |mut job: Job, crowded: &dyn Fn() -> bool| {
+            loop {
+                let Some(kept) = exchange::run(job, &limits, &handler) else {
+                    return;
+                };
+                // A worker stays with its connection only while no other
+                // request waits for a thread.
+                let stay = (!crowded()).then_some(exchange::STAY);
+                match exchange::next(kept, stay) {
+                    Next::Job(next) => job = next,
+                    Next::Back(kept) => {
+                        if to_loop.send(kept).is_ok() {
+                            let _ = waker.wake();
+                        }
+                        return;
+                    }
+                    Next::Closed => return,
+                }
             }
         });
         Ok(Server {
@@ -281,6 +295,7 @@ impl Server {
             began: conn.since,
             continued: conn.continued,
             slot: conn.slot,
+            prepared: false,
         });
     }
 
@@ -630,5 +645,41 @@ mod tests {
         );
         let lengths = b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab";
         assert_eq!(status_of(addr, lengths).0, "HTTP/1.1 400 Bad Request");
+    }
+
+    #[test]
+    fn a_kept_alive_connection_is_served_however_its_next_request_comes() {
+        let addr = start(100);
+        let stream = connect(addr);
+        stream.set_nodelay(true).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let pause = || std::thread::sleep(exchange::STAY * 5);
+        // Whole, at once: the worker that answered takes it.
+        for path in ["/a", "/b"] {
+            write!(writer, "GET {path} HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(answer(&mut reader).1, format!("GET {path} "));
+        }
+        // A head in two pieces, the second well after the worker gave up:
+        // the loop puts it together.
+        writer.write_all(b"GET /c HT").unwrap();
+        pause();
+        writer.write_all(b"TP/1.1\r\n\r\n").unwrap();
+        assert_eq!(answer(&mut reader).1, "GET /c ");
+        // A body: the loop reads it.
+        writer
+            .write_all(b"POST /d HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+            .unwrap();
+        assert_eq!(answer(&mut reader).1, "POST /d hi");
+        // After a pause: from the loop.
+        pause();
+        writer.write_all(b"GET /e HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(answer(&mut reader).1, "GET /e ");
+        // A head to refuse right after an answer: refused as by the loop.
+        writer.write_all(b"GET / HTTP/2.0\r\n\r\n").unwrap();
+        assert_eq!(
+            answer(&mut reader).0,
+            "HTTP/1.1 505 HTTP Version Not Supported"
+        );
     }
 }

@@ -5,6 +5,8 @@
 //! pools (pool.rs), so a burst holds no more descriptors than the pools
 //! allow. The threads share the settings (re-read on SIGHUP and when
 //! config.json changes: reload.rs), the rendered server list (listing.rs),
+//! the checked API keys and rendered servers kept while the database is
+//! unchanged (answers.rs),
 //! the count of requests under way per client (client.rs) and what console
 //! requests each page and server may still make (ration.rs); what the
 //! handlers share of these is in shared.rs. router.rs holds the routing
@@ -12,6 +14,7 @@
 //! metrics). This file only starts the server and stops it.
 
 mod adopt;
+mod answers;
 mod api;
 mod auth;
 mod broker;

@@ -36,10 +36,21 @@ pub fn authenticate(ctx: &mut Ctx, req: &Incoming) -> Result<ApiKey, ApiError> {
             "the Authorization header must be `Bearer KEY`",
         ));
     };
-    let key = ctx
-        .store()?
-        .api_key_by_hash(&secret::hash(secret))?
-        .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
+    let key_hash = secret::hash(secret);
+    let answers = &ctx.settings.answers;
+    let (version, kept) = answers.key(&ctx.settings.home, &key_hash)?;
+    ctx.seen = Some(version);
+    let key = match kept {
+        Some(key) => key,
+        None => {
+            let key = ctx
+                .store()?
+                .api_key_by_hash(&key_hash)?
+                .ok_or_else(|| unauthorized("unknown or revoked API key"))?;
+            answers.keep_key(version, &key_hash, &key);
+            key
+        }
+    };
     // Last use is recorded at most once a minute: a write per request
     // would cost more than the request.
     let t = now();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::reply::ApiError;
-use super::{broker, catalog, client, listing, pool, ration, server_metrics};
+use super::{answers, broker, catalog, client, listing, pool, ration, server_metrics};
 use crate::cloud::Cloud;
 use crate::cloud::console::Credentials;
 use crate::config;
@@ -66,6 +66,8 @@ pub struct Settings {
     clouds: Arc<pool::Pool<Cloud>>,
     /// The server list, shared by the request threads.
     pub listing: listing::Listing,
+    /// API keys and rendered servers, kept while the database is unchanged.
+    pub answers: answers::Answers,
     /// The settings in effect, as config.json was when read.
     pub config: config::Settings,
     /// Counts the snapshots: a request thread that sees a new one drops
@@ -113,6 +115,7 @@ impl Settings {
             ),
             // The list shows the `label` setting, which may have changed.
             listing: listing::Listing::default(),
+            answers: answers::Answers::default(),
             config,
             generation: previous.map_or(0, |p| p.generation + 1),
         }
@@ -166,6 +169,9 @@ pub struct Incoming {
 /// connection; a request for an embedded file borrows none.
 pub struct Ctx {
     pub settings: Arc<Settings>,
+    /// The database's version this request's key was checked at
+    /// (answers.rs): what else it reads of the kept answers is read at it.
+    pub seen: Option<answers::Version>,
     store: OnceCell<pool::Pooled<Store>>,
     cloud: Option<pool::Pooled<Cloud>>,
 }
@@ -174,6 +180,7 @@ impl Ctx {
     pub fn new(settings: Arc<Settings>) -> Ctx {
         Ctx {
             settings,
+            seen: None,
             store: OnceCell::new(),
             cloud: None,
         }
@@ -402,16 +409,22 @@ pub(crate) fn log(message: &str) {
 /// The access line of one request, in the `log_format` chosen: `method`
 /// and `path` as redact.rs leaves them.
 pub(crate) fn log_request(remote: &str, method: &str, path: &str, status: u16, ms: f64) {
-    Line::new(
+    let line = Line::new(
         "serve",
         Level::Info,
         format!("{remote} {method} {path} {status} {ms:.1} ms"),
-    )
-    .event("request")
-    .field("remote", remote)
-    .field("method", method)
-    .field("path", path)
-    .field("status", status)
-    .field("ms", (ms * 10.0).round() / 10.0)
-    .emit();
+    );
+    // A text line is its message: the fields would be built for nothing,
+    // on every request.
+    if crate::log_format::current() == crate::log_format::LogFormat::Text {
+        line.emit();
+        return;
+    }
+    line.event("request")
+        .field("remote", remote)
+        .field("method", method)
+        .field("path", path)
+        .field("status", status)
+        .field("ms", (ms * 10.0).round() / 10.0)
+        .emit();
 }
