@@ -290,6 +290,9 @@ pub struct Conn<S> {
     control: [u8; MAX_HEADER + 125],
     control_len: usize,
     control_at: usize,
+    /// Written bytes wait in the stream itself (TLS records rustls could
+    /// not send yet): it is flushed when the socket takes more.
+    unflushed: bool,
 }
 
 /// A websocket side: RFB travels in binary messages.
@@ -363,6 +366,7 @@ impl<S: Socket> Conn<S> {
             control: [0; MAX_HEADER + 125],
             control_len: 0,
             control_at: 0,
+            unflushed: false,
         }
     }
 
@@ -395,6 +399,11 @@ impl<S: Socket> Conn<S> {
 
     fn has_control(&self) -> bool {
         self.control_at < self.control_len
+    }
+
+    /// Does it wait for its socket to take bytes?
+    fn wants_write(&self, pipe: &Pipe) -> bool {
+        pipe.waiting() || self.has_control() || self.unflushed
     }
 
     /// Ends the connection: what waits for it in `pipe`, then a close
@@ -902,9 +911,22 @@ fn flush<S: Socket>(pipe: &mut Pipe, dst: &mut Conn<S>) -> Result<(), End> {
                 IoSlice::new(&pipe.prefix[pipe.prefix_at..]),
                 IoSlice::new(&pipe.buf[pipe.sent..pipe.ready]),
             ])
+        } else if dst.unflushed {
+            // Plain TCP keeps nothing back; rustls may, when the socket
+            // took only part of its records.
+            dst.unflushed = false;
+            return match dst.stream.flush() {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    dst.unflushed = true;
+                    Ok(())
+                }
+                Err(e) => Err(dst.framing.io_failed(e)),
+            };
         } else {
             return Ok(());
         };
+        dst.unflushed = true;
         match result {
             Ok(0) => return Err(dst.framing.closed()),
             Ok(n) if control => {
@@ -943,6 +965,7 @@ fn pump<A: Socket, B: Socket>(
     flush(pipe, dst)?;
     for _ in 0..BATCH {
         if !pipe.room() {
+            flush(pipe, dst)?;
             return Ok(false);
         }
         let raw = src.framing.ws.is_none();
@@ -972,12 +995,20 @@ fn pump<A: Socket, B: Socket>(
                     parsed?;
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                flush(pipe, dst)?;
+                return Ok(false);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(src.framing.io_failed(e)),
         }
-        flush(pipe, dst)?;
+        // What came is written when the source has nothing more or the
+        // buffer no room: fewer, larger writes wake the reader less often.
+        if pipe.buf.len() - pipe.filled < MIN_READ {
+            flush(pipe, dst)?;
+        }
     }
+    flush(pipe, dst)?;
     Ok(true)
 }
 
@@ -1072,8 +1103,8 @@ pub fn relay_ends<C: Socket, U: Socket>(
                 }
                 f
             };
-            let cf = flags(up.room(), down.waiting() || c.has_control());
-            let uf = flags(down.room(), up.waiting() || u.has_control());
+            let cf = flags(up.room(), c.wants_write(&down));
+            let uf = flags(down.room(), u.wants_write(&up));
             let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
                 tv_sec: 1,
                 tv_nsec: 0,
