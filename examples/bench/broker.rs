@@ -228,6 +228,47 @@ impl Rfb {
     }
 }
 
+/// CPU time (user + system) of a process and of its children, live and
+/// reaped, in ms: websockify serves each connection in a child of its own.
+fn cpu_ms(pid: u32) -> f64 {
+    let fields = |pid: &str| -> Vec<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command name, which may hold spaces: state
+        // is field 3, ppid 4, utime 14, stime 15, cutime 16, cstime 17.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return Vec::new();
+        };
+        rest.split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect()
+    };
+    // Field n is at n - 3 after the name (the state is not a number: 0).
+    let at = |f: &[u64], n: usize| f.get(n - 3).copied().unwrap_or(0);
+    let own = fields(&pid.to_string());
+    let mut ticks = at(&own, 14) + at(&own, 15) + at(&own, 16) + at(&own, 17);
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(child) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let f = fields(child);
+        if at(&f, 4) == u64::from(pid) {
+            ticks += at(&f, 14) + at(&f, 15);
+        }
+    }
+    let hz: u64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
+        .max(1);
+    ticks as f64 * 1000.0 / hz as f64
+}
+
 /// A fresh `/ws/TICKET` URL: a link made and opened.
 fn ticket(serve: &Serve, auth: &str) -> String {
     let page = super::funnel::open(serve, auth, "srv-00001");
@@ -260,6 +301,19 @@ pub fn run(hcc: &str) {
     );
     let home = home();
     super::measured(hcc_cmd(hcc, home.path(), &["sync"]).envs(sim.env()));
+    // Some sixty connects to one server within a minute, fifty of them
+    // open at once: more than a server's console limits allow by default.
+    super::measured(&mut hcc_cmd(
+        hcc,
+        home.path(),
+        &["config", "set", "console_requests_per_server", "3600"],
+    ));
+    // And 50 live sessions on it.
+    super::measured(&mut hcc_cmd(
+        hcc,
+        home.path(),
+        &["config", "set", "max_console_sessions_per_server", "100"],
+    ));
     let key = hcc_cmd(
         hcc,
         home.path(),
@@ -295,7 +349,7 @@ pub fn run(hcc: &str) {
     };
     let (broker_rate, direct_rate) = (median(&mut rates[0]), median(&mut rates[1]));
     println!(
-        "| throughput, {FRAMES} full {WIDTH}x{HEIGHT} frames (3 MiB each), median of {TURNS} | {broker_rate:.0} MiB/s | {direct_rate:.0} MiB/s | {:.2} (goal >= 0.95) |",
+        "| throughput, {FRAMES} full {WIDTH}x{HEIGHT} frames (3 MiB each), median of {TURNS} | {broker_rate:.0} MiB/s | {direct_rate:.0} MiB/s | {:.2} of direct (goal >= 0.9) |",
         broker_rate / direct_rate
     );
 
@@ -321,10 +375,27 @@ pub fn run(hcc: &str) {
         all.push(samples);
     }
     println!(
-        "| round trip of a 16x16 update, median | {} | {} | +{} |",
+        "| round trip of a 16x16 update, median | {} | {} | {:+.3} ms (goal <= +0.03 ms) |",
         ms(medians[0]),
         ms(medians[1]),
-        ms(medians[0].saturating_sub(medians[1]))
+        (medians[0].as_secs_f64() - medians[1].as_secs_f64()) * 1000.0
+    );
+
+    // CPU per relayed GiB in one chain (client -> hcc serve -> websockify
+    // -> Xvnc): both relay the same bytes, read before and after.
+    const CPU_FRAMES: usize = 720;
+    let websockify = vnc.children[1].id();
+    let mut rfb = Rfb::handshake(&ticket(&serve, &auth));
+    rfb.update(WIDTH, HEIGHT);
+    let (hcc0, ws0) = (cpu_ms(serve.pid()), cpu_ms(websockify));
+    let bytes: usize = (0..CPU_FRAMES).map(|_| rfb.update(WIDTH, HEIGHT)).sum();
+    let (hcc1, ws1) = (cpu_ms(serve.pid()), cpu_ms(websockify));
+    drop(rfb);
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    let (hcc_cpu, ws_cpu) = ((hcc1 - hcc0) / gib, (ws1 - ws0) / gib);
+    println!(
+        "| CPU per relayed GiB, one chain ({gib:.2} GiB of full frames): hcc serve, websockify | {hcc_cpu:.0} ms | {ws_cpu:.0} ms | {:.2}x (goal <= 0.25x) |",
+        hcc_cpu / ws_cpu.max(f64::MIN_POSITIVE)
     );
 
     // 50 live brokered sessions: memory and threads of `hcc serve`.

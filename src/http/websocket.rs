@@ -1,7 +1,8 @@
 //! The websocket opening handshake on hcc's HTTP server (RFC 6455 4.2):
 //! checks the upgrade request, answers 101 with the accept key, and hands
 //! the connection to a [`tungstenite::WebSocket`] on a thread of its own.
-//! Framing after that is tungstenite's.
+//! tungstenite frames the RFB handshake; the relay then frames on its own
+//! (crate::console::relay).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,6 +23,9 @@ pub struct Stream {
     pub socket: TcpStream,
     rest: Vec<u8>,
     at: usize,
+    /// Reads stop at `rest`: the relay takes the frames tungstenite holds
+    /// without letting it read more.
+    pub(crate) held: bool,
 }
 
 impl Read for Stream {
@@ -31,6 +35,9 @@ impl Read for Stream {
             buf[..n].copy_from_slice(&self.rest[self.at..self.at + n]);
             self.at += n;
             return Ok(n);
+        }
+        if self.held {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
         self.socket.read(buf)
     }
@@ -111,6 +118,7 @@ pub fn upgrade(
             socket: upgraded.stream,
             rest: upgraded.rest,
             at: 0,
+            held: false,
         };
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_message))
