@@ -17,6 +17,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "bench/backup.rs"]
+mod backup;
 #[path = "bench/broker.rs"]
 mod broker;
 #[path = "bench/funnel.rs"]
@@ -73,11 +75,13 @@ fn main() {
             println!();
             queue_flood::drain(hcc);
         }),
+        // `hcc backup` of a large state directory beside a running worker.
+        Some("backup") => Some(backup::run),
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
                  funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs, cloud, \
-                 worker, queue-flood)"
+                 worker, queue-flood, backup)"
             );
             std::process::exit(2);
         }
@@ -128,6 +132,8 @@ fn main() {
     graphs::run(&hcc);
     println!();
     rebuild::run(&hcc);
+    println!();
+    backup::run(&hcc);
     println!();
     console_browser(&hcc);
     println!();

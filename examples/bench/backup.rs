@@ -1,0 +1,164 @@
+//! `bench HCC backup`: `hcc backup` of a large state directory (10,000
+//! servers synced from the simulator, 100,000 commands, most of them done
+//! with their results) while the worker runs: how long a backup takes, and
+//! what it does to the wake-up path a panel waits on (spool rename ->
+//! the worker ran the command), measured without a backup and while
+//! backups run back to back.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{Sim, hcc_cmd, ms, quantiles, synced_home};
+
+const SERVERS: &str = "10000";
+const COMMANDS: usize = 100_000;
+/// Renames measured each way.
+const RENAMES: usize = 400;
+
+pub fn run(hcc: &str) {
+    let sim = Sim::start(hcc, &["--servers", SERVERS, "--action-ms", "0"]);
+    let home = synced_home(hcc, &sim);
+    let db_path = home.path().join("hcc.db");
+    fill(&db_path);
+    let size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0);
+    let (mut worker, db) = super::start_worker(hcc, home.path(), &sim, "3600");
+    std::thread::sleep(Duration::from_millis(500));
+
+    let quiet = renames(home.path(), &db, 0);
+    let running = AtomicBool::new(true);
+    let copies = home
+        .path()
+        .join("..")
+        .join(format!("hcc-bench-backup-{}.db", std::process::id()));
+    let (during, backups) = std::thread::scope(|s| {
+        let backups = s.spawn(|| {
+            let mut took = Vec::new();
+            while running.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                let status = hcc_cmd(
+                    hcc,
+                    home.path(),
+                    &["backup", "--force", copies.to_str().expect("a UTF-8 path")],
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run hcc backup");
+                assert!(status.success(), "hcc backup failed");
+                took.push(start.elapsed());
+            }
+            took
+        });
+        // Let the first backup get under way.
+        std::thread::sleep(Duration::from_millis(200));
+        let during = renames(home.path(), &db, RENAMES);
+        running.store(false, Ordering::Relaxed);
+        (during, backups.join().expect("the backups"))
+    });
+    let copy_ok: String = rusqlite::Connection::open(&copies)
+        .and_then(|c| c.query_row("PRAGMA integrity_check", [], |r| r.get(0)))
+        .unwrap_or_else(|e| e.to_string());
+    let _ = std::fs::remove_file(&copies);
+    let _ = worker.kill();
+    let _ = worker.wait();
+
+    println!(
+        "| `hcc backup` of {SERVERS} servers and {COMMANDS} commands ({:.0} MiB), worker running | n | median | p99 | max | goal |",
+        size as f64 / (1024.0 * 1024.0)
+    );
+    println!("|---|---|---|---|---|---|");
+    quantiles(
+        &format!("one backup, start to renamed into place (copy: integrity {copy_ok})"),
+        backups,
+        "",
+    );
+    let p99 = super::at(&quiet, 0.99);
+    quantiles(
+        "spool rename -> worker ran the command, no backup",
+        quiet,
+        "",
+    );
+    let during_p99 = super::at(&during, 0.99);
+    quantiles(
+        "spool rename -> worker ran the command, backups running",
+        during,
+        &format!(
+            "p99 < 2 ms and within 2x of without ({}): {}",
+            ms(p99),
+            if during_p99 < Duration::from_millis(2).max(p99 * 2) {
+                "met"
+            } else {
+                "**missed**"
+            }
+        ),
+    );
+}
+
+/// 100,000 commands as years of use leave them: done, with results, and a
+/// few failed, spread over the servers.
+fn fill(db_path: &std::path::Path) {
+    let mut db = rusqlite::Connection::open(db_path).expect("open hcc.db");
+    db.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    let tx = db.transaction().expect("a transaction");
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO commands (cmd, arg, state, attempts, result, error,
+                                       started_at, finished_at)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?6)",
+            )
+            .expect("prepare");
+        let verbs = ["reboot", "start", "stop", "console", "sync"];
+        for i in 0..COMMANDS {
+            let server = format!("srv-{:05}", i % 10_000 + 1);
+            let failed = i % 50 == 0;
+            insert
+                .execute(rusqlite::params![
+                    verbs[i % verbs.len()],
+                    server,
+                    if failed { "failed" } else { "done" },
+                    (!failed).then(|| format!(
+                        r#"{{"server_id": {}, "action": "reboot_server"}}"#,
+                        i % 10_000 + 1
+                    )),
+                    failed.then_some("hetzner: 409 locked: server is locked"),
+                    1_700_000_000 + i as i64,
+                ])
+                .expect("insert a command");
+        }
+    }
+    tx.commit().expect("commit");
+}
+
+/// `n` notify commands through the spool, one at a time: how long each
+/// took from the rename to its message.
+fn renames(home: &std::path::Path, db: &rusqlite::Connection, n: usize) -> Vec<Duration> {
+    let n = if n == 0 { RENAMES } else { n };
+    let tag = fastrand::u64(..);
+    let mut took = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("{tag}-{i}.bench");
+        let tmp = home.join("spool/tmp").join(&name);
+        let want = format!("backup-bench-{tag}-{i}");
+        std::fs::write(&tmp, format!("notify {want}\n")).expect("spool file");
+        let start = Instant::now();
+        std::fs::rename(&tmp, home.join("spool/new").join(&name)).expect("rename");
+        loop {
+            let seen: bool = db
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE msg = ?1)",
+                    [&want],
+                    |r| r.get(0),
+                )
+                .unwrap_or(false);
+            if seen {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        took.push(start.elapsed());
+    }
+    took
+}
