@@ -23,12 +23,9 @@ fn set_rate_budget(env: &Env, limit: f64, remaining: f64, reset_in: f64) -> f64 
     now
 }
 
-#[test]
-fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
-    // The budget below the background reserve (180 of 3600): background
-    // work waits about 80 s for it, interactive work may spend it. A
-    // queued `sync NAME` runs on the worker loop, so it must not wait
-    // there: the console queued after it ends at once.
+/// A worker on three simulated servers, started, with the shared budget
+/// then at 100 of 3600: below the reserve background work stops at.
+fn worker_on_a_low_budget() -> (Sim, Env, Worker) {
     let sim = Sim::start(&["--servers", "3"]);
     let env = Env::new();
     let worker = Worker::start(&env, &sim, "3600");
@@ -38,6 +35,16 @@ fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
         worker.log()
     );
     set_rate_budget(&env, 3600.0, 100.0, 3500.0);
+    (sim, env, worker)
+}
+
+#[test]
+fn a_queued_sync_of_one_server_does_not_hold_the_worker_loop() {
+    // The budget below the background reserve (180 of 3600): background
+    // work waits about 80 s for it, interactive work may spend it. A
+    // queued `sync NAME` runs on the worker loop, so it must not wait
+    // there: the console queued after it ends at once.
+    let (_sim, env, worker) = worker_on_a_low_budget();
     let sync = env.push_id(&["sync", "srv-00001"]);
     let console = env.push_id(&["console", "srv-00002"]);
     assert!(
@@ -63,21 +70,16 @@ fn a_queued_full_sync_is_a_command_and_spends_below_the_background_reserve() {
     // the worker's own refresh would wait there, but a full `sync` a
     // panel queued is a command like a reboot and runs at once, taking
     // the `sync NAME` queued beside it along.
-    let sim = Sim::start(&["--servers", "3"]);
-    let env = Env::new();
-    let worker = Worker::start(&env, &sim, "3600");
-    assert!(
-        eventually(Duration::from_secs(10), || worker.log().contains("started")),
-        "{}",
-        worker.log()
-    );
-    set_rate_budget(&env, 3600.0, 100.0, 3500.0);
+    let (_sim, env, worker) = worker_on_a_low_budget();
     let full = env.push_id(&["sync"]);
+    let one = env.push_id(&["sync", "srv-00002"]);
     assert!(
         eventually(Duration::from_secs(20), || env.command_state(full)
-            == "done"),
-        "the queued full sync waited behind the reserve ({}): {}",
+            == "done"
+            && env.command_state(one) == "done"),
+        "the queued full sync waited behind the reserve ({}, {}): {}",
         env.command_state(full),
+        env.command_state(one),
         worker.log()
     );
 }

@@ -25,7 +25,7 @@ pub fn run(hcc: &str) {
     let (mut worker, db) = super::start_worker(hcc, home.path(), &sim, "3600");
     std::thread::sleep(Duration::from_millis(500));
 
-    let quiet = renames(home.path(), &db, 0);
+    let quiet = super::spool_notifies(home.path(), &db, RENAMES);
     let running = AtomicBool::new(true);
     let copies = home
         .path()
@@ -52,7 +52,7 @@ pub fn run(hcc: &str) {
         });
         // Let the first backup get under way.
         std::thread::sleep(Duration::from_millis(200));
-        let during = renames(home.path(), &db, RENAMES);
+        let during = super::spool_notifies(home.path(), &db, RENAMES);
         running.store(false, Ordering::Relaxed);
         (during, backups.join().expect("the backups"))
     });
@@ -130,35 +130,4 @@ fn fill(db_path: &std::path::Path) {
         }
     }
     tx.commit().expect("commit");
-}
-
-/// `n` notify commands through the spool, one at a time: how long each
-/// took from the rename to its message.
-fn renames(home: &std::path::Path, db: &rusqlite::Connection, n: usize) -> Vec<Duration> {
-    let n = if n == 0 { RENAMES } else { n };
-    let tag = fastrand::u64(..);
-    let mut took = Vec::with_capacity(n);
-    for i in 0..n {
-        let name = format!("{tag}-{i}.bench");
-        let tmp = home.join("spool/tmp").join(&name);
-        let want = format!("backup-bench-{tag}-{i}");
-        std::fs::write(&tmp, format!("notify {want}\n")).expect("spool file");
-        let start = Instant::now();
-        std::fs::rename(&tmp, home.join("spool/new").join(&name)).expect("rename");
-        loop {
-            let seen: bool = db
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM messages WHERE msg = ?1)",
-                    [&want],
-                    |r| r.get(0),
-                )
-                .unwrap_or(false);
-            if seen {
-                break;
-            }
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        took.push(start.elapsed());
-    }
-    took
 }
