@@ -35,6 +35,17 @@ pub enum ConsoleMode {
     Direct,
 }
 
+/// Who checkpoints the WAL of `hcc.db` (the `wal_checkpoints` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalCheckpoints {
+    /// hcc: the worker on a thread of its own, other connections as
+    /// SQLite does by default.
+    Hcc,
+    /// A replication tool (Litestream) that must see every WAL frame
+    /// before it is copied back: no hcc connection checkpoints.
+    External,
+}
+
 /// The settings of one state directory, resolved and typed. Field names
 /// are the keys' names; empty text settings are empty strings.
 #[derive(Clone)]
@@ -88,6 +99,7 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Pages of servers a full sync asks for at once (1 to 16).
     pub sync_parallel: usize,
+    pub wal_checkpoints: WalCheckpoints,
     /// Each key's effective value, in the order of [`KEYS`]: what
     /// [`Settings::changed_from`] compares.
     effective: Vec<Option<String>>,
@@ -181,6 +193,10 @@ impl Settings {
             max_console_sessions_per_key: values.count("max_console_sessions_per_key")?,
             shutdown_timeout: Duration::from_secs(values.count("shutdown_timeout")?),
             sync_parallel: values.count("sync_parallel")? as usize,
+            wal_checkpoints: match values.text("wal_checkpoints").as_str() {
+                "external" => WalCheckpoints::External,
+                _ => WalCheckpoints::Hcc,
+            },
             digest: config.digest().to_string(),
             effective,
         })
@@ -259,6 +275,7 @@ pub const WORKER_KEYS: &[&str] = &[
     "max_attempts",
     "command_reserve",
     "sync_parallel",
+    "wal_checkpoints",
 ];
 
 /// The effective values being parsed, looked up through [`KEYS`].
