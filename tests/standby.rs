@@ -100,7 +100,7 @@ fn a_standby_restored_from_litestream_finishes_what_was_acknowledged_and_repeats
         // At least twice the replication interval; then, since this
         // machine may be busy with other tests, until a restore holds
         // everything acknowledged before T (Litestream's lag is measured
-        // by `cargo run --example bench standby`, not asserted here).
+        // by the bench's `standby` section, not asserted here).
         std::thread::sleep(2 * (litestream::MONITOR + litestream::SYNC));
         let probe = tempfile::tempdir().unwrap();
         let mut round = 0;
@@ -186,5 +186,32 @@ fn a_standby_restored_from_litestream_finishes_what_was_acknowledged_and_repeats
         after.len(),
         running_at_restore.len(),
         before_kill.len()
+    );
+}
+
+/// docs/litestream.yml, as printed, is a configuration Litestream accepts:
+/// hcc.db with a file replica.
+#[test]
+fn the_documented_litestream_configuration_is_one_litestream_reads() {
+    if !crate::test::require_program("litestream") {
+        return;
+    }
+    let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/litestream.yml");
+    let run = std::process::Command::new("litestream")
+        .args(["databases", "-config"])
+        .arg(&config)
+        .output()
+        .expect("run litestream databases");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().eq(["/var/lib/hcc/hcc.db", "file"])),
+        "{stdout}"
     );
 }
