@@ -14,8 +14,10 @@ use crate::support::litestream::{self, Litestream};
 use crate::test::{Env, Sim, Worker, eventually, threads_named};
 
 /// Servers in the sim: each gets one `reboot`, so that the sim's actions
-/// per server count the times a command was carried out.
-const SERVERS: usize = 40;
+/// per server count the times a command was carried out. More than the
+/// test queues on a busy machine, so that commands are still being
+/// queued, and running, when everything is killed.
+const SERVERS: usize = 400;
 
 /// Commands queued before the moment T whose outcome the test checks.
 const BEFORE: usize = 20;
@@ -68,6 +70,11 @@ fn a_standby_restored_from_litestream_finishes_what_was_acknowledged_and_repeats
     // The worker leaves checkpoints to Litestream: no thread of its own.
     let started = eventually(Duration::from_secs(30), || worker.log().contains("started"));
     assert!(started, "{}", worker.log());
+    assert!(
+        worker.log().contains("WAL checkpoints left to Litestream"),
+        "{}",
+        worker.log()
+    );
     assert_eq!(threads_named(worker.pid(), "hcc-checkpoint"), 0);
 
     // Commands queued steadily, ten a second; T is after the first BEFORE.

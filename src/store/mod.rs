@@ -601,6 +601,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_checkpoint_mode_sets_the_connections_threshold() {
+        let (_dir, store) = Store::scratch();
+        let threshold = |store: &Store| -> i64 {
+            store
+                .conn
+                .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+                .unwrap()
+        };
+        store.set_checkpoints(Checkpoints::Automatic).unwrap();
+        assert_eq!(threshold(&store), 1000, "SQLite's default");
+        store.set_checkpoints(Checkpoints::Deferred).unwrap();
+        assert_eq!(threshold(&store), DEFERRED_CHECKPOINT_PAGES);
+        // Litestream's: this connection never checkpoints, not even a
+        // WAL grown past any size.
+        store.set_checkpoints(Checkpoints::External).unwrap();
+        assert_eq!(threshold(&store), 0);
+    }
+
+    #[test]
     fn work_that_fails_or_panics_in_a_transaction_leaves_nothing() {
         let (_dir, store) = Store::scratch();
         let add = |store: &Store| {

@@ -121,10 +121,16 @@ pub fn run_locked(
     watch_signals(stop.clone(), wakeup.poker())?;
     let poke: Poke = Arc::new(wakeup.poker());
     log(&format!(
-        "started (pid {}, cycle {} s, endpoint {}){}",
+        "started (pid {}, cycle {} s, endpoint {}{}){}",
         std::process::id(),
         cycle.as_secs(),
         cloud.client.endpoint(),
+        // Said at start: a WAL that grows without Litestream running is
+        // then explained by the log.
+        match settings.wal_checkpoints {
+            WalCheckpoints::Hcc => "",
+            WalCheckpoints::External => ", WAL checkpoints left to Litestream",
+        },
         if taken > 0 {
             format!(", took over {taken} commands from a previous worker")
         } else {
