@@ -465,7 +465,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "wal_checkpoints",
         title: "Who checkpoints the WAL of hcc.db",
-        hint: "hcc: the worker, on a thread of its own; external: a replication tool such as Litestream, and hcc's connections never checkpoint (see docs/operations.md, A standby with Litestream)",
+        hint: "hcc: the worker, on a thread of its own; external: a replication tool such as Litestream, and the worker's connections never checkpoint (see docs/operations.md, A standby with Litestream)",
         default: Some("hcc"),
         env: None,
         kind: Kind::OneOf(&["hcc", "external"]),

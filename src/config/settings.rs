@@ -42,7 +42,9 @@ pub enum WalCheckpoints {
     /// SQLite does by default.
     Hcc,
     /// A replication tool (Litestream) that must see every WAL frame
-    /// before it is copied back: no hcc connection checkpoints.
+    /// before it is copied back: the connections that write steadily
+    /// (every one a `Cloud` opens: the worker's, its syncs', hcc serve's
+    /// Hetzner side) never checkpoint.
     External,
 }
 
