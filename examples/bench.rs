@@ -9,8 +9,9 @@
 //! metrics-graphs` ten dashboards polling one server's metrics, `bench HCC
 //! rebuild` a rebuild queued to the console showing it, `bench HCC whmcs`
 //! the WHMCS module's create, single sign-on and client-area views, `bench
-//! HCC queue-flood` a short soak of the worker's queue). Every figure runs
-//! on a fresh temporary state directory.
+//! HCC queue-flood` a short soak of the worker's queue, `bench HCC standby`
+//! Litestream's replication lag at 100 commands a second). Every figure
+//! runs on a fresh temporary state directory.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -29,6 +30,8 @@ mod graphs;
 mod queue_flood;
 #[path = "bench/rebuild.rs"]
 mod rebuild;
+#[path = "bench/standby.rs"]
+mod standby;
 #[path = "bench/whmcs.rs"]
 mod whmcs;
 
@@ -77,11 +80,13 @@ fn main() {
         }),
         // `hcc backup` of a large state directory beside a running worker.
         Some("backup") => Some(backup::run),
+        // Litestream's replication lag at 100 commands a second.
+        Some("standby") => Some(standby::run),
         Some(other) => {
             eprintln!(
                 "bench: unknown section `{other}` (serve, worker-sync, sim-console, broker, \
                  funnel, rebuild, metrics-graphs, console-browser, metrics, whmcs, cloud, \
-                 worker, queue-flood, backup)"
+                 worker, queue-flood, backup, standby)"
             );
             std::process::exit(2);
         }
@@ -138,6 +143,8 @@ fn main() {
     console_browser(&hcc);
     println!();
     whmcs::run(&hcc);
+    println!();
+    standby::run(&hcc);
 }
 
 /// Console opens in headless Chromium through one-time links (broker mode,

@@ -25,8 +25,8 @@ use crate::verb::{check_server_name, is_hetzner_name, shown};
 mod settings;
 
 pub use settings::{
-    ConsoleMode, LogFormat, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, url_origin,
-    web_origin, websocket_origin,
+    ConsoleMode, LogFormat, MetricsAccess, RESTART_KEYS, Settings, WORKER_KEYS, WalCheckpoints,
+    url_origin, web_origin, websocket_origin,
 };
 
 /// A setting's value that must never be shown.
@@ -469,6 +469,14 @@ pub const KEYS: &[Key] = &[
         default: Some("text"),
         env: None,
         kind: Kind::OneOf(&["text", "json"]),
+    },
+    Key {
+        name: "wal_checkpoints",
+        title: "Who checkpoints the WAL of hcc.db",
+        hint: "hcc: the worker, on a thread of its own; external: a replication tool such as Litestream, and the worker's connections never checkpoint (see docs/operations.md, A standby with Litestream)",
+        default: Some("hcc"),
+        env: None,
+        kind: Kind::OneOf(&["hcc", "external"]),
     },
 ];
 

@@ -566,7 +566,7 @@ fn setup_offers_pick_lists_from_the_api() {
     // location: row 2 of the list; server type: row 1; image: keep, then
     // type `ubuntu-24.04`; the rest: keep; save.
     let answers =
-        "\n\n\n2\n1\n\nubuntu-24.04\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n";
+        "\n\n\n2\n1\n\nubuntu-24.04\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n";
     let mut setup = env.cmd(&["setup"]);
     setup.envs(sim.client_env());
     let run = crate::test::run_with_input(setup, answers);

@@ -73,7 +73,7 @@ fn config_set_get_unset_and_refusals() {
              console_idle_timeout, command_reserve, console_refresh_every, \
              console_requests_per_server, max_console_sessions, \
              max_console_sessions_per_server, max_console_sessions_per_key, shutdown_timeout, \
-             sync_parallel, log_format)"
+             sync_parallel, log_format, wal_checkpoints)"
         )
     };
     env.run(&["config", "set", "colour", "red"])
@@ -168,9 +168,9 @@ fn setup_asks_every_setting_rechecks_bad_answers_and_saves_on_yes() {
     // console_refresh_every, console_requests_per_server,
     // max_console_sessions, max_console_sessions_per_server,
     // max_console_sessions_per_key, shutdown_timeout, sync_parallel,
-    // log_format, save.
+    // log_format, wal_checkpoints, save.
     let answers = format!(
-        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n"
+        "{TOKEN}\n\n\nnot valid!\nhel1\ncpx11\n\n\nm-\nhttps://panel.example.org/vnc/l.html?\n-\n\n\n3\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\ny\n"
     );
     let run = setup(&env, &answers);
     assert_eq!(run.code, 0, "{run:?}");
@@ -211,7 +211,7 @@ fn setup_saves_nothing_unless_told_to() {
     let env = Env::new();
     let run = setup(
         &env,
-        "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n",
+        "\n\n\nhel1\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nn\n",
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with("not saved\n"));

@@ -58,7 +58,7 @@ fn a_broken_config_file_is_refused_with_its_path() {
              link_ttl, session_ttl, frame_ancestors, console_hosts, allowed_origins, metrics, trusted_proxies, \
              console_mode, console_idle_timeout, command_reserve, console_refresh_every, \
              console_requests_per_server, max_console_sessions, max_console_sessions_per_server, \
-             max_console_sessions_per_key, shutdown_timeout, sync_parallel, log_format) (fix the file or run `hcc setup`)",
+             max_console_sessions_per_key, shutdown_timeout, sync_parallel, log_format, wal_checkpoints) (fix the file or run `hcc setup`)",
             env.home().display()
         ),
     );

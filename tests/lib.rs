@@ -46,6 +46,7 @@ mod simconsole;
 mod simulator;
 mod spool;
 mod stall;
+mod standby;
 mod statedir;
 mod upgrade;
 mod vnc;

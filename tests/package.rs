@@ -188,6 +188,7 @@ fn the_package_installs_verifies_and_purges_cleanly() {
         "/usr/share/zsh/vendor-completions/_hcc",
         "/usr/share/fish/vendor_completions.d/hcc.fish",
         "/usr/share/doc/hcc/examples/nginx/hcc.conf",
+        "/usr/share/doc/hcc/examples/litestream.yml",
     ] {
         let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(!text.is_empty(), "{file}");

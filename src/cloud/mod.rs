@@ -22,7 +22,7 @@ pub use recent::Recent;
 
 use serde_json::Value;
 
-use crate::config::Settings;
+use crate::config::{Settings, WalCheckpoints};
 use crate::error::Error;
 use crate::hetzner::{self, Client, Priority, Token, wire};
 use crate::home::Home;
@@ -63,10 +63,15 @@ impl Cloud {
     ) -> Result<Cloud, Error> {
         let store = Store::open(&home.db_path())?;
         let budget = Store::open(&home.db_path())?;
-        if checkpoints == Checkpoints::Deferred {
-            store.defer_checkpoints()?;
-            budget.defer_checkpoints()?;
-        }
+        // With `wal_checkpoints = external` no connection of a cloud (the
+        // worker's, its syncs', hcc serve's, the CLI's) checkpoints,
+        // whatever the caller asked for: the replication tool does.
+        let checkpoints = match settings.wal_checkpoints {
+            WalCheckpoints::External => Checkpoints::External,
+            WalCheckpoints::Hcc => checkpoints,
+        };
+        store.set_checkpoints(checkpoints)?;
+        budget.set_checkpoints(checkpoints)?;
         let budget = SharedBudget::new(budget);
         let token = Token::new(settings.token()?.expose().to_string());
         let client = Client::new(&settings.endpoint, token, Box::new(budget))

@@ -45,6 +45,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Who checkpoints the WAL of `hcc.db` (the `wal_checkpoints` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalCheckpoints {
+    /// hcc: the worker on a thread of its own, other connections as
+    /// SQLite does by default.
+    Hcc,
+    /// A replication tool (Litestream) that must see every WAL frame
+    /// before it is copied back: the connections that write steadily
+    /// (every one a `Cloud` opens: the worker's, its syncs', hcc serve's
+    /// Hetzner side) never checkpoint.
+    External,
+}
+
 /// The settings of one state directory, resolved and typed. Field names
 /// are the keys' names; empty text settings are empty strings.
 #[derive(Clone)]
@@ -100,6 +113,7 @@ pub struct Settings {
     pub sync_parallel: usize,
     /// Read when `hcc worker` or `hcc serve` starts.
     pub log_format: LogFormat,
+    pub wal_checkpoints: WalCheckpoints,
     /// Each key's effective value, in the order of [`KEYS`]: what
     /// [`Settings::changed_from`] compares.
     effective: Vec<Option<String>>,
@@ -197,6 +211,10 @@ impl Settings {
                 "json" => LogFormat::Json,
                 _ => LogFormat::Text,
             },
+            wal_checkpoints: match values.text("wal_checkpoints").as_str() {
+                "external" => WalCheckpoints::External,
+                _ => WalCheckpoints::Hcc,
+            },
             digest: config.digest().to_string(),
             effective,
         })
@@ -276,6 +294,7 @@ pub const WORKER_KEYS: &[&str] = &[
     "command_reserve",
     "sync_parallel",
     "log_format",
+    "wal_checkpoints",
 ];
 
 /// The effective values being parsed, looked up through [`KEYS`].

@@ -65,6 +65,10 @@ pub enum Checkpoints {
     Automatic,
     /// The caller, with [`Store::checkpoint`] ([`Store::defer_checkpoints`]).
     Deferred,
+    /// Another process: a replication tool such as Litestream, which must
+    /// read every frame of the WAL before it is copied back and the WAL
+    /// starts over ([`Store::leave_checkpoints`]).
+    External,
 }
 pub use messages::Message;
 pub use power::PageSession;
@@ -368,6 +372,32 @@ impl Store {
             .map_err(self.err("defer checkpoints"))
     }
 
+    /// Never checkpoints from this connection (`wal_autocheckpoint=0`),
+    /// for a state directory whose WAL Litestream replicates. Litestream
+    /// keeps a read transaction open so that nobody else's checkpoint can
+    /// restart the WAL under it, and lets go of it only to run its own
+    /// checkpoint; a checkpoint of ours in that moment could restart the
+    /// WAL before Litestream has read its last frames, and Litestream
+    /// would have to start its replica over from a full snapshot (its
+    /// "tips": leave checkpoints to it under a steady write load, which is
+    /// what the worker is). Its checkpoints are PASSIVE, with a TRUNCATE
+    /// only past a WAL of some 500 MB; hcc never runs RESTART or TRUNCATE.
+    pub fn leave_checkpoints(&self) -> Result<(), Error> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(self.err("leave checkpoints to another process"))
+    }
+
+    /// Applies `mode` to this connection: [`Store::defer_checkpoints`] or
+    /// [`Store::leave_checkpoints`]; `Automatic` is what it opened with.
+    pub fn set_checkpoints(&self, mode: Checkpoints) -> Result<(), Error> {
+        match mode {
+            Checkpoints::Automatic => Ok(()),
+            Checkpoints::Deferred => self.defer_checkpoints(),
+            Checkpoints::External => self.leave_checkpoints(),
+        }
+    }
+
     /// Copies what it can of the WAL back into the database without
     /// waiting for readers or writers (`PASSIVE`).
     pub fn checkpoint(&self) -> Result<(), Error> {
@@ -572,6 +602,25 @@ pub fn now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_checkpoint_mode_sets_the_connections_threshold() {
+        let (_dir, store) = Store::scratch();
+        let threshold = |store: &Store| -> i64 {
+            store
+                .conn
+                .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+                .unwrap()
+        };
+        store.set_checkpoints(Checkpoints::Automatic).unwrap();
+        assert_eq!(threshold(&store), 1000, "SQLite's default");
+        store.set_checkpoints(Checkpoints::Deferred).unwrap();
+        assert_eq!(threshold(&store), DEFERRED_CHECKPOINT_PAGES);
+        // Litestream's: this connection never checkpoints, not even a
+        // WAL grown past any size.
+        store.set_checkpoints(Checkpoints::External).unwrap();
+        assert_eq!(threshold(&store), 0);
+    }
 
     #[test]
     fn work_that_fails_or_panics_in_a_transaction_leaves_nothing() {

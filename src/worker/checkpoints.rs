@@ -5,6 +5,9 @@
 //! hundredth) waits for it. Here a `PASSIVE` checkpoint runs every
 //! [`EVERY`], never waiting for readers or writers, so the WAL stays small
 //! without the loop ever paying for it.
+//!
+//! Not started with `wal_checkpoints = external`: Litestream then owns the
+//! checkpoints (see `Store::leave_checkpoints` for why).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cloud::{self, Cloud, sync};
-use crate::config::Settings;
+use crate::config::{Settings, WalCheckpoints};
 use crate::error::Error;
 use crate::hetzner::{self, Ended, Poller, Priority, retry};
 use crate::home::Home;
@@ -108,7 +108,12 @@ pub fn run_locked(
     // queue with a delay while other commands go on. The refresh cycle
     // (the sync thread) is background work.
     let mut cloud = Cloud::open_with(home, settings, Priority::Command, 0, Checkpoints::Deferred)?;
-    let _checkpoints = checkpoints::Checkpointer::start(home)?;
+    // With `wal_checkpoints = external` Litestream checkpoints, and the
+    // cloud's connections have theirs turned off (`Cloud::open_with`).
+    let _checkpoints = match settings.wal_checkpoints {
+        WalCheckpoints::Hcc => Some(checkpoints::Checkpointer::start(home)?),
+        WalCheckpoints::External => None,
+    };
     // Never sleep long for the rate budget on this loop: it must go on
     // polling, renewing leases and hearing SIGTERM. A command that would
     // wait goes back to the queue until the budget allows it.
@@ -122,10 +127,16 @@ pub fn run_locked(
     watch_signals(stop.clone(), wakeup.poker())?;
     let poke: Poke = Arc::new(wakeup.poker());
     log(&format!(
-        "started (pid {}, cycle {} s, endpoint {}){}",
+        "started (pid {}, cycle {} s, endpoint {}{}){}",
         std::process::id(),
         cycle.as_secs(),
         cloud.client.endpoint(),
+        // Said at start: a WAL that grows without Litestream running is
+        // then explained by the log.
+        match settings.wal_checkpoints {
+            WalCheckpoints::Hcc => "",
+            WalCheckpoints::External => ", WAL checkpoints left to Litestream",
+        },
         if taken > 0 {
             format!(", took over {taken} commands from a previous worker")
         } else {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::syncer::{Poke, Queued};
 use crate::cloud::Cloud;
 use crate::cloud::manage::{self, Step};
-use crate::config::Settings;
+use crate::config::{Settings, WalCheckpoints};
 use crate::error::Error;
 use crate::hetzner::Priority;
 use crate::home::Home;
@@ -98,6 +98,9 @@ fn run(
     // Progress goes through a connection of its own: `change_type` holds
     // the cloud (and its store) meanwhile.
     let progress = Store::open(&home.db_path())?;
+    if cloud.settings.wal_checkpoints == WalCheckpoints::External {
+        progress.leave_checkpoints()?;
+    }
     let mut report = |step: Step, was_running: bool| {
         let line = json!({"step": step.words(), "was_running": was_running});
         if let Err(err) = progress.record_progress(id, &line.to_string()) {

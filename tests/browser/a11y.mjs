@@ -317,6 +317,9 @@ async function detailActions(page, result) {
     acts.reinstallProgress = await progress();
     acts.reinstallPassword = await page.textContent('#detail-password-value');
     acts.image = image;
+    // "done" shows before the view reloads the server and fills its
+    // fields anew; the buttons come back once that is over.
+    await page.waitForSelector('#detail button[data-action="set-rdns"]:not([disabled])', { timeout: 15_000 });
 
     // Reverse DNS: the field starts from the address's entry.
     acts.rdnsStart = await page.inputValue('#detail-rdns-host');
