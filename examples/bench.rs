@@ -871,7 +871,7 @@ fn worker(hcc: &str) {
     std::thread::sleep(Duration::from_millis(500));
 
     // Rename into spool/new -> the worker has run it (a notify: no API).
-    let picked = spool_notifies(home.path(), &db, 1000);
+    let picked = spool_notify(home.path(), &db, 1000, "bench");
     let p99 = {
         let mut sorted = picked.clone();
         sorted.sort();
@@ -971,37 +971,6 @@ fn worker(hcc: &str) {
         "| 10,000 queued notify commands drained in | {} |",
         ms(drained)
     );
-}
-
-/// `n` notify commands through the spool of `home`, one at a time: how
-/// long each took from its rename into `spool/new` to its message in `db`
-/// (the worker ran it).
-fn spool_notifies(home: &Path, db: &rusqlite::Connection, n: usize) -> Vec<Duration> {
-    let tag = fastrand::u64(..);
-    let mut took = Vec::with_capacity(n);
-    for i in 0..n {
-        let name = format!("{tag}-{i}.bench");
-        let tmp = home.join("spool/tmp").join(&name);
-        let want = format!("bench-{tag}-{i}");
-        std::fs::write(&tmp, format!("notify {want}\n")).expect("spool file");
-        let start = Instant::now();
-        std::fs::rename(&tmp, home.join("spool/new").join(&name)).expect("rename");
-        loop {
-            let seen: bool = db
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM messages WHERE msg = ?1)",
-                    [&want],
-                    |r| r.get(0),
-                )
-                .unwrap_or(false);
-            if seen {
-                break;
-            }
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        took.push(start.elapsed());
-    }
-    took
 }
 
 /// A row of n, median, p99 and max, and the goal it is held to (empty:

@@ -25,7 +25,7 @@ pub fn run(hcc: &str) {
     let (mut worker, db) = super::start_worker(hcc, home.path(), &sim, "3600");
     std::thread::sleep(Duration::from_millis(500));
 
-    let quiet = super::spool_notifies(home.path(), &db, RENAMES);
+    let quiet = super::spool_notify(home.path(), &db, RENAMES, "quiet");
     let running = AtomicBool::new(true);
     let copies = home
         .path()
@@ -52,7 +52,7 @@ pub fn run(hcc: &str) {
         });
         // Let the first backup get under way.
         std::thread::sleep(Duration::from_millis(200));
-        let during = super::spool_notifies(home.path(), &db, RENAMES);
+        let during = super::spool_notify(home.path(), &db, RENAMES, "during");
         running.store(false, Ordering::Relaxed);
         (during, backups.join().expect("the backups"))
     });
