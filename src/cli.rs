@@ -474,7 +474,7 @@ pub enum Command {
         cycle: u64,
     },
 
-    /// Show whether the worker runs, the queue, the last sync, the rate
+    /// Show whether the worker and `hcc serve` run, the queue, the last sync, the rate
     /// budget and the last error. Exits 1 when no worker runs.
     ///
     /// Creates nothing: without a state directory (no hcc.db) it says so

@@ -357,6 +357,8 @@ fn restore_brings_the_state_back_and_keeps_the_replaced_one() {
     // Exit 1: no worker runs; the restored queue is read all the same.
     let status: Value = serde_json::from_str(&env.run(&["status", "--json"]).stdout).unwrap();
     assert_eq!(status["queue"]["queued"], 0, "{status}");
+    // The restore let go of serve.lock: no serve is reported.
+    assert_eq!(status["serve_running"], false, "{status}");
     assert!(temporaries(&env).is_empty(), "{:?}", temporaries(&env));
 
     // A live database too damaged to copy is moved aside whole.

@@ -180,6 +180,13 @@ fn reads_come_from_the_local_table_and_actions_reach_the_worker() {
     let status = serve.get("/api/v1/status", &keys.read).json();
     assert!(status["worker"]["pid"].as_i64().is_some(), "{status}");
     assert_eq!(status["servers"], 3);
+    // `hcc status` sees the serve through serve.lock, in words and JSON.
+    assert_eq!(status["serve_running"], true, "{status}");
+    let words = env.run(&["status"]);
+    assert!(
+        words.stdout.contains("\nserve:       running\n"),
+        "{words:?}"
+    );
     // create: options from the body, the name must be new.
     let create = serve.request(
         "POST",

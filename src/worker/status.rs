@@ -17,6 +17,7 @@ use crate::store::{CommandState, Store, now};
 /// (`command_reserve`).
 pub fn report(home: &Home, command_share: f64) -> Result<Value, Error> {
     let holder = lock::holder(&home.root().join("worker.lock"))?;
+    let serving = lock::serve_runs(&super::serve_lock_path(home))?;
     let store = Store::open(&home.db_path())?;
     let queue = store.queue_overview()?;
     let t = now();
@@ -49,6 +50,9 @@ pub fn report(home: &Home, command_share: f64) -> Result<Value, Error> {
     });
     Ok(json!({
         "worker": holder.as_ref().map(|h| json!({"pid": h.pid, "since": h.since})),
+        // Whether an `hcc serve` holds serve.lock (a restore holds it too,
+        // for the moment it runs).
+        "serve_running": serving,
         "queue": queue_json,
         "last_sync": last_sync_at.map(|at| json!({
             "at": at, "mode": last_sync_mode, "requests": last_sync_requests})),
@@ -103,6 +107,11 @@ fn text(report: &Value, t: i64) -> String {
             age(t - int(&worker["since"]))
         ));
     }
+    text.push_str(if report["serve_running"] == true {
+        "serve:       running\n"
+    } else {
+        "serve:       not running\n"
+    });
     let queue = &report["queue"];
     let oldest = queue["oldest_queued_age"]
         .as_i64()
