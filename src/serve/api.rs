@@ -250,21 +250,14 @@ fn show_server(ctx: &mut Ctx, call: &Call) -> Result<Reply, ApiError> {
                 .store()?
                 .server_api(&server.name)?
                 .map(|api| crate::server::detail(&api));
-            let reply = reply::json(
-                200,
+            let body = Arc::new(reply::rendered(
                 &json!({ "server": server_json(&server), "detail": detail }),
-            );
-            let body = Arc::new(reply.body.to_vec());
+            ));
             answers.keep_server(version, name, &body);
             body
         }
     };
-    Ok(Reply {
-        status: 200,
-        content_type: super::reply::JSON,
-        body: crate::http::Body::Shared(body),
-        headers: vec![("Cache-Control", "no-store".into())],
-    })
+    Ok(reply::json_body(200, crate::http::Body::Shared(body)))
 }
 
 /// Verbs the API does not take as actions on a server: `notify` is about

@@ -17,12 +17,23 @@ pub const HTML: &str = "text/html; charset=utf-8";
 
 /// A JSON answer, never stored by a cache.
 pub fn json(status: u16, value: &Value) -> Reply {
+    json_body(status, Body::Owned(rendered(value)))
+}
+
+/// `value` as a JSON answer's body: one line.
+pub fn rendered(value: &Value) -> Vec<u8> {
     let mut body = value.to_string().into_bytes();
     body.push(b'\n');
+    body
+}
+
+/// A JSON answer whose body is rendered already (by [`rendered`]; kept
+/// and shared between requests, say).
+pub fn json_body(status: u16, body: Body) -> Reply {
     Reply {
         status,
         content_type: JSON,
-        body: Body::Owned(body),
+        body,
         headers: vec![("Cache-Control", "no-store".into())],
     }
 }
