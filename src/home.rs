@@ -2,7 +2,7 @@
 //!
 //! Layout (a contract panels rely on):
 //! `hcc.db` (SQLite), `config.json` (mode 0600), `spool/tmp`, `spool/new`,
-//! `spool/bad`, and `worker.lock`. Everything is created on first use;
+//! `spool/bad`, `worker.lock` and `serve.lock`. Everything is created on first use;
 //! what exists is never loosened or replaced. The panel's group may write
 //! here, so every name is opened through [`crate::safe_fs`]: no symlink is
 //! followed, no FIFO opened blocking, no foreign directory used. New directories are private
